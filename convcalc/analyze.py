@@ -1,0 +1,149 @@
+"""The analyzer: a generic walk over the graph that asks each layer unit for its rules.
+
+It never tests a layer's type. Results are frozen data (plain ints, exact Fractions); rendering
+is `convcalc.render`'s business.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+from .errors import LayerArgError, ShapeError
+from .graph import INPUT, Graph, build_graph, layer_error
+from .layers.base import Shape
+from .receptive import Field
+from .shapes import prod
+from .spec import Spec
+
+DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """What one layer does, at batch 1."""
+
+    name: str
+    type: str
+    inputs: tuple[str, ...]
+    output_shape: Shape
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    rf: Field
+    weights: Mapping[str, Shape] = field(default_factory=dict)
+    buffer_shapes: Mapping[str, Shape] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+
+    @property
+    def flops(self) -> int:
+        """2 per multiply-accumulate (torch.utils.flop_counter's convention)."""
+        return 2 * self.macs
+
+    @property
+    def activations(self) -> int:
+        """Elements in this layer's output."""
+        return prod(self.output_shape)
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    buffers: int
+    macs: int
+    activations: int            # Σ elements of every layer's output
+    peak_activations: int       # most elements alive at once when layers run in order and free what no later one needs
+    dtype_bytes: int = 4
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def activation_bytes(self) -> int:
+        return self.activations * self.dtype_bytes
+
+    @property
+    def peak_activation_bytes(self) -> int:
+        return self.peak_activations * self.dtype_bytes
+
+    @property
+    def param_bytes(self) -> int:
+        return (self.params + self.buffers) * self.dtype_bytes
+
+
+@dataclass(frozen=True)
+class Summary:
+    name: str
+    input_shape: Shape
+    output: str
+    layers: tuple[LayerResult, ...]
+    totals: Totals
+    graph: Graph
+    dtype: str = "float32"
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.layer(self.output).output_shape
+
+    def layer(self, name: str) -> LayerResult:
+        for row in self.layers:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+
+def _peak(graph: Graph, sizes: Mapping[str, int]) -> int:
+    """Peak live elements when nodes run in order and each tensor is freed after its last use."""
+    last_use: dict[str, int] = {}
+    for index, node in enumerate(graph.nodes):
+        for name in node.inputs:
+            last_use[name] = index
+    last_use[graph.output] = len(graph.nodes)
+    live = {INPUT: sizes[INPUT]}
+    peak = sizes[INPUT]
+    for index, node in enumerate(graph.nodes):
+        live[node.name] = sizes[node.name]
+        peak = max(peak, sum(live.values()))
+        for name in [n for n in live if last_use.get(n, -1) <= index]:
+            del live[name]
+    return peak
+
+
+def analyze(source: Spec | Graph, input_shape: Sequence[int] | None = None, *, dtype: str = "float32") -> Summary:
+    """Shapes, parameters, MACs, memory and receptive fields of every layer, as PyTorch would have them."""
+    graph = build_graph(source) if isinstance(source, Spec) else source
+    in_shape = tuple(input_shape) if input_shape is not None else graph.input_shape
+    if dtype not in DTYPE_BYTES:
+        raise ShapeError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPE_BYTES)}")
+    shapes: dict[str, Shape] = {INPUT: in_shape}
+    fields: dict[str, Field] = {INPUT: Field.identity(len(in_shape) - 1)}
+    rows = []
+    for node in graph.nodes:
+        in_shapes = [shapes[name] for name in node.inputs]
+        try:
+            inferred = node.layer.infer(in_shapes)
+            rf = node.layer.receptive_field([fields[name] for name in node.inputs], in_shapes, inferred.out_shape)
+        except LayerArgError as exc:
+            raise layer_error(node.name, node.type_name, exc, node.where(exc.arg), node.trace, ShapeError) from None
+        shapes[node.name] = inferred.out_shape
+        fields[node.name] = rf
+        params = inferred.param_count
+        rows.append(LayerResult(
+            name=node.name, type=node.type_name, inputs=node.inputs, output_shape=inferred.out_shape,
+            params=params, trainable_params=params if node.trainable else 0, buffers=inferred.buffer_count,
+            macs=inferred.macs, rf=rf, weights=dict(inferred.params), buffer_shapes=dict(inferred.buffers),
+            groups=node.groups))
+    sizes = {name: prod(shape) for name, shape in shapes.items()}
+    totals = Totals(
+        params=sum(r.params for r in rows),
+        trainable_params=sum(r.trainable_params for r in rows),
+        buffers=sum(r.buffers for r in rows),
+        macs=sum(r.macs for r in rows),
+        activations=sum(r.activations for r in rows),
+        peak_activations=_peak(graph, sizes),
+        dtype_bytes=DTYPE_BYTES[dtype],
+    )
+    return Summary(graph.name, in_shape, graph.output, tuple(rows), totals, graph, dtype)

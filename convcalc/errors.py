@@ -1,0 +1,74 @@
+"""The one exception family of convcalc.
+
+The library raises these; only the CLI turns them into a message and an exit code.
+Every error knows where in a spec it comes from (when it does come from a spec),
+so the message reads ``file:line:col: layer 'c3' (Conv2d): what is wrong``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a spec file: 1-based line and column, as editors count."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class ConvcalcError(Exception):
+    """Base of every error convcalc raises on purpose."""
+
+    def __init__(self, message: str, location: Location | None = None, notes: Iterable[str] = ()):
+        super().__init__(message)
+        self.message = message
+        self.location = location
+        self.notes = tuple(notes)
+
+    def __str__(self) -> str:
+        text = f"{self.location}: {self.message}" if self.location else self.message
+        for note in self.notes:
+            text += f" ({note})"
+        return text
+
+
+class SpecError(ConvcalcError):
+    """The spec file is malformed: YAML syntax, unknown keys, wrong value types."""
+
+
+class GraphError(ConvcalcError):
+    """The layers do not form a valid graph: unknown or duplicate names, bad references."""
+
+
+class ShapeError(ConvcalcError):
+    """A layer cannot accept the shape (or arguments) it is given, exactly where PyTorch would refuse too."""
+
+
+class LayerArgError(Exception):
+    """Raised inside a layer unit, which does not know its own name or location.
+
+    The graph builder or the analyzer catches it and re-raises it as a `SpecError` or `ShapeError`
+    that names the layer and points at ``arg`` (the offending argument) when it is given.
+    """
+
+    def __init__(self, message: str, arg: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.arg = arg
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A hint naming the closest valid choice (if any), then every valid choice."""
+    choices = sorted(set(choices), key=str.lower)
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    hint = f"did you mean '{lowered[close[0]]}'? " if close else ""
+    return f"{hint}valid: {', '.join(choices)}"

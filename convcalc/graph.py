@@ -1,0 +1,370 @@
+"""Spec -> Graph: expand blocks, repeats, Sequential groups and ``when``; resolve names and ``from``.
+
+Every node refers only to nodes listed before it, so the node list is in topological order by
+construction (a reference to a later or unknown name is an error), and cycles cannot occur.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from .errors import GraphError, LayerArgError, Location, SpecError, did_you_mean
+from .expr import ExprError, has_reference, substitute
+from .layers import Layer, lookup
+from .layers.base import is_registered, type_names
+from .marked_yaml import MarkedDict, MarkedList
+from .spec import REQUIRED_ARG, BlockDef, Spec
+
+INPUT = "input"
+RESERVED_KEYS = ("type", "name", "from", "when", "repeat", "first", "trainable", "layers")
+SEQUENTIAL = "sequential"
+
+
+@dataclass(frozen=True)
+class Node:
+    """One primitive layer, fully named, with its resolved inputs."""
+
+    name: str
+    type_name: str
+    layer: Layer
+    inputs: tuple[str, ...]
+    groups: tuple[str, ...] = ()           # enclosing groups, outermost first
+    location: Location | None = None
+    arg_locations: Mapping[str, Location] = field(default_factory=dict)
+    trace: tuple[str, ...] = ()            # "in block 'X' used at file:line:col", innermost first
+    trainable: bool = True
+
+    def where(self, arg: str | None) -> Location | None:
+        return self.arg_locations.get(arg, self.location) if arg else self.location
+
+
+@dataclass(frozen=True)
+class Group:
+    """A block instance, a repeat group or a Sequential: the unit that ``--depth`` collapses."""
+
+    name: str
+    label: str
+    parent: str | None
+    output: str
+    depth: int
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    input_shape: tuple[int, ...]
+    nodes: tuple[Node, ...]
+    output: str
+    groups: Mapping[str, Group] = field(default_factory=dict)
+    file: str = "<spec>"
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(self.nodes)
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+
+def layer_error(node_name: str, type_name: str, exc: LayerArgError, where: Location | None,
+                trace: tuple[str, ...], kind: type = SpecError):
+    """A located error naming the layer, from a unit's `LayerArgError`."""
+    return kind(f"layer '{node_name}' ({type_name}): {exc.message}", where, trace)
+
+
+@dataclass
+class _Scope:
+    prefix: str                              # "layer1.0." or ""
+    input_ref: str                           # full node name (or INPUT) feeding this scope
+    variables: Mapping[str, Any]
+    sequential: bool
+    trace: tuple[str, ...]
+    group: str | None
+    trainable: bool
+    names: dict[str, str] = field(default_factory=dict)      # local name -> full node name it resolves to
+    name_locs: dict[str, Location | None] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def resolve(self, ref: Any, loc: Location | None) -> str:
+        if not isinstance(ref, str):
+            raise SpecError(f"'from' must name an earlier layer, got {ref!r}", loc, self.trace)
+        if ref == INPUT:
+            return self.input_ref
+        if ref in self.names:
+            return self.names[ref]
+        known = [INPUT, *self.names]
+        raise GraphError(f"'from' refers to '{ref}', which is not a layer defined before this one in this"
+                         f" {'block' if self.prefix else 'spec'}; {did_you_mean(ref, known)}", loc, self.trace)
+
+
+class _Builder:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.nodes: list[Node] = []
+        self.groups: dict[str, Group] = {}
+        self.full_names: dict[str, Location | None] = {}
+
+    # ---------------------------------------------------------------- helpers
+    def substitute(self, value: Any, scope: _Scope, loc: Location | None, what: str) -> Any:
+        if isinstance(value, list):
+            return [self.substitute(v, scope, loc, what) for v in value]
+        if isinstance(value, dict):
+            return {k: self.substitute(v, scope, loc, what) for k, v in value.items()}
+        if not has_reference(value):
+            return value
+        try:
+            return substitute(value, scope.variables)
+        except ExprError as exc:
+            raise SpecError(f"in {what}: {exc}", loc, scope.trace) from None
+
+    def claim(self, full: str, loc: Location | None, scope: _Scope) -> None:
+        if full in self.full_names:
+            first = self.full_names[full]
+            where = f" (first at line {first.line})" if first else ""
+            raise GraphError(f"duplicate layer name '{full}'{where}", loc, scope.trace)
+        self.full_names[full] = loc
+
+    def add_group(self, name: str, label: str, scope: _Scope, output: str) -> None:
+        depth = self.groups[scope.group].depth + 1 if scope.group else 1
+        self.groups[name] = Group(name, label, scope.group, output, depth)
+
+    def group_path(self, scope_group: str | None) -> tuple[str, ...]:
+        path = []
+        while scope_group:
+            path.append(scope_group)
+            scope_group = self.groups[scope_group].parent
+        return tuple(reversed(path))
+
+    # ---------------------------------------------------------------- expansion
+    def expand(self, items: MarkedList, scope: _Scope) -> str:
+        """Expand a list of layer entries; return the full name of the list's output."""
+        previous = scope.input_ref
+        for position, item in enumerate(items):
+            previous = self.expand_item(item, items.where(position), position, previous, scope)
+        return previous
+
+    def expand_item(self, item: Any, loc: Location | None, position: int, previous: str, scope: _Scope) -> str:
+        if not isinstance(item, dict):
+            raise SpecError(f"a layer must be a mapping with a 'type', got {item!r}", loc, scope.trace)
+        item_loc = getattr(item, "loc", None) or loc
+        where = item.where if isinstance(item, MarkedDict) else (lambda key: item_loc)
+        value_where = (lambda key: item.value_locs.get(key, item_loc)) if isinstance(item, MarkedDict) \
+            else (lambda key: item_loc)
+        if "type" not in item:
+            raise SpecError("this layer has no 'type'", item_loc, scope.trace)
+        type_name = self.substitute(item["type"], scope, value_where("type"), "'type'")
+        if not isinstance(type_name, str):
+            raise SpecError(f"'type' must be a layer type or block name, got {type_name!r}", value_where("type"),
+                            scope.trace)
+
+        local = item.get("name")
+        if local is not None:
+            local = self.substitute(local, scope, value_where("name"), "'name'")
+            if not isinstance(local, (str, int)) or isinstance(local, bool) or str(local) == INPUT or not str(local):
+                raise SpecError(f"'name' must be a non-empty string other than '{INPUT}', got {local!r}",
+                                value_where("name"), scope.trace)
+            local = str(local)
+            if local in scope.name_locs:
+                first = scope.name_locs[local]
+                where_first = f" (first at line {first.line})" if first else ""
+                raise GraphError(f"duplicate layer name '{local}'{where_first}", value_where("name"), scope.trace)
+
+        # inputs
+        if "from" in item:
+            refs = self.substitute(item["from"], scope, value_where("from"), "'from'")
+            refs = refs if isinstance(refs, list) else [refs]
+            if not refs:
+                raise SpecError("'from' is empty", value_where("from"), scope.trace)
+            inputs = tuple(scope.resolve(r, value_where("from")) for r in refs)
+        else:
+            inputs = (previous,)
+
+        # when: a false condition bypasses the entry; references to it get its input
+        if "when" in item:
+            condition = self.substitute(item["when"], scope, value_where("when"), "'when'")
+            if not isinstance(condition, bool):
+                raise SpecError(f"'when' must be true or false, got {condition!r}", value_where("when"), scope.trace)
+            if not condition:
+                if len(inputs) != 1:
+                    raise SpecError("a layer with several inputs cannot be bypassed by 'when'", where("when"),
+                                    scope.trace)
+                if local is not None:
+                    scope.names[local] = inputs[0]
+                    scope.name_locs[local] = value_where("name")
+                return inputs[0]
+
+        trainable = scope.trainable
+        if "trainable" in item:
+            trainable_value = self.substitute(item["trainable"], scope, value_where("trainable"), "'trainable'")
+            if not isinstance(trainable_value, bool):
+                raise SpecError("'trainable' must be true or false", value_where("trainable"), scope.trace)
+            trainable = trainable and trainable_value
+
+        repeat = self.substitute(item.get("repeat"), scope, value_where("repeat"), "'repeat'")
+        if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
+            raise SpecError(f"'repeat' must be a positive integer, got {repeat!r}", value_where("repeat"), scope.trace)
+        first = self.substitute(item.get("first") or {}, scope, value_where("first"), "'first'")
+        if not isinstance(first, dict):
+            raise SpecError("'first' must be a mapping of arguments for the first repetition", value_where("first"),
+                            scope.trace)
+        if first and repeat is None:
+            raise SpecError("'first' needs 'repeat'", where("first"), scope.trace)
+
+        args = {k: self.substitute(v, scope, value_where(k), f"'{k}'") for k, v in item.items()
+                if k not in RESERVED_KEYS}
+        if local is None:
+            local = self.generated_name(type_name, position, scope)
+        full = scope.prefix + local
+        child_scope = _Scope(prefix="", input_ref="", variables=scope.variables, sequential=False,
+                             trace=scope.trace, group=scope.group, trainable=trainable)
+
+        kind = type_name.lower()
+        block = self.spec.blocks.get(kind)
+        if kind == SEQUENTIAL or block is not None:
+            if len(inputs) != 1:
+                raise SpecError(f"'{type_name}' takes one input, got {len(inputs)}", where("from"), scope.trace)
+        if kind == SEQUENTIAL:
+            if repeat is not None or first:
+                raise SpecError("a Sequential cannot repeat; put 'repeat' on its layers or use a block",
+                                where("repeat" if repeat is not None else "first"), scope.trace)
+            if args:
+                extra = next(iter(args))
+                raise SpecError(f"unknown key '{extra}' for Sequential; it takes 'layers'", where(extra), scope.trace)
+            body = item.get("layers")
+            if not isinstance(body, list) or not body:
+                raise SpecError("a Sequential needs a non-empty 'layers' list", where("layers"), scope.trace)
+            output = self.expand_group(full, "Sequential", body, inputs[0], scope, child_scope, sequential=True,
+                                       variables=scope.variables, trace=scope.trace)
+        elif block is not None:
+            if "layers" in item:
+                raise SpecError(f"block '{block.name}' brings its own layers", where("layers"), scope.trace)
+            output = self.expand_block(full, block, args, first, repeat, inputs[0], item_loc, scope, child_scope,
+                                       where)
+        else:
+            if "layers" in item:
+                raise SpecError(f"'layers' belongs to Sequential or a block, not to {type_name}", where("layers"),
+                                scope.trace)
+            output = self.expand_primitive(full, type_name, args, first, repeat, inputs, item, item_loc, scope,
+                                           trainable)
+        scope.names[local] = output
+        scope.name_locs[local] = value_where("name") if "name" in item else item_loc
+        return output
+
+    def generated_name(self, type_name: str, position: int, scope: _Scope) -> str:
+        """Sequential: the position (as torch.nn.Sequential); elsewhere '<type>_<n>' counted per type."""
+        if scope.sequential:
+            return str(position)
+        key = type_name.lower()
+        while True:
+            scope.counters[key] = scope.counters.get(key, 0) + 1
+            name = f"{key}_{scope.counters[key]}"
+            if name not in scope.name_locs:
+                return name
+
+    def expand_group(self, full: str, label: str, body: MarkedList, input_ref: str, scope: _Scope,
+                     template: _Scope, *, sequential: bool, variables: Mapping[str, Any], trace: tuple[str, ...],
+                     output_name: str | None = None, output_loc: Location | None = None) -> str:
+        """Expand ``body`` as the group ``full``; return the full name of its output node."""
+        self.add_group(full, label, scope, output="")
+        inner = _Scope(prefix=full + ".", input_ref=input_ref, variables=variables, sequential=sequential,
+                       trace=trace, group=full, trainable=template.trainable)
+        output = self.expand(body, inner)
+        if output_name is not None:
+            output = inner.resolve(output_name, output_loc)
+        self.groups[full] = Group(full, label, scope.group, output, self.groups[full].depth)
+        return output
+
+    def expand_block(self, full: str, block: BlockDef, args: dict, first: dict, repeat: int | None, input_ref: str,
+                     loc: Location | None, scope: _Scope, template: _Scope, where) -> str:
+        for name in (*args, *first):
+            if name not in block.args:
+                valid = did_you_mean(name, block.args) if block.args else "it takes none"
+                raise SpecError(f"unknown argument '{name}' for block '{block.name}'; {valid}", where(name),
+                                scope.trace)
+        missing = [name for name in block.required if name not in args and name not in first]
+        if missing:
+            raise SpecError(f"block '{block.name}' needs argument '{missing[0]}'", loc, scope.trace)
+        trace = (f"in block '{block.name}' used at {loc}", *scope.trace) if loc else scope.trace
+        count = repeat or 1
+        previous = input_ref
+        if repeat is not None:
+            self.add_group(full, f"{block.name} ×{repeat}", scope, output="")
+            outer = _Scope(prefix=full + ".", input_ref=input_ref, variables={}, sequential=True, trace=scope.trace,
+                           group=full, trainable=template.trainable)
+        for index in range(count):
+            values = {**block.args, **args, **(first if index == 0 else {})}
+            missing = [name for name, value in values.items() if value == REQUIRED_ARG and name in block.required]
+            if missing:
+                raise SpecError(f"block '{block.name}' needs argument '{missing[0]}' in every repetition", loc,
+                                scope.trace)
+            variables = {**values, "index": index, "repeat": count}
+            instance = f"{full}.{index}" if repeat is not None else full
+            parent = outer if repeat is not None else scope
+            previous = self.expand_group(instance, block.name, block.layers, previous, parent, template,
+                                         sequential=False, variables=variables, trace=trace,
+                                         output_name=block.output, output_loc=block.source.where("output"))
+        if repeat is not None:
+            group = self.groups[full]
+            self.groups[full] = Group(full, group.label, group.parent, previous, group.depth)
+        return previous
+
+    def expand_primitive(self, full: str, type_name: str, args: dict, first: dict, repeat: int | None,
+                         inputs: tuple[str, ...], item: dict, loc: Location | None, scope: _Scope,
+                         trainable: bool) -> str:
+        arg_locations = dict(item.key_locs) if isinstance(item, MarkedDict) else {}
+        if not is_registered(type_name):
+            choices = [*type_names(), "Sequential", *(b.name for b in self.spec.blocks.values())]
+            raise SpecError(f"unknown layer type '{type_name}'; {did_you_mean(type_name, choices)}",
+                            arg_locations.get("type", loc), scope.trace)
+        cls = lookup(type_name)
+        count = repeat or 1
+        if repeat is not None:
+            self.add_group(full, f"{cls.type_name} ×{repeat}", scope, output="")
+        group_path = self.group_path(full if repeat is not None else scope.group)
+        previous = inputs
+        for index in range(count):
+            name = f"{full}.{index}" if repeat is not None else full
+            layer_args = {**args, **(first if index == 0 else {})}
+            try:
+                layer = cls.from_args(layer_args)
+            except LayerArgError as exc:
+                raise layer_error(name, cls.type_name, exc, arg_locations.get(exc.arg, loc), scope.trace) from None
+            count_in = len(previous)
+            if count_in < cls.min_inputs or (cls.max_inputs is not None and count_in > cls.max_inputs):
+                try:
+                    layer.check_inputs([()] * count_in)
+                except LayerArgError as exc:
+                    raise layer_error(name, cls.type_name, exc, arg_locations.get("from", loc), scope.trace) \
+                        from None
+            self.claim(name, loc, scope)
+            self.nodes.append(Node(name, cls.type_name, layer, previous, group_path, loc, arg_locations,
+                                   scope.trace, trainable))
+            previous = (name,)
+        if repeat is not None:
+            group = self.groups[full]
+            self.groups[full] = Group(full, group.label, group.parent, previous[0], group.depth)
+        return previous[0]
+
+
+def build_graph(spec: Spec, overrides: Mapping[str, Any] | None = None) -> Graph:
+    """Expand ``spec`` into a `Graph`. ``overrides`` replace values of the spec's top-level ``args``."""
+    variables = dict(spec.args)
+    for key, value in (overrides or {}).items():
+        if key not in variables:
+            raise SpecError(f"--set {key}: the spec has no argument '{key}'; "
+                            f"{did_you_mean(key, variables) if variables else 'it declares no args'}")
+        variables[key] = value
+    builder = _Builder(spec)
+    scope = _Scope(prefix="", input_ref=INPUT, variables=variables, sequential=False, trace=(), group=None,
+                   trainable=True)
+    output = builder.expand(spec.layers, scope)
+    if spec.output is not None:
+        loc = spec.document.where("output") if spec.document is not None else None
+        output = scope.resolve(spec.output, loc)
+    if output == INPUT:
+        raise GraphError("the spec has no layers after bypassing (every layer's 'when' is false)")
+    return Graph(spec.name, spec.input_shape, tuple(builder.nodes), output, builder.groups, spec.file)
+

@@ -1,0 +1,87 @@
+"""Activations, normalisation, dropout and identity: layers that keep the shape."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import LayerArgError
+from .base import Arg, Elementwise, Inferred, Layer, Shape, boolean, choice, integer, optional, real, register, shape_text
+from .dense import batch_axis
+
+_INPLACE = {"inplace": Arg(boolean, False, "accepted for PyTorch compatibility; no effect on the numbers")}
+
+
+def _activation(type_name: str, summary: str, **arguments: Arg) -> type[Layer]:
+    cls = type(type_name, (Elementwise,), {"type_name": type_name, "summary": summary, "arguments": arguments})
+    return register(cls)
+
+
+_activation("ReLU", "max(0, x)", **_INPLACE)
+_activation("ReLU6", "min(max(0, x), 6)", **_INPLACE)
+_activation("LeakyReLU", "x if x > 0 else negative_slope·x", negative_slope=Arg(real(), 0.01), **_INPLACE)
+_activation("ELU", "x if x > 0 else alpha·(exp(x) − 1)", alpha=Arg(real(), 1.0), **_INPLACE)
+_activation("GELU", "x·Φ(x)", approximate=Arg(choice("none", "tanh"), "none"))
+_activation("SiLU", "x·σ(x) (swish)", **_INPLACE)
+_activation("Hardswish", "x·relu6(x + 3)/6", **_INPLACE)
+_activation("Hardsigmoid", "relu6(x + 3)/6", **_INPLACE)
+_activation("Sigmoid", "1/(1 + exp(−x))")
+_activation("Tanh", "tanh(x)")
+_activation("Identity", "y = x")
+for _dims in ("", "1d", "2d", "3d"):
+    _activation(f"Dropout{_dims}", "identity at inference (torch.nn.Dropout" + _dims + ")",
+                p=Arg(real(0.0, 1.0), 0.5), **_INPLACE)
+
+
+@register
+class Softmax(Elementwise):
+    type_name = "Softmax"
+    summary = "exp(x)/Σexp(x) along dim (dims count the batch as 0; default 1, the channels)"
+    arguments = {"dim": Arg(integer(), 1)}
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name)
+        return Inferred(tuple(in_shapes[0]))
+
+
+@register
+class PReLU(Elementwise):
+    type_name = "PReLU"
+    summary = "x if x > 0 else a·x with a learned a (one, or one per channel)"
+    arguments = {"num_parameters": Arg(integer(1), 1), "init": Arg(real(), 0.25)}
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        shape = in_shapes[0]
+        if self.num_parameters != 1 and self.num_parameters != shape[0]:
+            raise LayerArgError(f"num_parameters must be 1 or the number of channels ({shape[0]}),"
+                                f" got {self.num_parameters}", "num_parameters")
+        return Inferred(tuple(shape), {"weight": (self.num_parameters,)})
+
+
+class BatchNormNd(Layer):
+    summary = "batch normalisation over channels; running statistics are buffers, not parameters"
+    arguments = {
+        "num_features": Arg(optional(integer(1)), None, "channels; inferred from the graph"),
+        "eps": Arg(real(minimum=0.0), 1e-5),
+        "momentum": Arg(real(), 0.1),
+        "affine": Arg(boolean, True),
+        "track_running_stats": Arg(boolean, True),
+    }
+    ranks: tuple[int, ...] = ()
+    layout = ""
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        shape = in_shapes[0]
+        self.expect_rank(shape, self.ranks, self.layout)
+        channels = shape[0]
+        if self.num_features is not None and self.num_features != channels:
+            raise LayerArgError(f"num_features is {self.num_features} but the input has {channels} channels;"
+                                f" input {shape_text(shape)}", "num_features")
+        params = {"weight": (channels,), "bias": (channels,)} if self.affine else {}
+        buffers = ({"running_mean": (channels,), "running_var": (channels,), "num_batches_tracked": ()}
+                   if self.track_running_stats else {})
+        return Inferred(tuple(shape), params, buffers)
+
+
+register(type("BatchNorm1d", (BatchNormNd,), {"type_name": "BatchNorm1d", "ranks": (1, 2), "layout": "[C] or [C, L]"}))
+register(type("BatchNorm2d", (BatchNormNd,), {"type_name": "BatchNorm2d", "ranks": (3,), "layout": "[C, H, W]"}))
+register(type("BatchNorm3d", (BatchNormNd,), {"type_name": "BatchNorm3d", "ranks": (4,), "layout": "[C, D, H, W]"}))

@@ -1,0 +1,60 @@
+"""Merges of several inputs: Add, Multiply (equal shapes) and Concat (along one axis, default channels)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import LayerArgError
+from .base import Arg, Inferred, Layer, Shape, integer, register, shape_text
+from .dense import batch_axis
+
+
+class SameShapeMerge(Layer):
+    """Elementwise merge of two or more inputs of identical shape."""
+
+    min_inputs, max_inputs = 2, None
+    arguments = {}
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        first = in_shapes[0]
+        for other in in_shapes[1:]:
+            if tuple(other) != tuple(first):
+                shapes = ", ".join(shape_text(s) for s in in_shapes)
+                raise LayerArgError(f"{self.type_name} needs inputs of one shape, got {shapes}", "from")
+        return Inferred(tuple(first))
+
+
+@register
+class Add(SameShapeMerge):
+    type_name = "Add"
+    aliases = ("Sum",)
+    summary = "elementwise sum of its inputs (residual connections)"
+
+
+@register
+class Multiply(SameShapeMerge):
+    type_name = "Multiply"
+    aliases = ("Mul",)
+    summary = "elementwise product of its inputs (gates, attention)"
+
+
+@register
+class Concat(Layer):
+    type_name = "Concat"
+    aliases = ("Cat",)
+    summary = "concatenation along dim (dims count the batch as 0; default 1, the channels)"
+    min_inputs, max_inputs = 2, None
+    arguments = {"dim": Arg(integer(), 1)}
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        first = in_shapes[0]
+        ranks = {len(s) for s in in_shapes}
+        shapes = ", ".join(shape_text(s) for s in in_shapes)
+        if len(ranks) > 1:
+            raise LayerArgError(f"Concat needs inputs of one rank, got {shapes}", "from")
+        axis = batch_axis(self.dim, len(first), "dim", self.type_name)
+        for other in in_shapes[1:]:
+            if any(a != b for i, (a, b) in enumerate(zip(first, other)) if i != axis):
+                raise LayerArgError(f"Concat along dim {self.dim} needs the other axes equal, got {shapes}", "from")
+        total = sum(s[axis] for s in in_shapes)
+        return Inferred((*first[:axis], total, *first[axis + 1:]))

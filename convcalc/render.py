@@ -1,0 +1,244 @@
+"""Summary -> JSON data, rich Table, Markdown or CSV text. Nothing here prints."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Sequence
+
+from rich.console import Group as RichGroup
+from rich.table import Table
+from rich.text import Text
+
+from .analyze import LayerResult, Summary
+from .receptive import Field
+
+SCHEMA_VERSION = 1
+
+
+# --------------------------------------------------------------------------- numbers
+
+def json_number(value: Fraction | int) -> int | float:
+    """An exact integer stays an int; a fraction becomes a float."""
+    value = Fraction(value)
+    return int(value) if value.denominator == 1 else float(value)
+
+
+def rf_json(field: Field, input_shape: Sequence[int]) -> dict[str, Any]:
+    if field.whole:
+        extent = list(input_shape[1:])
+        return {"whole_input": True, "size": extent, "size_min": extent, "stride": None, "padding": None,
+                "aligned": True}
+    return {
+        "whole_input": False,
+        "size": [json_number(a.size) for a in field.axes],
+        "size_min": [json_number(a.size_min) for a in field.axes],
+        "stride": [json_number(a.stride) for a in field.axes],
+        "padding": [json_number(a.padding) for a in field.axes],
+        "aligned": not field.misaligned,
+    }
+
+
+def human(count: int | float, unit: str = "") -> str:
+    """1234567 -> '1.23 M'."""
+    for threshold, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(count) >= threshold:
+            return f"{count / threshold:.2f} {suffix}{unit}"
+    return f"{count:g} {unit}".rstrip() if unit else f"{count:g}"
+
+
+def human_bytes(count: int) -> str:
+    for threshold, suffix in ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if count >= threshold:
+            return f"{count / threshold:.2f} {suffix}"
+    return f"{count} B"
+
+
+def _axes(values: Sequence[Fraction]) -> str:
+    texts = [str(v) for v in values]
+    return texts[0] if len(set(texts)) == 1 else "×".join(texts)
+
+
+def rf_texts(field: Field) -> tuple[str, str, str]:
+    """(size, stride, padding) for a table cell; size shows 'max (min …)' where they differ."""
+    if field.whole:
+        return "whole input", "–", "–"
+    if not field.axes:
+        return "1", "1", "0"
+    size = _axes([a.size for a in field.axes])
+    smallest = _axes([a.size_min for a in field.axes])
+    if smallest != size:
+        size += f" (min {smallest})"
+    if field.misaligned:
+        size += " ⚠"
+    return size, _axes([a.stride for a in field.axes]), _axes([a.padding for a in field.axes])
+
+
+def shape_cell(shape: Sequence[int]) -> str:
+    return "×".join(str(s) for s in shape)
+
+
+# --------------------------------------------------------------------------- rows at a depth
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    type: str
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int
+    rf: Field
+    depth: int
+    layers: int = 1
+
+
+def rows(summary: Summary, depth: int | None = None) -> list[Row]:
+    """One row per layer, or per group at ``depth`` (groups deeper than it are folded into one row)."""
+    result: list[Row] = []
+    index_of: dict[str, int] = {}
+    groups = summary.graph.groups
+    by_name = {layer.name: layer for layer in summary.layers}
+    for layer in summary.layers:
+        if depth is None or len(layer.groups) < depth:
+            result.append(Row(layer.name, layer.type, layer.output_shape, layer.params, layer.macs, layer.rf,
+                              len(layer.groups)))
+            continue
+        group = groups[layer.groups[depth - 1]]
+        if group.name in index_of:
+            row = result[index_of[group.name]]
+            result[index_of[group.name]] = Row(row.name, row.type, row.output_shape, row.params + layer.params,
+                                               row.macs + layer.macs, row.rf, row.depth, row.layers + 1)
+        else:
+            out = by_name[group.output]
+            index_of[group.name] = len(result)
+            result.append(Row(group.name, group.label, out.output_shape, layer.params, layer.macs, out.rf,
+                              depth - 1))
+    return result
+
+
+# --------------------------------------------------------------------------- formats
+
+def to_json(summary: Summary) -> dict[str, Any]:
+    """The stable JSON contract (schema_version 1): fields may be added, never renamed."""
+    totals = summary.totals
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "name": summary.name,
+        "input_shape": list(summary.input_shape),
+        "output_shape": list(summary.output_shape),
+        "output": summary.output,
+        "dtype": summary.dtype,
+        "layers": [_layer_json(layer, summary) for layer in summary.layers],
+        "groups": [
+            {"name": g.name, "type": g.label, "parent": g.parent, "output": g.output, "depth": g.depth,
+             "params": sum(r.params for r in summary.layers if g.name in r.groups),
+             "macs": sum(r.macs for r in summary.layers if g.name in r.groups)}
+            for g in summary.graph.groups.values()
+        ],
+        "totals": {
+            "params": totals.params,
+            "trainable_params": totals.trainable_params,
+            "buffers": totals.buffers,
+            "macs": totals.macs,
+            "flops": totals.flops,
+            "activations": totals.activations,
+            "activation_bytes": totals.activation_bytes,
+            "peak_activation_bytes": totals.peak_activation_bytes,
+            "param_bytes": totals.param_bytes,
+        },
+    }
+
+
+def _layer_json(layer: LayerResult, summary: Summary) -> dict[str, Any]:
+    return {
+        "name": layer.name,
+        "type": layer.type,
+        "inputs": list(layer.inputs),
+        "output_shape": list(layer.output_shape),
+        "params": layer.params,
+        "trainable_params": layer.trainable_params,
+        "buffers": layer.buffers,
+        "macs": layer.macs,
+        "flops": layer.flops,
+        "activations": layer.activations,
+        "weights": {k: list(v) for k, v in layer.weights.items()},
+        "rf": rf_json(layer.rf, summary.input_shape),
+        "groups": list(layer.groups),
+    }
+
+
+def totals_lines(summary: Summary) -> list[tuple[str, str]]:
+    t = summary.totals
+    return [
+        ("params", f"{t.params:,}" + (f" (trainable {t.trainable_params:,})" if t.trainable_params != t.params
+                                       else " (all trainable)")),
+        ("buffers", f"{t.buffers:,} (BatchNorm running statistics; not counted in params)"),
+        ("MACs", f"{t.macs:,} ({human(t.macs)})"),
+        ("FLOPs", f"{t.flops:,} ({human(t.flops)}; 2 per MAC)"),
+        ("activations", f"{human_bytes(t.activation_bytes)} total, {human_bytes(t.peak_activation_bytes)} peak"
+                        f" ({summary.dtype}, batch 1)"),
+        ("weights", f"{human_bytes(t.param_bytes)} ({summary.dtype})"),
+    ]
+
+
+HEADERS = ("name", "type", "output shape", "params", "MACs", "RF size", "RF stride", "RF padding")
+
+
+def _cells(row: Row) -> list[str]:
+    size, stride, padding = rf_texts(row.rf)
+    return [row.name, row.type, shape_cell(row.output_shape), f"{row.params:,}", f"{row.macs:,}", size, stride,
+            padding]
+
+
+def to_table(summary: Summary, depth: int | None = None) -> RichGroup:
+    title = f"{summary.name}: input {shape_cell(summary.input_shape)} → output {shape_cell(summary.output_shape)}"
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for header in HEADERS:
+        numeric = header in ("params", "MACs")
+        table.add_column(header, justify="right" if numeric else "left", no_wrap=header in ("name", "output shape"))
+    for row in rows(summary, depth):
+        cells = _cells(row)
+        cells[0] = "  " * row.depth + cells[0]
+        table.add_row(*cells)
+    totals = Text()
+    for label, value in totals_lines(summary):
+        totals.append(f"{label:>12}: ", style="bold")
+        totals.append(value + "\n")
+    return RichGroup(table, totals)
+
+
+def to_markdown(summary: Summary, depth: int | None = None) -> str:
+    def escape(text: str) -> str:
+        return text.replace("|", "\\|")
+
+    lines = [f"### {escape(summary.name)}", "",
+             f"Input `{shape_cell(summary.input_shape)}` → output `{shape_cell(summary.output_shape)}`", "",
+             "| " + " | ".join(HEADERS) + " |",
+             "|" + "|".join("---:" if h in ("params", "MACs") else "---" for h in HEADERS) + "|"]
+    for row in rows(summary, depth):
+        lines.append("| " + " | ".join(escape(c) for c in _cells(row)) + " |")
+    lines.append("")
+    lines.extend(f"- **{label}**: {escape(value)}" for label, value in totals_lines(summary))
+    return "\n".join(lines) + "\n"
+
+
+CSV_HEADERS = ("name", "type", "output_shape", "params", "macs", "flops", "rf_size", "rf_size_min", "rf_stride",
+               "rf_padding")
+
+
+def to_csv(summary: Summary, depth: int | None = None) -> str:
+    """One row per layer (or group); per-axis values joined with 'x'; a whole-input field is 'whole'."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_HEADERS)
+    for row in rows(summary, depth):
+        if row.rf.whole:
+            rf = ["whole", "whole", "", ""]
+        else:
+            rf = ["x".join(str(getattr(a, attr)) for a in row.rf.axes)
+                  for attr in ("size", "size_min", "stride", "padding")]
+        writer.writerow([row.name, row.type, "x".join(map(str, row.output_shape)), row.params, row.macs,
+                         2 * row.macs, *rf])
+    return buffer.getvalue()

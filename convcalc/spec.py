@@ -1,0 +1,241 @@
+"""Read and validate a spec file: top-level keys, input shape, blocks and includes.
+
+The result is a `Spec`: still the spec's own words (layers as marked YAML), checked for form.
+`convcalc.graph.build_graph` turns it into named nodes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConvcalcError, Location, SpecError, did_you_mean
+from .layers import is_registered
+from .marked_yaml import MarkedDict, MarkedList, load_marked
+
+TOP_LEVEL_KEYS = ("name", "description", "input", "layers", "blocks", "include", "output", "args")
+BLOCK_KEYS = ("description", "args", "layers", "output")
+REQUIRED_ARG = "required"  # a block argument whose default is the word 'required' must be given
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    """A reusable, parameterised list of layers with one input (``input``) and one output."""
+
+    name: str
+    args: Mapping[str, Any]
+    required: frozenset[str]
+    layers: MarkedList
+    output: str | None
+    location: Location | None
+    source: MarkedDict
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated spec document."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    layers: MarkedList
+    blocks: Mapping[str, BlockDef] = field(default_factory=dict)   # keyed by lower-cased name
+    output: str | None = None
+    args: Mapping[str, Any] = field(default_factory=dict)
+    file: str = "<spec>"
+    description: str = ""
+    document: MarkedDict | None = None
+
+
+def _check_keys(mapping: MarkedDict, allowed: tuple[str, ...], what: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            raise SpecError(f"unknown key '{key}' in {what}; {did_you_mean(str(key), allowed)}", mapping.where(key))
+
+
+_KIND_NAMES = {dict: "a mapping", list: "a list", str: "a string"}
+
+
+def _expect(value: Any, kind: type, what: str, loc: Location | None) -> Any:
+    """Return ``value`` if it is a ``kind`` (dict, list or str), else raise a located SpecError."""
+    if not isinstance(value, kind):
+        shown = "nothing" if value is None else repr(value)
+        raise SpecError(f"{what} must be {_KIND_NAMES[kind]}, got {shown}", loc)
+    return value
+
+
+def parse_input_shape(value: Any, loc: Location | None, what: str = "input") -> tuple[int, ...]:
+    """``[C, L]``, ``[C, H, W]`` or ``[C, D, H, W]`` (``[F]`` for a plain vector): positive integers."""
+    if not isinstance(value, list) or not 1 <= len(value) <= 4 or any(
+            isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
+        raise SpecError(f"{what} must be a list of 1 to 4 positive integers, channels first and without the batch"
+                        f" ([C, L], [C, H, W] or [C, D, H, W]), got {value!r}", loc)
+    return tuple(value)
+
+
+def parse_shape_text(text: str) -> tuple[int, ...]:
+    """'3x224x224' or '3,224,224' (as --input-size takes it)."""
+    parts = [p for p in text.replace(",", "x").replace("×", "x").split("x") if p.strip()]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if not values or len(values) > 4 or any(v < 1 for v in values):
+        raise ConvcalcError(f"input size '{text}' must be 1 to 4 positive integers such as 3x224x224")
+    return tuple(values)
+
+
+def _parse_block(name: Any, body: Any, loc: Location | None) -> BlockDef:
+    if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
+        raise SpecError(f"block name {name!r} must be a word (letters, digits, _ and -)", loc)
+    if is_registered(name) or name.lower() == "sequential":
+        raise SpecError(f"block '{name}' has the name of a layer type; choose another name", loc)
+    _expect(body, dict, f"block '{name}'", loc)
+    _check_keys(body, BLOCK_KEYS, f"block '{name}'")
+    if "layers" not in body:
+        raise SpecError(f"block '{name}' needs 'layers'", body.loc)
+    layers = _expect(body["layers"], list, f"'layers' of block '{name}'", body.where("layers"))
+    if not layers:
+        raise SpecError(f"block '{name}' has no layers", body.where("layers"))
+    args = body.get("args") or MarkedDict()
+    _expect(args, dict, f"'args' of block '{name}'", body.where("args"))
+    for arg in args:
+        if not isinstance(arg, str) or not arg.isidentifier() or arg in ("index", "repeat"):
+            raise SpecError(f"block argument {arg!r} must be an identifier other than 'index' and 'repeat'",
+                            args.where(arg))
+    required = frozenset(a for a, v in args.items() if v == REQUIRED_ARG)
+    output = body.get("output")
+    if output is not None:
+        _expect(output, str, f"'output' of block '{name}'", body.where("output"))
+    return BlockDef(name, dict(args), required, layers, output, loc, body)
+
+
+class _Loader:
+    """Loads a spec and the files it includes, confined to the spec's directory tree."""
+
+    def __init__(self, root: Path | None, allow_outside: bool):
+        self.root = root
+        self.allow_outside = allow_outside
+        self.blocks: dict[str, BlockDef] = {}
+        self.loading: list[Path] = []
+
+    def read(self, path: Path, loc: Location | None) -> MarkedDict:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConvcalcError(f"no such spec file: {path}", loc) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConvcalcError(f"cannot read spec file {path}: {getattr(exc, 'strerror', None) or exc}", loc) from None
+        return self.parse_document(text, str(path))
+
+    @staticmethod
+    def parse_document(text: str, filename: str) -> MarkedDict:
+        document = load_marked(text, filename)
+        if not isinstance(document, dict):
+            raise SpecError("a spec must be a mapping with at least 'input' and 'layers'", Location(filename, 1, 1))
+        return document
+
+    def add_blocks(self, document: MarkedDict) -> None:
+        blocks = document.get("blocks")
+        if blocks is None:
+            return
+        _expect(blocks, dict, "'blocks'", document.where("blocks"))
+        for name, body in blocks.items():
+            block = _parse_block(name, body, blocks.where(name))
+            key = name.lower()
+            if key in self.blocks:
+                first = self.blocks[key].location
+                raise SpecError(f"block '{name}' is defined twice (first at {first})", blocks.where(name))
+            self.blocks[key] = block
+
+    def include(self, document: MarkedDict, directory: Path) -> None:
+        if "include" not in document:
+            return
+        entries = document["include"]
+        entries_loc = document.where("include")
+        if isinstance(entries, str):
+            entries = MarkedList([entries])
+            entries.item_locs = [document.value_locs.get("include")]
+        _expect(entries, list, "'include'", entries_loc)
+        for index, entry in enumerate(entries):
+            loc = entries.where(index) if isinstance(entries, MarkedList) else entries_loc
+            _expect(entry, str, "an 'include' entry", loc)
+            path = (directory / entry).resolve()
+            if not self.allow_outside and self.root is not None and not _is_within(path, self.root):
+                raise SpecError(f"include '{entry}' points outside the spec's directory {self.root}"
+                                " (pass --allow-include-outside to permit it)", loc)
+            if path in self.loading:
+                chain = " -> ".join(p.name for p in [*self.loading, path])
+                raise SpecError(f"include cycle: {chain}", loc)
+            self.loading.append(path)
+            included = self.read(path, loc)
+            _check_keys(included, TOP_LEVEL_KEYS, f"included file {entry}")
+            self.include(included, path.parent)
+            self.add_blocks(included)
+            self.loading.pop()
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    try:
+        path.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+def _build_spec(document: MarkedDict, filename: str, loader: _Loader, directory: Path) -> Spec:
+    _check_keys(document, TOP_LEVEL_KEYS, "the spec")
+    for key in ("input", "layers"):
+        if key not in document:
+            raise SpecError(f"the spec needs '{key}'", document.loc or Location(filename, 1, 1))
+    input_shape = parse_input_shape(document["input"], document.where("input"))
+    layers = _expect(document["layers"], list, "'layers'", document.where("layers"))
+    if not layers:
+        raise SpecError("'layers' is empty", document.where("layers"))
+    loader.include(document, directory)
+    loader.add_blocks(document)
+    name = document.get("name", Path(filename).stem)
+    _expect(name, str, "'name'", document.where("name"))
+    output = document.get("output")
+    if output is not None:
+        _expect(output, str, "'output'", document.where("output"))
+    args = document.get("args") or MarkedDict()
+    _expect(args, dict, "'args'", document.where("args"))
+    description = document.get("description", "")
+    return Spec(name=name, input_shape=input_shape, layers=layers, blocks=dict(loader.blocks), output=output,
+                args=dict(args), file=filename, description=str(description or ""), document=document)
+
+
+def load_spec(path: str | os.PathLike, *, allow_include_outside: bool = False) -> Spec:
+    """Read, parse and validate a spec file (and the files it includes)."""
+    path = Path(path)
+    directory = path.resolve().parent
+    loader = _Loader(directory, allow_include_outside)
+    loader.loading.append(path.resolve())
+    document = loader.read(path, None)
+    return _build_spec(document, str(path), loader, directory)
+
+
+def parse_spec(text: str, filename: str = "<spec>", *, base_dir: str | os.PathLike | None = None,
+               allow_include_outside: bool = False) -> Spec:
+    """Parse a spec from a string; includes resolve against ``base_dir`` (default: the working directory)."""
+    directory = Path(base_dir or ".").resolve()
+    loader = _Loader(directory, allow_include_outside)
+    document = loader.parse_document(text, filename)
+    return _build_spec(document, filename, loader, directory)
+
+
+def spec_from_dict(data: Mapping[str, Any], filename: str = "<dict>") -> Spec:
+    """Build a spec from plain Python data (no line numbers), e.g. in tests or notebooks."""
+    import yaml
+
+    return parse_spec(yaml.safe_dump(_plain(data), sort_keys=False), filename)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
