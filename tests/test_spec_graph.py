@@ -1,0 +1,443 @@
+"""Spec loading and graph expansion: names, blocks, repeats, bypasses, includes, and their exact errors."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+import convcalc
+from convcalc.errors import ConvcalcError, GraphError, ShapeError, SpecError
+from convcalc.expr import ExprError, evaluate, substitute
+
+
+def load(text: str, filename: str = "net.yaml", **kwargs):
+    return convcalc.parse_spec(textwrap.dedent(text).lstrip("\n"), filename, **kwargs)
+
+
+def names(text: str) -> list[str]:
+    return [node.name for node in convcalc.build_graph(load(text)).nodes]
+
+
+def error_of(text: str, kind=ConvcalcError, analyze: bool = True) -> str:
+    with pytest.raises(kind) as info:
+        spec = load(text)
+        graph = convcalc.build_graph(spec)
+        if analyze:
+            convcalc.analyze(graph)
+    return str(info.value)
+
+
+# ----------------------------------------------------------------------------- naming and expansion
+
+def test_generated_names_count_per_type():
+    assert names("""
+        input: [3, 8, 8]
+        layers:
+          - {type: Conv2d, out_channels: 4, kernel_size: 3}
+          - {type: relu}
+          - {type: Conv2d, out_channels: 4, kernel_size: 3}
+          - {type: ReLU}
+        """) == ["conv2d_1", "relu_1", "conv2d_2", "relu_2"]
+
+
+def test_sequential_children_are_numbered_by_position_like_torch():
+    assert names("""
+        input: [3, 8, 8]
+        layers:
+          - name: features
+            type: Sequential
+            layers:
+              - {type: Conv2d, out_channels: 4, kernel_size: 3}
+              - {type: ReLU}
+              - {type: Conv2d, out_channels: 4, kernel_size: 3, name: last}
+        """) == ["features.0", "features.1", "features.last"]
+
+
+def test_block_repeat_first_and_when():
+    text = """
+        input: [4, 16, 16]
+        blocks:
+          Unit:
+            args: {width: required, stride: 1, project: false}
+            layers:
+              - {name: conv, type: Conv2d, out_channels: $width, kernel_size: 3, stride: $stride, padding: 1}
+              - {name: proj, type: Conv2d, from: input, when: $project, out_channels: $width, kernel_size: 1,
+                 stride: $stride}
+              - {type: Add, from: [conv, proj]}
+        layers:
+          - {name: stage, type: Unit, repeat: 3, width: 8, first: {stride: 2, project: true}}
+        """
+    graph = convcalc.build_graph(load(text))
+    assert [n.name for n in graph.nodes] == [
+        "stage.0.conv", "stage.0.proj", "stage.0.add_1",
+        "stage.1.conv", "stage.1.add_1",
+        "stage.2.conv", "stage.2.add_1",
+    ]
+    # the bypassed projection stands for the block's input
+    assert graph.node("stage.1.add_1").inputs == ("stage.1.conv", "stage.0.add_1")
+    summary = convcalc.analyze(graph)
+    assert summary.output_shape == (8, 8, 8)
+    # stride 2 only in the first repetition: 16 -> 8, then 8 stays 8
+    assert summary.layer("stage.0.conv").output_shape == (8, 8, 8)
+    assert summary.layer("stage.2.conv").output_shape == (8, 8, 8)
+    # params: first conv 4*8*9+8, projection 4*8+8, later convs 8*8*9+8 (twice)
+    assert summary.totals.params == (4 * 8 * 9 + 8) + (4 * 8 + 8) + 2 * (8 * 8 * 9 + 8)
+    assert graph.groups["stage"].label == "Unit ×3"
+    assert graph.groups["stage.1"].output == "stage.1.add_1"
+
+
+def test_expressions_index_and_string_interpolation():
+    text = """
+        input: [2, 10]
+        blocks:
+          Grow:
+            args: {base: 4}
+            layers:
+              - {name: "c${index}", type: Conv1d, out_channels: "${base * 2 ** index}", kernel_size: 1}
+        layers:
+          - {name: g, type: Grow, repeat: 3}
+        """
+    summary = convcalc.analyze(load(text))
+    assert [r.name for r in summary.layers] == ["g.0.c0", "g.1.c1", "g.2.c2"]
+    assert [r.output_shape[0] for r in summary.layers] == [4, 8, 16]
+
+
+def test_repeat_on_a_plain_layer_and_referring_to_a_group_means_its_output():
+    text = """
+        input: [3, 8, 8]
+        layers:
+          - {name: convs, type: Conv2d, out_channels: 3, kernel_size: 3, padding: 1, repeat: 2}
+          - {type: Add, from: [input, convs]}
+        """
+    graph = convcalc.build_graph(load(text))
+    assert [n.name for n in graph.nodes] == ["convs.0", "convs.1", "add_1"]
+    assert graph.node("add_1").inputs == ("input", "convs.1")
+
+
+def test_block_output_and_spec_output():
+    text = """
+        input: [3, 8, 8]
+        blocks:
+          Two:
+            output: a
+            layers:
+              - {name: a, type: Conv2d, out_channels: 5, kernel_size: 1}
+              - {name: b, type: Conv2d, out_channels: 6, kernel_size: 1}
+        output: t
+        layers:
+          - {name: t, type: Two}
+          - {type: Conv2d, out_channels: 7, kernel_size: 1}
+        """
+    graph = convcalc.build_graph(load(text))
+    assert graph.output == "t.a"
+    assert graph.node("conv2d_1").inputs == ("t.a",)
+    assert convcalc.analyze(graph).output_shape == (5, 8, 8)
+
+
+def test_top_level_args_and_overrides():
+    text = """
+        input: [16]
+        args: {classes: 10}
+        layers:
+          - {type: Linear, out_features: $classes}
+        """
+    spec = load(text)
+    assert convcalc.analyze(spec).output_shape == (10,)
+    assert convcalc.analyze(convcalc.build_graph(spec, {"classes": 3})).output_shape == (3,)
+    with pytest.raises(SpecError, match="no argument 'clases'; did you mean 'classes'"):
+        convcalc.build_graph(spec, {"clases": 3})
+
+
+def test_trainable_false_freezes_a_block():
+    text = """
+        input: [3, 8, 8]
+        blocks:
+          B:
+            layers: [{type: Conv2d, out_channels: 4, kernel_size: 3}]
+        layers:
+          - {name: frozen, type: B, trainable: false}
+          - {type: Conv2d, out_channels: 2, kernel_size: 1}
+        """
+    totals = convcalc.analyze(load(text)).totals
+    assert totals.params == (3 * 4 * 9 + 4) + (4 * 2 + 2)
+    assert totals.trainable_params == 4 * 2 + 2
+
+
+def test_include_brings_blocks_and_stays_inside_the_tree(tmp_path):
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "blocks.yaml").write_text(textwrap.dedent("""
+        blocks:
+          Stem:
+            layers: [{type: Conv2d, out_channels: 8, kernel_size: 3, stride: 2}]
+        """))
+    (tmp_path / "net.yaml").write_text(textwrap.dedent("""
+        input: [3, 9, 9]
+        include: lib/blocks.yaml
+        layers: [{type: Stem, name: stem}]
+        """))
+    summary = convcalc.analyze(convcalc.load_spec(tmp_path / "net.yaml"))
+    assert summary.layer("stem.conv2d_1").output_shape == (8, 4, 4)
+
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    (inner / "net.yaml").write_text("input: [3, 9, 9]\ninclude: ../lib/blocks.yaml\nlayers: [{type: Stem}]\n")
+    with pytest.raises(SpecError, match="points outside the spec's directory"):
+        convcalc.load_spec(inner / "net.yaml")
+    allowed = convcalc.load_spec(inner / "net.yaml", allow_include_outside=True)
+    assert convcalc.analyze(allowed).output_shape == (8, 4, 4)
+
+
+def test_include_cycle_is_reported(tmp_path):
+    (tmp_path / "a.yaml").write_text("include: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("include: a.yaml\n")
+    (tmp_path / "net.yaml").write_text("input: [1, 4]\ninclude: a.yaml\nlayers: [{type: ReLU}]\n")
+    with pytest.raises(SpecError, match=r"b.yaml:1:10: include cycle: net.yaml -> a.yaml -> b.yaml -> a.yaml$"):
+        convcalc.load_spec(tmp_path / "net.yaml")
+
+
+# ----------------------------------------------------------------------------- exact error texts
+
+@pytest.mark.parametrize("text, expected", [
+    ("""
+     input: [3, 7, 7]
+     layers:
+       - {type: Conv2d, out_channels: 8, kernel_size: 3}
+       - type: Conv2d
+         name: c3
+         out_channels: 8
+         kernel_size: 5
+         dilation: 2
+     """,
+     "net.yaml:7:5: layer 'c3' (Conv2d): kernel_size 5 with dilation 2 spans 9, but the padded input is 5 wide"
+     " along the height"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: Conv2D, out_channel: 8, kernel_size: 3}
+     """,
+     "net.yaml:3:20: layer 'conv2d_1' (Conv2d): unknown argument 'out_channel' for Conv2d; did you mean"
+     " 'out_channels'? valid: bias, dilation, groups, in_channels, kernel_size, out_channels, padding,"
+     " padding_mode, stride"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: Conv2d, out_channels: 8, kernel_size: 3, groups: 3}
+     """,
+     "net.yaml:3:53: layer 'conv2d_1' (Conv2d): out_channels 8 is not divisible by groups 3"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: Conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: same}
+     """,
+     "net.yaml:3:64: layer 'conv2d_1' (Conv2d): padding='same' is not supported for strided convolutions"
+     " (stride [2, 2]); PyTorch allows it with stride 1 only"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: Conv2d, out_channels: 6, kernel_size: 3}
+       - {type: Conv2d, out_channels: 4, kernel_size: 3, groups: 4}
+     """,
+     "net.yaml:4:53: layer 'conv2d_2' (Conv2d): the input's 6 channels are not divisible by groups 4"),
+    ("""
+     input: [3, 4, 4]
+     layers:
+       - {type: Conv2d, out_channels: 1, kernel_size: 3, padding: 4, padding_mode: reflect}
+     """,
+     "net.yaml:3:53: layer 'conv2d_1' (Conv2d): reflect padding 4 along the height must be smaller than the"
+     " input size 4"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: MaxPool2d, kernel_size: 3, padding: 2}
+     """,
+     "net.yaml:3:39: layer 'maxpool2d_1' (MaxPool2d): padding 2 along the height is more than half the kernel"
+     " size 3 (PyTorch allows at most 1)"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: Convv2d, out_channels: 8, kernel_size: 3}
+     """,
+     "net.yaml:3:6: unknown layer type 'Convv2d'; did you mean 'Conv2d'?"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: Conv2d, out_channels: 8, kernel_size: 3, name: a}
+       - {type: Add, from: [a, b]}
+     """,
+     "net.yaml:4:23: 'from' refers to 'b', which is not a layer defined before this one in this spec;"
+     " valid: a, input"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: ReLU, name: a}
+       - {type: ReLU, name: a}
+     """,
+     "net.yaml:4:24: duplicate layer name 'a' (first at line 3)"),
+    ("""
+     input: [3, 32, 32]
+     input: [3, 3, 3]
+     layers: [{type: ReLU}]
+     """,
+     "net.yaml:2:1: duplicate key 'input' (first given at line 1)"),
+    ("""
+     input: [3, 32, 32]
+     layer: [{type: ReLU}]
+     """,
+     "net.yaml:2:1: unknown key 'layer' in the spec; did you mean 'layers'?"),
+    ("""
+     input: [3, 0, 32]
+     layers: [{type: ReLU}]
+     """,
+     "net.yaml:1:1: input must be a list of 1 to 4 positive integers, channels first and without the batch"
+     " ([C, L], [C, H, W] or [C, D, H, W]), got [3, 0, 32]"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: Conv2d, out_channels: 8, kernel_size: 3
+     """,
+     "net.yaml:4:1: invalid YAML: expected ',' or '}', but got '<stream end>'"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: Linear, out_features: 10, in_features: 3}
+     """,
+     "net.yaml:3:38: layer 'linear_1' (Linear): in_features is 3 but the input's last axis has 32 features;"
+     " input [3, 32, 32] (a Flatten before it?)"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: Conv2d, out_channels: 8, kernel_size: [3, 3, 3]}
+     """,
+     "net.yaml:3:37: layer 'conv2d_1' (Conv2d): kernel_size must be an integer or a list of 2 integers"
+     " (one per spatial axis), got 3 values"),
+    ("""
+     input: [3, 32, 32]
+     layers:
+       - {type: Conv2d, out_channels: 8, kernel_size: 3, bias: 1}
+     """,
+     "net.yaml:3:53: layer 'conv2d_1' (Conv2d): bias must be true or false, got int 1"),
+    ("""
+     input: [3, 32]
+     layers:
+       - {type: Conv2d, out_channels: 8, kernel_size: 3}
+     """,
+     "net.yaml:3:5: layer 'conv2d_1' (Conv2d): Conv2d expects a [C, H, W] input, got [3, 32]"),
+    ("""
+     input: [3, 8, 8]
+     layers:
+       - {type: Conv2d, out_channels: 4, kernel_size: 1, name: a}
+       - {type: Concat, from: [a, input], dim: 2}
+     """,
+     "net.yaml:4:20: layer 'concat_1' (Concat): Concat along dim 2 needs the other axes equal, got [4, 8, 8],"
+     " [3, 8, 8]"),
+    ("""
+     input: [3, 8, 8]
+     layers:
+       - {type: Add}
+     """,
+     "net.yaml:3:5: layer 'add_1' (Add): Add takes at least 2 inputs, got 1"),
+])
+def test_exact_error_messages(text, expected):
+    message = error_of(text)
+    assert message.startswith(expected), message
+
+
+def test_block_errors_name_the_use_site():
+    text = """
+        input: [3, 32, 32]
+        blocks:
+          B:
+            args: {k: 3}
+            layers:
+              - {type: Conv2d, out_channels: 4, kernel_size: $k}
+        layers:
+          - {type: B, k: 40, name: blk, repeat: 2}
+        """
+    assert error_of(text, ShapeError) == (
+        "net.yaml:6:41: layer 'blk.0.conv2d_1' (Conv2d): kernel_size 40 spans 40, but the padded input is 32 wide"
+        " along the height (in block 'B' used at net.yaml:8:5)")
+
+
+@pytest.mark.parametrize("use, expected", [
+    ("{type: B, name: b}", "net.yaml:8:5: block 'B' needs argument 'w'"),
+    ("{type: B, w: 2, wdith: 3}", "net.yaml:8:21: unknown argument 'wdith' for block 'B'; did you mean 'width'?"),
+    ("{type: B, w: 2, first: {w: 3}}", "net.yaml:8:21: 'first' needs 'repeat'"),
+    ("{type: B, w: 2, repeat: 0}", "net.yaml:8:29: 'repeat' must be a positive integer, got 0"),
+    ("{type: B, w: 2, when: maybe}", "net.yaml:8:27: 'when' must be true or false, got 'maybe'"),
+])
+def test_block_use_errors(use, expected):
+    text = f"""
+        input: [3, 8, 8]
+        blocks:
+          B:
+            args: {{w: required, width: 1}}
+            layers:
+              - {{type: Conv2d, out_channels: $w, kernel_size: 1}}
+        layers:
+          - {use}
+        """
+    assert error_of(text, SpecError).startswith(expected)
+
+
+def test_expression_errors_point_at_the_value():
+    text = """
+        input: [3, 8, 8]
+        blocks:
+          B:
+            args: {w: 2}
+            layers:
+              - {type: Conv2d, out_channels: "${w2 * 2}", kernel_size: 1}
+        layers:
+          - {type: B}
+        """
+    assert error_of(text, SpecError) == (
+        "net.yaml:6:38: in 'out_channels': unknown name 'w2' (known: index, repeat, w)"
+        " (in block 'B' used at net.yaml:8:5)")
+
+
+def test_block_named_like_a_layer_type_is_refused():
+    assert error_of("""
+        input: [3, 8, 8]
+        blocks:
+          conv2d: {layers: [{type: ReLU}]}
+        layers: [{type: ReLU}]
+        """, SpecError) == "net.yaml:3:3: block 'conv2d' has the name of a layer type; choose another name"
+
+
+def test_reference_to_a_later_layer_is_an_error_so_no_cycles():
+    message = error_of("""
+        input: [3, 8, 8]
+        layers:
+          - {type: ReLU, name: a, from: b}
+          - {type: ReLU, name: b, from: a}
+        """, GraphError)
+    assert "'from' refers to 'b', which is not a layer defined before this one" in message
+
+
+def test_numeric_text_is_accepted_for_real_arguments():
+    graph = convcalc.build_graph(load("""
+        input: [3, 8, 8]
+        layers: [{type: BatchNorm2d, eps: 1e-3}]
+        """))
+    assert graph.node("batchnorm2d_1").layer.eps == 0.001
+
+
+# ----------------------------------------------------------------------------- the expression language
+
+def test_expression_arithmetic():
+    names_ = {"planes": 64, "index": 0, "flag": True}
+    assert evaluate("planes * 4", names_) == 256
+    assert evaluate("planes / 2", names_) == 32 and isinstance(evaluate("planes / 2", names_), int)
+    assert evaluate("2 if index == 0 else 1", names_) == 2
+    assert evaluate("not flag or planes > 10", names_) is True
+    assert substitute("layer${index + 1}", names_) == "layer1"
+    assert substitute("$planes", names_) == 64
+    assert substitute("plain", names_) == "plain"
+
+
+@pytest.mark.parametrize("source", ["__import__('os')", "planes.bit_length()", "(lambda: 1)()", "[x for x in y]",
+                                    "open('f')", "2 ** 1000"])
+def test_expressions_cannot_call_or_reach_attributes(source):
+    with pytest.raises(ExprError):
+        evaluate(source, {"planes": 1})
