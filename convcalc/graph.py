@@ -17,7 +17,7 @@ from .marked_yaml import MarkedDict, MarkedList
 from .spec import REQUIRED_ARG, BlockDef, Spec
 
 INPUT = "input"
-RESERVED_KEYS = ("type", "name", "from", "when", "repeat", "first", "trainable", "layers")
+RESERVED_KEYS = ("type", "name", "from", "when", "repeat", "first", "trainable", "layers", "inline")
 SEQUENTIAL = "sequential"
 
 
@@ -87,6 +87,12 @@ class _Scope:
     names: dict[str, str] = field(default_factory=dict)      # local name -> full node name it resolves to
     name_locs: dict[str, Location | None] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    positions: list[int] = field(default_factory=lambda: [0])  # next Sequential index; shared with inline blocks
+
+    def take_position(self) -> int:
+        position = self.positions[0]
+        self.positions[0] += 1
+        return position
 
     def resolve(self, ref: Any, loc: Location | None) -> str:
         if not isinstance(ref, str):
@@ -106,6 +112,7 @@ class _Builder:
         self.nodes: list[Node] = []
         self.groups: dict[str, Group] = {}
         self.full_names: dict[str, Location | None] = {}
+        self.globals: Mapping[str, Any] = {}          # the spec's top-level args, visible in every block
 
     # ---------------------------------------------------------------- helpers
     def substitute(self, value: Any, scope: _Scope, loc: Location | None, what: str) -> Any:
@@ -142,11 +149,11 @@ class _Builder:
     def expand(self, items: MarkedList, scope: _Scope) -> str:
         """Expand a list of layer entries; return the full name of the list's output."""
         previous = scope.input_ref
-        for position, item in enumerate(items):
-            previous = self.expand_item(item, items.where(position), position, previous, scope)
+        for index, item in enumerate(items):
+            previous = self.expand_item(item, items.where(index), previous, scope)
         return previous
 
-    def expand_item(self, item: Any, loc: Location | None, position: int, previous: str, scope: _Scope) -> str:
+    def expand_item(self, item: Any, loc: Location | None, previous: str, scope: _Scope) -> str:
         if not isinstance(item, dict):
             raise SpecError(f"a layer must be a mapping with a 'type', got {item!r}", loc, scope.trace)
         item_loc = getattr(item, "loc", None) or loc
@@ -215,17 +222,39 @@ class _Builder:
 
         args = {k: self.substitute(v, scope, value_where(k), f"'{k}'") for k, v in item.items()
                 if k not in RESERVED_KEYS}
-        if local is None:
-            local = self.generated_name(type_name, position, scope)
-        full = scope.prefix + local
-        child_scope = _Scope(prefix="", input_ref="", variables=scope.variables, sequential=False,
-                             trace=scope.trace, group=scope.group, trainable=trainable)
-
         kind = type_name.lower()
         block = self.spec.blocks.get(kind)
         if kind == SEQUENTIAL or block is not None:
             if len(inputs) != 1:
                 raise SpecError(f"'{type_name}' takes one input, got {len(inputs)}", where("from"), scope.trace)
+        inline = item.get("inline", False)
+        if not isinstance(inline, bool):
+            raise SpecError(f"'inline' must be true or false, got {inline!r}", value_where("inline"), scope.trace)
+        if inline:
+            if kind == SEQUENTIAL:
+                raise SpecError("a Sequential cannot be inline; list its layers where it stands", where("inline"),
+                                scope.trace)
+            if block is not None:
+                output = self.expand_block(None, block, args, first, repeat, inputs[0], item_loc, scope,
+                                           trainable, where)
+            else:
+                if local is not None and (repeat or 1) > 1:
+                    raise SpecError("an inline repeat names its copies itself; drop 'name'", where("name"),
+                                    scope.trace)
+                copies = [scope.prefix + (local if local is not None else
+                                          self.generated_name(type_name, scope.take_position(), scope))
+                          for _ in range(repeat or 1)]
+                output = self.expand_primitive(copies, None, type_name, args, first, inputs, item, item_loc,
+                                               scope, trainable)
+            if local is not None:
+                scope.names[local] = output
+                scope.name_locs[local] = value_where("name")
+            return output
+
+        position = scope.take_position()
+        if local is None:
+            local = self.generated_name(type_name, position, scope)
+        full = scope.prefix + local
         if kind == SEQUENTIAL:
             if repeat is not None or first:
                 raise SpecError("a Sequential cannot repeat; put 'repeat' on its layers or use a block",
@@ -236,19 +265,20 @@ class _Builder:
             body = item.get("layers")
             if not isinstance(body, list) or not body:
                 raise SpecError("a Sequential needs a non-empty 'layers' list", where("layers"), scope.trace)
-            output = self.expand_group(full, "Sequential", body, inputs[0], scope, child_scope, sequential=True,
+            output = self.expand_group(full, "Sequential", body, inputs[0], scope, trainable, sequential=True,
                                        variables=scope.variables, trace=scope.trace)
         elif block is not None:
             if "layers" in item:
                 raise SpecError(f"block '{block.name}' brings its own layers", where("layers"), scope.trace)
-            output = self.expand_block(full, block, args, first, repeat, inputs[0], item_loc, scope, child_scope,
+            output = self.expand_block(full, block, args, first, repeat, inputs[0], item_loc, scope, trainable,
                                        where)
         else:
             if "layers" in item:
                 raise SpecError(f"'layers' belongs to Sequential or a block, not to {type_name}", where("layers"),
                                 scope.trace)
-            output = self.expand_primitive(full, type_name, args, first, repeat, inputs, item, item_loc, scope,
-                                           trainable)
+            copies = [f"{full}.{index}" for index in range(repeat)] if repeat is not None else [full]
+            output = self.expand_primitive(copies, full if repeat is not None else None, type_name, args, first,
+                                           inputs, item, item_loc, scope, trainable)
         scope.names[local] = output
         scope.name_locs[local] = value_where("name") if "name" in item else item_loc
         return output
@@ -265,20 +295,21 @@ class _Builder:
                 return name
 
     def expand_group(self, full: str, label: str, body: MarkedList, input_ref: str, scope: _Scope,
-                     template: _Scope, *, sequential: bool, variables: Mapping[str, Any], trace: tuple[str, ...],
+                     trainable: bool, *, sequential: bool, variables: Mapping[str, Any], trace: tuple[str, ...],
                      output_name: str | None = None, output_loc: Location | None = None) -> str:
         """Expand ``body`` as the group ``full``; return the full name of its output node."""
         self.add_group(full, label, scope, output="")
         inner = _Scope(prefix=full + ".", input_ref=input_ref, variables=variables, sequential=sequential,
-                       trace=trace, group=full, trainable=template.trainable)
+                       trace=trace, group=full, trainable=trainable)
         output = self.expand(body, inner)
         if output_name is not None:
             output = inner.resolve(output_name, output_loc)
         self.groups[full] = Group(full, label, scope.group, output, self.groups[full].depth)
         return output
 
-    def expand_block(self, full: str, block: BlockDef, args: dict, first: dict, repeat: int | None, input_ref: str,
-                     loc: Location | None, scope: _Scope, template: _Scope, where) -> str:
+    def expand_block(self, full: str | None, block: BlockDef, args: dict, first: dict, repeat: int | None,
+                     input_ref: str, loc: Location | None, scope: _Scope, trainable: bool, where) -> str:
+        """Expand a block use as the group ``full`` (``full`` None: inline, its layers join ``scope``)."""
         for name in (*args, *first):
             if name not in block.args:
                 valid = did_you_mean(name, block.args) if block.args else "it takes none"
@@ -290,43 +321,51 @@ class _Builder:
         trace = (f"in block '{block.name}' used at {loc}", *scope.trace) if loc else scope.trace
         count = repeat or 1
         previous = input_ref
-        if repeat is not None:
+        grouped_repeat = repeat is not None and full is not None
+        if grouped_repeat:
             self.add_group(full, f"{block.name} ×{repeat}", scope, output="")
             outer = _Scope(prefix=full + ".", input_ref=input_ref, variables={}, sequential=True, trace=scope.trace,
-                           group=full, trainable=template.trainable)
+                           group=full, trainable=trainable)
         for index in range(count):
             values = {**block.args, **args, **(first if index == 0 else {})}
             missing = [name for name, value in values.items() if value == REQUIRED_ARG and name in block.required]
             if missing:
                 raise SpecError(f"block '{block.name}' needs argument '{missing[0]}' in every repetition", loc,
                                 scope.trace)
-            variables = {**values, "index": index, "repeat": count}
+            variables = {**self.globals, **values, "index": index, "repeat": count}
+            if full is None:
+                inner = _Scope(prefix=scope.prefix, input_ref=previous, variables=variables,
+                               sequential=scope.sequential, trace=trace, group=scope.group, trainable=trainable,
+                               counters=scope.counters, positions=scope.positions)
+                previous = self.expand(block.layers, inner)
+                if block.output is not None:
+                    previous = inner.resolve(block.output, block.source.where("output"))
+                continue
             instance = f"{full}.{index}" if repeat is not None else full
             parent = outer if repeat is not None else scope
-            previous = self.expand_group(instance, block.name, block.layers, previous, parent, template,
+            previous = self.expand_group(instance, block.name, block.layers, previous, parent, trainable,
                                          sequential=False, variables=variables, trace=trace,
                                          output_name=block.output, output_loc=block.source.where("output"))
-        if repeat is not None:
+        if grouped_repeat:
             group = self.groups[full]
             self.groups[full] = Group(full, group.label, group.parent, previous, group.depth)
         return previous
 
-    def expand_primitive(self, full: str, type_name: str, args: dict, first: dict, repeat: int | None,
+    def expand_primitive(self, names: list[str], group: str | None, type_name: str, args: dict, first: dict,
                          inputs: tuple[str, ...], item: dict, loc: Location | None, scope: _Scope,
                          trainable: bool) -> str:
+        """Chain one node per name (several for 'repeat'); ``group`` names the repeat group, if any."""
         arg_locations = dict(item.key_locs) if isinstance(item, MarkedDict) else {}
         if not is_registered(type_name):
             choices = [*type_names(), "Sequential", *(b.name for b in self.spec.blocks.values())]
             raise SpecError(f"unknown layer type '{type_name}'; {did_you_mean(type_name, choices)}",
                             arg_locations.get("type", loc), scope.trace)
         cls = lookup(type_name)
-        count = repeat or 1
-        if repeat is not None:
-            self.add_group(full, f"{cls.type_name} ×{repeat}", scope, output="")
-        group_path = self.group_path(full if repeat is not None else scope.group)
+        if group is not None:
+            self.add_group(group, f"{cls.type_name} ×{len(names)}", scope, output="")
+        group_path = self.group_path(group if group is not None else scope.group)
         previous = inputs
-        for index in range(count):
-            name = f"{full}.{index}" if repeat is not None else full
+        for index, name in enumerate(names):
             layer_args = {**args, **(first if index == 0 else {})}
             try:
                 layer = cls.from_args(layer_args)
@@ -343,9 +382,9 @@ class _Builder:
             self.nodes.append(Node(name, cls.type_name, layer, previous, group_path, loc, arg_locations,
                                    scope.trace, trainable))
             previous = (name,)
-        if repeat is not None:
-            group = self.groups[full]
-            self.groups[full] = Group(full, group.label, group.parent, previous[0], group.depth)
+        if group is not None:
+            entry = self.groups[group]
+            self.groups[group] = Group(group, entry.label, entry.parent, previous[0], entry.depth)
         return previous[0]
 
 
@@ -358,6 +397,7 @@ def build_graph(spec: Spec, overrides: Mapping[str, Any] | None = None) -> Graph
                             f"{did_you_mean(key, variables) if variables else 'it declares no args'}")
         variables[key] = value
     builder = _Builder(spec)
+    builder.globals = variables
     scope = _Scope(prefix="", input_ref=INPUT, variables=variables, sequential=False, trace=(), group=None,
                    trainable=True)
     output = builder.expand(spec.layers, scope)

@@ -441,3 +441,41 @@ def test_expression_arithmetic():
 def test_expressions_cannot_call_or_reach_attributes(source):
     with pytest.raises(ExprError):
         evaluate(source, {"planes": 1})
+
+
+def test_inline_blocks_continue_the_enclosing_sequential_numbering():
+    # torchvision's vgg(batch_norm=...) builds 'features' as one flat nn.Sequential: with batch norm each stage is
+    # conv, bn, relu; without it conv, relu. A bypassed layer takes no index, as an absent module takes none.
+    text = """
+        input: [3, 8, 8]
+        args: {bn: false}
+        blocks:
+          Conv3:
+            args: {width: required}
+            layers:
+              - {type: Conv2d, out_channels: $width, kernel_size: 3, padding: 1}
+              - {type: BatchNorm2d, when: $bn}
+              - {type: ReLU}
+        layers:
+          - name: features
+            type: Sequential
+            layers:
+              - {type: Conv3, inline: true, repeat: 2, width: 4}
+              - {type: MaxPool2d, kernel_size: 2}
+              - {type: ReLU, inline: true, repeat: 2}
+        """
+    spec = load(text)
+    assert [n.name for n in convcalc.build_graph(spec).nodes] == [
+        "features.0", "features.1", "features.2", "features.3", "features.4", "features.5", "features.6"]
+    with_bn = convcalc.build_graph(spec, {"bn": True})
+    assert [n.type_name for n in with_bn.nodes][:6] == ["Conv2d", "BatchNorm2d", "ReLU"] * 2
+    assert with_bn.nodes[6].name == "features.6" and with_bn.nodes[6].type_name == "MaxPool2d"
+    assert set(with_bn.groups) == {"features"}  # inline adds no level
+
+
+def test_inline_repeat_refuses_a_fixed_name():
+    assert error_of("""
+        input: [3, 8, 8]
+        layers:
+          - {type: ReLU, name: r, inline: true, repeat: 2}
+        """, SpecError) == "net.yaml:3:18: an inline repeat names its copies itself; drop 'name'"
