@@ -72,9 +72,12 @@ class Field:
 
 
 def merge(fields: Sequence[Field]) -> Field:
-    """Fields meeting at a merge: the largest size, the smallest size_min, alignment checked.
+    """Fields meeting at a merge: their union (the hull of the inputs' windows), the smallest size_min.
 
-    Stride and padding are those of the input with the largest field (they agree when aligned).
+    Unit u of the merge sees the union of [u*S - P_i, u*S - P_i + r_i - 1] over its inputs. With one
+    stride S that is again a window: P = max P_i, r = max(r_i - 1 - P_i) + P + 1 (the largest field when
+    the inputs are centred alike). With different strides no single window describes every unit: the field
+    is marked misaligned and stride and padding are those of the input with the largest field.
     """
     if any(f.whole for f in fields) or len({len(f.axes) for f in fields}) != 1:
         return Field.whole_input()
@@ -82,13 +85,17 @@ def merge(fields: Sequence[Field]) -> Field:
     misaligned = any(f.misaligned for f in fields)
     for index in range(len(fields[0].axes)):
         column = [f.axes[index] for f in fields]
-        widest = max(column, key=lambda a: a.size)
-        if len({a.stride for a in column}) > 1 or len({f.center(index) for f in fields}) > 1:
+        size_min = min(a.size_min for a in column)
+        if len({f.center(index) for f in fields}) > 1:
             misaligned = True
-        axes.append(AxisField(
-            size=widest.size,
-            size_min=min(a.size_min for a in column),
-            stride=widest.stride,
-            padding=widest.padding,
-        ))
+        if len({a.stride for a in column}) > 1:
+            misaligned = True
+            widest = max(column, key=lambda a: a.size)
+            axes.append(AxisField(size=widest.size, size_min=size_min, stride=widest.stride,
+                                  padding=widest.padding))
+            continue
+        padding = max(a.padding for a in column)
+        end = max(a.size - 1 - a.padding for a in column)
+        axes.append(AxisField(size=end + padding + 1, size_min=size_min, stride=column[0].stride,
+                              padding=padding))
     return Field(tuple(axes), misaligned=misaligned)

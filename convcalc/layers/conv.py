@@ -19,7 +19,7 @@ def padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | str:
             return value
         raise LayerArgError(f"{name} must be an integer, a list of {dims} integers, 'valid' or 'same',"
                             f" got the string '{value}'", name)
-    return per_axis(minimum=0)(value, dims, name)
+    return per_axis()(value, dims, name)  # negative values: see ConvNd.validate
 
 
 def axis_names(dims: int) -> tuple[str, ...]:
@@ -50,6 +50,13 @@ class ConvNd(Layer):
     def validate(self) -> None:
         if self.padding == "valid":
             self.padding = (0,) * self.dims
+        if self.padding != "same" and any(p < 0 for p in self.padding):
+            # F.conv refuses a negative padding; the other modes pad through F.pad first, which
+            # crops by a negative amount (the conv then sees i + 2p, checked in out_spatial).
+            if self.padding_mode == "zeros":
+                raise LayerArgError(f"padding must be at least 0 with padding_mode 'zeros', got"
+                                    f" {min(self.padding)} (a negative padding crops, and PyTorch allows it"
+                                    f" only with padding_mode 'reflect', 'replicate' or 'circular')", "padding")
         if self.padding == "same" and any(s != 1 for s in self.stride):
             raise LayerArgError("padding='same' is not supported for strided convolutions"
                                 f" (stride {list(self.stride)}); PyTorch allows it with stride 1 only", "padding")

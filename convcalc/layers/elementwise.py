@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import LayerArgError
+from ..receptive import AxisField, Field
 from .base import Arg, Elementwise, Inferred, Layer, Shape, boolean, choice, integer, optional, real, register, shape_text
 from .dense import batch_axis
 
@@ -27,9 +28,23 @@ _activation("Hardsigmoid", "relu6(x + 3)/6", **_INPLACE)
 _activation("Sigmoid", "1/(1 + exp(−x))")
 _activation("Tanh", "tanh(x)")
 _activation("Identity", "y = x")
-for _dims in ("", "1d", "2d", "3d"):
+for _dims in ("", "2d", "3d"):
+    # Dropout2d/3d only warn about an unexpected rank; Dropout1d refuses one (below).
     _activation(f"Dropout{_dims}", "identity at inference (torch.nn.Dropout" + _dims + ")",
                 p=Arg(real(0.0, 1.0), 0.5), **_INPLACE)
+
+
+@register
+class Dropout1d(Elementwise):
+    type_name = "Dropout1d"
+    summary = "identity at inference (torch.nn.Dropout1d); needs a [C, L] input"
+    arguments = {"p": Arg(real(0.0, 1.0), 0.5), **_INPLACE}
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        # F.dropout1d raises for anything but a 2-D or 3-D tensor, even at inference: batched
+        # [N, C, L], or [N, C], which it reads as an unbatched [C, L].
+        self.expect_rank(in_shapes[0], (1, 2), "[C, L] (or [C])")
+        return Inferred(tuple(in_shapes[0]))
 
 
 @register
@@ -41,6 +56,18 @@ class Softmax(Elementwise):
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name)
         return Inferred(tuple(in_shapes[0]))
+
+    def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        """Along a spatial ``dim`` every unit sees every position of that axis: the union of the n windows
+        there, [-P, (n-1)*S - P + r - 1], the same for every unit (stride 0). Along the channels: elementwise."""
+        field = fields[0]
+        axis = batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name) - 1
+        if axis < 0 or field.whole or axis >= len(field.axes):
+            return field
+        a, n = field.axes[axis], in_shapes[0][axis + 1]
+        union = AxisField(size=a.size + (n - 1) * a.stride, size_min=a.size_min + (n - 1) * a.stride,
+                          stride=a.stride * 0, padding=a.padding)
+        return Field((*field.axes[:axis], union, *field.axes[axis + 1:]), misaligned=field.misaligned)
 
 
 @register
@@ -62,18 +89,27 @@ class BatchNormNd(Layer):
     arguments = {
         "num_features": Arg(optional(integer(1)), None, "channels; inferred from the graph"),
         "eps": Arg(real(minimum=0.0), 1e-5),
-        "momentum": Arg(real(), 0.1),
+        "momentum": Arg(optional(real()), 0.1, "null: a cumulative moving average"),
         "affine": Arg(boolean, True),
         "track_running_stats": Arg(boolean, True),
     }
     ranks: tuple[int, ...] = ()
     layout = ""
 
+    def validate(self) -> None:
+        if not self.track_running_stats and self.eps == 0:
+            # Without running statistics F.batch_norm normalises with the batch's own, even at
+            # inference, and then requires eps > 0 ("batch_norm eps must be positive during training").
+            raise LayerArgError("eps must be positive when track_running_stats is false (the layer then"
+                                " normalises with batch statistics, even at inference), got 0.0", "eps")
+
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         shape = in_shapes[0]
         self.expect_rank(shape, self.ranks, self.layout)
         channels = shape[0]
-        if self.num_features is not None and self.num_features != channels:
+        # With neither affine weights nor running statistics, PyTorch never uses num_features.
+        uses_num_features = self.affine or self.track_running_stats
+        if self.num_features is not None and self.num_features != channels and uses_num_features:
             raise LayerArgError(f"num_features is {self.num_features} but the input has {channels} channels;"
                                 f" input {shape_text(shape)}", "num_features")
         params = {"weight": (channels,), "bias": (channels,)} if self.affine else {}

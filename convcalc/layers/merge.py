@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..errors import LayerArgError
+from ..receptive import AxisField, Field, merge
 from .base import Arg, Inferred, Layer, Shape, integer, register, shape_text
 from .dense import batch_axis
 
@@ -58,3 +59,16 @@ class Concat(Layer):
                 raise LayerArgError(f"Concat along dim {self.dim} needs the other axes equal, got {shapes}", "from")
         total = sum(s[axis] for s in in_shapes)
         return Inferred((*first[:axis], total, *first[axis + 1:]))
+
+    def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        """Along the channels every unit sees all inputs (a merge). Along a spatial axis each unit comes from
+        one input, shifted by the lengths before it: no single window describes every unit, so the field is
+        marked misaligned; sizes span the inputs' sizes, stride and padding are the first input's."""
+        axis = batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name)
+        if axis == 0 or any(f.whole for f in fields) or len({len(f.axes) for f in fields}) != 1:
+            return merge(fields)
+        first = fields[0].axes
+        return Field(tuple(
+            AxisField(size=max(f.axes[i].size for f in fields), size_min=min(f.axes[i].size_min for f in fields),
+                      stride=first[i].stride, padding=first[i].padding)
+            for i in range(len(first))), misaligned=True)

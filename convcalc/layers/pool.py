@@ -69,10 +69,35 @@ class AvgPoolNd(PoolNd):
         "divisor_override": Arg(optional(integer(1)), None, "divide by this instead of the window size"),
     }
 
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        in_shape = in_shapes[0]
+        if self.dims == 3 and len(in_shape) == 4:
+            # avg_pool3d alone (pool3d_shape_check with check_input_size) wants the UNpadded input
+            # at least as large as the kernel on every axis, whatever the padding or ceil_mode.
+            for axis, (i, k) in enumerate(zip(in_shape[1:], self.kernel_size)):
+                if i < k:
+                    raise LayerArgError(
+                        f"AvgPool3d needs the input at least as large as kernel_size {k}"
+                        f"{axis_label(self.dims, axis)}, got {i} (PyTorch checks this before padding)",
+                        "kernel_size")
+        return super().infer(in_shapes)
+
 
 def output_size_arg(value: Any, dims: int, name: str) -> tuple[int | None, ...]:
-    """Adaptive ``output_size``: an int, or one int-or-null per spatial axis (null keeps the input size)."""
+    """Adaptive ``output_size``: an int, or one int-or-null per spatial axis (null keeps the input size).
+
+    PyTorch takes null entries only in 2-D and 3-D (``_list_with_default``); the 1-D pools pass
+    ``output_size`` straight to ATen, which wants ints, and a bare null is refused in every dimension.
+    """
+    if value is None:
+        raise LayerArgError(f"{name} must be an integer or a list of {dims} values, got null"
+                            + (" (to keep an axis, give null as its entry in the list, e.g. [null, 7])"
+                               if dims > 1 else ""),
+                            name)
     values = value if isinstance(value, list) else [value] * dims
+    if dims == 1 and None in values:
+        raise LayerArgError(f"{name} of a 1-D adaptive pool must be an integer, got null"
+                            " (null entries, which keep an axis, are accepted in 2-D and 3-D only)", name)
     if len(values) != dims:
         raise LayerArgError(f"{name} must be an integer or a list of {dims} values, got {len(values)} values", name)
     return tuple(None if v is None else integer(1)(v, dims, name) for v in values)
@@ -104,13 +129,13 @@ class AdaptivePoolNd(Layer):
 
 class AdaptiveAvgPoolNd(AdaptivePoolNd):
     summary = "mean over adaptive bins (torch.nn.AdaptiveAvgPoolNd)"
-    arguments = {"output_size": Arg(output_size_arg, doc="int or per-axis list; null keeps that axis")}
+    arguments = {"output_size": Arg(output_size_arg, doc="int or per-axis list; in 2-D/3-D null keeps that axis")}
 
 
 class AdaptiveMaxPoolNd(AdaptivePoolNd):
     summary = "max over adaptive bins (torch.nn.AdaptiveMaxPoolNd)"
     arguments = {
-        "output_size": Arg(output_size_arg, doc="int or per-axis list; null keeps that axis"),
+        "output_size": Arg(output_size_arg, doc="int or per-axis list; in 2-D/3-D null keeps that axis"),
         "return_indices": Arg(boolean, False),
     }
 
