@@ -17,7 +17,7 @@ from .marked_yaml import MarkedDict, MarkedList
 from .spec import REQUIRED_ARG, BlockDef, Spec
 
 INPUT = "input"
-RESERVED_KEYS = ("type", "name", "from", "when", "repeat", "first", "trainable", "layers", "inline")
+RESERVED_KEYS = ("type", "name", "from", "when", "repeat", "first", "trainable", "layers", "inline", "init")
 SEQUENTIAL = "sequential"
 
 
@@ -34,6 +34,8 @@ class Node:
     arg_locations: Mapping[str, Location] = field(default_factory=dict)
     trace: tuple[str, ...] = ()            # "in block 'X' used at file:line:col", innermost first
     trainable: bool = True
+    preset: Mapping[str, Any] = field(default_factory=dict)            # hand-set parameters ('init:')
+    preset_locations: Mapping[str, Location] = field(default_factory=dict)
 
     def where(self, arg: str | None) -> Location | None:
         return self.arg_locations.get(arg, self.location) if arg else self.location
@@ -351,6 +353,18 @@ class _Builder:
             self.groups[full] = Group(full, group.label, group.parent, previous, group.depth)
         return previous
 
+    def preset_of(self, item: dict, scope: _Scope, loc: Location | None) -> tuple[dict, dict]:
+        """The layer's ``init:`` mapping (parameter name -> numbers, lists or filter names), substituted."""
+        if "init" not in item:
+            return {}, {}
+        raw = item["init"]
+        where = item.value_locs.get("init", loc) if isinstance(item, MarkedDict) else loc
+        if not isinstance(raw, dict) or not raw:
+            raise SpecError("'init' must map parameter names (weight, bias, ...) to values", where, scope.trace)
+        preset = {str(k): self.substitute(v, scope, where, "'init'") for k, v in raw.items()}
+        locations = {str(k): raw.where(k) for k in raw} if isinstance(raw, MarkedDict) else {}
+        return preset, locations
+
     def expand_primitive(self, names: list[str], group: str | None, type_name: str, args: dict, first: dict,
                          inputs: tuple[str, ...], item: dict, loc: Location | None, scope: _Scope,
                          trainable: bool) -> str:
@@ -361,6 +375,7 @@ class _Builder:
             raise SpecError(f"unknown layer type '{type_name}'; {did_you_mean(type_name, choices)}",
                             arg_locations.get("type", loc), scope.trace)
         cls = lookup(type_name)
+        preset, preset_locations = self.preset_of(item, scope, loc)
         if group is not None:
             self.add_group(group, f"{cls.type_name} ×{len(names)}", scope, output="")
         group_path = self.group_path(group if group is not None else scope.group)
@@ -380,7 +395,7 @@ class _Builder:
                         from None
             self.claim(name, loc, scope)
             self.nodes.append(Node(name, cls.type_name, layer, previous, group_path, loc, arg_locations,
-                                   scope.trace, trainable))
+                                   scope.trace, trainable, preset, preset_locations))
             previous = (name,)
         if group is not None:
             entry = self.groups[group]

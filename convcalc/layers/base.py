@@ -6,7 +6,9 @@ in ``arguments`` and owns, in one place:
 * ``validate()``            checks that need no input shape (groups divide out_channels, ...)
 * ``infer(in_shapes)``      output shape, parameter and buffer shapes, MACs; raises where PyTorch would
 * ``receptive_field(...)``  how it transforms the receptive field
-* (issue 3) ``forward``     its NumPy execution
+* ``init_params(...)``      PyTorch's default initialisation of its parameters and buffers
+* ``prepare(...)``          the parameters laid out for execution, once, at load time
+* ``forward(...)``          its NumPy execution on channels-last arrays ``(N, *spatial, C)``
 
 Shapes are channels first without the batch: ``(C, H, W)``. Errors are `LayerArgError`, which the
 caller turns into a located `ShapeError`/`SpecError` naming the layer.
@@ -17,8 +19,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
+import numpy as np
+
 from ..errors import LayerArgError, SpecError, did_you_mean
 from ..receptive import Field, merge
+from ..kernels import MacCounter
 from ..shapes import prod
 
 Shape = tuple[int, ...]
@@ -216,12 +221,45 @@ class Layer:
         """Default: elementwise (one input) or a merge (several)."""
         return fields[0] if len(fields) == 1 else merge(fields)
 
+    # ---- execution. Arrays are channels-last: a [C, *S] tensor is stored (N, *S, C); a [F] one (N, F).
+    def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """PyTorch's default initialisation of the parameters and buffers (float64)."""
+        if inferred.params or inferred.buffers:
+            raise NotImplementedError(f"{self.type_name} does not say how to initialise its parameters")
+        return {}
+
+    def prepare(self, params: Mapping[str, np.ndarray], in_shapes: Sequence[Shape], out_shape: Shape,
+                dtype: np.dtype) -> Any:
+        """The parameters laid out for `forward` (done once, when the network is loaded)."""
+        return {name: np.asarray(value, dtype=dtype) for name, value in params.items()}
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        raise NotImplementedError(f"{self.type_name} cannot be executed yet")
+
 
 class Elementwise(Layer):
     """A layer that keeps the shape and touches each element independently of its neighbours."""
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         return Inferred(tuple(in_shapes[0]))
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        return self.apply(inputs[0], prepared)
+
+    def apply(self, x: np.ndarray, prepared: Any) -> np.ndarray:
+        """The elementwise function itself."""
+        raise NotImplementedError(f"{self.type_name} cannot be executed yet")
+
+
+def storage_axis(axis: int, rank: int) -> int:
+    """Index into a stored (channels-last, batch-first) array of batchless axis ``axis`` of a rank-``rank`` tensor."""
+    return rank if axis == 0 else axis
+
+
+def fan_in_uniform(rng: np.random.Generator, shapes: Mapping[str, Shape], fan_in: int) -> dict[str, np.ndarray]:
+    """torch.nn.Conv*/Linear defaults: kaiming_uniform(a=sqrt(5)) and the bias rule both give U(±1/sqrt(fan_in))."""
+    bound = 1.0 / np.sqrt(fan_in) if fan_in > 0 else 0.0
+    return {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
 
 
 # --------------------------------------------------------------------------- registry
@@ -262,7 +300,7 @@ def layer_types() -> list[type[Layer]]:
 
 
 __all__ = [
-    "Arg", "Elementwise", "Inferred", "Layer", "REQUIRED", "Shape", "SpecError", "boolean", "choice",
+    "Arg", "Elementwise", "Inferred", "fan_in_uniform", "storage_axis", "Layer", "REQUIRED", "Shape", "SpecError", "boolean", "choice",
     "integer", "is_registered", "layer_types", "lookup", "optional", "per_axis", "real", "register",
     "shape_text", "type_names",
 ]

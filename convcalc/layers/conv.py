@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from ..errors import LayerArgError
+from ..kernels import MacCounter, conv_depthwise, conv_im2col, conv_rows, conv_weight_columns, pad_spatial
 from ..receptive import Field
 from ..shapes import Pads, conv_length, dilated, prod, same_pads
-from .base import LAYOUTS, Arg, Inferred, Layer, Shape, boolean, choice, integer, optional, per_axis, register
+from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, boolean, choice, fan_in_uniform, integer, optional, per_axis,
+                   register)
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -124,6 +128,60 @@ class ConvNd(Layer):
         pads = self.pads(in_shapes[0][1:])
         k_eff = [dilated(k, d) for k, d in zip(self.kernel_size, self.dilation)]
         return fields[0].through_window(k_eff, self.stride, [lo for lo, _ in pads])
+
+    # ---- execution
+    def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        weight = inferred.params["weight"]
+        return fan_in_uniform(rng, inferred.params, prod(weight[1:]))
+
+    def absorb_affine(self, params: Mapping[str, np.ndarray], scale: np.ndarray,
+                      shift: np.ndarray) -> dict[str, np.ndarray]:
+        """Fold a following per-channel affine map y*scale + shift (an inference BatchNorm) into the weights."""
+        weight = np.asarray(params["weight"], dtype=np.float64)
+        bias = np.asarray(params["bias"], dtype=np.float64) if "bias" in params else np.zeros(weight.shape[0])
+        return {"weight": weight * scale.reshape(-1, *[1] * (weight.ndim - 1)), "bias": bias * scale + shift}
+
+    def prepare(self, params: Mapping[str, np.ndarray], in_shapes: Sequence[Shape], out_shape: Shape,
+                dtype: np.dtype) -> dict[str, Any]:
+        """Choose the algorithm for this conv's shapes and lay the weights out for it."""
+        channels, spatial = in_shapes[0][0], in_shapes[0][1:]
+        weight = np.asarray(params["weight"], dtype=np.float64)
+        out = tuple(out_shape[1:])
+        plan: dict[str, Any] = {"pads": self.pads(spatial), "out": out,
+                                "bias": np.asarray(params["bias"], dtype=dtype) if "bias" in params else None}
+        per_group = channels // self.groups
+        if self.groups > 1 and per_group == 1:
+            multiplier = self.out_channels // channels                    # depthwise
+            taps = weight.reshape(channels, multiplier, -1).transpose(2, 0, 1)   # (prod(k), C, M)
+            plan.update(method="depthwise", weights=np.ascontiguousarray(taps, dtype=dtype))
+        elif self.groups == 1 and all(k == 1 for k in self.kernel_size):
+            columns = weight.reshape(self.out_channels, channels).T       # (C, O)
+            plan.update(method="pointwise", weights=np.ascontiguousarray(columns, dtype=dtype))
+        elif self.groups == 1 and self.dims >= 2 and all(s == 1 for s in self.stride) and prod(out) >= 28 * 28:
+            first = self.kernel_size[0]
+            rows = np.moveaxis(weight, 2, 0).reshape(first, self.out_channels, -1).transpose(0, 2, 1)
+            plan.update(method="rows", weights=np.ascontiguousarray(rows, dtype=dtype))   # (k0, C*prod(k[1:]), O)
+        else:
+            plan.update(method="im2col", weights=conv_weight_columns(weight, self.groups).astype(dtype))
+        return plan
+
+    def forward(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter) -> np.ndarray:
+        x = pad_spatial(inputs[0], plan["pads"], self.padding_mode)
+        out, weights, method = plan["out"], plan["weights"], plan["method"]
+        args = (self.kernel_size, self.stride, self.dilation, out, counter)
+        if method == "pointwise":
+            index = (slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, self.stride)))
+            picked = x[index]                                                 # (N, *out, C)
+            y = counter.matmul(picked.reshape(-1, picked.shape[-1]), weights).reshape(*picked.shape[:-1], -1)
+        elif method == "depthwise":
+            y = conv_depthwise(x, weights, *args)
+        elif method == "rows":
+            y = conv_rows(x, weights, *args)
+        else:
+            y = conv_im2col(x, weights, *args)
+        if plan["bias"] is not None:
+            y += plan["bias"]
+        return y
 
 
 for _dims in (1, 2, 3):

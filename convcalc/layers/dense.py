@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from ..errors import LayerArgError
+from ..kernels import MacCounter, to_logical, to_storage
 from ..receptive import Field
 from ..shapes import prod
-from .base import Arg, Inferred, Layer, Shape, boolean, integer, optional, register, shape_text
+from .base import (Arg, Inferred, Layer, Shape, boolean, fan_in_uniform, integer, optional, register, shape_text,
+                   storage_axis)
 
 
 @register
@@ -36,6 +40,30 @@ class Linear(Layer):
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         return Field.whole_input()
 
+    def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return fan_in_uniform(rng, inferred.params, inferred.params["weight"][1])
+
+    def absorb_affine(self, params: Mapping[str, np.ndarray], scale: np.ndarray,
+                      shift: np.ndarray) -> dict[str, np.ndarray]:
+        """Fold a following per-feature affine map (an inference BatchNorm1d) into the weights."""
+        weight = np.asarray(params["weight"], dtype=np.float64)
+        bias = np.asarray(params["bias"], dtype=np.float64) if "bias" in params else np.zeros(weight.shape[0])
+        return {"weight": weight * scale[:, None], "bias": bias * scale + shift}
+
+    def prepare(self, params: Mapping[str, np.ndarray], in_shapes: Sequence[Shape], out_shape: Shape,
+                dtype: np.dtype) -> dict[str, Any]:
+        rank = len(in_shapes[0])
+        return {"weight": np.ascontiguousarray(np.asarray(params["weight"]).T, dtype=dtype),   # (in, out)
+                "bias": np.asarray(params["bias"], dtype=dtype) if "bias" in params else None,
+                "axis": storage_axis(rank - 1, rank)}
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: dict[str, Any], counter: MacCounter) -> np.ndarray:
+        x = np.moveaxis(inputs[0], prepared["axis"], -1)                       # features last
+        y = counter.matmul(x.reshape(-1, x.shape[-1]), prepared["weight"]).reshape(*x.shape[:-1], -1)
+        if prepared["bias"] is not None:
+            y += prepared["bias"]
+        return np.moveaxis(y, -1, prepared["axis"])
+
 
 def batch_axis(dim: int, rank: int, name: str, type_name: str) -> int:
     """Normalise a PyTorch dim (batch included, negatives allowed) for a tensor of ``rank`` axes
@@ -63,6 +91,11 @@ class Flatten(Layer):
         if start > end:
             raise LayerArgError(f"start_dim {self.start_dim} comes after end_dim {self.end_dim}", "start_dim")
         return Inferred((*shape[:start], prod(shape[start:end + 1]), *shape[end + 1:]))
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        x = to_logical(inputs[0])                                              # PyTorch's (N, C, *S) order
+        out_shape = self.infer([x.shape[1:]]).out_shape
+        return to_storage(np.ascontiguousarray(x).reshape(x.shape[0], *out_shape))
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         if len(out_shape) == len(in_shapes[0]):

@@ -2,35 +2,64 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import math
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
 
 from ..errors import LayerArgError
+from ..kernels import MacCounter
 from ..receptive import AxisField, Field
-from .base import Arg, Elementwise, Inferred, Layer, Shape, boolean, choice, integer, optional, real, register, shape_text
+from .base import (Arg, Elementwise, Inferred, Layer, Shape, boolean, choice, integer, optional, real, register,
+                   shape_text, storage_axis)
 from .dense import batch_axis
 
 _INPLACE = {"inplace": Arg(boolean, False, "accepted for PyTorch compatibility; no effect on the numbers")}
 
 
-def _activation(type_name: str, summary: str, **arguments: Arg) -> type[Layer]:
-    cls = type(type_name, (Elementwise,), {"type_name": type_name, "summary": summary, "arguments": arguments})
+def _activation(type_name: str, summary: str, apply: Callable[[Any, np.ndarray], np.ndarray],
+                **arguments: Arg) -> type[Layer]:
+    cls = type(type_name, (Elementwise,), {"type_name": type_name, "summary": summary, "arguments": arguments,
+                                           "apply": lambda self, x, prepared: apply(self, x)})
     return register(cls)
 
 
-_activation("ReLU", "max(0, x)", **_INPLACE)
-_activation("ReLU6", "min(max(0, x), 6)", **_INPLACE)
-_activation("LeakyReLU", "x if x > 0 else negative_slope·x", negative_slope=Arg(real(), 0.01), **_INPLACE)
-_activation("ELU", "x if x > 0 else alpha·(exp(x) − 1)", alpha=Arg(real(), 1.0), **_INPLACE)
-_activation("GELU", "x·Φ(x)", approximate=Arg(choice("none", "tanh"), "none"))
-_activation("SiLU", "x·σ(x) (swish)", **_INPLACE)
-_activation("Hardswish", "x·relu6(x + 3)/6", **_INPLACE)
-_activation("Hardsigmoid", "relu6(x + 3)/6", **_INPLACE)
-_activation("Sigmoid", "1/(1 + exp(−x))")
-_activation("Tanh", "tanh(x)")
-_activation("Identity", "y = x")
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    """1/(1+exp(-x)), written so that no exp overflows."""
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+def _gelu(layer: Any, x: np.ndarray) -> np.ndarray:
+    if layer.approximate == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)).astype(x.dtype))   # exact, as torch's default
+
+
+def _relu6(x: np.ndarray) -> np.ndarray:
+    return np.clip(x, 0.0, 6.0)
+
+
+_activation("ReLU", "max(0, x)", lambda layer, x: np.maximum(x, 0, dtype=x.dtype), **_INPLACE)
+_activation("ReLU6", "min(max(0, x), 6)", lambda layer, x: _relu6(x), **_INPLACE)
+_activation("LeakyReLU", "x if x > 0 else negative_slope·x",
+            lambda layer, x: np.where(x > 0, x, x * x.dtype.type(layer.negative_slope)),
+            negative_slope=Arg(real(), 0.01), **_INPLACE)
+_activation("ELU", "x if x > 0 else alpha·(exp(x) − 1)",
+            lambda layer, x: np.where(x > 0, x, x.dtype.type(layer.alpha) * np.expm1(np.minimum(x, 0))),
+            alpha=Arg(real(), 1.0), **_INPLACE)
+_activation("GELU", "x·Φ(x)", _gelu, approximate=Arg(choice("none", "tanh"), "none"))
+_activation("SiLU", "x·σ(x) (swish)", lambda layer, x: x * _sigmoid(x), **_INPLACE)
+_activation("Hardswish", "x·relu6(x + 3)/6", lambda layer, x: x * _relu6(x + 3) / 6, **_INPLACE)
+_activation("Hardsigmoid", "relu6(x + 3)/6", lambda layer, x: _relu6(x + 3) / 6, **_INPLACE)
+_activation("Sigmoid", "1/(1 + exp(−x))", lambda layer, x: _sigmoid(x))
+_activation("Tanh", "tanh(x)", lambda layer, x: np.tanh(x))
+_activation("Identity", "y = x", lambda layer, x: x)
 for _dims in ("", "2d", "3d"):
     # Dropout2d/3d only warn about an unexpected rank; Dropout1d refuses one (below).
-    _activation(f"Dropout{_dims}", "identity at inference (torch.nn.Dropout" + _dims + ")",
+    _activation(f"Dropout{_dims}", "identity at inference (torch.nn.Dropout" + _dims + ")", lambda layer, x: x,
                 p=Arg(real(0.0, 1.0), 0.5), **_INPLACE)
 
 
@@ -46,6 +75,9 @@ class Dropout1d(Elementwise):
         self.expect_rank(in_shapes[0], (1, 2), "[C, L] (or [C])")
         return Inferred(tuple(in_shapes[0]))
 
+    def apply(self, x: np.ndarray, prepared: Any) -> np.ndarray:
+        return x
+
 
 @register
 class Softmax(Elementwise):
@@ -56,6 +88,12 @@ class Softmax(Elementwise):
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name)
         return Inferred(tuple(in_shapes[0]))
+
+    def apply(self, x: np.ndarray, prepared: Any) -> np.ndarray:
+        rank = x.ndim - 1
+        axis = storage_axis(batch_axis(self.dim, rank, "dim", self.type_name), rank)
+        shifted = np.exp(x - x.max(axis=axis, keepdims=True))
+        return shifted / shifted.sum(axis=axis, keepdims=True)
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Along a spatial ``dim`` every unit sees every position of that axis: the union of the n windows
@@ -82,6 +120,13 @@ class PReLU(Elementwise):
             raise LayerArgError(f"num_parameters must be 1 or the number of channels ({shape[0]}),"
                                 f" got {self.num_parameters}", "num_parameters")
         return Inferred(tuple(shape), {"weight": (self.num_parameters,)})
+
+    def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {"weight": np.full(inferred.params["weight"], self.init)}
+
+    def apply(self, x: np.ndarray, prepared: Mapping[str, np.ndarray]) -> np.ndarray:
+        weight = prepared["weight"]                       # one value, or one per channel (the last stored axis)
+        return np.where(x >= 0, x, x * (weight[0] if weight.size == 1 else weight))
 
 
 class BatchNormNd(Layer):
@@ -116,6 +161,45 @@ class BatchNormNd(Layer):
         buffers = ({"running_mean": (channels,), "running_var": (channels,), "num_batches_tracked": ()}
                    if self.track_running_stats else {})
         return Inferred(tuple(shape), params, buffers)
+
+    def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        channels = inferred.out_shape[0]
+        values = {"weight": np.ones(channels), "bias": np.zeros(channels)} if self.affine else {}
+        if self.track_running_stats:
+            values.update(running_mean=np.zeros(channels), running_var=np.ones(channels),
+                          num_batches_tracked=np.zeros((), dtype=np.int64))
+        return values
+
+    def affine_of(self, params: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray] | None:
+        """The inference map as y = x*scale + shift per channel (float64), or None when it uses batch statistics."""
+        if not self.track_running_stats:
+            return None
+        scale = 1.0 / np.sqrt(np.asarray(params["running_var"], dtype=np.float64) + self.eps)
+        shift = -np.asarray(params["running_mean"], dtype=np.float64) * scale
+        if self.affine:
+            weight = np.asarray(params["weight"], dtype=np.float64)
+            scale, shift = scale * weight, shift * weight + np.asarray(params["bias"], dtype=np.float64)
+        return scale, shift
+
+    def prepare(self, params: Mapping[str, np.ndarray], in_shapes: Sequence[Shape], out_shape: Shape,
+                dtype: np.dtype) -> dict[str, Any]:
+        affine = self.affine_of(params)
+        if affine is not None:
+            return {"scale": affine[0].astype(dtype), "shift": affine[1].astype(dtype)}
+        return {name: np.asarray(params[name], dtype=dtype) for name in ("weight", "bias") if name in params}
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Mapping[str, np.ndarray],
+                counter: MacCounter) -> np.ndarray:
+        x = inputs[0]
+        if "scale" in prepared:
+            return x * prepared["scale"] + prepared["shift"]
+        axes = tuple(range(x.ndim - 1))                   # batch statistics over everything but the channels
+        mean = x.mean(axis=axes)
+        variance = x.var(axis=axes)
+        y = (x - mean) / np.sqrt(variance + x.dtype.type(self.eps))
+        if self.affine:
+            y = y * prepared["weight"] + prepared["bias"]
+        return y
 
 
 register(type("BatchNorm1d", (BatchNormNd,), {"type_name": "BatchNorm1d", "ranks": (1, 2), "layout": "[C] or [C, L]"}))

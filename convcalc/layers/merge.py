@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
+
+import numpy as np
 
 from ..errors import LayerArgError
+from ..kernels import MacCounter
 from ..receptive import AxisField, Field, merge
-from .base import Arg, Inferred, Layer, Shape, integer, register, shape_text
+from .base import Arg, Inferred, Layer, Shape, integer, register, shape_text, storage_axis
 from .dense import batch_axis
 
 
@@ -31,12 +34,24 @@ class Add(SameShapeMerge):
     aliases = ("Sum",)
     summary = "elementwise sum of its inputs (residual connections)"
 
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        total = inputs[0] + inputs[1]
+        for more in inputs[2:]:
+            total += more
+        return total
+
 
 @register
 class Multiply(SameShapeMerge):
     type_name = "Multiply"
     aliases = ("Mul",)
     summary = "elementwise product of its inputs (gates, attention)"
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        product = inputs[0] * inputs[1]
+        for more in inputs[2:]:
+            product *= more
+        return product
 
 
 @register
@@ -59,6 +74,11 @@ class Concat(Layer):
                 raise LayerArgError(f"Concat along dim {self.dim} needs the other axes equal, got {shapes}", "from")
         total = sum(s[axis] for s in in_shapes)
         return Inferred((*first[:axis], total, *first[axis + 1:]))
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        rank = inputs[0].ndim - 1
+        axis = batch_axis(self.dim, rank, "dim", self.type_name)
+        return np.concatenate(inputs, axis=storage_axis(axis, rank))
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Along the channels every unit sees all inputs (a merge). Along a spatial axis each unit comes from

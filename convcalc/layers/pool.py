@@ -5,7 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Sequence
 
+import numpy as np
+
 from ..errors import LayerArgError
+from ..kernels import MacCounter, adaptive_reduce, avg_divisor, pad_spatial, pool_pads_for_ceil, reduce_windows
 from ..receptive import AxisField, Field
 from ..shapes import adaptive_bin_extent, dilated, pool_length
 from .base import LAYOUTS, Arg, Inferred, Layer, Shape, boolean, integer, optional, per_axis, register
@@ -48,6 +51,14 @@ class PoolNd(Layer):
 
 class MaxPoolNd(PoolNd):
     summary = "max over sliding windows; padding counts as -inf (torch.nn.MaxPoolNd)"
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        x = inputs[0]
+        spatial = x.shape[1:-1]
+        out = self.infer([(x.shape[-1], *spatial)]).out_shape[1:]
+        pads = pool_pads_for_ceil(spatial, self.kernel_size, self.stride, self.dilation, self.padding, out)
+        padded = pad_spatial(x, pads, value=-np.inf)
+        return reduce_windows(padded, self.kernel_size, self.stride, self.dilation, out, np.maximum)
     arguments = {
         "kernel_size": Arg(per_axis(1)),
         "stride": Arg(optional(per_axis(1)), None, "defaults to kernel_size"),
@@ -68,6 +79,18 @@ class AvgPoolNd(PoolNd):
         "count_include_pad": Arg(boolean, True),
         "divisor_override": Arg(optional(integer(1)), None, "divide by this instead of the window size"),
     }
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        x = inputs[0]
+        spatial = x.shape[1:-1]
+        out = self.infer([(x.shape[-1], *spatial)]).out_shape[1:]
+        pads = pool_pads_for_ceil(spatial, self.kernel_size, self.stride, self.dilation, self.padding, out)
+        total = reduce_windows(pad_spatial(x, pads), self.kernel_size, self.stride, self.dilation, out, np.add)
+        override = getattr(self, "divisor_override", None)
+        if override:
+            return total / np.asarray(override, dtype=x.dtype)
+        divisor = avg_divisor(spatial, self.kernel_size, self.stride, self.padding, out, self.count_include_pad)
+        return total / divisor[..., None].astype(x.dtype)
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         in_shape = in_shapes[0]
@@ -129,11 +152,17 @@ class AdaptivePoolNd(Layer):
 
 class AdaptiveAvgPoolNd(AdaptivePoolNd):
     summary = "mean over adaptive bins (torch.nn.AdaptiveAvgPoolNd)"
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        return adaptive_reduce(inputs[0], self.targets(inputs[0].shape[1:-1]), np.mean)
     arguments = {"output_size": Arg(output_size_arg, doc="int or per-axis list; in 2-D/3-D null keeps that axis")}
 
 
 class AdaptiveMaxPoolNd(AdaptivePoolNd):
     summary = "max over adaptive bins (torch.nn.AdaptiveMaxPoolNd)"
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        return adaptive_reduce(inputs[0], self.targets(inputs[0].shape[1:-1]), np.max)
     arguments = {
         "output_size": Arg(output_size_arg, doc="int or per-axis list; in 2-D/3-D null keeps that axis"),
         "return_indices": Arg(boolean, False),

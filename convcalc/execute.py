@@ -1,0 +1,173 @@
+"""The executor: a generic walk that calls each layer unit's NumPy forward and checks the analyzer.
+
+It never tests a layer's type. BatchNorm folding uses two capabilities a unit may offer:
+``affine_of(params)`` (the layer is a per-channel affine map at inference) and
+``absorb_affine(params, scale, shift)`` (the layer can take such a map into its weights).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Collection, Mapping, Sequence
+
+import numpy as np
+
+from .analyze import Summary, analyze
+from .errors import ConvcalcError
+from .graph import INPUT, Graph
+from .kernels import MacCounter, to_logical, to_storage
+from .weights import State, initial_state, state_from_dict
+
+DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """One layer's prediction against what really happened."""
+
+    name: str
+    type: str
+    predicted_shape: tuple[int, ...]
+    actual_shape: tuple[int, ...]
+    predicted_macs: int
+    executed_macs: int
+    seconds: float
+    finite: bool = True
+    folded: bool = False     # a BatchNorm folded into the preceding layer's weights
+
+    @property
+    def shape_ok(self) -> bool:
+        return self.predicted_shape == self.actual_shape
+
+    @property
+    def macs_ok(self) -> bool:
+        return self.predicted_macs == self.executed_macs
+
+    @property
+    def ok(self) -> bool:
+        return self.shape_ok and self.macs_ok and self.finite
+
+
+@dataclass(frozen=True)
+class RunResult:
+    output: np.ndarray                     # PyTorch layout, (N, C, *S) or (N, F)
+    layers: tuple[LayerRun, ...]
+    summary: Summary
+    batch: int
+    seconds: float
+    maps: Mapping[str, np.ndarray] = field(default_factory=dict)   # kept layers' outputs, PyTorch layout
+
+    @property
+    def ok(self) -> bool:
+        return all(layer.ok for layer in self.layers)
+
+    @property
+    def first_nonfinite(self) -> str | None:
+        return next((layer.name for layer in self.layers if not layer.finite), None)
+
+
+class Network:
+    """A graph with its parameters laid out for execution at one input shape."""
+
+    def __init__(self, graph: Graph, input_shape: Sequence[int] | None = None, *,
+                 state: State | Mapping[str, np.ndarray] | None = None, seed: int = 0, dtype: str = "float32",
+                 fold_batchnorm: bool = True):
+        if dtype not in DTYPES:
+            raise ConvcalcError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPES)}")
+        self.graph = graph
+        self.summary = analyze(graph, input_shape)
+        self.dtype = np.dtype(DTYPES[dtype])
+        if state is None:
+            state = initial_state(graph, self.summary, seed)
+        elif state and not isinstance(next(iter(state.values())), dict):
+            state = state_from_dict(state, self.summary)
+        self.state: State = {name: dict(values) for name, values in state.items()}
+        self.folded: set[str] = set()
+        params = {name: dict(values) for name, values in self.state.items()}
+        if fold_batchnorm:
+            self._fold(params)
+        self.prepared: dict[str, Any] = {}
+        for node, row in zip(graph.nodes, self.summary.layers):
+            if node.name in self.folded:
+                continue
+            in_shapes = [self._shape(name) for name in node.inputs]
+            self.prepared[node.name] = node.layer.prepare(params.get(node.name, {}), in_shapes, row.output_shape,
+                                                          self.dtype)
+        self.last_use: dict[str, int] = {}
+        for index, node in enumerate(graph.nodes):
+            for name in node.inputs:
+                self.last_use[name] = index
+
+    def _shape(self, name: str) -> tuple[int, ...]:
+        return self.summary.input_shape if name == INPUT else self.summary.layer(name).output_shape
+
+    def _fold(self, params: State) -> None:
+        """Fold each affine-at-inference layer into its producer when nothing else reads the producer."""
+        consumers: dict[str, int] = {}
+        for node in self.graph.nodes:
+            for name in node.inputs:
+                consumers[name] = consumers.get(name, 0) + 1
+        nodes = {node.name: node for node in self.graph.nodes}
+        for node in self.graph.nodes:
+            if len(node.inputs) != 1 or not hasattr(node.layer, "affine_of"):
+                continue
+            producer = nodes.get(node.inputs[0])
+            if producer is None or producer.name in self.folded or not hasattr(producer.layer, "absorb_affine"):
+                continue
+            if consumers.get(producer.name) != 1 or producer.name == self.graph.output:
+                continue
+            affine = node.layer.affine_of(params[node.name])
+            if affine is None:
+                continue
+            params[producer.name] = producer.layer.absorb_affine(params[producer.name], *affine)
+            self.folded.add(node.name)
+
+    def run(self, x: np.ndarray, *, keep: Collection[str] | bool = (), check_finite: bool = True,
+            on_layer: Callable[[LayerRun], None] | None = None) -> RunResult:
+        """Push ``x`` (N, C, *S) — or (C, *S), taken as a batch of one — through the network."""
+        x = np.asarray(x)
+        if x.shape == self.summary.input_shape:
+            x = x[None]
+        if tuple(x.shape[1:]) != self.summary.input_shape:
+            raise ConvcalcError(f"the input is {list(x.shape)}, but the network was prepared for"
+                                f" [N, {', '.join(map(str, self.summary.input_shape))}]")
+        keep_all = keep is True
+        keep_set = set() if keep is False or keep_all else set(keep)
+        activations: dict[str, np.ndarray] = {INPUT: to_storage(x.astype(self.dtype, copy=False))}
+        runs: list[LayerRun] = []
+        maps: dict[str, np.ndarray] = {}
+        started = time.perf_counter()
+        for index, (node, row) in enumerate(zip(self.graph.nodes, self.summary.layers)):
+            inputs = [activations[name] for name in node.inputs]
+            counter = MacCounter()
+            tic = time.perf_counter()
+            if node.name in self.folded:
+                y = inputs[0]
+            else:
+                y = node.layer.forward(inputs, self.prepared[node.name], counter)
+            seconds = time.perf_counter() - tic
+            actual = tuple(to_logical(y).shape[1:])
+            finite = bool(np.isfinite(y).all()) if check_finite else True
+            batch = x.shape[0]
+            record = LayerRun(node.name, node.type_name, row.output_shape, actual, row.macs * batch, counter.total,
+                              seconds, finite, node.name in self.folded)
+            runs.append(record)
+            if on_layer is not None:
+                on_layer(record)
+            activations[node.name] = y
+            if keep_all or node.name in keep_set:
+                maps[node.name] = np.ascontiguousarray(to_logical(y))
+            for name in node.inputs:
+                if self.last_use.get(name) == index and name != self.graph.output:
+                    activations.pop(name, None)
+        output = np.ascontiguousarray(to_logical(activations[self.graph.output]))
+        return RunResult(output, tuple(runs), self.summary, x.shape[0], time.perf_counter() - started, maps)
+
+
+def execute(graph: Graph, x: np.ndarray, **kwargs: Any) -> RunResult:
+    """One-shot: prepare the network for ``x``'s shape and run it."""
+    x = np.asarray(x)
+    shape = x.shape[1:] if x.ndim == len(graph.input_shape) + 1 else x.shape
+    run_options = {k: kwargs.pop(k) for k in ("keep", "check_finite", "on_layer") if k in kwargs}
+    return Network(graph, tuple(shape), **kwargs).run(x, **run_options)

@@ -1,0 +1,217 @@
+"""NumPy kernels for the executor. Activations are channels-last: ``(N, *spatial, C)``.
+
+Every multiply-accumulate goes through a `MacCounter`, which counts it from the dimensions of
+the product actually run (never from the analyzer), so `convcalc run` can prove the MAC figures.
+Only NumPy's own BLAS runs in the hot paths.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+class MacCounter:
+    """Counts multiply-accumulates from the shapes of the products that really ran."""
+
+    def __init__(self) -> None:
+        self.total = 0
+
+    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """a @ b, counting prod(batch dims of the result) x rows x K x cols."""
+        k = a.shape[-1]
+        result = np.matmul(a, b, out=out)
+        self.total += result.size * k
+        return result
+
+    def add(self, count: int) -> None:
+        self.total += int(count)
+
+
+# --------------------------------------------------------------------------- padding
+
+def pad_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]], mode: str = "zeros",
+                value: float = 0.0) -> np.ndarray:
+    """Pad the spatial axes of a channels-last array; negative pads crop (PyTorch's F.pad)."""
+    if all(lo == 0 and hi == 0 for lo, hi in pads):
+        return x
+    crop = [slice(None)] * x.ndim
+    grow = [(0, 0)] * x.ndim
+    for axis, (lo, hi) in enumerate(pads, start=1):
+        start = -lo if lo < 0 else 0
+        stop = x.shape[axis] + hi if hi < 0 else x.shape[axis]
+        crop[axis] = slice(start, stop)
+        grow[axis] = (max(lo, 0), max(hi, 0))
+    x = x[tuple(crop)]
+    np_mode = PAD_MODES[mode]
+    if np_mode == "constant":
+        return np.pad(x, grow, mode="constant", constant_values=value)
+    return np.pad(x, grow, mode=np_mode)
+
+
+# --------------------------------------------------------------------------- windows
+
+def windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+            out: Sequence[int]) -> np.ndarray:
+    """A strided view ``(N, *out, C, *kernel)`` of the windows of a padded channels-last array."""
+    dims = len(kernel)
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    view = sliding_window_view(x, spans, axis=tuple(range(1, dims + 1)))   # (N, *full, C, *spans)
+    index = [slice(None)]
+    index += [slice(0, (o - 1) * s + 1, s) for o, s in zip(out, stride)]
+    index += [slice(None)]
+    index += [slice(None, None, d) for d in dilation]
+    return view[tuple(index)]
+
+
+# --------------------------------------------------------------------------- convolution
+
+def conv_weight_columns(weight: np.ndarray, groups: int) -> np.ndarray:
+    """PyTorch (O, C/g, *k) -> (g, C/g * prod(k), O/g), rows ordered (channel, *kernel) like `windows`."""
+    out_channels = weight.shape[0]
+    per_group = weight.reshape(groups, out_channels // groups, -1)        # (g, O/g, C/g*prod(k))
+    return np.ascontiguousarray(per_group.transpose(0, 2, 1))
+
+
+def conv_im2col(x: np.ndarray, columns: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+                dilation: Sequence[int], out: Sequence[int], counter: MacCounter) -> np.ndarray:
+    """Cross-correlation of a padded ``(N, *S, C)`` array as one GEMM per group (batched over groups)."""
+    groups, rows, out_per_group = columns.shape
+    batch = x.shape[0]
+    patches = windows(x, kernel, stride, dilation, out)                   # (N, *out, C, *k)
+    positions = batch * int(np.prod(out))
+    if groups == 1:
+        patches = patches.reshape(positions, rows)                         # copy: (N*out, C*prod(k))
+        result = counter.matmul(patches, columns[0])                       # (N*out, O)
+    else:
+        patches = patches.reshape(positions, groups, rows)                 # (N*out, g, C/g*prod(k))
+        patches = patches.transpose(1, 0, 2)                               # (g, N*out, rows)
+        result = counter.matmul(patches, columns)                          # (g, N*out, O/g)
+        result = result.transpose(1, 0, 2)                                 # (N*out, g, O/g)
+    return result.reshape(batch, *out, groups * out_per_group)
+
+
+def conv_rows(x: np.ndarray, row_columns: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+              dilation: Sequence[int], out: Sequence[int], counter: MacCounter) -> np.ndarray:
+    """Ungrouped cross-correlation as k_0 GEMMs, one per offset along the first spatial axis.
+
+    Each offset takes a contiguous slab of the padded input (no copy along the first axis) and
+    unfolds only the remaining axes, so the patch buffer is k_0 times smaller than im2col's.
+    ``row_columns``: (k_0, C * prod(k[1:]), O).
+    """
+    batch = x.shape[0]
+    first_k, rest_k = kernel[0], kernel[1:]
+    step, dil = stride[0], dilation[0]
+    result = None
+    positions = batch * int(np.prod(out))
+    for offset in range(first_k):
+        start = offset * dil
+        slab = x[:, start:start + (out[0] - 1) * step + 1:step]            # (N, out0, *S_rest, C)
+        if rest_k:
+            patches = windows(slab, (1, *rest_k), (1, *stride[1:]), (1, *dilation[1:]), out)
+            patches = patches.reshape(positions, -1)                       # (N*out, C*prod(rest_k))
+        else:
+            patches = slab.reshape(positions, -1)
+        part = counter.matmul(patches, row_columns[offset])
+        if result is None:
+            result = part
+        else:
+            result += part
+    return result.reshape(batch, *out, row_columns.shape[-1])
+
+
+def conv_depthwise(x: np.ndarray, taps: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+                   dilation: Sequence[int], out: Sequence[int], counter: MacCounter) -> np.ndarray:
+    """Depthwise cross-correlation (groups == C_in) as a multiply-accumulate over shifted views.
+
+    ``taps``: (prod(k), C, M) for a channel multiplier M; output channel c*M + m (PyTorch's order).
+    """
+    batch, channels = x.shape[0], x.shape[-1]
+    multiplier = taps.shape[-1]
+    acc = np.zeros((batch, *out, channels, multiplier), dtype=x.dtype)
+    for tap, offsets in enumerate(np.ndindex(*kernel)):
+        index = [slice(None)]
+        for o, s, d, size in zip(offsets, stride, dilation, out):
+            index.append(slice(o * d, o * d + (size - 1) * s + 1, s))
+        shifted = x[tuple(index)]                                           # (N, *out, C)
+        if multiplier == 1:
+            acc[..., 0] += shifted * taps[tap, :, 0]
+        else:
+            acc += shifted[..., None] * taps[tap]
+        counter.add(shifted.size * multiplier)
+    return acc.reshape(batch, *out, channels * multiplier)
+
+
+# --------------------------------------------------------------------------- pooling
+
+def pool_pads_for_ceil(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                       dilation: Sequence[int], padding: Sequence[int], out: Sequence[int]) -> list[tuple[int, int]]:
+    """(lo, hi) padding that makes every output window exist, including ceil_mode's overhang past the right pad."""
+    pads = []
+    for i, k, s, d, p, o in zip(spatial, kernel, stride, dilation, padding, out):
+        needed = (o - 1) * s + d * (k - 1) + 1
+        pads.append((p, max(p, needed - i - p)))
+    return pads
+
+
+def avg_divisor(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+                out: Sequence[int], count_include_pad: bool) -> np.ndarray:
+    """PyTorch's AvgPool divisor per output position (product of per-axis counts), see semantics §3.4."""
+    divisor = np.ones(tuple(out), dtype=np.float64)
+    for axis, (i, k, s, p, o) in enumerate(zip(spatial, kernel, stride, padding, out)):
+        starts = np.arange(o) * s - p
+        ends = np.minimum(starts + k, i + p)
+        if count_include_pad:
+            counts = ends - starts
+        else:
+            counts = np.minimum(ends, i) - np.maximum(starts, 0)
+        shape = [1] * len(out)
+        shape[axis] = o
+        divisor = divisor * counts.reshape(shape)
+    return divisor
+
+
+def adaptive_reduce(x: np.ndarray, targets: Sequence[int], reduce) -> np.ndarray:
+    """Adaptive pooling, one spatial axis at a time (max and mean are both separable)."""
+    for axis, o in enumerate(targets, start=1):
+        i = x.shape[axis]
+        if i == o:
+            continue
+        parts = []
+        for j in range(o):
+            lo, hi = (j * i) // o, -((-(j + 1) * i) // o)
+            parts.append(reduce(np.take(x, np.arange(lo, hi), axis=axis), axis=axis, keepdims=True))
+        x = np.concatenate(parts, axis=axis)
+    return x
+
+
+def reduce_windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                   out: Sequence[int], combine) -> np.ndarray:
+    """Fold ``combine`` (np.maximum, np.add, ...) over the kernel taps of a padded channels-last array.
+
+    One strided view per tap: much faster than reducing a window view over its kernel axes.
+    """
+    result = None
+    for offsets in np.ndindex(*kernel):
+        index = [slice(None)]
+        for o, s, d, size in zip(offsets, stride, dilation, out):
+            index.append(slice(o * d, o * d + (size - 1) * s + 1, s))
+        tap = x[tuple(index)]
+        result = tap.copy() if result is None else combine(result, tap, out=result)
+    return result
+
+
+# --------------------------------------------------------------------------- layouts
+
+def to_storage(x: np.ndarray) -> np.ndarray:
+    """(N, C, *S) -> the executor's channels-last (N, *S, C); vectors (N, F) stay as they are."""
+    return np.ascontiguousarray(np.moveaxis(x, 1, -1)) if x.ndim > 2 else x
+
+
+def to_logical(x: np.ndarray) -> np.ndarray:
+    """The executor's channels-last (N, *S, C) -> PyTorch's (N, C, *S)."""
+    return np.moveaxis(x, -1, 1) if x.ndim > 2 else x
