@@ -1,6 +1,7 @@
 """The command line: the only place that reads argv, prints, or exits.
 
-Exit codes: 0 success; 2 bad input (spec, file, options), with one line on stderr.
+Exit codes: 0 success; 1 a check failed (``run``: a prediction the executor disproved);
+2 bad input (spec, file, options), with one line on stderr.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterator, Optional
 
+import numpy as np
 import typer
 import yaml
 from rich.console import Console
@@ -26,6 +28,7 @@ from .layers.base import REQUIRED
 from .render import to_csv, to_json, to_markdown, to_table
 from .spec import load_spec, parse_shape_text
 
+EXIT_CHECK_FAILED = 1
 EXIT_INPUT_ERROR = 2
 
 CONVENTIONS = """\b
@@ -120,8 +123,7 @@ def analyze_command(
       convcalc analyze specs/resnet50.yaml --depth 1
     """
     with _errors_to_exit():
-        loaded = load_spec(spec, allow_include_outside=allow_include_outside)
-        graph = build_graph(loaded, _overrides(set_))
+        graph = _load_graph(spec, set_, allow_include_outside)
         shape = parse_shape_text(input_size) if input_size else None
         summary = analyze(graph, shape, dtype=dtype)
     if format is Format.json:
@@ -132,6 +134,135 @@ def analyze_command(
         sys.stdout.write(to_csv(summary, depth))
     else:
         _stdout().print(to_table(summary, depth))
+
+
+def _load_graph(spec: Path, set_: list[str], allow_include_outside: bool):
+    return build_graph(load_spec(spec, allow_include_outside=allow_include_outside), _overrides(set_))
+
+
+def _floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise ConvcalcError(f"{option} '{text}' must be numbers separated by commas, e.g. 0.5,0.5,0.5") from None
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    shape = parse_shape_text(text)
+    if len(shape) != 2:
+        raise ConvcalcError(f"--resize '{text}' must be HxW, e.g. 224x224")
+    return shape[0], shape[1]
+
+
+class RunFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+@app.command(name="run")
+def run_command(
+    spec: Path = typer.Argument(..., help="The network spec (YAML).", show_default=False),
+    input: Optional[str] = typer.Option(None, "--input", "-i", metavar="PATH",
+                                        help="Image, .npy ([C,...] or [N,C,...]), directory or quoted glob."
+                                             " Default: a built-in test image at the spec's input size."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w",
+                                           help="A .npz state dict keyed <layer>.<param> (PyTorch's names)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the default (PyTorch-distributed) initialisation."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64."),
+    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Repeat a single input into a batch of N."),
+    resize: Optional[str] = typer.Option(None, "--resize", metavar="HxW", help="Resize images to HxW."),
+    normalize: Optional[str] = typer.Option(None, "--normalize", metavar="imagenet",
+                                            help="Normalise images with ImageNet's mean and std."),
+    mean: Optional[str] = typer.Option(None, "--mean", metavar="M[,M..]", help="Subtract per-channel means."),
+    std: Optional[str] = typer.Option(None, "--std", metavar="S[,S..]", help="Divide by per-channel stds."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the final output [N, ...] as .npy."),
+    save_maps: Optional[Path] = typer.Option(None, "--save-maps", metavar="DIR",
+                                             help="Write every layer's feature maps as PNG grids into DIR."),
+    topk: Optional[int] = typer.Option(None, "--topk", min=1, help="Print the top-k classes (softmax) per sample."),
+    format: RunFormat = typer.Option(RunFormat.table, "--format", "-f", help="Output format."),
+    set_: list[str] = typer.Option([], "--set", metavar="NAME=VALUE",
+                                   help="Override one of the spec's top-level args (repeatable)."),
+    allow_include_outside: bool = typer.Option(False, "--allow-include-outside",
+                                               help="Let includes reach outside the spec's directory."),
+) -> None:
+    """Run the network with NumPy on real input and check every prediction of the analyzer.
+
+    Per layer it compares the predicted output shape with the actual one and the predicted MACs with the
+    multiply-accumulates the executor really performed, and flags the first NaN/Inf. Exit code 1 if any
+    check fails.
+
+    \b
+    Examples:
+      convcalc run specs/edges.yaml --input photo.png --save-maps maps/
+      convcalc run specs/resnet50.yaml --input cat.jpg --normalize imagenet --topk 5
+      convcalc run specs/resnet18.yaml --input x.npy --weights resnet18.npz --output y.npy --dtype float64
+      convcalc run specs/vgg16.yaml
+    """
+    from .execute import Network
+    from .images import IMAGENET_MEAN, IMAGENET_STD, default_input, load_inputs, normalize as normalise, save_maps as \
+        write_maps
+    from .render_run import run_json, run_table
+    from .weights import load_npz
+
+    with _errors_to_exit():
+        graph = _load_graph(spec, set_, allow_include_outside)
+        if input is None:
+            x = default_input(graph.input_shape)[None]
+            source = "built-in test image"
+        else:
+            x = load_inputs(input, graph.input_shape, _size(resize))
+            source = input
+        if normalize is not None:
+            if normalize != "imagenet":
+                raise ConvcalcError(f"--normalize '{normalize}' is not known; valid: imagenet (or give --mean/--std)")
+            x = normalise(x, IMAGENET_MEAN, IMAGENET_STD)
+        if mean is not None or std is not None:
+            x = normalise(x, _floats(mean, "--mean") or [0.0], _floats(std, "--std") or [1.0])
+        if batch is not None:
+            if x.shape[0] != 1:
+                raise ConvcalcError(f"--batch repeats one input, but {x.shape[0]} were given")
+            x = np.repeat(x, batch, axis=0)
+        state = load_npz(weights) if weights is not None else None
+        network = Network(graph, x.shape[1:], state=state, seed=seed, dtype=dtype)
+        result = _run_with_progress(network, x, keep=save_maps is not None)
+        notes = []
+        if output is not None:
+            _save_npy(output, result.output)
+            notes.append(f"output {list(result.output.shape)} saved to {output}")
+        if save_maps is not None:
+            written = write_maps(result.maps, save_maps, [layer.name for layer in result.layers])
+            notes.append(f"{len(written)} feature-map pictures written to {save_maps}/")
+    if format is RunFormat.json:
+        sys.stdout.write(json.dumps(run_json(result, source, topk), indent=2) + "\n")
+    else:
+        _stdout().print(run_table(result, source, topk, notes))
+    if not result.ok:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _run_with_progress(network, x, keep: bool):
+    """Run, with a transient progress bar on an interactive stderr for runs longer than a moment."""
+    console = _stderr()
+    if not console.is_terminal:
+        return network.run(x, keep=keep)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+                  transient=True) as progress:
+        task = progress.add_task("running", total=len(network.graph.nodes))
+        return network.run(x, keep=keep, on_layer=lambda record: progress.update(
+            task, advance=1, description=f"running {record.name}"))
+
+
+def _save_npy(path: Path, array) -> None:
+    try:
+        np.save(path, array)
+    except OSError as exc:
+        raise ConvcalcError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @app.command(name="layers")

@@ -145,7 +145,8 @@ class Network:
             if node.name in self.folded:
                 y = inputs[0]
             else:
-                y = node.layer.forward(inputs, self.prepared[node.name], counter)
+                with np.errstate(all="ignore"):        # NaN/Inf are reported per layer, not warned about
+                    y = node.layer.forward(inputs, self.prepared[node.name], counter)
             seconds = time.perf_counter() - tic
             actual = tuple(to_logical(y).shape[1:])
             finite = bool(np.isfinite(y).all()) if check_finite else True

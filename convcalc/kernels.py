@@ -57,7 +57,10 @@ def pad_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]], mode: str = "zer
 
 def windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
             out: Sequence[int]) -> np.ndarray:
-    """A strided view ``(N, *out, C, *kernel)`` of the windows of a padded channels-last array."""
+    """A strided view ``(N, *out, *kernel, C)`` of the windows of a padded channels-last array.
+
+    Channels innermost, so that copying the view into a patch matrix moves contiguous runs of C.
+    """
     dims = len(kernel)
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
     view = sliding_window_view(x, spans, axis=tuple(range(1, dims + 1)))   # (N, *full, C, *spans)
@@ -65,16 +68,20 @@ def windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilatio
     index += [slice(0, (o - 1) * s + 1, s) for o, s in zip(out, stride)]
     index += [slice(None)]
     index += [slice(None, None, d) for d in dilation]
-    return view[tuple(index)]
+    view = view[tuple(index)]                                               # (N, *out, C, *kernel)
+    return np.moveaxis(view, dims + 1, -1)                                  # (N, *out, *kernel, C)
 
 
 # --------------------------------------------------------------------------- convolution
 
 def conv_weight_columns(weight: np.ndarray, groups: int) -> np.ndarray:
-    """PyTorch (O, C/g, *k) -> (g, C/g * prod(k), O/g), rows ordered (channel, *kernel) like `windows`."""
-    out_channels = weight.shape[0]
-    per_group = weight.reshape(groups, out_channels // groups, -1)        # (g, O/g, C/g*prod(k))
-    return np.ascontiguousarray(per_group.transpose(0, 2, 1))
+    """PyTorch (O, C/g, *k) -> (g, prod(k) * C/g, O/g), rows ordered (*kernel, channel) like `windows`."""
+    out_channels, per_group_in = weight.shape[:2]
+    dims = weight.ndim - 2
+    grouped = weight.reshape(groups, out_channels // groups, per_group_in, *weight.shape[2:])  # (g, O/g, C/g, *k)
+    grouped = np.moveaxis(grouped, 2, -1)                                  # (g, O/g, *k, C/g)
+    grouped = grouped.reshape(groups, out_channels // groups, -1)         # (g, O/g, prod(k)*C/g)
+    return np.ascontiguousarray(grouped.transpose(0, 2, 1))
 
 
 def conv_im2col(x: np.ndarray, columns: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
@@ -82,14 +89,15 @@ def conv_im2col(x: np.ndarray, columns: np.ndarray, kernel: Sequence[int], strid
     """Cross-correlation of a padded ``(N, *S, C)`` array as one GEMM per group (batched over groups)."""
     groups, rows, out_per_group = columns.shape
     batch = x.shape[0]
-    patches = windows(x, kernel, stride, dilation, out)                   # (N, *out, C, *k)
+    patches = windows(x, kernel, stride, dilation, out)                   # (N, *out, *k, C)
     positions = batch * int(np.prod(out))
     if groups == 1:
-        patches = patches.reshape(positions, rows)                         # copy: (N*out, C*prod(k))
+        patches = patches.reshape(positions, rows)                         # copy: (N*out, prod(k)*C)
         result = counter.matmul(patches, columns[0])                       # (N*out, O)
     else:
-        patches = patches.reshape(positions, groups, rows)                 # (N*out, g, C/g*prod(k))
-        patches = patches.transpose(1, 0, 2)                               # (g, N*out, rows)
+        taps = int(np.prod(kernel))
+        patches = patches.reshape(positions, taps, groups, rows // taps)   # (N*out, prod(k), g, C/g)
+        patches = patches.transpose(2, 0, 1, 3).reshape(groups, positions, rows)   # (g, N*out, prod(k)*C/g)
         result = counter.matmul(patches, columns)                          # (g, N*out, O/g)
         result = result.transpose(1, 0, 2)                                 # (N*out, g, O/g)
     return result.reshape(batch, *out, groups * out_per_group)
@@ -101,7 +109,7 @@ def conv_rows(x: np.ndarray, row_columns: np.ndarray, kernel: Sequence[int], str
 
     Each offset takes a contiguous slab of the padded input (no copy along the first axis) and
     unfolds only the remaining axes, so the patch buffer is k_0 times smaller than im2col's.
-    ``row_columns``: (k_0, C * prod(k[1:]), O).
+    ``row_columns``: (k_0, prod(k[1:]) * C, O), rows ordered (*k[1:], C).
     """
     batch = x.shape[0]
     first_k, rest_k = kernel[0], kernel[1:]
@@ -113,7 +121,7 @@ def conv_rows(x: np.ndarray, row_columns: np.ndarray, kernel: Sequence[int], str
         slab = x[:, start:start + (out[0] - 1) * step + 1:step]            # (N, out0, *S_rest, C)
         if rest_k:
             patches = windows(slab, (1, *rest_k), (1, *stride[1:]), (1, *dilation[1:]), out)
-            patches = patches.reshape(positions, -1)                       # (N*out, C*prod(rest_k))
+            patches = patches.reshape(positions, -1)                       # (N*out, prod(rest_k)*C)
         else:
             patches = slab.reshape(positions, -1)
         part = counter.matmul(patches, row_columns[offset])

@@ -50,6 +50,17 @@ torch.set_num_threads(1)
 
 MAC_TYPES = {"Conv1d", "Conv2d", "Conv3d", "Linear"}
 MERGES = {"Add": torch.add, "Multiply": torch.mul, "Concat": torch.cat}
+# elementwise types that torch has as functions only: checked against a module wrapping the function
+FUNCTIONS = {"Abs": torch.abs, "Sqrt": torch.sqrt}
+
+
+class FunctionModule(torch.nn.Module):
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def forward(self, x):
+        return self.function(x)
 
 
 # ============================================================================ running both sides
@@ -101,7 +112,10 @@ def run_torch(type_name: str, case: Case) -> TorchResult:
             kwargs = {name: _torch_value(value) for name, value in case.args.items()}
             if case.channel_arg and kwargs.get(case.channel_arg) is None:
                 kwargs[case.channel_arg] = case.in_shapes[0][0] if type_name != "Linear" else case.in_shapes[0][-1]
-            module = getattr(torch.nn, type_name)(**kwargs).eval()
+            if type_name in FUNCTIONS:
+                module = FunctionModule(FUNCTIONS[type_name]).eval()
+            else:
+                module = getattr(torch.nn, type_name)(**kwargs).eval()
             with torch.no_grad(), FlopCounterMode(display=False) as counter:
                 out = module(*inputs)
             if isinstance(out, tuple):  # return_indices=True
@@ -462,7 +476,7 @@ STRATEGIES: dict[str, Strategy] = {
     "Concat": Strategy(concat_cases, 100),
     **{name: ELEMENTWISE for name in (
         "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh",
-        "Identity", "Dropout")},
+        "Identity", "Dropout", "Abs", "Sqrt")},
     **{f"Dropout{d}d": Strategy(elementwise_cases, 40) for d in (1, 2, 3)},
 }
 
@@ -496,6 +510,9 @@ DEFAULT_CONVENTIONS = {("Softmax", "dim"), ("Concat", "dim")}
 
 @pytest.mark.parametrize("cls", layer_types(), ids=lambda cls: cls.type_name)
 def test_argument_names_and_defaults_are_torchs(cls: type[Layer]) -> None:
+    if cls.type_name in FUNCTIONS:
+        assert cls.arguments == {}, f"torch.{cls.type_name.lower()} takes no arguments"
+        return
     if cls.type_name in MERGES:
         accepted = {"dim"} if cls.type_name == "Concat" else set()
         assert set(cls.arguments) == accepted

@@ -159,8 +159,9 @@ class ConvNd(Layer):
             plan.update(method="pointwise", weights=np.ascontiguousarray(columns, dtype=dtype))
         elif self.groups == 1 and self.dims >= 2 and all(s == 1 for s in self.stride) and prod(out) >= 28 * 28:
             first = self.kernel_size[0]
-            rows = np.moveaxis(weight, 2, 0).reshape(first, self.out_channels, -1).transpose(0, 2, 1)
-            plan.update(method="rows", weights=np.ascontiguousarray(rows, dtype=dtype))   # (k0, C*prod(k[1:]), O)
+            rows = np.moveaxis(weight, 1, -1)                              # (O, k0, *k[1:], C)
+            rows = np.moveaxis(rows, 1, 0).reshape(first, self.out_channels, -1).transpose(0, 2, 1)
+            plan.update(method="rows", weights=np.ascontiguousarray(rows, dtype=dtype))   # (k0, prod(k[1:])*C, O)
         else:
             plan.update(method="im2col", weights=conv_weight_columns(weight, self.groups).astype(dtype))
         return plan

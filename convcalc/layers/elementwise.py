@@ -57,6 +57,8 @@ _activation("Hardsigmoid", "relu6(x + 3)/6", lambda layer, x: _relu6(x + 3) / 6,
 _activation("Sigmoid", "1/(1 + exp(−x))", lambda layer, x: _sigmoid(x))
 _activation("Tanh", "tanh(x)", lambda layer, x: np.tanh(x))
 _activation("Identity", "y = x", lambda layer, x: x)
+_activation("Abs", "|x| (torch.abs)", lambda layer, x: np.abs(x))
+_activation("Sqrt", "√x (torch.sqrt; NaN below 0)", lambda layer, x: np.sqrt(x))
 for _dims in ("", "2d", "3d"):
     # Dropout2d/3d only warn about an unexpected rank; Dropout1d refuses one (below).
     _activation(f"Dropout{_dims}", "identity at inference (torch.nn.Dropout" + _dims + ")", lambda layer, x: x,

@@ -1,0 +1,192 @@
+"""Inputs for the executor (images, .npy, a built-in test image) and feature-map pictures.
+
+Tensors here are PyTorch-shaped: ``[C, *S]`` for one sample, ``[N, C, *S]`` for a batch, float in [0, 1]
+for images.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .errors import ConvcalcError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+_PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+class InputError(ConvcalcError):
+    """An input file or option that cannot become the network's input."""
+
+
+# --------------------------------------------------------------------------- the built-in test image
+
+def default_input(shape: Sequence[int]) -> np.ndarray:
+    """A deterministic test input in [0, 1] of ``shape`` ([C, L], [C, H, W] or [C, D, H, W]; [F] too).
+
+    In 2-D: a diagonal gradient, a bright disc, a checkerboard quadrant and a dark bar, so edges of every
+    orientation, flat regions and texture are all present. 1-D and 3-D inputs get the analogous signal.
+    Channels differ by a fixed tint so colour networks see colour.
+    """
+    channels, spatial = shape[0], tuple(shape[1:])
+    if not spatial:
+        return np.linspace(0.0, 1.0, channels)
+    grids = np.meshgrid(*[np.linspace(0.0, 1.0, n) for n in spatial], indexing="ij")
+    if len(spatial) == 1:
+        (t,) = grids
+        base = 0.35 * t + 0.4 * (t > 0.5) + 0.25 * (np.sin(2 * np.pi * 6 * t) > 0)
+    else:
+        y, x = grids[-2], grids[-1]
+        depth = grids[0] if len(spatial) == 3 else 0.0
+        gradient = 0.3 * (x + y) / 2
+        cx, cy = 0.35 + 0.3 * depth, 0.4
+        disc = 0.6 * (((x - cx) ** 2 + (y - cy) ** 2) < 0.2 ** 2)
+        checker = 0.5 * ((np.floor(x * 16) + np.floor(y * 16)) % 2) * (x > 0.6) * (y > 0.6)
+        bar = -0.25 * ((y > 0.75) & (y < 0.85) & (x < 0.55))
+        base = gradient + disc + checker + bar + 0.25
+    tints = [1.0 - 0.25 * ((c % 3) == 1) - 0.5 * ((c % 3) == 2) for c in range(channels)]
+    image = np.stack([np.clip(base * tint + 0.1 * (c % 3 == 2), 0.0, 1.0) for c, tint in enumerate(tints)])
+    return image.astype(np.float64)
+
+
+# --------------------------------------------------------------------------- files
+
+def expand_paths(pattern: str) -> list[Path]:
+    """A file, a directory (its images, sorted), or a glob pattern (sorted)."""
+    path = Path(pattern)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + (".npy",))
+        if not files:
+            raise InputError(f"the directory {pattern} holds no images")
+        return files
+    if path.exists():
+        return [path]
+    matches = sorted(Path(p) for p in glob.glob(pattern))
+    if not matches:
+        raise InputError(f"no such input: {pattern}")
+    return matches
+
+
+def load_image(path: Path, channels: int, resize: tuple[int, int] | None) -> np.ndarray:
+    """An image file as [C, H, W] floats in [0, 1], converted to ``channels`` (1, 3 or 4)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if channels not in _PIL_MODES:
+        raise InputError(f"the spec takes {channels} input channels; an image gives 1 (grayscale), 3 (RGB)"
+                         " or 4 (RGBA): use a .npy input instead")
+    try:
+        with Image.open(path) as image:
+            image = image.convert(_PIL_MODES[channels])
+            if resize is not None:
+                image = image.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
+            array = np.asarray(image, dtype=np.float64) / 255.0
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InputError(f"cannot read image {path}: {exc}") from None
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def load_npy(path: Path, input_shape: Sequence[int]) -> np.ndarray:
+    """A .npy of [C, *S] or [N, C, *S] as [N, C, *S]."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    if not np.issubdtype(array.dtype, np.number):
+        raise InputError(f"{path} holds {array.dtype} values, not numbers")
+    rank = len(input_shape)
+    if array.ndim == rank:
+        array = array[None]
+    if array.ndim != rank + 1:
+        raise InputError(f"{path} has shape {list(array.shape)}; the spec takes [C, ...] = {list(input_shape)}"
+                         f" or a batch [N, C, ...]")
+    if array.shape[1] != input_shape[0]:
+        raise InputError(f"{path} has {array.shape[1]} channels (shape {list(array.shape)}); the spec takes"
+                         f" {input_shape[0]}")
+    return array.astype(np.float64)
+
+
+def load_inputs(pattern: str, input_shape: Sequence[int], resize: tuple[int, int] | None = None) -> np.ndarray:
+    """Everything ``pattern`` names, as one batch [N, C, *S]."""
+    samples = []
+    for path in expand_paths(pattern):
+        if path.suffix.lower() == ".npy":
+            samples.extend(load_npy(path, input_shape))
+        else:
+            if len(input_shape) != 3:
+                raise InputError(f"{path} is an image, but the spec's input {list(input_shape)} is not [C, H, W]")
+            samples.append(load_image(path, input_shape[0], resize))
+    shapes = {tuple(s.shape) for s in samples}
+    if len(shapes) > 1:
+        listed = ", ".join("x".join(map(str, s)) for s in sorted(shapes))
+        raise InputError(f"the inputs differ in size ({listed}); pass --resize HxW to give them one size")
+    return np.stack(samples)
+
+
+def normalize(batch: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """(x - mean) / std per channel; one value or one per channel."""
+    channels = batch.shape[1]
+    for name, values in (("mean", mean), ("std", std)):
+        if len(values) not in (1, channels):
+            raise InputError(f"--{name} needs 1 or {channels} values, got {len(values)}")
+    if any(s == 0 for s in std):
+        raise InputError("--std values must not be 0")
+    shape = (1, -1) + (1,) * (batch.ndim - 2)
+    return (batch - np.reshape(mean, shape)) / np.reshape(std, shape)
+
+
+# --------------------------------------------------------------------------- pictures
+
+def _to_uint8(plane: np.ndarray) -> np.ndarray:
+    finite = np.nan_to_num(plane.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = finite.min(), finite.max()
+    scaled = (finite - low) / (high - low) if high > low else np.zeros_like(finite)
+    return (scaled * 255).round().astype(np.uint8)
+
+
+def map_grid(activation: np.ndarray, max_channels: int = 16, min_tile: int = 64) -> np.ndarray:
+    """One sample's feature maps [C, *S] as a uint8 picture: the first channels in a grid, each scaled to
+    its own range. 1-D maps become one row per channel; 3-D maps show their middle depth slice."""
+    if activation.ndim == 1:
+        activation = activation[None, None, :]                     # a vector: one strip
+    elif activation.ndim == 2:
+        activation = activation[:, None, :]                        # [C, L] -> C strips of height 1
+    elif activation.ndim == 4:
+        activation = activation[:, activation.shape[1] // 2]       # [C, D, H, W] -> middle slice
+    channels = min(activation.shape[0], max_channels)
+    tiles = [_to_uint8(activation[c]) for c in range(channels)]
+    height, width = tiles[0].shape
+    zoom = max(1, int(np.ceil(min_tile / max(height, width))))
+    tiles = [np.kron(t, np.ones((zoom, zoom), dtype=np.uint8)) for t in tiles]
+    height, width = tiles[0].shape
+    columns = int(np.ceil(np.sqrt(channels)))
+    rows = int(np.ceil(channels / columns))
+    grid = np.full((rows * (height + 2) + 2, columns * (width + 2) + 2), 40, dtype=np.uint8)
+    for index, tile in enumerate(tiles):
+        r, c = divmod(index, columns)
+        grid[2 + r * (height + 2):2 + r * (height + 2) + height, 2 + c * (width + 2):2 + c * (width + 2) + width] = tile
+    return grid
+
+
+def save_maps(maps: Mapping[str, np.ndarray], directory: str | os.PathLike, order: Sequence[str]) -> list[Path]:
+    """Write each layer's first-sample feature maps as ``NNN_<layer>.png``; returns the files written."""
+    from PIL import Image
+
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create {directory}: {exc.strerror or exc}") from None
+    written = []
+    for index, name in enumerate(order):
+        if name not in maps:
+            continue
+        path = directory / f"{index:03d}_{name}.png"
+        Image.fromarray(map_grid(maps[name][0])).save(path)
+        written.append(path)
+    return written

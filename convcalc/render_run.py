@@ -1,0 +1,92 @@
+"""RunResult -> rich Table or JSON data: the analyzer's predictions against what the executor did."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from rich.console import Group as RichGroup
+from rich.table import Table
+from rich.text import Text
+
+from .execute import RunResult
+from .render import SCHEMA_VERSION, human, shape_cell
+
+OK, BAD = "✓", "✗"
+
+
+def topk(output: np.ndarray, k: int) -> list[list[dict[str, float]]]:
+    """Per sample, the k largest classes with their softmax probabilities (over the last axis)."""
+    logits = output.reshape(output.shape[0], -1).astype(np.float64)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    result = []
+    for sample in probabilities:
+        best = np.argsort(-sample, kind="stable")[:k]
+        result.append([{"index": int(i), "probability": float(sample[i])} for i in best])
+    return result
+
+
+def run_json(result: RunResult, source: str, k: int | None = None) -> dict[str, Any]:
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "name": result.summary.name,
+        "input": {"source": source, "shape": [result.batch, *result.summary.input_shape]},
+        "batch": result.batch,
+        "output_shape": list(result.output.shape),
+        "ok": result.ok,
+        "first_nonfinite": result.first_nonfinite,
+        "seconds": result.seconds,
+        "layers": [
+            {"name": r.name, "type": r.type, "predicted_shape": list(r.predicted_shape),
+             "actual_shape": list(r.actual_shape), "shape_ok": r.shape_ok, "predicted_macs": r.predicted_macs,
+             "executed_macs": r.executed_macs, "macs_ok": r.macs_ok, "finite": r.finite, "folded": r.folded,
+             "seconds": r.seconds}
+            for r in result.layers
+        ],
+        "totals": {"predicted_macs": sum(r.predicted_macs for r in result.layers),
+                   "executed_macs": sum(r.executed_macs for r in result.layers)},
+    }
+    if k:
+        data["topk"] = topk(result.output, k)
+    return data
+
+
+def run_table(result: RunResult, source: str, k: int | None = None, notes: Sequence[str] = ()) -> RichGroup:
+    summary = result.summary
+    title = (f"{summary.name}: {source} → batch {result.batch} × {shape_cell(summary.input_shape)}"
+             f" → {shape_cell(result.output.shape[1:])}")
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for header, justify in (("name", "left"), ("type", "left"), ("shape predicted", "left"),
+                            ("actual", "left"), ("", "left"), ("MACs predicted", "right"),
+                            ("executed", "right"), ("", "left"), ("ms", "right")):
+        table.add_column(header, justify=justify, no_wrap=header in ("name",))
+    for r in result.layers:
+        shape_mark = OK if r.shape_ok else BAD
+        macs_mark = OK if r.macs_ok else BAD
+        name = r.name + ("" if r.finite else "  [red]NaN/Inf[/]")
+        type_text = r.type + (" (folded)" if r.folded else "")
+        table.add_row(name, type_text, shape_cell(r.predicted_shape), shape_cell(r.actual_shape),
+                      shape_mark if r.shape_ok else f"[red]{shape_mark}[/]", f"{r.predicted_macs:,}",
+                      f"{r.executed_macs:,}", macs_mark if r.macs_ok else f"[red]{macs_mark}[/]",
+                      f"{r.seconds * 1000:.2f}")
+    lines = Text()
+    shapes_ok = sum(r.shape_ok for r in result.layers)
+    macs_ok = sum(r.macs_ok for r in result.layers)
+    total = len(result.layers)
+    executed = sum(r.executed_macs for r in result.layers)
+    lines.append(f"shapes {shapes_ok}/{total} {OK if shapes_ok == total else BAD}   "
+                 f"MACs {macs_ok}/{total} {OK if macs_ok == total else BAD}   "
+                 f"executed {executed:,} MACs ({human(executed)}) in {result.seconds * 1000:.1f} ms"
+                 f" ({2 * executed / max(result.seconds, 1e-9) / 1e9:.1f} GFLOP/s)\n")
+    if result.first_nonfinite:
+        lines.append(f"first NaN/Inf at layer '{result.first_nonfinite}'\n", style="bold red")
+    for note in notes:
+        lines.append(note + "\n")
+    if k:
+        for index, best in enumerate(topk(result.output, k)):
+            ranked = ", ".join(f"{b['index']} ({b['probability']:.3f})" for b in best)
+            lines.append(f"top-{k} of sample {index}: {ranked}\n")
+    verdict = "all predictions confirmed" if result.ok else "PREDICTIONS FAILED"
+    lines.append(verdict + "\n", style="bold green" if result.ok else "bold red")
+    return RichGroup(table, lines)
