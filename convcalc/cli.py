@@ -206,7 +206,7 @@ def run_command(
     from .images import IMAGENET_MEAN, IMAGENET_STD, default_input, load_inputs, normalize as normalise, save_maps as \
         write_maps
     from .render_run import run_json, run_table
-    from .weights import load_npz
+    from .weights import load_npz, state_from_dict
 
     with _errors_to_exit():
         graph = _load_graph(spec, set_, allow_include_outside)
@@ -226,7 +226,8 @@ def run_command(
             if x.shape[0] != 1:
                 raise ConvcalcError(f"--batch repeats one input, but {x.shape[0]} were given")
             x = np.repeat(x, batch, axis=0)
-        state = load_npz(weights) if weights is not None else None
+        # checked here, against the input's shape: Network would take an empty dict for 'no weights given'
+        state = state_from_dict(load_npz(weights), analyze(graph, x.shape[1:])) if weights is not None else None
         network = Network(graph, x.shape[1:], state=state, seed=seed, dtype=dtype)
         result = _run_with_progress(network, x, keep=save_maps is not None)
         notes = []

@@ -19,6 +19,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+_WIDE_GRAY = ("I;16", "I;16L", "I;16B", "I;16N", "I")   # Pillow opens 16-bit PNGs as I;16 (older: I)
 
 
 class InputError(ConvcalcError):
@@ -82,6 +83,14 @@ def load_image(path: Path, channels: int, resize: tuple[int, int] | None) -> np.
                          " or 4 (RGBA): use a .npy input instead")
     try:
         with Image.open(path) as image:
+            if image.mode in _WIDE_GRAY:
+                # 16-bit grayscale (PNG, TIFF): PIL's convert() to 8 bits clips at 255 instead of scaling
+                plane = image.convert("F")
+                if resize is not None:
+                    plane = plane.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
+                gray = np.clip(np.asarray(plane, dtype=np.float64) / 65535.0, 0.0, 1.0)
+                planes = [gray] * min(channels, 3) + [np.ones_like(gray)] * (channels == 4)
+                return np.stack(planes)
             image = image.convert(_PIL_MODES[channels])
             if resize is not None:
                 image = image.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)

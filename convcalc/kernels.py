@@ -48,8 +48,17 @@ def pad_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]], mode: str = "zer
         grow[axis] = (max(lo, 0), max(hi, 0))
     x = x[tuple(crop)]
     np_mode = PAD_MODES[mode]
-    if np_mode == "constant":
-        return np.pad(x, grow, mode="constant", constant_values=value)
+    if np_mode == "constant":   # one allocation and one copy (np.pad is several times slower)
+        shape = [size + lo + hi for size, (lo, hi) in zip(x.shape, grow)]
+        padded = np.empty(shape, dtype=x.dtype)
+        interior = tuple(slice(lo, lo + size) for size, (lo, _) in zip(x.shape, grow))
+        padded[interior] = x
+        for axis, (lo, hi) in enumerate(grow):
+            if lo:
+                padded[(slice(None),) * axis + (slice(0, lo),)] = value
+            if hi:
+                padded[(slice(None),) * axis + (slice(shape[axis] - hi, None),)] = value
+        return padded
     return np.pad(x, grow, mode=np_mode)
 
 

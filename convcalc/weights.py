@@ -56,7 +56,10 @@ def _inferred_of(node: Node, summary: Summary):
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """A state dict saved with np.savez (no pickles)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):     # a plain .npy holds one array, not a state dict
+            raise WeightsError(f"{path} holds a single array, not a state dict: save one with np.savez")
+        with loaded as archive:
             return {key: archive[key] for key in archive.files}
     except FileNotFoundError:
         raise WeightsError(f"no such weights file: {path}") from None

@@ -1,0 +1,140 @@
+"""Executor speed against PyTorch eager, measured in the same run (not a test).
+
+    python benchmarks/executor.py                 # ResNet-18 and ResNet-50 at batch 1 and 8
+    python benchmarks/executor.py --rounds 7 --models resnet50 --batches 1
+
+Each side runs in its own worker process (NumPy's OpenBLAS and PyTorch's thread pools spin and slow
+each other by up to 3x when they share a process), with the same thread count. Rounds alternate the
+two with a short pause between; each round times several forward passes per side and takes the
+median. Printed per configuration: the median NumPy/PyTorch ratio over rounds and its range, the
+executor's GFLOP/s and fraction of the machine's fp32 GEMM peak, and each worker's peak memory.
+The PyTorch models are the hand-built torch.nn networks of tests/test_published.py, with the same
+layer names, so the same weights run on both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PEAK_GFLOPS = 190.0   # measured fp32 GEMM peak of this 2-core machine (see README)
+
+
+def worker(side: str, model: str, batch: int, threads: int) -> None:
+    """Serve 'time N' requests on stdin: run N forwards, answer the median seconds (JSON)."""
+    import resource
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    if side == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        sys.path.insert(0, str(ROOT / "tests"))
+        from test_published import TORCH_MODELS
+
+        net = TORCH_MODELS[model][0]().eval()
+        tensor = torch.from_numpy(x)
+
+        def forward():
+            with torch.no_grad():
+                net(tensor)
+    else:
+        import convcalc
+        from convcalc.execute import Network
+
+        graph = convcalc.build_graph(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml"))
+        network = Network(graph, (3, 224, 224))
+
+        def forward():
+            network.run(x, check_finite=False)
+
+    forward()
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        count = int(line.split()[1])
+        times = []
+        for _ in range(count):
+            tic = time.perf_counter()
+            forward()
+            times.append(time.perf_counter() - tic)
+        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps({"median": statistics.median(times), "peak_mib": peak_mib}), flush=True)
+
+
+class Worker:
+    def __init__(self, side: str, model: str, batch: int, threads: int):
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--worker", side, model, str(batch), str(threads)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        json.loads(self.process.stdout.readline())
+
+    def time(self, count: int) -> dict:
+        self.process.stdin.write(f"time {count}\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def macs_of(model: str, batch: int) -> int:
+    sys.path.insert(0, str(ROOT))
+    import convcalc
+
+    return convcalc.analyze(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml")).totals.macs * batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["resnet18", "resnet50"])
+    parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="forward passes per side per round")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--pause", type=float, default=0.5, help="seconds between the sides of a round")
+    args = parser.parse_args()
+
+    print(f"{'model':10} {'batch':>5} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6} {'range':>12} {'GF/s':>6}"
+          f" {'of peak':>7} {'numpy MiB':>9} {'torch MiB':>9}")
+    for model in args.models:
+        for batch in args.batches:
+            numpy_side = Worker("numpy", model, batch, args.threads)
+            torch_side = Worker("torch", model, batch, args.threads)
+            ratios, numpy_times, torch_times = [], [], []
+            numpy_peak = torch_peak = 0.0
+            for _ in range(args.rounds):
+                a = numpy_side.time(args.repeats)
+                time.sleep(args.pause)
+                b = torch_side.time(args.repeats)
+                time.sleep(args.pause)
+                numpy_times.append(a["median"])
+                torch_times.append(b["median"])
+                ratios.append(a["median"] / b["median"])
+                numpy_peak, torch_peak = a["peak_mib"], b["peak_mib"]
+            numpy_side.close()
+            torch_side.close()
+            numpy_ms = statistics.median(numpy_times) * 1000
+            torch_ms = statistics.median(torch_times) * 1000
+            gflops = 2 * macs_of(model, batch) / (numpy_ms / 1000) / 1e9
+            print(f"{model:10} {batch:5d} {numpy_ms:9.1f} {torch_ms:9.1f} {statistics.median(ratios):6.2f}"
+                  f" {min(ratios):5.2f}-{max(ratios):<5.2f} {gflops:6.1f} {gflops / PEAK_GFLOPS:7.0%}"
+                  f" {numpy_peak:9.0f} {torch_peak:9.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    else:
+        main()

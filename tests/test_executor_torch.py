@@ -1,0 +1,367 @@
+"""The NumPy executor's numbers against PyTorch's (torch 2.13, CPU), for every registered layer type.
+
+Per layer type (`test_forward_matches_torch`): the cross-check strategies of `test_torch_crosscheck`
+draw arguments and input shapes; only cases that both convcalc (`from_args` + `infer`) and torch
+accept are kept. The torch module gets random parameters and buffers (BatchNorm running statistics
+and affine weights, PReLU slopes, conv/linear weights and biases), all float32-representable, and a
+random standard-normal input (batch 1-3; positive for Sqrt), also float32-representable, so that one
+float64 torch run is the reference for both of convcalc's dtypes:
+
+* float64: ``|ours - torch| <= 1e-9 * max(1, max|torch|)`` (absolute, scaled up for large outputs);
+* float32: ``|ours - torch| <= 1e-4 * max(1, max|torch|)`` (relative to the output's magnitude: a
+  per-element relative bound would fail on legitimate cancellation in sums of products);
+* the output has the prepared dtype, the inputs are not modified by `forward`;
+* ``2 * counter.total`` equals FlopCounterMode's flops of the torch module at that batch for Conv and
+  Linear, and ``counter.total == 0`` for every other type.
+
+Whole networks (`test_network_matches_torch`): small random graphs (conv -> bn -> activation -> pool
+chains, residual blocks with an Add, optional projection shortcuts, a pooled Linear -> BatchNorm1d
+head) run through `convcalc.execute.Network` with BatchNorm folding, against the same graph built from
+torch.nn modules, in float64 within 1e-9 (and float32 within 1e-4).
+
+A registered type without a strategy fails by name.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_torch_crosscheck import (  # noqa: E402
+    FUNCTIONS, MAC_TYPES, MERGES, STRATEGIES, Case, FunctionModule, _torch_value)
+
+from convcalc.errors import LayerArgError  # noqa: E402
+from convcalc.execute import Network  # noqa: E402
+from convcalc.graph import INPUT, Graph, Node  # noqa: E402
+from convcalc.kernels import MacCounter, to_logical, to_storage  # noqa: E402
+from convcalc.layers import Layer, layer_types, lookup  # noqa: E402
+
+torch.set_num_threads(1)
+
+TOLERANCE = {np.float64: 1e-9, np.float32: 1e-4}
+
+# Valid examples per type (invalid draws are discarded and do not count).
+EXAMPLES: dict[str, int] = {
+    **{f"Conv{d}d": 40 for d in (1, 2, 3)},
+    **{f"{kind}Pool{d}d": 30 for kind in ("Max", "Avg") for d in (1, 2, 3)},
+}
+DEFAULT_EXAMPLES = 20
+
+
+# ============================================================================ helpers
+
+def f32_exact(t: torch.Tensor) -> torch.Tensor:
+    """The float64 tensor rounded to float32-representable values (so float32 runs see the same numbers)."""
+    return t.float().double()
+
+
+def randomize(module: torch.nn.Module, gen: torch.Generator) -> None:
+    """Random values for every floating parameter and buffer; running variances positive."""
+    with torch.no_grad():
+        for name, tensor in itertools.chain(module.named_parameters(), module.named_buffers()):
+            if not tensor.is_floating_point():
+                continue                                  # num_batches_tracked
+            if name.endswith("running_var"):
+                value = torch.rand(tensor.shape, generator=gen, dtype=torch.float64) * 1.5 + 0.25
+            else:
+                value = torch.randn(tensor.shape, generator=gen, dtype=torch.float64)
+            tensor.copy_(f32_exact(value))
+
+
+def state_as_numpy(module: torch.nn.Module, prefix: str = "") -> dict[str, np.ndarray]:
+    """The module's state_dict as float64 NumPy arrays (integer buffers keep their dtype)."""
+    out = {}
+    for name, value in module.state_dict().items():
+        array = value.detach().cpu().numpy()
+        out[prefix + name] = array.astype(np.float64) if value.is_floating_point() else array.copy()
+    return out
+
+
+def assert_close(ours: np.ndarray, theirs: np.ndarray, dtype: type, where: str) -> None:
+    assert ours.shape == theirs.shape, f"{where}: shape {ours.shape} != torch {theirs.shape}"
+    assert np.array_equal(np.isnan(ours), np.isnan(theirs)), f"{where}: NaNs differ from torch's"
+    finite = ~np.isnan(theirs)
+    if not finite.any():
+        return
+    ours, theirs = ours[finite].astype(np.float64), theirs[finite]
+    scale = max(1.0, float(np.abs(theirs).max()))
+    error = np.abs(ours - theirs)
+    tolerance = TOLERANCE[dtype] * scale
+    if not (error <= tolerance).all():
+        worst = int(np.argmax(error))
+        raise AssertionError(
+            f"{where} [{np.dtype(dtype).name}]: max |ours - torch| = {error.max():.3e} > {tolerance:.3e}"
+            f" (scale {scale:.3g}); worst element ours={ours[worst]!r} torch={theirs[worst]!r};"
+            f" {int((error > tolerance).sum())} of {error.size} elements off")
+
+
+# ============================================================================ one layer type
+
+def torch_module(type_name: str, case: Case) -> torch.nn.Module:
+    kwargs = {name: _torch_value(value) for name, value in case.args.items()}
+    if case.channel_arg and kwargs.get(case.channel_arg) is None:
+        kwargs[case.channel_arg] = case.in_shapes[0][0] if type_name != "Linear" else case.in_shapes[0][-1]
+    if type_name in FUNCTIONS:
+        module = FunctionModule(FUNCTIONS[type_name])
+    else:
+        module = getattr(torch.nn, type_name)(**kwargs)
+    return module.double().eval()
+
+
+def run_torch_numbers(type_name: str, case: Case, seed: int, batch: int):
+    """(module or None, inputs, output, flops), or None when torch refuses the case."""
+    gen = torch.Generator().manual_seed(seed)
+    inputs = []
+    for shape in case.in_shapes:
+        x = torch.randn(batch, *shape, generator=gen, dtype=torch.float64)
+        if type_name == "Sqrt":
+            x = x.abs() + 0.05
+        inputs.append(f32_exact(x))
+    module = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with torch.no_grad(), FlopCounterMode(display=False) as flop_counter:
+                if type_name in MERGES:
+                    if type_name == "Concat":
+                        out = torch.cat(inputs, dim=case.args.get("dim", 1))
+                    else:
+                        out = inputs[0]
+                        for other in inputs[1:]:
+                            out = MERGES[type_name](out, other)
+                else:
+                    module = torch_module(type_name, case)
+                    randomize(module, gen)
+                    out = module(inputs[0].clone())       # clone: inplace=True must not touch our input
+                    if isinstance(out, tuple):            # return_indices=True
+                        out = out[0]
+    except Exception:  # noqa: BLE001  (torch refuses: not a case for the executor)
+        return None
+    return module, inputs, out.detach().numpy().copy(), flop_counter.get_total_flops()
+
+
+def check_forward(cls: type[Layer], case: Case, seed: int, batch: int) -> None:
+    type_name = cls.type_name
+    where = f"{type_name} args={case.args} input={case.in_shapes} batch={batch} seed={seed}"
+    try:
+        layer = cls.from_args(case.args)
+        inferred = layer.infer([tuple(s) for s in case.in_shapes])
+    except LayerArgError:
+        event("convcalc refuses")
+        assume(False)
+    theirs = run_torch_numbers(type_name, case, seed, batch)
+    if theirs is None:
+        event("torch refuses")
+        assume(False)
+    module, inputs, reference, flops = theirs
+    event("both accept")
+    assert reference.shape == (batch, *inferred.out_shape), (
+        f"{where}: convcalc infers {inferred.out_shape}, torch gives {reference.shape}")
+
+    params = state_as_numpy(module) if module is not None else {}
+    assert set(params) == set(inferred.params) | set(inferred.buffers), (
+        f"{where}: torch's state_dict {sorted(params)} != convcalc's {sorted({**inferred.params, **inferred.buffers})}")
+    in_shapes = [tuple(s) for s in case.in_shapes]
+
+    totals = {}
+    for dtype in (np.float64, np.float32):
+        prepared = layer.prepare(params, in_shapes, inferred.out_shape, np.dtype(dtype))
+        stored = [to_storage(x.numpy().astype(dtype)) for x in inputs]
+        originals = [s.copy() for s in stored]
+        counter = MacCounter()
+        with np.errstate(all="ignore"):
+            y = layer.forward(stored, prepared, counter)
+        for before, after in zip(originals, stored):
+            assert np.array_equal(before, after), f"{where} [{np.dtype(dtype).name}]: forward modified its input"
+        assert y.dtype == dtype, f"{where}: forward returned {y.dtype} for {np.dtype(dtype).name} inputs"
+        assert_close(np.asarray(to_logical(y)), reference, dtype, where)
+        totals[dtype] = counter.total
+
+    for dtype, total in totals.items():
+        if type_name in MAC_TYPES:
+            assert 2 * total == flops, (
+                f"{where} [{np.dtype(dtype).name}]: 2 * counted MACs = {2 * total}, FlopCounterMode counts {flops}")
+            assert total == inferred.macs * batch, (
+                f"{where}: forward counted {total} MACs, the analyzer predicts {inferred.macs} x {batch}")
+        else:
+            assert total == 0, f"{where}: {type_name} counted {total} MACs; only Conv and Linear count MACs"
+
+
+@pytest.mark.parametrize("cls", layer_types(), ids=lambda cls: cls.type_name)
+def test_forward_matches_torch(cls: type[Layer]) -> None:
+    strategy = STRATEGIES.get(cls.type_name)
+    if strategy is None:
+        pytest.fail(f"layer type {cls.type_name} has no strategy in test_torch_crosscheck.STRATEGIES,"
+                    " so its executor forward is not checked against torch")
+
+    @settings(max_examples=EXAMPLES.get(cls.type_name, DEFAULT_EXAMPLES), deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    @given(case=strategy.cases(cls), seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 3))
+    def check(case: Case, seed: int, batch: int) -> None:
+        check_forward(cls, case, seed, batch)
+
+    check()
+
+
+# ============================================================================ whole networks
+
+class GraphBuilder:
+    """Nodes for a convcalc Graph plus the matching torch modules, with shapes tracked by convcalc's analyzer."""
+
+    def __init__(self, input_shape: tuple[int, ...]):
+        self.input_shape = input_shape
+        self.nodes: list[Node] = []
+        self.specs: list[tuple[str, str, dict[str, Any], tuple[str, ...]]] = []
+        self.shapes: dict[str, tuple[int, ...]] = {INPUT: input_shape}
+
+    def add(self, type_name: str, args: dict[str, Any], *inputs: str) -> str:
+        name = f"n{len(self.nodes)}_{type_name.lower()}"
+        layer = lookup(type_name).from_args(args)
+        out_shape = layer.infer([self.shapes[i] for i in inputs]).out_shape   # LayerArgError: drawn invalid
+        self.nodes.append(Node(name, type_name, layer, tuple(inputs)))
+        self.specs.append((name, type_name, dict(args), tuple(inputs)))
+        self.shapes[name] = out_shape
+        return name
+
+    def graph(self) -> Graph:
+        return Graph("random", self.input_shape, tuple(self.nodes), self.nodes[-1].name)
+
+
+class TorchGraph(torch.nn.Module):
+    """The same graph evaluated with torch.nn modules (torch.add for Add)."""
+
+    def __init__(self, builder: GraphBuilder):
+        super().__init__()
+        self.order = builder.specs
+        self.blocks = torch.nn.ModuleDict()
+        for name, type_name, args, inputs in builder.specs:
+            if type_name == "Add":
+                continue
+            in_shape = builder.shapes[inputs[0]]
+            kwargs = {key: _torch_value(value) for key, value in args.items()}
+            if type_name.startswith("Conv"):
+                kwargs["in_channels"] = in_shape[0]
+            elif type_name.startswith("BatchNorm"):
+                kwargs["num_features"] = in_shape[0]
+            elif type_name == "Linear":
+                kwargs["in_features"] = in_shape[-1]
+            self.blocks[name] = getattr(torch.nn, type_name)(**kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values = {INPUT: x}
+        for name, type_name, _, inputs in self.order:
+            if type_name == "Add":
+                values[name] = torch.add(values[inputs[0]], values[inputs[1]])
+            else:
+                values[name] = self.blocks[name](values[inputs[0]])
+        return values[self.order[-1][0]]
+
+
+ACTIVATIONS = st.sampled_from([("ReLU", {}), ("ReLU6", {}), ("SiLU", {}), ("LeakyReLU", {"negative_slope": 0.1}),
+                               ("Hardswish", {}), ("Identity", {})])
+
+
+@st.composite
+def networks(draw) -> GraphBuilder:
+    dims = draw(st.sampled_from([1, 2, 2, 3]))
+    top = {1: 16, 2: 9, 3: 5}[dims]
+    channels = draw(st.integers(1, 4))
+    builder = GraphBuilder((channels, *draw(st.lists(st.integers(3, top), min_size=dims, max_size=dims))))
+    conv, bn = f"Conv{dims}d", f"BatchNorm{dims}d"
+    previous = INPUT
+
+    def bn_args() -> dict[str, Any]:
+        return {"affine": draw(st.booleans()), "eps": draw(st.sampled_from([1e-5, 1e-3]))}
+
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["plain", "plain", "residual", "projection", "bn_unfoldable"]))
+        width = draw(st.integers(1, 4))
+        if kind == "plain":
+            k = draw(st.integers(1, 3))
+            groups = draw(st.sampled_from([1, 1, builder.shapes[previous][0]]))
+            previous = builder.add(conv, {"out_channels": width * groups, "kernel_size": k, "groups": groups,
+                                          "stride": draw(st.integers(1, 2)), "padding": draw(st.integers(0, k // 2)),
+                                          "bias": draw(st.booleans())}, previous)
+            previous = builder.add(bn, bn_args(), previous)
+            activation, args = draw(ACTIVATIONS)
+            previous = builder.add(activation, args, previous)
+            if draw(st.booleans()):
+                pool = draw(st.sampled_from(["MaxPool", "AvgPool"]))
+                previous = builder.add(f"{pool}{dims}d", {"kernel_size": 2, "ceil_mode": draw(st.booleans())},
+                                       previous)
+        elif kind in ("residual", "projection"):
+            skip = previous
+            out_channels = builder.shapes[previous][0] if kind == "residual" else width
+            h = builder.add(conv, {"out_channels": out_channels, "kernel_size": 3, "padding": 1, "bias": False},
+                            previous)
+            h = builder.add(bn, bn_args(), h)
+            h = builder.add("ReLU", {}, h)
+            h = builder.add(conv, {"out_channels": out_channels, "kernel_size": 3, "padding": "same"}, h)
+            h = builder.add(bn, bn_args(), h)
+            if kind == "projection":
+                skip = builder.add(conv, {"out_channels": out_channels, "kernel_size": 1, "bias": False}, skip)
+                skip = builder.add(bn, bn_args(), skip)
+            previous = builder.add("ReLU", {}, builder.add("Add", {}, h, skip))
+        else:
+            # a conv read by two layers (its BatchNorm cannot fold), then a BatchNorm after an Add (nothing to fold into)
+            c = builder.add(conv, {"out_channels": width, "kernel_size": 1}, previous)
+            b = builder.add(bn, bn_args(), c)
+            previous = builder.add(bn, bn_args(), builder.add("Add", {}, b, c))
+    if draw(st.booleans()):
+        previous = builder.add(f"AdaptiveAvgPool{dims}d", {"output_size": 1}, previous)
+        previous = builder.add("Flatten", {}, previous)
+        previous = builder.add("Linear", {"out_features": draw(st.integers(1, 5))}, previous)
+        builder.add("BatchNorm1d", bn_args(), previous)
+    return builder
+
+
+def draw_network(data) -> GraphBuilder:
+    try:
+        return data.draw(networks())
+    except LayerArgError:
+        assume(False)  # e.g. a stride-2 conv and a pool shrank the input below a kernel
+        raise AssertionError("unreachable")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(data=st.data(), seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 3))
+def test_network_matches_torch(data, seed: int, batch: int) -> None:
+    builder = draw_network(data)
+    graph = builder.graph()
+    gen = torch.Generator().manual_seed(seed)
+    model = TorchGraph(builder).double().eval()
+    randomize(model, gen)
+    x = f32_exact(torch.randn(batch, *builder.input_shape, generator=gen, dtype=torch.float64))
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = model(x).numpy()
+    state: dict[str, np.ndarray] = {}
+    for name, module in model.blocks.items():
+        state.update(state_as_numpy(module, f"{name}."))
+    where = f"network {[(n, t, a, i) for n, t, a, i in builder.specs]} input={builder.input_shape} batch={batch}"
+
+    for dtype, fold in (("float64", True), ("float64", False), ("float32", True)):
+        network = Network(graph, builder.input_shape, state=state, dtype=dtype, fold_batchnorm=fold)
+        result = network.run(x.numpy())
+        assert result.ok, f"{where}: executor self-check failed: {[r for r in result.layers if not r.ok]}"
+        assert_close(result.output, reference, np.float64 if dtype == "float64" else np.float32,
+                     f"{where} fold={fold}")
+        if fold:
+            folded = {r.name for r in result.layers if r.folded}
+            foldable = {name for name, type_name, _, inputs in builder.specs
+                        if type_name.startswith("BatchNorm") and inputs[0] != INPUT
+                        and graph.node(inputs[0]).type_name.startswith(("Conv", "Linear"))
+                        and sum(inputs[0] in other for *_, other in builder.specs) == 1}
+            assert folded == foldable, f"{where}: folded {sorted(folded)}, expected {sorted(foldable)}"
+        event(f"folded {len(network.folded)}")
