@@ -96,14 +96,15 @@ class Summary:
 
 
 def _peak(graph: Graph, sizes: Mapping[str, int]) -> int:
-    """Peak live elements when nodes run in order and each tensor is freed after its last use."""
+    """Peak elements of layer outputs alive at once when nodes run in order and each output is freed after its
+    last use (the network input, which the caller holds, is not counted, as in the total)."""
     last_use: dict[str, int] = {}
     for index, node in enumerate(graph.nodes):
         for name in node.inputs:
             last_use[name] = index
     last_use[graph.output] = len(graph.nodes)
-    live = {INPUT: sizes[INPUT]}
-    peak = sizes[INPUT]
+    live: dict[str, int] = {}
+    peak = 0
     for index, node in enumerate(graph.nodes):
         live[node.name] = sizes[node.name]
         peak = max(peak, sum(live.values()))

@@ -26,7 +26,7 @@ from .graph import build_graph
 from .layers import layer_types
 from .layers.base import REQUIRED
 from .render import to_csv, to_json, to_markdown, to_table
-from .spec import load_spec, parse_shape_text
+from .spec import load_spec, parse_shape_text, parse_spec
 
 EXIT_CHECK_FAILED = 1
 EXIT_INPUT_ERROR = 2
@@ -38,7 +38,7 @@ statistics are buffers, reported apart); MACs = multiply-accumulates of
 conv and linear layers at batch 1, bias excluded (conv: output elements x
 C_in/groups x prod(kernel), torchvision's convention); FLOPs = 2 x MACs;
 receptive field per axis as Araujo et al. (Distill 2019): size r, stride
-S, padding P, so output u sees input [u*S - P, u*S - P + r - 1]."""
+S, padding P, so output u sees input \\[u*S - P, u*S - P + r - 1]."""
 
 app = typer.Typer(
     name="convcalc",
@@ -67,7 +67,9 @@ def _errors_to_exit() -> Iterator[None]:
     try:
         yield
     except ConvcalcError as exc:
-        _stderr().print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        console = _stderr()
+        console.print("[bold red]error:[/] ", end="")
+        console.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(EXIT_INPUT_ERROR) from None
     except RecursionError:
         _stderr().print("[bold red]error:[/] the spec nests blocks too deeply (a block that uses itself?)")
@@ -80,7 +82,10 @@ def _overrides(pairs: list[str]) -> dict:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConvcalcError(f"--set '{pair}' must look like NAME=VALUE")
-        result[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        try:
+            result[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            raise ConvcalcError(f"--set {key.strip()}: the value {value!r} is not valid YAML") from None
     return result
 
 
@@ -100,11 +105,12 @@ def _main(version: bool = typer.Option(False, "--version", help="Print the versi
 
 @app.command(name="analyze", epilog=CONVENTIONS)
 def analyze_command(
-    spec: Path = typer.Argument(..., help="The network spec (YAML).", show_default=False),
+    spec: Path = typer.Argument(..., metavar="SPEC", help="The network spec (YAML; - reads standard input).",
+                                show_default=False),
     format: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     input_size: Optional[str] = typer.Option(None, "--input-size", "-i", metavar="CxHxW",
                                              help="Override the spec's input shape, e.g. 3x512x512."),
-    depth: Optional[int] = typer.Option(None, "--depth", "-d", min=0,
+    depth: Optional[int] = typer.Option(None, "--depth", "-d", min=1,
                                         help="Fold blocks nested deeper than N into one row each (table, markdown,"
                                              " csv)."),
     dtype: str = typer.Option("float32", "--dtype", help=f"Element type for memory: {', '.join(DTYPE_BYTES)}."),
@@ -124,7 +130,7 @@ def analyze_command(
     """
     with _errors_to_exit():
         graph = _load_graph(spec, set_, allow_include_outside)
-        shape = parse_shape_text(input_size) if input_size else None
+        shape = parse_shape_text(input_size) if input_size is not None else None
         summary = analyze(graph, shape, dtype=dtype)
     if format is Format.json:
         sys.stdout.write(json.dumps(to_json(summary), indent=2) + "\n")
@@ -137,7 +143,12 @@ def analyze_command(
 
 
 def _load_graph(spec: Path, set_: list[str], allow_include_outside: bool):
-    return build_graph(load_spec(spec, allow_include_outside=allow_include_outside), _overrides(set_))
+    """The spec file (``-``: standard input) expanded into a graph."""
+    if str(spec) == "-":
+        loaded = parse_spec(sys.stdin.read(), "<stdin>", allow_include_outside=allow_include_outside)
+    else:
+        loaded = load_spec(spec, allow_include_outside=allow_include_outside)
+    return build_graph(loaded, _overrides(set_))
 
 
 def _floats(text: str | None, option: str) -> list[float] | None:
@@ -165,7 +176,8 @@ class RunFormat(str, Enum):
 
 @app.command(name="run")
 def run_command(
-    spec: Path = typer.Argument(..., help="The network spec (YAML).", show_default=False),
+    spec: Path = typer.Argument(..., metavar="SPEC", help="The network spec (YAML; - reads standard input).",
+                                show_default=False),
     input: Optional[str] = typer.Option(None, "--input", "-i", metavar="PATH",
                                         help="Image, .npy ([C,...] or [N,C,...]), directory or quoted glob."
                                              " Default: a built-in test image at the spec's input size."),

@@ -37,6 +37,10 @@ _COMPARE = {
 }
 
 
+MAX_INTEGER = 2 ** 63 - 1
+MAX_SEQUENCE = 10_000
+
+
 class ExprError(ValueError):
     """An expression could not be evaluated; the message says why."""
 
@@ -59,12 +63,19 @@ def _evaluate(node: ast.AST, names: Mapping[str, Any]) -> Any:
         return [_evaluate(element, names) for element in node.elts]
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _evaluate(node.left, names), _evaluate(node.right, names)
-        if isinstance(node.op, ast.Pow) and isinstance(right, int) and abs(right) > 64:
+        if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > 64:
             raise ExprError("exponent too large")
+        if isinstance(node.op, ast.Mult) and (isinstance(left, (str, list)) or isinstance(right, (str, list))):
+            count = right if isinstance(left, (str, list)) else left
+            length = len(left) if isinstance(left, (str, list)) else len(right)
+            if isinstance(count, int) and count * length > MAX_SEQUENCE:
+                raise ExprError(f"the result would hold {count * length:,} items (at most {MAX_SEQUENCE:,})")
         try:
             result = _BINARY[type(node.op)](left, right)
-        except (TypeError, ZeroDivisionError) as exc:
-            raise ExprError(str(exc)) from None
+        except (TypeError, ZeroDivisionError, OverflowError, ValueError, MemoryError) as exc:
+            raise ExprError(str(exc) or type(exc).__name__) from None
+        if isinstance(result, int) and not isinstance(result, bool) and abs(result) > MAX_INTEGER:
+            raise ExprError(f"the result {str(result)[:20]}... is too large")
         if isinstance(node.op, ast.Div) and isinstance(result, float) and result.is_integer():
             result = int(result)  # 'planes / 2' on whole numbers stays an int, as a channel count must
         return result

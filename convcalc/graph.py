@@ -6,6 +6,7 @@ construction (a reference to a later or unknown name is an error), and cycles ca
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
@@ -19,6 +20,7 @@ from .spec import REQUIRED_ARG, BlockDef, Spec
 INPUT = "input"
 RESERVED_KEYS = ("type", "name", "from", "when", "repeat", "first", "trainable", "layers", "inline", "init")
 SEQUENTIAL = "sequential"
+MAX_REPEAT = 10_000
 
 
 @dataclass(frozen=True)
@@ -90,21 +92,29 @@ class _Scope:
     name_locs: dict[str, Location | None] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     positions: list[int] = field(default_factory=lambda: [0])  # next Sequential index; shared with inline blocks
+    known_nodes: Mapping[str, Any] = field(default_factory=dict)   # every node built so far (by full name)
 
     def take_position(self) -> int:
         position = self.positions[0]
         self.positions[0] += 1
         return position
 
-    def resolve(self, ref: Any, loc: Location | None) -> str:
+    def resolve(self, ref: Any, loc: Location | None, what: str = "'from'") -> str:
+        """A reference: 'input', a name in this block, or the hierarchical name of any earlier layer, relative to
+        this block (``down3.conv2``) or from the top (``layer2.0.conv1``)."""
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            ref = str(ref)   # Sequential children are named 0, 1, ...
         if not isinstance(ref, str):
-            raise SpecError(f"'from' must name an earlier layer, got {ref!r}", loc, self.trace)
+            raise SpecError(f"{what} must name an earlier layer, got {ref!r}", loc, self.trace)
         if ref == INPUT:
             return self.input_ref
         if ref in self.names:
             return self.names[ref]
+        for candidate in (self.prefix + ref, ref):
+            if candidate in self.known_nodes:
+                return self.known_nodes[candidate]
         known = [INPUT, *self.names]
-        raise GraphError(f"'from' refers to '{ref}', which is not a layer defined before this one in this"
+        raise GraphError(f"{what} refers to '{ref}', which is not a layer defined before this one in this"
                          f" {'block' if self.prefix else 'spec'}; {did_you_mean(ref, known)}", loc, self.trace)
 
 
@@ -115,6 +125,8 @@ class _Builder:
         self.groups: dict[str, Group] = {}
         self.full_names: dict[str, Location | None] = {}
         self.globals: Mapping[str, Any] = {}          # the spec's top-level args, visible in every block
+        self.references: dict[str, str] = {}          # full name of every node and group -> the node it means
+        self.active_blocks: dict[str, str] = {}       # blocks being expanded (to name a block that uses itself)
 
     # ---------------------------------------------------------------- helpers
     def substitute(self, value: Any, scope: _Scope, loc: Location | None, what: str) -> Any:
@@ -137,8 +149,19 @@ class _Builder:
         self.full_names[full] = loc
 
     def add_group(self, name: str, label: str, scope: _Scope, output: str) -> None:
+        if name in self.full_names and name not in self.groups:
+            first = self.full_names[name]
+            where = f" (first at line {first.line})" if first else ""
+            raise GraphError(f"duplicate layer name '{name}'{where}", None, scope.trace)
+        self.full_names.setdefault(name, None)
         depth = self.groups[scope.group].depth + 1 if scope.group else 1
         self.groups[name] = Group(name, label, scope.group, output, depth)
+
+    def finish_group(self, name: str, output: str) -> None:
+        """Record a group's output node (what its name means in a reference)."""
+        group = self.groups[name]
+        self.groups[name] = Group(name, group.label, group.parent, output, group.depth)
+        self.references[name] = output
 
     def group_path(self, scope_group: str | None) -> tuple[str, ...]:
         path = []
@@ -176,6 +199,9 @@ class _Builder:
                 raise SpecError(f"'name' must be a non-empty string other than '{INPUT}', got {local!r}",
                                 value_where("name"), scope.trace)
             local = str(local)
+            if any(c.isspace() or not c.isprintable() or c in "[]" for c in local):
+                raise SpecError(f"'name' {local!r} may not contain spaces, control characters or brackets",
+                                value_where("name"), scope.trace)
             if local in scope.name_locs:
                 first = scope.name_locs[local]
                 where_first = f" (first at line {first.line})" if first else ""
@@ -213,8 +239,9 @@ class _Builder:
             trainable = trainable and trainable_value
 
         repeat = self.substitute(item.get("repeat"), scope, value_where("repeat"), "'repeat'")
-        if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1):
-            raise SpecError(f"'repeat' must be a positive integer, got {repeat!r}", value_where("repeat"), scope.trace)
+        if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT):
+            raise SpecError(f"'repeat' must be an integer from 1 to {MAX_REPEAT:,}, got {repeat!r}",
+                            value_where("repeat"), scope.trace)
         first = self.substitute(item.get("first") or {}, scope, value_where("first"), "'first'")
         if not isinstance(first, dict):
             raise SpecError("'first' must be a mapping of arguments for the first repetition", value_where("first"),
@@ -229,6 +256,9 @@ class _Builder:
         if kind == SEQUENTIAL or block is not None:
             if len(inputs) != 1:
                 raise SpecError(f"'{type_name}' takes one input, got {len(inputs)}", where("from"), scope.trace)
+            if "init" in item:
+                raise SpecError(f"'init' sets a layer's parameters; put it on the layers inside '{type_name}'",
+                                where("init"), scope.trace)
         inline = item.get("inline", False)
         if not isinstance(inline, bool):
             raise SpecError(f"'inline' must be true or false, got {inline!r}", value_where("inline"), scope.trace)
@@ -302,11 +332,11 @@ class _Builder:
         """Expand ``body`` as the group ``full``; return the full name of its output node."""
         self.add_group(full, label, scope, output="")
         inner = _Scope(prefix=full + ".", input_ref=input_ref, variables=variables, sequential=sequential,
-                       trace=trace, group=full, trainable=trainable)
+                       trace=trace, group=full, trainable=trainable, known_nodes=self.references)
         output = self.expand(body, inner)
         if output_name is not None:
-            output = inner.resolve(output_name, output_loc)
-        self.groups[full] = Group(full, label, scope.group, output, self.groups[full].depth)
+            output = inner.resolve(output_name, output_loc, "'output'")
+        self.finish_group(full, output)
         return output
 
     def expand_block(self, full: str | None, block: BlockDef, args: dict, first: dict, repeat: int | None,
@@ -327,30 +357,40 @@ class _Builder:
         if grouped_repeat:
             self.add_group(full, f"{block.name} ×{repeat}", scope, output="")
             outer = _Scope(prefix=full + ".", input_ref=input_ref, variables={}, sequential=True, trace=scope.trace,
-                           group=full, trainable=trainable)
+                           group=full, trainable=trainable, known_nodes=self.references)
+        if block.name.lower() in self.active_blocks:
+            chain = " -> ".join([*self.active_blocks.values(), block.name])
+            raise SpecError(f"block '{block.name}' uses itself ({chain})", loc, scope.trace)
+        self.active_blocks[block.name.lower()] = block.name
         for index in range(count):
-            values = {**block.args, **args, **(first if index == 0 else {})}
-            missing = [name for name, value in values.items() if value == REQUIRED_ARG and name in block.required]
-            if missing:
-                raise SpecError(f"block '{block.name}' needs argument '{missing[0]}' in every repetition", loc,
-                                scope.trace)
-            variables = {**self.globals, **values, "index": index, "repeat": count}
+            given = {**args, **(first if index == 0 else {})}
+            variables = {**self.globals, "index": index, "repeat": count}
+            for name, default in block.args.items():   # defaults may use globals and earlier arguments
+                if name in given:
+                    variables[name] = given[name]
+                elif default == REQUIRED_ARG:
+                    raise SpecError(f"block '{block.name}' needs argument '{name}' in every repetition", loc,
+                                    scope.trace)
+                else:
+                    variables[name] = self.substitute(default, _Scope("", "", variables, False, scope.trace, None,
+                                                                      True), block.source.where("args"),
+                                                      f"the default of '{name}'")
             if full is None:
                 inner = _Scope(prefix=scope.prefix, input_ref=previous, variables=variables,
                                sequential=scope.sequential, trace=trace, group=scope.group, trainable=trainable,
-                               counters=scope.counters, positions=scope.positions)
+                               counters=scope.counters, positions=scope.positions, known_nodes=self.references)
                 previous = self.expand(block.layers, inner)
                 if block.output is not None:
-                    previous = inner.resolve(block.output, block.source.where("output"))
+                    previous = inner.resolve(block.output, block.source.where("output"), "'output'")
                 continue
             instance = f"{full}.{index}" if repeat is not None else full
             parent = outer if repeat is not None else scope
             previous = self.expand_group(instance, block.name, block.layers, previous, parent, trainable,
                                          sequential=False, variables=variables, trace=trace,
                                          output_name=block.output, output_loc=block.source.where("output"))
+        del self.active_blocks[block.name.lower()]
         if grouped_repeat:
-            group = self.groups[full]
-            self.groups[full] = Group(full, group.label, group.parent, previous, group.depth)
+            self.finish_group(full, previous)
         return previous
 
     def preset_of(self, item: dict, scope: _Scope, loc: Location | None) -> tuple[dict, dict]:
@@ -396,29 +436,45 @@ class _Builder:
             self.claim(name, loc, scope)
             self.nodes.append(Node(name, cls.type_name, layer, previous, group_path, loc, arg_locations,
                                    scope.trace, trainable, preset, preset_locations))
+            self.references[name] = name
             previous = (name,)
         if group is not None:
-            entry = self.groups[group]
-            self.groups[group] = Group(group, entry.label, entry.parent, previous[0], entry.depth)
+            self.finish_group(group, previous[0])
         return previous[0]
 
 
 def build_graph(spec: Spec, overrides: Mapping[str, Any] | None = None) -> Graph:
     """Expand ``spec`` into a `Graph`. ``overrides`` replace values of the spec's top-level ``args``."""
-    variables = dict(spec.args)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))   # deeply nested (but finite) specs; a block using itself is named
+    try:
+        return _build(spec, overrides)
+    except RecursionError:
+        raise GraphError("the spec nests blocks and Sequentials more deeply than convcalc can follow") from None
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _build(spec: Spec, overrides: Mapping[str, Any] | None) -> Graph:
+    raw = dict(spec.args)
     for key, value in (overrides or {}).items():
-        if key not in variables:
+        if key not in raw:
             raise SpecError(f"--set {key}: the spec has no argument '{key}'; "
-                            f"{did_you_mean(key, variables) if variables else 'it declares no args'}")
-        variables[key] = value
+                            f"{did_you_mean(key, raw) if raw else 'it declares no args'}")
+        raw[key] = value
     builder = _Builder(spec)
+    variables: dict[str, Any] = {}
+    args_loc = spec.document.where("args") if spec.document is not None else None
+    for key, value in raw.items():   # in order: a value may use the ones before it
+        variables[key] = builder.substitute(value, _Scope("", "", variables, False, (), None, True), args_loc,
+                                            f"args '{key}'")
     builder.globals = variables
     scope = _Scope(prefix="", input_ref=INPUT, variables=variables, sequential=False, trace=(), group=None,
-                   trainable=True)
+                   trainable=True, known_nodes=builder.references)
     output = builder.expand(spec.layers, scope)
     if spec.output is not None:
         loc = spec.document.where("output") if spec.document is not None else None
-        output = scope.resolve(spec.output, loc)
+        output = scope.resolve(spec.output, loc, "'output'")
     if output == INPUT:
         raise GraphError("the spec has no layers after bypassing (every layer's 'when' is false)")
     return Graph(spec.name, spec.input_shape, tuple(builder.nodes), output, builder.groups, spec.file)

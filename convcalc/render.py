@@ -9,6 +9,7 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 from rich.console import Group as RichGroup
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -111,10 +112,11 @@ def rows(summary: Summary, depth: int | None = None) -> list[Row]:
             result[index_of[group.name]] = Row(row.name, row.type, row.output_shape, row.params + layer.params,
                                                row.macs + layer.macs, row.rf, row.depth, row.layers + 1)
         else:
-            out = by_name[group.output]
+            out = by_name.get(group.output)   # None: the group passes its input through (all bypassed)
+            shape = out.output_shape if out else summary.input_shape
+            field = out.rf if out else Field.identity(len(summary.input_shape) - 1)
             index_of[group.name] = len(result)
-            result.append(Row(group.name, group.label, out.output_shape, layer.params, layer.macs, out.rf,
-                              depth - 1))
+            result.append(Row(group.name, group.label, shape, layer.params, layer.macs, field, depth - 1))
     return result
 
 
@@ -179,7 +181,7 @@ def totals_lines(summary: Summary) -> list[tuple[str, str]]:
         ("FLOPs", f"{t.flops:,} ({human(t.flops)}; 2 per MAC)"),
         ("activations", f"{human_bytes(t.activation_bytes)} total, {human_bytes(t.peak_activation_bytes)} peak"
                         f" ({summary.dtype}, batch 1)"),
-        ("weights", f"{human_bytes(t.param_bytes)} ({summary.dtype})"),
+        ("weights", f"{human_bytes(t.param_bytes)} ({summary.dtype}, parameters and buffers)"),
     ]
 
 
@@ -194,15 +196,20 @@ def _cells(row: Row) -> list[str]:
 
 def to_table(summary: Summary, depth: int | None = None) -> RichGroup:
     title = f"{summary.name}: input {shape_cell(summary.input_shape)} → output {shape_cell(summary.output_shape)}"
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for header in HEADERS:
+    table = Table(title=escape(title), title_justify="left", header_style="bold")
+    shown = rows(summary, depth)
+    cells = [_cells(row) for row in shown]
+    for index, header in enumerate(HEADERS):
         numeric = header in ("params", "MACs")
-        table.add_column(header, justify="right" if numeric else "left", no_wrap=header in ("name", "output shape"))
-    for row in rows(summary, depth):
-        cells = _cells(row)
-        cells[0] = "  " * row.depth + cells[0]
-        table.add_row(*cells)
+        widest = max([len(header), *(len(c[index]) for c in cells)])   # numbers are never cut
+        table.add_column(header, justify="right" if numeric else "left", no_wrap=True,
+                         min_width=widest if numeric or header in ("name", "output shape") else None)
+    for row, row_cells in zip(shown, cells):
+        row_cells[0] = "  " * row.depth + row_cells[0]
+        table.add_row(*(escape(c) for c in row_cells))
     totals = Text()
+    if any(row.rf.misaligned for row in shown):
+        totals.append("           ⚠: a merge of inputs whose receptive fields have different strides or centres\n")
     for label, value in totals_lines(summary):
         totals.append(f"{label:>12}: ", style="bold")
         totals.append(value + "\n")

@@ -16,6 +16,7 @@ from .layers import is_registered
 from .marked_yaml import MarkedDict, MarkedList, load_marked
 
 TOP_LEVEL_KEYS = ("name", "description", "input", "layers", "blocks", "include", "output", "args")
+INCLUDED_KEYS = ("name", "description", "blocks", "include", "args")   # an included file brings blocks (and args)
 BLOCK_KEYS = ("description", "args", "layers", "output")
 REQUIRED_ARG = "required"  # a block argument whose default is the word 'required' must be given
 
@@ -76,7 +77,7 @@ def parse_input_shape(value: Any, loc: Location | None, what: str = "input") -> 
 
 def parse_shape_text(text: str) -> tuple[int, ...]:
     """'3x224x224' or '3,224,224' (as --input-size takes it)."""
-    parts = [p for p in text.replace(",", "x").replace("×", "x").split("x") if p.strip()]
+    parts = text.replace(",", "x").replace("×", "x").split("x")
     try:
         values = [int(p) for p in parts]
     except ValueError:
@@ -118,22 +119,33 @@ class _Loader:
         self.root = root
         self.allow_outside = allow_outside
         self.blocks: dict[str, BlockDef] = {}
+        self.args: dict[str, Any] = {}        # args of included files (the including spec's own win)
         self.loading: list[Path] = []
+        self.included: set[Path] = set()
 
-    def read(self, path: Path, loc: Location | None) -> MarkedDict:
+    def read(self, path: Path, loc: Location | None, included: bool = False) -> MarkedDict:
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ConvcalcError(f"no such spec file: {path}", loc) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConvcalcError(f"cannot read spec file {path}: {getattr(exc, 'strerror', None) or exc}", loc) from None
-        return self.parse_document(text, str(path))
+        except IsADirectoryError:
+            raise ConvcalcError(f"{path} is a directory, not a spec file", loc) from None
+        except UnicodeDecodeError as exc:
+            raw = path.read_bytes()
+            line = raw.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise SpecError("the file is not UTF-8 text", Location(str(path), line, column)) from None
+        except OSError as exc:
+            raise ConvcalcError(f"cannot read spec file {path}: {exc.strerror or exc}", loc) from None
+        return self.parse_document(text, str(path), included)
 
     @staticmethod
-    def parse_document(text: str, filename: str) -> MarkedDict:
+    def parse_document(text: str, filename: str, included: bool = False) -> MarkedDict:
         document = load_marked(text, filename)
         if not isinstance(document, dict):
-            raise SpecError("a spec must be a mapping with at least 'input' and 'layers'", Location(filename, 1, 1))
+            what = ("an included file must be a mapping with 'blocks'" if included
+                    else "a spec must be a mapping with at least 'input' and 'layers'")
+            raise SpecError(what, Location(filename, 1, 1))
         return document
 
     def add_blocks(self, document: MarkedDict) -> None:
@@ -157,23 +169,44 @@ class _Loader:
         if isinstance(entries, str):
             entries = MarkedList([entries])
             entries.item_locs = [document.value_locs.get("include")]
-        _expect(entries, list, "'include'", entries_loc)
+        if not isinstance(entries, list):
+            raise SpecError(f"'include' must be a file name or a list of file names, got {entries!r}", entries_loc)
         for index, entry in enumerate(entries):
             loc = entries.where(index) if isinstance(entries, MarkedList) else entries_loc
             _expect(entry, str, "an 'include' entry", loc)
-            path = (directory / entry).resolve()
+            shown = directory / entry
+            path = shown.resolve()
             if not self.allow_outside and self.root is not None and not _is_within(path, self.root):
                 raise SpecError(f"include '{entry}' points outside the spec's directory {self.root}"
                                 " (pass --allow-include-outside to permit it)", loc)
             if path in self.loading:
                 chain = " -> ".join(p.name for p in [*self.loading, path])
                 raise SpecError(f"include cycle: {chain}", loc)
+            if path in self.included:
+                continue   # included twice (or a diamond): its blocks are here already
             self.loading.append(path)
-            included = self.read(path, loc)
-            _check_keys(included, TOP_LEVEL_KEYS, f"included file {entry}")
+            included = self.read(_display_path(shown), loc, included=True)
+            for key in included:
+                if key not in INCLUDED_KEYS:
+                    raise SpecError(f"'{key}' is not allowed in an included file, which brings blocks (and args);"
+                                    f" valid: {', '.join(INCLUDED_KEYS)}", included.where(key))
             self.include(included, path.parent)
             self.add_blocks(included)
+            args = included.get("args") or {}
+            _expect(args, dict, "'args'", included.where("args"))
+            for name, value in args.items():
+                self.args.setdefault(name, value)
             self.loading.pop()
+            self.included.add(path)
+
+
+def _display_path(path: Path) -> Path:
+    """The path relative to the working directory where it stays below it, else absolute."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to(Path.cwd())
+    except ValueError:
+        return resolved
 
 
 def _is_within(path: Path, root: Path) -> bool:
@@ -204,7 +237,7 @@ def _build_spec(document: MarkedDict, filename: str, loader: _Loader, directory:
     _expect(args, dict, "'args'", document.where("args"))
     description = document.get("description", "")
     return Spec(name=name, input_shape=input_shape, layers=layers, blocks=dict(loader.blocks), output=output,
-                args=dict(args), file=filename, description=str(description or ""), document=document)
+                args={**loader.args, **args}, file=filename, description=str(description or ""), document=document)
 
 
 def load_spec(path: str | os.PathLike, *, allow_include_outside: bool = False) -> Spec:

@@ -168,3 +168,53 @@ def test_python_dash_m_entry_point():
                             text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["output_shape"] == [10]
+
+
+def test_depth_must_be_positive_and_handles_bypassed_groups(runner, tmp_path):
+    assert run(runner, "analyze", TINY, "--depth", "0").exit_code == 2
+    spec = tmp_path / "bypass.yaml"
+    spec.write_text("input: [3, 8, 8]\nblocks:\n  B: {layers: [{type: ReLU, when: false}, {type: ReLU}], output: input}\n"
+                    "layers:\n  - {type: B, name: b}\n  - {type: Conv2d, out_channels: 2, kernel_size: 1}\n")
+    result = run(runner, "analyze", str(spec), "--depth", "1", "-f", "csv")
+    assert result.exit_code == 0, result.output
+    assert "b,B,3x8x8" in result.stdout
+
+
+def test_user_text_is_never_read_as_markup(runner, tmp_path):
+    spec = tmp_path / "markup.yaml"
+    spec.write_text('input: [3, 8, 8]\nlayers:\n  - {type: Conv2d, "[/]": 3}\n')
+    result = run(runner, "analyze", str(spec))
+    assert result.exit_code == 2
+    assert "unknown argument '[/]' for Conv2d" in result.stderr
+    named = tmp_path / "named.yaml"
+    named.write_text("name: '[bold]net'\ninput: [3, 8, 8]\nlayers: [{type: ReLU}]\n")
+    assert "[bold]net: input" in run(runner, "analyze", str(named)).stdout
+
+
+def test_set_with_invalid_yaml_is_a_clean_error(runner):
+    result = run(runner, "analyze", RESNET50, "--set", "num_classes=[")
+    assert result.exit_code == 2
+    assert result.stderr == "error: --set num_classes: the value '[' is not valid YAML\n"
+
+
+def test_input_size_is_parsed_strictly(runner):
+    for text in ("3x64x64x", "", "x3"):
+        assert run(runner, "analyze", TINY, "--input-size", text).exit_code == 2, text
+
+
+def test_spec_from_standard_input(runner):
+    result = runner.invoke(app, ["analyze", "-", "-f", "json"], input=Path(TINY).read_text())
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["output_shape"] == [10]
+
+
+def test_numbers_are_never_cut_in_a_narrow_terminal():
+    from rich.console import Console
+
+    import convcalc
+    from convcalc.render import to_table
+
+    console = Console(width=70, record=True, force_terminal=True)
+    console.print(to_table(convcalc.analyze(convcalc.load_spec(RESNET50)), depth=1))
+    text = console.export_text()
+    assert "118,013,952" in text and "14,964,736" in text

@@ -363,7 +363,7 @@ def test_block_errors_name_the_use_site():
     ("{type: B, name: b}", "net.yaml:8:5: block 'B' needs argument 'w'"),
     ("{type: B, w: 2, wdith: 3}", "net.yaml:8:21: unknown argument 'wdith' for block 'B'; did you mean 'width'?"),
     ("{type: B, w: 2, first: {w: 3}}", "net.yaml:8:21: 'first' needs 'repeat'"),
-    ("{type: B, w: 2, repeat: 0}", "net.yaml:8:29: 'repeat' must be a positive integer, got 0"),
+    ("{type: B, w: 2, repeat: 0}", "net.yaml:8:29: 'repeat' must be an integer from 1 to 10,000, got 0"),
     ("{type: B, w: 2, when: maybe}", "net.yaml:8:27: 'when' must be true or false, got 'maybe'"),
 ])
 def test_block_use_errors(use, expected):
@@ -479,3 +479,163 @@ def test_inline_repeat_refuses_a_fixed_name():
         layers:
           - {type: ReLU, name: r, inline: true, repeat: 2}
         """, SpecError) == "net.yaml:3:18: an inline repeat names its copies itself; drop 'name'"
+
+
+# ----------------------------------------------------------------------------- review findings (regressions)
+
+def test_yaml_core_schema_scalars_and_keys():
+    message = error_of("""
+        input: [3, 8, 8]
+        layers:
+          - {type: Conv2d, out_channels: 4, kernel_size: 1:20}
+        """, SpecError)
+    assert message.endswith("kernel_size must be an integer or a list of 2 integers (one per spatial axis), got"
+                            " the string '1:20'") or "got the string '1:20'" in message
+    message = error_of("""
+        input: [3, 8, 8]
+        layers:
+          - {type: Conv2d, out_channels: 1e1, kernel_size: 1}
+        """, SpecError)
+    assert "out_channels must be an integer, got float 10.0" in message
+    message = error_of("""
+        input: [3, 8, 8]
+        layers:
+          - {type: ReLU, on: 1}
+        """, SpecError)
+    assert "unknown argument 'on' for ReLU" in message
+
+
+def test_merge_keys_may_be_overridden():
+    spec = load("""
+        input: [3, 8, 8]
+        layers:
+          - &conv {type: Conv2d, out_channels: 8, kernel_size: 3, name: c1}
+          - {<<: *conv, name: c2, out_channels: 16}
+        """)
+    assert convcalc.analyze(spec).output_shape == (16, 4, 4)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ('"${(10.0**60)**60}"', "in 'out_channels': "),
+    ('"${[1] * 10**10}"', "the result would hold 10,000,000,000 items"),
+    ('"${10**18 * 10**18}"', "is too large"),
+    ("123456789012345678901234567890", "the integer 12345678901234567890... is too large"),
+    ("1099511627777", "out_channels 1099511627777 is too large (at most 1,099,511,627,776)"),
+])
+def test_huge_values_are_clean_errors(value, expected):
+    message = error_of(f"""
+        input: [3, 8, 8]
+        layers:
+          - {{type: Conv2d, out_channels: {value}, kernel_size: 1}}
+        """, SpecError)
+    assert expected in message
+
+
+def test_control_characters_are_located():
+    with pytest.raises(SpecError) as info:
+        convcalc.parse_spec("input: [3, 8, 8]\nlayers:\n  - {type: ReLU}\x01\n", "net.yaml")
+    assert str(info.value) == "net.yaml:3:17: invalid YAML: the character '\\x01' is not allowed in a YAML file"
+
+
+def test_defaults_may_use_globals_and_earlier_arguments():
+    spec = load("""
+        input: [3, 8, 8]
+        args: {width: 4, double: "${width * 2}"}
+        blocks:
+          B:
+            args: {c: $width, d: "${c + 1}"}
+            layers:
+              - {type: Conv2d, out_channels: $d, kernel_size: 1}
+              - {type: Conv2d, out_channels: $double, kernel_size: 1}
+        layers: [{type: B, name: b}]
+        """)
+    summary = convcalc.analyze(spec)
+    assert [r.output_shape[0] for r in summary.layers] == [5, 8]
+
+
+def test_a_block_that_uses_itself_is_named():
+    message = error_of("""
+        input: [3, 8, 8]
+        blocks:
+          A: {layers: [{type: B}]}
+          B: {layers: [{type: A}]}
+        layers: [{type: A, name: a}]
+        """, SpecError)
+    assert "block 'A' uses itself (A -> B -> A)" in message
+
+
+def test_references_into_earlier_blocks_for_skip_connections():
+    spec = load("""
+        input: [3, 16, 16]
+        blocks:
+          Down:
+            args: {c: required}
+            layers:
+              - {name: conv, type: Conv2d, out_channels: $c, kernel_size: 3, padding: 1}
+              - {name: pool, type: MaxPool2d, kernel_size: 2}
+        layers:
+          - {name: down1, type: Down, c: 4}
+          - {name: down2, type: Down, c: 8}
+          - {name: up, type: Upsample2x, when: false}
+          - {name: mid, type: Conv2d, out_channels: 4, kernel_size: 1}
+          - {name: skip, type: Concat, from: [down2.conv, down2.conv]}
+          - {name: by_index, type: Sequential, from: input, layers: [{type: ReLU}, {type: ReLU, from: 0}]}
+        """.replace("type: Upsample2x, ", "type: ReLU, "))
+    graph = convcalc.build_graph(spec)
+    assert graph.node("skip").inputs == ("down2.conv", "down2.conv")
+    assert graph.node("by_index.1").inputs == ("by_index.0",)
+    assert convcalc.analyze(graph).layer("skip").output_shape == (16, 8, 8)
+
+
+def test_group_names_cannot_collide_with_layer_names():
+    message = error_of("""
+        input: [3, 8, 8]
+        blocks:
+          B: {layers: [{type: ReLU}]}
+        layers:
+          - {name: s.0, type: ReLU}
+          - {name: s, type: B, repeat: 2}
+        """, GraphError)
+    assert "duplicate layer name 's.0'" in message
+
+
+@pytest.mark.parametrize("name", ["a b", "x[/]", "tab\there"])
+def test_names_with_spaces_or_brackets_are_refused(name):
+    message = error_of(f"""
+        input: [3, 8, 8]
+        layers: [{{type: ReLU, name: "{name}"}}]
+        """, SpecError)
+    assert "may not contain spaces, control characters or brackets" in message
+
+
+def test_included_files_bring_blocks_and_args_once(tmp_path):
+    (tmp_path / "common.yaml").write_text(
+        "args: {width: 6}\nblocks:\n  W:\n    layers: [{type: Conv2d, out_channels: $width, kernel_size: 1}]\n")
+    (tmp_path / "mid.yaml").write_text("include: common.yaml\n")
+    (tmp_path / "net.yaml").write_text(
+        "input: [3, 4, 4]\ninclude: [common.yaml, mid.yaml, common.yaml]\nlayers: [{type: W}]\n")
+    assert convcalc.analyze(convcalc.load_spec(tmp_path / "net.yaml")).output_shape == (6, 4, 4)
+    (tmp_path / "layers.yaml").write_text("layers: [{type: ReLU}]\n")
+    (tmp_path / "bad.yaml").write_text("input: [3, 4, 4]\ninclude: layers.yaml\nlayers: [{type: ReLU}]\n")
+    with pytest.raises(SpecError, match="'layers' is not allowed in an included file"):
+        convcalc.load_spec(tmp_path / "bad.yaml")
+
+
+def test_batchnorm_bias_keyword_as_torch_2_13():
+    import torch
+
+    spec = load("""
+        input: [8, 4, 4]
+        layers: [{type: BatchNorm2d, bias: false}]
+        """)
+    module = torch.nn.BatchNorm2d(8, bias=False)
+    assert convcalc.analyze(spec).totals.params == sum(p.numel() for p in module.parameters()) == 8
+
+
+def test_peak_activations_never_exceed_the_total():
+    totals = convcalc.analyze(load("""
+        input: [3, 32, 32]
+        layers: [{type: ReLU}]
+        """)).totals
+    assert totals.activations == 3 * 32 * 32
+    assert totals.peak_activations == 3 * 32 * 32

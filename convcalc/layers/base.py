@@ -41,21 +41,30 @@ REQUIRED: Any = _Required()
 # --------------------------------------------------------------------------- argument parsers
 # Each parser takes (value, spatial_dims, argument name) and returns the normalised value.
 
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def _type_name(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, str):
-        return f"the string '{value}'"
+        return f"the string '{_short(value)}'"
     if isinstance(value, list):
-        return f"the list {list(value)}"
+        return f"the list {_short(str(list(value)))}"
     if value is None:
         return "null"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {_short(repr(value))}"
+
+
+MAX_SIZE = 2 ** 40   # no real network comes near; far beyond it, arithmetic on sizes stops meaning anything
 
 
 def _as_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise LayerArgError(f"{name} must be an integer, got {_type_name(value)}", name)
+    if abs(value) > MAX_SIZE:
+        raise LayerArgError(f"{name} {_short(str(value), 20)} is too large (at most {MAX_SIZE:,})", name)
     return value
 
 
@@ -105,6 +114,8 @@ def real(minimum: float | None = None, maximum: float | None = None) -> Callable
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise LayerArgError(f"{name} must be a number, got {_type_name(value)}", name)
         if minimum is not None and value < minimum or maximum is not None and value > maximum:
+            if maximum is None:
+                raise LayerArgError(f"{name} must be at least {minimum}, got {value}", name)
             raise LayerArgError(f"{name} must be between {minimum} and {maximum}, got {value}", name)
         return float(value)
     return parse

@@ -139,6 +139,7 @@ class BatchNormNd(Layer):
         "momentum": Arg(optional(real()), 0.1, "null: a cumulative moving average"),
         "affine": Arg(boolean, True),
         "track_running_stats": Arg(boolean, True),
+        "bias": Arg(boolean, True, "with affine: learn the shift too (torch 2.13 keyword)"),
     }
     ranks: tuple[int, ...] = ()
     layout = ""
@@ -159,14 +160,19 @@ class BatchNormNd(Layer):
         if self.num_features is not None and self.num_features != channels and uses_num_features:
             raise LayerArgError(f"num_features is {self.num_features} but the input has {channels} channels;"
                                 f" input {shape_text(shape)}", "num_features")
-        params = {"weight": (channels,), "bias": (channels,)} if self.affine else {}
+        params = {}
+        if self.affine:
+            params["weight"] = (channels,)
+            if self.bias:
+                params["bias"] = (channels,)
         buffers = ({"running_mean": (channels,), "running_var": (channels,), "num_batches_tracked": ()}
                    if self.track_running_stats else {})
         return Inferred(tuple(shape), params, buffers)
 
     def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
         channels = inferred.out_shape[0]
-        values = {"weight": np.ones(channels), "bias": np.zeros(channels)} if self.affine else {}
+        values = {name: (np.ones if name == "weight" else np.zeros)(channels)
+                  for name in self.infer([inferred.out_shape]).params}
         if self.track_running_stats:
             values.update(running_mean=np.zeros(channels), running_var=np.ones(channels),
                           num_batches_tracked=np.zeros((), dtype=np.int64))
@@ -180,7 +186,9 @@ class BatchNormNd(Layer):
         shift = -np.asarray(params["running_mean"], dtype=np.float64) * scale
         if self.affine:
             weight = np.asarray(params["weight"], dtype=np.float64)
-            scale, shift = scale * weight, shift * weight + np.asarray(params["bias"], dtype=np.float64)
+            scale, shift = scale * weight, shift * weight
+            if "bias" in params:
+                shift = shift + np.asarray(params["bias"], dtype=np.float64)
         return scale, shift
 
     def prepare(self, params: Mapping[str, np.ndarray], in_shapes: Sequence[Shape], out_shape: Shape,
@@ -199,8 +207,10 @@ class BatchNormNd(Layer):
         mean = x.mean(axis=axes)
         variance = x.var(axis=axes)
         y = (x - mean) / np.sqrt(variance + x.dtype.type(self.eps))
-        if self.affine:
-            y = y * prepared["weight"] + prepared["bias"]
+        if "weight" in prepared:
+            y = y * prepared["weight"]
+        if "bias" in prepared:
+            y = y + prepared["bias"]
         return y
 
 
