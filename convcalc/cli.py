@@ -215,22 +215,34 @@ def run_command(
       convcalc run specs/vgg16.yaml
     """
     from .execute import Network
-    from .images import IMAGENET_MEAN, IMAGENET_STD, default_input, load_inputs, normalize as normalise, save_maps as \
-        write_maps
+    from .images import IMAGENET_MEAN, IMAGENET_STD, default_input, expand_paths, load_inputs
+    from .images import normalize as normalise
+    from .images import save_maps as write_maps
     from .render_run import run_json, run_table
     from .weights import load_npz, state_from_dict
 
     with _errors_to_exit():
         graph = _load_graph(spec, set_, allow_include_outside)
+        size = _size(resize)
         if input is None:
-            x = default_input(graph.input_shape)[None]
+            shape = graph.input_shape
+            if size is not None:
+                if len(shape) != 3:
+                    raise ConvcalcError(f"--resize HxW needs a [C, H, W] input; the spec's is {list(shape)}")
+                shape = (shape[0], *size)
+            x = default_input(shape)[None]
             source = "built-in test image"
         else:
-            x = load_inputs(input, graph.input_shape, _size(resize))
+            if size is not None and all(p.suffix.lower() == ".npy" for p in expand_paths(input)):
+                raise ConvcalcError("--resize applies to images; a .npy input keeps its own size")
+            x = load_inputs(input, graph.input_shape, size)
             source = input
         if normalize is not None:
             if normalize != "imagenet":
                 raise ConvcalcError(f"--normalize '{normalize}' is not known; valid: imagenet (or give --mean/--std)")
+            if x.shape[1] != 3:
+                raise ConvcalcError(f"--normalize imagenet needs 3 input channels (RGB), the spec takes {x.shape[1]};"
+                                    " give --mean/--std instead")
             x = normalise(x, IMAGENET_MEAN, IMAGENET_STD)
         if mean is not None or std is not None:
             x = normalise(x, _floats(mean, "--mean") or [0.0], _floats(std, "--std") or [1.0])
@@ -244,8 +256,9 @@ def run_command(
         result = _run_with_progress(network, x, keep=save_maps is not None)
         notes = []
         if output is not None:
-            _save_npy(output, result.output)
-            notes.append(f"output {list(result.output.shape)} saved to {output}")
+            saved = output if output.suffix == ".npy" else output.with_name(output.name + ".npy")   # as np.save does
+            _save_npy(saved, result.output)
+            notes.append(f"output {list(result.output.shape)} saved to {saved}")
         if save_maps is not None:
             written = write_maps(result.maps, save_maps, [layer.name for layer in result.layers])
             notes.append(f"{len(written)} feature-map pictures written to {save_maps}/")

@@ -80,8 +80,8 @@ class Network:
         self.dtype = np.dtype(DTYPES[dtype])
         if state is None:
             state = initial_state(graph, self.summary, seed)
-        elif state and not isinstance(next(iter(state.values())), dict):
-            state = state_from_dict(state, self.summary)
+        elif not state or not isinstance(next(iter(state.values())), dict):
+            state = state_from_dict(state, self.summary)   # a flat state dict: checked key by key
         self.state: State = {name: dict(values) for name, values in state.items()}
         self.folded: set[str] = set()
         params = {name: dict(values) for name, values in self.state.items()}

@@ -76,13 +76,18 @@ def expand_paths(pattern: str) -> list[Path]:
 
 def load_image(path: Path, channels: int, resize: tuple[int, int] | None) -> np.ndarray:
     """An image file as [C, H, W] floats in [0, 1], converted to ``channels`` (1, 3 or 4)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     if channels not in _PIL_MODES:
         raise InputError(f"the spec takes {channels} input channels; an image gives 1 (grayscale), 3 (RGB)"
                          " or 4 (RGBA): use a .npy input instead")
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)   # photos stand the way the camera meant
+            if image.mode == "F":                     # float images: values as they are, not cut to 8 bits
+                plane = image.resize((resize[1], resize[0]), Image.Resampling.BILINEAR) if resize else image
+                gray = np.asarray(plane, dtype=np.float64)
+                return np.stack([gray] * min(channels, 3) + [np.ones_like(gray)] * (channels == 4))
             if image.mode in _WIDE_GRAY:
                 # 16-bit grayscale (PNG, TIFF): PIL's convert() to 8 bits clips at 255 instead of scaling
                 plane = image.convert("F")
