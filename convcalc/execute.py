@@ -2,7 +2,9 @@
 
 It never tests a layer's type. BatchNorm folding uses two capabilities a unit may offer:
 ``affine_of(params)`` (the layer is a per-channel affine map at inference) and
-``absorb_affine(params, scale, shift)`` (the layer can take such a map into its weights).
+``absorb_affine(params, scale, shift)`` (the layer can take such a map into its weights). A producer
+may also offer ``can_absorb_affine(out_shape)`` when it can absorb a per-channel map only at some output
+shapes (a Linear's weights act on the last axis, which is the channel axis only for a vector output).
 """
 
 from __future__ import annotations
@@ -116,6 +118,9 @@ class Network:
             if producer is None or producer.name in self.folded or not hasattr(producer.layer, "absorb_affine"):
                 continue
             if consumers.get(producer.name) != 1 or producer.name == self.graph.output:
+                continue
+            can_absorb = getattr(producer.layer, "can_absorb_affine", None)
+            if can_absorb is not None and not can_absorb(self._shape(producer.name)):
                 continue
             affine = node.layer.affine_of(params[node.name])
             if affine is None:

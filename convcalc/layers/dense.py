@@ -43,9 +43,16 @@ class Linear(Layer):
     def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return fan_in_uniform(rng, inferred.params, inferred.params["weight"][1])
 
+    def can_absorb_affine(self, out_shape: Shape) -> bool:
+        """A per-channel map (channels: batchless axis 0) is per-feature only when the output is a vector [F].
+
+        On a [C, ..., F] output a BatchNorm1d scales the C rows, which share the weights: not absorbable.
+        """
+        return len(out_shape) == 1
+
     def absorb_affine(self, params: Mapping[str, np.ndarray], scale: np.ndarray,
                       shift: np.ndarray) -> dict[str, np.ndarray]:
-        """Fold a following per-feature affine map (an inference BatchNorm1d) into the weights."""
+        """Fold a following per-feature affine map (an inference BatchNorm1d after a vector output) into the weights."""
         weight = np.asarray(params["weight"], dtype=np.float64)
         bias = np.asarray(params["bias"], dtype=np.float64) if "bias" in params else np.zeros(weight.shape[0])
         return {"weight": weight * scale[:, None], "bias": bias * scale + shift}
