@@ -128,6 +128,16 @@ class Network:
             params[producer.name] = producer.layer.absorb_affine(params[producer.name], *affine)
             self.folded.add(node.name)
 
+    def _may_overwrite(self, name: str, index: int, activations: Mapping[str, np.ndarray], keep_all: bool,
+                       keep_set: Collection[str]) -> bool:
+        """True when no one needs the array ``name`` holds after layer ``index`` (folded layers share arrays)."""
+        if name == INPUT or name == self.graph.output or keep_all or name in keep_set:
+            return False
+        array = activations[name]
+        return all(self.last_use.get(other, -1) <= index and other != INPUT and other != self.graph.output
+                   and other not in keep_set
+                   for other, value in activations.items() if value is array)
+
     def run(self, x: np.ndarray, *, keep: Collection[str] | bool = (), check_finite: bool = True,
             on_layer: Callable[[LayerRun], None] | None = None) -> RunResult:
         """Push ``x`` (N, C, *S) — or (C, *S), taken as a batch of one — through the network."""
@@ -150,10 +160,14 @@ class Network:
             if node.name in self.folded:
                 y = inputs[0]
             else:
+                forward = node.layer.forward
+                if hasattr(node.layer, "forward_inplace") and self._may_overwrite(node.inputs[0], index, activations,
+                                                                                  keep_all, keep_set):
+                    forward = node.layer.forward_inplace
                 with np.errstate(all="ignore"):        # NaN/Inf are reported per layer, not warned about
-                    y = node.layer.forward(inputs, self.prepared[node.name], counter)
+                    y = forward(inputs, self.prepared[node.name], counter)
             seconds = time.perf_counter() - tic
-            actual = tuple(to_logical(y).shape[1:])
+            actual = (y.shape[-1], *y.shape[1:-1]) if y.ndim > 2 else tuple(y.shape[1:])   # PyTorch's order
             finite = bool(np.isfinite(y).all()) if check_finite else True
             batch = x.shape[0]
             record = LayerRun(node.name, node.type_name, row.output_shape, actual, row.macs * batch, counter.total,

@@ -20,6 +20,7 @@ class MacCounter:
 
     def __init__(self) -> None:
         self.total = 0
+        self.discarded = 0   # computed on padding-grid positions that are no output (see conv_flat), not in total
 
     def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """a @ b, counting prod(batch dims of the result) x rows x K x cols."""
@@ -232,3 +233,38 @@ def to_storage(x: np.ndarray) -> np.ndarray:
 def to_logical(x: np.ndarray) -> np.ndarray:
     """The executor's channels-last (N, *S, C) -> PyTorch's (N, C, *S)."""
     return np.moveaxis(x, -1, 1) if x.ndim > 2 else x
+
+
+def conv_flat(x: np.ndarray, taps: np.ndarray, kernel: Sequence[int], dilation: Sequence[int],
+              out: Sequence[int], counter: MacCounter) -> np.ndarray:
+    """Stride-1 cross-correlation without building patches: one GEMM per kernel tap, straight on the input.
+
+    The padded input (N, *P, C) is seen as rows (N, prod(P), C). For stride 1 the tap at offset t reads,
+    for every output position on the padded grid, row (position + flat offset of t): one contiguous
+    run of rows, which BLAS takes as it is. The grid's extra columns (P - out on each trailing axis) are
+    computed and dropped, costing prod(P)/prod(out) - 1 more multiply-accumulates than the conv has;
+    the counter counts only those the conv has. ``taps``: (prod(k), C, O).
+    """
+    batch, channels = x.shape[0], x.shape[-1]
+    padded = x.shape[1:-1]
+    strides = [int(np.prod(padded[axis + 1:])) for axis in range(len(padded))]   # flat step per axis
+    rows = sum((o - 1) * step for o, step in zip(out, strides)) + 1                # grid rows reaching the last output
+    flat = x.reshape(batch, -1, channels)
+    out_channels = taps.shape[-1]
+    grid = np.empty((batch, int(np.prod(padded)), out_channels), dtype=x.dtype)
+    scratch = np.empty((rows, out_channels), dtype=x.dtype)
+    for n in range(batch):
+        target = grid[n, :rows]
+        for index, offsets in enumerate(np.ndindex(*kernel)):
+            start = sum(o * d * step for o, d, step in zip(offsets, dilation, strides))
+            if index == 0:
+                np.matmul(flat[n, start:start + rows], taps[index], out=target)
+            else:
+                np.matmul(flat[n, start:start + rows], taps[index], out=scratch)
+                target += scratch
+    per_tap = channels * out_channels
+    useful_rows = batch * int(np.prod(out))        # GEMM rows that land on an output position
+    counter.add(useful_rows * per_tap * int(np.prod(kernel)))
+    counter.discarded += (batch * rows - useful_rows) * per_tap * int(np.prod(kernel))
+    view = grid.reshape(batch, *padded, out_channels)
+    return view[(slice(None), *(slice(0, o) for o in out))]

@@ -445,3 +445,44 @@ def check_network(builder: GraphBuilder, seed: int, batch: int) -> int:
             assert folded <= set(producers), f"{where}: folded {sorted(folded - set(producers))}"
             folded_count = len(folded)
     return folded_count
+
+
+def test_in_place_layers_never_overwrite_an_array_still_needed():
+    """ReLU and Add write into their input only when nothing later reads it: here every input is read again
+    (a branch, a folded BatchNorm sharing its conv's array, the network input, the output)."""
+    import convcalc
+    from convcalc.execute import Network
+
+    spec = convcalc.spec_from_dict({"input": [3, 9, 9], "layers": [
+        {"type": "ReLU", "name": "r0"},                                   # reads the network input
+        {"type": "Conv2d", "name": "c", "out_channels": 4, "kernel_size": 3, "padding": 1},
+        {"type": "BatchNorm2d", "name": "bn"},                             # folded: shares c's array
+        {"type": "ReLU", "name": "r1"},                                    # bn is read again by 'sum'
+        {"type": "Add", "name": "sum", "from": ["r1", "bn"]},             # r1 is read again by 'again'
+        {"type": "Add", "name": "again", "from": ["r1", "sum"]},
+        {"type": "Add", "name": "with_input", "from": ["r0", "input"]},   # never overwrite the caller's input
+        {"type": "Conv2d", "name": "c2", "out_channels": 4, "kernel_size": 1, "from": "with_input"},
+        {"type": "Add", "name": "out", "from": ["again", "c2"]},
+    ]})
+    graph = convcalc.build_graph(spec)
+    torch.manual_seed(0)
+    conv, bn, conv2 = torch.nn.Conv2d(3, 4, 3, padding=1).double(), torch.nn.BatchNorm2d(4).double(), \
+        torch.nn.Conv2d(3, 4, 1).double()
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+    bn.eval()
+    state = {f"c.{k}": v.detach().numpy() for k, v in conv.state_dict().items()}
+    state.update({f"bn.{k}": v.detach().numpy() for k, v in bn.state_dict().items()})
+    state.update({f"c2.{k}": v.detach().numpy() for k, v in conv2.state_dict().items()})
+    x = np.random.default_rng(1).standard_normal((2, 3, 9, 9))
+    before = x.copy()
+    with torch.no_grad():
+        t = torch.from_numpy(x)
+        b = bn(conv(torch.relu(t)))
+        r1 = torch.relu(b)
+        expected = (r1 + (r1 + b)) + conv2(torch.relu(t) + t)
+    result = Network(graph, (3, 9, 9), state=state, dtype="float64").run(x)
+    assert result.ok
+    assert np.abs(result.output - expected.numpy()).max() < 1e-12
+    assert np.array_equal(x, before)

@@ -606,6 +606,7 @@ def test_wrong_macs_fail_with_exit_1(monkeypatch):
 def test_nan_is_flagged_with_exit_1(monkeypatch):
     relu = lookup("ReLU")
     monkeypatch.setattr(relu, "apply", lambda self, x, prepared: x * np.nan)
+    monkeypatch.setattr(relu, "apply_inplace", lambda self, x, prepared: x * np.nan)   # the in-place route too
     result = ok(invoke(TINY), 1)
     assert "first NaN/Inf at layer 'relu_1'" in result.stdout
     data = json.loads(ok(invoke(TINY, "--format", "json"), 1).stdout)

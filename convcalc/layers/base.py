@@ -261,6 +261,13 @@ class Elementwise(Layer):
         """The elementwise function itself."""
         raise NotImplementedError(f"{self.type_name} cannot be executed yet")
 
+    def forward_inplace(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        """`forward`, allowed to overwrite its input (the executor calls it when nothing else needs it)."""
+        inplace = getattr(self, "apply_inplace", None)
+        if inplace is None:
+            return self.forward(inputs, prepared, counter)
+        return inplace(inputs[0], prepared)
+
 
 def storage_axis(axis: int, rank: int) -> int:
     """Index into a stored (channels-last, batch-first) array of batchless axis ``axis`` of a rank-``rank`` tensor."""

@@ -7,7 +7,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter, conv_depthwise, conv_im2col, conv_rows, conv_weight_columns, pad_spatial
+from ..kernels import (MacCounter, conv_depthwise, conv_flat, conv_im2col, conv_rows, conv_weight_columns,
+                       pad_spatial)
 from ..receptive import Field
 from ..shapes import Pads, conv_length, dilated, prod, same_pads
 from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, boolean, choice, fan_in_uniform, integer, optional, per_axis,
@@ -157,11 +158,14 @@ class ConvNd(Layer):
         elif self.groups == 1 and all(k == 1 for k in self.kernel_size):
             columns = weight.reshape(self.out_channels, channels).T       # (C, O)
             plan.update(method="pointwise", weights=np.ascontiguousarray(columns, dtype=dtype))
-        elif self.groups == 1 and self.dims >= 2 and all(s == 1 for s in self.stride) and prod(out) >= 28 * 28:
+        elif self.groups == 1 and self.dims >= 2 and all(s == 1 for s in self.stride) and prod(out) >= 40 * 40:
+            # large stride-1 maps (measured on ResNet's shapes, benchmarks/): im2col's patch copy dominates there
             first = self.kernel_size[0]
             rows = np.moveaxis(weight, 1, -1)                              # (O, k0, *k[1:], C)
             rows = np.moveaxis(rows, 1, 0).reshape(first, self.out_channels, -1).transpose(0, 2, 1)
-            plan.update(method="rows", weights=np.ascontiguousarray(rows, dtype=dtype))   # (k0, prod(k[1:])*C, O)
+            taps = np.moveaxis(weight, 1, -1).reshape(self.out_channels, -1, channels)   # (O, prod(k), C)
+            plan.update(method="rows", weights=np.ascontiguousarray(rows, dtype=dtype),   # (k0, prod(k[1:])*C, O)
+                        taps=np.ascontiguousarray(taps.transpose(1, 2, 0), dtype=dtype))  # (prod(k), C, O)
         else:
             plan.update(method="im2col", weights=conv_weight_columns(weight, self.groups).astype(dtype))
         return plan
@@ -176,6 +180,8 @@ class ConvNd(Layer):
             y = counter.matmul(picked.reshape(-1, picked.shape[-1]), weights).reshape(*picked.shape[:-1], -1)
         elif method == "depthwise":
             y = conv_depthwise(x, weights, *args)
+        elif method == "rows" and x.shape[0] >= 4:
+            y = conv_flat(x, plan["taps"], self.kernel_size, self.dilation, out, counter)   # batches: no copies
         elif method == "rows":
             y = conv_rows(x, weights, *args)
         else:

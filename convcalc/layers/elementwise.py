@@ -18,10 +18,12 @@ _INPLACE = {"inplace": Arg(boolean, False, "accepted for PyTorch compatibility; 
 
 
 def _activation(type_name: str, summary: str, apply: Callable[[Any, np.ndarray], np.ndarray],
-                **arguments: Arg) -> type[Layer]:
-    cls = type(type_name, (Elementwise,), {"type_name": type_name, "summary": summary, "arguments": arguments,
-                                           "apply": lambda self, x, prepared: apply(self, x)})
-    return register(cls)
+                overwrite: Callable[[Any, np.ndarray], np.ndarray] | None = None, **arguments: Arg) -> type[Layer]:
+    namespace = {"type_name": type_name, "summary": summary, "arguments": arguments,
+                 "apply": lambda self, x, prepared: apply(self, x)}
+    if overwrite is not None:   # the same function writing into x (when the executor allows it)
+        namespace["apply_inplace"] = lambda self, x, prepared: overwrite(self, x)
+    return register(type(type_name, (Elementwise,), namespace))
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -42,8 +44,10 @@ def _relu6(x: np.ndarray) -> np.ndarray:
     return np.clip(x, 0.0, 6.0)
 
 
-_activation("ReLU", "max(0, x)", lambda layer, x: np.maximum(x, 0, dtype=x.dtype), **_INPLACE)
-_activation("ReLU6", "min(max(0, x), 6)", lambda layer, x: _relu6(x), **_INPLACE)
+_activation("ReLU", "max(0, x)", lambda layer, x: np.maximum(x, 0, dtype=x.dtype),
+            lambda layer, x: np.maximum(x, 0, out=x), **_INPLACE)
+_activation("ReLU6", "min(max(0, x), 6)", lambda layer, x: _relu6(x), lambda layer, x: np.clip(x, 0.0, 6.0, out=x),
+            **_INPLACE)
 _activation("LeakyReLU", "x if x > 0 else negative_slope·x",
             lambda layer, x: np.where(x > 0, x, x * x.dtype.type(layer.negative_slope)),
             negative_slope=Arg(real(), 0.01), **_INPLACE)
