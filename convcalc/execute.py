@@ -141,6 +141,11 @@ class Network:
     def run(self, x: np.ndarray, *, keep: Collection[str] | bool = (), check_finite: bool = True,
             on_layer: Callable[[LayerRun], None] | None = None) -> RunResult:
         """Push ``x`` (N, C, *S) — or (C, *S), taken as a batch of one — through the network."""
+        with np.errstate(all="ignore"):   # NaN/Inf are reported per layer (LayerRun.finite), not warned about
+            return self._run(x, keep, check_finite, on_layer)
+
+    def _run(self, x: np.ndarray, keep: Collection[str] | bool, check_finite: bool,
+             on_layer: Callable[[LayerRun], None] | None) -> RunResult:
         x = np.asarray(x)
         if x.shape == self.summary.input_shape:
             x = x[None]
@@ -164,8 +169,7 @@ class Network:
                 if hasattr(node.layer, "forward_inplace") and self._may_overwrite(node.inputs[0], index, activations,
                                                                                   keep_all, keep_set):
                     forward = node.layer.forward_inplace
-                with np.errstate(all="ignore"):        # NaN/Inf are reported per layer, not warned about
-                    y = forward(inputs, self.prepared[node.name], counter)
+                y = forward(inputs, self.prepared[node.name], counter)
             seconds = time.perf_counter() - tic
             actual = (y.shape[-1], *y.shape[1:-1]) if y.ndim > 2 else tuple(y.shape[1:])   # PyTorch's order
             finite = bool(np.isfinite(y).all()) if check_finite else True

@@ -15,6 +15,9 @@ from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, boolean, choice, fan_in
                    register)
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+# stride-1 convs with at least this many output positions per sample use the row (or, batched, the tap-GEMM)
+# algorithm instead of im2col: there the patch copy costs more than the GEMM (benchmarks/executor.py, ResNets)
+ROWS_MIN_POSITIONS = 28 * 28
 
 
 def padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | str:
@@ -158,8 +161,7 @@ class ConvNd(Layer):
         elif self.groups == 1 and all(k == 1 for k in self.kernel_size):
             columns = weight.reshape(self.out_channels, channels).T       # (C, O)
             plan.update(method="pointwise", weights=np.ascontiguousarray(columns, dtype=dtype))
-        elif self.groups == 1 and self.dims >= 2 and all(s == 1 for s in self.stride) and prod(out) >= 40 * 40:
-            # large stride-1 maps (measured on ResNet's shapes, benchmarks/): im2col's patch copy dominates there
+        elif self.groups == 1 and self.dims >= 2 and all(s == 1 for s in self.stride) and prod(out) >= ROWS_MIN_POSITIONS:
             first = self.kernel_size[0]
             rows = np.moveaxis(weight, 1, -1)                              # (O, k0, *k[1:], C)
             rows = np.moveaxis(rows, 1, 0).reshape(first, self.out_channels, -1).transpose(0, 2, 1)
