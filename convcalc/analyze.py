@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 from .errors import LayerArgError, ShapeError
 from .graph import INPUT, Graph, build_graph, layer_error
-from .layers.base import Shape
+from .layers.base import Part, Shape
 from .receptive import Field
 from .shapes import prod
 from .spec import Spec
@@ -35,6 +35,8 @@ class LayerResult:
     weights: Mapping[str, Shape] = field(default_factory=dict)
     buffer_shapes: Mapping[str, Shape] = field(default_factory=dict)
     groups: tuple[str, ...] = ()
+    parts: tuple[Part, ...] = ()       # a composite layer's primitive parts (Inferred.parts)
+    baseline: Part | None = None       # the standard layer a composite replaces (Inferred.baseline)
 
     @property
     def flops(self) -> int:
@@ -136,7 +138,7 @@ def analyze(source: Spec | Graph, input_shape: Sequence[int] | None = None, *, d
             name=node.name, type=node.type_name, inputs=node.inputs, output_shape=inferred.out_shape,
             params=params, trainable_params=params if node.trainable else 0, buffers=inferred.buffer_count,
             macs=inferred.macs, rf=rf, weights=dict(inferred.params), buffer_shapes=dict(inferred.buffers),
-            groups=node.groups))
+            groups=node.groups, parts=inferred.parts, baseline=inferred.baseline))
     sizes = {name: prod(shape) for name, shape in shapes.items()}
     totals = Totals(
         params=sum(r.params for r in rows),

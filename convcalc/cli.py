@@ -118,6 +118,9 @@ def analyze_command(
                                    help="Override one of the spec's top-level args (repeatable)."),
     allow_include_outside: bool = typer.Option(False, "--allow-include-outside",
                                                help="Let includes reach outside the spec's directory."),
+    parts: bool = typer.Option(False, "--parts",
+                               help="Show a composite layer's parts (and the standard layer it replaces) as"
+                                    " indented rows (table, markdown, csv; JSON always has them)."),
 ) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, then totals.
 
@@ -127,6 +130,7 @@ def analyze_command(
       convcalc analyze specs/resnet50.yaml --format json > resnet50.json
       convcalc analyze specs/vgg16.yaml --input-size 3x512x512 --format markdown
       convcalc analyze specs/resnet50.yaml --depth 1
+      convcalc analyze specs/mobilenet_v1.yaml --parts
     """
     with _errors_to_exit():
         graph = _load_graph(spec, set_, allow_include_outside)
@@ -135,11 +139,11 @@ def analyze_command(
     if format is Format.json:
         sys.stdout.write(json.dumps(to_json(summary), indent=2) + "\n")
     elif format is Format.markdown:
-        sys.stdout.write(to_markdown(summary, depth))
+        sys.stdout.write(to_markdown(summary, depth, parts))
     elif format is Format.csv:
-        sys.stdout.write(to_csv(summary, depth))
+        sys.stdout.write(to_csv(summary, depth, parts))
     else:
-        _stdout().print(to_table(summary, depth))
+        _stdout().print(to_table(summary, depth, parts))
 
 
 def _load_graph(spec: Path, set_: list[str], allow_include_outside: bool):

@@ -405,6 +405,27 @@ class _Builder:
         locations = {str(k): raw.where(k) for k in raw} if isinstance(raw, MarkedDict) else {}
         return preset, locations
 
+    def bind_references(self, layer: Layer, args: Mapping[str, Any], name: str, scope: _Scope,
+                        arg_locations: Mapping[str, Location], loc: Location | None) -> tuple[str, ...]:
+        """Resolve the layer's reference arguments (names of earlier layers, e.g. MaxUnpool's 'pool'), hand it the
+        named layers' units, and return the inputs of those layers, which become extra inputs of this one."""
+        extra: list[str] = []
+        for argument in type(layer).references:
+            if args.get(argument) is None:
+                continue
+            where = arg_locations.get(argument, loc)
+            target = scope.resolve(args[argument], where, f"'{argument}'")
+            node = next((n for n in reversed(self.nodes) if n.name == target), None)
+            if node is None:
+                raise SpecError(f"layer '{name}' ({layer.type_name}): '{argument}' must name a layer, not the input",
+                                where, scope.trace)
+            try:
+                layer.bind(argument, node.layer)
+            except LayerArgError as exc:
+                raise layer_error(name, layer.type_name, exc, where, scope.trace) from None
+            extra.extend(node.inputs)
+        return tuple(extra)
+
     def expand_primitive(self, names: list[str], group: str | None, type_name: str, args: dict, first: dict,
                          inputs: tuple[str, ...], item: dict, loc: Location | None, scope: _Scope,
                          trainable: bool) -> str:
@@ -426,7 +447,8 @@ class _Builder:
                 layer = cls.from_args(layer_args)
             except LayerArgError as exc:
                 raise layer_error(name, cls.type_name, exc, arg_locations.get(exc.arg, loc), scope.trace) from None
-            count_in = len(previous)
+            node_inputs = (*previous, *self.bind_references(layer, layer_args, name, scope, arg_locations, loc))
+            count_in = len(node_inputs)
             if count_in < cls.min_inputs or (cls.max_inputs is not None and count_in > cls.max_inputs):
                 try:
                     layer.check_inputs([()] * count_in)
@@ -434,7 +456,7 @@ class _Builder:
                     raise layer_error(name, cls.type_name, exc, arg_locations.get("from", loc), scope.trace) \
                         from None
             self.claim(name, loc, scope)
-            self.nodes.append(Node(name, cls.type_name, layer, previous, group_path, loc, arg_locations,
+            self.nodes.append(Node(name, cls.type_name, layer, node_inputs, group_path, loc, arg_locations,
                                    scope.trace, trainable, preset, preset_locations))
             self.references[name] = name
             previous = (name,)

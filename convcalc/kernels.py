@@ -21,6 +21,7 @@ class MacCounter:
     def __init__(self) -> None:
         self.total = 0
         self.discarded = 0   # computed on padding-grid positions that are no output (see conv_flat), not in total
+        self.fft_macs = 0    # complex multiply-accumulates of FFT convolutions' spectra (see conv_fft), not in total
 
     def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """a @ b, counting prod(batch dims of the result) x rows x K x cols."""
@@ -35,10 +36,30 @@ class MacCounter:
 
 # --------------------------------------------------------------------------- padding
 
+def torch_pad_index(size: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """Source index of every output position of F.pad(mode) along one axis of length ``size``.
+
+    PyTorch's reflect and replicate kernels map output j to input t = j - lo, mirrored (|t|, then
+    2(size-1) - t past the end) or clamped to [0, size-1] within the UNcropped input: a crop on one
+    side does not move the mirror or the edge on the other (reflect (3, -1) of [0,1,2,3] is [3,2,1,0,1,2]).
+    """
+    t = np.arange(size + lo + hi) - lo
+    if mode == "reflect":
+        t = np.abs(t)
+        return np.where(t > size - 1, 2 * (size - 1) - t, t)
+    return np.clip(t, 0, size - 1)
+
+
 def pad_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]], mode: str = "zeros",
                 value: float = 0.0) -> np.ndarray:
-    """Pad the spatial axes of a channels-last array; negative pads crop (PyTorch's F.pad)."""
+    """Pad axes 1..len(pads) of a channels-last array (the spatial ones, then possibly the channels) as
+    PyTorch's F.pad does: negative pads crop; zeros/constant and circular crop first, then pad."""
     if all(lo == 0 and hi == 0 for lo, hi in pads):
+        return x
+    if mode in ("reflect", "replicate") and any(lo < 0 or hi < 0 for lo, hi in pads):
+        for axis, (lo, hi) in enumerate(pads, start=1):
+            if lo or hi:
+                x = np.take(x, torch_pad_index(x.shape[axis], lo, hi, mode), axis=axis)
         return x
     crop = [slice(None)] * x.ndim
     grow = [(0, 0)] * x.ndim
@@ -164,6 +185,72 @@ def conv_depthwise(x: np.ndarray, taps: np.ndarray, kernel: Sequence[int], strid
     return acc.reshape(batch, *out, channels * multiplier)
 
 
+def fast_fft_length(n: int) -> int:
+    """The smallest 2^a * 3^b * 5^c >= n (lengths pocketfft transforms fastest)."""
+    best = 1 << max(n - 1, 0).bit_length()
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            length = power35
+            while length < n:
+                length *= 2
+            best = min(best, length)
+            power35 *= 3
+        power5 *= 5
+    return best
+
+
+def fft_kernel_spectrum(weight: np.ndarray, groups: int, dilation: Sequence[int], fft_shape: Sequence[int],
+                        dtype: np.dtype) -> np.ndarray:
+    """PyTorch (O, C/g, *k) -> conj(rfftn(dilated kernel, fft_shape)) laid out (g, freqs, C/g, O/g).
+
+    Cross-correlation is a product with the CONJUGATED kernel spectrum (semantics §7); dilation is
+    zero-stuffing the kernel (d-1 zeros between taps).
+    """
+    out_channels, per_group = weight.shape[:2]
+    kernel = weight.shape[2:]
+    spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    stuffed = np.zeros((out_channels, per_group, *spans), dtype=np.float64)
+    stuffed[(slice(None), slice(None), *(slice(None, None, d) for d in dilation))] = weight
+    axes = tuple(range(2, 2 + len(kernel)))
+    spectrum = np.fft.rfftn(stuffed, s=tuple(fft_shape), axes=axes)        # (O, C/g, *F_r)
+    spectrum = spectrum.reshape(groups, out_channels // groups, per_group, -1)   # (g, O/g, C/g, freqs)
+    complex_type = np.result_type(dtype, np.complex64)
+    return np.ascontiguousarray(np.conj(spectrum).transpose(0, 3, 2, 1), dtype=complex_type)   # (g, freqs, C/g, O/g)
+
+
+def conv_fft(x: np.ndarray, spectrum: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+             fft_shape: Sequence[int], out: Sequence[int], counter: MacCounter) -> np.ndarray:
+    """Cross-correlation of a padded ``(N, *P, C)`` array through the FFT (semantics §7).
+
+    Per spatial axis the transform length L >= P (``fft_shape``), so the circular correlation has no
+    wrap-around on the valid positions 0..P-k_eff; one complex GEMM per frequency contracts the channels
+    (per group); strides subsample the stride-1 result. ``spectrum``: `fft_kernel_spectrum`.
+
+    MACs: ``counter.fft_macs`` gets the complex multiply-accumulates of the spectral products that ran
+    (g x freqs x N x C/g x O/g); ``counter.total`` gets the direct-equivalent MACs of the outputs kept
+    (their number x C/g x prod(k)), the conv's own count, so the run check compares like with like.
+    The transforms themselves (O(P log P) each) are in neither.
+    """
+    batch, channels = x.shape[0], x.shape[-1]
+    dims = len(kernel)
+    axes = tuple(range(1, dims + 1))
+    groups, freqs, per_group, out_per_group = spectrum.shape
+    transformed = np.fft.rfftn(x, s=tuple(fft_shape), axes=axes)          # (N, *F_r, C)
+    half = transformed.shape[1:-1]
+    transformed = transformed.astype(spectrum.dtype, copy=False).reshape(batch, freqs, groups, per_group)
+    transformed = transformed.transpose(2, 1, 0, 3)                        # (g, freqs, N, C/g)
+    product = np.matmul(transformed, spectrum)                             # (g, freqs, N, O/g)
+    counter.fft_macs += groups * freqs * batch * per_group * out_per_group
+    product = product.transpose(2, 1, 0, 3).reshape(batch, *half, groups * out_per_group)   # (N, *F_r, O)
+    full = np.fft.irfftn(product, s=tuple(fft_shape), axes=axes)          # (N, *F, O): stride-1 correlation
+    index = (slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, stride)), slice(None))
+    result = np.ascontiguousarray(full[index], dtype=x.dtype)              # (N, *out, O)
+    counter.add(result.size * per_group * int(np.prod(kernel)))
+    return result
+
+
 # --------------------------------------------------------------------------- pooling
 
 def pool_pads_for_ceil(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
@@ -221,6 +308,42 @@ def reduce_windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], 
         tap = x[tuple(index)]
         result = tap.copy() if result is None else combine(result, tap, out=result)
     return result
+
+
+def window_argmax(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                  padding: Sequence[int], out: Sequence[int]) -> np.ndarray:
+    """PyTorch's max-pool indices of an UNpadded (N, *S, C) array: per (n, c) plane, the row-major flat index
+    within the input plane of each window's maximum, as (N, *out, C) int64.
+
+    As ATen: a window's in-bounds taps are visited in row-major order, starting with the index of the first one
+    and a maximum of -inf; a tap wins only if strictly larger or NaN, so ties keep the first and the last NaN
+    wins. Taps in the padding (or ceil_mode's overhang) are never chosen.
+    """
+    spatial = x.shape[1:-1]
+    dims = len(spatial)
+    steps = [int(np.prod(spatial[axis + 1:])) for axis in range(dims)]   # flat step per axis
+    # ATen starts every window at its first tap at or past 0 on each axis (even where that is past the end,
+    # which only a window without in-bounds taps, possible with dilation, keeps)
+    index = 0
+    for axis, (o, s, p, d, step) in enumerate(zip(out, stride, padding, dilation, steps)):
+        start = np.arange(o) * s - p
+        start = start + -(-np.maximum(-start, 0) // d) * d
+        index = index + (start * step).reshape([-1 if b == axis else 1 for b in range(dims)])
+    index = np.broadcast_to(np.asarray(index)[None, ..., None], (x.shape[0], *out, x.shape[-1])).astype(np.int64)
+    best = np.full(index.shape, -np.inf, dtype=x.dtype)
+    for offsets in np.ndindex(*kernel):
+        coords = [np.arange(o) * s - p + t * d for o, s, p, t, d in zip(out, stride, padding, offsets, dilation)]
+        grid = [c.reshape([-1 if b == a else 1 for b in range(len(out))]) for a, c in enumerate(coords)]
+        valid = np.ones(tuple(out), dtype=bool)                               # (*out): the tap is in the input
+        for c, n in zip(grid, spatial):
+            valid = valid & (c >= 0) & (c < n)
+        clipped = [np.clip(c, 0, n - 1) for c, n in zip(grid, spatial)]
+        tap = x[(slice(None), *clipped, slice(None))]                         # (N, *out, C)
+        flat = sum(c * step for c, step in zip(clipped, steps))                # (*out)
+        take = valid[None, ..., None] & ((tap > best) | np.isnan(tap))
+        best = np.where(take, tap, best)
+        index = np.where(take, flat[None, ..., None], index)
+    return index
 
 
 # --------------------------------------------------------------------------- layouts

@@ -93,10 +93,32 @@ class Row:
     rf: Field
     depth: int
     layers: int = 1
+    part: bool = False          # a composite layer's part (or the standard layer it replaces): not in the totals
 
 
-def rows(summary: Summary, depth: int | None = None) -> list[Row]:
-    """One row per layer, or per group at ``depth`` (groups deeper than it are folded into one row)."""
+def part_rows(layer: LayerResult, depth: int) -> list[Row]:
+    """Rows for a composite layer's parts, then one for the standard layer it replaces (``--parts``)."""
+    result = [Row(f"{layer.name}.{p.name}", p.type, p.inferred.out_shape, p.inferred.param_count, p.inferred.macs,
+                  layer.rf, depth, part=True) for p in layer.parts]
+    if layer.baseline is not None:
+        ratios = cost_ratios(layer)
+        base = layer.baseline
+        result.append(Row(f"{layer.name} ≙ standard", f"{base.type}: ×{float(ratios['macs']):.4g} MACs,"
+                          f" ×{float(ratios['params']):.4g} params", base.inferred.out_shape,
+                          base.inferred.param_count, base.inferred.macs, layer.rf, depth, part=True))
+    return result
+
+
+def cost_ratios(layer: LayerResult) -> dict[str, Fraction]:
+    """The composite's params and MACs over those of the standard layer it replaces (exact)."""
+    base = layer.baseline.inferred
+    return {"params": Fraction(layer.params, base.param_count) if base.param_count else Fraction(0),
+            "macs": Fraction(layer.macs, base.macs) if base.macs else Fraction(0)}
+
+
+def rows(summary: Summary, depth: int | None = None, parts: bool = False) -> list[Row]:
+    """One row per layer, or per group at ``depth`` (groups deeper than it are folded into one row);
+    with ``parts``, a composite layer's parts follow it as indented rows."""
     result: list[Row] = []
     index_of: dict[str, int] = {}
     groups = summary.graph.groups
@@ -105,6 +127,8 @@ def rows(summary: Summary, depth: int | None = None) -> list[Row]:
         if depth is None or len(layer.groups) < depth:
             result.append(Row(layer.name, layer.type, layer.output_shape, layer.params, layer.macs, layer.rf,
                               len(layer.groups)))
+            if parts:
+                result.extend(part_rows(layer, len(layer.groups) + 1))
             continue
         group = groups[layer.groups[depth - 1]]
         if group.name in index_of:
@@ -168,6 +192,41 @@ def _layer_json(layer: LayerResult, summary: Summary) -> dict[str, Any]:
         "weights": {k: list(v) for k, v in layer.weights.items()},
         "rf": rf_json(layer.rf, summary.input_shape),
         "groups": list(layer.groups),
+        "parts": [_part_json(layer, part) for part in layer.parts],
+        "baseline": _baseline_json(layer),
+    }
+
+
+def _part_json(layer: LayerResult, part) -> dict[str, Any]:
+    """A composite's part; its parameters are ``<layer>.<part>.<param>`` in a state dict."""
+    return {
+        "name": f"{layer.name}.{part.name}",
+        "type": part.type,
+        "inputs": [layer.inputs[0] if name == "input" else f"{layer.name}.{name}" for name in part.inputs],
+        "output_shape": list(part.inferred.out_shape),
+        "params": part.inferred.param_count,
+        "buffers": part.inferred.buffer_count,
+        "macs": part.inferred.macs,
+        "weights": {k: list(v) for k, v in part.inferred.params.items()},
+    }
+
+
+def _baseline_json(layer: LayerResult) -> dict[str, Any] | None:
+    """The standard layer a composite replaces, and the composite's cost relative to it."""
+    if layer.baseline is None:
+        return None
+    base = layer.baseline.inferred
+    ratios = cost_ratios(layer)
+    return {
+        "type": layer.baseline.type,
+        "output_shape": list(base.out_shape),
+        "params": base.param_count,
+        "macs": base.macs,
+        "weights": {k: list(v) for k, v in base.params.items()},
+        "params_ratio": float(ratios["params"]),
+        "macs_ratio": float(ratios["macs"]),
+        "params_ratio_exact": str(ratios["params"]),
+        "macs_ratio_exact": str(ratios["macs"]),
     }
 
 
@@ -189,15 +248,15 @@ HEADERS = ("name", "type", "output shape", "params", "MACs", "RF size", "RF stri
 
 
 def _cells(row: Row) -> list[str]:
-    size, stride, padding = rf_texts(row.rf)
+    size, stride, padding = rf_texts(row.rf) if not row.part else ("", "", "")
     return [row.name, row.type, shape_cell(row.output_shape), f"{row.params:,}", f"{row.macs:,}", size, stride,
             padding]
 
 
-def to_table(summary: Summary, depth: int | None = None) -> RichGroup:
+def to_table(summary: Summary, depth: int | None = None, parts: bool = False) -> RichGroup:
     title = f"{summary.name}: input {shape_cell(summary.input_shape)} → output {shape_cell(summary.output_shape)}"
     table = Table(title=escape(title), title_justify="left", header_style="bold")
-    shown = rows(summary, depth)
+    shown = rows(summary, depth, parts)
     cells = [_cells(row) for row in shown]
     for index, header in enumerate(HEADERS):
         numeric = header in ("params", "MACs")
@@ -206,9 +265,11 @@ def to_table(summary: Summary, depth: int | None = None) -> RichGroup:
                          min_width=widest if numeric or header in ("name", "output shape") else None)
     for row, row_cells in zip(shown, cells):
         row_cells[0] = "  " * row.depth + row_cells[0]
-        table.add_row(*(escape(c) for c in row_cells))
+        table.add_row(*(escape(c) for c in row_cells), style="dim" if row.part else None)
     totals = Text()
-    if any(row.rf.misaligned for row in shown):
+    if any(row.part for row in shown):
+        totals.append("           parts (dim rows) are inside the layer above them, not added to the totals\n")
+    if any(row.rf.misaligned for row in shown if not row.part):
         totals.append("           ⚠: a merge of inputs whose receptive fields have different strides or centres\n")
     for label, value in totals_lines(summary):
         totals.append(f"{label:>12}: ", style="bold")
@@ -216,7 +277,7 @@ def to_table(summary: Summary, depth: int | None = None) -> RichGroup:
     return RichGroup(table, totals)
 
 
-def to_markdown(summary: Summary, depth: int | None = None) -> str:
+def to_markdown(summary: Summary, depth: int | None = None, parts: bool = False) -> str:
     def escape(text: str) -> str:
         return text.replace("|", "\\|")
 
@@ -224,8 +285,11 @@ def to_markdown(summary: Summary, depth: int | None = None) -> str:
              f"Input `{shape_cell(summary.input_shape)}` → output `{shape_cell(summary.output_shape)}`", "",
              "| " + " | ".join(HEADERS) + " |",
              "|" + "|".join("---:" if h in ("params", "MACs") else "---" for h in HEADERS) + "|"]
-    for row in rows(summary, depth):
-        lines.append("| " + " | ".join(escape(c) for c in _cells(row)) + " |")
+    for row in rows(summary, depth, parts):
+        cells = _cells(row)
+        if row.part:
+            cells[0] = "↳ " + cells[0]
+        lines.append("| " + " | ".join(escape(c) for c in cells) + " |")
     lines.append("")
     lines.extend(f"- **{label}**: {escape(value)}" for label, value in totals_lines(summary))
     return "\n".join(lines) + "\n"
@@ -235,13 +299,16 @@ CSV_HEADERS = ("name", "type", "output_shape", "params", "macs", "flops", "rf_si
                "rf_padding")
 
 
-def to_csv(summary: Summary, depth: int | None = None) -> str:
-    """One row per layer (or group); per-axis values joined with 'x'; a whole-input field is 'whole'."""
+def to_csv(summary: Summary, depth: int | None = None, parts: bool = False) -> str:
+    """One row per layer (or group); per-axis values joined with 'x'; a whole-input field is 'whole'.
+    With ``parts`` a composite's parts follow it (their receptive-field cells empty)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_HEADERS)
-    for row in rows(summary, depth):
-        if row.rf.whole:
+    for row in rows(summary, depth, parts):
+        if row.part:
+            rf = ["", "", "", ""]
+        elif row.rf.whole:
             rf = ["whole", "whole", "", ""]
         else:
             rf = ["x".join(str(getattr(a, attr)) for a in row.rf.axes)

@@ -41,7 +41,7 @@ def run_json(result: RunResult, source: str, k: int | None = None) -> dict[str, 
             {"name": r.name, "type": r.type, "predicted_shape": list(r.predicted_shape),
              "actual_shape": list(r.actual_shape), "shape_ok": r.shape_ok, "predicted_macs": r.predicted_macs,
              "executed_macs": r.executed_macs, "macs_ok": r.macs_ok, "finite": r.finite, "folded": r.folded,
-             "seconds": r.seconds}
+             "fft_macs": r.fft_macs, "seconds": r.seconds}
             for r in result.layers
         ],
         "totals": {"predicted_macs": sum(r.predicted_macs for r in result.layers),

@@ -37,6 +37,19 @@ def same_pads(k: int, d: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def full_pads(k: int, d: int) -> tuple[int, int]:
+    """'full' padding (Dumoulin & Visin rel. 4; Keras 'full'): d*(k-1) on each side, o = ceil((i + k_eff - 1)/s)."""
+    return d * (k - 1), d * (k - 1)
+
+
+def tf_same_pads(i: int, k: int, s: int, d: int) -> tuple[int, int]:
+    """TensorFlow/Keras SAME (semantics §4.1): o = ceil(i/s), total = max((o-1)*s + k_eff - i, 0),
+    lo = total // 2 and the odd one at the end. Depends on i and s, unlike PyTorch's 'same'."""
+    o = -(-i // s)
+    total = max((o - 1) * s + dilated(k, d) - i, 0)
+    return total // 2, total - total // 2
+
+
 def dropped_tail(i: int, k: int, s: int, d: int, lo: int, hi: int) -> int:
     """How many trailing padded positions no window reaches: (i + lo + hi - k_eff) mod s."""
     return (i + lo + hi - dilated(k, d)) % s
@@ -59,3 +72,8 @@ def prod(values: Sequence[int]) -> int:
     for v in values:
         result *= v
     return result
+
+
+def transposed_length(i: int, k: int, s: int, d: int, p: int, output_padding: int) -> int:
+    """Transposed-convolution output length: o = (i-1)*s - 2p + d*(k-1) + output_padding + 1 (may be < 1)."""
+    return (i - 1) * s - 2 * p + dilated(k, d) - 1 + output_padding + 1

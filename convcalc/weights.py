@@ -84,10 +84,12 @@ def state_from_dict(flat: Mapping[str, np.ndarray], summary: Summary, source: st
     if problems:
         raise WeightsError(f"{source} do not fit the network: " + " | ".join(problems))
     state: State = {row.name: {} for row in summary.layers}
+    owners = {f"{row.name}.{name}": (row.name, name)            # a composite's names hold dots: 'dw.pointwise.weight'
+              for row in summary.layers for name in {**row.weights, **row.buffer_shapes}}
     for key, value in flat.items():
-        layer, name = key.rsplit(".", 1)
+        layer, name = owners[key]
         array = np.asarray(value)
-        if name not in OPTIONAL_BUFFERS and not np.issubdtype(array.dtype, np.number):
+        if name.rsplit(".", 1)[-1] not in OPTIONAL_BUFFERS and not np.issubdtype(array.dtype, np.number):
             raise WeightsError(f"{source}: {key} holds {array.dtype} values, not numbers")
         state[layer][name] = array
     return state

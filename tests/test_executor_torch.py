@@ -45,7 +45,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_torch_crosscheck import (  # noqa: E402
-    DEFAULT_CONVENTIONS, FUNCTIONS, MAC_TYPES, MERGES, STRATEGIES, Case, FunctionModule, _torch_value)
+    DEFAULT_CONVENTIONS, FUNCTIONS, MAC_TYPES, MERGES, STRATEGIES, Case, FunctionModule, _torch_value,
+    convcalc_layer, reference_kwargs, torch_class)
+from resample_cases import EXECUTOR_EXAMPLES, POSITIVE_INPUTS  # noqa: E402
 
 from convcalc.errors import LayerArgError  # noqa: E402
 from convcalc.execute import Network  # noqa: E402
@@ -129,7 +131,7 @@ def torch_module(type_name: str, case: Case) -> torch.nn.Module:
     if type_name in FUNCTIONS:
         module = FunctionModule(FUNCTIONS[type_name])
     else:
-        module = getattr(torch.nn, type_name)(**kwargs)
+        module = torch_class(type_name)(**reference_kwargs(type_name, kwargs, case))
     return module.double().eval()
 
 
@@ -139,7 +141,7 @@ def run_torch_numbers(type_name: str, case: Case, seed: int, batch: int):
     inputs = []
     for shape in case.in_shapes:
         x = torch.randn(batch, *shape, generator=gen, dtype=torch.float64)
-        if type_name == "Sqrt":
+        if type_name == "Sqrt" or type_name in POSITIVE_INPUTS:
             x = x.abs() + 0.05
         inputs.append(f32_exact(x))
     module = None
@@ -149,17 +151,24 @@ def run_torch_numbers(type_name: str, case: Case, seed: int, batch: int):
             if type_name not in MERGES:
                 module = torch_module(type_name, case)
                 randomize(module, gen)
-            with torch.no_grad(), FlopCounterMode(display=False) as flop_counter:   # the forward alone
+            def forward():
                 if type_name == "Concat":
-                    out = torch.cat(inputs, dim=case.args.get("dim", lookup("Concat").arguments["dim"].default))
-                elif type_name in MERGES:
-                    out = inputs[0]
+                    return torch.cat(inputs, dim=case.args.get("dim", lookup("Concat").arguments["dim"].default))
+                if type_name in MERGES:
+                    result = inputs[0]
                     for other in inputs[1:]:
-                        out = MERGES[type_name](out, other)
-                else:
-                    out = module(inputs[0].clone())       # clone: inplace=True must not touch our input
-                    if isinstance(out, tuple):            # return_indices=True
-                        out = out[0]
+                        result = MERGES[type_name](result, other)
+                    return result
+                result = module(*(x.clone() for x in inputs))   # clone: inplace=True must not touch our input
+                return result[0] if isinstance(result, tuple) else result   # return_indices=True
+
+            # The reference numbers come from plain eager execution: under FlopCounterMode (a dispatch mode) torch
+            # may run a decomposition instead of the ATen kernel, and for 2-D 'nearest' upsampling with o == i the
+            # two disagree (the kernel copies; the decomposition samples with the scale factor). Flops: a 2nd pass.
+            with torch.no_grad():
+                out = forward()
+            with torch.no_grad(), FlopCounterMode(display=False) as flop_counter:
+                forward()
     except Exception:  # noqa: BLE001  (torch refuses: not a case for the executor)
         return None
     return module, inputs, out.detach().numpy().copy(), flop_counter.get_total_flops()
@@ -169,7 +178,7 @@ def check_forward(cls: type[Layer], case: Case, seed: int, batch: int) -> None:
     type_name = cls.type_name
     where = f"{type_name} args={case.args} input={case.in_shapes} batch={batch} seed={seed}"
     try:
-        layer = cls.from_args(case.args)
+        layer = convcalc_layer(cls, case)
         inferred = layer.infer([tuple(s) for s in case.in_shapes])
     except LayerArgError:
         event("convcalc refuses")
@@ -235,7 +244,8 @@ def test_forward_matches_torch(cls: type[Layer]) -> None:
 @st.composite
 def large_conv_cases(draw) -> tuple[type[Layer], Case]:
     """Conv2d/3d with outputs of 28*28 positions or more (the crosscheck strategies' inputs are at most
-    7x7 / 5x5x5, and the executor may choose another algorithm for large outputs), stride 1 mostly."""
+    7x7 / 5x5x5, and the executor may choose another algorithm for large outputs), stride 1 mostly; a quarter
+    with kernels of 5-11 (where algorithm 'auto' takes the FFT) and convcalc's own padding/flip_kernel."""
     dims = draw(st.sampled_from([2, 3]))
     channels = draw(st.integers(1, 4))
     groups = draw(st.sampled_from([1, 1, 1, channels]))
@@ -246,6 +256,11 @@ def large_conv_cases(draw) -> tuple[type[Layer], Case]:
                             "stride": draw(st.sampled_from([1, 1, 1, 2])),
                             "padding_mode": draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"]))}
     args["padding"] = "same" if args["stride"] == 1 and draw(st.booleans()) else draw(st.integers(0, 2))
+    if draw(st.integers(0, 3)) == 0:   # convcalc's own: large kernels (where 'auto' takes the FFT), other paddings
+        args["kernel_size"] = draw(st.lists(st.integers(5, 11 if dims == 2 else 7), min_size=dims, max_size=dims))
+        args["padding"] = draw(st.sampled_from(["tf_same", "full", [[3, 1]] * dims]))
+        args["flip_kernel"] = draw(st.booleans())
+        args["algorithm"] = draw(st.sampled_from(["auto", "direct", "fft"]))
     low, high = {2: (28, 40), 3: (10, 13)}[dims]
     shape = (channels, *draw(st.lists(st.integers(low, high), min_size=dims, max_size=dims)))
     return lookup(f"Conv{dims}d"), Case(args, [shape], channel_arg="in_channels")
@@ -486,3 +501,10 @@ def test_in_place_layers_never_overwrite_an_array_still_needed():
     assert result.ok
     assert np.abs(result.output - expected.numpy()).max() < 1e-12
     assert np.array_equal(x, before)
+
+
+# ConvTranspose1d/2d/3d (strategy and torch reference in transposed_cases.py): more examples, the scatter-add has edges
+EXAMPLES.update({f"ConvTranspose{d}d": 80 for d in (1, 2, 3)})
+
+# Upsample and MaxUnpool (strategies and torch references in resample_cases.py): more examples
+EXAMPLES.update(EXECUTOR_EXAMPLES)

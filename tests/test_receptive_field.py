@@ -103,7 +103,7 @@ def oracle_module(layer: dict, dims: int, channels: int) -> nn.Module:
     kind, args = layer["type"], _args(layer)
     if kind.startswith("Conv"):
         return _ones(getattr(nn, kind)(in_channels=channels, **args))
-    if kind.startswith("MaxPool"):
+    if kind.startswith(("MaxPool", "MinPool")):   # MinPool: -maxpool(-x), the same windows
         if all(d == 1 for d in _per_axis(args.get("dilation", 1), dims)):
             return getattr(nn, f"AvgPool{dims}d")(args["kernel_size"], args.get("stride"), args.get("padding", 0),
                                                   ceil_mode=args.get("ceil_mode", False))

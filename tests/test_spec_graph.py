@@ -217,8 +217,8 @@ def test_include_cycle_is_reported(tmp_path):
        - {type: Conv2D, out_channel: 8, kernel_size: 3}
      """,
      "net.yaml:3:20: layer 'conv2d_1' (Conv2d): unknown argument 'out_channel' for Conv2d; did you mean"
-     " 'out_channels'? valid: bias, dilation, groups, in_channels, kernel_size, out_channels, padding,"
-     " padding_mode, stride"),
+     " 'out_channels'? valid: algorithm, bias, dilation, flip_kernel, groups, in_channels, kernel_size,"
+     " out_channels, padding, padding_mode, stride"),
     ("""
      input: [3, 32, 32]
      layers:
@@ -639,3 +639,63 @@ def test_peak_activations_never_exceed_the_total():
         """)).totals
     assert totals.activations == 3 * 32 * 32
     assert totals.peak_activations == 3 * 32 * 32
+
+
+# ----------------------------------------------------------------------------- padding layers, conv extensions,
+# broadcasting merges
+
+@pytest.mark.parametrize("layer, expected", [
+    ("{type: ReflectionPad2d, padding: [1, 4, 0, 0]}",
+     "net.yaml:5:29: layer 'reflectionpad2d_1' (ReflectionPad2d): reflect padding 4 along the width must be"
+     " smaller than the input size 4"),
+    ("{type: ZeroPad2d, padding: [1, 4, 0]}",
+     "net.yaml:5:23: layer 'zeropad2d_1' (ZeroPad2d): padding must be an integer or a list of 4 integers"
+     " (left, right, top, bottom: F.pad's order, last axis first), got 3 values"),
+    ("{type: CircularPad2d, padding: [3, -2, 0, 0]}",
+     "net.yaml:5:27: layer 'circularpad2d_1' (CircularPad2d): circular padding 3 along the width wraps around"
+     " more than once: the crop leaves 2 of the input's 4 positions"),
+    ("{type: ConstantPad2d, padding: 1}",
+     "net.yaml:5:5: layer 'constantpad2d_1' (ConstantPad2d): ConstantPad2d needs 'value'"),
+    ("{type: Conv2d, out_channels: 4, kernel_size: 3, padding: tf-same}",
+     "net.yaml:5:53: layer 'conv2d_1' (Conv2d): padding must be an integer, a list of 2 integers, a list of 2"
+     " [before, after] pairs, 'valid', 'same', 'full' or 'tf_same', got the string 'tf-same'"),
+    ("{type: Conv2d, out_channels: 4, kernel_size: 3, padding: [[2, 0]]}",
+     "net.yaml:5:53: layer 'conv2d_1' (Conv2d): padding as explicit pads must be a list of 2 [before, after]"
+     " pairs (one per spatial axis), got [[2, 0]]"),
+    ("{type: Conv2d, out_channels: 4, kernel_size: 9, padding: tf_same, padding_mode: reflect}",
+     "net.yaml:5:53: layer 'conv2d_1' (Conv2d): reflect padding 4 along the width must be smaller than the input"
+     " size 4"),
+    ("{type: Conv2d, out_channels: 4, kernel_size: 3, padding: [[-9, 0], [0, 0]]}",
+     "net.yaml:5:53: layer 'conv2d_1' (Conv2d): padding (-9, 0) along the height crops 9 positions from an input"
+     " of size 8"),
+    ("{type: Conv2d, out_channels: 4, kernel_size: 3, algorithm: winograd}",
+     "net.yaml:5:53: layer 'conv2d_1' (Conv2d): algorithm must be one of 'auto', 'direct', 'fft', got the"
+     " string 'winograd'"),
+    ("{type: Multiply, from: [input, input, pooled]}",
+     "net.yaml:5:22: layer 'multiply_1' (Multiply): Multiply cannot broadcast [3, 8, 4], [3, 8, 4], [3, 1, 2]:"
+     " the sizes along dim 3 (the batch is dim 0) must be equal or 1, got 4, 4, 2"),
+])
+def test_padding_and_broadcast_error_messages(layer, expected):
+    text = f"""
+        input: [3, 8, 4]
+        layers:
+          - {{type: AdaptiveAvgPool2d, output_size: [1, 2], name: pooled}}
+          - {{type: Identity, from: input}}
+          - {layer}
+        """
+    assert error_of(text) == expected
+
+
+def test_squeeze_and_excitation_gate_broadcasts():
+    summary = convcalc.analyze(load("""
+        input: [16, 8, 8]
+        layers:
+          - {type: AdaptiveAvgPool2d, output_size: 1, name: squeeze}
+          - {type: Conv2d, out_channels: 4, kernel_size: 1}
+          - {type: ReLU}
+          - {type: Conv2d, out_channels: 16, kernel_size: 1}
+          - {type: Sigmoid, name: gate}
+          - {type: Multiply, from: [input, gate]}
+        """))
+    assert summary.output_shape == (16, 8, 8)
+    assert summary.layers[-1].rf.whole

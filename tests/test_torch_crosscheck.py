@@ -20,7 +20,8 @@ are asserted explicitly rather than skipped:
   (dim 0) is refused, even where torch would run;
 * it never produces an empty tensor: arguments that make torch return a 0-element output
   (Linear(out_features=0), AdaptiveAvgPool(output_size=0)) are refused;
-* Add/Multiply need identical shapes; torch's broadcasting is not modelled;
+* Add/Multiply broadcast as torch does, but only inputs of one rank: torch aligns shapes from the last
+  axis, so a shorter input's batch axis would meet another axis (it runs only at batch 1);
 * a per-axis list has one value per spatial axis, even where torch runs with another length (a
   non-'zeros' padding_mode hands ``padding`` to F.pad, which pads other axes with the extras);
 * AdaptiveAvgPool2d/3d keep their rank rule even where ATen's 1x1 fast path (a plain mean over the
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pytest
@@ -74,6 +75,8 @@ class Case:
     in_shapes: list[tuple[int, ...]]
     channel_arg: str | None = None
     batch: int = 1
+    # the layers that reference arguments name (MaxUnpool's 'pool'): argument -> (type name, arguments)
+    references: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,7 +118,7 @@ def run_torch(type_name: str, case: Case) -> TorchResult:
             if type_name in FUNCTIONS:
                 module = FunctionModule(FUNCTIONS[type_name]).eval()
             else:
-                module = getattr(torch.nn, type_name)(**kwargs).eval()
+                module = torch_class(type_name)(**reference_kwargs(type_name, kwargs, case)).eval()
             with torch.no_grad(), FlopCounterMode(display=False) as counter:
                 out = module(*inputs)
             if isinstance(out, tuple):  # return_indices=True
@@ -133,11 +136,19 @@ def run_torch(type_name: str, case: Case) -> TorchResult:
     )
 
 
+def convcalc_layer(cls: type[Layer], case: Case) -> Layer:
+    """``from_args``, then the layers its reference arguments name bound as the graph would bind them."""
+    layer = cls.from_args(case.args)
+    for argument, (type_name, args) in case.references.items():
+        layer.bind(argument, lookup(type_name).from_args(args))
+    return layer
+
+
 def run_convcalc(cls: type[Layer], case: Case):
     """Returns (layer, inferred, error); only `LayerArgError` is an allowed refusal."""
     layer = None
     try:
-        layer = cls.from_args(case.args)
+        layer = convcalc_layer(cls, case)
         return layer, layer.infer([tuple(s) for s in case.in_shapes]), None
     except LayerArgError as error:
         assert error.message, "an empty LayerArgError message"
@@ -160,14 +171,20 @@ def convention_refusal(type_name: str, case: Case, theirs: TorchResult) -> str |
             return f"{name}={case.args[name]} names the batch axis"
     if theirs.error is None and 0 in theirs.out_shape:
         return f"torch returns an empty tensor {theirs.out_shape}"
+    padding_reason = padding_convention(type_name, case)
+    if padding_reason is not None:
+        return padding_reason
+    resample_reason = resample_convention(type_name, case, theirs)
+    if resample_reason is not None:
+        return resample_reason
     dims = lookup(type_name).dims
     for name, value in case.args.items():
-        if dims and isinstance(value, list) and len(value) != dims:
+        if dims and isinstance(value, list) and len(value) != dims and type_name not in PAD_TYPES:
             # e.g. Conv1d(padding=[0, 0], padding_mode='reflect'): torch hands the list to F.pad, which
             # pads other axes with the extra values, and F.conv never sees it.
             return f"{name} has {len(value)} values for {dims} spatial axes"
-    if type_name in ("Add", "Multiply") and len(set(map(tuple, case.in_shapes))) > 1:
-        return "torch broadcasts unequal shapes; convcalc needs identical shapes"
+    if type_name in ("Add", "Multiply") and len({len(shape) for shape in case.in_shapes}) > 1:
+        return "inputs of different ranks: torch broadcasts the batch axis of the shorter against another axis"
     if type_name in ("AdaptiveAvgPool2d", "AdaptiveAvgPool3d") and rank != lookup(type_name).dims + 1:
         # ATen's adaptive_avg_pool{2,3}d turns a 1x1(x1) target into input.mean(last axes) before its
         # "Expected 3D or 4D tensor" check, so torch runs on any rank (averaging over the batch when
@@ -250,9 +267,11 @@ def conv_cases(draw, cls: type[Layer]) -> Case:
         args["stride"] = draw(per_axis(dims, rarely(st.integers(1, 3), st.integers(-1, 0), 0.02)))
     if draw(st.booleans()):
         args["dilation"] = draw(per_axis(dims, rarely(st.integers(1, 3), st.integers(-1, 0), 0.02)))
-    padding = draw(st.sampled_from(["int", "int", "same", "valid", "none"]))
+    padding = draw(st.sampled_from(["int", "int", "same", "valid", "none", "explicit", "full", "tf_same"]))
     if padding == "int":
         args["padding"] = draw(per_axis(dims, rarely(st.integers(0, 3), st.integers(-2, -1), 0.05)))
+    elif padding == "explicit":   # convcalc's [[before, after], ...]; torch reference: F.pad, then padding 0
+        args["padding"] = draw(explicit_pads(dims))
     elif padding != "none":
         args["padding"] = padding
     if groups != 1 or draw(st.booleans()):
@@ -261,6 +280,10 @@ def conv_cases(draw, cls: type[Layer]) -> Case:
         args["bias"] = draw(st.booleans())
     if draw(st.booleans()):
         args["padding_mode"] = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"]))
+    if draw(st.integers(0, 3)) == 0:   # convcalc's: a true convolution; the executor's algorithm
+        args["flip_kernel"] = draw(st.booleans())
+    if draw(st.integers(0, 2)) == 0:
+        args["algorithm"] = draw(st.sampled_from(["auto", "direct", "fft"]))
     which = draw(rarely(st.sampled_from(["absent", "same"]), st.just("wrong"), 0.1))
     if which == "same":
         args["in_channels"] = channels
@@ -412,17 +435,26 @@ def elementwise_cases(draw, cls: type[Layer]) -> Case:
 
 
 @st.composite
-def same_shape_merge_cases(draw, cls: type[Layer]) -> Case:
+def broadcast_merge_cases(draw, cls: type[Layer]) -> Case:
+    """Equal shapes, broadcastable ones (size 1 on some axes: [C, 1, 1] * [C, H, W]; 1s on different axes
+    of different inputs), sizes that do not broadcast, and other ranks."""
     base = draw(any_shape(3, 4))
     shapes = [base]
     for _ in range(draw(st.integers(1, 2))):
-        kind = draw(st.sampled_from(["equal", "equal", "other size", "size 1", "other rank"]))
+        kind = draw(st.sampled_from(["equal", "equal", "other size", "size 1", "ones", "cross", "other rank"]))
         if kind == "equal":
             shapes.append(base)
         elif kind in ("other size", "size 1"):
             axis = draw(st.integers(0, len(base) - 1))
             size = 1 if kind == "size 1" else draw(st.integers(1, 5).filter(lambda n: n != base[axis]))
             shapes.append((*base[:axis], size, *base[axis + 1:]))
+        elif kind == "ones":
+            mask = draw(st.lists(st.booleans(), min_size=len(base), max_size=len(base)))
+            shapes.append(tuple(1 if ones else size for ones, size in zip(mask, base)))
+        elif kind == "cross" and len(base) >= 2:      # [C, 1, W] with [C, H, 1]: both broadcast
+            first, second = draw(st.permutations(range(len(base))))[:2]
+            shapes[0] = tuple(1 if axis == first else size for axis, size in enumerate(shapes[0]))
+            shapes.append(tuple(1 if axis == second else size for axis, size in enumerate(base)))
         else:
             shapes.append(draw(any_shape(4, 4)))
     return Case({}, draw(st.permutations(shapes)).copy())
@@ -471,14 +503,41 @@ STRATEGIES: dict[str, Strategy] = {
     "Flatten": Strategy(flatten_cases, 80),
     "Softmax": Strategy(softmax_cases, 50),
     "PReLU": Strategy(prelu_cases, 50),
-    "Add": Strategy(same_shape_merge_cases, 80),
-    "Multiply": Strategy(same_shape_merge_cases, 80),
+    "Add": Strategy(broadcast_merge_cases, 80),
+    "Multiply": Strategy(broadcast_merge_cases, 80),
     "Concat": Strategy(concat_cases, 100),
     **{name: ELEMENTWISE for name in (
         "ReLU", "ReLU6", "LeakyReLU", "ELU", "GELU", "SiLU", "Hardswish", "Hardsigmoid", "Sigmoid", "Tanh",
         "Identity", "Dropout", "Abs", "Sqrt")},
     **{f"Dropout{d}d": Strategy(elementwise_cases, 40) for d in (1, 2, 3)},
 }
+
+# ChannelShuffle, composite and unshared convolutions: strategies and torch reference modules in family_cases.py
+from family_cases import FAMILY_STRATEGIES, MAC_FAMILY, REFERENCE_MODULES  # noqa: E402
+
+STRATEGIES.update(FAMILY_STRATEGIES)
+MAC_TYPES |= MAC_FAMILY
+
+# ZeroPad/ConstantPad/ReflectionPad/ReplicationPad/CircularPad: strategies and conventions in padding_cases.py;
+# there too the torch reference for convcalc's Conv extensions (explicit/'full'/'tf_same' padding, flip_kernel)
+from padding_cases import CONV_REFERENCES, PAD_TYPES, PADDING_STRATEGIES, explicit_pads, padding_convention  # noqa: E402
+
+STRATEGIES.update(PADDING_STRATEGIES)
+REFERENCE_MODULES.update(CONV_REFERENCES)
+
+
+def torch_class(type_name: str) -> type:
+    """torch.nn's module for a type, or the reference module of family_cases.py where torch has none."""
+    return REFERENCE_MODULES.get(type_name) or getattr(torch.nn, type_name)
+
+
+def reference_kwargs(type_name: str, kwargs: dict[str, Any], case: Case) -> dict[str, Any]:
+    """A reference module that sizes its weights by the input (locally connected) is told the input size."""
+    if getattr(REFERENCE_MODULES.get(type_name), "needs_input_size", False):
+        return {**kwargs, "input_size": tuple(case.in_shapes[0][1:])}
+    if case.references:   # a reference module gets the (type, arguments) of each layer the case names
+        return {**kwargs, **case.references}
+    return kwargs
 
 
 # ============================================================================ the cross-check
@@ -517,7 +576,7 @@ def test_argument_names_and_defaults_are_torchs(cls: type[Layer]) -> None:
         accepted = {"dim"} if cls.type_name == "Concat" else set()
         assert set(cls.arguments) == accepted
         return
-    signature = inspect.signature(getattr(torch.nn, cls.type_name).__init__)
+    signature = inspect.signature(torch_class(cls.type_name).__init__)
     for name, arg in cls.arguments.items():
         assert name in signature.parameters, f"{cls.type_name} takes '{name}' but torch.nn.{cls.type_name} does not"
         theirs = signature.parameters[name].default
@@ -644,3 +703,18 @@ def test_vector_grouped_conv_weight_layout() -> None:
     inferred = infer("Conv2d", {"out_channels": 6, "kernel_size": 3, "groups": 2}, (4, 5, 5))
     assert inferred.params == {"weight": (6, 2, 3, 3), "bias": (6,)}
     assert inferred.param_count == 3 * 3 * 2 * 6 + 6
+
+
+# ConvTranspose1d/2d/3d: strategy and torch reference modules (forward with output_size) in transposed_cases.py
+from transposed_cases import TRANSPOSED_MODULES, TRANSPOSED_STRATEGIES  # noqa: E402
+
+STRATEGIES.update(TRANSPOSED_STRATEGIES)
+MAC_TYPES |= set(TRANSPOSED_STRATEGIES)
+REFERENCE_MODULES.update(TRANSPOSED_MODULES)
+
+# LPPool, MinPool, global pools, Upsample, PixelShuffle/Unshuffle, MaxUnpool: strategies, reference modules and
+# conventions in resample_cases.py
+from resample_cases import RESAMPLE_MODULES, RESAMPLE_STRATEGIES, resample_convention  # noqa: E402
+
+STRATEGIES.update(RESAMPLE_STRATEGIES)
+REFERENCE_MODULES.update(RESAMPLE_MODULES)

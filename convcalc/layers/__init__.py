@@ -1,6 +1,14 @@
 """The layer registry: importing this package registers every layer type."""
 
 from . import conv, dense, elementwise, merge, pool  # noqa: F401  (registration side effects)
+from . import shuffle  # noqa: F401  (ChannelShuffle)
+from . import composite  # noqa: F401  (depthwise-separable, spatially separable, flattened, gated)
+from . import unshared  # noqa: F401  (LocallyConnected1d/2d, TiledConv2d)
+from . import padding  # noqa: F401  (ZeroPad/ConstantPad/ReflectionPad/ReplicationPad/CircularPad)
+from . import transposed  # noqa: F401  (ConvTranspose1d/2d/3d)
+from . import pool_extra  # noqa: F401  (LPPool, MinPool, GlobalAvgPool/GlobalMaxPool)
+from . import resample  # noqa: F401  (Upsample, UpsamplingNearest2d/Bilinear2d, PixelShuffle/PixelUnshuffle)
+from . import unpool  # noqa: F401  (MaxUnpool1d/2d/3d, naming their MaxPool)
 from .base import Inferred, Layer, is_registered, layer_types, lookup, type_names
 
 __all__ = ["Inferred", "Layer", "is_registered", "layer_types", "lookup", "type_names"]

@@ -130,6 +130,13 @@ def choice(*options: str) -> Callable[[Any, int, str], str]:
     return parse
 
 
+def layer_name(value: Any, dims: int, name: str) -> str:
+    """The name of an earlier layer (resolved by the graph, see ``Layer.references``)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise LayerArgError(f"{name} must name an earlier layer, got {_type_name(value)}", name)
+    return str(value)
+
+
 def optional(parser: Callable[[Any, int, str], Any]) -> Callable[[Any, int, str], Any]:
     def parse(value: Any, dims: int, name: str) -> Any:
         return None if value is None else parser(value, dims, name)
@@ -155,6 +162,8 @@ class Inferred:
     params: Mapping[str, Shape] = field(default_factory=dict)
     buffers: Mapping[str, Shape] = field(default_factory=dict)
     macs: int = 0
+    parts: tuple["Part", ...] = ()          # a composite's primitive parts (their params/MACs sum to the above)
+    baseline: "Part | None" = None          # the standard layer a composite replaces, for comparison
 
     @property
     def param_count(self) -> int:
@@ -163,6 +172,22 @@ class Inferred:
     @property
     def buffer_count(self) -> int:
         return sum(prod(s) for s in self.buffers.values())
+
+
+@dataclass(frozen=True)
+class Part:
+    """One primitive unit inside a composite layer (see `convcalc.layers.composite`).
+
+    Its parameters appear in the composite's as ``<part name>.<param>`` (so state_dict keys read
+    ``<layer>.<part>.<param>``, as for a torch module with the part as a child). ``inputs`` name earlier
+    parts, or ``input`` for the composite's input.
+    """
+
+    name: str
+    type: str
+    layer: "Layer"
+    inputs: tuple[str, ...]
+    inferred: Inferred
 
 
 def shape_text(shape: Sequence[int]) -> str:
@@ -180,6 +205,10 @@ class Layer:
     arguments: ClassVar[dict[str, Arg]] = {}
     min_inputs: ClassVar[int] = 1
     max_inputs: ClassVar[int | None] = 1
+    # arguments that name an earlier layer (MaxUnpool's 'pool'): the graph resolves each name, hands that
+    # layer's unit to `bind`, and appends that layer's inputs to this layer's inputs (so that this unit can
+    # recompute from them what the named layer computed: the pool's argmax indices)
+    references: ClassVar[tuple[str, ...]] = ()
     summary: ClassVar[str] = ""
 
     def __init__(self, **args: Any):
@@ -208,6 +237,11 @@ class Layer:
 
     def validate(self) -> None:
         """Checks that need no input shape. Raise `LayerArgError`."""
+
+    def bind(self, argument: str, layer: "Layer") -> None:
+        """Receive the unit of the earlier layer that reference ``argument`` names; raise `LayerArgError` if it
+        does not fit (see ``references``)."""
+        raise NotImplementedError(f"{self.type_name} takes no layer references")
 
     def check_inputs(self, in_shapes: Sequence[Shape]) -> None:
         count = len(in_shapes)
@@ -318,7 +352,7 @@ def layer_types() -> list[type[Layer]]:
 
 
 __all__ = [
-    "Arg", "Elementwise", "Inferred", "fan_in_uniform", "storage_axis", "Layer", "REQUIRED", "Shape", "SpecError", "boolean", "choice",
+    "Arg", "Elementwise", "Inferred", "Part", "fan_in_uniform", "storage_axis", "Layer", "REQUIRED", "Shape", "SpecError", "boolean", "choice",
     "integer", "is_registered", "layer_types", "lookup", "optional", "per_axis", "real", "register",
     "shape_text", "type_names",
 ]

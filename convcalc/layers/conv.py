@@ -1,4 +1,17 @@
-"""Conv1d / Conv2d / Conv3d: PyTorch's cross-correlation with stride, padding, dilation and groups."""
+"""Conv1d / Conv2d / Conv3d: PyTorch's cross-correlation with stride, padding, dilation and groups.
+
+PyTorch's arguments keep PyTorch's rules (int / per-axis / 'valid' / 'same' padding, padding_mode). convcalc adds:
+
+* ``padding: [[before, after], ...] | 'full' | 'tf_same'`` (`conv_padding_arg`): pads through F.pad(padding_mode),
+  then a padding-0 conv. 'tf_same' is TensorFlow's SAME (stride-aware, depends on the input size, extra at the
+  end); PyTorch's 'same' is stride-1 only and pads d(k-1) in total.
+* ``flip_kernel: true``: a true convolution (the kernel flipped in every spatial axis, as scipy.signal.convolve),
+  instead of the cross-correlation every DL framework computes; shapes, parameters and MACs are unchanged.
+* ``algorithm: auto | direct | fft`` (the executor only): the FFT path (`kernels.conv_fft`) computes the same
+  numbers; 'auto' takes it where `conv_costs` estimates it cheaper (large kernels). MACs stay the conv's
+  (direct-equivalent) count in every path; the FFT's own complex products are reported apart
+  (`MacCounter.fft_macs`, `LayerRun.fft_macs`).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +20,28 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import (MacCounter, conv_depthwise, conv_flat, conv_im2col, conv_rows, conv_weight_columns,
-                       pad_spatial)
+from ..kernels import (MacCounter, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_rows, conv_weight_columns,
+                       fast_fft_length, fft_kernel_spectrum, pad_spatial)
 from ..receptive import Field
-from ..shapes import Pads, conv_length, dilated, prod, same_pads
-from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, boolean, choice, fan_in_uniform, integer, optional, per_axis,
-                   register)
+from ..shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
+from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, _as_int, _short, boolean, choice, fan_in_uniform, integer,
+                   optional, per_axis, register)
+from .padding import pad_problem
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 # stride-1 convs with at least this many output positions per sample use the row (or, batched, the tap-GEMM)
 # algorithm instead of im2col: there the patch copy costs more than the GEMM (benchmarks/executor.py, ResNets)
 ROWS_MIN_POSITIONS = 28 * 28
+ALGORITHMS = ("auto", "direct", "fft")
+# algorithm 'auto' takes the FFT when its estimated cost (`conv_costs`) is below FFT_MARGIN x the direct one's
+# and the kernel spectrum it keeps stays under FFT_MAX_SPECTRUM_BYTES. The cost constants are a least-squares
+# fit of benchmarks/fft_conv.py's timings (numpy 2.4 pocketfft, OpenBLAS, one thread); the margin keeps the
+# direct path (summed as PyTorch sums) where the two estimates are close.
+DIRECT_PATCH_COST = 32.0
+FFT_TRANSFORM_COST = 28.0
+FFT_SPECTRAL_COST = 26.0
+FFT_MARGIN = 0.8
+FFT_MAX_SPECTRUM_BYTES = 256 * 2 ** 20
 
 
 def padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | str:
@@ -28,6 +52,37 @@ def padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | str:
         raise LayerArgError(f"{name} must be an integer, a list of {dims} integers, 'valid' or 'same',"
                             f" got the string '{value}'", name)
     return per_axis()(value, dims, name)  # negative values: see ConvNd.validate
+
+
+PADDING_WORDS = ("valid", "same", "full", "tf_same")
+
+
+def conv_padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | tuple[tuple[int, int], ...] | str:
+    """Conv ``padding``: PyTorch's spellings (`padding_arg`), plus convcalc's own:
+
+    * ``[[before, after], ...]``: explicit pads, one pair per spatial axis (negative values crop);
+    * ``'full'``: d*(k-1) on each side (every partial overlap, any stride);
+    * ``'tf_same'``: TensorFlow/Keras SAME, stride-aware and input-size dependent (semantics §4.1), NOT
+      PyTorch's 'same' (which is stride-1 only and pads d*(k-1) in total).
+
+    Each of these pads through F.pad(padding_mode) and then convolves with padding 0.
+    """
+    if isinstance(value, str):
+        if value in PADDING_WORDS:
+            return value
+        raise LayerArgError(f"{name} must be an integer, a list of {dims} integers, a list of {dims} [before, after]"
+                            f" pairs, 'valid', 'same', 'full' or 'tf_same', got the string '{_short(value)}'", name)
+    if isinstance(value, list) and any(isinstance(v, list) for v in value):
+        if len(value) != dims or not all(isinstance(v, list) and len(v) == 2 for v in value):
+            raise LayerArgError(f"{name} as explicit pads must be a list of {dims} [before, after] pair"
+                                f"{'s' if dims > 1 else ''} (one per spatial axis), got {_short(str(value))}", name)
+        return tuple((_as_int(lo, name), _as_int(hi, name)) for lo, hi in value)
+    return padding_arg(value, dims, name)
+
+
+def is_explicit(padding: Any) -> bool:
+    """True for explicit [[before, after], ...] pads (as parsed: a tuple of pairs)."""
+    return isinstance(padding, tuple) and bool(padding) and isinstance(padding[0], tuple)
 
 
 def axis_names(dims: int) -> tuple[str, ...]:
@@ -48,17 +103,23 @@ class ConvNd(Layer):
         "out_channels": Arg(integer(1), doc="output channels"),
         "kernel_size": Arg(per_axis(1), doc="kernel extent per spatial axis"),
         "stride": Arg(per_axis(1), 1),
-        "padding": Arg(padding_arg, 0, "int, per-axis list, 'valid' or 'same' (stride 1 only)"),
+        "padding": Arg(conv_padding_arg, 0, "int, per-axis list, 'valid', 'same' (stride 1 only); convcalc's own:"
+                       " a (before, after) pair per axis, 'full' (d(k-1) each side), 'tf_same' (TensorFlow's SAME)"),
         "dilation": Arg(per_axis(1), 1),
         "groups": Arg(integer(1), 1),
         "bias": Arg(boolean, True),
         "padding_mode": Arg(choice(*PADDING_MODES), "zeros"),
+        "flip_kernel": Arg(boolean, False, "convcalc: true convolution (kernel flipped in every spatial axis),"
+                           " not PyTorch's cross-correlation"),
+        "algorithm": Arg(choice(*ALGORITHMS), "auto", "convcalc's executor: 'direct' (GEMM), 'fft' (numpy.fft)"
+                         " or 'auto' (the FFT where its cost estimate is lower: large kernels)"),
     }
 
     def validate(self) -> None:
         if self.padding == "valid":
             self.padding = (0,) * self.dims
-        if self.padding != "same" and any(p < 0 for p in self.padding):
+        if (isinstance(self.padding, tuple) and not is_explicit(self.padding)
+                and any(p < 0 for p in self.padding)):
             # F.conv refuses a negative padding; the other modes pad through F.pad first, which
             # crops by a negative amount (the conv then sees i + 2p, checked in out_spatial).
             if self.padding_mode == "zeros":
@@ -78,6 +139,13 @@ class ConvNd(Layer):
         """Explicit (before, after) padding per axis."""
         if self.padding == "same":
             return tuple(same_pads(k, d) for k, d in zip(self.kernel_size, self.dilation))
+        if self.padding == "full":
+            return tuple(full_pads(k, d) for k, d in zip(self.kernel_size, self.dilation))
+        if self.padding == "tf_same":
+            return tuple(tf_same_pads(i, k, s, d)
+                         for i, k, s, d in zip(spatial, self.kernel_size, self.stride, self.dilation))
+        if is_explicit(self.padding):
+            return self.padding
         return tuple((p, p) for p in self.padding)
 
     def in_channels_of(self, in_shape: Shape) -> int:
@@ -92,14 +160,11 @@ class ConvNd(Layer):
         return channels
 
     def check_padding_mode(self, spatial: Sequence[int], pads: Pads) -> None:
+        """F.pad's limits (reflect < size, circular <= size, crops within the input), `padding.pad_problem`."""
         for axis, (size, (lo, hi)) in enumerate(zip(spatial, pads)):
-            where = axis_label(self.dims, axis)
-            if self.padding_mode == "reflect" and max(lo, hi) >= size:
-                raise LayerArgError(f"reflect padding {max(lo, hi)}{where} must be smaller than the input"
-                                    f" size {size}", "padding")
-            if self.padding_mode == "circular" and max(lo, hi) > size:
-                raise LayerArgError(f"circular padding {max(lo, hi)}{where} wraps around more than once"
-                                    f" (input size {size})", "padding")
+            problem = pad_problem(self.padding_mode, size, lo, hi, axis_label(self.dims, axis))
+            if problem:
+                raise LayerArgError(problem, "padding")
 
     def out_spatial(self, spatial: Sequence[int], pads: Pads) -> tuple[int, ...]:
         sizes = []
@@ -119,8 +184,7 @@ class ConvNd(Layer):
         channels = self.in_channels_of(in_shape)
         spatial = in_shape[1:]
         pads = self.pads(spatial)
-        if self.padding_mode != "zeros":
-            self.check_padding_mode(spatial, pads)
+        self.check_padding_mode(spatial, pads)
         out_shape = (self.out_channels, *self.out_spatial(spatial, pads))
         params = {"weight": (self.out_channels, channels // self.groups, *self.kernel_size)}
         if self.bias:
@@ -150,11 +214,19 @@ class ConvNd(Layer):
         """Choose the algorithm for this conv's shapes and lay the weights out for it."""
         channels, spatial = in_shapes[0][0], in_shapes[0][1:]
         weight = np.asarray(params["weight"], dtype=np.float64)
+        if self.flip_kernel:   # a true convolution is the cross-correlation with the flipped kernel
+            weight = weight[(slice(None), slice(None), *(slice(None, None, -1),) * self.dims)]
         out = tuple(out_shape[1:])
-        plan: dict[str, Any] = {"pads": self.pads(spatial), "out": out,
+        pads = self.pads(spatial)
+        plan: dict[str, Any] = {"pads": pads, "out": out,
                                 "bias": np.asarray(params["bias"], dtype=dtype) if "bias" in params else None}
         per_group = channels // self.groups
-        if self.groups > 1 and per_group == 1:
+        fft_shape = tuple(fast_fft_length(size + lo + hi) for size, (lo, hi) in zip(spatial, pads))
+        if self.algorithm == "fft" or (self.algorithm == "auto"
+                                       and self.fft_pays(channels, out, fft_shape, dtype)):
+            plan.update(method="fft", weights=None, fft_shape=fft_shape,
+                        spectrum=fft_kernel_spectrum(weight, self.groups, self.dilation, fft_shape, dtype))
+        elif self.groups > 1 and per_group == 1:
             multiplier = self.out_channels // channels                    # depthwise
             taps = weight.reshape(channels, multiplier, -1).transpose(2, 0, 1)   # (prod(k), C, M)
             plan.update(method="depthwise", weights=np.ascontiguousarray(taps, dtype=dtype))
@@ -172,11 +244,26 @@ class ConvNd(Layer):
             plan.update(method="im2col", weights=conv_weight_columns(weight, self.groups).astype(dtype))
         return plan
 
+    def fft_pays(self, channels: int, out: Sequence[int], fft_shape: Sequence[int], dtype: np.dtype) -> bool:
+        """algorithm 'auto': the FFT when its estimated cost is below FFT_MARGIN x the direct one's (both per
+        sample, `conv_costs`) and the kernel spectrum it keeps is not too large. Never for 1x1 kernels."""
+        if prod(self.kernel_size) == 1:
+            return False
+        freqs = prod(fft_shape[:-1]) * (fft_shape[-1] // 2 + 1)
+        spectrum_bytes = freqs * channels * self.out_channels // self.groups * 2 * np.dtype(dtype).itemsize
+        if spectrum_bytes > FFT_MAX_SPECTRUM_BYTES:
+            return False
+        direct, fft = conv_costs(channels, self.out_channels, self.groups, prod(self.kernel_size), prod(out),
+                                 fft_shape, freqs)
+        return fft < FFT_MARGIN * direct
+
     def forward(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter) -> np.ndarray:
         x = pad_spatial(inputs[0], plan["pads"], self.padding_mode)
         out, weights, method = plan["out"], plan["weights"], plan["method"]
         args = (self.kernel_size, self.stride, self.dilation, out, counter)
-        if method == "pointwise":
+        if method == "fft":
+            y = conv_fft(x, plan["spectrum"], self.kernel_size, self.stride, plan["fft_shape"], out, counter)
+        elif method == "pointwise":
             index = (slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, self.stride)))
             picked = x[index]                                                 # (N, *out, C)
             y = counter.matmul(picked.reshape(-1, picked.shape[-1]), weights).reshape(*picked.shape[:-1], -1)
@@ -191,6 +278,22 @@ class ConvNd(Layer):
         if plan["bias"] is not None:
             y += plan["bias"]
         return y
+
+
+def conv_costs(channels: int, out_channels: int, groups: int, taps: int, positions: int, fft_shape: Sequence[int],
+               freqs: int) -> tuple[float, float]:
+    """Estimated (direct, FFT) time of one sample, in units of one BLAS multiply-accumulate.
+
+    direct: the MACs, positions x (C/g) x O x taps, plus DIRECT_PATCH_COST per patch element copied (or per
+    elementwise tap product, depthwise), positions x taps x C. FFT: the transforms of C input and O output
+    planes, FFT_TRANSFORM_COST x (C + O) x L log2 L (L = prod(fft_shape)), plus the per-frequency complex
+    products, FFT_SPECTRAL_COST x freqs x (C/g) x O.
+    """
+    direct = positions * taps * (channels // groups) * out_channels + DIRECT_PATCH_COST * positions * taps * channels
+    length = prod(fft_shape)
+    fft = (FFT_TRANSFORM_COST * (channels + out_channels) * length * max(float(np.log2(length)), 1.0)
+           + FFT_SPECTRAL_COST * freqs * (channels // groups) * out_channels)
+    return direct, fft
 
 
 for _dims in (1, 2, 3):

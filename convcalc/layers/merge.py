@@ -1,4 +1,4 @@
-"""Merges of several inputs: Add, Multiply (equal shapes) and Concat (along one axis, default channels)."""
+"""Merges of several inputs: Add, Multiply (PyTorch broadcasting) and Concat (along one axis, default channels)."""
 
 from __future__ import annotations
 
@@ -13,52 +13,90 @@ from .base import Arg, Inferred, Layer, Shape, integer, register, shape_text, st
 from .dense import batch_axis
 
 
-class SameShapeMerge(Layer):
-    """Elementwise merge of two or more inputs of identical shape."""
+class BroadcastMerge(Layer):
+    """Elementwise merge of two or more inputs with PyTorch's broadcasting of the batchless shapes.
+
+    The inputs have one rank; along each axis their sizes are equal or 1, and the output takes the
+    largest (squeeze-and-excitation: [C, 1, 1] * [C, H, W] -> [C, H, W]). Inputs of different ranks are
+    refused: PyTorch aligns shapes from the last axis, so a shorter input's batch axis would meet an axis
+    of the other (it runs at batch 1 and fails or mixes samples at other batch sizes).
+
+    Receptive field: an input of size 1 along a spatial axis that the output has longer gives every output
+    unit the same value, so along that axis it contributes its whole (one-unit) field to every unit: stride
+    0, its size and padding kept. Then the usual merge (`receptive.merge`): the union where the strides agree;
+    with a broadcast input beside a sliding one the strides differ, so the merge is flagged misaligned and
+    reports the widest input's field (a whole-input gate, as in squeeze-and-excitation, makes it whole).
+    """
 
     min_inputs, max_inputs = 2, None
     arguments = {}
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
-        first = in_shapes[0]
-        for other in in_shapes[1:]:
-            if tuple(other) != tuple(first):
-                shapes = ", ".join(shape_text(s) for s in in_shapes)
-                raise LayerArgError(f"{self.type_name} needs inputs of one shape, got {shapes}", "from")
-        return Inferred(tuple(first))
+        shapes = ", ".join(shape_text(s) for s in in_shapes)
+        ranks = {len(s) for s in in_shapes}
+        if len(ranks) > 1:
+            raise LayerArgError(f"{self.type_name} needs inputs of one rank, got {shapes} (PyTorch would broadcast"
+                                f" the batch axis of the shorter against another axis)", "from")
+        out = []
+        for axis, sizes in enumerate(zip(*in_shapes)):
+            largest = max(sizes)
+            if any(size not in (1, largest) for size in sizes):
+                raise LayerArgError(f"{self.type_name} cannot broadcast {shapes}: the sizes along dim {axis + 1}"
+                                    f" (the batch is dim 0) must be equal or 1, got {', '.join(map(str, sizes))}",
+                                    "from")
+            out.append(largest)
+        return Inferred(tuple(out))
+
+    def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        spread = []
+        for field, shape in zip(fields, in_shapes):
+            if not field.whole and len(field.axes) == len(shape) - 1:
+                axes = tuple(AxisField(a.size, a.size_min, a.stride * 0, a.padding)
+                             if shape[index + 1] == 1 < out_shape[index + 1] else a
+                             for index, a in enumerate(field.axes))
+                field = Field(axes, misaligned=field.misaligned)
+            spread.append(field)
+        return spread[0] if len(spread) == 1 else merge(spread)
+
+    @staticmethod
+    def combine(inputs: Sequence[np.ndarray], ufunc: np.ufunc) -> np.ndarray:
+        """Fold ``ufunc`` over the inputs (channels-last arrays of one rank broadcast as the logical shapes do)."""
+        result = ufunc(inputs[0], inputs[1])
+        for more in inputs[2:]:
+            if np.broadcast_shapes(result.shape, more.shape) == result.shape:
+                ufunc(result, more, out=result)
+            else:
+                result = ufunc(result, more)
+        return result
 
 
 @register
-class Add(SameShapeMerge):
+class Add(BroadcastMerge):
     type_name = "Add"
     aliases = ("Sum",)
-    summary = "elementwise sum of its inputs (residual connections)"
+    summary = "elementwise sum of its inputs (residual connections), with PyTorch broadcasting"
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
-        total = inputs[0] + inputs[1]
-        for more in inputs[2:]:
-            total += more
-        return total
+        return self.combine(inputs, np.add)
 
     def forward_inplace(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
-        """The sum, written into the first input (which nothing else needs)."""
+        """The sum, written into the first input (which nothing else needs) when it has the output's shape."""
         total = inputs[0]
+        if np.broadcast_shapes(*(x.shape for x in inputs)) != total.shape:
+            return self.forward(inputs, prepared, counter)
         for more in inputs[1:]:
             total += more
         return total
 
 
 @register
-class Multiply(SameShapeMerge):
+class Multiply(BroadcastMerge):
     type_name = "Multiply"
     aliases = ("Mul",)
-    summary = "elementwise product of its inputs (gates, attention)"
+    summary = "elementwise product of its inputs (gates, attention, squeeze-and-excitation), with PyTorch broadcasting"
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
-        product = inputs[0] * inputs[1]
-        for more in inputs[2:]:
-            product *= more
-        return product
+        return self.combine(inputs, np.multiply)
 
 
 @register

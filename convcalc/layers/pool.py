@@ -8,7 +8,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter, adaptive_reduce, avg_divisor, pad_spatial, pool_pads_for_ceil, reduce_windows
+from ..kernels import (MacCounter, adaptive_reduce, avg_divisor, pad_spatial, pool_pads_for_ceil, reduce_windows,
+                       window_argmax)
 from ..receptive import AxisField, Field
 from ..shapes import adaptive_bin_extent, dilated, pool_length
 from .base import LAYOUTS, Arg, Inferred, Layer, Shape, boolean, integer, optional, per_axis, register
@@ -59,6 +60,11 @@ class MaxPoolNd(PoolNd):
         pads = pool_pads_for_ceil(spatial, self.kernel_size, self.stride, self.dilation, self.padding, out)
         padded = pad_spatial(x, pads, value=-np.inf)
         return reduce_windows(padded, self.kernel_size, self.stride, self.dilation, out, np.maximum)
+
+    def argmax_indices(self, x: np.ndarray) -> np.ndarray:
+        """PyTorch's return_indices (per-plane flat index of each window's max), for a MaxUnpool naming this pool."""
+        out = self.infer([(x.shape[-1], *x.shape[1:-1])]).out_shape[1:]
+        return window_argmax(x, self.kernel_size, self.stride, self.dilation, self.padding, out)
     arguments = {
         "kernel_size": Arg(per_axis(1)),
         "stride": Arg(optional(per_axis(1)), None, "defaults to kernel_size"),

@@ -1,0 +1,146 @@
+"""Pools built from the primitive pools: LPPool (power-average), MinPool, and global average/max pooling.
+
+* LPPool{1,2,3}d is PyTorch's ``(sign(a) * relu(|a|) * prod(k)) ** (1/p)`` with ``a = avg_pool(x ** p)``
+  (padding 0, count_include_pad): with ``ceil_mode`` a partial last window is averaged over its in-bounds
+  cells and then multiplied by the FULL window size (semantics §3.7). p = ±inf is max_pool(|x|) and
+  -max_pool(-|x|), with max_pool's shape rules (no AvgPool3d input-size check).
+* MinPool{1,2,3}d has no torch module: it is ``-max_pool(-x)`` (padding counts as +inf).
+* GlobalAvgPool / GlobalMaxPool: one value per channel for any number of spatial axes, equal to the adaptive
+  pools with output size 1; ``keepdim: false`` drops the spatial axes ([C]).
+
+None of them has parameters or multiply-accumulates.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import LayerArgError
+from ..kernels import MacCounter
+from ..receptive import Field
+from ..shapes import prod
+from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, boolean, lookup, optional, per_axis, real,
+                   register, shape_text)
+from .pool import MaxPoolNd
+
+
+# --------------------------------------------------------------------------- LPPool
+
+class _Listed(tuple):
+    """A per-axis value that was written as a list (LPPool1d refuses one with a finite norm_type)."""
+
+
+def lp_kernel_1d(value: Any, dims: int, name: str) -> tuple[int]:
+    """LPPool1d's kernel_size: an integer, or a list of one when norm_type is ±inf (checked in validate):
+    with a finite p torch multiplies the average by kernel_size, which fails for a list."""
+    parsed = per_axis(1)(value, dims, name)
+    return _Listed(parsed) if isinstance(value, list) else parsed
+
+
+class LPPoolNd(Layer):
+    summary = "power-average pooling (Σ x^p)^(1/p), padding 0 (torch.nn.LPPoolNd)"
+    arguments = {
+        "norm_type": Arg(real(), doc="p; inf gives max(|x|), -inf min(|x|)"),
+        "kernel_size": Arg(per_axis(1)),
+        "stride": Arg(optional(per_axis(1)), None, "defaults to kernel_size"),
+        "ceil_mode": Arg(boolean, False, "a partial last window is scaled up to the full window size (PyTorch)"),
+    }
+
+    def validate(self) -> None:
+        if self.norm_type == 0:
+            raise LayerArgError("norm_type must not be 0 (the result is raised to the power 1/norm_type)",
+                                "norm_type")
+        if isinstance(self.kernel_size, _Listed) and not math.isinf(self.norm_type):
+            raise LayerArgError("kernel_size of LPPool1d must be an integer with a finite norm_type, got a list"
+                                " (PyTorch multiplies the average by kernel_size, which a list cannot do)",
+                                "kernel_size")
+        if self.stride is None:
+            self.stride = self.kernel_size
+        # the primitive pool that does the work: max_pool for p = ±inf, else avg_pool (padding 0, pads counted)
+        common = {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "ceil_mode": self.ceil_mode}
+        if math.isinf(self.norm_type):
+            self.inner = lookup(f"MaxPool{self.dims}d").from_args(common)
+        else:
+            self.inner = lookup(f"AvgPool{self.dims}d").from_args(common)
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        return Inferred(self.inner.infer(in_shapes).out_shape)
+
+    def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        return self.inner.receptive_field(fields, in_shapes, out_shape)
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        x, p = inputs[0], self.norm_type
+        if p == math.inf:
+            return self.inner.forward([np.abs(x)], None, counter)
+        if p == -math.inf:
+            return -self.inner.forward([-np.abs(x)], None, counter)
+        average = self.inner.forward([np.power(x, p)], None, counter)
+        # torch: (sign(a) * relu(|a|)).mul(prod(kernel_size)).pow(1/p)
+        scaled = np.sign(average) * np.abs(average) * x.dtype.type(prod(self.kernel_size))
+        return np.power(scaled, x.dtype.type(1.0 / p))
+
+
+for _dims in (1, 2, 3):
+    _arguments = dict(LPPoolNd.arguments)
+    if _dims == 1:
+        _arguments["kernel_size"] = Arg(lp_kernel_1d, doc="an integer (a list only with norm_type ±inf)")
+    register(type(f"LPPool{_dims}d", (LPPoolNd,),
+                  {"type_name": f"LPPool{_dims}d", "dims": _dims, "arguments": _arguments}))
+
+
+# --------------------------------------------------------------------------- MinPool
+
+class MinPoolNd(MaxPoolNd):
+    summary = "min over sliding windows, -maxpool(-x); padding counts as +inf (no torch module)"
+    arguments = {name: arg for name, arg in MaxPoolNd.arguments.items() if name != "return_indices"}
+    argmax_indices = None   # no indices for a MaxUnpool to use
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        return -super().forward([-inputs[0]], prepared, counter)
+
+
+for _dims in (1, 2, 3):
+    register(type(f"MinPool{_dims}d", (MinPoolNd,), {"type_name": f"MinPool{_dims}d", "dims": _dims}))
+
+
+# --------------------------------------------------------------------------- global pools
+
+class GlobalPool(Layer):
+    """Reduce every spatial axis (any number of them) to one value per channel."""
+
+    arguments = {"keepdim": Arg(boolean, True, "true: [C, 1, ..., 1] (as an adaptive pool to 1); false: [C]")}
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        shape = tuple(in_shapes[0])
+        if len(shape) < 2:
+            raise LayerArgError(f"{self.type_name} expects a [C, *spatial] input with at least one spatial axis"
+                                f" ({', '.join(LAYOUTS.values())}, ...), got {shape_text(shape)}", None)
+        return Inferred((shape[0], *(1,) * (len(shape) - 1)) if self.keepdim else (shape[0],))
+
+    def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        return Field.whole_input()
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        x = inputs[0]                                        # (N, *S, C)
+        spatial = tuple(range(1, x.ndim - 1))
+        return self.reduce(x, axis=spatial, keepdims=self.keepdim)
+
+
+@register
+class GlobalAvgPool(GlobalPool):
+    type_name = "GlobalAvgPool"
+    aliases = ("GlobalAveragePooling",)
+    summary = "mean over all spatial axes (= AdaptiveAvgPoolNd(1))"
+    reduce = staticmethod(np.mean)
+
+
+@register
+class GlobalMaxPool(GlobalPool):
+    type_name = "GlobalMaxPool"
+    aliases = ("GlobalMaxPooling",)
+    summary = "max over all spatial axes (= AdaptiveMaxPoolNd(1))"
+    reduce = staticmethod(np.max)

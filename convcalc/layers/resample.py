@@ -1,0 +1,349 @@
+"""Upsample (torch.nn.Upsample / F.interpolate), UpsamplingNearest2d, UpsamplingBilinear2d, PixelShuffle and
+PixelUnshuffle.
+
+Upsample follows semantics §3.8 and ATen's CPU kernels (``UpSample.h``, ``UpSampleKernel.cpp``):
+
+* output size: ``size`` as given, or ``floor(i * scale_factor)`` (a double product, truncated);
+* coordinate scale ``c``: ``1/scale_factor`` when a scale_factor is given and ``recompute_scale_factor`` is not
+  true, else ``i/o``; with ``align_corners`` (linear modes) ``(i-1)/(o-1)`` (0 when o = 1);
+* 'nearest': ``src = min(floor(u * c), i-1)`` and 'nearest-exact': ``src = min(floor((u + 0.5) * c), i-1)``,
+  both with ``c`` in float32 as ATen computes it (so the executor reads exactly torch's pixels). ATen's 2-D
+  'nearest' kernel alone copies an axis with o = i and takes u // 2 where o = 2i, whatever the scale factor;
+* linear modes: ``x = c*(u + 0.5) - 0.5`` clamped at 0 (align_corners=False) or ``x = c*u``; taps
+  ``i0 = min(floor(x), i-1)``, ``i1 = i0 + (i0 < i-1)``, weight ``λ = clamp(x - i0, 0, 1)``. An axis whose
+  output length equals its input length is copied (ATen's shortcut, whatever the scale factor). Bilinear and
+  trilinear apply the 1-D rule per axis.
+
+Receptive field, per axis, in exact fractions: the effective stride is multiplied by ``c`` (an upsampling by f
+divides it by f); the window has the size of what one output unit reads (nearest 1, linear 2 and 1 where the
+sample falls on a pixel) and is centred on the unit's mean sampling position. Every tap lies within 1/2 input
+pixel of that window (tests/test_resample.py checks this and whole chains against autograd).
+
+"Unpooling by copying" (each value repeated over a k×k block) is Upsample with mode 'nearest' and
+scale_factor k; it needs no type of its own. MaxUnpool (unpool.py) puts each value at its pool's argmax instead.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import LayerArgError
+from ..kernels import MacCounter
+from ..receptive import AxisField, Field
+from .base import MAX_SIZE, Arg, Inferred, Layer, Shape, _as_int, _type_name, boolean, choice, integer, optional, \
+    register, shape_text
+
+MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
+LINEAR_RANK = {"linear": 1, "bilinear": 2, "trilinear": 3}    # spatial axes each linear mode needs
+
+
+def size_arg(value: Any, dims: int, name: str) -> int | tuple[int, ...]:
+    """``size``: an int (every spatial axis) or a list with one int per spatial axis (checked against the input)."""
+    if isinstance(value, list):
+        if not value:
+            raise LayerArgError(f"{name} must be an integer or a list of integers, got an empty list", name)
+        return tuple(_as_int(v, name) for v in value)
+    return _as_int(value, name)
+
+
+def _factor(value: Any, name: str) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise LayerArgError(f"{name} must be a number, got {_type_name(value)}", name) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise LayerArgError(f"{name} must be a number or a list of numbers, got {_type_name(value)}", name)
+    if not math.isfinite(value):
+        raise LayerArgError(f"{name} must be finite, got {value}", name)
+    return float(value)
+
+
+def scale_arg(value: Any, dims: int, name: str) -> float | tuple[float, ...]:
+    """``scale_factor``: a number (every spatial axis) or one number per spatial axis."""
+    if isinstance(value, list):
+        if not value:
+            raise LayerArgError(f"{name} must be a number or a list of numbers, got an empty list", name)
+        return tuple(_factor(v, name) for v in value)
+    return _factor(value, name)
+
+
+def exact(value: float) -> Fraction:
+    """A scale factor as the decimal it was written as (2.1 -> 21/10), for exact receptive-field arithmetic."""
+    return Fraction(repr(value))
+
+
+class ResampleAxis:
+    """How one spatial axis of length ``i`` is resampled to ``o``: ATen's index and weight rules."""
+
+    def __init__(self, mode: str, i: int, o: int, factor: float | None, align_corners: bool, dims: int):
+        self.mode, self.i, self.o, self.factor, self.align_corners = mode, i, o, factor, align_corners
+        self.linear = mode in LINEAR_RANK
+        # ATen's 2-D 'nearest' kernel (nearest_idx) copies when o == i and takes u >> 1 when o == 2i, whatever
+        # the scale factor; the 1-D and 3-D kernels and 'nearest-exact' always use the scale
+        self.shortcut = mode == "nearest" and dims == 2 and o in (i, 2 * i)
+
+    # ---- ATen's numbers (executor)
+    def nearest_indices(self) -> np.ndarray:
+        """Source index of every output position (float32 scale, as nearest_neighbor_compute_source_index)."""
+        if self.shortcut:
+            return np.arange(self.o) * self.i // self.o
+        if self.factor is not None:
+            scale = np.float32(1.0 / self.factor)
+        else:
+            scale = np.float32(self.i) / np.float32(self.o)
+        u = np.arange(self.o)
+        if self.mode == "nearest":
+            src = np.floor(u.astype(np.float32) * scale)
+        else:   # nearest-exact: floorf of the double (u + 0.5) * scale
+            src = np.floor(((u + 0.5) * np.float64(scale)).astype(np.float32))
+        return np.minimum(src.astype(np.int64), self.i - 1)
+
+    def linear_taps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(i0, i1, λ) per output position: out = (1-λ)·x[i0] + λ·x[i1] (compute_source_index_and_lambda)."""
+        i, o = self.i, self.o
+        u = np.arange(o)
+        if o == i:                                   # ATen copies (any scale factor)
+            return u, u, np.zeros(o)
+        if self.align_corners:
+            scale = (i - 1) / (o - 1) if o > 1 else 0.0
+            src = scale * u
+        else:
+            scale = 1.0 / self.factor if self.factor is not None else i / o
+            src = np.maximum(scale * (u + 0.5) - 0.5, 0.0)
+        i0 = np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), i - 1)   # floorf, as guard_index_and_lambda
+        i1 = i0 + (i0 < i - 1)
+        lam = np.clip(src - i0, 0.0, 1.0)
+        return i0, i1, lam
+
+    def apply(self, x: np.ndarray, axis: int) -> np.ndarray:
+        if self.linear:
+            i0, i1, lam = self.linear_taps()
+            shape = [1] * x.ndim
+            shape[axis] = self.o
+            lam = lam.reshape(shape).astype(x.dtype)
+            return np.take(x, i0, axis=axis) * (1 - lam) + np.take(x, i1, axis=axis) * lam
+        return np.take(x, self.nearest_indices(), axis=axis)
+
+    # ---- receptive field (exact)
+    def coordinate_scale(self) -> Fraction:
+        if self.linear and self.align_corners:
+            return Fraction(self.i - 1, self.o - 1) if self.o > 1 else Fraction(0)
+        if self.shortcut:
+            return Fraction(self.i, self.o)
+        return 1 / exact(self.factor) if self.factor is not None else Fraction(self.i, self.o)
+
+    def field(self, axis: AxisField) -> AxisField:
+        """(window, stride c, padding) of this axis: the window of what a unit reads, centred on its mean sample."""
+        if self.linear and self.o == self.i:
+            return axis
+        c = self.coordinate_scale()
+        q = c.denominator
+        if not self.linear:
+            if self.mode == "nearest" or c.numerator % 2 == 0:
+                offset = Fraction(q - 1, 2 * q)              # mean of frac(u*c) (or of frac(u*c + c/2)) over a period
+                pad = offset if self.mode == "nearest" else offset - c / 2
+            else:
+                pad = (1 - c) / 2                             # nearest-exact, odd numerator: the half-pixel centre
+            return axis.through_window(1, c, pad)
+        base = Fraction(0) if self.align_corners else (1 - c) / 2
+        return axis.through_window(2, c, base + Fraction(1, 2), k_eff_min=1 if self.touches_a_pixel(c) else 2)
+
+    def touches_a_pixel(self, c: Fraction) -> bool:
+        """Whether some output unit reads one pixel only: its sample is on a pixel or clamped at a border."""
+        p, q = c.numerator, c.denominator
+        if self.align_corners:
+            return True                                   # unit 0 samples pixel 0
+        if p < q:
+            return True                                   # upsampling: unit 0's sample is clamped to pixel 0
+        for u in range(min(self.o, 2 * q)):               # x(u) = (p(2u+1) - q) / 2q, periodic in u with period q
+            if (p * (2 * u + 1) - q) % (2 * q) == 0:
+                return True
+        return c * (2 * self.o - 1) / 2 - Fraction(1, 2) >= self.i - 1   # the last sample clamped to pixel i-1
+
+
+class Upsample(Layer):
+    type_name = "Upsample"
+    summary = "nearest / linear resampling to a size or by a scale factor (torch.nn.Upsample, F.interpolate)"
+    arguments = {
+        "size": Arg(optional(size_arg), None, "output size: int or one per spatial axis"),
+        "scale_factor": Arg(optional(scale_arg), None, "multiplier: number or one per spatial axis"),
+        "mode": Arg(choice(*MODES), "nearest"),
+        "align_corners": Arg(optional(boolean), None, "linear modes only (null means false)"),
+        "recompute_scale_factor": Arg(optional(boolean), None, "true: sample with i/o instead of 1/scale_factor"),
+    }
+
+    def validate(self) -> None:
+        if not self.scale_factor and not isinstance(self.scale_factor, tuple):
+            self.scale_factor = None       # torch.nn.Upsample turns a zero scale_factor into None
+        if self.size is not None and self.scale_factor is not None:
+            raise LayerArgError("give either size or scale_factor, not both", "scale_factor")
+        if self.size is None and self.scale_factor is None:
+            raise LayerArgError("Upsample needs size or scale_factor", None)
+        if self.recompute_scale_factor and self.size is not None:
+            raise LayerArgError("recompute_scale_factor is not meaningful with an explicit size", "recompute_scale_factor")
+        if self.mode not in LINEAR_RANK and self.align_corners is not None:
+            raise LayerArgError(f"align_corners can only be set with the linear modes (linear, bilinear, trilinear),"
+                                f" not with mode '{self.mode}'", "align_corners")
+
+    def axis_values(self, value: Any, dims: int, name: str) -> tuple:
+        if not isinstance(value, tuple):
+            return (value,) * dims
+        if len(value) != dims:
+            raise LayerArgError(f"{name} has {len(value)} values but the input has {dims} spatial"
+                                f" ax{'es' if dims != 1 else 'is'}", name)
+        return value
+
+    def axes(self, in_shape: Shape) -> list[ResampleAxis]:
+        """The per-axis plans for ``in_shape``, checking ranks and sizes as torch does."""
+        dims = len(in_shape) - 1
+        if not 1 <= dims <= 3:
+            raise LayerArgError(f"{self.type_name} expects a [C, L], [C, H, W] or [C, D, H, W] input, got"
+                                f" {shape_text(in_shape)}", None)
+        wanted = LINEAR_RANK.get(self.mode)
+        if wanted is not None and wanted != dims:
+            layout = {1: "[C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}[wanted]
+            raise LayerArgError(f"mode '{self.mode}' needs a {layout} input, got {shape_text(in_shape)}",
+                                "mode" if "mode" in self.arguments else None)
+        spatial = in_shape[1:]
+        if self.size is not None:
+            sizes = self.axis_values(self.size, dims, "size")
+            factors: tuple = (None,) * dims
+        else:
+            factors = self.axis_values(self.scale_factor, dims, "scale_factor")
+            sizes = tuple(math.trunc(i * f) if abs(i * f) <= MAX_SIZE else None for i, f in zip(spatial, factors))
+        for i, o, f in zip(spatial, sizes, factors):
+            if o is None or o > MAX_SIZE:
+                raise LayerArgError(f"the output size would be larger than {MAX_SIZE:,}",
+                                    "size" if self.size is not None else "scale_factor")
+            if o < 1 and self.size is not None:
+                raise LayerArgError(f"size must be at least 1, got {o}", "size")
+            if o < 1:
+                raise LayerArgError(f"scale_factor {f!r} on an input of {i} gives an output of floor({i} x {f!r})"
+                                    f" = {o}; it must be at least 1", "scale_factor")
+        if self.recompute_scale_factor:
+            factors = (None,) * dims                          # ATen then samples with i/o
+        align = bool(self.align_corners)
+        return [ResampleAxis(self.mode, i, o, f, align, dims) for i, o, f in zip(spatial, sizes, factors)]
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        in_shape = in_shapes[0]
+        return Inferred((in_shape[0], *(axis.o for axis in self.axes(in_shape))))
+
+    def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        field = fields[0]
+        if field.whole or len(field.axes) != len(in_shapes[0]) - 1:
+            return field
+        plans = self.axes(in_shapes[0])
+        return Field(tuple(plan.field(axis) for plan, axis in zip(plans, field.axes)), misaligned=field.misaligned)
+
+    def prepare(self, params, in_shapes: Sequence[Shape], out_shape: Shape, dtype: np.dtype) -> list[ResampleAxis]:
+        return self.axes(in_shapes[0])
+
+    def forward(self, inputs: Sequence[np.ndarray], plans: list[ResampleAxis], counter: MacCounter) -> np.ndarray:
+        x = inputs[0]                                         # (N, *S, C)
+        if plans is None:
+            plans = self.axes((x.shape[-1], *x.shape[1:-1]))
+        for axis, plan in enumerate(plans, start=1):
+            x = plan.apply(x, axis)
+        return x
+
+
+register(Upsample)
+
+
+@register
+class UpsamplingNearest2d(Upsample):
+    type_name = "UpsamplingNearest2d"
+    summary = "Upsample with mode 'nearest' (torch.nn.UpsamplingNearest2d; any rank, as torch)"
+    arguments = {name: Upsample.arguments[name] for name in ("size", "scale_factor")}
+
+    def __init__(self, **args: Any):
+        super().__init__(**args, mode="nearest", align_corners=None, recompute_scale_factor=None)
+
+
+@register
+class UpsamplingBilinear2d(Upsample):
+    type_name = "UpsamplingBilinear2d"
+    summary = "Upsample with mode 'bilinear' and align_corners=True (torch.nn.UpsamplingBilinear2d)"
+    arguments = {name: Upsample.arguments[name] for name in ("size", "scale_factor")}
+
+    def __init__(self, **args: Any):
+        super().__init__(**args, mode="bilinear", align_corners=True, recompute_scale_factor=None)
+
+
+# --------------------------------------------------------------------------- PixelShuffle / PixelUnshuffle
+
+class PixelShuffleBase(Layer):
+    """Rearrangements between channels and space (semantics §3.9) on a [C, H, W] input."""
+
+    def factor(self) -> int:
+        raise NotImplementedError
+
+    def check(self, in_shape: Shape) -> tuple[int, int, int]:
+        if len(in_shape) != 3:
+            raise LayerArgError(f"{self.type_name} expects a [C, H, W] input, got {shape_text(in_shape)}", None)
+        return in_shape
+
+
+@register
+class PixelShuffle(PixelShuffleBase):
+    type_name = "PixelShuffle"
+    summary = "[C·r², H, W] -> [C, H·r, W·r]: out[c, h·r+a, w·r+b] = in[c·r²+a·r+b, h, w] (torch.nn.PixelShuffle)"
+    arguments = {"upscale_factor": Arg(integer(1), doc="r")}
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        channels, height, width = self.check(in_shapes[0])
+        r = self.upscale_factor
+        if channels % (r * r):
+            raise LayerArgError(f"the input's {channels} channels are not divisible by upscale_factor² = {r * r}",
+                                "upscale_factor")
+        return Inferred((channels // (r * r), height * r, width * r))
+
+    def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        """Unit h reads input row h // r: a nearest upsampling by r (window 1, stride 1/r, centred)."""
+        r = self.upscale_factor
+        pad = Fraction(r - 1, 2 * r)
+        return fields[0].through_window([1, 1], [Fraction(1, r)] * 2, [pad, pad])
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        x = inputs[0]
+        batch, height, width, channels = x.shape
+        r = self.upscale_factor
+        c = channels // (r * r)
+        x = x.reshape(batch, height, width, c, r, r)             # channel c·r² + a·r + b -> (c, a, b)
+        x = x.transpose(0, 1, 4, 2, 5, 3)                         # (N, H, a, W, b, C)
+        return x.reshape(batch, height * r, width * r, c)
+
+
+@register
+class PixelUnshuffle(PixelShuffleBase):
+    type_name = "PixelUnshuffle"
+    summary = "[C, H·r, W·r] -> [C·r², H, W], the inverse of PixelShuffle (torch.nn.PixelUnshuffle)"
+    arguments = {"downscale_factor": Arg(integer(1), doc="r")}
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        channels, height, width = self.check(in_shapes[0])
+        r = self.downscale_factor
+        for name, size in (("height", height), ("width", width)):
+            if size % r:
+                raise LayerArgError(f"the input's {name} {size} is not divisible by downscale_factor {r}",
+                                    "downscale_factor")
+        return Inferred((channels * r * r, height // r, width // r))
+
+    def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        """Unit h gathers rows h·r .. h·r + r - 1 (over its channels): an r-window with stride r."""
+        r = self.downscale_factor
+        return fields[0].through_window([r, r], [r, r], [0, 0])
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        x = inputs[0]
+        batch, height, width, channels = x.shape
+        r = self.downscale_factor
+        x = x.reshape(batch, height // r, r, width // r, r, channels)   # (N, H, a, W, b, C)
+        x = x.transpose(0, 1, 3, 5, 2, 4)                                 # (N, H, W, C, a, b)
+        return x.reshape(batch, height // r, width // r, channels * r * r)

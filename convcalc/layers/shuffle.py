@@ -1,0 +1,37 @@
+"""ChannelShuffle (ShuffleNet, Zhang et al. 2017, arXiv:1707.01083 §3.1): torch.nn.ChannelShuffle."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import LayerArgError
+from ..kernels import MacCounter
+from .base import Arg, Inferred, Layer, Shape, integer, register, shape_text
+
+
+@register
+class ChannelShuffle(Layer):
+    """Reshape the channels to (g, C/g), transpose, flatten: out[j*g + k] = in[k*(C/g) + j] (semantics §6.1)."""
+
+    type_name = "ChannelShuffle"
+    summary = "channels (g, C/g) -> (C/g, g): mixes the groups of a grouped conv (torch.nn.ChannelShuffle)"
+    arguments = {"groups": Arg(integer(1), doc="the g of the grouped conv before it")}
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        shape = in_shapes[0]
+        if len(shape) < 2:
+            # torch: "channel_shuffle expects input with > 2 dims" (batch included)
+            raise LayerArgError(f"ChannelShuffle expects a [C, *spatial] input (at least one spatial axis),"
+                                f" got {shape_text(shape)}", None)
+        if shape[0] % self.groups:
+            raise LayerArgError(f"the input's {shape[0]} channels are not divisible by groups {self.groups}",
+                                "groups")
+        return Inferred(tuple(shape))
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        x = inputs[0]                                                   # (N, *S, C)
+        channels = x.shape[-1]
+        split = x.reshape(*x.shape[:-1], self.groups, channels // self.groups)   # (N, *S, g, C/g)
+        return np.ascontiguousarray(np.swapaxes(split, -1, -2)).reshape(x.shape)  # (N, *S, C/g, g) -> (N, *S, C)

@@ -1,0 +1,214 @@
+"""MaxUnpool1d/2d/3d: the partial inverse of a MaxPool, which the spec names (``pool: <layer name>``).
+
+PyTorch's ``MaxUnpoolNd(x, indices, output_size)`` scatters each value of ``x`` to ``out_plane.flat[index]``
+with the indices of ``MaxPoolNd(return_indices=True)``: per (n, c) plane, the row-major flat index of each
+window's maximum in the POOL's input plane, read in the row-major layout of the UNPOOL's output plane
+(semantics §3.6). Positions no index names are 0.
+
+How convcalc wires it: ``pool`` is a reference argument (``Layer.references``). The graph hands this unit the
+pool's unit (`bind`) and appends the pool's input to this layer's inputs, so the layer reads
+``(x, pool input)``; its forward asks the pool for its argmax indices of that input (``argmax_indices``,
+exactly ATen's, ties and NaN included) and scatters ``x`` with them. The executor knows nothing of this.
+
+Shape rules (``_unpool_output_size`` in torch/nn/functional.py):
+
+* ``x`` has the pool's output shape (torch: the indices' shape);
+* default size ``(i-1)*s - 2p + k`` per axis from this layer's kernel_size/stride/padding; without a
+  kernel_size they are the pool's (convcalc's convenience; with one, torch's defaults stride = kernel_size,
+  padding = 0 apply);
+* ``output_size`` (an int or one per axis) must lie strictly between ``default - s`` and ``default + s``;
+* every index the pool can produce must fit the output plane: torch fails at run time ("Found an invalid max
+  index") when one does not, depending on the data; convcalc refuses such shapes whatever the data (the
+  largest index is that of the last in-bounds tap of the last windows, reached by increasing data);
+* convcalc's convention: where the output plane's layout would put a pool's index at another position than
+  the one it came from (an output width other than the pool's input width, for instance), PyTorch scatters the
+  values to those other positions without a word; convcalc refuses, naming the output_size that fits.
+
+Receptive field: a position may receive the value of each pool window that contains it, and which one it gets
+depends on the pool's input too: the field is that of a transposed window (the k/s windows covering a position
+on average, stride 1/s, centred; their hull for a dilated pool), through both ``x`` and the pool's input, merged. For a pool with k = s it is
+one window: the field of nearest upsampling ("unpooling by copying", which is Upsample with mode 'nearest').
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import LayerArgError
+from ..kernels import MacCounter
+from ..receptive import Field, merge
+from ..shapes import dilated, prod
+from .base import REQUIRED, Arg, Inferred, Layer, Shape, layer_name, optional, per_axis, register, shape_text
+from .conv import axis_label
+
+
+def unpool_size_arg(value: Any, dims: int, name: str) -> tuple[int, ...]:
+    """``output_size``: an int (every spatial axis) or one int per spatial axis."""
+    return per_axis()(value, dims, name)
+
+
+class MaxUnpoolNd(Layer):
+    summary = "scatter to the argmax positions of a named MaxPool; zeros elsewhere (torch.nn.MaxUnpoolNd)"
+    references = ("pool",)
+    min_inputs = max_inputs = 2
+    arguments = {
+        "kernel_size": Arg(optional(per_axis(1)), None, "for the default size; null: the pool's (with stride, padding)"),
+        "stride": Arg(optional(per_axis(1)), None, "defaults to kernel_size (to the pool's without a kernel_size)"),
+        "padding": Arg(optional(per_axis(0)), None, "defaults to 0 (to the pool's without a kernel_size)"),
+        "output_size": Arg(optional(unpool_size_arg), None, "within (default - stride, default + stride)"),
+        "pool": Arg(layer_name, REQUIRED, "the MaxPool layer whose argmax indices place the values"),
+    }
+
+    def validate(self) -> None:
+        self.pool_layer: Layer | None = None
+
+    def bind(self, argument: str, layer: Layer) -> None:
+        if not callable(getattr(layer, "argmax_indices", None)) or layer.dims != self.dims:
+            raise LayerArgError(f"pool must name a MaxPool{self.dims}d layer, got a {layer.type_name}", "pool")
+        self.pool_layer = layer
+
+    def check_inputs(self, in_shapes: Sequence[Shape]) -> None:
+        if len(in_shapes) != 2:
+            raise LayerArgError(f"{self.type_name} takes one input ('from') besides the pool it names", "from")
+
+    # ---- shape rules
+    def windows(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+        """(kernel_size, stride, padding) for the default output size."""
+        pool = self.pool_layer
+        if self.kernel_size is None:
+            kernel = pool.kernel_size
+            stride = self.stride if self.stride is not None else pool.stride
+            padding = self.padding if self.padding is not None else pool.padding
+        else:
+            kernel = self.kernel_size
+            stride = self.stride if self.stride is not None else kernel
+            padding = self.padding if self.padding is not None else (0,) * self.dims
+        return kernel, stride, padding
+
+    def reach(self, spatial: Sequence[int], pooled: Sequence[int]) -> tuple[list[int], list[int], int]:
+        """Per axis, the smallest and largest input coordinate a window's maximum can have, and the largest flat
+        index the pool can produce (phantom indices of windows without an input tap included, as ATen)."""
+        pool = self.pool_layer
+        steps = [prod(spatial[axis + 1:]) for axis in range(len(spatial))]
+        lows, highs, best_full, phantom = [], [], 0, []
+        for n, o, k, s, d, p, step in zip(spatial, pooled, pool.kernel_size, pool.stride, pool.dilation,
+                                          pool.padding, steps):
+            taps = [[t for t in range(w * s - p, w * s - p + d * (k - 1) + 1, d) if 0 <= t < n] for w in range(o)]
+            starts = [w * s - p + max(0, -(-(p - w * s) // d)) * d for w in range(o)]    # ATen's first tap >= 0
+            inside = [t for window in taps for t in window]
+            lows.append(min(inside) if inside else 0)
+            highs.append(max(inside) if inside else 0)
+            best_full += (max(inside) if inside else 0) * step
+            phantom.append(([a for a, window in zip(starts, taps) if not window], max(starts) * step, step))
+        largest = best_full
+        for axis, (tapless, _, step) in enumerate(phantom):
+            if tapless:
+                others = sum(free for other, (_, free, _) in enumerate(phantom) if other != axis)
+                largest = max(largest, max(tapless) * step + others)
+        return lows, highs, largest
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        if self.pool_layer is None:
+            raise LayerArgError(f"{self.type_name} has no pool bound (name it with 'pool' in a spec)", "pool")
+        x_shape, pool_in = (tuple(s) for s in in_shapes)
+        pooled = self.pool_layer.infer([pool_in]).out_shape
+        if x_shape != tuple(pooled):
+            raise LayerArgError(f"the input {shape_text(x_shape)} must have the shape of the pool's output"
+                                f" {shape_text(pooled)} (its indices)", "from")
+        kernel, stride, padding = self.windows()
+        defaults = [(i - 1) * s - 2 * p + k for i, k, s, p in zip(x_shape[1:], kernel, stride, padding)]
+        if self.output_size is None:
+            sizes = defaults
+        else:
+            sizes = list(self.output_size)
+            for axis, (o, default, s) in enumerate(zip(sizes, defaults, stride)):
+                if not default - s < o < default + s:
+                    raise LayerArgError(
+                        f"output_size {o}{axis_label(self.dims, axis)} is out of range: PyTorch allows"
+                        f" {default - s + 1} to {default + s - 1} (the default {default} ± stride {s}, exclusive)",
+                        "output_size")
+        for axis, o in enumerate(sizes):
+            if o < 1:
+                raise LayerArgError(f"the output would be {o} wide{axis_label(self.dims, axis)}"
+                                    f" (kernel_size/stride/padding give a default of {defaults[axis]})",
+                                    "output_size" if self.output_size is not None else "kernel_size")
+        spatial = pool_in[1:]
+        lows, highs, largest = self.reach(spatial, pooled[1:])
+        plane = prod(sizes)
+        fit = f"; output_size {list(spatial)} (the pool's input size) fits" if list(spatial) != sizes else ""
+        if largest >= plane:
+            raise LayerArgError(
+                f"the pool can put a maximum at flat index {largest} of its {shape_text(spatial)} input plane, but"
+                f" the output plane {shape_text(sizes)} has {plane} positions (PyTorch fails at run time with"
+                f" 'Found an invalid max index' for such data){fit}", "output_size")
+        if not self.same_positions(spatial, sizes, lows, highs):
+            raise LayerArgError(
+                f"the output plane {shape_text(sizes)} is laid out unlike the pool's input plane"
+                f" {shape_text(spatial)}: PyTorch would scatter the values to other positions than the ones they"
+                f" came from (convcalc refuses){fit}", "output_size")
+        return Inferred((x_shape[0], *sizes))
+
+    @staticmethod
+    def same_positions(spatial: Sequence[int], sizes: Sequence[int], lows: Sequence[int],
+                       highs: Sequence[int]) -> bool:
+        """Whether every reachable position's flat index in the input plane names the same position in the
+        output plane: coordinates fit, and sum c_j * (A_j - B_j) = 0 over the box of reachable coordinates
+        (A, B the row-major steps of the two planes)."""
+        if any(high >= size for high, size in zip(highs, sizes)):
+            return False
+        a = [prod(spatial[axis + 1:]) for axis in range(len(spatial))]
+        b = [prod(sizes[axis + 1:]) for axis in range(len(sizes))]
+        if any(high > low and x != y for low, high, x, y in zip(lows, highs, a, b)):
+            return False
+        return sum(low * (x - y) for low, x, y in zip(lows, a, b)) == 0
+
+    # ---- receptive field
+    def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        pool = self.pool_layer
+        pooled = pool.infer([in_shapes[1]]).out_shape
+        through_pool = pool.receptive_field([fields[1]], [in_shapes[1]], pooled)
+        return merge([self.transposed(fields[0]), self.transposed(through_pool)])
+
+    def transposed(self, field: Field) -> Field:
+        """The pool windows that can write a position u: v*s - p <= u <= v*s - p + k_eff - 1, i.e. the integers v
+        of [(u + p - k_eff + 1)/s, (u + p)/s], stride 1/s.
+
+        Without dilation: a window of their mean count k/s (at least 1: for k < s one window or none), centred on
+        that interval; their first and last lie within (1 - 1/s)/2 of its ends, and for k = s it is exactly one
+        window, as nearest upsampling ("unpooling by copying"). A dilated pool's windows have holes, so the
+        count says little about where they lie: the field is then the interval itself (its hull, as for dilated
+        convolutions), which holds every one of them."""
+        if field.whole:
+            return field
+        pool = self.pool_layer
+        axes = []
+        for axis, k, s, d, p in zip(field.axes, pool.kernel_size, pool.stride, pool.dilation, pool.padding):
+            k_eff = dilated(k, d)
+            if d == 1:
+                size = max(Fraction(k, s), Fraction(1))
+                pad = (Fraction(k - 1, 2) - p) / s + (size - 1) / 2
+            else:
+                size = Fraction(k_eff - 1, s) + 1
+                pad = Fraction(k_eff - 1 - p, s)
+            fewest = min(max(1, k // s), size)            # positions no window covers stay 0: not counted
+            axes.append(axis.through_window(size, Fraction(1, s), pad, k_eff_min=fewest))
+        return Field(tuple(axes), misaligned=field.misaligned)
+
+    # ---- execution
+    def prepare(self, params, in_shapes: Sequence[Shape], out_shape: Shape, dtype: np.dtype) -> tuple[int, ...]:
+        return tuple(out_shape[1:])
+
+    def forward(self, inputs: Sequence[np.ndarray], sizes: tuple[int, ...], counter: MacCounter) -> np.ndarray:
+        x, pool_input = inputs                                        # (N, *pooled, C), (N, *S_in, C)
+        indices = self.pool_layer.argmax_indices(pool_input)          # (N, *pooled, C), flat in the plane
+        batch, channels = x.shape[0], x.shape[-1]
+        out = np.zeros((batch, prod(sizes), channels), dtype=x.dtype)                 # (N, prod(out), C)
+        np.put_along_axis(out, indices.reshape(batch, -1, channels), x.reshape(batch, -1, channels), axis=1)
+        return out.reshape(batch, *sizes, channels)
+
+
+for _dims in (1, 2, 3):
+    register(type(f"MaxUnpool{_dims}d", (MaxUnpoolNd,), {"type_name": f"MaxUnpool{_dims}d", "dims": _dims}))

@@ -1,0 +1,143 @@
+"""Convolutions that do not share (all) their weights across positions: LocallyConnected1d/2d and TiledConv2d.
+
+Both have the output shape, receptive field and argument rules of the ordinary convolution with the same
+kernel, stride, padding and dilation; they take them from a `ConvNd` unit (never re-derived).
+
+* Locally connected ("unshared convolution"; DL book §9.5, semantics §6.4; Keras LocallyConnected2D; DeepFace,
+  Taigman et al. 2014): one kernel per output position.
+  ``Z[i, *u] = b[*u, i] + Σ_{l, m} V[l, *(u·s + m·d)] · W[*u, i, l, *m]``; weight ``(*out, C_out, C_in, *k)``,
+  bias ``(*out, C_out)``: ``weight[u]`` is an ordinary conv kernel ``(C_out, C_in, *k)``.
+* Tiled (Ngiam et al., NIPS 2010; DL book §9.5, semantics §6.3): t kernels per axis, the one at output position
+  u being ``weight[*(u mod t)]``; weight ``(*t, C_out, C_in, *k)``, one shared bias ``(C_out,)``. t = 1 is the
+  ordinary convolution, t >= the output size a locally connected layer (with a shared bias).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..kernels import MacCounter, conv_im2col, pad_spatial, windows
+from ..receptive import Field
+from ..shapes import prod
+from .base import Arg, Inferred, Layer, Shape, boolean, fan_in_uniform, integer, lookup, optional, per_axis, register
+from .composite import CONV_PADDING, _spelled
+
+
+class UnsharedConvNd(Layer):
+    """Shared rules: the shape, receptive field and argument checks of the `ConvNd` with the same geometry."""
+
+    arguments = {
+        "in_channels": Arg(optional(integer(1)), None, "input channels; inferred from the graph"),
+        "out_channels": Arg(integer(1), doc="output channels"),
+        "kernel_size": Arg(per_axis(1), doc="kernel extent per spatial axis"),
+        "stride": Arg(per_axis(1), 1),
+        "padding": Arg(CONV_PADDING, 0, "as the conv's: int, per-axis list, 'valid', 'same' (stride 1 only), ..."),
+        "dilation": Arg(per_axis(1), 1),
+        "bias": Arg(boolean, True),
+    }
+
+    def validate(self) -> None:
+        args = {name: _spelled(value) for name, value in self.args.items() if name in UnsharedConvNd.arguments}
+        args["bias"] = False
+        self.conv = lookup(f"Conv{self.dims}d").from_args(args)    # the geometry: shapes, pads, receptive field
+
+    def geometry(self, in_shapes: Sequence[Shape]) -> tuple[int, tuple[int, ...]]:
+        """(input channels, output spatial size), with the conv's checks and messages."""
+        out_shape = self.conv.infer(in_shapes).out_shape
+        return in_shapes[0][0], tuple(out_shape[1:])
+
+    def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        return self.conv.receptive_field(fields, in_shapes, out_shape)
+
+    def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """As a conv of the same kernel: U(±1/sqrt(C_in·∏k)) (PyTorch has no such layer to follow)."""
+        return fan_in_uniform(rng, inferred.params, prod(inferred.params["weight"][-self.dims - 1:]))
+
+
+class LocallyConnectedNd(UnsharedConvNd):
+    summary = "a conv with its own kernel (and bias) at every output position (unshared; Keras LocallyConnected)"
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        channels, out = self.geometry(in_shapes)
+        params = {"weight": (*out, self.out_channels, channels, *self.kernel_size)}
+        if self.bias:
+            params["bias"] = (*out, self.out_channels)
+        macs = prod(out) * self.out_channels * channels * prod(self.kernel_size)
+        return Inferred((self.out_channels, *out), params, {}, macs)
+
+    def prepare(self, params: Mapping[str, np.ndarray], in_shapes: Sequence[Shape], out_shape: Shape,
+                dtype: np.dtype) -> dict[str, Any]:
+        out = tuple(out_shape[1:])
+        positions, channels = prod(out), in_shapes[0][0]
+        weight = np.asarray(params["weight"]).reshape(positions, self.out_channels, channels, *self.kernel_size)
+        order = (0, *range(3, 3 + self.dims), 2, 1)                                  # (P, *k, C, O): one copy
+        weight = np.ascontiguousarray(weight.transpose(order), dtype=dtype).reshape(positions, -1, self.out_channels)
+        bias = params.get("bias")
+        return {"pads": self.conv.pads(in_shapes[0][1:]), "out": out,
+                "weight": weight,                                                     # (P, prod(k)*C, O)
+                "bias": None if bias is None else np.asarray(bias, dtype=dtype).reshape(positions, 1, -1)}
+
+    def forward(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter) -> np.ndarray:
+        x = pad_spatial(inputs[0], plan["pads"])
+        batch, out = x.shape[0], plan["out"]
+        patches = windows(x, self.kernel_size, self.stride, self.dilation, out)    # (N, *out, *k, C)
+        patches = patches.reshape(batch, prod(out), -1).transpose(1, 0, 2)          # (P, N, prod(k)*C)
+        y = counter.matmul(patches, plan["weight"])                                # (P, N, O)
+        if plan["bias"] is not None:
+            y += plan["bias"]
+        return np.ascontiguousarray(y.transpose(1, 0, 2)).reshape(batch, *out, self.out_channels)
+
+
+for _dims in (1, 2):
+    register(type(f"LocallyConnected{_dims}d", (LocallyConnectedNd,),
+                  {"type_name": f"LocallyConnected{_dims}d", "dims": _dims}))
+
+
+@register
+class TiledConv2d(UnsharedConvNd):
+    type_name = "TiledConv2d"
+    dims = 2
+    summary = "a conv whose kernel cycles with period tile_size over the output positions (Ngiam et al. 2010)"
+    arguments = {
+        **UnsharedConvNd.arguments,
+        "tile_size": Arg(per_axis(1), doc="t: kernels per axis; position u uses kernel u mod t (1: a plain conv)"),
+    }
+
+    def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
+        channels, out = self.geometry(in_shapes)
+        params = {"weight": (*self.tile_size, self.out_channels, channels, *self.kernel_size)}
+        if self.bias:
+            params["bias"] = (self.out_channels,)
+        macs = prod(out) * self.out_channels * channels * prod(self.kernel_size)
+        return Inferred((self.out_channels, *out), params, {}, macs)
+
+    def prepare(self, params: Mapping[str, np.ndarray], in_shapes: Sequence[Shape], out_shape: Shape,
+                dtype: np.dtype) -> dict[str, Any]:
+        channels = in_shapes[0][0]
+        weight = np.asarray(params["weight"], dtype=np.float64)                   # (*t, O, C, *k)
+        tiles = {}
+        for offsets in np.ndindex(*self.tile_size):
+            kernel = np.moveaxis(weight[offsets], 1, -1).reshape(self.out_channels, -1)   # (O, prod(k)*C)
+            tiles[offsets] = np.ascontiguousarray(kernel.T[None], dtype=dtype)            # (1, prod(k)*C, O)
+        bias = params.get("bias")
+        return {"pads": self.conv.pads(in_shapes[0][1:]), "out": tuple(out_shape[1:]), "tiles": tiles,
+                "channels": channels, "bias": None if bias is None else np.asarray(bias, dtype=dtype)}
+
+    def forward(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter) -> np.ndarray:
+        """One strided conv per tile offset a: output positions a, a+t, ... read inputs from a·s with stride s·t."""
+        x = pad_spatial(inputs[0], plan["pads"])
+        out = plan["out"]
+        y = np.empty((x.shape[0], *out, self.out_channels), dtype=x.dtype)
+        for offsets, columns in plan["tiles"].items():
+            counts = tuple(-(-(o - a) // t) for o, a, t in zip(out, offsets, self.tile_size))   # ceil((o - a)/t)
+            if min(counts) <= 0:
+                continue                                      # a tile beyond the output (t > output size)
+            start = (slice(None), *(slice(a * s, None) for a, s in zip(offsets, self.stride)))
+            strides = tuple(s * t for s, t in zip(self.stride, self.tile_size))
+            part = conv_im2col(x[start], columns, self.kernel_size, strides, self.dilation, counts, counter)
+            y[(slice(None), *(slice(a, None, t) for a, t in zip(offsets, self.tile_size)))] = part
+        if plan["bias"] is not None:
+            y += plan["bias"]
+        return y
