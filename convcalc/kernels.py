@@ -108,7 +108,6 @@ def windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilatio
 def conv_weight_columns(weight: np.ndarray, groups: int) -> np.ndarray:
     """PyTorch (O, C/g, *k) -> (g, prod(k) * C/g, O/g), rows ordered (*kernel, channel) like `windows`."""
     out_channels, per_group_in = weight.shape[:2]
-    dims = weight.ndim - 2
     grouped = weight.reshape(groups, out_channels // groups, per_group_in, *weight.shape[2:])  # (g, O/g, C/g, *k)
     grouped = np.moveaxis(grouped, 2, -1)                                  # (g, O/g, *k, C/g)
     grouped = grouped.reshape(groups, out_channels // groups, -1)         # (g, O/g, prod(k)*C/g)
@@ -233,7 +232,7 @@ def conv_fft(x: np.ndarray, spectrum: np.ndarray, kernel: Sequence[int], stride:
     (their number x C/g x prod(k)), the conv's own count, so the run check compares like with like.
     The transforms themselves (O(P log P) each) are in neither.
     """
-    batch, channels = x.shape[0], x.shape[-1]
+    batch = x.shape[0]
     dims = len(kernel)
     axes = tuple(range(1, dims + 1))
     groups, freqs, per_group, out_per_group = spectrum.shape

@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import LayerArgError
 from ..kernels import (MacCounter, adaptive_reduce, avg_divisor, pad_spatial, pool_pads_for_ceil, reduce_windows,
                        window_argmax)
-from ..receptive import AxisField, Field
+from ..receptive import Field
 from ..shapes import adaptive_bin_extent, dilated, pool_length
 from .base import LAYOUTS, Arg, Inferred, Layer, Shape, boolean, integer, optional, per_axis, register
 from .conv import axis_label

@@ -20,9 +20,9 @@ from ..errors import LayerArgError
 from ..kernels import MacCounter
 from ..receptive import AxisField, Field
 from ..shapes import dilated, prod, transposed_length
-from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, boolean, choice, fan_in_uniform, integer, optional, per_axis,
+from .base import (Arg, Inferred, Layer, Shape, boolean, choice, fan_in_uniform, integer, optional, per_axis,
                    register)
-from .conv import axis_label
+from .conv import ConvNd, axis_label
 
 
 def transposed_reach(k: int, s: int, d: int) -> list[int | None]:
@@ -99,16 +99,7 @@ class ConvTransposeNd(Layer):
                                     f" the stride {s} or the dilation {d}", "output_padding")
 
     # ---- shape-dependent rules
-    def in_channels_of(self, in_shape: Shape) -> int:
-        self.expect_rank(in_shape, (self.dims + 1,), LAYOUTS[self.dims])
-        channels = in_shape[0]
-        if self.in_channels is not None and self.in_channels != channels:
-            raise LayerArgError(f"in_channels is {self.in_channels} but the input has {channels} channels",
-                                "in_channels")
-        if channels % self.groups:
-            raise LayerArgError(f"the input's {channels} channels are not divisible by groups {self.groups}",
-                                "groups")
-        return channels
+    in_channels_of = ConvNd.in_channels_of   # the same channel and groups checks as the forward conv
 
     def output_paddings(self, spatial: Sequence[int]) -> tuple[int, ...]:
         """The output_padding in effect: the argument, or output_size minus the smallest output length."""
