@@ -25,13 +25,11 @@ from ..errors import LayerArgError
 from ..kernels import MacCounter
 from ..receptive import Field
 from .base import (LAYOUTS, Arg, Inferred, Layer, Part, Shape, _type_name, boolean, choice, integer, lookup,
-                   optional, per_axis, register, shape_text)
-from . import conv as conv_module
-from .conv import PADDING_MODES, padding_arg
+                   optional, register, shape_text)
+from .conv import GEOMETRY_ARGUMENTS, PADDING_MODES
 
 # the convs' own padding spellings: PyTorch's, plus convcalc's [[before, after], ...], 'full' and 'tf_same' where the
 # conv unit has them; every part is a conv that takes the value as it is
-CONV_PADDING = getattr(conv_module, "conv_padding_arg", padding_arg)
 
 INPUT = "input"
 
@@ -252,14 +250,7 @@ def _conv_type(dims: int) -> str:
     return f"Conv{dims}d"
 
 
-_COMMON = {
-    "in_channels": Arg(optional(integer(1)), None, "input channels; inferred from the graph"),
-    "out_channels": Arg(integer(1), doc="output channels"),
-    "kernel_size": Arg(per_axis(1), doc="kernel extent per spatial axis"),
-    "stride": Arg(per_axis(1), 1),
-    "padding": Arg(CONV_PADDING, 0, "as the conv's: int, per-axis list, 'valid', 'same' (stride 1 only), ..."),
-    "dilation": Arg(per_axis(1), 1),
-}
+_COMMON = GEOMETRY_ARGUMENTS
 _NORM = Arg(part_spec, None, "a layer between the parts, e.g. BatchNorm2d or {type: BatchNorm2d, eps: 0.001}")
 _ACTIVATION = Arg(part_spec, None, "an activation between the parts, e.g. ReLU or {type: LeakyReLU, negative_slope: 0.2}")
 

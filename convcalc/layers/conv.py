@@ -298,3 +298,14 @@ def conv_costs(channels: int, out_channels: int, groups: int, taps: int, positio
 
 for _dims in (1, 2, 3):
     register(type(f"Conv{_dims}d", (ConvNd,), {"type_name": f"Conv{_dims}d", "dims": _dims}))
+
+
+# The geometry arguments of every conv-shaped unit (composites, locally connected, tiled): one definition.
+GEOMETRY_ARGUMENTS = {
+    "in_channels": Arg(optional(integer(1)), None, "input channels; inferred from the graph"),
+    "out_channels": Arg(integer(1), doc="output channels"),
+    "kernel_size": Arg(per_axis(1), doc="kernel extent per spatial axis"),
+    "stride": Arg(per_axis(1), 1),
+    "padding": Arg(conv_padding_arg, 0, "as the conv's: int, per-axis list, 'valid', 'same' (stride 1 only), ..."),
+    "dilation": Arg(per_axis(1), 1),
+}

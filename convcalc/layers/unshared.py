@@ -21,22 +21,15 @@ import numpy as np
 from ..kernels import MacCounter, conv_im2col, pad_spatial, windows
 from ..receptive import Field
 from ..shapes import prod
-from .base import Arg, Inferred, Layer, Shape, boolean, fan_in_uniform, integer, lookup, optional, per_axis, register
-from .composite import CONV_PADDING, _spelled
+from .base import Arg, Inferred, Layer, Shape, boolean, fan_in_uniform, lookup, per_axis, register
+from .composite import _spelled
+from .conv import GEOMETRY_ARGUMENTS
 
 
 class UnsharedConvNd(Layer):
     """Shared rules: the shape, receptive field and argument checks of the `ConvNd` with the same geometry."""
 
-    arguments = {
-        "in_channels": Arg(optional(integer(1)), None, "input channels; inferred from the graph"),
-        "out_channels": Arg(integer(1), doc="output channels"),
-        "kernel_size": Arg(per_axis(1), doc="kernel extent per spatial axis"),
-        "stride": Arg(per_axis(1), 1),
-        "padding": Arg(CONV_PADDING, 0, "as the conv's: int, per-axis list, 'valid', 'same' (stride 1 only), ..."),
-        "dilation": Arg(per_axis(1), 1),
-        "bias": Arg(boolean, True),
-    }
+    arguments = {**GEOMETRY_ARGUMENTS, "bias": Arg(boolean, True)}
 
     def validate(self) -> None:
         args = {name: _spelled(value) for name, value in self.args.items() if name in UnsharedConvNd.arguments}
