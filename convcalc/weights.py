@@ -56,6 +56,11 @@ def _inferred_of(node: Node, summary: Summary):
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """A state dict saved with np.savez (no pickles)."""
     try:
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+        if not magic.startswith(b"PK") and not magic.startswith(b"\x93NUMPY"):
+            # np.load would take it for a pickle and suggest allow_pickle: the wrong advice for a wrong file
+            raise WeightsError(f"{path} is not an .npz archive (save a state dict with np.savez)")
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):     # a plain .npy holds one array, not a state dict
             raise WeightsError(f"{path} holds a single array, not a state dict: save one with np.savez")
