@@ -253,8 +253,8 @@ def spatial(dims: int) -> st.SearchStrategy:
 
 
 @st.composite
-def conv_cases(draw, cls: type[Layer]) -> Case:
-    dims = cls.dims
+def conv_core(draw, dims: int) -> tuple[int, int, dict[str, Any]]:
+    """(input channels, groups, {out_channels, kernel_size}) of a conv-like layer, now and then invalid."""
     channels = draw(st.integers(1, 6))
     divisors = [g for g in range(1, channels + 1) if channels % g == 0]
     groups = draw(rarely(st.sampled_from([1, *divisors]), st.integers(0, 4), 0.1))
@@ -263,6 +263,13 @@ def conv_cases(draw, cls: type[Layer]) -> Case:
         "out_channels": out_channels,
         "kernel_size": draw(per_axis(dims, rarely(st.integers(1, 4), st.integers(-1, 0), 0.02))),
     }
+    return channels, groups, args
+
+
+@st.composite
+def conv_cases(draw, cls: type[Layer]) -> Case:
+    dims = cls.dims
+    channels, groups, args = draw(conv_core(dims))
     if draw(st.booleans()):
         args["stride"] = draw(per_axis(dims, rarely(st.integers(1, 3), st.integers(-1, 0), 0.02)))
     if draw(st.booleans()):

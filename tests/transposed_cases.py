@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import strategies as st
 from torch import nn
 
-from test_torch_crosscheck import Case, Strategy, per_axis, rarely, spatial  # noqa: E402  (see the docstring)
+from test_torch_crosscheck import Case, Strategy, conv_core, per_axis, rarely, spatial  # noqa: E402  (see the docstring)
 
 
 def _reference(dims: int) -> type[nn.Module]:
@@ -56,14 +56,7 @@ def transposed_cases(draw, cls) -> Case:
     less (padding eating the full output), output_size at both ends of its range and one past each end,
     'same' padding, other padding modes, negative paddings, groups that do not divide, wrong channels."""
     dims = cls.dims
-    channels = draw(st.integers(1, 6))
-    divisors = [g for g in range(1, channels + 1) if channels % g == 0]
-    groups = draw(rarely(st.sampled_from([1, *divisors]), st.integers(0, 4), 0.1))
-    out_channels = draw(rarely(st.integers(1, 3).map(lambda m: m * max(groups, 1)), st.integers(0, 9), 0.1))
-    args: dict[str, Any] = {
-        "out_channels": out_channels,
-        "kernel_size": draw(per_axis(dims, rarely(st.integers(1, 4), st.integers(-1, 0), 0.02))),
-    }
+    channels, groups, args = draw(conv_core(dims))
     if draw(st.integers(0, 3)):
         args["stride"] = draw(per_axis(dims, rarely(st.integers(1, 3), st.integers(-1, 0), 0.02)))
     if draw(st.booleans()):
