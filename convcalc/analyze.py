@@ -122,13 +122,14 @@ def analyze(source: Spec | Graph, input_shape: Sequence[int] | None = None, *, d
     if dtype not in DTYPE_BYTES:
         raise ShapeError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPE_BYTES)}")
     shapes: dict[str, Shape] = {INPUT: in_shape}
-    fields: dict[str, Field] = {INPUT: Field.identity(len(in_shape) - 1)}
+    fields: dict[str, Field] = {INPUT: Field.identity(len(in_shape) - 1, in_shape[1:])}
     rows = []
     for node in graph.nodes:
         in_shapes = [shapes[name] for name in node.inputs]
         try:
             inferred = node.layer.infer(in_shapes)
-            rf = node.layer.receptive_field([fields[name] for name in node.inputs], in_shapes, inferred.out_shape)
+            rf = node.layer.receptive_field([fields[name] for name in node.inputs], in_shapes,
+                                            inferred.out_shape).named(node.name)
         except LayerArgError as exc:
             raise layer_error(node.name, node.type_name, exc, node.where(exc.arg), node.trace, ShapeError) from None
         shapes[node.name] = inferred.out_shape

@@ -28,10 +28,14 @@ def json_number(value: Fraction | int) -> int | float:
 
 
 def rf_json(field: Field, input_shape: Sequence[int]) -> dict[str, Any]:
+    """The receptive field as data: per axis the largest and smallest region over the units (``size``,
+    ``size_min``), stride and padding; the largest and smallest field along one path (``path_size_max``,
+    ``path_size_min``) and those paths (layer names, input excluded); ``misaligned`` (= not ``aligned``)."""
+    paths = {"max_path": list(field.max_path), "min_path": list(field.min_path)}
     if field.whole:
         extent = list(input_shape[1:])
         return {"whole_input": True, "size": extent, "size_min": extent, "stride": None, "padding": None,
-                "aligned": True}
+                "aligned": True, "misaligned": False, "path_size_max": extent, "path_size_min": extent, **paths}
     return {
         "whole_input": False,
         "size": [json_number(a.size) for a in field.axes],
@@ -39,6 +43,10 @@ def rf_json(field: Field, input_shape: Sequence[int]) -> dict[str, Any]:
         "stride": [json_number(a.stride) for a in field.axes],
         "padding": [json_number(a.padding) for a in field.axes],
         "aligned": not field.misaligned,
+        "misaligned": field.misaligned,
+        "path_size_max": [json_number(a.path_size_max) for a in field.axes],
+        "path_size_min": [json_number(a.path_size_min) for a in field.axes],
+        **paths,
     }
 
 
@@ -63,15 +71,13 @@ def _axes(values: Sequence[Fraction]) -> str:
 
 
 def rf_texts(field: Field) -> tuple[str, str, str]:
-    """(size, stride, padding) for a table cell; size shows 'max (min …)' where they differ."""
+    """(size, stride, padding) for a table cell; size shows 'min..max' per axis where the units' regions differ
+    in size (uneven windows, e.g. after a transposed conv: '188..204'), and ⚠ after a misaligned merge."""
     if field.whole:
         return "whole input", "–", "–"
     if not field.axes:
         return "1", "1", "0"
-    size = _axes([a.size for a in field.axes])
-    smallest = _axes([a.size_min for a in field.axes])
-    if smallest != size:
-        size += f" (min {smallest})"
+    size = _axes([a.size if a.size == a.size_min else f"{a.size_min}..{a.size}" for a in field.axes])
     if field.misaligned:
         size += " ⚠"
     return size, _axes([a.stride for a in field.axes]), _axes([a.padding for a in field.axes])
@@ -271,6 +277,8 @@ def to_table(summary: Summary, depth: int | None = None, parts: bool = False) ->
         totals.append("           parts (dim rows) are inside the layer above them, not added to the totals\n")
     if any(row.rf.misaligned for row in shown if not row.part):
         totals.append("           ⚠: a merge of inputs whose receptive fields have different strides or centres\n")
+    if any(".." in _cells(row)[5] for row in shown if not row.part):
+        totals.append("           a..b: the units' receptive fields differ in size (uneven windows)\n")
     for label, value in totals_lines(summary):
         totals.append(f"{label:>12}: ", style="bold")
         totals.append(value + "\n")

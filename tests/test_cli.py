@@ -47,10 +47,16 @@ def test_json_contract_and_hand_computed_numbers(runner):
     assert layers["c2"]["output_shape"] == [16, 16, 16]
     assert layers["add_1"]["inputs"] == ["pool1", "c2"]
     # receptive fields (Araujo et al. recurrences, by hand): conv3 p1 -> r3 S1 P1; pool2 -> r4 S2 P1;
-    # conv3 p1 -> r 4+2*2=8, S2, P 1+1*2=3; the Add keeps the max (8) and the min (4)
+    # conv3 p1 -> r 4+2*2=8, S2, P 1+1*2=3; at the Add every unit sees the union [2u-3, 2u+4] of [2u-1, 2u+2]
+    # (pool1) and [2u-3, 2u+4] (c2): 8; the paths' widest (8, through c2) and narrowest (4, pool1 alone)
     assert layers["c2"]["rf"] == {"whole_input": False, "size": [8, 8], "size_min": [8, 8], "stride": [2, 2],
-                                  "padding": [3, 3], "aligned": True}
-    assert layers["add_1"]["rf"]["size"] == [8, 8] and layers["add_1"]["rf"]["size_min"] == [4, 4]
+                                  "padding": [3, 3], "aligned": True, "misaligned": False,
+                                  "path_size_max": [8, 8], "path_size_min": [8, 8],
+                                  "max_path": ["conv2d_1", "relu_1", "pool1", "c2"],
+                                  "min_path": ["conv2d_1", "relu_1", "pool1", "c2"]}
+    add = layers["add_1"]["rf"]
+    assert (add["size"], add["size_min"], add["path_size_max"], add["path_size_min"]) == ([8, 8],) * 3 + ([4, 4],)
+    assert add["min_path"] == ["conv2d_1", "relu_1", "pool1", "add_1"] and add["max_path"][-2:] == ["c2", "add_1"]
     assert layers["linear_1"]["rf"]["whole_input"] is True
     assert layers["linear_1"]["rf"]["stride"] is None
     totals = data["totals"]
@@ -86,7 +92,7 @@ def test_markdown_and_csv(runner):
     rows = list(csv.DictReader(io.StringIO(run(runner, "analyze", TINY, "--format", "csv").stdout)))
     assert [r["name"] for r in rows] == ["conv2d_1", "relu_1", "pool1", "c2", "add_1", "flatten_1", "linear_1"]
     assert rows[3]["output_shape"] == "16x16x16" and rows[3]["rf_size"] == "8x8"
-    assert rows[4]["rf_size_min"] == "4x4"
+    assert rows[4]["rf_size_min"] == "8x8"
     assert rows[6]["rf_size"] == "whole"
 
 

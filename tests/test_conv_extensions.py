@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import test_torch_crosscheck  # noqa: E402,F401  (first: padding_cases imports from it)
 from padding_cases import CONV_REFERENCES, reference_pads  # noqa: E402
 from test_receptive_field import check_layer, positive_input, supports  # noqa: E402
+from test_receptive_exact import check_regions  # noqa: E402
 
 import convcalc  # noqa: E402
 from convcalc.errors import LayerArgError  # noqa: E402
@@ -491,7 +492,9 @@ def test_broadcast_errors(shapes: list[tuple[int, ...]], message: str) -> None:
 
 def test_broadcast_input_gives_every_unit_its_whole_field() -> None:
     """A [C, 1, W] input (averaged over the height) broadcast over [C, H, W]: along the height every unit sees
-    that input's one window, rows [0, H-1] (stride 0); along the width the fields merge as usual."""
+    that input's one window, rows [0, H-1] (stride 0), joined with a's rows [u-1, u+1]: 13 wide at the first and
+    last unit (a's padding row counts on the unclipped axis), 12 elsewhere; along the width the union of
+    [u-1, u+1] and [u-2, u+2]."""
     layers = [
         {"type": "Conv2d", "out_channels": 1, "kernel_size": 3, "padding": 1, "name": "a", "from": "input"},
         {"type": "AdaptiveAvgPool2d", "output_size": [1, None], "name": "rows", "from": "input"},
@@ -500,8 +503,9 @@ def test_broadcast_input_gives_every_unit_its_whole_field() -> None:
     ]
     summary = analyze((1, 12, 10), layers)
     height, width = summary.layer("product").rf.axes
-    assert (height.size, height.stride, height.padding) == (12, 0, 0)     # b's whole column, for every unit
-    assert (width.size, width.size_min, width.stride, width.padding) == (5, 3, 1, 2)
+    assert (height.size, height.size_min, height.stride) == (13, 12, 0)   # b's whole column, for every unit
+    assert [height.region(u) for u in (0, 1, 10, 11)] == [(-1, 11), (0, 11), (0, 11), (0, 12)]
+    assert (width.size, width.size_min, width.stride, width.padding, width.path_size_min) == (5, 5, 1, 2, 3)
     assert summary.layer("product").rf.misaligned                         # strides 1 and 0 meet
     x = positive_input((1, 12, 10))
     a = nn.Conv2d(1, 1, 3, padding=1, bias=False).double()
@@ -510,4 +514,4 @@ def test_broadcast_input_gives_every_unit_its_whole_field() -> None:
         a.weight.fill_(1.0)
         b.weight.fill_(1.0)
     y = a(x) * b(x.mean(2, keepdim=True))
-    check_layer(y, x, summary.layer("product").rf, "broadcast product")
+    check_regions(y, x, summary.layer("product").rf, "broadcast product")

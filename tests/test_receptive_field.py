@@ -619,11 +619,12 @@ def check_branched(input_shape, layers, ends):
     for axis in range(len(input_shape) - 1):
         sizes = [branch_size(input_shape, _only(layers, end), axis) for end in ends]
         # the merge's field is the union of the branch fields: as wide as the oracle's widest merged unit,
-        # and never narrower than the wider branch; size_min is the narrower branch's size
+        # and never narrower than the wider branch; the narrowest single path is the narrower branch
+        # (size_min, what the merged units see, is checked per unit in test_receptive_exact.py)
         hull = branch_size(input_shape, _only_merged(layers), axis)
         assert merged.axes[axis].size == hull, (axis, sizes, hull, merged)
         assert merged.axes[axis].size >= max(sizes)
-        assert merged.axes[axis].size_min == min(sizes), (axis, sizes, merged)
+        assert merged.axes[axis].path_size_min == min(sizes), (axis, sizes, merged)
     return summary
 
 
@@ -649,7 +650,7 @@ def test_random_branches_match_autograd(data):
 
 
 def test_add_of_two_kernels_is_the_wider_field():
-    """3x3 and 7x7 'same' branches (aligned): the merged field is the 7x7 one; size_min is 3."""
+    """3x3 and 7x7 'same' branches (aligned): every merged unit sees the 7x7 window; the narrowest path is 3."""
     layers = [
         {"type": "Conv2d", "out_channels": 1, "kernel_size": 3, "padding": 1, "name": "a", "from": "input"},
         {"type": "Conv2d", "out_channels": 1, "kernel_size": 7, "padding": 3, "name": "b", "from": "input"},
@@ -658,10 +659,11 @@ def test_add_of_two_kernels_is_the_wider_field():
     ]
     summary = check_branched((1, 16, 16), layers, ["a", "b"])
     merged = summary.layer("merged").rf
-    assert [(a.size, a.size_min, a.padding) for a in merged.axes] == [(7, 3, 3)] * 2
+    assert [(a.size, a.size_min, a.padding, a.path_size_min) for a in merged.axes] == [(7, 7, 3, 3)] * 2
     assert not merged.misaligned
+    assert (merged.max_path, merged.min_path) == (("b", "merged"), ("a", "merged"))
     last = summary.layers[-1].rf
-    assert [(a.size, a.size_min, a.stride) for a in last.axes] == [(9, 5, 2)] * 2
+    assert [(a.size, a.size_min, a.stride, a.path_size_min) for a in last.axes] == [(9, 9, 2, 5)] * 2
 
 
 def test_add_of_off_centre_branches_is_the_union():
@@ -678,9 +680,9 @@ def test_add_of_off_centre_branches_is_the_union():
     merged = summary.layer("merged").rf
     assert merged.misaligned
     (axis,) = merged.axes
-    assert (axis.size, axis.size_min, axis.stride, axis.padding) == (4, 3, 1, 1)
+    assert (axis.size, axis.size_min, axis.stride, axis.padding, axis.path_size_min) == (4, 4, 1, 1, 3)
     (axis,) = summary.layers[-1].rf.axes
-    assert (axis.size, axis.size_min, axis.stride, axis.padding) == (6, 5, 2, 1)
+    assert (axis.size, axis.size_min, axis.stride, axis.padding, axis.path_size_min) == (6, 6, 2, 1, 5)
 
 
 def test_merge_of_different_strides_is_flagged():

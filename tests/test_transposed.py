@@ -225,7 +225,7 @@ def check_transposed_chain(input_shape: Sequence[int], layers: Sequence[dict], r
     y = oracle_forward(layers, x)[-1]
     assert tuple(y.shape[1:]) == summary.layers[-1].output_shape
     field = summary.layers[-1].rf
-    incoming = summary.layers[-2].rf.axes if len(layers) > 1 else [convcalc.AxisField(1, 1, 1, 0)] * len(field.axes)
+    incoming = summary.layers[-2].rf.axes if len(layers) > 1 else [convcalc.AxisField.identity()] * len(field.axes)
     last = layers[-1]
     dims = len(input_shape) - 1
     per_axis = lambda name, default: (last.get(name, default) if isinstance(last.get(name, default), list)  # noqa: E731
