@@ -390,3 +390,207 @@ def conv_flat(x: np.ndarray, taps: np.ndarray, kernel: Sequence[int], dilation: 
     counter.discarded += (batch * rows - useful_rows) * per_tap * int(np.prod(kernel))
     view = grid.reshape(batch, *padded, out_channels)
     return view[(slice(None), *(slice(0, o) for o in out))]
+
+
+# --------------------------------------------------------------------------- backward: gathers' transposes
+
+def scatter_add_planes(grad: np.ndarray, indices: np.ndarray, spatial: Sequence[int]) -> np.ndarray:
+    """The VJP of gathering per-plane flat ``indices`` (N, *out, C) from an (N, *spatial, C) array (a max pool's
+    argmax): ``result[n].flat-plane[indices[n, ..., c], c] += grad[n, ..., c]``,
+    repeated indices accumulating. Summed with ``np.bincount`` in float64, returned in grad's dtype."""
+    batch, channels = grad.shape[0], grad.shape[-1]
+    plane = int(np.prod(spatial))
+    flat = indices.reshape(batch, -1, channels)                                   # (N, prod(out), C)
+    inside = (flat >= 0) & (flat < plane)     # a max pool's window without input taps may name no position
+    weights = np.where(inside, grad.reshape(flat.shape), 0).astype(np.float64, copy=False)
+    keys = (np.arange(batch)[:, None, None] * plane + np.where(inside, flat, 0)) * channels + np.arange(channels)
+    total = np.bincount(keys.ravel(), weights=weights.ravel(), minlength=batch * plane * channels)
+    return total.reshape(batch, *spatial, channels).astype(grad.dtype, copy=False)
+
+
+def scatter_add_axis(values: np.ndarray, index: np.ndarray, axis: int, size: int) -> np.ndarray:
+    """The VJP of ``np.take(x, index, axis)`` for an x of length ``size`` along ``axis``: the slices of ``values``
+    along ``axis`` summed into positions ``index`` (repeated indices accumulate; unnamed positions are 0).
+
+    The slices are sorted by index (stably; resampling's indices already are), which makes each position's
+    slices one run; then one vectorised add per offset within the runs (the k-th slice of every run at least
+    k+1 long), so as many passes as the longest run, each over distinct positions."""
+    index = np.asarray(index, dtype=np.intp)
+    order = np.argsort(index, kind="stable")
+    ordered = index[order]
+    if np.any(order != np.arange(order.size)):
+        values = np.take(values, order, axis=axis)
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    lengths = np.diff(np.append(starts, ordered.size))
+    targets = ordered[starts]
+    shape = list(values.shape)
+    shape[axis] = size
+    result = np.zeros(shape, dtype=values.dtype)
+    lead = (slice(None),) * axis
+    for offset in range(int(lengths.max(initial=0))):
+        runs = lengths > offset
+        result[(*lead, targets[runs])] += np.take(values, starts[runs] + offset, axis=axis)
+    return result
+
+
+def adaptive_taps(i: int, o: int) -> tuple[np.ndarray, np.ndarray]:
+    """Adaptive pooling's bins as padded tap lists: (index, valid), both (o, K) with K the widest bin; bin j
+    covers [floor(j*i/o), ceil((j+1)*i/o)), its taps in increasing order, padding taps repeat the bin's start."""
+    starts = (np.arange(o) * i) // o
+    ends = -((-(np.arange(1, o + 1) * i)) // o)
+    width = int((ends - starts).max())
+    offsets = np.arange(width)
+    valid = offsets[None, :] < (ends - starts)[:, None]
+    index = np.where(valid, starts[:, None] + offsets[None, :], starts[:, None])
+    return index, valid
+
+
+def adaptive_argmax(x: np.ndarray, targets: Sequence[int]) -> np.ndarray:
+    """PyTorch's AdaptiveMaxPool indices of an (N, *S, C) array: per (n, c) plane the row-major flat index of
+    each bin's maximum, (N, *targets, C) int64. As ATen: taps in row-major order, a tap wins if strictly larger
+    or NaN (ties keep the first, the last NaN wins), starting from the bin's first tap."""
+    spatial = x.shape[1:-1]
+    dims = len(spatial)
+    taps = [adaptive_taps(i, o) for i, o in zip(spatial, targets)]
+    # gather every bin's taps: (N, o_1, K_1, ..., o_d, K_d, C)
+    grids = []
+    for axis, (index, _) in enumerate(taps):
+        shape = [1] * (2 * dims)
+        shape[2 * axis], shape[2 * axis + 1] = index.shape
+        grids.append(index.reshape(shape))
+    gathered = x[(slice(None), *grids, slice(None))]
+    valid = np.ones([1] * (2 * dims), dtype=bool)
+    for axis, (_, mask) in enumerate(taps):
+        shape = [1] * (2 * dims)
+        shape[2 * axis], shape[2 * axis + 1] = mask.shape
+        valid = valid & mask.reshape(shape)
+    order = [0, *(1 + 2 * a for a in range(dims)), *(2 + 2 * a for a in range(dims)), 2 * dims + 1]
+    gathered = gathered.transpose(order)                                          # (N, *o, *K, C)
+    valid = valid.transpose([2 * a for a in range(dims)] + [2 * a + 1 for a in range(dims)])   # (*o, *K)
+    widths = [index.shape[1] for index, _ in taps]
+    batch, channels = x.shape[0], x.shape[-1]
+    values = gathered.reshape(batch, *targets, -1, channels)                      # (N, *o, prod(K), C)
+    valid = valid.reshape(*targets, -1)[None, ..., None]                          # (1, *o, prod(K), 1)
+    nan = np.isnan(values) & valid
+    finite = np.where(valid & ~nan, values, -np.inf)
+    first_max = np.argmax(finite, axis=-2)                                        # all -inf: tap 0, the start
+    last_nan = values.shape[-2] - 1 - np.argmax(nan[..., ::-1, :], axis=-2)
+    tap = np.where(nan.any(axis=-2), last_nan, first_max)                         # (N, *o, C)
+    flat = 0
+    steps = [int(np.prod(spatial[axis + 1:])) for axis in range(dims)]
+    for axis, offset in enumerate(np.unravel_index(tap, widths)):
+        starts = taps[axis][0][:, 0].reshape([-1 if b == axis else 1 for b in range(dims)])
+        flat = flat + (starts[None, ..., None] + offset) * steps[axis]
+    return np.asarray(flat, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- backward (vector-Jacobian products)
+
+def tap_index(offsets: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+              out: Sequence[int]) -> tuple[slice, ...]:
+    """The strided slice ``(:, *[t*d : t*d + (o-1)*s + 1 : s])`` of a padded (N, *P, C) array that the kernel tap at
+    ``offsets`` reads for the ``out`` output positions (`windows`, `reduce_windows`)."""
+    return (slice(None), *(slice(t * d, t * d + (o - 1) * s + 1, s)
+                           for t, s, d, o in zip(offsets, stride, dilation, out)))
+
+
+def windows_transpose(cols: np.ndarray, padded_spatial: Sequence[int], kernel: Sequence[int],
+                      stride: Sequence[int], dilation: Sequence[int]) -> np.ndarray:
+    """The VJP of `windows` (col2im): ``cols`` (N, *out, *kernel, C), the gradient w.r.t. every window's taps
+    (a broadcast view is fine), scatter-added to the positions those taps read: (N, *padded_spatial, C).
+
+    One strided slice-add per kernel tap (positions vectorised), as `reduce_windows` reads them.
+    """
+    dims = len(kernel)
+    out = cols.shape[1:1 + dims]
+    result = np.zeros((cols.shape[0], *padded_spatial, cols.shape[-1]), dtype=cols.dtype)
+    lead = (slice(None),) * (1 + dims)
+    for offsets in np.ndindex(*kernel):
+        result[tap_index(offsets, stride, dilation, out)] += cols[(*lead, *offsets, slice(None))]
+    return result
+
+
+def pad_source_index(size: int, lo: int, hi: int, mode: str) -> np.ndarray:
+    """Per position of `pad_spatial`'s output along one axis (length size + lo + hi): the input index it copies,
+    or -1 where it holds the fill value. zeros/constant and circular crop first (a negative pad), then pad;
+    reflect/replicate mirror or clamp within the uncropped input (`torch_pad_index`)."""
+    t = np.arange(size + lo + hi) - lo
+    if mode in ("reflect", "replicate"):
+        return torch_pad_index(size, lo, hi, mode)
+    if mode == "circular":
+        first, kept = max(-lo, 0), size + min(hi, 0) - max(-lo, 0)     # the cropped range [first, first + kept)
+        return first + (np.arange(size + lo + hi) - max(lo, 0)) % kept
+    return np.where((t >= 0) & (t < size), t, -1)
+
+
+def pad_spatial_transpose(grad: np.ndarray, spatial: Sequence[int], pads: Sequence[tuple[int, int]],
+                          mode: str = "zeros") -> np.ndarray:
+    """The VJP of `pad_spatial` (x, pads, mode): the gradient w.r.t. the padded array -> w.r.t. ``x``, whose axes
+    1..len(pads) have the sizes ``spatial``. Every padded position adds its gradient to the input position it
+    copies (reflect/replicate/circular pads scatter back; the fill value's positions and cropped inputs get
+    nothing). Per axis: the interior run as one slice-add, the border positions one slice each."""
+    if all(lo == 0 and hi == 0 for lo, hi in pads):
+        return grad
+    for axis, (size, (lo, hi)) in enumerate(zip(spatial, pads), start=1):
+        if lo == 0 and hi == 0:
+            continue
+        source = pad_source_index(size, lo, hi, mode)
+        shape = list(grad.shape)
+        shape[axis] = size
+        result = np.zeros(shape, dtype=grad.dtype)
+        before = (slice(None),) * axis
+        length = grad.shape[axis]
+        start = min(max(lo, 0), length)                             # the identity run [start, stop): source[j] == j - lo
+        stop = max(length - max(hi, 0), start)
+        if stop > start:
+            result[(*before, slice(start - lo, stop - lo))] += grad[(*before, slice(start, stop))]
+        for j in (*range(0, start), *range(stop, length)):
+            if source[j] >= 0:
+                result[(*before, source[j])] += grad[(*before, j)]
+        grad = result
+    return grad
+
+
+def conv_input_grad(grad: np.ndarray, columns: np.ndarray, padded_spatial: Sequence[int], kernel: Sequence[int],
+                    stride: Sequence[int], dilation: Sequence[int]) -> np.ndarray:
+    """The VJP of a cross-correlation w.r.t. its padded input (a transposed convolution of ``grad``).
+
+    ``grad`` (N, *out, O); ``columns`` (g, prod(k) * C/g, O/g) as `conv_weight_columns` lays them out. For each
+    kernel tap t: ``dx[tap t's positions] += grad @ W_tᵀ`` (one GEMM per tap and group, batched over groups;
+    elementwise for a depthwise conv without channel multiplier). Returns (N, *padded_spatial, C).
+    """
+    groups, rows, out_per_group = columns.shape
+    taps = int(np.prod(kernel))
+    per_group_in = rows // taps
+    batch, out = grad.shape[0], grad.shape[1:-1]
+    positions = batch * int(np.prod(out))
+    weights = columns.reshape(groups, taps, per_group_in, out_per_group).transpose(1, 0, 3, 2)   # (k, g, O/g, C/g)
+    result = np.zeros((batch, *padded_spatial, groups * per_group_in), dtype=grad.dtype)
+    depthwise = per_group_in == 1 and out_per_group == 1
+    if not depthwise:
+        rows_by_group = np.ascontiguousarray(grad.reshape(positions, groups, out_per_group).transpose(1, 0, 2))
+    for tap, offsets in enumerate(np.ndindex(*kernel)):
+        if depthwise:
+            part = grad * weights[tap].reshape(groups)                               # (N, *out, C)
+        else:
+            part = np.matmul(rows_by_group, weights[tap])                            # (g, N*out, C/g)
+            part = part.transpose(1, 0, 2).reshape(batch, *out, groups * per_group_in)
+        result[tap_index(offsets, stride, dilation, out)] += part
+    return result
+
+
+def adaptive_mean_transpose(grad: np.ndarray, spatial: Sequence[int]) -> np.ndarray:
+    """The VJP of ``adaptive_reduce(x, targets, np.mean)`` for an x of spatial sizes ``spatial``: per axis, each
+    bin's gradient spread evenly over its taps (bins overlap where i/o is no integer: their shares add)."""
+    for axis, i in enumerate(spatial, start=1):
+        o = grad.shape[axis]
+        if i == o:
+            continue
+        index, valid = adaptive_taps(i, o)                                       # (o, K)
+        weights = valid / valid.sum(axis=1, keepdims=True)
+        shape = [1] * (grad.ndim + 1)
+        shape[axis], shape[axis + 1] = weights.shape
+        spread = np.expand_dims(grad, axis + 1) * weights.reshape(shape).astype(grad.dtype)   # (..., o, K, ...)
+        spread = spread.reshape(*grad.shape[:axis], -1, *grad.shape[axis + 1:])  # (..., o*K, ...)
+        grad = scatter_add_axis(spread, index.ravel(), axis, i)
+    return grad

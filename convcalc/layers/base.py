@@ -68,12 +68,20 @@ def _as_int(value: Any, name: str) -> int:
     return value
 
 
+# A parser may carry ``json_schema(dims) -> dict``: the JSON Schema of the values it accepts for a layer with
+# ``dims`` spatial axes (`convcalc schema` reads it; a parser without one accepts anything there).
+
+def _integer_schema(minimum: int | None) -> dict:
+    return {"type": "integer", **({"minimum": minimum} if minimum is not None else {})}
+
+
 def integer(minimum: int | None = None) -> Callable[[Any, int, str], int]:
     def parse(value: Any, dims: int, name: str) -> int:
         number = _as_int(value, name)
         if minimum is not None and number < minimum:
             raise LayerArgError(f"{name} must be at least {minimum}, got {number}", name)
         return number
+    parse.json_schema = lambda dims: _integer_schema(minimum)
     return parse
 
 
@@ -94,6 +102,8 @@ def per_axis(minimum: int | None = None) -> Callable[[Any, int, str], tuple[int,
                     what = "positive" if minimum == 1 else f"at least {minimum}"
                     raise LayerArgError(f"{name} must be {what}, got {v}", name)
         return values
+    parse.json_schema = lambda dims: {"anyOf": [_integer_schema(minimum), {
+        "type": "array", "items": _integer_schema(minimum), "minItems": dims, "maxItems": dims}]}
     return parse
 
 
@@ -101,6 +111,9 @@ def boolean(value: Any, dims: int, name: str) -> bool:
     if not isinstance(value, bool):
         raise LayerArgError(f"{name} must be true or false, got {_type_name(value)}", name)
     return value
+
+
+boolean.json_schema = lambda dims: {"type": "boolean"}
 
 
 def real(minimum: float | None = None, maximum: float | None = None) -> Callable[[Any, int, str], float]:
@@ -118,6 +131,10 @@ def real(minimum: float | None = None, maximum: float | None = None) -> Callable
                 raise LayerArgError(f"{name} must be at least {minimum}, got {value}", name)
             raise LayerArgError(f"{name} must be between {minimum} and {maximum}, got {value}", name)
         return float(value)
+    bounds = {**({"minimum": minimum} if minimum is not None else {}),
+              **({"maximum": maximum} if maximum is not None else {})}
+    parse.json_schema = lambda dims: {"anyOf": [{"type": "number", **bounds}, {
+        "type": "string", "pattern": r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"}]}
     return parse
 
 
@@ -127,6 +144,7 @@ def choice(*options: str) -> Callable[[Any, int, str], str]:
             raise LayerArgError(
                 f"{name} must be one of {', '.join(repr(o) for o in options)}, got {_type_name(value)}", name)
         return value
+    parse.json_schema = lambda dims: {"enum": list(options)}
     return parse
 
 
@@ -137,9 +155,15 @@ def layer_name(value: Any, dims: int, name: str) -> str:
     return str(value)
 
 
+layer_name.json_schema = lambda dims: {"type": ["string", "integer"]}
+
+
 def optional(parser: Callable[[Any, int, str], Any]) -> Callable[[Any, int, str], Any]:
     def parse(value: Any, dims: int, name: str) -> Any:
         return None if value is None else parser(value, dims, name)
+    inner = getattr(parser, "json_schema", None)
+    if inner is not None:
+        parse.json_schema = lambda dims: {"anyOf": [{"type": "null"}, inner(dims)]}
     return parse
 
 
@@ -188,6 +212,41 @@ class Part:
     layer: "Layer"
     inputs: tuple[str, ...]
     inferred: Inferred
+
+
+@dataclass(frozen=True)
+class WindowAxis:
+    """One spatial axis of a sliding-window layer (conv, pool): output unit u reads the input positions
+    u*stride - pad_lo + m*dilation for m < kernel (pad_hi is the padding after the input). ``padding_rule`` names
+    the word that chose the pads ('same', 'tf_same', ...), None when they were given as numbers."""
+
+    kernel: int
+    stride: int
+    dilation: int
+    pad_lo: int
+    pad_hi: int
+    padding_rule: str | None = None
+
+    @property
+    def k_eff(self) -> int:
+        """Dilated extent: d*(k-1) + 1."""
+        return self.dilation * (self.kernel - 1) + 1
+
+    @property
+    def trivial(self) -> bool:
+        """A 1-wide window of stride 1 without padding: the axis passes through unchanged."""
+        return self.k_eff == 1 and self.stride == 1 and self.pad_lo == 0 and self.pad_hi == 0
+
+
+@dataclass(frozen=True)
+class ScatterAxis:
+    """One spatial axis of an upsampling layer that scatters each input unit j through a kernel (transposed
+    convolution, unpooling): into output positions j*stride - padding + m*dilation, m < kernel."""
+
+    kernel: int
+    stride: int
+    dilation: int = 1
+    padding: int = 0
 
 
 def shape_text(shape: Sequence[int]) -> str:
@@ -263,8 +322,25 @@ class Layer:
         raise NotImplementedError
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
-        """Default: elementwise (one input) or a merge (several)."""
-        return fields[0] if len(fields) == 1 else merge(fields)
+        """Default: elementwise (one input) or a merge (several: per unit the union of what the inputs see)."""
+        return fields[0] if len(fields) == 1 else merge(fields, out_shape[1:])
+
+    # ---- geometry capabilities (read by `convcalc lint`; the defaults say "none of this applies")
+    def window_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[WindowAxis, ...] | None:
+        """Per spatial axis, the sliding window this layer applies (conv, pool), or None if it is not one."""
+        return None
+
+    def upsampling_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[ScatterAxis, ...] | None:
+        """Per spatial axis, how each input unit is scattered through a kernel (transposed conv, unpooling), or
+        None. Resampling by interpolation is not a scatter (None)."""
+        return None
+
+    def is_noop(self, in_shapes: Sequence[Shape], out_shape: Shape) -> str | None:
+        """Why this layer, with these arguments, returns its input unchanged (a short phrase), else None."""
+        return None
+
+    # a layer that is a no-op by design (Identity, a placeholder): lint flags it only in a chain of no-ops
+    noop_by_design: ClassVar[bool] = False
 
     # ---- execution. Arrays are channels-last: a [C, *S] tensor is stored (N, *S, C); a [F] one (N, F).
     def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -281,6 +357,48 @@ class Layer:
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         raise NotImplementedError(f"{self.type_name} cannot be executed yet")
 
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """Vector-Jacobian product: given grad = dL/d(output) (channels-last, same shape as output), return
+        dL/d(input) for each input, channels-last, same shapes as `inputs`. `prepared` is what `prepare` returned."""
+        raise NotImplementedError(f"{self.type_name} has no backward")
+
+    # ---- dependency (which input positions each output unit can be influenced by; `convcalc.dependency`)
+    # A layer whose rule treats every channel alike with no per-channel parameters (pools, padding, resampling,
+    # activations, merges) sets this: a mask that is the same on every channel is then propagated on one channel.
+    channelwise_support: ClassVar[bool] = False
+
+    def structural_params(self, inferred: Inferred) -> dict[str, np.ndarray]:
+        """The structural instance's parameters and buffers, by name: biases and means 0 (and step counters),
+        everything else 1 (weights, BatchNorm's variance: an identity normalisation). All-ones weights let
+        nothing cancel, so the backward pass reaches exactly the inputs an output can depend on."""
+        values = {}
+        for name, shape in {**inferred.params, **inferred.buffers}.items():
+            last = name.rsplit(".", 1)[-1]
+            zero = last == "bias" or last.endswith("mean") or last == "num_batches_tracked"
+            values[name] = (np.zeros if zero else np.ones)(shape)
+        return values
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """Dependency propagation: given a 0/1 ``mask`` over the output (channels-last), per input the 0/1 mask
+        of the positions some marked output can be influenced by. The walk calls it on the structural instance:
+        ``inputs`` all ones, ``output`` their forward, ``prepared`` from `structural_params`. Default: the
+        backward pass there, thresholded (nothing cancels: every weight and input is positive). Override where a
+        VJP drops a real dependency (a max routes to its argmax, a saturating activation has slope 0)."""
+        return [(grad != 0).astype(mask.dtype) for grad in self.backward(inputs, output, mask, prepared)]
+
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        """The fast path of `support_backward` for a mask that is the same on every channel, given with one
+        channel (its last axis 1): per input a mask, with one channel when it is again the same on every channel
+        (else the input's). None: no fast path (the walk then spreads the mask over the channels). Default: for a
+        ``channelwise_support`` layer on [C, *spatial] shapes, `support_backward` run on one channel, with
+        ``output`` and ``prepared`` None."""
+        if not self.channelwise_support or any(len(s) < 2 for s in (*in_shapes, out_shape)):
+            return None
+        inputs = [np.broadcast_to(np.ones((), dtype=mask.dtype), (mask.shape[0], *s[1:], 1)) for s in in_shapes]
+        return self.support_backward(inputs, None, mask, None)
+
 
 class Elementwise(Layer):
     """A layer that keeps the shape and touches each element independently of its neighbours."""
@@ -295,6 +413,23 @@ class Elementwise(Layer):
         """The elementwise function itself."""
         raise NotImplementedError(f"{self.type_name} cannot be executed yet")
 
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        return [self.apply_backward(inputs[0], output, grad, prepared)]
+
+    def apply_backward(self, x: np.ndarray, y: np.ndarray, grad: np.ndarray, prepared: Any) -> np.ndarray:
+        """dL/dx from grad = dL/dy, element by element (y = apply(x)), as PyTorch's derivative formula for the
+        function (its kinks and masks included)."""
+        raise NotImplementedError(f"{self.type_name} has no backward")
+
+    channelwise_support = True
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """Each element depends on the same element of the input, whatever the slope there (ReLU6 and Hardtanh
+        saturate, a ReLU's slope is 0 below 0: the VJP would drop a real dependency)."""
+        return [mask.copy()]
+
     def forward_inplace(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         """`forward`, allowed to overwrite its input (the executor calls it when nothing else needs it)."""
         inplace = getattr(self, "apply_inplace", None)
@@ -306,6 +441,62 @@ class Elementwise(Layer):
 def storage_axis(axis: int, rank: int) -> int:
     """Index into a stored (channels-last, batch-first) array of batchless axis ``axis`` of a rank-``rank`` tensor."""
     return rank if axis == 0 else axis
+
+
+def storage_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """The stored (channels-last) shape of a batchless PyTorch shape: (C, *S) -> (*S, C); (F,) stays."""
+    return (*shape[1:], shape[0]) if len(shape) > 1 else tuple(shape)
+
+
+MASK_DTYPE = np.float32      # 0/1 marks, thresholded after every layer: no sum in one layer comes near 2**24
+
+
+def _as_mask(values: np.ndarray) -> np.ndarray:
+    """Thresholded to 0/1 (`MASK_DTYPE`), NaN counted as a dependency. An array of `MASK_DTYPE` is taken as one
+    (the rules return 0/1 masks in the dtype of the mask they were given)."""
+    values = np.asarray(values)
+    return values if values.dtype == MASK_DTYPE else (values != 0).astype(MASK_DTYPE)
+
+
+def _thin(mask: np.ndarray) -> np.ndarray:
+    """A mask the same on every channel (last axis) kept with one channel."""
+    if mask.ndim >= 2 and mask.shape[-1] > 1 and (mask == mask[..., :1]).all():
+        return np.ascontiguousarray(mask[..., :1])
+    return mask
+
+
+def support_step(layer: Layer, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape,
+                 cache: dict | None = None) -> list[np.ndarray]:
+    """One layer of a dependency walk (`convcalc.dependency`): the 0/1 masks over each input, channels-last and
+    batched like ``mask`` (one measured unit set per batch row), of what the marked outputs can depend on.
+
+    A mask whose last axis is 1 where the layer's is longer is the same on every channel: `support_uniform`
+    takes it on one channel; without that fast path it is spread over the channels and `support_backward` runs on
+    the structural instance (``cache`` keeps its prepared parameters and output per layer and shape). Results the
+    same on every channel come back with one."""
+    batch = mask.shape[0]
+    out_store = storage_shape(out_shape)
+    if mask.shape[-1] == 1:
+        found = layer.support_uniform(mask, in_shapes, out_shape)
+        if found is not None:
+            return [_thin(_as_mask(m)) for m in found]
+    key = (id(layer), tuple(tuple(s) for s in in_shapes))
+    entry = cache.get(key) if cache is not None else None
+    if entry is None:
+        inferred = layer.infer(in_shapes)
+        prepared = layer.prepare(layer.structural_params(inferred), in_shapes, out_shape, np.dtype(MASK_DTYPE))
+        ones = [np.ones((1, *storage_shape(s)), dtype=MASK_DTYPE) for s in in_shapes]
+        with np.errstate(all="ignore"):
+            output = layer.forward(ones, prepared, MacCounter())
+        entry = (layer, prepared, output)
+        if cache is not None:
+            cache[key] = entry
+    _, prepared, output = entry
+    inputs = [np.broadcast_to(np.ones((), dtype=MASK_DTYPE), (batch, *storage_shape(s))) for s in in_shapes]
+    full = np.broadcast_to(mask, (batch, *out_store))
+    with np.errstate(all="ignore"):
+        found = layer.support_backward(inputs, np.broadcast_to(output, (batch, *output.shape[1:])), full, prepared)
+    return [_thin(_as_mask(m)) for m in found]
 
 
 def fan_in_uniform(rng: np.random.Generator, shapes: Mapping[str, Shape], fan_in: int) -> dict[str, np.ndarray]:
@@ -352,7 +543,7 @@ def layer_types() -> list[type[Layer]]:
 
 
 __all__ = [
-    "Arg", "Elementwise", "Inferred", "Part", "fan_in_uniform", "storage_axis", "Layer", "REQUIRED", "Shape", "SpecError", "boolean", "choice",
+    "Arg", "Elementwise", "Inferred", "Part", "ScatterAxis", "WindowAxis", "fan_in_uniform", "storage_axis", "Layer", "REQUIRED", "Shape", "SpecError", "boolean", "choice",
     "integer", "is_registered", "layer_types", "lookup", "optional", "per_axis", "real", "register",
-    "shape_text", "type_names",
+    "shape_text", "storage_shape", "support_step", "type_names",
 ]

@@ -24,8 +24,8 @@ import numpy as np
 from ..errors import LayerArgError
 from ..kernels import MacCounter
 from ..receptive import Field
-from .base import (LAYOUTS, Arg, Inferred, Layer, Part, Shape, _type_name, boolean, choice, integer, lookup,
-                   optional, register, shape_text)
+from .base import (LAYOUTS, Arg, Inferred, Layer, Part, Shape, WindowAxis, _type_name, boolean, choice, integer,
+                   lookup, optional, register, shape_text, support_step)
 from .conv import GEOMETRY_ARGUMENTS, PADDING_MODES
 
 # the convs' own padding spellings: PyTorch's, plus convcalc's [[before, after], ...], 'full' and 'tf_same' where the
@@ -168,6 +168,23 @@ class Composite(Layer):
                                                     p.inferred.out_shape)
         return known[parts[-1].name]
 
+    def window_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[WindowAxis, ...] | None:
+        """The parts' sliding windows, axis by axis: on each axis at most one distinct non-trivial window (parallel
+        parts with equal windows, as a gated conv's, count once; a spatially separable conv has one per axis);
+        None when two different windows act on one axis."""
+        parts = self.walk(tuple(in_shapes[0]))
+        shapes = {INPUT: tuple(in_shapes[0]), **{p.name: p.inferred.out_shape for p in parts}}
+        chosen: list[WindowAxis | None] = [None] * (len(in_shapes[0]) - 1)
+        for p in parts:
+            geometry = p.layer.window_geometry([shapes[i] for i in p.inputs], p.inferred.out_shape)
+            for axis, window in enumerate(geometry or ()):
+                if window.trivial or chosen[axis] == window:
+                    continue
+                if chosen[axis] is not None:
+                    return None
+                chosen[axis] = window
+        return tuple(window or WindowAxis(1, 1, 1, 0, 0) for window in chosen)
+
     # ---- execution
     def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
         values = {}
@@ -228,6 +245,52 @@ class Composite(Layer):
                 forward = inplace                    # an intermediate array nothing reads later
             values[p.name] = forward([values[s] for s in sources], prepared, counter)
         return values[plan["output"]]
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 plan: dict[str, Any]) -> list[np.ndarray]:
+        """The chain rule over the parts: their forwards again (keeping every value, nothing in place), then
+        each part's backward in reverse order, summing the gradients of a value read twice (Gated's input).
+        A folded part shares its producer's array and prepared weights, so it is skipped in both passes."""
+        values = {INPUT: inputs[0]}
+        steps = [(p, sources, prepared) for p, sources, prepared in plan["steps"] if prepared is not None]
+        for p, sources, prepared in steps:
+            values[p.name] = p.layer.forward([values[s] for s in sources], prepared, MacCounter())
+        grads: dict[str, np.ndarray] = {plan["output"]: grad}
+        for p, sources, prepared in reversed(steps):
+            g = grads.pop(p.name, None)
+            if g is None:                           # nothing downstream reads it
+                continue
+            for source, part_grad in zip(sources, p.layer.backward([values[s] for s in sources], values[p.name],
+                                                                    g, prepared)):
+                grads[source] = part_grad if source not in grads else grads[source] + part_grad
+        return [grads[INPUT] if INPUT in grads else np.zeros_like(inputs[0])]
+
+    # ---- dependency: the parts' own rules, walked in reverse
+    def _support(self, mask: np.ndarray, in_shape: Shape) -> np.ndarray:
+        parts = self.walk(tuple(in_shape))
+        shapes = {INPUT: tuple(in_shape), **{p.name: p.inferred.out_shape for p in parts}}
+        masks = {parts[-1].name: mask}
+        cache = self.__dict__.setdefault("_support_cache", {})
+        for p in reversed(parts):
+            found = masks.pop(p.name, None)
+            if found is None:
+                continue
+            for source, got in zip(p.inputs, support_step(p.layer, found, [shapes[i] for i in p.inputs],
+                                                          p.inferred.out_shape, cache)):
+                masks[source] = got if source not in masks else np.maximum(masks[source], got)
+        if INPUT in masks:
+            return masks[INPUT]
+        return np.zeros((mask.shape[0], *in_shape[1:], 1), dtype=mask.dtype)
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """Each part's own dependency rule (a gate's saturating sigmoid or an activation must not drop one)."""
+        x = inputs[0]
+        found = self._support(mask, (x.shape[-1], *x.shape[1:-1]))
+        return [np.broadcast_to(found, x.shape).copy()]
+
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        return [self._support(mask, tuple(in_shapes[0]))]
 
     # ---- a following BatchNorm folds into the output part, if that one can take it
     def _output_layer(self) -> Layer:

@@ -20,12 +20,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import (MacCounter, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_rows, conv_weight_columns,
-                       fast_fft_length, fft_kernel_spectrum, pad_spatial)
+from ..kernels import (MacCounter, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_input_grad, conv_rows,
+                       conv_weight_columns, fast_fft_length, fft_kernel_spectrum, pad_spatial, pad_spatial_transpose,
+                       windows_transpose)
 from ..receptive import Field
 from ..shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
-from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, _as_int, _short, boolean, choice, fan_in_uniform, integer,
-                   optional, per_axis, register)
+from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, _as_int, _short, boolean, choice,
+                   fan_in_uniform, integer, optional, per_axis, register)
 from .padding import pad_problem
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -194,8 +195,13 @@ class ConvNd(Layer):
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         pads = self.pads(in_shapes[0][1:])
-        k_eff = [dilated(k, d) for k, d in zip(self.kernel_size, self.dilation)]
-        return fields[0].through_window(k_eff, self.stride, [lo for lo, _ in pads])
+        return fields[0].through_window(self.kernel_size, self.stride, [lo for lo, _ in pads], out_shape[1:],
+                                        self.dilation, self.padding_mode)
+
+    def window_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[WindowAxis, ...]:
+        rule = self.padding if isinstance(self.padding, str) else None
+        return tuple(WindowAxis(k, s, d, lo, hi, rule) for k, s, d, (lo, hi) in
+                     zip(self.kernel_size, self.stride, self.dilation, self.pads(in_shapes[0][1:])))
 
     # ---- execution
     def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -213,9 +219,10 @@ class ConvNd(Layer):
                 dtype: np.dtype) -> dict[str, Any]:
         """Choose the algorithm for this conv's shapes and lay the weights out for it."""
         channels, spatial = in_shapes[0][0], in_shapes[0][1:]
-        weight = np.asarray(params["weight"], dtype=np.float64)
+        exact = np.asarray(params["weight"], dtype=np.float64)     # the FFT's spectrum is computed from these
         if self.flip_kernel:   # a true convolution is the cross-correlation with the flipped kernel
-            weight = weight[(slice(None), slice(None), *(slice(None, None, -1),) * self.dims)]
+            exact = exact[(slice(None), slice(None), *(slice(None, None, -1),) * self.dims)]
+        weight = exact.astype(dtype)   # the layouts below only move values: cast first (6x faster on VGG's fc6)
         out = tuple(out_shape[1:])
         pads = self.pads(spatial)
         plan: dict[str, Any] = {"pads": pads, "out": out,
@@ -225,7 +232,7 @@ class ConvNd(Layer):
         if self.algorithm == "fft" or (self.algorithm == "auto"
                                        and self.fft_pays(channels, out, fft_shape, dtype)):
             plan.update(method="fft", weights=None, fft_shape=fft_shape,
-                        spectrum=fft_kernel_spectrum(weight, self.groups, self.dilation, fft_shape, dtype))
+                        spectrum=fft_kernel_spectrum(exact, self.groups, self.dilation, fft_shape, dtype))
         elif self.groups > 1 and per_group == 1:
             multiplier = self.out_channels // channels                    # depthwise
             taps = weight.reshape(channels, multiplier, -1).transpose(2, 0, 1)   # (prod(k), C, M)
@@ -242,7 +249,29 @@ class ConvNd(Layer):
                         taps=np.ascontiguousarray(taps.transpose(1, 2, 0), dtype=dtype))  # (prod(k), C, O)
         else:
             plan.update(method="im2col", weights=conv_weight_columns(weight, self.groups).astype(dtype))
+        # the backward pass (every algorithm) needs the weights as im2col's columns, (g, prod(k) * C/g, O/g):
+        # laid out on its first call (`backward_columns`), so forward-only runs keep one copy of the weights
+        plan["columns"] = None
+        if plan["method"] in ("fft", "depthwise"):    # no layout above is the columns (a depthwise one is small)
+            plan["weight"] = weight
         return plan
+
+    def backward_columns(self, plan: dict[str, Any]) -> np.ndarray:
+        """The weights as (g, prod(k) * C/g, O/g) columns for `backward`: im2col's own layout, a view of the
+        pointwise (C, O) and rows-taps (prod(k), C, O) layouts (rows ordered (*kernel, channel) alike), or made
+        once from the weights."""
+        if plan["columns"] is None:
+            method = plan["method"]
+            if method == "im2col":
+                plan["columns"] = plan["weights"]
+            elif method == "pointwise":
+                plan["columns"] = plan["weights"][None]
+            elif method == "rows":
+                taps = plan["taps"]
+                plan["columns"] = taps.reshape(1, -1, taps.shape[-1])
+            else:
+                plan["columns"] = conv_weight_columns(plan["weight"], self.groups)
+        return plan["columns"]
 
     def fft_pays(self, channels: int, out: Sequence[int], fft_shape: Sequence[int], dtype: np.dtype) -> bool:
         """algorithm 'auto': the FFT when its estimated cost is below FFT_MARGIN x the direct one's (both per
@@ -278,6 +307,31 @@ class ConvNd(Layer):
         if plan["bias"] is not None:
             y += plan["bias"]
         return y
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 plan: dict[str, Any]) -> list[np.ndarray]:
+        """dL/dx: a transposed convolution of ``grad`` onto the padded input (`conv_input_grad`, whatever
+        algorithm the forward took), then the padding's own VJP (reflect/replicate/circular pads scatter back)."""
+        x = inputs[0]
+        pads = plan["pads"]
+        padded = tuple(size + lo + hi for size, (lo, hi) in zip(x.shape[1:-1], pads))
+        grad_padded = conv_input_grad(grad, self.backward_columns(plan), padded, self.kernel_size, self.stride, self.dilation)
+        return [pad_spatial_transpose(grad_padded, x.shape[1:-1], pads, self.padding_mode)]
+
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        """A mark the same on every output channel reaches every input channel alike, whatever the groups: the
+        backward pass of one channel with an all-ones kernel, i.e. each output's mark added to every tap of its
+        window (col2im, `windows_transpose`, which `conv_input_grad` computes for such a kernel), then the
+        padding's VJP in this conv's padding_mode (reflected, replicated, wrapped taps go back to their source)."""
+        spatial = tuple(in_shapes[0][1:])
+        pads = self.pads(spatial)
+        dims = len(spatial)
+        taps = np.broadcast_to(mask[(slice(None),) * (1 + dims) + (None,) * dims],
+                               (*mask.shape[:-1], *self.kernel_size, 1))                  # (N, *out, *k, 1)
+        padded = windows_transpose(taps, [i + lo + hi for i, (lo, hi) in zip(spatial, pads)], self.kernel_size,
+                                   self.stride, self.dilation)
+        found = pad_spatial_transpose(padded, spatial, pads, self.padding_mode)      # counts >= 0, a new array
+        return [np.minimum(found, 1, out=found)]
 
 
 def conv_costs(channels: int, out_channels: int, groups: int, taps: int, positions: int, fft_shape: Sequence[int],

@@ -71,6 +71,29 @@ class Linear(Layer):
             y += prepared["bias"]
         return np.moveaxis(y, -1, prepared["axis"])
 
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: dict[str, Any]) -> list[np.ndarray]:
+        """dL/dx = grad Wᵀ over the features axis."""
+        g = np.moveaxis(grad, prepared["axis"], -1)                            # features last
+        dx = np.matmul(g.reshape(-1, g.shape[-1]), prepared["weight"].T).reshape(*g.shape[:-1], -1)
+        return [np.ascontiguousarray(np.moveaxis(dx, -1, prepared["axis"]))]
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """Every output feature reads every input feature along the features axis (no weight matrix needed)."""
+        x = inputs[0]
+        rank = x.ndim - 1
+        axis = storage_axis(rank - 1, rank)
+        shape = list(mask.shape)
+        shape[axis] = x.shape[axis]
+        return [np.broadcast_to(mask.max(axis=axis, keepdims=True), shape).copy()]
+
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        """The same on one channel (a vector's features: one)."""
+        shape = in_shapes[0]
+        x = np.ones((mask.shape[0], *shape[1:], 1) if len(shape) > 1 else (mask.shape[0], 1), dtype=mask.dtype)
+        return self.support_backward([x], None, mask, None)
+
 
 def batch_axis(dim: int, rank: int, name: str, type_name: str) -> int:
     """Normalise a PyTorch dim (batch included, negatives allowed) for a tensor of ``rank`` axes
@@ -103,6 +126,13 @@ class Flatten(Layer):
         x = to_logical(inputs[0])                                              # PyTorch's (N, C, *S) order
         out_shape = self.infer([x.shape[1:]]).out_shape
         return to_storage(np.ascontiguousarray(x).reshape(x.shape[0], *out_shape))
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """The reshape undone on the gradient (in PyTorch's order, as the forward)."""
+        x = to_logical(inputs[0])
+        g = np.ascontiguousarray(to_logical(grad)).reshape(x.shape)
+        return [np.array(to_storage(g))]                                       # a copy: never a view of grad
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         if len(out_shape) == len(in_shapes[0]):

@@ -9,18 +9,24 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter
-from ..receptive import AxisField, Field
-from .base import (Arg, Elementwise, Inferred, Layer, Shape, boolean, choice, integer, optional, real, register,
-                   shape_text, storage_axis)
+from ..receptive import Field, Reads
+from .base import (Arg, Elementwise, Inferred, Layer, Shape, boolean, choice, integer, lookup, optional, real,
+                   register, shape_text, storage_axis)
 from .dense import batch_axis
 
 _INPLACE = {"inplace": Arg(boolean, False, "accepted for PyTorch compatibility; no effect on the numbers")}
 
 
 def _activation(type_name: str, summary: str, apply: Callable[[Any, np.ndarray], np.ndarray],
-                overwrite: Callable[[Any, np.ndarray], np.ndarray] | None = None, **arguments: Arg) -> type[Layer]:
+                overwrite: Callable[[Any, np.ndarray], np.ndarray] | None = None,
+                backward: Callable[[Any, np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+                **arguments: Arg) -> type[Layer]:
+    """Register an activation: ``apply(layer, x)``, optionally ``overwrite(layer, x)`` (in place) and
+    ``backward(layer, x, y, grad)`` -> dL/dx (PyTorch's derivative formula)."""
     namespace = {"type_name": type_name, "summary": summary, "arguments": arguments,
                  "apply": lambda self, x, prepared: apply(self, x)}
+    if backward is not None:
+        namespace["apply_backward"] = lambda self, x, y, grad, prepared: backward(self, x, y, grad)
     if overwrite is not None:   # the same function writing into x (when the executor allows it)
         namespace["apply_inplace"] = lambda self, x, prepared: overwrite(self, x)
     return register(type(type_name, (Elementwise,), namespace))
@@ -44,29 +50,80 @@ def _relu6(x: np.ndarray) -> np.ndarray:
     return np.clip(x, 0.0, 6.0)
 
 
+# ---- derivatives: PyTorch's backward formulas (tools/autograd/derivatives.yaml and the ATen kernels they call),
+# with their conventions at the kinks (the subgradient torch picks) and for NaN (which fails every comparison)
+
+def _gelu_backward(layer: Any, x: np.ndarray, y: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """GeluBackward: Φ(x) + x·φ(x); for 'tanh', d/dx of 0.5·x·(1 + tanh(β(x + κx³)))."""
+    if layer.approximate == "tanh":
+        beta, kappa = math.sqrt(2.0 / math.pi), 0.044715
+        t = np.tanh(beta * (x + kappa * x ** 3))
+        return grad * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * beta * (1.0 + 3.0 * kappa * x * x))
+    cdf = 0.5 * (1.0 + _erf(x * math.sqrt(0.5)).astype(x.dtype))
+    pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+    return grad * (cdf + x * pdf)
+
+
+def _silu_backward(layer: Any, x: np.ndarray, y: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """silu_backward: σ(x)·(1 + x·(1 − σ(x)))."""
+    sigmoid = _sigmoid(x)
+    return grad * sigmoid * (1.0 + x * (1.0 - sigmoid))
+
+
+def _zero(grad: np.ndarray) -> np.ndarray:
+    return np.zeros((), dtype=grad.dtype)
+
+
 _activation("ReLU", "max(0, x)", lambda layer, x: np.maximum(x, 0, dtype=x.dtype),
-            lambda layer, x: np.maximum(x, 0, out=x), **_INPLACE)
+            lambda layer, x: np.maximum(x, 0, out=x),
+            lambda layer, x, y, grad: np.where(y <= 0, _zero(grad), grad),          # threshold_backward(y)
+            **_INPLACE)
 _activation("ReLU6", "min(max(0, x), 6)", lambda layer, x: _relu6(x), lambda layer, x: np.clip(x, 0.0, 6.0, out=x),
+            lambda layer, x, y, grad: np.where((x <= 0) | (x >= 6), _zero(grad), grad),   # hardtanh_backward
             **_INPLACE)
 _activation("LeakyReLU", "x if x > 0 else negative_slope·x",
-            lambda layer, x: np.where(x > 0, x, x * x.dtype.type(layer.negative_slope)),
+            lambda layer, x: np.where(x > 0, x, x * x.dtype.type(layer.negative_slope)), None,
+            lambda layer, x, y, grad: np.where(x > 0, grad, grad * grad.dtype.type(layer.negative_slope)),
             negative_slope=Arg(real(), 0.01), **_INPLACE)
 _activation("ELU", "x if x > 0 else alpha·(exp(x) − 1)",
-            lambda layer, x: np.where(x > 0, x, x.dtype.type(layer.alpha) * np.expm1(np.minimum(x, 0))),
+            lambda layer, x: np.where(x > 0, x, x.dtype.type(layer.alpha) * np.expm1(np.minimum(x, 0))), None,
+            lambda layer, x, y, grad: np.where(x <= 0, grad * grad.dtype.type(layer.alpha) * np.exp(np.minimum(x, 0)),
+                                               grad),
             alpha=Arg(real(), 1.0), **_INPLACE)
-_activation("GELU", "x·Φ(x)", _gelu, approximate=Arg(choice("none", "tanh"), "none"))
-_activation("SiLU", "x·σ(x) (swish)", lambda layer, x: x * _sigmoid(x), **_INPLACE)
-_activation("Hardswish", "x·relu6(x + 3)/6", lambda layer, x: x * _relu6(x + 3) / 6, **_INPLACE)
-_activation("Hardsigmoid", "relu6(x + 3)/6", lambda layer, x: _relu6(x + 3) / 6, **_INPLACE)
-_activation("Sigmoid", "1/(1 + exp(−x))", lambda layer, x: _sigmoid(x))
-_activation("Tanh", "tanh(x)", lambda layer, x: np.tanh(x))
-_activation("Identity", "y = x", lambda layer, x: x)
-_activation("Abs", "|x| (torch.abs)", lambda layer, x: np.abs(x))
-_activation("Sqrt", "√x (torch.sqrt; NaN below 0)", lambda layer, x: np.sqrt(x))
+_activation("GELU", "x·Φ(x)", _gelu, None, _gelu_backward, approximate=Arg(choice("none", "tanh"), "none"))
+_activation("SiLU", "x·σ(x) (swish)", lambda layer, x: x * _sigmoid(x), None, _silu_backward, **_INPLACE)
+_activation("Hardswish", "x·relu6(x + 3)/6", lambda layer, x: x * _relu6(x + 3) / 6, None,
+            lambda layer, x, y, grad: np.where(x <= -3, _zero(grad), np.where(x < 3, grad * (x / 3 + 0.5), grad)),
+            **_INPLACE)
+# hardsigmoid_backward multiplies by 1/6 rounded to float32 (ATen's constant is 1.0f / 6.0f), in every dtype
+_activation("Hardsigmoid", "relu6(x + 3)/6", lambda layer, x: _relu6(x + 3) / 6, None,
+            lambda layer, x, y, grad: np.where((x > -3) & (x < 3), grad * np.float32(1.0 / 6.0).astype(grad.dtype),
+                                               _zero(grad)),
+            **_INPLACE)
+_activation("Sigmoid", "1/(1 + exp(−x))", lambda layer, x: _sigmoid(x), None,
+            lambda layer, x, y, grad: grad * (1.0 - y) * y)
+_activation("Tanh", "tanh(x)", lambda layer, x: np.tanh(x), None, lambda layer, x, y, grad: grad * (1.0 - y * y))
+_activation("Identity", "y = x", lambda layer, x: x, None, lambda layer, x, y, grad: grad.copy())
+_activation("Abs", "|x| (torch.abs)", lambda layer, x: np.abs(x), None,   # grad·sgn(x), sgn(0) = sgn(NaN) = 0
+            lambda layer, x, y, grad: grad * ((x > 0).astype(grad.dtype) - (x < 0).astype(grad.dtype)))
+_activation("Sqrt", "√x (torch.sqrt; NaN below 0)", lambda layer, x: np.sqrt(x), None,
+            lambda layer, x, y, grad: grad / (2.0 * y))
 for _dims in ("", "2d", "3d"):
     # Dropout2d/3d only warn about an unexpected rank; Dropout1d refuses one (below).
     _activation(f"Dropout{_dims}", "identity at inference (torch.nn.Dropout" + _dims + ")", lambda layer, x: x,
-                p=Arg(real(0.0, 1.0), 0.5), **_INPLACE)
+                None, lambda layer, x, y, grad: grad.copy(), p=Arg(real(0.0, 1.0), 0.5), **_INPLACE)
+
+
+# ---- no-ops (`Layer.is_noop`, read by `convcalc lint`)
+def _never_drops(layer: Layer, in_shapes: Sequence[Shape], out_shape: Shape) -> str | None:
+    """Dropout's `Layer.is_noop`: with p = 0 it returns its input in training too (at inference it always does)."""
+    return "p = 0: it drops nothing, in training either" if layer.p == 0 else None
+
+
+lookup("Identity").noop_by_design = True     # a placeholder by design: lint flags it only in a chain of no-ops
+lookup("Identity").is_noop = lambda layer, in_shapes, out_shape: "Identity returns its input"
+for _dims in ("", "2d", "3d"):
+    lookup(f"Dropout{_dims}").is_noop = _never_drops
 
 
 @register
@@ -74,6 +131,7 @@ class Dropout1d(Elementwise):
     type_name = "Dropout1d"
     summary = "identity at inference (torch.nn.Dropout1d); needs a [C, L] input"
     arguments = {"p": Arg(real(0.0, 1.0), 0.5), **_INPLACE}
+    is_noop = _never_drops
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         # F.dropout1d raises for anything but a 2-D or 3-D tensor, even at inference: batched
@@ -83,6 +141,9 @@ class Dropout1d(Elementwise):
 
     def apply(self, x: np.ndarray, prepared: Any) -> np.ndarray:
         return x
+
+    def apply_backward(self, x: np.ndarray, y: np.ndarray, grad: np.ndarray, prepared: Any) -> np.ndarray:
+        return grad.copy()
 
 
 @register
@@ -101,17 +162,30 @@ class Softmax(Elementwise):
         shifted = np.exp(x - x.max(axis=axis, keepdims=True))
         return shifted / shifted.sum(axis=axis, keepdims=True)
 
+    def apply_backward(self, x: np.ndarray, y: np.ndarray, grad: np.ndarray, prepared: Any) -> np.ndarray:
+        """_softmax_backward_data: y·(g − Σ g·y) along dim."""
+        rank = x.ndim - 1
+        axis = storage_axis(batch_axis(self.dim, rank, "dim", self.type_name), rank)
+        return y * (grad - (grad * y).sum(axis=axis, keepdims=True))
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """Each output depends on every input along ``dim`` (the VJP can cancel: over the channels of a constant
+        map it is 0): a mark spreads along that axis."""
+        rank = mask.ndim - 1
+        axis = storage_axis(batch_axis(self.dim, rank, "dim", self.type_name), rank)
+        return [np.broadcast_to(mask.max(axis=axis, keepdims=True), mask.shape).copy()]
+
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
-        """Along a spatial ``dim`` every unit sees every position of that axis: the union of the n windows
-        there, [-P, (n-1)*S - P + r - 1], the same for every unit (stride 0). Along the channels: elementwise."""
+        """Along a spatial ``dim`` every unit reads every position of that axis: the union of the n windows
+        there, the same for every unit (a whole axis, stride 0). Along the channels: elementwise."""
         field = fields[0]
         axis = batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name) - 1
         if axis < 0 or field.whole or axis >= len(field.axes):
             return field
-        a, n = field.axes[axis], in_shapes[0][axis + 1]
-        union = AxisField(size=a.size + (n - 1) * a.stride, size_min=a.size_min + (n - 1) * a.stride,
-                          stride=a.stride * 0, padding=a.padding)
-        return Field((*field.axes[:axis], union, *field.axes[axis + 1:]), misaligned=field.misaligned)
+        spatial = in_shapes[0][1:]
+        reads = [Reads.everything(n) if index == axis else Reads.identity() for index, n in enumerate(spatial)]
+        return field.through(reads, spatial)
 
 
 @register
@@ -133,6 +207,13 @@ class PReLU(Elementwise):
     def apply(self, x: np.ndarray, prepared: Mapping[str, np.ndarray]) -> np.ndarray:
         weight = prepared["weight"]                       # one value, or one per channel (the last stored axis)
         return np.where(x >= 0, x, x * (weight[0] if weight.size == 1 else weight))
+
+    def apply_backward(self, x: np.ndarray, y: np.ndarray, grad: np.ndarray,
+                       prepared: Mapping[str, np.ndarray]) -> np.ndarray:
+        """_prelu_kernel_backward: grad where x > 0, else a·grad (at 0 and NaN too). The slope's own gradient
+        is not an input's."""
+        weight = prepared["weight"]
+        return np.where(x > 0, grad, grad * (weight[0] if weight.size == 1 else weight))
 
 
 class BatchNormNd(Layer):
@@ -216,6 +297,33 @@ class BatchNormNd(Layer):
         if "bias" in prepared:
             y = y + prepared["bias"]
         return y
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """Running statistics: the per-channel scale. Batch statistics (no running ones), as
+        native_batch_norm_backward: w·invstd·(g − mean(g) − x̂·mean(g·x̂)), means over all axes but the
+        channels."""
+        x = inputs[0]
+        if "scale" in prepared:
+            return [grad * prepared["scale"]]
+        axes = tuple(range(x.ndim - 1))
+        inverse_std = 1.0 / np.sqrt(x.var(axis=axes) + x.dtype.type(self.eps))
+        normalised = (x - x.mean(axis=axes)) * inverse_std
+        scaled = grad * prepared["weight"] if "weight" in prepared else grad
+        centred = scaled - scaled.mean(axis=axes) - normalised * (scaled * normalised).mean(axis=axes)
+        return [centred * inverse_std]
+
+    channelwise_support = True
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """With running statistics, per element (a positive scale). With batch statistics every position of a
+        channel enters its mean and variance: a mark spreads over the spatial axes (of its own sample: the walk
+        measures one sample per batch row)."""
+        if self.track_running_stats or mask.ndim <= 2:
+            return [mask.copy()]
+        axes = tuple(range(1, mask.ndim - 1))
+        return [np.broadcast_to(mask.max(axis=axes, keepdims=True), mask.shape).copy()]
 
 
 register(type("BatchNorm1d", (BatchNormNd,), {"type_name": "BatchNorm1d", "ranks": (1, 2), "layout": "[C] or [C, L]"}))

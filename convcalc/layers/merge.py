@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter
-from ..receptive import AxisField, Field, merge
+from ..receptive import Field, concat, merge
 from .base import Arg, Inferred, Layer, Shape, integer, register, shape_text, storage_axis
 from .dense import batch_axis
 
@@ -30,6 +31,7 @@ class BroadcastMerge(Layer):
 
     min_inputs, max_inputs = 2, None
     arguments = {}
+    channelwise_support = True
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         shapes = ", ".join(shape_text(s) for s in in_shapes)
@@ -51,12 +53,11 @@ class BroadcastMerge(Layer):
         spread = []
         for field, shape in zip(fields, in_shapes):
             if not field.whole and len(field.axes) == len(shape) - 1:
-                axes = tuple(AxisField(a.size, a.size_min, a.stride * 0, a.padding)
-                             if shape[index + 1] == 1 < out_shape[index + 1] else a
+                axes = tuple(a.broadcast(out_shape[index + 1]) if shape[index + 1] == 1 < out_shape[index + 1] else a
                              for index, a in enumerate(field.axes))
-                field = Field(axes, misaligned=field.misaligned)
+                field = replace(field, axes=axes)
             spread.append(field)
-        return spread[0] if len(spread) == 1 else merge(spread)
+        return spread[0] if len(spread) == 1 else merge(spread, out_shape[1:])
 
     @staticmethod
     def combine(inputs: Sequence[np.ndarray], ufunc: np.ufunc) -> np.ndarray:
@@ -69,6 +70,12 @@ class BroadcastMerge(Layer):
                 result = ufunc(result, more)
         return result
 
+    @staticmethod
+    def unbroadcast(grad: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+        """The VJP of broadcasting an array of ``shape`` (same rank) to grad's shape: sum over the stretched axes."""
+        axes = tuple(axis for axis, (g, s) in enumerate(zip(grad.shape, shape)) if s == 1 and g != 1)
+        return grad.sum(axis=axes, keepdims=True) if axes else grad.copy()
+
 
 @register
 class Add(BroadcastMerge):
@@ -78,6 +85,10 @@ class Add(BroadcastMerge):
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         return self.combine(inputs, np.add)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        return [self.unbroadcast(grad, x.shape) for x in inputs]
 
     def forward_inplace(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         """The sum, written into the first input (which nothing else needs) when it has the output's shape."""
@@ -97,6 +108,19 @@ class Multiply(BroadcastMerge):
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         return self.combine(inputs, np.multiply)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """Each input's gradient: grad times the product of the OTHER inputs (never output / x, which a zero
+        would spoil), summed over the axes it was broadcast along."""
+        grads = []
+        for index, x in enumerate(inputs):
+            product = grad
+            for other, y in enumerate(inputs):
+                if other != index:
+                    product = product * y
+            grads.append(self.unbroadcast(product, x.shape))
+        return grads
 
 
 @register
@@ -125,15 +149,27 @@ class Concat(Layer):
         axis = batch_axis(self.dim, rank, "dim", self.type_name)
         return np.concatenate(inputs, axis=storage_axis(axis, rank))
 
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """Each input gets its own slice of grad along the concatenation axis."""
+        rank = inputs[0].ndim - 1
+        axis = storage_axis(batch_axis(self.dim, rank, "dim", self.type_name), rank)
+        ends = np.cumsum([x.shape[axis] for x in inputs])[:-1]
+        return [np.ascontiguousarray(part) for part in np.split(grad, ends, axis=axis)]
+
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        """Along the channels every input gets the (uniform) mark; along a spatial axis its own slice."""
+        axis = batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name)
+        if axis == 0:
+            return [mask.copy() for _ in in_shapes]
+        inputs = [np.ones((mask.shape[0], *s[1:], 1), dtype=mask.dtype) for s in in_shapes]
+        return self.support_backward(inputs, None, mask, None)
+
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Along the channels every unit sees all inputs (a merge). Along a spatial axis each unit comes from
         one input, shifted by the lengths before it: no single window describes every unit, so the field is
-        marked misaligned; sizes span the inputs' sizes, stride and padding are the first input's."""
+        marked misaligned; its regions are exact per unit (one period over the whole axis)."""
         axis = batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name)
         if axis == 0 or any(f.whole for f in fields) or len({len(f.axes) for f in fields}) != 1:
-            return merge(fields)
-        first = fields[0].axes
-        return Field(tuple(
-            AxisField(size=max(f.axes[i].size for f in fields), size_min=min(f.axes[i].size_min for f in fields),
-                      stride=first[i].stride, padding=first[i].padding)
-            for i in range(len(first))), misaligned=True)
+            return merge(fields, out_shape[1:])
+        return concat(fields, [shape[axis] for shape in in_shapes], axis - 1, out_shape[1:])

@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter, pad_spatial
+from ..kernels import MacCounter, pad_spatial, pad_spatial_transpose
 from ..receptive import Field
 from .base import LAYOUTS, REQUIRED, Arg, Inferred, Layer, Shape, _as_int, real, register, shape_text, storage_axis
 
@@ -129,16 +129,41 @@ class PadNd(Layer):
         for axis, (lo, _) in zip(self.padded_axes(shape), pad_pairs(self.padding)):
             if axis > 0:
                 lows[axis - 1] = lo
-        return field.through_window([1] * len(lows), [1] * len(lows), lows)
+        return field.through_window([1] * len(lows), [1] * len(lows), lows, out_shape[len(out_shape) - len(lows):],
+                                    border=self.mode)
 
-    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
-        x = inputs[0]
+    def is_noop(self, in_shapes: Sequence[Shape], out_shape: Shape) -> str | None:
+        return "every padding is 0" if not any(self.padding) else None
+
+    def storage_pads(self, x: np.ndarray) -> list[tuple[int, int]]:
+        """(lo, hi) for each stored axis 1..rank of ``x`` (the channels last)."""
         rank = x.ndim - 1
         shape = (x.shape[-1], *x.shape[1:-1]) if rank > 1 else tuple(x.shape[1:])   # PyTorch's order
         pads = [(0, 0)] * rank                                                     # storage axes 1..rank
         for axis, pair in zip(self.padded_axes(shape), pad_pairs(self.padding)):
             pads[storage_axis(axis, rank) - 1] = pair
-        return pad_spatial(x, pads, self.mode, self.fill_value())
+        return pads
+
+    def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        x = inputs[0]
+        return pad_spatial(x, self.storage_pads(x), self.mode, self.fill_value())
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """Each output position's gradient goes back to the input position it copies (reflected, replicated and
+        wrapped copies add up); the fill value's positions and cropped inputs get none."""
+        x = inputs[0]
+        pads = self.storage_pads(x)
+        result = pad_spatial_transpose(grad, x.shape[1:1 + len(pads)], pads, self.mode)
+        return [result.copy() if result is grad else result]
+
+    channelwise_support = True
+
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        """On one channel, unless this layer pads (or crops) the channel axis itself."""
+        if 0 in self.padded_axes(tuple(in_shapes[0])):
+            return None
+        return super().support_uniform(mask, in_shapes, out_shape)
 
 
 class ConstantPadNd(PadNd):

@@ -1,53 +1,108 @@
-"""Max/average pooling (1d/2d/3d) with PyTorch's ceil_mode rule, and adaptive pooling."""
+"""Max/average pooling (1d/2d/3d) with PyTorch's ceil_mode rule, and adaptive pooling.
+
+convcalc adds ``padding: 'tf_same'`` to MaxPool/AvgPool: TensorFlow's SAME pooling (``tf.nn.max_pool`` /
+``avg_pool`` with padding='SAME'): output ceil(i/s), total pad max((o-1)*s + k - i, 0) with the odd one at the
+end (`shapes.tf_same_pads`, as for convs), and the padded cells are ignored: max pads with -inf, and the average
+divides by the number of input cells in each window (``count_include_pad`` defaults to false there; true counts
+the pads as zeros in a divisor of the full kernel size).
+"""
 
 from __future__ import annotations
 
-from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import (MacCounter, adaptive_reduce, avg_divisor, pad_spatial, pool_pads_for_ceil, reduce_windows,
-                       window_argmax)
-from ..receptive import Field
-from ..shapes import adaptive_bin_extent, dilated, pool_length
-from .base import LAYOUTS, Arg, Inferred, Layer, Shape, boolean, integer, optional, per_axis, register
+from ..kernels import (MacCounter, adaptive_argmax, adaptive_mean_transpose, adaptive_reduce, avg_divisor, pad_spatial,
+                       pad_spatial_transpose, pool_pads_for_ceil, reduce_windows, scatter_add_planes, window_argmax,
+                       windows_transpose)
+from ..receptive import Field, Reads
+from ..shapes import Pads, dilated, pool_length, prod, tf_same_pads
+from .base import LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, boolean, integer, optional, per_axis, register
 from .conv import axis_label
+
+
+def pool_padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | str:
+    """Pooling ``padding``: an int or one int per spatial axis (PyTorch's), or 'tf_same' (TensorFlow's SAME)."""
+    if isinstance(value, str):
+        if value == "tf_same":
+            return value
+        raise LayerArgError(f"{name} must be an integer, a list of {dims} integers or 'tf_same', got the string"
+                            f" '{value[:60]}'", name)
+    return per_axis(0)(value, dims, name)
+
+
+pool_padding_arg.json_schema = lambda dims: {"anyOf": [per_axis(0).json_schema(dims), {"enum": ["tf_same"]}]}
+
+POOL_PADDING = Arg(pool_padding_arg, 0, "at most half the kernel size; or 'tf_same' (TensorFlow's SAME: pads"
+                   " ignored by max and by the average's divisor)")
 
 
 class PoolNd(Layer):
     """Shared rules of sliding-window pooling: stride defaults to the kernel size."""
 
+    channelwise_support = True
+
     def validate(self) -> None:
         if self.stride is None:
             self.stride = self.kernel_size
         dilation = getattr(self, "dilation", (1,) * self.dims)
+        self.dilation = dilation
+        if self.padding == "tf_same":
+            if self.ceil_mode:
+                raise LayerArgError("ceil_mode does not apply with padding 'tf_same' (TensorFlow's SAME output is"
+                                    " already ceil(input / stride))", "ceil_mode")
+            return
         for axis, (k, p) in enumerate(zip(self.kernel_size, self.padding)):
             if p > k // 2:
                 raise LayerArgError(
                     f"padding {p}{axis_label(self.dims, axis)} is more than half the kernel size {k}"
                     f" (PyTorch allows at most {k // 2})", "padding")
-        self.dilation = dilation
+
+    def pads(self, spatial: Sequence[int]) -> Pads:
+        """(before, after) padding per axis: (p, p), or TensorFlow's SAME pads for this input size."""
+        if self.padding == "tf_same":
+            return tuple(tf_same_pads(i, k, s, d)
+                         for i, k, s, d in zip(spatial, self.kernel_size, self.stride, self.dilation))
+        return tuple((p, p) for p in self.padding)
+
+    def window_pads(self, spatial: Sequence[int], out: Sequence[int]) -> list[tuple[int, int]]:
+        """The (before, after) pads the executor applies so that every output window exists (ceil_mode's
+        overhang past PyTorch's right pad included; TF SAME's pads already cover every window)."""
+        if self.padding == "tf_same":
+            return list(self.pads(spatial))
+        return pool_pads_for_ceil(spatial, self.kernel_size, self.stride, self.dilation, self.padding, out)
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         in_shape = in_shapes[0]
         self.expect_rank(in_shape, (self.dims + 1,), LAYOUTS[self.dims])
         sizes = []
-        for axis, (i, k, s, d, p) in enumerate(
-                zip(in_shape[1:], self.kernel_size, self.stride, self.dilation, self.padding)):
-            o = pool_length(i, k, s, d, p, p, self.ceil_mode)
+        for axis, (i, k, s, d, (lo, hi)) in enumerate(
+                zip(in_shape[1:], self.kernel_size, self.stride, self.dilation, self.pads(in_shape[1:]))):
+            o = pool_length(i, k, s, d, lo, hi, self.ceil_mode)
             if o < 1:
                 dilation_text = f" with dilation {d}" if d > 1 else ""
                 raise LayerArgError(
                     f"kernel_size {k}{dilation_text} spans {dilated(k, d)}, but the padded input is"
-                    f" {i + 2 * p} wide{axis_label(self.dims, axis)}: the output would be empty", "kernel_size")
+                    f" {i + lo + hi} wide{axis_label(self.dims, axis)}: the output would be empty", "kernel_size")
             sizes.append(o)
         return Inferred((in_shape[0], *sizes))
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
-        k_eff = [dilated(k, d) for k, d in zip(self.kernel_size, self.dilation)]
-        return fields[0].through_window(k_eff, self.stride, self.padding)
+        return fields[0].through_window(self.kernel_size, self.stride, [lo for lo, _ in self.pads(in_shapes[0][1:])],
+                                        out_shape[1:], self.dilation)
+
+    def window_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[WindowAxis, ...]:
+        rule = self.padding if isinstance(self.padding, str) else None
+        return tuple(WindowAxis(k, s, d, lo, hi, rule) for k, s, d, (lo, hi) in
+                     zip(self.kernel_size, self.stride, self.dilation, self.pads(in_shapes[0][1:])))
+
+    def is_noop(self, in_shapes: Sequence[Shape], out_shape: Shape) -> str | None:
+        geometry = self.window_geometry(in_shapes, out_shape)
+        if all(axis.trivial for axis in geometry) and getattr(self, "divisor_override", None) in (None, 1):
+            return "a 1-wide window with stride 1 and no padding returns its input"
+        return None
 
 
 class MaxPoolNd(PoolNd):
@@ -57,18 +112,43 @@ class MaxPoolNd(PoolNd):
         x = inputs[0]
         spatial = x.shape[1:-1]
         out = self.infer([(x.shape[-1], *spatial)]).out_shape[1:]
-        pads = pool_pads_for_ceil(spatial, self.kernel_size, self.stride, self.dilation, self.padding, out)
+        pads = self.window_pads(spatial, out)
         padded = pad_spatial(x, pads, value=-np.inf)
         return reduce_windows(padded, self.kernel_size, self.stride, self.dilation, out, np.maximum)
 
     def argmax_indices(self, x: np.ndarray) -> np.ndarray:
         """PyTorch's return_indices (per-plane flat index of each window's max), for a MaxUnpool naming this pool."""
         out = self.infer([(x.shape[-1], *x.shape[1:-1])]).out_shape[1:]
-        return window_argmax(x, self.kernel_size, self.stride, self.dilation, self.padding, out)
+        before = [lo for lo, _ in self.pads(x.shape[1:-1])]
+        return window_argmax(x, self.kernel_size, self.stride, self.dilation, before, out)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """Each window's gradient goes to its argmax (PyTorch's: the first maximum in window order, the last NaN);
+        overlapping windows with one argmax add up."""
+        x = inputs[0]
+        spatial = x.shape[1:-1]
+        before = [lo for lo, _ in self.pads(spatial)]
+        indices = window_argmax(x, self.kernel_size, self.stride, self.dilation, before, grad.shape[1:-1])
+        return [scatter_add_planes(grad, indices, spatial)]
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """Any tap of a window can hold its maximum (which one depends on the data): each window's mark goes to
+        every tap it reads, as a sum pool's gradient (col2im), the pads (which read nothing) then dropped."""
+        spatial, out = inputs[0].shape[1:-1], mask.shape[1:-1]
+        dims = len(spatial)
+        pads = self.window_pads(spatial, out)
+        taps = np.broadcast_to(mask[(slice(None),) * (1 + dims) + (None,) * dims],
+                               (*mask.shape[:-1], *self.kernel_size, mask.shape[-1]))   # (N, *out, *k, C)
+        padded = windows_transpose(taps, [i + lo + hi for i, (lo, hi) in zip(spatial, pads)], self.kernel_size,
+                                   self.stride, self.dilation)
+        found = pad_spatial_transpose(padded, spatial, pads)                         # counts >= 0, a new array
+        return [np.minimum(found, 1, out=found)]
     arguments = {
         "kernel_size": Arg(per_axis(1)),
         "stride": Arg(optional(per_axis(1)), None, "defaults to kernel_size"),
-        "padding": Arg(per_axis(0), 0, "at most half the kernel size"),
+        "padding": POOL_PADDING,
         "dilation": Arg(per_axis(1), 1),
         "return_indices": Arg(boolean, False),
         "ceil_mode": Arg(boolean, False),
@@ -80,29 +160,59 @@ class AvgPoolNd(PoolNd):
     arguments = {
         "kernel_size": Arg(per_axis(1)),
         "stride": Arg(optional(per_axis(1)), None, "defaults to kernel_size"),
-        "padding": Arg(per_axis(0), 0, "at most half the kernel size"),
+        "padding": POOL_PADDING,
         "ceil_mode": Arg(boolean, False),
-        "count_include_pad": Arg(boolean, True),
+        "count_include_pad": Arg(boolean, True, "count the pads in the divisor; with padding 'tf_same' the default"
+                                 " is false (TensorFlow's average over the input cells)"),
         "divisor_override": Arg(optional(integer(1)), None, "divide by this instead of the window size"),
     }
+
+    @classmethod
+    def from_args(cls, raw: Mapping[str, Any]) -> "Layer":
+        """PyTorch's default count_include_pad (true), except that 'tf_same' padding defaults to TensorFlow's false."""
+        if raw.get("padding") == "tf_same" and "count_include_pad" not in raw:
+            raw = {**raw, "count_include_pad": False}
+        return super().from_args(raw)
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         x = inputs[0]
         spatial = x.shape[1:-1]
         out = self.infer([(x.shape[-1], *spatial)]).out_shape[1:]
-        pads = pool_pads_for_ceil(spatial, self.kernel_size, self.stride, self.dilation, self.padding, out)
+        pads = self.window_pads(spatial, out)
         total = reduce_windows(pad_spatial(x, pads), self.kernel_size, self.stride, self.dilation, out, np.add)
+        return total / self.divisor(spatial, out, pads)[..., None].astype(x.dtype)
+
+    def divisor(self, spatial: Sequence[int], out: Sequence[int], pads: Sequence[tuple[int, int]]) -> np.ndarray:
+        """What each output position's window sum is divided by, (*out) float64: divisor_override, or PyTorch's
+        count (semantics §3.4), or TF SAME's."""
         override = getattr(self, "divisor_override", None)
         if override:
-            return total / np.asarray(override, dtype=x.dtype)
-        divisor = avg_divisor(spatial, self.kernel_size, self.stride, self.padding, out, self.count_include_pad)
-        return total / divisor[..., None].astype(x.dtype)
+            return np.full(tuple(out), float(override))
+        if self.padding == "tf_same" and self.count_include_pad:
+            # every TF SAME window lies inside the padded input (total pad = (o-1)*s + k - i): k cells each
+            return np.full(tuple(out), prod(self.kernel_size), dtype=np.float64)
+        return avg_divisor(spatial, self.kernel_size, self.stride, [lo for lo, _ in pads], out, self.count_include_pad)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """Each window's gradient / divisor added to every tap of the window (col2im), the pads then dropped."""
+        x = inputs[0]
+        spatial, out = x.shape[1:-1], grad.shape[1:-1]
+        dims = len(spatial)
+        pads = self.window_pads(spatial, out)
+        share = grad / self.divisor(spatial, out, pads)[..., None].astype(grad.dtype)        # (N, *out, C)
+        taps = np.broadcast_to(share[(slice(None),) * (1 + dims) + (None,) * dims],
+                               (*share.shape[:-1], *self.kernel_size, share.shape[-1]))   # (N, *out, *k, C)
+        padded = windows_transpose(taps, [i + lo + hi for i, (lo, hi) in zip(spatial, pads)], self.kernel_size,
+                                   self.stride, self.dilation)
+        return [pad_spatial_transpose(padded, spatial, pads)]
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         in_shape = in_shapes[0]
-        if self.dims == 3 and len(in_shape) == 4:
+        if self.dims == 3 and len(in_shape) == 4 and self.padding != "tf_same":
             # avg_pool3d alone (pool3d_shape_check with check_input_size) wants the UNpadded input
-            # at least as large as the kernel on every axis, whatever the padding or ceil_mode.
+            # at least as large as the kernel on every axis, whatever the padding or ceil_mode
+            # (TensorFlow's SAME pooling has no such rule).
             for axis, (i, k) in enumerate(zip(in_shape[1:], self.kernel_size)):
                 if i < k:
                     raise LayerArgError(
@@ -135,6 +245,8 @@ def output_size_arg(value: Any, dims: int, name: str) -> tuple[int | None, ...]:
 class AdaptivePoolNd(Layer):
     """Pooling to a fixed output size; bin j covers [floor(j*I/O), ceil((j+1)*I/O))."""
 
+    channelwise_support = True
+
     def targets(self, spatial: Sequence[int]) -> tuple[int, ...]:
         return tuple(i if o is None else o for i, o in zip(spatial, self.output_size))
 
@@ -149,11 +261,7 @@ class AdaptivePoolNd(Layer):
         targets = self.targets(spatial)
         if field.whole or all(o == 1 for o in targets):
             return Field.whole_input()
-        axes = []
-        for axis, i, o in zip(field.axes, spatial, targets):
-            smallest, largest = adaptive_bin_extent(i, o)
-            axes.append(axis.through_window(largest, Fraction(i, o), 0, k_eff_min=smallest))
-        return Field(tuple(axes), misaligned=field.misaligned)
+        return field.through([Reads.bins(i, o) for i, o in zip(spatial, targets)], targets)
 
 
 class AdaptiveAvgPoolNd(AdaptivePoolNd):
@@ -161,6 +269,11 @@ class AdaptiveAvgPoolNd(AdaptivePoolNd):
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         return adaptive_reduce(inputs[0], self.targets(inputs[0].shape[1:-1]), np.mean)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        result = adaptive_mean_transpose(grad, inputs[0].shape[1:-1])
+        return [result.copy() if result is grad else result]
     arguments = {"output_size": Arg(output_size_arg, doc="int or per-axis list; in 2-D/3-D null keeps that axis")}
 
 
@@ -169,6 +282,17 @@ class AdaptiveMaxPoolNd(AdaptivePoolNd):
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         return adaptive_reduce(inputs[0], self.targets(inputs[0].shape[1:-1]), np.max)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """Each bin's gradient goes to its argmax (ATen's: first maximum in row-major order, the last NaN)."""
+        x = inputs[0]
+        return [scatter_add_planes(grad, adaptive_argmax(x, grad.shape[1:-1]), x.shape[1:-1])]
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """Any tap of a bin can hold its maximum: each bin's mark goes to all its taps (as the mean's gradient)."""
+        return [(adaptive_mean_transpose(mask, inputs[0].shape[1:-1]) != 0).astype(mask.dtype)]
     arguments = {
         "output_size": Arg(output_size_arg, doc="int or per-axis list; in 2-D/3-D null keeps that axis"),
         "return_indices": Arg(boolean, False),

@@ -22,12 +22,17 @@ from ..errors import LayerArgError
 from ..kernels import MacCounter
 from ..receptive import Field
 from ..shapes import prod
-from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, boolean, lookup, optional, per_axis, real,
+from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, boolean, lookup, optional, per_axis, real,
                    register, shape_text)
 from .pool import MaxPoolNd
 
 
 # --------------------------------------------------------------------------- LPPool
+
+def torch_sign(x: np.ndarray) -> np.ndarray:
+    """torch.sign / torch.sgn of a real array: -1, 0 or 1, and 0 for NaN (NumPy's sign gives NaN)."""
+    return (x > 0).astype(x.dtype) - (x < 0).astype(x.dtype)
+
 
 class _Listed(tuple):
     """A per-axis value that was written as a list (LPPool1d refuses one with a finite norm_type)."""
@@ -72,6 +77,9 @@ class LPPoolNd(Layer):
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         return self.inner.receptive_field(fields, in_shapes, out_shape)
 
+    def window_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[WindowAxis, ...] | None:
+        return self.inner.window_geometry(in_shapes, out_shape)
+
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         x, p = inputs[0], self.norm_type
         if p == math.inf:
@@ -82,6 +90,36 @@ class LPPoolNd(Layer):
         # torch: (sign(a) * relu(|a|)).mul(prod(kernel_size)).pow(1/p)
         scaled = np.sign(average) * np.abs(average) * x.dtype.type(prod(self.kernel_size))
         return np.power(scaled, x.dtype.type(1.0 / p))
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """Autograd's chain through torch's expression, step by step (its conventions where a term vanishes):
+        pow(s, 1/p): (1/p)·s^(1/p - 1) (no mask: inf at s = 0); mul(prod(k)); sign(a)·relu(|a|): the relu mask
+        (a ≠ 0) times sign(a)² (so 0, not NaN, where a = 0); avg_pool: its backward; pow(x, p): p·x^(p-1).
+        p = ±inf: max_pool(|x|)'s backward (-max_pool(-|x|)'s for -inf) times sgn(x)."""
+        x, p = inputs[0], self.norm_type
+        if math.isinf(p):
+            magnitude = np.abs(x) if p > 0 else -np.abs(x)
+            pooled = output if p > 0 else -output
+            routed = self.inner.backward([magnitude], pooled, grad, None)[0]        # d/d(±|x|)
+            return [routed * torch_sign(x)]
+        powered = np.power(x, x.dtype.type(p))
+        average = self.inner.forward([powered], None, MacCounter())                # a = avg_pool(x^p)
+        size = x.dtype.type(prod(self.kernel_size))
+        scaled = np.sign(average) * np.abs(average) * size                         # s = sign(a)·relu(|a|)·prod(k)
+        d_scaled = grad * (x.dtype.type(1.0 / p) * np.power(scaled, x.dtype.type(1.0 / p - 1.0)))
+        d_relu = d_scaled * size * torch_sign(average)                              # d/d relu(|a|)
+        d_average = np.where(np.abs(average) <= 0, np.zeros((), grad.dtype), d_relu) * torch_sign(average)
+        d_powered = self.inner.backward([powered], average, d_average, None)[0]
+        return [d_powered * (x.dtype.type(p) * np.power(x, x.dtype.type(p - 1.0)))]
+
+    channelwise_support = True
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """The inner pool's windows: a max pool's (every tap can be the largest |x|) for p = ±inf, else the
+        average's."""
+        return self.inner.support_backward(inputs, None, mask, None)
 
 
 for _dims in (1, 2, 3):
@@ -101,6 +139,11 @@ class MinPoolNd(MaxPoolNd):
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         return -super().forward([-inputs[0]], prepared, counter)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """d(-maxpool(-x))/dx: maxpool's backward at -x (the two signs cancel): the first minimum gets it."""
+        return super().backward([-inputs[0]], -output, grad, prepared)
 
 
 for _dims in (1, 2, 3):
@@ -129,6 +172,21 @@ class GlobalPool(Layer):
         spatial = tuple(range(1, x.ndim - 1))
         return self.reduce(x, axis=spatial, keepdims=self.keepdim)
 
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        x = inputs[0]                                        # (N, *S, C)
+        keep = (x.shape[0], *(1,) * (x.ndim - 2), x.shape[-1])
+        return [self.spread(x, output.reshape(keep), grad.reshape(keep))]
+
+    channelwise_support = True
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """Every position of a channel can decide its value (the maximum's position depends on the data)."""
+        x = inputs[0]
+        keep = (x.shape[0], *(1,) * (x.ndim - 2), mask.shape[-1])
+        return [np.broadcast_to(mask.reshape(keep), (*x.shape[:-1], mask.shape[-1])).copy()]
+
 
 @register
 class GlobalAvgPool(GlobalPool):
@@ -137,6 +195,11 @@ class GlobalAvgPool(GlobalPool):
     summary = "mean over all spatial axes (= AdaptiveAvgPoolNd(1))"
     reduce = staticmethod(np.mean)
 
+    @staticmethod
+    def spread(x: np.ndarray, output: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """The mean's gradient: grad / prod(S) everywhere."""
+        return np.broadcast_to(grad / (x.size // (x.shape[0] * x.shape[-1])), x.shape).copy()
+
 
 @register
 class GlobalMaxPool(GlobalPool):
@@ -144,3 +207,11 @@ class GlobalMaxPool(GlobalPool):
     aliases = ("GlobalMaxPooling",)
     summary = "max over all spatial axes (= AdaptiveMaxPoolNd(1))"
     reduce = staticmethod(np.max)
+
+    @staticmethod
+    def spread(x: np.ndarray, output: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """torch.amax's gradient: shared evenly by the positions equal to the maximum, (grad / count) · mask
+        (NaN when the maximum is NaN, as torch)."""
+        mask = (x == output).astype(grad.dtype)
+        count = mask.sum(axis=tuple(range(1, x.ndim - 1)), keepdims=True)
+        return grad / count * mask

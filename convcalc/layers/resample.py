@@ -14,10 +14,9 @@ Upsample follows semantics §3.8 and ATen's CPU kernels (``UpSample.h``, ``UpSam
   output length equals its input length is copied (ATen's shortcut, whatever the scale factor). Bilinear and
   trilinear apply the 1-D rule per axis.
 
-Receptive field, per axis, in exact fractions: the effective stride is multiplied by ``c`` (an upsampling by f
-divides it by f); the window has the size of what one output unit reads (nearest 1, linear 2 and 1 where the
-sample falls on a pixel) and is centred on the unit's mean sampling position. Every tap lies within 1/2 input
-pixel of that window (tests/test_resample.py checks this and whole chains against autograd).
+Receptive field, per axis (`ResampleAxis.reads`): exactly the input units each output unit reads, periodic with
+the denominator of the exact coordinate scale ``c`` (nearest 1, linear 2 and 1 where the sample falls on a pixel);
+the effective stride is multiplied by ``c`` (an upsampling by f divides it by f).
 
 "Unpooling by copying" (each value repeated over a k×k block) is Upsample with mode 'nearest' and
 scale_factor k; it needs no type of its own. MaxUnpool (unpool.py) puts each value at its pool's argmax instead.
@@ -27,13 +26,14 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from math import floor
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter
-from ..receptive import AxisField, Field
+from ..kernels import MacCounter, scatter_add_axis
+from ..receptive import Field, Reads
 from .base import MAX_SIZE, Arg, Inferred, Layer, Shape, _as_int, _type_name, boolean, choice, integer, optional, \
     register, shape_text
 
@@ -129,6 +129,25 @@ class ResampleAxis:
             return np.take(x, i0, axis=axis) * (1 - lam) + np.take(x, i1, axis=axis) * lam
         return np.take(x, self.nearest_indices(), axis=axis)
 
+    def apply_backward(self, grad: np.ndarray, axis: int) -> np.ndarray:
+        """The VJP of `apply` along ``axis``: each output's gradient added to the input pixels it read, weighted as
+        it read them (ATen's upsample backward kernels use the same indices and λ as the forward ones)."""
+        if self.linear:
+            if self.o == self.i:
+                return grad.copy()
+            i0, i1, lam = self.linear_taps()
+            shape = [1] * grad.ndim
+            shape[axis] = self.o
+            lam = lam.reshape(shape).astype(grad.dtype)
+            return scatter_add_axis(grad * (1 - lam), i0, axis, self.i) + scatter_add_axis(grad * lam, i1, axis, self.i)
+        if self.mode == "nearest" and self.o in (self.i, 2 * self.i):
+            # ATen's nearest backward kernel (cpu_upsample_nearest_backward, every rank) indexes with nearest_idx,
+            # whose shortcut (copy where o = i, u // 2 where o = 2i) only the 2-D FORWARD kernel shares: for 1-D and
+            # 3-D with a scale factor torch's gradient then goes elsewhere than the value came from
+            # (scale_factor 2.1 on 2 pixels: forward reads [0, 0, 0, 1], backward adds to [0, 0, 1, 1])
+            return scatter_add_axis(grad, np.arange(self.o) * self.i // self.o, axis, self.i)
+        return scatter_add_axis(grad, self.nearest_indices(), axis, self.i)
+
     # ---- receptive field (exact)
     def coordinate_scale(self) -> Fraction:
         if self.linear and self.align_corners:
@@ -137,33 +156,22 @@ class ResampleAxis:
             return Fraction(self.i, self.o)
         return 1 / exact(self.factor) if self.factor is not None else Fraction(self.i, self.o)
 
-    def field(self, axis: AxisField) -> AxisField:
-        """(window, stride c, padding) of this axis: the window of what a unit reads, centred on its mean sample."""
-        if self.linear and self.o == self.i:
-            return axis
+    def reads(self) -> Reads:
+        """Which input units each output unit reads, on the unclipped axis, in exact fractions (period q for a
+        coordinate scale c = p/q): nearest one, floor(u*c) (or floor((u + 1/2)*c)); linear the two around
+        x = c*(u + 1/2) - 1/2 (x = c*u with align_corners), one where x falls on a pixel. Exact arithmetic, as
+        ATen's float64 kernels give; its float32 nearest kernels round c, which can move a sample that falls
+        exactly on a pixel boundary one pixel down (x2.3 on 31: unit 69 reads 29 in float32, 30 = 69/2.3 in
+        float64 and here)."""
+        if self.o == self.i and (self.linear or self.shortcut):
+            return Reads.identity()                              # ATen copies the axis
         c = self.coordinate_scale()
         q = c.denominator
-        if not self.linear:
-            if self.mode == "nearest" or c.numerator % 2 == 0:
-                offset = Fraction(q - 1, 2 * q)              # mean of frac(u*c) (or of frac(u*c + c/2)) over a period
-                pad = offset if self.mode == "nearest" else offset - c / 2
-            else:
-                pad = (1 - c) / 2                             # nearest-exact, odd numerator: the half-pixel centre
-            return axis.through_window(1, c, pad)
-        base = Fraction(0) if self.align_corners else (1 - c) / 2
-        return axis.through_window(2, c, base + Fraction(1, 2), k_eff_min=1 if self.touches_a_pixel(c) else 2)
-
-    def touches_a_pixel(self, c: Fraction) -> bool:
-        """Whether some output unit reads one pixel only: its sample is on a pixel or clamped at a border."""
-        p, q = c.numerator, c.denominator
-        if self.align_corners:
-            return True                                   # unit 0 samples pixel 0
-        if p < q:
-            return True                                   # upsampling: unit 0's sample is clamped to pixel 0
-        for u in range(min(self.o, 2 * q)):               # x(u) = (p(2u+1) - q) / 2q, periodic in u with period q
-            if (p * (2 * u + 1) - q) % (2 * q) == 0:
-                return True
-        return c * (2 * self.o - 1) / 2 - Fraction(1, 2) >= self.i - 1   # the last sample clamped to pixel i-1
+        if self.linear:
+            base = Fraction(0) if self.align_corners else (c - 1) / 2
+            return Reads.sampled(c, [c * rho + base for rho in range(q)])
+        half = Fraction(1, 2) if self.mode == "nearest-exact" else Fraction(0)
+        return Reads(q, c.numerator, tuple((floor((rho + half) * c), 1, 1) for rho in range(q)))
 
 
 class Upsample(Layer):
@@ -239,7 +247,13 @@ class Upsample(Layer):
         if field.whole or len(field.axes) != len(in_shapes[0]) - 1:
             return field
         plans = self.axes(in_shapes[0])
-        return Field(tuple(plan.field(axis) for plan, axis in zip(plans, field.axes)), misaligned=field.misaligned)
+        return field.through([plan.reads() for plan in plans], out_shape[1:])
+
+    def is_noop(self, in_shapes: Sequence[Shape], out_shape: Shape) -> str | None:
+        """ATen copies an axis whose output length equals its input length (nearest and linear alike)."""
+        if tuple(out_shape) == tuple(in_shapes[0]):
+            return f"the output size equals the input's {shape_text(in_shapes[0][1:])}: it copies its input"
+        return None
 
     def prepare(self, params, in_shapes: Sequence[Shape], out_shape: Shape, dtype: np.dtype) -> list[ResampleAxis]:
         return self.axes(in_shapes[0])
@@ -251,6 +265,33 @@ class Upsample(Layer):
         for axis, plan in enumerate(plans, start=1):
             x = plan.apply(x, axis)
         return x
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 plans: list[ResampleAxis]) -> list[np.ndarray]:
+        x = inputs[0]
+        if plans is None:
+            plans = self.axes((x.shape[-1], *x.shape[1:-1]))
+        for axis, plan in reversed(list(enumerate(plans, start=1))):
+            grad = plan.apply_backward(grad, axis)
+        return [grad]
+
+    channelwise_support = True
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         plans: list[ResampleAxis] | None) -> list[np.ndarray]:
+        """The reverse of the forward's reads: nearest modes send each mark to the pixel the forward copied
+        (`nearest_indices`: torch's backward scatters elsewhere for 1-D/3-D scale factors with o = 2i), linear
+        ones to the taps with a non-zero weight."""
+        x = inputs[0]
+        if plans is None:
+            plans = self.axes((x.shape[-1], *x.shape[1:-1]))
+        for axis, plan in reversed(list(enumerate(plans, start=1))):
+            if plan.linear:
+                mask = plan.apply_backward(mask, axis)
+            else:
+                mask = scatter_add_axis(mask, plan.nearest_indices(), axis, plan.i)
+            mask = (mask != 0).astype(x.dtype)
+        return [mask.copy() if mask is inputs[0] else mask]
 
 
 register(Upsample)
@@ -305,10 +346,9 @@ class PixelShuffle(PixelShuffleBase):
         return Inferred((channels // (r * r), height * r, width * r))
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
-        """Unit h reads input row h // r: a nearest upsampling by r (window 1, stride 1/r, centred)."""
+        """Unit h reads input row h // r: a nearest upsampling by r (period r, stride 1/r)."""
         r = self.upscale_factor
-        pad = Fraction(r - 1, 2 * r)
-        return fields[0].through_window([1, 1], [Fraction(1, r)] * 2, [pad, pad])
+        return fields[0].through([Reads(r, 1, ((0, 1, 1),) * r)] * 2, out_shape[1:])
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         x = inputs[0]
@@ -318,6 +358,15 @@ class PixelShuffle(PixelShuffleBase):
         x = x.reshape(batch, height, width, c, r, r)             # channel c·r² + a·r + b -> (c, a, b)
         x = x.transpose(0, 1, 4, 2, 5, 3)                         # (N, H, a, W, b, C)
         return x.reshape(batch, height * r, width * r, c)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """The inverse permutation (a PixelUnshuffle of grad)."""
+        batch, height, width, channels = inputs[0].shape
+        r = self.upscale_factor
+        grad = grad.reshape(batch, height, r, width, r, channels // (r * r))   # (N, H, a, W, b, C)
+        grad = grad.transpose(0, 1, 3, 5, 2, 4)                                # (N, H, W, C, a, b)
+        return [np.ascontiguousarray(grad).reshape(batch, height, width, channels)]
 
 
 @register
@@ -338,7 +387,7 @@ class PixelUnshuffle(PixelShuffleBase):
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Unit h gathers rows h·r .. h·r + r - 1 (over its channels): an r-window with stride r."""
         r = self.downscale_factor
-        return fields[0].through_window([r, r], [r, r], [0, 0])
+        return fields[0].through_window([r, r], [r, r], [0, 0], out_shape[1:])
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         x = inputs[0]
@@ -347,3 +396,12 @@ class PixelUnshuffle(PixelShuffleBase):
         x = x.reshape(batch, height // r, r, width // r, r, channels)   # (N, H, a, W, b, C)
         x = x.transpose(0, 1, 3, 5, 2, 4)                                 # (N, H, W, C, a, b)
         return x.reshape(batch, height // r, width // r, channels * r * r)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """The inverse permutation (a PixelShuffle of grad)."""
+        batch, height, width, channels = inputs[0].shape
+        r = self.downscale_factor
+        grad = grad.reshape(batch, height // r, width // r, channels, r, r)    # (N, H, W, C, a, b)
+        grad = grad.transpose(0, 1, 4, 2, 5, 3)                                # (N, H, a, W, b, C)
+        return [np.ascontiguousarray(grad).reshape(batch, height, width, channels)]

@@ -35,3 +35,14 @@ class ChannelShuffle(Layer):
         channels = x.shape[-1]
         split = x.reshape(*x.shape[:-1], self.groups, channels // self.groups)   # (N, *S, g, C/g)
         return np.ascontiguousarray(np.swapaxes(split, -1, -2)).reshape(x.shape)  # (N, *S, C/g, g) -> (N, *S, C)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 prepared: Any) -> list[np.ndarray]:
+        """The inverse permutation: grad's channels (C/g, g) -> (g, C/g)."""
+        channels = grad.shape[-1]
+        split = grad.reshape(*grad.shape[:-1], channels // self.groups, self.groups)   # (N, *S, C/g, g)
+        return [np.ascontiguousarray(np.swapaxes(split, -1, -2)).reshape(grad.shape)]  # (N, *S, g, C/g)
+
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        """A permutation of the channels: a mark the same on every channel stays so."""
+        return [mask.copy()]

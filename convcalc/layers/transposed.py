@@ -10,18 +10,16 @@ bias only. ``output_size`` (torch's ``forward(input, output_size)``) picks ``op 
 
 from __future__ import annotations
 
-from dataclasses import replace
-from fractions import Fraction
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter
-from ..receptive import AxisField, Field
+from ..kernels import MacCounter, conv_im2col, pad_spatial
+from ..receptive import Field, Reads
 from ..shapes import dilated, prod, transposed_length
-from .base import (Arg, Inferred, Layer, Shape, boolean, choice, fan_in_uniform, integer, optional, per_axis,
-                   register)
+from .base import (Arg, Inferred, Layer, ScatterAxis, Shape, boolean, choice, fan_in_uniform, integer, optional,
+                   per_axis, register)
 from .conv import ConvNd, axis_label
 
 
@@ -37,31 +35,6 @@ def transposed_reach(k: int, s: int, d: int) -> list[int | None]:
         taps = [m for m in range(k) if (residue - m * d) % s == 0]
         reach.append((taps[-1] - taps[0]) * d // s if taps else None)
     return reach
-
-
-def transposed_axis_field(axis: AxisField, k: int, s: int, d: int, p: int) -> AxisField:
-    """The receptive-field rule of one transposed-convolution axis.
-
-    The effective stride divides by s. An output unit sees 1 + reach input units' fields, and the reach
-    depends on the unit's position mod s (`transposed_reach`) whenever k_eff - 1 is not a multiple of s:
-    ``size`` is r + max(reach)*S and ``size_min`` r_min + min(reach)*S, or 0 when some unit gets no input at
-    all (k_eff < s, or dilation and stride sharing a factor). These are exact for an incoming field whose
-    units all see equal, evenly spaced windows (integer S, size == size_min); after fractional strides they
-    are the same rule applied to the incoming extremes.
-
-    Units of a transposed conv do not see windows that move by the same amount from one unit to the next,
-    so no (S, P) pins every unit: P is chosen so that the centre (size-1)/2 - P is the continuous centre
-    c + (p - (k_eff-1)/2)*S/s of output unit 0, which is what merges compare. Each unit's actual support is
-    centred within d*(s-1)*S/(2s) of u*S/s - P + (size-1)/2.
-    """
-    reach = transposed_reach(k, s, d)
-    present = [r for r in reach if r is not None]
-    widest, narrowest = max(present), min(present)
-    span = Fraction(dilated(k, d) - 1)
-    pad_lo = Fraction(widest, 2) + (span / 2 - p) / s
-    size_min = Fraction(0) if None in reach else axis.size_min + narrowest * axis.stride
-    return AxisField(size=axis.size + widest * axis.stride, size_min=size_min,
-                     stride=axis.stride / s, padding=axis.padding + pad_lo * axis.stride)
 
 
 class ConvTransposeNd(Layer):
@@ -149,9 +122,13 @@ class ConvTransposeNd(Layer):
             return field
         if len(field.axes) != self.dims:
             return Field.whole_input()
-        return replace(field, axes=tuple(
-            transposed_axis_field(axis, k, s, d, p)
-            for axis, k, s, d, p in zip(field.axes, self.kernel_size, self.stride, self.dilation, self.padding)))
+        # output o reads the inputs (o + p - m*d)/s of the taps m that divide: uneven windows, period s
+        return field.through([Reads.transposed(k, s, p, d) for k, s, d, p in
+                              zip(self.kernel_size, self.stride, self.dilation, self.padding)], out_shape[1:])
+
+    def upsampling_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[ScatterAxis, ...]:
+        return tuple(ScatterAxis(k, s, d, p)
+                     for k, s, d, p in zip(self.kernel_size, self.stride, self.dilation, self.padding))
 
     # ---- execution
     def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -212,6 +189,28 @@ class ConvTransposeNd(Layer):
         if plan["bias"] is not None:
             y += plan["bias"]
         return y
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 plan: dict[str, Any]) -> list[np.ndarray]:
+        """dL/dx: the forward's crop undone (zeros around ``grad`` up to the full output), then the ordinary
+        convolution of that with the same weights (input j reads full positions j*s + m*d): one GEMM per group."""
+        x = inputs[0]                                                       # (N, *S, C)
+        spatial = x.shape[1:-1]
+        weights, out = plan["weights"], plan["out"]                         # (g, C/g, prod(k) * O/g)
+        full = [max((i - 1) * s + dilated(k, d), p + o) for i, k, s, d, p, o in
+                zip(spatial, self.kernel_size, self.stride, self.dilation, self.padding, out)]
+        grad_full = pad_spatial(grad, [(p, f - p - o) for p, f, o in zip(self.padding, full, out)])   # (N, *full, O)
+        columns = np.ascontiguousarray(weights.transpose(0, 2, 1))          # (g, prod(k) * O/g, C/g)
+        return [conv_im2col(grad_full, columns, self.kernel_size, self.stride, self.dilation, spatial, MacCounter())]
+
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        """A mark the same on every output channel reaches every input channel alike, whatever the groups: this
+        layer's own backward on one channel with an all-ones kernel."""
+        spatial = tuple(in_shapes[0][1:])
+        plan = {"weights": np.ones((1, 1, prod(self.kernel_size)), dtype=mask.dtype), "out": tuple(out_shape[1:]),
+                "bias": None}
+        x = np.broadcast_to(np.ones((), dtype=mask.dtype), (mask.shape[0], *spatial, 1))
+        return [(grad != 0).astype(mask.dtype) for grad in self.backward([x], None, mask, plan)]
 
 
 for _dims in (1, 2, 3):

@@ -32,16 +32,15 @@ one window: the field of nearest upsampling ("unpooling by copying", which is Up
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter
-from ..receptive import Field, merge
-from ..shapes import dilated, prod
-from .base import REQUIRED, Arg, Inferred, Layer, Shape, layer_name, optional, per_axis, register, shape_text
+from ..kernels import MacCounter, pad_spatial
+from ..receptive import Field, Reads, merge
+from ..shapes import prod
+from .base import REQUIRED, Arg, Inferred, Layer, ScatterAxis, Shape, layer_name, optional, per_axis, register, shape_text
 from .conv import axis_label
 
 
@@ -68,6 +67,9 @@ class MaxUnpoolNd(Layer):
     def bind(self, argument: str, layer: Layer) -> None:
         if not callable(getattr(layer, "argmax_indices", None)) or layer.dims != self.dims:
             raise LayerArgError(f"pool must name a MaxPool{self.dims}d layer, got a {layer.type_name}", "pool")
+        if layer.padding == "tf_same":
+            raise LayerArgError("pool names a MaxPool with padding 'tf_same', which PyTorch's MaxUnpool cannot"
+                                " invert (its sizes assume a symmetric integer padding)", "pool")
         self.pool_layer = layer
 
     def check_inputs(self, in_shapes: Sequence[Shape]) -> None:
@@ -166,36 +168,26 @@ class MaxUnpoolNd(Layer):
         return sum(low * (x - y) for low, x, y in zip(lows, a, b)) == 0
 
     # ---- receptive field
+    def upsampling_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[ScatterAxis, ...] | None:
+        """Each value goes to one position of its pool window (kernel k, stride s): a scatter through the window."""
+        if self.pool_layer is None:
+            return None
+        kernel, stride, padding = self.windows()
+        return tuple(ScatterAxis(k, s, 1, p if isinstance(p, int) else 0)
+                     for k, s, p in zip(kernel, stride, padding))
+
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        """Position u can get the value of every pool window holding it (which one depends on the data): the
+        windows v with u = v*s - pad_lo + m*d, a transposed conv's reads. The pool's input decides where the
+        values go, so its field (through the pool) joins the values' field."""
         pool = self.pool_layer
         pooled = pool.infer([in_shapes[1]]).out_shape
         through_pool = pool.receptive_field([fields[1]], [in_shapes[1]], pooled)
-        return merge([self.transposed(fields[0]), self.transposed(through_pool)])
-
-    def transposed(self, field: Field) -> Field:
-        """The pool windows that can write a position u: v*s - p <= u <= v*s - p + k_eff - 1, i.e. the integers v
-        of [(u + p - k_eff + 1)/s, (u + p)/s], stride 1/s.
-
-        Without dilation: a window of their mean count k/s (at least 1: for k < s one window or none), centred on
-        that interval; their first and last lie within (1 - 1/s)/2 of its ends, and for k = s it is exactly one
-        window, as nearest upsampling ("unpooling by copying"). A dilated pool's windows have holes, so the
-        count says little about where they lie: the field is then the interval itself (its hull, as for dilated
-        convolutions), which holds every one of them."""
-        if field.whole:
-            return field
-        pool = self.pool_layer
-        axes = []
-        for axis, k, s, d, p in zip(field.axes, pool.kernel_size, pool.stride, pool.dilation, pool.padding):
-            k_eff = dilated(k, d)
-            if d == 1:
-                size = max(Fraction(k, s), Fraction(1))
-                pad = (Fraction(k - 1, 2) - p) / s + (size - 1) / 2
-            else:
-                size = Fraction(k_eff - 1, s) + 1
-                pad = Fraction(k_eff - 1 - p, s)
-            fewest = min(max(1, k // s), size)            # positions no window covers stay 0: not counted
-            axes.append(axis.through_window(size, Fraction(1, s), pad, k_eff_min=fewest))
-        return Field(tuple(axes), misaligned=field.misaligned)
+        pads = pool.pads(in_shapes[1][1:]) if hasattr(pool, "pads") else [(p, p) for p in pool.padding]
+        reads = [Reads.transposed(k, s, lo, d)
+                 for k, s, d, (lo, _) in zip(pool.kernel_size, pool.stride, pool.dilation, pads)]
+        lengths = out_shape[1:]
+        return merge([fields[0].through(reads, lengths), through_pool.through(reads, lengths)], lengths)
 
     # ---- execution
     def prepare(self, params, in_shapes: Sequence[Shape], out_shape: Shape, dtype: np.dtype) -> tuple[int, ...]:
@@ -208,6 +200,35 @@ class MaxUnpoolNd(Layer):
         out = np.zeros((batch, prod(sizes), channels), dtype=x.dtype)                 # (N, prod(out), C)
         np.put_along_axis(out, indices.reshape(batch, -1, channels), x.reshape(batch, -1, channels), axis=1)
         return out.reshape(batch, *sizes, channels)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 sizes: tuple[int, ...]) -> list[np.ndarray]:
+        """d/dx: grad gathered at each value's index (as torch's max_unpool backward: also for a value that a
+        later one with the same index overwrote). d/d(pool input): 0, since it only chooses the indices."""
+        x, pool_input = inputs
+        indices = self.pool_layer.argmax_indices(pool_input)          # (N, *pooled, C)
+        batch, channels = x.shape[0], x.shape[-1]
+        taken = np.take_along_axis(grad.reshape(batch, -1, channels), indices.reshape(batch, -1, channels), axis=1)
+        return [taken.reshape(x.shape), np.zeros_like(pool_input)]
+
+    channelwise_support = True
+
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """Which window's maximum lands where depends on the data: a marked position may receive the value of
+        every pool window holding it (an in-bounds tap), and every tap of such a window decides whether it does.
+        So: x's units whose window holds a mark (the pool's own max over the marks, at the positions of the
+        pool's input plane, which infer checked the output plane shares), and the pool's input through those
+        windows (the pool's own dependency rule)."""
+        x, pool_input = inputs
+        spatial = pool_input.shape[1:-1]
+        plane = mask[(slice(None), *(slice(0, n) for n in spatial))]
+        plane = pad_spatial(plane, [(0, n - m) for n, m in zip(spatial, plane.shape[1:-1])])
+        windows = self.pool_layer.forward([plane], None, MacCounter())                  # (N, *pooled, C)
+        marked = (windows > 0).astype(mask.dtype)
+        through = self.pool_layer.support_backward([np.broadcast_to(np.ones((), mask.dtype), plane.shape)], None,
+                                                   marked, None)[0]
+        return [marked, through]
 
 
 for _dims in (1, 2, 3):

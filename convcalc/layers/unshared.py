@@ -18,10 +18,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..kernels import MacCounter, conv_im2col, pad_spatial, windows
+from ..kernels import (MacCounter, conv_im2col, conv_input_grad, pad_spatial, pad_spatial_transpose, windows,
+                       windows_transpose)
 from ..receptive import Field
 from ..shapes import prod
-from .base import Arg, Inferred, Layer, Shape, boolean, fan_in_uniform, lookup, per_axis, register
+from .base import Arg, Inferred, Layer, Shape, WindowAxis, boolean, fan_in_uniform, lookup, per_axis, register
 from .composite import _spelled
 from .conv import GEOMETRY_ARGUMENTS
 
@@ -43,6 +44,9 @@ class UnsharedConvNd(Layer):
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         return self.conv.receptive_field(fields, in_shapes, out_shape)
+
+    def window_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[WindowAxis, ...] | None:
+        return self.conv.window_geometry(in_shapes, out_shape)
 
     def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """As a conv of the same kernel: U(±1/sqrt(C_in·∏k)) (PyTorch has no such layer to follow)."""
@@ -81,6 +85,31 @@ class LocallyConnectedNd(UnsharedConvNd):
         if plan["bias"] is not None:
             y += plan["bias"]
         return np.ascontiguousarray(y.transpose(1, 0, 2)).reshape(batch, *out, self.out_channels)
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 plan: dict[str, Any]) -> list[np.ndarray]:
+        """dL/dx: per output position, grad @ its own kernelᵀ (one batched GEMM), scattered back to the window
+        it read (`windows_transpose`), then the padding's VJP."""
+        x = inputs[0]
+        spatial, channels = x.shape[1:-1], x.shape[-1]
+        batch, out = x.shape[0], plan["out"]
+        rows = grad.reshape(batch, prod(out), self.out_channels).transpose(1, 0, 2)     # (P, N, O)
+        cols = np.matmul(rows, plan["weight"].transpose(0, 2, 1))                       # (P, N, prod(k)*C)
+        cols = cols.transpose(1, 0, 2).reshape(batch, *out, *self.kernel_size, channels)  # (N, *out, *k, C)
+        pads = plan["pads"]
+        padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, pads))
+        grad_padded = windows_transpose(cols, padded, self.kernel_size, self.stride, self.dilation)
+        return [pad_spatial_transpose(grad_padded, spatial, pads)]
+
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        """A mark the same on every output channel reaches every input channel alike: this layer's own backward
+        with all-ones weights on one input channel (the mark spread over the output channels as a view)."""
+        spatial, out = tuple(in_shapes[0][1:]), tuple(out_shape[1:])
+        plan = {"pads": self.conv.pads(spatial), "out": out, "bias": None,
+                "weight": np.ones((prod(out), prod(self.kernel_size), self.out_channels), dtype=mask.dtype)}
+        x = np.broadcast_to(np.ones((), dtype=mask.dtype), (mask.shape[0], *spatial, 1))
+        grad = np.broadcast_to(mask, (*mask.shape[:-1], self.out_channels))
+        return [(g != 0).astype(mask.dtype) for g in self.backward([x], None, grad, plan)]
 
 
 for _dims in (1, 2):
@@ -134,3 +163,31 @@ class TiledConv2d(UnsharedConvNd):
         if plan["bias"] is not None:
             y += plan["bias"]
         return y
+
+    def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
+                 plan: dict[str, Any]) -> list[np.ndarray]:
+        """dL/dx: per tile offset, the VJP of its strided conv (`conv_input_grad`) added where that conv read."""
+        x = inputs[0]
+        spatial, pads, out = x.shape[1:-1], plan["pads"], plan["out"]
+        padded = tuple(size + lo + hi for size, (lo, hi) in zip(spatial, pads))
+        grad_padded = np.zeros((x.shape[0], *padded, x.shape[-1]), dtype=grad.dtype)
+        strides = tuple(s * t for s, t in zip(self.stride, self.tile_size))
+        for offsets, columns in plan["tiles"].items():
+            counts = tuple(-(-(o - a) // t) for o, a, t in zip(out, offsets, self.tile_size))
+            if min(counts) <= 0:
+                continue
+            part = grad[(slice(None), *(slice(a, None, t) for a, t in zip(offsets, self.tile_size)))]
+            start = tuple(a * s for a, s in zip(offsets, self.stride))
+            grad_padded[(slice(None), *(slice(b, None) for b in start))] += conv_input_grad(
+                part, columns, tuple(p - b for p, b in zip(padded, start)), self.kernel_size, strides, self.dilation)
+        return [pad_spatial_transpose(grad_padded, spatial, pads)]
+
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        """A mark the same on every output channel reaches every input channel alike: this layer's own backward
+        on one channel with all-ones kernels at every tile offset."""
+        spatial = tuple(in_shapes[0][1:])
+        ones = np.ones((1, prod(self.kernel_size), 1), dtype=mask.dtype)
+        plan = {"pads": self.conv.pads(spatial), "out": tuple(out_shape[1:]), "channels": 1, "bias": None,
+                "tiles": {offsets: ones for offsets in np.ndindex(*self.tile_size)}}
+        x = np.broadcast_to(np.ones((), dtype=mask.dtype), (mask.shape[0], *spatial, 1))
+        return [(g != 0).astype(mask.dtype) for g in self.backward([x], None, mask, plan)]
