@@ -146,6 +146,34 @@ class Network:
         with np.errstate(all="ignore"):   # NaN/Inf are reported per layer (LayerRun.finite), not warned about
             return self._run(x, keep, check_finite, on_layer)
 
+    def values(self, x: np.ndarray, only: Collection[str] | None = None,
+               prepared: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+        """Every layer's output of one forward pass (channels-last, this network's dtype), keyed by layer name and
+        ``input``; nothing is overwritten in place or freed (for a backward pass, `convcalc.gradient`). ``only``:
+        compute just these layers (their inputs must be among them). A folded layer's value is its producer's
+        array. ``prepared`` overrides some layers' prepared parameters. ``x``: (N, C, *S), or (C, *S) as a batch
+        of one."""
+        x = np.asarray(x)
+        if x.shape == self.summary.input_shape:
+            x = x[None]
+        if tuple(x.shape[1:]) != self.summary.input_shape:
+            raise ConvcalcError(f"the input is {list(x.shape)}, but the network was prepared for"
+                                f" [N, {', '.join(map(str, self.summary.input_shape))}]")
+        values: dict[str, np.ndarray] = {INPUT: to_storage(x.astype(self.dtype, copy=False))}
+        overrides = prepared or {}
+        with np.errstate(all="ignore"):
+            for node in self.graph.nodes:
+                if only is not None and node.name not in only:
+                    continue
+                inputs = [values[name] for name in node.inputs]
+                if node.name in overrides:
+                    values[node.name] = node.layer.forward(inputs, overrides[node.name], MacCounter())
+                elif node.name in self.folded:
+                    values[node.name] = inputs[0]
+                else:
+                    values[node.name] = node.layer.forward(inputs, self.prepared[node.name], MacCounter())
+        return values
+
     def _run(self, x: np.ndarray, keep: Collection[str] | bool, check_finite: bool,
              on_layer: Callable[[LayerRun], None] | None) -> RunResult:
         x = np.asarray(x)
