@@ -11,6 +11,8 @@ from rich.text import Text
 
 from .execute import RunResult
 from .render import SCHEMA_VERSION, human, shape_cell
+from .render_rf_checks import rf_checks_json, rf_checks_table
+from .verify_rf import FieldCheck
 
 OK, BAD = "✓", "✗"
 
@@ -27,39 +29,50 @@ def topk(output: np.ndarray, k: int) -> list[list[dict[str, float]]]:
     return result
 
 
-def run_json(result: RunResult, source: str, k: int | None = None) -> dict[str, Any]:
+def run_json(result: RunResult, source: str, k: int | None = None,
+             rf_checks: Sequence[FieldCheck] | None = None) -> dict[str, Any]:
+    """``rf_checks``: the receptive-field checks (`convcalc.verify_rf`), None when not run: per layer ``rf_ok``
+    (null where not checked), and ``rf_checks`` with every check's numbers; ``ok`` includes them."""
+    checks = {c.layer: c for c in rf_checks or ()}
     data = {
         "schema_version": SCHEMA_VERSION,
         "name": result.summary.name,
         "input": {"source": source, "shape": [result.batch, *result.summary.input_shape]},
         "batch": result.batch,
         "output_shape": list(result.output.shape),
-        "ok": result.ok,
+        "ok": result.ok and all(c.ok for c in checks.values()),
         "first_nonfinite": result.first_nonfinite,
         "seconds": result.seconds,
         "layers": [
             {"name": r.name, "type": r.type, "predicted_shape": list(r.predicted_shape),
              "actual_shape": list(r.actual_shape), "shape_ok": r.shape_ok, "predicted_macs": r.predicted_macs,
              "executed_macs": r.executed_macs, "macs_ok": r.macs_ok, "finite": r.finite, "folded": r.folded,
-             "fft_macs": r.fft_macs, "seconds": r.seconds}
+             "fft_macs": r.fft_macs, "seconds": r.seconds,
+             "rf_ok": checks[r.name].ok if r.name in checks else None}
             for r in result.layers
         ],
         "totals": {"predicted_macs": sum(r.predicted_macs for r in result.layers),
                    "executed_macs": sum(r.executed_macs for r in result.layers)},
     }
+    if rf_checks is not None:
+        data["rf_checks"] = rf_checks_json(rf_checks)
     if k:
         data["topk"] = topk(result.output, k)
     return data
 
 
-def run_table(result: RunResult, source: str, k: int | None = None, notes: Sequence[str] = ()) -> RichGroup:
+def run_table(result: RunResult, source: str, k: int | None = None, notes: Sequence[str] = (),
+              rf_checks: Sequence[FieldCheck] | None = None) -> RichGroup:
+    """``rf_checks``: the receptive-field checks, shown in an RF column (✓/✗, blank where not checked) with a
+    table of the failures below."""
     summary = result.summary
+    checks = {c.layer: c for c in rf_checks or ()}
     title = (f"{summary.name}: {source} → batch {result.batch} × {shape_cell(summary.input_shape)}"
              f" → {shape_cell(result.output.shape[1:])}")
     table = Table(title=title, title_justify="left", header_style="bold")
-    for header, justify in (("name", "left"), ("type", "left"), ("shape predicted", "left"),
-                            ("actual", "left"), ("", "left"), ("MACs predicted", "right"),
-                            ("executed", "right"), ("", "left"), ("ms", "right")):
+    columns = (("name", "left"), ("type", "left"), ("shape predicted", "left"), ("actual", "left"), ("", "left"),
+               ("MACs predicted", "right"), ("executed", "right"), ("", "left"), ("ms", "right"))
+    for header, justify in columns + ((("RF", "left"),) if rf_checks else ()):
         table.add_column(header, justify=justify, no_wrap=header in ("name",))
     for r in result.layers:
         shape_mark = OK if r.shape_ok else BAD
@@ -69,7 +82,7 @@ def run_table(result: RunResult, source: str, k: int | None = None, notes: Seque
         table.add_row(name, type_text, shape_cell(r.predicted_shape), shape_cell(r.actual_shape),
                       shape_mark if r.shape_ok else f"[red]{shape_mark}[/]", f"{r.predicted_macs:,}",
                       f"{r.executed_macs:,}", macs_mark if r.macs_ok else f"[red]{macs_mark}[/]",
-                      f"{r.seconds * 1000:.2f}")
+                      f"{r.seconds * 1000:.2f}", *_rf_cell(checks, r.name, bool(rf_checks)))
     lines = Text()
     shapes_ok = sum(r.shape_ok for r in result.layers)
     macs_ok = sum(r.macs_ok for r in result.layers)
@@ -79,6 +92,10 @@ def run_table(result: RunResult, source: str, k: int | None = None, notes: Seque
                  f"MACs {macs_ok}/{total} {OK if macs_ok == total else BAD}   "
                  f"executed {executed:,} MACs ({human(executed)}) in {result.seconds * 1000:.1f} ms"
                  f" ({2 * executed / max(result.seconds, 1e-9) / 1e9:.1f} GFLOP/s)\n")
+    if rf_checks:
+        fields_ok = sum(c.ok for c in rf_checks)
+        lines.append(f"receptive fields {fields_ok}/{len(rf_checks)} {OK if fields_ok == len(rf_checks) else BAD}"
+                     " (exact dependency propagation)\n")
     if result.first_nonfinite:
         lines.append(f"first NaN/Inf at layer '{result.first_nonfinite}'\n", style="bold red")
     for note in notes:
@@ -87,6 +104,19 @@ def run_table(result: RunResult, source: str, k: int | None = None, notes: Seque
         for index, best in enumerate(topk(result.output, k)):
             ranked = ", ".join(f"{b['index']} ({b['probability']:.3f})" for b in best)
             lines.append(f"top-{k} of sample {index}: {ranked}\n")
-    verdict = "all predictions confirmed" if result.ok else "PREDICTIONS FAILED"
-    lines.append(verdict + "\n", style="bold green" if result.ok else "bold red")
+    ok = result.ok and all(c.ok for c in checks.values())
+    verdict = "all predictions confirmed" if ok else "PREDICTIONS FAILED"
+    lines.append(verdict + "\n", style="bold green" if ok else "bold red")
+    failed = [c for c in rf_checks or () if not c.ok]
+    if failed:
+        return RichGroup(table, rf_checks_table(failed, title="receptive fields that disagree"), lines)
     return RichGroup(table, lines)
+
+
+def _rf_cell(checks: dict[str, FieldCheck], name: str, shown: bool) -> tuple[str, ...]:
+    if not shown:
+        return ()
+    check = checks.get(name)
+    if check is None:
+        return ("",)
+    return (OK,) if check.ok else (f"[red]{BAD}[/]",)

@@ -38,7 +38,7 @@ from convcalc.layers import lookup  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-SPEC_FILES = sorted(SPECS.glob("*.yaml"))
+SPEC_FILES = sorted(SPECS.rglob("*.yaml"))          # specs/tfslim/ too
 TINY = str(SPECS / "tiny.yaml")
 EDGES = str(SPECS / "edges.yaml")
 
@@ -223,7 +223,8 @@ def test_weights_without_num_batches_tracked(tmp_path):
 
 @functools.lru_cache(maxsize=None)
 def default_run(name: str) -> tuple[int, dict]:
-    """`convcalc run specs/<name>.yaml --format json` on the built-in image (once per session)."""
+    """`convcalc run specs/<name>.yaml --format json` on the built-in image (once per session); ``name`` may have a
+    directory (``tfslim/vgg_16``)."""
     result = CliRunner().invoke(app, ["run", str(SPECS / f"{name}.yaml"), "--format", "json"])
     assert result.exit_code == 0, (result.stdout[-2000:], result.stderr, result.exception)
     return result.exit_code, json.loads(result.stdout)
@@ -233,9 +234,14 @@ def test_shipped_specs_found():
     assert {"tiny", "lenet5", "alexnet", "vgg16", "resnet18", "resnet50", "edges"} <= {p.stem for p in SPEC_FILES}
 
 
-@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.stem)
+def spec_name(path: Path) -> str:
+    """specs/tfslim/vgg_16.yaml -> 'tfslim/vgg_16'."""
+    return path.relative_to(SPECS).with_suffix("").as_posix()
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=spec_name)
 def test_every_shipped_spec_runs_on_the_builtin_image(path):
-    code, data = default_run(path.stem)
+    code, data = default_run(spec_name(path))
     assert code == 0
     assert data["ok"] is True and data["first_nonfinite"] is None
     assert data["input"]["source"] == "built-in test image"

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from convcalc.cli import Format, app
 
-SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.yaml"))
+SPEC_DIR = Path(__file__).resolve().parent.parent / "specs"
+SPECS = sorted(SPEC_DIR.rglob("*.yaml"))          # specs/tfslim/ too
 FORMATS = [f.value for f in Format]
 
 
@@ -23,10 +24,12 @@ def test_formats_are_the_four_known():
 def test_specs_found():
     names = {p.stem for p in SPECS}
     assert {"lenet5", "alexnet", "vgg16", "resnet18", "resnet50", "tiny"} <= names
+    assert {"alexnet_v2", "vgg_16", "resnet_v1_50", "mobilenet_v1", "inception_v3"} <= {
+        p.stem for p in SPECS if p.parent.name == "tfslim"}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.relative_to(SPEC_DIR).with_suffix("").as_posix())
 def test_spec_analyses_in_every_format(path, fmt):
     result = CliRunner().invoke(app, ["analyze", str(path), "--format", fmt])
     assert result.exit_code == 0, (result.output, result.exception)

@@ -1,0 +1,94 @@
+"""Receptive-field checks (`convcalc.verify_rf.FieldCheck`) -> rich Table or JSON data. Nothing here prints."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any, Optional, Sequence
+
+from rich.markup import escape
+from rich.table import Table
+
+from .render import SCHEMA_VERSION, json_number
+from .verify_rf import AxisCheck, FieldCheck
+
+OK, BAD = "✓", "✗"
+NUMBERS = ("size", "size_min", "stride", "padding")
+
+
+def _number(value: Optional[int | Fraction]) -> Optional[int | float]:
+    return None if value is None else json_number(value)
+
+
+def _cell(value: Optional[int | Fraction]) -> str:
+    return "—" if value is None else str(value)
+
+
+def _size(values: Sequence[Optional[int | Fraction]]) -> str:
+    size, size_min = values[0], values[1]
+    if size is None:
+        return "—"
+    return str(size) if size_min in (None, size) else f"{size_min}..{size}"
+
+
+def field_text(axes: Sequence[AxisCheck], which: str) -> str:
+    """'size / stride / padding' per axis joined by ×, e.g. '7×7 / 2×2 / 3×3' ('—' where not measured)."""
+    if not axes:
+        return ""
+    values = [getattr(axis, which) for axis in axes]
+    sizes = "×".join(_size(v) for v in values)
+    strides = "×".join(_cell(v[2]) for v in values)
+    paddings = "×".join(_cell(v[3]) for v in values)
+    return f"{sizes} / {strides} / {paddings}"
+
+
+def check_mark(check: FieldCheck) -> str:
+    return OK if check.ok else BAD
+
+
+def rf_checks_table(checks: Sequence[FieldCheck], title: str | None = None) -> Table:
+    """One row per checked layer: the predicted and measured size / stride / padding, the unit count, ✓/✗ and
+    what was compared (or what differed)."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for header, justify in (("name", "left"), ("type", "left"), ("predicted r / S / P", "left"),
+                            ("measured", "left"), ("units", "right"), ("", "left"), ("detail", "left")):
+        table.add_column(header, justify=justify, no_wrap=header == "name")
+    for check in checks:
+        predicted = "whole input" if check.whole else field_text(check.axes, "predicted")
+        measured = "" if check.whole else field_text(check.axes, "measured")
+        mark = OK if check.ok else f"[red]{BAD}[/]"
+        units = len(check.units) if check.units != ((),) else 1
+        table.add_row(escape(check.layer), escape(check.type), predicted, measured, str(units), mark,
+                      escape(check.detail))
+    return table
+
+
+def rf_check_json(check: FieldCheck) -> dict[str, Any]:
+    """One check as data (fractions as floats, as everywhere in convcalc's JSON; None: not measured)."""
+    return {
+        "name": check.layer,
+        "type": check.type,
+        "ok": check.ok,
+        "whole": check.whole,
+        "via": check.via,
+        "detail": check.detail,
+        "units": [list(unit) for unit in check.units],
+        "axes": [{"axis": axis.axis, "ok": axis.ok,
+                  "predicted": dict(zip(NUMBERS, map(_number, axis.predicted))),
+                  "measured": dict(zip(NUMBERS, map(_number, axis.measured)))} for axis in check.axes],
+        "measured_hulls": [None if h is None else [list(pair) for pair in h] for h in check.hulls],
+        "predicted_hulls": [None if h is None else [list(pair) for pair in h] for h in check.expected],
+    }
+
+
+def rf_checks_json(checks: Sequence[FieldCheck]) -> dict[str, Any]:
+    """All checks as data, with a verdict: ``ok`` when every layer's field agrees with its measurement."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "ok": all(check.ok for check in checks),
+        "checked": len(checks),
+        "failed": [check.layer for check in checks if not check.ok],
+        "layers": [rf_check_json(check) for check in checks],
+    }
+
+
+__all__ = ["field_text", "rf_check_json", "rf_checks_json", "rf_checks_table"]

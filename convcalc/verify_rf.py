@@ -1,0 +1,361 @@
+"""Measured proof of the receptive fields: the analysis (`convcalc.receptive`) against exact dependency masks
+(`convcalc.dependency`), layer by layer.
+
+Per checked layer a few output units are chosen from the analysed field (the choice only decides where to look;
+what is compared is measured independently):
+
+* per spatial axis, a run of consecutive units covering one period of the field and the next unit (``q + 1``
+  for period ``q``, at most ``budget``), on a line through an anchor unit near the middle, preferring runs whose
+  regions lie inside the input (then neither end is clipped by a border), else runs whose first (or last) input
+  index is not clipped;
+* the first and the last unit of the output (its corners), where borders clip, mirror or wrap the fields.
+
+Every chosen unit's measured hull (per axis the first and last input index its mask reaches, or nothing) must
+equal the analysis's exact `Field.extent` (borders, padding modes and every layer's length included). From the
+run on each axis the summary numbers are measured where the input allows, as `convcalc.receptive` defines them:
+
+* size and size_min: the largest and smallest hull over one period of units whose regions lie inside the input;
+* stride: (first(u + q) - first(u)) / q on units whose first index is not clipped (else the same with the last);
+* padding: P = (size - 1)/2 - c, c the mean over the period of (centre of unit u's hull - u*stride), so that an
+  even field's unit u sees exactly [u*S - P, u*S - P + size - 1] (for uneven fields u*S - P + (size-1)/2 is the
+  mean centre line).
+
+A number the input does not allow to measure (a field wider than the input, a period longer than the budget) is
+None in ``measured`` and is not compared; the hulls still are. Where a merge keeps separable terms
+(`Field.terms`) the per-axis numbers are not compared either (no single line describes them); the hulls are.
+
+'whole' layers (Linear, Flatten, global pooling, and merges with them): every checked unit's hull must be the hull of
+everything their inputs see by the analysis (over all units of the nearest non-whole layers before them, or the
+input itself), per axis. That is the whole input unless some input rows or columns reach no unit at all (a VALID
+conv or pool whose stride does not divide the input drops the last ones); the detail then says so, since the
+analysis labels such a field 'whole input' all the same.
+
+A layer with one input whose field is its input's (the same per-axis fields: activations, normalisation) and
+whose dependency step maps the chosen units' masks to themselves (one step of the walk, checked) has exactly its
+input's dependencies: its check is its input's, without another walk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any, Iterable, Optional, Sequence
+
+import numpy as np
+
+from .dependency import Dependencies, summary_of
+from .errors import ConvcalcError, did_you_mean
+from .graph import INPUT
+from .layers.base import support_step
+from .receptive import AxisField, Field
+
+Number = Optional[int | Fraction]
+Hull = Optional[tuple[tuple[int, int], ...]]
+BUDGET = 24
+
+
+@dataclass(frozen=True)
+class AxisCheck:
+    """One spatial axis: ``predicted`` and ``measured`` are (size, size_min, stride, padding); a measured entry is
+    None where this input does not allow to measure it."""
+
+    axis: int
+    predicted: tuple[Number, ...]
+    measured: tuple[Number, ...]
+    ok: bool
+
+
+@dataclass(frozen=True)
+class FieldCheck:
+    """One layer's receptive field against its measured dependencies.
+
+    ``units``: the output units measured; ``hulls``/``expected``: per unit the measured hull and the analysis's
+    extent (per axis (first, last), or None: no dependency). ``via``: the layer whose check this one shares
+    (the same field and an identity dependency step)."""
+
+    layer: str
+    units: tuple[tuple[int, ...], ...]
+    axes: tuple[AxisCheck, ...]
+    whole: bool
+    ok: bool
+    detail: str
+    type: str = ""
+    hulls: tuple[Hull, ...] = ()
+    expected: tuple[Hull, ...] = ()
+    via: str | None = None
+
+
+# --------------------------------------------------------------------------- measuring
+
+def hull_of(mask: np.ndarray) -> Hull:
+    """Per axis (first, last) of a boolean mask's true positions, or None when it has none."""
+    if not mask.any():
+        return None
+    hull = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        found = np.flatnonzero(mask.any(axis=other) if other else mask)
+        hull.append((int(found[0]), int(found[-1])))
+    return tuple(hull)
+
+
+def _interior(axis: AxisField, u: int, length: int) -> bool:
+    region = axis.region(u)
+    return region is not None and region[0] >= 0 and region[1] <= length - 1
+
+
+def _choose_run(axis: AxisField, out: int, length: int, budget: int) -> list[int]:
+    """q + 1 consecutive units (q the period, capped by ``budget`` and the axis), as interior as possible."""
+    count = min(axis.period + 1, out, max(budget, 2))
+    starts = sorted(range(out - count + 1), key=lambda s: (abs(2 * s + count - out), s))
+
+    def every(test) -> Optional[int]:
+        return next((s for s in starts if all(test(u) for u in range(s, s + count))), None)
+
+    first_ok = lambda u: axis.region(u) is not None and axis.region(u)[0] >= 0
+    last_ok = lambda u: axis.region(u) is not None and axis.region(u)[1] <= length - 1
+    for test in (lambda u: _interior(axis, u, length), first_ok, last_ok, lambda u: axis.region(u) is not None):
+        start = every(test)
+        if start is not None:
+            return list(range(start, start + count))
+    return list(range(starts[0], starts[0] + count))
+
+
+def _measure_axis(axis: AxisField, run: Sequence[int], hulls: Sequence[Optional[tuple[int, int]]],
+                  length: int) -> tuple[Number, ...]:
+    """(size, size_min, stride, padding) measured on the run's hulls along this axis (None: not measurable)."""
+    q = axis.period
+    by_unit = dict(zip(run, hulls))
+    size = size_min = stride = padding = None
+    period = [u for u in run[:q]] if len(run) >= q else []
+    if period and all(_interior(axis, u, length) or axis.region(u) is None for u in period):
+        sizes = [0 if by_unit[u] is None else by_unit[u][1] - by_unit[u][0] + 1 for u in period]
+        size, size_min = max(sizes), min(sizes)
+    pairs = [(u, u + q) for u in run if u + q in by_unit and by_unit[u] is not None and by_unit[u + q] is not None]
+    for end, test in ((0, lambda r: r[0] >= 0), (1, lambda r: r[1] <= length - 1)):
+        usable = [(u, v) for u, v in pairs if test(axis.region(u)) and test(axis.region(v))]
+        if usable:
+            u, v = usable[0]
+            stride = Fraction(by_unit[v][end] - by_unit[u][end], q)
+            break
+    if size is not None and stride is not None:
+        centres = [Fraction(by_unit[u][0] + by_unit[u][1], 2) - u * stride for u in period if by_unit[u] is not None]
+        if centres:
+            padding = Fraction(size - 1, 2) - sum(centres, Fraction(0)) / len(centres)
+    return tuple(_plain(v) for v in (size, size_min, stride, padding))
+
+
+def _plain(value: Number) -> Number:
+    if isinstance(value, Fraction) and value.denominator == 1:
+        return int(value)
+    return value
+
+
+def _predicted(axis: AxisField) -> tuple[Number, ...]:
+    return tuple(_plain(v) for v in (axis.size, axis.size_min, axis.stride, axis.padding))
+
+
+def _agrees(predicted: Sequence[Number], measured: Sequence[Number]) -> bool:
+    return all(m is None or m == p for p, m in zip(predicted, measured))
+
+
+def _text(value: Number) -> str:
+    return "—" if value is None else str(value)
+
+
+# --------------------------------------------------------------------------- the checker
+
+class _Verifier:
+    def __init__(self, source: Any, budget: int):
+        self.summary = summary_of(source)
+        self.dependencies = Dependencies(self.summary)
+        self.budget = budget
+        self.rows = {row.name: row for row in self.summary.layers}
+        self.input_spatial = tuple(self.summary.input_shape[1:])
+        self.whole_hulls: dict[str, Hull] = {}
+        self.done: dict[str, tuple[FieldCheck, np.ndarray]] = {}     # name -> (check, seeds)
+
+    # ---- choosing units
+    def units_for(self, name: str) -> tuple[list[tuple[int, ...]], dict[int, list[int]]]:
+        row = self.rows[name]
+        rf, spatial = row.rf, tuple(row.output_shape[1:])
+        runs = {a: _choose_run(axis, spatial[a], self.input_spatial[a], self.budget) for a, axis in enumerate(rf.axes)}
+        anchor = tuple(next((u for u in runs[a] if rf.axes[a].region(u) is not None), runs[a][0])
+                       for a in range(len(spatial)))
+        units: list[tuple[int, ...]] = [anchor]
+        for a, run in runs.items():
+            for u in run:
+                units.append((*anchor[:a], u, *anchor[a + 1:]))
+        units += [(0,) * len(spatial), tuple(n - 1 for n in spatial)]
+        unique = list(dict.fromkeys(units))
+        return unique, runs
+
+    # ---- one layer
+    def check(self, name: str) -> Optional[FieldCheck]:
+        row = self.rows[name]
+        if not self.input_spatial:
+            return None
+        rf, spatial = row.rf, tuple(row.output_shape[1:])
+        if rf.whole:
+            return self._check_whole(name)
+        if len(rf.axes) != len(spatial) or len(spatial) != len(self.input_spatial):
+            return FieldCheck(name, (), (), False, True, "not a spatial field of the input (not measured)", row.type)
+        units, runs = self.units_for(name)
+        seeds = self.dependencies.seeds(name, units)
+        shared = self._shared(name, seeds)
+        if shared is not None:
+            return shared
+        masks = self.dependencies.propagate(name, seeds).any(axis=-1)
+        hulls = tuple(hull_of(mask) for mask in masks)
+        expected = tuple(rf.extent(unit) for unit in units)
+        axes = []
+        separable = not rf.terms
+        for a, axis in enumerate(rf.axes):
+            predicted = _predicted(axis)
+            if separable:
+                line = [units.index((*units[0][:a], u, *units[0][a + 1:])) for u in runs[a]]
+                measured = _measure_axis(axis, runs[a], [None if hulls[i] is None else hulls[i][a] for i in line],
+                                         self.input_spatial[a])
+            else:
+                measured = (None,) * 4
+            axes.append(AxisCheck(a, predicted, measured, _agrees(predicted, measured)))
+        wrong = [(unit, h, e) for unit, h, e in zip(units, hulls, expected) if h != e]
+        ok = not wrong and all(axis.ok for axis in axes)
+        if wrong:
+            unit, h, e = wrong[0]
+            detail = (f"unit {list(unit)} depends on {_hull_text(h)}, the analysis says {_hull_text(e)}"
+                      + (f" (and {len(wrong) - 1} more units differ)" if len(wrong) > 1 else ""))
+        elif not ok:
+            bad = next(axis for axis in axes if not axis.ok)
+            detail = (f"axis {bad.axis}: measured (size, size_min, stride, padding) "
+                      f"({', '.join(map(_text, bad.measured))}), predicted ({', '.join(map(_text, bad.predicted))})")
+        else:
+            detail = f"{len(units)} units: hulls = extents"
+            if not separable:
+                detail += " (separable terms: per-axis numbers not compared)"
+        check = FieldCheck(name, tuple(units), tuple(axes), False, ok, detail, row.type, hulls, expected)
+        self.done[name] = (check, seeds)
+        return check
+
+    def _shared(self, name: str, seeds: np.ndarray) -> Optional[FieldCheck]:
+        """The input's check, when this layer has its input's field and its dependency step is the identity on
+        the chosen units' masks (then its masks are its input's, exactly)."""
+        node = self.dependencies.nodes[name]
+        if len(node.inputs) != 1 or node.inputs[0] not in self.done:
+            return None
+        source = node.inputs[0]
+        mine, theirs = self.rows[name].rf, self.rows[source].rf
+        if mine.whole or theirs.whole or len(mine.axes) != len(theirs.axes) or \
+                not all(a is b for a, b in zip(mine.axes, theirs.axes)) or mine.terms != theirs.terms:
+            return None
+        check, their_seeds = self.done[source]
+        if their_seeds.shape != seeds.shape or not np.array_equal(their_seeds, seeds):
+            return None
+        shapes = self.dependencies.shapes
+        stepped = support_step(node.layer, seeds, [shapes[source]], shapes[name], self.dependencies.cache)[0]
+        if stepped.shape != seeds.shape or not np.array_equal(stepped, seeds):
+            return None
+        root = check.via or source
+        shared = FieldCheck(name, check.units, check.axes, False, check.ok,
+                            f"same field and dependencies as '{root}' (identity steps): {self.done[root][0].detail}",
+                            self.rows[name].type, check.hulls, check.expected, via=root)
+        self.done[name] = (shared, seeds)
+        return shared
+
+    # ---- whole layers
+    def whole_hull(self, name: str) -> Hull:
+        """The hull of everything the inputs of a whole layer see (per axis), from the analysis."""
+        if name in self.whole_hulls:
+            return self.whole_hulls[name]
+        parts: list[Hull] = []
+        for source in self.dependencies.nodes[name].inputs:
+            if source == INPUT:
+                parts.append(tuple((0, n - 1) for n in self.input_spatial))
+                continue
+            field = self.rows[source].rf
+            if field.whole:
+                parts.append(self.whole_hull(source))
+            else:
+                parts.append(_all_units_hull(field, tuple(self.rows[source].output_shape[1:])))
+        hull = _union_hulls(parts)
+        self.whole_hulls[name] = hull
+        return hull
+
+    def _check_whole(self, name: str) -> FieldCheck:
+        row = self.rows[name]
+        spatial = tuple(row.output_shape[1:])
+        if len(row.output_shape) >= 2:
+            units = list(dict.fromkeys([tuple(n // 2 for n in spatial), (0,) * len(spatial),
+                                        tuple(n - 1 for n in spatial)]))
+            seeds = self.dependencies.seeds(name, units)
+        else:
+            units = []
+            seeds = self.dependencies.seeds(name, None)
+        masks = self.dependencies.propagate(name, seeds).any(axis=-1)
+        hulls = tuple(hull_of(mask) for mask in masks)
+        full = tuple((0, n - 1) for n in self.input_spatial)
+        reach = self.whole_hull(name)                   # what the analysis has the layer's inputs see
+        ok = all(h == reach for h in hulls)
+        if ok and reach == full:
+            detail = "every unit sees the whole input"
+        elif ok:
+            detail = (f"every unit sees {_hull_text(reach)}, not the whole input: the other input positions reach"
+                      f" no unit of the layers before (as their analysed fields say)")
+        else:
+            bad = next(h for h in hulls if h != reach)
+            detail = f"a unit depends on {_hull_text(bad)}, the analysis says {_hull_text(reach)}"
+        check = FieldCheck(name, tuple(units) if units else ((),), (), True, ok, detail, row.type, hulls,
+                           (reach,) * len(hulls))
+        self.done[name] = (check, seeds)
+        return check
+
+
+def _all_units_hull(field: Field, spatial: Sequence[int]) -> Hull:
+    """The hull over every unit's extent (per axis)."""
+    if not field.terms:
+        per_axis = []
+        for axis, n in zip(field.axes, spatial):
+            found = [axis.extent(u) for u in range(n)]
+            found = [r for r in found if r is not None]
+            if not found:
+                return None
+            per_axis.append((min(r[0] for r in found), max(r[1] for r in found)))
+        return tuple(per_axis)
+    hulls = [field.extent(unit) for unit in np.ndindex(*spatial)]
+    return _union_hulls(hulls)
+
+
+def _union_hulls(hulls: Iterable[Hull]) -> Hull:
+    found = [h for h in hulls if h is not None]
+    if not found:
+        return None
+    return tuple((min(h[a][0] for h in found), max(h[a][1] for h in found)) for a in range(len(found[0])))
+
+
+def _hull_text(hull: Hull) -> str:
+    if hull is None:
+        return "nothing"
+    return " × ".join(f"[{a}, {b}]" for a, b in hull)
+
+
+def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: int = BUDGET) -> tuple[FieldCheck, ...]:
+    """Check the analysed receptive field of each layer (``layers``: these, in graph order; default all) against
+    exact dependency propagation. ``network``: an `execute.Network`, a `Summary` or a `Graph`. ``budget``: the
+    most units per axis run."""
+    verifier = _Verifier(network, budget)
+    names = [row.name for row in verifier.summary.layers]
+    if layers is not None:
+        for name in layers:
+            if name not in verifier.rows:
+                raise ConvcalcError(f"no layer '{name}' in the network; {did_you_mean(name, names)}")
+        wanted = set(layers)
+        names = [name for name in names if name in wanted]
+    checks = []
+    for name in names:
+        check = verifier.check(name)
+        if check is not None:
+            checks.append(check)
+    return tuple(checks)
+
+
+__all__ = ["AxisCheck", "FieldCheck", "hull_of", "verify_fields"]
