@@ -1,0 +1,187 @@
+"""``convcalc rf`` results -> rich renderables and JSON data. Nothing here prints."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any, Optional, Sequence
+
+from rich.console import Group as RichGroup
+from rich.table import Table
+from rich.text import Text
+
+from .erf import Erf
+from .render import json_number
+from .rf_report import AxisRegion, GrowthRow, UnitRegion
+
+SCHEMA_VERSION = 1
+BAR_WIDTH = 24
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def _percent(value: Fraction | float) -> str:
+    value = float(value)
+    if value == 0:
+        return "0 %"
+    if value < 0.001:
+        return "<0.1 %"
+    return f"{100 * value:.1f} %"
+
+
+def _joined(values: Sequence[Any]) -> str:
+    return "×".join(str(v) for v in values)
+
+
+def bar(share: float, width: int = BAR_WIDTH) -> str:
+    """A horizontal bar ``share`` (0..1) of ``width`` characters long, in eighths of a character."""
+    eighths = round(max(0.0, min(1.0, share)) * width * 8)
+    full, rest = divmod(eighths, 8)
+    return ("█" * full + (_EIGHTHS[rest] if rest else "")).ljust(width)
+
+
+def linear_share(row: GrowthRow) -> float:
+    """The bar's length: the geometric mean of the per-axis shares of the input the largest region spans."""
+    if not row.coverage:
+        return 1.0
+    return float(row.area) ** (1 / len(row.coverage))
+
+
+def size_text(row: GrowthRow) -> str:
+    """Per axis 'size', or 'min..max' where the units' regions differ in size."""
+    if row.whole:
+        return "whole input"
+    return _joined(s if s == m else f"{m}..{s}" for s, m in zip(row.size, row.size_min))
+
+
+def notes_text(row: GrowthRow) -> str:
+    notes = []
+    if row.merge:
+        notes.append(f"merge, max via {row.max_input}" if row.max_input else "merge")
+    if row.misaligned:
+        notes.append("⚠ misaligned")
+    return "; ".join(notes)
+
+
+# --------------------------------------------------------------------------- growth
+
+def growth_table(rows: Sequence[GrowthRow], title: str) -> RichGroup:
+    table = Table(title=title, title_justify="left")
+    for column, justify in (("layer", "left"), ("type", "left"), ("size", "right"), ("stride", "right"),
+                            ("covers", "right"), ("growth", "left"), ("notes", "left")):
+        table.add_column(column, justify=justify, no_wrap=column in ("growth", "size"))
+    for row in rows:
+        stride = "–" if row.whole else _joined(row.stride)
+        table.add_row(row.name, row.type, size_text(row), stride, _percent(row.area), bar(linear_share(row)),
+                      notes_text(row))
+    legend = Text("size: the largest region per axis (min..max where units differ); stride: input positions"
+                  " between neighbouring units; covers: the share of the input (area) the largest region spans;"
+                  " the bar: the same share per axis (geometric mean). ⚠: a merge of inputs with different strides"
+                  " or centres (Araujo et al.).", style="dim")
+    return RichGroup(table, legend)
+
+
+def growth_json(rows: Sequence[GrowthRow]) -> list[dict[str, Any]]:
+    return [{
+        "name": row.name, "type": row.type, "inputs": list(row.inputs), "whole_input": row.whole,
+        "size": list(row.size), "size_min": list(row.size_min),
+        "stride": None if row.whole else [json_number(s) for s in row.stride],
+        "stride_text": None if row.whole else [str(s) for s in row.stride],
+        "coverage": float(row.area), "merge": row.merge, "max_input": row.max_input,
+        "aligned": not row.misaligned,
+    } for row in rows]
+
+
+# --------------------------------------------------------------------------- a unit's region
+
+def _centre(value: Optional[Fraction]) -> str:
+    if value is None:
+        return "–"
+    return str(value) if value.denominator == 1 else f"{float(value):g}"
+
+
+def _range(pair: Optional[tuple[int, int]]) -> str:
+    return "–" if pair is None else f"[{pair[0]}, {pair[1]}]"
+
+
+def _padding_text(axis: AxisRegion) -> str:
+    if axis.first is None or not axis.in_padding:
+        return "0"
+    text = f"{axis.in_padding} ({_percent(axis.padding_fraction)})"
+    runs = ", ".join(f"{run.first}..{run.last}: {run.label}" if run.count > 1 else f"{run.first}: {run.label}"
+                     for run in axis.padding)
+    return f"{text}: {runs}"
+
+
+def region_table(region: UnitRegion, title: Optional[str] = None) -> RichGroup:
+    units = ", ".join(map(str, region.units))
+    table = Table(title=title or f"layer '{region.layer}', unit ({units})", title_justify="left")
+    for column in ("axis", "unit", "region", "size", "inside input", "centre", "reads", "in padding"):
+        table.add_column(column, justify="left" if column in ("in padding",) else "right")
+    for index, axis in enumerate(region.axes):
+        table.add_row(str(index), str(axis.unit), _range(None if axis.first is None else (axis.first, axis.last)),
+                      str(axis.size), _range(axis.clipped), _centre(axis.centre),
+                      _range(axis.extent), _padding_text(axis))
+    if region.empty:
+        summary = "this unit reads no input (it gets only a bias)"
+    else:
+        summary = (f"{_percent(region.padding_fraction)} of the region's box lies in padding. region: input indices"
+                   " on the unclipped extension (Araujo et al.); reads: what the unit of the actual network depends"
+                   " on (padding modes included)")
+    return RichGroup(table, Text(summary, style="dim"))
+
+
+def region_json(region: UnitRegion) -> dict[str, Any]:
+    return {
+        "layer": region.layer, "unit": list(region.units), "empty": region.empty,
+        "padding_fraction": float(region.padding_fraction),
+        "axes": [{
+            "length": a.length, "unit": a.unit,
+            "region": None if a.first is None else [a.first, a.last], "size": a.size,
+            "inside": None if a.clipped is None else list(a.clipped),
+            "centre": None if a.centre is None else json_number(a.centre),
+            "reads": None if a.extent is None else list(a.extent),
+            "padding_before": a.padding_before, "padding_after": a.padding_after, "in_padding": a.in_padding,
+            "padding_fraction": float(a.padding_fraction),
+            "padding_runs": [{"first": r.first, "last": r.last, "fill": r.fill.split("+") if r.fill else []}
+                             for r in a.padding],
+        } for a in region.axes],
+    }
+
+
+# --------------------------------------------------------------------------- ERF
+
+def erf_table(erf: Erf, picture: Optional[str] = None) -> RichGroup:
+    units = ", ".join(map(str, erf.units))
+    channel = "all channels" if erf.channel is None else f"channel {erf.channel}"
+    table = Table(title=f"effective receptive field of layer '{erf.layer}', unit ({units}), {channel},"
+                        f" {erf.samples} samples", title_justify="left")
+    side = f"ERF side ({round(100 * erf.fraction)} %)"
+    for column in ("axis", "theoretical size", "inside input", side, "ERF std", "ERF mean", "unit centre"):
+        table.add_column(column, justify="right")
+    for index, axis in enumerate(erf.axes):
+        table.add_row(str(index), str(axis.theoretical_size), _range(axis.clipped), str(axis.side),
+                      f"{axis.std:.2f}", f"{axis.mean:.2f}", f"{axis.centre:g}")
+    lines = [f"{_percent(erf.inside)} of the gradient mass lies inside the theoretical region.",
+             f"ERF side: positions in the smallest window centred on the unit that holds {round(100 * erf.fraction)} %"
+             " of |dy/dx| (Luo et al. 2016)."]
+    if picture:
+        lines.append(f"heatmap written to {picture}")
+    return RichGroup(table, Text("\n".join(lines), style="dim"))
+
+
+def _finite(value: float) -> Optional[float]:
+    return None if math.isnan(value) else value
+
+
+def erf_json(erf: Erf, picture: Optional[str] = None) -> dict[str, Any]:
+    return {
+        "layer": erf.layer, "unit": list(erf.units), "samples": erf.samples, "channel": erf.channel,
+        "fraction": erf.fraction, "inside_theoretical": erf.inside, "picture": picture,
+        "axes": [{"theoretical_size": a.theoretical_size, "inside": None if a.clipped is None else list(a.clipped),
+                  "side": a.side, "std": _finite(a.std), "mean": _finite(a.mean), "centre": _finite(a.centre)}
+                 for a in erf.axes],
+    }
+
+
+__all__ = ["SCHEMA_VERSION", "bar", "erf_json", "erf_table", "growth_json", "growth_table", "region_json",
+           "region_table"]
