@@ -103,8 +103,16 @@ def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
     return float(text)
 
 
-def _make_loader(filename: str) -> type[yaml.SafeLoader]:
-    class Loader(_CoreLoader):
+_CSafeLoader = getattr(yaml, "CSafeLoader", None)
+if _CSafeLoader is not None:
+    class _CoreCLoader(_CSafeLoader):
+        """The same schema on libyaml's parser (about ten times faster; used for documents it accepts)."""
+
+        yaml_implicit_resolvers = _CoreLoader.yaml_implicit_resolvers
+
+
+def _make_loader(filename: str, fast: bool = False) -> type[yaml.SafeLoader]:
+    class Loader(_CoreCLoader if fast else _CoreLoader):  # type: ignore[misc,valid-type]
         _convcalc_location = staticmethod(lambda mark: _location(mark, filename))
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> MarkedDict:
@@ -155,6 +163,11 @@ def _make_loader(filename: str) -> type[yaml.SafeLoader]:
 def load_marked(text: str, filename: str) -> Any:
     """Parse one YAML document into Marked containers; syntax errors become a located SpecError."""
     try:
+        if _CSafeLoader is not None:
+            try:
+                return yaml.load(text, Loader=_make_loader(filename, fast=True))  # noqa: S506 - safe loader
+            except (yaml.YAMLError, SpecError, ValueError, RecursionError):
+                pass   # errors are reported by the pure-Python parser below, with its messages and positions
         return yaml.load(text, Loader=_make_loader(filename))  # noqa: S506 - a SafeLoader subclass
     except SpecError:
         raise

@@ -15,7 +15,7 @@ from .errors import ConvcalcError, Location, SpecError, did_you_mean
 from .layers import is_registered
 from .marked_yaml import MarkedDict, MarkedList, load_marked
 
-TOP_LEVEL_KEYS = ("name", "description", "input", "layers", "blocks", "include", "output", "args")
+TOP_LEVEL_KEYS = ("name", "description", "input", "layers", "blocks", "include", "output", "args", "expect")
 INCLUDED_KEYS = ("name", "description", "blocks", "include", "args")   # an included file brings blocks (and args)
 BLOCK_KEYS = ("description", "args", "layers", "output")
 REQUIRED_ARG = "required"  # a block argument whose default is the word 'required' must be given
@@ -47,6 +47,9 @@ class Spec:
     file: str = "<spec>"
     description: str = ""
     document: MarkedDict | None = None
+    # what the spec declares about itself (`expect:`; `parse_expect`), checked by `convcalc lint`, ignored by analyze
+    expect: Mapping[str, Any] = field(default_factory=dict)
+    expect_locations: Mapping[str, Location] = field(default_factory=dict)
 
 
 def _check_keys(mapping: MarkedDict, allowed: tuple[str, ...], what: str) -> None:
@@ -85,6 +88,49 @@ def parse_shape_text(text: str) -> tuple[int, ...]:
     if not values or len(values) > 4 or any(v < 1 for v in values):
         raise ConvcalcError(f"input size '{text}' must be 1 to 4 positive integers such as 3x224x224")
     return tuple(values)
+
+
+EXPECT_KEYS = ("output_shape", "params", "params_max", "macs", "macs_max", "rf_min")
+
+
+def _count(value: Any, what: str, loc: Location | None, exact: bool) -> int | float:
+    """A non-negative count (``30e6`` allowed); an exact one must be a whole number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0 \
+            or value == float("inf"):
+        raise SpecError(f"{what} must be a non-negative number, got {value!r}", loc)
+    if exact:
+        if value != int(value):
+            raise SpecError(f"{what} must be a whole number, got {value!r}", loc)
+        return int(value)
+    return value
+
+
+def parse_expect(value: Any, loc: Location | None) -> tuple[dict[str, Any], dict[str, Location]]:
+    """``expect:`` — what the spec promises about itself, checked by ``convcalc lint`` (rule CC103):
+    ``output_shape`` (list of positive integers), ``params``/``macs`` (exact counts), ``params_max``/``macs_max``
+    (upper bounds), ``rf_min`` (smallest receptive field at the output: an integer or one per spatial axis)."""
+    mapping = _expect(value, dict, "'expect'", loc)
+    _check_keys(mapping, EXPECT_KEYS, "'expect'")
+    result: dict[str, Any] = {}
+    locations: dict[str, Location] = {}
+    for key, item in mapping.items():
+        where = mapping.value_locs.get(key, mapping.where(key)) if isinstance(mapping, MarkedDict) else loc
+        locations[key] = mapping.where(key) if isinstance(mapping, MarkedDict) else loc
+        if key == "output_shape":
+            if not isinstance(item, list) or not item or any(
+                    isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in item):
+                raise SpecError(f"expect output_shape must be a list of positive integers (channels first, no"
+                                f" batch), got {item!r}", where)
+            result[key] = tuple(item)
+        elif key == "rf_min":
+            values = item if isinstance(item, list) else [item]
+            if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+                raise SpecError(f"expect rf_min must be a positive integer or one per spatial axis, got {item!r}",
+                                where)
+            result[key] = tuple(values) if isinstance(item, list) else item
+        else:
+            result[key] = _count(item, f"expect {key}", where, exact=key in ("params", "macs"))
+    return result, locations
 
 
 def _parse_block(name: Any, body: Any, loc: Location | None) -> BlockDef:
@@ -236,8 +282,11 @@ def _build_spec(document: MarkedDict, filename: str, loader: _Loader, directory:
     args = document.get("args") or MarkedDict()
     _expect(args, dict, "'args'", document.where("args"))
     description = document.get("description", "")
+    expect, expect_locations = parse_expect(document["expect"], document.where("expect")) \
+        if "expect" in document else ({}, {})
     return Spec(name=name, input_shape=input_shape, layers=layers, blocks=dict(loader.blocks), output=output,
-                args={**loader.args, **args}, file=filename, description=str(description or ""), document=document)
+                args={**loader.args, **args}, file=filename, description=str(description or ""), document=document,
+                expect=expect, expect_locations=expect_locations)
 
 
 def load_spec(path: str | os.PathLike, *, allow_include_outside: bool = False) -> Spec:

@@ -1,0 +1,277 @@
+"""The rules' logic: generic walks over an analyzed graph that ask each layer unit for its geometry.
+
+Nothing here tests a layer's type. The units answer `Layer.window_geometry` (sliding windows),
+`Layer.upsampling_geometry` (scatters through a kernel) and `Layer.is_noop`; the analyzer's receptive fields
+(`Field`) give alignment, coverage and which layers are pointwise in space (`gridding`).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Callable, Iterable, Iterator
+
+from ..graph import INPUT
+from ..layers.base import ScatterAxis, WindowAxis, shape_text
+from ..receptive import Field
+from .context import AXIS_UNITS, Context, grouped, layer_label, number
+from .gridding import check_gridding, hdc_m2, reached_offsets
+from .model import Finding
+
+
+# --------------------------------------------------------------------------- CC201 dropped pixels
+
+def dropped_positions(i: int, o: int, window: WindowAxis) -> int:
+    """Input positions after the last window: lo + i - ((o-1)*s + k_eff), i.e. (i + lo + hi - k_eff) mod s - hi."""
+    return max(0, window.pad_lo + i - ((o - 1) * window.stride + window.k_eff))
+
+
+def check_dropped_pixels(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.summary.graph.nodes:
+        in_shapes = ctx.in_shapes(node)
+        out_shape = ctx.shapes[node.name]
+        geometry = ctx.window(node)
+        if not geometry or len(in_shapes[0]) != len(geometry) + 1 or len(out_shape) != len(geometry) + 1:
+            continue
+        dims = len(geometry)
+        units = AXIS_UNITS.get(dims)
+        lost, formulas = [], []
+        for axis, window in enumerate(geometry):
+            i, o = in_shapes[0][axis + 1], out_shape[axis + 1]
+            if window.k_eff < window.stride:
+                continue            # a window narrower than its stride subsamples by design
+            count = dropped_positions(i, o, window)
+            if count:
+                lo, hi, k, s = window.pad_lo, window.pad_hi, window.k_eff, window.stride
+                unit = units[axis][count != 1] if units else "positions"
+                lost.append(f"the last {count} {unit}")
+                formula = f"({i} + {lo} + {hi} - {k}) mod {s} = {(i + lo + hi - k) % s}"
+                formulas.append((axis, formula + (f", {hi} of them padding" if hi else "")))
+        if lost:
+            why = formulas[0][1] if len({text for _, text in formulas}) == 1 else grouped(dims, formulas)
+            verb = "reaches" if len(lost) == 1 and lost[0].startswith("the last 1 ") else "reach"
+            yield ctx.finding("CC201", f"{layer_label(node)}: {' and '.join(lost)} of its"
+                              f" {'x'.join(map(str, in_shapes[0][1:]))} input never {verb} the output: (i + pad_lo"
+                              f" + pad_hi - k_eff) mod stride = {why}", node)
+
+
+# --------------------------------------------------------------------------- CC202 checkerboard
+
+def taps_per_phase(scatter: ScatterAxis) -> list[int]:
+    """How many kernel taps land on an output position, for each position modulo the stride: tap m reaches
+    output j*s - p + m*d, so the count of phase r is #{m < k : m*d = r (mod s)} (padding only rotates phases)."""
+    counts = [0] * scatter.stride
+    for m in range(scatter.kernel):
+        counts[(m * scatter.dilation) % scatter.stride] += 1
+    return counts
+
+
+def check_checkerboard(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.summary.graph.nodes:
+        geometry = node.layer.upsampling_geometry(ctx.in_shapes(node), ctx.shapes[node.name])
+        if not geometry:
+            continue
+        uneven = []
+        for axis, scatter in enumerate(geometry):
+            counts = taps_per_phase(scatter)
+            if scatter.stride > 1 and min(counts) != max(counts):
+                dilation = f" and dilation {scatter.dilation}" if scatter.dilation > 1 else ""
+                text = (f"kernel {scatter.kernel}{dilation} with stride {scatter.stride} gives output positions"
+                        f" {' or '.join(str(c) for c in sorted(set(counts), reverse=True))} taps")
+                if min(counts) == 0:
+                    text += " (some get no input at all, only the bias)"
+                uneven.append((axis, text))
+        if uneven:
+            yield ctx.finding("CC202", f"{layer_label(node)}: uneven overlap, checkerboard risk: "
+                              + grouped(len(geometry), uneven), node)
+
+
+# --------------------------------------------------------------------------- CC206 misaligned merges
+
+def check_misaligned(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.summary.graph.nodes:
+        if len(node.inputs) < 2 or not ctx.fields[node.name].misaligned:
+            continue
+        inputs = [ctx.fields[name] for name in node.inputs]
+        if any(f.misaligned or f.whole for f in inputs) or len({len(f.axes) for f in inputs}) != 1:
+            continue
+        dims = len(inputs[0].axes)
+        texts = []
+        for axis in range(dims):
+            strides = [f.axes[axis].stride for f in inputs]
+            centres = [f.center(axis) for f in inputs]
+            if len(set(strides)) > 1 or len(set(centres)) > 1:
+                described = ", ".join(f"'{name}' stride {number(s)} centre {number(c)}"
+                                      for name, s, c in zip(node.inputs, strides, centres))
+                texts.append((axis, described))
+        if texts:
+            yield ctx.finding("CC206", f"{layer_label(node)} merges inputs that do not line up (effective stride and"
+                              f" centre of unit 0, in input pixels): {grouped(dims, texts)}", node)
+
+
+# --------------------------------------------------------------------------- CC207 dead layers
+
+def check_dead_layers(ctx: Context) -> Iterator[Finding]:
+    graph = ctx.summary.graph
+    alive = {graph.output}
+    for node in reversed(graph.nodes):
+        if node.name in alive:
+            alive.update(node.inputs)
+    dead = [node for node in graph.nodes if node.name not in alive]
+    dead_names = {node.name for node in dead}
+    for node in dead:
+        if ctx.consumers[node.name]:
+            continue               # feeds a dead layer: counted with that branch's end
+        branch, pending = {node.name}, list(node.inputs)
+        while pending:
+            name = pending.pop()
+            if name in dead_names and name not in branch:
+                branch.add(name)
+                pending.extend(ctx.nodes[name].inputs)
+        others = len(branch) - 1
+        extra = (f", nor do{'es' if others == 1 else ''} the {others} layer{'s' if others != 1 else ''} feeding only"
+                 f" it" if others else "")
+        params = sum(ctx.rows[name].params for name in branch)
+        yield ctx.finding("CC207", f"{layer_label(node)} does not reach the output '{graph.output}'{extra}"
+                          f" ({params:,} parameters unused)", node)
+
+
+# --------------------------------------------------------------------------- CC301 coverage, CC103 rf_min
+
+def output_field(ctx: Context) -> tuple[str, str | None, Field] | None:
+    """(layer, gathering layer or None, field) whose receptive field describes the output: the output's own, or,
+    when the output sees the whole input (global pooling, Flatten, Linear), the widest field gathered there."""
+    graph = ctx.summary.graph
+    field_ = ctx.fields[graph.output]
+    if not field_.whole:
+        return graph.output, None, field_
+    best: tuple[str, str | None, Field] | None = None
+    seen, pending = set(), [graph.output]
+    while pending:
+        name = pending.pop()
+        if name in seen or name == INPUT:
+            continue
+        seen.add(name)
+        for source in ctx.nodes[name].inputs:
+            candidate = ctx.fields[source]
+            if candidate.whole:
+                pending.append(source)
+            elif source != INPUT and (best is None or _area(candidate) > _area(best[2])):
+                best = (source, name, candidate)
+    return best
+
+
+def _area(field_: Field) -> Fraction:
+    area = Fraction(1)
+    for axis in field_.axes:
+        area *= axis.size
+    return area
+
+
+def check_rf_coverage(ctx: Context) -> Iterator[Finding]:
+    found = output_field(ctx)
+    spatial = ctx.summary.input_shape[1:]
+    if found is None or len(found[2].axes) != len(spatial) or not spatial:
+        return
+    name, gatherer, field_ = found
+    coverage = [min(Fraction(1), axis.size / size) for axis, size in zip(field_.axes, spatial)]
+    if min(coverage) >= Fraction(ctx.rf_min_coverage).limit_denominator(10 ** 6):
+        return
+    sizes = "x".join(str(axis.size) for axis in field_.axes)
+    where = f"'{name}'" + (f" (gathered by '{gatherer}')" if gatherer else " (the output)")
+    percents = [f"{float(c) * 100:.1f}%" for c in coverage]
+    percents, per_axis = (percents[:1], "") if len(set(percents)) == 1 else (percents, " (per axis)")
+    yield ctx.finding("CC301", f"the receptive field of {where} is {sizes}, covering {'/'.join(percents)}{per_axis}"
+                      f" of the {'x'.join(map(str, spatial))} input", ctx.nodes[name])
+
+
+# --------------------------------------------------------------------------- CC302 no-ops, CC303 asymmetric pads
+
+def check_noops(ctx: Context) -> Iterator[Finding]:
+    reasons: dict[str, str] = {}
+    for node in ctx.summary.graph.nodes:
+        reason = node.layer.is_noop(ctx.in_shapes(node), ctx.shapes[node.name])
+        if reason:
+            reasons[node.name] = reason
+    for node in ctx.summary.graph.nodes:
+        if node.name not in reasons:
+            continue
+        if type(node.layer).noop_by_design:
+            neighbours = [*node.inputs, *ctx.consumers[node.name]]
+            if not any(name in reasons for name in neighbours):
+                continue
+        yield ctx.finding("CC302", f"{layer_label(node)} does nothing: {reasons[node.name]}", node)
+
+
+def check_asymmetric_padding(ctx: Context) -> Iterator[Finding]:
+    for node in ctx.summary.graph.nodes:
+        geometry = ctx.window(node)
+        if not geometry:
+            continue
+        texts = [(axis, f"kernel {w.kernel}" + (f", stride {w.stride}" if w.stride > 1 else "")
+                  + f" pads {w.pad_lo} before and {w.pad_hi} after")
+                 for axis, w in enumerate(geometry) if w.padding_rule and w.pad_lo != w.pad_hi]
+        if texts:
+            rule = next(w.padding_rule for w in geometry if w.padding_rule)
+            yield ctx.finding("CC303", f"{layer_label(node)}: padding '{rule}' is asymmetric"
+                              f" ({grouped(len(geometry), texts)}); the output shifts half a pixel", node)
+
+
+# --------------------------------------------------------------------------- CC103 expectations
+
+def check_expectations(ctx: Context) -> Iterator[Finding]:
+    expect, where = ctx.spec.expect, ctx.spec.expect_locations
+    totals = ctx.summary.totals
+
+    def fail(key: str, message: str) -> Finding:
+        return ctx.finding("CC103", f"expect {key}: {message}", where=where.get(key))
+
+    if "output_shape" in expect and tuple(ctx.summary.output_shape) != tuple(expect["output_shape"]):
+        yield fail("output_shape", f"the output '{ctx.summary.output}' is {shape_text(ctx.summary.output_shape)},"
+                                   f" not {shape_text(expect['output_shape'])}")
+    for key, actual, what in (("params", totals.params, "parameters"), ("macs", totals.macs, "MACs")):
+        if key in expect and actual != expect[key]:
+            yield fail(key, f"the network has {actual:,} {what}, not {number(expect[key])}"
+                            f" ({actual - expect[key]:+,})")
+        limit = expect.get(f"{key}_max")
+        if limit is not None and actual > limit:
+            yield fail(f"{key}_max", f"the network has {actual:,} {what}, more than {number(limit)}"
+                                     f" (by {actual - limit:,.0f})")
+    if "rf_min" in expect:
+        spatial = ctx.summary.input_shape[1:]
+        wanted = expect["rf_min"]
+        wanted = tuple(wanted) if isinstance(wanted, tuple) else (wanted,) * len(spatial)
+        found = output_field(ctx)
+        if len(wanted) != len(spatial):
+            yield fail("rf_min", f"gives {len(wanted)} values but the input has {len(spatial)} spatial axes")
+        elif found is not None and len(found[2].axes) == len(spatial):
+            sizes = [axis.size for axis in found[2].axes]
+            if any(size < w for size, w in zip(sizes, wanted)):
+                yield fail("rf_min", f"the receptive field of '{found[0]}' is {'x'.join(str(s) for s in sizes)},"
+                                     f" smaller than {'x'.join(map(str, wanted))}")
+
+
+CHECKS: dict[str, Callable[[Context], Iterable[Finding]]] = {
+    "CC103": check_expectations,
+    "CC201": check_dropped_pixels,
+    "CC202": check_checkerboard,
+    "CC203": check_gridding,          # also yields CC204 and CC205 (one walk over the chains)
+    "CC206": check_misaligned,
+    "CC207": check_dead_layers,
+    "CC301": check_rf_coverage,
+    "CC302": check_noops,
+    "CC303": check_asymmetric_padding,
+}
+GRIDDING_RULES = ("CC203", "CC204", "CC205")
+
+
+def run_checks(ctx: Context, enabled: set[str]) -> list[Finding]:
+    """Every finding of the enabled rules (default severities; the engine applies the configuration)."""
+    findings: list[Finding] = []
+    for rule, check in CHECKS.items():
+        produces = GRIDDING_RULES if rule == "CC203" else (rule,)
+        if enabled.intersection(produces):
+            findings.extend(f for f in check(ctx) if f.rule in enabled)
+    return findings
+
+
+__all__ = ["CHECKS", "Context", "dropped_positions", "hdc_m2", "reached_offsets", "run_checks", "taps_per_phase"]

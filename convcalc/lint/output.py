@@ -1,0 +1,82 @@
+"""The text (rich) and JSON forms of a `LintReport`. They return data; the CLI prints.
+
+(GitHub annotations, SARIF and JUnit live in `convcalc.lint.formats`.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+
+from .model import LintReport, Rule, Severity
+
+SCHEMA_VERSION = 1
+STYLES = {Severity.error: "bold red", Severity.warning: "yellow", Severity.info: "cyan"}
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def summary_line(report: LintReport) -> str:
+    counts = {level: sum(1 for f in report.findings if f.severity == level) for level in Severity}
+    files_with = len({f.path for f in report.findings})
+    if not report.findings:
+        return f"{_count(len(report.files), 'spec')} checked: no problems ({report.seconds:.2f} s)"
+    return (f"{_count(len(report.files), 'spec')} checked: {_count(counts[Severity.error], 'error')},"
+            f" {_count(counts[Severity.warning], 'warning')}, {counts[Severity.info]} info"
+            f" in {_count(files_with, 'file')} ({report.seconds:.2f} s)")
+
+
+def to_text(report: LintReport) -> Group:
+    """Findings grouped by file (a bold file name, then ``line:col  severity  RULE  message``), and a summary."""
+    lines: list[Text] = []
+    current = None
+    for finding in report.findings:
+        if finding.path != current:
+            if current is not None:
+                lines.append(Text(""))
+            lines.append(Text(finding.path, style="bold underline"))
+            current = finding.path
+        row = Text("  ")
+        row.append(f"{finding.line}:{finding.column}".ljust(8), style="dim")
+        row.append(finding.severity.label.ljust(8), style=STYLES[finding.severity])
+        row.append(finding.rule.ljust(7), style="bold")
+        row.append(finding.message)
+        lines.append(row)
+    if report.findings:
+        lines.append(Text(""))
+    lines.append(Text(summary_line(report), style="bold"))
+    return Group(*lines)
+
+
+def to_json(report: LintReport) -> dict[str, Any]:
+    """The report as plain data (``schema_version`` first)."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "files": list(report.files),
+        "findings": [
+            {"path": f.path, "line": f.line, "column": f.column, "rule": f.rule, "severity": f.severity.label,
+             "message": f.message, "layer": f.layer}
+            for f in report.findings],
+        "summary": {
+            "files": len(report.files),
+            "findings": len(report.findings),
+            **{level.label: sum(1 for f in report.findings if f.severity == level) for level in Severity},
+            "seconds": round(report.seconds, 3),
+        },
+    }
+
+
+def explain(rule: Rule) -> Group:
+    """What ``convcalc lint --explain RULE`` prints."""
+    return Group(
+        Text(f"{rule.id} {rule.name} ({rule.severity.label})", style="bold"),
+        Text(rule.summary),
+        Text(""),
+        Text("Why: ", style="bold").append(Text(rule.rationale, style="")),
+        Text(""),
+        Text("Fix: ", style="bold").append(Text(rule.fix, style="")),
+    )
