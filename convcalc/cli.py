@@ -178,6 +178,11 @@ class RunFormat(str, Enum):
     json = "json"
 
 
+class RfCheck(str, Enum):
+    all = "all"
+    none = "none"
+
+
 @app.command(name="run")
 def run_command(
     spec: Path = typer.Argument(..., metavar="SPEC", help="The network spec (YAML; - reads standard input).",
@@ -204,11 +209,16 @@ def run_command(
                                    help="Override one of the spec's top-level args (repeatable)."),
     allow_include_outside: bool = typer.Option(False, "--allow-include-outside",
                                                help="Let includes reach outside the spec's directory."),
+    rf_check: RfCheck = typer.Option(RfCheck.all, "--rf-check",
+                                     help="Prove every layer's receptive field by exact dependency propagation"
+                                          " (all), or skip it (none)."),
 ) -> None:
     """Run the network with NumPy on real input and check every prediction of the analyzer.
 
     Per layer it compares the predicted output shape with the actual one and the predicted MACs with the
-    multiply-accumulates the executor really performed, and flags the first NaN/Inf. Exit code 1 if any
+    multiply-accumulates the executor really performed, flags the first NaN/Inf, and (--rf-check all)
+    measures the receptive field of a few output units of every layer by exact dependency propagation
+    (which input positions can influence them) and compares it with the analysis. Exit code 1 if any
     check fails.
 
     \b
@@ -266,11 +276,15 @@ def run_command(
         if save_maps is not None:
             written = write_maps(result.maps, save_maps, [layer.name for layer in result.layers])
             notes.append(f"{len(written)} feature-map pictures written to {save_maps}/")
+        rf_checks = None
+        if rf_check is RfCheck.all:
+            from .verify_rf import verify_fields
+            rf_checks = verify_fields(network)
     if format is RunFormat.json:
-        sys.stdout.write(json.dumps(run_json(result, source, topk), indent=2) + "\n")
+        sys.stdout.write(json.dumps(run_json(result, source, topk, rf_checks), indent=2) + "\n")
     else:
-        _stdout().print(run_table(result, source, topk, notes))
-    if not result.ok:
+        _stdout().print(run_table(result, source, topk, notes, rf_checks))
+    if not result.ok or not all(check.ok for check in rf_checks or ()):
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
@@ -322,6 +336,263 @@ def layers_command(type_name: Optional[str] = typer.Argument(None, help="Show on
         aliases = f" (also {', '.join(cls.aliases)})" if cls.aliases else ""
         table.add_row(cls.type_name + aliases, cls.summary)
     console.print(table)
+
+
+@app.command(name="schema")
+def schema_command() -> None:
+    """Print the JSON Schema (draft-07) of the spec format, generated from the layer registry.
+
+    With it, editors that use yaml-language-server (VS Code's YAML extension and others) complete layer types
+    and arguments, show defaults and docs, and flag unknown keys.
+
+    \b
+    Examples:
+      convcalc schema > convcalc.schema.json
+      # first line of a spec:  # yaml-language-server: $schema=./convcalc.schema.json
+    """
+    from .schema import spec_schema
+
+    sys.stdout.write(json.dumps(spec_schema(), indent=2, ensure_ascii=False) + "\n")
+
+
+class LintFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+    junit = "junit"
+
+
+def _rule_words(values: list[str]) -> list[str]:
+    """--select/--ignore values: repeatable, each comma-separated."""
+    return [word.strip() for value in values for word in value.split(",") if word.strip()]
+
+
+@app.command(name="lint")
+def lint_command(
+    paths: Optional[list[str]] = typer.Argument(None, metavar="PATH...",
+                                                help="Spec files, directories (searched for *.yaml/*.yml specs) or"
+                                                     " quoted globs.", show_default=False),
+    format: LintFormat = typer.Option(LintFormat.text, "--format", "-f", help="Output format."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="LEVEL",
+                                          help="Exit 1 when a finding is at or above LEVEL: error (default),"
+                                               " warning or info."),
+    select: list[str] = typer.Option([], "--select", metavar="RULES",
+                                     help="Only these rules (IDs, names, ID prefixes such as CC2; comma-separated,"
+                                          " repeatable). Replaces the configured selection."),
+    ignore: list[str] = typer.Option([], "--ignore", metavar="RULES", help="Skip these rules (adds to the config)."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE",
+                                          help="Read settings from FILE (pyproject.toml or YAML with 'lint:')"
+                                               " instead of searching upwards."),
+    no_config: bool = typer.Option(False, "--no-config", help="Ignore configuration files."),
+    explain: Optional[str] = typer.Option(None, "--explain", metavar="RULE",
+                                          help="Print a rule's rationale and fix, and exit."),
+) -> None:
+    """Check specs for errors and likely mistakes; exit 1 on findings at or above --fail-on (default: error).
+
+    Every finding has file:line:col, a rule ID, a severity and the numbers behind it. Settings come from
+    [tool.convcalc.lint] in pyproject.toml or 'lint:' in .convcalc.yaml (the nearest one up from the first
+    PATH). Silence a finding with '# convcalc: disable=CC201' on its line (or alone on the line before), or a
+    whole file with '# convcalc: disable-file=CC301'. Exit codes: 0 clean, 1 findings, 2 usage or I/O error.
+
+    \b
+    Examples:
+      convcalc lint specs/
+      convcalc lint 'models/**/*.yaml' --fail-on warning
+      convcalc lint specs/unet.yaml --select CC2 --format json
+      convcalc lint --explain CC203
+    """
+    from .lint import find_config, find_rule, lint_paths, load_config
+    from .lint.config import LintConfig
+    from .lint.engine import failed
+    from .lint.output import explain as explain_rule
+    from .lint.output import to_json as lint_json
+    from .lint.output import to_text
+    from .lint.rules import RULES
+
+    with _errors_to_exit():
+        if explain is not None:
+            rule = find_rule(explain)
+            if rule is None:
+                raise ConvcalcError(f"unknown lint rule '{explain}'; "
+                                    + did_you_mean(explain, [r.id for r in RULES] + [r.name for r in RULES]))
+            _stdout(100).print(explain_rule(rule))
+            return
+        if not paths:
+            raise ConvcalcError("give at least one PATH to lint (a spec file, a directory or a glob)")
+        if no_config:
+            settings = LintConfig()
+        elif config is not None:
+            settings = load_config(config)
+        else:
+            settings = find_config(paths[0])
+        settings = settings.with_options(_rule_words(select), _rule_words(ignore), fail_on)
+        report = lint_paths(paths, settings)
+        if format is LintFormat.json:
+            text = json.dumps(lint_json(report), indent=2) + "\n"
+        elif format is not LintFormat.text:
+            from .lint.formats import render
+
+            text = render(report, format.value)
+            text = text if text.endswith("\n") else text + "\n"
+        else:
+            text = None
+    if text is not None:
+        sys.stdout.write(text)
+    else:
+        console = _stdout()
+        console.soft_wrap = True
+        console.print(to_text(report))
+    if failed(report, settings):
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+class RfFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+COLOUR_NAMES = ("red", "green", "blue", "yellow", "magenta", "cyan", "orange", "white")   # drawing.PALETTE's
+
+
+@app.command(name="rf")
+def rf_command(
+    spec: Path = typer.Argument(..., metavar="SPEC", help="The network spec (YAML; - reads standard input).",
+                                show_default=False),
+    layer: Optional[str] = typer.Option(None, "--layer", "-l",
+                                        help="The layer whose units to study. Default: the spec's output, or the last"
+                                             " layer with spatial axes when the output sees the whole input."),
+    unit: Optional[str] = typer.Option(None, "--unit", "-u", metavar="I[,J[,K]]",
+                                       help="A unit of the layer, one index per spatial axis (negative: from the end)."
+                                            " Prints its exact region."),
+    format: RfFormat = typer.Option(RfFormat.table, "--format", "-f", help="Output format."),
+    input_size: Optional[str] = typer.Option(None, "--input-size", metavar="CxHxW",
+                                             help="Analyse at this input shape, e.g. 3x225x225 (regions depend on it:"
+                                                  " SAME padding, borders)."),
+    set_: list[str] = typer.Option([], "--set", metavar="NAME=VALUE",
+                                   help="Override one of the spec's top-level args (repeatable)."),
+    verify: bool = typer.Option(False, "--verify",
+                                help="Check the fields (of every layer, or of --layer and the layers it reads)"
+                                     " against exact dependency masks; exit 1 on a failed check."),
+    erf: Optional[Path] = typer.Option(None, "--erf", metavar="PNG",
+                                       help="Compute the effective receptive field of the unit (default: the centre)"
+                                            " and write its heatmap here."),
+    input: Optional[str] = typer.Option(None, "--input", metavar="IMG",
+                                        help="An image (or .npy [C,...]) for --overlay and --erf; sets the input size"
+                                             " unless --input-size is given. Default: random inputs (--erf), the"
+                                             " built-in test image (--overlay)."),
+    samples: int = typer.Option(16, "--samples", min=1, help="ERF: random networks and inputs to average over."),
+    seed: int = typer.Option(0, "--seed", help="ERF: seed of the first sample (sample i uses seed + i)."),
+    channel: Optional[int] = typer.Option(None, "--channel", min=0,
+                                          help="ERF: the output channel to seed (default: all, i.e. their sum)."),
+    overlay: Optional[Path] = typer.Option(None, "--overlay", metavar="PNG",
+                                           help="Draw the regions of --unit (default: the centre and the first unit)"
+                                                " on the input image and write it here."),
+    allow_include_outside: bool = typer.Option(False, "--allow-include-outside",
+                                               help="Let includes reach outside the spec's directory."),
+) -> None:
+    """Receptive fields: growth per layer, a unit's exact region, the effective receptive field, overlays.
+
+    Without --unit, --erf, --overlay or --verify: a chart of how the field grows, layer by layer (size and
+    effective stride per axis, share of the input covered). Regions are exact at the analysed input size,
+    borders and padding (TensorFlow SAME, reflect, circular, ...) included.
+
+    \b
+    Examples:
+      convcalc rf specs/vgg16.yaml
+      convcalc rf specs/resnet18.yaml --layer layer2.1.add_1 --unit 3,5
+      convcalc rf specs/tfslim/resnet_v1_50.yaml --unit 0,-1 --input-size 3x225x225
+      convcalc rf specs/tiny.yaml --erf erf.png --samples 32
+      convcalc rf specs/unet.yaml --overlay rf.png --input photo.png --unit 10,10
+      convcalc rf specs/resnet50.yaml --verify
+    """
+    from .rf_report import check_layer, growth, parse_units, spatial_layer, unit_region
+    from . import render_rf
+
+    data: dict = {"schema_version": render_rf.SCHEMA_VERSION}
+    shown: list = []
+    failed = False
+    with _errors_to_exit():
+        graph = _load_graph(spec, set_, allow_include_outside)
+        shape = parse_shape_text(input_size) if input_size is not None else None
+        image = None
+        if input is not None:
+            from .images import load_inputs
+
+            resize = None
+            if shape is not None and len(shape) == 3:
+                resize = (shape[1], shape[2])
+            image = load_inputs(input, shape or graph.input_shape, resize)[0]
+            if shape is not None and tuple(image.shape) != tuple(shape):
+                raise ConvcalcError(f"--input {input} has shape {list(image.shape)}, but --input-size is"
+                                    f" {list(shape)}")
+            shape = image.shape
+        summary = analyze(graph, shape)
+        chosen_layer = layer
+        layer = check_layer(summary, layer)
+        units = parse_units(unit, summary, layer) if unit is not None else None
+        data.update(spec=summary.name, input_shape=list(summary.input_shape), layer=layer)
+        if units is not None:
+            region = unit_region(summary, layer, units)
+            data["region"] = render_rf.region_json(region)
+            shown.append(render_rf.region_table(region))
+        if erf is not None:
+            from .drawing import save_png
+            from .erf import effective_field
+            from .rf_pictures import erf_heatmap
+            from .rf_report import centre_unit
+
+            spatial_layer(summary, layer)
+            result = effective_field(graph, summary.input_shape, layer, units or centre_unit(summary, layer),
+                                     samples=samples, seed=seed, channel=channel, image=image)
+            save_png(erf_heatmap(result), erf)
+            data["erf"] = render_rf.erf_json(result, str(erf))
+            shown.append(render_rf.erf_table(result, str(erf)))
+        if overlay is not None:
+            from .drawing import save_png
+            from .images import default_input
+            from .rf_pictures import default_overlay_units
+            from .rf_pictures import overlay as draw_overlay
+
+            spatial_layer(summary, layer)
+            chosen = [units] if units is not None else default_overlay_units(summary, layer)
+            picture, regions = draw_overlay(summary, layer, chosen,
+                                            image if image is not None else default_input(summary.input_shape))
+            save_png(picture, overlay)
+            data["overlay"] = {"picture": str(overlay), "units": [
+                dict(render_rf.region_json(r), colour=COLOUR_NAMES[i % len(COLOUR_NAMES)])
+                for i, r in enumerate(regions)]}
+            for index, r in enumerate(regions):
+                if units is None or index > 0:
+                    shown.append(render_rf.region_table(r, f"layer '{layer}', unit ({', '.join(map(str, r.units))}):"
+                                                           f" {COLOUR_NAMES[index % len(COLOUR_NAMES)]}"))
+            legend = ", ".join(f"{COLOUR_NAMES[i % len(COLOUR_NAMES)]}: unit ({', '.join(map(str, r.units))})"
+                               + ("" if r.axes and all(a.clipped for a in r.axes) else " (outside the input)")
+                               for i, r in enumerate(regions))
+            shown.append(f"overlay written to {overlay} ({legend})")
+        if verify:
+            from .render_rf_checks import rf_checks_json, rf_checks_table
+            from .rf_report import ancestors
+            from .verify_rf import verify_fields
+
+            checks = verify_fields(summary, None if chosen_layer is None else ancestors(summary, layer))
+            failed = any(not check.ok for check in checks)
+            data["verify"] = rf_checks_json(checks)
+            shown.append(rf_checks_table(checks))
+        if not shown:
+            rows = growth(summary, layer)
+            data["growth"] = render_rf.growth_json(rows)
+            shape_text = "×".join(map(str, summary.input_shape))
+            shown.append(render_rf.growth_table(rows, f"receptive-field growth of '{summary.name}' up to '{layer}'"
+                                                      f" (input {shape_text})"))
+    if format is RfFormat.json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        console = _stdout()
+        for item in shown:
+            console.print(item)
+    if failed:
+        raise typer.Exit(EXIT_CHECK_FAILED)
 
 
 def main() -> None:
