@@ -31,6 +31,8 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
     """Serve 'time N' requests on stdin: run N forwards, answer the fastest and median seconds (JSON)."""
     import resource
 
+    sys.path.insert(0, str(ROOT))   # the checkout's convcalc, installed or not
+
     import numpy as np
 
     rng = np.random.default_rng(0)

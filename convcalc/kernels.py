@@ -594,3 +594,27 @@ def adaptive_mean_transpose(grad: np.ndarray, spatial: Sequence[int]) -> np.ndar
         spread = spread.reshape(*grad.shape[:axis], -1, *grad.shape[axis + 1:])  # (..., o*K, ...)
         grad = scatter_add_axis(spread, index.ravel(), axis, i)
     return grad
+
+
+# --------------------------------------------------------------------------- elementwise fast paths
+
+_ZEROS: dict[np.dtype, np.ndarray] = {}
+
+
+def zeros_as(x: np.ndarray) -> np.ndarray:
+    """A read-only array of zeros shaped like ``x``: a view of one shared buffer per dtype, grown as needed.
+
+    NumPy's binary ufuncs run their SIMD loops only when both operands are arrays of the same shape: against a
+    scalar ``np.maximum`` is about 4x slower (0.44 vs 0.10 ns per float32 on this machine). The buffer is never
+    written, so its pages stay the kernel's shared zero page and it costs no memory."""
+    buffer = _ZEROS.get(x.dtype)
+    if buffer is None or buffer.size < x.size:
+        buffer = np.zeros(max(x.size, 1 << 16), dtype=x.dtype)
+        buffer.flags.writeable = False
+        _ZEROS[x.dtype] = buffer
+    return buffer[:x.size].reshape(x.shape)
+
+
+def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """max(x, 0) as torch.relu (NaN stays NaN), at the speed of an array-array ufunc (`zeros_as`)."""
+    return np.maximum(x, zeros_as(x), out=out)

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter
+from ..kernels import MacCounter, relu
 from ..receptive import Field, Reads
 from .base import (Arg, Elementwise, Inferred, Layer, Shape, boolean, choice, integer, lookup, optional, real,
                    register, shape_text, storage_axis)
@@ -74,8 +74,7 @@ def _zero(grad: np.ndarray) -> np.ndarray:
     return np.zeros((), dtype=grad.dtype)
 
 
-_activation("ReLU", "max(0, x)", lambda layer, x: np.maximum(x, 0, dtype=x.dtype),
-            lambda layer, x: np.maximum(x, 0, out=x),
+_activation("ReLU", "max(0, x)", lambda layer, x: relu(x), lambda layer, x: relu(x, out=x),
             lambda layer, x, y, grad: np.where(y <= 0, _zero(grad), grad),          # threshold_backward(y)
             **_INPLACE)
 _activation("ReLU6", "min(max(0, x), 6)", lambda layer, x: _relu6(x), lambda layer, x: np.clip(x, 0.0, 6.0, out=x),
