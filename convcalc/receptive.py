@@ -40,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field as dataclass_field, replace
 from fractions import Fraction
 from functools import cached_property
+from itertools import product
 from math import floor, gcd
 from typing import Optional, Sequence
 
@@ -146,6 +147,13 @@ class FiniteAxis:
     @staticmethod
     def input(length: int) -> "FiniteAxis":
         return FiniteAxis(length, (), "input")
+
+    def input_length(self) -> int:
+        """The length of the network input this axis descends from."""
+        axis = self
+        while axis.parents:
+            axis = axis.parents[0]
+        return axis.length
 
     def region(self, unit: int) -> Region:
         if not 0 <= unit < self.length:
@@ -472,6 +480,11 @@ class Field:
     # per-axis fields, and a unit's region is the hull over the terms that reach it on every axis. Empty: the
     # per-axis ``axes`` are exact.
     terms: tuple[tuple[AxisField, ...], ...] = dataclass_field(default=(), compare=False, repr=False)
+    # A whole field's reach: per axis the hull of the network-input indices its units depend on, which is the
+    # whole input unless some input rows never reach any unit before (a VALID conv dropping the last ones);
+    # None where the lengths are unknown.
+    reach: Optional[tuple[tuple[int, int], ...]] = dataclass_field(default=None, compare=False)
+    input_lengths: Optional[tuple[int, ...]] = dataclass_field(default=None, compare=False, repr=False)
 
     @property
     def separable(self) -> bool:
@@ -487,8 +500,30 @@ class Field:
         return Field(tuple(replace(AxisField.identity(), finite=FiniteAxis.input(n)) for n in lengths))
 
     @staticmethod
-    def whole_input() -> "Field":
-        return Field((), whole=True)
+    def whole_input(reach: Optional[tuple[tuple[int, int], ...]] = None,
+                    input_lengths: Optional[Sequence[int]] = None) -> "Field":
+        return Field((), whole=True, reach=reach, input_lengths=None if input_lengths is None else tuple(input_lengths))
+
+    def gathered(self) -> "Field":
+        """The field of a layer each of whose units reads every unit of this one (Flatten, Linear, global
+        pooling): whole, reaching the hull of all units' exact extents (`reach`)."""
+        if self.whole:
+            return self
+        if any(axis.finite is None for axis in self.axes):
+            return Field.whole_input()
+        lengths = [axis.finite.length for axis in self.axes]
+        if self.terms:
+            hulls = [self.extent(unit) for unit in product(*(range(n) for n in lengths))]
+        else:
+            hulls = [tuple(_hull(axis.extent(u) for u in range(n)) for axis, n in zip(self.axes, lengths))]
+        gathered = Field.whole_input(_reach_union(hulls), [axis.finite.input_length() for axis in self.axes])
+        return replace(gathered, max_path=self.max_path, min_path=self.min_path)
+
+    @property
+    def partial(self) -> bool:
+        """A whole field whose units do not depend on every input position (some reach no unit before)."""
+        return (self.whole and self.reach is not None and self.input_lengths is not None
+                and any(r != (0, n - 1) for r, n in zip(self.reach, self.input_lengths)))
 
     def region(self, units: Sequence[int]) -> tuple[Region, ...]:
         """Per axis, the network-input indices [first, last] the unit at ``units`` depends on (None: nothing).
@@ -548,12 +583,26 @@ def _area(axes: Sequence[AxisField], attribute: str) -> int:
     return total
 
 
+def _reach_union(hulls: Sequence[Optional[tuple[Region, ...]]]) -> Optional[tuple[tuple[int, int], ...]]:
+    """Per axis the hull of several reaches; None if one is unknown or reaches nothing."""
+    if not hulls or any(h is None or any(r is None for r in h) for h in hulls) or len({len(h) for h in hulls}) != 1:
+        return None
+    return tuple((min(h[a][0] for h in hulls), max(h[a][1] for h in hulls)) for a in range(len(hulls[0])))
+
+
+def gather(fields: Sequence[Field]) -> Field:
+    """Whole fields meeting (or fields no window relates): whole, reaching the union of what each reaches."""
+    gathered = [f.gathered() for f in fields]
+    lengths = {f.input_lengths for f in gathered}
+    return Field.whole_input(_reach_union([f.reach for f in gathered]), lengths.pop() if len(lengths) == 1 else None)
+
+
 def merge(fields: Sequence[Field], lengths: Sequence[int] | None = None) -> Field:
     """Fields meeting at a merge: per unit the union hull of the inputs' regions (``lengths``: the merge's
     output length per axis, which bounds the period when strides differ). The paths: the input whose widest
     (narrowest) single-path field is largest (smallest), by the product over the axes."""
     if any(f.whole for f in fields) or len({len(f.axes) for f in fields}) != 1:
-        return Field.whole_input()
+        return gather(fields)
     if len(fields) == 1:
         return fields[0]
     dims = len(fields[0].axes)
@@ -612,7 +661,7 @@ def concat(fields: Sequence[Field], lengths_in: Sequence[int], axis: int, length
     output's per axis): unit u comes from the input whose span holds it, shifted by the lengths before it (one
     period over the whole output); the other axes merge as usual. Misaligned."""
     if any(f.whole for f in fields) or len({len(f.axes) for f in fields}) != 1:
-        return Field.whole_input()
+        return gather(fields)
     merged = merge(fields, lengths)
     length = sum(lengths_in)
     regions: list[Region] = []

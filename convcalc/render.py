@@ -33,9 +33,12 @@ def rf_json(field: Field, input_shape: Sequence[int]) -> dict[str, Any]:
     ``path_size_min``) and those paths (layer names, input excluded); ``misaligned`` (= not ``aligned``)."""
     paths = {"max_path": list(field.max_path), "min_path": list(field.min_path)}
     if field.whole:
-        extent = list(input_shape[1:])
-        return {"whole_input": True, "size": extent, "size_min": extent, "stride": None, "padding": None,
-                "aligned": True, "misaligned": False, "path_size_max": extent, "path_size_min": extent, **paths}
+        full = [[0, n - 1] for n in input_shape[1:]]
+        reach = [list(r) for r in field.reach] if field.reach is not None else full
+        extent = [b - a + 1 for a, b in reach]
+        return {"whole_input": True, "reach": reach, "covers_input": not field.partial, "size": extent, "size_min": extent,
+                "stride": None, "padding": None, "aligned": True, "misaligned": False, "path_size_max": extent,
+                "path_size_min": extent, **paths}
     return {
         "whole_input": False,
         "size": [json_number(a.size) for a in field.axes],
@@ -70,9 +73,17 @@ def _axes(values: Sequence[Fraction]) -> str:
     return texts[0] if len(set(texts)) == 1 else "×".join(texts)
 
 
+def _reach_text(field: Field) -> str:
+    """A partial whole field's reach, e.g. '[0, 218]²' or '[0, 218]×[0, 30]'."""
+    parts = [f"[{a}, {b}]" for a, b in field.reach]
+    return parts[0] + {2: "²", 3: "³"}.get(len(parts), "") if len(set(parts)) == 1 and len(parts) > 1 else "×".join(parts)
+
+
 def rf_texts(field: Field) -> tuple[str, str, str]:
     """(size, stride, padding) for a table cell; size shows 'min..max' per axis where the units' regions differ
     in size (uneven windows, e.g. after a transposed conv: '188..204'), and ⚠ after a misaligned merge."""
+    if field.partial:
+        return f"{_reach_text(field)} only", "–", "–"
     if field.whole:
         return "whole input", "–", "–"
     if not field.axes:
@@ -316,6 +327,8 @@ def to_csv(summary: Summary, depth: int | None = None, parts: bool = False) -> s
     for row in rows(summary, depth, parts):
         if row.part:
             rf = ["", "", "", ""]
+        elif row.rf.partial:
+            rf = ["x".join(str(b - a + 1) for a, b in row.rf.reach)] * 2 + ["", ""]
         elif row.rf.whole:
             rf = ["whole", "whole", "", ""]
         else:

@@ -294,7 +294,7 @@ class _Verifier:
         masks = self.dependencies.propagate(name, seeds).any(axis=-1)
         hulls = tuple(hull_of(mask) for mask in masks)
         full = tuple((0, n - 1) for n in self.input_spatial)
-        reach = self.whole_hull(name)                   # what the analysis has the layer's inputs see
+        reach = self.rows[name].rf.reach or self.whole_hull(name)   # what the analysis says the units reach
         ok = all(h == reach for h in hulls)
         if ok and reach == full:
             detail = "every unit sees the whole input"

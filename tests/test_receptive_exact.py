@@ -486,3 +486,32 @@ def test_3d_uneven_chain():
     summary, counts = check_all_layers((1, 5, 6, 7), layers)
     assert counts["units"] > 0
     assert summary.layers[1].rf.axes[2].size_min == 0          # k=1 < s=3: two residues in three get no input
+
+
+# --------------------------------------------------------------------------- whole fields that miss input rows
+
+@pytest.mark.parametrize("layers, input_shape", [
+    # (8 - 3) mod 2 = 1: the last row and column reach no unit of the conv, hence none of the Linear's
+    ([{"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "stride": 2}, {"type": "Flatten"},
+      {"type": "Linear", "in_features": 24, "out_features": 3}], (1, 8, 9)),
+    ([{"type": "Conv2d", "out_channels": 2, "kernel_size": [2, 3], "stride": 3},
+      {"type": "AdaptiveAvgPool2d", "output_size": 1}], (1, 8, 10)),
+    ([{"type": "Conv1d", "out_channels": 2, "kernel_size": 2, "stride": 4}, {"type": "Flatten"}], (1, 11)),
+    ([{"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "padding": 1}, {"type": "Flatten"}], (1, 6, 5)),
+])
+def test_a_whole_field_reaches_exactly_the_positions_its_units_depend_on(layers, input_shape):
+    """Flatten/Linear/global pooling gather every unit before them, but not necessarily every input position:
+    the field's ``reach`` is the hull of the gradient support of all its units together (a Linear's or global
+    pool's units all depend on it alike; a Flatten's each on their own part)."""
+    x = positive_input(input_shape)
+    y = oracle_forward(layers, x)[-1]
+    (grad,) = torch.autograd.grad(y.sum(), x)
+    support = grad[0].abs().sum(dim=0) > 0                         # (*spatial)
+    expected = []
+    for axis in range(support.dim()):
+        other = tuple(d for d in range(support.dim()) if d != axis)
+        found = torch.nonzero(support.any(dim=other) if other else support).flatten().tolist()
+        expected.append((min(found), max(found)))
+    rf = analyze(input_shape, layers).layers[-1].rf
+    assert rf.whole and rf.reach == tuple(expected)
+    assert rf.partial == (tuple(expected) != tuple((0, n - 1) for n in input_shape[1:]))

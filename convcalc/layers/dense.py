@@ -38,7 +38,7 @@ class Linear(Layer):
         return Inferred(out_shape, params, {}, prod(out_shape) * features)
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
-        return Field.whole_input()
+        return fields[0].gathered()
 
     def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return fan_in_uniform(rng, inferred.params, inferred.params["weight"][1])
@@ -137,4 +137,4 @@ class Flatten(Layer):
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         if len(out_shape) == len(in_shapes[0]):
             return fields[0]  # nothing merged
-        return Field.whole_input()
+        return fields[0].gathered()

@@ -260,7 +260,7 @@ class AdaptivePoolNd(Layer):
         spatial = in_shapes[0][1:]
         targets = self.targets(spatial)
         if field.whole or all(o == 1 for o in targets):
-            return Field.whole_input()
+            return field.gathered()
         return field.through([Reads.bins(i, o) for i, o in zip(spatial, targets)], targets)
 
 

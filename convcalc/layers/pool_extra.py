@@ -165,7 +165,7 @@ class GlobalPool(Layer):
         return Inferred((shape[0], *(1,) * (len(shape) - 1)) if self.keepdim else (shape[0],))
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
-        return Field.whole_input()
+        return fields[0].gathered()
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         x = inputs[0]                                        # (N, *S, C)
