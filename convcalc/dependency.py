@@ -53,15 +53,7 @@ class Dependencies:
 
     def ancestors(self, layer: str) -> set[str]:
         """``layer`` and every layer it reads, directly or not (``input`` excluded)."""
-        found: set[str] = set()
-        pending = [layer]
-        while pending:
-            name = pending.pop()
-            if name == INPUT or name in found:
-                continue
-            found.add(name)
-            pending.extend(self.nodes[name].inputs)
-        return found
+        return set(self.graph.ancestors(layer))
 
     def seeds(self, layer: str, units: Sequence[Sequence[int]] | None) -> np.ndarray:
         """The walk's starting masks: one row per unit, the unit's position marked on every channel (one channel

@@ -26,16 +26,7 @@ from .kernels import to_logical, to_storage
 
 def ancestors(network: Network, layer: str) -> set[str]:
     """``layer`` and every layer whose output it reads, directly or not (``input`` excluded)."""
-    nodes = {node.name: node for node in network.graph.nodes}
-    found: set[str] = set()
-    pending = [layer]
-    while pending:
-        name = pending.pop()
-        if name == INPUT or name in found:
-            continue
-        found.add(name)
-        pending.extend(nodes[name].inputs)
-    return found
+    return set(network.graph.ancestors(layer))
 
 
 def input_gradient(network: Network, x: np.ndarray, layer: str, cotangent: np.ndarray) -> np.ndarray:

@@ -72,6 +72,19 @@ class Graph:
                 return node
         raise KeyError(name)
 
+    def ancestors(self, layer: str) -> list[str]:
+        """``layer`` and every layer it reads, directly or not, in graph order (``input`` excluded)."""
+        inputs = {node.name: node.inputs for node in self.nodes}
+        found: set[str] = set()
+        pending = [layer]
+        while pending:
+            name = pending.pop()
+            if name == INPUT or name in found:
+                continue
+            found.add(name)
+            pending.extend(inputs[name])
+        return [node.name for node in self.nodes if node.name in found]
+
 
 def layer_error(node_name: str, type_name: str, exc: LayerArgError, where: Location | None,
                 trace: tuple[str, ...], kind: type = SpecError):

@@ -33,15 +33,7 @@ FILLS = {"zeros": "zero padding", "reflect": "mirrored (reflect)", "replicate": 
 
 def ancestors(summary: Summary, layer: str) -> list[str]:
     """``layer`` and every layer it reads, directly or not, in graph order (``input`` excluded)."""
-    inputs = {row.name: row.inputs for row in summary.layers}
-    found, pending = set(), [layer]
-    while pending:
-        name = pending.pop()
-        if name == INPUT or name in found:
-            continue
-        found.add(name)
-        pending.extend(inputs[name])
-    return [row.name for row in summary.layers if row.name in found]
+    return summary.graph.ancestors(layer)
 
 
 def default_layer(summary: Summary) -> str:
