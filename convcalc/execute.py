@@ -146,6 +146,16 @@ class Network:
         with np.errstate(all="ignore"):   # NaN/Inf are reported per layer (LayerRun.finite), not warned about
             return self._run(x, keep, check_finite, on_layer)
 
+    def _batch(self, x: np.ndarray) -> np.ndarray:
+        """``x`` as (N, C, *S): a (C, *S) array is a batch of one; any other shape than prepared for is refused."""
+        x = np.asarray(x)
+        if x.shape == self.summary.input_shape:
+            x = x[None]
+        if tuple(x.shape[1:]) != self.summary.input_shape:
+            raise ConvcalcError(f"the input is {list(x.shape)}, but the network was prepared for"
+                                f" [N, {', '.join(map(str, self.summary.input_shape))}]")
+        return x
+
     def values(self, x: np.ndarray, only: Collection[str] | None = None,
                prepared: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
         """Every layer's output of one forward pass (channels-last, this network's dtype), keyed by layer name and
@@ -153,12 +163,7 @@ class Network:
         compute just these layers (their inputs must be among them). A folded layer's value is its producer's
         array. ``prepared`` overrides some layers' prepared parameters. ``x``: (N, C, *S), or (C, *S) as a batch
         of one."""
-        x = np.asarray(x)
-        if x.shape == self.summary.input_shape:
-            x = x[None]
-        if tuple(x.shape[1:]) != self.summary.input_shape:
-            raise ConvcalcError(f"the input is {list(x.shape)}, but the network was prepared for"
-                                f" [N, {', '.join(map(str, self.summary.input_shape))}]")
+        x = self._batch(x)
         values: dict[str, np.ndarray] = {INPUT: to_storage(x.astype(self.dtype, copy=False))}
         overrides = prepared or {}
         with np.errstate(all="ignore"):
@@ -176,12 +181,7 @@ class Network:
 
     def _run(self, x: np.ndarray, keep: Collection[str] | bool, check_finite: bool,
              on_layer: Callable[[LayerRun], None] | None) -> RunResult:
-        x = np.asarray(x)
-        if x.shape == self.summary.input_shape:
-            x = x[None]
-        if tuple(x.shape[1:]) != self.summary.input_shape:
-            raise ConvcalcError(f"the input is {list(x.shape)}, but the network was prepared for"
-                                f" [N, {', '.join(map(str, self.summary.input_shape))}]")
+        x = self._batch(x)
         keep_all = keep is True
         keep_set = set() if keep is False or keep_all else set(keep)
         activations: dict[str, np.ndarray] = {INPUT: to_storage(x.astype(self.dtype, copy=False))}
