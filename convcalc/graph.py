@@ -62,6 +62,7 @@ class Graph:
     output: str
     groups: Mapping[str, Group] = field(default_factory=dict)
     file: str = "<spec>"
+    shadows: tuple["Shadow", ...] = ()     # references that resolve past a same-named top-level layer
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
@@ -106,6 +107,7 @@ class _Scope:
     counters: dict[str, int] = field(default_factory=dict)
     positions: list[int] = field(default_factory=lambda: [0])  # next Sequential index; shared with inline blocks
     known_nodes: Mapping[str, Any] = field(default_factory=dict)   # every node built so far (by full name)
+    shadows: list["Shadow"] | None = None     # where references resolve past a same-named outer layer (lint)
 
     def take_position(self) -> int:
         position = self.positions[0]
@@ -122,13 +124,32 @@ class _Scope:
         if ref == INPUT:
             return self.input_ref
         if ref in self.names:
-            return self.names[ref]
+            return self._noting(ref, self.names[ref], loc, what)
         for candidate in (self.prefix + ref, ref):
             if candidate in self.known_nodes:
-                return self.known_nodes[candidate]
+                return self._noting(ref, self.known_nodes[candidate], loc, what)
         known = [INPUT, *self.names]
         raise GraphError(f"{what} refers to '{ref}', which is not a layer defined before this one in this"
                          f" {'block' if self.prefix else 'spec'}; {did_you_mean(ref, known)}", loc, self.trace)
+
+
+    def _noting(self, ref: str, chosen: str, loc: Location | None, what: str) -> str:
+        """``chosen``, the layer ``ref`` resolves to; noted when a top-level layer of that very name is another."""
+        other = self.known_nodes.get(ref)
+        if self.shadows is not None and self.prefix and other is not None and other != chosen:
+            self.shadows.append(Shadow(ref, chosen, other, loc, what))
+        return chosen
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """A reference in a block that resolves to the block's own layer while a top-level layer has that name."""
+
+    reference: str
+    chosen: str          # full name of the layer it means
+    other: str           # full name of the top-level layer of the same name
+    where: Location | None
+    what: str            # "'from'", "'output'", ...
 
 
 class _Builder:
@@ -140,6 +161,7 @@ class _Builder:
         self.globals: Mapping[str, Any] = {}          # the spec's top-level args, visible in every block
         self.references: dict[str, str] = {}          # full name of every node and group -> the node it means
         self.active_blocks: dict[str, str] = {}       # blocks being expanded (to name a block that uses itself)
+        self.shadows: list[Shadow] = []
 
     # ---------------------------------------------------------------- helpers
     def substitute(self, value: Any, scope: _Scope, loc: Location | None, what: str) -> Any:
@@ -345,7 +367,7 @@ class _Builder:
         """Expand ``body`` as the group ``full``; return the full name of its output node."""
         self.add_group(full, label, scope, output="")
         inner = _Scope(prefix=full + ".", input_ref=input_ref, variables=variables, sequential=sequential,
-                       trace=trace, group=full, trainable=trainable, known_nodes=self.references)
+                       trace=trace, group=full, trainable=trainable, known_nodes=self.references, shadows=self.shadows)
         output = self.expand(body, inner)
         if output_name is not None:
             output = inner.resolve(output_name, output_loc, "'output'")
@@ -370,7 +392,7 @@ class _Builder:
         if grouped_repeat:
             self.add_group(full, f"{block.name} ×{repeat}", scope, output="")
             outer = _Scope(prefix=full + ".", input_ref=input_ref, variables={}, sequential=True, trace=scope.trace,
-                           group=full, trainable=trainable, known_nodes=self.references)
+                           group=full, trainable=trainable, known_nodes=self.references, shadows=self.shadows)
         if block.name.lower() in self.active_blocks:
             chain = " -> ".join([*self.active_blocks.values(), block.name])
             raise SpecError(f"block '{block.name}' uses itself ({chain})", loc, scope.trace)
@@ -391,7 +413,7 @@ class _Builder:
             if full is None:
                 inner = _Scope(prefix=scope.prefix, input_ref=previous, variables=variables,
                                sequential=scope.sequential, trace=trace, group=scope.group, trainable=trainable,
-                               counters=scope.counters, positions=scope.positions, known_nodes=self.references)
+                               counters=scope.counters, positions=scope.positions, known_nodes=self.references, shadows=self.shadows)
                 previous = self.expand(block.layers, inner)
                 if block.output is not None:
                     previous = inner.resolve(block.output, block.source.where("output"), "'output'")
@@ -505,12 +527,14 @@ def _build(spec: Spec, overrides: Mapping[str, Any] | None) -> Graph:
                                             f"args '{key}'")
     builder.globals = variables
     scope = _Scope(prefix="", input_ref=INPUT, variables=variables, sequential=False, trace=(), group=None,
-                   trainable=True, known_nodes=builder.references)
+                   trainable=True, known_nodes=builder.references,
+                   shadows=builder.shadows)
     output = builder.expand(spec.layers, scope)
     if spec.output is not None:
         loc = spec.document.where("output") if spec.document is not None else None
         output = scope.resolve(spec.output, loc, "'output'")
     if output == INPUT:
         raise GraphError("the spec has no layers after bypassing (every layer's 'when' is false)")
-    return Graph(spec.name, spec.input_shape, tuple(builder.nodes), output, builder.groups, spec.file)
+    return Graph(spec.name, spec.input_shape, tuple(builder.nodes), output, builder.groups, spec.file,
+                 tuple(builder.shadows))
 

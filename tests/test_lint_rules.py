@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import convcalc
 from convcalc.lint import LintConfig, Severity, lint_paths
 
 FIXTURES = Path(__file__).resolve().parent / "lint_fixtures"
@@ -290,6 +291,20 @@ def test_dead_layer_fixture():
     assert found.message == ("layer 'aux_head' (Conv2d) does not reach the output 'fc', nor does the 1 layer"
                              " feeding only it (13 parameters unused)")
     assert findings("../../specs/tiny.yaml", rule="CC207") == []
+
+
+# --------------------------------------------------------------------------- CC208 shadowed references
+
+def test_shadowed_reference_fixture():
+    (found,) = findings("shadowed.yaml", rule="CC208")      # one finding for the text, though b1 and b2 both use it
+    line, _ = position("shadowed.yaml", "{name: skip")
+    assert (found.line, found.column) == (line, position("shadowed.yaml", "[body, stem]")[1])
+    assert found.message == ("'from' 'stem' means the block's own layer 'b1.stem' (and in 1 more use of the block),"
+                             " not the top-level layer 'stem'")
+    # what the finding claims is what the graph did: b1's Add reads b1.stem, not the top-level stem
+    graph = convcalc.build_graph(convcalc.load_spec(FIXTURES / "shadowed.yaml"))
+    assert graph.node("b1.skip").inputs == ("b1.body", "b1.stem")
+    assert findings("shadowed_clean.yaml", rule="CC208") == []
 
 
 # --------------------------------------------------------------------------- CC301 coverage

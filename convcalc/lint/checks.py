@@ -135,6 +135,22 @@ def check_dead_layers(ctx: Context) -> Iterator[Finding]:
                           f" ({params:,} parameters unused)", node)
 
 
+# --------------------------------------------------------------------------- CC208 shadowed references
+
+def check_shadowed_references(ctx: Context) -> Iterator[Finding]:
+    """One finding per reference in the spec text (a block used N times resolves it N times)."""
+    seen: dict[tuple, list] = {}
+    for shadow in ctx.summary.graph.shadows:
+        key = (shadow.where, shadow.reference, shadow.what)
+        seen.setdefault(key, []).append(shadow)
+    for (where, reference, what), shadows in seen.items():
+        first = shadows[0]
+        times = f" (and in {len(shadows) - 1} more use{'s' if len(shadows) > 2 else ''} of the block)" \
+            if len(shadows) > 1 else ""
+        yield ctx.finding("CC208", f"{what} '{reference}' means the block's own layer '{first.chosen}'{times}, not the"
+                                   f" top-level layer '{first.other}'", where=where)
+
+
 # --------------------------------------------------------------------------- CC301 coverage, CC103 rf_min
 
 def output_field(ctx: Context) -> tuple[str, str | None, Field] | None:
@@ -257,6 +273,7 @@ CHECKS: dict[str, Callable[[Context], Iterable[Finding]]] = {
     "CC203": check_gridding,          # also yields CC204 and CC205 (one walk over the chains)
     "CC206": check_misaligned,
     "CC207": check_dead_layers,
+    "CC208": check_shadowed_references,
     "CC301": check_rf_coverage,
     "CC302": check_noops,
     "CC303": check_asymmetric_padding,

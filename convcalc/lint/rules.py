@@ -74,6 +74,12 @@ RULES: tuple[Rule, ...] = (
          "A branch that nothing downstream of the output uses costs parameters and compute in the analyzer's totals"
          " but contributes nothing (a forgotten 'from', or an 'output' that points at the wrong layer).",
          "Connect the branch (name it in a 'from' of a merge), point 'output' at the right layer, or delete it."),
+    Rule("CC208", "shadowed-reference", Severity.warning,
+         "a reference inside a block resolves to the block's own layer although a top-level layer has that name",
+         "Inside a block, `from:` and `output:` look up the block's own layers first (then names relative to the block,"
+         " then top-level ones), as a nested scope does. When a top-level layer has the same name, the reference"
+         " silently means the local one: a block that was meant to read the stem's 'conv1' reads its own 'conv1'.",
+         "Rename one of the two layers, or refer to the top-level layer by a name that cannot be taken locally."),
     Rule("CC301", "rf-coverage", Severity.info,
          "the receptive field at the output is smaller than the input",
          "A unit of the output (or of the feature map that global pooling / Flatten / Linear gathers) sees only part of"
