@@ -21,6 +21,7 @@ And over the interior units, when they cover every residue of the period, the wi
 from __future__ import annotations
 
 import sys
+from itertools import product
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Sequence
@@ -515,3 +516,29 @@ def test_a_whole_field_reaches_exactly_the_positions_its_units_depend_on(layers,
     rf = analyze(input_shape, layers).layers[-1].rf
     assert rf.whole and rf.reach == tuple(expected)
     assert rf.partial == (tuple(expected) != tuple((0, n - 1) for n in input_shape[1:]))
+
+
+@pytest.mark.parametrize("input_shape, layers", [
+    ((2, 6, 9), [{"type": "Conv2d", "out_channels": 3, "kernel_size": 3, "stride": [1, 2]},
+                 {"type": "Linear", "in_features": 4, "out_features": 5}]),
+    ((2, 10), [{"type": "Conv1d", "out_channels": 3, "kernel_size": 3, "stride": 2},
+               {"type": "Linear", "in_features": 4, "out_features": 2}]),
+    ((1, 5, 4, 7), [{"type": "Conv3d", "out_channels": 2, "kernel_size": [3, 1, 3], "padding": [1, 0, 0]},
+                    {"type": "Linear", "in_features": 5, "out_features": 3}]),
+])
+def test_linear_on_a_spatial_input_sees_its_whole_last_axis_only(input_shape, layers):
+    """torch.nn.Linear acts on the last axis: each output unit reads that whole axis and keeps the window of the
+    other axes. Every unit's extent against autograd's support."""
+    x = positive_input(input_shape)
+    y = oracle_forward(layers, x)[-1]
+    rf = analyze(input_shape, layers).layers[-1].rf
+    assert not rf.whole and rf.axes[-1].whole
+    for unit in product(*(range(n) for n in y.shape[2:])):
+        (grad,) = torch.autograd.grad(y[(0, slice(None), *unit)].sum(), x, retain_graph=True)
+        support = grad[0].abs().sum(dim=0) > 0
+        measured = []
+        for axis in range(support.dim()):
+            other = tuple(d for d in range(support.dim()) if d != axis)
+            found = torch.nonzero(support.any(dim=other) if other else support).flatten().tolist()
+            measured.append((min(found), max(found)))
+        assert rf.extent(unit) == tuple(measured), unit

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, to_logical, to_storage
-from ..receptive import Field
+from ..receptive import Field, Reads
 from ..shapes import prod
 from .base import (Arg, Inferred, Layer, Shape, boolean, fan_in_uniform, integer, optional, register, shape_text,
                    storage_axis)
@@ -38,7 +38,15 @@ class Linear(Layer):
         return Inferred(out_shape, params, {}, prod(out_shape) * features)
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
-        return fields[0].gathered()
+        """A vector input: every output reads every unit before (whole). On a [C, *S] input the Linear acts on the
+        last spatial axis only: there each unit reads every position (a whole axis, stride 0), the other axes
+        keep their windows."""
+        field = fields[0]
+        if field.whole or len(in_shapes[0]) < 2 or len(field.axes) != len(in_shapes[0]) - 1:
+            return field.gathered()
+        spatial = in_shapes[0][1:]
+        reads = [Reads.identity()] * (len(spatial) - 1) + [Reads.everything(spatial[-1])]
+        return field.through(reads, out_shape[1:])
 
     def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
         return fan_in_uniform(rng, inferred.params, inferred.params["weight"][1])
