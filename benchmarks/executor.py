@@ -8,7 +8,7 @@ each other by up to 3x when they share a process), with the same thread count. R
 two with a short pause between; each round times several forward passes per side and takes the
 fastest (the least disturbed by whatever else the machine does; noise only ever adds time). Printed per configuration: the median NumPy/PyTorch ratio over rounds and its range, the
 executor's GFLOP/s and fraction of the machine's fp32 GEMM peak, and each worker's peak memory.
-The PyTorch models are the hand-built torch.nn networks of tests/test_published.py, with the same
+The PyTorch models are the hand-built torch.nn networks of tests/torch_models.py, with the same
 layer names, so the same weights run on both sides.
 """
 
@@ -42,7 +42,7 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
 
         torch.set_num_threads(threads)
         sys.path.insert(0, str(ROOT / "tests"))
-        from test_published import TORCH_MODELS
+        from torch_models import TORCH_MODELS
 
         net = TORCH_MODELS[model][0]().eval()
         tensor = torch.from_numpy(x)

@@ -3,7 +3,7 @@ what it refuses.
 
 * the state_dict contract: a torch model whose module names are convcalc's layer names saves a
   ``.npz`` that `run` loads as it is and reproduces torch's logits (hand-built ResNet-18 of
-  ``test_published``, BatchNorm statistics randomised so that folding is exercised);
+  ``torch_models``, BatchNorm statistics randomised so that folding is exercised);
 * weights files that do not fit: every problem in one line, exit 2; no pickles;
 * every shipped spec runs on the built-in image and confirms every prediction; ResNet-50's executed
   MACs are torchvision's published 4.089 GMACs;
@@ -30,7 +30,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_published import TORCH_MODELS  # noqa: E402
+from torch_models import TORCH_MODELS  # noqa: E402
 
 from convcalc.cli import app  # noqa: E402
 from convcalc.images import IMAGENET_MEAN, IMAGENET_STD, default_input  # noqa: E402
