@@ -21,7 +21,7 @@ from rich.table import Table
 
 from . import __version__
 from .analyze import DTYPE_BYTES, analyze
-from .errors import ConvcalcError, did_you_mean
+from .errors import ConvcalcError, did_you_mean, nearest_of_many
 from .graph import build_graph
 from .layers import layer_types
 from .layers.base import REQUIRED
@@ -317,8 +317,8 @@ def layers_command(type_name: Optional[str] = typer.Argument(None, help="Show on
     if type_name:
         matches = [t for t in types if type_name.lower() in (t.type_name.lower(), *(a.lower() for a in t.aliases))]
         if not matches:
-            _stderr().print(f"[bold red]error:[/] unknown layer type '{type_name}';"
-                            f" {did_you_mean(type_name, [t.type_name for t in types])}")
+            hint = nearest_of_many(type_name, [t.type_name for t in types], "`convcalc layers` lists them all")
+            _stderr().print(f"[bold red]error:[/] unknown layer type '{type_name}'; {hint}")
             raise typer.Exit(EXIT_INPUT_ERROR)
         cls = matches[0]
         table = Table(title=f"{cls.type_name}: {cls.summary}", title_justify="left")

@@ -72,3 +72,17 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     hint = f"did you mean '{lowered[close[0]]}'? " if close else ""
     return f"{hint}valid: {', '.join(choices)}"
+
+
+def nearest_of_many(word: str, choices: Iterable[str], listing: str) -> str:
+    """`did_you_mean` for a long list (the layer types): the closest choices instead of all of them, and where the
+    whole list is (``listing``, e.g. "`convcalc layers` lists all 86")."""
+    choices = sorted(set(choices), key=str.lower)
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{lowered[close[0]]}'? {listing}"
+    near = difflib.get_close_matches(word.lower(), list(lowered), n=5, cutoff=0.5)
+    if near:
+        return f"closest: {', '.join(lowered[n] for n in near)}; {listing}"
+    return listing

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from .errors import GraphError, LayerArgError, Location, SpecError, did_you_mean
+from .errors import GraphError, LayerArgError, Location, SpecError, did_you_mean, nearest_of_many
 from .expr import ExprError, has_reference, substitute
 from .layers import Layer, lookup
 from .layers.base import is_registered, type_names
@@ -467,8 +467,11 @@ class _Builder:
         """Chain one node per name (several for 'repeat'); ``group`` names the repeat group, if any."""
         arg_locations = dict(item.key_locs) if isinstance(item, MarkedDict) else {}
         if not is_registered(type_name):
-            choices = [*type_names(), "Sequential", *(b.name for b in self.spec.blocks.values())]
-            raise SpecError(f"unknown layer type '{type_name}'; {did_you_mean(type_name, choices)}",
+            blocks = [b.name for b in self.spec.blocks.values()]
+            listing = f"`convcalc layers` lists all {len(type_names())} layer types" + (
+                f"; this spec's blocks: {', '.join(blocks)}" if blocks else "")
+            choices = [*type_names(), "Sequential", *blocks]
+            raise SpecError(f"unknown layer type '{type_name}'; {nearest_of_many(type_name, choices, listing)}",
                             arg_locations.get("type", loc), scope.trace)
         cls = lookup(type_name)
         preset, preset_locations = self.preset_of(item, scope, loc)

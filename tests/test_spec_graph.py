@@ -699,3 +699,27 @@ def test_squeeze_and_excitation_gate_broadcasts():
         """))
     assert summary.output_shape == (16, 8, 8)
     assert summary.layers[-1].rf.whole
+
+
+def test_unknown_type_names_the_nearest_types_not_all_of_them():
+    """86 type names in one line bury the hint: the message names the nearest ones and where the list is."""
+    count = len(convcalc.layers.type_names())
+    assert error_of("""
+        input: [3, 8, 8]
+        layers:
+          - {type: Conv2, out_channels: 4, kernel_size: 3}
+        """) == f"net.yaml:3:6: unknown layer type 'Conv2'; did you mean 'Conv2d'? `convcalc layers` lists all {count} layer types"
+    assert error_of("""
+        input: [3, 8, 8]
+        blocks:
+          Stem: {layers: [{type: ReLU}]}
+        layers:
+          - {type: Foo}
+        """) == (f"net.yaml:5:6: unknown layer type 'Foo'; `convcalc layers` lists all {count} layer types; this spec's"
+                 " blocks: Stem")
+    assert ("unknown layer type 'Pooling'; closest: LPPool3d, LPPool2d, LPPool1d, MinPool3d, MinPool2d;"
+            in error_of("""
+        input: [3, 8, 8]
+        layers:
+          - {type: Pooling}
+        """))

@@ -21,7 +21,7 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import LayerArgError, SpecError, did_you_mean
+from ..errors import LayerArgError, SpecError, did_you_mean, nearest_of_many
 from ..receptive import Field, merge
 from ..kernels import MacCounter
 from ..shapes import prod
@@ -525,7 +525,9 @@ def lookup(type_name: str) -> type[Layer]:
     try:
         return _REGISTRY[type_name.lower()]
     except KeyError:
-        raise LayerArgError(f"unknown layer type '{type_name}'; {did_you_mean(type_name, type_names())}",
+        names = type_names()
+        raise LayerArgError(f"unknown layer type '{type_name}'; "
+                            f"{nearest_of_many(type_name, names, f'`convcalc layers` lists all {len(names)}')}",
                             "type") from None
 
 
