@@ -21,6 +21,7 @@ INPUT = "input"
 RESERVED_KEYS = ("type", "name", "from", "when", "repeat", "first", "trainable", "layers", "inline", "init")
 SEQUENTIAL = "sequential"
 MAX_REPEAT = 10_000
+MAX_LAYERS = 100_000    # after expansion: nested repeats multiply, and a spec must not hang CI
 
 
 @dataclass(frozen=True)
@@ -494,6 +495,9 @@ class _Builder:
                     raise layer_error(name, cls.type_name, exc, arg_locations.get("from", loc), scope.trace) \
                         from None
             self.claim(name, loc, scope)
+            if len(self.nodes) >= MAX_LAYERS:
+                raise GraphError(f"the spec expands to more than {MAX_LAYERS:,} layers (nested repeats multiply);"
+                                 f" no real network comes near", loc, scope.trace)
             self.nodes.append(Node(name, cls.type_name, layer, node_inputs, group_path, loc, arg_locations,
                                    scope.trace, trainable, preset, preset_locations))
             self.references[name] = name

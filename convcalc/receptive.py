@@ -459,6 +459,17 @@ def _union(columns: Sequence[AxisField], length: int) -> AxisField:
 
 # --------------------------------------------------------------------------- all axes
 
+PathLink = Optional[tuple[str, "PathLink"]]
+
+
+def _path(link: PathLink) -> tuple[str, ...]:
+    names = []
+    while link is not None:
+        names.append(link[0])
+        link = link[1]
+    return tuple(reversed(names))
+
+
 @dataclass(frozen=True)
 class Field:
     """The receptive field of one layer's output units with respect to the network input.
@@ -472,8 +483,10 @@ class Field:
     axes: tuple[AxisField, ...]
     whole: bool = False
     misaligned: bool = False
-    max_path: tuple[str, ...] = dataclass_field(default=(), compare=False)
-    min_path: tuple[str, ...] = dataclass_field(default=(), compare=False)
+    # the paths as linked lists (a name and the link before it): every layer extends its input's path in O(1),
+    # where copying tuples made the analysis quadratic in the depth
+    max_link: "PathLink" = dataclass_field(default=None, compare=False, repr=False)
+    min_link: "PathLink" = dataclass_field(default=None, compare=False, repr=False)
     # Where a merge's inputs do not reach every unit on every axis (bias-only units of a transposed conv, a
     # spatial concat, border units reading only padding), the per-axis union would let an input that sees
     # nothing at a unit widen the unit's other axes: the merge then keeps separable terms, each a tuple of
@@ -517,7 +530,7 @@ class Field:
         else:
             hulls = [tuple(_hull(axis.extent(u) for u in range(n)) for axis, n in zip(self.axes, lengths))]
         gathered = Field.whole_input(_reach_union(hulls), [axis.finite.input_length() for axis in self.axes])
-        return replace(gathered, max_path=self.max_path, min_path=self.min_path)
+        return replace(gathered, max_link=self.max_link, min_link=self.min_link)
 
     @property
     def partial(self) -> bool:
@@ -569,7 +582,17 @@ class Field:
 
     def named(self, name: str) -> "Field":
         """This field as layer ``name``'s: the name ends both paths (the analyzer calls it for every node)."""
-        return replace(self, max_path=(*self.max_path, name), min_path=(*self.min_path, name))
+        return replace(self, max_link=(name, self.max_link), min_link=(name, self.min_link))
+
+    @property
+    def max_path(self) -> tuple[str, ...]:
+        """The layer names (input excluded, this layer included) along the path with the largest field."""
+        return _path(self.max_link)
+
+    @property
+    def min_path(self) -> tuple[str, ...]:
+        """The layer names along the path with the smallest field."""
+        return _path(self.min_link)
 
     def center(self, axis: int) -> Fraction:
         """Centre offset of unit 0 on ``axis``: (size-1)/2 - P."""
@@ -621,7 +644,7 @@ def merge(fields: Sequence[Field], lengths: Sequence[int] | None = None) -> Fiel
         widest = wide.axes[index].widest or wide.axes[index]
         narrowest = narrow.axes[index].narrowest or narrow.axes[index]
         axes.append(replace(union, widest=widest, narrowest=narrowest))
-    return Field(tuple(axes), misaligned=misaligned, max_path=wide.max_path, min_path=narrow.min_path,
+    return Field(tuple(axes), misaligned=misaligned, max_link=wide.max_link, min_link=narrow.min_link,
                  terms=_merged_terms([t for f in fields for t in (f.terms or (f.axes,))], lengths))
 
 

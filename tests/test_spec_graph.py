@@ -723,3 +723,16 @@ def test_unknown_type_names_the_nearest_types_not_all_of_them():
         layers:
           - {type: Pooling}
         """))
+
+
+def test_nested_repeats_that_expand_past_the_layer_limit_stop_at_once():
+    """Three nested 10,000-repeats would be 10^12 layers: the graph refuses at the limit instead of hanging."""
+    message = error_of("""
+        input: [1, 4, 4]
+        blocks:
+          Inner: {layers: [{type: ReLU, repeat: 10000}]}
+          Mid: {layers: [{type: Inner, repeat: 10000}]}
+        layers:
+          - {type: Mid, repeat: 10000}
+        """, analyze=False)
+    assert "the spec expands to more than 100,000 layers (nested repeats multiply)" in message
