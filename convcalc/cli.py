@@ -385,6 +385,8 @@ def lint_command(
                                           help="Read settings from FILE (pyproject.toml or YAML with 'lint:')"
                                                " instead of searching upwards."),
     no_config: bool = typer.Option(False, "--no-config", help="Ignore configuration files."),
+    allow_include_outside: bool = typer.Option(False, "--allow-include-outside",
+                                               help="Let specs include files outside their directory tree."),
     explain: Optional[str] = typer.Option(None, "--explain", metavar="RULE",
                                           help="Print a rule's rationale and fix, and exit."),
 ) -> None:
@@ -426,7 +428,7 @@ def lint_command(
             settings = load_config(config)
         else:
             settings = find_config(paths[0])
-        settings = settings.with_options(_rule_words(select), _rule_words(ignore), fail_on)
+        settings = settings.with_options(_rule_words(select), _rule_words(ignore), fail_on, allow_include_outside)
         report = lint_paths(paths, settings)
         if format is LintFormat.json:
             text = json.dumps(lint_json(report), indent=2) + "\n"

@@ -216,3 +216,128 @@ def test_findings_in_an_included_block_point_at_it(tmp_path):
     (tmp_path / "blocks.yaml").write_text((tmp_path / "blocks.yaml").read_text().replace(
         "stride: 2}", "stride: 2}  # convcalc: disable=CC201"))
     assert lint_paths([spec], LintConfig(select=("CC201",))).findings == ()
+
+
+# --------------------------------------------------------------------------- review of issue 6 (a demanding user)
+
+def test_allow_include_outside_reaches_lint(tmp_path, runner):
+    # the error tells the user to pass --allow-include-outside: lint must accept it (as analyze does)
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "blocks.yaml").write_text(
+        "blocks:\n  Down:\n    layers:\n      - {name: conv, type: Conv2d, out_channels: 4, kernel_size: 3,"
+        " stride: 2}\n")
+    (tmp_path / "models").mkdir()
+    spec = tmp_path / "models" / "net.yaml"
+    spec.write_text("include: ../shared/blocks.yaml\ninput: [3, 10, 10]\nlayers:\n  - {name: d, type: Down}\n")
+    refused = lint(runner, str(spec), "--no-config", "--select", "CC1")
+    assert refused.exit_code == 1 and "--allow-include-outside" in refused.stdout
+    allowed = lint(runner, str(spec), "--no-config", "--allow-include-outside", "--format", "json")
+    assert allowed.exit_code == 0, allowed.output
+    found = json.loads(allowed.stdout)["findings"]
+    # 10 rows, k 3, stride 2: (10 - 3) mod 2 = 1 row and column dropped, found in the included block (line 4)
+    assert [(Path(f["path"]).name, f["line"], f["rule"]) for f in found if f["rule"] != "CC301"] == [
+        ("blocks.yaml", 4, "CC201")]
+    assert not [f for f in found if f["rule"] == "CC101"]
+    assert lint_paths([spec], LintConfig(allow_include_outside=True, select=("CC1",))).findings == ()
+
+
+@pytest.mark.parametrize("name, text, section", [
+    ("other.toml", "[tool.ruff]\nline-length = 100\n", "[tool.convcalc.lint]"),
+    ("lint.yaml", "select: [CC1]\n", "'lint:'"),            # settings at the top level instead of under lint:
+])
+def test_explicit_config_without_lint_section_is_a_usage_error(tmp_path, runner, name, text, section):
+    copy(tmp_path, "dropped_pixels.yaml")
+    (tmp_path / name).write_text(text)
+    with pytest.raises(LintConfigError, match="no .* section"):
+        load_config(tmp_path / name)
+    result = lint(runner, str(tmp_path / "dropped_pixels.yaml"), "--config", str(tmp_path / name))
+    assert result.exit_code == 2 and section in result.stderr
+
+
+def test_empty_lint_section_in_convcalc_yaml_means_the_defaults(tmp_path):
+    # .convcalc.yaml is looked at first; 'lint:' with its settings commented out must not fall through to the
+    # pyproject.toml next to it
+    (tmp_path / "pyproject.toml").write_text("[tool.convcalc.lint]\nselect = ['CC3']\n")
+    (tmp_path / ".convcalc.yaml").write_text("lint:\n  # select: [CC2]\n")
+    config = find_config(tmp_path)
+    assert config.source == str(tmp_path / ".convcalc.yaml") and config.select == ()
+
+
+@pytest.mark.parametrize("text", [
+    "[tool.convcalc.lint]\nignore = ['CC999']\n",
+    "[tool.convcalc.lint]\nselect = ['CC2', 'droped-pixels']\n",
+    "[tool.convcalc.lint.severity]\nCC9 = 'error'\n",
+])
+def test_unknown_rule_in_a_config_file_names_the_file(tmp_path, runner, text):
+    (tmp_path / "pyproject.toml").write_text(text)
+    copy(tmp_path, "dropped_pixels.yaml")
+    result = lint(runner, str(tmp_path))
+    assert result.exit_code == 2
+    assert str(tmp_path / "pyproject.toml") in result.stderr and "unknown lint rule" in result.stderr
+    # a bad rule on the command line is not blamed on a file
+    cli = lint(runner, str(tmp_path), "--no-config", "--ignore", "CC999")
+    assert cli.exit_code == 2 and "pyproject.toml" not in cli.stderr
+
+
+def test_suppressions_follow_yaml_comments_not_quote_characters(tmp_path):
+    body = ("input: [3, 226, 225]\nlayers:\n"
+            "  - {name: conv, type: Conv2d, out_channels: 4, kernel_size: 3, stride: 2}\n")
+    # an apostrophe in a plain scalar opens no string: the comment after it is a directive
+    spec = tmp_path / "apostrophe.yaml"
+    spec.write_text("description: Krizhevsky's net  # convcalc: disable-file=CC201\n" + body)
+    assert [f.rule for f in lint_paths([spec], LintConfig()).findings] == ["CC301"]
+    # '#' inside a block scalar is text, not a comment: it suppresses nothing
+    spec = tmp_path / "block_scalar.yaml"
+    spec.write_text("description: |\n  To silence it: # convcalc: disable-file=all\n" + body)
+    assert sorted(f.rule for f in lint_paths([spec], LintConfig()).findings) == ["CC201", "CC301"]
+    assert parse_suppressions("a: |  # convcalc: disable=CC201\n  text\n").lines == {1: {"CC201"}}
+
+
+def test_command_line_select_overrides_the_configured_ignore(tmp_path, runner):
+    # asking for a rule by name on the command line must not answer "no problems" because the file ignores it
+    copy(tmp_path, "dropped_pixels.yaml")
+    (tmp_path / ".convcalc.yaml").write_text("lint:\n  ignore: [CC201, CC301]\n")
+    assert "CC201" not in lint(runner, str(tmp_path)).stdout
+    picked = lint(runner, str(tmp_path), "--select", "CC201", "--format", "json")
+    # 226 rows, k 3, s 2: (226 - 3) mod 2 = 1 (conv); 112 rows and columns at the pool: (112 - 3) mod 2 = 1
+    assert [f["layer"] for f in json.loads(picked.stdout)["findings"]] == ["conv", "pool"]
+    # --ignore on the same command line still applies
+    both = lint(runner, str(tmp_path), "--select", "CC2,CC3", "--ignore", "CC201", "--format", "json")
+    assert [f["rule"] for f in json.loads(both.stdout)["findings"]] == ["CC301"]
+
+
+def test_a_reason_after_the_suppressed_rules_widens_nothing():
+    parsed = parse_suppressions("a: 1  # convcalc: disable=CC201 because all of the border is junk, see CC3\n"
+                                "b: 2  # convcalc: disable=CC201 CC303 -- ok for all inputs\n"
+                                "# convcalc: disable-file=rf-coverage (the head is trained later on all crops)\n")
+    assert parsed.lines == {1: {"CC201"}, 2: {"CC201", "CC303"}}
+    assert parsed.whole_file == {"CC301"}
+
+
+def test_a_block_library_named_explicitly_is_checked_as_an_include(tmp_path, runner):
+    # pre-commit passes every staged spec-directory file, block libraries included: a valid one is not an error
+    # ("the spec needs 'input'"); a broken one is reported where it is broken
+    library = tmp_path / "common.yaml"
+    library.write_text("blocks:\n  Down:\n    layers:\n      - {name: conv, type: Conv2d, out_channels: 4,"
+                       " kernel_size: 3, stride: 2}\n")
+    spec = tmp_path / "net.yaml"
+    spec.write_text("include: common.yaml\ninput: [3, 9, 9]\nlayers:\n  - {name: d, type: Down}\n")
+    result = lint(runner, str(library), str(spec), "--no-config", "--select", "CC1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["findings"] == []
+    assert lint(runner, str(tmp_path / "*.yaml"), "--no-config", "--select", "CC1").exit_code == 0
+    library.write_text("blocks:\n  Down:\n    layer:\n      - {type: ReLU}\n")
+    (found,) = lint_paths([library], LintConfig()).findings
+    assert (found.path, found.line, found.column, found.rule) == (str(library), 3, 5, "CC101")
+    assert "'layer'" in found.message
+    library.write_text("include: missing.yaml\n")
+    (found,) = lint_paths([library], LintConfig()).findings
+    assert (found.path, found.line, found.rule) == (str(library), 1, "CC101") and "missing.yaml" in found.message
+
+
+def test_convcalc_yml_spelling_is_found_too(tmp_path):
+    # the shipped pre-commit hook treats .convcalc.yml as convcalc's settings file: so must the lint
+    (tmp_path / ".convcalc.yml").write_text("lint:\n  ignore: [CC301]\n  fail-on: info\n")
+    config = find_config(tmp_path)
+    assert config.source == str(tmp_path / ".convcalc.yml")
+    assert config.ignore == ("CC301",) and config.fail_on is Severity.info

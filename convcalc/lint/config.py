@@ -34,6 +34,7 @@ else:  # pragma: no cover - Python 3.10
 
 CONFIG_KEYS = ("select", "ignore", "severity", "fail-on", "rf-min-coverage")
 YAML_NAME = ".convcalc.yaml"
+YAML_NAMES = (YAML_NAME, ".convcalc.yml")     # the pre-commit hook excludes both spellings
 
 
 class LintConfigError(ConvcalcError):
@@ -50,6 +51,7 @@ class LintConfig:
     fail_on: Severity = Severity.error
     rf_min_coverage: float = 1.0
     source: str | None = None            # the file it was read from
+    allow_include_outside: bool = False  # let specs include files outside their directory tree
 
     def enabled(self) -> set[str]:
         chosen = {r.id for word in self.select for r in rules_for(word)} if self.select else {r.id for r in RULES}
@@ -59,18 +61,21 @@ class LintConfig:
         return self.severity.get(rule, default)
 
     def with_options(self, select: Sequence[str] | None = None, ignore: Sequence[str] = (),
-                     fail_on: str | None = None) -> "LintConfig":
-        """Command-line options over the file's settings: --select replaces, --ignore adds."""
+                     fail_on: str | None = None, allow_include_outside: bool = False) -> "LintConfig":
+        """Command-line options over the file's settings: --ignore adds; --select replaces the file's selection,
+        its ignore list included (as ruff does), so ``--select CC201`` reports CC201 even where the file ignores it."""
         return replace(self, select=tuple(select) if select else self.select,
-                       ignore=(*self.ignore, *ignore),
-                       fail_on=parse_severity(fail_on, "--fail-on") if fail_on is not None else self.fail_on)
+                       ignore=(*(() if select else self.ignore), *ignore),
+                       fail_on=parse_severity(fail_on, "--fail-on") if fail_on is not None else self.fail_on,
+                       allow_include_outside=self.allow_include_outside or allow_include_outside)
 
 
-def rules_for(word: str) -> list:
+def rules_for(word: str, source: str | None = None) -> list:
     rules = matching_rules(str(word))
     if not rules:
         known = [r.id for r in RULES] + [r.name for r in RULES]
-        raise LintConfigError(f"unknown lint rule '{word}'; {did_you_mean(str(word), known)}")
+        where = f"{source}: " if source else ""
+        raise LintConfigError(f"{where}unknown lint rule '{word}'; {did_you_mean(str(word), known)}")
     return rules
 
 
@@ -85,7 +90,7 @@ def _words(value: Any, what: str) -> tuple[str, ...]:
     if values is None or not all(isinstance(v, str) for v in values):
         raise LintConfigError(f"{what} must be a rule or a list of rules, got {value!r}")
     for word in values:
-        rules_for(word)
+        rules_for(word, what)
     return tuple(values)
 
 
@@ -104,7 +109,7 @@ def config_from_mapping(data: Mapping[str, Any], source: str) -> LintConfig:
     if not isinstance(table, Mapping):
         raise LintConfigError(f"{source}: severity must map rules to error/warning/info, got {table!r}")
     for word, level in table.items():
-        for rule in rules_for(str(word)):
+        for rule in rules_for(str(word), f"{source}: severity"):
             severity[rule.id] = parse_severity(level, f"{source}: severity of {word}")
     coverage = settings.get("rf-min-coverage", 1.0)
     if isinstance(coverage, bool) or not isinstance(coverage, (int, float)) or not 0 <= coverage <= 1:
@@ -140,6 +145,8 @@ def _read_table(path: Path) -> Mapping[str, Any] | None:
         return None
     if not isinstance(document, dict):
         raise LintConfigError(f"{path}: expected a mapping with a 'lint:' section")
+    if "lint" in document and document["lint"] is None:
+        return {}                # 'lint:' with every setting left out (or commented out): the defaults
     return document.get("lint")
 
 
@@ -149,7 +156,10 @@ def load_config(path: str | Path) -> LintConfig:
     if not path.is_file():
         raise LintConfigError(f"no such config file: {path}")
     table = _read_table(path)
-    return config_from_mapping(table or {}, str(path))
+    if table is None:            # asked for by name: settings that are not where they belong are a mistake
+        where = "[tool.convcalc.lint]" if path.suffix == ".toml" else "'lint:'"
+        raise LintConfigError(f"{path}: no {where} section with lint settings")
+    return config_from_mapping(table, str(path))
 
 
 def find_config(start: str | Path | None = None) -> LintConfig:
@@ -160,7 +170,7 @@ def find_config(start: str | Path | None = None) -> LintConfig:
     if not here.is_dir():
         here = here.parent
     for directory in (here, *here.parents):
-        for candidate in (directory / YAML_NAME, directory / "pyproject.toml"):
+        for candidate in (*(directory / name for name in YAML_NAMES), directory / "pyproject.toml"):
             if candidate.is_file():
                 table = _read_table(candidate)
                 if table is not None:

@@ -4,6 +4,7 @@ inline suppressions, and return one sorted `LintReport`. It never prints."""
 from __future__ import annotations
 
 import glob
+import json
 import re
 import time
 from dataclasses import replace
@@ -13,7 +14,7 @@ from typing import Sequence
 from ..analyze import analyze
 from ..errors import ConvcalcError, ShapeError
 from ..graph import build_graph
-from ..spec import load_spec
+from ..spec import load_spec, parse_spec
 from .checks import Context, run_checks
 from .config import LintConfig, LintConfigError, find_config
 from .model import Finding, LintReport
@@ -24,6 +25,8 @@ SPEC_SUFFIXES = (".yaml", ".yml")
 # a YAML file found in a directory is linted only if it looks like a spec (a top-level 'layers' or 'input' key);
 # files that only bring blocks for others to include, CI workflows and other YAML are skipped
 _SPEC_KEY = re.compile(r"^(?:layers|input)\s*:", re.MULTILINE)
+# a file named explicitly (pre-commit passes every staged file) that brings only blocks for specs to include
+_LIBRARY_KEY = re.compile(r"^(?:blocks|include)\s*:", re.MULTILINE)
 
 
 class LintPathError(LintConfigError):
@@ -79,6 +82,8 @@ def _error_finding(exc: ConvcalcError, path: str) -> Finding:
     rule = "CC102" if isinstance(exc, ShapeError) else "CC101"
     loc = exc.location
     message = exc.message + "".join(f" ({note})" for note in exc.notes)
+    if loc and loc.file != path and Path(loc.file).resolve() == Path(path).resolve():
+        loc = replace(loc, file=path)            # the linted file itself, reached as an include: named as given
     return Finding(path=loc.file if loc else path, line=loc.line if loc else 0, column=loc.column if loc else 0,
                    rule=rule, severity=RULES_BY_ID[rule].severity, message=message)
 
@@ -93,13 +98,30 @@ def lint_file(path: str | Path, config: LintConfig, enabled: set[str] | None = N
     except OSError as exc:
         raise LintPathError(f"cannot read {shown}: {exc.strerror or exc}") from None
     try:
-        spec = load_spec(path)
+        if _is_block_library(Path(path)):
+            _check_block_library(Path(path), config)
+            return []
+        spec = load_spec(path, allow_include_outside=config.allow_include_outside)
         summary = analyze(build_graph(spec))
     except ConvcalcError as exc:
         return [_error_finding(exc, shown)]
     except RecursionError:
         return [Finding(shown, 0, 0, "CC101", RULES_BY_ID["CC101"].severity, "the spec nests blocks too deeply")]
     return run_checks(Context(shown, spec, summary, config.rf_min_coverage), enabled)
+
+
+def _is_block_library(path: Path) -> bool:
+    """A file with top-level ``blocks:``/``include:`` but neither ``input:`` nor ``layers:``: blocks to include."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return not _SPEC_KEY.search(text) and bool(_LIBRARY_KEY.search(text))
+
+
+def _check_block_library(path: Path, config: LintConfig) -> None:
+    """Check a block library as a spec that includes it would (YAML, the keys an included file may hold, block
+    definitions, its own includes); its layers are checked where a spec uses the blocks. Raises `SpecError`."""
+    wrapper = f"include: {json.dumps(path.name)}\ninput: [1]\nlayers: [{{type: Identity}}]\n"
+    parse_spec(wrapper, f"<include of {path.name}>", base_dir=path.resolve().parent,
+               allow_include_outside=config.allow_include_outside)
 
 
 def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None) -> LintReport:
