@@ -59,9 +59,12 @@ def check_layer(summary: Summary, layer: Optional[str]) -> str:
 def spatial_layer(summary: Summary, layer: str) -> None:
     """A ConvcalcError unless ``layer``'s units have regions (it is not after a Flatten, Linear, global pool)."""
     if summary.layer(layer).rf.whole:
-        raise ConvcalcError(f"every unit of layer '{layer}' sees the whole input (its output"
-                            f" {list(summary.layer(layer).output_shape)} has no spatial axes left); choose a layer"
-                            f" with spatial axes, e.g. '{default_layer(summary)}'")
+        shape = list(summary.layer(layer).output_shape)
+        why, which = (("has no spatial axes left", "with spatial axes") if len(shape) < 2 else
+                      ("comes after a layer that reads every position: global pooling, a Linear, a softmax over an"
+                       " axis", "whose units see part of it"))
+        raise ConvcalcError(f"every unit of layer '{layer}' sees the whole input (its output {shape} {why});"
+                            f" choose a layer {which}, e.g. '{default_layer(summary)}'")
 
 
 def parse_units(text: str, summary: Summary, layer: str) -> tuple[int, ...]:

@@ -14,8 +14,10 @@ Every chosen unit's measured hull (per axis the first and last input index its m
 equal the analysis's exact `Field.extent` (borders, padding modes and every layer's length included). From the
 run on each axis the summary numbers are measured where the input allows, as `convcalc.receptive` defines them:
 
-* size and size_min: the largest and smallest hull over one period of units whose regions lie inside the input;
-* stride: (first(u + q) - first(u)) / q on units whose first index is not clipped (else the same with the last);
+* size and size_min: the largest and smallest hull over one period of units whose regions lie inside the input
+  and are read whole (no border further up cuts them; the line's units read something on the other axes);
+* stride: (first(u + q) - first(u)) / q on units whose first index is neither clipped nor moved by a wrapped or
+  mirrored border (else the same with the last); not measured when the axis holds less than one period;
 * padding: P = (size - 1)/2 - c, c the mean over the period of (centre of unit u's hull - u*stride), so that an
   even field's unit u sees exactly [u*S - P, u*S - P + size - 1] (for uneven fields u*S - P + (size-1)/2 is the
   mean centre line).
@@ -128,12 +130,21 @@ def _measure_axis(axis: AxisField, run: Sequence[int], hulls: Sequence[Optional[
     by_unit = dict(zip(run, hulls))
     size = size_min = stride = padding = None
     period = [u for u in run[:q]] if len(run) >= q else []
-    if period and all(_interior(axis, u, length) or axis.region(u) is None for u in period):
+    # sizes from units whose whole region is read: inside the input, and not cut by a border further up (a unit
+    # of an inner layer that does not exist), as the analysis's extent says (the hulls are checked against it)
+    if period and all(axis.region(u) is None or (_interior(axis, u, length) and axis.extent(u) == axis.region(u)
+                                                 and by_unit[u] is not None)     # (None: nothing on another axis)
+                      for u in period):
         sizes = [0 if by_unit[u] is None else by_unit[u][1] - by_unit[u][0] + 1 for u in period]
         size, size_min = max(sizes), min(sizes)
     pairs = [(u, u + q) for u in run if u + q in by_unit and by_unit[u] is not None and by_unit[u + q] is not None]
+    # an end measures the stride only where no border moved it: at a circular (or mirrored, or cropped) border
+    # the other end's overflow can land before a region's in-bounds first index
+    clean = lambda u, end, test: test(axis.region(u)) and by_unit[u][end] == axis.region(u)[end]
+    if Fraction(axis.advance, axis.period) != axis.stride:
+        pairs = []          # the period was cut to the axis's length: no whole period to measure the stride on
     for end, test in ((0, lambda r: r[0] >= 0), (1, lambda r: r[1] <= length - 1)):
-        usable = [(u, v) for u, v in pairs if test(axis.region(u)) and test(axis.region(v))]
+        usable = [(u, v) for u, v in pairs if clean(u, end, test) and clean(v, end, test)]
         if usable:
             u, v = usable[0]
             stride = Fraction(by_unit[v][end] - by_unit[u][end], q)
@@ -180,7 +191,10 @@ class _Verifier:
         row = self.rows[name]
         rf, spatial = row.rf, tuple(row.output_shape[1:])
         runs = {a: _choose_run(axis, spatial[a], self.input_spatial[a], self.budget) for a, axis in enumerate(rf.axes)}
-        anchor = tuple(next((u for u in runs[a] if rf.axes[a].region(u) is not None), runs[a][0])
+        # an anchor that reads some input along every axis (else every unit on its lines reads nothing)
+        middle_out = {a: sorted(range(n), key=lambda u, n=n: (abs(2 * u + 1 - n), u)) for a, n in enumerate(spatial)}
+        anchor = tuple(next((u for u in (*runs[a], *middle_out[a]) if rf.axes[a].extent(u) is not None),
+                            next((u for u in runs[a] if rf.axes[a].region(u) is not None), runs[a][0]))
                        for a in range(len(spatial)))
         units: list[tuple[int, ...]] = [anchor]
         for a, run in runs.items():

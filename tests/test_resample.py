@@ -443,7 +443,7 @@ class ForwardGather(torch.nn.Module):
         for axis in range(dims):
             shape = [1] * dims
             shape[axis] = x.shape[2 + axis]
-            index = torch.arange(x.shape[2 + axis], dtype=torch.float64).view(1, 1, *shape)
+            index = torch.arange(x.shape[2 + axis], dtype=torch.float32).view(1, 1, *shape)   # float32: PyTorch's default kernels
             index = index.expand(1, 1, *x.shape[2:])
             picked = F.interpolate(index, **self.args)                     # the source index of every output
             line = [0] * dims
@@ -602,3 +602,26 @@ def test_pool_references_resolve_inside_blocks_and_repeats():
         convcalc.build_graph(load(text.replace("pool: p}", "pool: c}")))
     assert str(info.value) == ("net.yaml:7:38: layer 'stage.0.u' (MaxUnpool2d): pool must name a MaxPool2d layer,"
                                " got a Conv2d (in block 'Down' used at net.yaml:10:5)")
+
+
+@pytest.mark.parametrize("mode, length, args", [
+    ("nearest-exact", 30, {"size": 29}),          # unit 14: float32 scale reads 14, exact arithmetic 15
+    ("nearest-exact", 26, {"size": 11}),          # unit 5
+    ("nearest", 31, {"scale_factor": 2.3}),       # unit 69: 29 in float32, 30 = 69/2.3 exactly
+    ("nearest", 7, {"scale_factor": 1.7}),
+])
+def test_nearest_fields_read_the_pixels_of_pytorchs_float32_kernels(mode, length, args):
+    """On a boundary sample the receptive field follows the pixel PyTorch's (float32) kernel reads, as the
+    executor does, unit by unit, in 1-D and 2-D."""
+    for dims in (1, 2):
+        shape = (1, length) if dims == 1 else (1, length, 3)
+        layer_args = {"mode": mode, **{k: (v if dims == 1 else [v, 1] if k == "scale_factor" else [v, 3])
+                                       for k, v in args.items()}}
+        summary = convcalc.analyze(convcalc.spec_from_dict({"name": "t", "input": list(shape), "layers": [
+            {"type": "Upsample", **layer_args}]}))
+        rf = summary.layers[-1].rf
+        index = torch.arange(length, dtype=torch.float32).view(1, 1, length, *([1] * (dims - 1)))
+        index = index.expand(1, 1, *shape[1:]).contiguous()
+        torch_args = {k: tuple(v) if isinstance(v, list) else v for k, v in layer_args.items()}
+        read = F.interpolate(index, **torch_args)[(0, 0, slice(None), *([0] * (dims - 1)))].long().tolist()
+        assert [rf.axes[0].region(u) for u in range(len(read))] == [(r, r) for r in read], (dims, read)

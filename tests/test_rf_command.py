@@ -452,3 +452,14 @@ def test_verify_is_wired_to_the_checks(tmp_path, monkeypatch):
     monkeypatch.setattr(verify_rf, "verify_fields", one_wrong)
     result = RUNNER.invoke(app, ["rf", str(spec), "--verify", "--layer", "c2"])
     assert result.exit_code == 1, result.output
+
+
+def test_a_global_pool_keeps_its_axes_but_not_regions(tmp_path):
+    """A global pool's [C, 1, 1] output still has spatial axes (of length 1): the refusal must not say otherwise."""
+    spec = write_spec(tmp_path, (1, 20, 20), NET_2D[:5] + [{"type": "AdaptiveAvgPool2d", "output_size": 1,
+                                                             "name": "g"}])
+    result = RUNNER.invoke(app, ["rf", str(spec), "--layer", "g", "--unit", "0,0"])
+    assert result.exit_code == 2
+    assert result.stderr == ("error: every unit of layer 'g' sees the whole input (its output [2, 1, 1] comes after"
+                             " a layer that reads every position: global pooling, a Linear, a softmax over an axis);"
+                             " choose a layer whose units see part of it, e.g. 'c3'\n"), result.stderr

@@ -224,3 +224,111 @@ def test_a_broken_whole_reach_fails(monkeypatch):
     monkeypatch.setattr(ConvNd, "receptive_field", short)
     checks = {c.layer: c for c in verify_fields(convcalc.analyze(spec))}
     assert not checks["f"].ok and "the analysis says [0, 6]" in checks["f"].detail
+
+
+def test_a_wrapped_border_does_not_fake_a_stride():
+    """Circular padding 1, then a 3-tap conv, on 5 positions (hand-derived): unit 2 of the second conv reads
+    conv units 1..3, i.e. inputs 0..4 with 5 wrapped to 0, so its first index is 0 although its region [1, 5]
+    starts inside: the pair (1, 2) must not measure a stride of 0. No unit has an unwrapped interior region, so
+    the stride is not measured; the hulls are still compared (and agree)."""
+    network = {"name": "wrap", "input": [1, 5], "layers": [
+        {"type": "Conv1d", "out_channels": 1, "kernel_size": 3, "padding": 1, "padding_mode": "circular"},
+        {"type": "Conv1d", "out_channels": 1, "kernel_size": 3, "name": "d"}]}
+    (check,) = verify_fields(convcalc.analyze(convcalc.spec_from_dict(network)), layers=["d"])
+    assert check.ok, check.detail
+    assert check.hulls[check.units.index((2,))] == ((0, 4),)
+    assert check.axes[0].measured[2] is None
+    result = CliRunner().invoke(app, ["rf", "-", "--verify"], input=json.dumps(network))
+    assert result.exit_code == 0, result.output
+
+
+def _all_verified(input_shape, layers):
+    summary = convcalc.analyze(convcalc.spec_from_dict({"name": "n", "input": list(input_shape), "layers": layers}))
+    return {c.layer: c for c in verify_fields(summary)}
+
+
+def test_the_lines_go_through_a_unit_that_reads_something():
+    """(hand-derived) k=1 s=3 conv on 10x13, 2 rows and 3 columns of constant padding before, k=1 s=3 pool:
+    pool row 0 reads padding row 0 (nothing), row 1 reads conv row 1 (input row 3). The lines along the columns
+    must run through row 1: through row 0 every unit reads nothing and the column numbers (size 1, stride 9)
+    would be measured as 0."""
+    checks = _all_verified((1, 10, 13), [
+        {"type": "Conv2d", "out_channels": 1, "kernel_size": 1, "stride": 3},
+        {"type": "ConstantPad2d", "padding": [3, 2, 2, 0], "value": 0.5},
+        {"type": "AvgPool2d", "kernel_size": 1, "stride": 3, "name": "p"}])
+    assert checks["p"].ok, checks["p"].detail
+    assert checks["p"].axes[1].measured[:2] == (1, 1)
+
+
+def test_a_unit_cut_off_further_up_does_not_measure_size_min():
+    """(hand-derived) 10 inputs, k=1 s=3 conv (reads 0, 3, 6, 9), k=1 s=3 pool (0, 9), up-conv k=2 s=3 d=2 p=2
+    op=1 (3 units: 0 <- 0, 1 <- 9, 2 <- none), up-conv k=4 s=2 p=2 op=1 (5 units: [0, 9], [0, 9], [9, 9],
+    [9, 9], and unit 4 reads only the up-conv's missing unit 3 and its bias-only unit 2: nothing, although its
+    region on the unbounded extension, [9, 9], lies inside the input). Not a size of 0."""
+    checks = _all_verified((1, 10), [
+        {"type": "Conv1d", "out_channels": 1, "kernel_size": 1, "stride": 3},
+        {"type": "AvgPool1d", "kernel_size": 1, "stride": 3},
+        {"type": "ConvTranspose1d", "out_channels": 1, "kernel_size": 2, "stride": 3, "dilation": 2, "padding": 2,
+         "output_padding": 1},
+        {"type": "ConvTranspose1d", "out_channels": 1, "kernel_size": 4, "stride": 2, "padding": 2,
+         "output_padding": 1, "name": "up"}])
+    up = checks["up"]
+    assert up.ok, up.detail
+    assert [up.hulls[up.units.index((u,))] for u in range(5)] == [((0, 9),), ((0, 9),), ((9, 9),), ((9, 9),), None]
+
+
+def test_no_stride_is_measured_on_less_than_a_period():
+    """An up-conv (stride 1/3), a pool and linear resampling 80 -> 16 with align_corners (c = 79/15): the stride
+    79/45 repeats only every 45 units, more than the layer's 16, whose regions then happen to advance 7 every 4
+    units; 7/4 is not a measurement of 79/45."""
+    checks = _all_verified((1, 26), [
+        {"type": "ConvTranspose1d", "out_channels": 1, "kernel_size": 2, "stride": 3, "dilation": 2,
+         "output_padding": 1},
+        {"type": "MaxPool1d", "kernel_size": 4, "stride": 1, "padding": 2, "ceil_mode": True},
+        {"type": "Upsample", "mode": "linear", "size": 16, "align_corners": True, "name": "up"}])
+    assert checks["up"].ok, checks["up"].detail
+    assert checks["up"].axes[0].predicted[2] == Fraction(79, 45) and checks["up"].axes[0].measured[2] is None
+
+
+def test_a_linear_sample_exactly_on_a_pixel_reads_one_pixel():
+    """Linear 62 -> 30 (c = 31/15): unit 22 samples x = 22.5 * 31/15 - 1/2 = 46 exactly, pixel 46 alone, which
+    an up-conv k=2 s=3 d=2 (outputs 3i and 3i + 2) feeds with nothing. In float64 x comes out 46.00000000000001
+    (a 7e-15 weight on pixel 47, which input 15 feeds): rounding, not a dependency. The oracle is PyTorch in
+    float32, whose gradient there is exactly 0, for every unit against the analysis."""
+    import torch
+
+    layers = [{"type": "ConvTranspose1d", "out_channels": 1, "kernel_size": 2, "stride": 3, "dilation": 2,
+               "output_padding": 2},
+              {"type": "Upsample", "mode": "linear", "size": 30, "name": "up"}]
+    checks = _all_verified((1, 20), layers)
+    assert checks["up"].ok, checks["up"].detail
+    x = torch.ones((1, 1, 20), requires_grad=True)
+    conv = torch.nn.ConvTranspose1d(1, 1, 2, stride=3, dilation=2, output_padding=2, bias=False)
+    torch.nn.init.ones_(conv.weight)
+    y = torch.nn.functional.interpolate(conv(x), size=30, mode="linear")
+    rf = convcalc.analyze(convcalc.spec_from_dict({"name": "n", "input": [1, 20], "layers": layers})).layer("up").rf
+    for unit in range(30):
+        (grad,) = torch.autograd.grad(y[0, 0, unit], x, retain_graph=True)
+        found = torch.nonzero(grad[0, 0]).flatten().tolist()
+        assert rf.extent((unit,)) == (((found[0], found[-1]),) if found else None), unit
+    from convcalc.dependency import Dependencies
+    dependencies = Dependencies(convcalc.analyze(convcalc.spec_from_dict(
+        {"name": "n", "input": [1, 20], "layers": layers})))
+    assert not dependencies.propagate("up", dependencies.seeds("up", [(22,)])).any()
+
+
+def test_no_size_is_measured_on_a_line_that_reads_nothing():
+    """(hand-derived) A 1x3 conv on 6x8, then 3 rows of padding on top and the 6 conv rows cropped at the bottom:
+    every unit of the crop reads padding along the rows, so no unit reads any input; the column numbers (size 3,
+    stride 1) cannot be measured on them (not a size of 0). Torch agrees that nothing is read."""
+    import torch
+
+    layers = [{"type": "Conv2d", "out_channels": 1, "kernel_size": [1, 3]},
+              {"type": "ConstantPad2d", "padding": [0, 0, 3, -6], "value": 0.5, "name": "p"}]
+    x = torch.ones((1, 1, 6, 8), requires_grad=True)
+    y = torch.nn.functional.pad(torch.nn.functional.conv2d(x, torch.ones((1, 1, 1, 3))), [0, 0, 3, -6], value=0.5)
+    assert y.shape[2:] == (3, 6) and torch.autograd.grad(y.sum(), x)[0].abs().sum() == 0
+    p = _all_verified((1, 6, 8), layers)["p"]
+    assert p.ok, p.detail
+    assert all(h is None for h in p.hulls)
+    assert p.axes[1].predicted[:3] == (3, 3, 1) and p.axes[1].measured[:2] == (None, None)

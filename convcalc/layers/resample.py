@@ -38,6 +38,7 @@ from .base import MAX_SIZE, Arg, Inferred, Layer, Shape, _as_int, _type_name, bo
     register, shape_text
 
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
+RESIDUE = 1e-9             # linear-resampling weights below this are float rounding of an exact 0
 LINEAR_RANK = {"linear": 1, "bilinear": 2, "trilinear": 3}    # spatial axes each linear mode needs
 
 
@@ -157,12 +158,14 @@ class ResampleAxis:
         return 1 / exact(self.factor) if self.factor is not None else Fraction(self.i, self.o)
 
     def reads(self) -> Reads:
-        """Which input units each output unit reads, on the unclipped axis, in exact fractions (period q for a
-        coordinate scale c = p/q): nearest one, floor(u*c) (or floor((u + 1/2)*c)); linear the two around
-        x = c*(u + 1/2) - 1/2 (x = c*u with align_corners), one where x falls on a pixel. Exact arithmetic, as
-        ATen's float64 kernels give; its float32 nearest kernels round c, which can move a sample that falls
-        exactly on a pixel boundary one pixel down (x2.3 on 31: unit 69 reads 29 in float32, 30 = 69/2.3 in
-        float64 and here)."""
+        """Which input units each output unit reads, on the unclipped axis (period q for a coordinate scale
+        c = p/q): linear the two around x = c*(u + 1/2) - 1/2 (x = c*u with align_corners), one where x falls on
+        a pixel, in exact fractions; nearest one: for the real units exactly the pixel ATen's kernels read, with
+        their float32 scale (`nearest_indices`, as the executor), which can differ from floor(u*c) (or
+        floor((u + 1/2)*c)) by one where a sample falls on a pixel boundary (x2.3 on 31: unit 69 reads 29, not
+        30 = 69/2.3); past the output, on the extension, the exact rule. The period is then q*ceil(o/q), so the
+        stride stays exactly c. (ATen's 1-D float64 kernel computes in double and reads 30 there: convcalc follows
+        the float32 kernels, PyTorch's default dtype.)"""
         if self.o == self.i and (self.linear or self.shortcut):
             return Reads.identity()                              # ATen copies the axis
         c = self.coordinate_scale()
@@ -171,7 +174,11 @@ class ResampleAxis:
             base = Fraction(0) if self.align_corners else (c - 1) / 2
             return Reads.sampled(c, [c * rho + base for rho in range(q)])
         half = Fraction(1, 2) if self.mode == "nearest-exact" else Fraction(0)
-        return Reads(q, c.numerator, tuple((floor((rho + half) * c), 1, 1) for rho in range(q)))
+        repeats = -(-self.o // q)
+        actual = self.nearest_indices()
+        taps = tuple((int(actual[rho]) if rho < self.o else floor((rho + half) * c), 1, 1)
+                     for rho in range(q * repeats))
+        return Reads(q * repeats, c.numerator * repeats, taps)
 
 
 class Upsample(Layer):
@@ -290,7 +297,10 @@ class Upsample(Layer):
                 mask = plan.apply_backward(mask, axis)
             else:
                 mask = scatter_add_axis(mask, plan.nearest_indices(), axis, plan.i)
-            mask = (mask != 0).astype(x.dtype)
+            # a linear tap whose weight is 0 in exact arithmetic can get a rounding residue (62 -> 30: x = 46 exactly
+            # is 46.00000000000001 in float64, a 7e-15 weight on pixel 47): not a dependency (a real weight is at
+            # least 1/(2*o))
+            mask = (mask > RESIDUE).astype(x.dtype)
         return [mask.copy() if mask is inputs[0] else mask]
 
 
