@@ -196,11 +196,11 @@ def _arguments_schema(cls: type[Layer]) -> dict[str, Any]:
 
 
 def _with_expressions(schema: dict[str, Any]) -> dict[str, Any]:
-    """``schema`` or a block-argument reference, also for the items of a list."""
+    """``schema`` or a block-argument reference, also for the items of a list (of lists)."""
     widened = []
     for branch in _alternatives(schema):
         if branch.get("type") == "array" and "items" in branch:
-            branch = {**branch, "items": {"anyOf": [branch["items"], EXPRESSION]}}
+            branch = {**branch, "items": _with_expressions(branch["items"])}
         widened.append(branch)
     return {"anyOf": [*widened, EXPRESSION]}
 

@@ -185,3 +185,20 @@ def _all(found):
     for error in found:
         yield error
         yield from _all(error.context or [])
+
+
+def test_padding_words_and_explicit_pairs_are_typed():
+    """A misspelled padding word is flagged in the editor; explicit [before, after] pairs (with block-argument
+    references inside) and every word the conv and pool parsers accept are not."""
+    validator = jsonschema.Draft7Validator(spec_schema())
+
+    def valid(layer: dict) -> bool:
+        return not list(validator.iter_errors({"name": "t", "input": [3, 8, 8], "layers": [layer]}))
+
+    conv = {"type": "Conv2d", "out_channels": 4, "kernel_size": 3}
+    for padding in ["same", "valid", "full", "tf_same", 1, [1, 2], [[1, 2], [0, 1]], [["$a", 1], [0, "${b}"]], "$p"]:
+        assert valid({**conv, "padding": padding}), padding
+    for padding in ["sam", "SAME", [[1, 2, 3], [0, 1]], [1, 2, 3], 1.5]:
+        assert not valid({**conv, "padding": padding}), padding
+    assert valid({"type": "MaxPool2d", "kernel_size": 3, "padding": "tf_same"})
+    assert not valid({"type": "MaxPool2d", "kernel_size": 3, "padding": "same"})

@@ -55,6 +55,8 @@ def padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | str:
     return per_axis()(value, dims, name)  # negative values: see ConvNd.validate
 
 
+padding_arg.json_schema = lambda dims: {"anyOf": [per_axis().json_schema(dims), {"enum": ["valid", "same"]}]}
+
 PADDING_WORDS = ("valid", "same", "full", "tf_same")
 
 
@@ -79,6 +81,12 @@ def conv_padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | tupl
                                 f"{'s' if dims > 1 else ''} (one per spatial axis), got {_short(str(value))}", name)
         return tuple((_as_int(lo, name), _as_int(hi, name)) for lo, hi in value)
     return padding_arg(value, dims, name)
+
+
+conv_padding_arg.json_schema = lambda dims: {"anyOf": [
+    per_axis().json_schema(dims), {"enum": list(PADDING_WORDS)},
+    {"type": "array", "minItems": dims, "maxItems": dims,
+     "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "integer"}}}]}
 
 
 def is_explicit(padding: Any) -> bool:
