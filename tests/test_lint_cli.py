@@ -341,3 +341,14 @@ def test_convcalc_yml_spelling_is_found_too(tmp_path):
     config = find_config(tmp_path)
     assert config.source == str(tmp_path / ".convcalc.yml")
     assert config.ignore == ("CC301",) and config.fail_on is Severity.info
+
+
+def test_directories_find_specs_in_flow_style_and_with_quoted_keys(tmp_path):
+    (tmp_path / "flow.yaml").write_text('{name: f, input: [1, 8, 8], layers: [{type: ReLU}]}\n')
+    (tmp_path / "quoted.yml").write_text('"input": [1, 8, 8]\n"layers":\n  - {type: ReLU}\n')
+    (tmp_path / "library.yaml").write_text("{blocks: {B: {layers: [{type: ReLU}]}}}\n")          # blocks only: skipped
+    (tmp_path / "other.yaml").write_text("{jobs: {build: {steps: [1]}}}\n")                       # not a spec
+    (tmp_path / "broken.yaml").write_text("{jobs: [\n")                                            # no spec keys
+    report = lint_paths([tmp_path], LintConfig())
+    assert [Path(f).name for f in report.files] == ["flow.yaml", "quoted.yml"]
+    assert {f.rule for f in report.findings} == {"CC301"}                 # both read and analyzed: one ReLU each

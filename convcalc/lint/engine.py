@@ -11,6 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
+import yaml
+
 from ..analyze import analyze
 from ..errors import ConvcalcError, ShapeError
 from ..graph import build_graph
@@ -34,10 +36,19 @@ class LintPathError(LintConfigError):
 
 
 def _looks_like_spec(path: Path) -> bool:
+    """A top-level 'layers' or 'input' key: found by a pattern in block style, else (flow style, quoted keys) by
+    parsing the file; a file that does not parse and shows neither key is no spec."""
     try:
-        return bool(_SPEC_KEY.search(path.read_text(encoding="utf-8", errors="replace")))
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return True            # let the lint report why it cannot be read
+    if _SPEC_KEY.search(text):
+        return True
+    try:
+        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return False
+    return isinstance(document, dict) and ("layers" in document or "input" in document)
 
 
 def _walk(directory: Path) -> list[Path]:
