@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_receptive_field import DTYPE, analyze, oracle_module, positive_input  # noqa: E402
+from test_receptive_field import supports as oracle_supports  # noqa: E402
 from test_resample import ForwardGather  # noqa: E402
 
 import convcalc  # noqa: E402
@@ -81,27 +82,8 @@ def builds(input_shape: Sequence[int], layers: Sequence[dict]) -> torch.Tensor |
 # --------------------------------------------------------------------------- the comparison
 
 def supports(y: torch.Tensor, x: torch.Tensor, indices: Sequence[Sequence[int]]) -> list[list[list[int]]]:
-    """Per output position in ``indices`` (all channels, weighted 1, 2, ...), per axis, the input positions with
-    a gradient above the noise level (one batched backward pass)."""
-    if not indices:
-        return []
-    weights = torch.arange(1, y.shape[1] + 1, dtype=y.dtype)
-    seeds = torch.zeros((len(indices), *y.shape), dtype=y.dtype)
-    for row, index in enumerate(indices):
-        seeds[(row, 0, slice(None), *index)] = weights
-    (grads,) = torch.autograd.grad(y, x, seeds, retain_graph=True, is_grads_batched=True)
-    magnitude = grads[:, 0].abs().amax(dim=1)                       # (units, *spatial)
-    largest = magnitude.flatten(1).amax(dim=1).clamp_min(1e-300)
-    masks = magnitude > NOISE * largest.view(-1, *[1] * (magnitude.dim() - 1))
-    masks &= (magnitude > 0)
-    result = []
-    for mask in masks:
-        per_axis = []
-        for axis in range(mask.dim()):
-            other = tuple(d for d in range(mask.dim()) if d != axis)
-            per_axis.append(torch.nonzero(mask.any(dim=other) if other else mask).flatten().tolist())
-        result.append(per_axis)
-    return result
+    """test_receptive_field's oracle, with gradients below NOISE of the batch's largest taken as zero."""
+    return oracle_supports(y, x, indices, noise=NOISE)
 
 
 def _anchor(rf: Field, spatial_out: Sequence[int]) -> list[int]:

@@ -151,13 +151,16 @@ def analyze(input_shape: Sequence[int], layers: Sequence[dict]) -> convcalc.Summ
 
 # --------------------------------------------------------------------------- the comparison
 
-def supports(y: torch.Tensor, x: torch.Tensor, indices: Sequence[Sequence[int]]) -> list[list[list[int]]]:
+def supports(y: torch.Tensor, x: torch.Tensor, indices: Sequence[Sequence[int]],
+             noise: float = 0.0) -> list[list[list[int]]]:
     """For each output position in ``indices`` (all channels), per axis, the input positions it depends on.
 
     Every layer acts on each axis separately and nothing cancels, so a unit's support is the product of
     these sets (all empty when it depends on no input at all). Channels are weighted 1, 2, 3, ... so that
     a softmax over the channels, whose plain sum is constant, keeps its gradient. One batched backward pass
-    (vmap) computes the gradients of all the units at once.
+    (vmap) computes the gradients of all the units at once. ``noise``: gradients below this fraction of the
+    largest one of the batch count as zero (linear resampling weights that are 0 in exact arithmetic come out
+    as ~1e-16 in float64; relative to the batch, not to the unit, so a unit with only such residue has none).
     """
     if not indices:
         return []
@@ -166,7 +169,8 @@ def supports(y: torch.Tensor, x: torch.Tensor, indices: Sequence[Sequence[int]])
     for row, index in enumerate(indices):
         seeds[(row, 0, slice(None), *index)] = weights
     (grads,) = torch.autograd.grad(y, x, seeds, retain_graph=True, is_grads_batched=True)
-    masks = grads[:, 0].ne(0).any(dim=1)  # (units, *spatial)
+    magnitude = grads[:, 0].abs().amax(dim=1)                       # (units, *spatial)
+    masks = magnitude > noise * magnitude.max() if noise else magnitude.ne(0)
     result = []
     for mask in masks:
         per_axis = []
