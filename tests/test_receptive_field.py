@@ -116,6 +116,10 @@ def oracle_module(layer: dict, dims: int, channels: int) -> nn.Module:
         return _ones(getattr(nn, kind)(channels))
     if kind == "Linear":
         return _ones(nn.Linear(args.get("in_features") or 0, args["out_features"]))
+    if kind == "Softmax" and args.get("dim") == 1 and channels > 1:
+        # over the channels: every channel at the same position, the support of an all-ones 1x1 conv. The softmax
+        # itself would be constant where the channels are equal (all-ones convs make them so): no gradient at all
+        return _ones(getattr(nn, f"Conv{dims}d")(channels, channels, 1))
     return _ones(getattr(nn, kind)(**args))
 
 
