@@ -24,16 +24,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, assume, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_executor_torch import (assert_close, f32_exact, large_conv_cases, randomize, state_as_numpy,  # noqa: E402
-                                 torch_module)
-from test_torch_crosscheck import MERGES, REFERENCE_MODULES, STRATEGIES, Case, convcalc_layer  # noqa: E402
+from test_executor_torch import (assert_close, both_accept, f32_exact, large_conv_cases, randomize,  # noqa: E402
+                                 state_as_numpy, torch_module)
+from test_torch_crosscheck import MERGES, REFERENCE_MODULES, STRATEGIES, Case  # noqa: E402
 from resample_cases import POSITIVE_INPUTS  # noqa: E402
 
-from convcalc.errors import LayerArgError  # noqa: E402
 from convcalc.kernels import MacCounter, to_logical, to_storage  # noqa: E402
 from convcalc.layers import Layer, layer_types, lookup  # noqa: E402
 
@@ -86,18 +85,8 @@ def torch_vjp(type_name: str, case: Case, seed: int, batch: int):
 def check_backward(cls: type[Layer], case: Case, seed: int, batch: int) -> None:
     type_name = cls.type_name
     where = f"{type_name} args={case.args} input={case.in_shapes} batch={batch} seed={seed}"
-    try:
-        layer = convcalc_layer(cls, case)
-        inferred = layer.infer([tuple(s) for s in case.in_shapes])
-    except LayerArgError:
-        event("convcalc refuses")
-        assume(False)
-    theirs = torch_vjp(type_name, case, seed, batch)
-    if theirs is None:
-        event("torch refuses")
-        assume(False)
+    layer, inferred, theirs = both_accept(cls, case, lambda: torch_vjp(type_name, case, seed, batch))
     module, inputs, reference, cotangent, expected = theirs
-    event("both accept")
     params = state_as_numpy(module) if module is not None else {}
     in_shapes = [tuple(s) for s in case.in_shapes]
     dtype = np.dtype(np.float64)

@@ -174,21 +174,28 @@ def run_torch_numbers(type_name: str, case: Case, seed: int, batch: int):
     return module, inputs, out.detach().numpy().copy(), flop_counter.get_total_flops()
 
 
-def check_forward(cls: type[Layer], case: Case, seed: int, batch: int) -> None:
-    type_name = cls.type_name
-    where = f"{type_name} args={case.args} input={case.in_shapes} batch={batch} seed={seed}"
+def both_accept(cls: type[Layer], case: Case, torch_side) -> tuple[Layer, Any, Any]:
+    """(layer, inferred, torch_side()) for a case both convcalc and torch accept; any other case is discarded
+    (hypothesis draws again), with an event saying who refused."""
     try:
         layer = convcalc_layer(cls, case)
         inferred = layer.infer([tuple(s) for s in case.in_shapes])
     except LayerArgError:
         event("convcalc refuses")
         assume(False)
-    theirs = run_torch_numbers(type_name, case, seed, batch)
+    theirs = torch_side()
     if theirs is None:
         event("torch refuses")
         assume(False)
-    module, inputs, reference, flops = theirs
     event("both accept")
+    return layer, inferred, theirs
+
+
+def check_forward(cls: type[Layer], case: Case, seed: int, batch: int) -> None:
+    type_name = cls.type_name
+    where = f"{type_name} args={case.args} input={case.in_shapes} batch={batch} seed={seed}"
+    layer, inferred, theirs = both_accept(cls, case, lambda: run_torch_numbers(type_name, case, seed, batch))
+    module, inputs, reference, flops = theirs
     assert reference.shape == (batch, *inferred.out_shape), (
         f"{where}: convcalc infers {inferred.out_shape}, torch gives {reference.shape}")
 
