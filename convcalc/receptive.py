@@ -40,7 +40,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field as dataclass_field, replace
 from fractions import Fraction
 from functools import cached_property
-from itertools import product
 from math import floor, gcd
 from typing import Optional, Sequence
 
@@ -525,10 +524,16 @@ class Field:
         if any(axis.finite is None for axis in self.axes):
             return Field.whole_input()
         lengths = [axis.finite.length for axis in self.axes]
-        if self.terms:
-            hulls = [self.extent(unit) for unit in product(*(range(n) for n in lengths))]
-        else:
-            hulls = [tuple(_hull(axis.extent(u) for u in range(n)) for axis, n in zip(self.axes, lengths))]
+        # a term reaches the units of a product of per-axis sets, so the union over all units of the hull of the
+        # terms reaching each is, per term that reaches some unit on every axis, its per-axis hull (O(sum of the
+        # lengths), where visiting every unit was O(their product))
+        hulls = []
+        for term in (self.terms or (self.axes,)):
+            if any(axis.finite is None for axis in term):
+                return Field.whole_input()
+            per_axis = tuple(_hull(axis.extent(u) for u in range(n)) for axis, n in zip(term, lengths))
+            if all(r is not None for r in per_axis):
+                hulls.append(per_axis)
         gathered = Field.whole_input(_reach_union(hulls), [axis.finite.input_length() for axis in self.axes])
         return replace(gathered, max_link=self.max_link, min_link=self.min_link)
 

@@ -289,7 +289,7 @@ def to_table(summary: Summary, depth: int | None = None, parts: bool = False) ->
     if any(row.rf.misaligned for row in shown if not row.part):
         totals.append("           ⚠: a merge of inputs whose receptive fields have different strides or centres\n")
     if any(".." in _cells(row)[5] for row in shown if not row.part):
-        totals.append("           a..b: the units' receptive fields differ in size (uneven windows: the checkerboard"
+        totals.append("           a..b: the units' receptive fields differ in size (uneven windows, e.g. the checkerboard"
                       " pattern of transposed convs and upsampling)\n")
     for label, value in totals_lines(summary):
         totals.append(f"{label:>12}: ", style="bold")

@@ -481,6 +481,10 @@ def test_3d_uneven_chain():
       {"type": "AdaptiveAvgPool2d", "output_size": 1}], (1, 8, 10)),
     ([{"type": "Conv1d", "out_channels": 2, "kernel_size": 2, "stride": 4}, {"type": "Flatten"}], (1, 11)),
     ([{"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "padding": 1}, {"type": "Flatten"}], (1, 6, 5)),
+    # a spatial concat keeps separate terms (each input's units along the height): the reach is their union
+    ([{"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "stride": 2, "name": "a", "from": "input"},
+      {"type": "Conv2d", "out_channels": 2, "kernel_size": [1, 2], "stride": [4, 2], "name": "b", "from": "input"},
+      {"type": "Concat", "dim": 2, "from": ["a", "b"]}, {"type": "AdaptiveAvgPool2d", "output_size": 1}], (1, 10, 11)),
 ])
 def test_a_whole_field_reaches_exactly_the_positions_its_units_depend_on(layers, input_shape):
     """Flatten/Linear/global pooling gather every unit before them, but not necessarily every input position:
