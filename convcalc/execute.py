@@ -37,8 +37,9 @@ class LayerRun:
     seconds: float
     finite: bool = True
     folded: bool = False     # a BatchNorm folded into the preceding layer's weights
-    fft_macs: int = 0        # complex multiply-accumulates an FFT convolution really ran (executed_macs then
-                             # counts the direct-equivalent MACs of its outputs; kernels.conv_fft)
+    transform_macs: int = 0  # multiply-accumulates a transform-domain conv really ran (FFT spectra, Winograd
+                             # tiles); executed_macs then counts the direct-equivalent MACs of its outputs
+    transform: str = ""      # which transform: 'fft' (kernels.conv_fft), 'winograd' (kernels.conv_winograd)
 
     @property
     def shape_ok(self) -> bool:
@@ -205,7 +206,8 @@ class Network:
             finite = bool(np.isfinite(y).all()) if check_finite else True
             batch = x.shape[0]
             record = LayerRun(node.name, node.type_name, row.output_shape, actual, row.macs * batch, counter.total,
-                              seconds, finite, node.name in self.folded, counter.fft_macs)
+                              seconds, finite, node.name in self.folded, counter.transform_macs,
+                              counter.transform)
             runs.append(record)
             if on_layer is not None:
                 on_layer(record)

@@ -21,7 +21,9 @@ class MacCounter:
     def __init__(self) -> None:
         self.total = 0
         self.discarded = 0   # computed on padding-grid positions that are no output (see conv_flat), not in total
-        self.fft_macs = 0    # complex multiply-accumulates of FFT convolutions' spectra (see conv_fft), not in total
+        self.transform_macs = 0   # multiply-accumulates run in a transform domain, not in total: the complex
+                                  # products of FFT spectra (conv_fft) or Winograd's tile GEMMs (conv_winograd)
+        self.transform = ""       # 'fft' or 'winograd' when one ran
 
     def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """a @ b, counting prod(batch dims of the result) x rows x K x cols."""
@@ -227,7 +229,7 @@ def conv_fft(x: np.ndarray, spectrum: np.ndarray, kernel: Sequence[int], stride:
     wrap-around on the valid positions 0..P-k_eff; one complex GEMM per frequency contracts the channels
     (per group); strides subsample the stride-1 result. ``spectrum``: `fft_kernel_spectrum`.
 
-    MACs: ``counter.fft_macs`` gets the complex multiply-accumulates of the spectral products that ran
+    MACs: ``counter.transform_macs`` gets the complex multiply-accumulates of the spectral products that ran
     (g x freqs x N x C/g x O/g); ``counter.total`` gets the direct-equivalent MACs of the outputs kept
     (their number x C/g x prod(k)), the conv's own count, so the run check compares like with like.
     The transforms themselves (O(P log P) each) are in neither.
@@ -241,13 +243,100 @@ def conv_fft(x: np.ndarray, spectrum: np.ndarray, kernel: Sequence[int], stride:
     transformed = transformed.astype(spectrum.dtype, copy=False).reshape(batch, freqs, groups, per_group)
     transformed = transformed.transpose(2, 1, 0, 3)                        # (g, freqs, N, C/g)
     product = np.matmul(transformed, spectrum)                             # (g, freqs, N, O/g)
-    counter.fft_macs += groups * freqs * batch * per_group * out_per_group
+    counter.transform = "fft"
+    counter.transform_macs += groups * freqs * batch * per_group * out_per_group
     product = product.transpose(2, 1, 0, 3).reshape(batch, *half, groups * out_per_group)   # (N, *F_r, O)
     full = np.fft.irfftn(product, s=tuple(fft_shape), axes=axes)          # (N, *F, O): stride-1 correlation
     index = (slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, stride)), slice(None))
     result = np.ascontiguousarray(full[index], dtype=x.dtype)              # (N, *out, O)
     counter.add(result.size * per_group * int(np.prod(kernel)))
     return result
+
+
+# --------------------------------------------------------------------------- Winograd F(2, 3)
+
+# Winograd's minimal filtering F(2, 3) (Lavin & Gray 2016): a 3-tap correlation over a 4-sample tile gives two
+# outputs as Y = A^T [(G g) * (B^T d)], four multiplications instead of six; in d dimensions the nested form
+# gives 2^d outputs per 4^d-sample tile from 4^d products instead of 2^d 3^d (2.25x fewer in 2-D).
+WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def winograd_weights(weight: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """(O, C, 3, ..., 3) -> (4^d, C, O): G g G^T along every spatial axis, in float64, then cast.
+    The leading index runs over the transformed tile offsets in spatial-axis order (as `conv_winograd`'s)."""
+    u = np.asarray(weight, dtype=np.float64)
+    dims = u.ndim - 2
+    for axis in range(2, 2 + dims):
+        u = np.moveaxis(np.tensordot(u, WINOGRAD_G, axes=([axis], [1])), -1, axis)   # 3 taps -> 4
+    u = u.transpose(*range(2, 2 + dims), 1, 0)                                        # (4, ..., 4, C, O)
+    return np.ascontiguousarray(u.reshape(4 ** dims, weight.shape[1], weight.shape[0]), dtype=dtype)
+
+
+def conv_winograd(x: np.ndarray, transformed: np.ndarray, out: Sequence[int], counter: MacCounter,
+                  bias: np.ndarray | None = None) -> np.ndarray:
+    """Stride-1, undilated, ungrouped 3^d cross-correlation of a padded ``(N, *P, C)`` array by Winograd F(2, 3).
+
+    Tiles of 4^d input samples at a step of 2 each give 2^d outputs. The input transform B^T d B runs one
+    spatial axis at a time, innermost first (each pass writes a new leading offset axis, so the later passes
+    read long contiguous runs); then one GEMM per transformed offset, (tiles, C) @ (C, O); then the output
+    transform A^T m A one axis at a time, outermost first, interleaving each axis's two outputs. Odd output
+    extents get one more row of zero input whose outputs are dropped. ``transformed``: `winograd_weights`.
+    A ``bias`` is added in the transform domain, to the products at offset 1 on every axis (A^T's column 1 is all
+    ones, so it reaches every output): 4^-d of a pass over the outputs instead of one.
+
+    MACs: ``counter.total`` gets the direct-equivalent MACs of the outputs kept (their number x C x 3^d), the
+    conv's own count; ``counter.transform_macs`` the GEMMs' products that really ran (4^d x tiles x C x O).
+    """
+    dims = len(out)
+    batch, channels = x.shape[0], x.shape[-1]
+    out_channels = transformed.shape[-1]
+    tiles = [-(-o // 2) for o in out]
+    short = [(0, 2 * t + 2 - size) for t, size in zip(tiles, x.shape[1:-1])]
+    if any(hi for _, hi in short):
+        x = pad_spatial(x, short)
+    data = x
+    for axis in reversed(range(dims)):              # input transform B^T d: 4 samples at step 2 -> 4 offsets
+        at = data.ndim - 1 - dims + axis            # this spatial axis (after the offset axes already made)
+        t = tiles[axis]
+
+        def taps(j: int, source: np.ndarray = data, at: int = at, t: int = t) -> np.ndarray:
+            index = [slice(None)] * source.ndim
+            index[at] = slice(j, j + 2 * t - 1, 2)
+            return source[tuple(index)]
+
+        shape = list(data.shape)
+        shape[at] = t
+        result = np.empty((4, *shape), dtype=x.dtype)
+        d0, d1, d2, d3 = taps(0), taps(1), taps(2), taps(3)
+        np.subtract(d0, d2, out=result[0])
+        np.add(d1, d2, out=result[1])
+        np.subtract(d2, d1, out=result[2])
+        np.subtract(d1, d3, out=result[3])
+        data = result
+    positions = batch * int(np.prod(tiles))
+    products = np.matmul(data.reshape(4 ** dims, positions, channels), transformed)   # (4^d, tiles, O)
+    counter.transform = "winograd"
+    counter.transform_macs += 4 ** dims * positions * channels * out_channels
+    if bias is not None:
+        products[sum(4 ** axis for axis in range(dims))] += bias
+    data = products.reshape((4,) * dims + (batch, *tiles, out_channels))
+    for axis in range(dims):                        # output transform A^T m: 4 offsets -> 2 outputs per tile
+        m = data                                    # (4, [4, ...], N, 2t_0, ..., 2t_{axis-1}, t_axis, ..., O)
+        rest = m.shape[1:]
+        at = len(rest) - 1 - dims + axis
+        shape = [*rest[:at], tiles[axis], 2, *rest[at + 1:]]
+        result = np.empty(shape, dtype=x.dtype)
+        first = result[(slice(None),) * (at + 1) + (0,)]
+        second = result[(slice(None),) * (at + 1) + (1,)]
+        np.add(m[0], m[1], out=first)
+        first += m[2]
+        np.subtract(m[1], m[2], out=second)
+        second -= m[3]
+        data = result.reshape(*rest[:at], 2 * tiles[axis], *rest[at + 1:])
+    if any(2 * t != o for t, o in zip(tiles, out)):
+        data = np.ascontiguousarray(data[(slice(None), *(slice(0, o) for o in out))])
+    counter.add(data.size * channels * 3 ** dims)
+    return data
 
 
 # --------------------------------------------------------------------------- pooling

@@ -47,7 +47,8 @@ def run_json(result: RunResult, source: str, k: int | None = None,
             {"name": r.name, "type": r.type, "predicted_shape": list(r.predicted_shape),
              "actual_shape": list(r.actual_shape), "shape_ok": r.shape_ok, "predicted_macs": r.predicted_macs,
              "executed_macs": r.executed_macs, "macs_ok": r.macs_ok, "finite": r.finite, "folded": r.folded,
-             "fft_macs": r.fft_macs, "seconds": r.seconds,
+             "transform": r.transform or None,
+             "transform_macs": r.transform_macs, "seconds": r.seconds,
              "rf_ok": checks[r.name].ok if r.name in checks else None}
             for r in result.layers
         ],

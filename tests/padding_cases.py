@@ -7,7 +7,8 @@ references to its REFERENCE_MODULES) and so by `test_executor_torch` too; not a 
 (``padding: [[before, after], ...] | 'full' | 'tf_same'``, ``flip_kernel``, ``algorithm``) they are
 written from the definitions, with torch doing the arithmetic: F.pad(padding_mode) with pads from the
 formulas below, then the conv with padding 0 on torch.flip(weight) (flip_kernel); ``algorithm`` only
-chooses how convcalc computes, so torch ignores it. Their signature is torch's plus those two names.
+chooses how convcalc computes, so torch ignores it (the reference refuses 'winograd' where F(2, 3) cannot run:
+3-tap kernels, stride 1, dilation 1, groups 1 only). Their signature is torch's plus those two names.
 
 Conventions (convcalc refuses where a batch-1 torch run succeeds):
 
@@ -125,10 +126,13 @@ def _reference_conv(dims: int) -> type[nn.Module]:
             own = padding in ("full", "tf_same") or explicit(padding)
             if explicit(padding) and (len(padding) != dims or any(len(pair) != 2 for pair in padding)):
                 raise ValueError(f"explicit padding needs {dims} [before, after] pairs, got {padding}")
-            if algorithm not in ("auto", "direct", "fft") or not isinstance(flip_kernel, bool):
+            if algorithm not in ("auto", "direct", "fft", "winograd") or not isinstance(flip_kernel, bool):
                 raise ValueError(f"bad flip_kernel {flip_kernel!r} or algorithm {algorithm!r}")
             super().__init__(in_channels, out_channels, kernel_size, stride, 0 if own else padding, dilation,
                              groups, bias, "zeros" if own else padding_mode, device, dtype)
+            if algorithm == "winograd" and (set(self.kernel_size) != {3} or set(self.stride) != {1}
+                                            or set(self.dilation) != {1} or groups != 1):
+                raise ValueError("Winograd's F(2, 3) runs 3-tap, stride-1, undilated, ungrouped convs only")
             self.own_padding = padding if own else None
             self.own_mode = padding_mode
             self.flip_kernel = flip_kernel

@@ -381,7 +381,7 @@ def test_fft_equals_direct_and_counts_the_same_macs(dims: int, channels: int, ar
     assert np.abs(fft - direct).max() <= 1e-11 * max(1.0, np.abs(direct).max())
     # both count the conv's MACs; the FFT also says what it really multiplied (complex, in the spectrum)
     assert direct_counter.total == fft_counter.total == 2 * inferred.macs
-    assert direct_counter.fft_macs == 0 and fft_counter.fft_macs > 0
+    assert direct_counter.transform_macs == 0 and fft_counter.transform_macs > 0
 
 
 def test_auto_takes_the_fft_for_large_kernels_only() -> None:
@@ -396,6 +396,51 @@ def test_auto_takes_the_fft_for_large_kernels_only() -> None:
     assert method({"out_channels": 64, "kernel_size": 3, "padding": 1}, (64, 56, 56)) != "fft"
     assert method({"out_channels": 64, "kernel_size": 1}, (64, 56, 56)) != "fft"
     assert method({"out_channels": 1, "kernel_size": 3, "algorithm": "fft"}, (1, 8, 8)) == "fft"
+
+
+def test_auto_takes_winograd_for_wide_3x3_convs_only() -> None:
+    def method(args: dict, shape: tuple) -> str:
+        layer = lookup(f"Conv{len(shape) - 1}d").from_args(args)
+        inferred = layer.infer([shape])
+        params = {name: np.zeros(s) for name, s in inferred.params.items()}
+        return layer.prepare(params, [shape], inferred.out_shape, np.dtype(np.float32))["method"]
+
+    three = {"out_channels": 256, "kernel_size": 3, "padding": 1}
+    assert method(three, (256, 14, 14)) == "winograd"                       # ResNet-50's layer3
+    assert method({**three, "out_channels": 128}, (128, 28, 28)) == "winograd"
+    assert method({**three, "algorithm": "direct"}, (256, 14, 14)) != "winograd"
+    assert method({**three, "out_channels": 64}, (3, 224, 224)) != "winograd"      # few input channels
+    assert method({**three, "out_channels": 512}, (512, 7, 7)) != "winograd"       # 16 tiles, a third dropped
+    assert method({**three, "stride": 2}, (256, 28, 28)) != "winograd"
+    assert method({**three, "dilation": 2, "padding": 2}, (256, 14, 14)) != "winograd"
+    assert method({**three, "algorithm": "winograd", "out_channels": 1}, (1, 5, 5)) == "winograd"
+
+
+@pytest.mark.parametrize("args", [{"kernel_size": 5}, {"kernel_size": [3, 1]}, {"stride": 2}, {"dilation": 2},
+                                  {"groups": 2}])
+def test_winograd_refuses_convs_it_cannot_run(args: dict) -> None:
+    with pytest.raises(LayerArgError, match="algorithm 'winograd'") as error:
+        lookup("Conv2d").from_args({"out_channels": 4, "kernel_size": 3, "algorithm": "winograd", **args})
+    assert error.value.arg == "algorithm"
+
+
+@pytest.mark.parametrize("dims, spatial", [(1, (9,)), (2, (6, 7)), (3, (4, 5, 3))])
+def test_winograd_counts_the_conv_macs_and_reports_its_tile_products(dims: int, spatial: tuple) -> None:
+    rng = np.random.default_rng(dims)
+    args = {"out_channels": 5, "kernel_size": 3, "padding": 1}
+    layer = lookup(f"Conv{dims}d").from_args(args)
+    weight = rng.standard_normal(layer.infer([(3, *spatial)]).params["weight"])
+    x = rng.standard_normal((2, 3, *spatial))
+    direct, direct_counter, method, inferred = _run(dims, {**args, "algorithm": "direct"}, x, weight)
+    fast, fast_counter, fast_method, _ = _run(dims, {**args, "algorithm": "winograd"}, x, weight)
+    assert method != "winograd" and fast_method == "winograd"
+    assert np.abs(fast - direct).max() <= 1e-12 * max(1.0, np.abs(direct).max())
+    assert direct_counter.total == fast_counter.total == 2 * inferred.macs
+    tiles = int(np.prod([-(-size // 2) for size in spatial]))             # 'same' padding: outputs = inputs
+    assert fast_counter.transform == "winograd" and direct_counter.transform == ""
+    assert fast_counter.transform_macs == 4 ** dims * 2 * tiles * 3 * 5
+    # fewer products than the direct path's in 2-D and 3-D (1-D: 4 per 2 outputs, against 6)
+    assert fast_counter.transform_macs < fast_counter.total or dims == 1
 
 
 def test_network_run_with_an_fft_conv_passes_its_checks_and_reports_the_spectral_work() -> None:
@@ -413,7 +458,7 @@ def test_network_run_with_an_fft_conv_passes_its_checks_and_reports_the_spectral
     big, small = result.layers[0], result.layers[2]
     assert big.executed_macs == big.predicted_macs == 2 * 48 * 48 * 8 * 4 * 169
     # padded 60 x 60 -> FFT 60 x 60, 60 x 31 frequencies, each a (2 x 4) @ (4 x 8) complex product
-    assert big.fft_macs == 60 * 31 * 2 * 4 * 8 and small.fft_macs == 0
+    assert big.transform_macs == 60 * 31 * 2 * 4 * 8 and small.transform_macs == 0
     module = nn.Sequential(nn.Conv2d(4, 8, 13, padding="same"), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1)).double()
     state = {f"big.{k}": v.detach().numpy() for k, v in module[0].state_dict().items()}
     state.update({f"small.{k}": v.detach().numpy() for k, v in module[2].state_dict().items()})

@@ -16,7 +16,7 @@ float64 torch run is the reference for both of convcalc's dtypes:
 
 `test_large_conv_forward_matches_torch` does the same for Conv2d/3d with outputs of 28*28 positions or
 more: the crosscheck strategies' inputs are small, and the executor may pick another algorithm for
-large outputs.
+large outputs; `test_winograd_forward_matches_torch` for every conv algorithm 'winograd' can run.
 
 Whole networks (`test_network_matches_torch`): small random graphs (conv -> bn -> activation -> pool
 chains, residual blocks with an Add, optional projection shortcuts, BatchNorms that cannot fold, a
@@ -276,6 +276,29 @@ def large_conv_cases(draw) -> tuple[type[Layer], Case]:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(drawn=large_conv_cases(), seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 2))
 def test_large_conv_forward_matches_torch(drawn, seed: int, batch: int) -> None:
+    cls, case = drawn
+    check_forward(cls, case, seed, batch)
+
+
+@st.composite
+def winograd_cases(draw) -> tuple[type[Layer], Case]:
+    """Conv1d/2d/3d that algorithm 'winograd' (F(2, 3)) can run: 3-tap kernels, stride 1, dilation 1, groups 1;
+    any padding (odd and even output extents: odd ones compute a dropped extra row), any padding mode, flipped
+    or not; channel counts both sides of where 'auto' would choose it."""
+    dims = draw(st.sampled_from([1, 2, 3]))
+    args: dict[str, Any] = {"out_channels": draw(st.integers(1, 9)), "kernel_size": 3, "algorithm": "winograd",
+                            "bias": draw(st.booleans()), "flip_kernel": draw(st.booleans()),
+                            "padding_mode": draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"])),
+                            "padding": draw(st.sampled_from([0, 1, 2, "same", "valid", "full", "tf_same",
+                                                             [[2, 0]] * dims]))}
+    high = {1: 40, 2: 17, 3: 8}[dims]
+    shape = (draw(st.integers(1, 9)), *draw(st.lists(st.integers(3, high), min_size=dims, max_size=dims)))
+    return lookup(f"Conv{dims}d"), Case(args, [shape], channel_arg="in_channels")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(drawn=winograd_cases(), seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 3))
+def test_winograd_forward_matches_torch(drawn, seed: int, batch: int) -> None:
     cls, case = drawn
     check_forward(cls, case, seed, batch)
 

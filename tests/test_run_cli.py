@@ -550,7 +550,7 @@ def test_run_json_schema():
     assert len(data["layers"]) == 7
     for layer in data["layers"]:
         assert set(layer) >= {"name", "type", "predicted_shape", "actual_shape", "shape_ok", "predicted_macs",
-                              "executed_macs", "macs_ok", "finite", "folded", "fft_macs", "seconds"}
+                              "executed_macs", "macs_ok", "finite", "folded", "transform", "transform_macs", "seconds"}
         assert all(isinstance(v, int) for v in layer["predicted_shape"] + layer["actual_shape"])
         assert isinstance(layer["predicted_macs"], int) and isinstance(layer["executed_macs"], int)
         assert layer["shape_ok"] is True and layer["macs_ok"] is True and layer["finite"] is True

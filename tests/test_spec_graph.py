@@ -668,9 +668,12 @@ def test_peak_activations_never_exceed_the_total():
     ("{type: Conv2d, out_channels: 4, kernel_size: 3, padding: [[-9, 0], [0, 0]]}",
      "net.yaml:5:53: layer 'conv2d_1' (Conv2d): padding (-9, 0) along the height crops 9 positions from an input"
      " of size 8"),
-    ("{type: Conv2d, out_channels: 4, kernel_size: 3, algorithm: winograd}",
-     "net.yaml:5:53: layer 'conv2d_1' (Conv2d): algorithm must be one of 'auto', 'direct', 'fft', got the"
-     " string 'winograd'"),
+    ("{type: Conv2d, out_channels: 4, kernel_size: 3, algorithm: gemm}",
+     "net.yaml:5:53: layer 'conv2d_1' (Conv2d): algorithm must be one of 'auto', 'direct', 'fft', 'winograd', got"
+     " the string 'gemm'"),
+    ("{type: Conv2d, out_channels: 4, kernel_size: 3, stride: 2, algorithm: winograd}",
+     "net.yaml:5:64: layer 'conv2d_1' (Conv2d): algorithm 'winograd' (F(2, 3)) needs kernel_size 3 on every"
+     " axis, stride 1, dilation 1 and groups 1; got kernel_size [3, 3], stride [2, 2], dilation [1, 1], groups 1"),
     ("{type: Multiply, from: [input, input, pooled]}",
      "net.yaml:5:22: layer 'multiply_1' (Multiply): Multiply cannot broadcast [3, 8, 4], [3, 8, 4], [3, 1, 2]:"
      " the sizes along dim 3 (the batch is dim 0) must be equal or 1, got 4, 4, 2"),

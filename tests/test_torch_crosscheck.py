@@ -290,7 +290,7 @@ def conv_cases(draw, cls: type[Layer]) -> Case:
     if draw(st.integers(0, 3)) == 0:   # convcalc's: a true convolution; the executor's algorithm
         args["flip_kernel"] = draw(st.booleans())
     if draw(st.integers(0, 2)) == 0:
-        args["algorithm"] = draw(st.sampled_from(["auto", "direct", "fft"]))
+        args["algorithm"] = draw(st.sampled_from(["auto", "direct", "fft", "winograd"]))
     which = draw(rarely(st.sampled_from(["absent", "same"]), st.just("wrong"), 0.1))
     if which == "same":
         args["in_channels"] = channels

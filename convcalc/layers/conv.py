@@ -7,10 +7,12 @@ PyTorch's arguments keep PyTorch's rules (int / per-axis / 'valid' / 'same' padd
   end); PyTorch's 'same' is stride-1 only and pads d(k-1) in total.
 * ``flip_kernel: true``: a true convolution (the kernel flipped in every spatial axis, as scipy.signal.convolve),
   instead of the cross-correlation every DL framework computes; shapes, parameters and MACs are unchanged.
-* ``algorithm: auto | direct | fft`` (the executor only): the FFT path (`kernels.conv_fft`) computes the same
-  numbers; 'auto' takes it where `conv_costs` estimates it cheaper (large kernels). MACs stay the conv's
-  (direct-equivalent) count in every path; the FFT's own complex products are reported apart
-  (`MacCounter.fft_macs`, `LayerRun.fft_macs`).
+* ``algorithm: auto | direct | fft | winograd`` (the executor only): the FFT path (`kernels.conv_fft`) and
+  Winograd's F(2, 3) (`kernels.conv_winograd`; 3-tap kernels, stride 1, dilation 1, groups 1) compute the same
+  numbers up to rounding; 'auto' takes the FFT where `conv_costs` estimates it cheaper (large kernels) and
+  Winograd where `winograd_pays` (3x3 convs on many tiles and channels). MACs stay the conv's (direct-equivalent)
+  count in every path; the products a transform domain really ran are reported apart
+  (`MacCounter.transform_macs`, `LayerRun.transform_macs`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import (MacCounter, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_input_grad, conv_rows,
-                       conv_weight_columns, fast_fft_length, fft_kernel_spectrum, pad_spatial, pad_spatial_transpose,
-                       windows_transpose)
+                       conv_weight_columns, conv_winograd, fast_fft_length, fft_kernel_spectrum, pad_spatial,
+                       pad_spatial_transpose, windows_transpose, winograd_weights)
 from ..receptive import Field
 from ..shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
 from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, _as_int, _short, boolean, choice,
@@ -33,7 +35,7 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 # stride-1 convs with at least this many output positions per sample use the row (or, batched, the tap-GEMM)
 # algorithm instead of im2col: there the patch copy costs more than the GEMM (benchmarks/executor.py, ResNets)
 ROWS_MIN_POSITIONS = 28 * 28
-ALGORITHMS = ("auto", "direct", "fft")
+ALGORITHMS = ("auto", "direct", "fft", "winograd")
 # algorithm 'auto' takes the FFT when its estimated cost (`conv_costs`) is below FFT_MARGIN x the direct one's
 # and the kernel spectrum it keeps stays under FFT_MAX_SPECTRUM_BYTES. The cost constants are a least-squares
 # fit of benchmarks/fft_conv.py's timings (numpy 2.4 pocketfft, OpenBLAS, one thread); the margin keeps the
@@ -43,6 +45,25 @@ FFT_TRANSFORM_COST = 28.0
 FFT_SPECTRAL_COST = 26.0
 FFT_MARGIN = 0.8
 FFT_MAX_SPECTRUM_BYTES = 256 * 2 ** 20
+# algorithm 'auto' takes Winograd F(2, 3) for a 3^d stride-1 conv when `winograd_cost` (its time over the direct
+# path's) is below WINOGRAD_MARGIN and its GEMMs have at least WINOGRAD_MIN_TILES rows. The model: the GEMMs run
+# (2/3)^d of the direct MACs (times the outputs computed and dropped on odd extents) at WINOGRAD_GEMM_COST x the
+# direct GEMMs' time per MAC (smaller, less efficient products), and the memory-bound tile transforms move
+# 2^d (C + O) values per output, each costing WINOGRAD_TRANSFORM_COST MACs. Fitted to benchmarks/winograd.py and
+# ResNet-50 in-network timings (2 threads): 3x3 convs with 128+ channels on 14- to 56-wide maps run in ~0.7-0.85x
+# the direct time; 64 channels about break even; few channels or 7-wide maps lose.
+WINOGRAD_GEMM_COST = 1.3
+WINOGRAD_TRANSFORM_COST = 37.0
+WINOGRAD_MARGIN = 0.9
+WINOGRAD_MIN_TILES = 32
+
+
+def winograd_cost(channels: int, out_channels: int, out: Sequence[int]) -> float:
+    """Estimated time of Winograd F(2, 3) over the direct path's for a 3^d stride-1 conv (see WINOGRAD_GEMM_COST)."""
+    dims = len(out)
+    computed = prod(2 * -(-o // 2) for o in out) / prod(out)       # odd extents compute one more row, dropped
+    transforms = WINOGRAD_TRANSFORM_COST * (1 / channels + 1 / out_channels)
+    return (2 / 3) ** dims * (WINOGRAD_GEMM_COST * computed + transforms)
 
 
 def padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | str:
@@ -120,8 +141,9 @@ class ConvNd(Layer):
         "padding_mode": Arg(choice(*PADDING_MODES), "zeros"),
         "flip_kernel": Arg(boolean, False, "convcalc: true convolution (kernel flipped in every spatial axis),"
                            " not PyTorch's cross-correlation"),
-        "algorithm": Arg(choice(*ALGORITHMS), "auto", "convcalc's executor: 'direct' (GEMM), 'fft' (numpy.fft)"
-                         " or 'auto' (the FFT where its cost estimate is lower: large kernels)"),
+        "algorithm": Arg(choice(*ALGORITHMS), "auto", "convcalc's executor: 'direct' (GEMM), 'fft' (numpy.fft),"
+                         " 'winograd' (F(2,3): 3-tap kernels, stride 1, dilation 1, groups 1) or 'auto' (the"
+                         " cheapest by estimate)"),
     }
 
     def validate(self) -> None:
@@ -142,6 +164,15 @@ class ConvNd(Layer):
             raise LayerArgError(f"out_channels {self.out_channels} is not divisible by groups {self.groups}", "groups")
         if self.in_channels is not None and self.in_channels % self.groups:
             raise LayerArgError(f"in_channels {self.in_channels} is not divisible by groups {self.groups}", "groups")
+        if self.algorithm == "winograd" and not self.winograd_able():
+            raise LayerArgError("algorithm 'winograd' (F(2, 3)) needs kernel_size 3 on every axis, stride 1,"
+                                f" dilation 1 and groups 1; got kernel_size {list(self.kernel_size)}, stride"
+                                f" {list(self.stride)}, dilation {list(self.dilation)}, groups {self.groups}",
+                                "algorithm")
+
+    def winograd_able(self) -> bool:
+        return (all(k == 3 for k in self.kernel_size) and all(s == 1 for s in self.stride)
+                and all(d == 1 for d in self.dilation) and self.groups == 1)
 
     # ---- shape-dependent rules
     def pads(self, spatial: Sequence[int]) -> Pads:
@@ -241,6 +272,8 @@ class ConvNd(Layer):
                                        and self.fft_pays(channels, out, fft_shape, dtype)):
             plan.update(method="fft", weights=None, fft_shape=fft_shape,
                         spectrum=fft_kernel_spectrum(exact, self.groups, self.dilation, fft_shape, dtype))
+        elif self.algorithm == "winograd" or (self.algorithm == "auto" and self.winograd_pays(channels, out)):
+            plan.update(method="winograd", weights=winograd_weights(exact, dtype))
         elif self.groups > 1 and per_group == 1:
             multiplier = self.out_channels // channels                    # depthwise
             taps = weight.reshape(channels, multiplier, -1).transpose(2, 0, 1)   # (prod(k), C, M)
@@ -260,7 +293,7 @@ class ConvNd(Layer):
         # the backward pass (every algorithm) needs the weights as im2col's columns, (g, prod(k) * C/g, O/g):
         # laid out on its first call (`backward_columns`), so forward-only runs keep one copy of the weights
         plan["columns"] = None
-        if plan["method"] in ("fft", "depthwise"):    # no layout above is the columns (a depthwise one is small)
+        if plan["method"] in ("fft", "depthwise", "winograd"):   # no layout above is the columns
             plan["weight"] = weight
         return plan
 
@@ -294,10 +327,20 @@ class ConvNd(Layer):
                                  fft_shape, freqs)
         return fft < FFT_MARGIN * direct
 
+    def winograd_pays(self, channels: int, out: Sequence[int]) -> bool:
+        """algorithm 'auto': Winograd F(2, 3) where it can run (`winograd_able`), each sample has WINOGRAD_MIN_TILES
+        tiles or more (rows of its GEMMs; the plan is made per sample shape) and `winograd_cost` is below
+        WINOGRAD_MARGIN."""
+        if not self.winograd_able() or prod(-(-o // 2) for o in out) < WINOGRAD_MIN_TILES:
+            return False
+        return winograd_cost(channels, self.out_channels, out) < WINOGRAD_MARGIN
+
     def forward(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter) -> np.ndarray:
         x = pad_spatial(inputs[0], plan["pads"], self.padding_mode)
         out, weights, method = plan["out"], plan["weights"], plan["method"]
         args = (self.kernel_size, self.stride, self.dilation, out, counter)
+        if method == "winograd":
+            return conv_winograd(x, weights, out, counter, plan["bias"])
         if method == "fft":
             y = conv_fft(x, plan["spectrum"], self.kernel_size, self.stride, plan["fft_shape"], out, counter)
         elif method == "pointwise":
