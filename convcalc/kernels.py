@@ -139,24 +139,25 @@ def conv_rows(x: np.ndarray, row_columns: np.ndarray, kernel: Sequence[int], str
               dilation: Sequence[int], out: Sequence[int], counter: MacCounter) -> np.ndarray:
     """Ungrouped cross-correlation as k_0 GEMMs, one per offset along the first spatial axis.
 
-    Each offset takes a contiguous slab of the padded input (no copy along the first axis) and
-    unfolds only the remaining axes, so the patch buffer is k_0 times smaller than im2col's.
+    The remaining axes are unfolded once, over every padded position of the first axis: (N, P_0, *out[1:],
+    *k[1:], C), one copy (P_0 / out_0 times im2col's size over k_0). Each first-axis offset then takes a slab of
+    it, for stride 1 a contiguous run of rows at batch 1, which BLAS reads as it is.
     ``row_columns``: (k_0, prod(k[1:]) * C, O), rows ordered (*k[1:], C).
     """
     batch = x.shape[0]
     first_k, rest_k = kernel[0], kernel[1:]
     step, dil = stride[0], dilation[0]
+    if rest_k:
+        unfolded = windows(x, (1, *rest_k), (1, *stride[1:]), (1, *dilation[1:]), (x.shape[1], *out[1:]))
+        unfolded = np.ascontiguousarray(unfolded).reshape(batch, x.shape[1], -1)   # copy: (N, P_0, rest)
+    else:
+        unfolded = x.reshape(batch, x.shape[1], -1)
     result = None
     positions = batch * int(np.prod(out))
     for offset in range(first_k):
         start = offset * dil
-        slab = x[:, start:start + (out[0] - 1) * step + 1:step]            # (N, out0, *S_rest, C)
-        if rest_k:
-            patches = windows(slab, (1, *rest_k), (1, *stride[1:]), (1, *dilation[1:]), out)
-            patches = patches.reshape(positions, -1)                       # (N*out, prod(rest_k)*C)
-        else:
-            patches = slab.reshape(positions, -1)
-        part = counter.matmul(patches, row_columns[offset])
+        slab = unfolded[:, start:start + (out[0] - 1) * step + 1:step]          # (N, out_0, rest)
+        part = counter.matmul(slab.reshape(positions, -1), row_columns[offset])
         if result is None:
             result = part
         else:
