@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_executor_torch import (assert_close, both_accept, f32_exact, large_conv_cases, randomize,  # noqa: E402
-                                 state_as_numpy, torch_module)
+                                 state_as_numpy, torch_module, winograd_cases)
 from test_torch_crosscheck import MERGES, REFERENCE_MODULES, STRATEGIES, Case  # noqa: E402
 from resample_cases import POSITIVE_INPUTS  # noqa: E402
 
@@ -138,6 +138,16 @@ def test_backward_matches_torch(cls: type[Layer]) -> None:
 def test_large_conv_backward_matches_torch(drawn, seed: int, batch: int) -> None:
     """Conv2d/3d with 28*28 outputs or more (where the forward takes other algorithms: rows, the FFT), every
     padding spelling and padding_mode."""
+    cls, case = drawn
+    check_backward(cls, case, seed, batch)
+
+
+@settings(max_examples=15, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(drawn=winograd_cases(), seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 2))
+def test_winograd_conv_backward_matches_torch(drawn, seed: int, batch: int) -> None:
+    """Convs prepared for Winograd F(2, 3) (whose plan keeps the weights in the transform domain): the backward
+    pass lays out its own columns."""
     cls, case = drawn
     check_backward(cls, case, seed, batch)
 
