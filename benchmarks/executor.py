@@ -6,8 +6,10 @@
 Each side runs in its own worker process (NumPy's OpenBLAS and PyTorch's thread pools spin and slow
 each other by up to 3x when they share a process), with the same thread count. Rounds alternate the
 two with a short pause between; each round times several forward passes per side and takes the
-fastest (the least disturbed by whatever else the machine does; noise only ever adds time). Printed per configuration: the median NumPy/PyTorch ratio over rounds and its range, the
-executor's GFLOP/s and fraction of the machine's fp32 GEMM peak, and each worker's peak memory.
+fastest (the least disturbed by whatever else the machine does; noise only ever adds time); the side that goes
+first alternates. Printed per configuration: the median NumPy/PyTorch ratio over rounds and its range, the ratio of
+each side's fastest pass over the whole run ('best': on a machine whose load comes in bursts, the steadiest
+estimate), the executor's GFLOP/s and fraction of the machine's fp32 GEMM peak, and each worker's peak memory.
 The PyTorch models are the hand-built torch.nn networks of tests/torch_models.py, with the same
 layer names, so the same weights run on both sides.
 """
@@ -108,7 +110,7 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between the sides of a round")
     args = parser.parse_args()
 
-    print(f"{'model':10} {'batch':>5} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6} {'range':>12} {'GF/s':>6}"
+    print(f"{'model':10} {'batch':>5} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6} {'range':>12} {'best':>5} {'GF/s':>6}"
           f" {'of peak':>7} {'numpy MiB':>9} {'torch MiB':>9}")
     for model in args.models:
         for batch in args.batches:
@@ -116,10 +118,15 @@ def main() -> None:
             torch_side = Worker("torch", model, batch, args.threads)
             ratios, numpy_times, torch_times = [], [], []
             numpy_peak = torch_peak = 0.0
-            for _ in range(args.rounds):
-                a = numpy_side.time(args.repeats)
-                time.sleep(args.pause)
-                b = torch_side.time(args.repeats)
+            for round_index in range(args.rounds):
+                if round_index % 2 == 0:   # alternate which side goes first: drift within a round hits both
+                    a = numpy_side.time(args.repeats)
+                    time.sleep(args.pause)
+                    b = torch_side.time(args.repeats)
+                else:
+                    b = torch_side.time(args.repeats)
+                    time.sleep(args.pause)
+                    a = numpy_side.time(args.repeats)
                 time.sleep(args.pause)
                 numpy_times.append(a["best"])
                 torch_times.append(b["best"])
@@ -131,7 +138,7 @@ def main() -> None:
             torch_ms = statistics.median(torch_times) * 1000
             gflops = 2 * macs_of(model, batch) / (numpy_ms / 1000) / 1e9
             print(f"{model:10} {batch:5d} {numpy_ms:9.1f} {torch_ms:9.1f} {statistics.median(ratios):6.2f}"
-                  f" {min(ratios):5.2f}-{max(ratios):<5.2f} {gflops:6.1f} {gflops / PEAK_GFLOPS:7.0%}"
+                  f" {min(ratios):5.2f}-{max(ratios):<5.2f} {min(numpy_times) / min(torch_times):5.2f} {gflops:6.1f} {gflops / PEAK_GFLOPS:7.0%}"
                   f" {numpy_peak:9.0f} {torch_peak:9.0f}", flush=True)
 
 
