@@ -384,36 +384,32 @@ def test_fft_equals_direct_and_counts_the_same_macs(dims: int, channels: int, ar
     assert direct_counter.transform_macs == 0 and fft_counter.transform_macs > 0
 
 
-def test_auto_takes_the_fft_for_large_kernels_only() -> None:
-    def method(args: dict, shape: tuple) -> str:
-        layer = lookup(f"Conv{len(shape) - 1}d").from_args(args)
-        inferred = layer.infer([shape])
-        params = {name: np.zeros(s) for name, s in inferred.params.items()}
-        return layer.prepare(params, [shape], inferred.out_shape, np.dtype(np.float32))["method"]
+def planned_method(args: dict, shape: tuple) -> str:
+    """The algorithm a float32 plan of this conv takes at this input shape."""
+    layer = lookup(f"Conv{len(shape) - 1}d").from_args(args)
+    inferred = layer.infer([shape])
+    params = {name: np.zeros(s) for name, s in inferred.params.items()}
+    return layer.prepare(params, [shape], inferred.out_shape, np.dtype(np.float32))["method"]
 
-    assert method({"out_channels": 16, "kernel_size": 15, "padding": 7}, (16, 64, 64)) == "fft"
-    assert method({"out_channels": 16, "kernel_size": 15, "padding": 7, "algorithm": "direct"}, (16, 64, 64)) != "fft"
-    assert method({"out_channels": 64, "kernel_size": 3, "padding": 1}, (64, 56, 56)) != "fft"
-    assert method({"out_channels": 64, "kernel_size": 1}, (64, 56, 56)) != "fft"
-    assert method({"out_channels": 1, "kernel_size": 3, "algorithm": "fft"}, (1, 8, 8)) == "fft"
+
+def test_auto_takes_the_fft_for_large_kernels_only() -> None:
+    assert planned_method({"out_channels": 16, "kernel_size": 15, "padding": 7}, (16, 64, 64)) == "fft"
+    assert planned_method({"out_channels": 16, "kernel_size": 15, "padding": 7, "algorithm": "direct"}, (16, 64, 64)) != "fft"
+    assert planned_method({"out_channels": 64, "kernel_size": 3, "padding": 1}, (64, 56, 56)) != "fft"
+    assert planned_method({"out_channels": 64, "kernel_size": 1}, (64, 56, 56)) != "fft"
+    assert planned_method({"out_channels": 1, "kernel_size": 3, "algorithm": "fft"}, (1, 8, 8)) == "fft"
 
 
 def test_auto_takes_winograd_for_wide_3x3_convs_only() -> None:
-    def method(args: dict, shape: tuple) -> str:
-        layer = lookup(f"Conv{len(shape) - 1}d").from_args(args)
-        inferred = layer.infer([shape])
-        params = {name: np.zeros(s) for name, s in inferred.params.items()}
-        return layer.prepare(params, [shape], inferred.out_shape, np.dtype(np.float32))["method"]
-
     three = {"out_channels": 256, "kernel_size": 3, "padding": 1}
-    assert method(three, (256, 14, 14)) == "winograd"                       # ResNet-50's layer3
-    assert method({**three, "out_channels": 128}, (128, 28, 28)) == "winograd"
-    assert method({**three, "algorithm": "direct"}, (256, 14, 14)) != "winograd"
-    assert method({**three, "out_channels": 64}, (3, 224, 224)) != "winograd"      # few input channels
-    assert method({**three, "out_channels": 512}, (512, 7, 7)) != "winograd"       # 16 tiles, a third dropped
-    assert method({**three, "stride": 2}, (256, 28, 28)) != "winograd"
-    assert method({**three, "dilation": 2, "padding": 2}, (256, 14, 14)) != "winograd"
-    assert method({**three, "algorithm": "winograd", "out_channels": 1}, (1, 5, 5)) == "winograd"
+    assert planned_method(three, (256, 14, 14)) == "winograd"                       # ResNet-50's layer3
+    assert planned_method({**three, "out_channels": 128}, (128, 28, 28)) == "winograd"
+    assert planned_method({**three, "algorithm": "direct"}, (256, 14, 14)) != "winograd"
+    assert planned_method({**three, "out_channels": 64}, (3, 224, 224)) != "winograd"      # few input channels
+    assert planned_method({**three, "out_channels": 512}, (512, 7, 7)) != "winograd"       # 16 tiles, a third dropped
+    assert planned_method({**three, "stride": 2}, (256, 28, 28)) != "winograd"
+    assert planned_method({**three, "dilation": 2, "padding": 2}, (256, 14, 14)) != "winograd"
+    assert planned_method({**three, "algorithm": "winograd", "out_channels": 1}, (1, 5, 5)) == "winograd"
 
 
 @pytest.mark.parametrize("args", [{"kernel_size": 5}, {"kernel_size": [3, 1]}, {"stride": 2}, {"dilation": 2},
