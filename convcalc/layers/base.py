@@ -116,16 +116,23 @@ def boolean(value: Any, dims: int, name: str) -> bool:
 boolean.json_schema = lambda dims: {"type": "boolean"}
 
 
+def as_number(value: Any, name: str, expected: str = "a number") -> int | float:
+    """An int or float; numeric strings such as '1e-5' (which YAML 1.1 loads as text) are converted. Else a
+    LayerArgError saying ``name`` must be ``expected``."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise LayerArgError(f"{name} must be a number, got {_type_name(value)}", name) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise LayerArgError(f"{name} must be {expected}, got {_type_name(value)}", name)
+    return value
+
+
 def real(minimum: float | None = None, maximum: float | None = None) -> Callable[[Any, int, str], float]:
     """A real number; numeric strings such as '1e-5' (which YAML 1.1 loads as text) are accepted."""
     def parse(value: Any, dims: int, name: str) -> float:
-        if isinstance(value, str):
-            try:
-                value = float(value)
-            except ValueError:
-                raise LayerArgError(f"{name} must be a number, got {_type_name(value)}", name) from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise LayerArgError(f"{name} must be a number, got {_type_name(value)}", name)
+        value = as_number(value, name)
         if minimum is not None and value < minimum or maximum is not None and value > maximum:
             if maximum is None:
                 raise LayerArgError(f"{name} must be at least {minimum}, got {value}", name)

@@ -34,8 +34,8 @@ import numpy as np
 from ..errors import LayerArgError
 from ..kernels import MacCounter, scatter_add_axis
 from ..receptive import Field, Reads
-from .base import MAX_SIZE, Arg, Inferred, Layer, Shape, _as_int, _type_name, boolean, choice, integer, optional, \
-    register, shape_text
+from .base import (MAX_SIZE, Arg, Inferred, Layer, Shape, _as_int, as_number, boolean, choice, integer, optional,
+                   register, shape_text)
 
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
 RESIDUE = 1e-9             # linear-resampling weights below this are float rounding of an exact 0
@@ -52,13 +52,7 @@ def size_arg(value: Any, dims: int, name: str) -> int | tuple[int, ...]:
 
 
 def _factor(value: Any, name: str) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise LayerArgError(f"{name} must be a number, got {_type_name(value)}", name) from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise LayerArgError(f"{name} must be a number or a list of numbers, got {_type_name(value)}", name)
+    value = as_number(value, name, "a number or a list of numbers")
     if not math.isfinite(value):
         raise LayerArgError(f"{name} must be finite, got {value}", name)
     return float(value)
