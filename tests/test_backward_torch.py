@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_executor_torch import (assert_close, both_accept, f32_exact, large_conv_cases, randomize,  # noqa: E402
-                                 state_as_numpy, torch_module, winograd_cases)
-from test_torch_crosscheck import MERGES, REFERENCE_MODULES, STRATEGIES, Case  # noqa: E402
+from test_executor_torch import (assert_close, both_accept, check_every_case, f32_exact,  # noqa: E402
+                                 large_conv_cases, randomize, state_as_numpy, torch_module, winograd_cases)
+from test_torch_crosscheck import MERGES, REFERENCE_MODULES, Case  # noqa: E402
 from resample_cases import POSITIVE_INPUTS  # noqa: E402
 
 from convcalc.kernels import MacCounter, to_logical, to_storage  # noqa: E402
@@ -114,22 +114,8 @@ def check_backward(cls: type[Layer], case: Case, seed: int, batch: int) -> None:
 
 @pytest.mark.parametrize("cls", layer_types(), ids=lambda cls: cls.type_name)
 def test_backward_matches_torch(cls: type[Layer]) -> None:
-    strategy = STRATEGIES.get(cls.type_name)
-    if strategy is None:
-        pytest.fail(f"layer type {cls.type_name} has no strategy in test_torch_crosscheck.STRATEGIES,"
-                    " so its backward is not checked against torch")
-
-    @settings(max_examples=EXAMPLES.get(cls.type_name, DEFAULT_EXAMPLES), deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-    @given(case=strategy.cases(cls), seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 3))
-    def check(case: Case, seed: int, batch: int) -> None:
-        check_backward(cls, case, seed, batch)
-        compared[0] += 1
-
-    compared = [0]
-    check()
-    assert compared[0] >= MINIMUM_COMPARED, (
-        f"only {compared[0]} {cls.type_name} cases were accepted by both convcalc and torch")
+    check_every_case(cls, check_backward, "backward", EXAMPLES.get(cls.type_name, DEFAULT_EXAMPLES),
+                     MINIMUM_COMPARED, database=None)
 
 
 @settings(max_examples=10, deadline=None, database=None,

@@ -228,24 +228,32 @@ def check_forward(cls: type[Layer], case: Case, seed: int, batch: int) -> None:
             assert total == 0, f"{where}: {type_name} counted {total} MACs; only Conv and Linear count MACs"
 
 
-@pytest.mark.parametrize("cls", layer_types(), ids=lambda cls: cls.type_name)
-def test_forward_matches_torch(cls: type[Layer]) -> None:
+def check_every_case(cls: type[Layer], checker, what: str, examples: int, minimum: int, **settings_kwargs) -> None:
+    """Run ``checker(cls, case, seed, batch)`` over ``examples`` cases of the type's cross-check strategy (batch
+    1-3). A type without a strategy fails by name, and one with fewer than ``minimum`` cases accepted by both
+    convcalc and torch fails too: hypothesis stops early when too many draws are refused, and a type must not
+    pass on (almost) nothing."""
     strategy = STRATEGIES.get(cls.type_name)
     if strategy is None:
         pytest.fail(f"layer type {cls.type_name} has no strategy in test_torch_crosscheck.STRATEGIES,"
-                    " so its executor forward is not checked against torch")
+                    f" so its {what} is not checked against torch")
 
-    @settings(max_examples=EXAMPLES.get(cls.type_name, DEFAULT_EXAMPLES), deadline=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+    @settings(max_examples=examples, deadline=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much], **settings_kwargs)
     @given(case=strategy.cases(cls), seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 3))
     def check(case: Case, seed: int, batch: int) -> None:
-        check_forward(cls, case, seed, batch)
+        checker(cls, case, seed, batch)
         compared[0] += 1
 
     compared = [0]
     check()
-    # hypothesis stops early when too many draws are refused; a type must not pass on (almost) nothing
-    assert compared[0] >= 10, f"only {compared[0]} {cls.type_name} cases were accepted by both convcalc and torch"
+    assert compared[0] >= minimum, (
+        f"only {compared[0]} {cls.type_name} cases were accepted by both convcalc and torch")
+
+
+@pytest.mark.parametrize("cls", layer_types(), ids=lambda cls: cls.type_name)
+def test_forward_matches_torch(cls: type[Layer]) -> None:
+    check_every_case(cls, check_forward, "executor forward", EXAMPLES.get(cls.type_name, DEFAULT_EXAMPLES), 10)
 
 
 @st.composite
