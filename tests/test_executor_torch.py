@@ -291,14 +291,15 @@ def test_large_conv_forward_matches_torch(drawn, seed: int, batch: int) -> None:
 @st.composite
 def winograd_cases(draw) -> tuple[type[Layer], Case]:
     """Conv1d/2d/3d that algorithm 'winograd' (F(2, 3)) can run: 3-tap kernels, stride 1, dilation 1, groups 1;
-    any padding (odd and even output extents: odd ones compute a dropped extra row), any padding mode, flipped
+    any padding (odd and even output extents: odd ones compute a dropped extra row; uneven pads and crops, which
+    the polyphase copy writes), any padding mode, flipped
     or not; channel counts both sides of where 'auto' would choose it."""
     dims = draw(st.sampled_from([1, 2, 3]))
     args: dict[str, Any] = {"out_channels": draw(st.integers(1, 9)), "kernel_size": 3, "algorithm": "winograd",
                             "bias": draw(st.booleans()), "flip_kernel": draw(st.booleans()),
                             "padding_mode": draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"])),
                             "padding": draw(st.sampled_from([0, 1, 2, "same", "valid", "full", "tf_same",
-                                                             [[2, 0]] * dims]))}
+                                                             [[2, 0]] * dims, [[-1, 2]] * dims, [[1, -1]] * dims]))}
     high = {1: 40, 2: 17, 3: 8}[dims]
     shape = (draw(st.integers(1, 9)), *draw(st.lists(st.integers(3, high), min_size=dims, max_size=dims)))
     return lookup(f"Conv{dims}d"), Case(args, [shape], channel_arg="in_channels")

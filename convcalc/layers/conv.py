@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import (MacCounter, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_input_grad, conv_rows,
+from ..kernels import (MacCounter, add_bias, bias_rows, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_input_grad, conv_rows,
                        conv_weight_columns, conv_winograd, fast_fft_length, fft_kernel_spectrum, pad_spatial,
                        pad_spatial_transpose, windows_transpose, winograd_weights)
 from ..receptive import Field
@@ -49,11 +49,11 @@ FFT_MAX_SPECTRUM_BYTES = 256 * 2 ** 20
 # path's) is below WINOGRAD_MARGIN and its GEMMs have at least WINOGRAD_MIN_TILES rows. The model: the GEMMs run
 # (2/3)^d of the direct MACs (times the outputs computed and dropped on odd extents) at WINOGRAD_GEMM_COST x the
 # direct GEMMs' time per MAC (smaller, less efficient products), and the memory-bound tile transforms move
-# 2^d (C + O) values per output, each costing WINOGRAD_TRANSFORM_COST MACs. Fitted to benchmarks/winograd.py and
-# ResNet-50 in-network timings (2 threads): 3x3 convs with 128+ channels on 14- to 56-wide maps run in ~0.7-0.85x
-# the direct time; 64 channels about break even; few channels or 7-wide maps lose.
-WINOGRAD_GEMM_COST = 1.3
-WINOGRAD_TRANSFORM_COST = 37.0
+# 2^d (C + O) values per output, each costing WINOGRAD_TRANSFORM_COST MACs. A least-squares fit of
+# benchmarks/winograd.py's ratios (2 threads, polyphase transforms): 3x3 convs with 64+ channels on 14- to
+# 112-wide maps run in ~0.7-0.9x the direct time; few channels or 7-wide maps lose.
+WINOGRAD_GEMM_COST = 1.6
+WINOGRAD_TRANSFORM_COST = 8.0
 WINOGRAD_MARGIN = 0.9
 WINOGRAD_MIN_TILES = 32
 
@@ -264,8 +264,9 @@ class ConvNd(Layer):
         weight = exact.astype(dtype)   # the layouts below only move values: cast first (6x faster on VGG's fc6)
         out = tuple(out_shape[1:])
         pads = self.pads(spatial)
-        plan: dict[str, Any] = {"pads": pads, "out": out,
-                                "bias": np.asarray(params["bias"], dtype=dtype) if "bias" in params else None}
+        bias = np.asarray(params["bias"], dtype=dtype) if "bias" in params else None
+        plan: dict[str, Any] = {"pads": pads, "out": out, "bias": bias,
+                                "bias_rows": None if bias is None else bias_rows(bias, prod(out))}
         per_group = channels // self.groups
         fft_shape = tuple(fast_fft_length(size + lo + hi) for size, (lo, hi) in zip(spatial, pads))
         if self.algorithm == "fft" or (self.algorithm == "auto"
@@ -336,8 +337,10 @@ class ConvNd(Layer):
         return winograd_cost(channels, self.out_channels, out) < WINOGRAD_MARGIN
 
     def forward(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter) -> np.ndarray:
-        x = pad_spatial(inputs[0], plan["pads"], self.padding_mode)
         out, weights, method = plan["out"], plan["weights"], plan["method"]
+        if method == "winograd" and self.padding_mode == "zeros":   # zero padding written by its polyphase copy
+            return conv_winograd(inputs[0], weights, out, counter, plan["bias"], plan["pads"])
+        x = pad_spatial(inputs[0], plan["pads"], self.padding_mode)
         args = (self.kernel_size, self.stride, self.dilation, out, counter)
         if method == "winograd":
             return conv_winograd(x, weights, out, counter, plan["bias"])
@@ -356,7 +359,7 @@ class ConvNd(Layer):
         else:
             y = conv_im2col(x, weights, *args)
         if plan["bias"] is not None:
-            y += plan["bias"]
+            add_bias(y, plan["bias_rows"])
         return y
 
     def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,

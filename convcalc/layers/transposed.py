@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter, conv_im2col, pad_spatial
+from ..kernels import MacCounter, add_bias, bias_rows, conv_im2col, pad_spatial
 from ..receptive import Field, Reads
 from ..shapes import dilated, prod, transposed_length
 from .base import (Arg, Inferred, Layer, ScatterAxis, Shape, boolean, choice, fan_in_uniform, integer, optional,
@@ -157,7 +157,8 @@ class ConvTransposeNd(Layer):
         columns = grouped.transpose(0, 1, 3, 2).reshape(self.groups, channels // self.groups, -1)
         return {"weights": np.ascontiguousarray(columns, dtype=dtype),      # (g, C/g, prod(k) * O/g)
                 "out": tuple(out_shape[1:]),
-                "bias": np.asarray(params["bias"], dtype=dtype) if "bias" in params else None}
+                "bias": None if "bias" not in params else bias_rows(np.asarray(params["bias"], dtype=dtype),
+                                                                    prod(out_shape[1:]))}
 
     def forward(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter) -> np.ndarray:
         """One GEMM per group over the input positions, then a scatter-add of every tap (col2im) and the crop."""
@@ -187,7 +188,7 @@ class ConvTransposeNd(Layer):
         crop = (slice(None), *(slice(p, p + o) for p, o in zip(self.padding, out)))
         y = np.ascontiguousarray(y[crop])                                        # (N, *out, O)
         if plan["bias"] is not None:
-            y += plan["bias"]
+            add_bias(y, plan["bias"])
         return y
 
     def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
