@@ -103,6 +103,13 @@ class Network:
         for index, node in enumerate(graph.nodes):
             for name in node.inputs:
                 self.last_use[name] = index
+        # per node, what `run` needs besides the prepared parameters: its forward (and in-place forward, if any)
+        # and the arrays no later node reads once it has run
+        self.steps = [(node, row, node.name in self.folded, node.layer.forward,
+                       getattr(node.layer, "forward_inplace", None),
+                       tuple(name for name in dict.fromkeys(node.inputs)
+                             if self.last_use.get(name) == index and name != graph.output))
+                      for index, (node, row) in enumerate(zip(graph.nodes, self.summary.layers))]
 
     def _shape(self, name: str) -> tuple[int, ...]:
         return self.summary.input_shape if name == INPUT else self.summary.layer(name).output_shape
@@ -131,15 +138,20 @@ class Network:
             params[producer.name] = producer.layer.absorb_affine(params[producer.name], *affine)
             self.folded.add(node.name)
 
-    def _may_overwrite(self, name: str, index: int, activations: Mapping[str, np.ndarray], keep_all: bool,
+    def _may_overwrite(self, name: str, index: int, activations: Mapping[str, np.ndarray],
                        keep_set: Collection[str]) -> bool:
-        """True when no one needs the array ``name`` holds after layer ``index`` (folded layers share arrays)."""
-        if name == INPUT or name == self.graph.output or keep_all or name in keep_set:
+        """True when no one needs the memory of array ``name`` after layer ``index``: neither that array nor any
+        live one sharing its memory (a folded layer's output is its producer's array; Identity returns its input,
+        a Flatten of a 1x1 map a view of it) is read later, is the network's input or output, or is kept."""
+        if name == INPUT or name == self.graph.output or name in keep_set:
             return False
         array = activations[name]
-        return all(self.last_use.get(other, -1) <= index and other != INPUT and other != self.graph.output
-                   and other not in keep_set
-                   for other, value in activations.items() if value is array)
+        for other, value in activations.items():
+            if value is array or np.may_share_memory(value, array):
+                if (self.last_use.get(other, -1) > index or other == INPUT or other == self.graph.output
+                        or other in keep_set):
+                    return False
+        return True
 
     def run(self, x: np.ndarray, *, keep: Collection[str] | bool = (), check_finite: bool = True,
             on_layer: Callable[[LayerRun], None] | None = None) -> RunResult:
@@ -189,34 +201,34 @@ class Network:
         runs: list[LayerRun] = []
         maps: dict[str, np.ndarray] = {}
         started = time.perf_counter()
-        for index, (node, row) in enumerate(zip(self.graph.nodes, self.summary.layers)):
+        batch = x.shape[0]
+        clock = time.perf_counter
+        for index, (node, row, folded, forward, forward_inplace, done) in enumerate(self.steps):
             inputs = [activations[name] for name in node.inputs]
             counter = MacCounter()
-            tic = time.perf_counter()
-            if node.name in self.folded:
+            tic = clock()
+            if folded:
                 y = inputs[0]
+            elif (forward_inplace is not None and not keep_all
+                  and self._may_overwrite(node.inputs[0], index, activations, keep_set)):
+                y = forward_inplace(inputs, self.prepared[node.name], counter)
             else:
-                forward = node.layer.forward
-                if hasattr(node.layer, "forward_inplace") and self._may_overwrite(node.inputs[0], index, activations,
-                                                                                  keep_all, keep_set):
-                    forward = node.layer.forward_inplace
                 y = forward(inputs, self.prepared[node.name], counter)
-            seconds = time.perf_counter() - tic
+            seconds = clock() - tic
             actual = (y.shape[-1], *y.shape[1:-1]) if y.ndim > 2 else tuple(y.shape[1:])   # PyTorch's order
             finite = bool(np.isfinite(y).all()) if check_finite else True
-            batch = x.shape[0]
             record = LayerRun(node.name, node.type_name, row.output_shape, actual, row.macs * batch, counter.total,
-                              seconds, finite, node.name in self.folded, counter.transform_macs,
-                              counter.transform)
+                              seconds, finite, folded, counter.transform_macs, counter.transform)
             runs.append(record)
             if on_layer is not None:
                 on_layer(record)
             activations[node.name] = y
             if keep_all or node.name in keep_set:
-                maps[node.name] = np.ascontiguousarray(to_logical(y))
-            for name in node.inputs:
-                if self.last_use.get(name) == index and name != self.graph.output:
-                    activations.pop(name, None)
+                kept = np.ascontiguousarray(to_logical(y))
+                maps[node.name] = kept.copy() if np.may_share_memory(kept, y) else kept   # later layers may
+                                                                                            # overwrite y
+            for name in done:
+                activations.pop(name, None)
         output = np.ascontiguousarray(to_logical(activations[self.graph.output]))
         return RunResult(output, tuple(runs), self.summary, x.shape[0], time.perf_counter() - started, maps)
 

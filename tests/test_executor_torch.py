@@ -542,6 +542,36 @@ def test_in_place_layers_never_overwrite_an_array_still_needed():
     assert np.array_equal(x, before)
 
 
+def test_in_place_layers_never_overwrite_a_view_of_an_array_still_needed():
+    """A Flatten of a 1x1 map and Identity hand on their input's memory (a view, the same array): a ReLU after
+    them must not overwrite it while another branch still reads the conv's output, nor a kept map."""
+    import convcalc
+    from convcalc.execute import Network
+
+    spec = convcalc.spec_from_dict({"input": [2, 4, 4], "layers": [
+        {"type": "Conv2d", "name": "c", "out_channels": 3, "kernel_size": 4},   # a 1x1 map
+        {"type": "Flatten", "name": "f"},                                     # a view of c's array
+        {"type": "Identity", "name": "i"},
+        {"type": "ReLU", "name": "r"},
+        {"type": "Flatten", "name": "f2", "from": "c"},                       # c is read again here
+        {"type": "Add", "name": "s", "from": ["r", "f2"]},
+    ]})
+    graph = convcalc.build_graph(spec)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(2, 3, 4).double()
+    state = {f"c.{k}": v.detach().numpy() for k, v in conv.state_dict().items()}
+    x = np.random.default_rng(1).standard_normal((2, 2, 4, 4))
+    with torch.no_grad():
+        flat = torch.flatten(conv(torch.from_numpy(x)), 1)
+        expected = (torch.relu(flat) + flat).numpy()
+    network = Network(graph, (2, 4, 4), state=state, dtype="float64")
+    assert (expected != 2 * np.maximum(expected / 2, 0)).any()   # some conv outputs are negative: ReLU matters
+    assert np.abs(network.run(x).output - expected).max() < 1e-12
+    kept = network.run(x, keep=["f"])
+    assert np.abs(kept.output - expected).max() < 1e-12
+    assert np.abs(kept.maps["f"] - flat.numpy()).max() < 1e-12        # the kept map is not the ReLU's output
+
+
 # ConvTranspose1d/2d/3d (strategy and torch reference in transposed_cases.py): more examples, the scatter-add has edges
 EXAMPLES.update({f"ConvTranspose{d}d": 80 for d in (1, 2, 3)})
 
