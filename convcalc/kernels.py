@@ -273,6 +273,40 @@ def winograd_weights(weight: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return np.ascontiguousarray(u.reshape(4 ** dims, weight.shape[1], weight.shape[0]), dtype=dtype)
 
 
+def polyphase(x: np.ndarray, pads: Sequence[tuple[int, int]], stride: Sequence[int], extent: Sequence[int],
+              value: float = 0.0) -> np.ndarray:
+    """``x`` (N, *S, C) padded by ``pads`` ((lo, hi) per spatial axis, filled with ``value``) and split along
+    every spatial axis into its ``stride`` phases, in one copy: Q[p_0, ..., p_{d-1}, n, i_0, ..., i_{d-1}, c] =
+    padded[n, s_0 i_0 + p_0, ..., c], for the first ``extent`` padded positions per axis (positions past the
+    padded array hold ``value`` too). Shape (*stride, N, *ceil(extent / stride), C).
+
+    A window op with stride s reads, per kernel tap, every s-th position: in the padded array a view contiguous
+    only in runs of C; in Q, one slice of one phase (`phase_tap`), contiguous over its whole last spatial axis."""
+    batch, spatial, channels = x.shape[0], x.shape[1:-1], x.shape[-1]
+    rows = [-(-e // s) for e, s in zip(extent, stride)]
+    shape = (*stride, batch, *rows, channels)
+    q = np.zeros(shape, dtype=x.dtype) if value == 0 else np.full(shape, value, dtype=x.dtype)
+    for phases in np.ndindex(*stride):          # padded position s i + p holds x[s i + p - lo] where that exists
+        source, target = [slice(None)], [*phases, slice(None)]
+        for p, step, (lo, _), size, count in zip(phases, stride, pads, spatial, rows):
+            first, last = max(0, -(-(lo - p) // step)), min(count - 1, (size - 1 + lo - p) // step)
+            if last < first:
+                break
+            source.append(slice(step * first + p - lo, step * last + p - lo + 1, step))
+            target.append(slice(first, last + 1))
+        else:
+            q[tuple(target)] = x[tuple(source)]
+    return q
+
+
+def phase_tap(q: np.ndarray, offsets: Sequence[int], stride: Sequence[int], out: Sequence[int]) -> np.ndarray:
+    """The (N, *out, C) view of a `polyphase` array holding padded[n, o_a + s_a j_a, ..., c] for the outputs j:
+    the samples a kernel tap at padded offsets ``o`` reads."""
+    index = (*(o % s for o, s in zip(offsets, stride)), slice(None),
+             *(slice(o // s, o // s + n) for o, s, n in zip(offsets, stride, out)))
+    return q[index]
+
+
 class ufunc_runs:
     """Context: NumPy's ufunc buffer size matched to operands that are contiguous in runs of ``run`` elements.
 
@@ -323,17 +357,7 @@ def conv_winograd(x: np.ndarray, transformed: np.ndarray, out: Sequence[int], co
     out_channels = transformed.shape[-1]
     pads = [(0, 0)] * dims if pads is None else list(pads)
     tiles = [-(-o // 2) for o in out]
-    q = np.zeros((2,) * dims + (batch, *(t + 1 for t in tiles), channels), dtype=x.dtype)
-    for phases in np.ndindex(*(2,) * dims):     # padded position 2i + p holds x[2i + p - lo] where that exists
-        source, target = [slice(None)], [*phases, slice(None)]
-        for p, (lo, _), size, t in zip(phases, pads, spatial, tiles):
-            first, last = max(0, -(-(lo - p) // 2)), min(t, (size - 1 + lo - p) // 2)
-            if last < first:
-                break
-            source.append(slice(2 * first + p - lo, 2 * last + p - lo + 1, 2))
-            target.append(slice(first, last + 1))
-        else:
-            q[tuple(target)] = x[tuple(source)]
+    q = polyphase(x, pads, (2,) * dims, [2 * t + 2 for t in tiles])
     with ufunc_runs(tiles[-1] * max(channels, out_channels)):
         data, made = q, 0                           # made: offset axes in front (then the phase axes left)
         for axis in reversed(range(dims)):          # input transform B^T d: taps 2i..2i+3 -> 4 offsets
@@ -421,19 +445,29 @@ def adaptive_reduce(x: np.ndarray, targets: Sequence[int], reduce) -> np.ndarray
     return x
 
 
-def reduce_windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-                   out: Sequence[int], combine) -> np.ndarray:
-    """Fold ``combine`` (np.maximum, np.add, ...) over the kernel taps of a padded channels-last array.
+def reduce_windows(x: np.ndarray, pads: Sequence[tuple[int, int]], kernel: Sequence[int], stride: Sequence[int],
+                   dilation: Sequence[int], out: Sequence[int], combine, value: float = 0.0) -> np.ndarray:
+    """Fold ``combine`` (np.maximum, np.add, ...) over the kernel taps of a channels-last array padded by ``pads``
+    with ``value``.
 
-    One strided view per tap: much faster than reducing a window view over its kernel axes.
+    One view per tap: much faster than reducing a window view over its kernel axes. With a stride the input is
+    first copied in `polyphase` order (the padding written in the same copy), so that every tap's view is
+    contiguous along its last spatial axis rather than in runs of C (NumPy's buffered path, `ufunc_runs`).
     """
+    if all(s == 1 for s in stride):
+        source, step = pad_spatial(x, pads, value=value), tuple(stride)
+    else:
+        extent = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(out, stride, kernel, dilation)]
+        source, step = polyphase(x, pads, stride, extent, value), tuple(stride)
     result = None
-    for offsets in np.ndindex(*kernel):
-        index = [slice(None)]
-        for o, s, d, size in zip(offsets, stride, dilation, out):
-            index.append(slice(o * d, o * d + (size - 1) * s + 1, s))
-        tap = x[tuple(index)]
-        result = tap.copy() if result is None else combine(result, tap, out=result)
+    with ufunc_runs(out[-1] * x.shape[-1]):
+        for offsets in np.ndindex(*kernel):
+            at = [o * d for o, d in zip(offsets, dilation)]
+            if all(s == 1 for s in stride):
+                tap = source[(slice(None), *(slice(a, a + n) for a, n in zip(at, out)))]
+            else:
+                tap = phase_tap(source, at, step, out)
+            result = tap.copy() if result is None else combine(result, tap, out=result)
     return result
 
 

@@ -113,8 +113,7 @@ class MaxPoolNd(PoolNd):
         spatial = x.shape[1:-1]
         out = self.infer([(x.shape[-1], *spatial)]).out_shape[1:]
         pads = self.window_pads(spatial, out)
-        padded = pad_spatial(x, pads, value=-np.inf)
-        return reduce_windows(padded, self.kernel_size, self.stride, self.dilation, out, np.maximum)
+        return reduce_windows(x, pads, self.kernel_size, self.stride, self.dilation, out, np.maximum, -np.inf)
 
     def argmax_indices(self, x: np.ndarray) -> np.ndarray:
         """PyTorch's return_indices (per-plane flat index of each window's max), for a MaxUnpool naming this pool."""
@@ -179,7 +178,7 @@ class AvgPoolNd(PoolNd):
         spatial = x.shape[1:-1]
         out = self.infer([(x.shape[-1], *spatial)]).out_shape[1:]
         pads = self.window_pads(spatial, out)
-        total = reduce_windows(pad_spatial(x, pads), self.kernel_size, self.stride, self.dilation, out, np.add)
+        total = reduce_windows(x, pads, self.kernel_size, self.stride, self.dilation, out, np.add)
         return total / self.divisor(spatial, out, pads)[..., None].astype(x.dtype)
 
     def divisor(self, spatial: Sequence[int], out: Sequence[int], pads: Sequence[tuple[int, int]]) -> np.ndarray:
