@@ -40,6 +40,8 @@ from convcalc.layers import lookup  # noqa: E402
 from convcalc.layers.base import Inferred  # noqa: E402
 
 NOISE = 1e-9
+RESIDUE_ONLY = 1e-12   # a unit whose largest gradient is below this reads no input: every path to it has an exact-0
+                       # linear weight, left as a float rounding residue (~1e-16 x the path's weights in [0.5, 1.5])
 
 
 def summary_of(input_shape: Sequence[int], layers: Sequence[dict]) -> convcalc.Summary:
@@ -50,7 +52,9 @@ def summary_of(input_shape: Sequence[int], layers: Sequence[dict]) -> convcalc.S
 
 def torch_masks(y: torch.Tensor, x: torch.Tensor, units: Sequence[Sequence[int]]) -> np.ndarray:
     """Per unit (all channels, weighted 1, 2, ...), the input positions with a gradient above the noise level
-    (linear resampling weights that are 0 in exact arithmetic come out as ~1e-16): bool (units, *spatial)."""
+    (linear resampling weights that are 0 in exact arithmetic come out as ~1e-16), relative to the unit's largest
+    gradient, none where even that is a residue (RESIDUE_ONLY: a unit fed only through exact-0 weights, say an
+    upsampled sample landing exactly on a zero a stride-2 transposed conv inserted): bool (units, *spatial)."""
     weights = torch.arange(1, y.shape[1] + 1, dtype=y.dtype)
     seeds = torch.zeros((len(units), *y.shape), dtype=y.dtype)
     for row, unit in enumerate(units):
@@ -59,6 +63,7 @@ def torch_masks(y: torch.Tensor, x: torch.Tensor, units: Sequence[Sequence[int]]
     magnitude = grads[:, 0].abs().amax(dim=1)                           # (units, *spatial)
     largest = magnitude.flatten(1).amax(dim=1).clamp_min(1e-300)
     masks = (magnitude > NOISE * largest.view(-1, *[1] * (magnitude.dim() - 1))) & (magnitude > 0)
+    masks &= (largest > RESIDUE_ONLY).view(-1, *[1] * (magnitude.dim() - 1))
     return masks.numpy()
 
 
