@@ -79,7 +79,7 @@ def run_table(result: RunResult, source: str, k: int | None = None, notes: Seque
         shape_mark = OK if r.shape_ok else BAD
         macs_mark = OK if r.macs_ok else BAD
         name = r.name + ("" if r.finite else "  [red]NaN/Inf[/]")
-        type_text = r.type + (" (folded)" if r.folded else "")
+        type_text = r.type + (" (folded)" if r.folded else f" ({r.transform})" if r.transform else "")
         table.add_row(name, type_text, shape_cell(r.predicted_shape), shape_cell(r.actual_shape),
                       shape_mark if r.shape_ok else f"[red]{shape_mark}[/]", f"{r.predicted_macs:,}",
                       f"{r.executed_macs:,}", macs_mark if r.macs_ok else f"[red]{macs_mark}[/]",

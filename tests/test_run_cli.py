@@ -570,6 +570,21 @@ def test_folded_batchnorm_is_marked(tmp_path):
     assert all(name.split(".")[-1].startswith("bn") or name.endswith("downsample.1") for name in folded)
 
 
+def test_table_names_the_transform_a_conv_ran_in(tmp_path):
+    """The text table marks a conv run as Winograd or FFT, as JSON's 'transform' field does."""
+    spec = tmp_path / "algorithms.yaml"
+    spec.write_text("name: algorithms\ninput: [4, 12, 12]\nlayers:\n"
+                    "  - {name: w, type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1, algorithm: winograd}\n"
+                    "  - {name: f, type: Conv2d, out_channels: 4, kernel_size: 5, padding: 2, algorithm: fft}\n"
+                    "  - {name: d, type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1, algorithm: direct}\n")
+    text = ok(invoke(spec)).stdout
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in text.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip() in ("w", "f", "d")}
+    assert rows == {"w": "Conv2d (winograd)", "f": "Conv2d (fft)", "d": "Conv2d"}
+    data = json.loads(ok(invoke(spec, "--format", "json")).stdout)
+    assert {layer["name"]: layer["transform"] for layer in data["layers"]} == {"w": "winograd", "f": "fft", "d": None}
+
+
 def _small_npy(tmp_path: Path) -> Path:
     np.save(tmp_path / "small.npy", default_input([3, 32, 32]))
     return tmp_path / "small.npy"
