@@ -28,10 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_executor_torch import (assert_close, both_accept, check_every_case, f32_exact,  # noqa: E402
-                                 large_conv_cases, randomize, state_as_numpy, torch_module, winograd_cases)
-from test_torch_crosscheck import MERGES, REFERENCE_MODULES, Case  # noqa: E402
-from resample_cases import POSITIVE_INPUTS  # noqa: E402
+from test_executor_torch import (assert_close, both_accept, check_every_case, large_conv_cases,  # noqa: E402
+                                 state_as_numpy, torch_reference, winograd_cases)
+from test_torch_crosscheck import REFERENCE_MODULES, Case  # noqa: E402
 
 from convcalc.kernels import MacCounter, to_logical, to_storage  # noqa: E402
 from convcalc.layers import Layer, layer_types, lookup  # noqa: E402
@@ -46,29 +45,11 @@ MINIMUM_COMPARED = 3
 def torch_vjp(type_name: str, case: Case, seed: int, batch: int):
     """(module or None, inputs, output, cotangent, input gradients) from torch autograd, or None when torch
     refuses the case. Inputs and parameters are float32-representable float64 values (as in the forward test)."""
-    gen = torch.Generator().manual_seed(seed)
-    inputs = []
-    for shape in case.in_shapes:
-        x = torch.randn(batch, *shape, generator=gen, dtype=torch.float64)
-        if type_name == "Sqrt" or type_name in POSITIVE_INPUTS:
-            x = x.abs() + 0.05
-        inputs.append(f32_exact(x).requires_grad_(True))
-    module = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if type_name not in MERGES:
-                module = torch_module(type_name, case)
-                randomize(module, gen)
-            if type_name == "Concat":
-                out = torch.cat(inputs, dim=case.args.get("dim", lookup("Concat").arguments["dim"].default))
-            elif type_name in MERGES:
-                out = inputs[0]
-                for other in inputs[1:]:
-                    out = MERGES[type_name](out, other)
-            else:
-                out = module(*(x.clone() for x in inputs))    # clone: inplace=True must not touch a leaf
-                out = out[0] if isinstance(out, tuple) else out   # return_indices=True
+            module, inputs, forward, gen = torch_reference(type_name, case, seed, batch, requires_grad=True)
+            out = forward()
             cotangent = torch.randn(out.shape, generator=gen, dtype=torch.float64)
             cotangent = torch.where(torch.isfinite(out.detach()), cotangent, torch.zeros_like(cotangent))
             if out.requires_grad:

@@ -135,33 +135,43 @@ def torch_module(type_name: str, case: Case) -> torch.nn.Module:
     return module.double().eval()
 
 
-def run_torch_numbers(type_name: str, case: Case, seed: int, batch: int):
-    """(module or None, inputs, output, flops), or None when torch refuses the case."""
+def torch_reference(type_name: str, case: Case, seed: int, batch: int, requires_grad: bool = False):
+    """(module or None, inputs, forward, generator) for one case: seeded float32-representable float64 inputs (|x| +
+    0.05 where the function needs positive ones), the torch module with random parameters (None for merges) and
+    ``forward()``, torch's output from them; the generator goes on where they left it. Raises where torch refuses
+    the case. Shared by the forward (`run_torch_numbers`) and backward (test_backward_torch) cross-checks."""
     gen = torch.Generator().manual_seed(seed)
     inputs = []
     for shape in case.in_shapes:
         x = torch.randn(batch, *shape, generator=gen, dtype=torch.float64)
         if type_name == "Sqrt" or type_name in POSITIVE_INPUTS:
             x = x.abs() + 0.05
-        inputs.append(f32_exact(x))
+        inputs.append(f32_exact(x).requires_grad_(requires_grad))
     module = None
+    if type_name not in MERGES:
+        module = torch_module(type_name, case)
+        randomize(module, gen)
+
+    def forward():
+        if type_name == "Concat":
+            return torch.cat(inputs, dim=case.args.get("dim", lookup("Concat").arguments["dim"].default))
+        if type_name in MERGES:
+            result = inputs[0]
+            for other in inputs[1:]:
+                result = MERGES[type_name](result, other)
+            return result
+        result = module(*(x.clone() for x in inputs))   # clone: inplace=True must not touch an input (or a leaf)
+        return result[0] if isinstance(result, tuple) else result   # return_indices=True
+
+    return module, inputs, forward, gen
+
+
+def run_torch_numbers(type_name: str, case: Case, seed: int, batch: int):
+    """(module or None, inputs, output, flops), or None when torch refuses the case."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            if type_name not in MERGES:
-                module = torch_module(type_name, case)
-                randomize(module, gen)
-            def forward():
-                if type_name == "Concat":
-                    return torch.cat(inputs, dim=case.args.get("dim", lookup("Concat").arguments["dim"].default))
-                if type_name in MERGES:
-                    result = inputs[0]
-                    for other in inputs[1:]:
-                        result = MERGES[type_name](result, other)
-                    return result
-                result = module(*(x.clone() for x in inputs))   # clone: inplace=True must not touch our input
-                return result[0] if isinstance(result, tuple) else result   # return_indices=True
-
+            module, inputs, forward, _ = torch_reference(type_name, case, seed, batch)
             # The reference numbers come from plain eager execution: under FlopCounterMode (a dispatch mode) torch
             # may run a decomposition instead of the ATen kernel, and for 2-D 'nearest' upsampling with o == i the
             # two disagree (the kernel copies; the decomposition samples with the scale factor). Flops: a 2nd pass.
