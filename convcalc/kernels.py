@@ -135,6 +135,71 @@ def conv_im2col(x: np.ndarray, columns: np.ndarray, kernel: Sequence[int], strid
     return result.reshape(batch, *out, groups * out_per_group)
 
 
+def tap_blocks(kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int]
+               ) -> list[tuple[tuple[int, ...], tuple[tuple[int, int, int], ...], tuple[tuple[int, ...], ...]]]:
+    """The kernel's taps grouped by the `polyphase` phase they read.
+
+    Along an axis, tap t reads padded position s o + d t: phase (d t) mod s, row o + (d t) div s of that phase.
+    The taps of one phase read rows at offsets in arithmetic progression. Per combination of per-axis phases,
+    one block: (phases, per axis (first offset, offset step, count), per axis the kernel indices it holds)."""
+    per_axis = []
+    for k, s, d in zip(kernel, stride, dilation):
+        groups: dict[int, list[tuple[int, int]]] = {}
+        for t in range(k):
+            groups.setdefault(d * t % s, []).append((t, d * t // s))
+        axis = []
+        for phase, members in sorted(groups.items()):
+            offsets = [off for _, off in members]
+            step = offsets[1] - offsets[0] if len(offsets) > 1 else 1
+            axis.append((phase, (offsets[0], step, len(offsets)), tuple(t for t, _ in members)))
+        per_axis.append(axis)
+    blocks = []
+    for combo in np.ndindex(*(len(axis) for axis in per_axis)):
+        picked = [axis[i] for axis, i in zip(per_axis, combo)]
+        blocks.append((tuple(p[0] for p in picked), tuple(p[1] for p in picked), tuple(p[2] for p in picked)))
+    return blocks
+
+
+def tap_block_columns(weight: np.ndarray, blocks: Sequence[tuple]) -> np.ndarray:
+    """PyTorch (O, C, *k) -> (C * prod(k), O): the rows `conv_im2col_t`'s transposed patches hold, block by block
+    (`tap_blocks`), each block's rows ordered (channel, *taps)."""
+    parts = []
+    for _, _, taps in blocks:
+        part = weight
+        for axis, indices in enumerate(taps):
+            part = np.take(part, indices, axis=2 + axis)
+        parts.append(part.reshape(weight.shape[0], -1))
+    return np.ascontiguousarray(np.concatenate(parts, axis=1).T)
+
+
+def conv_im2col_t(x: np.ndarray, columns: np.ndarray, blocks: Sequence[tuple], pads: Sequence[tuple[int, int]],
+                  kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int], out: Sequence[int],
+                  counter: MacCounter) -> np.ndarray:
+    """Ungrouped cross-correlation of an unpadded ``(N, *S, C)`` array with zero padding ``pads``, as one GEMM on
+    transposed patches: (C * prod(k), N * prod(out)), one row per channel and tap.
+
+    For few input channels im2col's patch copy moves runs of only k_last * C values per window; here the
+    padded input is first split into its stride phases, channels first (`polyphase`), so every patch row is
+    copied in runs of out_last values (a block of taps sharing a phase at a time, `tap_blocks`), and BLAS reads
+    the transposed patches as they are (a transposed operand), giving the channels-last (N * out, O) output
+    directly. ``columns``: `tap_block_columns` of the weights."""
+    batch, channels, dims = x.shape[0], x.shape[-1], len(out)
+    extent = [d * (k - 1) + s * (o - 1) + 1 for k, s, d, o in zip(kernel, stride, dilation, out)]
+    q = polyphase(x, pads, stride, extent, channels_first=True)            # (*s, C, N, *rows)
+    patches = np.empty((columns.shape[0], batch, *out), dtype=x.dtype)
+    row = 0
+    for phases, axes, _ in blocks:
+        view = sliding_window_view(q[phases], out, axis=tuple(range(2, 2 + dims)))   # (C, N, *offsets, *out)
+        view = view[(slice(None), slice(None), *(slice(first, first + step * (count - 1) + 1, step)
+                                                 for first, step, count in axes))]
+        counts = [count for _, _, count in axes]
+        size = channels * int(np.prod(counts))
+        patches[row:row + size].reshape(channels, *counts, batch, *out)[...] = np.moveaxis(view, 1, 1 + dims)
+        row += size
+    result = counter.matmul(patches.reshape(row, -1).T, columns)          # (N * out, O)
+    return result.reshape(batch, *out, columns.shape[1])
+
+
 def conv_rows(x: np.ndarray, row_columns: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
               dilation: Sequence[int], out: Sequence[int], counter: MacCounter) -> np.ndarray:
     """Ungrouped cross-correlation as k_0 GEMMs, one per offset along the first spatial axis.
@@ -274,18 +339,21 @@ def winograd_weights(weight: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def polyphase(x: np.ndarray, pads: Sequence[tuple[int, int]], stride: Sequence[int], extent: Sequence[int],
-              value: float = 0.0) -> np.ndarray:
+              value: float = 0.0, channels_first: bool = False) -> np.ndarray:
     """``x`` (N, *S, C) padded by ``pads`` ((lo, hi) per spatial axis, filled with ``value``) and split along
     every spatial axis into its ``stride`` phases, in one copy: Q[p_0, ..., p_{d-1}, n, i_0, ..., i_{d-1}, c] =
     padded[n, s_0 i_0 + p_0, ..., c], for the first ``extent`` padded positions per axis (positions past the
-    padded array hold ``value`` too). Shape (*stride, N, *ceil(extent / stride), C).
+    padded array hold ``value`` too). Shape (*stride, N, *ceil(extent / stride), C); with ``channels_first``
+    the same values laid out (*stride, C, N, *ceil(extent / stride)).
 
     A window op with stride s reads, per kernel tap, every s-th position: in the padded array a view contiguous
-    only in runs of C; in Q, one slice of one phase (`phase_tap`), contiguous over its whole last spatial axis."""
+    only in runs of C; in Q, one slice of one phase (`phase_tap`), contiguous over its whole last spatial axis
+    (channels last: runs of that axis times C; channels first: runs of that axis, for each channel)."""
     batch, spatial, channels = x.shape[0], x.shape[1:-1], x.shape[-1]
     rows = [-(-e // s) for e, s in zip(extent, stride)]
-    shape = (*stride, batch, *rows, channels)
-    q = np.zeros(shape, dtype=x.dtype) if value == 0 else np.full(shape, value, dtype=x.dtype)
+    shape = (*stride, channels, batch, *rows) if channels_first else (*stride, batch, *rows, channels)
+    storage = np.zeros(shape, dtype=x.dtype) if value == 0 else np.full(shape, value, dtype=x.dtype)
+    q = np.moveaxis(storage, len(stride), -1) if channels_first else storage   # indexed (*stride, N, *rows, C)
     for phases in np.ndindex(*stride):          # padded position s i + p holds x[s i + p - lo] where that exists
         source, target = [slice(None)], [*phases, slice(None)]
         for p, step, (lo, _), size, count in zip(phases, stride, pads, spatial, rows):
@@ -296,7 +364,7 @@ def polyphase(x: np.ndarray, pads: Sequence[tuple[int, int]], stride: Sequence[i
             target.append(slice(first, last + 1))
         else:
             q[tuple(target)] = x[tuple(source)]
-    return q
+    return storage
 
 
 def phase_tap(q: np.ndarray, offsets: Sequence[int], stride: Sequence[int], out: Sequence[int]) -> np.ndarray:

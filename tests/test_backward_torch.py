@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_executor_torch import (assert_close, both_accept, check_every_case, large_conv_cases,  # noqa: E402
-                                 state_as_numpy, torch_reference, winograd_cases)
+                                 small_channel_cases, state_as_numpy, torch_reference, winograd_cases)
 from test_torch_crosscheck import REFERENCE_MODULES, Case  # noqa: E402
 
 from convcalc.kernels import MacCounter, to_logical, to_storage  # noqa: E402
@@ -105,6 +105,16 @@ def test_backward_matches_torch(cls: type[Layer]) -> None:
 def test_large_conv_backward_matches_torch(drawn, seed: int, batch: int) -> None:
     """Conv2d/3d with 28*28 outputs or more (where the forward takes other algorithms: rows, the FFT), every
     padding spelling and padding_mode."""
+    cls, case = drawn
+    check_backward(cls, case, seed, batch)
+
+
+@settings(max_examples=15, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(drawn=small_channel_cases(), seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 2))
+def test_small_channel_conv_backward_matches_torch(drawn, seed: int, batch: int) -> None:
+    """Convs prepared for transposed patches (whose plan keeps the weights in tap-block order): the backward pass
+    lays out its own columns."""
     cls, case = drawn
     check_backward(cls, case, seed, batch)
 

@@ -53,6 +53,7 @@ from convcalc.errors import LayerArgError  # noqa: E402
 from convcalc.execute import Network  # noqa: E402
 from convcalc.graph import INPUT, Graph, Node  # noqa: E402
 from convcalc.kernels import MacCounter, to_logical, to_storage  # noqa: E402
+from convcalc.layers.conv import TRANSPOSED_PATCHES_MAX_RUN, TRANSPOSED_PATCHES_MAX_RUN_STRIDED  # noqa: E402
 from convcalc.layers import Layer, layer_types, lookup  # noqa: E402
 
 torch.set_num_threads(1)
@@ -319,6 +320,47 @@ def winograd_cases(draw) -> tuple[type[Layer], Case]:
 @given(drawn=winograd_cases(), seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 3))
 def test_winograd_forward_matches_torch(drawn, seed: int, batch: int) -> None:
     cls, case = drawn
+    check_forward(cls, case, seed, batch)
+
+
+@st.composite
+def small_channel_cases(draw) -> tuple[type[Layer], Case]:
+    """Conv1d/2d/3d, ungrouped, with so few input channels that channels x the last kernel extent is under
+    TRANSPOSED_PATCHES_MAX_RUN (stride 1) or TRANSPOSED_PATCHES_MAX_RUN_STRIDED (a first conv on an image): the
+    direct algorithm runs them on transposed patches (`kernels.conv_im2col_t`, zero padding written by its
+    polyphase copy, other modes padded first; 'auto' may take the FFT for the larger kernels). Any padding
+    spelling and mode, strides, dilation, flipped kernels."""
+    dims = draw(st.sampled_from([1, 2, 3]))
+    stride = draw(st.sampled_from([1, 1, 2, 3]))
+    channels = draw(st.integers(1, 3 if stride == 1 else 2))
+    limit = TRANSPOSED_PATCHES_MAX_RUN if stride == 1 else TRANSPOSED_PATCHES_MAX_RUN_STRIDED
+    k = draw(st.lists(st.integers(1, max(1, (limit - 1) // channels)), min_size=dims,
+                      max_size=dims).filter(lambda ks: np.prod(ks) > 1))
+    args: dict[str, Any] = {"out_channels": draw(st.integers(1, 6)), "kernel_size": k, "bias": draw(st.booleans()),
+                            "stride": stride, "algorithm": "direct",
+                            "dilation": draw(st.sampled_from([1, 1, 2])), "flip_kernel": draw(st.booleans()),
+                            "padding_mode": draw(st.sampled_from(["zeros", "zeros", "reflect", "replicate", "circular"])),
+                            "padding": draw(st.sampled_from([0, 1, 2, "valid", "full", "tf_same", [[2, 0]] * dims,
+                                                             [[-1, 2]] * dims, [[1, -1]] * dims]
+                                                            + (["same"] if stride == 1 else [])))}
+    high = {1: 60, 2: 24, 3: 9}[dims]
+    span = [args["dilation"] * (size - 1) + 1 for size in k]
+    shape = (channels, *[draw(st.integers(size + 1, max(high, size + 2))) for size in span])
+    return lookup(f"Conv{dims}d"), Case(args, [shape], channel_arg="in_channels")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(drawn=small_channel_cases(), seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 3))
+def test_small_channel_conv_forward_matches_torch(drawn, seed: int, batch: int) -> None:
+    cls, case = drawn
+    layer = cls.from_args({**case.args, "in_channels": case.in_shapes[0][0]})
+    try:
+        inferred = layer.infer([tuple(case.in_shapes[0])])
+    except LayerArgError:
+        assume(False)
+    weight = np.zeros((layer.out_channels, *case.in_shapes[0][:1], *layer.kernel_size))
+    plan = layer.prepare({"weight": weight}, [tuple(case.in_shapes[0])], inferred.out_shape, np.dtype(np.float64))
+    assert plan["method"] == "im2col_t", plan["method"]      # the path this test is for
     check_forward(cls, case, seed, batch)
 
 

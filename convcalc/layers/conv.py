@@ -22,9 +22,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import (MacCounter, add_bias, bias_rows, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_input_grad, conv_rows,
-                       conv_weight_columns, conv_winograd, fast_fft_length, fft_kernel_spectrum, pad_spatial,
-                       pad_spatial_transpose, windows_transpose, winograd_weights)
+from ..kernels import (MacCounter, add_bias, bias_rows, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_im2col_t,
+                       conv_input_grad, conv_rows, conv_weight_columns, conv_winograd, fast_fft_length,
+                       fft_kernel_spectrum, pad_spatial, pad_spatial_transpose, tap_block_columns, tap_blocks,
+                       windows_transpose, winograd_weights)
 from ..receptive import Field
 from ..shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
 from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, _as_int, _short, boolean, choice,
@@ -35,6 +36,13 @@ PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 # stride-1 convs with at least this many output positions per sample use the row (or, batched, the tap-GEMM)
 # algorithm instead of im2col: there the patch copy costs more than the GEMM (benchmarks/executor.py, ResNets)
 ROWS_MIN_POSITIONS = 28 * 28
+# ungrouped convs whose channels-last windows are contiguous only in runs shorter than this (C x the last kernel
+# extent: a network's first conv on an image, say) copy transposed patches, run by run along the output rows
+# (`kernels.conv_im2col_t`), instead of im2col's short runs or the row algorithm's k GEMMs on a few channels:
+# 0.3-0.9x the time at batch 1, 0.05-0.6x at batch 8 (benchmarks/small_channels.py). Strided convs only below
+# the second limit: at runs of 9-21 (ResNet's 7x7 stem on RGB) BLAS's transposed operand costs what the copy saves.
+TRANSPOSED_PATCHES_MAX_RUN = 16
+TRANSPOSED_PATCHES_MAX_RUN_STRIDED = 8
 ALGORITHMS = ("auto", "direct", "fft", "winograd")
 # algorithm 'auto' takes the FFT when its estimated cost (`conv_costs`) is below FFT_MARGIN x the direct one's
 # and the kernel spectrum it keeps stays under FFT_MAX_SPECTRUM_BYTES. The cost constants are a least-squares
@@ -275,6 +283,10 @@ class ConvNd(Layer):
                         spectrum=fft_kernel_spectrum(exact, self.groups, self.dilation, fft_shape, dtype))
         elif self.algorithm == "winograd" or (self.algorithm == "auto" and self.winograd_pays(channels, out)):
             plan.update(method="winograd", weights=winograd_weights(exact, dtype))
+        elif self.groups == 1 and prod(self.kernel_size) > 1 and channels * self.kernel_size[-1] < (
+                TRANSPOSED_PATCHES_MAX_RUN if all(s == 1 for s in self.stride) else TRANSPOSED_PATCHES_MAX_RUN_STRIDED):
+            blocks = tap_blocks(self.kernel_size, self.stride, self.dilation)
+            plan.update(method="im2col_t", blocks=blocks, weights=tap_block_columns(weight, blocks))
         elif self.groups > 1 and per_group == 1:
             multiplier = self.out_channels // channels                    # depthwise
             taps = weight.reshape(channels, multiplier, -1).transpose(2, 0, 1)   # (prod(k), C, M)
@@ -294,7 +306,7 @@ class ConvNd(Layer):
         # the backward pass (every algorithm) needs the weights as im2col's columns, (g, prod(k) * C/g, O/g):
         # laid out on its first call (`backward_columns`), so forward-only runs keep one copy of the weights
         plan["columns"] = None
-        if plan["method"] in ("fft", "depthwise", "winograd"):   # no layout above is the columns
+        if plan["method"] in ("fft", "depthwise", "winograd", "im2col_t"):   # no layout above is the columns
             plan["weight"] = weight
         return plan
 
@@ -340,11 +352,15 @@ class ConvNd(Layer):
         out, weights, method = plan["out"], plan["weights"], plan["method"]
         if method == "winograd" and self.padding_mode == "zeros":   # zero padding written by its polyphase copy
             return conv_winograd(inputs[0], weights, out, counter, plan["bias"], plan["pads"])
-        x = pad_spatial(inputs[0], plan["pads"], self.padding_mode)
+        zero_padded = method == "im2col_t" and self.padding_mode == "zeros"   # also written by a polyphase copy
+        x = inputs[0] if zero_padded else pad_spatial(inputs[0], plan["pads"], self.padding_mode)
         args = (self.kernel_size, self.stride, self.dilation, out, counter)
         if method == "winograd":
             return conv_winograd(x, weights, out, counter, plan["bias"])
-        if method == "fft":
+        if method == "im2col_t":
+            pads = plan["pads"] if zero_padded else [(0, 0)] * self.dims
+            y = conv_im2col_t(x, weights, plan["blocks"], pads, *args)
+        elif method == "fft":
             y = conv_fft(x, plan["spectrum"], self.kernel_size, self.stride, plan["fft_shape"], out, counter)
         elif method == "pointwise":
             index = (slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, self.stride)))
