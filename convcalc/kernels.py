@@ -25,9 +25,12 @@ class MacCounter:
                                   # products of FFT spectra (conv_fft) or Winograd's tile GEMMs (conv_winograd)
         self.transform = ""       # 'fft' or 'winograd' when one ran
 
-    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """a @ b, counting prod(batch dims of the result) x rows x K x cols."""
-        k = a.shape[-1]
+    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None,
+               ones_column: bool = False) -> np.ndarray:
+        """a @ b, counting prod(batch dims of the result) x rows x K x cols. With ``ones_column`` a's last column
+        holds ones and b's last row a bias (`with_ones_column`): the product adds the bias, which is no
+        multiply-accumulate of the layer's, so K counts a's other columns only."""
+        k = a.shape[-1] - ones_column
         result = np.matmul(a, b, out=out)
         self.total += result.size * k
         return result
@@ -116,14 +119,31 @@ def conv_weight_columns(weight: np.ndarray, groups: int) -> np.ndarray:
     return np.ascontiguousarray(grouped.transpose(0, 2, 1))
 
 
+def with_ones_column(values: np.ndarray, positions: int = 1) -> np.ndarray:
+    """``values`` (*P, *K), its first ``positions`` axes the rows, copied into the first prod(K) columns of a
+    (prod(P), prod(K) + 1) matrix whose last column is ones. Its product with weights whose last row is a bias adds
+    that bias inside the GEMM (`MacCounter.matmul`'s ``ones_column``): no pass over the output, for the cost of
+    this copy, which im2col's patches and a strided 1x1 conv's picked positions pay anyway."""
+    width = int(np.prod(values.shape[positions:]))
+    matrix = np.empty((int(np.prod(values.shape[:positions])), width + 1), dtype=values.dtype)
+    matrix[:, width] = 1
+    target = matrix[:, :width].reshape(values.shape)   # splitting axes of a strided view: a view, never a copy
+    assert np.may_share_memory(target, matrix)
+    target[...] = values
+    return matrix
+
+
 def conv_im2col(x: np.ndarray, columns: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
-                dilation: Sequence[int], out: Sequence[int], counter: MacCounter) -> np.ndarray:
-    """Cross-correlation of a padded ``(N, *S, C)`` array as one GEMM per group (batched over groups)."""
+                dilation: Sequence[int], out: Sequence[int], counter: MacCounter, bias_row: bool = False) -> np.ndarray:
+    """Cross-correlation of a padded ``(N, *S, C)`` array as one GEMM per group (batched over groups).
+    ``bias_row`` (one group): the columns' last row is the bias, added by the GEMM (`with_ones_column`)."""
     groups, rows, out_per_group = columns.shape
     batch = x.shape[0]
     patches = windows(x, kernel, stride, dilation, out)                   # (N, *out, *k, C)
     positions = batch * int(np.prod(out))
-    if groups == 1:
+    if bias_row:
+        result = counter.matmul(with_ones_column(patches, 1 + len(out)), columns[0], ones_column=True)
+    elif groups == 1:
         patches = patches.reshape(positions, rows)                         # copy: (N*out, prod(k)*C)
         result = counter.matmul(patches, columns[0])                       # (N*out, O)
     else:

@@ -53,7 +53,8 @@ from convcalc.errors import LayerArgError  # noqa: E402
 from convcalc.execute import Network  # noqa: E402
 from convcalc.graph import INPUT, Graph, Node  # noqa: E402
 from convcalc.kernels import MacCounter, to_logical, to_storage  # noqa: E402
-from convcalc.layers.conv import TRANSPOSED_PATCHES_MAX_RUN, TRANSPOSED_PATCHES_MAX_RUN_STRIDED  # noqa: E402
+from convcalc.layers.conv import (BIAS_IN_GEMM_MIN_EXPANSION, TRANSPOSED_PATCHES_MAX_RUN,  # noqa: E402
+                                  TRANSPOSED_PATCHES_MAX_RUN_STRIDED)
 from convcalc.layers import Layer, layer_types, lookup  # noqa: E402
 
 torch.set_num_threads(1)
@@ -361,6 +362,37 @@ def test_small_channel_conv_forward_matches_torch(drawn, seed: int, batch: int) 
     weight = np.zeros((layer.out_channels, *case.in_shapes[0][:1], *layer.kernel_size))
     plan = layer.prepare({"weight": weight}, [tuple(case.in_shapes[0])], inferred.out_shape, np.dtype(np.float64))
     assert plan["method"] == "im2col_t", plan["method"]      # the path this test is for
+    check_forward(cls, case, seed, batch)
+
+
+@st.composite
+def bias_in_gemm_cases(draw) -> tuple[type[Layer], Case]:
+    """Biased convs whose bias the GEMM adds (a ones column in its left operand): im2col's (ungrouped, stride 2
+    so that neither the row algorithm nor Winograd takes them, enough channels for no transposed patches), strided
+    1x1 convs, and stride-1 1x1 convs expanding to at least BIAS_IN_GEMM_MIN_EXPANSION x (C + 1) channels."""
+    dims = draw(st.sampled_from([1, 2, 3]))
+    kind = draw(st.sampled_from(["im2col", "strided 1x1", "expanding 1x1"]))
+    channels = draw(st.integers(1, 6)) if kind != "im2col" else draw(st.integers(8, 12))
+    args: dict[str, Any] = {"bias": True, "kernel_size": 1 if kind != "im2col" else draw(st.integers(2, 3)),
+                            "stride": 1 if kind == "expanding 1x1" else draw(st.integers(2, 3)),
+                            "padding": draw(st.integers(0, 1)), "algorithm": "direct",
+                            "out_channels": draw(st.integers(BIAS_IN_GEMM_MIN_EXPANSION * (channels + 1), 20))
+                            if kind == "expanding 1x1" else draw(st.integers(1, 9))}
+    high = {1: 30, 2: 12, 3: 6}[dims]
+    shape = (channels, *draw(st.lists(st.integers(4, high), min_size=dims, max_size=dims)))
+    return lookup(f"Conv{dims}d"), Case(args, [shape], channel_arg="in_channels")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(drawn=bias_in_gemm_cases(), seed=st.integers(0, 2**31 - 1), batch=st.integers(1, 3))
+def test_bias_added_by_the_gemm_matches_torch(drawn, seed: int, batch: int) -> None:
+    """Outputs as torch's, and MACs still the conv's own (the ones column's products are not counted)."""
+    cls, case = drawn
+    layer = cls.from_args({**case.args, "in_channels": case.in_shapes[0][0]})
+    inferred = layer.infer([tuple(case.in_shapes[0])])
+    params = {name: np.zeros(shape) for name, shape in inferred.params.items()}
+    plan = layer.prepare(params, [tuple(case.in_shapes[0])], inferred.out_shape, np.dtype(np.float64))
+    assert plan["bias_in_gemm"], plan["method"]      # the path this test is for
     check_forward(cls, case, seed, batch)
 
 

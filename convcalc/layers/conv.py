@@ -25,7 +25,7 @@ from ..errors import LayerArgError
 from ..kernels import (MacCounter, add_bias, bias_rows, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_im2col_t,
                        conv_input_grad, conv_rows, conv_weight_columns, conv_winograd, fast_fft_length,
                        fft_kernel_spectrum, pad_spatial, pad_spatial_transpose, tap_block_columns, tap_blocks,
-                       windows_transpose, winograd_weights)
+                       windows_transpose, winograd_weights, with_ones_column)
 from ..receptive import Field
 from ..shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
 from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, _as_int, _short, boolean, choice,
@@ -42,6 +42,11 @@ ROWS_MIN_POSITIONS = 28 * 28
 # 0.3-0.9x the time at batch 1, 0.05-0.6x at batch 8 (benchmarks/small_channels.py). Strided convs only below
 # the second limit: at runs of 9-21 (ResNet's 7x7 stem on RGB) BLAS's transposed operand costs what the copy saves.
 TRANSPOSED_PATCHES_MAX_RUN = 16
+# a bias is added inside the GEMM (a ones column in its left operand, `kernels.with_ones_column`) where that
+# operand is copied anyway (im2col's patches, a strided 1x1 conv's picked positions), and for stride-1 1x1 convs
+# with at least this many times (C + 1) output channels: copying the (P, C) input costs less than a pass over
+# the (P, O) output (ResNet-50's expanding 1x1 convs, O = 4C)
+BIAS_IN_GEMM_MIN_EXPANSION = 2
 TRANSPOSED_PATCHES_MAX_RUN_STRIDED = 8
 ALGORITHMS = ("auto", "direct", "fft", "winograd")
 # algorithm 'auto' takes the FFT when its estimated cost (`conv_costs`) is below FFT_MARGIN x the direct one's
@@ -273,7 +278,7 @@ class ConvNd(Layer):
         out = tuple(out_shape[1:])
         pads = self.pads(spatial)
         bias = np.asarray(params["bias"], dtype=dtype) if "bias" in params else None
-        plan: dict[str, Any] = {"pads": pads, "out": out, "bias": bias,
+        plan: dict[str, Any] = {"pads": pads, "out": out, "bias": bias, "bias_in_gemm": False,
                                 "bias_rows": None if bias is None else bias_rows(bias, prod(out))}
         per_group = channels // self.groups
         fft_shape = tuple(fast_fft_length(size + lo + hi) for size, (lo, hi) in zip(spatial, pads))
@@ -293,7 +298,11 @@ class ConvNd(Layer):
             plan.update(method="depthwise", weights=np.ascontiguousarray(taps, dtype=dtype))
         elif self.groups == 1 and all(k == 1 for k in self.kernel_size):
             columns = weight.reshape(self.out_channels, channels).T       # (C, O)
-            plan.update(method="pointwise", weights=np.ascontiguousarray(columns, dtype=dtype))
+            in_gemm = bias is not None and (any(s > 1 for s in self.stride)
+                                            or self.out_channels >= BIAS_IN_GEMM_MIN_EXPANSION * (channels + 1))
+            plan.update(method="pointwise", bias_in_gemm=in_gemm,
+                        weights=np.ascontiguousarray(np.vstack([columns, bias[None]]) if in_gemm else columns,
+                                                     dtype=dtype))
         elif self.groups == 1 and self.dims >= 2 and all(s == 1 for s in self.stride) and prod(out) >= ROWS_MIN_POSITIONS:
             first = self.kernel_size[0]
             rows = np.moveaxis(weight, 1, -1)                              # (O, k0, *k[1:], C)
@@ -302,7 +311,10 @@ class ConvNd(Layer):
             plan.update(method="rows", weights=np.ascontiguousarray(rows, dtype=dtype),   # (k0, prod(k[1:])*C, O)
                         taps=np.ascontiguousarray(taps.transpose(1, 2, 0), dtype=dtype))  # (prod(k), C, O)
         else:
-            plan.update(method="im2col", weights=conv_weight_columns(weight, self.groups).astype(dtype))
+            columns = conv_weight_columns(weight, self.groups).astype(dtype)
+            in_gemm = bias is not None and self.groups == 1
+            plan.update(method="im2col", bias_in_gemm=in_gemm,
+                        weights=np.concatenate([columns, bias[None, None]], axis=1) if in_gemm else columns)
         # the backward pass (every algorithm) needs the weights as im2col's columns, (g, prod(k) * C/g, O/g):
         # laid out on its first call (`backward_columns`), so forward-only runs keep one copy of the weights
         plan["columns"] = None
@@ -316,10 +328,11 @@ class ConvNd(Layer):
         once from the weights."""
         if plan["columns"] is None:
             method = plan["method"]
+            weights = plan["weights"][..., :-1, :] if plan["bias_in_gemm"] else plan["weights"]   # its bias row
             if method == "im2col":
-                plan["columns"] = plan["weights"]
+                plan["columns"] = weights
             elif method == "pointwise":
-                plan["columns"] = plan["weights"][None]
+                plan["columns"] = weights[None]
             elif method == "rows":
                 taps = plan["taps"]
                 plan["columns"] = taps.reshape(1, -1, taps.shape[-1])
@@ -365,7 +378,11 @@ class ConvNd(Layer):
         elif method == "pointwise":
             index = (slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, self.stride)))
             picked = x[index]                                                 # (N, *out, C)
-            y = counter.matmul(picked.reshape(-1, picked.shape[-1]), weights).reshape(*picked.shape[:-1], -1)
+            if plan["bias_in_gemm"]:
+                y = counter.matmul(with_ones_column(picked, picked.ndim - 1), weights, ones_column=True)
+            else:
+                y = counter.matmul(picked.reshape(-1, picked.shape[-1]), weights)
+            y = y.reshape(*picked.shape[:-1], -1)
         elif method == "depthwise":
             y = conv_depthwise(x, weights, *args)
         elif method == "rows" and x.shape[0] >= 4:
@@ -373,8 +390,8 @@ class ConvNd(Layer):
         elif method == "rows":
             y = conv_rows(x, weights, *args)
         else:
-            y = conv_im2col(x, weights, *args)
-        if plan["bias"] is not None:
+            y = conv_im2col(x, weights, *args, bias_row=plan["bias_in_gemm"])
+        if plan["bias"] is not None and not plan["bias_in_gemm"]:
             add_bias(y, plan["bias_rows"])
         return y
 
