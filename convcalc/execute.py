@@ -41,6 +41,7 @@ class LayerRun:
     transform_macs: int = 0  # multiply-accumulates a transform-domain conv really ran (FFT spectra, Winograd
                              # tiles); executed_macs then counts the direct-equivalent MACs of its outputs
     transform: str = ""      # which transform: 'fft' (kernels.conv_fft), 'winograd' (kernels.conv_winograd)
+    fused_into: str = ""     # a sum its producer's GEMM added into the other input (`Network.accumulate`)
 
     @property
     def shape_ok(self) -> bool:
@@ -104,12 +105,14 @@ class Network:
         for index, node in enumerate(graph.nodes):
             for name in node.inputs:
                 self.last_use[name] = index
+        self.accumulate = self._plan_accumulation()
         # per node, what `run` needs besides the prepared parameters: its forward (and in-place forward, if any)
         # and the arrays no later node reads once it has run
         self.steps = [(node, row, node.name in self.folded, node.layer.forward,
                        getattr(node.layer, "forward_inplace", None),
                        tuple(name for name in dict.fromkeys(node.inputs)
-                             if self.last_use.get(name) == index and name != graph.output))
+                             if self.last_use.get(name) == index and name != graph.output),
+                       self.accumulate.get(node.name))
                       for index, (node, row) in enumerate(zip(graph.nodes, self.summary.layers))]
 
     def _shape(self, name: str) -> tuple[int, ...]:
@@ -138,6 +141,60 @@ class Network:
                 continue
             params[producer.name] = producer.layer.absorb_affine(params[producer.name], *affine)
             self.folded.add(node.name)
+
+    def _plan_accumulation(self) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+        """Sums a producer can write itself: for a two-input sum layer (``sums_inputs``, Add) one of whose inputs
+        ``a`` is made by a layer with ``forward_into`` (Conv: BLAS's GEMM adds its product to an array, beta = 1)
+        whose output (through folded layers) nothing but the sum reads, and whose other input ``b`` exists when
+        that producer runs, has the output's shape, is not read by the producer and is read by nothing after the
+        sum: the producer adds its output into ``b``'s array and the sum has nothing left to do (ResNet's
+        ``conv3 + identity``: the add runs inside the GEMM instead of as one more pass over the output). Of two
+        such inputs, the one made later. Per producer: (sum, b, the names whose arrays become the sum's).
+        Whether ``b``'s memory is free is checked at run time (`_may_accumulate`)."""
+        graph, nodes = self.graph, {node.name: node for node in self.graph.nodes}
+        position = {node.name: index for index, node in enumerate(graph.nodes)}
+        readers: dict[str, list[str]] = {}
+        for node in graph.nodes:
+            for name in node.inputs:
+                readers.setdefault(name, []).append(node.name)
+        plan: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+        for node in graph.nodes:
+            if not getattr(node.layer, "sums_inputs", False) or len(set(node.inputs)) != 2 or len(node.inputs) != 2:
+                continue
+            choices = []
+            for a, b in (node.inputs, node.inputs[::-1]):
+                chain = [a]                                  # a, back through folded layers to its producer
+                while chain[-1] in self.folded:
+                    chain.append(nodes[chain[-1]].inputs[0])
+                producer = chain[-1]
+                if (producer == INPUT or b == INPUT or not hasattr(nodes[producer].layer, "forward_into")
+                        or readers.get(a) != [node.name] or graph.output in chain
+                        or any(readers.get(name) != [nodes[later].name] for name, later in zip(chain[1:], chain))
+                        or b in nodes[producer].inputs or position.get(b, -1) > position[producer]
+                        or self.last_use.get(b) != position[node.name]
+                        or any(b in nodes[graph.nodes[i].name].inputs
+                               for i in range(position[producer] + 1, position[node.name]))
+                        or not self._shape(a) == self._shape(b) == self._shape(node.name)):
+                    continue
+                choices.append((position[producer], producer, b, tuple(chain[:-1]) + (node.name,)))
+            if choices:
+                _, producer, b, names = max(choices)
+                plan[producer] = (node.name, b, names)
+        return plan
+
+    def _may_accumulate(self, name: str, index: int, activations: Mapping[str, np.ndarray],
+                        keep_set: Collection[str]) -> bool:
+        """True when array ``name``'s memory can take a sum at layer ``index``: it is not the network's input
+        or output or kept, and no other live array sharing its memory is read after layer ``index``."""
+        if name == INPUT or name == self.graph.output or name in keep_set:
+            return False
+        array = activations[name]
+        for other, value in activations.items():
+            if other != name and (value is array or np.may_share_memory(value, array)):
+                if (self.last_use.get(other, -1) > index or other == INPUT or other == self.graph.output
+                        or other in keep_set):
+                    return False
+        return True
 
     def _may_overwrite(self, name: str, index: int, activations: Mapping[str, np.ndarray],
                        keep_set: Collection[str]) -> bool:
@@ -204,12 +261,20 @@ class Network:
         started = time.perf_counter()
         batch = x.shape[0]
         clock = time.perf_counter
-        for index, (node, row, folded, forward, forward_inplace, done) in enumerate(self.steps):
+        summed: dict[str, str] = {}                      # sum layer -> the producer that wrote it
+        for index, (node, row, folded, forward, forward_inplace, done, accumulate) in enumerate(self.steps):
             inputs = [activations[name] for name in node.inputs]
             counter = MacCounter()
+            fused_into = summed.get(node.name, "")
             tic = clock()
             if folded:
                 y = inputs[0]
+            elif fused_into:                             # both inputs are now the producer's array: the sum
+                y = inputs[0]
+            elif (accumulate is not None and not keep_all and keep_set.isdisjoint(accumulate[2])
+                  and node.name not in keep_set and self._may_accumulate(accumulate[1], index, activations, keep_set)):
+                y = node.layer.forward_into(inputs, self.prepared[node.name], counter, activations[accumulate[1]])
+                summed[accumulate[0]] = node.name
             elif (forward_inplace is not None and not keep_all
                   and self._may_overwrite(node.inputs[0], index, activations, keep_set)):
                 y = forward_inplace(inputs, self.prepared[node.name], counter)
@@ -219,7 +284,7 @@ class Network:
             actual = (y.shape[-1], *y.shape[1:-1]) if y.ndim > 2 else tuple(y.shape[1:])   # PyTorch's order
             finite = bool(np.isfinite(y).all()) if check_finite else True
             record = LayerRun(node.name, node.type_name, row.output_shape, actual, row.macs * batch, counter.total,
-                              seconds, finite, folded, counter.transform_macs, counter.transform)
+                              seconds, finite, folded, counter.transform_macs, counter.transform, fused_into)
             runs.append(record)
             if on_layer is not None:
                 on_layer(record)

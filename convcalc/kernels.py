@@ -12,6 +12,8 @@ from typing import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .blas import gemm_accumulate
+
 PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
@@ -34,6 +36,14 @@ class MacCounter:
         result = np.matmul(a, b, out=out)
         self.total += result.size * k
         return result
+
+    def matmul_into(self, a: np.ndarray, b: np.ndarray, into: np.ndarray, ones_column: bool = False) -> np.ndarray:
+        """``into += a @ b`` (``into``: 2-D, a's rows by b's columns), counted as `matmul` counts: in the GEMM
+        itself where NumPy's BLAS can be called so (`blas.gemm_accumulate`), else as a product and an add."""
+        if not gemm_accumulate(a, b, into):
+            into += np.matmul(a, b)
+        self.total += into.size * (a.shape[-1] - ones_column)
+        return into
 
     def add(self, count: int) -> None:
         self.total += int(count)

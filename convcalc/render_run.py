@@ -47,6 +47,7 @@ def run_json(result: RunResult, source: str, k: int | None = None,
             {"name": r.name, "type": r.type, "predicted_shape": list(r.predicted_shape),
              "actual_shape": list(r.actual_shape), "shape_ok": r.shape_ok, "predicted_macs": r.predicted_macs,
              "executed_macs": r.executed_macs, "macs_ok": r.macs_ok, "finite": r.finite, "folded": r.folded,
+             "fused_into": r.fused_into or None,
              "transform": r.transform or None,
              "transform_macs": r.transform_macs, "seconds": r.seconds,
              "rf_ok": checks[r.name].ok if r.name in checks else None}
@@ -79,7 +80,8 @@ def run_table(result: RunResult, source: str, k: int | None = None, notes: Seque
         shape_mark = OK if r.shape_ok else BAD
         macs_mark = OK if r.macs_ok else BAD
         name = r.name + ("" if r.finite else "  [red]NaN/Inf[/]")
-        type_text = r.type + (" (folded)" if r.folded else f" ({r.transform})" if r.transform else "")
+        type_text = r.type + (" (folded)" if r.folded else " (fused)" if r.fused_into
+                              else f" ({r.transform})" if r.transform else "")
         table.add_row(name, type_text, shape_cell(r.predicted_shape), shape_cell(r.actual_shape),
                       shape_mark if r.shape_ok else f"[red]{shape_mark}[/]", f"{r.predicted_macs:,}",
                       f"{r.executed_macs:,}", macs_mark if r.macs_ok else f"[red]{macs_mark}[/]",

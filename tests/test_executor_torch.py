@@ -626,6 +626,55 @@ def test_in_place_layers_never_overwrite_an_array_still_needed():
     assert np.array_equal(x, before)
 
 
+def test_sums_a_conv_writes_into_the_other_input_only_where_nothing_else_reads_it():
+    """A residual sum whose conv's output nothing else reads is written by the conv itself (its GEMM adds into
+    the other input, `Network.accumulate`); never when that other input is read after the sum (directly, or
+    through Identity, which hands on the same array), is kept, or is the network's input. Every case against
+    torch, fused or not."""
+    builder = GraphBuilder((3, 8, 8))
+
+    def conv(source: str, kernel: int = 1, **args: Any) -> str:
+        return builder.add("Conv2d", {"out_channels": 4, "kernel_size": kernel, "padding": kernel // 2, **args}, source)
+
+    def branch(source: str) -> str:                                          # a conv reading something else
+        return conv(builder.add("ReLU", {}, conv(source, 3)))
+
+    r0 = builder.add("ReLU", {}, conv(INPUT, 3))
+    h = builder.add("ReLU", {}, conv(r0, 3))
+    conv1 = conv(h)
+    fused = builder.add("Add", {}, builder.add("BatchNorm2d", {}, conv1), r0)   # a bottleneck's sum (BN folded)
+    down = conv(fused, stride=2)
+    main = conv(fused, 3, stride=2)
+    projected = builder.add("Add", {}, main, down)                             # the later conv (main) adds
+    view = builder.add("Identity", {}, projected)
+    aliased = builder.add("Add", {}, branch(projected), projected)             # 'view' still reads it after
+    reread = builder.add("Add", {}, branch(aliased), aliased)                  # 'aliased' is read again below
+    last = builder.add("Add", {}, builder.add("Add", {}, reread, aliased), view)
+    own = builder.add("Add", {}, conv(last), last)                             # the conv reads what it would add to
+    from_input = builder.add("Add", {}, builder.add("Conv2d", {"out_channels": 3, "kernel_size": 1}, INPUT), INPUT)
+    final = builder.add("Add", {}, own, conv(from_input, 5, stride=2))        # fused
+    graph = builder.graph()
+    gen = torch.Generator().manual_seed(0)
+    model = TorchGraph(builder).double().eval()
+    randomize(model, gen)
+    x = torch.randn(2, 3, 8, 8, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        reference = model(x).numpy()
+    state: dict[str, np.ndarray] = {}
+    for name, module in model.blocks.items():
+        state.update(state_as_numpy(module, f"{name}."))
+    network = Network(graph, (3, 8, 8), state=state, dtype="float64")
+    x_before = x.numpy().copy()
+    for keep, expect in (((), {fused, projected, final}), ((r0,), {projected, final}), (True, set())):
+        result = network.run(x.numpy(), keep=keep)
+        assert result.ok
+        assert {r.name for r in result.layers if r.fused_into} == expect, keep
+        assert_close(result.output, reference, np.float64, f"keep={keep}")
+        assert np.array_equal(x.numpy(), x_before)
+    by_name = {r.name: r for r in network.run(x.numpy()).layers}
+    assert (by_name[fused].fused_into, by_name[projected].fused_into) == (conv1, main)
+
+
 def test_in_place_layers_never_overwrite_a_view_of_an_array_still_needed():
     """A Flatten of a 1x1 map and Identity hand on their input's memory (a view, the same array): a ReLU after
     them must not overwrite it while another branch still reads the conv's output, nor a kept map."""

@@ -25,7 +25,7 @@ from ..errors import LayerArgError
 from ..kernels import (MacCounter, add_bias, bias_rows, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_im2col_t,
                        conv_input_grad, conv_rows, conv_weight_columns, conv_winograd, fast_fft_length,
                        fft_kernel_spectrum, pad_spatial, pad_spatial_transpose, tap_block_columns, tap_blocks,
-                       windows_transpose, winograd_weights, with_ones_column)
+                       windows, windows_transpose, winograd_weights, with_ones_column)
 from ..receptive import Field
 from ..shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
 from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, _as_int, _short, boolean, choice,
@@ -376,8 +376,7 @@ class ConvNd(Layer):
         elif method == "fft":
             y = conv_fft(x, plan["spectrum"], self.kernel_size, self.stride, plan["fft_shape"], out, counter)
         elif method == "pointwise":
-            index = (slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, self.stride)))
-            picked = x[index]                                                 # (N, *out, C)
+            picked = self.picked(x, out)                                      # (N, *out, C)
             if plan["bias_in_gemm"]:
                 y = counter.matmul(with_ones_column(picked, picked.ndim - 1), weights, ones_column=True)
             else:
@@ -394,6 +393,33 @@ class ConvNd(Layer):
         if plan["bias"] is not None and not plan["bias_in_gemm"]:
             add_bias(y, plan["bias_rows"])
         return y
+
+    def picked(self, x: np.ndarray, out: Sequence[int]) -> np.ndarray:
+        """The (N, *out, C) positions a 1x1 conv reads from its padded input (every stride-th)."""
+        return x[(slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, self.stride)))]
+
+    def forward_into(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter,
+                     into: np.ndarray) -> np.ndarray:
+        """`forward`, added into ``into`` (channels-last, the output's shape, its values needed by nothing else):
+        the sum a residual Add takes, written by the GEMM itself for 1x1 and ungrouped im2col convs
+        (`MacCounter.matmul_into`, BLAS's beta = 1); the other algorithms add their output to it."""
+        method, out = plan["method"], plan["out"]
+        ungrouped = method == "pointwise" or (method == "im2col" and plan["weights"].shape[0] == 1)
+        if not ungrouped or not into.flags.c_contiguous:
+            return np.add(into, self.forward(inputs, plan, counter), out=into)
+        x = pad_spatial(inputs[0], plan["pads"], self.padding_mode)
+        ones = plan["bias_in_gemm"]
+        if method == "pointwise":
+            values, columns = self.picked(x, out), plan["weights"]                 # (N, *out, C), (C [+1], O)
+        else:
+            values = windows(x, self.kernel_size, self.stride, self.dilation, out)   # (N, *out, *k, C)
+            columns = plan["weights"][0]                                            # (prod(k) * C [+1], O)
+        matrix = (with_ones_column(values, 1 + self.dims) if ones
+                  else values.reshape(x.shape[0] * prod(out), -1))
+        counter.matmul_into(matrix, columns, into.reshape(-1, into.shape[-1]), ones_column=ones)
+        if plan["bias"] is not None and not ones:
+            add_bias(into, plan["bias_rows"])
+        return into
 
     def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
                  plan: dict[str, Any]) -> list[np.ndarray]:

@@ -82,6 +82,7 @@ class Add(BroadcastMerge):
     type_name = "Add"
     aliases = ("Sum",)
     summary = "elementwise sum of its inputs (residual connections), with PyTorch broadcasting"
+    sums_inputs = True   # the executor may let a producer add its output into the other input (`forward_into`)
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         return self.combine(inputs, np.add)
