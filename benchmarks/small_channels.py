@@ -13,7 +13,6 @@ shorter patch copy saves.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import convcalc.layers.conv as conv  # noqa: E402
 from convcalc.kernels import MacCounter, tap_block_columns, tap_blocks, to_storage  # noqa: E402
 from convcalc.layers import lookup  # noqa: E402
-from winograd import keep_freed_memory, timed  # noqa: E402
+from winograd import setup, timed  # noqa: E402
 
 # (dims, channels, out_channels, kernel, stride, spatial size): first convs of VGG, U-Net, LeNet, C3D, the edge
 # demo's Sobel pair; ResNet/MobileNet-style strided stems
@@ -38,16 +37,8 @@ GRID = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--repeats", type=int, default=10)
-    args = parser.parse_args()
-    dtype = np.dtype(args.dtype)
-    keep_freed_memory()
-    rng = np.random.default_rng(0)
-    scratch = np.zeros(8 * 2 ** 20, dtype=np.float32)
-    limit = conv.TRANSPOSED_PATCHES_MAX_RUN
+    args, dtype, rng, scratch = setup(__doc__.splitlines()[0], repeats=10)
+    limits = conv.TRANSPOSED_PATCHES_MAX_RUN, conv.TRANSPOSED_PATCHES_MAX_RUN_STRIDED
     print(f"batch {args.batch}, {args.dtype}; times in ms (best of {args.repeats}, cold caches)")
     print(f"{'conv':>34} {'before':>8} {'method':>8} {'transposed':>11} {'ratio':>6}  auto now")
     for dims, channels, out_channels, kernel, stride, size in GRID:
@@ -59,10 +50,10 @@ def main() -> None:
         params = {name: rng.standard_normal(s) / 10 for name, s in inferred.params.items()}
         now = layer.prepare(params, [shape], inferred.out_shape, dtype)
         try:
-            conv.TRANSPOSED_PATCHES_MAX_RUN = 0
+            conv.TRANSPOSED_PATCHES_MAX_RUN = conv.TRANSPOSED_PATCHES_MAX_RUN_STRIDED = 0
             before = layer.prepare(params, [shape], inferred.out_shape, dtype)
         finally:
-            conv.TRANSPOSED_PATCHES_MAX_RUN = limit
+            conv.TRANSPOSED_PATCHES_MAX_RUN, conv.TRANSPOSED_PATCHES_MAX_RUN_STRIDED = limits
         blocks = tap_blocks(layer.kernel_size, layer.stride, layer.dilation)
         transposed = {**before, "method": "im2col_t", "blocks": blocks,
                       "weights": tap_block_columns(np.asarray(params["weight"], dtype=dtype), blocks)}

@@ -48,6 +48,18 @@ def keep_freed_memory() -> None:
         pass
 
 
+def setup(description: str, repeats: int) -> tuple[argparse.Namespace, np.dtype, np.random.Generator, np.ndarray]:
+    """The grid benchmarks' options (--batch, --dtype, --repeats), glibc told to keep freed memory, a seeded
+    generator and the scratch buffer `timed` rewrites to start each run with cold caches."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--repeats", type=int, default=repeats)
+    args = parser.parse_args()
+    keep_freed_memory()
+    return args, np.dtype(args.dtype), np.random.default_rng(0), np.zeros(8 * 2 ** 20, dtype=np.float32)
+
+
 def timed(function, scratch: np.ndarray) -> float:
     scratch += 1.0                               # evict the conv's operands: start cold, as in a network
     tic = time.perf_counter()
@@ -56,15 +68,7 @@ def timed(function, scratch: np.ndarray) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--repeats", type=int, default=12)
-    args = parser.parse_args()
-    dtype = np.dtype(args.dtype)
-    keep_freed_memory()
-    rng = np.random.default_rng(0)
-    scratch = np.zeros(8 * 2 ** 20, dtype=np.float32)
+    args, dtype, rng, scratch = setup(__doc__.splitlines()[0], repeats=12)
     print(f"batch {args.batch}, {args.dtype}; times in ms (best of {args.repeats}, cold caches)")
     print(f"{'conv':>26} {'tiles':>6} {'direct':>8} {'method':>8} {'winograd':>9} {'ratio':>6}  auto")
     right = 0
