@@ -183,12 +183,16 @@ class Network:
         return plan
 
     def _may_accumulate(self, name: str, index: int, activations: Mapping[str, np.ndarray],
-                        keep_set: Collection[str]) -> bool:
+                        keep_set: Collection[str], caller: np.ndarray) -> bool:
         """True when array ``name``'s memory can take a sum at layer ``index``: it is not the network's input
-        or output or kept, and no other live array sharing its memory is read after layer ``index``."""
+        or output or kept, shares no memory with the caller's array ``caller`` (the input, once dropped from
+        ``activations``, may still be a view of it: a one-channel input needs no copy to be channels-last), and
+        no other live array sharing its memory is read after layer ``index``."""
         if name == INPUT or name == self.graph.output or name in keep_set:
             return False
         array = activations[name]
+        if np.may_share_memory(array, caller):
+            return False
         for other, value in activations.items():
             if other != name and (value is array or np.may_share_memory(value, array)):
                 if (self.last_use.get(other, -1) > index or other == INPUT or other == self.graph.output
@@ -197,13 +201,15 @@ class Network:
         return True
 
     def _may_overwrite(self, name: str, index: int, activations: Mapping[str, np.ndarray],
-                       keep_set: Collection[str]) -> bool:
+                       keep_set: Collection[str], caller: np.ndarray) -> bool:
         """True when no one needs the memory of array ``name`` after layer ``index``: neither that array nor any
         live one sharing its memory (a folded layer's output is its producer's array; Identity returns its input,
         a Flatten of a 1x1 map a view of it) is read later, is the network's input or output, or is kept."""
         if name == INPUT or name == self.graph.output or name in keep_set:
             return False
         array = activations[name]
+        if np.may_share_memory(array, caller):      # the caller's input, through a view that outlived INPUT
+            return False
         for other, value in activations.items():
             if value is array or np.may_share_memory(value, array):
                 if (self.last_use.get(other, -1) > index or other == INPUT or other == self.graph.output
@@ -267,22 +273,28 @@ class Network:
             counter = MacCounter()
             fused_into = summed.get(node.name, "")
             tic = clock()
-            if folded:
+            if batch == 0:                               # an empty batch: empty outputs of the predicted shapes
+                y = to_storage(np.empty((0, *row.output_shape), dtype=self.dtype))
+            elif folded:
                 y = inputs[0]
             elif fused_into:                             # both inputs are now the producer's array: the sum
                 y = inputs[0]
             elif (accumulate is not None and not keep_all and keep_set.isdisjoint(accumulate[2])
-                  and node.name not in keep_set and self._may_accumulate(accumulate[1], index, activations, keep_set)):
+                  and node.name not in keep_set
+                  and self._may_accumulate(accumulate[1], index, activations, keep_set, x)):
                 y = node.layer.forward_into(inputs, self.prepared[node.name], counter, activations[accumulate[1]])
                 summed[accumulate[0]] = node.name
             elif (forward_inplace is not None and not keep_all
-                  and self._may_overwrite(node.inputs[0], index, activations, keep_set)):
+                  and self._may_overwrite(node.inputs[0], index, activations, keep_set, x)):
                 y = forward_inplace(inputs, self.prepared[node.name], counter)
             else:
                 y = forward(inputs, self.prepared[node.name], counter)
             seconds = clock() - tic
             actual = (y.shape[-1], *y.shape[1:-1]) if y.ndim > 2 else tuple(y.shape[1:])   # PyTorch's order
             finite = bool(np.isfinite(y).all()) if check_finite else True
+            if not finite and accumulate is not None and summed.get(accumulate[0]) == node.name:
+                # y is the sum: whether this layer's own output was finite takes running it alone (rare)
+                finite = bool(np.isfinite(forward(inputs, self.prepared[node.name], MacCounter())).all())
             record = LayerRun(node.name, node.type_name, row.output_shape, actual, row.macs * batch, counter.total,
                               seconds, finite, folded, counter.transform_macs, counter.transform, fused_into)
             runs.append(record)

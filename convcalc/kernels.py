@@ -138,7 +138,7 @@ def with_ones_column(values: np.ndarray, positions: int = 1) -> np.ndarray:
     matrix = np.empty((int(np.prod(values.shape[:positions])), width + 1), dtype=values.dtype)
     matrix[:, width] = 1
     target = matrix[:, :width].reshape(values.shape)   # splitting axes of a strided view: a view, never a copy
-    assert np.may_share_memory(target, matrix)
+    assert matrix.size == 0 or np.may_share_memory(target, matrix)
     target[...] = values
     return matrix
 
@@ -244,9 +244,10 @@ def conv_rows(x: np.ndarray, row_columns: np.ndarray, kernel: Sequence[int], str
     step, dil = stride[0], dilation[0]
     if rest_k:
         unfolded = windows(x, (1, *rest_k), (1, *stride[1:]), (1, *dilation[1:]), (x.shape[1], *out[1:]))
-        unfolded = np.ascontiguousarray(unfolded).reshape(batch, x.shape[1], -1)   # copy: (N, P_0, rest)
+        rest = int(np.prod(unfolded.shape[2:]))
+        unfolded = np.ascontiguousarray(unfolded).reshape(batch, x.shape[1], rest)   # copy: (N, P_0, rest)
     else:
-        unfolded = x.reshape(batch, x.shape[1], -1)
+        unfolded = x.reshape(batch, x.shape[1], int(np.prod(x.shape[2:])))
     result = None
     positions = batch * int(np.prod(out))
     for offset in range(first_k):

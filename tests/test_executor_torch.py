@@ -679,6 +679,49 @@ def test_sums_a_conv_writes_into_the_other_input_only_where_nothing_else_reads_i
     assert (by_name[fused].fused_into, by_name[projected].fused_into) == (conv1, main)
 
 
+def test_one_channel_input_is_never_written_through_a_view_that_outlived_it():
+    """A one-channel input needs no copy to be channels-last, so the executor's input array is the caller's
+    memory; once no layer reads 'input' any more, an Identity of it (the same array) must still not be written
+    by an in-place ReLU or by a conv adding its output into it."""
+    builder = GraphBuilder((1, 6, 6))
+    view = builder.add("Identity", {}, INPUT)
+    relu = builder.add("ReLU", {}, builder.add("Identity", {}, INPUT))
+    h = builder.add("ReLU", {}, builder.add("Conv2d", {"out_channels": 1, "kernel_size": 3, "padding": 1}, relu))
+    total = builder.add("Add", {}, builder.add("Conv2d", {"out_channels": 1, "kernel_size": 1}, h), view)
+    builder.add("Add", {}, total, relu)
+    graph = builder.graph()
+    gen = torch.Generator().manual_seed(0)
+    model = TorchGraph(builder).double().eval()
+    randomize(model, gen)
+    x = torch.randn(2, 1, 6, 6, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        reference = model(x).numpy()
+    state: dict[str, np.ndarray] = {}
+    for name, module in model.blocks.items():
+        state.update(state_as_numpy(module, f"{name}."))
+    caller = x.numpy().copy()
+    result = Network(graph, (1, 6, 6), state=state, dtype="float64").run(caller)
+    assert np.array_equal(caller, x.numpy())
+    assert_close(result.output, reference, np.float64, "one-channel input")
+
+
+def test_a_sum_that_overflows_is_blamed_on_the_sum_not_its_conv():
+    """When a conv adds its output into the other input of a sum, the run reports whether the conv's own output was
+    finite, so a sum that alone overflows is the first non-finite layer, as without the fusion."""
+    builder = GraphBuilder((1, 4, 4))
+    r = builder.add("ReLU", {}, builder.add("Conv2d", {"out_channels": 1, "kernel_size": 1}, INPUT))
+    h = builder.add("ReLU", {}, builder.add("Conv2d", {"out_channels": 1, "kernel_size": 1}, r))
+    c = builder.add("Conv2d", {"out_channels": 1, "kernel_size": 1}, h)
+    total = builder.add("Add", {}, c, r)
+    state = {f"{name}.{key}": (np.ones((1, 1, 1, 1)) if key == "weight" else np.zeros(1))
+             for name, type_name, _, _ in builder.specs if type_name == "Conv2d" for key in ("weight", "bias")}
+    network = Network(builder.graph(), (1, 4, 4), state=state, dtype="float32")
+    x = np.full((1, 1, 4, 4), 3e38, dtype=np.float32)              # each conv passes 3e38 on; the sum is inf
+    fused = network.run(x)
+    assert {layer.name: layer.fused_into for layer in fused.layers}[total] == c
+    assert fused.first_nonfinite == total == network.run(x, keep=True).first_nonfinite
+
+
 def test_in_place_layers_never_overwrite_a_view_of_an_array_still_needed():
     """A Flatten of a 1x1 map and Identity hand on their input's memory (a view, the same array): a ReLU after
     them must not overwrite it while another branch still reads the conv's output, nor a kept map."""

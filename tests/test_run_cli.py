@@ -256,6 +256,19 @@ def test_every_shipped_spec_runs_on_the_builtin_image(path):
     assert data["totals"]["executed_macs"] == data["totals"]["predicted_macs"] == spec_input["totals"]["macs"]
 
 
+@pytest.mark.parametrize("path", SPEC_FILES, ids=spec_name)
+def test_every_shipped_spec_runs_an_empty_batch(path):
+    """Batch 0 (as PyTorch allows): empty outputs of every predicted shape, nothing executed, no error."""
+    from convcalc import build_graph, load_spec
+    from convcalc.execute import Network
+
+    network = Network(build_graph(load_spec(path)))
+    result = network.run(np.zeros((0, *network.summary.input_shape), dtype=np.float32))
+    assert result.ok
+    assert result.output.shape == (0, *network.summary.layers[-1].output_shape)
+    assert all(layer.executed_macs == 0 for layer in result.layers)
+
+
 def test_resnet50_executed_macs_are_torchvisions_gmacs():
     _, data = default_run("resnet50")
     executed = data["totals"]["executed_macs"]

@@ -381,7 +381,7 @@ class ConvNd(Layer):
                 y = counter.matmul(with_ones_column(picked, picked.ndim - 1), weights, ones_column=True)
             else:
                 y = counter.matmul(picked.reshape(-1, picked.shape[-1]), weights)
-            y = y.reshape(*picked.shape[:-1], -1)
+            y = y.reshape(*picked.shape[:-1], weights.shape[-1])
         elif method == "depthwise":
             y = conv_depthwise(x, weights, *args)
         elif method == "rows" and x.shape[0] >= 4:
@@ -415,7 +415,7 @@ class ConvNd(Layer):
             values = windows(x, self.kernel_size, self.stride, self.dilation, out)   # (N, *out, *k, C)
             columns = plan["weights"][0]                                            # (prod(k) * C [+1], O)
         matrix = (with_ones_column(values, 1 + self.dims) if ones
-                  else values.reshape(x.shape[0] * prod(out), -1))
+                  else values.reshape(x.shape[0] * prod(out), prod(values.shape[1 + self.dims:])))
         counter.matmul_into(matrix, columns, into.reshape(-1, into.shape[-1]), ones_column=ones)
         if plan["bias"] is not None and not ones:
             add_bias(into, plan["bias_rows"])

@@ -74,7 +74,8 @@ class Linear(Layer):
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: dict[str, Any], counter: MacCounter) -> np.ndarray:
         x = np.moveaxis(inputs[0], prepared["axis"], -1)                       # features last
-        y = counter.matmul(x.reshape(-1, x.shape[-1]), prepared["weight"]).reshape(*x.shape[:-1], -1)
+        weight = prepared["weight"]
+        y = counter.matmul(x.reshape(-1, x.shape[-1]), weight).reshape(*x.shape[:-1], weight.shape[-1])
         if prepared["bias"] is not None:
             y += prepared["bias"]
         return np.moveaxis(y, -1, prepared["axis"])
