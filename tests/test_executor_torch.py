@@ -630,6 +630,21 @@ def test_in_place_layers_never_overwrite_an_array_still_needed():
     assert np.array_equal(x, before)
 
 
+def torch_run(builder: GraphBuilder, batch: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray, dict[str, np.ndarray]]:
+    """The builder's graph in torch (float64, randomized parameters and input): the input, torch's output and
+    the parameters as a state dict for convcalc's Network."""
+    gen = torch.Generator().manual_seed(seed)
+    model = TorchGraph(builder).double().eval()
+    randomize(model, gen)
+    x = torch.randn(batch, *builder.input_shape, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        reference = model(x).numpy()
+    state: dict[str, np.ndarray] = {}
+    for name, module in model.blocks.items():
+        state.update(state_as_numpy(module, f"{name}."))
+    return x, reference, state
+
+
 def test_sums_a_conv_writes_into_the_other_input_only_where_nothing_else_reads_it():
     """A residual sum whose conv's output nothing else reads is written by the conv itself (its GEMM adds into
     the other input, `Network.accumulate`); never when that other input is read after the sum (directly, or
@@ -657,17 +672,8 @@ def test_sums_a_conv_writes_into_the_other_input_only_where_nothing_else_reads_i
     own = builder.add("Add", {}, conv(last), last)                             # the conv reads what it would add to
     from_input = builder.add("Add", {}, builder.add("Conv2d", {"out_channels": 3, "kernel_size": 1}, INPUT), INPUT)
     final = builder.add("Add", {}, own, conv(from_input, 5, stride=2))        # fused
-    graph = builder.graph()
-    gen = torch.Generator().manual_seed(0)
-    model = TorchGraph(builder).double().eval()
-    randomize(model, gen)
-    x = torch.randn(2, 3, 8, 8, generator=gen, dtype=torch.float64)
-    with torch.no_grad():
-        reference = model(x).numpy()
-    state: dict[str, np.ndarray] = {}
-    for name, module in model.blocks.items():
-        state.update(state_as_numpy(module, f"{name}."))
-    network = Network(graph, (3, 8, 8), state=state, dtype="float64")
+    x, reference, state = torch_run(builder, batch=2)
+    network = Network(builder.graph(), (3, 8, 8), state=state, dtype="float64")
     x_before = x.numpy().copy()
     for keep, expect in (((), {fused, projected, final}), ((r0,), {projected, final}), (True, set())):
         result = network.run(x.numpy(), keep=keep)
@@ -689,18 +695,9 @@ def test_one_channel_input_is_never_written_through_a_view_that_outlived_it():
     h = builder.add("ReLU", {}, builder.add("Conv2d", {"out_channels": 1, "kernel_size": 3, "padding": 1}, relu))
     total = builder.add("Add", {}, builder.add("Conv2d", {"out_channels": 1, "kernel_size": 1}, h), view)
     builder.add("Add", {}, total, relu)
-    graph = builder.graph()
-    gen = torch.Generator().manual_seed(0)
-    model = TorchGraph(builder).double().eval()
-    randomize(model, gen)
-    x = torch.randn(2, 1, 6, 6, generator=gen, dtype=torch.float64)
-    with torch.no_grad():
-        reference = model(x).numpy()
-    state: dict[str, np.ndarray] = {}
-    for name, module in model.blocks.items():
-        state.update(state_as_numpy(module, f"{name}."))
+    x, reference, state = torch_run(builder, batch=2)
     caller = x.numpy().copy()
-    result = Network(graph, (1, 6, 6), state=state, dtype="float64").run(caller)
+    result = Network(builder.graph(), (1, 6, 6), state=state, dtype="float64").run(caller)
     assert np.array_equal(caller, x.numpy())
     assert_close(result.output, reference, np.float64, "one-channel input")
 
