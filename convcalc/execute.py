@@ -150,7 +150,7 @@ class Network:
         sum: the producer adds its output into ``b``'s array and the sum has nothing left to do (ResNet's
         ``conv3 + identity``: the add runs inside the GEMM instead of as one more pass over the output). Of two
         such inputs, the one made later. Per producer: (sum, b, the names whose arrays become the sum's).
-        Whether ``b``'s memory is free is checked at run time (`_may_accumulate`)."""
+        Whether ``b``'s memory is free is checked at run time (`_memory_free`)."""
         graph, nodes = self.graph, {node.name: node for node in self.graph.nodes}
         position = {node.name: index for index, node in enumerate(graph.nodes)}
         readers: dict[str, list[str]] = {}
@@ -159,7 +159,8 @@ class Network:
                 readers.setdefault(name, []).append(node.name)
         plan: dict[str, tuple[str, str, tuple[str, ...]]] = {}
         for node in graph.nodes:
-            if not getattr(node.layer, "sums_inputs", False) or len(set(node.inputs)) != 2 or len(node.inputs) != 2:
+            if (not getattr(node.layer, "sums_inputs", False) or len(node.inputs) != 2
+                    or node.inputs[0] == node.inputs[1]):
                 continue
             choices = []
             for a, b in (node.inputs, node.inputs[::-1]):
@@ -172,8 +173,8 @@ class Network:
                         or any(readers.get(name) != [nodes[later].name] for name, later in zip(chain[1:], chain))
                         or b in nodes[producer].inputs or position.get(b, -1) > position[producer]
                         or self.last_use.get(b) != position[node.name]
-                        or any(b in nodes[graph.nodes[i].name].inputs
-                               for i in range(position[producer] + 1, position[node.name]))
+                        or any(b in later.inputs
+                               for later in graph.nodes[position[producer] + 1:position[node.name]])
                         or not self._shape(a) == self._shape(b) == self._shape(node.name)):
                     continue
                 choices.append((position[producer], producer, b, tuple(chain[:-1]) + (node.name,)))
@@ -182,39 +183,25 @@ class Network:
                 plan[producer] = (node.name, b, names)
         return plan
 
-    def _may_accumulate(self, name: str, index: int, activations: Mapping[str, np.ndarray],
-                        keep_set: Collection[str], caller: np.ndarray) -> bool:
-        """True when array ``name``'s memory can take a sum at layer ``index``: it is not the network's input
-        or output or kept, shares no memory with the caller's array ``caller`` (the input, once dropped from
-        ``activations``, may still be a view of it: a one-channel input needs no copy to be channels-last), and
-        no other live array sharing its memory is read after layer ``index``."""
+    def _memory_free(self, name: str, index: int, activations: Mapping[str, np.ndarray], keep_set: Collection[str],
+                     caller: np.ndarray, read_later: bool = False) -> bool:
+        """True when no one needs the memory of array ``name`` after layer ``index``: neither that array (unless
+        ``read_later``: a sum reads it, `_plan_accumulation` checked it is the last reader) nor any live one
+        sharing its memory (a folded layer's output is its producer's array; Identity returns its input, a Flatten
+        of a 1x1 map a view of it) is read later, is the network's input or output, or is kept; nor is it the
+        caller's array ``caller`` (a one-channel input needs no copy to be channels-last, so a view of it can
+        outlive 'input' in ``activations``)."""
         if name == INPUT or name == self.graph.output or name in keep_set:
             return False
         array = activations[name]
         if np.may_share_memory(array, caller):
             return False
         for other, value in activations.items():
-            if other != name and (value is array or np.may_share_memory(value, array)):
-                if (self.last_use.get(other, -1) > index or other == INPUT or other == self.graph.output
-                        or other in keep_set):
-                    return False
-        return True
-
-    def _may_overwrite(self, name: str, index: int, activations: Mapping[str, np.ndarray],
-                       keep_set: Collection[str], caller: np.ndarray) -> bool:
-        """True when no one needs the memory of array ``name`` after layer ``index``: neither that array nor any
-        live one sharing its memory (a folded layer's output is its producer's array; Identity returns its input,
-        a Flatten of a 1x1 map a view of it) is read later, is the network's input or output, or is kept."""
-        if name == INPUT or name == self.graph.output or name in keep_set:
-            return False
-        array = activations[name]
-        if np.may_share_memory(array, caller):      # the caller's input, through a view that outlived INPUT
-            return False
-        for other, value in activations.items():
-            if value is array or np.may_share_memory(value, array):
-                if (self.last_use.get(other, -1) > index or other == INPUT or other == self.graph.output
-                        or other in keep_set):
-                    return False
+            if (other == name and read_later) or not (value is array or np.may_share_memory(value, array)):
+                continue
+            if (self.last_use.get(other, -1) > index or other == INPUT or other == self.graph.output
+                    or other in keep_set):
+                return False
         return True
 
     def run(self, x: np.ndarray, *, keep: Collection[str] | bool = (), check_finite: bool = True,
@@ -281,11 +268,11 @@ class Network:
                 y = inputs[0]
             elif (accumulate is not None and not keep_all and keep_set.isdisjoint(accumulate[2])
                   and node.name not in keep_set
-                  and self._may_accumulate(accumulate[1], index, activations, keep_set, x)):
+                  and self._memory_free(accumulate[1], index, activations, keep_set, x, read_later=True)):
                 y = node.layer.forward_into(inputs, self.prepared[node.name], counter, activations[accumulate[1]])
                 summed[accumulate[0]] = node.name
             elif (forward_inplace is not None and not keep_all
-                  and self._may_overwrite(node.inputs[0], index, activations, keep_set, x)):
+                  and self._memory_free(node.inputs[0], index, activations, keep_set, x)):
                 y = forward_inplace(inputs, self.prepared[node.name], counter)
             else:
                 y = forward(inputs, self.prepared[node.name], counter)

@@ -144,16 +144,13 @@ def with_ones_column(values: np.ndarray, positions: int = 1) -> np.ndarray:
 
 
 def conv_im2col(x: np.ndarray, columns: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
-                dilation: Sequence[int], out: Sequence[int], counter: MacCounter, bias_row: bool = False) -> np.ndarray:
-    """Cross-correlation of a padded ``(N, *S, C)`` array as one GEMM per group (batched over groups).
-    ``bias_row`` (one group): the columns' last row is the bias, added by the GEMM (`with_ones_column`)."""
+                dilation: Sequence[int], out: Sequence[int], counter: MacCounter) -> np.ndarray:
+    """Cross-correlation of a padded ``(N, *S, C)`` array as one GEMM per group (batched over groups)."""
     groups, rows, out_per_group = columns.shape
     batch = x.shape[0]
     patches = windows(x, kernel, stride, dilation, out)                   # (N, *out, *k, C)
     positions = batch * int(np.prod(out))
-    if bias_row:
-        result = counter.matmul(with_ones_column(patches, 1 + len(out)), columns[0], ones_column=True)
-    elif groups == 1:
+    if groups == 1:
         patches = patches.reshape(positions, rows)                         # copy: (N*out, prod(k)*C)
         result = counter.matmul(patches, columns[0])                       # (N*out, O)
     else:

@@ -42,12 +42,12 @@ ROWS_MIN_POSITIONS = 28 * 28
 # 0.3-0.9x the time at batch 1, 0.05-0.6x at batch 8 (benchmarks/small_channels.py). Strided convs only below
 # the second limit: at runs of 9-21 (ResNet's 7x7 stem on RGB) BLAS's transposed operand costs what the copy saves.
 TRANSPOSED_PATCHES_MAX_RUN = 16
+TRANSPOSED_PATCHES_MAX_RUN_STRIDED = 8
 # a bias is added inside the GEMM (a ones column in its left operand, `kernels.with_ones_column`) where that
 # operand is copied anyway (im2col's patches, a strided 1x1 conv's picked positions), and for stride-1 1x1 convs
 # with at least this many times (C + 1) output channels: copying the (P, C) input costs less than a pass over
 # the (P, O) output (ResNet-50's expanding 1x1 convs, O = 4C)
 BIAS_IN_GEMM_MIN_EXPANSION = 2
-TRANSPOSED_PATCHES_MAX_RUN_STRIDED = 8
 ALGORITHMS = ("auto", "direct", "fft", "winograd")
 # algorithm 'auto' takes the FFT when its estimated cost (`conv_costs`) is below FFT_MARGIN x the direct one's
 # and the kernel spectrum it keeps stays under FFT_MAX_SPECTRUM_BYTES. The cost constants are a least-squares
@@ -375,13 +375,10 @@ class ConvNd(Layer):
             y = conv_im2col_t(x, weights, plan["blocks"], pads, *args)
         elif method == "fft":
             y = conv_fft(x, plan["spectrum"], self.kernel_size, self.stride, plan["fft_shape"], out, counter)
-        elif method == "pointwise":
-            picked = self.picked(x, out)                                      # (N, *out, C)
-            if plan["bias_in_gemm"]:
-                y = counter.matmul(with_ones_column(picked, picked.ndim - 1), weights, ones_column=True)
-            else:
-                y = counter.matmul(picked.reshape(-1, picked.shape[-1]), weights)
-            y = y.reshape(*picked.shape[:-1], weights.shape[-1])
+        elif self.one_gemm(plan):                                           # 1x1, ungrouped im2col
+            matrix, columns = self.gemm_operands(x, plan)
+            y = counter.matmul(matrix, columns, ones_column=plan["bias_in_gemm"])
+            y = y.reshape(x.shape[0], *out, columns.shape[-1])
         elif method == "depthwise":
             y = conv_depthwise(x, weights, *args)
         elif method == "rows" and x.shape[0] >= 4:
@@ -389,35 +386,41 @@ class ConvNd(Layer):
         elif method == "rows":
             y = conv_rows(x, weights, *args)
         else:
-            y = conv_im2col(x, weights, *args, bias_row=plan["bias_in_gemm"])
+            y = conv_im2col(x, weights, *args)                               # grouped: one GEMM per group
         if plan["bias"] is not None and not plan["bias_in_gemm"]:
             add_bias(y, plan["bias_rows"])
         return y
 
-    def picked(self, x: np.ndarray, out: Sequence[int]) -> np.ndarray:
-        """The (N, *out, C) positions a 1x1 conv reads from its padded input (every stride-th)."""
-        return x[(slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, self.stride)))]
+    @staticmethod
+    def one_gemm(plan: dict[str, Any]) -> bool:
+        """A 1x1 conv or an ungrouped im2col one: a single GEMM of `gemm_operands`."""
+        return plan["method"] == "pointwise" or (plan["method"] == "im2col" and plan["weights"].shape[0] == 1)
+
+    def gemm_operands(self, x: np.ndarray, plan: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """For `one_gemm` plans, the GEMM's operands from the padded input: the (N * out, prod(k) * C [+ 1])
+        matrix of the positions (a 1x1 conv's every stride-th input, im2col's patches; with the ones column
+        when the weights carry the bias, `with_ones_column`) and the (prod(k) * C [+ 1], O) weights."""
+        out = plan["out"]
+        if plan["method"] == "pointwise":
+            values = x[(slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, self.stride)))]
+            columns = plan["weights"]                                               # (C [+1], O)
+        else:
+            values = windows(x, self.kernel_size, self.stride, self.dilation, out)   # (N, *out, *k, C)
+            columns = plan["weights"][0]                                            # (prod(k) * C [+1], O)
+        if plan["bias_in_gemm"]:
+            return with_ones_column(values, 1 + self.dims), columns
+        return values.reshape(x.shape[0] * prod(out), prod(values.shape[1 + self.dims:])), columns
 
     def forward_into(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter,
                      into: np.ndarray) -> np.ndarray:
         """`forward`, added into ``into`` (channels-last, the output's shape, its values needed by nothing else):
-        the sum a residual Add takes, written by the GEMM itself for 1x1 and ungrouped im2col convs
-        (`MacCounter.matmul_into`, BLAS's beta = 1); the other algorithms add their output to it."""
-        method, out = plan["method"], plan["out"]
-        ungrouped = method == "pointwise" or (method == "im2col" and plan["weights"].shape[0] == 1)
-        if not ungrouped or not into.flags.c_contiguous:
+        the sum a residual Add takes, written by the GEMM itself for `one_gemm` convs (`MacCounter.matmul_into`,
+        BLAS's beta = 1); the other algorithms add their output to it."""
+        if not self.one_gemm(plan) or not into.flags.c_contiguous:
             return np.add(into, self.forward(inputs, plan, counter), out=into)
-        x = pad_spatial(inputs[0], plan["pads"], self.padding_mode)
-        ones = plan["bias_in_gemm"]
-        if method == "pointwise":
-            values, columns = self.picked(x, out), plan["weights"]                 # (N, *out, C), (C [+1], O)
-        else:
-            values = windows(x, self.kernel_size, self.stride, self.dilation, out)   # (N, *out, *k, C)
-            columns = plan["weights"][0]                                            # (prod(k) * C [+1], O)
-        matrix = (with_ones_column(values, 1 + self.dims) if ones
-                  else values.reshape(x.shape[0] * prod(out), prod(values.shape[1 + self.dims:])))
-        counter.matmul_into(matrix, columns, into.reshape(-1, into.shape[-1]), ones_column=ones)
-        if plan["bias"] is not None and not ones:
+        matrix, columns = self.gemm_operands(pad_spatial(inputs[0], plan["pads"], self.padding_mode), plan)
+        counter.matmul_into(matrix, columns, into.reshape(-1, into.shape[-1]), ones_column=plan["bias_in_gemm"])
+        if plan["bias"] is not None and not plan["bias_in_gemm"]:
             add_bias(into, plan["bias_rows"])
         return into
 
