@@ -202,3 +202,75 @@ def test_padding_words_and_explicit_pairs_are_typed():
         assert not valid({**conv, "padding": padding}), padding
     assert valid({"type": "MaxPool2d", "kernel_size": 3, "padding": "tf_same"})
     assert not valid({"type": "MaxPool2d", "kernel_size": 3, "padding": "same"})
+
+
+# Values an argument might be given in a spec. Left out, as JSON Schema cannot tell them apart from what convcalc
+# accepts: floats with no fraction (2.0 is an "integer" to JSON Schema, a float convcalc refuses where it wants an
+# int), and strings with '$' (block-argument references, resolved before any parser sees them).
+SCALARS = st.one_of(
+    st.integers(-3, 12), st.sampled_from([0.5, 2.5, -1.5, 1e-3]), st.booleans(), st.none(),
+    st.sampled_from(["abc", "same", "valid", "full", "tf_same", "zeros", "reflect", "nearest", "bilinear", "ReLU",
+                     "2", "0.5", "-1", "1e-3", " 3 ", "inf", "-inf", "Infinity", "nan", "1e", ""]))
+VALUES = st.one_of(
+    SCALARS,
+    st.lists(st.integers(-2, 9), max_size=7),                               # per-axis and F.pad lists
+    st.lists(st.one_of(st.integers(0, 9), st.none()), max_size=4),         # adaptive output sizes
+    st.lists(st.sampled_from([0.5, 2, 1.5, "2", "x", True]), max_size=4),   # scale factors
+    st.lists(st.lists(st.integers(-1, 3), max_size=3), max_size=4),         # [before, after] pairs
+    st.recursive(SCALARS, lambda inner: st.one_of(
+        st.lists(inner, max_size=7), st.fixed_dictionaries({"type": st.sampled_from(["ReLU", "Nope", 3])})),
+        max_leaves=8))
+NUMERIC_WORDS = {"2", "0.5", "-1", "1e-3", " 3 ", "inf", "-inf", "Infinity", "nan"}
+
+
+def _leaves(value):
+    if isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    elif isinstance(value, dict):
+        yield from _leaves(list(value.values()))
+    else:
+        yield value
+
+
+def _argument_cases():
+    for cls in layer_types():
+        for name, argument in cls.arguments.items():
+            if name not in RESERVED_KEYS:
+                schema = {**SCHEMA, "$ref": f"#/definitions/arguments/{cls.type_name}/properties/{name}"}
+                yield cls, name, argument, jsonschema.Draft7Validator(schema)
+
+
+ARGUMENT_CASES = list(_argument_cases())
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=VALUES, data=st.data())
+def test_an_argument_schema_accepts_exactly_what_its_parser_accepts(value, data):
+    """Per argument of every type: the value schema `convcalc schema` writes and the parser convcalc runs agree on
+    a value, both ways. Two limits of JSON Schema make one way only: a numeric string ('1e-3', which YAML 1.1 loads
+    as text) is a string to the schema, so its bounds cannot be checked there (the schema accepts every numeric
+    string its parser converts, and may accept one out of bounds); and a part (``norm: ReLU``) names a type the
+    schema does not look up."""
+    numeric_text = any(isinstance(leaf, str) and leaf in NUMERIC_WORDS for leaf in _leaves(value))
+    for cls, name, argument, validator in ARGUMENT_CASES:
+        given_value = value
+        options = argument.parse.json_schema(cls.dims or 1) if hasattr(argument.parse, "json_schema") else {}
+        if "enum" in options and data.draw(st.booleans()):
+            given_value = data.draw(st.sampled_from(options["enum"]))
+        try:
+            argument.parse(given_value, cls.dims or 1, name)
+            parser_accepts = True
+        except LayerArgError:
+            parser_accepts = False
+        schema_accepts = validator.is_valid(given_value)
+        if numeric_text or getattr(argument.parse, "__name__", "") == "part_spec":
+            assert schema_accepts or not parser_accepts, (cls.type_name, name, given_value)
+        else:
+            assert schema_accepts == parser_accepts, (cls.type_name, name, given_value, parser_accepts)
+
+
+def test_every_argument_declares_its_value_schema():
+    """An argument without one would be accepted with any value in an editor."""
+    assert [f"{cls.type_name}.{name}" for cls, name, argument, _ in ARGUMENT_CASES
+            if not hasattr(argument.parse, "json_schema")] == []

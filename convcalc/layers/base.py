@@ -129,6 +129,23 @@ def as_number(value: Any, name: str, expected: str = "a number") -> int | float:
     return value
 
 
+_DECIMAL = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+_INFINITY, _NAN = r"[iI][nN][fF]([iI][nN][iI][tT][yY])?", r"[-+]?[nN][aA][nN]"
+
+
+def number_string(positive_infinity: bool = False, negative_infinity: bool = False, nan: bool = False) -> dict:
+    """The JSON Schema of the numeric strings `as_number` converts (YAML 1.1 loads '1e-5' as text): decimals, and
+    where the parser keeps them, 'inf'/'infinity' with a sign, and 'nan' (as Python's float() spells them)."""
+    forms = [_DECIMAL]
+    if positive_infinity:
+        forms.append(r"\+?" + _INFINITY)
+    if negative_infinity:
+        forms.append("-" + _INFINITY)
+    if nan:
+        forms.append(_NAN)
+    return {"type": "string", "pattern": r"^\s*(" + "|".join(f"({form})" for form in forms) + r")\s*$"}
+
+
 def real(minimum: float | None = None, maximum: float | None = None) -> Callable[[Any, int, str], float]:
     """A real number; numeric strings such as '1e-5' (which YAML 1.1 loads as text) are accepted."""
     def parse(value: Any, dims: int, name: str) -> float:
@@ -140,8 +157,8 @@ def real(minimum: float | None = None, maximum: float | None = None) -> Callable
         return float(value)
     bounds = {**({"minimum": minimum} if minimum is not None else {}),
               **({"maximum": maximum} if maximum is not None else {})}
-    parse.json_schema = lambda dims: {"anyOf": [{"type": "number", **bounds}, {
-        "type": "string", "pattern": r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"}]}
+    strings = number_string(maximum is None, minimum is None, nan=True)   # NaN fails no bound; torch takes it too
+    parse.json_schema = lambda dims: {"anyOf": [{"type": "number", **bounds}, strings]}
     return parse
 
 

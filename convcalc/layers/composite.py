@@ -70,6 +70,10 @@ def part_spec(value: Any, dims: int, name: str) -> PartSpec | None:
     return PartSpec(cls.type_name, tuple(args.items()))
 
 
+part_spec.json_schema = lambda dims: {"anyOf": [{"type": "null"}, {"type": "string"}, {
+    "type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}}]}
+
+
 def _spelled(value: Any) -> Any:
     """A normalised argument back in spec form (tuples -> lists), to build a part with ``from_args``."""
     return [_spelled(v) for v in value] if isinstance(value, (tuple, list)) else value

@@ -41,6 +41,10 @@ def pad_arg(value: Any, dims: int, name: str) -> tuple[int, ...]:
     return (_as_int(value, name),) * count
 
 
+pad_arg.json_schema = lambda dims: {"anyOf": [{"type": "integer"}, {
+    "type": "array", "items": {"type": "integer"}, "minItems": 2 * dims, "maxItems": 2 * dims}]}
+
+
 def pad_pairs(flat: Sequence[int]) -> tuple[tuple[int, int], ...]:
     """F.pad's flat (last axis first) -> one (lo, hi) per padded axis, first axis first."""
     pairs = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]

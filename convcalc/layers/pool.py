@@ -241,6 +241,11 @@ def output_size_arg(value: Any, dims: int, name: str) -> tuple[int | None, ...]:
     return tuple(None if v is None else integer(1)(v, dims, name) for v in values)
 
 
+output_size_arg.json_schema = lambda dims: {"anyOf": [{"type": "integer", "minimum": 1}, {
+    "type": "array", "minItems": dims, "maxItems": dims,
+    "items": {"type": "integer", "minimum": 1} if dims == 1 else {"type": ["integer", "null"], "minimum": 1}}]}
+
+
 class AdaptivePoolNd(Layer):
     """Pooling to a fixed output size; bin j covers [floor(j*I/O), ceil((j+1)*I/O))."""
 

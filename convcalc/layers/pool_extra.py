@@ -45,6 +45,9 @@ def lp_kernel_1d(value: Any, dims: int, name: str) -> tuple[int]:
     return _Listed(parsed) if isinstance(value, list) else parsed
 
 
+lp_kernel_1d.json_schema = per_axis(1).json_schema
+
+
 class LPPoolNd(Layer):
     summary = "power-average pooling (Σ x^p)^(1/p), padding 0 (torch.nn.LPPoolNd)"
     arguments = {

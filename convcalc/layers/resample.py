@@ -34,8 +34,8 @@ import numpy as np
 from ..errors import LayerArgError
 from ..kernels import MacCounter, scatter_add_axis
 from ..receptive import Field, Reads
-from .base import (MAX_SIZE, Arg, Inferred, Layer, Shape, _as_int, as_number, boolean, choice, integer, optional,
-                   register, shape_text)
+from .base import (MAX_SIZE, Arg, Inferred, Layer, Shape, _as_int, as_number, boolean, choice, integer, number_string,
+                   optional, register, shape_text)
 
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
 RESIDUE = 1e-9             # linear-resampling weights below this are float rounding of an exact 0
@@ -49,6 +49,10 @@ def size_arg(value: Any, dims: int, name: str) -> int | tuple[int, ...]:
             raise LayerArgError(f"{name} must be an integer or a list of integers, got an empty list", name)
         return tuple(_as_int(v, name) for v in value)
     return _as_int(value, name)
+
+
+size_arg.json_schema = lambda dims: {"anyOf": [{"type": "integer"},
+                                               {"type": "array", "items": {"type": "integer"}, "minItems": 1}]}
 
 
 def _factor(value: Any, name: str) -> float:
@@ -65,6 +69,11 @@ def scale_arg(value: Any, dims: int, name: str) -> float | tuple[float, ...]:
             raise LayerArgError(f"{name} must be a number or a list of numbers, got an empty list", name)
         return tuple(_factor(v, name) for v in value)
     return _factor(value, name)
+
+
+_FACTOR_SCHEMA = {"anyOf": [{"type": "number"}, number_string()]}
+scale_arg.json_schema = lambda dims: {"anyOf": [*_FACTOR_SCHEMA["anyOf"],
+                                                {"type": "array", "items": _FACTOR_SCHEMA, "minItems": 1}]}
 
 
 def exact(value: float) -> Fraction:

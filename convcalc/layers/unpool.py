@@ -49,6 +49,9 @@ def unpool_size_arg(value: Any, dims: int, name: str) -> tuple[int, ...]:
     return per_axis()(value, dims, name)
 
 
+unpool_size_arg.json_schema = per_axis().json_schema
+
+
 class MaxUnpoolNd(Layer):
     summary = "scatter to the argmax positions of a named MaxPool; zeros elsewhere (torch.nn.MaxUnpoolNd)"
     references = ("pool",)
