@@ -226,7 +226,7 @@ class Network:
         ``input``; nothing is overwritten in place or freed (for a backward pass, `convcalc.gradient`). ``only``:
         compute just these layers (their inputs must be among them). A folded layer's value is its producer's
         array. ``prepared`` overrides some layers' prepared parameters. ``x``: (N, C, *S), or (C, *S) as a batch
-        of one."""
+        of one. An empty batch (N = 0) gives empty arrays of the predicted shapes, as `run` does."""
         x = self._batch(x)
         values: dict[str, np.ndarray] = {INPUT: to_storage(x.astype(self.dtype, copy=False))}
         overrides = prepared or {}
@@ -235,7 +235,10 @@ class Network:
                 if only is not None and node.name not in only:
                     continue
                 inputs = [values[name] for name in node.inputs]
-                if node.name in overrides:
+                if x.shape[0] == 0:
+                    shape = self.summary.layer(node.name).output_shape
+                    values[node.name] = to_storage(np.empty((0, *shape), dtype=self.dtype))
+                elif node.name in overrides:
                     values[node.name] = node.layer.forward(inputs, overrides[node.name], MacCounter())
                 elif node.name in self.folded:
                     values[node.name] = inputs[0]

@@ -50,6 +50,8 @@ def input_gradient(network: Network, x: np.ndarray, layer: str, cotangent: np.nd
     if tuple(cotangent.shape) != (batched.shape[0], *out_shape):
         raise ConvcalcError(f"the cotangent of '{layer}' is {list(cotangent.shape)}, but its output is"
                             f" [{', '.join(map(str, (batched.shape[0], *out_shape)))}]")
+    if batched.shape[0] == 0:                              # an empty batch: an empty gradient
+        return np.zeros(x.shape, dtype=network.dtype)
 
     nodes = {node.name: node for node in network.graph.nodes}
     overrides: dict[str, Any] = {}

@@ -176,6 +176,21 @@ def test_the_input_as_the_layer_and_a_batchless_input() -> None:
     assert np.abs(single).max() > 0
 
 
+@pytest.mark.parametrize("spec", ["resnet18", "alexnet", "deepface_lc"])
+def test_an_empty_batch_has_empty_values_and_gradient(spec: str) -> None:
+    """N = 0, as torch takes it: every layer's value is empty with the shape a batch of one has (the kernels'
+    reshapes would fail on 0 rows), and the input gradient is empty with the input's shape."""
+    graph = convcalc.build_graph(convcalc.load_spec(Path(__file__).resolve().parent.parent / "specs" / f"{spec}.yaml"))
+    network = Network(graph, tuple(graph.input_shape))
+    one = network.values(np.zeros((1, *graph.input_shape), dtype=np.float32))
+    empty = network.values(np.zeros((0, *graph.input_shape), dtype=np.float32))
+    assert empty.keys() == one.keys()
+    assert all(empty[name].shape == (0, *one[name].shape[1:]) for name in one)
+    out = tuple(network.summary.layer(graph.output).output_shape)
+    x = np.zeros((0, *graph.input_shape), dtype=np.float32)
+    assert input_gradient(network, x, graph.output, np.zeros((0, *out))).shape == x.shape
+
+
 def test_errors_name_the_layer_and_the_shapes() -> None:
     builder = conv_bn_relu()
     network = Network(builder.graph(), builder.input_shape, dtype="float64")
