@@ -157,7 +157,8 @@ def test_json_output(runner):
     assert data["files"] == [str(FIXTURES / "dead_layer.yaml")]
     dead = next(f for f in data["findings"] if f["rule"] == "CC207")
     assert dead == {"path": str(FIXTURES / "dead_layer.yaml"), "line": 7, "column": 5, "rule": "CC207",
-                    "severity": "warning", "message": dead["message"], "layer": "aux_head"}
+                    "severity": "warning", "message": dead["message"], "layer": "aux_head",
+                    "spec": str(FIXTURES / "dead_layer.yaml")}
     assert data["summary"] == {"files": 1, "findings": 2, "error": 0, "warning": 1, "info": 1,
                                "seconds": data["summary"]["seconds"]}
 

@@ -278,6 +278,29 @@ def test_junit_is_well_formed_whatever_the_text(message, layer, path):
 
 # --------------------------------------------------------------------------- end to end, through the CLI
 
+def test_junit_fails_the_spec_whose_included_file_has_the_error(tmp_path, monkeypatch):
+    """The error sits in an included block library; the spec that uses it cannot be built, so its suite fails
+    (GitLab must not list it as passed), and the case points at the library's line. The library itself, checked
+    as a file, is sound: its suite passes. One failure in all, as the text output counts it."""
+    from typer.testing import CliRunner
+
+    from convcalc.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "blocks.yaml").write_text(
+        "blocks:\n  unit:\n    layers:\n      - {type: Conv2d, out_channels: 4, kernel_size: 3, biass: true}\n",
+        encoding="utf-8")
+    (tmp_path / "net.yaml").write_text(
+        "input: [3, 8, 8]\ninclude: blocks.yaml\nlayers:\n  - {type: unit}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["lint", "net.yaml", "blocks.yaml", "--format", "junit", "--no-config"])
+    assert result.exit_code == 1, result.output
+    cases = _gitlab_cases(result.stdout)
+    assert [(c["suite"], c["status"]) for c in cases] == [("net.yaml", "failed"), ("blocks.yaml", "success")]
+    assert cases[0]["file"] == "blocks.yaml" and cases[0]["text"].startswith("blocks.yaml:4:")
+    data = json.loads(CliRunner().invoke(app, ["lint", "net.yaml", "--format", "json", "--no-config"]).stdout)
+    assert [(f["path"], f["spec"]) for f in data["findings"]] == [("blocks.yaml", "net.yaml")]
+
+
 def test_cli_formats_on_real_findings(tmp_path, monkeypatch):
     """`convcalc lint --format X` on a broken spec and a clean one: every document passes its consumer's check."""
     from typer.testing import CliRunner

@@ -155,7 +155,7 @@ def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None) ->
             if suppressions[finding.path].covers(finding.rule, finding.line):
                 continue
             severity = config.severity_of(finding.rule, finding.severity)
-            findings.append(finding if severity == finding.severity else replace(finding, severity=severity))
+            findings.append(replace(finding, severity=severity, spec=str(file)))
     findings.sort(key=lambda f: (f.path, f.line, f.column, f.rule, f.message))
     return LintReport(files=tuple(str(f) for f in files), findings=tuple(findings), rules=RULES,
                       seconds=time.perf_counter() - started)

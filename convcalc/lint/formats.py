@@ -12,7 +12,9 @@ and code scanning want paths relative to the repository root, where CI runs the 
   (error, warning, note), the message, the file as a relative URI and a region (left out when the line is
   unknown), and ``partialFingerprints["convcalc/v1"]``: a hash of rule, file, layer (or message when there is
   no layer) and occurrence number, so that it survives lines moving. Valid against the OASIS 2.1.0 schema.
-* ``junit``: ``testsuites > testsuite`` per checked file ``> testcase`` per finding. An error is a
+* ``junit``: ``testsuites > testsuite`` per checked file ``> testcase`` per finding, in the suite of the spec
+  whose check found it (a finding in an included file fails the spec that includes it; the case's ``file`` and
+  ``line`` still point into the included file). An error is a
   ``<failure>``; a warning or info is a ``<skipped>`` case carrying the message (GitLab and Jenkins list skipped
   cases with their text without failing the report, so the report's pass/fail matches the lint's default
   ``--fail-on error``); a file without findings has one passing case, so clean files show as passed. Every
@@ -240,10 +242,10 @@ def _classname(path: str) -> str:
 
 def to_junit(report: LintReport) -> str:
     rules = _rules_by_id(report)
-    files = list(dict.fromkeys([*report.files, *(finding.path for finding in report.findings)]))
+    files = list(dict.fromkeys([*report.files, *(finding.spec or finding.path for finding in report.findings)]))
     by_file: dict[str, list[Finding]] = {path: [] for path in files}
     for finding in report.findings:
-        by_file[finding.path].append(finding)
+        by_file[finding.spec or finding.path].append(finding)
     failures_total = sum(f.severity >= Severity.error for f in report.findings)
     skipped_total = len(report.findings) - failures_total
     cases_total = sum(max(1, len(found)) for found in by_file.values())
@@ -262,7 +264,7 @@ def to_junit(report: LintReport) -> str:
             continue
         for finding in found:
             attributes = {"name": _xml_text(_case_name(finding, rules)), "classname": _xml_text(_classname(path)),
-                          "file": _xml_text(display_path(path))}
+                          "file": _xml_text(display_path(finding.path))}
             if _known(finding.line):
                 attributes["line"] = str(finding.line)
             attributes["time"] = "0"

@@ -38,7 +38,8 @@ class Rule:
 @dataclass(frozen=True)
 class Finding:
     """One problem in one spec file. ``line``/``column`` are 1-based; 0 when no position is known.
-    ``layer`` is the full name of the layer concerned, when there is one."""
+    ``layer`` is the full name of the layer concerned, when there is one. ``spec`` is the checked file whose check
+    found it (`lint_paths` sets it): ``path`` itself, or a spec that includes ``path``."""
 
     path: str
     line: int
@@ -49,6 +50,7 @@ class Finding:
     layer: str | None = None
     end_line: int | None = None
     end_column: int | None = None
+    spec: str = ""
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,7 @@ def to_json(report: LintReport) -> dict[str, Any]:
         "files": list(report.files),
         "findings": [
             {"path": f.path, "line": f.line, "column": f.column, "rule": f.rule, "severity": f.severity.label,
-             "message": f.message, "layer": f.layer}
+             "message": f.message, "layer": f.layer, "spec": f.spec or f.path}
             for f in report.findings],
         "summary": {
             "files": len(report.files),
