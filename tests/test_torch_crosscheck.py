@@ -183,6 +183,11 @@ def convention_refusal(type_name: str, case: Case, theirs: TorchResult) -> str |
             # e.g. Conv1d(padding=[0, 0], padding_mode='reflect'): torch hands the list to F.pad, which
             # pads other axes with the extra values, and F.conv never sees it.
             return f"{name} has {len(value)} values for {dims} spatial axes"
+    dilation = case.args.get("dilation")
+    if type_name.startswith("ConvTranspose") and 0 in (dilation if isinstance(dilation, list) else [dilation]):
+        # torch's check ("dilation should be greater than zero") runs on every path but the grouped transposed
+        # conv's oneDNN one, which takes dilation 0 when the kernel is 1 (and fails to build a primitive else)
+        return "dilation 0, which torch refuses except on one backend path"
     if type_name in ("Add", "Multiply") and len({len(shape) for shape in case.in_shapes}) > 1:
         return "inputs of different ranks: torch broadcasts the batch axis of the shorter against another axis"
     if type_name in ("AdaptiveAvgPool2d", "AdaptiveAvgPool3d") and rank != lookup(type_name).dims + 1:
