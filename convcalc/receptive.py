@@ -65,11 +65,14 @@ class Reads:
     advance: int
     taps: tuple[Tap, ...]
     border: str = "zeros"      # what a read past the input's ends gets (F.pad's modes): only the exact extent uses it
+    # circular with a crop (F.pad crops first, then wraps): the (first, count) input units the wrap cycles through
+    wrap: Optional[tuple[int, int]] = None
 
     @staticmethod
-    def window(k: int, stride: int, pad_lo: int, dilation: int = 1, border: str = "zeros") -> "Reads":
+    def window(k: int, stride: int, pad_lo: int, dilation: int = 1, border: str = "zeros",
+               wrap: Optional[tuple[int, int]] = None) -> "Reads":
         """A sliding window (conv, pool, padding): unit v reads v*s - pad_lo + m*d, m < k."""
-        return Reads(1, stride, ((-pad_lo, dilation, k),), border)
+        return Reads(1, stride, ((-pad_lo, dilation, k),), border, wrap)
 
     def inside(self, index: int, length: int) -> Optional[int]:
         """The input unit a read of ``index`` reaches on an input of ``length``: itself, a mirrored or wrapped
@@ -81,7 +84,8 @@ class Reads:
         elif self.border == "replicate":
             index = min(max(index, 0), length - 1)
         elif self.border == "circular":
-            index %= length
+            first, count = self.wrap or (0, length)
+            index = first + (index - first) % count
         else:
             return None
         return index if 0 <= index < length else None
@@ -578,12 +582,14 @@ class Field:
 
     def through_window(self, kernel: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int],
                        lengths: Sequence[int], dilation: Sequence[int] | None = None,
-                       border: str = "zeros") -> "Field":
+                       border: str = "zeros", wraps: Sequence[Optional[tuple[int, int]]] | None = None) -> "Field":
         """A sliding window (conv, pool) with per-axis kernel, stride, left pad and dilation; ``border``: F.pad's
-        mode for what the padding holds (it changes only `extent`)."""
+        mode for what the padding holds, ``wraps`` per axis a circular pad's cropped range (`Reads.wrap`); both
+        change only `extent`."""
         dilation = dilation or [1] * len(kernel)
-        return self.through([Reads.window(k, s, p, d, border)
-                             for k, s, p, d in zip(kernel, stride, pad_lo, dilation)], lengths)
+        wraps = wraps or [None] * len(kernel)
+        return self.through([Reads.window(k, s, p, d, border, w)
+                             for k, s, p, d, w in zip(kernel, stride, pad_lo, dilation, wraps)], lengths)
 
     def named(self, name: str) -> "Field":
         """This field as layer ``name``'s: the name ends both paths (the analyzer calls it for every node)."""

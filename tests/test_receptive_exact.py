@@ -179,8 +179,7 @@ def draw_layer(draw, dims: int, shape: Sequence[int]) -> dict:
             return {"type": f"LPPool{dims}d", "norm_type": 2, "kernel_size": k, "stride": draw(st.integers(1, 3))}
         if other == "PixelUnshuffle":
             return {"type": "PixelUnshuffle", "downscale_factor": 2}
-        low = -2 if other == "ConstantPad" else 0
-        pads = [draw(st.integers(low, 3)) for _ in range(2 * dims)]
+        pads = [draw(st.integers(-2, 3)) for _ in range(2 * dims)]      # negative: F.pad crops (circular: first)
         layer = {"type": f"{other}{dims}d", "padding": pads}
         if other == "ConstantPad":
             layer["value"] = 0.5

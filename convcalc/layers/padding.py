@@ -130,11 +130,15 @@ class PadNd(Layer):
         if field.whole or len(field.axes) != len(shape) - 1:
             return field
         lows = [0] * len(field.axes)
-        for axis, (lo, _) in zip(self.padded_axes(shape), pad_pairs(self.padding)):
+        wraps: list[tuple[int, int] | None] = [None] * len(field.axes)
+        for axis, (lo, hi) in zip(self.padded_axes(shape), pad_pairs(self.padding)):
             if axis > 0:
                 lows[axis - 1] = lo
+                if self.mode == "circular" and min(lo, hi) < 0:        # cropped first: the wrap cycles the rest
+                    first = max(-lo, 0)
+                    wraps[axis - 1] = (first, shape[axis] + min(hi, 0) - first)
         return field.through_window([1] * len(lows), [1] * len(lows), lows, out_shape[len(out_shape) - len(lows):],
-                                    border=self.mode)
+                                    border=self.mode, wraps=wraps)
 
     def is_noop(self, in_shapes: Sequence[Shape], out_shape: Shape) -> str | None:
         return "every padding is 0" if not any(self.padding) else None
