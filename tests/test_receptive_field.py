@@ -32,6 +32,7 @@ from typing import Any, Sequence
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -821,3 +822,25 @@ def test_whole_input_layers(tail):
 def test_global_pool_1d_is_whole():
     summary = analyze((2, 9), [{"type": "AdaptiveAvgPool1d", "output_size": 1}])
     assert summary.layers[0].rf.whole is True
+
+
+def test_batchnorm_with_batch_statistics_sees_the_whole_input():
+    """Without running statistics BatchNorm normalises with the batch's own mean and variance, even in eval():
+    every unit depends on every position of its channel. Oracle: the support of torch's input gradient of one
+    output unit of conv -> BatchNorm(track_running_stats=False) -> conv. With running statistics the field
+    stays the convs' (5x5)."""
+    torch.manual_seed(0)
+    for track, whole in ((False, True), (True, False)):
+        spec = {"input": [3, 12, 12], "layers": [
+            {"type": "Conv2d", "out_channels": 4, "kernel_size": 3},
+            {"type": "BatchNorm2d", "track_running_stats": track},
+            {"type": "Conv2d", "out_channels": 4, "kernel_size": 3}]}
+        rf = convcalc.analyze(convcalc.build_graph(convcalc.parse_spec(yaml.safe_dump(spec)))).layers[-1].rf
+        model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4, track_running_stats=track),
+                              nn.Conv2d(4, 4, 3)).eval()
+        x = torch.randn(1, 3, 12, 12, requires_grad=True)
+        model(x)[0, :, 4, 4].sum().backward()
+        reached = x.grad[0].abs().sum(dim=0) != 0
+        assert rf.whole == whole == bool(reached.all())
+        if not whole:
+            assert tuple(a.size for a in rf.axes) == (5, 5) and int(reached.sum()) == 25

@@ -33,6 +33,7 @@ A registered type without a strategy here fails `test_crosscheck_against_torch` 
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -183,6 +184,9 @@ def convention_refusal(type_name: str, case: Case, theirs: TorchResult) -> str |
             # e.g. Conv1d(padding=[0, 0], padding_mode='reflect'): torch hands the list to F.pad, which
             # pads other axes with the extra values, and F.conv never sees it.
             return f"{name} has {len(value)} values for {dims} spatial axes"
+    if (type_name.startswith("BatchNorm") and case.args.get("track_running_stats") is False
+            and math.prod(case.in_shapes[0][1:]) == 1):
+        return "batch statistics of one value per channel, which torch refuses at batch 1 (one sample analysed)"
     dilation = case.args.get("dilation")
     if type_name.startswith("ConvTranspose") and 0 in (dilation if isinstance(dilation, list) else [dilation]):
         # torch's check ("dilation should be greater than zero") runs on every path but the grouped transposed
@@ -730,3 +734,12 @@ from resample_cases import RESAMPLE_MODULES, RESAMPLE_STRATEGIES, resample_conve
 
 STRATEGIES.update(RESAMPLE_STRATEGIES)
 REFERENCE_MODULES.update(RESAMPLE_MODULES)
+
+
+def test_batch_statistics_of_one_value_per_channel_are_refused_as_torch_refuses_them_at_batch_1():
+    for shape, type_name in (((8,), "BatchNorm1d"), ((8, 1), "BatchNorm1d"), ((4, 1, 1), "BatchNorm2d")):
+        with pytest.raises(ValueError, match="more than 1 value per channel"):
+            getattr(torch.nn, type_name)(shape[0], track_running_stats=False).eval()(torch.zeros(1, *shape))
+        with pytest.raises(LayerArgError, match="more than 1 value per channel"):
+            lookup(type_name).from_args({"track_running_stats": False}).infer([shape])
+        lookup(type_name).from_args({}).infer([shape])      # with running statistics: fine

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import LayerArgError
 from ..kernels import MacCounter, relu
 from ..receptive import Field, Reads
+from ..shapes import prod
 from .base import (Arg, Elementwise, Inferred, Layer, Shape, boolean, choice, integer, lookup, optional, real,
                    register, shape_text, storage_axis)
 from .dense import batch_axis
@@ -244,6 +245,10 @@ class BatchNormNd(Layer):
         if self.num_features is not None and self.num_features != channels and uses_num_features:
             raise LayerArgError(f"num_features is {self.num_features} but the input has {channels} channels;"
                                 f" input {shape_text(shape)}", "num_features")
+        if not self.track_running_stats and prod(shape[1:]) == 1:
+            raise LayerArgError(f"BatchNorm without running statistics normalises with the batch's own, which at"
+                                f" batch 1 needs more than 1 value per channel; input {shape_text(shape)}"
+                                " (PyTorch raises 'Expected more than 1 value per channel')", "track_running_stats")
         params = {}
         if self.affine:
             params["weight"] = (channels,)
@@ -311,6 +316,13 @@ class BatchNormNd(Layer):
         scaled = grad * prepared["weight"] if "weight" in prepared else grad
         centred = scaled - scaled.mean(axis=axes) - normalised * (scaled * normalised).mean(axis=axes)
         return [centred * inverse_std]
+
+    def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        """With running statistics, per element. With the batch's own, every unit depends on every position of its
+        channel (its mean and variance): whole."""
+        if self.track_running_stats or len(in_shapes[0]) < 2:
+            return fields[0]
+        return fields[0].gathered()
 
     channelwise_support = True
 
