@@ -501,6 +501,10 @@ class Field:
     # None where the lengths are unknown.
     reach: Optional[tuple[tuple[int, int], ...]] = dataclass_field(default=None, compare=False)
     input_lengths: Optional[tuple[int, ...]] = dataclass_field(default=None, compare=False, repr=False)
+    # A whole field made by a reshape that keeps spatial axes (Flatten(start_dim=2) of [C, H, W] -> [C, H*W]): a
+    # unit reads one position, or a few after it, in no window order. No per-axis field describes the units; the
+    # claim is then only what they reach together (`reach`), not that each sees all of it.
+    reshaped: bool = False
 
     @property
     def separable(self) -> bool:
@@ -524,7 +528,7 @@ class Field:
         """The field of a layer each of whose units reads every unit of this one (Flatten, Linear, global
         pooling): whole, reaching the hull of all units' exact extents (`reach`)."""
         if self.whole:
-            return self
+            return replace(self, reshaped=False) if self.reshaped else self
         if any(axis.finite is None for axis in self.axes):
             return Field.whole_input()
         lengths = [axis.finite.length for axis in self.axes]
@@ -628,7 +632,8 @@ def gather(fields: Sequence[Field]) -> Field:
     """Whole fields meeting (or fields no window relates): whole, reaching the union of what each reaches."""
     gathered = [f.gathered() for f in fields]
     lengths = {f.input_lengths for f in gathered}
-    return Field.whole_input(_reach_union([f.reach for f in gathered]), lengths.pop() if len(lengths) == 1 else None)
+    whole = Field.whole_input(_reach_union([f.reach for f in gathered]), lengths.pop() if len(lengths) == 1 else None)
+    return replace(whole, reshaped=any(f.reshaped for f in fields))     # a reshaped input's units stay unordered
 
 
 def merge(fields: Sequence[Field], lengths: Sequence[int] | None = None) -> Field:

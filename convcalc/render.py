@@ -36,7 +36,8 @@ def rf_json(field: Field, input_shape: Sequence[int]) -> dict[str, Any]:
         full = [[0, n - 1] for n in input_shape[1:]]
         reach = [list(r) for r in field.reach] if field.reach is not None else full
         extent = [b - a + 1 for a, b in reach]
-        return {"whole_input": True, "reach": reach, "covers_input": not field.partial, "size": extent, "size_min": extent,
+        return {"whole_input": True, "reshaped": field.reshaped, "reach": reach, "covers_input": not field.partial,
+                "size": extent, "size_min": extent,
                 "stride": None, "padding": None, "aligned": True, "misaligned": False, "path_size_max": extent,
                 "path_size_min": extent, **paths}
     return {
@@ -85,7 +86,7 @@ def rf_texts(field: Field) -> tuple[str, str, str]:
     if field.partial:
         return f"{_reach_text(field)} only", "–", "–"
     if field.whole:
-        return "whole input", "–", "–"
+        return ("reshaped" if field.reshaped else "whole input"), "–", "–"
     if not field.axes:
         return "1", "1", "0"
     size = _axes([a.size if a.size == a.size_min else f"{a.size_min}..{a.size}" for a in field.axes])
@@ -331,7 +332,7 @@ def to_csv(summary: Summary, depth: int | None = None, parts: bool = False) -> s
         elif row.rf.partial:
             rf = ["x".join(str(b - a + 1) for a, b in row.rf.reach)] * 2 + ["", ""]
         elif row.rf.whole:
-            rf = ["whole", "whole", "", ""]
+            rf = ["reshaped" if row.rf.reshaped else "whole"] * 2 + ["", ""]
         else:
             rf = ["x".join(str(getattr(a, attr)) for a in row.rf.axes)
                   for attr in ("size", "size_min", "stride", "padding")]

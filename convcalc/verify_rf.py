@@ -28,7 +28,8 @@ None in ``measured`` and is not compared; the hulls still are. Where a merge kee
 
 'whole' layers (Linear, Flatten, global pooling, and merges with them): every checked unit's hull must be the hull of
 everything their inputs see by the analysis (over all units of the nearest non-whole layers before them, or the
-input itself), per axis. That is the whole input unless some input rows or columns reach no unit at all (a VALID
+input itself), per axis; for a reshape that keeps spatial axes (`Field.reshaped`: its units read single positions
+in no window order) the hull of all its units together. That is the whole input unless some input rows or columns reach no unit at all (a VALID
 conv or pool whose stride does not divide the input drops the last ones); the detail then says so, since the
 analysis labels such a field 'whole input' all the same.
 
@@ -298,7 +299,7 @@ class _Verifier:
     def _check_whole(self, name: str) -> FieldCheck:
         row = self.rows[name]
         spatial = tuple(row.output_shape[1:])
-        if len(row.output_shape) >= 2:
+        if len(row.output_shape) >= 2 and not row.rf.reshaped:
             units = list(dict.fromkeys([tuple(n // 2 for n in spatial), (0,) * len(spatial),
                                         tuple(n - 1 for n in spatial)]))
             seeds = self.dependencies.seeds(name, units)
@@ -310,7 +311,9 @@ class _Verifier:
         full = tuple((0, n - 1) for n in self.input_spatial)
         reach = self.rows[name].rf.reach or self.whole_hull(name)   # what the analysis says the units reach
         ok = all(h == reach for h in hulls)
-        if ok and reach == full:
+        if ok and row.rf.reshaped:
+            detail = f"a reshape (no window per unit): its units together reach {_hull_text(reach)}"
+        elif ok and reach == full:
             detail = "every unit sees the whole input"
         elif ok:
             detail = (f"every unit sees {_hull_text(reach)}, not the whole input: the other input positions reach"

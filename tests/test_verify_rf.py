@@ -332,3 +332,23 @@ def test_no_size_is_measured_on_a_line_that_reads_nothing():
     assert p.ok, p.detail
     assert all(h is None for h in p.hulls)
     assert p.axes[1].predicted[:3] == (3, 3, 1) and p.axes[1].measured[:2] == (None, None)
+
+
+@pytest.mark.parametrize("flatten", [{"start_dim": 2}, {"start_dim": 1, "end_dim": 2}])
+def test_a_flatten_that_keeps_a_spatial_axis_is_a_reshape(flatten):
+    """[C, H, W] -> [C, H*W] or [C*H, W]: a unit reads one position (a conv after it a few, in no window order),
+    so no field is 'every unit sees the whole input'; the analysis says 'reshaped' and claims only what the units
+    reach together, which the measured dependencies confirm (a per-unit claim of the whole input failed)."""
+    spec = convcalc.spec_from_dict({"name": "r", "input": [4, 9, 10], "layers": [
+        {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2, "name": "c"},
+        {"type": "Flatten", "name": "f", **flatten},
+        {"type": "Conv1d", "out_channels": 2, "kernel_size": 3, "name": "d"}]})
+    summary = convcalc.analyze(spec)
+    assert summary.layer("f").rf.whole and summary.layer("f").rf.reshaped
+    checks = {c.layer: c for c in verify_fields(summary)}
+    assert all(c.ok for c in checks.values()), [c.detail for c in checks.values()]
+    assert "a reshape" in checks["f"].detail and checks["f"].hulls == (((0, 8), (0, 8)),)   # conv drops row/col 9
+    json_rf = convcalc.render.rf_json(summary.layer("d").rf, summary.input_shape)
+    assert json_rf["whole_input"] and json_rf["reshaped"]
+    head = convcalc.spec_from_dict({"name": "h", "input": [4, 9, 10], "layers": [{"type": "Flatten", "name": "f"}]})
+    assert not convcalc.analyze(head).layer("f").rf.reshaped                  # into a vector: whole, as before

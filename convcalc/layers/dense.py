@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -144,6 +145,10 @@ class Flatten(Layer):
         return [np.array(to_storage(g))]                                       # a copy: never a view of grad
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        """Nothing merged: the input's. Into a vector: whole (what all units read together). Axes merged with
+        spatial axes kept ([C, H, W] -> [C, H*W] or [C*H, W]): a reshape, whose units read single positions in no
+        window order (`Field.reshaped`)."""
         if len(out_shape) == len(in_shapes[0]):
-            return fields[0]  # nothing merged
-        return fields[0].gathered()
+            return fields[0]
+        gathered = fields[0].gathered()
+        return replace(gathered, reshaped=True) if len(out_shape) > 1 else gathered
