@@ -11,7 +11,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import typer
@@ -167,9 +167,12 @@ def _floats(text: str | None, option: str) -> list[float] | None:
 def _size(text: str | None) -> tuple[int, int] | None:
     if text is None:
         return None
-    shape = parse_shape_text(text)
+    try:
+        shape = parse_shape_text(text)
+    except ConvcalcError:
+        shape = ()
     if len(shape) != 2:
-        raise ConvcalcError(f"--resize '{text}' must be HxW, e.g. 224x224")
+        raise ConvcalcError(f"--resize '{text}' must be HxW (two positive integers), e.g. 224x224")
     return shape[0], shape[1]
 
 
@@ -192,7 +195,7 @@ def run_command(
                                              " Default: a built-in test image at the spec's input size."),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w",
                                            help="A .npz state dict keyed <layer>.<param> (PyTorch's names)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the default (PyTorch-distributed) initialisation."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the default (PyTorch-distributed) initialisation."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64."),
     batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Repeat a single input into a batch of N."),
     resize: Optional[str] = typer.Option(None, "--resize", metavar="HxW", help="Resize images to HxW."),
@@ -264,6 +267,11 @@ def run_command(
             if x.shape[0] != 1:
                 raise ConvcalcError(f"--batch repeats one input, but {x.shape[0]} were given")
             x = np.repeat(x, batch, axis=0)
+        if not np.isfinite(x).all():     # the run flags the first layer that makes NaN/Inf: the input must have none
+            raise ConvcalcError(f"the input holds {np.size(x) - np.count_nonzero(np.isfinite(x)):,} NaN/Inf values;"
+                                " the run checks that no layer produces them, so it needs a finite input")
+        if topk is not None:
+            _check_classifier(analyze(graph, x.shape[1:]).output_shape)
         # checked here, against the input's shape: Network would take an empty dict for 'no weights given'
         state = state_from_dict(load_npz(weights), analyze(graph, x.shape[1:])) if weights is not None else None
         network = Network(graph, x.shape[1:], state=state, seed=seed, dtype=dtype)
@@ -286,6 +294,13 @@ def run_command(
         _stdout().print(run_table(result, source, topk, notes, rf_checks))
     if not result.ok or not all(check.ok for check in rf_checks or ()):
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _check_classifier(shape: Sequence[int]) -> None:
+    """--topk ranks classes: the output must be [K] (or [K, 1, ...], a fully convolutional head)."""
+    if any(size != 1 for size in shape[1:]):
+        raise ConvcalcError(f"--topk ranks the classes of a classifier output [K] (or [K, 1, 1]); this network's"
+                            f" output is {list(shape)}")
 
 
 def _run_with_progress(network, x, keep: bool):
@@ -484,7 +499,7 @@ def rf_command(
                                              " unless --input-size is given. Default: random inputs (--erf), the"
                                              " built-in test image (--overlay)."),
     samples: int = typer.Option(16, "--samples", min=1, help="ERF: random networks and inputs to average over."),
-    seed: int = typer.Option(0, "--seed", help="ERF: seed of the first sample (sample i uses seed + i)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="ERF: seed of the first sample (sample i uses seed + i)."),
     channel: Optional[int] = typer.Option(None, "--channel", min=0,
                                           help="ERF: the output channel to seed (default: all, i.e. their sum)."),
     overlay: Optional[Path] = typer.Option(None, "--overlay", metavar="PNG",

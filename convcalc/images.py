@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -60,6 +61,8 @@ def default_input(shape: Sequence[int]) -> np.ndarray:
 
 def expand_paths(pattern: str) -> list[Path]:
     """A file, a directory (its images, sorted), or a glob pattern (sorted)."""
+    if not pattern.strip():
+        raise InputError("the input is an empty path; give a file, a directory or a glob pattern")
     path = Path(pattern)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES + (".npy",))
@@ -100,7 +103,7 @@ def load_image(path: Path, channels: int, resize: tuple[int, int] | None) -> np.
             if resize is not None:
                 image = image.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
             array = np.asarray(image, dtype=np.float64) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise InputError(f"cannot read image {path}: {exc}") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
@@ -111,8 +114,8 @@ def load_npy(path: Path, input_shape: Sequence[int]) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
-    if not np.issubdtype(array.dtype, np.number):
-        raise InputError(f"{path} holds {array.dtype} values, not numbers")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise InputError(f"{path} holds {array.dtype} values, not real numbers")
     rank = len(input_shape)
     if array.ndim == rank:
         array = array[None]
@@ -126,20 +129,20 @@ def load_npy(path: Path, input_shape: Sequence[int]) -> np.ndarray:
 
 
 def load_inputs(pattern: str, input_shape: Sequence[int], resize: tuple[int, int] | None = None) -> np.ndarray:
-    """Everything ``pattern`` names, as one batch [N, C, *S]."""
-    samples = []
+    """Everything ``pattern`` names, as one batch [N, C, *S] (a .npy may hold an empty batch: N = 0)."""
+    batches = []
     for path in expand_paths(pattern):
         if path.suffix.lower() == ".npy":
-            samples.extend(load_npy(path, input_shape))
+            batches.append(load_npy(path, input_shape))
         else:
             if len(input_shape) != 3:
                 raise InputError(f"{path} is an image, but the spec's input {list(input_shape)} is not [C, H, W]")
-            samples.append(load_image(path, input_shape[0], resize))
-    shapes = {tuple(s.shape) for s in samples}
+            batches.append(load_image(path, input_shape[0], resize)[None])
+    shapes = {tuple(b.shape[1:]) for b in batches}
     if len(shapes) > 1:
         listed = ", ".join("x".join(map(str, s)) for s in sorted(shapes))
         raise InputError(f"the inputs differ in size ({listed}); pass --resize HxW to give them one size")
-    return np.stack(samples)
+    return np.concatenate(batches)
 
 
 def normalize(batch: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
@@ -187,6 +190,12 @@ def map_grid(activation: np.ndarray, max_channels: int = 16, min_tile: int = 64)
     return grid
 
 
+def _file_name(layer: str) -> str:
+    """A layer name as a safe file-name part: characters other than letters, digits, '.', '_', '-' become '_'
+    (a spec may name a layer 'stage/1'; the run table keeps the real name, and the index prefix keeps files apart)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", layer)
+
+
 def save_maps(maps: Mapping[str, np.ndarray], directory: str | os.PathLike, order: Sequence[str]) -> list[Path]:
     """Write each layer's first-sample feature maps as ``NNN_<layer>.png``; returns the files written."""
     from PIL import Image
@@ -200,7 +209,10 @@ def save_maps(maps: Mapping[str, np.ndarray], directory: str | os.PathLike, orde
     for index, name in enumerate(order):
         if name not in maps:
             continue
-        path = directory / f"{index:03d}_{name}.png"
-        Image.fromarray(map_grid(maps[name][0])).save(path)
+        path = directory / f"{index:03d}_{_file_name(name)}.png"
+        try:
+            Image.fromarray(map_grid(maps[name][0])).save(path)
+        except OSError as exc:
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
         written.append(path)
     return written

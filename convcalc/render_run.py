@@ -17,15 +17,17 @@ from .verify_rf import FieldCheck
 OK, BAD = "✓", "✗"
 
 
-def topk(output: np.ndarray, k: int) -> list[list[dict[str, float]]]:
-    """Per sample, the k largest classes with their softmax probabilities (over the last axis)."""
+def topk(output: np.ndarray, k: int) -> list[list[dict[str, float | None]]]:
+    """Per sample, the k largest classes with their softmax probabilities, of a classifier output [N, K] (or
+    [N, K, 1, ...]); at most K of them. A NaN probability (from a NaN logit) is None (JSON's null)."""
     logits = output.reshape(output.shape[0], -1).astype(np.float64)
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities = shifted / shifted.sum(axis=1, keepdims=True)
     result = []
     for sample in probabilities:
         best = np.argsort(-sample, kind="stable")[:k]
-        result.append([{"index": int(i), "probability": float(sample[i])} for i in best])
+        result.append([{"index": int(i), "probability": float(sample[i]) if np.isfinite(sample[i]) else None}
+                       for i in best])
     return result
 
 
@@ -105,8 +107,9 @@ def run_table(result: RunResult, source: str, k: int | None = None, notes: Seque
         lines.append(note + "\n")
     if k:
         for index, best in enumerate(topk(result.output, k)):
-            ranked = ", ".join(f"{b['index']} ({b['probability']:.3f})" for b in best)
-            lines.append(f"top-{k} of sample {index}: {ranked}\n")
+            ranked = ", ".join(f"{b['index']} ({'nan' if b['probability'] is None else format(b['probability'], '.3f')})"
+                               for b in best)
+            lines.append(f"top-{len(best)} of sample {index}: {ranked}\n")
     ok = result.ok and all(c.ok for c in checks.values())
     verdict = "all predictions confirmed" if ok else "PREDICTIONS FAILED"
     lines.append(verdict + "\n", style="bold green" if ok else "bold red")

@@ -8,6 +8,8 @@ saves a file that loads as it is.
 from __future__ import annotations
 
 import os
+import zipfile
+import zlib
 from typing import Any, Mapping
 
 import numpy as np
@@ -68,7 +70,7 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
             return {key: archive[key] for key in archive.files}
     except FileNotFoundError:
         raise WeightsError(f"no such weights file: {path}") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:   # truncated or corrupt archives
         raise WeightsError(f"cannot read weights file {path}: {exc}") from None
 
 
@@ -94,8 +96,9 @@ def state_from_dict(flat: Mapping[str, np.ndarray], summary: Summary, source: st
     for key, value in flat.items():
         layer, name = owners[key]
         array = np.asarray(value)
-        if name.rsplit(".", 1)[-1] not in OPTIONAL_BUFFERS and not np.issubdtype(array.dtype, np.number):
-            raise WeightsError(f"{source}: {key} holds {array.dtype} values, not numbers")
+        if name.rsplit(".", 1)[-1] not in OPTIONAL_BUFFERS and (not np.issubdtype(array.dtype, np.number)
+                                                                 or np.issubdtype(array.dtype, np.complexfloating)):
+            raise WeightsError(f"{source}: {key} holds {array.dtype} values, not real numbers")
         state[layer][name] = array
     return state
 

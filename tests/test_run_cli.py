@@ -679,3 +679,77 @@ def test_an_empty_state_dict_reports_every_missing_key():
     graph = convcalc.build_graph(convcalc.load_spec(SPECS / "tiny.yaml"))
     with pytest.raises(WeightsError, match=r"missing 6: conv2d_1.weight, conv2d_1.bias, c2.weight"):
         Network(graph, state={})
+
+
+# --------------------------------------------------------------------------- from review: bad inputs, odd options
+
+def _spec(tmp_path, text: str, name: str = "net.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+CONV = "input: [3, 8, 8]\nlayers:\n  - {name: c, type: Conv2d, out_channels: 4, kernel_size: 3}\n"
+
+
+def test_bad_inputs_and_options_are_one_line_errors(tmp_path):
+    spec = _spec(tmp_path, CONV)
+    np.savez(tmp_path / "w.npz", **{"c.weight": np.zeros((4, 3, 3, 3)), "c.bias": np.zeros(4)})
+    whole = (tmp_path / "w.npz").read_bytes()
+    (tmp_path / "truncated.npz").write_bytes(whole[:300])
+    flipped = bytearray(whole)
+    flipped[200] ^= 0xFF                                    # inside c.weight's data: a CRC error on reading it
+    (tmp_path / "crc.npz").write_bytes(bytes(flipped))
+    np.savez(tmp_path / "complex.npz", **{"c.weight": np.zeros((4, 3, 3, 3), complex), "c.bias": np.zeros(4)})
+    np.save(tmp_path / "complex.npy", np.zeros((3, 8, 8), complex))
+    with_nan = np.random.default_rng(0).random((3, 8, 8))
+    with_nan[0, 0, 0] = np.nan
+    np.save(tmp_path / "nan.npy", with_nan)
+    assert error_line(invoke(spec, "--weights", tmp_path / "truncated.npz")).startswith(
+        f"error: cannot read weights file {tmp_path / 'truncated.npz'}: File is not a zip file")
+    assert "Bad CRC-32" in error_line(invoke(spec, "--weights", tmp_path / "crc.npz"))
+    assert error_line(invoke(spec, "--weights", tmp_path / "complex.npz")) == \
+        "error: weights: c.weight holds complex128 values, not real numbers\n"
+    assert error_line(invoke(spec, "--input", tmp_path / "complex.npy")).endswith(
+        "holds complex128 values, not real numbers\n")
+    assert error_line(invoke(spec, "--input", tmp_path / "nan.npy")) == (
+        "error: the input holds 1 NaN/Inf values; the run checks that no layer produces them, so it needs a finite"
+        " input\n")
+    assert error_line(invoke(spec, "--input", "")) == \
+        "error: the input is an empty path; give a file, a directory or a glob pattern\n"
+    assert error_line(invoke(spec, "--resize", "0x8")) == \
+        "error: --resize '0x8' must be HxW (two positive integers), e.g. 224x224\n"
+    assert error_line(invoke(spec, "--topk", 3)) == (
+        "error: --topk ranks the classes of a classifier output [K] (or [K, 1, 1]); this network's output is"
+        " [4, 6, 6]\n")
+    assert invoke(spec, "--seed", -1).exit_code == 2                     # typer's own range message
+    Image.new("1", (14000, 13000)).save(tmp_path / "bomb.png")           # past Pillow's decompression-bomb limit
+    assert "exceeds limit" in error_line(invoke(spec, "--input", tmp_path / "bomb.png"))
+
+
+def test_an_empty_npy_batch_runs(tmp_path):
+    spec = _spec(tmp_path, CONV)
+    np.save(tmp_path / "empty.npy", np.zeros((0, 3, 8, 8)))
+    data = json.loads(ok(invoke(spec, "--input", tmp_path / "empty.npy", "--format", "json")).stdout)
+    assert data["batch"] == 0 and data["output_shape"] == [0, 4, 6, 6] and data["ok"]
+
+
+def test_maps_of_a_layer_whose_name_is_no_file_name(tmp_path):
+    spec = _spec(tmp_path, "input: [3, 8, 8]\nlayers:\n  - {name: \"a/b\", type: Conv2d, out_channels: 2,"
+                           " kernel_size: 3}\n")
+    ok(invoke(spec, "--save-maps", tmp_path / "maps"))
+    assert [p.name for p in (tmp_path / "maps").iterdir()] == ["000_a_b.png"]
+
+
+def test_topk_of_a_nan_output_is_valid_json(tmp_path):
+    """A NaN logit (from the weights here) gives a NaN probability: JSON has no NaN, so it is null."""
+    spec = _spec(tmp_path, "input: [3, 8, 8]\nlayers:\n  - {type: Flatten}\n  - {name: fc, type: Linear,"
+                           " out_features: 4}\n")
+    weight = np.zeros((4, 192))
+    weight[1, 0] = np.nan
+    np.savez(tmp_path / "w.npz", **{"fc.weight": weight, "fc.bias": np.arange(4.0)})
+    result = ok(invoke(spec, "--weights", tmp_path / "w.npz", "--topk", 4, "--format", "json"), 1)
+    data = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+    assert {b["index"]: b["probability"] for b in data["topk"][0]}[1] is None
+    text = ok(invoke(spec, "--weights", tmp_path / "w.npz", "--topk", 9), 1).stdout
+    assert "top-4 of sample 0:" in text and "nan" in text                # at most the classes there are
