@@ -193,7 +193,7 @@ def test_weights_non_numeric_values(tmp_path):
              "c2.weight": rng.random((16, 16, 3, 3)), "c2.bias": rng.random(16),
              "linear_1.weight": rng.random((10, 4096)), "linear_1.bias": rng.random(10)}
     np.savez(tmp_path / "w.npz", **state)
-    assert "conv2d_1.weight holds <U1 values, not numbers" in error_line(invoke(TINY, "--weights",
+    assert "conv2d_1.weight holds <U1 values, not real numbers" in error_line(invoke(TINY, "--weights",
                                                                                 tmp_path / "w.npz"))
 
 
