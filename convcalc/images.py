@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from .errors import ConvcalcError
+from .kernels import is_real
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -114,7 +115,7 @@ def load_npy(path: Path, input_shape: Sequence[int]) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from None
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+    if not is_real(array.dtype):
         raise InputError(f"{path} holds {array.dtype} values, not real numbers")
     rank = len(input_shape)
     if array.ndim == rank:

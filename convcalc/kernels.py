@@ -768,6 +768,18 @@ def windows_transpose(cols: np.ndarray, padded_spatial: Sequence[int], kernel: S
     return result
 
 
+def cropped_range(size: int, lo: int, hi: int) -> tuple[int, int]:
+    """(first, count): the input positions F.pad keeps along an axis of ``size`` when negative pads crop; circular
+    padding wraps through just these (it crops first)."""
+    first = max(-lo, 0)
+    return first, size + min(hi, 0) - first
+
+
+def is_real(dtype: np.dtype) -> bool:
+    """Whether arrays of ``dtype`` can become the network's float values: numbers, and not complex ones."""
+    return np.issubdtype(dtype, np.number) and not np.issubdtype(dtype, np.complexfloating)
+
+
 def pad_source_index(size: int, lo: int, hi: int, mode: str) -> np.ndarray:
     """Per position of `pad_spatial`'s output along one axis (length size + lo + hi): the input index it copies,
     or -1 where it holds the fill value. zeros/constant and circular crop first (a negative pad), then pad;
@@ -776,7 +788,7 @@ def pad_source_index(size: int, lo: int, hi: int, mode: str) -> np.ndarray:
     if mode in ("reflect", "replicate"):
         return torch_pad_index(size, lo, hi, mode)
     if mode == "circular":
-        first, kept = max(-lo, 0), size + min(hi, 0) - max(-lo, 0)     # the cropped range [first, first + kept)
+        first, kept = cropped_range(size, lo, hi)
         return first + (np.arange(size + lo + hi) - max(lo, 0)) % kept
     return np.where((t >= 0) & (t < size), t, -1)
 

@@ -17,6 +17,7 @@ import numpy as np
 from .analyze import Summary
 from .errors import ConvcalcError
 from .graph import Graph, Node
+from .kernels import is_real
 
 OPTIONAL_BUFFERS = ("num_batches_tracked",)   # bookkeeping of training; inference does not need it
 
@@ -96,8 +97,7 @@ def state_from_dict(flat: Mapping[str, np.ndarray], summary: Summary, source: st
     for key, value in flat.items():
         layer, name = owners[key]
         array = np.asarray(value)
-        if name.rsplit(".", 1)[-1] not in OPTIONAL_BUFFERS and (not np.issubdtype(array.dtype, np.number)
-                                                                 or np.issubdtype(array.dtype, np.complexfloating)):
+        if name.rsplit(".", 1)[-1] not in OPTIONAL_BUFFERS and not is_real(array.dtype):
             raise WeightsError(f"{source}: {key} holds {array.dtype} values, not real numbers")
         state[layer][name] = array
     return state

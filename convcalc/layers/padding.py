@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter, pad_spatial, pad_spatial_transpose
+from ..kernels import MacCounter, cropped_range, pad_spatial, pad_spatial_transpose
 from ..receptive import Field
 from .base import LAYOUTS, REQUIRED, Arg, Inferred, Layer, Shape, _as_int, real, register, shape_text, storage_axis
 
@@ -135,8 +135,7 @@ class PadNd(Layer):
             if axis > 0:
                 lows[axis - 1] = lo
                 if self.mode == "circular" and min(lo, hi) < 0:        # cropped first: the wrap cycles the rest
-                    first = max(-lo, 0)
-                    wraps[axis - 1] = (first, shape[axis] + min(hi, 0) - first)
+                    wraps[axis - 1] = cropped_range(shape[axis], lo, hi)
         return field.through_window([1] * len(lows), [1] * len(lows), lows, out_shape[len(out_shape) - len(lows):],
                                     border=self.mode, wraps=wraps)
 
