@@ -54,8 +54,10 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
                 net(tensor)
     else:
         import convcalc
+        from convcalc.blas import prefer_kernels
         from convcalc.execute import Network
 
+        prefer_kernels()   # as `convcalc run` does
         graph = convcalc.build_graph(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml"))
         network = Network(graph, (3, 224, 224))
 
@@ -63,7 +65,9 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
             network.run(x, check_finite=False)
 
     forward()
-    print(json.dumps({"ready": True}), flush=True)
+    from convcalc.blas import kernels
+
+    print(json.dumps({"ready": True, "kernels": kernels() if side == "numpy" else None}), flush=True)
     for line in sys.stdin:
         count = int(line.split()[1])
         times = []
@@ -81,7 +85,7 @@ class Worker:
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--worker", side, model, str(batch), str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        json.loads(self.process.stdout.readline())
+        self.kernels = json.loads(self.process.stdout.readline())["kernels"]
 
     def time(self, count: int) -> dict:
         self.process.stdin.write(f"time {count}\n")
@@ -112,9 +116,13 @@ def main() -> None:
 
     print(f"{'model':10} {'batch':>5} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6} {'range':>12} {'best':>5} {'GF/s':>6}"
           f" {'of peak':>7} {'numpy MiB':>9} {'torch MiB':>9}")
+    shown_kernels = False
     for model in args.models:
         for batch in args.batches:
             numpy_side = Worker("numpy", model, batch, args.threads)
+            if numpy_side.kernels and not shown_kernels:
+                print(f"(NumPy's OpenBLAS runs its {numpy_side.kernels} kernels)", flush=True)
+                shown_kernels = True
             torch_side = Worker("torch", model, batch, args.threads)
             ratios, numpy_times, torch_times = [], [], []
             numpy_peak = torch_peak = 0.0

@@ -274,9 +274,9 @@ def run_command(
             _check_classifier(analyze(graph, x.shape[1:]).output_shape)
         # checked here, against the input's shape: Network would take an empty dict for 'no weights given'
         state = state_from_dict(load_npz(weights), analyze(graph, x.shape[1:])) if weights is not None else None
+        notes = _faster_blas()
         network = Network(graph, x.shape[1:], state=state, seed=seed, dtype=dtype)
         result = _run_with_progress(network, x, keep=save_maps is not None)
-        notes = []
         if output is not None:
             saved = output if output.suffix == ".npy" else output.with_name(output.name + ".npy")   # as np.save does
             _save_npy(saved, result.output)
@@ -294,6 +294,18 @@ def run_command(
         _stdout().print(run_table(result, source, topk, notes, rf_checks))
     if not result.ok or not all(check.ok for check in rf_checks or ()):
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _faster_blas() -> list[str]:
+    """Commands that execute the network first switch NumPy's OpenBLAS to its faster kernels for this CPU, if it
+    has any (`blas.prefer_kernels`); a note saying so, or none."""
+    from .blas import prefer_kernels
+
+    switched = prefer_kernels()
+    if switched is None:
+        return []
+    return [f"NumPy's OpenBLAS runs its {switched[1]} kernels, faster on this CPU than the {switched[0]} ones it"
+            " picked (set OPENBLAS_CORETYPE to choose)"]
 
 
 def _check_classifier(shape: Sequence[int]) -> None:
@@ -560,6 +572,7 @@ def rf_command(
             from .rf_report import centre_unit
 
             spatial_layer(summary, layer)
+            _faster_blas()
             result = effective_field(graph, summary.input_shape, layer, units or centre_unit(summary, layer),
                                      samples=samples, seed=seed, channel=channel, image=image)
             save_png(erf_heatmap(result), erf)

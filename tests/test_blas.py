@@ -84,3 +84,121 @@ def test_matmul_into_adds_and_counts_with_or_without_the_binding(bound: bool, mo
     counter.matmul_into(a, b, c, ones_column=True)
     np.testing.assert_allclose(c, want, rtol=1e-12)
     assert counter.total == 7 * 4 * 3
+
+
+# --------------------------------------------------------------------------- prefer_kernels
+
+SWITCH_PROBE = r"""
+import json, os, sys
+import numpy as np
+from convcalc import blas
+force = sys.argv[1] == "force"
+was = blas.kernels()
+if sys.argv[1] == "query":
+    print(json.dumps({"was": was}))
+    sys.exit()
+if force:                                   # exercise the switch on any CPU whose OpenBLAS picked AVX-512 kernels
+    blas._zen4 = lambda: True
+switched = blas.prefer_kernels()
+rng = np.random.default_rng(0)
+errors = []
+for rows, depth, cols in ((1, 1, 1), (49, 513, 70), (300, 65, 256), (7, 2000, 3)):
+    for dtype in (np.float32, np.float64):
+        a, b = rng.standard_normal((rows, depth)), rng.standard_normal((depth, cols))
+        c = rng.standard_normal((rows, cols))
+        want = a @ b
+        got = a.astype(dtype) @ b.astype(dtype)
+        accumulated = c.astype(dtype)
+        blas.gemm_accumulate(a.astype(dtype), b.astype(dtype), accumulated)
+        scale = np.sqrt(depth) * (1e-5 if dtype == np.float32 else 1e-13)
+        errors.append(max(float(np.abs(got - want).max()), float(np.abs(accumulated - c - want).max())) / scale)
+print(json.dumps({"was": was, "switched": switched, "now": blas.kernels(), "worst": max(errors),
+                  "env_left": "OPENBLAS_CORETYPE" in os.environ and os.environ["OPENBLAS_CORETYPE"]}))
+"""
+
+
+def probe(mode: str, env: dict[str, str] | None = None) -> dict:
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"} | (env or {})
+    environment["PYTHONPATH"] = os.pathsep.join([str(root), environment.get("PYTHONPATH", "")])
+    done = subprocess.run([sys.executable, "-c", SWITCH_PROBE, mode], capture_output=True, text=True, check=True,
+                          env=environment)
+    return json.loads(done.stdout)
+
+
+def fresh_kernels() -> str | None:
+    """The kernels a new process's OpenBLAS picks (this one's may have been switched by an in-process CLI test)."""
+    return probe("query")["was"] if numpy_blas_name() == "scipy-openblas" and blas.kernels() is not None else None
+
+
+def zen4_from_cpuinfo() -> bool:
+    """Independently of convcalc.blas: an AMD family-25 CPU with AVX-512 (Zen 4)."""
+    import re
+
+    try:
+        text = open("/proc/cpuinfo", encoding="ascii", errors="replace").read()
+    except OSError:
+        return False
+    return bool(re.search(r"^vendor_id\s*:\s*AuthenticAMD$", text, re.M)
+                and re.search(r"^cpu family\s*:\s*25$", text, re.M)
+                and re.search(r"^flags\s*:.*\bavx512f\b", text, re.M))
+
+
+def test_prefer_kernels_switches_zen4_from_avx512_to_avx2_kernels_and_products_stay_right() -> None:
+    """On a Zen 4 whose OpenBLAS picked its SkylakeX/Cooperlake kernels: switched to Haswell's, and OpenBLAS
+    itself reports so; anywhere else: nothing changes. Either way the products (NumPy's and the binding's) still
+    equal float64's, and the process environment is left as it was."""
+    if numpy_blas_name() != "scipy-openblas" or blas.kernels() is None:
+        pytest.skip("NumPy does not ship scipy-openblas here: nothing to switch")
+    result = probe("natural")
+    expect_switch = zen4_from_cpuinfo() and result["was"] in ("SkylakeX", "Cooperlake")
+    if expect_switch:
+        assert result["switched"] == [result["was"], "Haswell"] and result["now"] == "Haswell"
+    else:
+        assert result["switched"] is None and result["now"] == result["was"]
+    assert result["worst"] < 1 and result["env_left"] is False
+
+
+def test_prefer_kernels_mechanism_on_any_avx512_openblas() -> None:
+    """The re-dispatch itself (quit, init with OPENBLAS_CORETYPE for that call), forced past the CPU check: the
+    kernels change to Haswell's and every product is still right."""
+    if fresh_kernels() not in ("SkylakeX", "Cooperlake"):
+        pytest.skip("OpenBLAS picks no AVX-512 kernel set here: nothing to switch from")
+    result = probe("force")
+    assert result["switched"] == [result["was"], "Haswell"] and result["now"] == "Haswell"
+    assert result["worst"] < 1 and result["env_left"] is False
+
+
+def test_prefer_kernels_leaves_a_users_openblas_coretype_alone() -> None:
+    if numpy_blas_name() != "scipy-openblas" or blas.kernels() is None:
+        pytest.skip("NumPy does not ship scipy-openblas here")
+    result = probe("force", {"OPENBLAS_CORETYPE": "Sandybridge"})
+    assert result["switched"] is None and result["now"] == result["was"] == "Sandybridge"
+    assert result["env_left"] == "Sandybridge" and result["worst"] < 1
+
+
+def test_convcalc_run_says_when_it_switched_the_kernels() -> None:
+    """`convcalc run` switches before it builds the network and says so under its table (a fresh process: the
+    switch is process-wide)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if numpy_blas_name() != "scipy-openblas" or blas.kernels() is None:
+        pytest.skip("NumPy does not ship scipy-openblas here")
+    root = Path(__file__).resolve().parent.parent
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    environment["PYTHONPATH"] = os.pathsep.join([str(root), environment.get("PYTHONPATH", "")])
+    environment["COLUMNS"] = "200"
+    done = subprocess.run([sys.executable, "-m", "convcalc", "run", str(root / "specs" / "edges.yaml")],
+                          capture_output=True, text=True, env=environment)
+    assert done.returncode == 0, done.stderr
+    said = "NumPy's OpenBLAS runs its Haswell kernels" in done.stdout
+    assert said == (zen4_from_cpuinfo() and fresh_kernels() in ("SkylakeX", "Cooperlake"))
