@@ -9,7 +9,9 @@ two with a short pause between; each round times several forward passes per side
 fastest (the least disturbed by whatever else the machine does; noise only ever adds time); the side that goes
 first alternates. Printed per configuration: the median NumPy/PyTorch ratio over rounds and its range, the ratio of
 each side's fastest pass over the whole run ('best': on a machine whose load comes in bursts, the steadiest
-estimate), the executor's GFLOP/s and fraction of the machine's fp32 GEMM peak, and each worker's peak memory.
+estimate), the executor's GFLOP/s and its fraction of the machine's fp32 GEMM peak (a 2048^3 float32 product through
+the same NumPy, timed by the NumPy worker after the rounds: this machine's speed drifts, so the peak is measured in
+the same run), and each worker's peak memory.
 The PyTorch models are the hand-built torch.nn networks of tests/torch_models.py, with the same
 layer names, so the same weights run on both sides.
 """
@@ -26,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PEAK_GFLOPS = 190.0   # measured fp32 GEMM peak of this 2-core machine (see README)
+PEAK_SIZE = 2048      # the machine's fp32 GEMM peak: a PEAK_SIZE^3 float32 product, timed in the NumPy worker
 
 
 def worker(side: str, model: str, batch: int, threads: int) -> None:
@@ -69,6 +71,16 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
 
     print(json.dumps({"ready": True, "kernels": kernels() if side == "numpy" else None}), flush=True)
     for line in sys.stdin:
+        if line.split()[0] == "peak":    # the BLAS's own best: a large square float32 GEMM, fastest of 5
+            a = rng.standard_normal((PEAK_SIZE, PEAK_SIZE)).astype(np.float32)
+            product = np.empty_like(a)
+            seconds = []
+            for _ in range(6):
+                tic = time.perf_counter()
+                np.matmul(a, a, out=product)
+                seconds.append(time.perf_counter() - tic)
+            print(json.dumps({"gflops": 2 * PEAK_SIZE ** 3 / min(seconds[1:]) / 1e9}), flush=True)
+            continue
         count = int(line.split()[1])
         times = []
         for _ in range(count):
@@ -86,6 +98,11 @@ class Worker:
             [sys.executable, __file__, "--worker", side, model, str(batch), str(threads)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.kernels = json.loads(self.process.stdout.readline())["kernels"]
+
+    def peak(self) -> float:
+        self.process.stdin.write("peak\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())["gflops"]
 
     def time(self, count: int) -> dict:
         self.process.stdin.write(f"time {count}\n")
@@ -115,7 +132,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"{'model':10} {'batch':>5} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6} {'range':>12} {'best':>5} {'GF/s':>6}"
-          f" {'of peak':>7} {'numpy MiB':>9} {'torch MiB':>9}")
+          f" {'of peak':>7} {'peak GF/s':>9} {'numpy MiB':>9} {'torch MiB':>9}")
     shown_kernels = False
     for model in args.models:
         for batch in args.batches:
@@ -140,13 +157,14 @@ def main() -> None:
                 torch_times.append(b["best"])
                 ratios.append(a["best"] / b["best"])
                 numpy_peak, torch_peak = a["peak_mib"], b["peak_mib"]
+            peak = numpy_side.peak()
             numpy_side.close()
             torch_side.close()
             numpy_ms = statistics.median(numpy_times) * 1000
             torch_ms = statistics.median(torch_times) * 1000
             gflops = 2 * macs_of(model, batch) / (numpy_ms / 1000) / 1e9
             print(f"{model:10} {batch:5d} {numpy_ms:9.1f} {torch_ms:9.1f} {statistics.median(ratios):6.2f}"
-                  f" {min(ratios):5.2f}-{max(ratios):<5.2f} {min(numpy_times) / min(torch_times):5.2f} {gflops:6.1f} {gflops / PEAK_GFLOPS:7.0%}"
+                  f" {min(ratios):5.2f}-{max(ratios):<5.2f} {min(numpy_times) / min(torch_times):5.2f} {gflops:6.1f} {gflops / peak:7.0%} {peak:9.0f}"
                   f" {numpy_peak:9.0f} {torch_peak:9.0f}", flush=True)
 
 
