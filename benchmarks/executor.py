@@ -67,9 +67,12 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
             network.run(x, check_finite=False)
 
     forward()
-    from convcalc.blas import kernels
+    used = None
+    if side == "numpy":
+        from convcalc.blas import kernels
 
-    print(json.dumps({"ready": True, "kernels": kernels() if side == "numpy" else None}), flush=True)
+        used = kernels()
+    print(json.dumps({"ready": True, "kernels": used}), flush=True)
     for line in sys.stdin:
         if line.split()[0] == "peak":    # the BLAS's own best: a large square float32 GEMM, fastest of 5
             a = rng.standard_normal((PEAK_SIZE, PEAK_SIZE)).astype(np.float32)
@@ -131,7 +134,7 @@ def main() -> None:
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between the sides of a round")
     args = parser.parse_args()
 
-    print(f"{'model':10} {'batch':>5} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6} {'range':>12} {'best':>5} {'GF/s':>6}"
+    print(f"{'model':10} {'batch':>5} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6} {'range':>11} {'best':>5} {'GF/s':>6}"
           f" {'of peak':>7} {'peak GF/s':>9} {'numpy MiB':>9} {'torch MiB':>9}")
     shown_kernels = False
     for model in args.models:

@@ -8,7 +8,7 @@ NumPy has loaded (one thread pool: a second OpenBLAS, such as SciPy's, would spi
 binding against ``np.matmul`` before first use. Where NumPy uses another BLAS (Accelerate, MKL) or the library is
 not found, `gemm_accumulate` returns False and callers add the product themselves.
 
-`prefer_kernels` switches that OpenBLAS from the AVX-512 kernels it picks on AMD Zen 4/5 to its AVX2 (Haswell) ones,
+`prefer_kernels` switches that OpenBLAS from the AVX-512 kernels it picks on AMD Zen 4 to its AVX2 (Haswell) ones,
 which are faster there (see its docstring); `convcalc run` and the benchmark call it, the library never does by itself.
 """
 
@@ -155,7 +155,7 @@ def prefer_kernels() -> tuple[str, str] | None:
     builds) with OPENBLAS_CORETYPE set for that call only: what starting the process with it set would have done.
     The whole process's BLAS changes, so call it before any other thread can be inside a BLAS call (at start-up:
     `convcalc run` does, before it builds the network)."""
-    if "OPENBLAS_CORETYPE" in os.environ:
+    if os.environ.get("OPENBLAS_CORETYPE"):   # empty: OpenBLAS ignores it too
         return None
     library = _library()
     was = kernels()
@@ -166,11 +166,15 @@ def prefer_kernels() -> tuple[str, str] | None:
     except AttributeError:
         return None
     quit_dispatch.restype = init_dispatch.restype = None
+    before = os.environ.get("OPENBLAS_CORETYPE")
     os.environ["OPENBLAS_CORETYPE"] = PREFERRED_KERNELS[was.lower()]
     try:
         quit_dispatch()
         init_dispatch()   # an unknown name falls back to OpenBLAS's own detection: never no kernels
     finally:
-        del os.environ["OPENBLAS_CORETYPE"]
+        if before is None:
+            del os.environ["OPENBLAS_CORETYPE"]
+        else:
+            os.environ["OPENBLAS_CORETYPE"] = before
     now = kernels()
     return (was, now) if now != was else None

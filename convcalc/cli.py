@@ -572,12 +572,13 @@ def rf_command(
             from .rf_report import centre_unit
 
             spatial_layer(summary, layer)
-            _faster_blas()
+            notes = _faster_blas()
             result = effective_field(graph, summary.input_shape, layer, units or centre_unit(summary, layer),
                                      samples=samples, seed=seed, channel=channel, image=image)
             save_png(erf_heatmap(result), erf)
             data["erf"] = render_rf.erf_json(result, str(erf))
             shown.append(render_rf.erf_table(result, str(erf)))
+            shown.extend(notes)
         if overlay is not None:
             from .drawing import save_png
             from .images import default_input

@@ -176,16 +176,21 @@ def test_prefer_kernels_mechanism_on_any_avx512_openblas() -> None:
 
 
 def test_prefer_kernels_leaves_a_users_openblas_coretype_alone() -> None:
-    if numpy_blas_name() != "scipy-openblas" or blas.kernels() is None:
-        pytest.skip("NumPy does not ship scipy-openblas here")
-    result = probe("force", {"OPENBLAS_CORETYPE": "Sandybridge"})
-    assert result["switched"] is None and result["now"] == result["was"] == "Sandybridge"
-    assert result["env_left"] == "Sandybridge" and result["worst"] < 1
+    """A user who names the very kernel set the switch would leave (SkylakeX) keeps it, and keeps the variable;
+    an empty value is no choice (OpenBLAS ignores it too), so the switch happens as without it."""
+    if fresh_kernels() not in ("SkylakeX", "Cooperlake"):
+        pytest.skip("OpenBLAS picks no AVX-512 kernel set here: nothing the user's choice could be switched from")
+    result = probe("force", {"OPENBLAS_CORETYPE": "SkylakeX"})
+    assert result["switched"] is None and result["now"] == result["was"] == "SkylakeX"
+    assert result["env_left"] == "SkylakeX" and result["worst"] < 1
+    result = probe("force", {"OPENBLAS_CORETYPE": ""})
+    assert result["switched"] == [result["was"], "Haswell"] and result["env_left"] == ""
 
 
-def test_convcalc_run_says_when_it_switched_the_kernels() -> None:
-    """`convcalc run` switches before it builds the network and says so under its table (a fresh process: the
-    switch is process-wide)."""
+@pytest.mark.parametrize("command", ["run", "rf"])
+def test_convcalc_run_says_when_it_switched_the_kernels(command: str, tmp_path) -> None:
+    """`convcalc run` (and `rf --erf`, which runs backward passes) switch before they execute the network and say
+    so under their output (a fresh process: the switch is process-wide)."""
     import os
     import subprocess
     import sys
@@ -197,8 +202,10 @@ def test_convcalc_run_says_when_it_switched_the_kernels() -> None:
     environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
     environment["PYTHONPATH"] = os.pathsep.join([str(root), environment.get("PYTHONPATH", "")])
     environment["COLUMNS"] = "200"
-    done = subprocess.run([sys.executable, "-m", "convcalc", "run", str(root / "specs" / "edges.yaml")],
-                          capture_output=True, text=True, env=environment)
+    arguments = (["run", str(root / "specs" / "edges.yaml")] if command == "run" else
+                 ["rf", str(root / "specs" / "tiny.yaml"), "--erf", str(tmp_path / "erf.png"), "--samples", "2"])
+    done = subprocess.run([sys.executable, "-m", "convcalc", *arguments], capture_output=True, text=True,
+                          env=environment)
     assert done.returncode == 0, done.stderr
     said = "NumPy's OpenBLAS runs its Haswell kernels" in done.stdout
     assert said == (zen4_from_cpuinfo() and fresh_kernels() in ("SkylakeX", "Cooperlake"))
