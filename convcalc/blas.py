@@ -9,7 +9,8 @@ binding against ``np.matmul`` before first use. Where NumPy uses another BLAS (A
 not found, `gemm_accumulate` returns False and callers add the product themselves.
 
 `prefer_kernels` switches that OpenBLAS from the AVX-512 kernels it picks on AMD Zen 4 to its AVX2 (Haswell) ones,
-which are faster there (see its docstring); `convcalc run` and the benchmark call it, the library never does by itself.
+which are faster there (see its docstring); `convcalc run`, `rf --erf` and the benchmark call it, the library never
+does by itself.
 """
 
 from __future__ import annotations
