@@ -41,6 +41,7 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch, 3, 224, 224)).astype(np.float32)
+    used = None   # the OpenBLAS kernels the NumPy side runs
     if side == "torch":
         import torch
 
@@ -56,10 +57,11 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
                 net(tensor)
     else:
         import convcalc
-        from convcalc.blas import prefer_kernels
+        from convcalc.blas import kernels, prefer_kernels
         from convcalc.execute import Network
 
         prefer_kernels()   # as `convcalc run` does
+        used = kernels()
         graph = convcalc.build_graph(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml"))
         network = Network(graph, (3, 224, 224))
 
@@ -67,11 +69,6 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
             network.run(x, check_finite=False)
 
     forward()
-    used = None
-    if side == "numpy":
-        from convcalc.blas import kernels
-
-        used = kernels()
     print(json.dumps({"ready": True, "kernels": used}), flush=True)
     for line in sys.stdin:
         if line.split()[0] == "peak":    # the BLAS's own best: a large square float32 GEMM, fastest of 5
@@ -102,15 +99,16 @@ class Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.kernels = json.loads(self.process.stdout.readline())["kernels"]
 
-    def peak(self) -> float:
-        self.process.stdin.write("peak\n")
-        self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())["gflops"]
-
-    def time(self, count: int) -> dict:
-        self.process.stdin.write(f"time {count}\n")
+    def ask(self, request: str) -> dict:
+        self.process.stdin.write(request + "\n")
         self.process.stdin.flush()
         return json.loads(self.process.stdout.readline())
+
+    def peak(self) -> float:
+        return self.ask("peak")["gflops"]
+
+    def time(self, count: int) -> dict:
+        return self.ask(f"time {count}")
 
     def close(self) -> None:
         self.process.stdin.close()

@@ -4,6 +4,13 @@ with and without it."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -117,18 +124,21 @@ print(json.dumps({"was": was, "switched": switched, "now": blas.kernels(), "wors
 """
 
 
-def probe(mode: str, env: dict[str, str] | None = None) -> dict:
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+ROOT = Path(__file__).resolve().parent.parent
+AVX512_SETS = ("SkylakeX", "Cooperlake")   # the kernel sets OpenBLAS's dispatch picks on an AVX-512 CPU like Zen 4
 
-    root = Path(__file__).resolve().parent.parent
-    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"} | (env or {})
-    environment["PYTHONPATH"] = os.pathsep.join([str(root), environment.get("PYTHONPATH", "")])
+
+def fresh_environment(**extra: str) -> dict[str, str]:
+    """This process's environment for a new Python process that imports this checkout's convcalc, without any
+    OPENBLAS_CORETYPE but ``extra``'s."""
+    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"} | extra
+    environment["PYTHONPATH"] = os.pathsep.join([str(ROOT), environment.get("PYTHONPATH", "")])
+    return environment
+
+
+def probe(mode: str, **env: str) -> dict:
     done = subprocess.run([sys.executable, "-c", SWITCH_PROBE, mode], capture_output=True, text=True, check=True,
-                          env=environment)
+                          env=fresh_environment(**env))
     return json.loads(done.stdout)
 
 
@@ -139,8 +149,6 @@ def fresh_kernels() -> str | None:
 
 def zen4_from_cpuinfo() -> bool:
     """Independently of convcalc.blas: an AMD family-25 CPU with AVX-512 (Zen 4)."""
-    import re
-
     try:
         text = open("/proc/cpuinfo", encoding="ascii", errors="replace").read()
     except OSError:
@@ -157,7 +165,7 @@ def test_prefer_kernels_switches_zen4_from_avx512_to_avx2_kernels_and_products_s
     if numpy_blas_name() != "scipy-openblas" or blas.kernels() is None:
         pytest.skip("NumPy does not ship scipy-openblas here: nothing to switch")
     result = probe("natural")
-    expect_switch = zen4_from_cpuinfo() and result["was"] in ("SkylakeX", "Cooperlake")
+    expect_switch = zen4_from_cpuinfo() and result["was"] in AVX512_SETS
     if expect_switch:
         assert result["switched"] == [result["was"], "Haswell"] and result["now"] == "Haswell"
     else:
@@ -168,7 +176,7 @@ def test_prefer_kernels_switches_zen4_from_avx512_to_avx2_kernels_and_products_s
 def test_prefer_kernels_mechanism_on_any_avx512_openblas() -> None:
     """The re-dispatch itself (quit, init with OPENBLAS_CORETYPE for that call), forced past the CPU check: the
     kernels change to Haswell's and every product is still right."""
-    if fresh_kernels() not in ("SkylakeX", "Cooperlake"):
+    if fresh_kernels() not in AVX512_SETS:
         pytest.skip("OpenBLAS picks no AVX-512 kernel set here: nothing to switch from")
     result = probe("force")
     assert result["switched"] == [result["was"], "Haswell"] and result["now"] == "Haswell"
@@ -178,12 +186,12 @@ def test_prefer_kernels_mechanism_on_any_avx512_openblas() -> None:
 def test_prefer_kernels_leaves_a_users_openblas_coretype_alone() -> None:
     """A user who names the very kernel set the switch would leave (SkylakeX) keeps it, and keeps the variable;
     an empty value is no choice (OpenBLAS ignores it too), so the switch happens as without it."""
-    if fresh_kernels() not in ("SkylakeX", "Cooperlake"):
+    if fresh_kernels() not in AVX512_SETS:
         pytest.skip("OpenBLAS picks no AVX-512 kernel set here: nothing the user's choice could be switched from")
-    result = probe("force", {"OPENBLAS_CORETYPE": "SkylakeX"})
+    result = probe("force", OPENBLAS_CORETYPE="SkylakeX")
     assert result["switched"] is None and result["now"] == result["was"] == "SkylakeX"
     assert result["env_left"] == "SkylakeX" and result["worst"] < 1
-    result = probe("force", {"OPENBLAS_CORETYPE": ""})
+    result = probe("force", OPENBLAS_CORETYPE="")
     assert result["switched"] == [result["was"], "Haswell"] and result["env_left"] == ""
 
 
@@ -191,21 +199,12 @@ def test_prefer_kernels_leaves_a_users_openblas_coretype_alone() -> None:
 def test_convcalc_run_says_when_it_switched_the_kernels(command: str, tmp_path) -> None:
     """`convcalc run` (and `rf --erf`, which runs backward passes) switch before they execute the network and say
     so under their output (a fresh process: the switch is process-wide)."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     if numpy_blas_name() != "scipy-openblas" or blas.kernels() is None:
         pytest.skip("NumPy does not ship scipy-openblas here")
-    root = Path(__file__).resolve().parent.parent
-    environment = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
-    environment["PYTHONPATH"] = os.pathsep.join([str(root), environment.get("PYTHONPATH", "")])
-    environment["COLUMNS"] = "200"
-    arguments = (["run", str(root / "specs" / "edges.yaml")] if command == "run" else
-                 ["rf", str(root / "specs" / "tiny.yaml"), "--erf", str(tmp_path / "erf.png"), "--samples", "2"])
+    arguments = (["run", str(ROOT / "specs" / "edges.yaml")] if command == "run" else
+                 ["rf", str(ROOT / "specs" / "tiny.yaml"), "--erf", str(tmp_path / "erf.png"), "--samples", "2"])
     done = subprocess.run([sys.executable, "-m", "convcalc", *arguments], capture_output=True, text=True,
-                          env=environment)
+                          env=fresh_environment(COLUMNS="200"))
     assert done.returncode == 0, done.stderr
     said = "NumPy's OpenBLAS runs its Haswell kernels" in done.stdout
-    assert said == (zen4_from_cpuinfo() and fresh_kernels() in ("SkylakeX", "Cooperlake"))
+    assert said == (zen4_from_cpuinfo() and fresh_kernels() in AVX512_SETS)
