@@ -411,6 +411,17 @@ def test_softmax_along_an_axis_is_whole():
     check_all_layers((1, 12), layers)
 
 
+def test_softmax_along_an_axis_whose_input_cancels():
+    """Found by hypothesis: after a wrap, AdaptiveAvgPool1d(2) over 9 positions weighs inputs 0 and 4 by 1/5 in both
+    bins, so the softmax of the two is exactly invariant to them. The field is structural (every position of the
+    axis), and so is the oracle (a sum along the axis stands for the softmax): it must reach inputs 0..7."""
+    one = {"type": "Conv1d", "out_channels": 1, "kernel_size": 1}
+    layers = [one, {"type": "CircularPad1d", "padding": [0, 1]}, one,
+              {"type": "AdaptiveAvgPool1d", "output_size": [2]}, {"type": "Softmax", "dim": 2}]
+    summary, counts = check_all_layers((1, 8), layers)
+    assert summary.layers[-1].rf.extent([0]) == ((0, 7),) and counts["units"] > 0
+
+
 def test_spatial_concat_regions_are_each_inputs():
     layers = [{"type": "Conv1d", "out_channels": 1, "kernel_size": 3, "name": "a", "from": "input"},
               {"type": "Conv1d", "out_channels": 1, "kernel_size": 5, "padding": 1, "name": "b", "from": "input"},

@@ -121,7 +121,23 @@ def oracle_module(layer: dict, dims: int, channels: int) -> nn.Module:
         # over the channels: every channel at the same position, the support of an all-ones 1x1 conv. The softmax
         # itself would be constant where the channels are equal (all-ones convs make them so): no gradient at all
         return _ones(getattr(nn, f"Conv{dims}d")(channels, channels, 1))
+    if kind == "Softmax" and args.get("dim") not in (None, 0, 1):
+        # along a spatial axis: every position of that axis. The softmax's own gradient is the difference of what a
+        # position adds to the unit and to the whole axis, which cancels exactly where an input reaches every
+        # position alike (AdaptiveAvgPool1d(2) over 9 positions after a wrap: input 0 and 4 weigh 1/5 in both bins)
+        return _AxisSum(args["dim"])
     return _ones(getattr(nn, kind)(**args))
+
+
+class _AxisSum(nn.Module):
+    """Every position of axis ``dim`` replaced by the sum along it: a softmax's support, with positive gradients."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.sum(dim=self.dim, keepdim=True).expand_as(x)
 
 
 def oracle_forward(layers: Sequence[dict], x: torch.Tensor) -> list[torch.Tensor]:
