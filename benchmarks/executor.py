@@ -57,8 +57,8 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
                 net(tensor)
     else:
         import convcalc
-        from convcalc.blas import kernels, prefer_kernels
-        from convcalc.execute import Network
+        from convcalc.kernels.blas import kernels, prefer_kernels
+        from convcalc.execution.network import Network
 
         prefer_kernels()   # as `convcalc run` does
         used = kernels()

@@ -20,7 +20,7 @@ import numpy as np
 from convcalc.kernels import MacCounter, fast_fft_length
 from convcalc.layers import lookup
 from convcalc.layers.conv import conv_costs
-from convcalc.shapes import prod
+from convcalc.algebra.shapes import prod
 
 # (dims, channels, out_channels, kernel, spatial size, stride, groups)
 GRID = [

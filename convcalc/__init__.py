@@ -8,14 +8,14 @@ Library use (the CLI only wraps this)::
     summary.totals.params, summary.totals.macs, summary.layer("fc").output_shape
 """
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
-from .analyze import LayerResult, Summary, Totals, analyze  # noqa: E402
+from .analysis.summary import LayerResult, Summary, Totals, analyze  # noqa: E402
 from .errors import ConvcalcError, GraphError, Location, ShapeError, SpecError  # noqa: E402
-from .graph import Graph, Node, build_graph  # noqa: E402
-from .receptive import AxisField, Field  # noqa: E402
-from .render import to_json  # noqa: E402
-from .spec import Spec, load_spec, parse_spec, spec_from_dict  # noqa: E402
+from .spec.graph import Graph, Node, build_graph  # noqa: E402
+from .algebra.receptive import AxisField, Field  # noqa: E402
+from .report.summary import to_json  # noqa: E402
+from .spec.load import Spec, load_spec, parse_spec, spec_from_dict  # noqa: E402
 
 __all__ = [
     "AxisField", "ConvcalcError", "Field", "Graph", "GraphError", "LayerResult", "Location", "Node", "ShapeError",

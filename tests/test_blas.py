@@ -1,4 +1,4 @@
-"""`convcalc.blas.gemm_accumulate` (C += A @ B through the BLAS NumPy links) against NumPy's own product and sum,
+"""`convcalc.kernels.blas.gemm_accumulate` (C += A @ B through the BLAS NumPy links) against NumPy's own product and sum,
 over random shapes, dtypes and row strides; its refusals (which must leave C untouched), and `MacCounter.matmul_into`
 with and without it."""
 
@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convcalc import blas, kernels
+from convcalc import kernels
+from convcalc.kernels import blas
 from convcalc.kernels import MacCounter
 
 
@@ -98,7 +99,7 @@ def test_matmul_into_adds_and_counts_with_or_without_the_binding(bound: bool, mo
 SWITCH_PROBE = r"""
 import json, os, sys
 import numpy as np
-from convcalc import blas
+from convcalc.kernels import blas
 force = sys.argv[1] == "force"
 was = blas.kernels()
 if sys.argv[1] == "query":
@@ -148,7 +149,7 @@ def fresh_kernels() -> str | None:
 
 
 def zen4_from_cpuinfo() -> bool:
-    """Independently of convcalc.blas: an AMD family-25 CPU with AVX-512 (Zen 4)."""
+    """Independently of convcalc.kernels.blas: an AMD family-25 CPU with AVX-512 (Zen 4)."""
     try:
         text = open("/proc/cpuinfo", encoding="ascii", errors="replace").read()
     except OSError:

@@ -218,7 +218,7 @@ def test_numbers_are_never_cut_in_a_narrow_terminal():
     from rich.console import Console
 
     import convcalc
-    from convcalc.render import to_table
+    from convcalc.report.summary import to_table
 
     console = Console(width=70, record=True, force_terminal=True)
     console.print(to_table(convcalc.analyze(convcalc.load_spec(RESNET50)), depth=1))

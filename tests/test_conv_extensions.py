@@ -29,7 +29,7 @@ from test_receptive_exact import check_regions  # noqa: E402
 
 import convcalc  # noqa: E402
 from convcalc.errors import LayerArgError  # noqa: E402
-from convcalc.execute import Network  # noqa: E402
+from convcalc.execution.network import Network  # noqa: E402
 from convcalc.kernels import MacCounter, to_logical, to_storage  # noqa: E402
 from convcalc.layers import lookup  # noqa: E402
 

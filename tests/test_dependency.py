@@ -1,4 +1,4 @@
-"""Exact dependency propagation (`convcalc.dependency`) against two independent oracles.
+"""Exact dependency propagation (`convcalc.proof.dependency`) against two independent oracles.
 
 1. PyTorch autograd on the oracle networks of test_receptive_field / test_receptive_exact: the same layers out of
    real ``torch.nn`` modules with random weights in [0.5, 1.5], zero bias, max pooling replaced by average pooling
@@ -33,9 +33,9 @@ from test_receptive_field import DTYPE, builds, oracle_forward, positive_input  
 from test_receptive_exact import SETTINGS, chains, graphs  # noqa: E402
 
 import convcalc  # noqa: E402
-from convcalc.dependency import Dependencies, dependency_masks  # noqa: E402
-from convcalc.execute import Network  # noqa: E402
-from convcalc.graph import INPUT, build_graph  # noqa: E402
+from convcalc.proof.dependency import Dependencies, dependency_masks  # noqa: E402
+from convcalc.execution.network import Network  # noqa: E402
+from convcalc.spec.graph import INPUT, build_graph  # noqa: E402
 from convcalc.layers import lookup  # noqa: E402
 from convcalc.layers.base import Inferred  # noqa: E402
 

@@ -21,7 +21,7 @@ large outputs; `test_winograd_forward_matches_torch` for every conv algorithm 'w
 Whole networks (`test_network_matches_torch`): small random graphs (conv -> bn -> activation -> pool
 chains, residual blocks with an Add, optional projection shortcuts, BatchNorms that cannot fold, a
 Linear over the rows of a [C, L] tensor followed by BatchNorm1d, a pooled Linear -> BatchNorm1d head)
-run through `convcalc.execute.Network` with BatchNorm folding (and without), against the same graph
+run through `convcalc.execution.network.Network` with BatchNorm folding (and without), against the same graph
 built from torch.nn modules, in float64 within 1e-9 (and float32 within 1e-4).
 `test_batchnorm1d_over_the_rows_of_a_linear_output` pins the folding bug those graphs found.
 
@@ -50,8 +50,8 @@ from test_torch_crosscheck import (  # noqa: E402
 from resample_cases import EXECUTOR_EXAMPLES, POSITIVE_INPUTS  # noqa: E402
 
 from convcalc.errors import LayerArgError  # noqa: E402
-from convcalc.execute import Network  # noqa: E402
-from convcalc.graph import INPUT, Graph, Node  # noqa: E402
+from convcalc.execution.network import Network  # noqa: E402
+from convcalc.spec.graph import INPUT, Graph, Node  # noqa: E402
 from convcalc.kernels import MacCounter, to_logical, to_storage  # noqa: E402
 from convcalc.layers.conv import (BIAS_IN_GEMM_MIN_EXPANSION, TRANSPOSED_PATCHES_MAX_RUN,  # noqa: E402
                                   TRANSPOSED_PATCHES_MAX_RUN_STRIDED)
@@ -593,7 +593,7 @@ def test_in_place_layers_never_overwrite_an_array_still_needed():
     """ReLU and Add write into their input only when nothing later reads it: here every input is read again
     (a branch, a folded BatchNorm sharing its conv's array, the network input, the output)."""
     import convcalc
-    from convcalc.execute import Network
+    from convcalc.execution.network import Network
 
     spec = convcalc.spec_from_dict({"input": [3, 9, 9], "layers": [
         {"type": "ReLU", "name": "r0"},                                   # reads the network input
@@ -723,7 +723,7 @@ def test_in_place_layers_never_overwrite_a_view_of_an_array_still_needed():
     """A Flatten of a 1x1 map and Identity hand on their input's memory (a view, the same array): a ReLU after
     them must not overwrite it while another branch still reads the conv's output, nor a kept map."""
     import convcalc
-    from convcalc.execute import Network
+    from convcalc.execution.network import Network
 
     spec = convcalc.spec_from_dict({"input": [2, 4, 4], "layers": [
         {"type": "Conv2d", "name": "c", "out_channels": 3, "kernel_size": 4},   # a 1x1 map

@@ -23,7 +23,7 @@ from family_references import (DepthwiseSeparableReference, FlattenedReference, 
 import convcalc  # noqa: E402
 from convcalc.cli import app  # noqa: E402
 from convcalc.errors import ConvcalcError, LayerArgError  # noqa: E402
-from convcalc.execute import Network  # noqa: E402
+from convcalc.execution.network import Network  # noqa: E402
 from convcalc.kernels import MacCounter, to_logical, to_storage  # noqa: E402
 from convcalc.layers import lookup  # noqa: E402
 
@@ -197,7 +197,7 @@ def test_depthwise_separable_part_errors_name_the_part():
 
 def test_composite_json_and_parts_rows():
     graph = graph_of(spec_layers_dw(), [3, 9, 9])
-    data = json.loads(json.dumps(convcalc.render.to_json(convcalc.analyze(graph))))
+    data = json.loads(json.dumps(convcalc.report.summary.to_json(convcalc.analyze(graph))))
     dw = data["layers"][1]
     assert [p["name"] for p in dw["parts"]] == ["dw.depthwise", "dw.norm", "dw.activation", "dw.pointwise"]
     assert dw["parts"][0]["inputs"] == ["stem"] and dw["parts"][1]["inputs"] == ["dw.depthwise"]

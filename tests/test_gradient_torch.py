@@ -1,4 +1,4 @@
-"""`convcalc.gradient.input_gradient` (the generic backward walk over a network) against torch autograd.
+"""`convcalc.proof.gradient.input_gradient` (the generic backward walk over a network) against torch autograd.
 
 Random small networks (the `networks` strategy of `test_executor_torch`: conv -> bn -> activation -> pool chains,
 residual blocks with an Add, projection shortcuts, BatchNorms that cannot fold, a Linear over the rows of a
@@ -29,9 +29,9 @@ from test_executor_torch import (ACTIVATIONS, GraphBuilder, TorchGraph, assert_c
 
 import convcalc  # noqa: E402
 from convcalc.errors import ConvcalcError, LayerArgError  # noqa: E402
-from convcalc.execute import Network  # noqa: E402
-from convcalc.gradient import input_gradient  # noqa: E402
-from convcalc.graph import INPUT  # noqa: E402
+from convcalc.execution.network import Network  # noqa: E402
+from convcalc.proof.gradient import input_gradient  # noqa: E402
+from convcalc.spec.graph import INPUT  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -174,7 +174,7 @@ def test_explain(runner):
 
 
 def test_machine_formats_render_through_formats_module(runner):
-    pytest.importorskip("convcalc.lint.formats")
+    pytest.importorskip("convcalc.report.lint_formats")
     result = lint(runner, str(FIXTURES / "checkerboard.yaml"), "--format", "github", "--no-config")
     assert result.exit_code == 0
     assert "::warning " in result.stdout and "CC202" in result.stdout

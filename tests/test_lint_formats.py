@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcalc.errors import ConvcalcError
-from convcalc.lint.formats import render
+from convcalc.report.lint_formats import render
 from convcalc.lint.model import Finding, LintReport, Rule, Severity
 
 HERE = Path(__file__).parent

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from family_references import DepthwiseSeparableReference  # noqa: E402
 
 import convcalc  # noqa: E402
-from convcalc.execute import Network  # noqa: E402
+from convcalc.execution.network import Network  # noqa: E402
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 torch.set_num_threads(1)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_receptive_field import analyze, oracle_forward, positive_input, supports  # noqa: E402
 
 import convcalc  # noqa: E402
-from convcalc.execute import Network  # noqa: E402
+from convcalc.execution.network import Network  # noqa: E402
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

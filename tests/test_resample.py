@@ -373,7 +373,7 @@ def test_unpool_spec_errors(layers, message):
 
 def test_unpool_runs_in_a_network_like_torch():
     """SegNet-style: the decoder's features are unpooled with the encoder pool's indices (float64, 1e-12)."""
-    from convcalc.execute import Network
+    from convcalc.execution.network import Network
 
     spec = unpool_spec([2, 7, 9], {"kernel_size": 3, "stride": 2, "padding": 1},
                        {"output_size": [7, 9]},

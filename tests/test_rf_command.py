@@ -9,7 +9,7 @@ Oracles, none taken from convcalc's own output:
   S = prod s_l, P = sum p_l prod_{i<l} s_i; unit u sees [u*S - P, u*S - P + r - 1]) computed from the layer list;
 * ERF: Luo et al. (2016): n uniform k-wide linear convolutions give the n-fold convolution of a uniform k-point
   distribution, whose variance is n(k^2 - 1)/12 per axis; sides worked out by hand;
-* pictures: the pixel geometry stated in `convcalc.drawing` applied to the Araujo region.
+* pictures: the pixel geometry stated in `convcalc.report.drawing` applied to the Araujo region.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from test_receptive_field import supports  # noqa: E402
 
 import convcalc  # noqa: E402
 from convcalc.cli import app  # noqa: E402
-from convcalc.drawing import BOX_COLOUR, PALETTE, STRIP  # noqa: E402
-from convcalc.erf import gradient_mass, side_holding, statistics  # noqa: E402
+from convcalc.report.drawing import BOX_COLOUR, PALETTE, STRIP  # noqa: E402
+from convcalc.proof.erf import gradient_mass, side_holding, statistics  # noqa: E402
 from convcalc.errors import ConvcalcError  # noqa: E402
-from convcalc.execute import Network  # noqa: E402
-from convcalc.rf_report import growth, parse_units, unit_region  # noqa: E402
+from convcalc.execution.network import Network  # noqa: E402
+from convcalc.analysis.regions import growth, parse_units, unit_region  # noqa: E402
 
 DTYPE = torch.float64
 RUNNER = CliRunner()
@@ -332,7 +332,7 @@ NET_2D = [{"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "padding": 1},
 
 
 def outline(picture: np.ndarray, box, zoom: int) -> np.ndarray:
-    """The pixels a one-pixel outline of ``box`` (rows, columns) occupies, per convcalc.drawing's geometry."""
+    """The pixels a one-pixel outline of ``box`` (rows, columns) occupies, per convcalc.report.drawing's geometry."""
     (r0, r1), (c0, c1) = box
     top, bottom, left, right = r0 * zoom, (r1 + 1) * zoom - 1, c0 * zoom, (c1 + 1) * zoom - 1
     mask = np.zeros(picture.shape[:2], dtype=bool)
@@ -436,8 +436,8 @@ def test_one_and_three_dimensional_pictures(tmp_path):
 
 
 def test_verify_is_wired_to_the_checks(tmp_path, monkeypatch):
-    pytest.importorskip("convcalc.render_rf_checks")
-    import convcalc.verify_rf as verify_rf
+    pytest.importorskip("convcalc.report.rf_checks")
+    import convcalc.proof.verify as verify_rf
 
     spec = write_spec(tmp_path, (1, 20, 20), NET_2D)
     result = RUNNER.invoke(app, ["rf", str(spec), "--verify", "--format", "json"])

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from torch_models import TORCH_MODELS  # noqa: E402
 
 from convcalc.cli import app  # noqa: E402
-from convcalc.images import IMAGENET_MEAN, IMAGENET_STD, default_input  # noqa: E402
+from convcalc.execution.inputs import IMAGENET_MEAN, IMAGENET_STD, default_input  # noqa: E402
 from convcalc.layers import lookup  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,7 +260,7 @@ def test_every_shipped_spec_runs_on_the_builtin_image(path):
 def test_every_shipped_spec_runs_an_empty_batch(path):
     """Batch 0 (as PyTorch allows): empty outputs of every predicted shape, nothing executed, no error."""
     from convcalc import build_graph, load_spec
-    from convcalc.execute import Network
+    from convcalc.execution.network import Network
 
     network = Network(build_graph(load_spec(path)))
     result = network.run(np.zeros((0, *network.summary.input_shape), dtype=np.float32))
@@ -675,8 +675,8 @@ def test_imagenet_normalisation_needs_rgb(tmp_path):
 
 def test_an_empty_state_dict_reports_every_missing_key():
     import convcalc
-    from convcalc.execute import Network
-    from convcalc.weights import WeightsError
+    from convcalc.execution.network import Network
+    from convcalc.execution.weights import WeightsError
 
     graph = convcalc.build_graph(convcalc.load_spec(SPECS / "tiny.yaml"))
     with pytest.raises(WeightsError, match=r"missing 6: conv2d_1.weight, conv2d_1.bias, c2.weight"):

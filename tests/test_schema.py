@@ -16,11 +16,11 @@ from typer.testing import CliRunner
 
 from convcalc.cli import app
 from convcalc.errors import ConvcalcError, LayerArgError
-from convcalc.graph import RESERVED_KEYS, build_graph
+from convcalc.spec.graph import RESERVED_KEYS, build_graph
 from convcalc.layers.base import REQUIRED, layer_types, lookup
-from convcalc.marked_yaml import load_marked
-from convcalc.schema import spec_schema
-from convcalc.spec import parse_spec
+from convcalc.spec.marked_yaml import load_marked
+from convcalc.spec.schema import spec_schema
+from convcalc.spec.load import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = sorted(p for p in (ROOT / "specs").rglob("*") if p.suffix in (".yaml", ".yml"))

@@ -8,7 +8,7 @@ import pytest
 
 import convcalc
 from convcalc.errors import ConvcalcError, GraphError, ShapeError, SpecError
-from convcalc.expr import ExprError, evaluate, substitute
+from convcalc.spec.expr import ExprError, evaluate, substitute
 
 
 def load(text: str, filename: str = "net.yaml", **kwargs):

@@ -46,7 +46,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from convcalc.errors import LayerArgError
 from convcalc.layers import Layer, layer_types, lookup
-from convcalc.shapes import adaptive_bin, adaptive_bin_extent
+from convcalc.algebra.shapes import adaptive_bin, adaptive_bin_extent
 
 torch.set_num_threads(1)
 

@@ -4,7 +4,7 @@
 * ``output_size`` (torch's forward argument) and its range rule; refusing it together with output_padding;
 * the reference module's signature is torch's plus ``output_size`` (so the argument/default check is torch's);
 * MACs from the published FlopCounterMode rule (input positions x C_in x C_out/g x prod(k));
-* BatchNorm folding into a transposed conv, against torch, through `convcalc.execute.Network`;
+* BatchNorm folding into a transposed conv, against torch, through `convcalc.execution.network.Network`;
 * the receptive-field rule against the autograd oracle of test_receptive_field: a transposed conv after any
   chain of integer-stride convs and pools, per output unit: extent between size_min and size, both attained,
   centre near u*S - P + (size-1)/2.
@@ -32,7 +32,7 @@ from test_receptive_field import analyze, builds, oracle_forward, positive_input
 
 import convcalc  # noqa: E402
 from convcalc.errors import LayerArgError  # noqa: E402
-from convcalc.graph import INPUT  # noqa: E402
+from convcalc.spec.graph import INPUT  # noqa: E402
 from convcalc.layers import lookup  # noqa: E402
 from convcalc.layers.transposed import transposed_reach  # noqa: E402
 

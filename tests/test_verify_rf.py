@@ -1,4 +1,4 @@
-"""`convcalc.verify_rf.verify_fields`: the analysed receptive fields proved by exact dependency propagation.
+"""`convcalc.proof.verify.verify_fields`: the analysed receptive fields proved by exact dependency propagation.
 
 * Every shipped spec passes (at a smaller input where the spec allows it, to stay fast; resnet18 at its own
   224x224, and through `convcalc run`).
@@ -23,12 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import convcalc  # noqa: E402
 from convcalc.cli import app  # noqa: E402
 from convcalc.errors import ConvcalcError  # noqa: E402
-from convcalc.graph import build_graph  # noqa: E402
+from convcalc.spec.graph import build_graph  # noqa: E402
 from convcalc.layers.conv import ConvNd  # noqa: E402
 from convcalc.layers.resample import Upsample  # noqa: E402
-from convcalc.render_rf_checks import rf_checks_json, rf_checks_table  # noqa: E402
-from convcalc.spec import load_spec  # noqa: E402
-from convcalc.verify_rf import verify_fields  # noqa: E402
+from convcalc.report.rf_checks import rf_checks_json, rf_checks_table  # noqa: E402
+from convcalc.spec.load import load_spec  # noqa: E402
+from convcalc.proof.verify import verify_fields  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "specs").rglob("*.yaml"))
@@ -141,7 +141,7 @@ def test_a_broken_upsampling_rule_fails(monkeypatch):
 
     def shifted(self, fields, in_shapes, out_shape):
         field = original(self, fields, in_shapes, out_shape)
-        from convcalc.receptive import Reads
+        from convcalc.algebra.receptive import Reads
         return field.through([Reads.window(1, 1, 1)] * len(field.axes), out_shape[1:])
 
     monkeypatch.setattr(Upsample, "receptive_field", shifted)
@@ -311,7 +311,7 @@ def test_a_linear_sample_exactly_on_a_pixel_reads_one_pixel():
         (grad,) = torch.autograd.grad(y[0, 0, unit], x, retain_graph=True)
         found = torch.nonzero(grad[0, 0]).flatten().tolist()
         assert rf.extent((unit,)) == (((found[0], found[-1]),) if found else None), unit
-    from convcalc.dependency import Dependencies
+    from convcalc.proof.dependency import Dependencies
     dependencies = Dependencies(convcalc.analyze(convcalc.spec_from_dict(
         {"name": "n", "input": [1, 20], "layers": layers})))
     assert not dependencies.propagate("up", dependencies.seeds("up", [(22,)])).any()
@@ -348,7 +348,7 @@ def test_a_flatten_that_keeps_a_spatial_axis_is_a_reshape(flatten):
     checks = {c.layer: c for c in verify_fields(summary)}
     assert all(c.ok for c in checks.values()), [c.detail for c in checks.values()]
     assert "a reshape" in checks["f"].detail and checks["f"].hulls == (((0, 8), (0, 8)),)   # conv drops row/col 9
-    json_rf = convcalc.render.rf_json(summary.layer("d").rf, summary.input_shape)
+    json_rf = convcalc.report.summary.rf_json(summary.layer("d").rf, summary.input_shape)
     assert json_rf["whole_input"] and json_rf["reshaped"]
     head = convcalc.spec_from_dict({"name": "h", "input": [4, 9, 10], "layers": [{"type": "Flatten", "name": "f"}]})
     assert not convcalc.analyze(head).layer("f").rf.reshaped                  # into a vector: whole, as before

@@ -1,5 +1,5 @@
-"""convcalc.weights (hand-set kernels, PyTorch's default initialisation, state-dict checks) and
-convcalc.images.default_input, as units."""
+"""convcalc.execution.weights (hand-set kernels, PyTorch's default initialisation, state-dict checks) and
+convcalc.execution.inputs.default_input, as units."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import convcalc
-from convcalc.images import default_input
-from convcalc.weights import FILTER_NAMES, expected_keys, initial_state, state_from_dict
+from convcalc.execution.inputs import default_input
+from convcalc.execution.weights import FILTER_NAMES, expected_keys, initial_state, state_from_dict
 
 TEXTBOOK = {
     "sobel_x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],

@@ -22,9 +22,9 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError, SpecError, did_you_mean, nearest_of_many
-from ..receptive import Field, merge
+from ..algebra.receptive import Field, merge
 from ..kernels import MacCounter
-from ..shapes import prod
+from ..algebra.shapes import prod
 
 Shape = tuple[int, ...]
 LAYOUTS = {1: "[C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}
@@ -387,7 +387,7 @@ class Layer:
         dL/d(input) for each input, channels-last, same shapes as `inputs`. `prepared` is what `prepare` returned."""
         raise NotImplementedError(f"{self.type_name} has no backward")
 
-    # ---- dependency (which input positions each output unit can be influenced by; `convcalc.dependency`)
+    # ---- dependency (which input positions each output unit can be influenced by; `convcalc.proof.dependency`)
     # A layer whose rule treats every channel alike with no per-channel parameters (pools, padding, resampling,
     # activations, merges) sets this: a mask that is the same on every channel is then propagated on one channel.
     channelwise_support: ClassVar[bool] = False
@@ -491,7 +491,7 @@ def _thin(mask: np.ndarray) -> np.ndarray:
 
 def support_step(layer: Layer, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape,
                  cache: dict | None = None) -> list[np.ndarray]:
-    """One layer of a dependency walk (`convcalc.dependency`): the 0/1 masks over each input, channels-last and
+    """One layer of a dependency walk (`convcalc.proof.dependency`): the 0/1 masks over each input, channels-last and
     batched like ``mask`` (one measured unit set per batch row), of what the marked outputs can depend on.
 
     A mask whose last axis is 1 where the layer's is longer is the same on every channel: `support_uniform`

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter
-from ..receptive import Field
+from ..algebra.receptive import Field
 from .base import (LAYOUTS, Arg, Inferred, Layer, Part, Shape, WindowAxis, _type_name, boolean, choice, integer,
                    lookup, optional, register, shape_text, support_step)
 from .conv import GEOMETRY_ARGUMENTS, PADDING_MODES

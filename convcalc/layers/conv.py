@@ -26,8 +26,8 @@ from ..kernels import (MacCounter, add_bias, bias_rows, conv_depthwise, conv_fft
                        conv_input_grad, conv_rows, conv_weight_columns, conv_winograd, fast_fft_length,
                        fft_kernel_spectrum, pad_spatial, pad_spatial_transpose, tap_block_columns, tap_blocks,
                        windows, windows_transpose, winograd_weights, with_ones_column)
-from ..receptive import Field
-from ..shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
+from ..algebra.receptive import Field
+from ..algebra.shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
 from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, _as_int, _short, boolean, choice,
                    fan_in_uniform, integer, optional, per_axis, register)
 from .padding import pad_problem

@@ -9,8 +9,8 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, to_logical, to_storage
-from ..receptive import Field, Reads
-from ..shapes import prod
+from ..algebra.receptive import Field, Reads
+from ..algebra.shapes import prod
 from .base import (Arg, Inferred, Layer, Shape, boolean, fan_in_uniform, integer, optional, register, shape_text,
                    storage_axis)
 

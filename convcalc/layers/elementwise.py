@@ -9,8 +9,8 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, relu
-from ..receptive import Field, Reads
-from ..shapes import prod
+from ..algebra.receptive import Field, Reads
+from ..algebra.shapes import prod
 from .base import (Arg, Elementwise, Inferred, Layer, Shape, boolean, choice, integer, lookup, optional, real,
                    register, shape_text, storage_axis)
 from .dense import batch_axis

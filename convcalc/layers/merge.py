@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter
-from ..receptive import Field, concat, merge
+from ..algebra.receptive import Field, concat, merge
 from .base import Arg, Inferred, Layer, Shape, integer, register, shape_text, storage_axis
 from .dense import batch_axis
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, cropped_range, pad_spatial, pad_spatial_transpose
-from ..receptive import Field
+from ..algebra.receptive import Field
 from .base import LAYOUTS, REQUIRED, Arg, Inferred, Layer, Shape, _as_int, real, register, shape_text, storage_axis
 
 UNBATCHED = {1: "[L]", 2: "[H, W]", 3: "[D, H, W]"}

@@ -20,8 +20,8 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter
-from ..receptive import Field
-from ..shapes import prod
+from ..algebra.receptive import Field
+from ..algebra.shapes import prod
 from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, boolean, lookup, optional, per_axis, real,
                    register, shape_text)
 from .pool import MaxPoolNd

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, scatter_add_axis
-from ..receptive import Field, Reads
+from ..algebra.receptive import Field, Reads
 from .base import (MAX_SIZE, Arg, Inferred, Layer, Shape, _as_int, as_number, boolean, choice, integer, number_string,
                    optional, register, shape_text)
 

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, add_bias, bias_rows, conv_im2col, pad_spatial
-from ..receptive import Field, Reads
-from ..shapes import dilated, prod, transposed_length
+from ..algebra.receptive import Field, Reads
+from ..algebra.shapes import dilated, prod, transposed_length
 from .base import (Arg, Inferred, Layer, ScatterAxis, Shape, boolean, choice, fan_in_uniform, integer, optional,
                    per_axis, register)
 from .conv import ConvNd, axis_label

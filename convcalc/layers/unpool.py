@@ -38,8 +38,8 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, pad_spatial
-from ..receptive import Field, Reads, merge
-from ..shapes import prod
+from ..algebra.receptive import Field, Reads, merge
+from ..algebra.shapes import prod
 from .base import REQUIRED, Arg, Inferred, Layer, ScatterAxis, Shape, layer_name, optional, per_axis, register, shape_text
 from .conv import axis_label
 

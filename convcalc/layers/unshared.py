@@ -20,8 +20,8 @@ import numpy as np
 
 from ..kernels import (MacCounter, conv_im2col, conv_input_grad, pad_spatial, pad_spatial_transpose, windows,
                        windows_transpose)
-from ..receptive import Field
-from ..shapes import prod
+from ..algebra.receptive import Field
+from ..algebra.shapes import prod
 from .base import Arg, Inferred, Layer, Shape, WindowAxis, boolean, fan_in_uniform, lookup, per_axis, register
 from .composite import _spelled
 from .conv import GEOMETRY_ARGUMENTS

@@ -4,7 +4,7 @@
     report = lint_paths(["a.yaml"], LintConfig(ignore=("CC303",), fail_on=Severity.warning))
     RULES                                          # every rule: ID, name, severity, summary, rationale, fix
 
-Rendering: `convcalc.lint.output` (text, json) and `convcalc.lint.formats` (github, sarif, junit).
+Rendering: `convcalc.report.lint_text` (text, json) and `convcalc.report.lint_formats` (github, sarif, junit).
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Callable, Iterable, Iterator
 
-from ..graph import INPUT
+from ..spec.graph import INPUT
 from ..layers.base import ScatterAxis, WindowAxis, shape_text
-from ..receptive import Field
+from ..algebra.receptive import Field
 from .context import AXIS_UNITS, Context, grouped, layer_label, number
 from .gridding import check_gridding, hdc_m2, reached_offsets
 from .model import Finding

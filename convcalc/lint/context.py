@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Sequence
 
-from ..analyze import LayerResult, Summary
+from ..analysis.summary import LayerResult, Summary
 from ..errors import Location
-from ..graph import INPUT, Node
+from ..spec.graph import INPUT, Node
 from ..layers.base import Shape, WindowAxis
-from ..receptive import Field
-from ..spec import Spec
+from ..algebra.receptive import Field
+from ..spec.load import Spec
 from .model import Finding
 from .rules import RULES_BY_ID
 

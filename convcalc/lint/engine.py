@@ -13,10 +13,10 @@ from typing import Sequence
 
 import yaml
 
-from ..analyze import analyze
+from ..analysis.summary import analyze
 from ..errors import ConvcalcError, ShapeError
-from ..graph import build_graph
-from ..spec import load_spec, parse_spec
+from ..spec.graph import build_graph
+from ..spec.load import load_spec, parse_spec
 from .checks import Context, run_checks
 from .config import LintConfig, LintConfigError, find_config
 from .model import Finding, LintReport

@@ -7,7 +7,7 @@ from __future__ import annotations
 from math import gcd
 from typing import Iterable, Iterator, Sequence
 
-from ..graph import INPUT, Node
+from ..spec.graph import INPUT, Node
 from ..layers.base import WindowAxis
 from .context import Context, grouped, layer_label
 from .model import Finding

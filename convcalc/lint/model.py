@@ -1,7 +1,7 @@
 """The data of `convcalc lint`: rules, findings and severities. Rules and formats both build on these.
 
 A finding is plain data with a location (file, 1-based line and column); formatting them (text, JSON,
-GitHub annotations, SARIF, JUnit) is `convcalc.lint.formats`' job, deciding them is the rules'.
+GitHub annotations, SARIF, JUnit) is `convcalc.report.lint_formats`' job, deciding them is the rules'.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from rich.console import Group as RichGroup
 from rich.table import Table
 from rich.text import Text
 
-from .erf import Erf
-from .render import json_number
-from .rf_report import AxisRegion, GrowthRow, UnitRegion
+from ..proof.erf import Erf
+from .summary import json_number
+from ..analysis.regions import AxisRegion, GrowthRow, UnitRegion
 
 SCHEMA_VERSION = 1
 BAR_WIDTH = 24

@@ -1,7 +1,7 @@
 """The analyzer: a generic walk over the graph that asks each layer unit for its rules.
 
 It never tests a layer's type. Results are frozen data (plain ints, exact Fractions); rendering
-is `convcalc.render`'s business.
+is `convcalc.report.summary`'s business.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-from .errors import LayerArgError, ShapeError
-from .graph import INPUT, Graph, build_graph, layer_error
-from .layers.base import Part, Shape
-from .receptive import Field
-from .shapes import prod
-from .spec import Spec
+from ..errors import LayerArgError, ShapeError
+from ..spec.graph import INPUT, Graph, build_graph, layer_error
+from ..layers.base import Part, Shape
+from ..algebra.receptive import Field
+from ..algebra.shapes import prod
+from ..spec.load import Spec
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1}
 

@@ -1,6 +1,6 @@
 """Pictures of receptive fields: the ERF heatmap of an `Erf`, and chosen units' regions over the input image.
 
-Boxes are the units' regions clipped to the input (`AxisRegion.clipped`); see `convcalc.drawing` for the pixel
+Boxes are the units' regions clipped to the input (`AxisRegion.clipped`); see `convcalc.report.drawing` for the pixel
 geometry. 3-D inputs show the depth slice through the (first) unit's centre.
 """
 
@@ -10,10 +10,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .analyze import Summary
+from ..analysis.summary import Summary
 from .drawing import erf_picture, overlay_picture
-from .erf import Erf
-from .rf_report import UnitRegion, unit_region
+from ..proof.erf import Erf
+from ..analysis.regions import UnitRegion, unit_region
 
 
 def box_of(region: UnitRegion) -> Optional[tuple[tuple[int, int], ...]]:
@@ -46,7 +46,7 @@ def default_overlay_units(summary: Summary, layer: str) -> list[tuple[int, ...]]
 def overlay(summary: Summary, layer: str, units: Sequence[Sequence[int]], image: np.ndarray
             ) -> tuple[np.ndarray, tuple[UnitRegion, ...]]:
     """``image`` ([C, *S], the analysed input's shape) with unit ``i``'s clipped region outlined in
-    ``convcalc.drawing.PALETTE[i]`` (none when it lies outside the input), and the units' regions."""
+    ``convcalc.report.drawing.PALETTE[i]`` (none when it lies outside the input), and the units' regions."""
     regions = tuple(unit_region(summary, layer, u) for u in units)
     boxes = [box_of(r) for r in regions]
     first = next((r for r, b in zip(regions, boxes) if b is not None), regions[0])

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConvcalcError, did_you_mean
-from .execute import Network
-from .graph import INPUT
-from .kernels import to_logical, to_storage
+from ..errors import ConvcalcError, did_you_mean
+from ..execution.network import Network
+from ..spec.graph import INPUT
+from ..kernels import to_logical, to_storage
 
 
 def ancestors(network: Network, layer: str) -> set[str]:

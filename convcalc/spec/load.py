@@ -1,7 +1,7 @@
 """Read and validate a spec file: top-level keys, input shape, blocks and includes.
 
 The result is a `Spec`: still the spec's own words (layers as marked YAML), checked for form.
-`convcalc.graph.build_graph` turns it into named nodes.
+`convcalc.spec.graph.build_graph` turns it into named nodes.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import ConvcalcError, Location, SpecError, did_you_mean
-from .layers import is_registered
+from ..errors import ConvcalcError, Location, SpecError, did_you_mean
+from ..layers import is_registered
 from .marked_yaml import MarkedDict, MarkedList, load_marked
 
 TOP_LEVEL_KEYS = ("name", "description", "input", "layers", "blocks", "include", "output", "args", "expect")

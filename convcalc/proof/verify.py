@@ -1,5 +1,5 @@
-"""Measured proof of the receptive fields: the analysis (`convcalc.receptive`) against exact dependency masks
-(`convcalc.dependency`), layer by layer.
+"""Measured proof of the receptive fields: the analysis (`convcalc.algebra.receptive`) against exact dependency masks
+(`convcalc.proof.dependency`), layer by layer.
 
 Per checked layer a few output units are chosen from the analysed field (the choice only decides where to look;
 what is compared is measured independently):
@@ -12,7 +12,7 @@ what is compared is measured independently):
 
 Every chosen unit's measured hull (per axis the first and last input index its mask reaches, or nothing) must
 equal the analysis's exact `Field.extent` (borders, padding modes and every layer's length included). From the
-run on each axis the summary numbers are measured where the input allows, as `convcalc.receptive` defines them:
+run on each axis the summary numbers are measured where the input allows, as `convcalc.algebra.receptive` defines them:
 
 * size and size_min: the largest and smallest hull over one period of units whose regions lie inside the input
   and are read whole (no border further up cuts them; the line's units read something on the other axes);
@@ -47,10 +47,10 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from .dependency import Dependencies, summary_of
-from .errors import ConvcalcError, did_you_mean
-from .graph import INPUT
-from .layers.base import support_step
-from .receptive import AxisField, Field
+from ..errors import ConvcalcError, did_you_mean
+from ..spec.graph import INPUT
+from ..layers.base import support_step
+from ..algebra.receptive import AxisField, Field
 
 Number = Optional[int | Fraction]
 Hull = Optional[tuple[tuple[int, int], ...]]

@@ -16,7 +16,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .errors import ConvcalcError
+from ..errors import ConvcalcError
 
 STRIP = 128
 BOX_COLOUR = (0, 255, 255)          # cyan: not in the heatmap's colormap

@@ -15,10 +15,10 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
-from .analyze import Summary, analyze
-from .errors import ConvcalcError
-from .graph import INPUT, Graph
-from .kernels import MacCounter, to_logical, to_storage
+from ..analysis.summary import Summary, analyze
+from ..errors import ConvcalcError
+from ..spec.graph import INPUT, Graph
+from ..kernels import MacCounter, to_logical, to_storage
 from .weights import State, initial_state, state_from_dict
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -223,7 +223,7 @@ class Network:
     def values(self, x: np.ndarray, only: Collection[str] | None = None,
                prepared: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
         """Every layer's output of one forward pass (channels-last, this network's dtype), keyed by layer name and
-        ``input``; nothing is overwritten in place or freed (for a backward pass, `convcalc.gradient`). ``only``:
+        ``input``; nothing is overwritten in place or freed (for a backward pass, `convcalc.proof.gradient`). ``only``:
         compute just these layers (their inputs must be among them). A folded layer's value is its producer's
         array. ``prepared`` overrides some layers' prepared parameters. ``x``: (N, C, *S), or (C, *S) as a batch
         of one. An empty batch (N = 0) gives empty arrays of the predicted shapes, as `run` does."""

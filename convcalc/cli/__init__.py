@@ -19,14 +19,14 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from . import __version__
-from .analyze import DTYPE_BYTES, analyze
-from .errors import ConvcalcError, did_you_mean, nearest_of_many
-from .graph import build_graph
-from .layers import layer_types
-from .layers.base import REQUIRED
-from .render import to_csv, to_json, to_markdown, to_table
-from .spec import load_spec, parse_shape_text, parse_spec
+from .._version import __version__
+from ..analysis.summary import DTYPE_BYTES, analyze
+from ..errors import ConvcalcError, did_you_mean, nearest_of_many
+from ..spec.graph import build_graph
+from ..layers import layer_types
+from ..layers.base import REQUIRED
+from ..report.summary import to_csv, to_json, to_markdown, to_table
+from ..spec.load import load_spec, parse_shape_text, parse_spec
 
 EXIT_CHECK_FAILED = 1
 EXIT_INPUT_ERROR = 2
@@ -231,12 +231,12 @@ def run_command(
       convcalc run specs/resnet18.yaml --input x.npy --weights resnet18.npz --output y.npy --dtype float64
       convcalc run specs/vgg16.yaml
     """
-    from .execute import Network
-    from .images import IMAGENET_MEAN, IMAGENET_STD, default_input, expand_paths, load_inputs
-    from .images import normalize as normalise
-    from .images import save_maps as write_maps
-    from .render_run import run_json, run_table
-    from .weights import load_npz, state_from_dict
+    from ..execution.network import Network
+    from ..execution.inputs import IMAGENET_MEAN, IMAGENET_STD, default_input, expand_paths, load_inputs
+    from ..execution.inputs import normalize as normalise
+    from ..execution.inputs import save_maps as write_maps
+    from ..report.run import run_json, run_table
+    from ..execution.weights import load_npz, state_from_dict
 
     with _errors_to_exit():
         graph = _load_graph(spec, set_, allow_include_outside)
@@ -286,7 +286,7 @@ def run_command(
             notes.append(f"{len(written)} feature-map pictures written to {save_maps}/")
         rf_checks = None
         if rf_check is RfCheck.all:
-            from .verify_rf import verify_fields
+            from ..proof.verify import verify_fields
             rf_checks = verify_fields(network)
     if format is RunFormat.json:
         sys.stdout.write(json.dumps(run_json(result, source, topk, rf_checks), indent=2) + "\n")
@@ -299,7 +299,7 @@ def run_command(
 def _faster_blas() -> list[str]:
     """Commands that execute the network first switch NumPy's OpenBLAS to its faster kernels for this CPU, if it
     has any (`blas.prefer_kernels`); a note saying so, or none."""
-    from .blas import prefer_kernels
+    from ..kernels.blas import prefer_kernels
 
     switched = prefer_kernels()
     if switched is None:
@@ -377,7 +377,7 @@ def schema_command() -> None:
       convcalc schema > convcalc.schema.json
       # first line of a spec:  # yaml-language-server: $schema=./convcalc.schema.json
     """
-    from .schema import spec_schema
+    from ..spec.schema import spec_schema
 
     sys.stdout.write(json.dumps(spec_schema(), indent=2, ensure_ascii=False) + "\n")
 
@@ -431,13 +431,13 @@ def lint_command(
       convcalc lint specs/unet.yaml --select CC2 --format json
       convcalc lint --explain CC203
     """
-    from .lint import find_config, find_rule, lint_paths, load_config
-    from .lint.config import LintConfig
-    from .lint.engine import failed
-    from .lint.output import explain as explain_rule
-    from .lint.output import to_json as lint_json
-    from .lint.output import to_text
-    from .lint.rules import RULES
+    from ..lint import find_config, find_rule, lint_paths, load_config
+    from ..lint.config import LintConfig
+    from ..lint.engine import failed
+    from ..report.lint_text import explain as explain_rule
+    from ..report.lint_text import to_json as lint_json
+    from ..report.lint_text import to_text
+    from ..lint.rules import RULES
 
     with _errors_to_exit():
         if explain is not None:
@@ -460,7 +460,7 @@ def lint_command(
         if format is LintFormat.json:
             text = json.dumps(lint_json(report), indent=2) + "\n"
         elif format is not LintFormat.text:
-            from .lint.formats import render
+            from ..report.lint_formats import render
 
             text = render(report, format.value)
             text = text if text.endswith("\n") else text + "\n"
@@ -535,8 +535,8 @@ def rf_command(
       convcalc rf specs/unet.yaml --overlay rf.png --input photo.png --unit 10,10
       convcalc rf specs/resnet50.yaml --verify
     """
-    from .rf_report import check_layer, growth, parse_units, spatial_layer, unit_region
-    from . import render_rf
+    from ..analysis.regions import check_layer, growth, parse_units, spatial_layer, unit_region
+    from ..report import rf as render_rf
 
     data: dict = {"schema_version": render_rf.SCHEMA_VERSION}
     shown: list = []
@@ -546,7 +546,7 @@ def rf_command(
         shape = parse_shape_text(input_size) if input_size is not None else None
         image = None
         if input is not None:
-            from .images import load_inputs
+            from ..execution.inputs import load_inputs
 
             resize = None
             if shape is not None and len(shape) == 3:
@@ -566,10 +566,10 @@ def rf_command(
             data["region"] = render_rf.region_json(region)
             shown.append(render_rf.region_table(region))
         if erf is not None:
-            from .drawing import save_png
-            from .erf import effective_field
-            from .rf_pictures import erf_heatmap
-            from .rf_report import centre_unit
+            from ..report.drawing import save_png
+            from ..proof.erf import effective_field
+            from ..report.rf_pictures import erf_heatmap
+            from ..analysis.regions import centre_unit
 
             spatial_layer(summary, layer)
             notes = _faster_blas()
@@ -580,10 +580,10 @@ def rf_command(
             shown.append(render_rf.erf_table(result, str(erf)))
             shown.extend(notes)
         if overlay is not None:
-            from .drawing import save_png
-            from .images import default_input
-            from .rf_pictures import default_overlay_units
-            from .rf_pictures import overlay as draw_overlay
+            from ..report.drawing import save_png
+            from ..execution.inputs import default_input
+            from ..report.rf_pictures import default_overlay_units
+            from ..report.rf_pictures import overlay as draw_overlay
 
             spatial_layer(summary, layer)
             chosen = [units] if units is not None else default_overlay_units(summary, layer)
@@ -602,9 +602,9 @@ def rf_command(
                                for i, r in enumerate(regions))
             shown.append(f"overlay written to {overlay} ({legend})")
         if verify:
-            from .render_rf_checks import rf_checks_json, rf_checks_table
-            from .rf_report import ancestors
-            from .verify_rf import verify_fields
+            from ..report.rf_checks import rf_checks_json, rf_checks_table
+            from ..analysis.regions import ancestors
+            from ..proof.verify import verify_fields
 
             checks = verify_fields(summary, None if chosen_layer is None else ancestors(summary, layer))
             failed = any(not check.ok for check in checks)

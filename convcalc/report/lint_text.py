@@ -1,6 +1,6 @@
 """The text (rich) and JSON forms of a `LintReport`. They return data; the CLI prints.
 
-(GitHub annotations, SARIF and JUnit live in `convcalc.lint.formats`.)
+(GitHub annotations, SARIF and JUnit live in `convcalc.report.lint_formats`.)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
-from .model import LintReport, Rule, Severity
+from ..lint.model import LintReport, Rule, Severity
 
 SCHEMA_VERSION = 1
 STYLES = {Severity.error: "bold red", Severity.warning: "yellow", Severity.info: "cyan"}

@@ -5,8 +5,8 @@ A reverse walk over the graph from one layer to the input, one layer unit at a t
 backward pass on a *structural* instance (all-ones weights, zero biases, identity BatchNorm, all-ones inputs),
 thresholded to a 0/1 mask after every layer, or its own exact rule where a VJP can drop a real dependency (a max
 routes to its argmax; ReLU6 saturates; a softmax over the channels of a constant map has gradient 0). Nothing
-here reads the receptive-field analysis (`convcalc.receptive`): the masks are a measurement, to check it with
-(`convcalc.verify_rf`).
+here reads the receptive-field analysis (`convcalc.algebra.receptive`): the masks are a measurement, to check it with
+(`convcalc.proof.verify`).
 
 The units are batched along the batch axis: row b of the walk carries unit b's mask. A unit is a spatial position
 of the layer's output, all channels marked (a vector output: all its features). Masks the same on every channel
@@ -21,10 +21,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .analyze import Summary, analyze
-from .errors import ConvcalcError, did_you_mean
-from .graph import INPUT, Graph
-from .layers.base import MASK_DTYPE, Shape, support_step
+from ..analysis.summary import Summary, analyze
+from ..errors import ConvcalcError, did_you_mean
+from ..spec.graph import INPUT, Graph
+from ..layers.base import MASK_DTYPE, Shape, support_step
 
 
 def summary_of(source: Any) -> Summary:

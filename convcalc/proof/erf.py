@@ -4,7 +4,7 @@ Field in Deep Convolutional Neural Networks").
 For one unit of a layer, the ERF is the input-gradient magnitude ``|d y_unit / d x|``, averaged over random
 networks and random inputs: sample ``i`` draws the weights with seed ``seed + i`` (the executor's PyTorch-style
 initialisation) and a standard-normal input from the same seed (or uses the given image for every sample),
-backpropagates a one-hot cotangent at the unit through the NumPy executor (`convcalc.gradient.input_gradient`),
+backpropagates a one-hot cotangent at the unit through the NumPy executor (`convcalc.proof.gradient.input_gradient`),
 and takes ``|gradient|`` summed over the input channels. ``channel=None`` seeds every output channel of the unit
 (the gradient of their sum); an integer seeds that channel only. The average is normalised to total 1: a
 distribution over the input positions (the *mass*).
@@ -23,10 +23,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .errors import ConvcalcError, did_you_mean
-from .execute import Network
-from .graph import Graph
-from .rf_report import UnitRegion, unit_region
+from ..errors import ConvcalcError, did_you_mean
+from ..execution.network import Network
+from ..spec.graph import Graph
+from ..analysis.regions import UnitRegion, unit_region
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Receptive-field checks (`convcalc.verify_rf.FieldCheck`) -> rich Table or JSON data. Nothing here prints."""
+"""Receptive-field checks (`convcalc.proof.verify.FieldCheck`) -> rich Table or JSON data. Nothing here prints."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any, Optional, Sequence
 from rich.markup import escape
 from rich.table import Table
 
-from .render import SCHEMA_VERSION, json_number
-from .verify_rf import AxisCheck, FieldCheck
+from .summary import SCHEMA_VERSION, json_number
+from ..proof.verify import AxisCheck, FieldCheck
 
 OK, BAD = "✓", "✗"
 NUMBERS = ("size", "size_min", "stride", "padding")

@@ -13,8 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .analyze import LayerResult, Summary
-from .receptive import Field
+from ..analysis.summary import LayerResult, Summary
+from ..algebra.receptive import Field
 
 SCHEMA_VERSION = 1
 

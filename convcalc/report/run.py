@@ -9,10 +9,10 @@ from rich.console import Group as RichGroup
 from rich.table import Table
 from rich.text import Text
 
-from .execute import RunResult
-from .render import SCHEMA_VERSION, human, shape_cell
-from .render_rf_checks import rf_checks_json, rf_checks_table
-from .verify_rf import FieldCheck
+from ..execution.network import RunResult
+from .summary import SCHEMA_VERSION, human, shape_cell
+from .rf_checks import rf_checks_json, rf_checks_table
+from ..proof.verify import FieldCheck
 
 OK, BAD = "✓", "✗"
 
@@ -33,7 +33,7 @@ def topk(output: np.ndarray, k: int) -> list[list[dict[str, float | None]]]:
 
 def run_json(result: RunResult, source: str, k: int | None = None,
              rf_checks: Sequence[FieldCheck] | None = None) -> dict[str, Any]:
-    """``rf_checks``: the receptive-field checks (`convcalc.verify_rf`), None when not run: per layer ``rf_ok``
+    """``rf_checks``: the receptive-field checks (`convcalc.proof.verify`), None when not run: per layer ``rf_ok``
     (null where not checked), and ``rf_checks`` with every check's numbers; ``ok`` includes them."""
     checks = {c.layer: c for c in rf_checks or ()}
     data = {

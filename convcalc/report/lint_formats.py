@@ -33,7 +33,7 @@ from typing import Callable
 from urllib.parse import quote
 
 from ..errors import ConvcalcError
-from .model import Finding, LintReport, Rule, Severity
+from ..lint.model import Finding, LintReport, Rule, Severity
 
 FORMATS = ("github", "sarif", "junit")
 
@@ -155,7 +155,7 @@ def _region(finding: Finding) -> dict | None:
 
 def sarif_log(report: LintReport) -> dict:
     """The SARIF 2.1.0 log as plain data (``to_sarif`` serialises it)."""
-    from .. import __version__
+    from .._version import __version__
 
     rules = list(report.rules)
     index_of = {rule.id: position for position, rule in enumerate(rules)}

@@ -10,12 +10,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from .errors import GraphError, LayerArgError, Location, SpecError, did_you_mean, nearest_of_many
+from ..errors import GraphError, LayerArgError, Location, SpecError, did_you_mean, nearest_of_many
 from .expr import ExprError, has_reference, substitute
-from .layers import Layer, lookup
-from .layers.base import is_registered, type_names
+from ..layers import Layer, lookup
+from ..layers.base import is_registered, type_names
 from .marked_yaml import MarkedDict, MarkedList
-from .spec import REQUIRED_ARG, BlockDef, Spec
+from .load import REQUIRED_ARG, BlockDef, Spec
 
 INPUT = "input"
 RESERVED_KEYS = ("type", "name", "from", "when", "repeat", "first", "trainable", "layers", "inline", "init")

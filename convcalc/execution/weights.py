@@ -14,10 +14,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .analyze import Summary
-from .errors import ConvcalcError
-from .graph import Graph, Node
-from .kernels import is_real
+from ..analysis.summary import Summary
+from ..errors import ConvcalcError
+from ..spec.graph import Graph, Node
+from ..kernels import is_real
 
 OPTIONAL_BUFFERS = ("num_batches_tracked",)   # bookkeeping of training; inference does not need it
 

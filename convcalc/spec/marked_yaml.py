@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .errors import Location, SpecError
+from ..errors import Location, SpecError
 
 
 class MarkedDict(dict):

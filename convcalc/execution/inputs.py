@@ -14,8 +14,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConvcalcError
-from .kernels import is_real
+from ..errors import ConvcalcError
+from ..kernels import is_real
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

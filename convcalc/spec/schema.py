@@ -3,7 +3,7 @@
 Draft-07, the newest draft yaml-language-server (VS Code's YAML extension, and the editors built on it)
 validates and completes fully. What it encodes:
 
-* the top-level keys of ``convcalc.spec`` (an included file, one without ``input``/``layers``, may carry only
+* the top-level keys of ``convcalc.spec.load`` (an included file, one without ``input``/``layers``, may carry only
   the keys an included file may), blocks (``BLOCK_KEYS``), ``expect`` (``EXPECT_KEYS``);
 * a layer entry: the graph's reserved keys (``type``, ``name``, ``from``, ``when``, ``repeat``, ...) and, for each
   registered type, one ``if type is X then ...`` branch listing exactly that unit's ``arguments`` (names, PyTorch
@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
+from .._version import __version__
 from .graph import MAX_REPEAT, RESERVED_KEYS, SEQUENTIAL
-from .layers.base import REQUIRED, Layer, layer_types
-from .spec import BLOCK_KEYS, INCLUDED_KEYS, TOP_LEVEL_KEYS
-from . import spec as spec_module
+from ..layers.base import REQUIRED, Layer, layer_types
+from .load import BLOCK_KEYS, INCLUDED_KEYS, TOP_LEVEL_KEYS
+from . import load as spec_module
 
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 EXPRESSION = {"$ref": "#/definitions/expression"}
