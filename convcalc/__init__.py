@@ -1,19 +1,26 @@
 """convcalc: shapes, parameters, MACs and receptive fields of convolutional networks, as PyTorch has them.
 
-Library use (the CLI only wraps this)::
+Library use (the CLI only wraps this; README "Library use" has runnable examples)::
 
     import convcalc
     spec = convcalc.load_spec("specs/resnet50.yaml")
     summary = convcalc.analyze(spec)                 # or analyze(graph, input_shape=(3, 512, 512))
     summary.totals.params, summary.totals.macs, summary.layer("fc").output_shape
+    checked = convcalc.run("specs/resnet18.yaml", "cat.png", normalize="imagenet")    # execute, check every prediction
+    study = convcalc.study_fields("specs/vgg16.yaml", unit=(3, 5), verify=True)       # receptive fields, proved
+    report = convcalc.lint_paths(["specs/"])                                         # the CI gate
+
+The package's folders are the pipeline's stages, data flowing one way (a stage imports only the ones before it):
+algebra -> kernels -> layers -> spec -> analysis -> execution -> proof -> lint -> report -> cli.
 """
 
 from ._version import __version__  # noqa: E402
 
 from .analysis.summary import LayerResult, Summary, Totals, analyze  # noqa: E402
 from .errors import ConvcalcError, GraphError, Location, ShapeError, SpecError  # noqa: E402
-from .spec.graph import Graph, Node, build_graph  # noqa: E402
-from .algebra.receptive import AxisField, Field  # noqa: E402
+from .spec.build import build_graph  # noqa: E402
+from .spec.graph import Graph, Node  # noqa: E402
+from .algebra import AxisField, Field  # noqa: E402
 from .report.summary import to_json  # noqa: E402
 from .spec.load import Spec, load_spec, parse_spec, spec_from_dict  # noqa: E402
 
@@ -21,4 +28,29 @@ __all__ = [
     "AxisField", "ConvcalcError", "Field", "Graph", "GraphError", "LayerResult", "Location", "Node", "ShapeError",
     "Spec", "SpecError", "Summary", "Totals", "analyze", "build_graph", "load_spec", "parse_spec", "spec_from_dict",
     "to_json", "__version__",
+    # imported on first use (they bring NumPy's executor, the proofs and lint; `convcalc --version` needs none):
+    "CheckedRun", "FieldStudy", "LintConfig", "LintReport", "Network", "lint_paths", "run", "study_fields",
+    "verify_fields",
 ]
+
+_LAZY = {
+    "CheckedRun": "proof.run", "run": "proof.run", "FieldStudy": "proof.study", "study_fields": "proof.study",
+    "verify_fields": "proof.verify", "Network": "execution.network", "LintConfig": "lint", "LintReport": "lint",
+    "lint_paths": "lint",
+}
+
+
+_STAGES = ("algebra", "kernels", "layers", "spec", "analysis", "execution", "proof", "lint", "report", "cli")
+
+
+def __getattr__(name: str):
+    """The library calls that need the executor or lint, imported when first asked for (PEP 562)."""
+    from importlib import import_module
+
+    if name in _LAZY:
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in _STAGES:                       # convcalc.lint, convcalc.report, ... without importing them first
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'convcalc' has no attribute '{name}'")

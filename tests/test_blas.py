@@ -82,7 +82,7 @@ def test_matmul_into_adds_and_counts_with_or_without_the_binding(bound: bool, mo
     """The conv's MACs are the product's, with the ones column (a bias row) not counted; the sum is the same
     whether BLAS adds it or NumPy does after the product."""
     if not bound:
-        monkeypatch.setattr(kernels, "gemm_accumulate", lambda a, b, c: False)
+        monkeypatch.setattr(kernels.counting, "gemm_accumulate", lambda a, b, c: False)
     rng = np.random.default_rng(1)
     a = np.hstack([rng.standard_normal((7, 4)), np.ones((7, 1))])
     b = rng.standard_normal((5, 3))

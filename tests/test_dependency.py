@@ -35,7 +35,8 @@ from test_receptive_exact import SETTINGS, chains, graphs  # noqa: E402
 import convcalc  # noqa: E402
 from convcalc.proof.dependency import Dependencies, dependency_masks  # noqa: E402
 from convcalc.execution.network import Network  # noqa: E402
-from convcalc.spec.graph import INPUT, build_graph  # noqa: E402
+from convcalc.spec.build import build_graph  # noqa: E402
+from convcalc.spec.graph import INPUT  # noqa: E402
 from convcalc.layers import lookup  # noqa: E402
 from convcalc.layers.base import Inferred  # noqa: E402
 

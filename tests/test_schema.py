@@ -16,8 +16,10 @@ from typer.testing import CliRunner
 
 from convcalc.cli import app
 from convcalc.errors import ConvcalcError, LayerArgError
-from convcalc.spec.graph import RESERVED_KEYS, build_graph
-from convcalc.layers.base import REQUIRED, layer_types, lookup
+from convcalc.spec.build import build_graph
+from convcalc.spec.graph import RESERVED_KEYS
+from convcalc.layers.args import REQUIRED
+from convcalc.layers.registry import layer_types, lookup
 from convcalc.spec.marked_yaml import load_marked
 from convcalc.spec.schema import spec_schema
 from convcalc.spec.load import parse_spec

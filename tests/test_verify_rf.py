@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import convcalc  # noqa: E402
 from convcalc.cli import app  # noqa: E402
 from convcalc.errors import ConvcalcError  # noqa: E402
-from convcalc.spec.graph import build_graph  # noqa: E402
+from convcalc.spec.build import build_graph  # noqa: E402
 from convcalc.layers.conv import ConvNd  # noqa: E402
 from convcalc.layers.resample import Upsample  # noqa: E402
 from convcalc.report.rf_checks import rf_checks_json, rf_checks_table  # noqa: E402
@@ -141,7 +141,7 @@ def test_a_broken_upsampling_rule_fails(monkeypatch):
 
     def shifted(self, fields, in_shapes, out_shape):
         field = original(self, fields, in_shapes, out_shape)
-        from convcalc.algebra.receptive import Reads
+        from convcalc.algebra import Reads
         return field.through([Reads.window(1, 1, 1)] * len(field.axes), out_shape[1:])
 
     monkeypatch.setattr(Upsample, "receptive_field", shifted)

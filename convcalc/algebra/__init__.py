@@ -1,7 +1,50 @@
 """Stage 1, algebra: exact arithmetic on sizes and receptive fields, shared by every layer unit.
 
 Owns the shape formulas (``shapes``: output lengths of convs, pools and transposed convs, padding spellings turned
-into explicit ``(lo, hi)`` pairs) and the receptive-field algebra (``Reads``, ``AxisField``, ``Field``, ``merge``,
-``concat``): plain ints and ``fractions.Fraction``, no arrays, no layers, no graph. May import only
-``convcalc.errors``; every later stage may import it.
+into explicit ``(lo, hi)`` pairs) and the receptive-field algebra (``reads``: `Reads`, `FiniteAxis`, the ``Region`` and
+``Tap`` types; ``axis_field``: `AxisField`; ``field``: `Field`, ``merge``, ``gather``, ``concat``): plain ints and
+``fractions.Fraction``, no arrays, no layers, no graph. May import only ``convcalc.errors``; every later stage may
+import it. The receptive-field names are re-exported here (``from convcalc.algebra import Field``).
+
+Receptive-field algebra: exact per-unit regions, in the convention of Araujo, Norris & Sim (Distill 2019).
+
+Each spatial axis is seen on its infinite, unclipped extension (padding and the positions past either border
+are indices like any other). A layer's output unit ``v`` reads a set of its input units; composing these
+reads from the network input on gives, for every unit ``u`` of a layer, the hull ``[first, last]`` of the
+network-input indices it depends on (its *region*), or nothing (a unit that gets only a bias).
+
+The regions are periodic and monotone (`AxisField`): with period ``q`` (units) and advance ``J`` (input
+indices per period), unit ``u = m*q + rho`` sees ``[m*J + first[rho], m*J + last[rho]]``. For a chain of
+convolutions and pools ``q = 1`` and this is Araujo's field: ``[u*S - P, u*S - P + r - 1]``. Transposed
+convolutions, upsampling, adaptive pooling and PixelShuffle make windows uneven (``q > 1``); the period is kept
+no longer than the layer's output (beyond it the regions describe every real unit exactly, and the extension
+past the output is approximate). All arithmetic is on integers; the stride ``J/q`` is an exact Fraction.
+
+Summary numbers per axis: ``size`` (largest region over the units), ``size_min`` (smallest, 0 when some unit
+sees nothing), ``stride`` (``J/q``) and ``padding``: ``P = (size - 1)/2 - c`` where ``c`` is the mean over a
+period of (centre of unit rho's region - rho*stride), so that for even fields unit u sees exactly
+``[u*S - P, u*S - P + r - 1]``, and for uneven ones ``u*S - P + (size-1)/2`` is the mean centre line.
+
+At a merge (Add, Concat, ...) a unit sees the union of what its inputs' units see: the region is the union
+hull. ``path_size_max``/``path_size_min`` and `Field.max_path`/`Field.min_path` follow the single paths: at
+each merge the input with the largest (smallest) field along one path is taken (greedily, by the product over
+the axes). Inputs with different strides or centres (Araujo et al.'s alignment condition) mark the merge
+``misaligned``. Where a merge's input reaches no input at some units on one axis (bias-only units of a
+transposed conv, a spatial concat), a unit's region is no longer a product of per-axis regions: `Field.terms`
+keeps the inputs apart so that `Field.region`/`Field.extent` stay exact; the per-axis summary numbers are then
+those of the per-axis union (`Field.separable` is False).
+
+`Field.region` is the unclipped region (Araujo's convention: padding positions count). `Field.extent` is the
+actual network's: the first and last input index a unit depends on, with every layer's length, borders and
+padding modes (reflect, replicate, circular) taken into account (`FiniteAxis`, computed on demand). With positive
+weights and inputs it is exactly the extent of the unit's input-gradient support (tests/test_receptive_exact.py).
+
+Each layer unit supplies, per axis, what its output units read of its input (`Reads`: conv/pool windows,
+transposed-conv residues, resampling positions, adaptive bins, ...) through ``Layer.receptive_field``.
 """
+
+from .axis_field import AxisField
+from .field import Field, PathLink, concat, gather, merge
+from .reads import FiniteAxis, Reads, Region, Tap
+
+__all__ = ["AxisField", "Field", "FiniteAxis", "PathLink", "Reads", "Region", "Tap", "concat", "gather", "merge"]

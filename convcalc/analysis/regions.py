@@ -1,6 +1,6 @@
 """Receptive fields as data for ``convcalc rf``: growth per layer, and one unit's exact region.
 
-Nothing here prints. The numbers come from the analyzer's fields (`convcalc.algebra.receptive`), at the analysed input
+Nothing here prints. The numbers come from the analyzer's fields (`convcalc.algebra`), at the analysed input
 size, so TensorFlow-style SAME padding (whose pads depend on the input length) is exact at that size.
 
 * `growth(summary, layer)`: one `GrowthRow` per layer the chosen layer depends on, in graph order: size per axis
@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 from .summary import Summary
 from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT
-from ..algebra.receptive import FiniteAxis
+from ..algebra import FiniteAxis
 
 FILLS = {"zeros": "zero padding", "reflect": "mirrored (reflect)", "replicate": "edge copies (replicate)",
          "circular": "wrapped (circular)"}

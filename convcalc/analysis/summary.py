@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from ..errors import LayerArgError, ShapeError
-from ..spec.graph import INPUT, Graph, build_graph, layer_error
+from ..spec.build import build_graph
+from ..spec.graph import INPUT, Graph, layer_error
 from ..layers.base import Part, Shape
-from ..algebra.receptive import Field
+from ..algebra import Field
 from ..algebra.shapes import prod
 from ..spec.load import Spec
 

@@ -1,4 +1,5 @@
-"""Inputs for the executor (images, .npy, a built-in test image) and feature-map pictures.
+"""Inputs for the executor (images, .npy, a built-in test image, normalisation); feature-map pictures are
+`convcalc.report.maps`.
 
 Tensors here are PyTorch-shaped: ``[C, *S]`` for one sample, ``[N, C, *S]`` for a batch, float in [0, 1]
 for images.
@@ -8,9 +9,8 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -146,7 +146,7 @@ def load_inputs(pattern: str, input_shape: Sequence[int], resize: tuple[int, int
     return np.concatenate(batches)
 
 
-def normalize(batch: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+def normalize_batch(batch: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """(x - mean) / std per channel; one value or one per channel."""
     channels = batch.shape[1]
     for name, values in (("mean", mean), ("std", std)):
@@ -158,62 +158,70 @@ def normalize(batch: np.ndarray, mean: Sequence[float], std: Sequence[float]) ->
     return (batch - np.reshape(mean, shape)) / np.reshape(std, shape)
 
 
-# --------------------------------------------------------------------------- pictures
+# --------------------------------------------------------------------------- one batch, ready to run
 
-def _to_uint8(plane: np.ndarray) -> np.ndarray:
-    finite = np.nan_to_num(plane.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    low, high = finite.min(), finite.max()
-    scaled = (finite - low) / (high - low) if high > low else np.zeros_like(finite)
-    return (scaled * 255).round().astype(np.uint8)
+def prepare_inputs(source: str | os.PathLike | np.ndarray | None, input_shape: Sequence[int], *,
+                   resize: tuple[int, int] | None = None, normalize: str | None = None,
+                   mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                   batch: int | None = None) -> tuple[np.ndarray, str]:
+    """The batch ``convcalc run`` feeds the network, [N, C, *S] float64, and a description of where it came from.
+
+    ``source``: None (the built-in test image at ``input_shape``, resized to ``resize``), a path, directory or glob
+    (images and .npy files, see `load_inputs`), or an array [C, *S] or [N, C, *S]. Then ``normalize='imagenet'``
+    (RGB), ``mean``/``std`` per channel, and ``batch`` (repeat one input N times). The batch must be finite: the run
+    checks that no layer produces NaN/Inf."""
+    if source is None:
+        shape = tuple(input_shape)
+        if resize is not None:
+            if len(shape) != 3:
+                raise InputError(f"--resize HxW needs a [C, H, W] input; the spec's is {list(shape)}")
+            shape = (shape[0], *resize)
+        x = default_input(shape)[None]
+        described = "built-in test image"
+    elif isinstance(source, np.ndarray):
+        if resize is not None:
+            raise InputError("--resize applies to images; an array input keeps its own size")
+        if not is_real(source.dtype):
+            raise InputError(f"the input array holds {source.dtype} values; it must hold real numbers")
+        x = np.asarray(source, dtype=np.float64)
+        x = x[None] if x.ndim == len(input_shape) else x
+        if x.ndim != len(input_shape) + 1 or x.shape[1] != input_shape[0]:
+            raise InputError(f"the input array has shape {list(source.shape)}; the spec takes {list(input_shape)}"
+                             " (or a batch [N, ...] of it)")
+        described = f"array {list(source.shape)}"
+    else:
+        pattern = os.fspath(source)
+        if resize is not None and all(p.suffix.lower() == ".npy" for p in expand_paths(pattern)):
+            raise InputError("--resize applies to images; a .npy input keeps its own size")
+        x = load_inputs(pattern, input_shape, resize)
+        described = pattern
+    if normalize is not None:
+        if normalize != "imagenet":
+            raise InputError(f"--normalize '{normalize}' is not known; valid: imagenet (or give --mean/--std)")
+        if x.shape[1] != 3:
+            raise InputError(f"--normalize imagenet needs 3 input channels (RGB), the spec takes {x.shape[1]};"
+                             " give --mean/--std instead")
+        x = normalize_batch(x, IMAGENET_MEAN, IMAGENET_STD)
+    if mean is not None or std is not None:
+        x = normalize_batch(x, mean or [0.0], std or [1.0])
+    if batch is not None:
+        if batch < 1:
+            raise InputError(f"--batch must be at least 1, got {batch}")
+        if x.shape[0] != 1:
+            raise InputError(f"--batch repeats one input, but {x.shape[0]} were given")
+        x = np.repeat(x, batch, axis=0)
+    if not np.isfinite(x).all():
+        raise InputError(f"the input holds {np.size(x) - np.count_nonzero(np.isfinite(x)):,} NaN/Inf values;"
+                         " the run checks that no layer produces them, so it needs a finite input")
+    return x, described
 
 
-def map_grid(activation: np.ndarray, max_channels: int = 16, min_tile: int = 64) -> np.ndarray:
-    """One sample's feature maps [C, *S] as a uint8 picture: the first channels in a grid, each scaled to
-    its own range. 1-D maps become one row per channel; 3-D maps show their middle depth slice."""
-    if activation.ndim == 1:
-        activation = activation[None, None, :]                     # a vector: one strip
-    elif activation.ndim == 2:
-        activation = activation[:, None, :]                        # [C, L] -> C strips of height 1
-    elif activation.ndim == 4:
-        activation = activation[:, activation.shape[1] // 2]       # [C, D, H, W] -> middle slice
-    channels = min(activation.shape[0], max_channels)
-    tiles = [_to_uint8(activation[c]) for c in range(channels)]
-    height, width = tiles[0].shape
-    zoom = max(1, int(np.ceil(min_tile / max(height, width))))
-    tiles = [np.kron(t, np.ones((zoom, zoom), dtype=np.uint8)) for t in tiles]
-    height, width = tiles[0].shape
-    columns = int(np.ceil(np.sqrt(channels)))
-    rows = int(np.ceil(channels / columns))
-    grid = np.full((rows * (height + 2) + 2, columns * (width + 2) + 2), 40, dtype=np.uint8)
-    for index, tile in enumerate(tiles):
-        r, c = divmod(index, columns)
-        grid[2 + r * (height + 2):2 + r * (height + 2) + height, 2 + c * (width + 2):2 + c * (width + 2) + width] = tile
-    return grid
-
-
-def _file_name(layer: str) -> str:
-    """A layer name as a safe file-name part: characters other than letters, digits, '.', '_', '-' become '_'
-    (a spec may name a layer 'stage/1'; the run table keeps the real name, and the index prefix keeps files apart)."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", layer)
-
-
-def save_maps(maps: Mapping[str, np.ndarray], directory: str | os.PathLike, order: Sequence[str]) -> list[Path]:
-    """Write each layer's first-sample feature maps as ``NNN_<layer>.png``; returns the files written."""
-    from PIL import Image
-
-    directory = Path(directory)
+def save_array(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """``array`` saved as .npy at ``path`` (a missing .npy suffix added, as np.save does); the path written."""
+    path = Path(path)
+    saved = path if path.suffix == ".npy" else path.with_name(path.name + ".npy")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        np.save(saved, array)
     except OSError as exc:
-        raise InputError(f"cannot create {directory}: {exc.strerror or exc}") from None
-    written = []
-    for index, name in enumerate(order):
-        if name not in maps:
-            continue
-        path = directory / f"{index:03d}_{_file_name(name)}.png"
-        try:
-            Image.fromarray(map_grid(maps[name][0])).save(path)
-        except OSError as exc:
-            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
-        written.append(path)
-    return written
+        raise InputError(f"cannot write {saved}: {exc.strerror or exc}") from None
+    return saved

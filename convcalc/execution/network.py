@@ -77,13 +77,22 @@ class RunResult:
 class Network:
     """A graph with its parameters laid out for execution at one input shape."""
 
-    def __init__(self, graph: Graph, input_shape: Sequence[int] | None = None, *,
+    def __init__(self, graph: Graph | Summary, input_shape: Sequence[int] | None = None, *,
                  state: State | Mapping[str, np.ndarray] | None = None, seed: int = 0, dtype: str = "float32",
                  fold_batchnorm: bool = True):
+        """``graph``: a Graph (analysed here at ``input_shape``, default the spec's) or a Summary already analysed
+        (its graph and input shape; ``input_shape`` must then be None or the same)."""
         if dtype not in DTYPES:
             raise ConvcalcError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPES)}")
+        if isinstance(graph, Summary):
+            if input_shape is not None and tuple(input_shape) != tuple(graph.input_shape):
+                raise ConvcalcError(f"the summary was analysed at {list(graph.input_shape)}, not at"
+                                    f" {list(input_shape)}")
+            self.summary = graph
+            graph = graph.graph
+        else:
+            self.summary = analyze(graph, input_shape)
         self.graph = graph
-        self.summary = analyze(graph, input_shape)
         self.dtype = np.dtype(DTYPES[dtype])
         if state is None:
             state = initial_state(graph, self.summary, seed)

@@ -1,4 +1,11 @@
-"""The layer registry: importing this package registers every layer type."""
+"""Stage 3, layers: one unit per layer family, each owning its shapes, costs, receptive field and execution.
+
+Owns the unit contract and its records (``base``), argument parsing and validation (``args``), the registry of type
+names (``registry``; importing this package registers every layer type), one dependency-walk step (``support``),
+and the families: convolution, dense, elementwise, merge, pooling, channel shuffle, composite, unshared, padding,
+transposed convolution, resampling and unpooling. May import ``errors``, ``algebra`` and ``kernels``; never the spec
+(the graph is built from units, not the reverse), nor any later stage.
+"""
 
 from . import conv, dense, elementwise, merge, pool  # noqa: F401  (registration side effects)
 from . import shuffle  # noqa: F401  (ChannelShuffle)
@@ -9,6 +16,8 @@ from . import transposed  # noqa: F401  (ConvTranspose1d/2d/3d)
 from . import pool_extra  # noqa: F401  (LPPool, MinPool, GlobalAvgPool/GlobalMaxPool)
 from . import resample  # noqa: F401  (Upsample, UpsamplingNearest2d/Bilinear2d, PixelShuffle/PixelUnshuffle)
 from . import unpool  # noqa: F401  (MaxUnpool1d/2d/3d, naming their MaxPool)
-from .base import Inferred, Layer, is_registered, layer_types, lookup, type_names
+from .args import REQUIRED
+from .base import Inferred, Layer
+from .registry import is_registered, layer_types, lookup, type_names
 
-__all__ = ["Inferred", "Layer", "is_registered", "layer_types", "lookup", "type_names"]
+__all__ = ["REQUIRED", "Inferred", "Layer", "is_registered", "layer_types", "lookup", "type_names"]

@@ -1,7 +1,7 @@
-"""The layer unit contract, argument parsing, and the registry.
+"""The layer unit contract: the `Layer` base class, `Elementwise`, and the records units return.
 
-A layer type is one subclass of `Layer`. It declares its arguments (PyTorch's names and defaults)
-in ``arguments`` and owns, in one place:
+A layer type is one subclass of `Layer`. It declares its arguments (PyTorch's names and defaults, parsed by
+`convcalc.layers.args`) in ``arguments`` and owns, in one place:
 
 * ``validate()``            checks that need no input shape (groups divide out_channels, ...)
 * ``infer(in_shapes)``      output shape, parameter and buffer shapes, MACs; raises where PyTorch would
@@ -11,193 +11,26 @@ in ``arguments`` and owns, in one place:
 * ``forward(...)``          its NumPy execution on channels-last arrays ``(N, *spatial, C)``
 
 Shapes are channels first without the batch: ``(C, H, W)``. Errors are `LayerArgError`, which the
-caller turns into a located `ShapeError`/`SpecError` naming the layer.
+caller turns into a located `ShapeError`/`SpecError` naming the layer. Also owns the records (`Inferred`, `Part`,
+`WindowAxis`, `ScatterAxis`), the shape and storage helpers and `fan_in_uniform`; the registry is
+`convcalc.layers.registry`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import LayerArgError, SpecError, did_you_mean, nearest_of_many
-from ..algebra.receptive import Field, merge
+from ..errors import LayerArgError, did_you_mean
+from ..algebra import Field, merge
 from ..kernels import MacCounter
 from ..algebra.shapes import prod
+from .args import REQUIRED, Arg
 
 Shape = tuple[int, ...]
 LAYOUTS = {1: "[C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}
-
-
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED: Any = _Required()
-
-
-# --------------------------------------------------------------------------- argument parsers
-# Each parser takes (value, spatial_dims, argument name) and returns the normalised value.
-
-def _short(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, str):
-        return f"the string '{_short(value)}'"
-    if isinstance(value, list):
-        return f"the list {_short(str(list(value)))}"
-    if value is None:
-        return "null"
-    return f"{type(value).__name__} {_short(repr(value))}"
-
-
-MAX_SIZE = 2 ** 40   # no real network comes near; far beyond it, arithmetic on sizes stops meaning anything
-
-
-def _as_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise LayerArgError(f"{name} must be an integer, got {_type_name(value)}", name)
-    if abs(value) > MAX_SIZE:
-        raise LayerArgError(f"{name} {_short(str(value), 20)} is too large (at most {MAX_SIZE:,})", name)
-    return value
-
-
-# A parser may carry ``json_schema(dims) -> dict``: the JSON Schema of the values it accepts for a layer with
-# ``dims`` spatial axes (`convcalc schema` reads it; a parser without one accepts anything there).
-
-def _integer_schema(minimum: int | None) -> dict:
-    return {"type": "integer", **({"minimum": minimum} if minimum is not None else {})}
-
-
-def integer(minimum: int | None = None) -> Callable[[Any, int, str], int]:
-    def parse(value: Any, dims: int, name: str) -> int:
-        number = _as_int(value, name)
-        if minimum is not None and number < minimum:
-            raise LayerArgError(f"{name} must be at least {minimum}, got {number}", name)
-        return number
-    parse.json_schema = lambda dims: _integer_schema(minimum)
-    return parse
-
-
-def per_axis(minimum: int | None = None) -> Callable[[Any, int, str], tuple[int, ...]]:
-    """An int (the same on every spatial axis) or a list with one int per spatial axis."""
-    def parse(value: Any, dims: int, name: str) -> tuple[int, ...]:
-        if isinstance(value, list):
-            if len(value) != dims:
-                raise LayerArgError(
-                    f"{name} must be an integer or a list of {dims} integer{'s' if dims > 1 else ''}"
-                    f" (one per spatial axis), got {len(value)} values", name)
-            values = tuple(_as_int(v, name) for v in value)
-        else:
-            values = (_as_int(value, name),) * dims
-        if minimum is not None:
-            for v in values:
-                if v < minimum:
-                    what = "positive" if minimum == 1 else f"at least {minimum}"
-                    raise LayerArgError(f"{name} must be {what}, got {v}", name)
-        return values
-    parse.json_schema = lambda dims: {"anyOf": [_integer_schema(minimum), {
-        "type": "array", "items": _integer_schema(minimum), "minItems": dims, "maxItems": dims}]}
-    return parse
-
-
-def boolean(value: Any, dims: int, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise LayerArgError(f"{name} must be true or false, got {_type_name(value)}", name)
-    return value
-
-
-boolean.json_schema = lambda dims: {"type": "boolean"}
-
-
-def as_number(value: Any, name: str, expected: str = "a number") -> int | float:
-    """An int or float; numeric strings such as '1e-5' (which YAML 1.1 loads as text) are converted. Else a
-    LayerArgError saying ``name`` must be ``expected``."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            raise LayerArgError(f"{name} must be a number, got {_type_name(value)}", name) from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise LayerArgError(f"{name} must be {expected}, got {_type_name(value)}", name)
-    return value
-
-
-_DECIMAL = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
-_INFINITY, _NAN = r"[iI][nN][fF]([iI][nN][iI][tT][yY])?", r"[-+]?[nN][aA][nN]"
-
-
-def number_string(positive_infinity: bool = False, negative_infinity: bool = False, nan: bool = False) -> dict:
-    """The JSON Schema of the numeric strings `as_number` converts (YAML 1.1 loads '1e-5' as text): decimals, and
-    where the parser keeps them, 'inf'/'infinity' with a sign, and 'nan' (as Python's float() spells them)."""
-    forms = [_DECIMAL]
-    if positive_infinity:
-        forms.append(r"\+?" + _INFINITY)
-    if negative_infinity:
-        forms.append("-" + _INFINITY)
-    if nan:
-        forms.append(_NAN)
-    return {"type": "string", "pattern": r"^\s*(" + "|".join(f"({form})" for form in forms) + r")\s*$"}
-
-
-def real(minimum: float | None = None, maximum: float | None = None) -> Callable[[Any, int, str], float]:
-    """A real number; numeric strings such as '1e-5' (which YAML 1.1 loads as text) are accepted."""
-    def parse(value: Any, dims: int, name: str) -> float:
-        value = as_number(value, name)
-        if minimum is not None and value < minimum or maximum is not None and value > maximum:
-            if maximum is None:
-                raise LayerArgError(f"{name} must be at least {minimum}, got {value}", name)
-            raise LayerArgError(f"{name} must be between {minimum} and {maximum}, got {value}", name)
-        return float(value)
-    bounds = {**({"minimum": minimum} if minimum is not None else {}),
-              **({"maximum": maximum} if maximum is not None else {})}
-    strings = number_string(maximum is None, minimum is None, nan=True)   # NaN fails no bound; torch takes it too
-    parse.json_schema = lambda dims: {"anyOf": [{"type": "number", **bounds}, strings]}
-    return parse
-
-
-def choice(*options: str) -> Callable[[Any, int, str], str]:
-    def parse(value: Any, dims: int, name: str) -> str:
-        if not isinstance(value, str) or value not in options:
-            raise LayerArgError(
-                f"{name} must be one of {', '.join(repr(o) for o in options)}, got {_type_name(value)}", name)
-        return value
-    parse.json_schema = lambda dims: {"enum": list(options)}
-    return parse
-
-
-def layer_name(value: Any, dims: int, name: str) -> str:
-    """The name of an earlier layer (resolved by the graph, see ``Layer.references``)."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise LayerArgError(f"{name} must name an earlier layer, got {_type_name(value)}", name)
-    return str(value)
-
-
-layer_name.json_schema = lambda dims: {"type": ["string", "integer"]}
-
-
-def optional(parser: Callable[[Any, int, str], Any]) -> Callable[[Any, int, str], Any]:
-    def parse(value: Any, dims: int, name: str) -> Any:
-        return None if value is None else parser(value, dims, name)
-    inner = getattr(parser, "json_schema", None)
-    if inner is not None:
-        parse.json_schema = lambda dims: {"anyOf": [{"type": "null"}, inner(dims)]}
-    return parse
-
-
-@dataclass(frozen=True)
-class Arg:
-    """One accepted argument: its parser, its default (PyTorch's) and a one-line description."""
-
-    parse: Callable[[Any, int, str], Any]
-    default: Any = REQUIRED
-    doc: str = ""
 
 
 # --------------------------------------------------------------------------- results
@@ -472,104 +305,13 @@ def storage_shape(shape: Sequence[int]) -> tuple[int, ...]:
     return (*shape[1:], shape[0]) if len(shape) > 1 else tuple(shape)
 
 
-MASK_DTYPE = np.float32      # 0/1 marks, thresholded after every layer: no sum in one layer comes near 2**24
-
-
-def _as_mask(values: np.ndarray) -> np.ndarray:
-    """Thresholded to 0/1 (`MASK_DTYPE`), NaN counted as a dependency. An array of `MASK_DTYPE` is taken as one
-    (the rules return 0/1 masks in the dtype of the mask they were given)."""
-    values = np.asarray(values)
-    return values if values.dtype == MASK_DTYPE else (values != 0).astype(MASK_DTYPE)
-
-
-def _thin(mask: np.ndarray) -> np.ndarray:
-    """A mask the same on every channel (last axis) kept with one channel."""
-    if mask.ndim >= 2 and mask.shape[-1] > 1 and (mask == mask[..., :1]).all():
-        return np.ascontiguousarray(mask[..., :1])
-    return mask
-
-
-def support_step(layer: Layer, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape,
-                 cache: dict | None = None) -> list[np.ndarray]:
-    """One layer of a dependency walk (`convcalc.proof.dependency`): the 0/1 masks over each input, channels-last and
-    batched like ``mask`` (one measured unit set per batch row), of what the marked outputs can depend on.
-
-    A mask whose last axis is 1 where the layer's is longer is the same on every channel: `support_uniform`
-    takes it on one channel; without that fast path it is spread over the channels and `support_backward` runs on
-    the structural instance (``cache`` keeps its prepared parameters and output per layer and shape). Results the
-    same on every channel come back with one."""
-    batch = mask.shape[0]
-    out_store = storage_shape(out_shape)
-    if mask.shape[-1] == 1:
-        found = layer.support_uniform(mask, in_shapes, out_shape)
-        if found is not None:
-            return [_thin(_as_mask(m)) for m in found]
-    key = (id(layer), tuple(tuple(s) for s in in_shapes))
-    entry = cache.get(key) if cache is not None else None
-    if entry is None:
-        inferred = layer.infer(in_shapes)
-        prepared = layer.prepare(layer.structural_params(inferred), in_shapes, out_shape, np.dtype(MASK_DTYPE))
-        ones = [np.ones((1, *storage_shape(s)), dtype=MASK_DTYPE) for s in in_shapes]
-        with np.errstate(all="ignore"):
-            output = layer.forward(ones, prepared, MacCounter())
-        entry = (layer, prepared, output)
-        if cache is not None:
-            cache[key] = entry
-    _, prepared, output = entry
-    inputs = [np.broadcast_to(np.ones((), dtype=MASK_DTYPE), (batch, *storage_shape(s))) for s in in_shapes]
-    full = np.broadcast_to(mask, (batch, *out_store))
-    with np.errstate(all="ignore"):
-        found = layer.support_backward(inputs, np.broadcast_to(output, (batch, *output.shape[1:])), full, prepared)
-    return [_thin(_as_mask(m)) for m in found]
-
-
 def fan_in_uniform(rng: np.random.Generator, shapes: Mapping[str, Shape], fan_in: int) -> dict[str, np.ndarray]:
     """torch.nn.Conv*/Linear defaults: kaiming_uniform(a=sqrt(5)) and the bias rule both give U(±1/sqrt(fan_in))."""
     bound = 1.0 / np.sqrt(fan_in) if fan_in > 0 else 0.0
     return {name: rng.uniform(-bound, bound, size=shape) for name, shape in shapes.items()}
 
 
-# --------------------------------------------------------------------------- registry
-
-_REGISTRY: dict[str, type[Layer]] = {}
-
-
-def register(cls: type[Layer]) -> type[Layer]:
-    """Class decorator: make ``cls`` available to specs under its type name and aliases."""
-    for name in (cls.type_name, *cls.aliases):
-        key = name.lower()
-        if key in _REGISTRY and _REGISTRY[key] is not cls:
-            raise RuntimeError(f"layer type name '{name}' registered twice")
-        _REGISTRY[key] = cls
-    return cls
-
-
-def lookup(type_name: str) -> type[Layer]:
-    """The unit for a spec's ``type`` (case-insensitive)."""
-    try:
-        return _REGISTRY[type_name.lower()]
-    except KeyError:
-        names = type_names()
-        raise LayerArgError(f"unknown layer type '{type_name}'; "
-                            f"{nearest_of_many(type_name, names, f'`convcalc layers` lists all {len(names)}')}",
-                            "type") from None
-
-
-def is_registered(type_name: str) -> bool:
-    return type_name.lower() in _REGISTRY
-
-
-def type_names() -> list[str]:
-    """Canonical names of all registered types."""
-    return sorted({cls.type_name for cls in _REGISTRY.values()}, key=str.lower)
-
-
-def layer_types() -> list[type[Layer]]:
-    return sorted({cls for cls in _REGISTRY.values()}, key=lambda c: c.type_name.lower())
-
-
 __all__ = [
-    "Arg", "Elementwise", "Inferred", "Part", "ScatterAxis", "WindowAxis", "fan_in_uniform", "storage_axis", "Layer", "REQUIRED", "Shape", "SpecError", "boolean", "choice",
-    "integer", "is_registered", "layer_types", "lookup", "optional", "per_axis", "real", "register",
-    "shape_text", "storage_shape", "support_step", "type_names",
+    "LAYOUTS", "Elementwise", "Inferred", "Layer", "Part", "ScatterAxis", "Shape", "WindowAxis", "fan_in_uniform",
+    "shape_text", "storage_axis", "storage_shape",
 ]

@@ -23,9 +23,11 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter
-from ..algebra.receptive import Field
-from .base import (LAYOUTS, Arg, Inferred, Layer, Part, Shape, WindowAxis, _type_name, boolean, choice, integer,
-                   lookup, optional, register, shape_text, support_step)
+from ..algebra import Field
+from .args import Arg, _type_name, boolean, choice, integer, optional
+from .base import LAYOUTS, Inferred, Layer, Part, Shape, WindowAxis, shape_text
+from .registry import lookup, register
+from .support import support_step
 from .conv import GEOMETRY_ARGUMENTS, PADDING_MODES
 
 # the convs' own padding spellings: PyTorch's, plus convcalc's [[before, after], ...], 'full' and 'tf_same' where the

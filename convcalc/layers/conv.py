@@ -26,10 +26,11 @@ from ..kernels import (MacCounter, add_bias, bias_rows, conv_depthwise, conv_fft
                        conv_input_grad, conv_rows, conv_weight_columns, conv_winograd, fast_fft_length,
                        fft_kernel_spectrum, pad_spatial, pad_spatial_transpose, tap_block_columns, tap_blocks,
                        windows, windows_transpose, winograd_weights, with_ones_column)
-from ..algebra.receptive import Field
+from ..algebra import Field
 from ..algebra.shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
-from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, _as_int, _short, boolean, choice,
-                   fan_in_uniform, integer, optional, per_axis, register)
+from .args import Arg, _as_int, _short, boolean, choice, integer, optional, per_axis
+from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis, fan_in_uniform
+from .registry import register
 from .padding import pad_problem
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")

@@ -9,10 +9,11 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, to_logical, to_storage
-from ..algebra.receptive import Field, Reads
+from ..algebra import Field, Reads
 from ..algebra.shapes import prod
-from .base import (Arg, Inferred, Layer, Shape, boolean, fan_in_uniform, integer, optional, register, shape_text,
-                   storage_axis)
+from .args import Arg, boolean, integer, optional
+from .base import Inferred, Layer, Shape, fan_in_uniform, shape_text, storage_axis
+from .registry import register
 
 
 @register

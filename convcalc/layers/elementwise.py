@@ -9,10 +9,11 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, relu
-from ..algebra.receptive import Field, Reads
+from ..algebra import Field, Reads
 from ..algebra.shapes import prod
-from .base import (Arg, Elementwise, Inferred, Layer, Shape, boolean, choice, integer, lookup, optional, real,
-                   register, shape_text, storage_axis)
+from .args import Arg, boolean, choice, integer, optional, real
+from .base import Elementwise, Inferred, Layer, Shape, shape_text, storage_axis
+from .registry import lookup, register
 from .dense import batch_axis
 
 _INPLACE = {"inplace": Arg(boolean, False, "accepted for PyTorch compatibility; no effect on the numbers")}

@@ -9,8 +9,10 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter
-from ..algebra.receptive import Field, concat, merge
-from .base import Arg, Inferred, Layer, Shape, integer, register, shape_text, storage_axis
+from ..algebra import Field, concat, merge
+from .args import Arg, integer
+from .base import Inferred, Layer, Shape, shape_text, storage_axis
+from .registry import register
 from .dense import batch_axis
 
 
@@ -24,7 +26,7 @@ class BroadcastMerge(Layer):
 
     Receptive field: an input of size 1 along a spatial axis that the output has longer gives every output
     unit the same value, so along that axis it contributes its whole (one-unit) field to every unit: stride
-    0, its size and padding kept. Then the usual merge (`receptive.merge`): the union where the strides agree;
+    0, its size and padding kept. Then the usual merge (`algebra.merge`): the union where the strides agree;
     with a broadcast input beside a sliding one the strides differ, so the merge is flagged misaligned and
     reports the widest input's field (a whole-input gate, as in squeeze-and-excitation, makes it whole).
     """

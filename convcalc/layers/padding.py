@@ -23,8 +23,10 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, cropped_range, pad_spatial, pad_spatial_transpose
-from ..algebra.receptive import Field
-from .base import LAYOUTS, REQUIRED, Arg, Inferred, Layer, Shape, _as_int, real, register, shape_text, storage_axis
+from ..algebra import Field
+from .args import REQUIRED, Arg, _as_int, real
+from .base import LAYOUTS, Inferred, Layer, Shape, shape_text, storage_axis
+from .registry import register
 
 UNBATCHED = {1: "[L]", 2: "[H, W]", 3: "[D, H, W]"}
 SIDE_NAMES = {1: "left, right", 2: "left, right, top, bottom", 3: "left, right, top, bottom, front, back"}

@@ -17,9 +17,11 @@ from ..errors import LayerArgError
 from ..kernels import (MacCounter, adaptive_argmax, adaptive_mean_transpose, adaptive_reduce, avg_divisor, pad_spatial,
                        pad_spatial_transpose, pool_pads_for_ceil, reduce_windows, scatter_add_planes, window_argmax,
                        windows_transpose)
-from ..algebra.receptive import Field, Reads
+from ..algebra import Field, Reads
 from ..algebra.shapes import Pads, dilated, pool_length, prod, tf_same_pads
-from .base import LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, boolean, integer, optional, per_axis, register
+from .args import Arg, boolean, integer, optional, per_axis
+from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis
+from .registry import register
 from .conv import axis_label
 
 

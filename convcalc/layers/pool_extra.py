@@ -20,10 +20,11 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter
-from ..algebra.receptive import Field
+from ..algebra import Field
 from ..algebra.shapes import prod
-from .base import (LAYOUTS, Arg, Inferred, Layer, Shape, WindowAxis, boolean, lookup, optional, per_axis, real,
-                   register, shape_text)
+from .args import Arg, boolean, optional, per_axis, real
+from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis, shape_text
+from .registry import lookup, register
 from .pool import MaxPoolNd
 
 

@@ -33,9 +33,10 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, scatter_add_axis
-from ..algebra.receptive import Field, Reads
-from .base import (MAX_SIZE, Arg, Inferred, Layer, Shape, _as_int, as_number, boolean, choice, integer, number_string,
-                   optional, register, shape_text)
+from ..algebra import Field, Reads
+from .args import MAX_SIZE, Arg, _as_int, as_number, boolean, choice, integer, number_string, optional
+from .base import Inferred, Layer, Shape, shape_text
+from .registry import register
 
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
 RESIDUE = 1e-9             # linear-resampling weights below this are float rounding of an exact 0

@@ -8,7 +8,9 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter
-from .base import Arg, Inferred, Layer, Shape, integer, register, shape_text
+from .args import Arg, integer
+from .base import Inferred, Layer, Shape, shape_text
+from .registry import register
 
 
 @register

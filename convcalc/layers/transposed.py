@@ -16,10 +16,11 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, add_bias, bias_rows, conv_im2col, pad_spatial
-from ..algebra.receptive import Field, Reads
+from ..algebra import Field, Reads
 from ..algebra.shapes import dilated, prod, transposed_length
-from .base import (Arg, Inferred, Layer, ScatterAxis, Shape, boolean, choice, fan_in_uniform, integer, optional,
-                   per_axis, register)
+from .args import Arg, boolean, choice, integer, optional, per_axis
+from .base import Inferred, Layer, ScatterAxis, Shape, fan_in_uniform
+from .registry import register
 from .conv import ConvNd, axis_label
 
 

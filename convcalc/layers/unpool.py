@@ -38,9 +38,11 @@ import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, pad_spatial
-from ..algebra.receptive import Field, Reads, merge
+from ..algebra import Field, Reads, merge
 from ..algebra.shapes import prod
-from .base import REQUIRED, Arg, Inferred, Layer, ScatterAxis, Shape, layer_name, optional, per_axis, register, shape_text
+from .args import REQUIRED, Arg, layer_name, optional, per_axis
+from .base import Inferred, Layer, ScatterAxis, Shape, shape_text
+from .registry import register
 from .conv import axis_label
 
 

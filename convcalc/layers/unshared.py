@@ -20,9 +20,11 @@ import numpy as np
 
 from ..kernels import (MacCounter, conv_im2col, conv_input_grad, pad_spatial, pad_spatial_transpose, windows,
                        windows_transpose)
-from ..algebra.receptive import Field
+from ..algebra import Field
 from ..algebra.shapes import prod
-from .base import Arg, Inferred, Layer, Shape, WindowAxis, boolean, fan_in_uniform, lookup, per_axis, register
+from .args import Arg, boolean, per_axis
+from .base import Inferred, Layer, Shape, WindowAxis, fan_in_uniform
+from .registry import lookup, register
 from .composite import _spelled
 from .conv import GEOMETRY_ARGUMENTS
 

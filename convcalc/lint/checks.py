@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Iterator
 
 from ..spec.graph import INPUT
 from ..layers.base import ScatterAxis, WindowAxis, shape_text
-from ..algebra.receptive import Field
+from ..algebra import Field
 from .context import AXIS_UNITS, Context, grouped, layer_label, number
 from .gridding import check_gridding, hdc_m2, reached_offsets
 from .model import Finding

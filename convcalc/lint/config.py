@@ -176,3 +176,17 @@ def find_config(start: str | Path | None = None) -> LintConfig:
                 if table is not None:
                     return config_from_mapping(table, str(candidate))
     return LintConfig()
+
+
+def settings_for(paths: Sequence[str | Path], *, config: str | Path | None = None, no_config: bool = False,
+                 select: Sequence[str] = (), ignore: Sequence[str] = (), fail_on: str | None = None,
+                 allow_include_outside: bool = False) -> LintConfig:
+    """The settings `convcalc lint PATH...` runs with: none (``no_config``), the file ``config``, or the nearest
+    one found walking up from the first path; then the command line's options over them (`LintConfig.with_options`)."""
+    if no_config:
+        settings = LintConfig()
+    elif config is not None:
+        settings = load_config(config)
+    else:
+        settings = find_config(paths[0] if paths else None)
+    return settings.with_options(select, ignore, fail_on, allow_include_outside)

@@ -10,7 +10,7 @@ from ..analysis.summary import LayerResult, Summary
 from ..errors import Location
 from ..spec.graph import INPUT, Node
 from ..layers.base import Shape, WindowAxis
-from ..algebra.receptive import Field
+from ..algebra import Field
 from ..spec.load import Spec
 from .model import Finding
 from .rules import RULES_BY_ID

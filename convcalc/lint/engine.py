@@ -15,7 +15,7 @@ import yaml
 
 from ..analysis.summary import analyze
 from ..errors import ConvcalcError, ShapeError
-from ..spec.graph import build_graph
+from ..spec.build import build_graph
 from ..spec.load import load_spec, parse_spec
 from .checks import Context, run_checks
 from .config import LintConfig, LintConfigError, find_config

@@ -6,6 +6,7 @@ intended), CC3xx information (true and worth knowing; rarely a bug). The logic o
 
 from __future__ import annotations
 
+from ..errors import ConvcalcError, did_you_mean
 from .model import Rule, Severity
 
 RULES: tuple[Rule, ...] = (
@@ -108,6 +109,15 @@ RULES_BY_NAME = {rule.name: rule for rule in RULES}
 def find_rule(word: str) -> Rule | None:
     """A rule by its ID (``CC201``, case-insensitive) or its name (``dropped-pixels``)."""
     return RULES_BY_ID.get(word.strip().upper()) or RULES_BY_NAME.get(word.strip().lower())
+
+
+def rule_named(word: str) -> Rule:
+    """`find_rule`, or an error naming the nearest rule IDs and names."""
+    rule = find_rule(word)
+    if rule is None:
+        raise ConvcalcError(f"unknown lint rule '{word}'; "
+                            + did_you_mean(word, [r.id for r in RULES] + [r.name for r in RULES]))
+    return rule
 
 
 def matching_rules(word: str) -> list[Rule]:

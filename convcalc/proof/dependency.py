@@ -1,11 +1,11 @@
 """Exact dependency propagation: which network-input positions each chosen output unit can be influenced by.
 
 A reverse walk over the graph from one layer to the input, one layer unit at a time (``support_step`` in
-`convcalc.layers.base`, which asks the unit's ``support_uniform``/``support_backward``). Each unit's rule is its
+`convcalc.layers.support`, which asks the unit's ``support_uniform``/``support_backward``). Each unit's rule is its
 backward pass on a *structural* instance (all-ones weights, zero biases, identity BatchNorm, all-ones inputs),
 thresholded to a 0/1 mask after every layer, or its own exact rule where a VJP can drop a real dependency (a max
 routes to its argmax; ReLU6 saturates; a softmax over the channels of a constant map has gradient 0). Nothing
-here reads the receptive-field analysis (`convcalc.algebra.receptive`): the masks are a measurement, to check it with
+here reads the receptive-field analysis (`convcalc.algebra`): the masks are a measurement, to check it with
 (`convcalc.proof.verify`).
 
 The units are batched along the batch axis: row b of the walk carries unit b's mask. A unit is a spatial position
@@ -24,11 +24,12 @@ import numpy as np
 from ..analysis.summary import Summary, analyze
 from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT, Graph
-from ..layers.base import MASK_DTYPE, Shape, support_step
+from ..layers.base import Shape
+from ..layers.support import MASK_DTYPE, support_step
 
 
 def summary_of(source: Any) -> Summary:
-    """A Summary from a Summary, an `execute.Network` (its summary) or a Graph (analysed at its input shape)."""
+    """A Summary from a Summary, an `execution.network.Network` (its summary) or a Graph (analysed at its input shape)."""
     if isinstance(source, Summary):
         return source
     if isinstance(getattr(source, "summary", None), Summary):

@@ -24,6 +24,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import ConvcalcError, did_you_mean
+from ..analysis.summary import analyze
 from ..execution.network import Network
 from ..spec.graph import Graph
 from ..analysis.regions import UnitRegion, unit_region
@@ -137,9 +138,9 @@ def effective_field(graph: Graph, input_shape: Sequence[int], layer: str, units:
         raise ConvcalcError(f"the ERF input has shape {list(image.shape)}, the network takes {list(input_shape)}")
     total = np.zeros(input_shape[1:], dtype=np.float64)
     region = None
-    graph = _up_to(graph, layer)                 # no weights drawn for the layers after it
+    summary = analyze(_up_to(graph, layer), input_shape)      # no weights drawn for the layers after it
     for index in range(samples):
-        network = Network(graph, input_shape, seed=seed + index, dtype=dtype)
+        network = Network(summary, seed=seed + index, dtype=dtype)
         if region is None:
             region = unit_region(network.summary, layer, units)
             out_channels = network.summary.layer(layer).output_shape[0]

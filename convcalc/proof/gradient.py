@@ -6,7 +6,7 @@ cotangent at the centre of a feature map it is the (signed) effective receptive 
 2016, "Understanding the Effective Receptive Field in Deep Convolutional Neural Networks"), and with a unit
 impulse it shows which inputs can reach the unit at all.
 
-It never tests a layer's type. BatchNorm folding (`execute.Network`) is respected: a folded layer shares its
+It never tests a layer's type. BatchNorm folding (`execution.network.Network`) is respected: a folded layer shares its
 producer's array and its producer's prepared weights already include it, so the folded layer's backward is the
 identity. If the chosen layer is itself a producer something was folded into, its own (unfolded) parameters are
 prepared for this walk, so that the gradient is that of its output, not of the folded one.

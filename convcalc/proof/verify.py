@@ -1,4 +1,4 @@
-"""Measured proof of the receptive fields: the analysis (`convcalc.algebra.receptive`) against exact dependency masks
+"""Measured proof of the receptive fields: the analysis (`convcalc.algebra`) against exact dependency masks
 (`convcalc.proof.dependency`), layer by layer.
 
 Per checked layer a few output units are chosen from the analysed field (the choice only decides where to look;
@@ -12,7 +12,7 @@ what is compared is measured independently):
 
 Every chosen unit's measured hull (per axis the first and last input index its mask reaches, or nothing) must
 equal the analysis's exact `Field.extent` (borders, padding modes and every layer's length included). From the
-run on each axis the summary numbers are measured where the input allows, as `convcalc.algebra.receptive` defines them:
+run on each axis the summary numbers are measured where the input allows, as `convcalc.algebra` defines them:
 
 * size and size_min: the largest and smallest hull over one period of units whose regions lie inside the input
   and are read whole (no border further up cuts them; the line's units read something on the other axes);
@@ -49,8 +49,8 @@ import numpy as np
 from .dependency import Dependencies, summary_of
 from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT
-from ..layers.base import support_step
-from ..algebra.receptive import AxisField, Field
+from ..layers.support import support_step
+from ..algebra import AxisField, Field
 
 Number = Optional[int | Fraction]
 Hull = Optional[tuple[tuple[int, int], ...]]
@@ -357,7 +357,7 @@ def _hull_text(hull: Hull) -> str:
 
 def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: int = BUDGET) -> tuple[FieldCheck, ...]:
     """Check the analysed receptive field of each layer (``layers``: these, in graph order; default all) against
-    exact dependency propagation. ``network``: an `execute.Network`, a `Summary` or a `Graph`. ``budget``: the
+    exact dependency propagation. ``network``: an `execution.network.Network`, a `Summary` or a `Graph`. ``budget``: the
     most units per axis run."""
     verifier = _Verifier(network, budget)
     names = [row.name for row in verifier.summary.layers]

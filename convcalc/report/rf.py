@@ -11,6 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..proof.erf import Erf
+from ..proof.study import FieldStudy
+from .rf_checks import rf_checks_json, rf_checks_table
 from .summary import json_number
 from ..analysis.regions import AxisRegion, GrowthRow, UnitRegion
 
@@ -183,5 +185,52 @@ def erf_json(erf: Erf, picture: Optional[str] = None) -> dict[str, Any]:
     }
 
 
-__all__ = ["SCHEMA_VERSION", "bar", "erf_json", "erf_table", "growth_json", "growth_table", "region_json",
-           "region_table"]
+
+
+COLOUR_NAMES = ("red", "green", "blue", "yellow", "magenta", "cyan", "orange", "white")   # drawing.PALETTE's
+
+
+def _unit_text(region: UnitRegion) -> str:
+    return f"unit ({', '.join(map(str, region.units))})"
+
+
+def study_output(study: FieldStudy, *, erf_picture: Optional[str] = None, overlay_picture: Optional[str] = None,
+                 overlay_regions: Sequence[UnitRegion] = (), notes: Sequence[str] = ()) -> tuple[list, dict]:
+    """A `FieldStudy` as what `convcalc rf` shows: the renderables in order (region, ERF and ``notes``, overlay
+    regions and legend, verification, growth) and the JSON data. ``erf_picture``/``overlay_picture``: where the
+    pictures were written; ``overlay_regions``: the regions the overlay outlines, in palette order."""
+    summary, layer = study.summary, study.layer
+    data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "spec": summary.name,
+                            "input_shape": list(summary.input_shape), "layer": layer}
+    shown: list = []
+    if study.region is not None:
+        data["region"] = region_json(study.region)
+        shown.append(region_table(study.region))
+    if study.erf is not None:
+        data["erf"] = erf_json(study.erf, erf_picture)
+        shown.append(erf_table(study.erf, erf_picture))
+        shown.extend(notes)
+    if study.overlay_units is not None:
+        colours = [COLOUR_NAMES[i % len(COLOUR_NAMES)] for i in range(len(overlay_regions))]
+        data["overlay"] = {"picture": overlay_picture, "units": [
+            dict(region_json(r), colour=colour) for r, colour in zip(overlay_regions, colours)]}
+        for index, (r, colour) in enumerate(zip(overlay_regions, colours)):
+            if study.units is None or index > 0:
+                shown.append(region_table(r, f"layer '{layer}', {_unit_text(r)}: {colour}"))
+        legend = ", ".join(f"{colour}: {_unit_text(r)}"
+                           + ("" if r.axes and all(a.clipped for a in r.axes) else " (outside the input)")
+                           for r, colour in zip(overlay_regions, colours))
+        shown.append(f"overlay written to {overlay_picture} ({legend})")
+    if study.checks is not None:
+        data["verify"] = rf_checks_json(study.checks)
+        shown.append(rf_checks_table(study.checks))
+    if study.growth is not None:
+        data["growth"] = growth_json(study.growth)
+        shape_text = "×".join(map(str, summary.input_shape))
+        shown.append(growth_table(study.growth, f"receptive-field growth of '{summary.name}' up to '{layer}'"
+                                                f" (input {shape_text})"))
+    return shown, data
+
+
+__all__ = ["COLOUR_NAMES", "SCHEMA_VERSION", "bar", "erf_json", "erf_table", "growth_json", "growth_table",
+           "region_json", "region_table", "study_output"]

@@ -36,13 +36,6 @@ def erf_heatmap(erf: Erf) -> np.ndarray:
     return erf_picture(erf.mass, box_of(erf.region), _depth(erf.region))
 
 
-def default_overlay_units(summary: Summary, layer: str) -> list[tuple[int, ...]]:
-    """The centre unit and the first (corner) unit of ``layer``."""
-    lengths = summary.layer(layer).output_shape[1:]
-    centre, corner = tuple(n // 2 for n in lengths), tuple(0 for _ in lengths)
-    return [centre] if centre == corner else [centre, corner]
-
-
 def overlay(summary: Summary, layer: str, units: Sequence[Sequence[int]], image: np.ndarray
             ) -> tuple[np.ndarray, tuple[UnitRegion, ...]]:
     """``image`` ([C, *S], the analysed input's shape) with unit ``i``'s clipped region outlined in
@@ -53,4 +46,4 @@ def overlay(summary: Summary, layer: str, units: Sequence[Sequence[int]], image:
     return overlay_picture(image, boxes, _depth(first)), regions
 
 
-__all__ = ["box_of", "default_overlay_units", "erf_heatmap", "overlay"]
+__all__ = ["box_of", "erf_heatmap", "overlay"]

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis.summary import LayerResult, Summary
-from ..algebra.receptive import Field
+from ..algebra import Field
 
 SCHEMA_VERSION = 1
 

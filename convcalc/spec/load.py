@@ -1,7 +1,7 @@
 """Read and validate a spec file: top-level keys, input shape, blocks and includes.
 
 The result is a `Spec`: still the spec's own words (layers as marked YAML), checked for form.
-`convcalc.spec.graph.build_graph` turns it into named nodes.
+`convcalc.spec.build.build_graph` turns it into named nodes.
 """
 
 from __future__ import annotations

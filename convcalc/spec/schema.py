@@ -22,7 +22,9 @@ from typing import Any
 
 from .._version import __version__
 from .graph import MAX_REPEAT, RESERVED_KEYS, SEQUENTIAL
-from ..layers.base import REQUIRED, Layer, layer_types
+from ..layers.args import REQUIRED
+from ..layers.base import Layer
+from ..layers.registry import layer_types
 from .load import BLOCK_KEYS, INCLUDED_KEYS, TOP_LEVEL_KEYS
 from . import load as spec_module
 

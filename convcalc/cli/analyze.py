@@ -1,0 +1,69 @@
+"""`convcalc analyze SPEC`: the per-layer table (or JSON, Markdown, CSV) and totals."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..analysis.summary import DTYPE_BYTES, analyze
+from ..report.summary import to_csv, to_json, to_markdown, to_table
+from .common import INCLUDE_HELP, SET_HELP, SPEC_HELP, app, errors_to_exit, load_graph, shape_option, stdout
+
+CONVENTIONS = """\b
+Conventions (as PyTorch): shapes are channels first without the batch;
+params = sum(p.numel() for p in module.parameters()) (BatchNorm running
+statistics are buffers, reported apart); MACs = multiply-accumulates of
+conv and linear layers at batch 1, bias excluded (conv: output elements x
+C_in/groups x prod(kernel), torchvision's convention); FLOPs = 2 x MACs;
+receptive field per axis as Araujo et al. (Distill 2019): size r, stride
+S, padding P, so output u sees input \\[u*S - P, u*S - P + r - 1]."""
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    csv = "csv"
+
+
+@app.command(name="analyze", epilog=CONVENTIONS)
+def analyze_command(
+    spec: Path = typer.Argument(..., metavar="SPEC", help=SPEC_HELP, show_default=False),
+    format: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
+    input_size: Optional[str] = typer.Option(None, "--input-size", "-i", metavar="CxHxW",
+                                             help="Override the spec's input shape, e.g. 3x512x512."),
+    depth: Optional[int] = typer.Option(None, "--depth", "-d", min=1,
+                                        help="Fold blocks nested deeper than N into one row each (table, markdown,"
+                                             " csv)."),
+    dtype: str = typer.Option("float32", "--dtype", help=f"Element type for memory: {', '.join(DTYPE_BYTES)}."),
+    set_: list[str] = typer.Option([], "--set", metavar="NAME=VALUE", help=SET_HELP),
+    allow_include_outside: bool = typer.Option(False, "--allow-include-outside", help=INCLUDE_HELP),
+    parts: bool = typer.Option(False, "--parts",
+                               help="Show a composite layer's parts (and the standard layer it replaces) as"
+                                    " indented rows (table, markdown, csv; JSON always has them)."),
+) -> None:
+    """Per-layer output shapes, parameters, MACs and receptive fields, then totals.
+
+    \b
+    Examples:
+      convcalc analyze specs/resnet50.yaml
+      convcalc analyze specs/resnet50.yaml --format json > resnet50.json
+      convcalc analyze specs/vgg16.yaml --input-size 3x512x512 --format markdown
+      convcalc analyze specs/resnet50.yaml --depth 1
+      convcalc analyze specs/mobilenet_v1.yaml --parts
+    """
+    with errors_to_exit():
+        summary = analyze(load_graph(spec, set_, allow_include_outside), shape_option(input_size), dtype=dtype)
+    if format is Format.json:
+        sys.stdout.write(json.dumps(to_json(summary), indent=2) + "\n")
+    elif format is Format.markdown:
+        sys.stdout.write(to_markdown(summary, depth, parts))
+    elif format is Format.csv:
+        sys.stdout.write(to_csv(summary, depth, parts))
+    else:
+        stdout().print(to_table(summary, depth, parts))

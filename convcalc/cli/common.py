@@ -1,0 +1,141 @@
+"""What every command shares: the Typer app, exit codes, the one place library errors become a message, consoles,
+and the parsing of options common to several commands (``SPEC`` with ``-``, ``--set``, sizes, number lists)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Iterator
+
+import typer
+import yaml
+from rich.console import Console
+
+from .._version import __version__
+from ..errors import ConvcalcError
+from ..spec.graph import Graph
+from ..spec.load import parse_shape_text, parse_spec
+from ..spec.source import graph_of
+
+EXIT_CHECK_FAILED = 1
+EXIT_INPUT_ERROR = 2
+
+app = typer.Typer(
+    name="convcalc",
+    help="Shapes, parameters, MACs and receptive fields of convolutional networks, exactly as PyTorch has them.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+class TableOrJson(str, Enum):
+    """--format of the commands that print one table (or several) or one JSON object."""
+
+    table = "table"
+    json = "json"
+
+
+SPEC_HELP = "The network spec (YAML; - reads standard input)."
+SET_HELP = "Override one of the spec's top-level args (repeatable)."
+INCLUDE_HELP = "Let includes reach outside the spec's directory."
+
+
+@app.callback(invoke_without_command=True)
+def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    if version:
+        typer.echo(f"convcalc {__version__}")
+        raise typer.Exit()
+
+
+def stderr() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def stdout(width: int | None = None) -> Console:
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=False, width=width or 200)
+    return console
+
+
+def fail(message: str) -> None:
+    """One red line on stderr and exit code 2 (for the few errors found by the CLI itself)."""
+    console = stderr()
+    console.print("[bold red]error:[/] ", end="")
+    console.print(message, markup=False, highlight=False)
+    raise typer.Exit(EXIT_INPUT_ERROR)
+
+
+@contextlib.contextmanager
+def errors_to_exit() -> Iterator[None]:
+    """Translate the library's errors into one red line on stderr and exit code 2."""
+    try:
+        yield
+    except ConvcalcError as exc:
+        fail(str(exc))
+    except RecursionError:
+        fail("the spec nests blocks too deeply (a block that uses itself?)")
+
+
+def overrides(pairs: list[str]) -> dict:
+    """``--set NAME=VALUE`` pairs as a dict, each value read as YAML."""
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConvcalcError(f"--set '{pair}' must look like NAME=VALUE")
+        try:
+            result[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            raise ConvcalcError(f"--set {key.strip()}: the value {value!r} is not valid YAML") from None
+    return result
+
+
+def load_graph(spec: Path, set_: list[str], allow_include_outside: bool) -> Graph:
+    """The spec file (``-``: standard input) expanded into a graph."""
+    source = parse_spec(sys.stdin.read(), "<stdin>", allow_include_outside=allow_include_outside) \
+        if str(spec) == "-" else spec
+    return graph_of(source, overrides(set_), allow_include_outside)
+
+
+def shape_option(text: str | None) -> tuple[int, ...] | None:
+    """``--input-size CxHxW``."""
+    return parse_shape_text(text) if text is not None else None
+
+
+def floats(text: str | None, option: str) -> list[float] | None:
+    """A comma-separated list of numbers (``--mean 0.5,0.5,0.5``)."""
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise ConvcalcError(f"{option} '{text}' must be numbers separated by commas, e.g. 0.5,0.5,0.5") from None
+
+
+def size(text: str | None) -> tuple[int, int] | None:
+    """``--resize HxW``."""
+    if text is None:
+        return None
+    try:
+        shape = parse_shape_text(text)
+    except ConvcalcError:
+        shape = ()
+    if len(shape) != 2:
+        raise ConvcalcError(f"--resize '{text}' must be HxW (two positive integers), e.g. 224x224")
+    return shape[0], shape[1]
+
+
+def faster_blas() -> list[str]:
+    """Commands that execute the network first switch NumPy's OpenBLAS to its faster kernels for this CPU, if it
+    has any (`kernels.blas.prefer_kernels`, process-wide, so the CLI's choice and not the library's); a note saying so."""
+    from ..kernels.blas import prefer_kernels
+
+    switched = prefer_kernels()
+    if switched is None:
+        return []
+    return [f"NumPy's OpenBLAS runs its {switched[1]} kernels, faster on this CPU than the {switched[0]} ones it"
+            " picked (set OPENBLAS_CORETYPE to choose)"]

@@ -1,0 +1,92 @@
+"""`convcalc lint PATH...`: the CI gate (`convcalc.lint.lint_paths`), in text, JSON, GitHub, SARIF or JUnit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import ConvcalcError
+from .common import EXIT_CHECK_FAILED, app, errors_to_exit, stdout
+
+
+class LintFormat(str, Enum):
+    text = "text"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+    junit = "junit"
+
+
+def _rule_words(values: list[str]) -> list[str]:
+    """--select/--ignore values: repeatable, each comma-separated."""
+    return [word.strip() for value in values for word in value.split(",") if word.strip()]
+
+
+@app.command(name="lint")
+def lint_command(
+    paths: Optional[list[str]] = typer.Argument(None, metavar="PATH...",
+                                                help="Spec files, directories (searched for *.yaml/*.yml specs) or"
+                                                     " quoted globs.", show_default=False),
+    format: LintFormat = typer.Option(LintFormat.text, "--format", "-f", help="Output format."),
+    fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="LEVEL",
+                                          help="Exit 1 when a finding is at or above LEVEL: error (default),"
+                                               " warning or info."),
+    select: list[str] = typer.Option([], "--select", metavar="RULES",
+                                     help="Only these rules (IDs, names, ID prefixes such as CC2; comma-separated,"
+                                          " repeatable). Replaces the configured selection."),
+    ignore: list[str] = typer.Option([], "--ignore", metavar="RULES", help="Skip these rules (adds to the config)."),
+    config: Optional[Path] = typer.Option(None, "--config", metavar="FILE",
+                                          help="Read settings from FILE (pyproject.toml or YAML with 'lint:')"
+                                               " instead of searching upwards."),
+    no_config: bool = typer.Option(False, "--no-config", help="Ignore configuration files."),
+    allow_include_outside: bool = typer.Option(False, "--allow-include-outside",
+                                               help="Let specs include files outside their directory tree."),
+    explain: Optional[str] = typer.Option(None, "--explain", metavar="RULE",
+                                          help="Print a rule's rationale and fix, and exit."),
+) -> None:
+    """Check specs for errors and likely mistakes; exit 1 on findings at or above --fail-on (default: error).
+
+    Every finding has file:line:col, a rule ID, a severity and the numbers behind it. Settings come from
+    [tool.convcalc.lint] in pyproject.toml or 'lint:' in .convcalc.yaml (the nearest one up from the first
+    PATH). Silence a finding with '# convcalc: disable=CC201' on its line (or alone on the line before), or a
+    whole file with '# convcalc: disable-file=CC301'. Exit codes: 0 clean, 1 findings, 2 usage or I/O error.
+
+    \b
+    Examples:
+      convcalc lint specs/
+      convcalc lint 'models/**/*.yaml' --fail-on warning
+      convcalc lint specs/unet.yaml --select CC2 --format json
+      convcalc lint --explain CC203
+    """
+    from ..lint import failed, lint_paths, rule_named, settings_for
+    from ..report.lint_formats import render
+    from ..report.lint_text import explain as explain_rule, to_json, to_text
+
+    with errors_to_exit():
+        if explain is not None:
+            stdout(100).print(explain_rule(rule_named(explain)))
+            return
+        if not paths:
+            raise ConvcalcError("give at least one PATH to lint (a spec file, a directory or a glob)")
+        settings = settings_for(paths, config=config, no_config=no_config, select=_rule_words(select),
+                                ignore=_rule_words(ignore), fail_on=fail_on,
+                                allow_include_outside=allow_include_outside)
+        report = lint_paths(paths, settings)
+        if format is LintFormat.json:
+            text = json.dumps(to_json(report), indent=2) + "\n"
+        elif format is not LintFormat.text:
+            text = render(report, format.value)
+            text = text if text.endswith("\n") else text + "\n"
+    if format is not LintFormat.text:
+        sys.stdout.write(text)
+    else:
+        console = stdout()
+        console.soft_wrap = True
+        console.print(to_text(report))
+    if failed(report, settings):
+        raise typer.Exit(EXIT_CHECK_FAILED)

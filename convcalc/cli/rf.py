@@ -1,0 +1,92 @@
+"""`convcalc rf SPEC`: receptive-field growth, a unit's exact region, the ERF, overlays, the measured proof
+(`convcalc.study_fields`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
+                     faster_blas, load_graph, shape_option, stdout)
+
+
+@app.command(name="rf")
+def rf_command(
+    spec: Path = typer.Argument(..., metavar="SPEC", help=SPEC_HELP, show_default=False),
+    layer: Optional[str] = typer.Option(None, "--layer", "-l",
+                                        help="The layer whose units to study. Default: the spec's output, or the last"
+                                             " layer with spatial axes when the output sees the whole input."),
+    unit: Optional[str] = typer.Option(None, "--unit", "-u", metavar="I[,J[,K]]",
+                                       help="A unit of the layer, one index per spatial axis (negative: from the end)."
+                                            " Prints its exact region."),
+    format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
+    input_size: Optional[str] = typer.Option(None, "--input-size", metavar="CxHxW",
+                                             help="Analyse at this input shape, e.g. 3x225x225 (regions depend on it:"
+                                                  " SAME padding, borders)."),
+    set_: list[str] = typer.Option([], "--set", metavar="NAME=VALUE", help=SET_HELP),
+    verify: bool = typer.Option(False, "--verify",
+                                help="Check the fields (of every layer, or of --layer and the layers it reads)"
+                                     " against exact dependency masks; exit 1 on a failed check."),
+    erf: Optional[Path] = typer.Option(None, "--erf", metavar="PNG",
+                                       help="Compute the effective receptive field of the unit (default: the centre)"
+                                            " and write its heatmap here."),
+    input: Optional[str] = typer.Option(None, "--input", metavar="IMG",
+                                        help="An image (or .npy [C,...]) for --overlay and --erf; sets the input size"
+                                             " unless --input-size is given. Default: random inputs (--erf), the"
+                                             " built-in test image (--overlay)."),
+    samples: int = typer.Option(16, "--samples", min=1, help="ERF: random networks and inputs to average over."),
+    seed: int = typer.Option(0, "--seed", min=0, help="ERF: seed of the first sample (sample i uses seed + i)."),
+    channel: Optional[int] = typer.Option(None, "--channel", min=0,
+                                          help="ERF: the output channel to seed (default: all, i.e. their sum)."),
+    overlay: Optional[Path] = typer.Option(None, "--overlay", metavar="PNG",
+                                           help="Draw the regions of --unit (default: the centre and the first unit)"
+                                                " on the input image and write it here."),
+    allow_include_outside: bool = typer.Option(False, "--allow-include-outside", help=INCLUDE_HELP),
+) -> None:
+    """Receptive fields: growth per layer, a unit's exact region, the effective receptive field, overlays.
+
+    Without --unit, --erf, --overlay or --verify: a chart of how the field grows, layer by layer (size and
+    effective stride per axis, share of the input covered). Regions are exact at the analysed input size,
+    borders and padding (TensorFlow SAME, reflect, circular, ...) included.
+
+    \b
+    Examples:
+      convcalc rf specs/vgg16.yaml
+      convcalc rf specs/resnet18.yaml --layer layer2.1.add_1 --unit 3,5
+      convcalc rf specs/tfslim/resnet_v1_50.yaml --unit 0,-1 --input-size 3x225x225
+      convcalc rf specs/tiny.yaml --erf erf.png --samples 32
+      convcalc rf specs/unet.yaml --overlay rf.png --input photo.png --unit 10,10
+      convcalc rf specs/resnet50.yaml --verify
+    """
+    from ..proof.study import study_fields
+    from ..report.drawing import save_png
+    from ..report.rf import study_output
+    from ..report.rf_pictures import erf_heatmap, overlay as draw_overlay
+
+    with errors_to_exit():
+        graph = load_graph(spec, set_, allow_include_outside)
+        notes = faster_blas() if erf is not None else []
+        study = study_fields(graph, layer=layer, unit=unit, input_size=shape_option(input_size), image=input,
+                             erf=erf is not None, samples=samples, seed=seed, channel=channel,
+                             overlay=overlay is not None, verify=verify)
+        regions = ()
+        if study.erf is not None:
+            save_png(erf_heatmap(study.erf), erf)
+        if study.overlay_units is not None:
+            picture, regions = draw_overlay(study.summary, study.layer, study.overlay_units, study.image)
+            save_png(picture, overlay)
+        shown, data = study_output(study, erf_picture=None if erf is None else str(erf),
+                                   overlay_picture=None if overlay is None else str(overlay),
+                                   overlay_regions=regions, notes=notes)
+    if format is TableOrJson.json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        console = stdout()
+        for item in shown:
+            console.print(item)
+    if study.checks is not None and not all(check.ok for check in study.checks):
+        raise typer.Exit(EXIT_CHECK_FAILED)

@@ -1,0 +1,101 @@
+"""`convcalc run SPEC`: execute the network with NumPy and check every prediction (`convcalc.run`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
+                     faster_blas, floats, load_graph, size, stderr, stdout)
+
+
+class RfCheck(str, Enum):
+    all = "all"
+    none = "none"
+
+
+@app.command(name="run")
+def run_command(
+    spec: Path = typer.Argument(..., metavar="SPEC", help=SPEC_HELP, show_default=False),
+    input: Optional[str] = typer.Option(None, "--input", "-i", metavar="PATH",
+                                        help="Image, .npy ([C,...] or [N,C,...]), directory or quoted glob."
+                                             " Default: a built-in test image at the spec's input size."),
+    weights: Optional[Path] = typer.Option(None, "--weights", "-w",
+                                           help="A .npz state dict keyed <layer>.<param> (PyTorch's names)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the default (PyTorch-distributed) initialisation."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64."),
+    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Repeat a single input into a batch of N."),
+    resize: Optional[str] = typer.Option(None, "--resize", metavar="HxW", help="Resize images to HxW."),
+    normalize: Optional[str] = typer.Option(None, "--normalize", metavar="imagenet",
+                                            help="Normalise images with ImageNet's mean and std."),
+    mean: Optional[str] = typer.Option(None, "--mean", metavar="M[,M..]", help="Subtract per-channel means."),
+    std: Optional[str] = typer.Option(None, "--std", metavar="S[,S..]", help="Divide by per-channel stds."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the final output [N, ...] as .npy."),
+    save_maps: Optional[Path] = typer.Option(None, "--save-maps", metavar="DIR",
+                                             help="Write every layer's feature maps as PNG grids into DIR."),
+    topk: Optional[int] = typer.Option(None, "--topk", min=1, help="Print the top-k classes (softmax) per sample."),
+    format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
+    set_: list[str] = typer.Option([], "--set", metavar="NAME=VALUE", help=SET_HELP),
+    allow_include_outside: bool = typer.Option(False, "--allow-include-outside", help=INCLUDE_HELP),
+    rf_check: RfCheck = typer.Option(RfCheck.all, "--rf-check",
+                                     help="Prove every layer's receptive field by exact dependency propagation"
+                                          " (all), or skip it (none)."),
+) -> None:
+    """Run the network with NumPy on real input and check every prediction of the analyzer.
+
+    Per layer it compares the predicted output shape with the actual one and the predicted MACs with the
+    multiply-accumulates the executor really performed, flags the first NaN/Inf, and (--rf-check all)
+    measures the receptive field of a few output units of every layer by exact dependency propagation
+    (which input positions can influence them) and compares it with the analysis. Exit code 1 if any
+    check fails.
+
+    \b
+    Examples:
+      convcalc run specs/edges.yaml --input photo.png --save-maps maps/
+      convcalc run specs/resnet50.yaml --input cat.jpg --normalize imagenet --topk 5
+      convcalc run specs/resnet18.yaml --input x.npy --weights resnet18.npz --output y.npy --dtype float64
+      convcalc run specs/vgg16.yaml
+    """
+    from ..execution.inputs import save_array
+    from ..proof.run import run
+    from ..report.maps import save_maps as write_maps
+    from ..report.run import run_json, run_table
+
+    with errors_to_exit():
+        graph = load_graph(spec, set_, allow_include_outside)
+        options = dict(input=input, weights=weights, seed=seed, dtype=dtype, batch=batch, resize=size(resize),
+                       normalize=normalize, mean=floats(mean, "--mean"), std=floats(std, "--std"), topk=topk,
+                       keep_maps=save_maps is not None, rf_check=rf_check is RfCheck.all)
+        notes = faster_blas()
+        checked = _run_with_progress(run, graph, options)
+        if output is not None:
+            notes.append(f"output {list(checked.output.shape)} saved to {save_array(output, checked.output)}")
+        if save_maps is not None:
+            written = write_maps(checked.result.maps, save_maps, [layer.name for layer in checked.layers])
+            notes.append(f"{len(written)} feature-map pictures written to {save_maps}/")
+    if format is TableOrJson.json:
+        sys.stdout.write(json.dumps(run_json(checked.result, checked.source, topk, checked.rf_checks), indent=2)
+                         + "\n")
+    else:
+        stdout().print(run_table(checked.result, checked.source, topk, notes, checked.rf_checks))
+    if not checked.ok:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _run_with_progress(run, graph, options: dict):
+    """Run, with a transient progress bar on an interactive stderr for runs longer than a moment."""
+    console = stderr()
+    if not console.is_terminal:
+        return run(graph, **options)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+                  transient=True) as progress:
+        task = progress.add_task("running", total=len(graph.nodes))
+        return run(graph, **options, on_layer=lambda record: progress.update(
+            task, advance=1, description=f"running {record.name}"))

@@ -1,0 +1,192 @@
+"""Pooling: window folds, PyTorch's divisors and argmax indices, adaptive bins, and their transposes.
+
+Owns the padding that makes ceil_mode's windows exist (`pool_pads_for_ceil`), AvgPool's divisor (`avg_divisor`),
+the fold of a ufunc over every kernel tap (`reduce_windows`, strided inputs read in the `polyphase` layout),
+MaxPool's indices as ATen computes them (`window_argmax`), adaptive pooling (`adaptive_taps`, `adaptive_reduce`,
+`adaptive_argmax`) and the VJP of adaptive average pooling (`adaptive_mean_transpose`, through
+`scatter.scatter_add_axis`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .elementwise import ufunc_runs
+from .padding import pad_spatial
+from .phases import phase_tap, polyphase
+from .scatter import scatter_add_axis
+
+
+def pool_pads_for_ceil(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
+                       dilation: Sequence[int], padding: Sequence[int], out: Sequence[int]) -> list[tuple[int, int]]:
+    """(lo, hi) padding that makes every output window exist, including ceil_mode's overhang past the right pad."""
+    pads = []
+    for i, k, s, d, p, o in zip(spatial, kernel, stride, dilation, padding, out):
+        needed = (o - 1) * s + d * (k - 1) + 1
+        pads.append((p, max(p, needed - i - p)))
+    return pads
+
+
+def avg_divisor(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+                out: Sequence[int], count_include_pad: bool) -> np.ndarray:
+    """PyTorch's AvgPool divisor per output position (product of per-axis counts), see semantics §3.4."""
+    divisor = np.ones(tuple(out), dtype=np.float64)
+    for axis, (i, k, s, p, o) in enumerate(zip(spatial, kernel, stride, padding, out)):
+        starts = np.arange(o) * s - p
+        ends = np.minimum(starts + k, i + p)
+        if count_include_pad:
+            counts = ends - starts
+        else:
+            counts = np.minimum(ends, i) - np.maximum(starts, 0)
+        shape = [1] * len(out)
+        shape[axis] = o
+        divisor = divisor * counts.reshape(shape)
+    return divisor
+
+
+def adaptive_reduce(x: np.ndarray, targets: Sequence[int], reduce) -> np.ndarray:
+    """Adaptive pooling, one spatial axis at a time (max and mean are both separable)."""
+    for axis, o in enumerate(targets, start=1):
+        i = x.shape[axis]
+        if i == o:
+            continue
+        parts = []
+        for j in range(o):
+            lo, hi = (j * i) // o, -((-(j + 1) * i) // o)
+            parts.append(reduce(np.take(x, np.arange(lo, hi), axis=axis), axis=axis, keepdims=True))
+        x = np.concatenate(parts, axis=axis)
+    return x
+
+
+def reduce_windows(x: np.ndarray, pads: Sequence[tuple[int, int]], kernel: Sequence[int], stride: Sequence[int],
+                   dilation: Sequence[int], out: Sequence[int], combine, value: float = 0.0) -> np.ndarray:
+    """Fold ``combine`` (np.maximum, np.add, ...) over the kernel taps of a channels-last array padded by ``pads``
+    with ``value``.
+
+    One view per tap: much faster than reducing a window view over its kernel axes. With a stride the input is
+    first copied in `polyphase` order (the padding written in the same copy), so that every tap's view is
+    contiguous along its last spatial axis rather than in runs of C (NumPy's buffered path, `ufunc_runs`).
+    """
+    if all(s == 1 for s in stride):
+        source, step = pad_spatial(x, pads, value=value), tuple(stride)
+    else:
+        extent = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(out, stride, kernel, dilation)]
+        source, step = polyphase(x, pads, stride, extent, value), tuple(stride)
+    result = None
+    with ufunc_runs(out[-1] * x.shape[-1]):
+        for offsets in np.ndindex(*kernel):
+            at = [o * d for o, d in zip(offsets, dilation)]
+            if all(s == 1 for s in stride):
+                tap = source[(slice(None), *(slice(a, a + n) for a, n in zip(at, out)))]
+            else:
+                tap = phase_tap(source, at, step, out)
+            result = tap.copy() if result is None else combine(result, tap, out=result)
+    return result
+
+
+def window_argmax(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                  padding: Sequence[int], out: Sequence[int]) -> np.ndarray:
+    """PyTorch's max-pool indices of an UNpadded (N, *S, C) array: per (n, c) plane, the row-major flat index
+    within the input plane of each window's maximum, as (N, *out, C) int64.
+
+    As ATen: a window's in-bounds taps are visited in row-major order, starting with the index of the first one
+    and a maximum of -inf; a tap wins only if strictly larger or NaN, so ties keep the first and the last NaN
+    wins. Taps in the padding (or ceil_mode's overhang) are never chosen.
+    """
+    spatial = x.shape[1:-1]
+    dims = len(spatial)
+    steps = [int(np.prod(spatial[axis + 1:])) for axis in range(dims)]   # flat step per axis
+    # ATen starts every window at its first tap at or past 0 on each axis (even where that is past the end,
+    # which only a window without in-bounds taps, possible with dilation, keeps)
+    index = 0
+    for axis, (o, s, p, d, step) in enumerate(zip(out, stride, padding, dilation, steps)):
+        start = np.arange(o) * s - p
+        start = start + -(-np.maximum(-start, 0) // d) * d
+        index = index + (start * step).reshape([-1 if b == axis else 1 for b in range(dims)])
+    index = np.broadcast_to(np.asarray(index)[None, ..., None], (x.shape[0], *out, x.shape[-1])).astype(np.int64)
+    best = np.full(index.shape, -np.inf, dtype=x.dtype)
+    for offsets in np.ndindex(*kernel):
+        coords = [np.arange(o) * s - p + t * d for o, s, p, t, d in zip(out, stride, padding, offsets, dilation)]
+        grid = [c.reshape([-1 if b == a else 1 for b in range(len(out))]) for a, c in enumerate(coords)]
+        valid = np.ones(tuple(out), dtype=bool)                               # (*out): the tap is in the input
+        for c, n in zip(grid, spatial):
+            valid = valid & (c >= 0) & (c < n)
+        clipped = [np.clip(c, 0, n - 1) for c, n in zip(grid, spatial)]
+        tap = x[(slice(None), *clipped, slice(None))]                         # (N, *out, C)
+        flat = sum(c * step for c, step in zip(clipped, steps))                # (*out)
+        take = valid[None, ..., None] & ((tap > best) | np.isnan(tap))
+        best = np.where(take, tap, best)
+        index = np.where(take, flat[None, ..., None], index)
+    return index
+
+
+def adaptive_taps(i: int, o: int) -> tuple[np.ndarray, np.ndarray]:
+    """Adaptive pooling's bins as padded tap lists: (index, valid), both (o, K) with K the widest bin; bin j
+    covers [floor(j*i/o), ceil((j+1)*i/o)), its taps in increasing order, padding taps repeat the bin's start."""
+    starts = (np.arange(o) * i) // o
+    ends = -((-(np.arange(1, o + 1) * i)) // o)
+    width = int((ends - starts).max())
+    offsets = np.arange(width)
+    valid = offsets[None, :] < (ends - starts)[:, None]
+    index = np.where(valid, starts[:, None] + offsets[None, :], starts[:, None])
+    return index, valid
+
+
+def adaptive_argmax(x: np.ndarray, targets: Sequence[int]) -> np.ndarray:
+    """PyTorch's AdaptiveMaxPool indices of an (N, *S, C) array: per (n, c) plane the row-major flat index of
+    each bin's maximum, (N, *targets, C) int64. As ATen: taps in row-major order, a tap wins if strictly larger
+    or NaN (ties keep the first, the last NaN wins), starting from the bin's first tap."""
+    spatial = x.shape[1:-1]
+    dims = len(spatial)
+    taps = [adaptive_taps(i, o) for i, o in zip(spatial, targets)]
+    # gather every bin's taps: (N, o_1, K_1, ..., o_d, K_d, C)
+    grids = []
+    for axis, (index, _) in enumerate(taps):
+        shape = [1] * (2 * dims)
+        shape[2 * axis], shape[2 * axis + 1] = index.shape
+        grids.append(index.reshape(shape))
+    gathered = x[(slice(None), *grids, slice(None))]
+    valid = np.ones([1] * (2 * dims), dtype=bool)
+    for axis, (_, mask) in enumerate(taps):
+        shape = [1] * (2 * dims)
+        shape[2 * axis], shape[2 * axis + 1] = mask.shape
+        valid = valid & mask.reshape(shape)
+    order = [0, *(1 + 2 * a for a in range(dims)), *(2 + 2 * a for a in range(dims)), 2 * dims + 1]
+    gathered = gathered.transpose(order)                                          # (N, *o, *K, C)
+    valid = valid.transpose([2 * a for a in range(dims)] + [2 * a + 1 for a in range(dims)])   # (*o, *K)
+    widths = [index.shape[1] for index, _ in taps]
+    batch, channels = x.shape[0], x.shape[-1]
+    values = gathered.reshape(batch, *targets, -1, channels)                      # (N, *o, prod(K), C)
+    valid = valid.reshape(*targets, -1)[None, ..., None]                          # (1, *o, prod(K), 1)
+    nan = np.isnan(values) & valid
+    finite = np.where(valid & ~nan, values, -np.inf)
+    first_max = np.argmax(finite, axis=-2)                                        # all -inf: tap 0, the start
+    last_nan = values.shape[-2] - 1 - np.argmax(nan[..., ::-1, :], axis=-2)
+    tap = np.where(nan.any(axis=-2), last_nan, first_max)                         # (N, *o, C)
+    flat = 0
+    steps = [int(np.prod(spatial[axis + 1:])) for axis in range(dims)]
+    for axis, offset in enumerate(np.unravel_index(tap, widths)):
+        starts = taps[axis][0][:, 0].reshape([-1 if b == axis else 1 for b in range(dims)])
+        flat = flat + (starts[None, ..., None] + offset) * steps[axis]
+    return np.asarray(flat, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- backward (vector-Jacobian products)
+
+def adaptive_mean_transpose(grad: np.ndarray, spatial: Sequence[int]) -> np.ndarray:
+    """The VJP of ``adaptive_reduce(x, targets, np.mean)`` for an x of spatial sizes ``spatial``: per axis, each
+    bin's gradient spread evenly over its taps (bins overlap where i/o is no integer: their shares add)."""
+    for axis, i in enumerate(spatial, start=1):
+        o = grad.shape[axis]
+        if i == o:
+            continue
+        index, valid = adaptive_taps(i, o)                                       # (o, K)
+        weights = valid / valid.sum(axis=1, keepdims=True)
+        shape = [1] * (grad.ndim + 1)
+        shape[axis], shape[axis + 1] = weights.shape
+        spread = np.expand_dims(grad, axis + 1) * weights.reshape(shape).astype(grad.dtype)   # (..., o, K, ...)
+        spread = spread.reshape(*grad.shape[:axis], -1, *grad.shape[axis + 1:])  # (..., o*K, ...)
+        grad = scatter_add_axis(spread, index.ravel(), axis, i)
+    return grad

@@ -1,0 +1,103 @@
+"""Convolution by Winograd's minimal filtering F(2, 3).
+
+Owns the filter transform (`WINOGRAD_G`, `winograd_weights`) and `conv_winograd`: stride-1, undilated, ungrouped
+3^d convolutions, the input copied in `polyphase` order, the input and output transforms run one axis at a time
+in long runs (`elementwise.ufunc_runs`), one GEMM per transformed tile offset; the GEMMs' products are booked as
+``transform_macs``, the direct-equivalent MACs of the outputs as the conv's own.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .counting import MacCounter
+from .elementwise import ufunc_runs
+from .phases import polyphase
+
+
+# Winograd's minimal filtering F(2, 3) (Lavin & Gray 2016): a 3-tap correlation over a 4-sample tile gives two
+# outputs as Y = A^T [(G g) * (B^T d)], four multiplications instead of six; in d dimensions the nested form
+# gives 2^d outputs per 4^d-sample tile from 4^d products instead of 2^d 3^d (2.25x fewer in 2-D).
+WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def winograd_weights(weight: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """(O, C, 3, ..., 3) -> (4^d, C, O): G g G^T along every spatial axis, in float64, then cast.
+    The leading index runs over the transformed tile offsets in spatial-axis order (as `conv_winograd`'s)."""
+    u = np.asarray(weight, dtype=np.float64)
+    dims = u.ndim - 2
+    for axis in range(2, 2 + dims):
+        u = np.moveaxis(np.tensordot(u, WINOGRAD_G, axes=([axis], [1])), -1, axis)   # 3 taps -> 4
+    u = u.transpose(*range(2, 2 + dims), 1, 0)                                        # (4, ..., 4, C, O)
+    return np.ascontiguousarray(u.reshape(4 ** dims, weight.shape[1], weight.shape[0]), dtype=dtype)
+
+
+def conv_winograd(x: np.ndarray, transformed: np.ndarray, out: Sequence[int], counter: MacCounter,
+                  bias: np.ndarray | None = None, pads: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
+    """Stride-1, undilated, ungrouped 3^d cross-correlation of ``(N, *S, C)`` by Winograd F(2, 3).
+
+    ``x`` is zero-padded by ``pads`` ((lo, hi) per spatial axis; None: ``x`` is padded already). Tiles of 4^d
+    input samples at a step of 2 each give 2^d outputs. The padded input is first copied in polyphase order,
+    Q[p_0, ..., p_{d-1}, n, i_0, ..., i_{d-1}, c] = padded[n, 2 i_0 + p_0, ..., c] (the zero padding written
+    in the same copy), so the four taps 2i, 2i+1, 2i+2, 2i+3 of every tile along an axis are four views that are
+    contiguous over all the later axes: the input transform B^T d B then runs one spatial axis at a time,
+    innermost first, in long runs (`ufunc_runs`). One GEMM per transformed offset, (tiles, C) @ (C, O). The
+    output transform A^T m A runs one axis at a time, outermost first, writing each axis's two outputs as two
+    contiguous blocks; one copy interleaves them into the output at the end. Odd output extents get one more row
+    of zero input whose outputs are dropped. ``transformed``: `winograd_weights`.
+    A ``bias`` is added in the transform domain, to the products at offset 1 on every axis (A^T's column 1 is all
+    ones, so it reaches every output): 4^-d of a pass over the outputs instead of one.
+
+    MACs: ``counter.total`` gets the direct-equivalent MACs of the outputs kept (their number x C x 3^d), the
+    conv's own count; ``counter.transform_macs`` the GEMMs' products that really ran (4^d x tiles x C x O).
+    """
+    dims = len(out)
+    batch, channels, spatial = x.shape[0], x.shape[-1], x.shape[1:-1]
+    out_channels = transformed.shape[-1]
+    pads = [(0, 0)] * dims if pads is None else list(pads)
+    tiles = [-(-o // 2) for o in out]
+    q = polyphase(x, pads, (2,) * dims, [2 * t + 2 for t in tiles])
+    with ufunc_runs(tiles[-1] * max(channels, out_channels)):
+        data, made = q, 0                           # made: offset axes in front (then the phase axes left)
+        for axis in reversed(range(dims)):          # input transform B^T d: taps 2i..2i+3 -> 4 offsets
+            phase_at, tile_at = made + axis, made + axis + 2 + axis
+
+            def taps(j: int, source: np.ndarray = data, phase_at: int = phase_at, tile_at: int = tile_at,
+                     t: int = tiles[axis]) -> np.ndarray:
+                index: list = [slice(None)] * source.ndim
+                index[phase_at], index[tile_at] = j % 2, slice(j // 2, j // 2 + t)
+                return source[tuple(index)]
+
+            d0, d1, d2, d3 = taps(0), taps(1), taps(2), taps(3)
+            result = np.empty((4, *d0.shape), dtype=x.dtype)
+            np.subtract(d0, d2, out=result[0])
+            np.add(d1, d2, out=result[1])
+            np.subtract(d2, d1, out=result[2])
+            np.subtract(d1, d3, out=result[3])
+            data, made = result, made + 1
+        positions = batch * int(np.prod(tiles))
+        products = np.matmul(data.reshape(4 ** dims, positions, channels), transformed)   # (4^d, tiles, O)
+        counter.transform = "winograd"
+        counter.transform_macs += 4 ** dims * positions * channels * out_channels
+        if bias is not None:
+            products[sum(4 ** axis for axis in range(dims))] += bias
+        data = products.reshape((4,) * dims + (batch, *tiles, out_channels))
+        for axis in range(dims):                    # output transform A^T m: 4 offsets -> outputs 2i, 2i + 1
+            m = [data[(slice(None),) * axis + (k,)] for k in range(4)]   # (2,)*axis phases, then offsets, ...
+            result = np.empty((2, *m[0].shape), dtype=x.dtype)
+            np.add(m[0], m[1], out=result[0])
+            result[0] += m[2]
+            np.subtract(m[1], m[2], out=result[1])
+            result[1] -= m[3]
+            data = result
+    # data[r_{d-1}, ..., r_0, n, i_0, ..., i_{d-1}, o] is output [n, 2 i_0 + r_0, ..., o]: interleave
+    order = [dims] + [a for axis in range(dims) for a in (dims + 1 + axis, dims - 1 - axis)] + [2 * dims + 1]
+    y = np.empty((batch, *(size for t in tiles for size in (t, 2)), out_channels), dtype=x.dtype)
+    np.copyto(y, data.transpose(order))
+    y = y.reshape(batch, *(2 * t for t in tiles), out_channels)
+    if any(2 * t != o for t, o in zip(tiles, out)):
+        y = np.ascontiguousarray(y[(slice(None), *(slice(0, o) for o in out))])
+    counter.add(y.size * channels * 3 ** dims)
+    return y

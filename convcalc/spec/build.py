@@ -1,0 +1,466 @@
+"""Spec -> Graph: expand blocks, repeats, Sequential groups and ``when``; resolve names and ``from``.
+
+Every node refers only to nodes listed before it, so the node list is in topological order by
+construction (a reference to a later or unknown name is an error), and cycles cannot occur. Owns
+``build_graph`` and the builder behind it (its scopes, name resolution and expansion); the graph's data types
+are `convcalc.spec.graph`.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..errors import GraphError, LayerArgError, Location, SpecError, did_you_mean, nearest_of_many
+from .expr import ExprError, has_reference, substitute
+from ..layers import Layer, lookup
+from ..layers.registry import is_registered, type_names
+from .marked_yaml import MarkedDict, MarkedList
+from .load import REQUIRED_ARG, BlockDef, Spec
+from .graph import (INPUT, MAX_LAYERS, MAX_REPEAT, RESERVED_KEYS, SEQUENTIAL, Graph, Group, Node, Shadow,
+                    layer_error)
+
+
+@dataclass
+class _Scope:
+    prefix: str                              # "layer1.0." or ""
+    input_ref: str                           # full node name (or INPUT) feeding this scope
+    variables: Mapping[str, Any]
+    sequential: bool
+    trace: tuple[str, ...]
+    group: str | None
+    trainable: bool
+    names: dict[str, str] = field(default_factory=dict)      # local name -> full node name it resolves to
+    name_locs: dict[str, Location | None] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    positions: list[int] = field(default_factory=lambda: [0])  # next Sequential index; shared with inline blocks
+    known_nodes: Mapping[str, Any] = field(default_factory=dict)   # every node built so far (by full name)
+    shadows: list["Shadow"] | None = None     # where references resolve past a same-named outer layer (lint)
+
+    def take_position(self) -> int:
+        position = self.positions[0]
+        self.positions[0] += 1
+        return position
+
+    def resolve(self, ref: Any, loc: Location | None, what: str = "'from'") -> str:
+        """A reference: 'input', a name in this block, or the hierarchical name of any earlier layer, relative to
+        this block (``down3.conv2``) or from the top (``layer2.0.conv1``)."""
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            ref = str(ref)   # Sequential children are named 0, 1, ...
+        if not isinstance(ref, str):
+            raise SpecError(f"{what} must name an earlier layer, got {ref!r}", loc, self.trace)
+        if ref == INPUT:
+            return self.input_ref
+        if ref in self.names:
+            return self._noting(ref, self.names[ref], loc, what)
+        for candidate in (self.prefix + ref, ref):
+            if candidate in self.known_nodes:
+                return self._noting(ref, self.known_nodes[candidate], loc, what)
+        known = [INPUT, *self.names]
+        raise GraphError(f"{what} refers to '{ref}', which is not a layer defined before this one in this"
+                         f" {'block' if self.prefix else 'spec'}; {did_you_mean(ref, known)}", loc, self.trace)
+
+
+    def _noting(self, ref: str, chosen: str, loc: Location | None, what: str) -> str:
+        """``chosen``, the layer ``ref`` resolves to; noted when a top-level layer of that very name is another."""
+        other = self.known_nodes.get(ref)
+        if self.shadows is not None and self.prefix and other is not None and other != chosen:
+            self.shadows.append(Shadow(ref, chosen, other, loc, what))
+        return chosen
+
+
+class _Builder:
+    def __init__(self, spec: Spec):
+        self.spec = spec
+        self.nodes: list[Node] = []
+        self.groups: dict[str, Group] = {}
+        self.full_names: dict[str, Location | None] = {}
+        self.globals: Mapping[str, Any] = {}          # the spec's top-level args, visible in every block
+        self.references: dict[str, str] = {}          # full name of every node and group -> the node it means
+        self.active_blocks: dict[str, str] = {}       # blocks being expanded (to name a block that uses itself)
+        self.shadows: list[Shadow] = []
+
+    # ---------------------------------------------------------------- helpers
+    def substitute(self, value: Any, scope: _Scope, loc: Location | None, what: str) -> Any:
+        if isinstance(value, list):
+            return [self.substitute(v, scope, loc, what) for v in value]
+        if isinstance(value, dict):
+            return {k: self.substitute(v, scope, loc, what) for k, v in value.items()}
+        if not has_reference(value):
+            return value
+        try:
+            return substitute(value, scope.variables)
+        except ExprError as exc:
+            raise SpecError(f"in {what}: {exc}", loc, scope.trace) from None
+
+    def claim(self, full: str, loc: Location | None, scope: _Scope) -> None:
+        if full in self.full_names:
+            first = self.full_names[full]
+            where = f" (first at line {first.line})" if first else ""
+            raise GraphError(f"duplicate layer name '{full}'{where}", loc, scope.trace)
+        self.full_names[full] = loc
+
+    def add_group(self, name: str, label: str, scope: _Scope, output: str) -> None:
+        if name in self.full_names and name not in self.groups:
+            first = self.full_names[name]
+            where = f" (first at line {first.line})" if first else ""
+            raise GraphError(f"duplicate layer name '{name}'{where}", None, scope.trace)
+        self.full_names.setdefault(name, None)
+        depth = self.groups[scope.group].depth + 1 if scope.group else 1
+        self.groups[name] = Group(name, label, scope.group, output, depth)
+
+    def finish_group(self, name: str, output: str) -> None:
+        """Record a group's output node (what its name means in a reference)."""
+        group = self.groups[name]
+        self.groups[name] = Group(name, group.label, group.parent, output, group.depth)
+        self.references[name] = output
+
+    def group_path(self, scope_group: str | None) -> tuple[str, ...]:
+        path = []
+        while scope_group:
+            path.append(scope_group)
+            scope_group = self.groups[scope_group].parent
+        return tuple(reversed(path))
+
+    # ---------------------------------------------------------------- expansion
+    def expand(self, items: MarkedList, scope: _Scope) -> str:
+        """Expand a list of layer entries; return the full name of the list's output."""
+        previous = scope.input_ref
+        for index, item in enumerate(items):
+            previous = self.expand_item(item, items.where(index), previous, scope)
+        return previous
+
+    def expand_item(self, item: Any, loc: Location | None, previous: str, scope: _Scope) -> str:
+        if not isinstance(item, dict):
+            raise SpecError(f"a layer must be a mapping with a 'type', got {item!r}", loc, scope.trace)
+        item_loc = getattr(item, "loc", None) or loc
+        where = item.where if isinstance(item, MarkedDict) else (lambda key: item_loc)
+        value_where = (lambda key: item.value_locs.get(key, item_loc)) if isinstance(item, MarkedDict) \
+            else (lambda key: item_loc)
+        if "type" not in item:
+            raise SpecError("this layer has no 'type'", item_loc, scope.trace)
+        type_name = self.substitute(item["type"], scope, value_where("type"), "'type'")
+        if not isinstance(type_name, str):
+            raise SpecError(f"'type' must be a layer type or block name, got {type_name!r}", value_where("type"),
+                            scope.trace)
+
+        local = item.get("name")
+        if local is not None:
+            local = self.substitute(local, scope, value_where("name"), "'name'")
+            if not isinstance(local, (str, int)) or isinstance(local, bool) or str(local) == INPUT or not str(local):
+                raise SpecError(f"'name' must be a non-empty string other than '{INPUT}', got {local!r}",
+                                value_where("name"), scope.trace)
+            local = str(local)
+            if any(c.isspace() or not c.isprintable() or c in "[]" for c in local):
+                raise SpecError(f"'name' {local!r} may not contain spaces, control characters or brackets",
+                                value_where("name"), scope.trace)
+            if local in scope.name_locs:
+                first = scope.name_locs[local]
+                where_first = f" (first at line {first.line})" if first else ""
+                raise GraphError(f"duplicate layer name '{local}'{where_first}", value_where("name"), scope.trace)
+
+        # inputs
+        if "from" in item:
+            refs = self.substitute(item["from"], scope, value_where("from"), "'from'")
+            refs = refs if isinstance(refs, list) else [refs]
+            if not refs:
+                raise SpecError("'from' is empty", value_where("from"), scope.trace)
+            inputs = tuple(scope.resolve(r, value_where("from")) for r in refs)
+        else:
+            inputs = (previous,)
+
+        # when: a false condition bypasses the entry; references to it get its input
+        if "when" in item:
+            condition = self.substitute(item["when"], scope, value_where("when"), "'when'")
+            if not isinstance(condition, bool):
+                raise SpecError(f"'when' must be true or false, got {condition!r}", value_where("when"), scope.trace)
+            if not condition:
+                if len(inputs) != 1:
+                    raise SpecError("a layer with several inputs cannot be bypassed by 'when'", where("when"),
+                                    scope.trace)
+                if local is not None:
+                    scope.names[local] = inputs[0]
+                    scope.name_locs[local] = value_where("name")
+                return inputs[0]
+
+        trainable = scope.trainable
+        if "trainable" in item:
+            trainable_value = self.substitute(item["trainable"], scope, value_where("trainable"), "'trainable'")
+            if not isinstance(trainable_value, bool):
+                raise SpecError("'trainable' must be true or false", value_where("trainable"), scope.trace)
+            trainable = trainable and trainable_value
+
+        repeat = self.substitute(item.get("repeat"), scope, value_where("repeat"), "'repeat'")
+        if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT):
+            raise SpecError(f"'repeat' must be an integer from 1 to {MAX_REPEAT:,}, got {repeat!r}",
+                            value_where("repeat"), scope.trace)
+        first = self.substitute(item.get("first") or {}, scope, value_where("first"), "'first'")
+        if not isinstance(first, dict):
+            raise SpecError("'first' must be a mapping of arguments for the first repetition", value_where("first"),
+                            scope.trace)
+        if first and repeat is None:
+            raise SpecError("'first' needs 'repeat'", where("first"), scope.trace)
+
+        args = {k: self.substitute(v, scope, value_where(k), f"'{k}'") for k, v in item.items()
+                if k not in RESERVED_KEYS}
+        kind = type_name.lower()
+        block = self.spec.blocks.get(kind)
+        if kind == SEQUENTIAL or block is not None:
+            if len(inputs) != 1:
+                raise SpecError(f"'{type_name}' takes one input, got {len(inputs)}", where("from"), scope.trace)
+            if "init" in item:
+                raise SpecError(f"'init' sets a layer's parameters; put it on the layers inside '{type_name}'",
+                                where("init"), scope.trace)
+        inline = item.get("inline", False)
+        if not isinstance(inline, bool):
+            raise SpecError(f"'inline' must be true or false, got {inline!r}", value_where("inline"), scope.trace)
+        if inline:
+            if kind == SEQUENTIAL:
+                raise SpecError("a Sequential cannot be inline; list its layers where it stands", where("inline"),
+                                scope.trace)
+            if block is not None:
+                output = self.expand_block(None, block, args, first, repeat, inputs[0], item_loc, scope,
+                                           trainable, where)
+            else:
+                if local is not None and (repeat or 1) > 1:
+                    raise SpecError("an inline repeat names its copies itself; drop 'name'", where("name"),
+                                    scope.trace)
+                copies = [scope.prefix + (local if local is not None else
+                                          self.generated_name(type_name, scope.take_position(), scope))
+                          for _ in range(repeat or 1)]
+                output = self.expand_primitive(copies, None, type_name, args, first, inputs, item, item_loc,
+                                               scope, trainable)
+            if local is not None:
+                scope.names[local] = output
+                scope.name_locs[local] = value_where("name")
+            return output
+
+        position = scope.take_position()
+        if local is None:
+            local = self.generated_name(type_name, position, scope)
+        full = scope.prefix + local
+        if kind == SEQUENTIAL:
+            if repeat is not None or first:
+                raise SpecError("a Sequential cannot repeat; put 'repeat' on its layers or use a block",
+                                where("repeat" if repeat is not None else "first"), scope.trace)
+            if args:
+                extra = next(iter(args))
+                raise SpecError(f"unknown key '{extra}' for Sequential; it takes 'layers'", where(extra), scope.trace)
+            body = item.get("layers")
+            if not isinstance(body, list) or not body:
+                raise SpecError("a Sequential needs a non-empty 'layers' list", where("layers"), scope.trace)
+            output = self.expand_group(full, "Sequential", body, inputs[0], scope, trainable, sequential=True,
+                                       variables=scope.variables, trace=scope.trace)
+        elif block is not None:
+            if "layers" in item:
+                raise SpecError(f"block '{block.name}' brings its own layers", where("layers"), scope.trace)
+            output = self.expand_block(full, block, args, first, repeat, inputs[0], item_loc, scope, trainable,
+                                       where)
+        else:
+            if "layers" in item:
+                raise SpecError(f"'layers' belongs to Sequential or a block, not to {type_name}", where("layers"),
+                                scope.trace)
+            copies = [f"{full}.{index}" for index in range(repeat)] if repeat is not None else [full]
+            output = self.expand_primitive(copies, full if repeat is not None else None, type_name, args, first,
+                                           inputs, item, item_loc, scope, trainable)
+        scope.names[local] = output
+        scope.name_locs[local] = value_where("name") if "name" in item else item_loc
+        return output
+
+    def generated_name(self, type_name: str, position: int, scope: _Scope) -> str:
+        """Sequential: the position (as torch.nn.Sequential); elsewhere '<type>_<n>' counted per type."""
+        if scope.sequential:
+            return str(position)
+        key = type_name.lower()
+        while True:
+            scope.counters[key] = scope.counters.get(key, 0) + 1
+            name = f"{key}_{scope.counters[key]}"
+            if name not in scope.name_locs:
+                return name
+
+    def expand_group(self, full: str, label: str, body: MarkedList, input_ref: str, scope: _Scope,
+                     trainable: bool, *, sequential: bool, variables: Mapping[str, Any], trace: tuple[str, ...],
+                     output_name: str | None = None, output_loc: Location | None = None) -> str:
+        """Expand ``body`` as the group ``full``; return the full name of its output node."""
+        self.add_group(full, label, scope, output="")
+        inner = _Scope(prefix=full + ".", input_ref=input_ref, variables=variables, sequential=sequential,
+                       trace=trace, group=full, trainable=trainable, known_nodes=self.references, shadows=self.shadows)
+        output = self.expand(body, inner)
+        if output_name is not None:
+            output = inner.resolve(output_name, output_loc, "'output'")
+        self.finish_group(full, output)
+        return output
+
+    def expand_block(self, full: str | None, block: BlockDef, args: dict, first: dict, repeat: int | None,
+                     input_ref: str, loc: Location | None, scope: _Scope, trainable: bool, where) -> str:
+        """Expand a block use as the group ``full`` (``full`` None: inline, its layers join ``scope``)."""
+        for name in (*args, *first):
+            if name not in block.args:
+                valid = did_you_mean(name, block.args) if block.args else "it takes none"
+                raise SpecError(f"unknown argument '{name}' for block '{block.name}'; {valid}", where(name),
+                                scope.trace)
+        missing = [name for name in block.required if name not in args and name not in first]
+        if missing:
+            raise SpecError(f"block '{block.name}' needs argument '{missing[0]}'", loc, scope.trace)
+        trace = (f"in block '{block.name}' used at {loc}", *scope.trace) if loc else scope.trace
+        count = repeat or 1
+        previous = input_ref
+        grouped_repeat = repeat is not None and full is not None
+        if grouped_repeat:
+            self.add_group(full, f"{block.name} ×{repeat}", scope, output="")
+            outer = _Scope(prefix=full + ".", input_ref=input_ref, variables={}, sequential=True, trace=scope.trace,
+                           group=full, trainable=trainable, known_nodes=self.references, shadows=self.shadows)
+        if block.name.lower() in self.active_blocks:
+            chain = " -> ".join([*self.active_blocks.values(), block.name])
+            raise SpecError(f"block '{block.name}' uses itself ({chain})", loc, scope.trace)
+        self.active_blocks[block.name.lower()] = block.name
+        for index in range(count):
+            given = {**args, **(first if index == 0 else {})}
+            variables = {**self.globals, "index": index, "repeat": count}
+            for name, default in block.args.items():   # defaults may use globals and earlier arguments
+                if name in given:
+                    variables[name] = given[name]
+                elif default == REQUIRED_ARG:
+                    raise SpecError(f"block '{block.name}' needs argument '{name}' in every repetition", loc,
+                                    scope.trace)
+                else:
+                    variables[name] = self.substitute(default, _Scope("", "", variables, False, scope.trace, None,
+                                                                      True), block.source.where("args"),
+                                                      f"the default of '{name}'")
+            if full is None:
+                inner = _Scope(prefix=scope.prefix, input_ref=previous, variables=variables,
+                               sequential=scope.sequential, trace=trace, group=scope.group, trainable=trainable,
+                               counters=scope.counters, positions=scope.positions, known_nodes=self.references, shadows=self.shadows)
+                previous = self.expand(block.layers, inner)
+                if block.output is not None:
+                    previous = inner.resolve(block.output, block.source.where("output"), "'output'")
+                continue
+            instance = f"{full}.{index}" if repeat is not None else full
+            parent = outer if repeat is not None else scope
+            previous = self.expand_group(instance, block.name, block.layers, previous, parent, trainable,
+                                         sequential=False, variables=variables, trace=trace,
+                                         output_name=block.output, output_loc=block.source.where("output"))
+        del self.active_blocks[block.name.lower()]
+        if grouped_repeat:
+            self.finish_group(full, previous)
+        return previous
+
+    def preset_of(self, item: dict, scope: _Scope, loc: Location | None) -> tuple[dict, dict]:
+        """The layer's ``init:`` mapping (parameter name -> numbers, lists or filter names), substituted."""
+        if "init" not in item:
+            return {}, {}
+        raw = item["init"]
+        where = item.value_locs.get("init", loc) if isinstance(item, MarkedDict) else loc
+        if not isinstance(raw, dict) or not raw:
+            raise SpecError("'init' must map parameter names (weight, bias, ...) to values", where, scope.trace)
+        preset = {str(k): self.substitute(v, scope, where, "'init'") for k, v in raw.items()}
+        locations = {str(k): raw.where(k) for k in raw} if isinstance(raw, MarkedDict) else {}
+        return preset, locations
+
+    def bind_references(self, layer: Layer, args: Mapping[str, Any], name: str, scope: _Scope,
+                        arg_locations: Mapping[str, Location], loc: Location | None) -> tuple[str, ...]:
+        """Resolve the layer's reference arguments (names of earlier layers, e.g. MaxUnpool's 'pool'), hand it the
+        named layers' units, and return the inputs of those layers, which become extra inputs of this one."""
+        extra: list[str] = []
+        for argument in type(layer).references:
+            if args.get(argument) is None:
+                continue
+            where = arg_locations.get(argument, loc)
+            target = scope.resolve(args[argument], where, f"'{argument}'")
+            node = next((n for n in reversed(self.nodes) if n.name == target), None)
+            if node is None:
+                raise SpecError(f"layer '{name}' ({layer.type_name}): '{argument}' must name a layer, not the input",
+                                where, scope.trace)
+            try:
+                layer.bind(argument, node.layer)
+            except LayerArgError as exc:
+                raise layer_error(name, layer.type_name, exc, where, scope.trace) from None
+            extra.extend(node.inputs)
+        return tuple(extra)
+
+    def expand_primitive(self, names: list[str], group: str | None, type_name: str, args: dict, first: dict,
+                         inputs: tuple[str, ...], item: dict, loc: Location | None, scope: _Scope,
+                         trainable: bool) -> str:
+        """Chain one node per name (several for 'repeat'); ``group`` names the repeat group, if any."""
+        arg_locations = dict(item.key_locs) if isinstance(item, MarkedDict) else {}
+        if not is_registered(type_name):
+            blocks = [b.name for b in self.spec.blocks.values()]
+            listing = f"`convcalc layers` lists all {len(type_names())} layer types" + (
+                f"; this spec's blocks: {', '.join(blocks)}" if blocks else "")
+            choices = [*type_names(), "Sequential", *blocks]
+            raise SpecError(f"unknown layer type '{type_name}'; {nearest_of_many(type_name, choices, listing)}",
+                            arg_locations.get("type", loc), scope.trace)
+        cls = lookup(type_name)
+        preset, preset_locations = self.preset_of(item, scope, loc)
+        if group is not None:
+            self.add_group(group, f"{cls.type_name} ×{len(names)}", scope, output="")
+        group_path = self.group_path(group if group is not None else scope.group)
+        previous = inputs
+        for index, name in enumerate(names):
+            layer_args = {**args, **(first if index == 0 else {})}
+            try:
+                layer = cls.from_args(layer_args)
+            except LayerArgError as exc:
+                raise layer_error(name, cls.type_name, exc, arg_locations.get(exc.arg, loc), scope.trace) from None
+            node_inputs = (*previous, *self.bind_references(layer, layer_args, name, scope, arg_locations, loc))
+            count_in = len(node_inputs)
+            if count_in < cls.min_inputs or (cls.max_inputs is not None and count_in > cls.max_inputs):
+                try:
+                    layer.check_inputs([()] * count_in)
+                except LayerArgError as exc:
+                    raise layer_error(name, cls.type_name, exc, arg_locations.get("from", loc), scope.trace) \
+                        from None
+            self.claim(name, loc, scope)
+            if len(self.nodes) >= MAX_LAYERS:
+                raise GraphError(f"the spec expands to more than {MAX_LAYERS:,} layers (nested repeats multiply);"
+                                 f" no real network comes near", loc, scope.trace)
+            self.nodes.append(Node(name, cls.type_name, layer, node_inputs, group_path, loc, arg_locations,
+                                   scope.trace, trainable, preset, preset_locations))
+            self.references[name] = name
+            previous = (name,)
+        if group is not None:
+            self.finish_group(group, previous[0])
+        return previous[0]
+
+
+def build_graph(spec: Spec, overrides: Mapping[str, Any] | None = None) -> Graph:
+    """Expand ``spec`` into a `Graph`. ``overrides`` replace values of the spec's top-level ``args``."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20_000))   # deeply nested (but finite) specs; a block using itself is named
+    try:
+        return _build(spec, overrides)
+    except RecursionError:
+        raise GraphError("the spec nests blocks and Sequentials more deeply than convcalc can follow") from None
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _build(spec: Spec, overrides: Mapping[str, Any] | None) -> Graph:
+    raw = dict(spec.args)
+    for key, value in (overrides or {}).items():
+        if key not in raw:
+            raise SpecError(f"--set {key}: the spec has no argument '{key}'; "
+                            f"{did_you_mean(key, raw) if raw else 'it declares no args'}")
+        raw[key] = value
+    builder = _Builder(spec)
+    variables: dict[str, Any] = {}
+    args_loc = spec.document.where("args") if spec.document is not None else None
+    for key, value in raw.items():   # in order: a value may use the ones before it
+        variables[key] = builder.substitute(value, _Scope("", "", variables, False, (), None, True), args_loc,
+                                            f"args '{key}'")
+    builder.globals = variables
+    scope = _Scope(prefix="", input_ref=INPUT, variables=variables, sequential=False, trace=(), group=None,
+                   trainable=True, known_nodes=builder.references,
+                   shadows=builder.shadows)
+    output = builder.expand(spec.layers, scope)
+    if spec.output is not None:
+        loc = spec.document.where("output") if spec.document is not None else None
+        output = scope.resolve(spec.output, loc, "'output'")
+    if output == INPUT:
+        raise GraphError("the spec has no layers after bypassing (every layer's 'when' is false)")
+    return Graph(spec.name, spec.input_shape, tuple(builder.nodes), output, builder.groups, spec.file,
+                 tuple(builder.shadows))
+
+
+__all__ = ["build_graph"]
