@@ -114,11 +114,12 @@ def test_bad_config_is_a_usage_error(tmp_path, runner, text, message):
 
 def test_paths_directories_and_globs(tmp_path, runner):
     copy(tmp_path, "rf_coverage.yaml", "invalid.yaml")
-    (tmp_path / "blocks.yaml").write_text("blocks:\n  B: {layers: [{type: ReLU}]}\n")         # an include: skipped
+    (tmp_path / "blocks.yaml").write_text("blocks:\n  B: {layers: [{type: ReLU}]}\n")    # a block library: checked
     (tmp_path / ".github").mkdir()
     (tmp_path / ".github" / "ci.yml").write_text("on: push\njobs: {}\n")                        # hidden: skipped
     report = lint_paths([tmp_path], LintConfig())
-    assert [Path(f).name for f in report.files] == ["invalid.yaml", "rf_coverage.yaml"]
+    assert [Path(f).name for f in report.files] == ["blocks.yaml", "invalid.yaml", "rf_coverage.yaml"]
+    assert [Path(f).name for f in report.skipped] == ["ci.yml"]
     report = lint_paths([str(tmp_path / "*.yaml")], LintConfig())
     assert sorted(Path(f).name for f in report.files) == ["blocks.yaml", "invalid.yaml", "rf_coverage.yaml"]
     assert lint(runner, str(tmp_path / "nothing_*.yaml")).exit_code == 2
@@ -159,8 +160,9 @@ def test_json_output(runner):
     assert dead == {"path": str(FIXTURES / "dead_layer.yaml"), "line": 7, "column": 5, "rule": "CC207",
                     "severity": "warning", "message": dead["message"], "layer": "aux_head",
                     "spec": str(FIXTURES / "dead_layer.yaml")}
-    assert data["summary"] == {"files": 1, "findings": 2, "error": 0, "warning": 1, "info": 1,
+    assert data["summary"] == {"files": 1, "skipped": 0, "findings": 2, "error": 0, "warning": 1, "info": 1,
                                "seconds": data["summary"]["seconds"]}
+    assert data["skipped"] == []
 
 
 def test_explain(runner):
@@ -347,9 +349,6 @@ def test_convcalc_yml_spelling_is_found_too(tmp_path):
 def test_directories_find_specs_in_flow_style_and_with_quoted_keys(tmp_path):
     (tmp_path / "flow.yaml").write_text('{name: f, input: [1, 8, 8], layers: [{type: ReLU}]}\n')
     (tmp_path / "quoted.yml").write_text('"input": [1, 8, 8]\n"layers":\n  - {type: ReLU}\n')
-    (tmp_path / "library.yaml").write_text("{blocks: {B: {layers: [{type: ReLU}]}}}\n")          # blocks only: skipped
-    (tmp_path / "other.yaml").write_text("{jobs: {build: {steps: [1]}}}\n")                       # not a spec
-    (tmp_path / "broken.yaml").write_text("{jobs: [\n")                                            # no spec keys
     report = lint_paths([tmp_path], LintConfig())
     assert [Path(f).name for f in report.files] == ["flow.yaml", "quoted.yml"]
     assert {f.rule for f in report.findings} == {"CC301"}                 # both read and analyzed: one ReLU each

@@ -26,7 +26,7 @@ app = typer.Typer(
     name="convcalc",
     help="Shapes, parameters, MACs and receptive fields of convolutional networks, exactly as PyTorch has them.",
     add_completion=False,
-    no_args_is_help=True,
+    no_args_is_help=False,          # a bare `convcalc` is handled in `_main`: help, and exit 2 whatever click does
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -44,10 +44,16 @@ INCLUDE_HELP = "Let includes reach outside the spec's directory."
 
 
 @app.callback(invoke_without_command=True)
-def _main(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+def _main(ctx: typer.Context,
+          version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
     if version:
         typer.echo(f"convcalc {__version__}")
         raise typer.Exit()
+    if ctx.invoked_subcommand is None:     # no command: a script that ran `convcalc` alone must not pass
+        help_text = ctx.get_help()                 # (Typer's rich help prints itself and returns "")
+        if help_text:
+            typer.echo(help_text)
+        raise typer.Exit(EXIT_INPUT_ERROR)
 
 
 def stderr() -> Console:

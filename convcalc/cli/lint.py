@@ -40,6 +40,9 @@ def lint_command(
                                      help="Only these rules (IDs, names, ID prefixes such as CC2; comma-separated,"
                                           " repeatable). Replaces the configured selection."),
     ignore: list[str] = typer.Option([], "--ignore", metavar="RULES", help="Skip these rules (adds to the config)."),
+    exclude: list[str] = typer.Option([], "--exclude", metavar="GLOB",
+                                      help="Skip YAML files under the given directories that match GLOB, e.g."
+                                           " 'legacy/*' or '**/ci.yml' (repeatable; adds to the config's exclude)."),
     config: Optional[Path] = typer.Option(None, "--config", metavar="FILE",
                                           help="Read settings from FILE (pyproject.toml or YAML with 'lint:')"
                                                " instead of searching upwards."),
@@ -75,7 +78,7 @@ def lint_command(
             raise ConvcalcError("give at least one PATH to lint (a spec file, a directory or a glob)")
         settings = settings_for(paths, config=config, no_config=no_config, select=_rule_words(select),
                                 ignore=_rule_words(ignore), fail_on=fail_on,
-                                allow_include_outside=allow_include_outside)
+                                allow_include_outside=allow_include_outside, exclude=exclude)
         report = lint_paths(paths, settings)
         if format is LintFormat.json:
             text = json.dumps(to_json(report), indent=2) + "\n"

@@ -7,6 +7,7 @@ import sys
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ..errors import nearest_of_many
@@ -25,12 +26,12 @@ def layers_command(type_name: Optional[str] = typer.Argument(None, help="Show on
             hint = nearest_of_many(type_name, [t.type_name for t in types], "`convcalc layers` lists them all")
             fail(f"unknown layer type '{type_name}'; {hint}")
         cls = matches[0]
-        table = Table(title=f"{cls.type_name}: {cls.summary}", title_justify="left")
+        table = Table(title=escape(f"{cls.type_name}: {cls.summary}"), title_justify="left")
         for column in ("argument", "default", "meaning"):
             table.add_column(column)
         for name, arg in cls.arguments.items():
             default = "required" if arg.default is REQUIRED else json.dumps(arg.default)
-            table.add_row(name, default, arg.doc)
+            table.add_row(escape(name), escape(default), escape(arg.doc))
         console.print(table)
         return
     table = Table(title="layer types (case-insensitive in specs)", title_justify="left")
@@ -38,7 +39,7 @@ def layers_command(type_name: Optional[str] = typer.Argument(None, help="Show on
     table.add_column("what it does")
     for cls in types:
         aliases = f" (also {', '.join(cls.aliases)})" if cls.aliases else ""
-        table.add_row(cls.type_name + aliases, cls.summary)
+        table.add_row(escape(cls.type_name + aliases), escape(cls.summary))
     console.print(table)
 
 

@@ -32,7 +32,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-CONFIG_KEYS = ("select", "ignore", "severity", "fail-on", "rf-min-coverage")
+CONFIG_KEYS = ("select", "ignore", "severity", "fail-on", "rf-min-coverage", "exclude")
 YAML_NAME = ".convcalc.yaml"
 YAML_NAMES = (YAML_NAME, ".convcalc.yml")     # the pre-commit hook excludes both spellings
 
@@ -52,6 +52,7 @@ class LintConfig:
     rf_min_coverage: float = 1.0
     source: str | None = None            # the file it was read from
     allow_include_outside: bool = False  # let specs include files outside their directory tree
+    exclude: tuple[str, ...] = ()        # glob patterns of YAML files under the given directories not to check
 
     def enabled(self) -> set[str]:
         chosen = {r.id for word in self.select for r in rules_for(word)} if self.select else {r.id for r in RULES}
@@ -61,13 +62,15 @@ class LintConfig:
         return self.severity.get(rule, default)
 
     def with_options(self, select: Sequence[str] | None = None, ignore: Sequence[str] = (),
-                     fail_on: str | None = None, allow_include_outside: bool = False) -> "LintConfig":
+                     fail_on: str | None = None, allow_include_outside: bool = False,
+                     exclude: Sequence[str] = ()) -> "LintConfig":
         """Command-line options over the file's settings: --ignore adds; --select replaces the file's selection,
         its ignore list included (as ruff does), so ``--select CC201`` reports CC201 even where the file ignores it."""
         return replace(self, select=tuple(select) if select else self.select,
                        ignore=(*(() if select else self.ignore), *ignore),
                        fail_on=parse_severity(fail_on, "--fail-on") if fail_on is not None else self.fail_on,
-                       allow_include_outside=self.allow_include_outside or allow_include_outside)
+                       allow_include_outside=self.allow_include_outside or allow_include_outside,
+                       exclude=(*self.exclude, *exclude))
 
 
 def rules_for(word: str, source: str | None = None) -> list:
@@ -91,6 +94,14 @@ def _words(value: Any, what: str) -> tuple[str, ...]:
         raise LintConfigError(f"{what} must be a rule or a list of rules, got {value!r}")
     for word in values:
         rules_for(word, what)
+    return tuple(values)
+
+
+def _patterns(value: Any, what: str) -> tuple[str, ...]:
+    """Glob patterns: one string or a list of strings."""
+    values = value if isinstance(value, list) else [value] if isinstance(value, str) else None
+    if values is None or not all(isinstance(v, str) and v.strip() for v in values):
+        raise LintConfigError(f"{what} must be a glob pattern or a list of them, got {value!r}")
     return tuple(values)
 
 
@@ -121,6 +132,7 @@ def config_from_mapping(data: Mapping[str, Any], source: str) -> LintConfig:
         fail_on=parse_severity(settings.get("fail-on", "error"), f"{source}: fail-on"),
         rf_min_coverage=float(coverage),
         source=source,
+        exclude=_patterns(settings["exclude"], f"{source}: exclude") if "exclude" in settings else (),
     )
 
 
@@ -180,7 +192,7 @@ def find_config(start: str | Path | None = None) -> LintConfig:
 
 def settings_for(paths: Sequence[str | Path], *, config: str | Path | None = None, no_config: bool = False,
                  select: Sequence[str] = (), ignore: Sequence[str] = (), fail_on: str | None = None,
-                 allow_include_outside: bool = False) -> LintConfig:
+                 allow_include_outside: bool = False, exclude: Sequence[str] = ()) -> LintConfig:
     """The settings `convcalc lint PATH...` runs with: none (``no_config``), the file ``config``, or the nearest
     one found walking up from the first path; then the command line's options over them (`LintConfig.with_options`)."""
     if no_config:
@@ -189,4 +201,4 @@ def settings_for(paths: Sequence[str | Path], *, config: str | Path | None = Non
         settings = load_config(config)
     else:
         settings = find_config(paths[0] if paths else None)
-    return settings.with_options(select, ignore, fail_on, allow_include_outside)
+    return settings.with_options(select, ignore, fail_on, allow_include_outside, exclude)

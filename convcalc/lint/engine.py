@@ -3,9 +3,13 @@ inline suppressions, and return one sorted `LintReport`. It never prints."""
 
 from __future__ import annotations
 
+import contextlib
+import fnmatch
 import glob
 import json
+import os
 import re
+import stat
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -24,10 +28,11 @@ from .rules import RULES, RULES_BY_ID
 from .suppress import Suppressions, parse_suppressions
 
 SPEC_SUFFIXES = (".yaml", ".yml")
-# a YAML file found in a directory is linted only if it looks like a spec (a top-level 'layers' or 'input' key);
-# files that only bring blocks for others to include, CI workflows and other YAML are skipped
+# every *.yaml/*.yml a directory or glob names is checked: a spec as a spec, a block library (top-level
+# 'blocks'/'include' and neither 'input' nor 'layers') as a spec that includes it would see it, and anything else
+# is an error finding, so a gate never passes a file it could not check; hidden files and directories, and paths
+# matching an exclude pattern (--exclude, or 'exclude' in the settings), are skipped and counted
 _SPEC_KEY = re.compile(r"^(?:layers|input)\s*:", re.MULTILINE)
-# a file named explicitly (pre-commit passes every staged file) that brings only blocks for specs to include
 _LIBRARY_KEY = re.compile(r"^(?:blocks|include)\s*:", re.MULTILINE)
 
 
@@ -35,50 +40,57 @@ class LintPathError(LintConfigError):
     """A path to lint does not exist, matches nothing or cannot be read: a usage or I/O error (exit 2)."""
 
 
-def _looks_like_spec(path: Path) -> bool:
-    """A top-level 'layers' or 'input' key: found by a pattern in block style, else (flow style, quoted keys) by
-    parsing the file; a file that does not parse and shows neither key is no spec."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return True            # let the lint report why it cannot be read
-    if _SPEC_KEY.search(text):
-        return True
-    try:
-        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
-        return False
-    return isinstance(document, dict) and ("layers" in document or "input" in document)
+def excluded(path: Path, patterns: Sequence[str], root: Path | None = None) -> bool:
+    """Whether ``path`` matches one of the exclude ``patterns`` (fnmatch globs, ``**`` allowed), tried on the
+    path as found, on its part below ``root`` (the directory given), and on each of its trailing parts, so
+    ``legacy/*``, ``*.ci.yml`` and ``**/workflows/*.yml`` all work."""
+    candidates = {path.as_posix()}
+    if root is not None:
+        with contextlib.suppress(ValueError):
+            candidates.add(path.relative_to(root).as_posix())
+    parts = path.parts
+    candidates.update("/".join(parts[i:]) for i in range(len(parts)))
+    return any(fnmatch.fnmatchcase(c, p) or fnmatch.fnmatchcase(c, p.replace("**/", "")) for p in patterns
+               for c in candidates)
 
 
-def _walk(directory: Path) -> list[Path]:
+def _walk(directory: Path, patterns: Sequence[str], skipped: list[Path]) -> list[Path]:
     found = []
     for path in sorted(directory.rglob("*")):
-        relative = path.relative_to(directory)
-        if any(part.startswith(".") for part in relative.parts):
+        if path.suffix.lower() not in SPEC_SUFFIXES or not path.is_file():
             continue
-        if path.suffix.lower() in SPEC_SUFFIXES and path.is_file() and _looks_like_spec(path):
+        relative = path.relative_to(directory)
+        if any(part.startswith(".") for part in relative.parts) or excluded(path, patterns, directory):
+            skipped.append(path)
+        else:
             found.append(path)
     return found
 
 
-def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
-    """Files as given, directories recursively (*.yaml, *.yml that look like specs; hidden ones skipped), and glob
-    patterns (``specs/**/*.yaml``). Each file once, in order."""
+def expand_paths(paths: Sequence[str | Path], exclude: Sequence[str] = (),
+                 skipped: list[Path] | None = None) -> list[Path]:
+    """Files as given (always checked), directories recursively (every *.yaml, *.yml; hidden ones and those
+    matching ``exclude`` go to ``skipped``), and glob patterns (``specs/**/*.yaml``; ``exclude`` applies). Each
+    file once, in order. Raises `LintPathError` for a path that does not exist, a glob that matches nothing, or
+    paths that hold no file to check."""
+    skipped = [] if skipped is None else skipped
     files: list[Path] = []
     for raw in paths:
         text = str(raw)
         path = Path(text)
         if path.is_dir():
-            files.extend(_walk(path))
+            files.extend(_walk(path, exclude, skipped))
         elif path.exists():
             files.append(path)
         elif glob.has_magic(text):
             matches = [Path(m) for m in sorted(glob.glob(text, recursive=True))]
-            matched = [m for m in matches if m.is_file() and m.suffix.lower() in SPEC_SUFFIXES]
-            for directory in (m for m in matches if m.is_dir()):
-                matched.extend(_walk(directory))
-            if not matched:
+            matched = []
+            for match in matches:
+                if match.is_dir():
+                    matched.extend(_walk(match, exclude, skipped))
+                elif match.is_file() and match.suffix.lower() in SPEC_SUFFIXES:
+                    (skipped if excluded(match, exclude) else matched).append(match)
+            if not matched and not skipped:
                 raise LintPathError(f"no spec files match '{text}'")
             files.extend(matched)
         else:
@@ -86,7 +98,35 @@ def expand_paths(paths: Sequence[str | Path]) -> list[Path]:
     unique: dict[str, Path] = {}
     for file in files:
         unique.setdefault(str(file.resolve()), file)
+    if not unique:
+        listed = ", ".join(str(p) for p in paths)
+        hint = f" ({len(skipped)} skipped: hidden or excluded)" if skipped else ""
+        raise LintPathError(f"no *.yaml/*.yml spec files to check under {listed}{hint}")
     return list(unique.values())
+
+
+def _not_a_spec(path: Path) -> str | None:
+    """Why a YAML file that is neither a spec nor a block library cannot be checked, or None when it is one."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if _SPEC_KEY.search(text) or _LIBRARY_KEY.search(text):
+        return None
+    try:
+        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None              # the spec loader reports the YAML error with its position
+    if isinstance(document, dict) and any(key in document for key in ("input", "layers", "blocks", "include")):
+        return None
+    if document is None:
+        return "the file is empty: a spec needs top-level 'input' and 'layers' keys"
+    if not isinstance(document, dict):
+        return (f"not a convcalc spec: a spec is a mapping with top-level 'input' and 'layers' keys, this file holds"
+                f" a {type(document).__name__.replace('str', 'string')}")
+    keys = [str(k) for k in document][:5]
+    near = [k for k in keys if k.lower() in ("input", "layers", "blocks", "include")]
+    why = (f" (keys are case-sensitive: found {', '.join(repr(k) for k in near)})" if near
+           else f" (found {', '.join(repr(k) for k in keys)})")
+    return (f"not a convcalc spec: no top-level 'input' and 'layers' keys{why}; exclude the file with --exclude or"
+            " the 'exclude' setting if it is not meant to be one")
 
 
 def _error_finding(exc: ConvcalcError, path: str) -> Finding:
@@ -104,10 +144,16 @@ def lint_file(path: str | Path, config: LintConfig, enabled: set[str] | None = N
     shown = str(path)
     enabled = config.enabled() if enabled is None else enabled
     try:
+        kind = os.stat(path).st_mode
+        if not stat.S_ISREG(kind):          # a FIFO or a device would block or never end: never opened
+            raise LintPathError(f"cannot read {shown}: not a regular file")
         with open(path, "rb"):
             pass
     except OSError as exc:
         raise LintPathError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    why = _not_a_spec(Path(path))
+    if why is not None:
+        return [Finding(shown, 1, 1, "CC101", RULES_BY_ID["CC101"].severity, why)]
     try:
         if _is_block_library(Path(path)):
             _check_block_library(Path(path), config)
@@ -140,9 +186,10 @@ def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None) ->
     walking up from the first path (`find_config`). Raises `LintConfigError` (a `ConvcalcError`) for a path that
     does not exist or matches nothing, or an invalid configuration."""
     started = time.perf_counter()
-    files = expand_paths(paths)
     if config is None:
         config = find_config(paths[0] if paths else None)
+    skipped: list[Path] = []
+    files = expand_paths(paths, config.exclude, skipped)
     enabled = config.enabled()
     suppressions: dict[str, Suppressions] = {}
     findings: list[Finding] = []
@@ -158,7 +205,7 @@ def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None) ->
             findings.append(replace(finding, severity=severity, spec=str(file)))
     findings.sort(key=lambda f: (f.path, f.line, f.column, f.rule, f.message))
     return LintReport(files=tuple(str(f) for f in files), findings=tuple(findings), rules=RULES,
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, skipped=tuple(str(p) for p in skipped))
 
 
 def _suppressions_of(path: str) -> Suppressions:

@@ -62,3 +62,5 @@ class LintReport:
     findings: tuple[Finding, ...]
     rules: tuple[Rule, ...] = field(default=())   # every rule known to the run (SARIF lists them)
     seconds: float = 0.0
+    skipped: tuple[str, ...] = ()                  # YAML files under the given directories not checked: hidden
+                                                   # or matching an exclude pattern

@@ -23,9 +23,10 @@ def _count(n: int, word: str) -> str:
 def summary_line(report: LintReport) -> str:
     counts = {level: sum(1 for f in report.findings if f.severity == level) for level in Severity}
     files_with = len({f.path for f in report.findings})
+    skipped = f", {len(report.skipped)} skipped (hidden or excluded)" if report.skipped else ""
     if not report.findings:
-        return f"{_count(len(report.files), 'spec')} checked: no problems ({report.seconds:.2f} s)"
-    return (f"{_count(len(report.files), 'spec')} checked: {_count(counts[Severity.error], 'error')},"
+        return f"{_count(len(report.files), 'spec')} checked{skipped}: no problems ({report.seconds:.2f} s)"
+    return (f"{_count(len(report.files), 'spec')} checked{skipped}: {_count(counts[Severity.error], 'error')},"
             f" {_count(counts[Severity.warning], 'warning')}, {counts[Severity.info]} info"
             f" in {_count(files_with, 'file')} ({report.seconds:.2f} s)")
 
@@ -61,8 +62,10 @@ def to_json(report: LintReport) -> dict[str, Any]:
             {"path": f.path, "line": f.line, "column": f.column, "rule": f.rule, "severity": f.severity.label,
              "message": f.message, "layer": f.layer, "spec": f.spec or f.path}
             for f in report.findings],
+        "skipped": list(report.skipped),
         "summary": {
             "files": len(report.files),
+            "skipped": len(report.skipped),
             "findings": len(report.findings),
             **{level.label: sum(1 for f in report.findings if f.severity == level) for level in Severity},
             "seconds": round(report.seconds, 3),

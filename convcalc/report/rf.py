@@ -7,6 +7,7 @@ from fractions import Fraction
 from typing import Any, Optional, Sequence
 
 from rich.console import Group as RichGroup
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -67,14 +68,14 @@ def notes_text(row: GrowthRow) -> str:
 # --------------------------------------------------------------------------- growth
 
 def growth_table(rows: Sequence[GrowthRow], title: str) -> RichGroup:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     for column, justify in (("layer", "left"), ("type", "left"), ("size", "right"), ("stride", "right"),
                             ("covers", "right"), ("growth", "left"), ("notes", "left")):
         table.add_column(column, justify=justify, no_wrap=column in ("growth", "size"))
     for row in rows:
         stride = "–" if row.whole else _joined(row.stride)
-        table.add_row(row.name, row.type, size_text(row), stride, _percent(row.area), bar(linear_share(row)),
-                      notes_text(row))
+        table.add_row(escape(row.name), escape(row.type), size_text(row), stride, _percent(row.area),
+                      bar(linear_share(row)), escape(notes_text(row)))
     legend = Text("size: the largest region per axis (min..max where units differ); stride: input positions"
                   " between neighbouring units; covers: the share of the input (area) the largest region spans;"
                   " the bar: the same share per axis (geometric mean). ⚠: a merge of inputs with different strides"
@@ -116,7 +117,7 @@ def _padding_text(axis: AxisRegion) -> str:
 
 def region_table(region: UnitRegion, title: Optional[str] = None) -> RichGroup:
     units = ", ".join(map(str, region.units))
-    table = Table(title=title or f"layer '{region.layer}', unit ({units})", title_justify="left")
+    table = Table(title=escape(title or f"layer '{region.layer}', unit ({units})"), title_justify="left")
     for column in ("axis", "unit", "region", "size", "inside input", "centre", "reads", "in padding"):
         table.add_column(column, justify="left" if column in ("in padding",) else "right")
     for index, axis in enumerate(region.axes):
@@ -155,8 +156,8 @@ def region_json(region: UnitRegion) -> dict[str, Any]:
 def erf_table(erf: Erf, picture: Optional[str] = None) -> RichGroup:
     units = ", ".join(map(str, erf.units))
     channel = "all channels" if erf.channel is None else f"channel {erf.channel}"
-    table = Table(title=f"effective receptive field of layer '{erf.layer}', unit ({units}), {channel},"
-                        f" {erf.samples} samples", title_justify="left")
+    table = Table(title=escape(f"effective receptive field of layer '{erf.layer}', unit ({units}), {channel},"
+                               f" {erf.samples} samples"), title_justify="left")
     side = f"ERF side ({round(100 * erf.fraction)} %)"
     for column in ("axis", "theoretical size", "inside input", side, "ERF std", "ERF mean", "unit centre"):
         table.add_column(column, justify="right")
@@ -209,7 +210,7 @@ def study_output(study: FieldStudy, *, erf_picture: Optional[str] = None, overla
     if study.erf is not None:
         data["erf"] = erf_json(study.erf, erf_picture)
         shown.append(erf_table(study.erf, erf_picture))
-        shown.extend(notes)
+        shown.extend(Text(note) for note in notes)
     if study.overlay_units is not None:
         colours = [COLOUR_NAMES[i % len(COLOUR_NAMES)] for i in range(len(overlay_regions))]
         data["overlay"] = {"picture": overlay_picture, "units": [
@@ -220,7 +221,7 @@ def study_output(study: FieldStudy, *, erf_picture: Optional[str] = None, overla
         legend = ", ".join(f"{colour}: {_unit_text(r)}"
                            + ("" if r.axes and all(a.clipped for a in r.axes) else " (outside the input)")
                            for r, colour in zip(overlay_regions, colours))
-        shown.append(f"overlay written to {overlay_picture} ({legend})")
+        shown.append(Text(f"overlay written to {overlay_picture} ({legend})"))
     if study.checks is not None:
         data["verify"] = rf_checks_json(study.checks)
         shown.append(rf_checks_table(study.checks))

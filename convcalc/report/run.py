@@ -6,6 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from rich.console import Group as RichGroup
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -73,7 +74,7 @@ def run_table(result: RunResult, source: str, k: int | None = None, notes: Seque
     checks = {c.layer: c for c in rf_checks or ()}
     title = (f"{summary.name}: {source} → batch {result.batch} × {shape_cell(summary.input_shape)}"
              f" → {shape_cell(result.output.shape[1:])}")
-    table = Table(title=title, title_justify="left", header_style="bold")
+    table = Table(title=escape(title), title_justify="left", header_style="bold")
     columns = (("name", "left"), ("type", "left"), ("shape predicted", "left"), ("actual", "left"), ("", "left"),
                ("MACs predicted", "right"), ("executed", "right"), ("", "left"), ("ms", "right"))
     for header, justify in columns + ((("RF", "left"),) if rf_checks else ()):
@@ -81,10 +82,10 @@ def run_table(result: RunResult, source: str, k: int | None = None, notes: Seque
     for r in result.layers:
         shape_mark = OK if r.shape_ok else BAD
         macs_mark = OK if r.macs_ok else BAD
-        name = r.name + ("" if r.finite else "  [red]NaN/Inf[/]")
+        name = escape(r.name) + ("" if r.finite else "  [red]NaN/Inf[/]")
         type_text = r.type + (" (folded)" if r.folded else " (fused)" if r.fused_into
                               else f" ({r.transform})" if r.transform else "")
-        table.add_row(name, type_text, shape_cell(r.predicted_shape), shape_cell(r.actual_shape),
+        table.add_row(name, escape(type_text), shape_cell(r.predicted_shape), shape_cell(r.actual_shape),
                       shape_mark if r.shape_ok else f"[red]{shape_mark}[/]", f"{r.predicted_macs:,}",
                       f"{r.executed_macs:,}", macs_mark if r.macs_ok else f"[red]{macs_mark}[/]",
                       f"{r.seconds * 1000:.2f}", *_rf_cell(checks, r.name, bool(rf_checks)))
