@@ -8,8 +8,9 @@ so the message reads ``file:line:col: layer 'c3' (Conv2d): what is wrong``.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,50 @@ def nearest_of_many(word: str, choices: Iterable[str], listing: str) -> str:
     if near:
         return f"closest: {', '.join(lowered[n] for n in near)}; {listing}"
     return listing
+
+
+def brief(value: Any, limit: int = 80) -> str:
+    """A value as a message shows it, in YAML's words (``null``, ``true``, ``.inf``, ``[1, 2]``, ``{'a': 1}``, strings
+    quoted), cut after about ``limit`` characters: never the whole of a huge or deeply nested value."""
+    parts: list[str] = []
+    length = 0
+
+    def add(text: str) -> bool:
+        nonlocal length
+        parts.append(text)
+        length += len(text)
+        return length <= limit
+
+    def show(item: Any, depth: int) -> bool:
+        if item is None:
+            return add("null")
+        if isinstance(item, bool):
+            return add("true" if item else "false")
+        if isinstance(item, float) and not math.isfinite(item):
+            return add(".nan" if item != item else ".inf" if item > 0 else "-.inf")
+        if isinstance(item, int) and not isinstance(item, bool) and item.bit_length() > 4 * limit:
+            return add(f"{'-' if item < 0 else ''}an integer of about {int(item.bit_length() * 0.30103):,} digits")
+        if isinstance(item, (int, float)):
+            return add(repr(item))
+        if isinstance(item, str):
+            return add(repr(item[:limit + 1]))
+        if isinstance(item, (list, tuple, dict)):
+            if depth > 8 and item:
+                return add("[...]" if not isinstance(item, dict) else "{...}")
+            pairs = list(item.items())[:limit] if isinstance(item, dict) else list(item[:limit])
+            if not add("{" if isinstance(item, dict) else "["):
+                return False
+            for index, pair in enumerate(pairs):
+                if index and not add(", "):
+                    return False
+                if isinstance(item, dict):
+                    if not (show(pair[0], depth + 1) and add(": ") and show(pair[1], depth + 1)):
+                        return False
+                elif not show(pair, depth + 1):
+                    return False
+            return add("}" if isinstance(item, dict) else "]")
+        return add(f"<{type(item).__name__}>")
+
+    if not show(value, 0):
+        return "".join(parts)[:limit] + "..."
+    return "".join(parts)

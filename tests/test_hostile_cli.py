@@ -163,3 +163,12 @@ def test_a_bare_convcalc_exits_2_in_a_real_process():
     done = subprocess.run([sys.executable, "-m", "convcalc"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode == 2
     assert "Usage" in done.stdout + done.stderr and "Traceback" not in done.stdout + done.stderr
+
+
+def test_emoji_codes_in_user_strings_stay_text(tmp_path):
+    """Rich turned ':100:' into an emoji: 'net.yaml:100:5' in messages, a spec named 'v:100:' in titles."""
+    spec = spec_named(tmp_path, "v:100:x:smile:", "conv")
+    for command in (("analyze",), ("run",), ("rf",)):
+        result = invoke(command[0], str(spec))
+        assert result.exit_code == 0, result.output
+        assert "v:100:x:smile:" in result.stdout, (command, result.stdout)

@@ -16,7 +16,8 @@ from rich.console import Console
 from .._version import __version__
 from ..errors import ConvcalcError
 from ..spec.graph import Graph
-from ..spec.load import parse_shape_text, parse_spec
+from ..spec.load import parse_shape_text, read_spec
+from ..spec.marked_yaml import measure
 from ..spec.source import graph_of
 
 EXIT_CHECK_FAILED = 1
@@ -57,13 +58,13 @@ def _main(ctx: typer.Context,
 
 
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def stdout(width: int | None = None) -> Console:
-    console = Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False, soft_wrap=False, emoji=False)   # a spec's ':100:' stays text
     if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=False, width=width or 200)
+        console = Console(highlight=False, soft_wrap=False, width=width or 200, emoji=False)
     return console
 
 
@@ -71,7 +72,7 @@ def fail(message: str) -> None:
     """One red line on stderr and exit code 2 (for the few errors found by the CLI itself)."""
     console = stderr()
     console.print("[bold red]error:[/] ", end="")
-    console.print(message, markup=False, highlight=False)
+    console.print(message, markup=False, highlight=False, emoji=False)   # 'net.yaml:100:5' has no emoji in it
     raise typer.Exit(EXIT_INPUT_ERROR)
 
 
@@ -94,16 +95,17 @@ def overrides(pairs: list[str]) -> dict:
         if not sep or not key.strip():
             raise ConvcalcError(f"--set '{pair}' must look like NAME=VALUE")
         try:
+            measure(value, f"--set {key.strip()}")    # nesting and aliases within the spec's YAML budgets
             result[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-        except yaml.YAMLError:
+        except (yaml.YAMLError, ValueError):
             raise ConvcalcError(f"--set {key.strip()}: the value {value!r} is not valid YAML") from None
     return result
 
 
 def load_graph(spec: Path, set_: list[str], allow_include_outside: bool) -> Graph:
     """The spec file (``-``: standard input) expanded into a graph."""
-    source = parse_spec(sys.stdin.read(), "<stdin>", allow_include_outside=allow_include_outside) \
-        if str(spec) == "-" else spec
+    source = read_spec(getattr(sys.stdin, "buffer", sys.stdin), "<stdin>",
+                       allow_include_outside=allow_include_outside) if str(spec) == "-" else spec
     return graph_of(source, overrides(set_), allow_include_outside)
 
 

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import yaml
-
 from ..errors import ConvcalcError, did_you_mean
+from ..spec import limits
+from ..spec.files import read_text_file
+from ..spec.marked_yaml import load_marked
 from .model import Severity
 from .rules import RULES, matching_rules
 
@@ -137,22 +138,28 @@ def config_from_mapping(data: Mapping[str, Any], source: str) -> LintConfig:
 
 
 def _read_table(path: Path) -> Mapping[str, Any] | None:
-    """The lint table of a config file, None when the file has none (a pyproject.toml without the section)."""
+    """The lint table of a config file, None when the file has none (a pyproject.toml without the section).
+
+    Read as a spec is (`convcalc.spec.files`): a regular file only, at most ``limits.MAX_CONFIG_BYTES``, UTF-8; a
+    YAML one within the YAML budgets. Every failure is one `LintConfigError` naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise LintConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
+        text = read_text_file(path, what="config file", limit=limits.MAX_CONFIG_BYTES)
+    except ConvcalcError as exc:
+        raise LintConfigError(str(exc)) from None
     if path.suffix == ".toml":
         try:
             document = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise LintConfigError(f"{path}: invalid TOML: {exc}") from None
-        table = document.get("tool", {}).get("convcalc", {})
+        except RecursionError:
+            raise LintConfigError(f"{path}: invalid TOML: it nests too deeply") from None
+        tool = document.get("tool")
+        table = tool.get("convcalc") if isinstance(tool, dict) else None
         return table.get("lint") if isinstance(table, dict) else None
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise LintConfigError(f"{path}: invalid YAML: {exc}") from None
+        document = load_marked(text, str(path))
+    except ConvcalcError as exc:
+        raise LintConfigError(str(exc)) from None
     if document is None:
         return None
     if not isinstance(document, dict):

@@ -15,12 +15,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-
 from ..analysis.summary import analyze
 from ..errors import ConvcalcError, ShapeError
 from ..spec.build import build_graph
 from ..spec.load import load_spec, parse_spec
+from ..spec.files import read_text_file
+from ..spec.marked_yaml import load_marked
 from .checks import Context, run_checks
 from .config import LintConfig, LintConfigError, find_config
 from .model import Finding, LintReport
@@ -107,12 +107,15 @@ def expand_paths(paths: Sequence[str | Path], exclude: Sequence[str] = (),
 
 def _not_a_spec(path: Path) -> str | None:
     """Why a YAML file that is neither a spec nor a block library cannot be checked, or None when it is one."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text = read_text_file(path)      # a regular file within the spec size budget, UTF-8
+    except ConvcalcError:
+        return None              # the spec loader reports why it cannot be read
     if _SPEC_KEY.search(text) or _LIBRARY_KEY.search(text):
         return None
     try:
-        document = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
+        document = load_marked(text, str(path))   # within the YAML budgets (depth, aliases): never a deep recursion
+    except ConvcalcError:
         return None              # the spec loader reports the YAML error with its position
     if isinstance(document, dict) and any(key in document for key in ("input", "layers", "blocks", "include")):
         return None
@@ -120,7 +123,7 @@ def _not_a_spec(path: Path) -> str | None:
         return "the file is empty: a spec needs top-level 'input' and 'layers' keys"
     if not isinstance(document, dict):
         return (f"not a convcalc spec: a spec is a mapping with top-level 'input' and 'layers' keys, this file holds"
-                f" a {type(document).__name__.replace('str', 'string')}")
+                f" a {type(document).__name__.replace('str', 'string').replace('MarkedList', 'list')}")
     keys = [str(k) for k in document][:5]
     near = [k for k in keys if k.lower() in ("input", "layers", "blocks", "include")]
     why = (f" (keys are case-sensitive: found {', '.join(repr(k) for k in near)})" if near
@@ -169,7 +172,7 @@ def lint_file(path: str | Path, config: LintConfig, enabled: set[str] | None = N
 
 def _is_block_library(path: Path) -> bool:
     """A file with top-level ``blocks:``/``include:`` but neither ``input:`` nor ``layers:``: blocks to include."""
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_text_file(path)     # within the spec size budget; a ConvcalcError is the file's finding
     return not _SPEC_KEY.search(text) and bool(_LIBRARY_KEY.search(text))
 
 
@@ -210,8 +213,8 @@ def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None) ->
 
 def _suppressions_of(path: str) -> Suppressions:
     try:
-        return parse_suppressions(Path(path).read_text(encoding="utf-8", errors="replace"))
-    except OSError:
+        return parse_suppressions(read_text_file(path))
+    except ConvcalcError:          # unreadable or too large: its finding says so; nothing to suppress there
         return Suppressions()
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from ..errors import ConvcalcError
+from ..spec.marked_yaml import measure
 from .rules import matching_rules
 
 _DIRECTIVE = re.compile(r"#\s*convcalc:\s*(disable-file|disable)\s*=\s*([A-Za-z0-9_,\- \t]+)")
@@ -62,6 +64,10 @@ def _scalar_spans(text: str) -> list[tuple[int, int]] | None:
     """Sorted ``(start, end)`` character offsets of the YAML scalars in ``text`` (a ``#`` inside one is text, not a
     comment: quoted strings, block scalars, a plain ``Krizhevsky's``), or None when the text does not scan."""
     spans = []
+    try:
+        measure(text, "<suppressions>")   # the scanner below costs its depth per token: within the YAML budgets only
+    except ConvcalcError:
+        return None
     try:
         for token in yaml.scan(text, Loader=yaml.SafeLoader):
             if isinstance(token, yaml.ScalarToken):

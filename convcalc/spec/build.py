@@ -12,14 +12,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..errors import GraphError, LayerArgError, Location, SpecError, did_you_mean, nearest_of_many
-from .expr import ExprError, has_reference, substitute
+from ..errors import GraphError, LayerArgError, Location, SpecError, brief, did_you_mean, nearest_of_many
+from . import limits
+from .expr import ExprError, substitute
 from ..layers import Layer, lookup
 from ..layers.registry import is_registered, type_names
 from .marked_yaml import MarkedDict, MarkedList
 from .load import REQUIRED_ARG, BlockDef, Spec
-from .graph import (INPUT, MAX_LAYERS, MAX_REPEAT, RESERVED_KEYS, SEQUENTIAL, Graph, Group, Node, Shadow,
-                    layer_error)
+from .graph import INPUT, RESERVED_KEYS, SEQUENTIAL, Graph, Group, Node, Shadow, layer_error
+from .budget import Expansion, check_overrides
 
 
 @dataclass
@@ -49,7 +50,7 @@ class _Scope:
         if isinstance(ref, int) and not isinstance(ref, bool):
             ref = str(ref)   # Sequential children are named 0, 1, ...
         if not isinstance(ref, str):
-            raise SpecError(f"{what} must name an earlier layer, got {ref!r}", loc, self.trace)
+            raise SpecError(f"{what} must name an earlier layer, got {brief(ref)}", loc, self.trace)
         if ref == INPUT:
             return self.input_ref
         if ref in self.names:
@@ -80,15 +81,18 @@ class _Builder:
         self.references: dict[str, str] = {}          # full name of every node and group -> the node it means
         self.active_blocks: dict[str, str] = {}       # blocks being expanded (to name a block that uses itself)
         self.shadows: list[Shadow] = []
+        self.budget = Expansion(spec)                 # layer entries and nesting, counted before they are expanded
 
     # ---------------------------------------------------------------- helpers
     def substitute(self, value: Any, scope: _Scope, loc: Location | None, what: str) -> Any:
+        if not self.budget.refers(value):
+            return value     # nothing to substitute: the same value in every copy, walked once (a large list too)
         if isinstance(value, list):
+            self.budget.walk(len(value), loc, scope.trace)
             return [self.substitute(v, scope, loc, what) for v in value]
         if isinstance(value, dict):
+            self.budget.walk(len(value), loc, scope.trace)
             return {k: self.substitute(v, scope, loc, what) for k, v in value.items()}
-        if not has_reference(value):
-            return value
         try:
             return substitute(value, scope.variables)
         except ExprError as exc:
@@ -125,15 +129,17 @@ class _Builder:
 
     # ---------------------------------------------------------------- expansion
     def expand(self, items: MarkedList, scope: _Scope) -> str:
-        """Expand a list of layer entries; return the full name of the list's output."""
+        """Expand a list of layer entries (one more level of nesting); return the full name of the list's output."""
         previous = scope.input_ref
-        for index, item in enumerate(items):
-            previous = self.expand_item(item, items.where(index), previous, scope)
+        with self.budget.nested(getattr(items, "loc", None), scope.trace):
+            for index, item in enumerate(items):
+                self.budget.add(1, items.where(index), scope.trace)
+                previous = self.expand_item(item, items.where(index), previous, scope)
         return previous
 
     def expand_item(self, item: Any, loc: Location | None, previous: str, scope: _Scope) -> str:
         if not isinstance(item, dict):
-            raise SpecError(f"a layer must be a mapping with a 'type', got {item!r}", loc, scope.trace)
+            raise SpecError(f"a layer must be a mapping with a 'type', got {brief(item)}", loc, scope.trace)
         item_loc = getattr(item, "loc", None) or loc
         where = item.where if isinstance(item, MarkedDict) else (lambda key: item_loc)
         value_where = (lambda key: item.value_locs.get(key, item_loc)) if isinstance(item, MarkedDict) \
@@ -142,18 +148,18 @@ class _Builder:
             raise SpecError("this layer has no 'type'", item_loc, scope.trace)
         type_name = self.substitute(item["type"], scope, value_where("type"), "'type'")
         if not isinstance(type_name, str):
-            raise SpecError(f"'type' must be a layer type or block name, got {type_name!r}", value_where("type"),
-                            scope.trace)
+            raise SpecError(f"'type' must be a layer type or block name, got {brief(type_name)}",
+                            value_where("type"), scope.trace)
 
         local = item.get("name")
         if local is not None:
             local = self.substitute(local, scope, value_where("name"), "'name'")
             if not isinstance(local, (str, int)) or isinstance(local, bool) or str(local) == INPUT or not str(local):
-                raise SpecError(f"'name' must be a non-empty string other than '{INPUT}', got {local!r}",
+                raise SpecError(f"'name' must be a non-empty string other than '{INPUT}', got {brief(local)}",
                                 value_where("name"), scope.trace)
             local = str(local)
             if any(c.isspace() or not c.isprintable() or c in "[]" for c in local):
-                raise SpecError(f"'name' {local!r} may not contain spaces, control characters or brackets",
+                raise SpecError(f"'name' {brief(local)} may not contain spaces, control characters or brackets",
                                 value_where("name"), scope.trace)
             if local in scope.name_locs:
                 first = scope.name_locs[local]
@@ -174,7 +180,8 @@ class _Builder:
         if "when" in item:
             condition = self.substitute(item["when"], scope, value_where("when"), "'when'")
             if not isinstance(condition, bool):
-                raise SpecError(f"'when' must be true or false, got {condition!r}", value_where("when"), scope.trace)
+                raise SpecError(f"'when' must be true or false, got {brief(condition)}", value_where("when"),
+                                scope.trace)
             if not condition:
                 if len(inputs) != 1:
                     raise SpecError("a layer with several inputs cannot be bypassed by 'when'", where("when"),
@@ -192,8 +199,9 @@ class _Builder:
             trainable = trainable and trainable_value
 
         repeat = self.substitute(item.get("repeat"), scope, value_where("repeat"), "'repeat'")
-        if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT):
-            raise SpecError(f"'repeat' must be an integer from 1 to {MAX_REPEAT:,}, got {repeat!r}",
+        if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or
+                                   not 1 <= repeat <= limits.MAX_REPEAT):
+            raise SpecError(f"'repeat' must be an integer from 1 to {limits.MAX_REPEAT:,}, got {brief(repeat)}",
                             value_where("repeat"), scope.trace)
         first = self.substitute(item.get("first") or {}, scope, value_where("first"), "'first'")
         if not isinstance(first, dict):
@@ -214,7 +222,8 @@ class _Builder:
                                 where("init"), scope.trace)
         inline = item.get("inline", False)
         if not isinstance(inline, bool):
-            raise SpecError(f"'inline' must be true or false, got {inline!r}", value_where("inline"), scope.trace)
+            raise SpecError(f"'inline' must be true or false, got {brief(inline)}", value_where("inline"),
+                            scope.trace)
         if inline:
             if kind == SEQUENTIAL:
                 raise SpecError("a Sequential cannot be inline; list its layers where it stands", where("inline"),
@@ -305,6 +314,7 @@ class _Builder:
             raise SpecError(f"block '{block.name}' needs argument '{missing[0]}'", loc, scope.trace)
         trace = (f"in block '{block.name}' used at {loc}", *scope.trace) if loc else scope.trace
         count = repeat or 1
+        self.budget.check_repeat(count, block.layers, where("repeat") if repeat is not None else loc, scope.trace)
         previous = input_ref
         grouped_repeat = repeat is not None and full is not None
         if grouped_repeat:
@@ -392,6 +402,7 @@ class _Builder:
             raise SpecError(f"unknown layer type '{type_name}'; {nearest_of_many(type_name, choices, listing)}",
                             arg_locations.get("type", loc), scope.trace)
         cls = lookup(type_name)
+        self.budget.add(len(names) - 1, arg_locations.get("repeat", loc), scope.trace)   # the copies of a repeat
         preset, preset_locations = self.preset_of(item, scope, loc)
         if group is not None:
             self.add_group(group, f"{cls.type_name} ×{len(names)}", scope, output="")
@@ -412,9 +423,6 @@ class _Builder:
                     raise layer_error(name, cls.type_name, exc, arg_locations.get("from", loc), scope.trace) \
                         from None
             self.claim(name, loc, scope)
-            if len(self.nodes) >= MAX_LAYERS:
-                raise GraphError(f"the spec expands to more than {MAX_LAYERS:,} layers (nested repeats multiply);"
-                                 f" no real network comes near", loc, scope.trace)
             self.nodes.append(Node(name, cls.type_name, layer, node_inputs, group_path, loc, arg_locations,
                                    scope.trace, trainable, preset, preset_locations))
             self.references[name] = name
@@ -425,19 +433,24 @@ class _Builder:
 
 
 def build_graph(spec: Spec, overrides: Mapping[str, Any] | None = None) -> Graph:
-    """Expand ``spec`` into a `Graph`. ``overrides`` replace values of the spec's top-level ``args``."""
+    """Expand ``spec`` into a `Graph`. ``overrides`` replace values of the spec's top-level ``args``.
+
+    Bounded before the work: at most ``limits.MAX_LAYERS`` layer entries after expansion (a repeat is checked
+    against it before it is expanded) and ``limits.MAX_NESTING`` levels of blocks and Sequentials."""
     limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 20_000))   # deeply nested (but finite) specs; a block using itself is named
+    sys.setrecursionlimit(max(limit, 20 * limits.MAX_NESTING + 2_000))   # a few frames per level of nesting
     try:
         return _build(spec, overrides)
     except RecursionError:
-        raise GraphError("the spec nests blocks and Sequentials more deeply than convcalc can follow") from None
+        raise GraphError(f"the spec nests blocks and Sequentials more deeply than convcalc can follow (at most"
+                         f" {limits.MAX_NESTING} levels)") from None
     finally:
         sys.setrecursionlimit(limit)
 
 
 def _build(spec: Spec, overrides: Mapping[str, Any] | None) -> Graph:
     raw = dict(spec.args)
+    check_overrides(overrides or {})
     for key, value in (overrides or {}).items():
         if key not in raw:
             raise SpecError(f"--set {key}: the spec has no argument '{key}'; "

@@ -2,123 +2,312 @@
 
 A string that is exactly ``$name`` or ``${expr}`` is replaced by the value itself (any type);
 ``${...}`` inside a longer string is interpolated as text (``conv${index}``). Expressions are
-a small safe subset of Python, evaluated from the AST: numbers, strings, booleans, None, lists,
-names of block arguments, arithmetic (+ - * / // % **), comparisons, and/or/not, and
-``a if cond else b``. Nothing is imported, called or looked up as an attribute.
+a small safe subset of Python, evaluated from the AST with Python's meaning: numbers, strings, booleans, None,
+lists, names of block arguments, arithmetic (+ - * / // % **, and ``%`` formatting of strings), comparisons,
+``and``/``or`` (short-circuit, giving one of their operands: ``0 or 5`` is 5), ``not``, and ``a if cond else b``.
+Nothing is imported, called or looked up as an attribute.
+
+Every cost is bounded before it is paid (`convcalc.spec.limits`): the text of an expression, how deeply it nests,
+how many operations it evaluates, the size of every string and list it builds (checked before building it:
+``'x' * n`` is refused from ``len('x') * n``), and the magnitude of every integer (``10**10**10`` is refused from
+the size of its operands, not computed). Errors say what is wrong in the spec's words.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import operator
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
+
+from . import limits
 
 _WHOLE_NAME = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 _WHOLE_EXPR = re.compile(r"^\$\{([^{}]*)\}$")
 _EMBEDDED = re.compile(r"\$\{([^{}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
-_BINARY = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
+_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+            ast.Pow: "**", ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+            ast.USub: "-", ast.UAdd: "+"}
+_ARITHMETIC: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
 }
-_COMPARE = {
-    ast.Eq: operator.eq,
-    ast.NotEq: operator.ne,
-    ast.Lt: operator.lt,
-    ast.LtE: operator.le,
-    ast.Gt: operator.gt,
-    ast.GtE: operator.ge,
-}
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+            ast.Gt: operator.gt, ast.GtE: operator.ge}
+# '%' formatting: one conversion with its optional mapping key, flags, width and precision
+_CONVERSION = re.compile(r"%(?:\([^)]*\))?[#0 +\-]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.?)", re.DOTALL)
 
-
-MAX_INTEGER = 2 ** 63 - 1
-MAX_SEQUENCE = 10_000
+MAX_INTEGER = limits.MAX_INTEGER
+MAX_SEQUENCE = limits.MAX_VALUE_SIZE
 
 
 class ExprError(ValueError):
     """An expression could not be evaluated; the message says why."""
 
 
-def _evaluate(node: ast.AST, names: Mapping[str, Any]) -> Any:
-    if isinstance(node, ast.Expression):
-        return _evaluate(node.body, names)
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
-        return node.value
-    if isinstance(node, ast.Name):
-        if node.id in ("True", "False", "None"):
-            return {"True": True, "False": False, "None": None}[node.id]
-        if node.id in ("true", "false"):
-            return node.id == "true"
-        if node.id not in names:
-            known = ", ".join(sorted(names)) or "none"
-            raise ExprError(f"unknown name '{node.id}' (known: {known})")
-        return names[node.id]
-    if isinstance(node, (ast.List, ast.Tuple)):
-        return [_evaluate(element, names) for element in node.elts]
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left, right = _evaluate(node.left, names), _evaluate(node.right, names)
-        if isinstance(node.op, ast.Pow) and isinstance(right, (int, float)) and abs(right) > 64:
-            raise ExprError("exponent too large")
-        if isinstance(node.op, ast.Mult) and (isinstance(left, (str, list)) or isinstance(right, (str, list))):
-            count = right if isinstance(left, (str, list)) else left
-            length = len(left) if isinstance(left, (str, list)) else len(right)
-            if isinstance(count, int) and count * length > MAX_SEQUENCE:
-                raise ExprError(f"the result would hold {count * length:,} items (at most {MAX_SEQUENCE:,})")
-        try:
-            result = _BINARY[type(node.op)](left, right)
-        except (TypeError, ZeroDivisionError, OverflowError, ValueError, MemoryError) as exc:
-            raise ExprError(str(exc) or type(exc).__name__) from None
-        if isinstance(result, int) and not isinstance(result, bool) and abs(result) > MAX_INTEGER:
-            raise ExprError(f"the result {str(result)[:20]}... is too large")
-        if isinstance(node.op, ast.Div) and isinstance(result, float) and result.is_integer():
-            result = int(result)  # 'planes / 2' on whole numbers stays an int, as a channel count must
-        return result
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
-        value = _evaluate(node.operand, names)
-        if isinstance(node.op, ast.Not):
-            return not value
-        try:
+def kind(value: Any) -> str:
+    """What a value is, in the spec's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a value"
+
+
+def value_size(value: Any, limit: int | None = None) -> int:
+    """The size of a value as the budgets count it: characters of a string, items of a list (nested ones by their
+    own items, shared ones each time they appear), 1 for anything else. Counting stops past ``limit``."""
+    limit = limits.MAX_VALUE_SIZE if limit is None else limit
+    known: dict[int, int] = {}
+
+    def size(item: Any, depth: int) -> int:
+        if isinstance(item, str):
+            return max(1, len(item))
+        if not isinstance(item, (list, tuple, dict)):
+            return 1
+        if id(item) in known:
+            return known[id(item)]
+        if depth > limits.MAX_YAML_DEPTH + limits.MAX_EXPRESSION_DEPTH:
+            return limit + 1
+        parts = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+        total = 0
+        for part in parts:
+            total += size(part, depth + 1)
+            if total > limit:
+                break
+        known[id(item)] = total = max(1, total)
+        return total
+
+    return size(value, 0)
+
+
+def _check_size(count: int, what: str = "the result", *sizes: int) -> None:
+    """Refuse ``count`` items past the budget; ``sizes`` are the `value_size` counts it was made from (one past the
+    budget means "more", as `value_size` stops counting there)."""
+    limit = limits.MAX_VALUE_SIZE
+    if count > limit:
+        amount = f"more than {limit:,}" if any(size > limit for size in sizes) else f"{count:,}"
+        raise ExprError(f"{what} would hold {amount} items (at most {limit:,})")
+
+
+def _check_integer(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limits.MAX_INTEGER:
+        raise ExprError(f"the result {str(value)[:20]}... is too large (the limit is {limits.MAX_INTEGER:,})")
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float))
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int)
+
+
+class _Evaluator:
+    """One expression's evaluation over ``names``, counting its steps."""
+
+    def __init__(self, names: Mapping[str, Any]):
+        self.names = names
+        self.steps = 0
+
+    def evaluate(self, node: ast.AST) -> Any:
+        self.steps += 1
+        if self.steps > limits.MAX_EXPRESSION_STEPS:
+            raise ExprError(f"the expression takes more than {limits.MAX_EXPRESSION_STEPS:,} steps")
+        if isinstance(node, ast.Expression):
+            return self.evaluate(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
+            if isinstance(node.value, int) and not isinstance(node.value, bool) and \
+                    abs(node.value) > limits.MAX_INTEGER:
+                raise ExprError(f"the integer {str(node.value)[:20]}... is too large (the limit is"
+                                f" {limits.MAX_INTEGER:,})")
+            return node.value
+        if isinstance(node, ast.Name):
+            return self.name(node.id)
+        if isinstance(node, (ast.List, ast.Tuple)):
+            items = [self.evaluate(element) for element in node.elts]
+            sizes = [value_size(item) for item in items]
+            _check_size(sum(sizes), "the result", *sizes)
+            return items
+        if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+            left, right = self.evaluate(node.left), self.evaluate(node.right)
+            if isinstance(node.op, ast.Mod) and isinstance(left, str):
+                # '%d-%d' % (a, b): a written tuple gives one value per conversion; a list is one value
+                return _format(left, tuple(right) if isinstance(node.right, ast.Tuple) else right)
+            return self.binary(node.op, left, right)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
+            value = self.evaluate(node.operand)
+            if isinstance(node.op, ast.Not):
+                return not value
+            if not _is_number(value):
+                raise ExprError(f"'{_SYMBOLS[type(node.op)]}' needs a number, got {kind(value)}")
             return -value if isinstance(node.op, ast.USub) else +value
-        except TypeError as exc:
-            raise ExprError(str(exc)) from None
-    if isinstance(node, ast.BoolOp):
-        values = [_evaluate(v, names) for v in node.values]
-        if isinstance(node.op, ast.And):
-            return all(values)
-        return any(values)
-    if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
-        left = _evaluate(node.left, names)
-        for op, comparator in zip(node.ops, node.comparators):
-            right = _evaluate(comparator, names)
-            try:
-                if not _COMPARE[type(op)](left, right):
+        if isinstance(node, ast.BoolOp):
+            value = self.evaluate(node.values[0])
+            for operand in node.values[1:]:       # Python's meaning: stop at the deciding operand, give it back
+                if (not value) if isinstance(node.op, ast.And) else bool(value):
+                    return value
+                value = self.evaluate(operand)
+            return value
+        if isinstance(node, ast.Compare) and all(type(op) in _COMPARE for op in node.ops):
+            left = self.evaluate(node.left)
+            for op, comparator in zip(node.ops, node.comparators):
+                right = self.evaluate(comparator)
+                if not self.compare(op, left, right):
                     return False
-            except TypeError as exc:
-                raise ExprError(str(exc)) from None
-            left = right
-        return True
-    if isinstance(node, ast.IfExp):
-        return _evaluate(node.body if _evaluate(node.test, names) else node.orelse, names)
-    raise ExprError(f"'{ast.unparse(node)}' is not allowed in an expression")
+                left = right
+            return True
+        if isinstance(node, ast.IfExp):
+            return self.evaluate(node.body if self.evaluate(node.test) else node.orelse)
+        raise ExprError(f"'{ast.unparse(node)}' is not allowed in an expression")
+
+    def name(self, name: str) -> Any:
+        if name in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[name]
+        if name in ("true", "false"):
+            return name == "true"
+        if name not in self.names:
+            known = ", ".join(sorted(self.names)) or "none"
+            raise ExprError(f"unknown name '{name}' (known: {known})")
+        return self.names[name]
+
+    @staticmethod
+    def compare(op: ast.cmpop, left: Any, right: Any) -> bool:
+        if not isinstance(op, (ast.Eq, ast.NotEq)):
+            comparable = (_is_number(left) and _is_number(right)) or (isinstance(left, str) and isinstance(right, str))
+            if not comparable and not (isinstance(left, list) and isinstance(right, list)):
+                raise ExprError(f"'{_SYMBOLS[type(op)]}' cannot compare {kind(left)} with {kind(right)}")
+        try:
+            return bool(_COMPARE[type(op)](left, right))
+        except (TypeError, ValueError, RecursionError):
+            raise ExprError(f"'{_SYMBOLS[type(op)]}' cannot compare these lists (their items differ in kind)") \
+                from None
+
+    def binary(self, op: ast.operator, left: Any, right: Any) -> Any:
+        symbol = _SYMBOLS[type(op)]
+        if isinstance(op, ast.Add) and (isinstance(left, str) and isinstance(right, str) or
+                                        isinstance(left, list) and isinstance(right, list)):
+            sizes = value_size(left), value_size(right)
+            _check_size(sum(sizes), "the result", *sizes)
+            return left + right
+        if isinstance(op, ast.Mult) and (isinstance(left, (str, list)) or isinstance(right, (str, list))):
+            sequence, count = (left, right) if isinstance(left, (str, list)) else (right, left)
+            if not _is_whole(count):
+                raise ExprError(f"'*' repeats {kind(sequence)} a whole number of times, got {kind(count)}"
+                                + (f" ({count!r})" if isinstance(count, float) else ""))
+            size = value_size(sequence)
+            _check_size(size * max(count, 0), "the result", size)
+            return sequence * count
+        if not (_is_number(left) and _is_number(right)):
+            raise ExprError(f"'{symbol}' cannot combine {kind(left)} with {kind(right)}")
+        if isinstance(op, ast.Pow):
+            return _power(left, right)
+        try:
+            result = _ARITHMETIC[type(op)](left, right)
+        except ZeroDivisionError:
+            raise ExprError("division by zero") from None
+        except OverflowError:
+            raise ExprError("the result is too large") from None
+        if isinstance(op, ast.Div) and isinstance(result, float) and result.is_integer() and \
+                abs(result) <= limits.MAX_INTEGER:
+            result = int(result)  # 'planes / 2' on whole numbers stays an int, as a channel count must
+        return _check_integer(result)
+
+
+def _power(base: int | float, exponent: int | float) -> int | float:
+    """``base ** exponent``: refused before it is computed when an integer result would pass the limit."""
+    if _is_whole(base) and _is_whole(exponent) and exponent > 0 and abs(base) > 1 and \
+            (abs(base).bit_length() - 1) * exponent > limits.MAX_INTEGER.bit_length():
+        raise ExprError(f"the result of {base} ** {exponent} is too large (the limit is {limits.MAX_INTEGER:,})")
+    if base == 0 and exponent < 0:
+        raise ExprError("zero cannot be raised to a negative power")
+    try:
+        result = base ** exponent
+    except OverflowError:
+        raise ExprError("the result is too large") from None
+    except ZeroDivisionError:
+        raise ExprError("zero cannot be raised to a negative power") from None
+    if isinstance(result, complex):
+        raise ExprError(f"{base} ** {exponent} has no real value")
+    return _check_integer(result)
+
+
+def _format(template: str, values: Any) -> str:
+    """``template % values`` (printf-style), its length bounded before formatting."""
+    budget = limits.MAX_VALUE_SIZE
+    length = len(template)
+    for match in _CONVERSION.finditer(template):
+        for field in match.group(1), match.group(2):
+            if field == "*":
+                raise ExprError("a '*' width or precision is not supported in a % format")
+            if field and (len(field) > 6 or int(field) > budget):
+                raise ExprError(f"the % format asks for {int(field) if len(field) <= 30 else field[:30] + '...'}"
+                                f" characters (at most {budget:,})")
+            if field:
+                length += int(field)
+    size = value_size(values)
+    _check_size(length + 32 * size, "the result", size)
+    try:
+        result = template % values
+    except (TypeError, ValueError, KeyError, OverflowError, IndexError):
+        given = "its values" if isinstance(values, tuple) else kind(values)
+        raise ExprError(f"the % format '{template[:60]}' does not fit {given}") from None
+    _check_size(len(result))
+    return result
+
+
+def _depth(tree: ast.AST) -> int:
+    """How deeply the expression's operations nest (without recursion)."""
+    deepest = 0
+    pending = [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if deepest > limits.MAX_EXPRESSION_DEPTH:
+            break
+        pending.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def evaluate(source: str, names: Mapping[str, Any]) -> Any:
     """Evaluate one expression over ``names``."""
+    text = source.strip()
+    if len(text) > limits.MAX_EXPRESSION_CHARS:
+        raise ExprError(f"the expression is {len(text):,} characters long (at most {limits.MAX_EXPRESSION_CHARS:,})")
+    shown = text if len(text) <= 80 else text[:77] + "..."
     try:
-        tree = ast.parse(source.strip(), mode="eval")
-    except SyntaxError:
-        raise ExprError(f"'{source}' is not a valid expression") from None
-    return _evaluate(tree, names)
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError, OverflowError):
+        raise ExprError(f"'{shown}' is not a valid expression") from None
+    except (RecursionError, MemoryError):
+        raise ExprError(f"'{shown}' nests too deeply (at most {limits.MAX_EXPRESSION_DEPTH} levels)") from None
+    if _depth(tree) > limits.MAX_EXPRESSION_DEPTH:
+        raise ExprError(f"'{shown}' nests too deeply (at most {limits.MAX_EXPRESSION_DEPTH} levels)")
+    return _Evaluator(names).evaluate(tree)
 
 
 def has_reference(value: Any) -> bool:
     return isinstance(value, str) and "$" in value
+
+
+def _text_of(value: Any) -> str:
+    """A value put into text (``conv${index}``)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    size = value_size(value)
+    _check_size(size, "the value put into the text", size)
+    return str(value)
 
 
 def substitute(value: Any, names: Mapping[str, Any]) -> Any:
@@ -128,8 +317,16 @@ def substitute(value: Any, names: Mapping[str, Any]) -> Any:
     whole = _WHOLE_NAME.match(value) or _WHOLE_EXPR.match(value)
     if whole:
         return evaluate(whole.group(1), names)
-
-    def replace(match: re.Match) -> str:
-        return str(evaluate(match.group(1) or match.group(2), names))
-
-    return _EMBEDDED.sub(replace, value)
+    budget = len(value) + limits.MAX_VALUE_SIZE     # interpolation may add this many characters to the text
+    pieces: list[str] = []
+    total = 0
+    position = 0
+    for match in _EMBEDDED.finditer(value):
+        piece = _text_of(evaluate(match.group(1) or match.group(2), names))
+        total += match.start() - position + len(piece)
+        if total > budget:
+            raise ExprError(f"the text would grow past {budget:,} characters")
+        pieces += [value[position:match.start()], piece]
+        position = match.end()
+    pieces.append(value[position:])
+    return "".join(pieces)

@@ -15,12 +15,13 @@ from typing import Any, Iterator, Mapping
 
 from ..errors import LayerArgError, Location, SpecError
 from ..layers import Layer
+from . import limits
 
 INPUT = "input"
 RESERVED_KEYS = ("type", "name", "from", "when", "repeat", "first", "trainable", "layers", "inline", "init")
 SEQUENTIAL = "sequential"
-MAX_REPEAT = 10_000
-MAX_LAYERS = 100_000    # after expansion: nested repeats multiply, and a spec must not hang CI
+MAX_REPEAT = limits.MAX_REPEAT    # the defaults; the builder reads `convcalc.spec.limits` when it checks
+MAX_LAYERS = limits.MAX_LAYERS    # after expansion: nested repeats multiply, and a spec must not hang CI
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import ConvcalcError, Location, SpecError, did_you_mean
+from ..errors import ConvcalcError, Location, SpecError, brief, did_you_mean
 from ..layers import is_registered
+from . import limits
+from .budget import value_problem
+from .files import read_spec_stream, read_text_file, resolved, shown_path, size_text
 from .marked_yaml import MarkedDict, MarkedList, load_marked
 
 TOP_LEVEL_KEYS = ("name", "description", "input", "layers", "blocks", "include", "output", "args", "expect")
@@ -64,7 +67,7 @@ _KIND_NAMES = {dict: "a mapping", list: "a list", str: "a string"}
 def _expect(value: Any, kind: type, what: str, loc: Location | None) -> Any:
     """Return ``value`` if it is a ``kind`` (dict, list or str), else raise a located SpecError."""
     if not isinstance(value, kind):
-        shown = "nothing" if value is None else repr(value)
+        shown = "nothing" if value is None else brief(value)
         raise SpecError(f"{what} must be {_KIND_NAMES[kind]}, got {shown}", loc)
     return value
 
@@ -74,7 +77,7 @@ def parse_input_shape(value: Any, loc: Location | None, what: str = "input") -> 
     if not isinstance(value, list) or not 1 <= len(value) <= 4 or any(
             isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
         raise SpecError(f"{what} must be a list of 1 to 4 positive integers, channels first and without the batch"
-                        f" ([C, L], [C, H, W] or [C, D, H, W]), got {value!r}", loc)
+                        f" ([C, L], [C, H, W] or [C, D, H, W]), got {brief(value)}", loc)
     return tuple(value)
 
 
@@ -97,10 +100,10 @@ def _count(value: Any, what: str, loc: Location | None, exact: bool) -> int | fl
     """A non-negative count (``30e6`` allowed); an exact one must be a whole number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0 \
             or value == float("inf"):
-        raise SpecError(f"{what} must be a non-negative number, got {value!r}", loc)
+        raise SpecError(f"{what} must be a non-negative number, got {brief(value)}", loc)
     if exact:
         if value != int(value):
-            raise SpecError(f"{what} must be a whole number, got {value!r}", loc)
+            raise SpecError(f"{what} must be a whole number, got {brief(value)}", loc)
         return int(value)
     return value
 
@@ -120,12 +123,12 @@ def parse_expect(value: Any, loc: Location | None) -> tuple[dict[str, Any], dict
             if not isinstance(item, list) or not item or any(
                     isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in item):
                 raise SpecError(f"expect output_shape must be a list of positive integers (channels first, no"
-                                f" batch), got {item!r}", where)
+                                f" batch), got {brief(item)}", where)
             result[key] = tuple(item)
         elif key == "rf_min":
             values = item if isinstance(item, list) else [item]
             if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-                raise SpecError(f"expect rf_min must be a positive integer or one per spatial axis, got {item!r}",
+                raise SpecError(f"expect rf_min must be a positive integer or one per spatial axis, got {brief(item)}",
                                 where)
             result[key] = tuple(values) if isinstance(item, list) else item
         else:
@@ -135,7 +138,7 @@ def parse_expect(value: Any, loc: Location | None) -> tuple[dict[str, Any], dict
 
 def _parse_block(name: Any, body: Any, loc: Location | None) -> BlockDef:
     if not isinstance(name, str) or not name.replace("_", "").replace("-", "").isalnum():
-        raise SpecError(f"block name {name!r} must be a word (letters, digits, _ and -)", loc)
+        raise SpecError(f"block name {brief(name)} must be a word (letters, digits, _ and -)", loc)
     if is_registered(name) or name.lower() == "sequential":
         raise SpecError(f"block '{name}' has the name of a layer type; choose another name", loc)
     _expect(body, dict, f"block '{name}'", loc)
@@ -149,7 +152,7 @@ def _parse_block(name: Any, body: Any, loc: Location | None) -> BlockDef:
     _expect(args, dict, f"'args' of block '{name}'", body.where("args"))
     for arg in args:
         if not isinstance(arg, str) or not arg.isidentifier() or arg in ("index", "repeat"):
-            raise SpecError(f"block argument {arg!r} must be an identifier other than 'index' and 'repeat'",
+            raise SpecError(f"block argument {brief(arg)} must be an identifier other than 'index' and 'repeat'",
                             args.where(arg))
     required = frozenset(a for a, v in args.items() if v == REQUIRED_ARG)
     output = body.get("output")
@@ -168,22 +171,16 @@ class _Loader:
         self.args: dict[str, Any] = {}        # args of included files (the including spec's own win)
         self.loading: list[Path] = []
         self.included: set[Path] = set()
+        self.read_bytes = 0                   # the spec and its includes together (limits.MAX_SPEC_BYTES)
+        self.include_count = 0                # files included, directly or not (limits.MAX_INCLUDES)
 
     def read(self, path: Path, loc: Location | None, included: bool = False) -> MarkedDict:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ConvcalcError(f"no such spec file: {path}", loc) from None
-        except IsADirectoryError:
-            raise ConvcalcError(f"{path} is a directory, not a spec file", loc) from None
-        except UnicodeDecodeError as exc:
-            raw = path.read_bytes()
-            line = raw.count(b"\n", 0, exc.start) + 1
-            column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-            raise SpecError("the file is not UTF-8 text", Location(str(path), line, column)) from None
-        except OSError as exc:
-            raise ConvcalcError(f"cannot read spec file {path}: {exc.strerror or exc}", loc) from None
-        return self.parse_document(text, str(path), included)
+        note = (f"what is left of the {size_text(limits.MAX_SPEC_BYTES)} a spec and its includes may hold"
+                if included else "the limit for one file")
+        text = read_text_file(path, what="included file" if included else "spec file", loc=loc,
+                              limit=limits.MAX_SPEC_BYTES - self.read_bytes if included else None, limit_note=note)
+        self.read_bytes += len(text)
+        return self.parse_document(text, shown_path(path), included)
 
     @staticmethod
     def parse_document(text: str, filename: str, included: bool = False) -> MarkedDict:
@@ -216,12 +213,16 @@ class _Loader:
             entries = MarkedList([entries])
             entries.item_locs = [document.value_locs.get("include")]
         if not isinstance(entries, list):
-            raise SpecError(f"'include' must be a file name or a list of file names, got {entries!r}", entries_loc)
+            raise SpecError(f"'include' must be a file name or a list of file names, got {brief(entries)}",
+                            entries_loc)
         for index, entry in enumerate(entries):
             loc = entries.where(index) if isinstance(entries, MarkedList) else entries_loc
             _expect(entry, str, "an 'include' entry", loc)
+            if not entry.strip() or "\0" in entry:
+                raise SpecError(f"include {brief(entry)} must name a file"
+                                + (" (it contains a NUL character)" if "\0" in entry else ""), loc)
             shown = directory / entry
-            path = shown.resolve()
+            path = resolved(shown, loc, "included file")
             if not self.allow_outside and self.root is not None and not _is_within(path, self.root):
                 raise SpecError(f"include '{entry}' points outside the spec's directory {self.root}"
                                 " (pass --allow-include-outside to permit it)", loc)
@@ -230,6 +231,11 @@ class _Loader:
                 raise SpecError(f"include cycle: {chain}", loc)
             if path in self.included:
                 continue   # included twice (or a diamond): its blocks are here already
+            if len(self.loading) > limits.MAX_NESTING:
+                raise SpecError(f"includes nest more than {limits.MAX_NESTING} deep here", loc)
+            if self.include_count >= limits.MAX_INCLUDES:
+                raise SpecError(f"the spec includes more than {limits.MAX_INCLUDES:,} files", loc)
+            self.include_count += 1
             self.loading.append(path)
             included = self.read(_display_path(shown), loc, included=True)
             for key in included:
@@ -248,11 +254,11 @@ class _Loader:
 
 def _display_path(path: Path) -> Path:
     """The path relative to the working directory where it stays below it, else absolute."""
-    resolved = path.resolve()
+    absolute = resolved(path, None, "included file")
     try:
-        return resolved.relative_to(Path.cwd())
-    except ValueError:
-        return resolved
+        return absolute.relative_to(Path.cwd())
+    except (ValueError, OSError):
+        return absolute
 
 
 def _is_within(path: Path, root: Path) -> bool:
@@ -290,28 +296,43 @@ def _build_spec(document: MarkedDict, filename: str, loader: _Loader, directory:
 
 
 def load_spec(path: str | os.PathLike, *, allow_include_outside: bool = False) -> Spec:
-    """Read, parse and validate a spec file (and the files it includes)."""
+    """Read, parse and validate a spec file (and the files it includes).
+
+    Only a regular file is read, and only up to ``limits.MAX_SPEC_BYTES`` (its includes count towards it): a
+    FIFO, a device, a directory, a symbolic link loop or a path that cannot be used is one error naming it."""
     path = Path(path)
-    directory = path.resolve().parent
-    loader = _Loader(directory, allow_include_outside)
-    loader.loading.append(path.resolve())
+    loader = _Loader(None, allow_include_outside)
     document = loader.read(path, None)
-    return _build_spec(document, str(path), loader, directory)
+    absolute = resolved(path)
+    loader.root = absolute.parent
+    loader.loading.append(absolute)
+    return _build_spec(document, shown_path(path), loader, absolute.parent)
 
 
 def parse_spec(text: str, filename: str = "<spec>", *, base_dir: str | os.PathLike | None = None,
                allow_include_outside: bool = False) -> Spec:
     """Parse a spec from a string; includes resolve against ``base_dir`` (default: the working directory)."""
-    directory = Path(base_dir or ".").resolve()
+    directory = resolved(Path(base_dir or "."), None, "directory")
     loader = _Loader(directory, allow_include_outside)
     document = loader.parse_document(text, filename)
     return _build_spec(document, filename, loader, directory)
+
+
+def read_spec(stream: Any, filename: str = "<stdin>", *, base_dir: str | os.PathLike | None = None,
+              allow_include_outside: bool = False) -> Spec:
+    """Parse a spec read from a binary stream (standard input: ``sys.stdin.buffer``), bounded and decoded by
+    `read_spec_stream`; includes resolve against ``base_dir`` (default: the working directory)."""
+    return parse_spec(read_spec_stream(stream, filename), filename, base_dir=base_dir,
+                      allow_include_outside=allow_include_outside)
 
 
 def spec_from_dict(data: Mapping[str, Any], filename: str = "<dict>") -> Spec:
     """Build a spec from plain Python data (no line numbers), e.g. in tests or notebooks."""
     import yaml
 
+    problem = value_problem(data)
+    if problem:
+        raise SpecError(f"{filename}: {problem}")
     return parse_spec(yaml.safe_dump(_plain(data), sort_keys=False), filename)
 
 

@@ -7,17 +7,26 @@ override one brought in by a ``<<`` merge, as YAML intends.
 
 Plain scalars follow YAML 1.2's core schema, not PyYAML's YAML 1.1 defaults: only true/false are
 booleans (``on``, ``no``, ``y`` stay text), ``1e-5`` and ``30e6`` are numbers, and ``1:20`` is not
-the sexagesimal 80. Keys keep the text they were written with.
+the sexagesimal 80, and nothing is a date. Keys keep the text they were written with. Only the core schema's tags
+are read (``!!str``, ``!!int``, ``!!float``, ``!!bool``, ``!!null``, ``!!seq``, ``!!map``, and ``<<`` merges);
+``!!binary``, ``!!set``, ``!!timestamp`` and the rest are refused where they stand.
+
+Every document is measured before it is built (`limits.MAX_YAML_DEPTH`, `limits.MAX_YAML_NODES`, counted with
+every alias expanded, so a "billion laughs" document is refused at the alias that would blow it up), and parsed
+with libyaml when it is installed; a syntax error is described with PyYAML's own messages where the text before
+it is short enough to parse again in pure Python (`REPARSE_CHARS`), else with libyaml's.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+import sys
+from typing import Any, Iterator
 
 import yaml
 
 from ..errors import Location, SpecError
+from . import limits
 
 
 class MarkedDict(dict):
@@ -55,7 +64,8 @@ def _location(mark: yaml.Mark, filename: str) -> Location:
     return Location(filename, mark.line + 1, mark.column + 1)
 
 
-MAX_INTEGER = 2 ** 63 - 1   # PyTorch's sizes are int64; larger integers are refused where they are written
+MAX_INTEGER = limits.MAX_INTEGER   # PyTorch's sizes are int64; larger integers are refused where they are written
+REPARSE_CHARS = 64 * 1024          # a syntax error this far into a file is described by libyaml, not parsed again
 
 _CORE_SCHEMA = [  # YAML 1.2 core schema (tag, pattern, first characters)
     ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
@@ -65,42 +75,80 @@ _CORE_SCHEMA = [  # YAML 1.2 core schema (tag, pattern, first characters)
      "-+0123456789."),
     ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
 ]
+_MERGE = "tag:yaml.org,2002:merge"
+_TAG_PREFIX = "tag:yaml.org,2002:"
 
 
 class _CoreLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema scalars."""
+    """SafeLoader with YAML 1.2 core-schema scalars (and ``<<`` merges; no dates, no ``=``)."""
 
     yaml_implicit_resolvers: dict = {}
 
 
 for _key, _resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items():
-    _CoreLoader.yaml_implicit_resolvers[_key] = [
-        (tag, regexp) for tag, regexp in _resolvers
-        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-                       "tag:yaml.org,2002:null")]
+    _CoreLoader.yaml_implicit_resolvers[_key] = [(tag, regexp) for tag, regexp in _resolvers if tag == _MERGE]
 for _tag, _pattern, _first in _CORE_SCHEMA:
     _CoreLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
 
 
+def _shown_tag(tag: str) -> str:
+    return "!!" + tag[len(_TAG_PREFIX):] if tag.startswith(_TAG_PREFIX) else tag
+
+
+def _fail(loader: yaml.SafeLoader, node: yaml.Node, message: str) -> SpecError:
+    return SpecError(message, getattr(loader, "_convcalc_location")(node.start_mark))
+
+
+def _scalar(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        raise _fail(loader, node, f"the tag {_shown_tag(node.tag)} needs a single value, not a {node.id}")
+    return node.value
+
+
 def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
-    text = node.value
-    if len(text.lstrip("+-")) > 19:
-        raise SpecError(f"the integer {text[:20]}... is too large (the limit is {MAX_INTEGER:,})",
-                        getattr(loader, "_convcalc_location")(node.start_mark))
-    value = int(text, 0) if text.startswith(("0x", "0o")) else int(text)
+    text = _scalar(loader, node).strip()
+    if len(text.lstrip("+-").replace("_", "")) > 19:
+        raise _fail(loader, node, f"the integer {text[:20]}... is too large (the limit is {MAX_INTEGER:,})")
+    try:
+        value = int(text, 0) if text.lower().startswith(("0x", "0o", "+0x", "-0x", "+0o", "-0o")) else int(text)
+    except ValueError:
+        raise _fail(loader, node, f"'{text[:40]}' is not an integer") from None
     if abs(value) > MAX_INTEGER:
-        raise SpecError(f"the integer {text} is too large (the limit is {MAX_INTEGER:,})",
-                        getattr(loader, "_convcalc_location")(node.start_mark))
+        raise _fail(loader, node, f"the integer {text} is too large (the limit is {MAX_INTEGER:,})")
     return value
 
 
 def _construct_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> float:
-    text = node.value.lower()
+    text = _scalar(loader, node).strip().lower()
     if text.endswith(".inf"):
         return float("-inf") if text.startswith("-") else float("inf")
     if text.endswith(".nan"):
         return float("nan")
-    return float(text)
+    try:
+        return float(text)
+    except ValueError:
+        raise _fail(loader, node, f"'{text[:40]}' is not a number") from None
+
+
+def _construct_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    text = _scalar(loader, node).strip().lower()
+    if text not in ("true", "false"):
+        raise _fail(loader, node, f"'{text[:40]}' is not true or false")
+    return text == "true"
+
+
+def _construct_null(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> None:
+    _scalar(loader, node)
+    return None
+
+
+def _construct_str(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    return _scalar(loader, node)
+
+
+def _unsupported(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    raise _fail(loader, node, f"the YAML tag {_shown_tag(node.tag)} is not supported in a spec (only strings,"
+                              " numbers, true/false, null, lists and mappings are)")
 
 
 _CSafeLoader = getattr(yaml, "CSafeLoader", None)
@@ -114,9 +162,13 @@ if _CSafeLoader is not None:
 def _make_loader(filename: str, fast: bool = False) -> type[yaml.SafeLoader]:
     class Loader(_CoreCLoader if fast else _CoreLoader):  # type: ignore[misc,valid-type]
         _convcalc_location = staticmethod(lambda mark: _location(mark, filename))
+        yaml_constructors: dict = {}          # only the constructors below: no dates, bytes, sets, pairs
+        yaml_multi_constructors: dict = {}
 
     def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> MarkedDict:
-        explicit = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        if not isinstance(node, yaml.MappingNode):
+            raise _fail(loader, node, f"the tag {_shown_tag(node.tag)} needs a mapping, not a {node.id}")
+        explicit = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE)
         loader.flatten_mapping(node)
         merged_count = len(node.value) - explicit   # flatten_mapping puts merged pairs first
         result = MarkedDict()
@@ -125,10 +177,8 @@ def _make_loader(filename: str, fast: bool = False) -> type[yaml.SafeLoader]:
             key = loader.construct_object(key_node, deep=True)
             if isinstance(key_node, yaml.ScalarNode) and not isinstance(key, (str, int)) or isinstance(key, bool):
                 key = key_node.value   # a key is a name: keep the text written ('on', 'null', '1.0')
-            try:
-                hash(key)
-            except TypeError:
-                raise SpecError("a mapping key must be a plain value", _location(key_node.start_mark, filename)) from None
+            if not isinstance(key, (str, int)):
+                raise SpecError("a mapping key must be a plain value", _location(key_node.start_mark, filename))
             if key in result:
                 if index < merged_count:
                     continue   # several merges: the first one to bring a key wins
@@ -148,44 +198,152 @@ def _make_loader(filename: str, fast: bool = False) -> type[yaml.SafeLoader]:
         return result
 
     def construct_sequence(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> MarkedList:
-        result = MarkedList(loader.construct_object(child, deep=True) for child in node.value)
+        if not isinstance(node, yaml.SequenceNode):
+            raise _fail(loader, node, f"the tag {_shown_tag(node.tag)} needs a list, not a {node.id}")
+        result = MarkedList([loader.construct_object(child, deep=True) for child in node.value])
         result.loc = _location(node.start_mark, filename)
         result.item_locs = [_location(child.start_mark, filename) for child in node.value]
         return result
 
-    Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-    Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, construct_sequence)
+    for tag, constructor in (("int", _construct_int), ("float", _construct_float), ("bool", _construct_bool),
+                             ("null", _construct_null), ("str", _construct_str), ("map", construct_mapping),
+                             ("seq", construct_sequence)):
+        Loader.add_constructor(_TAG_PREFIX + tag, constructor)
+    Loader.add_constructor(None, _unsupported)
     return Loader
 
 
-def load_marked(text: str, filename: str) -> Any:
-    """Parse one YAML document into Marked containers; syntax errors become a located SpecError."""
+# --------------------------------------------------------------------------- budgets, measured before building
+
+def _events(text: str) -> Iterator[yaml.Event]:
+    return yaml.parse(text, Loader=_CSafeLoader or yaml.SafeLoader)
+
+
+def measure(text: str, filename: str) -> None:
+    """Refuse a document that nests deeper than ``limits.MAX_YAML_DEPTH`` or holds more than
+    ``limits.MAX_YAML_NODES`` values once its aliases are expanded, at the place it crosses the line. Reads the
+    parser's events only, and stops there: a deep or exploding document costs no more than the budget. A syntax
+    error stops the measure; the loader reports it."""
+    max_depth, max_nodes = limits.MAX_YAML_DEPTH, limits.MAX_YAML_NODES
+    open_collections: list[tuple[str | None, int]] = []     # (anchor, values counted before it opened)
+    sizes: dict[str, int] = {}                               # anchor -> values its node stands for
+    count = 0
     try:
-        if _CSafeLoader is not None:
+        for event in _events(text):
+            if isinstance(event, yaml.CollectionStartEvent):
+                if len(open_collections) >= max_depth:
+                    raise SpecError(f"the YAML nests mappings and lists more than {max_depth} deep here",
+                                    _location(event.start_mark, filename))
+                open_collections.append((event.anchor, count))
+                count += 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, before = open_collections.pop()
+                if anchor is not None:
+                    sizes[anchor] = count - before
+                continue
+            elif isinstance(event, yaml.ScalarEvent):
+                count += 1
+                if event.anchor is not None:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.AliasEvent):
+                brought = sizes.get(event.anchor, 1)
+                count += brought
+                if count > max_nodes and brought > 1:
+                    raise SpecError(f"the alias *{event.anchor} stands for {brought:,} values, which takes the"
+                                    f" document past {max_nodes:,} values with aliases expanded",
+                                    _location(event.start_mark, filename))
+            else:
+                continue
+            if count > max_nodes:
+                raise SpecError(f"the document holds more than {max_nodes:,} values", _location(event.start_mark,
+                                                                                                  filename))
+    except yaml.YAMLError:
+        return
+
+
+# --------------------------------------------------------------------------- loading
+
+def load_marked(text: str, filename: str) -> Any:
+    """Parse one YAML document into Marked containers; syntax errors and budgets become a located SpecError."""
+    if len(text) > limits.MAX_SPEC_BYTES:
+        raise SpecError(f"the document is longer than {limits.MAX_SPEC_BYTES:,} characters (the limit for one spec)",
+                        Location(filename, 1, 1))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 10_000))   # nesting is bounded by the measure; merge chains recurse too
+    try:
+        measure(text, filename)
+        if _CSafeLoader is None:
+            return _load_python(text, filename)
+        try:
+            return yaml.load(text, Loader=_make_loader(filename, fast=True))  # noqa: S506 - safe loader
+        except SpecError:
+            raise
+        except (yaml.YAMLError, ValueError, RecursionError) as exc:
+            fast_error = exc
+        prefix = _prefix_through_error(text, fast_error)
+        if prefix is not None:   # described by the pure-Python parser, with its messages and positions
             try:
-                return yaml.load(text, Loader=_make_loader(filename, fast=True))  # noqa: S506 - safe loader
-            except (yaml.YAMLError, SpecError, ValueError, RecursionError):
-                pass   # errors are reported by the pure-Python parser below, with its messages and positions
+                _load_python(prefix, filename)
+            except SpecError as exc:
+                line = _error_line(fast_error)
+                if line is None or exc.location is None or exc.location.line <= line + 3:
+                    raise
+        raise _spec_error(fast_error, text, filename)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _error_line(exc: BaseException) -> int | None:
+    """The 1-based line of a YAML error's mark, if it has one."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
+def _prefix_through_error(text: str, exc: BaseException) -> str | None:
+    """The text up to two lines past the error libyaml found, when it is short enough to parse again."""
+    line = _error_line(exc)
+    if line is None:
+        return text if len(text) <= REPARSE_CHARS else None
+    end = 0
+    for _ in range(line + 2):
+        end = text.find("\n", end) + 1
+        if end == 0:
+            end = len(text)
+            break
+        if end > REPARSE_CHARS:
+            return None
+    return text[:end] if end <= REPARSE_CHARS else None
+
+
+def _load_python(text: str, filename: str) -> Any:
+    try:
         return yaml.load(text, Loader=_make_loader(filename))  # noqa: S506 - a SafeLoader subclass
     except SpecError:
         raise
-    except yaml.reader.ReaderError as exc:   # a control character, NUL, ...
-        position = min(max(exc.position, 0), len(text))
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        raise _spec_error(exc, text, filename) from None
+
+
+def _spec_error(exc: BaseException, text: str, filename: str) -> SpecError:
+    """A parser's exception as a located SpecError in the spec's words."""
+    if isinstance(exc, yaml.reader.ReaderError):   # a control character, NUL, ...
+        found = yaml.reader.Reader.NON_PRINTABLE.search(text)
+        position = found.start() if found else min(max(exc.position, 0), len(text))
         line = text.count("\n", 0, position) + 1
         column = position - (text.rfind("\n", 0, position) + 1) + 1
-        character = chr(exc.character) if isinstance(exc.character, int) else exc.character
-        raise SpecError(f"invalid YAML: the character {character!r} is not allowed in a YAML file",
-                        Location(filename, line, column)) from None
-    except yaml.MarkedYAMLError as exc:
+        character = text[position] if found else chr(exc.character) if isinstance(exc.character, int) \
+            else exc.character
+        return SpecError(f"invalid YAML: the character {character!r} is not allowed in a YAML file",
+                         Location(filename, line, column))
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        loc = _location(mark, filename) if mark else None
+        loc = _location(mark, filename) if mark else Location(filename, 1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
-        if "another document" in problem:
+        if "another document" in problem or "expected a single document" in problem:
             problem = "a spec holds one YAML document, but a second one starts here"
-        raise SpecError(f"invalid YAML: {problem}", loc) from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"invalid YAML: {exc}", Location(filename, 1, 1)) from None
-    except (ValueError, RecursionError) as exc:
-        raise SpecError(f"invalid YAML: {exc}", Location(filename, 1, 1)) from None
+        elif "recursive node" in problem:
+            problem = "an alias stands inside the value it names"
+        return SpecError(f"invalid YAML: {problem}", loc)
+    if isinstance(exc, RecursionError):
+        return SpecError("invalid YAML: it nests too deeply", Location(filename, 1, 1))
+    return SpecError(f"invalid YAML: {exc}", Location(filename, 1, 1))
