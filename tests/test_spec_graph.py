@@ -316,7 +316,7 @@ def test_include_cycle_is_reported(tmp_path):
      layers:
        - {type: Conv2d, out_channels: 8, kernel_size: 3, bias: 1}
      """,
-     "net.yaml:3:53: layer 'conv2d_1' (Conv2d): bias must be true or false, got int 1"),
+     "net.yaml:3:53: layer 'conv2d_1' (Conv2d): bias must be true or false, got the number 1"),
     ("""
      input: [3, 32]
      layers:
@@ -496,7 +496,7 @@ def test_yaml_core_schema_scalars_and_keys():
         layers:
           - {type: Conv2d, out_channels: 1e1, kernel_size: 1}
         """, SpecError)
-    assert "out_channels must be an integer, got float 10.0" in message
+    assert "out_channels must be an integer, got the number 10.0" in message
     message = error_of("""
         input: [3, 8, 8]
         layers:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..errors import LayerArgError
+from ..errors import LayerArgError, brief
 
 
 class _Required:
@@ -31,15 +31,20 @@ def _short(text: str, limit: int = 60) -> str:
 
 
 def _type_name(value: Any) -> str:
+    """What a value is, in the spec's (YAML's) words: 'the number 0.5', 'the mapping {'a': 1}', 'null'."""
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, str):
         return f"the string '{_short(value)}'"
-    if isinstance(value, list):
-        return f"the list {_short(str(list(value)))}"
+    if isinstance(value, (list, tuple)):
+        return f"the list {brief(list(value), 60)}"
+    if isinstance(value, dict):
+        return f"the mapping {brief(value, 60)}"
     if value is None:
         return "null"
-    return f"{type(value).__name__} {_short(repr(value))}"
+    if isinstance(value, (int, float)):
+        return f"the number {brief(value, 60)}"
+    return f"{brief(value, 60)}"
 
 
 MAX_SIZE = 2 ** 40   # no real network comes near; far beyond it, arithmetic on sizes stops meaning anything
