@@ -32,7 +32,7 @@ def test_json_contract_and_hand_computed_numbers(runner):
     result = run(runner, "analyze", TINY, "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["name"] == "tiny"
     assert data["input_shape"] == [3, 32, 32]
     assert data["output_shape"] == [10]
@@ -52,11 +52,21 @@ def test_json_contract_and_hand_computed_numbers(runner):
     assert layers["c2"]["rf"] == {"whole_input": False, "size": [8, 8], "size_min": [8, 8], "stride": [2, 2],
                                   "padding": [3, 3], "aligned": True, "misaligned": False,
                                   "path_size_max": [8, 8], "path_size_min": [8, 8],
-                                  "max_path": ["conv2d_1", "relu_1", "pool1", "c2"],
-                                  "min_path": ["conv2d_1", "relu_1", "pool1", "c2"]}
+                                  "max_path_prev": "pool1", "min_path_prev": "pool1"}
     add = layers["add_1"]["rf"]
     assert (add["size"], add["size_min"], add["path_size_max"], add["path_size_min"]) == ([8, 8],) * 3 + ([4, 4],)
-    assert add["min_path"] == ["conv2d_1", "relu_1", "pool1", "add_1"] and add["max_path"][-2:] == ["c2", "add_1"]
+    assert (add["min_path_prev"], add["max_path_prev"]) == ("pool1", "c2")
+
+    def path(name: str, key: str) -> list[str]:      # schema 2: a path is its layers' *_path_prev links followed back
+        names = []
+        while name is not None:
+            names.append(name)
+            name = layers[name]["rf"][key]
+        return names[::-1]
+
+    assert path("add_1", "min_path_prev") == ["conv2d_1", "relu_1", "pool1", "add_1"]
+    assert path("add_1", "max_path_prev")[-2:] == ["c2", "add_1"]
+    assert path("conv2d_1", "max_path_prev") == ["conv2d_1"] and layers["conv2d_1"]["rf"]["max_path_prev"] is None
     assert layers["linear_1"]["rf"]["whole_input"] is True
     assert layers["linear_1"]["rf"]["stride"] is None
     totals = data["totals"]

@@ -133,8 +133,8 @@ def growth(summary: Summary, layer: Optional[str] = None) -> tuple[GrowthRow, ..
         row = summary.layer(name)
         field = row.rf
         max_input = None
-        if len(row.inputs) > 1 and len(field.max_path) >= 2 and field.max_path[-2] in row.inputs:
-            max_input = field.max_path[-2]
+        if len(row.inputs) > 1 and row.max_path_prev in row.inputs:     # O(1): the path's last link
+            max_input = row.max_path_prev
         if field.whole:
             rows.append(GrowthRow(name, row.type, row.inputs, True, tuple(lengths), tuple(lengths), (),
                                   tuple(Fraction(1) for _ in lengths), field.misaligned, max_input))

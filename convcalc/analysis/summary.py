@@ -7,13 +7,15 @@ is `convcalc.report.summary`'s business.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from functools import cached_property
+from typing import Mapping, Optional, Sequence
 
 from ..errors import LayerArgError, ShapeError
 from ..spec.build import build_graph
 from ..spec.graph import INPUT, Graph, layer_error
 from ..layers.base import Part, Shape
 from ..algebra import Field
+from ..algebra.field import PathLink
 from ..algebra.shapes import prod
 from ..spec.load import Spec
 
@@ -48,6 +50,24 @@ class LayerResult:
     def activations(self) -> int:
         """Elements in this layer's output."""
         return prod(self.output_shape)
+
+    @property
+    def max_path_prev(self) -> Optional[str]:
+        """The layer before this one on the path with the largest field (None: the path starts at the network
+        input). That layer's own ``max_path`` continued by this layer is this layer's: the paths are linked
+        lists whose every link is the layer's own (see `Field.named`), so following these names rebuilds a
+        path in O(its length)."""
+        return previous_on_path(self.rf.max_link)
+
+    @property
+    def min_path_prev(self) -> Optional[str]:
+        """The layer before this one on the path with the smallest field (see `max_path_prev`)."""
+        return previous_on_path(self.rf.min_link)
+
+
+def previous_on_path(link: PathLink) -> Optional[str]:
+    """The name before the last one on a path link (None: the path has at most one layer)."""
+    return link[1][0] if link is not None and link[1] is not None else None
 
 
 @dataclass(frozen=True)
@@ -92,27 +112,35 @@ class Summary:
         return self.layer(self.output).output_shape
 
     def layer(self, name: str) -> LayerResult:
-        for row in self.layers:
-            if row.name == name:
-                return row
-        raise KeyError(name)
+        """The layer named ``name`` (KeyError if none), in O(1): callers ask for every layer."""
+        return self._by_name[name]
+
+    @cached_property
+    def _by_name(self) -> dict[str, LayerResult]:
+        return {row.name: row for row in self.layers}
 
 
 def _peak(graph: Graph, sizes: Mapping[str, int]) -> int:
     """Peak elements of layer outputs alive at once when nodes run in order and each output is freed after its
-    last use (the network input, which the caller holds, is not counted, as in the total)."""
+    last use (the network input, which the caller holds, is not counted, as in the total). One pass with a
+    running total: each output is added once and removed once (at its last use, or at once if nothing uses it)."""
     last_use: dict[str, int] = {}
     for index, node in enumerate(graph.nodes):
         for name in node.inputs:
             last_use[name] = index
     last_use[graph.output] = len(graph.nodes)
-    live: dict[str, int] = {}
-    peak = 0
+    freed_after: dict[int, list[str]] = {}
+    for name, index in last_use.items():
+        if name != INPUT:
+            freed_after.setdefault(index, []).append(name)
+    live = peak = 0
     for index, node in enumerate(graph.nodes):
-        live[node.name] = sizes[node.name]
-        peak = max(peak, sum(live.values()))
-        for name in [n for n in live if last_use.get(n, -1) <= index]:
-            del live[name]
+        live += sizes[node.name]
+        peak = max(peak, live)
+        if node.name not in last_use:
+            live -= sizes[node.name]
+        for name in freed_after.get(index, ()):
+            live -= sizes[name]
     return peak
 
 

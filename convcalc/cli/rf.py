@@ -12,6 +12,7 @@ import typer
 
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
                      faster_blas, load_graph, shape_option, stdout)
+from .run import MEMORY_HELP
 
 
 @app.command(name="rf")
@@ -46,6 +47,7 @@ def rf_command(
                                            help="Draw the regions of --unit (default: the centre and the first unit)"
                                                 " on the input image and write it here."),
     allow_include_outside: bool = typer.Option(False, "--allow-include-outside", help=INCLUDE_HELP),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", metavar="SIZE", help=MEMORY_HELP),
 ) -> None:
     """Receptive fields: growth per layer, a unit's exact region, the effective receptive field, overlays.
 
@@ -72,7 +74,7 @@ def rf_command(
         notes = faster_blas() if erf is not None else []
         study = study_fields(graph, layer=layer, unit=unit, input_size=shape_option(input_size), image=input,
                              erf=erf is not None, samples=samples, seed=seed, channel=channel,
-                             overlay=overlay is not None, verify=verify)
+                             overlay=overlay is not None, verify=verify, max_memory=max_memory)
         regions = ()
         if study.erf is not None:
             save_png(erf_heatmap(study.erf), erf)

@@ -13,6 +13,9 @@ import typer
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
                      faster_blas, floats, load_graph, size, stderr, stdout)
 
+MEMORY_HELP = ("Memory budget, e.g. 8G or 500M (0 or none: no limit); default: 75% of the available memory."
+               " Work whose estimated memory exceeds it is refused before anything large is allocated.")
+
 
 class RfCheck(str, Enum):
     all = "all"
@@ -45,6 +48,7 @@ def run_command(
     rf_check: RfCheck = typer.Option(RfCheck.all, "--rf-check",
                                      help="Prove every layer's receptive field by exact dependency propagation"
                                           " (all), or skip it (none)."),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", metavar="SIZE", help=MEMORY_HELP),
 ) -> None:
     """Run the network with NumPy on real input and check every prediction of the analyzer.
 
@@ -70,7 +74,7 @@ def run_command(
         graph = load_graph(spec, set_, allow_include_outside)
         options = dict(input=input, weights=weights, seed=seed, dtype=dtype, batch=batch, resize=size(resize),
                        normalize=normalize, mean=floats(mean, "--mean"), std=floats(std, "--std"), topk=topk,
-                       keep_maps=save_maps is not None, rf_check=rf_check is RfCheck.all)
+                       keep_maps=save_maps is not None, rf_check=rf_check is RfCheck.all, max_memory=max_memory)
         notes = faster_blas()
         checked = _run_with_progress(run, graph, options)
         if output is not None:

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 import glob
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..errors import ConvcalcError
+from ..algebra.shapes import prod
 from ..kernels import is_real
+from .headers import InputError, image_header, npy_header, opened_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 _PIL_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 _WIDE_GRAY = ("I;16", "I;16L", "I;16B", "I;16N", "I")   # Pillow opens 16-bit PNGs as I;16 (older: I)
-
-
-class InputError(ConvcalcError):
-    """An input file or option that cannot become the network's input."""
 
 
 # --------------------------------------------------------------------------- the built-in test image
@@ -78,55 +76,63 @@ def expand_paths(pattern: str) -> list[Path]:
     return matches
 
 
-def load_image(path: Path, channels: int, resize: tuple[int, int] | None) -> np.ndarray:
-    """An image file as [C, H, W] floats in [0, 1], converted to ``channels`` (1, 3 or 4)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
+def _image_channels(channels: int) -> None:
     if channels not in _PIL_MODES:
         raise InputError(f"the spec takes {channels} input channels; an image gives 1 (grayscale), 3 (RGB)"
                          " or 4 (RGBA): use a .npy input instead")
-    try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)   # photos stand the way the camera meant
-            if image.mode == "F":                     # float images: values as they are, not cut to 8 bits
-                plane = image.resize((resize[1], resize[0]), Image.Resampling.BILINEAR) if resize else image
-                gray = np.asarray(plane, dtype=np.float64)
-                return np.stack([gray] * min(channels, 3) + [np.ones_like(gray)] * (channels == 4))
-            if image.mode in _WIDE_GRAY:
-                # 16-bit grayscale (PNG, TIFF): PIL's convert() to 8 bits clips at 255 instead of scaling
-                plane = image.convert("F")
-                if resize is not None:
-                    plane = plane.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
-                gray = np.clip(np.asarray(plane, dtype=np.float64) / 65535.0, 0.0, 1.0)
-                planes = [gray] * min(channels, 3) + [np.ones_like(gray)] * (channels == 4)
-                return np.stack(planes)
-            image = image.convert(_PIL_MODES[channels])
+
+
+def load_image(path: Path, channels: int, resize: tuple[int, int] | None) -> np.ndarray:
+    """An image file as [C, H, W] floats in [0, 1], converted to ``channels`` (1, 3 or 4)."""
+    from PIL import Image, ImageOps
+
+    _image_channels(channels)
+    with opened_image(path) as opened:
+        image = ImageOps.exif_transpose(opened)   # photos stand the way the camera meant
+        if image.mode == "F":                     # float images: values as they are, not cut to 8 bits
+            plane = image.resize((resize[1], resize[0]), Image.Resampling.BILINEAR) if resize else image
+            gray = np.asarray(plane, dtype=np.float64)
+            return np.stack([gray] * min(channels, 3) + [np.ones_like(gray)] * (channels == 4))
+        if image.mode in _WIDE_GRAY:
+            # 16-bit grayscale (PNG, TIFF): PIL's convert() to 8 bits clips at 255 instead of scaling
+            plane = image.convert("F")
             if resize is not None:
-                image = image.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
-            array = np.asarray(image, dtype=np.float64) / 255.0
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise InputError(f"cannot read image {path}: {exc}") from None
+                plane = plane.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
+            gray = np.clip(np.asarray(plane, dtype=np.float64) / 65535.0, 0.0, 1.0)
+            planes = [gray] * min(channels, 3) + [np.ones_like(gray)] * (channels == 4)
+            return np.stack(planes)
+        image = image.convert(_PIL_MODES[channels])
+        if resize is not None:
+            image = image.resize((resize[1], resize[0]), Image.Resampling.BILINEAR)
+        array = np.asarray(image, dtype=np.float64) / 255.0
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
 def load_npy(path: Path, input_shape: Sequence[int]) -> np.ndarray:
-    """A .npy of [C, *S] or [N, C, *S] as [N, C, *S]."""
+    """A .npy of [C, *S] or [N, C, *S] as [N, C, *S] (its header checked first, `npy_batch_shape`)."""
+    shape = npy_batch_shape(path, input_shape)
     try:
         array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read {path}: {exc}") from None
-    if not is_real(array.dtype):
-        raise InputError(f"{path} holds {array.dtype} values, not real numbers")
+    except (OSError, ValueError, EOFError) as exc:
+        raise InputError(f"cannot read {path}: {str(exc)[:200]}") from None
+    return array.reshape(shape).astype(np.float64)
+
+
+def npy_batch_shape(path: Path, input_shape: Sequence[int]) -> tuple[int, ...]:
+    """The batch [N, C, *S] the .npy file at ``path`` declares (its header alone), checked against the spec's
+    input [C, ...]: real numbers, the spec's rank (with or without a batch axis) and channels."""
+    header = npy_header(path)
+    if not is_real(header.dtype):
+        raise InputError(f"{path} holds {header.dtype} values, not real numbers")
     rank = len(input_shape)
-    if array.ndim == rank:
-        array = array[None]
-    if array.ndim != rank + 1:
-        raise InputError(f"{path} has shape {list(array.shape)}; the spec takes [C, ...] = {list(input_shape)}"
+    shape = (1, *header.shape) if len(header.shape) == rank else header.shape
+    if len(shape) != rank + 1:
+        raise InputError(f"{path} has shape {list(header.shape)}; the spec takes [C, ...] = {list(input_shape)}"
                          f" or a batch [N, C, ...]")
-    if array.shape[1] != input_shape[0]:
-        raise InputError(f"{path} has {array.shape[1]} channels (shape {list(array.shape)}); the spec takes"
+    if shape[1] != input_shape[0]:
+        raise InputError(f"{path} has {shape[1]} channels (shape {list(header.shape)}); the spec takes"
                          f" {input_shape[0]}")
-    return array.astype(np.float64)
+    return tuple(shape)
 
 
 def load_inputs(pattern: str, input_shape: Sequence[int], resize: tuple[int, int] | None = None) -> np.ndarray:
@@ -156,6 +162,74 @@ def normalize_batch(batch: np.ndarray, mean: Sequence[float], std: Sequence[floa
         raise InputError("--std values must not be 0")
     shape = (1, -1) + (1,) * (batch.ndim - 2)
     return (batch - np.reshape(mean, shape)) / np.reshape(std, shape)
+
+
+# --------------------------------------------------------------------------- what a source declares
+
+@dataclass(frozen=True)
+class DeclaredInput:
+    """The batch an input source will give, known from its headers before any payload is read."""
+
+    shape: tuple[int, ...]      # [N, C, *S], the batch as `prepare_inputs` will return it
+    largest_file: int           # bytes decoding the largest file takes (0: none)
+
+    @property
+    def elements(self) -> int:
+        return prod(self.shape)
+
+
+def declare_inputs(source: str | os.PathLike | np.ndarray | None, input_shape: Sequence[int], *,
+                   resize: tuple[int, int] | None = None, batch: int | None = None) -> DeclaredInput:
+    """The batch `prepare_inputs` would make of ``source`` (same arguments), from the files' headers alone (.npy
+    shapes, image sizes) and with the same refusals for what does not fit the spec, so that its size can be
+    checked against the memory budget before anything large is read or drawn."""
+    largest = 0
+    if source is None:
+        shape = tuple(input_shape)
+        if resize is not None:
+            if len(shape) != 3:
+                raise InputError(f"--resize HxW needs a [C, H, W] input; the spec's is {list(shape)}")
+            shape = (shape[0], *resize)
+        shape = (1, *shape)
+    elif isinstance(source, np.ndarray):
+        if resize is not None:
+            raise InputError("--resize applies to images; an array input keeps its own size")
+        if not is_real(source.dtype):
+            raise InputError(f"the input array holds {source.dtype} values; it must hold real numbers")
+        shape = (1, *source.shape) if source.ndim == len(input_shape) else tuple(source.shape)
+        if len(shape) != len(input_shape) + 1 or shape[1] != input_shape[0]:
+            raise InputError(f"the input array has shape {list(source.shape)}; the spec takes {list(input_shape)}"
+                             " (or a batch [N, ...] of it)")
+    else:
+        pattern = os.fspath(source)
+        paths = expand_paths(pattern)
+        if resize is not None and all(p.suffix.lower() == ".npy" for p in paths):
+            raise InputError("--resize applies to images; a .npy input keeps its own size")
+        count, sizes = 0, set()
+        for path in paths:
+            if path.suffix.lower() == ".npy":
+                found = npy_batch_shape(path, input_shape)
+                largest = max(largest, prod(found) * 24)     # as stored, then as float64
+            else:
+                if len(input_shape) != 3:
+                    raise InputError(f"{path} is an image, but the spec's input {list(input_shape)} is not [C, H, W]")
+                _image_channels(input_shape[0])
+                header = image_header(path)
+                found = (1, input_shape[0], *(resize or (header.height, header.width)))
+                largest = max(largest, header.decoded + 16 * prod(found))
+            count += found[0]
+            sizes.add(tuple(found[1:]))
+        if len(sizes) > 1:
+            listed = ", ".join("x".join(map(str, s)) for s in sorted(sizes))
+            raise InputError(f"the inputs differ in size ({listed}); pass --resize HxW to give them one size")
+        shape = (count, *sizes.pop())
+    if batch is not None:
+        if batch < 1:
+            raise InputError(f"--batch must be at least 1, got {batch}")
+        if shape[0] != 1:
+            raise InputError(f"--batch repeats one input, but {shape[0]} were given")
+        shape = (batch, *shape[1:])
+    return DeclaredInput(tuple(shape), largest)
 
 
 # --------------------------------------------------------------------------- one batch, ready to run
@@ -220,6 +294,8 @@ def save_array(path: str | os.PathLike, array: np.ndarray) -> Path:
     """``array`` saved as .npy at ``path`` (a missing .npy suffix added, as np.save does); the path written."""
     path = Path(path)
     saved = path if path.suffix == ".npy" else path.with_name(path.name + ".npy")
+    if saved.exists() and not saved.is_file():        # a FIFO would block the write, a directory refuse it
+        raise InputError(f"cannot write {saved}: it exists and is not a regular file")
     try:
         np.save(saved, array)
     except OSError as exc:

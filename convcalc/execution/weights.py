@@ -18,6 +18,7 @@ from ..analysis.summary import Summary
 from ..errors import ConvcalcError
 from ..spec.graph import Graph, Node
 from ..kernels import is_real
+from .headers import ArrayHeader, npz_headers
 
 OPTIONAL_BUFFERS = ("num_batches_tracked",)   # bookkeeping of training; inference does not need it
 
@@ -56,32 +57,35 @@ def _inferred_of(node: Node, summary: Summary):
     return node.layer.infer(in_shapes)
 
 
-def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """A state dict saved with np.savez (no pickles)."""
+def npz_arrays(path: str | os.PathLike) -> dict[str, ArrayHeader]:
+    """What the state dict at ``path`` declares, key by key, from the archive's directory and its members' headers
+    alone (`headers.npz_headers`): checked against the network (`check_state_shapes`) and the memory budget before
+    `load_npz` inflates anything."""
+    if not os.path.exists(path):
+        raise WeightsError(f"no such weights file: {path}")
+    return npz_headers(path, WeightsError, "weights file")
+
+
+def load_npz(path: str | os.PathLike, declared: Mapping[str, ArrayHeader] | None = None) -> dict[str, np.ndarray]:
+    """A state dict saved with np.savez (no pickles); ``declared``: its `npz_arrays`, when already read."""
+    declared = npz_arrays(path) if declared is None else declared
     try:
-        with open(path, "rb") as handle:
-            magic = handle.read(6)
-        if not magic.startswith(b"PK") and not magic.startswith(b"\x93NUMPY"):
-            # np.load would take it for a pickle and suggest allow_pickle: the wrong advice for a wrong file
-            raise WeightsError(f"{path} is not an .npz archive (save a state dict with np.savez)")
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):     # a plain .npy holds one array, not a state dict
-            raise WeightsError(f"{path} holds a single array, not a state dict: save one with np.savez")
-        with loaded as archive:
-            return {key: archive[key] for key in archive.files}
+        with np.load(path, allow_pickle=False) as archive:
+            return {key: archive[key] for key in declared}
     except FileNotFoundError:
         raise WeightsError(f"no such weights file: {path}") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:   # truncated or corrupt archives
-        raise WeightsError(f"cannot read weights file {path}: {exc}") from None
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:   # corrupt archives
+        raise WeightsError(f"cannot read weights file {path}: {str(exc)[:200]}") from None
 
 
-def state_from_dict(flat: Mapping[str, np.ndarray], summary: Summary, source: str = "weights") -> State:
-    """Split a flat state dict by layer, after checking every key and shape; all problems are reported at once."""
+def check_state_shapes(shapes: Mapping[str, tuple[int, ...]], summary: Summary, source: str = "weights") -> None:
+    """Every key of a flat state dict (given by its arrays' shapes) and shape against the network's; all problems
+    are reported at once."""
     expected = expected_keys(summary)
-    missing = [k for k in expected if k not in flat and k.rsplit(".", 1)[1] not in OPTIONAL_BUFFERS]
-    unexpected = [k for k in flat if k not in expected]
-    misshaped = [f"{k} is {list(np.shape(flat[k]))}, expected {list(expected[k])}"
-                 for k in expected if k in flat and tuple(np.shape(flat[k])) != expected[k]]
+    missing = [k for k in expected if k not in shapes and k.rsplit(".", 1)[1] not in OPTIONAL_BUFFERS]
+    unexpected = [k for k in shapes if k not in expected]
+    misshaped = [f"{k} is {list(shapes[k])}, expected {list(expected[k])}"
+                 for k in expected if k in shapes and tuple(shapes[k]) != expected[k]]
     problems = []
     if missing:
         problems.append(f"missing {len(missing)}: {', '.join(missing)}")
@@ -91,6 +95,11 @@ def state_from_dict(flat: Mapping[str, np.ndarray], summary: Summary, source: st
         problems.append(f"wrong shape {len(misshaped)}: {'; '.join(misshaped)}")
     if problems:
         raise WeightsError(f"{source} do not fit the network: " + " | ".join(problems))
+
+
+def state_from_dict(flat: Mapping[str, np.ndarray], summary: Summary, source: str = "weights") -> State:
+    """Split a flat state dict by layer, after checking every key and shape (`check_state_shapes`)."""
+    check_state_shapes({key: tuple(np.shape(value)) for key, value in flat.items()}, summary, source)
     state: State = {row.name: {} for row in summary.layers}
     owners = {f"{row.name}.{name}": (row.name, name)            # a composite's names hold dots: 'dw.pointwise.weight'
               for row in summary.layers for name in {**row.weights, **row.buffer_shapes}}

@@ -32,6 +32,7 @@ from .args import Arg, _as_int, _short, boolean, choice, integer, optional, per_
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis, fan_in_uniform
 from .registry import register
 from .padding import pad_problem
+from .memory import conv_memory
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 # stride-1 convs with at least this many output positions per sample use the row (or, batched, the tap-GEMM)
@@ -142,6 +143,7 @@ class ConvNd(Layer):
     """Shared rules of Conv1d/2d/3d."""
 
     summary = "cross-correlation with stride, padding, dilation and groups (torch.nn.ConvNd)"
+    memory_use = conv_memory     # the bytes the executor spends on it (`layers.memory`, by algorithm)
     arguments = {
         "in_channels": Arg(optional(integer(1)), None, "input channels; inferred from the graph"),
         "out_channels": Arg(integer(1), doc="output channels"),
@@ -281,30 +283,27 @@ class ConvNd(Layer):
         bias = np.asarray(params["bias"], dtype=dtype) if "bias" in params else None
         plan: dict[str, Any] = {"pads": pads, "out": out, "bias": bias, "bias_in_gemm": False,
                                 "bias_rows": None if bias is None else bias_rows(bias, prod(out))}
-        per_group = channels // self.groups
         fft_shape = tuple(fast_fft_length(size + lo + hi) for size, (lo, hi) in zip(spatial, pads))
-        if self.algorithm == "fft" or (self.algorithm == "auto"
-                                       and self.fft_pays(channels, out, fft_shape, dtype)):
+        method = self.algorithm_for(channels, spatial, out, dtype)
+        if method == "fft":
             plan.update(method="fft", weights=None, fft_shape=fft_shape,
                         spectrum=fft_kernel_spectrum(exact, self.groups, self.dilation, fft_shape, dtype))
-        elif self.algorithm == "winograd" or (self.algorithm == "auto" and self.winograd_pays(channels, out)):
+        elif method == "winograd":
             plan.update(method="winograd", weights=winograd_weights(exact, dtype))
-        elif self.groups == 1 and prod(self.kernel_size) > 1 and channels * self.kernel_size[-1] < (
-                TRANSPOSED_PATCHES_MAX_RUN if all(s == 1 for s in self.stride) else TRANSPOSED_PATCHES_MAX_RUN_STRIDED):
+        elif method == "im2col_t":
             blocks = tap_blocks(self.kernel_size, self.stride, self.dilation)
             plan.update(method="im2col_t", blocks=blocks, weights=tap_block_columns(weight, blocks))
-        elif self.groups > 1 and per_group == 1:
-            multiplier = self.out_channels // channels                    # depthwise
-            taps = weight.reshape(channels, multiplier, -1).transpose(2, 0, 1)   # (prod(k), C, M)
+        elif method == "depthwise":
+            taps = weight.reshape(channels, self.out_channels // channels, -1).transpose(2, 0, 1)   # (prod(k), C, M)
             plan.update(method="depthwise", weights=np.ascontiguousarray(taps, dtype=dtype))
-        elif self.groups == 1 and all(k == 1 for k in self.kernel_size):
+        elif method == "pointwise":
             columns = weight.reshape(self.out_channels, channels).T       # (C, O)
             in_gemm = bias is not None and (any(s > 1 for s in self.stride)
                                             or self.out_channels >= BIAS_IN_GEMM_MIN_EXPANSION * (channels + 1))
             plan.update(method="pointwise", bias_in_gemm=in_gemm,
                         weights=np.ascontiguousarray(np.vstack([columns, bias[None]]) if in_gemm else columns,
                                                      dtype=dtype))
-        elif self.groups == 1 and self.dims >= 2 and all(s == 1 for s in self.stride) and prod(out) >= ROWS_MIN_POSITIONS:
+        elif method == "rows":
             first = self.kernel_size[0]
             rows = np.moveaxis(weight, 1, -1)                              # (O, k0, *k[1:], C)
             rows = np.moveaxis(rows, 1, 0).reshape(first, self.out_channels, -1).transpose(0, 2, 1)
@@ -322,6 +321,25 @@ class ConvNd(Layer):
         if plan["method"] in ("fft", "depthwise", "winograd", "im2col_t"):   # no layout above is the columns
             plan["weight"] = weight
         return plan
+
+    def algorithm_for(self, channels: int, spatial: Sequence[int], out: Sequence[int], dtype: np.dtype) -> str:
+        """The algorithm `prepare` lays the weights out for at these shapes (`memory_use` sizes it too)."""
+        auto = self.algorithm == "auto"
+        fft_shape = tuple(fast_fft_length(size + lo + hi) for size, (lo, hi) in zip(spatial, self.pads(spatial)))
+        if self.algorithm == "fft" or (auto and self.fft_pays(channels, out, fft_shape, dtype)):
+            return "fft"
+        if self.algorithm == "winograd" or (auto and self.winograd_pays(channels, out)):
+            return "winograd"
+        unit_stride = all(s == 1 for s in self.stride)
+        if self.groups == 1 and prod(self.kernel_size) > 1 and channels * self.kernel_size[-1] < (
+                TRANSPOSED_PATCHES_MAX_RUN if unit_stride else TRANSPOSED_PATCHES_MAX_RUN_STRIDED):
+            return "im2col_t"
+        if self.groups > 1 and channels == self.groups:
+            return "depthwise"
+        if self.groups == 1 and all(k == 1 for k in self.kernel_size):
+            return "pointwise"
+        return "rows" if self.groups == 1 and self.dims >= 2 and unit_stride and prod(out) >= ROWS_MIN_POSITIONS \
+            else "im2col"
 
     def backward_columns(self, plan: dict[str, Any]) -> np.ndarray:
         """The weights as (g, prod(k) * C/g, O/g) columns for `backward`: im2col's own layout, a view of the

@@ -91,7 +91,10 @@ _activation("ELU", "x if x > 0 else alpha·(exp(x) − 1)",
             lambda layer, x, y, grad: np.where(x <= 0, grad * grad.dtype.type(layer.alpha) * np.exp(np.minimum(x, 0)),
                                                grad),
             alpha=Arg(real(), 1.0), **_INPLACE)
-_activation("GELU", "x·Φ(x)", _gelu, None, _gelu_backward, approximate=Arg(choice("none", "tanh"), "none"))
+# the exact GELU runs math.erf over an object array: a Python float and a pointer per value, whatever the dtype
+# (the executor's memory estimate reads this, `convcalc.execution.memory.generic_use`)
+_activation("GELU", "x·Φ(x)", _gelu, None, _gelu_backward,
+            approximate=Arg(choice("none", "tanh"), "none")).temporary_bytes_per_value = 48
 _activation("SiLU", "x·σ(x) (swish)", lambda layer, x: x * _sigmoid(x), None, _silu_backward, **_INPLACE)
 _activation("Hardswish", "x·relu6(x + 3)/6", lambda layer, x: x * _relu6(x + 3) / 6, None,
             lambda layer, x, y, grad: np.where(x <= -3, _zero(grad), np.where(x < 3, grad * (x / 3 + 0.5), grad)),

@@ -8,13 +8,14 @@ Nothing here tests a layer's type. The units answer `Layer.window_geometry` (sli
 from __future__ import annotations
 
 from fractions import Fraction
+from math import gcd
 from typing import Callable, Iterable, Iterator
 
 from ..spec.graph import INPUT
 from ..layers.base import ScatterAxis, WindowAxis, shape_text
 from ..algebra import Field
 from .context import AXIS_UNITS, Context, grouped, layer_label, number
-from .gridding import check_gridding, hdc_m2, reached_offsets
+from .gridding import check_gridding, hdc_m2, reached_runs
 from .model import Finding
 
 
@@ -56,12 +57,20 @@ def check_dropped_pixels(ctx: Context) -> Iterator[Finding]:
 
 # --------------------------------------------------------------------------- CC202 checkerboard
 
-def taps_per_phase(scatter: ScatterAxis) -> list[int]:
-    """How many kernel taps land on an output position, for each position modulo the stride: tap m reaches
-    output j*s - p + m*d, so the count of phase r is #{m < k : m*d = r (mod s)} (padding only rotates phases)."""
-    counts = [0] * scatter.stride
-    for m in range(scatter.kernel):
-        counts[(m * scatter.dilation) % scatter.stride] += 1
+def tap_counts(scatter: ScatterAxis) -> set[int]:
+    """How many kernel taps land on an output position, over the positions modulo the stride (the distinct
+    counts): tap m reaches output j*s - p + m*d, so phase r gets #{m < k : m*d = r (mod s)} (padding only rotates
+    phases). The phases m*d mod s run through the p = s/gcd(d, s) multiples of gcd(d, s) and repeat, so k // p
+    taps land on each, one more on the first k mod p, and none on the other s - p phases: O(1), whatever the
+    stride (a count per phase took gigabytes at stride 10^9)."""
+    kernel, stride = scatter.kernel, scatter.stride
+    common = gcd(scatter.dilation, stride)
+    period = stride // common
+    counts = {kernel // period}
+    if kernel % period:
+        counts.add(kernel // period + 1)
+    if common > 1:
+        counts.add(0)
     return counts
 
 
@@ -72,11 +81,11 @@ def check_checkerboard(ctx: Context) -> Iterator[Finding]:
             continue
         uneven = []
         for axis, scatter in enumerate(geometry):
-            counts = taps_per_phase(scatter)
+            counts = tap_counts(scatter)
             if scatter.stride > 1 and min(counts) != max(counts):
                 dilation = f" and dilation {scatter.dilation}" if scatter.dilation > 1 else ""
                 text = (f"kernel {scatter.kernel}{dilation} with stride {scatter.stride} gives output positions"
-                        f" {' or '.join(str(c) for c in sorted(set(counts), reverse=True))} taps")
+                        f" {' or '.join(str(c) for c in sorted(counts, reverse=True))} taps")
                 if min(counts) == 0:
                     text += " (some get no input at all, only the bias)"
                 uneven.append((axis, text))
@@ -118,15 +127,17 @@ def check_dead_layers(ctx: Context) -> Iterator[Finding]:
             alive.update(node.inputs)
     dead = [node for node in graph.nodes if node.name not in alive]
     dead_names = {node.name for node in dead}
+    claimed: set[str] = set()      # a dead layer feeding several dead ends is counted with the first (one walk)
     for node in dead:
         if ctx.consumers[node.name]:
             continue               # feeds a dead layer: counted with that branch's end
         branch, pending = {node.name}, list(node.inputs)
         while pending:
             name = pending.pop()
-            if name in dead_names and name not in branch:
+            if name in dead_names and name not in branch and name not in claimed:
                 branch.add(name)
                 pending.extend(ctx.nodes[name].inputs)
+        claimed |= branch
         others = len(branch) - 1
         extra = (f", nor do{'es' if others == 1 else ''} the {others} layer{'s' if others != 1 else ''} feeding only"
                  f" it" if others else "")
@@ -291,4 +302,4 @@ def run_checks(ctx: Context, enabled: set[str]) -> list[Finding]:
     return findings
 
 
-__all__ = ["CHECKS", "Context", "dropped_positions", "hdc_m2", "reached_offsets", "run_checks", "taps_per_phase"]
+__all__ = ["CHECKS", "Context", "dropped_positions", "hdc_m2", "reached_runs", "run_checks", "tap_counts"]

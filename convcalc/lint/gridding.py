@@ -5,7 +5,7 @@ Segmentation")."""
 from __future__ import annotations
 
 from math import gcd
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 from ..spec.graph import INPUT, Node
 from ..layers.base import WindowAxis
@@ -31,21 +31,46 @@ def stride_one_window(ctx: Context, node: Node) -> tuple[WindowAxis, ...] | None
 
 
 def window_chains(ctx: Context) -> list[list[tuple[Node, tuple[WindowAxis, ...]]]]:
-    """Maximal chains of stride-1 sliding windows joined only by pointwise layers (one resolution)."""
-    chain_of: dict[str, list[tuple[Node, tuple[WindowAxis, ...]]]] = {}
+    """Maximal chains of stride-1 sliding windows joined only by pointwise layers (one resolution).
+
+    Each window links to the window before it (not a copy of its chain), and the walk back through pointwise
+    layers is remembered, so finding the chains is linear in the layers (copying made a 10,000-layer stack
+    quadratic in time and memory)."""
+    before: dict[str, Optional[str]] = {}              # window -> the window before it in its chain (None: first)
+    geometry_of: dict[str, tuple[WindowAxis, ...]] = {}
+    behind: dict[str, str] = {}                        # a layer -> the first non-pointwise layer at or before it
     continued: set[str] = set()
     for node in ctx.summary.graph.nodes:
         geometry = stride_one_window(ctx, node)
         if geometry is None:
             continue
-        source = node.inputs[0]
-        while source != INPUT and source not in chain_of and is_pointwise(ctx, ctx.nodes[source]):
-            source = ctx.nodes[source].inputs[0]
-        previous = chain_of.get(source, [])
-        if previous:
+        source = _behind_pointwise(ctx, node.inputs[0], before, behind)
+        if source in before:
             continued.add(source)
-        chain_of[node.name] = [*previous, (node, geometry)]
-    return [chain for name, chain in chain_of.items() if name not in continued]
+        before[node.name] = source if source in before else None
+        geometry_of[node.name] = geometry
+    chains = []
+    for name in before:
+        if name in continued:
+            continue
+        chain, link = [], name
+        while link is not None:
+            chain.append((ctx.nodes[link], geometry_of[link]))
+            link = before[link]
+        chains.append(chain[::-1])
+    return chains
+
+
+def _behind_pointwise(ctx: Context, source: str, windows: dict, behind: dict[str, str]) -> str:
+    """``source``, or the first layer before it that is a window or not pointwise (walking single inputs)."""
+    walked = []
+    while source != INPUT and source not in windows and source not in behind and is_pointwise(ctx, ctx.nodes[source]):
+        walked.append(source)
+        source = ctx.nodes[source].inputs[0]
+    source = behind.get(source, source)
+    for name in walked:
+        behind[name] = source
+    return source
 
 
 def hdc_m2(rates: Sequence[int]) -> int:
@@ -56,21 +81,86 @@ def hdc_m2(rates: Sequence[int]) -> int:
     return m
 
 
-def reached_offsets(windows: Iterable[WindowAxis], stride: int = 1) -> int:
-    """The offsets (a bit set) a unit reaches through the windows: the Minkowski sum of each layer's taps
-    {0, d, ..., (k-1) d} times the effective stride before it."""
-    offsets = 1
+# the most run-steps (runs visited while adding a layer's taps) one spec's gridding check may take: a dilated stack
+# whose reached offsets stay this scattered is not counted (CC205 is then not reported for it)
+MAX_RUN_STEPS = 2_000_000
+
+
+class TooScattered(Exception):
+    """The reached offsets need more than the run-step budget to count."""
+
+
+class RunBudget:
+    def __init__(self, steps: int = MAX_RUN_STEPS):
+        self.left = steps
+
+    def spend(self, steps: int) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise TooScattered
+
+
+def reached_runs(windows: Iterable[WindowAxis], stride: int = 1,
+                 budget: Optional[RunBudget] = None) -> list[tuple[int, int]]:
+    """The offsets a unit reaches through the windows, as sorted maximal runs ``(first, last)``: the Minkowski sum
+    of each layer's taps {0, d, ..., (k-1) d} times the effective stride before it.
+
+    The sum does not depend on the order, so the layers are grouped by step s (their taps together are
+    s*{0..K}, K the sum of their k-1), and s*{0..K} is a sum of O(log K) pairs {0, s*c}: each adds a shifted copy
+    of the runs. The cost is the number of runs times the number of distinct steps (and log K), never the span,
+    which grows with the dilations (a bit per offset took minutes at dilation 10^6). Raises `TooScattered` when
+    ``budget`` runs out."""
+    counts: dict[int, int] = {}
     for window in windows:
         step = window.dilation * stride
-        total = 0
-        for m in range(window.kernel):
-            total |= offsets << (m * step)
-        offsets = total
+        if window.kernel > 1:
+            counts[step] = counts.get(step, 0) + window.kernel - 1
         stride *= window.stride
-    return offsets
+    runs = [(0, 0)]
+    for step in sorted(counts):
+        total, covered = counts[step], 0             # add step*{0..total} as pairs {0, step*c}: c = 1, 2, 4, ...
+        while covered < total:
+            shift = min(covered + 1, total - covered)
+            if budget is not None:
+                budget.spend(2 * len(runs))
+            runs = _union_shifted(runs, shift * step)
+            covered += shift
+    return runs
+
+
+def _union_shifted(runs: list[tuple[int, int]], shift: int) -> list[tuple[int, int]]:
+    """The runs together with the runs shifted by ``shift`` (> 0), merged into sorted maximal runs."""
+    if len(runs) == 1 and runs[0][1] + 1 >= runs[0][0] + shift:       # one run, overlapping its copy
+        return [(runs[0][0], runs[0][1] + shift)]
+    moved = [(a + shift, b + shift) for a, b in runs]
+    merged: list[tuple[int, int]] = []
+    i = j = 0
+    while i < len(runs) or j < len(moved):
+        if j == len(moved) or (i < len(runs) and runs[i][0] <= moved[j][0]):
+            a, b = runs[i]
+            i += 1
+        else:
+            a, b = moved[j]
+            j += 1
+        if merged and a <= merged[-1][1] + 1:
+            if b > merged[-1][1]:
+                merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def holes_of(runs: Sequence[tuple[int, int]], first: int = 5) -> tuple[int, list[int]]:
+    """How many offsets between the first and the last run no run holds, and the ``first`` smallest of them."""
+    count, shown = 0, []
+    for (_, end), (start, _) in zip(runs, runs[1:]):
+        count += start - end - 1
+        shown.extend(range(end + 1, min(start, end + 1 + first - len(shown))))
+    return count, shown
 
 
 def check_gridding(ctx: Context) -> Iterator[Finding]:
+    budget = RunBudget()
     for chain in window_chains(ctx):
         dims = len(chain[0][1])
         if any(len(geometry) != dims for _, geometry in chain):
@@ -94,14 +184,17 @@ def check_gridding(ctx: Context) -> Iterator[Finding]:
             if m2 > kernel:
                 hdc_texts.append((axis, f"rates {', '.join(map(str, rates))} of {names} give M_2 = {m2} > kernel"
                                         f" {kernel} (Wang et al. 2018)"))
-            offsets = reached_offsets(w for _, w in windows)
-            span = offsets.bit_length()
-            holes = [o for o in range(span) if not offsets >> o & 1]
-            if holes:
-                shown = ", ".join(map(str, holes[:5])) + (", ..." if len(holes) > 5 else "")
+            try:
+                runs = reached_runs((w for _, w in windows), budget=budget)
+            except TooScattered:
+                continue                    # too scattered to count within the budget: not reported
+            span = runs[-1][1] + 1
+            count, holes = holes_of(runs)
+            if count:
+                shown = ", ".join(map(str, holes)) + (", ..." if count > len(holes) else "")
                 first = chain[0][0].name
-                hole_texts.append((axis, f"a unit reaches {span - len(holes)} of the {span} positions its field spans"
-                                         f" in the input of '{first}': {len(holes)} holes, at offsets {shown}"))
+                hole_texts.append((axis, f"a unit reaches {span - count} of the {span} positions its field spans"
+                                         f" in the input of '{first}': {count} holes, at offsets {shown}"))
         label = f"{layer_label(last)}, dilated stack"
         if factor_texts:
             yield ctx.finding("CC203", f"{label}: {grouped(dims, factor_texts)}", last)

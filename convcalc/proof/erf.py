@@ -24,7 +24,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..errors import ConvcalcError, did_you_mean
-from ..analysis.summary import analyze
+from ..algebra.shapes import prod
+from ..analysis.summary import Summary, analyze
+from ..execution.memory import Estimate, layer_costs, shape_text, weights_bytes
 from ..execution.network import Network
 from ..spec.graph import Graph
 from ..analysis.regions import UnitRegion, unit_region
@@ -124,11 +126,36 @@ def _up_to(graph: Graph, layer: str) -> Graph:
     return replace(graph, nodes=tuple(n for n in graph.nodes if n.name in needed), output=layer, groups={})
 
 
+def erf_summary(graph: Graph, input_shape: Sequence[int], layer: str) -> Summary:
+    """The analysis of the part of ``graph`` that ``layer`` depends on, which `effective_field` runs."""
+    return analyze(_up_to(graph, layer), tuple(input_shape))
+
+
+def erf_memory(summary: Summary, estimate: Estimate, dtype: str = "float64") -> int:
+    """An upper bound on the bytes `effective_field` allocates for the truncated network ``summary``
+    (`erf_summary`; `convcalc.execution.memory`'s per-layer costs): two seeded networks' parameters (the next one is
+    drawn while the last is still held), every output kept for the backward pass and as many gradients, the
+    largest step's temporaries forward and backward, and the input, its gradient and the running mass (a few
+    float64 copies of the input)."""
+    input_shape = tuple(summary.input_shape)
+    costs = layer_costs(summary, np.dtype(dtype), 1)
+    kept, building = weights_bytes(summary, costs, None, estimate)
+    values = sum(cost.output for cost in costs)
+    for cost, row in zip(costs, summary.layers):
+        estimate.consider(f"layer '{cost.name}' ({cost.type})'s output {shape_text(row.output_shape)} ({dtype})",
+                          cost.output)
+    steps = max((cost.use.workspace + cost.use.backward for cost in costs), default=0)
+    inputs = 8 * prod(input_shape) * 6 + 8 * prod(input_shape[1:]) * 4
+    return kept + building + 2 * values + steps + inputs
+
+
 def effective_field(graph: Graph, input_shape: Sequence[int], layer: str, units: Sequence[int], *,
                     samples: int = 16, seed: int = 0, channel: Optional[int] = None,
-                    image: Optional[np.ndarray] = None, fraction: float = 0.95, dtype: str = "float64") -> Erf:
+                    image: Optional[np.ndarray] = None, fraction: float = 0.95, dtype: str = "float64",
+                    truncated: Optional[Summary] = None) -> Erf:
     """Luo et al.'s ERF of unit ``units`` of ``layer``, averaged over ``samples`` random networks (weights seeded
-    ``seed``, ``seed + 1``, ...) and random standard-normal inputs, or ``image`` ([C, *S]) for every sample."""
+    ``seed``, ``seed + 1``, ...) and random standard-normal inputs, or ``image`` ([C, *S]) for every sample.
+    ``truncated``: `erf_summary` of these arguments, when already analysed."""
     if samples < 1:
         raise ConvcalcError(f"--samples must be at least 1, got {samples}")
     if not 0 < fraction < 1:
@@ -138,7 +165,8 @@ def effective_field(graph: Graph, input_shape: Sequence[int], layer: str, units:
         raise ConvcalcError(f"the ERF input has shape {list(image.shape)}, the network takes {list(input_shape)}")
     total = np.zeros(input_shape[1:], dtype=np.float64)
     region = None
-    summary = analyze(_up_to(graph, layer), input_shape)      # no weights drawn for the layers after it
+    # the part of the network the layer depends on: no weights drawn for the layers after it
+    summary = truncated if truncated is not None else erf_summary(graph, input_shape, layer)
     for index in range(samples):
         network = Network(summary, seed=seed + index, dtype=dtype)
         if region is None:
@@ -155,4 +183,5 @@ def effective_field(graph: Graph, input_shape: Sequence[int], layer: str, units:
     return Erf(layer, tuple(units), samples, channel, fraction, mass, axes, region, inside)
 
 
-__all__ = ["Erf", "ErfAxis", "effective_field", "gradient_mass", "side_holding", "statistics"]
+__all__ = ["Erf", "ErfAxis", "effective_field", "erf_memory", "erf_summary", "gradient_mass", "side_holding",
+           "statistics"]

@@ -9,6 +9,8 @@ What `convcalc run` does between parsing its options and printing, as one librar
     [(layer.name, layer.shape_ok, layer.macs_ok) for layer in checked.layers]
 
 The network is analysed once: the executor, the weights check and the receptive-field proof share that summary.
+Before anything large is read, drawn or allocated, the input's and the weights file's headers are checked against
+the spec and the run's memory estimate against its budget (``max_memory``, `convcalc.execution.memory`).
 Nothing here prints, and nothing switches the process's BLAS kernels (`convcalc.kernels.blas.prefer_kernels` is
 the caller's choice: it is process-wide).
 """
@@ -23,13 +25,16 @@ import numpy as np
 
 from ..analysis.summary import Summary, analyze
 from ..errors import ConvcalcError
-from ..execution.inputs import prepare_inputs
-from ..execution.network import LayerRun, Network, RunResult
-from ..execution.weights import load_npz, state_from_dict
+from ..algebra.shapes import prod
+from ..execution.inputs import declare_inputs, prepare_inputs
+from ..execution.memory import (Estimate, check_memory, forward_memory, input_preparing, mask_memory, memory_budget,
+                                picture_memory)
+from ..execution.network import DTYPES, LayerRun, Network, RunResult
+from ..execution.weights import check_state_shapes, load_npz, npz_arrays, state_from_dict
 from ..spec.graph import Graph
 from ..spec.load import Spec
 from ..spec.source import graph_of
-from .verify import FieldCheck, verify_fields
+from .verify import BUDGET, FieldCheck, verify_fields
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,8 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
         batch: int | None = None, resize: tuple[int, int] | None = None, normalize: str | None = None,
         mean: Sequence[float] | None = None, std: Sequence[float] | None = None, keep_maps: bool = False,
         rf_check: bool = True, topk: int | None = None, overrides: Mapping[str, Any] | None = None,
-        allow_include_outside: bool = False, on_layer: Callable[[LayerRun], None] | None = None) -> CheckedRun:
+        allow_include_outside: bool = False, on_layer: Callable[[LayerRun], None] | None = None,
+        max_memory: int | str | None = None) -> CheckedRun:
     """Run ``spec`` (a path, a loaded Spec or a built Graph) on ``input`` and check every prediction.
 
     ``input``: None (the built-in test image), an image, .npy file, directory or glob, or an array [C, *S] or
@@ -81,16 +87,37 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
     PyTorch's (``<layer>.weight``); default: PyTorch's initialisation seeded ``seed``. ``keep_maps``: keep every
     layer's output in ``result.maps``. ``rf_check``: prove every layer's receptive field by exact dependency
     propagation. ``topk``: refuse early unless the output is a classifier's. ``on_layer`` is called after each layer.
+    ``max_memory``: the memory budget (bytes or a size such as '8G'; 0 or 'none': no limit; default: a share of
+    the available memory, `convcalc.execution.memory.memory_budget`); a run whose estimate exceeds it is refused
+    (`MemoryBudgetError`) before anything large is allocated.
     """
     graph = graph_of(spec, overrides, allow_include_outside)
-    x, source = prepare_inputs(input, graph.input_shape, resize=resize, normalize=normalize, mean=mean, std=std,
-                               batch=batch)
-    summary = analyze(graph, x.shape[1:])
+    if dtype not in DTYPES:
+        raise ConvcalcError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPES)}")
+    budget = memory_budget(max_memory)
+    declared = declare_inputs(input, graph.input_shape, resize=resize, batch=batch)
+    summary = analyze(graph, declared.shape[1:])
     if topk is not None:
         check_classifier(summary.output_shape)
+    arrays = None
+    state_bytes = None
+    if isinstance(weights, (str, os.PathLike)):     # the file's headers, checked before anything is inflated
+        arrays = npz_arrays(weights)
+        check_state_shapes({key: header.shape for key, header in arrays.items()}, summary)
+        state_bytes = {row.name: sum(arrays[f"{row.name}.{name}"].nbytes for name in {**row.weights,
+                                                                                         **row.buffer_shapes}
+                                     if f"{row.name}.{name}" in arrays) for row in summary.layers}
+    elif weights is not None:
+        state_bytes = {}                               # the caller's arrays: already in memory
+    check_memory(run_estimate(summary, declared.shape[0], dtype, declared.largest_file, state_bytes, keep_maps,
+                              rf_check), budget)
+    x, source = prepare_inputs(input, graph.input_shape, resize=resize, normalize=normalize, mean=mean, std=std,
+                               batch=batch)
+    if tuple(x.shape[1:]) != tuple(summary.input_shape):     # the headers promised another size: analyse again
+        summary = analyze(graph, x.shape[1:])
     state = None
     if weights is not None:   # checked against this input's shapes (an empty dict is 'no weights' to Network)
-        flat = load_npz(weights) if isinstance(weights, (str, os.PathLike)) else weights
+        flat = load_npz(weights, arrays) if arrays is not None else weights
         state = state_from_dict(flat, summary)
     network = Network(summary, state=state, seed=seed, dtype=dtype)
     result = network.run(x, keep=keep_maps, on_layer=on_layer)
@@ -98,4 +125,20 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
     return CheckedRun(result, source, rf_checks, topk)
 
 
-__all__ = ["CheckedRun", "check_classifier", "run"]
+def run_estimate(summary: Summary, batch: int, dtype: str = "float32", largest_file: int = 0,
+                 state_bytes: Mapping[str, int] | None = None, keep_maps: bool = False,
+                 rf_check: bool = True) -> Estimate:
+    """An upper bound on the memory `run` needs (`execution.memory.forward_memory`), the receptive-field proof
+    (`execution.memory.mask_memory`) and the feature-map pictures `convcalc run --save-maps` draws included."""
+    shape = summary.input_shape
+    after = []
+    if rf_check:
+        after.append({"receptive-field proof": mask_memory(summary, BUDGET)})
+    if keep_maps:
+        after.append({"pictures": max((picture_memory(row.output_shape[1:]) for row in summary.layers), default=0)})
+    return forward_memory(summary, batch, dtype, state_bytes=state_bytes, keep_maps=keep_maps,
+                          input_prepare=input_preparing(batch * prod(shape), len(shape) - 1, shape[0], largest_file),
+                          after=after)
+
+
+__all__ = ["CheckedRun", "check_classifier", "run", "run_estimate"]

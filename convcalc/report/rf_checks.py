@@ -8,8 +8,10 @@ from typing import Any, Optional, Sequence
 from rich.markup import escape
 from rich.table import Table
 
-from .summary import SCHEMA_VERSION, json_number
+from .summary import json_number
 from ..proof.verify import AxisCheck, FieldCheck
+
+SCHEMA_VERSION = 1        # the verify JSON's own (analyze's is report.summary.SCHEMA_VERSION)
 
 OK, BAD = "✓", "✗"
 NUMBERS = ("size", "size_min", "stride", "padding")

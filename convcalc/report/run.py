@@ -11,9 +11,11 @@ from rich.table import Table
 from rich.text import Text
 
 from ..execution.network import RunResult
-from .summary import SCHEMA_VERSION, human, shape_cell
+from .summary import human, shape_cell
 from .rf_checks import rf_checks_json, rf_checks_table
 from ..proof.verify import FieldCheck
+
+SCHEMA_VERSION = 1        # the run JSON's own (analyze's is report.summary.SCHEMA_VERSION)
 
 OK, BAD = "✓", "✗"
 
