@@ -101,6 +101,27 @@ def random_layer(rng: random.Random, types: list, dims: int = 2) -> dict:
     return layer
 
 
+def arithmetic_spec(rng: random.Random) -> dict:
+    """A small input through a layer whose numbers are legal but extreme: float scale factors with long decimal
+    expansions, huge strides, dilations and output sizes (issue 16: cheap arithmetic that must stay cheap)."""
+    factor = rng.choice([0.3333333333333333, 0.6000000238418579, 1.5000001, 1e9, 4000, 1e-9, 0.1, 2.0000001,
+                         1 / 7])
+    big = rng.choice([10 ** 5, 10 ** 6, 10 ** 9, 2 ** 31 - 1])
+    dims = rng.choice([1, 2])
+    conv, pool = f"Conv{dims}d", f"AdaptiveAvgPool{dims}d"
+    layer = rng.choice([
+        {"type": "Upsample", "scale_factor": factor, "mode": rng.choice(["nearest", "nearest-exact",
+                                                                         "linear" if dims == 1 else "bilinear"])},
+        {"type": f"ConvTranspose{dims}d", "out_channels": 1, "kernel_size": rng.choice([1, 3]), "stride": big},
+        {"type": conv, "out_channels": 1, "kernel_size": 3, "dilation": big, "padding": big},
+        {"type": pool, "output_size": big},
+        {"type": f"MaxPool{dims}d", "kernel_size": 2, "stride": big, "ceil_mode": True},
+    ])
+    tail = rng.choice([[], [{"type": "Flatten"}], [{"type": f"AdaptiveMaxPool{dims}d", "output_size": 1}],
+                       [{"type": conv, "out_channels": 2, "kernel_size": 3, "dilation": rng.choice([2, 1000])}]])
+    return {"name": "arith", "input": [1] + [rng.choice([3, 30, 64])] * dims, "layers": [layer, *tail]}
+
+
 def random_spec(rng: random.Random) -> dict:
     from convcalc.layers import layer_types
 
@@ -217,7 +238,9 @@ class Case:
 
 def make_case(rng: random.Random, directory: Path) -> Case:
     """One random command line over files written into ``directory`` (which the caller owns and empties)."""
-    text = as_yaml(random_spec(rng)) if rng.random() < 0.6 else mutated_text(rng)
+    kind = rng.random()
+    text = as_yaml(random_spec(rng)) if kind < 0.5 else as_yaml(arithmetic_spec(rng)) if kind < 0.6 else \
+        mutated_text(rng)
     spec = str(directory / "spec.yaml")
     command = rng.choice(["analyze", "analyze", "analyze", "rf", "rf", "lint", "run", "run"])
     args = [command, spec]

@@ -1,10 +1,12 @@
 """Stage 1, algebra: exact arithmetic on sizes and receptive fields, shared by every layer unit.
 
 Owns the shape formulas (``shapes``: output lengths of convs, pools and transposed convs, padding spellings turned
-into explicit ``(lo, hi)`` pairs) and the receptive-field algebra (``reads``: `Reads`, `FiniteAxis`, the ``Region`` and
-``Tap`` types; ``axis_field``: `AxisField`; ``field``: `Field`, ``merge``, ``gather``, ``concat``): plain ints and
-``fractions.Fraction``, no arrays, no layers, no graph. May import only ``convcalc.errors``; every later stage may
-import it. The receptive-field names are re-exported here (``from convcalc.algebra import Field``).
+into explicit ``(lo, hi)`` pairs) and the receptive-field algebra (``runs``: `Table`, run-length tables of phases;
+``reads``: `Reads`, the ``Region`` and ``Tap`` types; ``axis_field``: `AxisField`; ``finite``: `FiniteAxis`, with
+``fills`` for what fills a unit's padding; ``field``: `Field`, ``merge``, ``gather``, ``concat``; ``limits``: the
+budgets): plain ints and ``fractions.Fraction`` (NumPy only to speed up long tables), no layers, no graph. May
+import only ``convcalc.errors``; every later stage may import it. The receptive-field names are re-exported here
+(``from convcalc.algebra import Field``).
 
 Receptive-field algebra: exact per-unit regions, in the convention of Araujo, Norris & Sim (Distill 2019).
 
@@ -18,7 +20,11 @@ indices per period), unit ``u = m*q + rho`` sees ``[m*J + first[rho], m*J + last
 convolutions and pools ``q = 1`` and this is Araujo's field: ``[u*S - P, u*S - P + r - 1]``. Transposed
 convolutions, upsampling, adaptive pooling and PixelShuffle make windows uneven (``q > 1``); the period is kept
 no longer than the layer's output (beyond it the regions describe every real unit exactly, and the extension
-past the output is approximate). All arithmetic is on integers; the stride ``J/q`` is an exact Fraction.
+past the output is approximate). All arithmetic is on integers; the stride ``J/q`` is an exact Fraction. A period
+is stored as runs of phases that see one region (`Table`): the empty phases between a stride-10^9 transposed conv's
+taps, or the copies of a x10^9 upsampling, are one run each, and every operation costs runs, not units. Where a
+layer would need more runs (or border extents, or tap lookups) than ``limits`` allows, it is refused with a
+one-line error.
 
 Summary numbers per axis: ``size`` (largest region over the units), ``size_min`` (smallest, 0 when some unit
 sees nothing), ``stride`` (``J/q``) and ``padding``: ``P = (size - 1)/2 - c`` where ``c`` is the mean over a
@@ -45,6 +51,9 @@ transposed-conv residues, resampling positions, adaptive bins, ...) through ``La
 
 from .axis_field import AxisField
 from .field import Field, PathLink, concat, gather, merge
-from .reads import FiniteAxis, Reads, Region, Tap
+from .finite import FiniteAxis
+from .reads import Reads, Region, Tap
+from .runs import Table
 
-__all__ = ["AxisField", "Field", "FiniteAxis", "PathLink", "Reads", "Region", "Tap", "concat", "gather", "merge"]
+__all__ = ["AxisField", "Field", "FiniteAxis", "PathLink", "Reads", "Region", "Table", "Tap", "concat", "gather",
+           "merge"]

@@ -1,7 +1,10 @@
 """One axis of a receptive field: `AxisField`, the periodic, monotone regions of one layer's units along one axis (unit
-``m*period + rho`` sees ``first[rho]..last[rho]`` shifted by ``m*advance``), its summary numbers (size, stride, Araujo's
-padding, centre), its composition with a layer's `Reads`, and the helpers that build one from a period of regions
-(shortened to the smallest period that repeats) or from the per-unit union hull of fields meeting at a merge.
+``m*period + rho`` sees ``table[rho]`` shifted by ``m*advance``; the table holds runs of phases that see one region),
+its summary numbers (size, stride, Araujo's padding, centre), its composition with a layer's `Reads`, and the helpers
+that build one from a table of regions (shortened to the smallest period that repeats) or from the per-unit union
+hull of fields meeting at a merge. Every operation costs runs (of the field, of the reads, of the units a sweep
+crosses), never the length of a period or of the axis; past the budgets (`convcalc.algebra.limits`) a layer is
+refused.
 """
 
 from __future__ import annotations
@@ -10,9 +13,14 @@ from dataclasses import dataclass, field as dataclass_field, replace
 from fractions import Fraction
 from functools import cached_property
 from math import gcd
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
-from .reads import FiniteAxis, Reads, Region, Tap, _hull
+from . import limits
+from .finite import FiniteAxis
+from .reads import Reads, Region, Tap
+from .runs import RunBuilder, Table, hull, moved, union_table
+
+SMALL = 16               # taps of one unit looked at one by one
 
 
 def _lcm(a: int, b: int) -> int:
@@ -23,43 +31,105 @@ def _lcm(a: int, b: int) -> int:
 class AxisField:
     """The regions of one layer's units along one axis (see the ``convcalc.algebra`` docstring).
 
-    ``first[rho]``/``last[rho]`` give unit rho's region (None: it sees nothing); unit ``m*period + rho`` sees
-    them shifted by ``m*advance``. ``widest``/``narrowest``: the fields along the single paths with the
-    largest and smallest reach (None: this field itself, no merge on the way).
+    ``table[rho]`` gives unit rho's region (None: it sees nothing); unit ``m*period + rho`` sees it shifted by
+    ``m*advance``. ``widest``/``narrowest``: the fields along the single paths with the largest and smallest
+    reach (None: this field itself, no merge on the way).
     """
 
     period: int
     advance: int
-    first: tuple[Optional[int], ...]
-    last: tuple[Optional[int], ...]
+    table: Table
     stride: Fraction
     widest: Optional["AxisField"] = dataclass_field(default=None, compare=False, repr=False)
     narrowest: Optional["AxisField"] = dataclass_field(default=None, compare=False, repr=False)
     finite: Optional[FiniteAxis] = dataclass_field(default=None, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.finite is not None and self.finite.field is None:
+            self.finite.field = self              # away from the borders the exact extents are these regions
+
     @staticmethod
     def identity() -> "AxisField":
-        return AxisField(1, 1, (0,), (0,), Fraction(1))
+        return AxisField(1, 1, Table.filled(1, (0, 0)), Fraction(1))
 
     @staticmethod
     def even(size: int, stride: int, padding: int) -> "AxisField":
         """Araujo's field: unit u sees [u*S - P, u*S - P + r - 1] (r = 0: nothing)."""
-        if size <= 0:
-            return AxisField(1, stride, (None,), (None,), Fraction(stride))
-        return AxisField(1, stride, (-padding,), (size - 1 - padding,), Fraction(stride))
+        region = None if size <= 0 else (-padding, size - 1 - padding)
+        return AxisField(1, stride, Table.filled(1, region), Fraction(stride))
+
+    @property
+    def first(self) -> tuple[Optional[int], ...]:
+        """Each phase's first index (for small periods)."""
+        return tuple(None if r is None else r[0] for r in self.table)
+
+    @property
+    def last(self) -> tuple[Optional[int], ...]:
+        return tuple(None if r is None else r[1] for r in self.table)
 
     # ---- regions
     def region(self, unit: int) -> Region:
         """The network-input indices [first, last] unit ``unit`` depends on (unclipped), or None."""
         m, rho = divmod(unit, self.period)
-        first = self.first[rho]
-        if first is None:
-            return None
-        return m * self.advance + first, m * self.advance + self.last[rho]
+        return moved(self.table[rho], m * self.advance)
 
     def regions(self) -> list[Region]:
         """One period of regions (units 0 .. period-1)."""
         return [self.region(rho) for rho in range(self.period)]
+
+    def span(self, a: int, b: int) -> Region:
+        """The hull of the regions of units a..b (inclusive), in O(log runs)."""
+        if a > b:
+            return None
+        period, advance = self.period, self.advance
+        ma, ra = divmod(a, period)
+        mb, rb = divmod(b, period)
+        if ma == mb:
+            return moved(self.table.hull(ra, rb), ma * advance)
+        parts = [moved(self.table.hull(ra, period - 1), ma * advance), moved(self.table.hull(0, rb), mb * advance)]
+        if mb - ma > 1:
+            whole = self.table.hull(0, period - 1)
+            parts += [moved(whole, (ma + 1) * advance), moved(whole, (mb - 1) * advance)]
+        return hull(parts)
+
+    def hull_over(self, start: int, step: int, count: int) -> Region:
+        """The hull of the regions of units start + j*step, j < count: a range hull for contiguous units, else the
+        first and the last cycle of phases (in between, the same phases moved by whole advances)."""
+        if count <= SMALL:
+            return hull(self.region(start + j * step) for j in range(count))
+        if step == 1:
+            return self.span(start, start + count - 1)
+        cycle = self.period // gcd(step, self.period)
+        if count > 2 * cycle:
+            limits.check_work(2 * cycle, "a dilated window over a long period")
+            return hull([*(self.region(start + j * step) for j in range(cycle)),
+                         *(self.region(start + j * step) for j in range(count - cycle, count))])
+        limits.check_work(count, "a dilated window")
+        return hull(self.region(start + j * step) for j in range(count))
+
+    def has_none(self, a: int, b: int) -> bool:
+        """Whether some unit in a..b (inclusive) sees nothing."""
+        if b - a + 1 >= self.period:
+            return self.table.has_none()
+        ra, rb = a % self.period, b % self.period
+        if ra <= rb:
+            return self.table.has_none(ra, rb + 1)
+        return self.table.has_none(ra) or self.table.has_none(0, rb + 1)
+
+    def unit_runs(self, lo: int, hi: int) -> Iterator[tuple[int, int, Region]]:
+        """(first, end, region) for the units lo..hi-1, run by run (a field whose one run repeats unchanged:
+        one run)."""
+        period, advance = self.period, self.advance
+        if self.table.count == 1 and (advance == 0 or self.table.values[0] is None):
+            if lo < hi:
+                yield lo, hi, self.table.values[0]
+            return
+        m = lo // period
+        while m * period < hi:
+            base = m * period
+            for a, b, value in self.table.runs(max(lo - base, 0), hi - base):
+                yield a + base, b + base, moved(value, m * advance)
+            m += 1
 
     def extent(self, unit: int) -> Region:
         """The first and last input index unit ``unit`` of the actual network depends on along this axis
@@ -71,18 +141,19 @@ class AxisField:
 
     # ---- summary numbers
     @cached_property
-    def _sizes(self) -> list[int]:
-        return [0 if f is None else l - f + 1 for f, l in zip(self.first, self.last)]
+    def _sizes(self) -> tuple[int, int]:
+        sizes = [0 if r is None else r[1] - r[0] + 1 for r in self.table.values]
+        return max(sizes), min(sizes)
 
     @property
     def size(self) -> Fraction:
         """The largest region over the units (an integer, as a Fraction like the other numbers)."""
-        return Fraction(max(self._sizes))
+        return Fraction(self._sizes[0])
 
     @property
     def size_min(self) -> Fraction:
         """The smallest region over the units (0 when some unit sees nothing)."""
-        return Fraction(min(self._sizes))
+        return Fraction(self._sizes[1])
 
     @property
     def even_spacing(self) -> bool:
@@ -92,14 +163,22 @@ class AxisField:
     @cached_property
     def centre(self) -> Fraction:
         """Mean over a period of (centre of unit rho's region - rho*stride): the centre of unit 0's window."""
-        offsets = [Fraction(f + l, 2) - rho * self.stride
-                   for rho, (f, l) in enumerate(zip(self.first, self.last)) if f is not None]
-        return sum(offsets, Fraction(0)) / len(offsets) if offsets else Fraction(0)
+        total, count = Fraction(0), 0
+        for a, b, r in self.table.runs():
+            if r is not None:
+                n = b - a
+                total += Fraction(n * (r[0] + r[1]), 2) - self.stride * Fraction((a + b - 1) * n, 2)
+                count += n
+        return total / count if count else Fraction(0)
 
     def centre_spread(self) -> Fraction:
         """How far the units' region centres stray from the mean centre line u*stride + centre."""
-        return max((abs(Fraction(f + l, 2) - rho * self.stride - self.centre)
-                    for rho, (f, l) in enumerate(zip(self.first, self.last)) if f is not None), default=Fraction(0))
+        spread = Fraction(0)
+        for a, b, r in self.table.runs():
+            if r is not None:
+                mid = Fraction(r[0] + r[1], 2) - self.centre
+                spread = max(spread, abs(mid - a * self.stride), abs(mid - (b - 1) * self.stride))
+        return spread
 
     @property
     def padding(self) -> Fraction:
@@ -122,17 +201,11 @@ class AxisField:
         return (self.narrowest or self).size_min
 
     # ---- composition
-    def _hull(self, tap: Tap, shift: int) -> Region:
+    def _tap_hull(self, tap: Tap, shift: int) -> Region:
         if tap is None:
             return None
         start, step, count = tap
-        lo = hi = None
-        for j in range(count):
-            found = self.region(shift + start + j * step)
-            if found is not None:
-                lo = found[0] if lo is None else min(lo, found[0])
-                hi = found[1] if hi is None else max(hi, found[1])
-        return None if lo is None else (lo, hi)
+        return self.hull_over(shift + start, step, count)
 
     def _through(self, reads: Reads, length: int) -> "AxisField":
         n = self.period // gcd(reads.advance, self.period)
@@ -142,11 +215,91 @@ class AxisField:
         if period > max(length, 1):                      # never longer than the axis: one period covers it
             period = max(length, 1)
             advance = round(stride * period)
-        regions = []
-        for rho in range(period):
-            m, r = divmod(rho, reads.period)
-            regions.append(self._hull(reads.taps[r], m * reads.advance))
-        return _from_regions(period, advance, regions, stride)
+        builder = RunBuilder(detail=f" (it repeats every {period:,} units)")
+        runs = list(reads.taps.runs(0, min(reads.period, period)))
+        copies = -(-period // reads.period)
+        cost = max((1 if t is None else min(t[2], SMALL) for _, _, t in runs), default=1)
+        if copies * len(runs) <= limits.MAX_PHASES:
+            limits.check_work(copies * len(runs) * cost, "the taps of every phase")
+            columns = self._hulls_numpy(reads, runs, copies) if copies * len(runs) > 2048 else None
+            for m in range(copies):
+                base = m * reads.period
+                for index, (r0, r1, tap) in enumerate(runs):
+                    if base + r0 >= period:
+                        break
+                    value = columns[index][m] if columns is not None else self._tap_hull(tap, m * reads.advance)
+                    builder.add(min(r1, period - base) - r0, value)
+        else:
+            self._sweep(reads, runs, copies, period, builder)
+        return _from_table(period, advance, builder.table(), stride)
+
+    def _hulls_numpy(self, reads: Reads, runs: list, copies: int) -> Optional[list[list[Region]]]:
+        """`_tap_hull` of every run of taps for the copies 0..copies-1, with NumPy: per tap, the region of the unit
+        it reads for all copies at once, folded into running minima and maxima (None: a long contiguous read,
+        or numbers past int64, which the one-by-one path takes)."""
+        import numpy as np
+        arrays = _arrays(self.table, always=True)
+        if arrays is None or any(t is not None and t[2] > SMALL for _, _, t in runs):
+            return None
+        starts, none, first, last = arrays
+        m = np.arange(copies, dtype=np.int64)
+        columns = []
+        for _, _, tap in runs:
+            if tap is None:
+                columns.append([None] * copies)
+                continue
+            start, step, count = tap
+            low = np.full(copies, np.iinfo(np.int64).max)
+            high = np.full(copies, np.iinfo(np.int64).min)
+            for j in range(count):
+                q, phase = np.divmod(m * reads.advance + start + j * step, self.period)
+                index = np.searchsorted(starts, phase, side="right") - 1
+                seen = ~none[index]
+                low = np.where(seen, np.minimum(low, first[index] + q * self.advance), low)
+                high = np.where(seen, np.maximum(high, last[index] + q * self.advance), high)
+            empty = low > high
+            columns.append([None if e else (a, b) for e, a, b in zip(empty.tolist(), low.tolist(), high.tolist())])
+        return columns
+
+    def _sweep(self, reads: Reads, runs: list, copies: int, period: int, builder: RunBuilder) -> None:
+        """The regions of copies 0..copies-1 of the reads' period when there are too many to visit one by one:
+        a copy's regions change only where one of its taps crosses the start of a run of this field, so only
+        those copies are visited and the copies between repeat them."""
+        advance, own, starts = reads.advance, self.period, self.table.starts
+        ends: set[int] = set()
+        for _, _, tap in runs:
+            if tap is not None:
+                start, step, count = tap
+                if step == 1 and count > SMALL:
+                    ends |= {start, start + count - 1}
+                else:
+                    limits.check_work(count, "the taps of a dilated window")
+                    ends |= {start + j * step for j in range(count)}
+        travel = (copies - 1) * advance
+        crossings = len(ends) * (travel // own + 2) * len(starts)
+        if crossings > limits.MAX_PHASES:
+            raise limits.too_many_phases(f" (it repeats every {period:,} units)")
+        cuts = {0, copies}
+        for end in ends:                                  # copy m's tap at m*advance + end enters a run at x
+            for q in range(end // own, (end + travel) // own + 1):
+                for b in starts:
+                    x = q * own + b
+                    if end < x <= end + travel:
+                        cuts.add(-((end - x) // advance))
+        cuts = sorted(c for c in cuts if 0 <= c <= copies)
+        whole = len(runs) == 1 and runs[0][0] == 0 and runs[0][1] == reads.period
+        for m0, m1 in zip(cuts, cuts[1:]):
+            values = [self._tap_hull(tap, m0 * advance) for _, _, tap in runs]
+            if whole or len(set(values)) == 1:
+                lo, hi = m0 * reads.period, min(m1 * reads.period, period)
+                builder.add(hi - lo, values[0])
+                continue
+            for m in range(m0, m1):
+                base = m * reads.period
+                for (r0, r1, _), value in zip(runs, values):
+                    if base + r0 >= period:
+                        break
+                    builder.add(min(r1, period - base) - r0, value)
 
     def through(self, reads: Reads, length: int) -> "AxisField":
         """The field of a layer reading this one with ``reads``; ``length``: the layer's output length."""
@@ -158,9 +311,7 @@ class AxisField:
 
     def broadcast(self, length: int) -> "AxisField":
         """A length-1 axis spread over ``length`` units: every unit sees unit 0's region (stride 0)."""
-        found = self.region(0)
-        first, last = (None, None) if found is None else found
-        single = AxisField(1, 0, (first,), (last,), Fraction(0))
+        single = AxisField(1, 0, Table.filled(1, self.region(0)), Fraction(0))
         return replace(single, widest=self.widest and self.widest.broadcast(length),
                        narrowest=self.narrowest and self.narrowest.broadcast(length),
                        finite=self.finite and FiniteAxis(length, (self.finite,), "broadcast"))
@@ -171,22 +322,83 @@ class AxisField:
 
 
 def _from_regions(period: int, advance: int, regions: Sequence[Region], stride: Fraction) -> AxisField:
-    first = tuple(None if r is None else r[0] for r in regions)
-    last = tuple(None if r is None else r[1] for r in regions)
-    # shorten to the smallest period that repeats (conv chains stay at period 1)
-    for p in range(1, period):
-        if period % p == 0:
-            shift = advance * p // period
-            if advance * p % period == 0 and all(
-                    _shifted(regions[rho + p], regions[rho], shift) for rho in range(period - p)):
-                return AxisField(p, shift, first[:p], last[:p], stride)
-    return AxisField(period, advance, first, last, stride)
+    """`_from_table` of a period given region by region."""
+    return _from_table(period, advance, Table.of(regions), stride)
 
 
-def _shifted(a: Region, b: Region, shift: int) -> bool:
-    if a is None or b is None:
-        return a is b
-    return a[0] == b[0] + shift and a[1] == b[1] + shift
+def _from_table(period: int, advance: int, table: Table, stride: Fraction) -> AxisField:
+    """The field with these regions, shortened to the smallest period that repeats (conv chains stay at 1)."""
+    p = _shortest(period, advance, table)
+    if p < period:
+        builder = RunBuilder(limit=None)
+        builder.extend(table, 0, p)
+        return AxisField(p, advance * p // period, builder.table(), stride)
+    return AxisField(period, advance, table, stride)
+
+
+def _shortest(period: int, advance: int, table: Table) -> int:
+    """The smallest p dividing the period whose k = period/p blocks are the first one moved by advance/k each.
+    A run boundary repeats in every block, so k is at most the number of runs: O(runs) candidates."""
+    runs = table.count
+    if period == 1:
+        return 1
+    if runs == 1:
+        if table.values[0] is None:
+            return period // gcd(advance, period)
+        return 1 if advance == 0 else period
+    arrays = None
+    for k in range(min(runs, period), 1, -1):
+        if period % k or advance % k or (runs % k and (runs - 1) % k):
+            continue
+        if arrays is None:
+            arrays = _arrays(table) or ()
+        if _blocks_repeat(table, period // k, advance // k, arrays or None):
+            return period // k
+    return period
+
+
+def _blocks_repeat(table: Table, p: int, shift: int, arrays: Optional[tuple] = None) -> bool:
+    """Whether table[rho + p] is table[rho] moved by ``shift`` for every rho < size - p: compared where either
+    side starts a run (with NumPy for long tables: ``arrays`` from `_arrays`; else with two run pointers)."""
+    if arrays is not None:
+        return _blocks_repeat_numpy(table, p, shift, arrays)
+    values, limit = table.values, table.size - p
+    i, j, rho = 0, table.index(p), 0
+    while rho < limit:
+        if values[j] != moved(values[i], shift):
+            return False
+        rho += min(table.end(i) - rho, table.end(j) - rho - p)
+        if table.end(i) <= rho:
+            i += 1
+        if table.end(j) <= rho + p:
+            j += 1
+    return True
+
+
+def _arrays(table: Table, always: bool = False) -> Optional[tuple]:
+    """A long table's run starts, None flags, firsts and lasts as NumPy arrays (None: short, unless ``always``, or
+    past int64)."""
+    if table.count <= 256 and not always:
+        return None
+    import numpy as np
+    try:
+        return (np.array(table.starts, dtype=np.int64), np.array([v is None for v in table.values]),
+                np.array([0 if v is None else v[0] for v in table.values], dtype=np.int64),
+                np.array([0 if v is None else v[1] for v in table.values], dtype=np.int64))
+    except OverflowError:
+        return None
+
+
+def _blocks_repeat_numpy(table: Table, p: int, shift: int, arrays: tuple) -> bool:
+    import numpy as np
+    starts, none, first, last = arrays
+    limit = table.size - p
+    points = np.concatenate([starts[starts < limit], (starts - p)[(starts >= p) & (starts - p < limit)], [0]])
+    here = np.searchsorted(starts, points, side="right") - 1
+    there = np.searchsorted(starts, points + p, side="right") - 1
+    same_none = none[here] == none[there]
+    moved_ok = (first[there] == first[here] + shift) & (last[there] == last[here] + shift)
+    return bool(np.all(same_none & (none[here] | moved_ok)))
 
 
 def _union(columns: Sequence[AxisField], length: int) -> AxisField:
@@ -201,9 +413,8 @@ def _union(columns: Sequence[AxisField], length: int) -> AxisField:
     else:                                               # no common period: one period over the whole axis
         period = max(length, 1)
         advance = round(stride * period)
-    regions = [_hull(c.region(rho) for c in columns) for rho in range(period)]
+    table = union_table([c.unit_runs(0, period) for c in columns], period)
     finite = None
     if all(c.finite is not None for c in columns):
         finite = FiniteAxis(length, [c.finite for c in columns], "union")
-    return replace(_from_regions(period, advance, regions, stride), finite=finite)
-
+    return replace(_from_table(period, advance, table, stride), finite=finite)

@@ -11,8 +11,11 @@ from dataclasses import dataclass, field as dataclass_field, replace
 from fractions import Fraction
 from typing import Optional, Sequence
 
-from .axis_field import AxisField, _from_regions, _union
-from .reads import FiniteAxis, Reads, Region, _hull
+from .axis_field import AxisField, _from_table, _union
+from .finite import FiniteAxis
+from .reads import Reads, Region
+from .runs import RunBuilder
+from .runs import hull as _hull
 
 
 PathLink = Optional[tuple[str, "PathLink"]]
@@ -85,15 +88,14 @@ class Field:
             return replace(self, reshaped=False) if self.reshaped else self
         if any(axis.finite is None for axis in self.axes):
             return Field.whole_input()
-        lengths = [axis.finite.length for axis in self.axes]
         # a term reaches the units of a product of per-axis sets, so the union over all units of the hull of the
-        # terms reaching each is, per term that reaches some unit on every axis, its per-axis hull (O(sum of the
-        # lengths), where visiting every unit was O(their product))
+        # terms reaching each is, per term that reaches some unit on every axis, its per-axis hull (each the
+        # hull of one axis's extents: `FiniteAxis.reach`, which costs border stretches, not units)
         hulls = []
         for term in (self.terms or (self.axes,)):
             if any(axis.finite is None for axis in term):
                 return Field.whole_input()
-            per_axis = tuple(_hull(axis.extent(u) for u in range(n)) for axis, n in zip(term, lengths))
+            per_axis = tuple(axis.finite.reach() for axis in term)
             if all(r is not None for r in per_axis):
                 hulls.append(per_axis)
         gathered = Field.whole_input(_reach_union(hulls), [axis.finite.input_length() for axis in self.axes])
@@ -190,10 +192,11 @@ def gather(fields: Sequence[Field]) -> Field:
     return replace(whole, reshaped=any(f.reshaped for f in fields))     # a reshaped input's units stay unordered
 
 
-def merge(fields: Sequence[Field], lengths: Sequence[int] | None = None) -> Field:
+def merge(fields: Sequence[Field], lengths: Sequence[int] | None = None, skip: Optional[int] = None) -> Field:
     """Fields meeting at a merge: per unit the union hull of the inputs' regions (``lengths``: the merge's
     output length per axis, which bounds the period when strides differ). The paths: the input whose widest
-    (narrowest) single-path field is largest (smallest), by the product over the axes."""
+    (narrowest) single-path field is largest (smallest), by the product over the axes. ``skip``: an axis the
+    caller replaces (`concat`'s), left as the first input's, and no separate terms."""
     if any(f.whole for f in fields) or len({len(f.axes) for f in fields}) != 1:
         return gather(fields)
     if len(fields) == 1:
@@ -210,12 +213,12 @@ def merge(fields: Sequence[Field], lengths: Sequence[int] | None = None) -> Fiel
     narrow = min(fields, key=lambda f: _area([a.narrowest or a for a in f.axes], "size_min"))
     axes = []
     for index in range(dims):
-        union = _union([f.axes[index] for f in fields], lengths[index])
+        union = fields[0].axes[index] if index == skip else _union([f.axes[index] for f in fields], lengths[index])
         widest = wide.axes[index].widest or wide.axes[index]
         narrowest = narrow.axes[index].narrowest or narrow.axes[index]
         axes.append(replace(union, widest=widest, narrowest=narrowest))
-    return Field(tuple(axes), misaligned=misaligned, max_link=wide.max_link, min_link=narrow.min_link,
-                 terms=_merged_terms([t for f in fields for t in (f.terms or (f.axes,))], lengths))
+    terms = () if skip is not None else _merged_terms([t for f in fields for t in (f.terms or (f.axes,))], lengths)
+    return Field(tuple(axes), misaligned=misaligned, max_link=wide.max_link, min_link=narrow.min_link, terms=terms)
 
 
 def _term_hull(per_term: Sequence[Sequence[Region]], dims: int) -> tuple[Region, ...]:
@@ -229,9 +232,9 @@ def _term_hull(per_term: Sequence[Sequence[Region]], dims: int) -> tuple[Region,
 def _reaches_everywhere(term: Sequence[AxisField]) -> bool:
     """Every unit of the term sees something on every axis (periodically and in the finite network)."""
     for axis in term:
-        if any(f is None for f in axis.first):
+        if axis.table.has_none():
             return False
-        if axis.finite is not None and any(axis.finite.region(u) is None for u in range(axis.finite.length)):
+        if axis.finite is not None and not axis.finite.everywhere():
             return False
     return True
 
@@ -255,13 +258,14 @@ def concat(fields: Sequence[Field], lengths_in: Sequence[int], axis: int, length
     period over the whole output); the other axes merge as usual. Misaligned."""
     if any(f.whole for f in fields) or len({len(f.axes) for f in fields}) != 1:
         return gather(fields)
-    merged = merge(fields, lengths)
+    merged = merge(fields, lengths, skip=axis)
     length = sum(lengths_in)
-    regions: list[Region] = []
-    for f, n in zip(fields, lengths_in):
-        regions += [f.axes[axis].region(u) for u in range(n)]
     stride = fields[0].axes[axis].stride
-    joined = _from_regions(length, round(stride * length), regions, stride)
+    builder = RunBuilder(detail=" (a concatenation along it)")
+    for f, n in zip(fields, lengths_in):
+        for first, end, region in f.axes[axis].unit_runs(0, n):
+            builder.add(end - first, region)
+    joined = _from_table(length, round(stride * length), builder.table(), stride)
     if all(f.axes[axis].finite is not None for f in fields):
         joined = replace(joined, finite=FiniteAxis(length, [f.axes[axis].finite for f in fields], "concat"))
     terms: list[tuple[AxisField, ...]] = []
@@ -270,8 +274,12 @@ def concat(fields: Sequence[Field], lengths_in: Sequence[int], axis: int, length
         for f, n in zip(fields, lengths_in):
             for term in (f.terms or (f.axes,)):
                 column = term[axis]
-                spread = [None] * offset + [column.region(u) for u in range(n)] + [None] * (length - offset - n)
-                placed = _from_regions(length, round(stride * length), spread, stride)
+                spread = RunBuilder(detail=" (a concatenation along it)")
+                spread.add(offset, None)
+                for first, end, region in column.unit_runs(0, n):
+                    spread.add(end - first, region)
+                spread.add(length - offset - n, None)
+                placed = _from_table(length, round(stride * length), spread.table(), stride)
                 if column.finite is not None:
                     placed = replace(placed, finite=FiniteAxis(length, [column.finite], f"shift {offset}"))
                 terms.append((*term[:axis], placed, *term[axis + 1:]))

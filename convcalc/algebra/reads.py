@@ -1,44 +1,52 @@
-"""The reads of one layer and their exact reach in the finite network: the ``Region``/``Tap`` types, `Reads` (which
-input units one layer's output unit reads along one axis, on the unclipped extension: conv/pool windows, transposed-conv
-residues, resampling positions, adaptive bins, what a read past the borders gets) and `FiniteAxis` (every unit's exact
-first and last input index along one axis of the actual network, borders, padding modes and lengths included, computed
-on demand), with the region hull they share. Plain ints and Fractions; see the ``convcalc.algebra`` docstring for the
-algebra these build.
+"""What one layer reads: the ``Region``/``Tap`` types and `Reads` (which input units one layer's output unit reads
+along one axis, on the unclipped extension: conv/pool windows, transposed-conv residues, resampling positions,
+adaptive bins, what a read past the borders gets). The taps per phase are a run-length `Table`, built in time
+proportional to its runs (never to a stride, a period or the digits of a scale), within the phase budget. Plain
+ints and Fractions; see the ``convcalc.algebra`` docstring for the algebra these build.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from math import floor, gcd
-from typing import Optional, Sequence
+from math import ceil, floor, gcd
+from typing import Optional
 
-Region = Optional[tuple[int, int]]        # (first, last) input index, or None: the unit reads nothing
+from . import limits
+from .runs import Region, RunBuilder, Table
+
 Tap = Optional[tuple[int, int, int]]      # (start, step, count): the units start + j*step, j < count
 
 
-# --------------------------------------------------------------------------- what one layer reads
+def _ceil_div(a: int, b: int) -> int:
+    return -((-a) // b)
+
 
 @dataclass(frozen=True)
 class Reads:
     """Which of its input units a layer's output unit reads, along one axis, on the unclipped extension.
 
     Output unit ``v = m*period + rho`` reads the arithmetic progression ``taps[rho]`` shifted by
-    ``m*advance``: units ``m*advance + start + j*step`` for ``j < count`` (None: nothing).
+    ``m*advance``: units ``m*advance + start + j*step`` for ``j < count`` (None: nothing). ``taps`` is a `Table`
+    (a tuple of taps is turned into one).
     """
 
     period: int
     advance: int
-    taps: tuple[Tap, ...]
+    taps: Table
     border: str = "zeros"      # what a read past the input's ends gets (F.pad's modes): only the exact extent uses it
     # circular with a crop (F.pad crops first, then wraps): the (first, count) input units the wrap cycles through
     wrap: Optional[tuple[int, int]] = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.taps, Table):
+            object.__setattr__(self, "taps", Table.of(self.taps))
 
     @staticmethod
     def window(k: int, stride: int, pad_lo: int, dilation: int = 1, border: str = "zeros",
                wrap: Optional[tuple[int, int]] = None) -> "Reads":
         """A sliding window (conv, pool, padding): unit v reads v*s - pad_lo + m*d, m < k."""
-        return Reads(1, stride, ((-pad_lo, dilation, k),), border, wrap)
+        return Reads(1, stride, Table.filled(1, (-pad_lo, dilation, k)), border, wrap)
 
     def inside(self, index: int, length: int) -> Optional[int]:
         """The input unit a read of ``index`` reaches on an input of ``length``: itself, a mirrored or wrapped
@@ -56,180 +64,162 @@ class Reads:
             return None
         return index if 0 <= index < length else None
 
+    def inside_ranges(self, a: int, b: int, length: int) -> list[tuple[int, int]]:
+        """The input units reads of a..b (inclusive) reach (`inside` of each), as inclusive ranges."""
+        found = []
+        if a <= length - 1 and b >= 0:
+            found.append((max(a, 0), min(b, length - 1)))
+        outside = [(a, min(b, -1))] if a < 0 else []
+        if b >= length:
+            outside.append((max(a, length), b))
+        for lo, hi in outside:
+            if lo > hi:
+                continue
+            if self.border == "replicate":
+                found.append((0, 0) if hi < 0 else (length - 1, length - 1))
+            elif self.border == "reflect":
+                lo, hi = (-hi, -lo) if hi < 0 else (2 * (length - 1) - hi, 2 * (length - 1) - lo)
+                if lo <= length - 1 and hi >= 0:
+                    found.append((max(lo, 0), min(hi, length - 1)))
+            elif self.border == "circular":
+                first, count = self.wrap or (0, length)
+                if hi - lo + 1 >= count:
+                    wrapped = [(first, first + count - 1)]
+                else:
+                    start = first + (lo - first) % count
+                    end = start + hi - lo
+                    wrapped = [(start, end)] if end < first + count else [(start, first + count - 1),
+                                                                         (first, end - count)]
+                found += [(max(x, 0), min(y, length - 1)) for x, y in wrapped if x <= length - 1 and y >= 0]
+        return found
+
     @staticmethod
     def identity() -> "Reads":
-        return Reads(1, 1, ((0, 1, 1),))
+        return Reads(1, 1, Table.filled(1, (0, 1, 1)))
+
+    @staticmethod
+    def repeat(factor: int) -> "Reads":
+        """Every input unit read by ``factor`` output units in a row (PixelShuffle, nearest upsampling by r)."""
+        return Reads(factor, 1, Table.filled(factor, (0, 1, 1)))
 
     @staticmethod
     def transposed(k: int, stride: int, pad: int, dilation: int = 1) -> "Reads":
         """Transposed convolution: output o reads input j = (o + pad - m*d)/s for the taps m < k that divide
-        (an arithmetic progression of step d/gcd(s, d); none when k*d is short of the stride's residues)."""
-        taps: list[Tap] = []
-        for rho in range(stride):
-            offsets = [(rho + pad - m * dilation) // stride for m in range(k)
-                       if (rho + pad - m * dilation) % stride == 0]
-            if not offsets:
-                taps.append(None)
-                continue
-            step = dilation // gcd(stride, dilation)
-            taps.append((min(offsets), step, len(offsets)))
-        return Reads(stride, 1, tuple(taps))
+        (an arithmetic progression of step d/gcd(s, d); none when k*d is short of the stride's residues).
+
+        Only the residues some tap lands on are visited: k of them (each tap its own) when k is below
+        s/gcd(s, d), else the s/gcd(s, d) that are hit; the residues between are one run of Nones."""
+        g = gcd(stride, dilation)
+        cycle, step = stride // g, dilation // g       # taps m and m + cycle land on one residue
+        if min(k, cycle) > limits.MAX_PHASES:
+            if dilation == 1:
+                return Reads(stride, 1, _transposed_runs(k, stride, pad))
+            raise limits.too_many_phases(f" (a transposed conv of kernel_size {k:,}, stride {stride:,} and"
+                                         f" dilation {dilation:,})")
+        hits: dict[int, tuple[int, int, int]] = {}
+        if k <= cycle:                                  # each tap lands on a residue of its own
+            for m in range(k):
+                rho = (m * dilation - pad) % stride
+                hits[rho] = ((rho + pad - m * dilation) // stride, step, 1)
+        else:                                           # every residue with rho + pad divisible by g is hit
+            inverse = pow(step, -1, cycle) if cycle > 1 else 0
+            residue = (-pad) % g
+            for t in range(cycle):
+                rho = residue + t * g
+                m0 = ((rho + pad) // g * inverse) % cycle if cycle > 1 else 0
+                if m0 >= k:
+                    continue
+                count = (k - 1 - m0) // cycle + 1
+                last = m0 + (count - 1) * cycle
+                hits[rho] = ((rho + pad - last * dilation) // stride, step, count)
+        builder = RunBuilder(detail=f" (a stride of {stride:,})")
+        position = 0
+        for rho in sorted(hits):
+            builder.add(rho - position, None)
+            builder.add(1, hits[rho])
+            position = rho + 1
+        builder.add(stride - position, None)
+        return Reads(stride, 1, builder.table())
 
     @staticmethod
     def bins(length_in: int, length_out: int) -> "Reads":
-        """Adaptive pooling: bin j covers [floor(j*I/O), ceil((j+1)*I/O)) (period O/g, advance I/g)."""
+        """Adaptive pooling: bin j covers [floor(j*I/O), ceil((j+1)*I/O)) (period O/g, advance I/g). Fewer input
+        units than bins: the runs of bins that start at one input unit, two per unit (O(I/g))."""
         g = gcd(length_in, length_out)
         period, advance = length_out // g, length_in // g
-        taps = []
-        for rho in range(period):
-            start = rho * length_in // length_out
-            end = -(-(rho + 1) * length_in // length_out)
-            taps.append((start, 1, end - start))
-        return Reads(period, advance, tuple(taps))
+        builder = RunBuilder(detail=f" (adaptive bins repeat every {period:,} units)")
+        if advance >= period:
+            if period > limits.MAX_PHASES:
+                raise limits.too_many_phases(f" (adaptive bins of {length_in:,} into {length_out:,} repeat every"
+                                             f" {period:,} units)")
+            for rho in range(period):
+                start = rho * length_in // length_out
+                builder.add(1, (start, 1, _ceil_div((rho + 1) * length_in, length_out) - start))
+        else:
+            for j in range(advance):           # bins starting at unit j: rho in [ceil(jO/I), ceil((j+1)O/I))
+                lo = _ceil_div(j * period, advance)
+                hi = _ceil_div((j + 1) * period, advance)
+                single = (j + 1) * period // advance           # rho + 1 <= (j+1)O/I: the bin ends at j + 1
+                builder.add(min(single, hi) - lo, (j, 1, 1))
+                builder.add(hi - max(single, lo), (j, 1, 2))
+        return Reads(period, advance, builder.table())
 
     @staticmethod
-    def sampled(scale: Fraction, positions: Sequence[Fraction]) -> "Reads":
-        """Resampling with coordinate scale c = p/q (period q, advance p): unit rho reads floor(x) and, unless
-        x is an integer, floor(x) + 1, for each sample position x in ``positions[rho]`` ((q) of them)."""
-        taps: list[Tap] = []
-        for x in positions:
-            start = floor(x)
-            taps.append((start, 1, 1 if x == start else 2))
-        return Reads(len(positions), scale.numerator if scale else 0, tuple(taps))
+    def sampled(scale: Fraction, offset: Fraction, two: bool, lo: int, hi: int,
+                builder: Optional[RunBuilder] = None) -> RunBuilder:
+        """The taps of phases lo..hi-1 sampling at x = scale*rho + offset: floor(x), and floor(x) + 1 unless
+        ``two`` is false or x falls on a pixel. Appended to ``builder`` run by run: O(runs), the pixels crossed
+        (upsampling) or the phases (downsampling), whichever is fewer."""
+        builder = builder or RunBuilder()
+        if hi <= lo:
+            return builder
+        if scale == 0:
+            start = floor(offset)
+            builder.add(hi - lo, (start, 1, 1 if offset == start or not two else 2))
+        elif scale < 1:                                      # runs of phases that sample one pixel
+            rho, pixel = lo, floor(scale * lo + offset)
+            while rho < hi:
+                on = (pixel - offset) / scale               # the phase whose sample falls on the pixel
+                after = min(hi, ceil((pixel + 1 - offset) / scale))
+                if two and on == rho:
+                    builder.add(1, (pixel, 1, 1))
+                    builder.add(after - rho - 1, (pixel, 1, 2))
+                else:
+                    builder.add(after - rho, (pixel, 1, 2 if two else 1))
+                rho, pixel = after, pixel + 1
+        else:                                                # every phase samples pixels of its own
+            for rho in range(lo, hi):
+                x = scale * rho + offset
+                start = floor(x)
+                builder.add(1, (start, 1, 1 if x == start or not two else 2))
+        return builder
 
     @staticmethod
     def everything(length: int) -> "Reads":
         """Every unit reads all ``length`` units of the axis (softmax along it)."""
-        return Reads(1, 0, ((0, 1, length),))
+        return Reads(1, 0, Table.filled(1, (0, 1, length)))
 
 
-# --------------------------------------------------------------------------- the finite axis
-
-class FiniteAxis:
-    """The exact reach of every unit of one layer along one axis of the actual, finite network: borders,
-    padding modes and the layers' lengths included. Computed on demand (and then kept), from the ancestors."""
-
-    def __init__(self, length: int, parents: Sequence["FiniteAxis"], rule: str, reads: Optional[Reads] = None):
-        self.length, self.parents, self.rule, self.reads = length, tuple(parents), rule, reads
-        self._regions: Optional[list[Region]] = None
-
-    @staticmethod
-    def input(length: int) -> "FiniteAxis":
-        return FiniteAxis(length, (), "input")
-
-    def input_length(self) -> int:
-        """The length of the network input this axis descends from."""
-        axis = self
-        while axis.parents:
-            axis = axis.parents[0]
-        return axis.length
-
-    def region(self, unit: int) -> Region:
-        if not 0 <= unit < self.length:
-            return None
-        if self._regions is None:
-            self._compute()
-        return self._regions[unit]
-
-    def _compute(self) -> None:
-        order, stack, seen = [], [(self, False)], set()
-        while stack:                                  # ancestors first, without recursion (deep networks)
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if id(node) in seen or node._regions is not None:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            stack.extend((parent, False) for parent in node.parents)
-        for node in order:
-            node._regions = node._rule()
-
-    def _rule(self) -> list[Region]:
-        n = self.length
-        if self.rule == "input":
-            return [(u, u) for u in range(n)]
-        if self.rule == "broadcast":
-            return [self.parents[0]._regions[0]] * n
-        if self.rule == "union":
-            return [_hull(p._regions[u] for p in self.parents if u < p.length) for u in range(n)]
-        if self.rule == "concat":
-            return [r for p in self.parents for r in p._regions][:n]
-        if self.rule.startswith("shift"):                # "shift <offset>": the parent's units placed at offset
-            offset = int(self.rule.split()[1])
-            parent = self.parents[0]
-            return [parent._regions[u - offset] if 0 <= u - offset < parent.length else None for u in range(n)]
-        parent, reads = self.parents[0], self.reads
-        result = []
-        for v in range(n):
-            m, r = divmod(v, reads.period)
-            tap = reads.taps[r]
-            if tap is None:
-                result.append(None)
-                continue
-            start, step, count = tap
-            start += m * reads.advance
-            found = []
-            for j in range(count):
-                w = reads.inside(start + j * step, parent.length)
-                if w is not None:
-                    found.append(parent._regions[w])
-            result.append(_hull(found))
-        return result
-
-    def fills(self, unit: int) -> dict[int, set[str]]:
-        """For ``unit``: per input index outside the input that it reaches on the unclipped extension, the
-        padding modes (`Reads.border`: 'zeros', 'reflect', ...) of the layers where the paths reaching it first
-        read past their layer's input (what fills that position: zeros, mirrored, replicated or wrapped values).
-
-        A walk down the rules carrying per path the mode of its first out-of-range read (None while in range); a
-        path out of range goes on along the unclipped extension to the input index it stands for."""
-        found: dict[int, set[str]] = {}
-        seen: set[tuple[int, int, Optional[str]]] = set()
-        stack: list[tuple[FiniteAxis, int, Optional[str]]] = [(self, unit, None)]
-        while stack:
-            node, u, tag = stack.pop()
-            if (id(node), u, tag) in seen:
-                continue
-            seen.add((id(node), u, tag))
-            rule = node.rule
-            if rule == "input":
-                if tag is not None:
-                    found.setdefault(u, set()).add(tag)
-            elif rule == "broadcast":
-                stack.append((node.parents[0], 0, tag))
-            elif rule == "union":
-                stack.extend((p, u, tag) for p in node.parents if tag is not None or u < p.length)
-            elif rule == "concat":
-                offset = 0
-                for index, parent in enumerate(node.parents):
-                    last = index == len(node.parents) - 1
-                    if offset <= u < offset + parent.length or (index == 0 and u < 0) or (last and u >= offset):
-                        stack.append((parent, u - offset, tag))
-                        break
-                    offset += parent.length
-            elif rule.startswith("shift"):
-                parent, v = node.parents[0], u - int(rule.split()[1])
-                if tag is not None or 0 <= v < parent.length:
-                    stack.append((parent, v, tag))
-            else:
-                parent, reads = node.parents[0], node.reads
-                m, r = divmod(u, reads.period)
-                if reads.taps[r] is None:
-                    continue
-                start, step, count = reads.taps[r]
-                for j in range(count):
-                    w = m * reads.advance + start + j * step
-                    inside = 0 <= w < parent.length
-                    stack.append((parent, w, tag if tag is not None or inside else reads.border))
-        return found
+def _transposed_runs(k: int, stride: int, pad: int) -> Table:
+    """The taps of a transposed conv with dilation 1 and more taps than the budget, by runs: residue rho is hit by
+    the taps m = (rho + pad) mod s + t*s < k, whose offsets are consecutive; the first tap m0 and the count change
+    only where rho + pad wraps past a multiple of s and where m0 passes k mod s."""
+    cuts = {0, stride}
+    cuts.add((-pad) % stride)
+    cuts.add((k % stride - pad) % stride)
+    builder = RunBuilder()
+    points = sorted(c for c in cuts if 0 <= c <= stride)
+    for lo, hi in zip(points, points[1:]):
+        if lo >= hi:
+            continue
+        m0 = (lo + pad) % stride
+        count = (k - 1 - m0) // stride + 1 if m0 < k else 0
+        if count == 0:
+            builder.add(hi - lo, None)
+            continue
+        last = m0 + (count - 1) * stride
+        builder.add(hi - lo, ((lo + pad - last) // stride, 1, count))
+    return builder.table()
 
 
-def _hull(regions) -> Region:
-    lo = hi = None
-    for found in regions:
-        if found is not None:
-            lo = found[0] if lo is None else min(lo, found[0])
-            hi = found[1] if hi is None else max(hi, found[1])
-    return None if lo is None else (lo, hi)
+__all__ = ["Reads", "Region", "Tap"]

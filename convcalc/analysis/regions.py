@@ -16,12 +16,13 @@ size, so TensorFlow-style SAME padding (whose pads depend on the input length) i
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional, Sequence
 
 from .summary import Summary
-from ..errors import ConvcalcError, did_you_mean
+from ..errors import ConvcalcError, LayerArgError, did_you_mean
 from ..spec.graph import INPUT
 from ..algebra import FiniteAxis
 
@@ -247,23 +248,41 @@ def unit_region(summary: Summary, layer: str, units: Sequence[int]) -> UnitRegio
         first, last = region
         clipped = (max(first, 0), min(last, length - 1)) if first <= length - 1 and last >= 0 else None
         extent = None if extents is None else extents[axis]
-        axes.append(AxisRegion(length, unit, first, last, clipped, extent,
-                               padding_runs(field.axes[axis].finite, unit, first, last, length)))
+        try:
+            runs = padding_runs(field.axes[axis].finite, unit, first, last, length)
+        except LayerArgError as exc:            # a budget of the walk (convcalc.algebra.limits)
+            raise ConvcalcError(f"layer '{layer}', unit {','.join(map(str, units))}: {exc.message}") from None
+        axes.append(AxisRegion(length, unit, first, last, clipped, extent, runs))
     return UnitRegion(layer, tuple(units), tuple(axes))
 
 
 def padding_runs(finite: Optional[FiniteAxis], unit: int, first: int, last: int, length: int) -> tuple[PaddingRun, ...]:
-    """The positions of [first, last] outside [0, length-1], grouped into runs by what fills them."""
-    fills = finite.fills(unit) if finite is not None else {}
-    outside = [p for p in range(first, last + 1) if p < 0 or p >= length]
+    """The positions of [first, last] outside [0, length-1], grouped into runs by what fills them. Worked out on
+    stretches of positions (`FiniteAxis.fill_intervals`), never position by position: a padding of 10^9 is one
+    run."""
+    fills = finite.fill_intervals(unit) if finite is not None else {}
     runs: list[PaddingRun] = []
-    for position in outside:
-        fill = "+".join(sorted(fills.get(position, ())))
-        if runs and runs[-1].last == position - 1 and runs[-1].fill == fill:
-            runs[-1] = PaddingRun(runs[-1].first, position, fill)
-        else:
-            runs.append(PaddingRun(position, position, fill))
+    for lo, hi in ((first, min(last, -1)), (max(first, length), last)):
+        if lo > hi:
+            continue
+        cuts = {lo, hi + 1}
+        for intervals in fills.values():
+            for a, b in intervals:
+                cuts.update(c for c in (a, b + 1) if lo < c <= hi)
+        points = sorted(cuts)
+        for a, b in zip(points, points[1:]):
+            fill = "+".join(sorted(mode for mode, intervals in fills.items() if _covers(intervals, a)))
+            if runs and runs[-1].last == a - 1 and runs[-1].fill == fill:
+                runs[-1] = PaddingRun(runs[-1].first, b - 1, fill)
+            else:
+                runs.append(PaddingRun(a, b - 1, fill))
     return tuple(runs)
+
+
+def _covers(intervals: Sequence[tuple[int, int]], position: int) -> bool:
+    """Whether sorted disjoint inclusive ``intervals`` hold ``position``."""
+    index = bisect_right(intervals, (position, float("inf"))) - 1
+    return index >= 0 and intervals[index][0] <= position <= intervals[index][1]
 
 
 __all__ = ["AxisRegion", "GrowthRow", "PaddingRun", "UnitRegion", "ancestors", "centre_unit", "check_layer",

@@ -9,6 +9,8 @@ MaxPool's indices as ATen computes them (`window_argmax`), adaptive pooling (`ad
 
 from __future__ import annotations
 
+import math
+
 from typing import Sequence
 
 import numpy as np
@@ -69,17 +71,23 @@ def reduce_windows(x: np.ndarray, pads: Sequence[tuple[int, int]], kernel: Seque
     first copied in `polyphase` order (the padding written in the same copy), so that every tap's view is
     contiguous along its last spatial axis rather than in runs of C (NumPy's buffered path, `ufunc_runs`).
     """
-    if all(s == 1 for s in stride):
-        source, step = pad_spatial(x, pads, value=value), tuple(stride)
-    else:
-        extent = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(out, stride, kernel, dilation)]
+    extent = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(out, stride, kernel, dilation)]
+    rows = [-(-e // s) for e, s in zip(extent, stride)]
+    padded = [n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads)]
+    # the polyphase copy holds every phase of every stride; a stride far past the window leaves most of them unread
+    # (stride 10^6 over a 64-wide input: 10^12 positions), so it is used only where it is no larger than twice the
+    # padded input, and strided views of the padded input serve otherwise
+    phased = any(s > 1 for s in stride) and math.prod(s * r for s, r in zip(stride, rows)) <= 2 * math.prod(padded)
+    if phased:
         source, step = polyphase(x, pads, stride, extent, value), tuple(stride)
+    else:
+        source, step = pad_spatial(x, pads, value=value), tuple(stride)
     result = None
     with ufunc_runs(out[-1] * x.shape[-1]):
         for offsets in np.ndindex(*kernel):
             at = [o * d for o, d in zip(offsets, dilation)]
-            if all(s == 1 for s in stride):
-                tap = source[(slice(None), *(slice(a, a + n) for a, n in zip(at, out)))]
+            if not phased:
+                tap = source[(slice(None), *(slice(a, a + (n - 1) * s + 1, s) for a, n, s in zip(at, out, step)))]
             else:
                 tap = phase_tap(source, at, step, out)
             result = tap.copy() if result is None else combine(result, tap, out=result)

@@ -26,20 +26,19 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from math import floor
 from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, scatter_add_axis
-from ..algebra import Field, Reads
+from ..algebra import Field, Reads, limits
 from .args import MAX_SIZE, Arg, _as_int, as_number, boolean, choice, integer, number_string, optional
 from .base import Inferred, Layer, Shape, shape_text
 from .registry import register
+from .resample_reads import RESIDUE, fitted_scale, resample_reads
 
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
-RESIDUE = 1e-9             # linear-resampling weights below this are float rounding of an exact 0
 LINEAR_RANK = {"linear": 1, "bilinear": 2, "trilinear": 3}    # spatial axes each linear mode needs
 
 
@@ -154,12 +153,25 @@ class ResampleAxis:
         return scatter_add_axis(grad, self.nearest_indices(), axis, self.i)
 
     # ---- receptive field (exact)
-    def coordinate_scale(self) -> Fraction:
+    def scale_and_fit(self) -> tuple[Fraction, str]:
+        """The coordinate scale c of the receptive field, and where it comes from: "exact" (the sizes, or the
+        scale factor's decimal), "fitted" (the simplest scale whose exact rule reads what every real unit reads,
+        for a factor whose decimal has a period past `limits.MAX_SCALE_DENOMINATOR`), or "table" (no simple
+        scale does: the real units' reads are a table, c only their average). See `resample_reads`."""
         if self.linear and self.align_corners:
-            return Fraction(self.i - 1, self.o - 1) if self.o > 1 else Fraction(0)
-        if self.shortcut:
-            return Fraction(self.i, self.o)
-        return 1 / exact(self.factor) if self.factor is not None else Fraction(self.i, self.o)
+            return (Fraction(self.i - 1, self.o - 1) if self.o > 1 else Fraction(0)), "exact"
+        if self.shortcut or self.factor is None:
+            return Fraction(self.i, self.o), "exact"
+        decimal = 1 / exact(self.factor)
+        if decimal.denominator <= limits.MAX_SCALE_DENOMINATOR:
+            return decimal, "exact"
+        fitted = fitted_scale(self, decimal)
+        if fitted is not None:
+            return fitted, "fitted"
+        return decimal.limit_denominator(max(self.o, 1)), "table"
+
+    def coordinate_scale(self) -> Fraction:
+        return self.scale_and_fit()[0]
 
     def reads(self) -> Reads:
         """Which input units each output unit reads, on the unclipped axis (period q for a coordinate scale
@@ -168,21 +180,10 @@ class ResampleAxis:
         their float32 scale (`nearest_indices`, as the executor), which can differ from floor(u*c) (or
         floor((u + 1/2)*c)) by one where a sample falls on a pixel boundary (x2.3 on 31: unit 69 reads 29, not
         30 = 69/2.3); past the output, on the extension, the exact rule. The period is then q*ceil(o/q), so the
-        stride stays exactly c. (ATen's 1-D float64 kernel computes in double and reads 30 there: convcalc follows
-        the float32 kernels, PyTorch's default dtype.)"""
-        if self.o == self.i and (self.linear or self.shortcut):
-            return Reads.identity()                              # ATen copies the axis
-        c = self.coordinate_scale()
-        q = c.denominator
-        if self.linear:
-            base = Fraction(0) if self.align_corners else (c - 1) / 2
-            return Reads.sampled(c, [c * rho + base for rho in range(q)])
-        half = Fraction(1, 2) if self.mode == "nearest-exact" else Fraction(0)
-        repeats = -(-self.o // q)
-        actual = self.nearest_indices()
-        taps = tuple((int(actual[rho]) if rho < self.o else floor((rho + half) * c), 1, 1)
-                     for rho in range(q * repeats))
-        return Reads(q * repeats, c.numerator * repeats, taps)
+        stride stays exactly c (or q where the exact rule gives every real unit's pixel and the table would be
+        long). (ATen's 1-D float64 kernel computes in double and reads 30 there: convcalc follows the float32
+        kernels, PyTorch's default dtype.) Built in runs: `resample_reads`."""
+        return resample_reads(self)
 
 
 class Upsample(Layer):
@@ -361,8 +362,7 @@ class PixelShuffle(PixelShuffleBase):
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Unit h reads input row h // r: a nearest upsampling by r (period r, stride 1/r)."""
-        r = self.upscale_factor
-        return fields[0].through([Reads(r, 1, ((0, 1, 1),) * r)] * 2, out_shape[1:])
+        return fields[0].through([Reads.repeat(self.upscale_factor)] * 2, out_shape[1:])
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         x = inputs[0]

@@ -54,6 +54,45 @@ def unpool_size_arg(value: Any, dims: int, name: str) -> tuple[int, ...]:
 unpool_size_arg.json_schema = per_axis().json_schema
 
 
+BORDER_WINDOWS = 2 ** 26      # windows of one axis reaching past the pool's input, checked (in chunks) one by one
+CHUNK = 2 ** 20
+
+
+def window_reach(n: int, o: int, k: int, s: int, d: int, p: int) -> tuple[int, int, int, int | None]:
+    """Over the o windows of a pool (kernel k, stride s, dilation d, padding p) on n inputs: the smallest and the
+    largest input tap (0 when none), the largest first tap >= 0 (ATen's start, in range or not) and the largest
+    start of a window with no tap in the input (None: every window has one). The windows whose taps all lie in
+    the input run in order (their extremes are the first's and the last's); only the others, near the borders,
+    are looked at, with NumPy in chunks."""
+    first_inside = -(-p // s)                            # base = w*s - p >= 0 from here
+    last_inside = (n - 1 - (k - 1) * d + p) // s         # base + (k-1)*d <= n - 1 up to here
+    first_inside, last_inside = min(first_inside, o), min(last_inside, o - 1)
+    low = high = most = None
+    tapless = None
+    border = [(0, first_inside), (max(last_inside + 1, first_inside), o)]
+    if first_inside <= last_inside:
+        low, high = first_inside * s - p, last_inside * s - p + (k - 1) * d
+        most = last_inside * s - p
+    if sum(b - a for a, b in border) > BORDER_WINDOWS:
+        raise LayerArgError(f"the pool's {o:,} windows include more than {BORDER_WINDOWS:,} reaching past its"
+                            f" input, too many to check where their maxima can fall", "pool")
+    for a, b in border:
+        for lo in range(a, b, CHUNK):
+            w = np.arange(lo, min(lo + CHUNK, b), dtype=np.int64)
+            base = w * s - p
+            start = base + np.maximum(0, -(base // d)) * d     # ATen's first tap >= 0
+            end = base + np.minimum(k - 1, (n - 1 - base) // d) * d
+            taps = start <= end
+            most = int(start.max()) if most is None else max(most, int(start.max()))
+            if taps.any():
+                low = int(start[taps].min()) if low is None else min(low, int(start[taps].min()))
+                high = int(end[taps].max()) if high is None else max(high, int(end[taps].max()))
+            if not taps.all():
+                found = int(start[~taps].max())
+                tapless = found if tapless is None else max(tapless, found)
+    return low or 0, high or 0, most if most is not None else 0, tapless
+
+
 class MaxUnpoolNd(Layer):
     summary = "scatter to the argmax positions of a named MaxPool; zeros elsewhere (torch.nn.MaxUnpoolNd)"
     references = ("pool",)
@@ -103,18 +142,16 @@ class MaxUnpoolNd(Layer):
         lows, highs, best_full, phantom = [], [], 0, []
         for n, o, k, s, d, p, step in zip(spatial, pooled, pool.kernel_size, pool.stride, pool.dilation,
                                           pool.padding, steps):
-            taps = [[t for t in range(w * s - p, w * s - p + d * (k - 1) + 1, d) if 0 <= t < n] for w in range(o)]
-            starts = [w * s - p + max(0, -(-(p - w * s) // d)) * d for w in range(o)]    # ATen's first tap >= 0
-            inside = [t for window in taps for t in window]
-            lows.append(min(inside) if inside else 0)
-            highs.append(max(inside) if inside else 0)
-            best_full += (max(inside) if inside else 0) * step
-            phantom.append(([a for a, window in zip(starts, taps) if not window], max(starts) * step, step))
+            low, high, most, tapless = window_reach(n, o, k, s, d, p)
+            lows.append(low)
+            highs.append(high)
+            best_full += high * step
+            phantom.append((tapless, most * step, step))
         largest = best_full
         for axis, (tapless, _, step) in enumerate(phantom):
-            if tapless:
+            if tapless is not None:
                 others = sum(free for other, (_, free, _) in enumerate(phantom) if other != axis)
-                largest = max(largest, max(tapless) * step + others)
+                largest = max(largest, tapless * step + others)
         return lows, highs, largest
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:

@@ -1,0 +1,496 @@
+"""The exact reach of every unit in the actual, finite network: `FiniteAxis`, one layer's units along one axis with
+borders, padding modes and the layers' lengths included.
+
+Away from the borders a unit's extent is its periodic region (the `AxisField`'s: every read lands on a real unit
+whose extent is its region). Only the units whose reads come near a border, or near such units of the layer
+below, differ: their stretches (``gaps``) are found when the layer is built, from the layer below's and the
+reads' spans, at a cost in runs. Within them, ``dead`` stretches read only padding (or only dead units): they see
+nothing, known without looking. The rest are worked out when first asked for, as run-length tables: units that
+share their taps (an upsampling's copies, a softmax's every unit) once, others one by one; what that will cost
+is bounded when the layer is built (`limits.MAX_BORDER_EXTENTS`, `limits.MAX_TAP_WORK`), so asking never fails. A
+broadcast axis answers with the extent of unit 0 below. Aggregates (`reach`: the hull over all units;
+`everywhere`: no unit without input) and `fill_intervals` (what fills the positions a unit reaches outside the
+input) cost stretches and runs, not units.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from typing import Any, Iterator, Optional, Sequence
+
+from . import limits
+from .reads import Reads
+from .runs import RangeHull, Region, RunBuilder, Table, hull, union_table
+
+SMALL = 16          # taps per unit evaluated one by one; longer contiguous reads go through range hulls
+INFINITY = float("inf")
+Stretches = list[tuple[int, int]]       # sorted, disjoint half-open [a, b)
+
+
+def _merge(intervals: Stretches) -> Stretches:
+    """Sorted, disjoint half-open intervals covering the same units (adjacent ones joined)."""
+    merged: Stretches = []
+    for a, b in sorted(i for i in intervals if i[0] < i[1]):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    if len(merged) > limits.MAX_PHASES:
+        raise limits.too_many_phases(" (stretches of units near the borders)")
+    return merged
+
+
+def _intersect(x: Stretches, y: Stretches) -> Stretches:
+    out, i, j = [], 0, 0
+    while i < len(x) and j < len(y):
+        a, b = max(x[i][0], y[j][0]), min(x[i][1], y[j][1])
+        if a < b:
+            out.append((a, b))
+        if x[i][1] < y[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _minus(x: Stretches, y: Stretches) -> Stretches:
+    """The units of ``x`` not in ``y`` (both sorted and disjoint; one pass over each)."""
+    out, j = [], 0
+    for a, b in x:
+        while j < len(y) and y[j][1] <= a:
+            j += 1
+        k = j
+        while a < b and k < len(y) and y[k][0] < b:
+            if a < y[k][0]:
+                out.append((a, y[k][0]))
+            a = max(a, y[k][1])
+            k += 1
+        if a < b:
+            out.append((a, b))
+    return out
+
+
+def _within(stretches: Stretches, starts: list[int], a: int, b: int) -> Stretches:
+    """The parts of sorted disjoint ``stretches`` (``starts``: their first units) inside a..b-1."""
+    index = max(bisect_right(starts, a) - 1, 0)
+    out = []
+    while index < len(stretches) and stretches[index][0] < b:
+        lo, hi = max(stretches[index][0], a), min(stretches[index][1], b)
+        if lo < hi:
+            out.append((lo, hi))
+        index += 1
+    return out
+
+
+def _runs_over(field: Any, a: int, b: int) -> int:
+    """How many runs ``field.unit_runs(a, b)`` yields, at most."""
+    table = field.table
+    if table.count == 1 and (field.advance == 0 or table.values[0] is None):
+        return 1
+    return (-(-(b - a) // field.period) + 1) * table.count
+
+
+class FiniteAxis:
+    """The exact reach of every unit of one layer along one axis of the actual, finite network. ``field`` (set by
+    the `AxisField` it belongs to) gives the extents away from the border stretches ``gaps``."""
+
+    def __init__(self, length: int, parents: Sequence["FiniteAxis"], rule: str, reads: Optional[Reads] = None):
+        self.length, self.parents, self.rule, self.reads = length, tuple(parents), rule, reads
+        self.field: Any = None
+        self.layer: Optional[str] = None               # the layer's name, once the analyzer gives it
+        self._tables: Optional[list[Table]] = None
+        self._pieces: Optional[tuple[list[int], list[Region], RangeHull]] = None
+        self.gaps, self.dead = self._find_gaps()
+        self._starts = [a for a, _ in self.gaps]
+        self._dead_starts = [a for a, _ in self.dead]
+        self.cost = self._cost()
+        if self.cost > limits.MAX_BORDER_EXTENTS:
+            raise limits.too_many_border_extents(self.cost)
+
+    @staticmethod
+    def input(length: int) -> "FiniteAxis":
+        return FiniteAxis(length, (), "input")
+
+    def input_length(self) -> int:
+        """The length of the network input this axis descends from."""
+        axis = self
+        while axis.parents:
+            axis = axis.parents[0]
+        return axis.length
+
+    # ---- where the extents differ from the periodic field's, and where they are known to be empty
+    def _find_gaps(self) -> tuple[Stretches, Stretches]:
+        n, rule = self.length, self.rule
+        if rule == "input":
+            return [], []
+        if rule == "broadcast":
+            return ([] if self.parents[0].exact(0) else [(0, n)]), []
+        if rule == "union":
+            gaps, dead = [], [(0, n)]
+            for p in self.parents:
+                gaps += [(p.length, n), *((a, min(b, n)) for a, b in p.gaps)]
+                dead = _intersect(dead, _merge([*p.dead, (p.length, n)]))
+            return _merge(gaps), dead
+        if rule == "concat" or rule.startswith("shift"):
+            gaps, dead, offset = [], [], 0
+            if rule.startswith("shift"):
+                offset = int(rule.split()[1])
+            for p in self.parents:
+                gaps += [(max(a + offset, 0), min(b + offset, n)) for a, b in p.gaps]
+                dead += [(max(a + offset, 0), min(b + offset, n)) for a, b in p.dead]
+                offset += p.length
+            return _merge(gaps), _merge(dead)
+        return self._reads_gaps()
+
+    def _reads_gaps(self) -> tuple[Stretches, Stretches]:
+        """The units some of whose taps' span meets a border stretch of the layer below or leaves it (gaps), and
+        those whose span lies within padding (zeros) or dead units of the layer below (dead)."""
+        parent, reads, n = self.parents[0], self.reads, self.length
+        outside = [(-INFINITY, 0), (parent.length, INFINITY)]
+        bad = [outside[0], *parent.gaps, outside[1]]
+        void = _merge_void([*outside, *parent.dead] if reads.border == "zeros" else parent.dead)
+        gaps, dead = self._units_meeting(bad, inside=False), self._units_meeting(void, inside=True)
+        return _merge(gaps), _intersect(_merge(dead), _merge(gaps)) if dead else []
+
+    def _units_meeting(self, stretches: list, inside: bool) -> Stretches:
+        """The units whose taps' span meets (``inside``: lies within) one of ``stretches`` (half-open, may be
+        infinite), as intervals: per run of taps, a range of copies m."""
+        reads, n = self.reads, self.length
+        period, advance = reads.period, reads.advance
+        copies = -(-n // period)
+        found: Stretches = []
+        limits.check_work(reads.taps.count * len(stretches), "the stretches of units near the borders")
+        for r0, r1, tap in reads.taps.runs(0, min(period, n)):
+            if tap is None:
+                continue
+            start, step, count = tap
+            lo, hi = start, start + (count - 1) * step
+            for x, y in stretches:
+                if advance == 0:
+                    hit = (x <= lo and hi <= y - 1) if inside else (lo <= y - 1 and hi >= x)
+                    m_lo, m_hi = (0, copies - 1) if hit else (1, 0)
+                elif inside:                            # x <= m*advance + lo and m*advance + hi <= y - 1
+                    m_lo = 0 if x == -INFINITY else max(0, -((lo - x) // advance))
+                    m_hi = copies - 1 if y == INFINITY else min(copies - 1, (y - 1 - hi) // advance)
+                else:                                   # m*advance + lo <= y - 1 and m*advance + hi >= x
+                    m_lo = 0 if x == -INFINITY else max(0, -((hi - x) // advance))
+                    m_hi = copies - 1 if y == INFINITY else min(copies - 1, (y - 1 - lo) // advance)
+                if m_lo > m_hi:
+                    continue
+                if r0 == 0 and r1 == period:
+                    found.append((m_lo * period, min((m_hi + 1) * period, n)))
+                    continue
+                if m_hi - m_lo + 1 > limits.MAX_PHASES:
+                    raise limits.too_many_phases(" (stretches of units near the borders)")
+                found += [(m * period + r0, min(m * period + r1, n)) for m in range(m_lo, m_hi + 1)]
+            if len(found) > 4 * limits.MAX_PHASES:
+                found = _merge(found)
+        return found
+
+    def _live(self) -> Stretches:
+        """The gaps' units that are not dead: worked out when asked for."""
+        return _minus(self.gaps, self.dead)
+
+    def _cost(self) -> int:
+        """At most how many runs working out the live units takes (checked against the budget when built)."""
+        rule = self.rule
+        if rule in ("input", "broadcast") or not self.gaps:
+            return 0
+        live = self._live()
+        units = sum(b - a for a, b in live)             # never more runs than units
+        if rule == "union":
+            return min(units, sum(p.cost + len(p.dead) + len(p.gaps) + sum(_runs_over(p.field, a, b) for a, b in live)
+                                  for p in self.parents))
+        if rule == "concat" or rule.startswith("shift"):
+            return min(units, sum(p.cost + len(p.dead) + len(p.gaps) for p in self.parents) + len(live))
+        reads = self.reads
+        runs = list(reads.taps.runs(0, min(reads.period, self.length)))
+        taps = max((t[2] if t[2] <= SMALL or t[1] != 1 else 6 for _, _, t in runs if t is not None), default=1)
+        if reads.advance == 0 and len(runs) <= 1:       # every copy reads the same units: one value
+            pieces = 1
+        else:
+            pieces = sum(self._segments(x, y, runs) * len(runs) for x, y in live)
+        limits.check_work(pieces * taps, "the exact extents near the borders")
+        return pieces
+
+    def _segments(self, x: int, y: int, runs: list) -> int:
+        """At most how many stretches of copies with one value each the units x..y-1 fall into: one per copy, or
+        (one run of taps, zero or replicated borders) one per crossing of a run start below, or of an end of the
+        axis below, by a tap that the value depends on."""
+        reads, parent = self.reads, self.parents[0]
+        period, advance = reads.period, reads.advance
+        m_x, m_y = x // period, (y - 1) // period
+        copies = m_y - m_x + 1
+        if len(runs) != 1 or runs[0][2] is None or reads.border not in ("zeros", "replicate"):
+            return copies
+        crossings = 1
+        for end in _tracked(runs[0][2]):
+            crossings += parent.runs_bound(m_x * advance + end, m_y * advance + end + 1) + 2
+            if crossings >= copies:
+                return copies
+        return crossings
+
+    def runs_bound(self, x: int, y: int) -> int:
+        """At most how many runs `unit_runs` yields over x..y-1 (without working out any border stretch)."""
+        x, y = max(x, 0), min(y, self.length)
+        if x >= y:
+            return 0
+        if self.rule == "broadcast":
+            return 1
+        count, position = 0, x
+        index = max(bisect_right(self._starts, x) - 1, 0)
+        while position < y:
+            if index < len(self.gaps) and self.gaps[index][0] <= position:
+                stop = min(y, self.gaps[index][1])
+                count += self.cost + 2 * len(self.dead) + 1
+                index += 1
+            else:
+                stop = min(y, self.gaps[index][0]) if index < len(self.gaps) else y
+                count += _runs_over(self.field, position, stop)
+            position = stop
+            if count > limits.MAX_PHASES:
+                return count
+        return count
+
+    def exact(self, unit: int) -> bool:
+        """Whether ``unit``'s extent is its periodic region."""
+        index = bisect_right(self._starts, unit) - 1
+        return not (index >= 0 and unit < self.gaps[index][1])
+
+    # ---- one unit
+    def region(self, unit: int) -> Region:
+        if not 0 <= unit < self.length:
+            return None
+        if self.rule == "broadcast":
+            return self.parents[0].region(0)
+        index = bisect_right(self._starts, unit) - 1
+        if index >= 0 and unit < self.gaps[index][1]:
+            return self._tables_now()[index][unit - self.gaps[index][0]]
+        return self.field.region(unit)
+
+    def unit_runs(self, lo: int, hi: int) -> Iterator[tuple[int, int, Region]]:
+        """(first, end, extent) for the units lo..hi-1, run by run (None outside the axis)."""
+        if lo < min(hi, 0):
+            yield lo, min(hi, 0), None
+        a, b = max(lo, 0), min(hi, self.length)
+        if a < b and self.rule == "broadcast":
+            yield a, b, self.parents[0].region(0)
+        elif a < b:
+            gaps, position = self.gaps, a
+            index = max(bisect_right(self._starts, a) - 1, 0)
+            if index < len(gaps) and gaps[index][1] <= a:
+                index += 1
+            while position < b:
+                if index < len(gaps) and gaps[index][0] <= position:
+                    start, stop = gaps[index][0], min(b, gaps[index][1])
+                    for c, d, value in self._tables_now()[index].runs(position - start, stop - start):
+                        yield c + start, d + start, value
+                    index += 1
+                else:
+                    stop = min(b, gaps[index][0]) if index < len(gaps) else b
+                    yield from self.field.unit_runs(position, stop)
+                position = stop
+        if max(lo, self.length) < hi:
+            yield max(lo, self.length), hi, None
+
+    def span(self, a: int, b: int) -> Region:
+        """The hull of the extents of units a..b (inclusive, clipped to the axis)."""
+        a, b = max(a, 0), min(b, self.length - 1)
+        if a > b:
+            return None
+        if self.rule == "broadcast":
+            return self.parents[0].region(0)
+        if not self.gaps:
+            return self.field.span(a, b)
+        starts, hulls, ranges = self._piece_hulls()
+        first, last = bisect_right(starts, a) - 1, bisect_right(starts, b) - 1
+        if first == last:
+            return self._piece_span(a, b)
+        parts = [self._piece_span(a, starts[first + 1] - 1), self._piece_span(starts[last], b)]
+        if last - first > 1:
+            parts.append(ranges.query(first + 1, last - 1))
+        return hull(parts)
+
+    def _piece_span(self, a: int, b: int) -> Region:
+        """Within one piece (a gap, or the exact units between two)."""
+        index = bisect_right(self._starts, a) - 1
+        if index >= 0 and a < self.gaps[index][1]:
+            offset = self.gaps[index][0]
+            return self._tables_now()[index].hull(a - offset, b - offset)
+        return self.field.span(a, b)
+
+    def _piece_hulls(self) -> tuple[list[int], list[Region], RangeHull]:
+        """The pieces (exact stretches and gaps, alternating) with their hulls, for range hulls and `reach`."""
+        if self._pieces is None:
+            starts, hulls, position = [], [], 0
+            for (a, b), table in zip(self.gaps, self._tables_now()):
+                if position < a:
+                    starts.append(position)
+                    hulls.append(self.field.span(position, a - 1))
+                starts.append(a)
+                hulls.append(table.hull(0, table.size - 1))
+                position = b
+            if position < self.length:
+                starts.append(position)
+                hulls.append(self.field.span(position, self.length - 1))
+            self._pieces = (starts, hulls, RangeHull(hulls))
+        return self._pieces
+
+    # ---- aggregates
+    def reach(self) -> Region:
+        """The hull of every unit's extent (None: no unit depends on the input)."""
+        if self.rule == "broadcast":
+            return self.parents[0].region(0)
+        if not self.gaps:
+            return self.field.span(0, self.length - 1)
+        return hull(self._piece_hulls()[1])
+
+    def everywhere(self) -> bool:
+        """Whether every unit depends on some input."""
+        if self.rule == "broadcast":
+            return self.parents[0].region(0) is not None
+        position = 0
+        for (a, b), table in zip(self.gaps, self._tables_now()):
+            if position < a and self.field.has_none(position, a - 1):
+                return False
+            if table.has_none():
+                return False
+            position = b
+        return not (position < self.length and self.field.has_none(position, self.length - 1))
+
+    # ---- the border stretches, worked out when first asked for
+    def _tables_now(self) -> list[Table]:
+        if self._tables is None:
+            order, stack, seen = [], [(self, False)], set()
+            while stack:                              # ancestors first, without recursion (deep networks)
+                node, done = stack.pop()
+                if done:
+                    order.append(node)
+                    continue
+                if id(node) in seen or node._tables is not None:
+                    continue
+                seen.add(id(node))
+                stack.append((node, True))
+                stack.extend((parent, False) for parent in node.parents)
+            for node in order:
+                node._tables = [node._stretch(a, b) for a, b in node.gaps] if node.rule != "broadcast" else []
+        return self._tables
+
+    def _stretch(self, a: int, b: int) -> Table:
+        """The extents of the units a..b-1 (a gap), as runs: the dead ones None, the live ones by the rule."""
+        builder = RunBuilder(limit=None)
+        position = a
+        for c, d in _within(self.dead, self._dead_starts, a, b) + [(b, b)]:
+            if position < c:
+                self._live_runs(position, c, builder)
+            builder.add(d - c, None)
+            position = d
+        return builder.table()
+
+    def _live_runs(self, a: int, b: int, builder: RunBuilder) -> None:
+        rule = self.rule
+        if rule == "union":
+            builder.extend(union_table([p.unit_runs(a, b) for p in self.parents], b - a, a, limit=None))
+        elif rule == "concat":
+            offset = 0
+            for parent in self.parents:
+                lo, hi = max(a, offset), min(b, offset + parent.length)
+                for c, d, value in (parent.unit_runs(lo - offset, hi - offset) if lo < hi else ()):
+                    builder.add(d - c, value)
+                offset += parent.length
+        elif rule.startswith("shift"):
+            offset, parent = int(rule.split()[1]), self.parents[0]
+            for c, d, value in parent.unit_runs(a - offset, b - offset):
+                builder.add(d - c, value)
+        else:
+            self._reads_runs(a, b, builder)
+
+    def _reads_runs(self, a: int, b: int, builder: RunBuilder) -> None:
+        """Units a..b-1 of a reads rule: one value per run of taps when every copy reads the same units; else one
+        per stretch of copies over which no tap the value depends on crosses a run start below (or an end of the
+        axis below), found by a sweep when the copies share one run of taps (`_segments` bounds the stretches)."""
+        reads = self.reads
+        period, advance = reads.period, reads.advance
+        if advance == 0:                                # every copy reads the same units: one value per run
+            runs = list(reads.taps.runs(0, period))
+            values = [self._tap_value(tap, 0) for _, _, tap in runs]
+            if len(set(values)) == 1:
+                builder.add(b - a, values[0])
+                return
+            for m in range(a // period, (b - 1) // period + 1):
+                for (r0, r1, _), value in zip(runs, values):
+                    builder.add(min(b, m * period + r1) - max(a, m * period + r0), value)
+            return
+        m_a, m_b = a // period, (b - 1) // period
+        runs = list(reads.taps.runs(0, period))
+        live = [run for run in runs if run[2] is not None]
+        cuts = None
+        if len(live) == 1 and reads.border in ("zeros", "replicate"):
+            cuts = self._crossings(live[0][2], m_a, m_b)
+        cuts = set(range(m_a, m_b + 2)) if cuts is None else cuts | {m_a, m_b + 1}
+        cuts = sorted(c for c in cuts if m_a <= c <= m_b + 1)
+        for c0, c1 in zip(cuts, cuts[1:]):
+            values = [self._tap_value(tap, c0 * advance) for _, _, tap in runs]
+            if len(set(values)) == 1:
+                builder.add(min(b, c1 * period) - max(a, c0 * period), values[0])
+                continue
+            for m in range(c0, c1):
+                for (r0, r1, _), value in zip(runs, values):
+                    builder.add(min(b, m * period + r1) - max(a, m * period + r0), value)
+
+    def _crossings(self, tap, m_a: int, m_b: int) -> Optional[set[int]]:
+        """The copies m_a..m_b at which a tap the value depends on enters a run below (or reaches an end of the
+        axis below); None when there are as many as copies (then every copy is a stretch of its own)."""
+        parent, advance = self.parents[0], self.reads.advance
+        limit = m_b - m_a + 1
+        cuts: set[int] = set()
+        for end in _tracked(tap):
+            lo, hi = m_a * advance + end, m_b * advance + end
+            starts = [x for x in (0, parent.length) if lo < x <= hi]
+            for first, _, _ in parent.unit_runs(max(lo + 1, 0), min(hi + 1, parent.length)):
+                starts.append(first)
+                if len(starts) + len(cuts) > limit:
+                    return None
+            cuts.update(-((end - x) // advance) for x in starts if lo < x <= hi)
+            if len(cuts) > limit:
+                return None
+        return cuts
+
+    def _tap_value(self, tap, shift: int) -> Region:
+        """The hull of the extents of the units below one tap reaches (borders mapped as the layer maps them)."""
+        if tap is None:
+            return None
+        parent, reads = self.parents[0], self.reads
+        start, step, count = tap
+        start += shift
+        if count <= SMALL or step != 1:
+            return hull(parent.region(w) for w in (reads.inside(start + j * step, parent.length)
+                                                   for j in range(count)) if w is not None)
+        return hull(parent.span(x, y) for x, y in reads.inside_ranges(start, start + count - 1, parent.length))
+
+    # ---- what fills the positions a unit reaches outside the input
+    def fill_intervals(self, unit: int) -> dict[str, list[tuple[int, int]]]:
+        """For ``unit``: per padding mode, the input indices that it reaches on the unclipped extension through a
+        path whose first out-of-range read was at a layer with that mode (`Reads.border`: what fills them:
+        zeros, mirrored, replicated or wrapped values), as sorted inclusive intervals (`fills.walk`)."""
+        from .fills import walk
+        return walk(self, unit)
+
+
+def _tracked(tap) -> list[int]:
+    """The offsets of the taps a unit's value depends on: a long contiguous read's two ends, else every tap."""
+    start, step, count = tap
+    if step == 1 and count > SMALL:
+        return [start, start + count - 1]
+    return [start + j * step for j in range(count)]
+
+
+def _merge_void(stretches: list) -> list:
+    """Half-open stretches (possibly infinite) merged where they touch."""
+    merged: list = []
+    for a, b in sorted(s for s in stretches if s[0] < s[1]):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
