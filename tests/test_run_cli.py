@@ -313,7 +313,10 @@ def test_edges_on_the_builtin_image(tmp_path):
     ok(invoke(EDGES, "--output", tmp_path / "y64.npy", "--dtype", "float64"))
     y = np.load(tmp_path / "y64.npy")
     assert y.shape == (1, 1, 256, 256)
-    np.testing.assert_allclose(y, expected, rtol=0, atol=1e-12)
+    # torch's float64 conv (the oracle) has been seen, on a busy machine only, to differ from exact arithmetic by up
+    # to 2e-11 from row 128 on (its threaded path; NumPy's own sums agree with convcalc): 1e-9 still fails
+    # on any wrong tap, weight or padding, whose errors here are above 1e-3
+    np.testing.assert_allclose(y, expected, rtol=0, atol=1e-9)
     ok(invoke(EDGES, "--output", tmp_path / "y32.npy"))
     y32 = np.load(tmp_path / "y32.npy")
     assert y32.dtype == np.float32

@@ -178,6 +178,16 @@ class DeclaredInput:
         return prod(self.shape)
 
 
+def builtin_shape(input_shape: Sequence[int], resize: tuple[int, int] | None) -> tuple[int, ...]:
+    """The built-in test image's shape: the spec's input, or [C, H, W] at ``resize``."""
+    shape = tuple(input_shape)
+    if resize is not None:
+        if len(shape) != 3:
+            raise InputError(f"--resize HxW needs a [C, H, W] input; the spec's is {list(shape)}")
+        shape = (shape[0], *resize)
+    return shape
+
+
 def declare_inputs(source: str | os.PathLike | np.ndarray | None, input_shape: Sequence[int], *,
                    resize: tuple[int, int] | None = None, batch: int | None = None) -> DeclaredInput:
     """The batch `prepare_inputs` would make of ``source`` (same arguments), from the files' headers alone (.npy
@@ -185,12 +195,7 @@ def declare_inputs(source: str | os.PathLike | np.ndarray | None, input_shape: S
     checked against the memory budget before anything large is read or drawn."""
     largest = 0
     if source is None:
-        shape = tuple(input_shape)
-        if resize is not None:
-            if len(shape) != 3:
-                raise InputError(f"--resize HxW needs a [C, H, W] input; the spec's is {list(shape)}")
-            shape = (shape[0], *resize)
-        shape = (1, *shape)
+        shape = (1, *builtin_shape(input_shape, resize))
     elif isinstance(source, np.ndarray):
         if resize is not None:
             raise InputError("--resize applies to images; an array input keeps its own size")
@@ -245,12 +250,7 @@ def prepare_inputs(source: str | os.PathLike | np.ndarray | None, input_shape: S
     (RGB), ``mean``/``std`` per channel, and ``batch`` (repeat one input N times). The batch must be finite: the run
     checks that no layer produces NaN/Inf."""
     if source is None:
-        shape = tuple(input_shape)
-        if resize is not None:
-            if len(shape) != 3:
-                raise InputError(f"--resize HxW needs a [C, H, W] input; the spec's is {list(shape)}")
-            shape = (shape[0], *resize)
-        x = default_input(shape)[None]
+        x = default_input(builtin_shape(input_shape, resize))[None]
         described = "built-in test image"
     elif isinstance(source, np.ndarray):
         if resize is not None:
