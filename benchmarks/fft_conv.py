@@ -5,7 +5,7 @@
 
 Per configuration: the best of a few runs of each algorithm, their ratio, the cost model's ratio
 (`conv.conv_costs`: FFT over direct), and whether 'auto' chose the faster one. The constants
-DIRECT_PATCH_COST, FFT_TRANSFORM_COST and FFT_SPECTRAL_COST in convcalc/layers/conv.py are a least-squares
+DIRECT_PATCH_COST, FFT_TRANSFORM_COST and FFT_SPECTRAL_COST in convcalc/layers/conv_cost.py are a least-squares
 fit of these timings with one BLAS thread (OPENBLAS_NUM_THREADS=1: a loaded 2-core machine makes threaded
 BLAS timings meaningless); near a ratio of 1 either choice costs little.
 """
@@ -19,7 +19,7 @@ import numpy as np
 
 from convcalc.kernels import MacCounter, fast_fft_length
 from convcalc.layers import lookup
-from convcalc.layers.conv import conv_costs
+from convcalc.layers.conv_cost import conv_costs
 from convcalc.algebra.shapes import prod
 
 # (dims, channels, out_channels, kernel, spatial size, stride, groups)

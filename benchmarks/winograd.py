@@ -9,7 +9,7 @@ faster. Between runs a 32 MiB buffer is rewritten, so each conv starts with cold
 network (with warm caches the transforms look cheaper than they are), and glibc is told to keep freed memory
 (mallopt), as a network's steady state does: without it, freeing the transforms' buffers hands their pages back
 and every call pays ~2 page faults per 4 KiB again (3x slower Winograd on 56x56x64). WINOGRAD_MIN_TILES and
-the other WINOGRAD_* constants in convcalc/layers/conv.py are fitted to these ratios; near 1 either choice costs little.
+the other WINOGRAD_* constants in convcalc/layers/conv_cost.py are fitted to these ratios; near 1 either choice costs little.
 """
 
 from __future__ import annotations

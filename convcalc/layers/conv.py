@@ -32,6 +32,7 @@ from .args import Arg, _as_int, _short, boolean, choice, integer, optional, per_
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis, fan_in_uniform
 from .registry import register
 from .padding import pad_problem
+from .conv_cost import FFT_MARGIN, FFT_MAX_SPECTRUM_BYTES, WINOGRAD_MARGIN, WINOGRAD_MIN_TILES, conv_costs, winograd_cost
 from .memory import conv_memory
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -51,36 +52,6 @@ TRANSPOSED_PATCHES_MAX_RUN_STRIDED = 8
 # the (P, O) output (ResNet-50's expanding 1x1 convs, O = 4C)
 BIAS_IN_GEMM_MIN_EXPANSION = 2
 ALGORITHMS = ("auto", "direct", "fft", "winograd")
-# algorithm 'auto' takes the FFT when its estimated cost (`conv_costs`) is below FFT_MARGIN x the direct one's
-# and the kernel spectrum it keeps stays under FFT_MAX_SPECTRUM_BYTES. The cost constants are a least-squares
-# fit of benchmarks/fft_conv.py's timings (numpy 2.4 pocketfft, OpenBLAS, one thread); the margin keeps the
-# direct path (summed as PyTorch sums) where the two estimates are close.
-DIRECT_PATCH_COST = 32.0
-FFT_TRANSFORM_COST = 28.0
-FFT_SPECTRAL_COST = 26.0
-FFT_MARGIN = 0.8
-FFT_MAX_SPECTRUM_BYTES = 256 * 2 ** 20
-# algorithm 'auto' takes Winograd F(2, 3) for a 3^d stride-1 conv when `winograd_cost` (its time over the direct
-# path's) is below WINOGRAD_MARGIN and its GEMMs have at least WINOGRAD_MIN_TILES rows. The model: the GEMMs run
-# (2/3)^d of the direct MACs (times the outputs computed and dropped on odd extents) at WINOGRAD_GEMM_COST x the
-# direct GEMMs' time per MAC (smaller, less efficient products), and the memory-bound tile transforms move
-# 2^d (C + O) values per output, each costing WINOGRAD_TRANSFORM_COST MACs. A least-squares fit of
-# benchmarks/winograd.py's ratios (2 threads, polyphase transforms): 3x3 convs with 64+ channels on 14- to
-# 112-wide maps run in ~0.7-0.9x the direct time; few channels or 7-wide maps lose.
-WINOGRAD_GEMM_COST = 1.6
-WINOGRAD_TRANSFORM_COST = 8.0
-WINOGRAD_MARGIN = 0.9
-WINOGRAD_MIN_TILES = 32
-
-
-def winograd_cost(channels: int, out_channels: int, out: Sequence[int]) -> float:
-    """Estimated time of Winograd F(2, 3) over the direct path's for a 3^d stride-1 conv (see WINOGRAD_GEMM_COST)."""
-    dims = len(out)
-    computed = prod(2 * -(-o // 2) for o in out) / prod(out)       # odd extents compute one more row, dropped
-    transforms = WINOGRAD_TRANSFORM_COST * (1 / channels + 1 / out_channels)
-    return (2 / 3) ** dims * (WINOGRAD_GEMM_COST * computed + transforms)
-
-
 def padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | str:
     """``padding``: an int, one int per spatial axis, 'valid' or 'same' (PyTorch's spellings)."""
     if isinstance(value, str):
@@ -467,22 +438,6 @@ class ConvNd(Layer):
                                    self.stride, self.dilation)
         found = pad_spatial_transpose(padded, spatial, pads, self.padding_mode)      # counts >= 0, a new array
         return [np.minimum(found, 1, out=found)]
-
-
-def conv_costs(channels: int, out_channels: int, groups: int, taps: int, positions: int, fft_shape: Sequence[int],
-               freqs: int) -> tuple[float, float]:
-    """Estimated (direct, FFT) time of one sample, in units of one BLAS multiply-accumulate.
-
-    direct: the MACs, positions x (C/g) x O x taps, plus DIRECT_PATCH_COST per patch element copied (or per
-    elementwise tap product, depthwise), positions x taps x C. FFT: the transforms of C input and O output
-    planes, FFT_TRANSFORM_COST x (C + O) x L log2 L (L = prod(fft_shape)), plus the per-frequency complex
-    products, FFT_SPECTRAL_COST x freqs x (C/g) x O.
-    """
-    direct = positions * taps * (channels // groups) * out_channels + DIRECT_PATCH_COST * positions * taps * channels
-    length = prod(fft_shape)
-    fft = (FFT_TRANSFORM_COST * (channels + out_channels) * length * max(float(np.log2(length)), 1.0)
-           + FFT_SPECTRAL_COST * freqs * (channels // groups) * out_channels)
-    return direct, fft
 
 
 for _dims in (1, 2, 3):
