@@ -172,3 +172,25 @@ def test_emoji_codes_in_user_strings_stay_text(tmp_path):
         result = invoke(command[0], str(spec))
         assert result.exit_code == 0, result.output
         assert "v:100:x:smile:" in result.stdout, (command, result.stdout)
+
+
+@pytest.mark.parametrize("width", [60, 80, 100, 160])
+@pytest.mark.parametrize("spec", ["resnet50", "tfslim/inception_v3", "unet"])
+def test_the_analyze_table_fits_the_width_and_never_crops_a_number(spec, width, monkeypatch):
+    """COLUMNS was ignored when piped (lines of 131+ characters at 80); now columns are left out (RF padding
+    first) and long names shortened in the middle until the table fits, and every number stays whole."""
+    import convcalc
+
+    monkeypatch.setenv("COLUMNS", str(width))
+    result = invoke("analyze", str(ROOT / "specs" / f"{spec}.yaml"))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= width
+    summary = convcalc.analyze(convcalc.load_spec(ROOT / "specs" / f"{spec}.yaml"))
+    body = [line for line in lines if line.startswith("│")]
+    assert len(body) == len(summary.layers)
+    for line, layer in zip(body, summary.layers):
+        cells = [cell.strip() for cell in line.strip("│").split("│")]
+        assert f"{layer.params:,}" in cells and f"{layer.macs:,}" in cells, line
+    if width < 131:
+        assert "left out at" in result.stdout

@@ -66,4 +66,5 @@ def analyze_command(
     elif format is Format.csv:
         sys.stdout.write(to_csv(summary, depth, parts))
     else:
-        stdout().print(to_table(summary, depth, parts))
+        console = stdout(fits=True)
+        console.print(to_table(summary, depth, parts, console.width))

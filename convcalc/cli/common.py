@@ -4,6 +4,7 @@ and the parsing of options common to several commands (``SPEC`` with ``-``, ``--
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -61,10 +62,14 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
-def stdout(width: int | None = None) -> Console:
+def stdout(width: int | None = None, fits: bool = False) -> Console:
+    """The console to print on. ``fits``: the output adapts to any width (analyze's table), so a piped one takes
+    COLUMNS too; the other tables do not fit narrow widths yet and keep room to be whole."""
     console = Console(highlight=False, soft_wrap=False, emoji=False)   # a spec's ':100:' stays text
-    if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=False, width=width or 200, emoji=False)
+    if not console.is_terminal:      # piped: room for the widest table, or COLUMNS for tables that fit themselves
+        columns = os.environ.get("COLUMNS", "") if fits else ""
+        chosen = int(columns) if columns.isdigit() and int(columns) >= 20 else width or 200
+        console = Console(highlight=False, soft_wrap=False, width=chosen, emoji=False)
     return console
 
 

@@ -377,20 +377,52 @@ def _cell(text: str, width: int, justify: str) -> str:
     return f" {text} "
 
 
-def to_table(summary: Summary, depth: int | None = None, parts: bool = False) -> RichGroup:
+def middle_cut(text: str, room: int) -> str:
+    """``text`` in at most ``room`` characters, its middle replaced by '…' (both ends of a layer name tell most)."""
+    if len(text) <= room:
+        return text
+    head = (room - 1) // 2
+    return text[:head] + "…" + text[len(text) - (room - 1 - head):]
+
+
+# the columns a narrow terminal loses first (a cell is never cropped: a column that does not fit is left out whole)
+DROP_ORDER = ("RF padding", "RF stride", "type", "RF size")
+
+
+def to_table(summary: Summary, depth: int | None = None, parts: bool = False,
+             width: int | None = None) -> RichGroup:
+    """The per-layer table and totals; ``width``: the terminal's, where columns are left out (DROP_ORDER) until the
+    table fits, and a line says which."""
     title = f"{summary.name}: input {shape_cell(summary.input_shape)} → output {shape_cell(summary.output_shape)}"
     shown = rows(summary, depth, parts)
     cells = [_cells(row) for row in shown]
-    columns = []
-    for index, header in enumerate(HEADERS):
-        numeric = header in ("params", "MACs")
-        widest = max([len(header), *(len(c[index]) for c in cells)])   # numbers are never cut
-        columns.append((header, "right" if numeric else "left",
-                        widest if numeric or header in ("name", "output shape") else None))
     for row, row_cells in zip(shown, cells):
         row_cells[0] = "  " * row.depth + row_cells[0]
-    table = LayerTable(title, columns, [(row_cells, row.part) for row, row_cells in zip(shown, cells)])
+    widest = [max([len(header), *(len(c[index]) for c in cells)]) for index, header in enumerate(HEADERS)]
+    kept = list(range(len(HEADERS)))
+    for header in DROP_ORDER:
+        if width is None or 1 + sum(widest[i] + 3 for i in kept) <= width:
+            break
+        kept.remove(HEADERS.index(header))
+    # still too wide: long names are shortened in the middle ('layer4.…downsample.1'), never a number or a shape
+    if width is not None and 1 + sum(widest[i] + 3 for i in kept) > width:
+        room = max(8, width - 1 - sum(widest[i] + 3 for i in kept if i != 0) - 3)
+        for row_cells in cells:
+            row_cells[0] = middle_cut(row_cells[0], room)
+        widest[0] = min(widest[0], room)
+    columns = []
+    for index in kept:
+        header = HEADERS[index]
+        numeric = header in ("params", "MACs")
+        keep_whole = numeric or header in ("name", "output shape")
+        columns.append((header, "right" if numeric else "left", widest[index] if keep_whole else None))
+    table = LayerTable(title, columns, [([row_cells[i] for i in kept], row.part)
+                                        for row, row_cells in zip(shown, cells)])
     totals = Text()
+    left_out = [HEADERS[i] for i in range(len(HEADERS)) if i not in kept]
+    if left_out:
+        totals.append(f"           left out at {width} columns: {', '.join(left_out)} (a wider terminal or COLUMNS,"
+                      " or --format json/csv, shows them)\n")
     if any(row.part for row in shown):
         totals.append("           parts (dim rows) are inside the layer above them, not added to the totals\n")
     if any(row.rf.misaligned for row in shown if not row.part):
