@@ -145,12 +145,12 @@ class AxisField:
         sizes = [0 if r is None else r[1] - r[0] + 1 for r in self.table.values]
         return max(sizes), min(sizes)
 
-    @property
+    @cached_property
     def size(self) -> Fraction:
         """The largest region over the units (an integer, as a Fraction like the other numbers)."""
         return Fraction(self._sizes[0])
 
-    @property
+    @cached_property
     def size_min(self) -> Fraction:
         """The smallest region over the units (0 when some unit sees nothing)."""
         return Fraction(self._sizes[1])
@@ -163,13 +163,14 @@ class AxisField:
     @cached_property
     def centre(self) -> Fraction:
         """Mean over a period of (centre of unit rho's region - rho*stride): the centre of unit 0's window."""
-        total, count = Fraction(0), 0
+        ends, units, count = 0, 0, 0               # in integers: sum n*(first+last) - stride * sum n*(a+b-1)
         for a, b, r in self.table.runs():
             if r is not None:
                 n = b - a
-                total += Fraction(n * (r[0] + r[1]), 2) - self.stride * Fraction((a + b - 1) * n, 2)
+                ends += n * (r[0] + r[1])
+                units += (a + b - 1) * n
                 count += n
-        return total / count if count else Fraction(0)
+        return (ends - self.stride * units) / (2 * count) if count else Fraction(0)
 
     def centre_spread(self) -> Fraction:
         """How far the units' region centres stray from the mean centre line u*stride + centre."""
@@ -180,10 +181,10 @@ class AxisField:
                 spread = max(spread, abs(mid - a * self.stride), abs(mid - (b - 1) * self.stride))
         return spread
 
-    @property
+    @cached_property
     def padding(self) -> Fraction:
         """P = (size - 1)/2 - centre: Araujo's effective padding for even fields."""
-        return (self.size - 1) / 2 - self.centre
+        return Fraction(self._sizes[0] - 1, 2) - self.centre
 
     @property
     def whole(self) -> bool:
@@ -307,7 +308,7 @@ class AxisField:
         widest = None if self.widest is None else self.widest._through(reads, length)
         narrowest = None if self.narrowest is None else self.narrowest._through(reads, length)
         finite = None if self.finite is None else FiniteAxis(length, (self.finite,), "reads", reads)
-        return replace(result, widest=widest, narrowest=narrowest, finite=finite)
+        return AxisField(result.period, result.advance, result.table, result.stride, widest, narrowest, finite)
 
     def broadcast(self, length: int) -> "AxisField":
         """A length-1 axis spread over ``length`` units: every unit sees unit 0's region (stride 0)."""

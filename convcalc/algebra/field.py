@@ -137,8 +137,10 @@ class Field:
         if len(reads) != len(self.axes):
             return Field.whole_input()
         terms = tuple(tuple(axis.through(r, n) for axis, r, n in zip(term, reads, lengths)) for term in self.terms)
-        return replace(self, axes=tuple(axis.through(r, n) for axis, r, n in zip(self.axes, reads, lengths)),
-                       terms=terms)
+        moved = object.__new__(Field)
+        moved.__dict__.update(self.__dict__, axes=tuple(axis.through(r, n) for axis, r, n in zip(self.axes, reads,
+                                                                                                lengths)), terms=terms)
+        return moved
 
     def through_window(self, kernel: Sequence[int], stride: Sequence[int], pad_lo: Sequence[int],
                        lengths: Sequence[int], dilation: Sequence[int] | None = None,
@@ -153,7 +155,9 @@ class Field:
 
     def named(self, name: str) -> "Field":
         """This field as layer ``name``'s: the name ends both paths (the analyzer calls it for every node)."""
-        return replace(self, max_link=(name, self.max_link), min_link=(name, self.min_link))
+        named = object.__new__(Field)                  # `replace` without its cost: called for every layer
+        named.__dict__.update(self.__dict__, max_link=(name, self.max_link), min_link=(name, self.min_link))
+        return named
 
     @property
     def max_path(self) -> tuple[str, ...]:

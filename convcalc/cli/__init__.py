@@ -10,12 +10,19 @@ Exit codes: 0 success; 1 a check failed (``run``: a prediction the executor disp
 
 from __future__ import annotations
 
+import gc
+
 from . import analyze, run, reference, lint, rf  # noqa: F401  (each registers its commands, in --help's order)
 from .analyze import Format
 from .common import EXIT_CHECK_FAILED, EXIT_INPUT_ERROR, app
 
 
 def main() -> None:
+    # The analyzer builds many small objects that live until the command ends: with Python's default collection
+    # thresholds the cycle collector ran ~0.5 s of 2.5 s for a 10,000-layer spec. Everything imported so far is
+    # moved out of its view, and it runs 30x less often; memory stays bounded by the budgets, not by collection.
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     app()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -12,6 +11,7 @@ import typer
 
 from ..analysis.summary import DTYPE_BYTES, analyze
 from ..report.summary import to_csv, to_json, to_markdown, to_table
+from ..report.json_text import dumps as json_text
 from .common import INCLUDE_HELP, SET_HELP, SPEC_HELP, app, errors_to_exit, load_graph, shape_option, stdout
 
 CONVENTIONS = """\b
@@ -60,7 +60,7 @@ def analyze_command(
     with errors_to_exit():
         summary = analyze(load_graph(spec, set_, allow_include_outside), shape_option(input_size), dtype=dtype)
     if format is Format.json:
-        sys.stdout.write(json.dumps(to_json(summary), indent=2) + "\n")
+        sys.stdout.write(json_text(to_json(summary)))
     elif format is Format.markdown:
         sys.stdout.write(to_markdown(summary, depth, parts))
     elif format is Format.csv:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Optional
 import typer
 
 from ..errors import ConvcalcError
+from ..report.json_text import dumps as json_text
 from .common import EXIT_CHECK_FAILED, app, errors_to_exit, stdout
 
 
@@ -81,7 +81,7 @@ def lint_command(
                                 allow_include_outside=allow_include_outside, exclude=exclude)
         report = lint_paths(paths, settings)
         if format is LintFormat.json:
-            text = json.dumps(to_json(report), indent=2) + "\n"
+            text = json_text(to_json(report))
         elif format is not LintFormat.text:
             text = render(report, format.value)
             text = text if text.endswith("\n") else text + "\n"

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from ..report.json_text import dumps as json_text
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
                      faster_blas, load_graph, shape_option, stdout)
 from .run import MEMORY_HELP
@@ -85,7 +85,7 @@ def rf_command(
                                    overlay_picture=None if overlay is None else str(overlay),
                                    overlay_regions=regions, notes=notes)
     if format is TableOrJson.json:
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.write(json_text(data))
     else:
         console = stdout()
         for item in shown:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from ..report.json_text import dumps as json_text
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
                      faster_blas, floats, load_graph, size, stderr, stdout)
 
@@ -83,8 +83,7 @@ def run_command(
             written = write_maps(checked.result.maps, save_maps, [layer.name for layer in checked.layers])
             notes.append(f"{len(written)} feature-map pictures written to {save_maps}/")
     if format is TableOrJson.json:
-        sys.stdout.write(json.dumps(run_json(checked.result, checked.source, topk, checked.rf_checks), indent=2)
-                         + "\n")
+        sys.stdout.write(json_text(run_json(checked.result, checked.source, topk, checked.rf_checks)))
     else:
         stdout().print(run_table(checked.result, checked.source, topk, notes, checked.rf_checks))
     if not checked.ok:

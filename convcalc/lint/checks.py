@@ -200,7 +200,7 @@ def check_rf_coverage(ctx: Context) -> Iterator[Finding]:
     if found is None or len(found[2].axes) != len(spatial) or not spatial:
         return
     name, gatherer, field_ = found
-    coverage = [min(Fraction(1), axis.size / size) for axis, size in zip(field_.axes, spatial)]
+    coverage = [min(Fraction(1), Fraction(axis.size, size)) for axis, size in zip(field_.axes, spatial)]
     if min(coverage) >= Fraction(ctx.rf_min_coverage).limit_denominator(10 ** 6):
         return
     sizes = "x".join(str(axis.size) for axis in field_.axes)

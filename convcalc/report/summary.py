@@ -29,6 +29,8 @@ def json_number(value: Fraction | int) -> int | float:
     """An exact integer stays an int; a fraction becomes a float."""
     if type(value) is int:
         return value
+    if type(value) is Fraction:
+        return value._numerator if value._denominator == 1 else float(value)
     if not isinstance(value, Fraction):
         value = Fraction(value)
     return value.numerator if value.denominator == 1 else float(value)
