@@ -11,9 +11,11 @@ from typing import Any
 from hypothesis import strategies as st
 from torch import nn
 
-from family_references import (DepthwiseSeparableReference, FlattenedReference, GatedReference,
-                               LocallyConnectedReference, SpatiallySeparableReference, TiledReference)
-from test_torch_crosscheck import Case, Strategy, per_axis, rarely, spatial
+from family_references import (ChannelAvgPoolReference, ChannelMaxPoolReference, DepthwiseSeparableReference,
+                               FlattenedReference, GatedReference, LocallyConnectedReference, MaxoutReference,
+                               PartialConv2dReference, PartialConvMask2dReference, SpatiallySeparableReference,
+                               TiledReference)
+from test_torch_crosscheck import Case, Strategy, any_shape, per_axis, rarely, spatial
 
 
 # ============================================================================ ChannelShuffle
@@ -92,13 +94,20 @@ def composite_cases(draw, cls) -> Case:
 
 @st.composite
 def unshared_cases(draw, cls) -> Case:
-    """Locally connected / tiled: a conv's geometry (valid or not, as `conv_cases`), no groups."""
+    """Locally connected / tiled: a conv's geometry (valid or not, as `conv_cases`), with groups now and then
+    (dividing both channel counts, or not)."""
     dims = cls.dims
     channels = draw(st.integers(1, 4))
     args: dict[str, Any] = {
         "out_channels": draw(rarely(st.integers(1, 4), st.just(0), 0.03)),
         "kernel_size": draw(per_axis(dims, rarely(st.integers(1, 4), st.integers(-1, 0), 0.02))),
     }
+    if draw(st.booleans()):
+        groups = draw(rarely(st.sampled_from([1, channels, *(g for g in (2, 3) if channels % g == 0)]),
+                             st.integers(0, 5), 0.15))
+        args["groups"] = groups
+        if groups >= 1 and draw(rarely(st.just(True), st.just(False), 0.15)):
+            args["out_channels"] = groups * draw(st.integers(1, 2))
     if "tile_size" in cls.arguments:
         args["tile_size"] = draw(per_axis(dims, rarely(st.integers(1, 4), st.integers(-1, 0), 0.03)))
     if draw(st.booleans()):
@@ -123,6 +132,93 @@ def unshared_cases(draw, cls) -> Case:
     return Case(args, [shape], channel_arg="in_channels")
 
 
+# ============================================================================ channel pooling: strategies
+
+@st.composite
+def channel_pool_cases(draw, cls) -> Case:
+    """Maxout / ChannelMaxPool / ChannelAvgPool over the channel axis of a [C, ...] input of any rank (1 to 4):
+    pool sizes dividing C mostly (Maxout), windows up to C wide; now and then too wide, 0 or a stride of 0."""
+    shape = draw(any_shape(4, 4))
+    channels = draw(st.integers(1, 8))
+    shape = (channels, *shape[1:])
+    if cls.type_name == "Maxout":
+        divisors = [k for k in range(1, channels + 1) if channels % k == 0]
+        return Case({"pool_size": draw(rarely(st.sampled_from(divisors), st.integers(0, 9), 0.15))}, [shape])
+    args = {"kernel_size": draw(rarely(st.integers(1, channels), st.integers(-1, 10), 0.1))}
+    if draw(st.booleans()):
+        args["stride"] = draw(rarely(st.one_of(st.none(), st.integers(1, 4)), st.integers(-1, 0), 0.1))
+    return Case(args, [shape])
+
+
+# ============================================================================ partial convolution: strategies
+
+@st.composite
+def partial_geometry(draw) -> dict[str, Any]:
+    """kernel_size/stride/dilation/padding of a partial conv or its mask: int, 'same', 'valid', [[before, after]]
+    pairs; now and then invalid (negative padding, 'same' with a stride, a kernel wider than the input)."""
+    args: dict[str, Any] = {"kernel_size": draw(per_axis(2, rarely(st.integers(1, 4), st.integers(-1, 0), 0.02)))}
+    if draw(st.booleans()):
+        args["stride"] = draw(per_axis(2, st.integers(1, 3)))
+    if draw(st.booleans()):
+        args["dilation"] = draw(per_axis(2, st.integers(1, 2)))
+    padding = draw(st.sampled_from(["int", "int", "same", "valid", "explicit", "none"]))
+    if padding == "int":
+        args["padding"] = draw(per_axis(2, rarely(st.integers(0, 3), st.just(-1), 0.03)))
+    elif padding == "explicit":
+        args["padding"] = draw(st.lists(st.lists(st.integers(-1, 3), min_size=2, max_size=2), min_size=2, max_size=2))
+    elif padding != "none":
+        args["padding"] = padding
+    return args
+
+
+@st.composite
+def partial_cases(draw, cls) -> Case:
+    """PartialConv2d: an image [C, H, W] and a mask input [1 or C, H, W] (now and then of the wrong channels or
+    size), or the image alone with derive_mask; PartialConvMask2d: the mask (or the image, derive_mask 'nonzero')."""
+    channels = draw(st.integers(1, 4))
+    size = tuple(draw(spatial(2)))
+    args = draw(partial_geometry())
+    multi = draw(st.booleans())
+    if draw(st.booleans()):
+        args["multi_channel"] = multi
+    else:
+        multi = False
+    if cls.type_name == "PartialConvMask2d":
+        derive = draw(rarely(st.sampled_from([None, None, "nonzero"]), st.just("ones"), 0.05))
+        if derive is not None:
+            args["derive_mask"] = derive
+        if multi or draw(rarely(st.just(False), st.just(True), 0.05)):
+            args["out_channels"] = draw(rarely(st.integers(1, 4), st.none(), 0.1))
+        mask_channels = channels if multi or derive else draw(rarely(st.just(1), st.integers(2, 3), 0.1))
+        return Case(args, [(mask_channels, *size)])
+    groups = draw(rarely(st.sampled_from([1, 1, channels]), st.integers(1, 4), 0.1))
+    if groups != 1 or draw(st.booleans()):
+        args["groups"] = groups
+    args["out_channels"] = groups * draw(st.integers(1, 3)) if draw(st.integers(0, 9)) else draw(st.integers(0, 5))
+    if draw(st.booleans()):
+        args["bias"] = draw(st.booleans())
+    if draw(st.integers(0, 3)) == 0:
+        args["eps"] = draw(st.sampled_from([1e-8, 1e-6, 1e-3]))
+    which = draw(rarely(st.sampled_from(["absent", "same"]), st.just("wrong"), 0.1))
+    if which == "same":
+        args["in_channels"] = channels
+    elif which == "wrong":
+        args["in_channels"] = draw(st.integers(1, 5))
+    shapes = [(channels, *size)]
+    if draw(st.booleans()):                                    # the mask as a second input
+        mask_channels = channels if multi else 1
+        form = draw(rarely(st.just("ok"), st.sampled_from(["channels", "size", "derive"]), 0.1))
+        if form == "channels":
+            mask_channels = draw(st.integers(1, 5))
+        elif form == "derive":
+            args["derive_mask"] = draw(st.sampled_from(["ones", "nonzero"]))
+        mask_size = size if form != "size" else tuple(draw(spatial(2)))
+        shapes.append((mask_channels, *mask_size))
+    elif draw(st.booleans()):
+        args["derive_mask"] = draw(st.sampled_from(["ones", "nonzero"]))
+    return Case(args, shapes, channel_arg="in_channels")
+
+
 # ============================================================================ the registry of this file
 
 COMPOSITE = Strategy(composite_cases, 80)
@@ -138,6 +234,11 @@ FAMILY_STRATEGIES: dict[str, Strategy] = {
     "LocallyConnected1d": Strategy(unshared_cases, 60),
     "LocallyConnected2d": Strategy(unshared_cases, 60),
     "TiledConv2d": Strategy(unshared_cases, 60),
+    "Maxout": Strategy(channel_pool_cases, 80),
+    "ChannelMaxPool": Strategy(channel_pool_cases, 80),
+    "ChannelAvgPool": Strategy(channel_pool_cases, 80),
+    "PartialConv2d": Strategy(partial_cases, 150),
+    "PartialConvMask2d": Strategy(partial_cases, 100),
 }
 
 # type name -> reference module class (constructor takes convcalc's argument names)
@@ -151,8 +252,18 @@ REFERENCE_MODULES: dict[str, type[nn.Module]] = {
     "LocallyConnected1d": type("LocallyConnected1dReference", (LocallyConnectedReference,), {"dims": 1}),
     "LocallyConnected2d": LocallyConnectedReference,
     "TiledConv2d": TiledReference,
+    "Maxout": MaxoutReference,
+    "ChannelMaxPool": ChannelMaxPoolReference,
+    "ChannelAvgPool": ChannelAvgPoolReference,
+    "PartialConv2d": PartialConv2dReference,
+    "PartialConvMask2d": PartialConvMask2dReference,
 }
 
 # types whose MACs are checked against FlopCounterMode (the others must count 0)
 MAC_FAMILY: set[str] = {"DepthwiseSeparableConv1d", "DepthwiseSeparableConv2d", "SpatiallySeparableConv2d",
-                        "FlattenedConv2d", "GatedConv1d", "GatedConv2d", "LocallyConnected1d", "LocallyConnected2d", "TiledConv2d"}
+                        "FlattenedConv2d", "GatedConv1d", "GatedConv2d", "LocallyConnected1d", "LocallyConnected2d", "TiledConv2d",
+                        "PartialConv2d"}
+
+# the executor's cross-check draws positive inputs for these (resample_cases.POSITIVE_INPUTS): a random-normal
+# mask would put window sums near 0, where winsize/(count + eps) is ill-conditioned and float32 cannot match
+POSITIVE_TYPES: set[str] = {"PartialConv2d", "PartialConvMask2d"}

@@ -110,8 +110,9 @@ def arithmetic_spec(rng: random.Random) -> dict:
     dims = rng.choice([1, 2])
     conv, pool = f"Conv{dims}d", f"AdaptiveAvgPool{dims}d"
     layer = rng.choice([
-        {"type": "Upsample", "scale_factor": factor, "mode": rng.choice(["nearest", "nearest-exact",
-                                                                         "linear" if dims == 1 else "bilinear"])},
+        {"type": "Upsample", "scale_factor": factor, "mode": rng.choice(["nearest", "nearest-exact", "area",
+                                                                         "linear" if dims == 1 else "bilinear",
+                                                                         "nearest" if dims == 1 else "bicubic"])},
         {"type": f"ConvTranspose{dims}d", "out_channels": 1, "kernel_size": rng.choice([1, 3]), "stride": big},
         {"type": conv, "out_channels": 1, "kernel_size": 3, "dilation": big, "padding": big},
         {"type": pool, "output_size": big},

@@ -1,5 +1,5 @@
 """Cross-check strategies, torch reference modules and conventions for LPPool, MinPool, the global pools,
-Upsample (and UpsamplingNearest2d/UpsamplingBilinear2d), PixelShuffle/PixelUnshuffle and MaxUnpool.
+Upsample (every mode, and UpsamplingNearest2d/UpsamplingBilinear2d), PixelShuffle/PixelUnshuffle and MaxUnpool.
 Imported by `test_torch_crosscheck` (which adds them to its STRATEGIES and REFERENCE_MODULES) and so by
 `test_executor_torch` too; not a test module itself.
 
@@ -97,14 +97,15 @@ def global_cases(draw, cls) -> Case:
 # ============================================================================ Upsample
 
 FACTORS = [0.25, 0.3, 0.5, 0.7, 1.0, 1.3, 1.5, 2.0, 2.1, 2.5, 3.0, 4.0, 2, 3]
-UPSAMPLE_MODES = ["nearest", "nearest-exact", "linear", "bilinear", "trilinear"]
+UPSAMPLE_MODES = ["nearest", "nearest-exact", "linear", "bilinear", "trilinear", "bicubic", "area"]
+ALIGNABLE_RANK = {"linear": 1, "bilinear": 2, "trilinear": 3, "bicubic": 2}    # the modes taking align_corners
 
 
 @st.composite
 def upsample_cases(draw, cls) -> Case:
     """Sizes and scale factors (ints or per-axis lists, occasionally of the wrong length, zero or negative),
-    both or neither of them, every mode on every rank (linear modes refuse the others), align_corners with the
-    nearest modes, recompute_scale_factor with a size."""
+    both or neither of them, every mode on every rank (linear modes and bicubic refuse the others), align_corners
+    with the nearest modes and area, recompute_scale_factor with a size."""
     dims = draw(rarely(st.integers(1, 3), st.sampled_from([0, 4]), 0.05))
     args: dict[str, Any] = {}
     if cls.type_name == "UpsamplingBilinear2d":
@@ -113,9 +114,9 @@ def upsample_cases(draw, cls) -> Case:
         mode = draw(rarely(st.sampled_from(UPSAMPLE_MODES), st.just("cubic"), 0.03))
         if mode != "nearest" or draw(st.booleans()):
             args["mode"] = mode
-        if mode in ("linear", "bilinear", "trilinear") and draw(rarely(st.just(True), st.just(False), 0.3)):
-            dims = {"linear": 1, "bilinear": 2, "trilinear": 3}[mode]   # mostly the rank the mode needs
-        if draw(rarely(st.just(False), st.just(True), 0.3 if mode in ("nearest", "nearest-exact") else 0.6)):
+        if mode in ALIGNABLE_RANK and draw(rarely(st.just(True), st.just(False), 0.3)):
+            dims = ALIGNABLE_RANK[mode]                                 # mostly the rank the mode needs
+        if draw(rarely(st.just(False), st.just(True), 0.6 if mode in ALIGNABLE_RANK else 0.3)):
             args["align_corners"] = draw(st.sampled_from([True, False, None]))
     which = draw(rarely(st.sampled_from(["size", "scale_factor"]), st.sampled_from(["both", "neither"]), 0.05))
     length = max(dims, 1)
@@ -293,7 +294,7 @@ RESAMPLE_MODULES: dict[str, type[nn.Module]] = {
 }
 
 # executor cases per type (test_executor_torch's EXAMPLES): the index rules have many edges
-EXECUTOR_EXAMPLES: dict[str, int] = {"Upsample": 120, **{f"MaxUnpool{d}d": 60 for d in (1, 2, 3)}}
+EXECUTOR_EXAMPLES: dict[str, int] = {"Upsample": 160, **{f"MaxUnpool{d}d": 60 for d in (1, 2, 3)}}
 
 # types whose executor test draws positive inputs (x ** p of a negative x is NaN for a fractional p, and
 # float32 cancellation in sums of odd powers flips signs; NaN handling is pinned in test_resample.py)

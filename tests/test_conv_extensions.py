@@ -533,9 +533,9 @@ def test_broadcast_errors(shapes: list[tuple[int, ...]], message: str) -> None:
 
 def test_broadcast_input_gives_every_unit_its_whole_field() -> None:
     """A [C, 1, W] input (averaged over the height) broadcast over [C, H, W]: along the height every unit sees
-    that input's one window, rows [0, H-1] (stride 0), joined with a's rows [u-1, u+1]: 13 wide at the first and
-    last unit (a's padding row counts on the unclipped axis), 12 elsewhere; along the width the union of
-    [u-1, u+1] and [u-2, u+2]."""
+    that input's one window, rows [0, H-1] (stride 0), joined with a's rows [u-1, u+1]: 12 at the interior units the
+    summary describes, 13 at the first and last unit (border units: a's padding row counts on the unclipped axis,
+    as their regions say); along the width the union of [u-1, u+1] and [u-2, u+2]."""
     layers = [
         {"type": "Conv2d", "out_channels": 1, "kernel_size": 3, "padding": 1, "name": "a", "from": "input"},
         {"type": "AdaptiveAvgPool2d", "output_size": [1, None], "name": "rows", "from": "input"},
@@ -544,7 +544,7 @@ def test_broadcast_input_gives_every_unit_its_whole_field() -> None:
     ]
     summary = analyze((1, 12, 10), layers)
     height, width = summary.layer("product").rf.axes
-    assert (height.size, height.size_min, height.stride) == (13, 12, 0)   # b's whole column, for every unit
+    assert (height.size, height.size_min, height.stride) == (12, 12, 0)   # b's whole column, for every unit
     assert [height.region(u) for u in (0, 1, 10, 11)] == [(-1, 11), (0, 11), (0, 11), (0, 12)]
     assert (width.size, width.size_min, width.stride, width.padding, width.path_size_min) == (5, 5, 1, 2, 3)
     assert summary.layer("product").rf.misaligned                         # strides 1 and 0 meet

@@ -48,6 +48,9 @@ from test_torch_crosscheck import (  # noqa: E402
     DEFAULT_CONVENTIONS, FUNCTIONS, MAC_TYPES, MERGES, STRATEGIES, Case, FunctionModule, _torch_value,
     convcalc_layer, reference_kwargs, torch_class)
 from resample_cases import EXECUTOR_EXAMPLES, POSITIVE_INPUTS  # noqa: E402
+from family_cases import POSITIVE_TYPES  # noqa: E402  (partial convolutions: positive masks)
+
+POSITIVE_INPUTS = POSITIVE_INPUTS | POSITIVE_TYPES
 
 from convcalc.errors import LayerArgError  # noqa: E402
 from convcalc.execution.network import Network  # noqa: E402

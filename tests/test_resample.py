@@ -6,6 +6,7 @@ test_torch_crosscheck.py / test_executor_torch.py (strategies in resample_cases.
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from fractions import Fraction
@@ -174,7 +175,8 @@ def test_upsample_output_sizes_from_scale_factors():
     ({"size": 3, "recompute_scale_factor": True}, "not meaningful with an explicit size"),
     ({"scale_factor": 2, "align_corners": False}, "only be set with the linear modes"),
     ({"scale_factor": 2, "mode": "nearest-exact", "align_corners": True}, "only be set with the linear modes"),
-    ({"scale_factor": 2, "mode": "bicubic"}, "mode must be one of"),
+    ({"scale_factor": 2, "mode": "cubic"}, "mode must be one of"),
+    ({"scale_factor": 2, "mode": "area", "align_corners": False}, "only be set with the linear modes"),
     ({"scale_factor": "inf"}, "must be finite"),
 ])
 def test_upsample_argument_errors(args, message):
@@ -189,6 +191,10 @@ def test_upsample_mode_rank_rules():
     assert refused("UpsamplingBilinear2d", {"scale_factor": 2}, (1, 4, 4, 4)).arg is None
     assert infer("UpsamplingNearest2d", {"scale_factor": 2}, (1, 4)).out_shape == (1, 8)     # any rank, as torch
     assert "[C, L], [C, H, W] or [C, D, H, W]" in refused("Upsample", {"scale_factor": 2}, (3,)).message
+    assert "needs a [C, H, W] input" in refused("Upsample", {"scale_factor": 2, "mode": "bicubic"}, (1, 4)).message
+    for shape in ((2, 5), (2, 5, 4), (2, 5, 4, 3)):                                   # area: any rank, as torch
+        assert infer("Upsample", {"scale_factor": 0.5, "mode": "area"}, shape).out_shape == (2, *[n // 2 for n in
+                                                                                                  shape[1:]])
 
 
 def _line(values, dims: int = 1) -> torch.Tensor:
@@ -253,6 +259,176 @@ def test_upsampling_then_conv_field():
                                                {"type": "Conv1d", "out_channels": 1, "kernel_size": 3}])
     (axis,) = summary.layers[-1].rf.axes
     assert (axis.size, axis.stride) == (2, Fraction(1, 2))
+
+
+# ============================================================================ Upsample: bicubic and area
+
+def keys_cubic(t: float) -> list[float]:
+    """Keys' cubic convolution kernel (Keys 1981) with A = -0.75 (OpenCV's and PyTorch's) at the taps -1, 0, 1, 2
+    of a sample t past pixel 0: W(s) = (A+2)|s|³ - (A+3)|s|² + 1 for |s| <= 1, A|s|³ - 5A|s|² + 8A|s| - 4A for
+    1 < |s| < 2."""
+    a = -0.75
+
+    def w(s: float) -> float:
+        s = abs(s)
+        return (a + 2) * s ** 3 - (a + 3) * s ** 2 + 1 if s <= 1 else a * s ** 3 - 5 * a * s ** 2 + 8 * a * s - 4 * a
+
+    return [w(t + 1), w(t), w(1 - t), w(2 - t)]
+
+
+def test_bicubic_vectors_from_keys_kernel():
+    """align_corners, 5 -> 9 along the width: even outputs sit on pixels (copied), odd ones halfway (t = 1/2:
+    weights -3/32, 19/32, 19/32, -3/32); a tap past a border reads the border pixel (torch clamps the index)."""
+    row = [1.0, 4.0, 2.0, 8.0, 3.0]
+    weights = keys_cubic(0.5)
+    assert weights == [-3 / 32, 19 / 32, 19 / 32, -3 / 32]
+    expected = []
+    for u in range(9):
+        k, odd = divmod(u, 2)
+        expected.append(sum(w * row[min(max(k - 1 + j, 0), 4)] for j, w in enumerate(weights)) if odd else row[k])
+    x = torch.tensor(row, dtype=torch.float64).view(1, 1, 1, 5)
+    ours = forward("Upsample", {"size": [1, 9], "mode": "bicubic", "align_corners": True}, x).ravel()
+    theirs = F.interpolate(x, size=(1, 9), mode="bicubic", align_corners=True).ravel().numpy()
+    np.testing.assert_allclose(theirs, expected, atol=1e-14)
+    np.testing.assert_allclose(ours, expected, atol=1e-14)
+    # without align_corners, x2: x = u/2 - 1/4 is never a pixel: t alternates 3/4 and 1/4 (clamped taps at the ends)
+    x2 = forward("Upsample", {"scale_factor": [1, 2], "mode": "bicubic"}, x).ravel()
+    for u, t in ((3, 0.25), (4, 0.75), (6, 0.75)):
+        k = math.floor(u / 2 - 0.25)
+        value = sum(w * row[min(max(k - 1 + j, 0), 4)] for j, w in enumerate(keys_cubic(t)))
+        assert x2[u] == pytest.approx(value, abs=1e-14)
+
+
+def test_area_is_adaptive_average_pooling_to_the_output_size():
+    """F.interpolate(mode='area') is adaptive_avg_pool (semantics §3.5): a scale factor only sizes the output
+    (floor(i * s)); bins [floor(j*i/o), ceil((j+1)*i/o)) overlap where o does not divide i."""
+    x = torch.randn(2, 3, 10, 7, 5, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    for args, size in [({"scale_factor": 0.3}, (3, 2, 1)), ({"size": [4, 7, 9]}, (4, 7, 9)),
+                       ({"scale_factor": [0.5, 1.5, 2.5]}, (5, 10, 12))]:
+        ours = forward("Upsample", {"mode": "area", **args}, x)
+        np.testing.assert_allclose(ours, F.adaptive_avg_pool3d(x, size).numpy(), atol=1e-14)
+        torch_args = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+        np.testing.assert_allclose(ours, F.interpolate(x, mode="area", **torch_args).numpy(), atol=1e-14)
+    assert forward("Upsample", {"mode": "area", "size": 3}, _line(range(10))).ravel().tolist() == [1.5, 4.5, 7.5]
+
+
+@st.composite
+def interpolation_cases(draw):
+    """Bicubic on [C, H, W] and area on every rank: sizes, integer and non-integer scale factors (decimals with a
+    long period too), align_corners, recompute_scale_factor."""
+    mode = draw(st.sampled_from(["bicubic", "area"]))
+    dims = 2 if mode == "bicubic" else draw(st.integers(1, 3))
+    spatial = [draw(st.integers(1, 9 if dims < 3 else 5)) for _ in range(dims)]
+    args: dict[str, Any] = {"mode": mode}
+    if draw(st.integers(0, 2)) == 0:
+        args["size"] = [draw(st.integers(1, 13)) for _ in range(dims)]
+    else:
+        factors = st.sampled_from([0.3, 0.5, 0.7, 1.0, 1.3, 1.5, 2, 2.1, 2.5, 3, 1 / 3, 1.5000001, 0.6000000238418579])
+        args["scale_factor"] = [draw(factors) for _ in range(dims)]
+        if draw(st.integers(0, 3)) == 0:
+            args["recompute_scale_factor"] = True
+    if mode == "bicubic" and draw(st.booleans()):
+        args["align_corners"] = draw(st.booleans())
+    return (draw(st.integers(1, 3)), *spatial), args
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(drawn=interpolation_cases(), seed=st.integers(0, 2 ** 31 - 1))
+def test_bicubic_and_area_forward_and_backward_match_torch(drawn, seed):
+    """float64 forward and vector-Jacobian product against F.interpolate and torch autograd, within 1e-12 of the
+    largest value (torch's bicubic backward copies the gradient where no axis changes length: so does convcalc's)."""
+    shape, args = drawn
+    layer = layer_of("Upsample", args)
+    try:
+        out_shape = layer.infer([shape]).out_shape
+    except LayerArgError:
+        event("refused (an empty output)")          # torch refuses it too, or returns an empty tensor (area)
+        try:
+            empty = F.interpolate(torch.zeros(1, *shape), **{k: tuple(v) if isinstance(v, list) else v
+                                                             for k, v in args.items()})
+        except RuntimeError:
+            return
+        assert empty.numel() == 0
+        return
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, *shape, generator=generator, dtype=torch.float64, requires_grad=True)
+    y = F.interpolate(x, **{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
+    assert tuple(y.shape[1:]) == out_shape
+    cotangent = torch.randn(y.shape, generator=generator, dtype=torch.float64)
+    (expected,) = torch.autograd.grad(y, x, cotangent)
+    plans = layer.prepare({}, [shape], out_shape, np.dtype(np.float64))
+    stored = to_storage(x.detach().numpy())
+    ours = to_logical(layer.forward([stored], plans, MacCounter()))
+    (grad,) = layer.backward([stored], None, to_storage(cotangent.numpy()), plans)
+    for mine, theirs in ((ours, y.detach().numpy()), (to_logical(grad), expected.numpy())):
+        np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-12 * max(1.0, float(np.abs(theirs).max())))
+    # float32: the prepared dtype kept, the numbers within float32's rounding
+    plans = layer.prepare({}, [shape], out_shape, np.dtype(np.float32))
+    single = [stored.astype(np.float32)]
+    y32 = layer.forward(single, plans, MacCounter())
+    (grad32,) = layer.backward(single, y32, to_storage(cotangent.numpy()).astype(np.float32), plans)
+    assert y32.dtype == grad32.dtype == np.float32
+    np.testing.assert_allclose(to_logical(grad32), expected.numpy(), rtol=0,
+                               atol=1e-4 * max(1.0, float(expected.abs().max())))
+
+
+def test_bicubic_backward_copies_where_no_axis_changes_length_as_torch_does():
+    """x1.3 on [2, 3]: floor(2 x 1.3) = 2 and floor(3 x 1.3) = 3, yet the forward samples with 1/1.3 (no copy, unlike
+    the linear modes). upsample_bicubic2d_backward copies the gradient there (its 'input/output same size' case);
+    convcalc's backward follows torch's autograd, and its receptive field and dependency masks the forward's reads,
+    measured by torch's forward-mode Jacobian."""
+    x = torch.randn(1, 1, 2, 3, generator=torch.Generator().manual_seed(7), dtype=torch.float64, requires_grad=True)
+    args = {"scale_factor": 1.3, "mode": "bicubic"}
+    y = F.interpolate(x, **args)
+    assert y.shape == x.shape and not torch.allclose(y, x)
+    np.testing.assert_allclose(forward("Upsample", args, x.detach()), y.detach().numpy(), atol=1e-14)
+    cotangent = torch.randn(y.shape, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    (expected,) = torch.autograd.grad(y, x, cotangent)
+    assert torch.equal(expected, cotangent)
+    layer = layer_of("Upsample", args)
+    plans = layer.prepare({}, [(1, 2, 3)], (1, 2, 3), np.dtype(np.float64))
+    (grad,) = layer.backward([to_storage(x.detach().numpy())], None, to_storage(cotangent.numpy()), plans)
+    np.testing.assert_array_equal(to_logical(grad), cotangent.numpy())
+    assert layer.is_noop([(1, 2, 3)], (1, 2, 3)) is None
+    jacobian = torch.func.jacfwd(lambda v: F.interpolate(v, **args))(x.detach())[0, 0, :, :, 0, 0]   # (2, 3, 2, 3)
+    rf = analyze((1, 2, 3), [{"type": "Upsample", **args}]).layers[0].rf
+    for unit in itertools.product(range(2), range(3)):
+        rows, cols = torch.nonzero(jacobian[unit].abs() > 1e-12, as_tuple=True)
+        assert rf.extent(unit) == ((rows.min().item(), rows.max().item()), (cols.min().item(), cols.max().item()))
+    assert rf.extent((0, 1)) == ((0, 1), (0, 2))            # every pixel: 4 taps a row and a column, clamped
+    assert layer_of("Upsample", {"size": [2, 3], "mode": "bicubic"}).is_noop([(1, 2, 3)], (1, 2, 3))
+
+
+@pytest.mark.parametrize("args, shape, expected", [
+    # (size, size_min, stride, padding) on the unclipped axis, from the taps floor(x)-1 .. floor(x)+2 (x alone on a
+    # pixel) and the adaptive bins
+    ({"scale_factor": 2, "mode": "bicubic"}, (1, 8, 8), (4, 4, Fraction(1, 2), Fraction(7, 4))),
+    ({"size": 15, "mode": "bicubic", "align_corners": True}, (1, 8, 8), (4, 1, Fraction(1, 2), Fraction(3, 2))),
+    ({"scale_factor": 0.5, "mode": "bicubic"}, (1, 8, 8), (4, 4, 2, 1)),           # x = 2u + 1/2: 4 taps
+    ({"size": 8, "mode": "bicubic"}, (1, 8, 8), (1, 1, 1, 0)),                      # x = u: each on its pixel
+    ({"size": 3, "mode": "area"}, (1, 10), (4, 4, Fraction(10, 3), Fraction(1, 3))),  # bins [0,4), [3,7), [6,10)
+    ({"scale_factor": 2, "mode": "area"}, (1, 5), (1, 1, Fraction(1, 2), Fraction(1, 4))),
+])
+def test_bicubic_and_area_field_numbers(args, shape, expected):
+    axes = analyze(shape, [{"type": "Upsample", **args}]).layers[0].rf.axes
+    assert (axes[0].size, axes[0].size_min, axes[0].stride, axes[0].padding) == expected
+
+
+@pytest.mark.parametrize("input_shape, layers", [
+    ((1, 13, 9), [{"type": "Upsample", "mode": "bicubic", "scale_factor": [2.5, 1.3]},
+                  {"type": "Conv2d", "out_channels": 1, "kernel_size": 3, "padding": 1},
+                  {"type": "Upsample", "mode": "bicubic", "scale_factor": 0.7, "align_corners": True}]),
+    ((1, 12, 10), [{"type": "Upsample", "mode": "bicubic", "size": [20, 11]},
+                   {"type": "MaxPool2d", "kernel_size": 2},
+                   {"type": "Upsample", "mode": "area", "size": [5, 3]},
+                   {"type": "Upsample", "mode": "bicubic", "scale_factor": 3, "align_corners": False}]),
+    ((1, 31), [{"type": "Upsample", "mode": "area", "scale_factor": 0.3},
+               {"type": "Conv1d", "out_channels": 1, "kernel_size": 2},
+               {"type": "Upsample", "mode": "area", "size": 17}]),
+    ((1, 7, 6, 9), [{"type": "Upsample", "mode": "area", "size": [3, 4, 13]}]),
+])
+def test_bicubic_and_area_fields_match_autograd(input_shape, layers):
+    check_resampling_chain(input_shape, layers)
 
 
 # ============================================================================ PixelShuffle / PixelUnshuffle
@@ -518,7 +694,7 @@ def draw_resampling_layer(draw, dims: int) -> dict:
     if kind == "pool":
         return {"type": f"{draw(st.sampled_from(['Max', 'Avg']))}Pool{dims}d", "kernel_size": draw(st.integers(2, 3)),
                 "stride": draw(st.integers(1, 2)), "ceil_mode": draw(st.booleans())}
-    mode = draw(st.sampled_from(["nearest", "nearest-exact", "linear"]))
+    mode = draw(st.sampled_from(["nearest", "nearest-exact", "linear", "area"] + (["bicubic"] if dims == 2 else [])))
     layer: dict[str, Any] = {"type": "Upsample", "mode": mode if mode != "linear" else
                              {1: "linear", 2: "bilinear"}[dims]}
     if draw(st.integers(0, 3)) == 0:
@@ -527,7 +703,7 @@ def draw_resampling_layer(draw, dims: int) -> dict:
         layer["scale_factor"] = draw(st.sampled_from([2, 3, 4, 1.5, 2.5, 0.5, 0.75, 1.25]))
         if draw(st.integers(0, 3)) == 0:
             layer["recompute_scale_factor"] = True
-    if mode == "linear" and draw(st.booleans()):
+    if mode in ("linear", "bicubic") and draw(st.booleans()):
         layer["align_corners"] = draw(st.booleans())
     return layer
 
@@ -559,6 +735,9 @@ def resampling_chains(draw, dims: int):
                 summary = analyze(shape, [*layers, *new])
             except convcalc.ConvcalcError:
                 continue
+            before = summary.layers[-2].output_shape if len(summary.layers) > 1 else shape
+            if new[-1].get("mode") == "bicubic" and summary.layers[-1].output_shape == tuple(before):
+                continue     # torch's bicubic backward then copies the gradient: no oracle of the forward's reads
             if max(summary.layers[-1].output_shape[1:]) <= (80 if dims == 1 else 40):
                 layers.extend(new)
                 break

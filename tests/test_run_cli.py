@@ -38,7 +38,7 @@ from convcalc.layers import lookup  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-SPEC_FILES = sorted(SPECS.rglob("*.yaml"))          # specs/tfslim/ too
+SPEC_FILES = sorted(p for p in SPECS.rglob("*.yaml") if p.parent.name != "blocks")   # tfslim/ too; not libraries
 TINY = str(SPECS / "tiny.yaml")
 EDGES = str(SPECS / "edges.yaml")
 

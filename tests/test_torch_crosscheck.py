@@ -178,6 +178,8 @@ def convention_refusal(type_name: str, case: Case, theirs: TorchResult) -> str |
     resample_reason = resample_convention(type_name, case, theirs)
     if resample_reason is not None:
         return resample_reason
+    if (layout_reason := layout_convention(type_name, case)) is not None:      # layout_cases.py
+        return layout_reason
     dims = lookup(type_name).dims
     for name, value in case.args.items():
         if dims and isinstance(value, list) and len(value) != dims and type_name not in PAD_TYPES:
@@ -734,6 +736,38 @@ from resample_cases import RESAMPLE_MODULES, RESAMPLE_STRATEGIES, resample_conve
 
 STRATEGIES.update(RESAMPLE_STRATEGIES)
 REFERENCE_MODULES.update(RESAMPLE_MODULES)
+
+# Max/Min/Avg/LPPool with ONNX's arguments ([[before, after]] pads, AvgPool/LPPool dilation, LPPool abs): torch.nn's
+# module where torch has the case, else a pool built from torch primitives (checked against onnxruntime there)
+from pool_onnx_cases import POOL_ONNX_MODULES, POOL_ONNX_STRATEGIES  # noqa: E402
+
+STRATEGIES.update(POOL_ONNX_STRATEGIES)
+REFERENCE_MODULES.update(POOL_ONNX_MODULES)
+
+# LayerNorm, LayerNorm2d (torchvision's, as its reference module), GroupNorm, InstanceNorm1d/2d/3d, LocalResponseNorm
+from norm_cases import NORM_MODULES, NORM_STRATEGIES  # noqa: E402
+
+STRATEGIES.update(NORM_STRATEGIES)
+REFERENCE_MODULES.update(NORM_MODULES)
+
+# Mish, Softplus, SELU, CELU, Hardtanh, Threshold, LogSoftmax, Softmin, GLU: strategies in activation_cases.py
+from activation_cases import ACTIVATION_CONVENTIONS, ACTIVATION_STRATEGIES  # noqa: E402
+
+STRATEGIES.update(ACTIVATION_STRATEGIES)
+DEFAULT_CONVENTIONS |= ACTIVATION_CONVENTIONS
+
+# LearnableTensor (x * T, x + T; torch's broadcasting) and StochasticDepth (torchvision's, transcribed) in learnable_cases.py
+from learnable_cases import LEARNABLE_MODULES, LEARNABLE_STRATEGIES  # noqa: E402
+
+STRATEGIES.update(LEARNABLE_STRATEGIES)
+REFERENCE_MODULES.update(LEARNABLE_MODULES)
+
+# Permute, Unflatten, Reshape/View, Narrow, Chunk, Split: strategies, references and conventions in layout_cases.py
+from layout_cases import LAYOUT_DEFAULT_CONVENTIONS, LAYOUT_MODULES, LAYOUT_STRATEGIES, layout_convention  # noqa: E402
+
+STRATEGIES.update(LAYOUT_STRATEGIES)
+REFERENCE_MODULES.update(LAYOUT_MODULES)
+DEFAULT_CONVENTIONS |= LAYOUT_DEFAULT_CONVENTIONS
 
 
 def test_batch_statistics_of_one_value_per_channel_are_refused_as_torch_refuses_them_at_batch_1():

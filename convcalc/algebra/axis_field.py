@@ -1,17 +1,17 @@
 """One axis of a receptive field: `AxisField`, the periodic, monotone regions of one layer's units along one axis (unit
 ``m*period + rho`` sees ``table[rho]`` shifted by ``m*advance``; the table holds runs of phases that see one region),
-its summary numbers (size, stride, Araujo's padding, centre), its composition with a layer's `Reads`, and the helpers
-that build one from a table of regions (shortened to the smallest period that repeats) or from the per-unit union
-hull of fields meeting at a merge. Every operation costs runs (of the field, of the reads, of the units a sweep
-crosses), never the length of a period or of the axis; past the budgets (`convcalc.algebra.limits`) a layer is
-refused.
+its summary numbers (size, stride, Araujo's padding, centre: over the interior units' pattern, never a border
+unit's region; see the ``convcalc.algebra`` docstring), its composition with a layer's `Reads` (shortened to their
+own period first: `shortest_reads`), and the helpers that build one from a table of regions (shortened to the
+smallest period that repeats) or from the per-unit union hull of fields meeting at a merge. Every operation costs
+runs (of the field, of the reads, of the units a sweep crosses), never the length of a period or of the axis; past
+the budgets (`convcalc.algebra.limits`) a layer is refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field as dataclass_field, replace
 from fractions import Fraction
-from functools import cached_property
 from math import gcd
 from typing import Iterator, Optional, Sequence
 
@@ -21,6 +21,24 @@ from .reads import Reads, Region, Tap
 from .runs import RunBuilder, Table, hull, moved, union_table
 
 SMALL = 16               # taps of one unit looked at one by one
+CHEAP = 4096             # runs of phases worked out whole, to see whether a period longer than the axis repeats sooner
+
+
+class cached_property:                  # noqa: N801  (functools' name and meaning, without its lock)
+    """A property computed once per instance and kept in its ``__dict__`` (which then answers every later read).
+    functools.cached_property takes a lock on every first read in Python < 3.12: 0.1 s of a 10,000-layer table."""
+
+    def __init__(self, function):
+        self.function, self.name, self.__doc__ = function, function.__name__, function.__doc__
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, instance, owner=None):
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.function(instance)
+        return value
 
 
 def _lcm(a: int, b: int) -> int:
@@ -43,6 +61,14 @@ class AxisField:
     widest: Optional["AxisField"] = dataclass_field(default=None, compare=False, repr=False)
     narrowest: Optional["AxisField"] = dataclass_field(default=None, compare=False, repr=False)
     finite: Optional[FiniteAxis] = dataclass_field(default=None, compare=False, repr=False)
+    # The table is not a period of a periodic pattern but the axis's own units 0..period-1 (the period was longer
+    # than the axis and was cut to it, or the units follow no period: a merge of different strides, a spatial
+    # concatenation, or a layer reading such a field): past the axis it is extended approximately, so its units
+    # near the borders, which read that extension, are no part of any pattern.
+    cut: bool = dataclass_field(default=False, compare=False, repr=False)
+    # The finite axis whose border stretches (`FiniteAxis.gaps`) mark the units a cut table's summary leaves out
+    # (None: ``finite``; a single path's field takes its layer's).
+    borders: Optional[FiniteAxis] = dataclass_field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.finite is not None and self.finite.field is None:
@@ -139,32 +165,51 @@ class AxisField:
             raise ValueError("no input length: build the field with Field.identity(dims, lengths)")
         return self.finite.region(unit)
 
-    # ---- summary numbers
+    # ---- summary numbers: the interior units' pattern
+    @cached_property
+    def _summary_runs(self) -> tuple[tuple[int, int, Region], ...]:
+        """(first, end, region) runs of the units the summary numbers describe: one period of the table, the periodic
+        pattern of the unclipped extension (every ``period`` consecutive interior units show it); for a cut table
+        (`cut`: no period on the axis), the axis's units whose region is what they read in the actual network
+        (`FiniteAxis.exact_runs`; a single path's field: the units outside its layer's border stretches), when
+        there are any and they cost no more runs than the budget; else the table."""
+        axis = self.finite or self.borders
+        if self.cut and axis is not None and axis.field is not None:
+            work = (axis.length // self.period + 2 + len(axis.gaps)) * self.table.count + axis.cost
+            if work <= limits.MAX_PHASES:
+                runs = tuple(axis.exact_runs(self, compare=self.finite is not None))
+                if runs:
+                    return runs
+        return tuple(self.table.runs())
+
     @cached_property
     def _sizes(self) -> tuple[int, int]:
-        sizes = [0 if r is None else r[1] - r[0] + 1 for r in self.table.values]
+        sizes = [0 if r is None else r[1] - r[0] + 1 for _, _, r in self._summary_runs]
         return max(sizes), min(sizes)
 
     @cached_property
     def size(self) -> Fraction:
-        """The largest region over the units (an integer, as a Fraction like the other numbers)."""
+        """The largest region over the interior pattern (`_summary_runs`; an integer, as a Fraction like the other
+        numbers)."""
         return Fraction(self._sizes[0])
 
     @cached_property
     def size_min(self) -> Fraction:
-        """The smallest region over the units (0 when some unit sees nothing)."""
+        """The smallest region over the interior pattern (0 when some unit of it sees nothing)."""
         return Fraction(self._sizes[1])
 
     @property
     def even_spacing(self) -> bool:
-        """Whether every unit sees a window of one size, moving by ``stride`` from unit to unit."""
+        """Whether every unit of the interior pattern sees a window of one size, moving by ``stride`` from unit to
+        unit."""
         return self.size == self.size_min and self.centre_spread() == 0
 
     @cached_property
     def centre(self) -> Fraction:
-        """Mean over a period of (centre of unit rho's region - rho*stride): the centre of unit 0's window."""
+        """Mean over the interior pattern's units that see something (one period, or a cut table's interior units)
+        of (centre of unit u's region - u*stride): the centre of unit 0's window."""
         ends, units, count = 0, 0, 0               # in integers: sum n*(first+last) - stride * sum n*(a+b-1)
-        for a, b, r in self.table.runs():
+        for a, b, r in self._summary_runs:
             if r is not None:
                 n = b - a
                 ends += n * (r[0] + r[1])
@@ -173,9 +218,9 @@ class AxisField:
         return (ends - self.stride * units) / (2 * count) if count else Fraction(0)
 
     def centre_spread(self) -> Fraction:
-        """How far the units' region centres stray from the mean centre line u*stride + centre."""
+        """How far the interior pattern's region centres stray from the mean centre line u*stride + centre."""
         spread = Fraction(0)
-        for a, b, r in self.table.runs():
+        for a, b, r in self._summary_runs:
             if r is not None:
                 mid = Fraction(r[0] + r[1], 2) - self.centre
                 spread = max(spread, abs(mid - a * self.stride), abs(mid - (b - 1) * self.stride))
@@ -209,15 +254,26 @@ class AxisField:
         return self.hull_over(shift + start, step, count)
 
     def _through(self, reads: Reads, length: int) -> "AxisField":
+        """The field through ``reads`` (shortened to their own period, `shortest_reads`): its period is the least
+        multiple of the reads' period that moves this field by whole periods. A period longer than the axis
+        (``length`` units) is cut to it (`cut`) unless the whole period is cheap and repeats within the axis."""
         n = self.period // gcd(reads.advance, self.period)
         period = n * reads.period
         advance = n * reads.advance // self.period * self.advance
         stride = self.stride * Fraction(reads.advance, reads.period)
-        if period > max(length, 1):                      # never longer than the axis: one period covers it
-            period = max(length, 1)
-            advance = round(stride * period)
-        builder = RunBuilder(detail=f" (it repeats every {period:,} units)")
         runs = list(reads.taps.runs(0, min(reads.period, period)))
+        cut, units = self.cut, max(length, 1)
+        if period > units:
+            if -(-period // reads.period) * len(runs) <= CHEAP:
+                whole = _from_table(period, advance, self._table(reads, runs, period), stride, cut)
+                if whole.period <= units:                # the shortest period fits the axis: nothing to cut
+                    return whole
+            period, advance, cut = units, round(stride * units), True
+        return _from_table(period, advance, self._table(reads, runs, period), stride, cut)
+
+    def _table(self, reads: Reads, runs: list, period: int) -> Table:
+        """The regions of units 0..period-1 through ``reads`` (``runs``: the reads' runs of taps)."""
+        builder = RunBuilder(detail=f" (it repeats every {period:,} units)")
         copies = -(-period // reads.period)
         cost = max((1 if t is None else min(t[2], SMALL) for _, _, t in runs), default=1)
         if copies * len(runs) <= limits.MAX_PHASES:
@@ -232,7 +288,7 @@ class AxisField:
                     builder.add(min(r1, period - base) - r0, value)
         else:
             self._sweep(reads, runs, copies, period, builder)
-        return _from_table(period, advance, builder.table(), stride)
+        return builder.table()
 
     def _hulls_numpy(self, reads: Reads, runs: list, copies: int) -> Optional[list[list[Region]]]:
         """`_tap_hull` of every run of taps for the copies 0..copies-1, with NumPy: per tap, the region of the unit
@@ -304,11 +360,13 @@ class AxisField:
 
     def through(self, reads: Reads, length: int) -> "AxisField":
         """The field of a layer reading this one with ``reads``; ``length``: the layer's output length."""
+        reads = shortest_reads(reads)
         result = self._through(reads, length)
-        widest = None if self.widest is None else self.widest._through(reads, length)
-        narrowest = None if self.narrowest is None else self.narrowest._through(reads, length)
         finite = None if self.finite is None else FiniteAxis(length, (self.finite,), "reads", reads)
-        return AxisField(result.period, result.advance, result.table, result.stride, widest, narrowest, finite)
+        paths = [None if path is None else path._through(reads, length) for path in (self.widest, self.narrowest)]
+        if finite is not None:                           # a cut path's summary leaves out this layer's border units
+            paths = [path if path is None or not path.cut else replace(path, borders=finite) for path in paths]
+        return AxisField(result.period, result.advance, result.table, result.stride, *paths, finite, result.cut)
 
     def broadcast(self, length: int) -> "AxisField":
         """A length-1 axis spread over ``length`` units: every unit sees unit 0's region (stride 0)."""
@@ -327,14 +385,33 @@ def _from_regions(period: int, advance: int, regions: Sequence[Region], stride: 
     return _from_table(period, advance, Table.of(regions), stride)
 
 
-def _from_table(period: int, advance: int, table: Table, stride: Fraction) -> AxisField:
-    """The field with these regions, shortened to the smallest period that repeats (conv chains stay at 1)."""
+def _from_table(period: int, advance: int, table: Table, stride: Fraction, cut: bool = False) -> AxisField:
+    """The field with these regions, shortened to the smallest period that repeats (conv chains stay at 1);
+    ``cut``: see `AxisField.cut`."""
     p = _shortest(period, advance, table)
     if p < period:
         builder = RunBuilder(limit=None)
         builder.extend(table, 0, p)
-        return AxisField(p, advance * p // period, builder.table(), stride)
-    return AxisField(period, advance, table, stride)
+        return AxisField(p, advance * p // period, builder.table(), stride, cut=cut)
+    return AxisField(period, advance, table, stride, cut=cut)
+
+
+def shortest_reads(reads: Reads) -> Reads:
+    """``reads`` with the smallest period that repeats: a resampling's taps built over its real units (ATen's
+    index map, whose period is the axis) repeat the exact rule's period wherever the two agree. O(runs), as
+    `_shortest` (to which each tap is a region (start, start + its kind of progression))."""
+    taps = reads.taps
+    if reads.period == 1:
+        return reads
+    kinds: dict[tuple[int, int], int] = {}
+    coded = Table(taps.size, taps.starts, [None if t is None else (t[0], t[0] + kinds.setdefault(t[1:], len(kinds)))
+                                           for t in taps.values])
+    p = _shortest(reads.period, reads.advance, coded)
+    if p == reads.period:
+        return reads
+    builder = RunBuilder(limit=None)
+    builder.extend(taps, 0, p)
+    return Reads(p, reads.advance * p // reads.period, builder.table(), reads.border, reads.wrap)
 
 
 def _shortest(period: int, advance: int, table: Table) -> int:
@@ -409,13 +486,14 @@ def _union(columns: Sequence[AxisField], length: int) -> AxisField:
         period = _lcm(period, c.period)
     advances = {c.advance * (period // c.period) for c in columns}
     stride = max(columns, key=lambda c: c.size).stride
+    cut = any(c.cut for c in columns)
     if len({c.stride for c in columns}) == 1 and len(advances) == 1 and period <= max(length, 1):
         advance = advances.pop()
-    else:                                               # no common period: one period over the whole axis
-        period = max(length, 1)
+    else:                                               # no common period: the whole axis, cut
+        period, cut = max(length, 1), True
         advance = round(stride * period)
     table = union_table([c.unit_runs(0, period) for c in columns], period)
     finite = None
     if all(c.finite is not None for c in columns):
         finite = FiniteAxis(length, [c.finite for c in columns], "union")
-    return replace(_from_table(period, advance, table, stride), finite=finite)
+    return replace(_from_table(period, advance, table, stride, cut), finite=finite)

@@ -62,6 +62,12 @@ class Field:
     # unit reads one position, or a few after it, in no window order. No per-axis field describes the units; the
     # claim is then only what they reach together (`reach`), not that each sees all of it.
     reshaped: bool = False
+    # Which axes of the layer's output the field's axes are: per batchless dim of the output, the index of the field
+    # axis (the network input's spatial axis) it runs along, or None for a dim that is no spatial axis (channels,
+    # features). None: the standard channels-first [C, *spatial] order, (None, 0, 1, ...). Set by a Permute (a
+    # channels-last [H, W, C] is (0, 1, None)); never on a whole field. The per-axis fields, `region` and `extent`
+    # are indexed by the field's axes (the input's order) whatever the layout.
+    layout: Optional[tuple[Optional[int], ...]] = None
 
     @property
     def separable(self) -> bool:
@@ -100,6 +106,39 @@ class Field:
                 hulls.append(per_axis)
         gathered = Field.whole_input(_reach_union(hulls), [axis.finite.input_length() for axis in self.axes])
         return replace(gathered, max_link=self.max_link, min_link=self.min_link)
+
+    @property
+    def standard(self) -> bool:
+        """Whether the output's dims are in the standard [C, *spatial] order (or the field is whole)."""
+        return self.layout is None
+
+    def dims(self, rank: int) -> tuple[Optional[int], ...]:
+        """Per batchless dim of an output of ``rank`` dims, the field axis it runs along (None: not spatial)."""
+        return self.layout if self.layout is not None else (None, *range(rank - 1))
+
+    def lengths(self, shape: Sequence[int]) -> tuple[int, ...]:
+        """The output's length along each field axis (``shape``: the output's batchless shape, in its layout)."""
+        found = [0] * len(self.axes)
+        for dim, axis in enumerate(self.dims(len(shape))):
+            if axis is not None:
+                found[axis] = shape[dim]
+        return tuple(found)
+
+    def position(self, units: Sequence[int], shape: Sequence[int]) -> tuple[Optional[int], ...]:
+        """The output position (per batchless dim; None along a non-spatial dim) of the unit at ``units`` (one
+        index per field axis)."""
+        return tuple(None if axis is None else units[axis] for axis in self.dims(len(shape)))
+
+    def permuted(self, order: Sequence[int]) -> "Field":
+        """The field of a permutation of the output's dims (``order``: batchless, output dim j is input dim
+        order[j]): the same per-axis fields, the layout reordered (the standard order again: no layout)."""
+        if self.whole:
+            return self
+        dims = self.dims(len(order))
+        layout = tuple(dims[d] for d in order)
+        moved = object.__new__(Field)
+        moved.__dict__.update(self.__dict__, layout=None if layout == (None, *range(len(order) - 1)) else layout)
+        return moved
 
     @property
     def partial(self) -> bool:
@@ -269,7 +308,7 @@ def concat(fields: Sequence[Field], lengths_in: Sequence[int], axis: int, length
     for f, n in zip(fields, lengths_in):
         for first, end, region in f.axes[axis].unit_runs(0, n):
             builder.add(end - first, region)
-    joined = _from_table(length, round(stride * length), builder.table(), stride)
+    joined = _from_table(length, round(stride * length), builder.table(), stride, cut=True)
     if all(f.axes[axis].finite is not None for f in fields):
         joined = replace(joined, finite=FiniteAxis(length, [f.axes[axis].finite for f in fields], "concat"))
     terms: list[tuple[AxisField, ...]] = []
@@ -283,7 +322,7 @@ def concat(fields: Sequence[Field], lengths_in: Sequence[int], axis: int, length
                 for first, end, region in column.unit_runs(0, n):
                     spread.add(end - first, region)
                 spread.add(length - offset - n, None)
-                placed = _from_table(length, round(stride * length), spread.table(), stride)
+                placed = _from_table(length, round(stride * length), spread.table(), stride, cut=True)
                 if column.finite is not None:
                     placed = replace(placed, finite=FiniteAxis(length, [column.finite], f"shift {offset}"))
                 terms.append((*term[:axis], placed, *term[axis + 1:]))
@@ -291,3 +330,24 @@ def concat(fields: Sequence[Field], lengths_in: Sequence[int], axis: int, length
     axes = list(merged.axes)
     axes[axis] = joined
     return replace(merged, axes=tuple(axes), misaligned=True, terms=tuple(terms))
+
+
+def pointwise(fields: Sequence[Field], in_shapes: Sequence[Sequence[int]], out_shape: Sequence[int],
+              mixed: Optional[Sequence[int]]) -> Field:
+    """The field of a layer some of whose inputs are not in the standard order (`Field.layout`: after a Permute),
+    given only ``mixed``: the batchless dims along which an output unit reads other positions of its inputs than its
+    own (None: not known, the layer's own rule assumes [C, *spatial]). Along no field axis mixed, every input in
+    one layout and those axes' lengths kept: each unit reads its own position, so its field is its inputs' (the
+    union hull where there are several). Else what the units reach together, as a reshape's (`Field.reshaped`;
+    into a vector: whole): a rule made for channels-first tensors is never applied to another order."""
+    layout = fields[0].layout
+    exact = (mixed is not None and layout is not None and len(layout) == len(out_shape)
+             and all(not f.whole and f.layout == layout for f in fields)
+             and all(len(s) == len(out_shape) for s in in_shapes) and all(layout[d] is None for d in mixed)
+             and all(s[d] == out_shape[d] for s in in_shapes for d, a in enumerate(layout) if a is not None))
+    if not exact:
+        return replace(gather(fields), reshaped=len(out_shape) > 1)
+    if len(fields) == 1:
+        return fields[0]
+    standard = [replace(f, layout=None) for f in fields]
+    return replace(merge(standard, fields[0].lengths(out_shape)), layout=layout)

@@ -21,65 +21,9 @@ from typing import Any, Iterator, Optional, Sequence
 from . import limits
 from .reads import Reads
 from .runs import RangeHull, Region, RunBuilder, Table, hull, union_table
+from .stretches import INFINITY, Stretches, agreeing, intersect, merge, merge_void, minus, within
 
 SMALL = 16          # taps per unit evaluated one by one; longer contiguous reads go through range hulls
-INFINITY = float("inf")
-Stretches = list[tuple[int, int]]       # sorted, disjoint half-open [a, b)
-
-
-def _merge(intervals: Stretches) -> Stretches:
-    """Sorted, disjoint half-open intervals covering the same units (adjacent ones joined)."""
-    merged: Stretches = []
-    for a, b in sorted(i for i in intervals if i[0] < i[1]):
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    if len(merged) > limits.MAX_PHASES:
-        raise limits.too_many_phases(" (stretches of units near the borders)")
-    return merged
-
-
-def _intersect(x: Stretches, y: Stretches) -> Stretches:
-    out, i, j = [], 0, 0
-    while i < len(x) and j < len(y):
-        a, b = max(x[i][0], y[j][0]), min(x[i][1], y[j][1])
-        if a < b:
-            out.append((a, b))
-        if x[i][1] < y[j][1]:
-            i += 1
-        else:
-            j += 1
-    return out
-
-
-def _minus(x: Stretches, y: Stretches) -> Stretches:
-    """The units of ``x`` not in ``y`` (both sorted and disjoint; one pass over each)."""
-    out, j = [], 0
-    for a, b in x:
-        while j < len(y) and y[j][1] <= a:
-            j += 1
-        k = j
-        while a < b and k < len(y) and y[k][0] < b:
-            if a < y[k][0]:
-                out.append((a, y[k][0]))
-            a = max(a, y[k][1])
-            k += 1
-        if a < b:
-            out.append((a, b))
-    return out
-
-
-def _within(stretches: Stretches, starts: list[int], a: int, b: int) -> Stretches:
-    """The parts of sorted disjoint ``stretches`` (``starts``: their first units) inside a..b-1."""
-    index = max(bisect_right(starts, a) - 1, 0)
-    out = []
-    while index < len(stretches) and stretches[index][0] < b:
-        lo, hi = max(stretches[index][0], a), min(stretches[index][1], b)
-        if lo < hi:
-            out.append((lo, hi))
-        index += 1
-    return out
 
 
 def _runs_over(field: Any, a: int, b: int) -> int:
@@ -129,8 +73,8 @@ class FiniteAxis:
             gaps, dead = [], [(0, n)]
             for p in self.parents:
                 gaps += [(p.length, n), *((a, min(b, n)) for a, b in p.gaps)]
-                dead = _intersect(dead, _merge([*p.dead, (p.length, n)]))
-            return _merge(gaps), dead
+                dead = intersect(dead, merge([*p.dead, (p.length, n)]))
+            return merge(gaps), dead
         if rule == "concat" or rule.startswith("shift"):
             gaps, dead, offset = [], [], 0
             if rule.startswith("shift"):
@@ -139,7 +83,7 @@ class FiniteAxis:
                 gaps += [(max(a + offset, 0), min(b + offset, n)) for a, b in p.gaps]
                 dead += [(max(a + offset, 0), min(b + offset, n)) for a, b in p.dead]
                 offset += p.length
-            return _merge(gaps), _merge(dead)
+            return merge(gaps), merge(dead)
         return self._reads_gaps()
 
     def _reads_gaps(self) -> tuple[Stretches, Stretches]:
@@ -148,9 +92,9 @@ class FiniteAxis:
         parent, reads, n = self.parents[0], self.reads, self.length
         outside = [(-INFINITY, 0), (parent.length, INFINITY)]
         bad = [outside[0], *parent.gaps, outside[1]]
-        void = _merge_void([*outside, *parent.dead] if reads.border == "zeros" else parent.dead)
+        void = merge_void([*outside, *parent.dead] if reads.border == "zeros" else parent.dead)
         gaps, dead = self._units_meeting(bad, inside=False), self._units_meeting(void, inside=True)
-        return _merge(gaps), _intersect(_merge(dead), _merge(gaps)) if dead else []
+        return merge(gaps), intersect(merge(dead), merge(gaps)) if dead else []
 
     def _units_meeting(self, stretches: list, inside: bool) -> Stretches:
         """The units whose taps' span meets (``inside``: lies within) one of ``stretches`` (half-open, may be
@@ -184,12 +128,12 @@ class FiniteAxis:
                     raise limits.too_many_phases(" (stretches of units near the borders)")
                 found += [(m * period + r0, min(m * period + r1, n)) for m in range(m_lo, m_hi + 1)]
             if len(found) > 4 * limits.MAX_PHASES:
-                found = _merge(found)
+                found = merge(found)
         return found
 
     def _live(self) -> Stretches:
         """The gaps' units that are not dead: worked out when asked for."""
-        return _minus(self.gaps, self.dead)
+        return minus(self.gaps, self.dead)
 
     def _cost(self) -> int:
         """At most how many runs working out the live units takes (checked against the budget when built)."""
@@ -293,6 +237,23 @@ class FiniteAxis:
         if max(lo, self.length) < hi:
             yield max(lo, self.length), hi, None
 
+    def exact_runs(self, field: Any, compare: bool = True) -> Iterator[tuple[int, int, Region]]:
+        """(first, end, region) runs of this axis's units whose extent is ``field``'s region: every unit outside
+        the border stretches (``gaps``), and within them (``compare``) those whose reads of padding or of units
+        past an end add nothing to their region (the stretches' extents worked out on demand)."""
+        if self.rule == "broadcast":                     # (never cut: one region for every unit)
+            return
+        position = 0
+        for index, (a, b) in enumerate([*self.gaps, (self.length, self.length)]):
+            a, b = min(a, self.length), min(b, self.length)
+            if position < a:
+                yield from field.unit_runs(position, a)
+            if compare and a < b:
+                table = self._tables_now()[index]
+                mine = ((c + a, d + a, value) for c, d, value in table.runs())
+                yield from agreeing(mine, field.unit_runs(a, b))
+            position = max(position, b)
+
     def span(self, a: int, b: int) -> Region:
         """The hull of the extents of units a..b (inclusive, clipped to the axis)."""
         a, b = max(a, 0), min(b, self.length - 1)
@@ -380,7 +341,7 @@ class FiniteAxis:
         """The extents of the units a..b-1 (a gap), as runs: the dead ones None, the live ones by the rule."""
         builder = RunBuilder(limit=None)
         position = a
-        for c, d in _within(self.dead, self._dead_starts, a, b) + [(b, b)]:
+        for c, d in within(self.dead, self._dead_starts, a, b) + [(b, b)]:
             if position < c:
                 self._live_runs(position, c, builder)
             builder.add(d - c, None)
@@ -483,14 +444,3 @@ def _tracked(tap) -> list[int]:
     if step == 1 and count > SMALL:
         return [start, start + count - 1]
     return [start + j * step for j in range(count)]
-
-
-def _merge_void(stretches: list) -> list:
-    """Half-open stretches (possibly infinite) merged where they touch."""
-    merged: list = []
-    for a, b in sorted(s for s in stretches if s[0] < s[1]):
-        if merged and a <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
-        else:
-            merged.append((a, b))
-    return merged

@@ -66,6 +66,14 @@ def spatial_layer(summary: Summary, layer: str) -> None:
                        " axis", "whose units see part of it"))
         raise ConvcalcError(f"every unit of layer '{layer}' sees the whole input (its output {shape} {why});"
                             f" choose a layer {which}, e.g. '{default_layer(summary)}'")
+    field = summary.layer(layer).rf
+    if not field.standard:
+        shape = list(summary.layer(layer).output_shape)
+        letters = {1: "L", 2: "HW", 3: "DHW"}.get(len(field.axes))
+        axes = ", ".join("C" if a is None else letters[a] if letters else f"axis {a}" for a in field.dims(len(shape)))
+        raise ConvcalcError(f"layer '{layer}''s output {shape} is in a permuted order ([{axes}], after a Permute),"
+                            f" not [C, *spatial]: its units are not indexed one per spatial axis of its shape;"
+                            f" choose a layer in the standard order, e.g. the Permute back to [C, *spatial]")
 
 
 def parse_units(text: str, summary: Summary, layer: str) -> tuple[int, ...]:

@@ -40,6 +40,7 @@ class LayerResult:
     groups: tuple[str, ...] = ()
     parts: tuple[Part, ...] = ()       # a composite layer's primitive parts (Inferred.parts)
     baseline: Part | None = None       # the standard layer a composite replaces (Inferred.baseline)
+    tied_to: str | None = None         # 'tie:': the layer whose parameters it uses (its own params, keys: none)
 
     @property
     def flops(self) -> int:
@@ -144,10 +145,25 @@ def _peak(graph: Graph, sizes: Mapping[str, int]) -> int:
     return peak
 
 
+def _check_tie(node, inferred, owner: LayerResult) -> None:
+    """A tied layer's parameters and buffers must be its owner's, name for name and shape for shape."""
+    ours, theirs = {**inferred.params, **inferred.buffers}, {**owner.weights, **owner.buffer_shapes}
+    if not theirs:
+        problem = f"'{owner.name}' has no parameters to share"
+    elif ours != theirs:
+        text = lambda shapes: ", ".join(f"{k or '(tensor)'} {list(v)}" for k, v in shapes.items()) or "none"  # noqa: E731
+        problem = (f"its parameters must be those of '{owner.name}' ({owner.type}), name for name and shape for"
+                   f" shape: {text(theirs)} there, {text(ours)} here")
+    else:
+        return
+    raise ShapeError(f"layer '{node.name}' ({node.type_name}): tie: {problem}", node.where("tie"), node.trace)
+
+
 def analyze(source: Spec | Graph, input_shape: Sequence[int] | None = None, *, dtype: str = "float32") -> Summary:
     """Shapes, parameters, MACs, memory and receptive fields of every layer, as PyTorch would have them."""
-    graph = build_graph(source) if isinstance(source, Spec) else source
+    graph = build_graph(source, input_shape=input_shape) if isinstance(source, Spec) else source
     in_shape = tuple(input_shape) if input_shape is not None else graph.input_shape
+    graph = graph.at_input(in_shape)     # sizes read from the input's shape ({like: input}): built again for this one
     if dtype not in DTYPE_BYTES:
         raise ShapeError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPE_BYTES)}")
     shapes: dict[str, Shape] = {INPUT: in_shape}
@@ -157,18 +173,23 @@ def analyze(source: Spec | Graph, input_shape: Sequence[int] | None = None, *, d
         in_shapes = [shapes[name] for name in node.inputs]
         try:
             inferred = node.layer.infer(in_shapes)
-            rf = node.layer.receptive_field([fields[name] for name in node.inputs], in_shapes,
-                                            inferred.out_shape).named(node.name)
+            rf = node.layer.field_of([fields[name] for name in node.inputs], in_shapes,
+                                     inferred.out_shape).named(node.name)
         except LayerArgError as exc:
             raise layer_error(node.name, node.type_name, exc, node.where(exc.arg), node.trace, ShapeError) from None
         shapes[node.name] = inferred.out_shape
         fields[node.name] = rf
-        params = inferred.param_count
+        weights, buffers = dict(inferred.params), dict(inferred.buffers)
+        if node.tie is not None:       # counted once, under its owner (torch's parameters() of a module used twice)
+            _check_tie(node, inferred, next(row for row in rows if row.name == node.tie))
+            weights, buffers = {}, {}
+        params = sum(prod(shape) for shape in weights.values())
         rows.append(LayerResult(
             name=node.name, type=node.type_name, inputs=node.inputs, output_shape=inferred.out_shape,
-            params=params, trainable_params=params if node.trainable else 0, buffers=inferred.buffer_count,
-            macs=inferred.macs, rf=rf, weights=dict(inferred.params), buffer_shapes=dict(inferred.buffers),
-            groups=node.groups, parts=inferred.parts, baseline=inferred.baseline))
+            params=params, trainable_params=params if node.trainable else 0,
+            buffers=sum(prod(shape) for shape in buffers.values()), macs=inferred.macs, rf=rf, weights=weights,
+            buffer_shapes=buffers, groups=node.groups, parts=inferred.parts, baseline=inferred.baseline,
+            tied_to=node.tie))
     sizes = {name: prod(shape) for name, shape in shapes.items()}
     totals = Totals(
         params=sum(r.params for r in rows),

@@ -31,6 +31,10 @@ def run_command(
     weights: Optional[Path] = typer.Option(None, "--weights", "-w",
                                            help="A .npz state dict keyed <layer>.<param> (PyTorch's names)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the default (PyTorch-distributed) initialisation."),
+    init: Optional[str] = typer.Option(None, "--init", metavar="SCHEME",
+                                       help="Without --weights: draw every weight of 2+ dimensions (not biases) from"
+                                            " a torch.nn.init scheme, e.g. kaiming_normal or '{scheme:"
+                                            " kaiming_normal, mode: fan_out, nonlinearity: relu}'."),
     dtype: str = typer.Option("float32", "--dtype", help="float32 or float64."),
     batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Repeat a single input into a batch of N."),
     resize: Optional[str] = typer.Option(None, "--resize", metavar="HxW", help="Resize images to HxW."),
@@ -72,7 +76,8 @@ def run_command(
 
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
-        options = dict(input=input, weights=weights, seed=seed, dtype=dtype, batch=batch, resize=size(resize),
+        options = dict(input=input, weights=weights, seed=seed, init=init, dtype=dtype, batch=batch,
+                       resize=size(resize),
                        normalize=normalize, mean=floats(mean, "--mean"), std=floats(std, "--std"), topk=topk,
                        keep_maps=save_maps is not None, rf_check=rf_check is RfCheck.all, max_memory=max_memory)
         notes = faster_blas()

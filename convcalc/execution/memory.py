@@ -267,7 +267,8 @@ def layer_costs(summary: Summary, dtype: np.dtype, batch: int) -> list[LayerCost
     shapes = {INPUT: tuple(summary.input_shape), **{row.name: tuple(row.output_shape) for row in summary.layers}}
     costs = []
     for node, row in zip(summary.graph.nodes, summary.layers):
-        params = row.params + row.buffers
+        owner = row if row.tied_to is None else summary.layer(row.tied_to)   # a tied use lays its owner's out again
+        params = owner.params + owner.buffers
         use = unit_use(node.layer, [shapes[i] for i in node.inputs], row.output_shape, params, row.parts, dtype,
                        batch)
         costs.append(LayerCost(row.name, row.type, tuple(node.inputs),
@@ -291,7 +292,7 @@ def weights_bytes(summary: Summary, costs: Sequence[LayerCost], state_bytes: Opt
     state = folded = 0
     for cost in costs:
         row = rows[cost.name]
-        own = state_bytes.get(cost.name, 0) if state_bytes is not None else 8 * cost.params
+        own = state_bytes.get(cost.name, 0) if state_bytes is not None else 8 * cost.params * (row.tied_to is None)
         state += own
         for name, shape in {**row.weights, **row.buffer_shapes}.items():
             estimate.consider(f"layer '{cost.name}' ({cost.type})'s {name} {shape_text(shape)}", 8 * prod(shape))

@@ -19,7 +19,8 @@ from ..analysis.summary import Summary, analyze
 from ..errors import ConvcalcError
 from ..spec.graph import INPUT, Graph
 from ..kernels import MacCounter, to_logical, to_storage
-from .weights import State, initial_state, state_from_dict
+from .init_schemes import Scheme
+from .weights import State, initial_state, state_from_dict, with_ties
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -79,9 +80,10 @@ class Network:
 
     def __init__(self, graph: Graph | Summary, input_shape: Sequence[int] | None = None, *,
                  state: State | Mapping[str, np.ndarray] | None = None, seed: int = 0, dtype: str = "float32",
-                 fold_batchnorm: bool = True):
+                 fold_batchnorm: bool = True, init: Scheme | None = None):
         """``graph``: a Graph (analysed here at ``input_shape``, default the spec's) or a Summary already analysed
-        (its graph and input shape; ``input_shape`` must then be None or the same)."""
+        (its graph and input shape; ``input_shape`` must then be None or the same). Without ``state``: weights
+        drawn with ``seed``, by PyTorch's defaults or the scheme ``init`` (`weights.initial_state`)."""
         if dtype not in DTYPES:
             raise ConvcalcError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPES)}")
         if isinstance(graph, Summary):
@@ -92,13 +94,13 @@ class Network:
             graph = graph.graph
         else:
             self.summary = analyze(graph, input_shape)
-        self.graph = graph
+        self.graph = graph = self.summary.graph      # (a graph that reads its input's size is built for this one)
         self.dtype = np.dtype(DTYPES[dtype])
         if state is None:
-            state = initial_state(graph, self.summary, seed)
+            state = initial_state(graph, self.summary, seed, init)
         elif not state or not isinstance(next(iter(state.values())), dict):
             state = state_from_dict(state, self.summary)   # a flat state dict: checked key by key
-        self.state: State = {name: dict(values) for name, values in state.items()}
+        self.state: State = with_ties({name: dict(values) for name, values in state.items()}, graph)
         self.folded: set[str] = set()
         params = {name: dict(values) for name, values in self.state.items()}
         if fold_batchnorm:

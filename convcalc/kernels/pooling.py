@@ -1,6 +1,7 @@
 """Pooling: window folds, PyTorch's divisors and argmax indices, adaptive bins, and their transposes.
 
-Owns the padding that makes ceil_mode's windows exist (`pool_pads_for_ceil`), AvgPool's divisor (`avg_divisor`),
+Owns the padding that makes ceil_mode's windows exist (`pool_pads_for_ceil`), AvgPool's divisor (`avg_divisor`, from
+the per-axis `window_counts`: symmetric or (before, after) pads, dilated taps),
 the fold of a ufunc over every kernel tap (`reduce_windows`, strided inputs read in the `polyphase` layout),
 MaxPool's indices as ATen computes them (`window_argmax`), adaptive pooling (`adaptive_taps`, `adaptive_reduce`,
 `adaptive_argmax`) and the VJP of adaptive average pooling (`adaptive_mean_transpose`, through
@@ -22,26 +23,36 @@ from .scatter import scatter_add_axis
 
 
 def pool_pads_for_ceil(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int],
-                       dilation: Sequence[int], padding: Sequence[int], out: Sequence[int]) -> list[tuple[int, int]]:
-    """(lo, hi) padding that makes every output window exist, including ceil_mode's overhang past the right pad."""
-    pads = []
-    for i, k, s, d, p, o in zip(spatial, kernel, stride, dilation, padding, out):
+                       dilation: Sequence[int], pads: Sequence[tuple[int, int]], out: Sequence[int]
+                       ) -> list[tuple[int, int]]:
+    """(lo, hi) padding that makes every output window exist: the declared (before, after) ``pads``, the after
+    side widened by ceil_mode's overhang past it."""
+    result = []
+    for i, k, s, d, (lo, hi), o in zip(spatial, kernel, stride, dilation, pads, out):
         needed = (o - 1) * s + d * (k - 1) + 1
-        pads.append((p, max(p, needed - i - p)))
-    return pads
+        result.append((lo, max(hi, needed - i - lo)))
+    return result
 
 
-def avg_divisor(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
-                out: Sequence[int], count_include_pad: bool) -> np.ndarray:
-    """PyTorch's AvgPool divisor per output position (product of per-axis counts), see semantics §3.4."""
+def window_counts(i: int, k: int, s: int, d: int, lo: int, hi: int, o: int, include_pad: bool) -> np.ndarray:
+    """Per output position of one axis, how many of its window's k taps (start j*s - lo, step d) lie in the
+    input [0, i), or with ``include_pad`` in the padded input [-lo, i + hi) (never ceil_mode's overhang)."""
+    taps = (np.arange(o) * s - lo)[:, None] + np.arange(k)[None, :] * d          # (o, k)
+    inside = taps < i + hi if include_pad else (taps >= 0) & (taps < i)
+    return inside.sum(axis=1)
+
+
+def avg_divisor(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                pads: Sequence[tuple[int, int]], out: Sequence[int], count_include_pad: bool) -> np.ndarray:
+    """AvgPool's divisor per output position (the product of per-axis `window_counts`), (*out) float64.
+
+    PyTorch's (semantics §3.4: end = min(start + k, i + pad), the pads counted or not, never the ceil_mode
+    overhang) where the pads are symmetric and the dilation 1; the same count for (before, after) pads and dilated
+    taps is ONNX AveragePool's (onnxruntime's, and the reference evaluator's where its ceil_mode padding does
+    not shift the windows)."""
     divisor = np.ones(tuple(out), dtype=np.float64)
-    for axis, (i, k, s, p, o) in enumerate(zip(spatial, kernel, stride, padding, out)):
-        starts = np.arange(o) * s - p
-        ends = np.minimum(starts + k, i + p)
-        if count_include_pad:
-            counts = ends - starts
-        else:
-            counts = np.minimum(ends, i) - np.maximum(starts, 0)
+    for axis, (i, k, s, d, (lo, hi), o) in enumerate(zip(spatial, kernel, stride, dilation, pads, out)):
+        counts = window_counts(i, k, s, d, lo, hi, o, count_include_pad)
         shape = [1] * len(out)
         shape[axis] = o
         divisor = divisor * counts.reshape(shape)

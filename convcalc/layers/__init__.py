@@ -9,13 +9,19 @@ transposed convolution, resampling and unpooling. May import ``errors``, ``algeb
 
 from . import conv, dense, elementwise, merge, pool  # noqa: F401  (registration side effects)
 from . import shuffle  # noqa: F401  (ChannelShuffle)
+from . import activations  # noqa: F401  (Mish, Softplus, SELU, CELU, Hardtanh, Threshold, LogSoftmax, Softmin, GLU)
 from . import composite  # noqa: F401  (depthwise-separable, spatially separable, flattened, gated)
 from . import unshared  # noqa: F401  (LocallyConnected1d/2d, TiledConv2d)
+from . import channel_pool  # noqa: F401  (Maxout, ChannelMaxPool, ChannelAvgPool)
+from . import partial  # noqa: F401  (PartialConv2d, PartialConvMask2d)
 from . import padding  # noqa: F401  (ZeroPad/ConstantPad/ReflectionPad/ReplicationPad/CircularPad)
 from . import transposed  # noqa: F401  (ConvTranspose1d/2d/3d)
 from . import pool_extra  # noqa: F401  (LPPool, MinPool, GlobalAvgPool/GlobalMaxPool)
 from . import resample  # noqa: F401  (Upsample, UpsamplingNearest2d/Bilinear2d, PixelShuffle/PixelUnshuffle)
 from . import unpool  # noqa: F401  (MaxUnpool1d/2d/3d, naming their MaxPool)
+from . import layout  # noqa: F401  (Permute, Unflatten, Reshape/View, Narrow, Chunk, Split)
+from . import norm  # noqa: F401  (LayerNorm, LayerNorm2d, GroupNorm, InstanceNorm1d/2d/3d, LocalResponseNorm)
+from . import learnable  # noqa: F401  (LearnableTensor, StochasticDepth)
 from .args import REQUIRED
 from .base import Inferred, Layer
 from .registry import is_registered, layer_types, lookup, type_names

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError, did_you_mean
-from ..algebra import Field, merge
+from ..algebra import Field, merge, pointwise
 from ..kernels import MacCounter
 from ..algebra.shapes import prod
 from .args import REQUIRED, Arg
@@ -182,6 +182,24 @@ class Layer:
         """Default: elementwise (one input) or a merge (several: per unit the union of what the inputs see)."""
         return fields[0] if len(fields) == 1 else merge(fields, out_shape[1:])
 
+    # a rule that reads `Field.layout` itself (Permute): it is given fields in any order of the dims
+    layout_aware: ClassVar[bool] = False
+
+    def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
+        """The batchless dims along which an output unit reads other input positions than its own (or whose length
+        changes); along the others each unit reads its own position. None (the default): not declared, the
+        receptive-field rule assumes the standard [C, *spatial] order."""
+        return None
+
+    def field_of(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
+        """The receptive field of the output: `receptive_field` on fields in the standard [C, *spatial] order; on
+        inputs in another order (after a Permute) the rule is not applied (it assumes channels first): along
+        dims not mixed (`mixed_dims`) the field is kept, else only what the units reach together is claimed
+        (`convcalc.algebra.field.pointwise`). The generic walks (analysis, composites) call this."""
+        if self.layout_aware or all(f.layout is None for f in fields):
+            return self.receptive_field(fields, in_shapes, out_shape)
+        return pointwise(fields, in_shapes, out_shape, self.mixed_dims(in_shapes, out_shape))
+
     # ---- geometry capabilities (read by `convcalc lint`; the defaults say "none of this applies")
     def window_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[WindowAxis, ...] | None:
         """Per spatial axis, the sliding window this layer applies (conv, pool), or None if it is not one."""
@@ -259,6 +277,9 @@ class Layer:
 
 class Elementwise(Layer):
     """A layer that keeps the shape and touches each element independently of its neighbours."""
+
+    def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
+        return ()
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         return Inferred(tuple(in_shapes[0]))

@@ -170,8 +170,8 @@ class Composite(Layer):
         shapes = {INPUT: tuple(in_shapes[0]), **{p.name: p.inferred.out_shape for p in parts}}
         known = {INPUT: fields[0]}
         for p in parts:
-            known[p.name] = p.layer.receptive_field([known[i] for i in p.inputs], [shapes[i] for i in p.inputs],
-                                                    p.inferred.out_shape)
+            known[p.name] = p.layer.field_of([known[i] for i in p.inputs], [shapes[i] for i in p.inputs],
+                                             p.inferred.out_shape)
         return known[parts[-1].name]
 
     def window_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[WindowAxis, ...] | None:

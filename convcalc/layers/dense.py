@@ -39,11 +39,18 @@ class Linear(Layer):
             params["bias"] = (self.out_features,)
         return Inferred(out_shape, params, {}, prod(out_shape) * features)
 
+    def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
+        """The last axis (the features)."""
+        return (len(in_shapes[0]) - 1,)
+
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """A vector input: every output reads every unit before (whole). On a [C, *S] input the Linear acts on the
         last spatial axis only: there each unit reads every position (a whole axis, stride 0), the other axes
-        keep their windows."""
+        keep their windows. After a reshape (a permutation, Flatten keeping a spatial axis: `Field.reshaped`) the
+        last axis is no window's: still only what the units reach together (into a vector: whole)."""
         field = fields[0]
+        if field.reshaped and len(out_shape) > 1:
+            return field
         if field.whole or len(in_shapes[0]) < 2 or len(field.axes) != len(in_shapes[0]) - 1:
             return field.gathered()
         spatial = in_shapes[0][1:]

@@ -180,6 +180,9 @@ class Softmax(Elementwise):
         axis = storage_axis(batch_axis(self.dim, rank, "dim", self.type_name), rank)
         return [np.broadcast_to(mask.max(axis=axis, keepdims=True), mask.shape).copy()]
 
+    def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
+        return (batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name),)
+
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Along a spatial ``dim`` every unit reads every position of that axis: the union of the n windows
         there, the same for every unit (a whole axis, stride 0). Along the channels: elementwise."""
@@ -320,6 +323,10 @@ class BatchNormNd(Layer):
         scaled = grad * prepared["weight"] if "weight" in prepared else grad
         centred = scaled - scaled.mean(axis=axes) - normalised * (scaled * normalised).mean(axis=axes)
         return [centred * inverse_std]
+
+    def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
+        """Running statistics: none (per element). The batch's: every dim but the channels (dim 1, as torch's)."""
+        return () if self.track_running_stats else tuple(range(1, len(in_shapes[0])))
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """With running statistics, per element. With the batch's own, every unit depends on every position of its

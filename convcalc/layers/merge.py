@@ -51,6 +51,10 @@ class BroadcastMerge(Layer):
             out.append(largest)
         return Inferred(tuple(out))
 
+    def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
+        """The dims an input is broadcast along (its one unit read by every output unit there)."""
+        return tuple(d for d, n in enumerate(out_shape) if any(s[d] == 1 < n for s in in_shapes))
+
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         spread = []
         for field, shape in zip(fields, in_shapes):

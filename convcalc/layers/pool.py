@@ -5,6 +5,17 @@ convcalc adds ``padding: 'tf_same'`` to MaxPool/AvgPool: TensorFlow's SAME pooli
 end (`shapes.tf_same_pads`, as for convs), and the padded cells are ignored: max pads with -inf, and the average
 divides by the number of input cells in each window (``count_include_pad`` defaults to false there; true counts
 the pads as zeros in a divisor of the full kernel size).
+
+ONNX's pooling arguments that torch lacks (MaxPool/AveragePool/LpPool, opset 22; for an ONNX importer):
+
+* ``padding: [[before, after], ...]``: explicit pads per axis (ONNX ``pads``), each from 0 to kernel_size - 1
+  (onnxruntime's limit: "Pad should be smaller than kernel"), so beyond torch's kernel_size // 2. Max pads with -inf;
+  the average counts them in its divisor with ``count_include_pad`` (never ceil_mode's overhang past the after pad,
+  as torch); ceil_mode's last window must start before the after pad (torch's and ONNX's rule). Symmetric pairs
+  within torch's limit give torch's int padding (AvgPool3d's torch-only input-size check is not made for pairs).
+* ``dilation`` on AvgPool (ONNX AveragePool ``dilations``, opset 19+): dilated taps; the divisor counts the taps in
+  the input (or in the padded input with count_include_pad). A window none of whose taps is in the input has no
+  average without count_include_pad (ONNX's reference gives NaN, onnxruntime 0): refused.
 """
 
 from __future__ import annotations
@@ -14,31 +25,52 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
+from ..kernels.pooling import window_counts
 from ..kernels import (MacCounter, adaptive_argmax, adaptive_mean_transpose, adaptive_reduce, avg_divisor, pad_spatial,
                        pad_spatial_transpose, pool_pads_for_ceil, reduce_windows, scatter_add_planes, window_argmax,
                        windows_transpose)
 from ..algebra import Field, Reads
 from ..algebra.shapes import Pads, dilated, pool_length, prod, tf_same_pads
-from .args import Arg, boolean, integer, optional, per_axis
+from .args import Arg, _as_int, _short, boolean, integer, optional, per_axis
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis
 from .registry import register
-from .conv import axis_label
+from .conv import axis_label, is_explicit
 
 
-def pool_padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | str:
-    """Pooling ``padding``: an int or one int per spatial axis (PyTorch's), or 'tf_same' (TensorFlow's SAME)."""
+def explicit_pool_pads(value: list, dims: int, name: str) -> tuple[tuple[int, int], ...]:
+    """``[[before, after], ...]``: one pair of pads >= 0 per spatial axis (ONNX's ``pads``)."""
+    if len(value) != dims or not all(isinstance(v, list) and len(v) == 2 for v in value):
+        raise LayerArgError(f"{name} as explicit pads must be a list of {dims} [before, after] pair"
+                            f"{'s' if dims > 1 else ''} (one per spatial axis), got {_short(str(value))}", name)
+    pairs = tuple((_as_int(lo, name), _as_int(hi, name)) for lo, hi in value)
+    for pair in pairs:
+        if min(pair) < 0:
+            raise LayerArgError(f"{name} of a pool must be at least 0, got the pair {list(pair)}", name)
+    return pairs
+
+
+def pool_padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | tuple[tuple[int, int], ...] | str:
+    """Pooling ``padding``: an int or one int per spatial axis (PyTorch's), ``[[before, after], ...]`` (ONNX's
+    pads), or 'tf_same' (TensorFlow's SAME)."""
     if isinstance(value, str):
         if value == "tf_same":
             return value
+        # (wording pinned by tests/test_pool_tf_same.py; the [[before, after], ...] pairs are named in the doc)
         raise LayerArgError(f"{name} must be an integer, a list of {dims} integers or 'tf_same', got the string"
-                            f" '{value[:60]}'", name)
+                            f" '{_short(value)}'", name)
+    if isinstance(value, list) and any(isinstance(v, list) for v in value):
+        return explicit_pool_pads(value, dims, name)
     return per_axis(0)(value, dims, name)
 
 
-pool_padding_arg.json_schema = lambda dims: {"anyOf": [per_axis(0).json_schema(dims), {"enum": ["tf_same"]}]}
+pool_padding_arg.json_schema = lambda dims: {"anyOf": [
+    per_axis(0).json_schema(dims), {"enum": ["tf_same"]},
+    {"type": "array", "minItems": dims, "maxItems": dims,
+     "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "integer", "minimum": 0}}}]}
 
-POOL_PADDING = Arg(pool_padding_arg, 0, "at most half the kernel size; or 'tf_same' (TensorFlow's SAME: pads"
-                   " ignored by max and by the average's divisor)")
+POOL_PADDING = Arg(pool_padding_arg, 0, "int or per-axis list, at most half the kernel size (PyTorch's);"
+                   " [[before, after], ...], each pad below kernel_size (ONNX's pads); or 'tf_same' (TensorFlow's"
+                   " SAME: pads ignored by max and by the average's divisor)")
 
 
 class PoolNd(Layer):
@@ -56,6 +88,13 @@ class PoolNd(Layer):
                 raise LayerArgError("ceil_mode does not apply with padding 'tf_same' (TensorFlow's SAME output is"
                                     " already ceil(input / stride))", "ceil_mode")
             return
+        if is_explicit(self.padding):
+            for axis, (k, pair) in enumerate(zip(self.kernel_size, self.padding)):
+                if max(pair) >= k:
+                    raise LayerArgError(
+                        f"padding {list(pair)}{axis_label(self.dims, axis)}: explicit pads must be smaller than the"
+                        f" kernel size {k} (ONNX runtimes' limit)", "padding")
+            return
         for axis, (k, p) in enumerate(zip(self.kernel_size, self.padding)):
             if p > k // 2:
                 raise LayerArgError(
@@ -67,14 +106,21 @@ class PoolNd(Layer):
         if self.padding == "tf_same":
             return tuple(tf_same_pads(i, k, s, d)
                          for i, k, s, d in zip(spatial, self.kernel_size, self.stride, self.dilation))
+        if is_explicit(self.padding):
+            return self.padding
         return tuple((p, p) for p in self.padding)
+
+    def torch_form(self) -> bool:
+        """Whether these are PyTorch's own arguments (int padding, no dilated average): its extra checks apply."""
+        return (isinstance(self.padding, tuple) and not is_explicit(self.padding)
+                and all(d == 1 for d in self.dilation))
 
     def window_pads(self, spatial: Sequence[int], out: Sequence[int]) -> list[tuple[int, int]]:
         """The (before, after) pads the executor applies so that every output window exists (ceil_mode's
         overhang past PyTorch's right pad included; TF SAME's pads already cover every window)."""
         if self.padding == "tf_same":
             return list(self.pads(spatial))
-        return pool_pads_for_ceil(spatial, self.kernel_size, self.stride, self.dilation, self.padding, out)
+        return pool_pads_for_ceil(spatial, self.kernel_size, self.stride, self.dilation, self.pads(spatial), out)
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         in_shape = in_shapes[0]
@@ -108,7 +154,7 @@ class PoolNd(Layer):
 
 
 class MaxPoolNd(PoolNd):
-    summary = "max over sliding windows; padding counts as -inf (torch.nn.MaxPoolNd)"
+    summary = "max over sliding windows; padding counts as -inf (torch.nn.MaxPoolNd; ONNX's [before, after] pads)"
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         x = inputs[0]
@@ -157,7 +203,7 @@ class MaxPoolNd(PoolNd):
 
 
 class AvgPoolNd(PoolNd):
-    summary = "mean over sliding windows (torch.nn.AvgPoolNd)"
+    summary = "mean over sliding windows (torch.nn.AvgPoolNd; ONNX's [before, after] pads and dilation)"
     arguments = {
         "kernel_size": Arg(per_axis(1)),
         "stride": Arg(optional(per_axis(1)), None, "defaults to kernel_size"),
@@ -166,6 +212,8 @@ class AvgPoolNd(PoolNd):
         "count_include_pad": Arg(boolean, True, "count the pads in the divisor; with padding 'tf_same' the default"
                                  " is false (TensorFlow's average over the input cells)"),
         "divisor_override": Arg(optional(integer(1)), None, "divide by this instead of the window size"),
+        "dilation": Arg(per_axis(1), 1, "convcalc's (ONNX AveragePool's dilations): spacing of the taps; the"
+                        " divisor counts the taps"),
     }
 
     @classmethod
@@ -192,7 +240,8 @@ class AvgPoolNd(PoolNd):
         if self.padding == "tf_same" and self.count_include_pad:
             # every TF SAME window lies inside the padded input (total pad = (o-1)*s + k - i): k cells each
             return np.full(tuple(out), prod(self.kernel_size), dtype=np.float64)
-        return avg_divisor(spatial, self.kernel_size, self.stride, [lo for lo, _ in pads], out, self.count_include_pad)
+        return avg_divisor(spatial, self.kernel_size, self.stride, self.dilation, self.pads(spatial), out,
+                           self.count_include_pad)
 
     def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
                  prepared: Any) -> list[np.ndarray]:
@@ -210,7 +259,7 @@ class AvgPoolNd(PoolNd):
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         in_shape = in_shapes[0]
-        if self.dims == 3 and len(in_shape) == 4 and self.padding != "tf_same":
+        if self.dims == 3 and len(in_shape) == 4 and self.torch_form():
             # avg_pool3d alone (pool3d_shape_check with check_input_size) wants the UNpadded input
             # at least as large as the kernel on every axis, whatever the padding or ceil_mode
             # (TensorFlow's SAME pooling has no such rule).
@@ -220,7 +269,23 @@ class AvgPoolNd(PoolNd):
                         f"AvgPool3d needs the input at least as large as kernel_size {k}"
                         f"{axis_label(self.dims, axis)}, got {i} (PyTorch checks this before padding)",
                         "kernel_size")
-        return super().infer(in_shapes)
+        inferred = super().infer(in_shapes)
+        if not self.count_include_pad and not getattr(self, "divisor_override", None):
+            self.check_windows_read_input(in_shape[1:], inferred.out_shape[1:])
+        return inferred
+
+    def check_windows_read_input(self, spatial: Sequence[int], out: Sequence[int]) -> None:
+        """Without count_include_pad a window's divisor is its number of input taps: refuse a window with none
+        (only dilated taps can all miss the input: ONNX's reference gives NaN there, onnxruntime 0)."""
+        for axis, (i, k, s, d, (lo, hi), o) in enumerate(zip(spatial, self.kernel_size, self.stride, self.dilation,
+                                                              self.pads(spatial), out)):
+            counts = window_counts(i, k, s, d, lo, hi, o, False)
+            if not counts.all():
+                j = int(np.argmin(counts))
+                raise LayerArgError(
+                    f"output position {j}{axis_label(self.dims, axis)} averages no input cell: its taps"
+                    f" {[j * s - lo + m * d for m in range(k)]} all fall in the padding (input 0..{i - 1}); the"
+                    f" average of nothing is undefined without count_include_pad", "dilation")
 
 
 def output_size_arg(value: Any, dims: int, name: str) -> tuple[int | None, ...]:

@@ -4,6 +4,11 @@
   (padding 0, count_include_pad): with ``ceil_mode`` a partial last window is averaged over its in-bounds
   cells and then multiplied by the FULL window size (semantics §3.7). p = ±inf is max_pool(|x|) and
   -max_pool(-|x|), with max_pool's shape rules (no AvgPool3d input-size check).
+  convcalc adds ONNX LpPool's arguments: ``abs: true`` pools |x|^p (ONNX's, where torch's x^p is NaN for a
+  negative x and a fractional p, and negative for an odd p); ``padding`` (an int, per-axis list or
+  [[before, after], ...], each pad below kernel_size; zeros, counted in the window: a full window is the exact
+  p-norm of its input cells); ``dilation``. A partial ceil_mode window keeps torch's scaling (ONNX's reference
+  evaluator does the same; onnxruntime returns the plain norm of the window's cells).
 * MinPool{1,2,3}d has no torch module: it is ``-max_pool(-x)`` (padding counts as +inf).
 * GlobalAvgPool / GlobalMaxPool: one value per channel for any number of spatial axes, equal to the adaptive
   pools with output size 1; ``keepdim: false`` drops the spatial axes ([C]).
@@ -22,10 +27,11 @@ from ..errors import LayerArgError
 from ..kernels import MacCounter
 from ..algebra import Field
 from ..algebra.shapes import prod
-from .args import Arg, boolean, optional, per_axis, real
+from .args import Arg, _short, boolean, optional, per_axis, real
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis, shape_text
 from .registry import lookup, register
-from .pool import MaxPoolNd
+from .conv import is_explicit
+from .pool import MaxPoolNd, pool_padding_arg
 
 
 # --------------------------------------------------------------------------- LPPool
@@ -49,13 +55,31 @@ def lp_kernel_1d(value: Any, dims: int, name: str) -> tuple[int]:
 lp_kernel_1d.json_schema = per_axis(1).json_schema
 
 
+def lp_padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | tuple[tuple[int, int], ...]:
+    """LPPool's ``padding`` (ONNX LpPool's pads): the pools' int, per-axis list or [[before, after], ...]; no
+    'tf_same'."""
+    if isinstance(value, str):
+        raise LayerArgError(f"{name} of an LPPool must be an integer, a list of {dims} integers or a list of {dims}"
+                            f" [before, after] pairs, got the string '{_short(value)}'", name)
+    return pool_padding_arg(value, dims, name)
+
+
+lp_padding_arg.json_schema = lambda dims: {
+    "anyOf": [form for form in pool_padding_arg.json_schema(dims)["anyOf"] if "enum" not in form]}
+
+
 class LPPoolNd(Layer):
-    summary = "power-average pooling (Σ x^p)^(1/p), padding 0 (torch.nn.LPPoolNd)"
+    summary = "power-average pooling (Σ x^p)^(1/p) (torch.nn.LPPoolNd; ONNX LpPool's |x|^p, pads, dilation)"
     arguments = {
         "norm_type": Arg(real(), doc="p; inf gives max(|x|), -inf min(|x|)"),
         "kernel_size": Arg(per_axis(1)),
         "stride": Arg(optional(per_axis(1)), None, "defaults to kernel_size"),
         "ceil_mode": Arg(boolean, False, "a partial last window is scaled up to the full window size (PyTorch)"),
+        "padding": Arg(lp_padding_arg, 0, "convcalc's (ONNX LpPool's pads): int, per-axis list or"
+                       " [[before, after], ...], each pad below kernel_size (ONNX's limit, also for an int);"
+                       " zeros counted in the window"),
+        "dilation": Arg(per_axis(1), 1, "convcalc's (ONNX LpPool's dilations)"),
+        "abs": Arg(boolean, False, "convcalc's: pool |x|^p (ONNX LpPool) instead of torch's x^p"),
     }
 
     def validate(self) -> None:
@@ -68,8 +92,15 @@ class LPPoolNd(Layer):
                                 "kernel_size")
         if self.stride is None:
             self.stride = self.kernel_size
-        # the primitive pool that does the work: max_pool for p = ±inf, else avg_pool (padding 0, pads counted)
-        common = {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "ceil_mode": self.ceil_mode}
+        # the primitive pool that does the work: max_pool for p = ±inf, else avg_pool (pads counted). Torch's own
+        # case (no padding, dilation 1, x^p) keeps torch's rules; any other goes with [before, after] pads, so that
+        # ONNX's rules apply (pads below kernel_size, no AvgPool3d input-size check)
+        pads = self.padding if is_explicit(self.padding) else tuple((p, p) for p in self.padding)
+        common = {"kernel_size": list(self.kernel_size), "stride": list(self.stride), "ceil_mode": self.ceil_mode,
+                  "dilation": list(self.dilation)}
+        torchs = not is_explicit(self.padding) and not any(self.padding) and set(self.dilation) == {1} and not self.abs
+        if not torchs:
+            common["padding"] = [list(pair) for pair in pads]
         if math.isinf(self.norm_type):
             self.inner = lookup(f"MaxPool{self.dims}d").from_args(common)
         else:
@@ -90,7 +121,7 @@ class LPPoolNd(Layer):
             return self.inner.forward([np.abs(x)], None, counter)
         if p == -math.inf:
             return -self.inner.forward([-np.abs(x)], None, counter)
-        average = self.inner.forward([np.power(x, p)], None, counter)
+        average = self.inner.forward([np.power(np.abs(x) if self.abs else x, p)], None, counter)
         # torch: (sign(a) * relu(|a|)).mul(prod(kernel_size)).pow(1/p)
         scaled = np.sign(average) * np.abs(average) * x.dtype.type(prod(self.kernel_size))
         return np.power(scaled, x.dtype.type(1.0 / p))
@@ -100,22 +131,26 @@ class LPPoolNd(Layer):
         """Autograd's chain through torch's expression, step by step (its conventions where a term vanishes):
         pow(s, 1/p): (1/p)·s^(1/p - 1) (no mask: inf at s = 0); mul(prod(k)); sign(a)·relu(|a|): the relu mask
         (a ≠ 0) times sign(a)² (so 0, not NaN, where a = 0); avg_pool: its backward; pow(x, p): p·x^(p-1).
-        p = ±inf: max_pool(|x|)'s backward (-max_pool(-|x|)'s for -inf) times sgn(x)."""
+        p = ±inf: max_pool(|x|)'s backward (-max_pool(-|x|)'s for -inf) times sgn(x). With ``abs``, pow(|x|, p):
+        p·|x|^(p-1)·sgn(x) (torch's abs backward: 0 at x = 0)."""
         x, p = inputs[0], self.norm_type
         if math.isinf(p):
             magnitude = np.abs(x) if p > 0 else -np.abs(x)
             pooled = output if p > 0 else -output
             routed = self.inner.backward([magnitude], pooled, grad, None)[0]        # d/d(±|x|)
             return [routed * torch_sign(x)]
-        powered = np.power(x, x.dtype.type(p))
+        base = np.abs(x) if self.abs else x
+        powered = np.power(base, x.dtype.type(p))
         average = self.inner.forward([powered], None, MacCounter())                # a = avg_pool(x^p)
         size = x.dtype.type(prod(self.kernel_size))
         scaled = np.sign(average) * np.abs(average) * size                         # s = sign(a)·relu(|a|)·prod(k)
-        d_scaled = grad * (x.dtype.type(1.0 / p) * np.power(scaled, x.dtype.type(1.0 / p - 1.0)))
-        d_relu = d_scaled * size * torch_sign(average)                              # d/d relu(|a|)
+        with np.errstate(divide="ignore", invalid="ignore"):   # s = 0 (a window of zeros): inf, masked below
+            d_scaled = grad * (x.dtype.type(1.0 / p) * np.power(scaled, x.dtype.type(1.0 / p - 1.0)))
+            d_relu = d_scaled * size * torch_sign(average)                          # d/d relu(|a|)
         d_average = np.where(np.abs(average) <= 0, np.zeros((), grad.dtype), d_relu) * torch_sign(average)
         d_powered = self.inner.backward([powered], average, d_average, None)[0]
-        return [d_powered * (x.dtype.type(p) * np.power(x, x.dtype.type(p - 1.0)))]
+        d_base = d_powered * (x.dtype.type(p) * np.power(base, x.dtype.type(p - 1.0)))
+        return [d_base * torch_sign(x) if self.abs else d_base]
 
     channelwise_support = True
 

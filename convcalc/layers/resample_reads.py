@@ -12,13 +12,16 @@ proportional to the runs of its index map, never to the output's length or to th
   executor's weights reach (`ResampleAxis.linear_taps`: a weight below `RESIDUE` is float rounding of an exact 0,
   as the executor's dependency masks take it).
 * 'nearest' reads as the real units do, and past the output the exact rule; the linear modes read by the exact
-  rule (see ``resample.py``), or, where no simple scale gives the real units' pixels, as the real units do.
+  rule (see ``resample_axis.py``), or, where no simple scale gives the real units' pixels, as the real units do.
+* 'bicubic' (`cubic_reads`) reads four taps floor(x)-1 .. floor(x)+2 (one on a pixel) by the exact rule, or, for
+  a factor whose decimal has a period past the budget, as the real units do (`cubic_keys`) and past the output by
+  the exact rule. ('area' reads adaptive bins: `Reads.bins`.)
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
-from math import floor
+from math import ceil, floor
 from typing import Callable, Optional
 
 import numpy as np
@@ -79,11 +82,27 @@ def linear_keys(axis, u: np.ndarray) -> np.ndarray:
     return 2 * lo + (hi - lo)
 
 
+def cubic_keys(axis, u: np.ndarray) -> np.ndarray:
+    """2*lo + (hi - lo) for the taps lo..hi (unclipped: i0-1 .. i0+2, or i0 alone where the other weights are below
+    `RESIDUE`) each bicubic output of ``u`` reads (as `ResampleAxis.cubic_taps`)."""
+    src = axis.source(u)
+    i0 = np.minimum(np.floor(src.astype(np.float32)).astype(np.int64), axis.i - 1)
+    t = np.clip(src - i0, 0.0, 1.0)
+    alone = (t <= RESIDUE) | (t >= 1 - RESIDUE)          # one tap: i0 (t = 0) or i0 + 1 (t = 1)
+    lo = np.where(alone, i0 + (t >= 1 - RESIDUE), i0 - 1)
+    return 2 * lo + np.where(alone, 0, 3)
+
+
+def _keys(axis) -> Callable[[np.ndarray], np.ndarray]:
+    if axis.cubic:
+        return lambda u: cubic_keys(axis, u)
+    return (lambda u: linear_keys(axis, u)) if axis.linear else (lambda u: source_indices(axis, u))
+
+
 def real_runs(axis) -> Runs:
     """The real units' reads (`source_indices` or `linear_keys`) as runs: chunk by chunk with NumPy up to `DENSE`
     units, by bisection beyond (the map never decreases, so this costs its runs, whatever the length)."""
-    keys: Callable[[np.ndarray], np.ndarray] = (lambda u: linear_keys(axis, u)) if axis.linear else \
-        (lambda u: source_indices(axis, u))
+    keys: Callable[[np.ndarray], np.ndarray] = _keys(axis)
     o, runs = axis.o, []
     detail = f" (the index map of {o:,} resampled units)"
     if o <= DENSE:
@@ -203,7 +222,7 @@ def rule_matches(axis, c: Fraction) -> bool:
     to `DENSE` units, by runs beyond)."""
     p, q = c.numerator, c.denominator
     if axis.o <= DENSE and (2 * axis.o + 1) * max(p, q) < 2 ** 62:
-        keys = (lambda u: linear_keys(axis, u)) if axis.linear else (lambda u: source_indices(axis, u))
+        keys = _keys(axis)
         for lo in range(0, axis.o, CHUNK):
             u = np.arange(lo, min(lo + CHUNK, axis.o), dtype=np.int64)
             if not np.array_equal(_rule_keys(axis, u, c), keys(u)):
@@ -222,6 +241,54 @@ def _tap(axis, key: int) -> tuple[int, int, int]:
     if not axis.linear:
         return key, 1, 1
     return key // 2, 1, 1 + key % 2
+
+
+def _cubic_tap(x: Fraction) -> tuple[int, int, int]:
+    """Cubic taps at sample x: floor(x)-1 .. floor(x)+2, or x alone on a pixel (the other weights are 0)."""
+    start = floor(x)
+    return (start, 1, 1) if x == start else (start - 1, 1, 4)
+
+
+def cubic_sampled(scale: Fraction, offset: Fraction, lo: int, hi: int,
+                  builder: Optional[RunBuilder] = None) -> RunBuilder:
+    """The cubic taps of phases lo..hi-1 sampling at x = scale*rho + offset, appended run by run (as
+    `Reads.sampled`: O(runs), the pixels crossed or the phases, whichever is fewer)."""
+    builder = builder or RunBuilder()
+    if hi <= lo:
+        return builder
+    if scale == 0:
+        builder.add(hi - lo, _cubic_tap(offset))
+    elif scale < 1:                                      # runs of phases whose sample lies in one pixel
+        rho, pixel = lo, floor(scale * lo + offset)
+        while rho < hi:
+            after = min(hi, ceil((pixel + 1 - offset) / scale))
+            if (pixel - offset) / scale == rho:          # this phase samples the pixel itself
+                builder.add(1, (pixel, 1, 1))
+                rho += 1
+            builder.add(after - rho, (pixel - 1, 1, 4))
+            rho, pixel = after, pixel + 1
+    else:
+        for rho in range(lo, hi):
+            builder.add(1, _cubic_tap(scale * rho + offset))
+    return builder
+
+
+def cubic_reads(axis) -> Reads:
+    """The reads of one bicubic axis (`ResampleAxis.reads`): the exact rule with period q (c = p/q); for a scale
+    factor whose decimal has a longer period, the real units' taps (`cubic_keys`) and the exact rule past them."""
+    c, how = axis.scale_and_fit()
+    offset = Fraction(0) if axis.align_corners else (c - 1) / 2
+    p, q = c.numerator, c.denominator
+    detail = f" (the index map of {axis.o:,} resampled units)"
+    if how == "exact":
+        return Reads(q, p, cubic_sampled(c, offset, 0, q, RunBuilder(detail=detail)).table())
+    repeats = -(-axis.o // q)
+    builder = RunBuilder(detail=detail)
+    for a, b, key in real_runs(axis):
+        span = 3 if key % 2 else 0
+        builder.add(b - a, ((key - span) // 2, 1, span + 1))
+    cubic_sampled(c, offset, axis.o, q * repeats, builder)
+    return Reads(q * repeats, p * repeats, builder.table())
 
 
 def resample_reads(axis) -> Reads:
@@ -254,5 +321,5 @@ def resample_reads(axis) -> Reads:
     return Reads(period, p * repeats, builder.table())
 
 
-__all__ = ["DENSE", "RESIDUE", "fitted_scale", "linear_keys", "real_runs", "resample_reads", "rule_matches",
-           "simplest_between", "source_indices"]
+__all__ = ["DENSE", "RESIDUE", "cubic_keys", "cubic_reads", "cubic_sampled", "fitted_scale", "linear_keys",
+           "real_runs", "resample_reads", "rule_matches", "simplest_between", "source_indices"]

@@ -43,7 +43,7 @@ from ..algebra.shapes import prod
 from .args import REQUIRED, Arg, layer_name, optional, per_axis
 from .base import Inferred, Layer, ScatterAxis, Shape, shape_text
 from .registry import register
-from .conv import axis_label
+from .conv import axis_label, is_explicit
 
 
 def unpool_size_arg(value: Any, dims: int, name: str) -> tuple[int, ...]:
@@ -111,8 +111,9 @@ class MaxUnpoolNd(Layer):
     def bind(self, argument: str, layer: Layer) -> None:
         if not callable(getattr(layer, "argmax_indices", None)) or layer.dims != self.dims:
             raise LayerArgError(f"pool must name a MaxPool{self.dims}d layer, got a {layer.type_name}", "pool")
-        if layer.padding == "tf_same":
-            raise LayerArgError("pool names a MaxPool with padding 'tf_same', which PyTorch's MaxUnpool cannot"
+        if layer.padding == "tf_same" or is_explicit(layer.padding):
+            shown = "padding 'tf_same'" if layer.padding == "tf_same" else "[before, after] pads"
+            raise LayerArgError(f"pool names a MaxPool with {shown}, which PyTorch's MaxUnpool cannot"
                                 " invert (its sizes assume a symmetric integer padding)", "pool")
         self.pool_layer = layer
 

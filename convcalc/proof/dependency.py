@@ -72,6 +72,16 @@ class Dependencies:
             seeds[(row, *unit, 0)] = 1.0
         return seeds
 
+    def seeds_at(self, layer: str, positions: Sequence[Sequence[int | None]]) -> np.ndarray:
+        """As `seeds`, for positions given per batchless dim of the output, None meaning every index along that dim
+        (a dim that is no spatial axis of the field: the channels, wherever a Permute put them)."""
+        shape = self.shapes[layer]
+        seeds = np.zeros((len(positions), *shape[1:], shape[0]), dtype=MASK_DTYPE)
+        for row, position in enumerate(positions):
+            index = tuple(slice(None) if p is None else int(p) for p in position)
+            seeds[(row, *index[1:], index[0])] = 1.0
+        return seeds
+
     def propagate(self, layer: str, seeds: np.ndarray) -> np.ndarray:
         """The walk from ``layer``'s output masks ``seeds`` (channels-last, rows = units) to the network input:
         its 0/1 mask, channels-last (one channel where the same on every channel)."""

@@ -30,7 +30,8 @@ from ..execution.inputs import declare_inputs, prepare_inputs
 from ..execution.memory import (Estimate, check_memory, forward_memory, input_preparing, mask_memory, memory_budget,
                                 picture_memory)
 from ..execution.network import DTYPES, LayerRun, Network, RunResult
-from ..execution.weights import check_state_shapes, load_npz, npz_arrays, state_from_dict
+from ..execution.init_schemes import Scheme, scheme_from_text
+from ..execution.weights import check_state_shapes, load_npz, npz_arrays, state_from_dict, state_key
 from ..spec.graph import Graph
 from ..spec.load import Spec
 from ..spec.source import graph_of
@@ -74,6 +75,7 @@ def check_classifier(shape: Sequence[int]) -> None:
 
 def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.ndarray | None = None, *,
         weights: str | os.PathLike | Mapping[str, np.ndarray] | None = None, seed: int = 0, dtype: str = "float32",
+        init: str | Scheme | None = None,
         batch: int | None = None, resize: tuple[int, int] | None = None, normalize: str | None = None,
         mean: Sequence[float] | None = None, std: Sequence[float] | None = None, keep_maps: bool = False,
         rf_check: bool = True, topk: int | None = None, overrides: Mapping[str, Any] | None = None,
@@ -84,7 +86,8 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
     ``input``: None (the built-in test image), an image, .npy file, directory or glob, or an array [C, *S] or
     [N, C, *S]; ``resize``, ``normalize`` ('imagenet'), ``mean``/``std`` and ``batch`` prepare it as
     `convcalc.execution.inputs.prepare_inputs` says. ``weights``: a .npz path or a flat state dict keyed as
-    PyTorch's (``<layer>.weight``); default: PyTorch's initialisation seeded ``seed``. ``keep_maps``: keep every
+    PyTorch's (``<layer>.weight``); default: PyTorch's initialisation seeded ``seed``, or the scheme ``init`` (a
+    `Scheme` or its text, as ``convcalc run --init``) for the weights of 2+ dimensions. ``keep_maps``: keep every
     layer's output in ``result.maps``. ``rf_check``: prove every layer's receptive field by exact dependency
     propagation. ``topk``: refuse early unless the output is a classifier's. ``on_layer`` is called after each layer.
     ``max_memory``: the memory budget (bytes or a size such as '8G'; 0 or 'none': no limit; default: a share of
@@ -92,6 +95,8 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
     (`MemoryBudgetError`) before anything large is allocated.
     """
     graph = graph_of(spec, overrides, allow_include_outside)
+    if weights is not None and init is not None:
+        raise ConvcalcError("--init draws the weights and --weights loads them: give one of them")
     if dtype not in DTYPES:
         raise ConvcalcError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPES)}")
     budget = memory_budget(max_memory)
@@ -104,9 +109,9 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
     if isinstance(weights, (str, os.PathLike)):     # the file's headers, checked before anything is inflated
         arrays = npz_arrays(weights)
         check_state_shapes({key: header.shape for key, header in arrays.items()}, summary)
-        state_bytes = {row.name: sum(arrays[f"{row.name}.{name}"].nbytes for name in {**row.weights,
-                                                                                         **row.buffer_shapes}
-                                     if f"{row.name}.{name}" in arrays) for row in summary.layers}
+        state_bytes = {row.name: sum(arrays[state_key(row.name, name)].nbytes for name in {**row.weights,
+                                                                                           **row.buffer_shapes}
+                                     if state_key(row.name, name) in arrays) for row in summary.layers}
     elif weights is not None:
         state_bytes = {}                               # the caller's arrays: already in memory
     check_memory(run_estimate(summary, declared.shape[0], dtype, declared.largest_file, state_bytes, keep_maps,
@@ -119,7 +124,8 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
     if weights is not None:   # checked against this input's shapes (an empty dict is 'no weights' to Network)
         flat = load_npz(weights, arrays) if arrays is not None else weights
         state = state_from_dict(flat, summary)
-    network = Network(summary, state=state, seed=seed, dtype=dtype)
+    scheme = scheme_from_text(init) if isinstance(init, str) else init
+    network = Network(summary, state=state, seed=seed, dtype=dtype, init=scheme)
     result = network.run(x, keep=keep_maps, on_layer=on_layer)
     rf_checks = verify_fields(network) if rf_check else None
     return CheckedRun(result, source, rf_checks, topk)

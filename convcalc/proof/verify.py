@@ -190,7 +190,7 @@ class _Verifier:
     # ---- choosing units
     def units_for(self, name: str) -> tuple[list[tuple[int, ...]], dict[int, list[int]]]:
         row = self.rows[name]
-        rf, spatial = row.rf, tuple(row.output_shape[1:])
+        rf, spatial = row.rf, _spatial(row.rf, row.output_shape)
         runs = {a: _choose_run(axis, spatial[a], self.input_spatial[a], self.budget) for a, axis in enumerate(rf.axes)}
         # an anchor that reads some input along every axis (else every unit on its lines reads nothing)
         middle_out = {a: sorted(range(n), key=lambda u, n=n: (abs(2 * u + 1 - n), u)) for a, n in enumerate(spatial)}
@@ -210,13 +210,16 @@ class _Verifier:
         row = self.rows[name]
         if not self.input_spatial:
             return None
-        rf, spatial = row.rf, tuple(row.output_shape[1:])
+        rf, spatial = row.rf, _spatial(row.rf, row.output_shape)
         if rf.whole:
             return self._check_whole(name)
         if len(rf.axes) != len(spatial) or len(spatial) != len(self.input_spatial):
             return FieldCheck(name, (), (), False, True, "not a spatial field of the input (not measured)", row.type)
         units, runs = self.units_for(name)
-        seeds = self.dependencies.seeds(name, units)
+        if rf.standard:
+            seeds = self.dependencies.seeds(name, units)
+        else:                       # units along the field's axes, wherever a Permute put them among the dims
+            seeds = self.dependencies.seeds_at(name, [rf.position(unit, row.output_shape) for unit in units])
         shared = self._shared(name, seeds)
         if shared is not None:
             return shared
@@ -291,7 +294,7 @@ class _Verifier:
             if field.whole:
                 parts.append(self.whole_hull(source))
             else:
-                parts.append(_all_units_hull(field, tuple(self.rows[source].output_shape[1:])))
+                parts.append(_all_units_hull(field, _spatial(field, self.rows[source].output_shape)))
         hull = _union_hulls(parts)
         self.whole_hulls[name] = hull
         return hull
@@ -325,6 +328,11 @@ class _Verifier:
                            (reach,) * len(hulls))
         self.done[name] = (check, seeds)
         return check
+
+
+def _spatial(field: Field, shape: Sequence[int]) -> tuple[int, ...]:
+    """The output's lengths along the field's axes (after a Permute, not its shape's order: `Field.layout`)."""
+    return tuple(shape[1:]) if field.standard or field.whole else field.lengths(shape)
 
 
 def _all_units_hull(field: Field, spatial: Sequence[int]) -> Hull:

@@ -155,7 +155,8 @@ def rows(summary: Summary, depth: int | None = None, parts: bool = False) -> lis
     by_name = {layer.name: layer for layer in summary.layers}
     for layer in summary.layers:
         if depth is None or len(layer.groups) < depth:
-            result.append(Row(layer.name, layer.type, layer.output_shape, layer.params, layer.macs, layer.rf,
+            kind = layer.type if layer.tied_to is None else f"{layer.type} (tied: {layer.tied_to})"
+            result.append(Row(layer.name, kind, layer.output_shape, layer.params, layer.macs, layer.rf,
                               len(layer.groups)))
             if parts:
                 result.extend(part_rows(layer, len(layer.groups) + 1))
@@ -226,6 +227,7 @@ def _layer_json(layer: LayerResult, summary: Summary) -> dict[str, Any]:
         "flops": layer.flops,
         "activations": layer.activations,
         "weights": {k: list(v) for k, v in layer.weights.items()},
+        "tied_to": layer.tied_to,      # 'tie:': the layer whose parameters it uses (its own weights: none)
         "rf": rf_json(layer.rf, summary.input_shape),
         "groups": list(layer.groups),
         "parts": [_part_json(layer, part) for part in layer.parts],
