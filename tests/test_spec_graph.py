@@ -720,7 +720,7 @@ def test_unknown_type_names_the_nearest_types_not_all_of_them():
           - {type: Foo}
         """) == (f"net.yaml:5:6: unknown layer type 'Foo'; `convcalc layers` lists all {count} layer types; this spec's"
                  " blocks: Stem")
-    assert ("unknown layer type 'Pooling'; closest: LPPool3d, LPPool2d, LPPool1d, MinPool3d, MinPool2d;"
+    assert ("unknown layer type 'Pooling'; closest: LPPool3d, LPPool2d, LPPool1d, Split, MinPool3d;"
             in error_of("""
         input: [3, 8, 8]
         layers:

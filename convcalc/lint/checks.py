@@ -162,6 +162,24 @@ def check_shadowed_references(ctx: Context) -> Iterator[Finding]:
                                    f" top-level layer '{first.other}'", where=where)
 
 
+# --------------------------------------------------------------------------- CC209 shadowed top-level args
+
+def check_shadowed_args(ctx: Context) -> Iterator[Finding]:
+    """One finding per block argument whose own default was used where a top-level arg of its name differs."""
+    seen: dict[tuple, list] = {}
+    for shadow in ctx.summary.graph.arg_shadows:
+        seen.setdefault((shadow.block, shadow.argument), []).append(shadow)
+    for (block, argument), shadows in seen.items():
+        first = shadows[0]
+        more = f" here and in {len(shadows) - 1} more place{'s' if len(shadows) > 2 else ''}" \
+            if len(shadows) > 1 else ""
+        defined = f" (line {first.defined.line})" if first.defined is not None else ""
+        yield ctx.finding("CC209", f"block '{block}'{more} takes its own default {argument} = {first.default!r}"
+                                   f"{defined}, not the top-level arg {argument} = {first.top_level!r} (a block's"
+                                   f" defaults win over top-level args): pass '{argument}: ${argument}' where it is"
+                                   f" used, or make the default ${argument}", where=first.where)
+
+
 # --------------------------------------------------------------------------- CC301 coverage, CC103 rf_min
 
 def output_field(ctx: Context) -> tuple[str, str | None, Field] | None:
@@ -285,6 +303,7 @@ CHECKS: dict[str, Callable[[Context], Iterable[Finding]]] = {
     "CC206": check_misaligned,
     "CC207": check_dead_layers,
     "CC208": check_shadowed_references,
+    "CC209": check_shadowed_args,
     "CC301": check_rf_coverage,
     "CC302": check_noops,
     "CC303": check_asymmetric_padding,

@@ -81,6 +81,15 @@ RULES: tuple[Rule, ...] = (
          " then top-level ones), as a nested scope does. When a top-level layer has the same name, the reference"
          " silently means the local one: a block that was meant to read the stem's 'conv1' reads its own 'conv1'.",
          "Rename one of the two layers, or refer to the top-level layer by a name that cannot be taken locally."),
+    Rule("CC209", "shadowed-arg", Severity.warning,
+         "a block's own default is used where a top-level arg of the same name has another value",
+         "Top-level `args` are visible inside every block, but a block's own argument of the same name shadows them:"
+         " where the block is used without that argument, its default applies and the top-level value is silently"
+         " ignored (a ResNeXt spec with top-level `groups: 32` whose Bottleneck declares `groups: 1` analyses as a"
+         " ResNet). The precedence is: the argument given where the block is used, then the block's default, then"
+         " the top-level arg.",
+         "Pass the top-level value where the block is used (`groups: $groups`), make it the block's default"
+         " (`args: {groups: $groups}`: a default may use top-level args), or rename one of the two."),
     Rule("CC301", "rf-coverage", Severity.info,
          "the receptive field at the output is smaller than the input",
          "A unit of the output (or of the feature map that global pooling / Flatten / Linear gathers) sees only part of"

@@ -9,8 +9,8 @@ are `convcalc.spec.graph`.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-from typing import Any, Mapping
+from functools import partial
+from typing import Any, Mapping, Sequence
 
 from ..errors import GraphError, LayerArgError, Location, SpecError, brief, did_you_mean, nearest_of_many
 from . import limits
@@ -21,60 +21,19 @@ from .marked_yaml import MarkedDict, MarkedList
 from .load import REQUIRED_ARG, BlockDef, Spec
 from .graph import INPUT, RESERVED_KEYS, SEQUENTIAL, Graph, Group, Node, Shadow, layer_error
 from .budget import Expansion, check_overrides
-
-
-@dataclass
-class _Scope:
-    prefix: str                              # "layer1.0." or ""
-    input_ref: str                           # full node name (or INPUT) feeding this scope
-    variables: Mapping[str, Any]
-    sequential: bool
-    trace: tuple[str, ...]
-    group: str | None
-    trainable: bool
-    names: dict[str, str] = field(default_factory=dict)      # local name -> full node name it resolves to
-    name_locs: dict[str, Location | None] = field(default_factory=dict)
-    counters: dict[str, int] = field(default_factory=dict)
-    positions: list[int] = field(default_factory=lambda: [0])  # next Sequential index; shared with inline blocks
-    known_nodes: Mapping[str, Any] = field(default_factory=dict)   # every node built so far (by full name)
-    shadows: list["Shadow"] | None = None     # where references resolve past a same-named outer layer (lint)
-
-    def take_position(self) -> int:
-        position = self.positions[0]
-        self.positions[0] += 1
-        return position
-
-    def resolve(self, ref: Any, loc: Location | None, what: str = "'from'") -> str:
-        """A reference: 'input', a name in this block, or the hierarchical name of any earlier layer, relative to
-        this block (``down3.conv2``) or from the top (``layer2.0.conv1``)."""
-        if isinstance(ref, int) and not isinstance(ref, bool):
-            ref = str(ref)   # Sequential children are named 0, 1, ...
-        if not isinstance(ref, str):
-            raise SpecError(f"{what} must name an earlier layer, got {brief(ref)}", loc, self.trace)
-        if ref == INPUT:
-            return self.input_ref
-        if ref in self.names:
-            return self._noting(ref, self.names[ref], loc, what)
-        for candidate in (self.prefix + ref, ref):
-            if candidate in self.known_nodes:
-                return self._noting(ref, self.known_nodes[candidate], loc, what)
-        known = [INPUT, *self.names]
-        raise GraphError(f"{what} refers to '{ref}', which is not a layer defined before this one in this"
-                         f" {'block' if self.prefix else 'spec'}; {did_you_mean(ref, known)}", loc, self.trace)
-
-
-    def _noting(self, ref: str, chosen: str, loc: Location | None, what: str) -> str:
-        """``chosen``, the layer ``ref`` resolves to; noted when a top-level layer of that very name is another."""
-        other = self.known_nodes.get(ref)
-        if self.shadows is not None and self.prefix and other is not None and other != chosen:
-            self.shadows.append(Shadow(ref, chosen, other, loc, what))
-        return chosen
+from .parts import PartNames
+from .idioms import bypass_target, check_name, copy_names, note_arg_shadow
+from .shapes import BuildShapes, ScopeNames, resolve_likes
+from .layer_keys import preset_of, tie_of
+from .scope import Scope
 
 
 class _Builder:
-    def __init__(self, spec: Spec):
+    def __init__(self, spec: Spec, input_shape: tuple[int, ...] | None = None):
         self.spec = spec
         self.nodes: list[Node] = []
+        self.shapes = BuildShapes(input_shape or spec.input_shape, self.nodes)   # in_shape, shape(), {like: ...}
+        self.arg_shadows: list = []                   # block defaults used where a top-level arg has that name
         self.groups: dict[str, Group] = {}
         self.full_names: dict[str, Location | None] = {}
         self.globals: Mapping[str, Any] = {}          # the spec's top-level args, visible in every block
@@ -82,9 +41,10 @@ class _Builder:
         self.active_blocks: dict[str, str] = {}       # blocks being expanded (to name a block that uses itself)
         self.shadows: list[Shadow] = []
         self.budget = Expansion(spec)                 # layer entries and nesting, counted before they are expanded
+        self.parts = PartNames(self)                  # layers of several outputs (Chunk, Split) and their parts
 
     # ---------------------------------------------------------------- helpers
-    def substitute(self, value: Any, scope: _Scope, loc: Location | None, what: str) -> Any:
+    def substitute(self, value: Any, scope: Scope, loc: Location | None, what: str) -> Any:
         if not self.budget.refers(value):
             return value     # nothing to substitute: the same value in every copy, walked once (a large list too)
         if isinstance(value, list):
@@ -94,18 +54,19 @@ class _Builder:
             self.budget.walk(len(value), loc, scope.trace)
             return {k: self.substitute(v, scope, loc, what) for k, v in value.items()}
         try:
-            return substitute(value, scope.variables)
+            return substitute(value, scope.variables, self.shapes.functions(scope.resolve, loc))
         except ExprError as exc:
             raise SpecError(f"in {what}: {exc}", loc, scope.trace) from None
 
-    def claim(self, full: str, loc: Location | None, scope: _Scope) -> None:
+    def claim(self, full: str, loc: Location | None, scope: Scope) -> None:
         if full in self.full_names:
             first = self.full_names[full]
             where = f" (first at line {first.line})" if first else ""
             raise GraphError(f"duplicate layer name '{full}'{where}", loc, scope.trace)
+        self.parts.claimed(full, loc, scope.trace)
         self.full_names[full] = loc
 
-    def add_group(self, name: str, label: str, scope: _Scope, output: str) -> None:
+    def add_group(self, name: str, label: str, scope: Scope, output: str) -> None:
         if name in self.full_names and name not in self.groups:
             first = self.full_names[name]
             where = f" (first at line {first.line})" if first else ""
@@ -128,7 +89,7 @@ class _Builder:
         return tuple(reversed(path))
 
     # ---------------------------------------------------------------- expansion
-    def expand(self, items: MarkedList, scope: _Scope) -> str:
+    def expand(self, items: MarkedList, scope: Scope) -> str:
         """Expand a list of layer entries (one more level of nesting); return the full name of the list's output."""
         previous = scope.input_ref
         with self.budget.nested(getattr(items, "loc", None), scope.trace):
@@ -137,7 +98,7 @@ class _Builder:
                 previous = self.expand_item(item, items.where(index), previous, scope)
         return previous
 
-    def expand_item(self, item: Any, loc: Location | None, previous: str, scope: _Scope) -> str:
+    def expand_item(self, item: Any, loc: Location | None, previous: str, scope: Scope) -> str:
         if not isinstance(item, dict):
             raise SpecError(f"a layer must be a mapping with a 'type', got {brief(item)}", loc, scope.trace)
         item_loc = getattr(item, "loc", None) or loc
@@ -147,20 +108,13 @@ class _Builder:
         if "type" not in item:
             raise SpecError("this layer has no 'type'", item_loc, scope.trace)
         type_name = self.substitute(item["type"], scope, value_where("type"), "'type'")
-        if not isinstance(type_name, str):
-            raise SpecError(f"'type' must be a layer type or block name, got {brief(type_name)}",
-                            value_where("type"), scope.trace)
+        type_error = None if isinstance(type_name, str) else SpecError(     # unless `when` bypasses the entry
+            f"'type' must be a layer type or block name, got {brief(type_name)}", value_where("type"), scope.trace)
 
         local = item.get("name")
         if local is not None:
-            local = self.substitute(local, scope, value_where("name"), "'name'")
-            if not isinstance(local, (str, int)) or isinstance(local, bool) or str(local) == INPUT or not str(local):
-                raise SpecError(f"'name' must be a non-empty string other than '{INPUT}', got {brief(local)}",
-                                value_where("name"), scope.trace)
-            local = str(local)
-            if any(c.isspace() or not c.isprintable() or c in "[]" for c in local):
-                raise SpecError(f"'name' {brief(local)} may not contain spaces, control characters or brackets",
-                                value_where("name"), scope.trace)
+            local = check_name(self.substitute(local, scope, value_where("name"), "'name'"), value_where("name"),
+                               scope.trace)
             if local in scope.name_locs:
                 first = scope.name_locs[local]
                 where_first = f" (first at line {first.line})" if first else ""
@@ -183,13 +137,13 @@ class _Builder:
                 raise SpecError(f"'when' must be true or false, got {brief(condition)}", value_where("when"),
                                 scope.trace)
             if not condition:
-                if len(inputs) != 1:
-                    raise SpecError("a layer with several inputs cannot be bypassed by 'when'", where("when"),
-                                    scope.trace)
+                bypass = bypass_target(inputs, previous, where("when"), scope.trace)   # a merge: the entry before
                 if local is not None:
-                    scope.names[local] = inputs[0]
+                    scope.names[local] = bypass
                     scope.name_locs[local] = value_where("name")
-                return inputs[0]
+                return bypass
+        if type_error is not None:
+            raise type_error
 
         trainable = scope.trainable
         if "trainable" in item:
@@ -212,18 +166,29 @@ class _Builder:
 
         args = {k: self.substitute(v, scope, value_where(k), f"'{k}'") for k, v in item.items()
                 if k not in RESERVED_KEYS}
+        args, first = (resolve_likes(values, self.shapes, scope.resolve, value_where) for values in (args, first))
         kind = type_name.lower()
         block = self.spec.blocks.get(kind)
         if kind == SEQUENTIAL or block is not None:
             if len(inputs) != 1:
                 raise SpecError(f"'{type_name}' takes one input, got {len(inputs)}", where("from"), scope.trace)
-            if "init" in item:
-                raise SpecError(f"'init' sets a layer's parameters; put it on the layers inside '{type_name}'",
-                                where("init"), scope.trace)
+            for key in ("init", "tie"):
+                if key in item:
+                    raise SpecError(f"'{key}' is about a layer's parameters; put it on the layers inside"
+                                    f" '{type_name}'", where(key), scope.trace)
         inline = item.get("inline", False)
         if not isinstance(inline, bool):
             raise SpecError(f"'inline' must be true or false, got {brief(inline)}", value_where("inline"),
                             scope.trace)
+        named = copy_names(item, local, repeat, inline, scope, self.substitute, value_where) \
+            if kind != SEQUENTIAL and "layers" not in item else None
+        if named is not None:     # copies named one by one ('names:', or a Sequential's positions), not grouped
+            copies = [scope.prefix + name for name in named]
+            if block is not None:
+                return self.expand_block(None, block, args, first, repeat, inputs[0], item_loc, scope, trainable,
+                                         where, copies)
+            return self.expand_primitive(copies, None, type_name, args, first, inputs, item, item_loc, scope,
+                                         trainable)
         if inline:
             if kind == SEQUENTIAL:
                 raise SpecError("a Sequential cannot be inline; list its layers where it stands", where("inline"),
@@ -277,7 +242,7 @@ class _Builder:
         scope.name_locs[local] = value_where("name") if "name" in item else item_loc
         return output
 
-    def generated_name(self, type_name: str, position: int, scope: _Scope) -> str:
+    def generated_name(self, type_name: str, position: int, scope: Scope) -> str:
         """Sequential: the position (as torch.nn.Sequential); elsewhere '<type>_<n>' counted per type."""
         if scope.sequential:
             return str(position)
@@ -288,12 +253,12 @@ class _Builder:
             if name not in scope.name_locs:
                 return name
 
-    def expand_group(self, full: str, label: str, body: MarkedList, input_ref: str, scope: _Scope,
+    def expand_group(self, full: str, label: str, body: MarkedList, input_ref: str, scope: Scope,
                      trainable: bool, *, sequential: bool, variables: Mapping[str, Any], trace: tuple[str, ...],
                      output_name: str | None = None, output_loc: Location | None = None) -> str:
         """Expand ``body`` as the group ``full``; return the full name of its output node."""
         self.add_group(full, label, scope, output="")
-        inner = _Scope(prefix=full + ".", input_ref=input_ref, variables=variables, sequential=sequential,
+        inner = Scope(prefix=full + ".", input_ref=input_ref, variables=variables, sequential=sequential,
                        trace=trace, group=full, trainable=trainable, known_nodes=self.references, shadows=self.shadows)
         output = self.expand(body, inner)
         if output_name is not None:
@@ -302,8 +267,10 @@ class _Builder:
         return output
 
     def expand_block(self, full: str | None, block: BlockDef, args: dict, first: dict, repeat: int | None,
-                     input_ref: str, loc: Location | None, scope: _Scope, trainable: bool, where) -> str:
-        """Expand a block use as the group ``full`` (``full`` None: inline, its layers join ``scope``)."""
+                     input_ref: str, loc: Location | None, scope: Scope, trainable: bool, where,
+                     instances: list[str] | None = None) -> str:
+        """Expand a block use as the group ``full`` (``full`` None: inline, its layers join ``scope``; ``instances``:
+        the full names of the copies of a repeat named one by one, each a group)."""
         for name in (*args, *first):
             if name not in block.args:
                 valid = did_you_mean(name, block.args) if block.args else "it takes none"
@@ -319,7 +286,7 @@ class _Builder:
         grouped_repeat = repeat is not None and full is not None
         if grouped_repeat:
             self.add_group(full, f"{block.name} ×{repeat}", scope, output="")
-            outer = _Scope(prefix=full + ".", input_ref=input_ref, variables={}, sequential=True, trace=scope.trace,
+            outer = Scope(prefix=full + ".", input_ref=input_ref, variables={}, sequential=True, trace=scope.trace,
                            group=full, trainable=trainable, known_nodes=self.references, shadows=self.shadows)
         if block.name.lower() in self.active_blocks:
             chain = " -> ".join([*self.active_blocks.values(), block.name])
@@ -328,6 +295,7 @@ class _Builder:
         for index in range(count):
             given = {**args, **(first if index == 0 else {})}
             variables = {**self.globals, "index": index, "repeat": count}
+            names = ScopeNames(variables, self.shapes, previous, frozenset(self.globals) - set(block.args))
             for name, default in block.args.items():   # defaults may use globals and earlier arguments
                 if name in given:
                     variables[name] = given[name]
@@ -335,40 +303,31 @@ class _Builder:
                     raise SpecError(f"block '{block.name}' needs argument '{name}' in every repetition", loc,
                                     scope.trace)
                 else:
-                    variables[name] = self.substitute(default, _Scope("", "", variables, False, scope.trace, None,
-                                                                      True), block.source.where("args"),
+                    at_use = Scope(scope.prefix, previous, names, False, scope.trace, None, True, names=scope.names,
+                                    known_nodes=self.references)
+                    variables[name] = self.substitute(default, at_use, block.source.where("args"),
                                                       f"the default of '{name}'")
-            if full is None:
-                inner = _Scope(prefix=scope.prefix, input_ref=previous, variables=variables,
+                    if name in self.globals and (index == 0 or index == 1 and name in first):
+                        note_arg_shadow(self.arg_shadows, block, name, variables[name], self.globals[name], loc)
+            if full is None and not instances:
+                inner = Scope(prefix=scope.prefix, input_ref=previous, variables=names,
                                sequential=scope.sequential, trace=trace, group=scope.group, trainable=trainable,
                                counters=scope.counters, positions=scope.positions, known_nodes=self.references, shadows=self.shadows)
                 previous = self.expand(block.layers, inner)
                 if block.output is not None:
                     previous = inner.resolve(block.output, block.source.where("output"), "'output'")
                 continue
-            instance = f"{full}.{index}" if repeat is not None else full
-            parent = outer if repeat is not None else scope
+            instance = instances[index] if instances else f"{full}.{index}" if repeat is not None else full
+            parent = outer if grouped_repeat else scope
             previous = self.expand_group(instance, block.name, block.layers, previous, parent, trainable,
-                                         sequential=False, variables=variables, trace=trace,
+                                         sequential=False, variables=names, trace=trace,
                                          output_name=block.output, output_loc=block.source.where("output"))
         del self.active_blocks[block.name.lower()]
         if grouped_repeat:
             self.finish_group(full, previous)
         return previous
 
-    def preset_of(self, item: dict, scope: _Scope, loc: Location | None) -> tuple[dict, dict]:
-        """The layer's ``init:`` mapping (parameter name -> numbers, lists or filter names), substituted."""
-        if "init" not in item:
-            return {}, {}
-        raw = item["init"]
-        where = item.value_locs.get("init", loc) if isinstance(item, MarkedDict) else loc
-        if not isinstance(raw, dict) or not raw:
-            raise SpecError("'init' must map parameter names (weight, bias, ...) to values", where, scope.trace)
-        preset = {str(k): self.substitute(v, scope, where, "'init'") for k, v in raw.items()}
-        locations = {str(k): raw.where(k) for k in raw} if isinstance(raw, MarkedDict) else {}
-        return preset, locations
-
-    def bind_references(self, layer: Layer, args: Mapping[str, Any], name: str, scope: _Scope,
+    def bind_references(self, layer: Layer, args: Mapping[str, Any], name: str, scope: Scope,
                         arg_locations: Mapping[str, Location], loc: Location | None) -> tuple[str, ...]:
         """Resolve the layer's reference arguments (names of earlier layers, e.g. MaxUnpool's 'pool'), hand it the
         named layers' units, and return the inputs of those layers, which become extra inputs of this one."""
@@ -390,7 +349,7 @@ class _Builder:
         return tuple(extra)
 
     def expand_primitive(self, names: list[str], group: str | None, type_name: str, args: dict, first: dict,
-                         inputs: tuple[str, ...], item: dict, loc: Location | None, scope: _Scope,
+                         inputs: tuple[str, ...], item: dict, loc: Location | None, scope: Scope,
                          trainable: bool) -> str:
         """Chain one node per name (several for 'repeat'); ``group`` names the repeat group, if any."""
         arg_locations = dict(item.key_locs) if isinstance(item, MarkedDict) else {}
@@ -403,7 +362,8 @@ class _Builder:
                             arg_locations.get("type", loc), scope.trace)
         cls = lookup(type_name)
         self.budget.add(len(names) - 1, arg_locations.get("repeat", loc), scope.trace)   # the copies of a repeat
-        preset, preset_locations = self.preset_of(item, scope, loc)
+        preset, preset_locations = preset_of(item, scope, loc, self.substitute)
+        tie = tie_of(item, preset, scope, loc, self.substitute, self.nodes)
         if group is not None:
             self.add_group(group, f"{cls.type_name} ×{len(names)}", scope, output="")
         group_path = self.group_path(group if group is not None else scope.group)
@@ -423,8 +383,12 @@ class _Builder:
                     raise layer_error(name, cls.type_name, exc, arg_locations.get("from", loc), scope.trace) \
                         from None
             self.claim(name, loc, scope)
+            previous = (self.parts.add(layer, name, node_inputs, group_path, loc, arg_locations, scope, trainable,
+                                       len(names)),)
+            if previous[0] is not None:    # several outputs: no node; later layers name its parts NAME.K
+                continue
             self.nodes.append(Node(name, cls.type_name, layer, node_inputs, group_path, loc, arg_locations,
-                                   scope.trace, trainable, preset, preset_locations))
+                                   scope.trace, trainable, preset, preset_locations, tie))
             self.references[name] = name
             previous = (name,)
         if group is not None:
@@ -432,15 +396,18 @@ class _Builder:
         return previous[0]
 
 
-def build_graph(spec: Spec, overrides: Mapping[str, Any] | None = None) -> Graph:
-    """Expand ``spec`` into a `Graph`. ``overrides`` replace values of the spec's top-level ``args``.
+def build_graph(spec: Spec, overrides: Mapping[str, Any] | None = None,
+                input_shape: Sequence[int] | None = None) -> Graph:
+    """Expand ``spec`` into a `Graph`. ``overrides`` replace values of the spec's top-level ``args``; ``input_shape``
+    (default: the spec's ``input``) is the shape that ``in_shape``, ``shape()`` and ``{like: ...}`` read from (a graph
+    that reads one can be built again for another: `Graph.at_input`).
 
     Bounded before the work: at most ``limits.MAX_LAYERS`` layer entries after expansion (a repeat is checked
     against it before it is expanded) and ``limits.MAX_NESTING`` levels of blocks and Sequentials."""
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20 * limits.MAX_NESTING + 2_000))   # a few frames per level of nesting
     try:
-        return _build(spec, overrides)
+        return _build(spec, overrides, tuple(input_shape) if input_shape is not None else spec.input_shape)
     except RecursionError:
         raise GraphError(f"the spec nests blocks and Sequentials more deeply than convcalc can follow (at most"
                          f" {limits.MAX_NESTING} levels)") from None
@@ -448,7 +415,7 @@ def build_graph(spec: Spec, overrides: Mapping[str, Any] | None = None) -> Graph
         sys.setrecursionlimit(limit)
 
 
-def _build(spec: Spec, overrides: Mapping[str, Any] | None) -> Graph:
+def _build(spec: Spec, overrides: Mapping[str, Any] | None, input_shape: tuple[int, ...]) -> Graph:
     raw = dict(spec.args)
     check_overrides(overrides or {})
     for key, value in (overrides or {}).items():
@@ -456,24 +423,26 @@ def _build(spec: Spec, overrides: Mapping[str, Any] | None) -> Graph:
             raise SpecError(f"--set {key}: the spec has no argument '{key}'; "
                             f"{did_you_mean(key, raw) if raw else 'it declares no args'}")
         raw[key] = value
-    builder = _Builder(spec)
+    builder = _Builder(spec, input_shape)
     variables: dict[str, Any] = {}
+    names = ScopeNames(variables, builder.shapes, INPUT)        # and in_shape, in_channels: the network's input
     args_loc = spec.document.where("args") if spec.document is not None else None
     for key, value in raw.items():   # in order: a value may use the ones before it
-        variables[key] = builder.substitute(value, _Scope("", "", variables, False, (), None, True), args_loc,
+        variables[key] = builder.substitute(value, Scope("", INPUT, names, False, (), None, True), args_loc,
                                             f"args '{key}'")
     builder.globals = variables
-    scope = _Scope(prefix="", input_ref=INPUT, variables=variables, sequential=False, trace=(), group=None,
+    scope = Scope(prefix="", input_ref=INPUT, variables=names, sequential=False, trace=(), group=None,
                    trainable=True, known_nodes=builder.references,
                    shadows=builder.shadows)
     output = builder.expand(spec.layers, scope)
     if spec.output is not None:
         loc = spec.document.where("output") if spec.document is not None else None
         output = scope.resolve(spec.output, loc, "'output'")
-    if output == INPUT:
+    if builder.parts.single(output) == INPUT:      # the last layer is not one of several outputs (spec.parts)
         raise GraphError("the spec has no layers after bypassing (every layer's 'when' is false)")
-    return Graph(spec.name, spec.input_shape, tuple(builder.nodes), output, builder.groups, spec.file,
-                 tuple(builder.shadows))
+    rebuild = partial(build_graph, spec, overrides) if builder.shapes.used else None   # sizes read from shapes
+    return Graph(spec.name, input_shape, tuple(builder.nodes), output, builder.groups, spec.file,
+                 tuple(builder.shadows), arg_shadows=tuple(builder.arg_shadows), rebuild=rebuild)
 
 
 __all__ = ["build_graph"]

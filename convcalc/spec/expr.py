@@ -4,8 +4,10 @@ A string that is exactly ``$name`` or ``${expr}`` is replaced by the value itsel
 ``${...}`` inside a longer string is interpolated as text (``conv${index}``). Expressions are
 a small safe subset of Python, evaluated from the AST with Python's meaning: numbers, strings, booleans, None,
 lists, names of block arguments, arithmetic (+ - * / // % **, and ``%`` formatting of strings), comparisons,
-``and``/``or`` (short-circuit, giving one of their operands: ``0 or 5`` is 5), ``not``, and ``a if cond else b``.
-Nothing is imported, called or looked up as an attribute.
+``and``/``or`` (short-circuit, giving one of their operands: ``0 or 5`` is 5), ``not``, ``a if cond else b``,
+indexing and slicing (``rates[0]``, ``shape[1:]``) and calls of a fixed set of functions (`FUNCTIONS`: ``min``,
+``max``, ``abs``, ``round``, ``int``, ``len``, torchvision's ``make_divisible``; the graph builder adds ``shape``).
+Nothing is imported, and nothing else is called or looked up as an attribute.
 
 Every cost is bounded before it is paid (`convcalc.spec.limits`): the text of an expression, how deeply it nests,
 how many operations it evaluates, the size of every string and list it builds (checked before building it:
@@ -16,12 +18,15 @@ the size of its operands, not computed). Errors say what is wrong in the spec's 
 from __future__ import annotations
 
 import ast
+import functools
 import math
 import operator
 import re
 from typing import Any, Callable, Mapping
 
 from . import limits
+from .expr_values import ExprError, _check_integer, _check_size, _is_number, _is_whole, kind, value_size
+from .expr_calls import FUNCTIONS, call, subscript
 
 _WHOLE_NAME = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 _WHOLE_EXPR = re.compile(r"^\$\{([^{}]*)\}$")
@@ -43,88 +48,22 @@ MAX_INTEGER = limits.MAX_INTEGER
 MAX_SEQUENCE = limits.MAX_VALUE_SIZE
 
 
-class ExprError(ValueError):
-    """An expression could not be evaluated; the message says why."""
-
-
-def kind(value: Any) -> str:
-    """What a value is, in the spec's words."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return "a value"
-
-
-def value_size(value: Any, limit: int | None = None) -> int:
-    """The size of a value as the budgets count it: characters of a string, items of a list (nested ones by their
-    own items, shared ones each time they appear), 1 for anything else. Counting stops past ``limit``."""
-    limit = limits.MAX_VALUE_SIZE if limit is None else limit
-    known: dict[int, int] = {}
-
-    def size(item: Any, depth: int) -> int:
-        if isinstance(item, str):
-            return max(1, len(item))
-        if not isinstance(item, (list, tuple, dict)):
-            return 1
-        if id(item) in known:
-            return known[id(item)]
-        if depth > limits.MAX_YAML_DEPTH + limits.MAX_EXPRESSION_DEPTH:
-            return limit + 1
-        parts = [*item.keys(), *item.values()] if isinstance(item, dict) else item
-        total = 0
-        for part in parts:
-            total += size(part, depth + 1)
-            if total > limit:
-                break
-        known[id(item)] = total = max(1, total)
-        return total
-
-    return size(value, 0)
-
-
-def _check_size(count: int, what: str = "the result", *sizes: int) -> None:
-    """Refuse ``count`` items past the budget; ``sizes`` are the `value_size` counts it was made from (one past the
-    budget means "more", as `value_size` stops counting there)."""
-    limit = limits.MAX_VALUE_SIZE
-    if count > limit:
-        amount = f"more than {limit:,}" if any(size > limit for size in sizes) else f"{count:,}"
-        raise ExprError(f"{what} would hold {amount} items (at most {limit:,})")
-
-
-def _check_integer(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > limits.MAX_INTEGER:
-        raise ExprError(f"the result {str(value)[:20]}... is too large (the limit is {limits.MAX_INTEGER:,})")
-    return value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float))
-
-
-def _is_whole(value: Any) -> bool:
-    return isinstance(value, int)
-
-
 class _Evaluator:
     """One expression's evaluation over ``names``, counting its steps."""
 
-    def __init__(self, names: Mapping[str, Any]):
+    def __init__(self, names: Mapping[str, Any], functions: Mapping[str, Callable[..., Any]] | None = None):
         self.names = names
+        self.functions = {**FUNCTIONS, **(functions or {})}
         self.steps = 0
 
-    def evaluate(self, node: ast.AST) -> Any:
-        self.steps += 1
+    def count(self, steps: int) -> None:
+        """``steps`` more operations (a call or a slice counts the items it reads or makes)."""
+        self.steps += steps
         if self.steps > limits.MAX_EXPRESSION_STEPS:
             raise ExprError(f"the expression takes more than {limits.MAX_EXPRESSION_STEPS:,} steps")
+
+    def evaluate(self, node: ast.AST) -> Any:
+        self.count(1)
         if isinstance(node, ast.Expression):
             return self.evaluate(node.body)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float, str, bool, type(None))):
@@ -170,6 +109,10 @@ class _Evaluator:
             return True
         if isinstance(node, ast.IfExp):
             return self.evaluate(node.body if self.evaluate(node.test) else node.orelse)
+        if isinstance(node, ast.Subscript):
+            return subscript(self, node)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            return call(self, node)
         raise ExprError(f"'{ast.unparse(node)}' is not allowed in an expression")
 
     def name(self, name: str) -> Any:
@@ -280,21 +223,30 @@ def _depth(tree: ast.AST) -> int:
     return deepest
 
 
-def evaluate(source: str, names: Mapping[str, Any]) -> Any:
-    """Evaluate one expression over ``names``."""
+def evaluate(source: str, names: Mapping[str, Any],
+             functions: Mapping[str, Callable[..., Any]] | None = None) -> Any:
+    """Evaluate one expression over ``names``; ``functions`` adds callable names to `FUNCTIONS`."""
     text = source.strip()
     if len(text) > limits.MAX_EXPRESSION_CHARS:
         raise ExprError(f"the expression is {len(text):,} characters long (at most {limits.MAX_EXPRESSION_CHARS:,})")
     shown = text if len(text) <= 80 else text[:77] + "..."
     try:
-        tree = ast.parse(text, mode="eval")
+        tree, depth = _parsed(text, limits.MAX_EXPRESSION_DEPTH)
     except (SyntaxError, ValueError, OverflowError):
         raise ExprError(f"'{shown}' is not a valid expression") from None
     except (RecursionError, MemoryError):
         raise ExprError(f"'{shown}' nests too deeply (at most {limits.MAX_EXPRESSION_DEPTH} levels)") from None
-    if _depth(tree) > limits.MAX_EXPRESSION_DEPTH:
+    if depth > limits.MAX_EXPRESSION_DEPTH:
         raise ExprError(f"'{shown}' nests too deeply (at most {limits.MAX_EXPRESSION_DEPTH} levels)")
-    return _Evaluator(names).evaluate(tree)
+    return _Evaluator(names, functions).evaluate(tree)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str, depth_limit: int) -> tuple[ast.Expression, int]:
+    """The syntax tree of ``text`` and how deeply it nests (up to one past ``depth_limit``), parsed once: a block
+    repeated N times evaluates the same expressions N times. The tree is only read."""
+    tree = ast.parse(text, mode="eval")
+    return tree, _depth(tree)
 
 
 def has_reference(value: Any) -> bool:
@@ -310,19 +262,20 @@ def _text_of(value: Any) -> str:
     return str(value)
 
 
-def substitute(value: Any, names: Mapping[str, Any]) -> Any:
+def substitute(value: Any, names: Mapping[str, Any],
+               functions: Mapping[str, Callable[..., Any]] | None = None) -> Any:
     """Substitute ``$name`` / ``${expr}`` in a scalar string; other values are returned unchanged."""
     if not has_reference(value):
         return value
     whole = _WHOLE_NAME.match(value) or _WHOLE_EXPR.match(value)
     if whole:
-        return evaluate(whole.group(1), names)
+        return evaluate(whole.group(1), names, functions)
     budget = len(value) + limits.MAX_VALUE_SIZE     # interpolation may add this many characters to the text
     pieces: list[str] = []
     total = 0
     position = 0
     for match in _EMBEDDED.finditer(value):
-        piece = _text_of(evaluate(match.group(1) or match.group(2), names))
+        piece = _text_of(evaluate(match.group(1) or match.group(2), names, functions))
         total += match.start() - position + len(piece)
         if total > budget:
             raise ExprError(f"the text would grow past {budget:,} characters")

@@ -10,15 +10,16 @@ from a Spec is `convcalc.spec.build`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..errors import LayerArgError, Location, SpecError
 from ..layers import Layer
 from . import limits
 
 INPUT = "input"
-RESERVED_KEYS = ("type", "name", "from", "when", "repeat", "first", "trainable", "layers", "inline", "init")
+RESERVED_KEYS = ("type", "name", "from", "when", "repeat", "first", "trainable", "layers", "inline", "init", "tie",
+                 "names")
 SEQUENTIAL = "sequential"
 MAX_REPEAT = limits.MAX_REPEAT    # the defaults; the builder reads `convcalc.spec.limits` when it checks
 MAX_LAYERS = limits.MAX_LAYERS    # after expansion: nested repeats multiply, and a spec must not hang CI
@@ -39,6 +40,7 @@ class Node:
     trainable: bool = True
     preset: Mapping[str, Any] = field(default_factory=dict)            # hand-set parameters ('init:')
     preset_locations: Mapping[str, Location] = field(default_factory=dict)
+    tie: str | None = None                 # 'tie:': the layer whose parameters and buffers this one uses (its owner)
 
     def where(self, arg: str | None) -> Location | None:
         return self.arg_locations.get(arg, self.location) if arg else self.location
@@ -64,9 +66,25 @@ class Graph:
     groups: Mapping[str, Group] = field(default_factory=dict)
     file: str = "<spec>"
     shadows: tuple["Shadow", ...] = ()     # references that resolve past a same-named top-level layer
+    arg_shadows: tuple["ArgShadow", ...] = ()   # block defaults used where a top-level arg has the same name
+    # sizes read from shapes while building (`convcalc.spec.shapes`): builds the graph again for another input shape
+    rebuild: Callable[[tuple[int, ...]], "Graph"] | None = field(default=None, compare=False, repr=False)
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)
+
+    def at_input(self, input_shape: Sequence[int]) -> "Graph":
+        """This graph for ``input_shape``: itself, unless its sizes were read from its input's shape; then built
+        again for ``input_shape`` (a part of a graph, as `convcalc.proof.erf` cuts one, stays that part)."""
+        shape = tuple(input_shape)
+        if self.rebuild is None or shape == tuple(self.input_shape):
+            return self
+        graph = self.rebuild(shape)
+        if graph.output == self.output and len(graph.nodes) == len(self.nodes):
+            return graph
+        names = {node.name for node in self.nodes}
+        return replace(graph, nodes=tuple(node for node in graph.nodes if node.name in names), output=self.output,
+                       groups={name: group for name, group in graph.groups.items() if name in self.groups})
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -105,7 +123,20 @@ class Shadow:
     what: str            # "'from'", "'output'", ...
 
 
+@dataclass(frozen=True)
+class ArgShadow:
+    """A block argument that took the block's own default where a top-level arg of the same name has another value
+    (the block's default wins: `convcalc lint` rule CC209)."""
+
+    block: str
+    argument: str
+    default: Any         # the value the block used
+    top_level: Any       # the top-level arg's value it shadowed
+    where: Location | None        # the block's use
+    defined: Location | None      # the default, in the block's args
+
+
 __all__ = [
-    "INPUT", "MAX_LAYERS", "MAX_REPEAT", "RESERVED_KEYS", "SEQUENTIAL", "Graph", "Group", "Node", "Shadow",
+    "ArgShadow", "INPUT", "MAX_LAYERS", "MAX_REPEAT", "RESERVED_KEYS", "SEQUENTIAL", "Graph", "Group", "Node", "Shadow",
     "layer_error",
 ]

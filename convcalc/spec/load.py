@@ -14,6 +14,7 @@ from typing import Any, Mapping
 from ..errors import ConvcalcError, Location, SpecError, brief, did_you_mean
 from ..layers import is_registered
 from . import limits
+from .zoo import PREFIX as ZOO_PREFIX, spec_location, zoo_include
 from .budget import value_problem
 from .files import read_spec_stream, read_text_file, resolved, shown_path, size_text
 from .marked_yaml import MarkedDict, MarkedList, load_marked
@@ -221,9 +222,10 @@ class _Loader:
             if not entry.strip() or "\0" in entry:
                 raise SpecError(f"include {brief(entry)} must name a file"
                                 + (" (it contains a NUL character)" if "\0" in entry else ""), loc)
-            shown = directory / entry
+            from_zoo = entry.startswith(ZOO_PREFIX)       # zoo:blocks/mobilenet_v3: the zoo's, from anywhere
+            shown = zoo_include(entry, loc) if from_zoo else directory / entry
             path = resolved(shown, loc, "included file")
-            if not self.allow_outside and self.root is not None and not _is_within(path, self.root):
+            if not (self.allow_outside or from_zoo) and self.root is not None and not _is_within(path, self.root):
                 raise SpecError(f"include '{entry}' points outside the spec's directory {self.root}"
                                 " (pass --allow-include-outside to permit it)", loc)
             if path in self.loading:
@@ -296,11 +298,12 @@ def _build_spec(document: MarkedDict, filename: str, loader: _Loader, directory:
 
 
 def load_spec(path: str | os.PathLike, *, allow_include_outside: bool = False) -> Spec:
-    """Read, parse and validate a spec file (and the files it includes).
+    """Read, parse and validate a spec file (and the files it includes); a name of the model zoo (``resnet50``,
+    ``zoo:resnet50``) that is not a file in the working directory reads the zoo's spec (`convcalc.spec.zoo`).
 
     Only a regular file is read, and only up to ``limits.MAX_SPEC_BYTES`` (its includes count towards it): a
     FIFO, a device, a directory, a symbolic link loop or a path that cannot be used is one error naming it."""
-    path = Path(path)
+    path = spec_location(path)                   # a bare name (resnet50) or zoo:NAME: the zoo's spec
     loader = _Loader(None, allow_include_outside)
     document = loader.read(path, None)
     absolute = resolved(path)

@@ -30,6 +30,7 @@ from . import load as spec_module
 
 SCHEMA_DIALECT = "http://json-schema.org/draft-07/schema#"
 EXPRESSION = {"$ref": "#/definitions/expression"}
+LIKE = {"$ref": "#/definitions/like"}
 
 
 def spec_schema() -> dict[str, Any]:
@@ -40,6 +41,9 @@ def spec_schema() -> dict[str, Any]:
         "expression": {"type": "string", "pattern": r"\$",
                        "description": "a block-argument reference ($name or ${expression}), resolved when the"
                                       " spec is expanded"},
+        "like": {"type": "object", "properties": {"like": {"type": ["string", "integer"]}}, "required": ["like"],
+                 "additionalProperties": False,
+                 "description": "{like: NAME}: the spatial size of NAME's output (an earlier layer, or 'input')"},
         "layerList": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/layer"}},
         "block": _block_schema(),
         "layer": _layer_schema(types, type_names),
@@ -131,12 +135,17 @@ def _reserved_properties(type_names: list[str]) -> dict[str, Any]:
         "repeat": {"description": "chain this many copies (named <name>.0, <name>.1, ...)",
                    "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_REPEAT}, EXPRESSION]},
         "first": {"type": "object", "description": "arguments that differ in the first repetition"},
+        "names": {"description": "with 'repeat': each copy's name, a pattern such as \"layer${index + 1}\"",
+                  "anyOf": [{"type": "string"}, {"type": "integer"}]},
         "trainable": {"description": "false: the parameters are frozen", "anyOf": [{"type": "boolean"}, EXPRESSION]},
         "layers": {"$ref": "#/definitions/layerList", "description": "the layers of a Sequential"},
         "inline": {"type": "boolean", "description": "expand a block's layers (or a repeat) into the enclosing list,"
                                                      " without a group"},
-        "init": {"type": "object", "minProperties": 1,
-                 "description": "hand-set parameters: parameter name (weight, bias, ...) -> values"},
+        "init": {"description": "hand-set parameters: parameter name (weight, bias, ...) -> values (numbers, lists,"
+                                " filter names, schemes); or one number or scheme for the whole layer",
+                 "anyOf": [{"type": "object", "minProperties": 1}, {"type": ["number", "string"]}]},
+        "tie": {"description": "an earlier layer whose parameters this layer uses (counted once, under it)",
+                **reference},
     }
     return {key: known.get(key, {}) for key in RESERVED_KEYS}
 
@@ -187,7 +196,7 @@ def _arguments_schema(cls: type[Layer]) -> dict[str, Any]:
     for name in _argument_names(cls):
         argument = cls.arguments[name]
         describe = getattr(argument.parse, "json_schema", None)
-        value = _with_expressions(describe(dims)) if describe is not None else {}
+        value = {"anyOf": [*_with_expressions(describe(dims))["anyOf"], LIKE]} if describe is not None else {}
         if argument.doc:
             value["description"] = argument.doc
         if argument.default is not REQUIRED:
