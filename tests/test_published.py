@@ -4,7 +4,7 @@ Published numbers are torchvision's weight metadata (``num_params`` and ``_ops``
 column of https://pytorch.org/vision/stable/models.html, which counts multiply-accumulates):
 convcalc's MACs, rounded as torchvision rounds them, must equal it.
 
-torchvision is not installed here, so each network is also written by hand below with plain
+Each network is also written by hand (tests/torch_models.py) with plain
 ``torch.nn``, following torchvision's module layout (so its ``named_parameters()`` keys are
 torchvision's state_dict keys), independently of convcalc. For each we compare every parameter
 and buffer name and shape, the parameter count and FLOPs of every layer, the output shape of
@@ -14,16 +14,13 @@ every module, and the total FLOPs of one forward pass at batch 1 measured by
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-import torch
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 import convcalc
 from torch_models import TORCH_MODELS  # noqa: F401  (also the oracle of test_run_cli)
+from torchvision_ref import assert_same_network, build, torchvision_models
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
@@ -93,72 +90,16 @@ def test_lenet5_hand_count():
 
 # --------------------------------------------------------------------------- against the networks in torch.nn
 
-def build(factory) -> nn.Module:
-    """The model with uninitialised weights: built on the meta device, then given CPU storage.
-
-    Random initialisation of ~100M weights takes seconds and plays no part in what is compared.
-    """
-    with torch.device("meta"):
-        model = factory()
-    return model.to_empty(device="cpu").eval()
-
-
 @pytest.mark.parametrize("name", sorted(TORCH_MODELS))
 def test_matches_hand_built_torch(name):
     factory, in_shape, out_shape = TORCH_MODELS[name]
     summary = summary_of(name)
-    model = build(factory)
-
-    # the spec's input is the one the torch model takes
-    assert summary.input_shape == in_shape
-
-    # every parameter and buffer: same state_dict key, same shape
-    convcalc_params = {f"{row.name}.{key}": tuple(shape) for row in summary.layers
-                       for key, shape in row.weights.items()}
-    torch_params = {key: tuple(p.shape) for key, p in model.named_parameters()}
-    assert convcalc_params == torch_params
-    convcalc_buffers = {f"{row.name}.{key}": tuple(shape) for row in summary.layers
-                        for key, shape in row.buffer_shapes.items()}
-    torch_buffers = {key: tuple(b.shape) for key, b in model.named_buffers()}
-    assert convcalc_buffers == torch_buffers
-
-    # parameter count per layer (module) name, and in total
-    per_module: dict[str, int] = defaultdict(int)
-    for key, p in model.named_parameters():
-        per_module[key.rsplit(".", 1)[0]] += p.numel()
-    assert {row.name: row.params for row in summary.layers if row.params} == dict(per_module)
-    assert summary.totals.params == sum(p.numel() for p in model.parameters())
-    assert summary.totals.buffers == sum(b.numel() for b in model.buffers())
-
-    # one forward at batch 1: output shapes of every leaf module called once, and FLOPs
-    leaves = {n: m for n, m in model.named_modules() if n and not any(m.children())}
-    calls: Counter[str] = Counter()
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def hook(module_name):
-        def record(module, inputs, output):
-            calls[module_name] += 1
-            shapes[module_name] = tuple(output.shape[1:])
-        return record
-
-    handles = [m.register_forward_hook(hook(n)) for n, m in leaves.items()]
-    counter = FlopCounterMode(display=False)
-    with torch.no_grad(), counter:
-        out = model(torch.zeros(1, *in_shape))
-    for handle in handles:
-        handle.remove()
-
-    assert tuple(out.shape) == (1, *out_shape)
+    assert summary.input_shape == in_shape       # the spec's input is the one the torch model takes
     assert summary.output_shape == out_shape
-    layer_names = {row.name for row in summary.layers}
-    compared = {n: shapes[n] for n in leaves if calls[n] == 1 and n in layer_names}
-    assert compared == {n: summary.layer(n).output_shape for n in compared}
-    # every module with parameters (conv, bn, linear) is among the compared ones
-    assert set(per_module) <= set(compared)
+    assert_same_network(summary, build(factory))
 
-    assert counter.get_total_flops() == 2 * summary.totals.macs
-    # per layer: FlopCounterMode keys modules as '<ClassName>.<name>'
-    root = type(model).__name__ + "."
-    torch_flops = {key[len(root):]: sum(ops.values()) for key, ops in counter.get_flop_counts().items()
-                   if key.startswith(root) and key[len(root):] in leaves}
-    assert torch_flops == {row.name: row.flops for row in summary.layers if row.macs}
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_matches_torchvision_itself(name):
+    """The same specs against torchvision 0.28's own model definitions (not only the hand-built ones)."""
+    assert_same_network(summary_of(name), build(getattr(torchvision_models(), name)))
