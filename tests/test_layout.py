@@ -161,3 +161,9 @@ def test_readme_library_example_runs(index, monkeypatch):
     asserts."""
     monkeypatch.chdir(ROOT)
     exec(compile(readme_library_examples()[index], f"README.md library example {index + 1}", "exec"), {})
+
+
+def test_the_readme_counts_the_layer_types():
+    from convcalc.layers import layer_types
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"\n{len(layer_types())} types, each one unit" in readme

@@ -1,0 +1,54 @@
+"""`convcalc zoo [NAME]`: the specs shipped with convcalc, or one of them to copy."""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from ..analysis.summary import analyze
+from ..errors import ConvcalcError
+from ..report.json_text import dumps as json_text
+from ..report.zoo import ZooEntry, zoo_json, zoo_table
+from ..spec.build import build_graph
+from ..spec.load import load_spec
+from ..spec.zoo import zoo_names, zoo_path
+from .common import TableOrJson, app, errors_to_exit, stdout
+
+
+def _entry(name: str) -> ZooEntry:
+    try:
+        spec = load_spec(zoo_path(name))
+        return ZooEntry(name, spec.description, analyze(build_graph(spec)), dict(spec.expect))
+    except ConvcalcError as exc:
+        return ZooEntry(name, "", None, {}, error=str(exc))
+
+
+@app.command(name="zoo")
+def zoo_command(
+    name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="Print this model's spec (to copy and edit).",
+                                         show_default=False),
+    format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
+) -> None:
+    """List the model zoo: every spec shipped with convcalc, with its input, parameters, GMACs, receptive field
+    and the published figures its tests check it against. Any command takes a zoo name where it takes a spec.
+
+    \b
+    Examples:
+      convcalc zoo
+      convcalc analyze resnet50            # a zoo name works wherever a spec file does
+      convcalc zoo mobilenet_v2 > my_net.yaml
+    """
+    with errors_to_exit():
+        if name is not None:
+            sys.stdout.write(zoo_path(name).read_text(encoding="utf-8"))
+            return
+        entries = [_entry(model) for model in zoo_names()]
+    if format is TableOrJson.json:
+        sys.stdout.write(json_text(zoo_json(entries)))
+    else:
+        console = stdout(fits=True)
+        console.print(zoo_table(entries, console.width))
+    if any(entry.error for entry in entries):
+        raise typer.Exit(1)
