@@ -329,8 +329,8 @@ def test_include_cycle_is_reported(tmp_path):
        - {type: Conv2d, out_channels: 4, kernel_size: 1, name: a}
        - {type: Concat, from: [a, input], dim: 2}
      """,
-     "net.yaml:4:20: layer 'concat_1' (Concat): Concat along dim 2 needs the other axes equal, got [4, 8, 8],"
-     " [3, 8, 8]"),
+     "net.yaml:4:20: layer 'concat_1' (Concat): Concat along dim 2 needs the other axes equal, got 'a' [4, 8, 8],"
+     " 'input' [3, 8, 8]"),
     ("""
      input: [3, 8, 8]
      layers:
@@ -675,8 +675,8 @@ def test_peak_activations_never_exceed_the_total():
      "net.yaml:5:64: layer 'conv2d_1' (Conv2d): algorithm 'winograd' (F(2, 3)) needs kernel_size 3 on every"
      " axis, stride 1, dilation 1 and groups 1; got kernel_size [3, 3], stride [2, 2], dilation [1, 1], groups 1"),
     ("{type: Multiply, from: [input, input, pooled]}",
-     "net.yaml:5:22: layer 'multiply_1' (Multiply): Multiply cannot broadcast [3, 8, 4], [3, 8, 4], [3, 1, 2]:"
-     " the sizes along dim 3 (the batch is dim 0) must be equal or 1, got 4, 4, 2"),
+     "net.yaml:5:22: layer 'multiply_1' (Multiply): Multiply cannot broadcast 'input' [3, 8, 4], 'input' [3, 8, 4],"
+     " 'pooled' [3, 1, 2]: the sizes along dim 3 (the batch is dim 0) must be equal or 1, got 4, 4, 2"),
 ])
 def test_padding_and_broadcast_error_messages(layer, expected):
     text = f"""

@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Mapping, Optional, Sequence
 
 from ..errors import LayerArgError, ShapeError
+from .causes import merge_cause
 from ..spec.build import build_graph
 from ..spec.graph import INPUT, Graph, layer_error
 from ..layers.base import Part, Shape
@@ -176,7 +177,11 @@ def analyze(source: Spec | Graph, input_shape: Sequence[int] | None = None, *, d
             rf = node.layer.field_of([fields[name] for name in node.inputs], in_shapes,
                                      inferred.out_shape).named(node.name)
         except LayerArgError as exc:
-            raise layer_error(node.name, node.type_name, exc, node.where(exc.arg), node.trace, ShapeError) from None
+            message, dropped = merge_cause(graph, node, shapes, exc)    # a merge's inputs named, and what broke it
+            error = layer_error(node.name, node.type_name, LayerArgError(message, exc.arg), node.where(exc.arg),
+                                node.trace, ShapeError)
+            error.dropped, error.merge = dropped, node.name    # lint reports the layers that dropped pixels (CC201)
+            raise error from None
         shapes[node.name] = inferred.out_shape
         fields[node.name] = rf
         weights, buffers = dict(inferred.params), dict(inferred.buffers)

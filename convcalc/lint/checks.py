@@ -12,19 +12,15 @@ from math import gcd
 from typing import Callable, Iterable, Iterator
 
 from ..spec.graph import INPUT
-from ..layers.base import ScatterAxis, WindowAxis, shape_text
+from ..layers.base import ScatterAxis, shape_text
 from ..algebra import Field
+from ..analysis.causes import dropped_positions      # one formula for CC201 and a failed merge's cause
 from .context import AXIS_UNITS, Context, grouped, layer_label, number
 from .gridding import check_gridding, hdc_m2, reached_runs
 from .model import Finding
 
 
 # --------------------------------------------------------------------------- CC201 dropped pixels
-
-def dropped_positions(i: int, o: int, window: WindowAxis) -> int:
-    """Input positions after the last window: lo + i - ((o-1)*s + k_eff), i.e. (i + lo + hi - k_eff) mod s - hi."""
-    return max(0, window.pad_lo + i - ((o - 1) * window.stride + window.k_eff))
-
 
 def check_dropped_pixels(ctx: Context) -> Iterator[Finding]:
     for node in ctx.summary.graph.nodes:

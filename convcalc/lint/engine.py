@@ -142,6 +142,26 @@ def _error_finding(exc: ConvcalcError, path: str) -> Finding:
                    rule=rule, severity=RULES_BY_ID[rule].severity, message=message)
 
 
+def _dropped_findings(exc: ConvcalcError, path: str, enabled: set[str]) -> list[Finding]:
+    """CC201 at each layer upstream of a failed merge that dropped pixels (`analysis.causes`): the root cause,
+    reported where it is although the analysis stopped at the merge."""
+    if "CC201" not in enabled:
+        return []
+    findings = []
+    for dropped in getattr(exc, "dropped", ()):
+        loc = dropped.node.location
+        if loc and loc.file != path and Path(loc.file).resolve() == Path(path).resolve():
+            loc = replace(loc, file=path)
+        findings.append(Finding(
+            path=loc.file if loc else path, line=loc.line if loc else 0, column=loc.column if loc else 0,
+            rule="CC201", severity=RULES_BY_ID["CC201"].severity, layer=dropped.node.name,
+            message=f"layer '{dropped.node.name}' ({dropped.node.type_name}): {dropped.lost_text()} never"
+                    f" {'reaches' if len(dropped.lost) == 1 and dropped.lost[0][1] == 1 else 'reach'} the output:"
+                    f" (i + pad_lo + pad_hi - k_eff) mod stride = {dropped.formulas()}; it breaks the merge"
+                    f" '{getattr(exc, 'merge', '?')}' (CC102)"))
+    return findings
+
+
 def lint_file(path: str | Path, config: LintConfig, enabled: set[str] | None = None) -> list[Finding]:
     """Findings of one spec file (default severities, before suppressions)."""
     shown = str(path)
@@ -164,7 +184,7 @@ def lint_file(path: str | Path, config: LintConfig, enabled: set[str] | None = N
         spec = load_spec(path, allow_include_outside=config.allow_include_outside)
         summary = analyze(build_graph(spec))
     except ConvcalcError as exc:
-        return [_error_finding(exc, shown)]
+        return [_error_finding(exc, shown), *_dropped_findings(exc, shown, enabled)]
     except RecursionError:
         return [Finding(shown, 0, 0, "CC101", RULES_BY_ID["CC101"].severity, "the spec nests blocks too deeply")]
     return run_checks(Context(shown, spec, summary, config.rf_min_coverage), enabled)

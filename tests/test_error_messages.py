@@ -1,0 +1,94 @@
+"""Errors that point at the cause (issue 18 §6) and help texts (§5): every message pinned exactly, through the CLI."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from convcalc.cli import app
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def write(tmp_path: Path, text: str, name: str = "net.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return str(path)
+
+
+def error(runner: CliRunner, *args: str, code: int = 2) -> str:
+    """The stderr of a command that fails with ``code``."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, (result.stdout, result.stderr)
+    return result.stderr
+
+
+# ----------------------------------------------------------------------------- 1. a merge broken by dropped pixels
+
+UNET = """
+    input: [3, 65, 65]
+    layers:
+      - {name: enc, type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: down, type: MaxPool2d, kernel_size: 2}
+      - {name: mid, type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: up, type: Upsample, scale_factor: 2}
+      - {name: cat, type: Concat, from: [enc, up]}
+    """
+
+
+def test_merge_error_names_its_inputs_and_the_layer_that_dropped_pixels(runner, tmp_path):
+    spec = write(tmp_path, UNET)
+    assert error(runner, "analyze", spec) == (
+        f"error: {spec}:7:31: layer 'cat' (Concat): Concat along dim 1 needs the other axes equal, got 'enc'"
+        " [8, 65, 65], 'up' [8, 64, 64]; the cause: layer 'down' (MaxPool2d) dropped the last row and the last"
+        " column of its 65x65 input ((65 + 0 + 0 - 2) mod 2 = 1) (lint rule CC201)\n")
+
+
+def test_add_error_names_its_inputs_and_the_cause(runner, tmp_path):
+    spec = write(tmp_path, """
+        input: [3, 32, 33]
+        layers:
+          - {name: stem, type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+          - {name: conv, type: Conv2d, out_channels: 8, kernel_size: 2, stride: 2}
+          - {name: up, type: ConvTranspose2d, out_channels: 8, kernel_size: 2, stride: 2}
+          - {name: sum, type: Add, from: [stem, up]}
+        """)
+    assert error(runner, "analyze", spec) == (
+        f"error: {spec}:6:28: layer 'sum' (Add): Add cannot broadcast 'stem' [8, 32, 33], 'up' [8, 32, 32]: the"
+        " sizes along dim 3 (the batch is dim 0) must be equal or 1, got 33, 32; the cause: layer 'conv' (Conv2d)"
+        " dropped the last column of its 32x33 input ((33 + 0 + 0 - 2) mod 2 = 1) (lint rule CC201)\n")
+
+
+def test_merge_error_without_dropped_pixels_names_only_the_inputs(runner, tmp_path):
+    spec = write(tmp_path, """
+        input: [3, 8, 8]
+        layers:
+          - {name: a, type: Conv2d, out_channels: 4, kernel_size: 1}
+          - {name: b, type: Conv2d, from: input, out_channels: 5, kernel_size: 1}
+          - {type: Add, from: [a, b]}
+        """)
+    assert error(runner, "analyze", spec) == (
+        f"error: {spec}:5:17: layer 'add_1' (Add): Add cannot broadcast 'a' [4, 8, 8], 'b' [5, 8, 8]: the sizes"
+        " along dim 1 (the batch is dim 0) must be equal or 1, got 4, 5\n")
+
+
+def test_lint_reports_the_root_cause_where_it_is(runner, tmp_path):
+    spec = write(tmp_path, UNET)
+    result = runner.invoke(app, ["lint", spec, "--format", "json"])
+    assert result.exit_code == 1
+    findings = [(f["rule"], f["line"], f["message"]) for f in json.loads(result.stdout)["findings"]]
+    assert findings == [
+        ("CC201", 4, "layer 'down' (MaxPool2d): the last row and the last column of its 65x65 input never reach the"
+                     " output: (i + pad_lo + pad_hi - k_eff) mod stride = (65 + 0 + 0 - 2) mod 2 = 1; it breaks"
+                     " the merge 'cat' (CC102)"),
+        ("CC102", 7, "layer 'cat' (Concat): Concat along dim 1 needs the other axes equal, got 'enc' [8, 65, 65],"
+                     " 'up' [8, 64, 64]; the cause: layer 'down' (MaxPool2d) dropped the last row and the last"
+                     " column of its 65x65 input ((65 + 0 + 0 - 2) mod 2 = 1) (lint rule CC201)"),
+    ]
