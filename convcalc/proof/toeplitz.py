@@ -188,13 +188,11 @@ def _budget(n_in: int, n_out: int) -> None:
                             f" {MAX_SIDE}×{MAX_SIDE} is built: take a smaller --in")
 
 
-def explain_conv(kind: str, in_shape: Sequence[int], *, kernel_size: Any, stride: Any = 1, padding: Any = 0,
-                 dilation: Any = 1, groups: int = 1, out_channels: int = 1, output_padding: Any = None,
-                 weight: Any = None, seed: int = 0, sources: bool = True) -> ConvMatrix:
-    """C of a conv (``kind`` 'conv1d'/'conv2d'/'conv3d') or of a transposed conv ('convtranspose1d', ...), from its unit,
-    with the checks: conv(x) = C·x, backward = Cᵀ (row by row and at a vector), the transposed conv = Cᵀ, and true
-    convolution = cross-correlation with the flipped kernel. ``in_shape``: [C, *S] (or [*S]: one channel);
-    ``weight``: PyTorch's weight, or its kernels one after another (default: seeded integers 1..9)."""
+def conv_unit(kind: str, in_shape: Sequence[int], *, kernel_size: Any, stride: Any = 1, padding: Any = 0,
+              dilation: Any = 1, groups: int = 1, out_channels: int = 1,
+              output_padding: Any = None) -> tuple[Layer, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """The unit of ``kind`` ('conv1d'/'conv2d'/'conv3d', 'convtranspose1d', ...) with PyTorch's arguments (no bias),
+    its input shape ([C, *S]; [*S] means one channel), output shape and weight shape; PyTorch's checks apply."""
     if kind not in KINDS:
         raise ConvcalcError(f"cannot explain '{kind}' as a matrix; valid: {', '.join(KINDS)}")
     type_name, dims, transposed = KINDS[kind]
@@ -210,6 +208,24 @@ def explain_conv(kind: str, in_shape: Sequence[int], *, kernel_size: Any, stride
     else:
         arguments["algorithm"] = "direct"      # exact products (no FFT or Winograd rounding)
     layer, out_shape, weight_shape = _unit(type_name, arguments, in_shape)
+    return layer, in_shape, out_shape, weight_shape
+
+
+def matrix_shape(kind: str, in_shape: Sequence[int], **arguments: Any) -> tuple[int, int]:
+    """(rows, columns) of the matrix `explain_conv` would build (the output and input sizes), without building it."""
+    _, in_shape, out_shape, _ = conv_unit(kind, in_shape, **arguments)
+    return prod(out_shape), prod(in_shape)
+
+
+def explain_conv(kind: str, in_shape: Sequence[int], *, weight: Any = None, seed: int = 0, sources: bool = True,
+                 **arguments: Any) -> ConvMatrix:
+    """C of a conv (``kind`` 'conv1d'/'conv2d'/'conv3d') or of a transposed conv ('convtranspose1d', ...), from its unit,
+    with the checks: conv(x) = C·x, backward = Cᵀ (row by row and at a vector), the transposed conv = Cᵀ, and true
+    convolution = cross-correlation with the flipped kernel. ``arguments``: `conv_unit`'s (PyTorch's names);
+    ``in_shape``: [C, *S] (or [*S]: one channel); ``weight``: PyTorch's weight, or its kernels one after another
+    (default: seeded integers 1..9); ``sources``: work out which weights make each entry (small matrices only)."""
+    layer, in_shape, out_shape, weight_shape = conv_unit(kind, in_shape, **arguments)
+    type_name, _, transposed = KINDS[kind]
     _budget(prod(in_shape), prod(out_shape))
     rng = np.random.default_rng(seed)
     kernel = _weight(weight, weight_shape, type_name, rng, transposed)
@@ -229,7 +245,7 @@ def explain_conv(kind: str, in_shape: Sequence[int], *, kernel_size: Any, stride
                                                   "out_channels", "output_padding") if name in layer.args}
     partner = _transposed_partner if not transposed else _direct_partner
     checks += partner(layer, in_shape, out_shape, kernel, matrix, cotangent, x)
-    true = None if transposed else _true_convolution(type_name, arguments, in_shape, out_shape, kernel, x)
+    true = None if transposed else _true_convolution(type_name, layer.args, in_shape, out_shape, kernel, x)
     return ConvMatrix(kind, type_name, used, in_shape, out_shape, kernel, weight is not None, seed, matrix, found,
                       x, y, cotangent, tuple(checks), true)
 
@@ -285,8 +301,9 @@ def _true_convolution(type_name: str, arguments: dict[str, Any], in_shape, out_s
     """The unit with ``flip_kernel: true`` (true convolution) against the plain unit with the flipped kernel."""
     dims = len(in_shape) - 1
     flipped = np.ascontiguousarray(kernel[(slice(None), slice(None), *(slice(None, None, -1),) * dims)])
-    true_layer, _, _ = _unit(type_name, {**arguments, "flip_kernel": True}, in_shape)
-    plain, _, _ = _unit(type_name, arguments, in_shape)
+    raw = {name: _listed(value) for name, value in arguments.items()}
+    true_layer, _, _ = _unit(type_name, {**raw, "flip_kernel": True}, in_shape)
+    plain, _, _ = _unit(type_name, {**raw, "flip_kernel": False}, in_shape)
     true = unit_forward(true_layer, x[None], kernel, out_shape)[0]
     correlated = unit_forward(plain, x[None], flipped, out_shape)[0]
     check = _check("true convolution", f"true convolution of x with w ({type_name}, flip_kernel: true) ="
@@ -294,10 +311,16 @@ def _true_convolution(type_name: str, arguments: dict[str, Any], in_shape, out_s
     return TrueConvolution(flipped, true, correlated, check)
 
 
+def _listed(value: Any) -> Any:
+    """A parsed argument as a spec would write it (tuples as lists)."""
+    return [_listed(item) for item in value] if isinstance(value, tuple) else value
+
+
 def _axes(values: Sequence[int]) -> str:
     values = list(values)
     return str(values[0]) if len(set(values)) == 1 else "(" + ", ".join(map(str, values)) + ")"
 
 
-__all__ = ["Check", "ConvMatrix", "KINDS", "MAX_SIDE", "TrueConvolution", "explain_conv", "tap_sources",
+__all__ = ["Check", "ConvMatrix", "KINDS", "MAX_SIDE", "TrueConvolution", "conv_unit", "explain_conv", "matrix_shape",
+           "tap_sources",
            "unit_backward", "unit_forward", "unit_matrix", "unit_matrix_rows"]

@@ -1,0 +1,327 @@
+"""`convcalc explain`: a conv's matrix C (`convcalc.proof.toeplitz.ConvMatrix`) as text, JSON and a PNG picture.
+
+The text shows C with one block of columns per input row (per channel and leading axes: `x[c,h,:]`) and one block
+of rows per output row, so the doubly block-Toeplitz structure shows; an entry is the weight that multiplies the
+input unit of its column for the output unit of its row (`w01`: kernel row 0, column 1; with several kernels `a01`,
+`b01`, ... named in a legend) or its number, zeros as `·`. `matrix_text_width` tells the CLI how wide that is.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any, Sequence
+
+import numpy as np
+from rich.console import Group
+from rich.text import Text
+
+from ..algebra.shapes import prod
+from ..proof.toeplitz import Check, ConvMatrix
+from .drawing import colormap
+
+ZERO = "·"
+VECTOR_SHOWN = 24          # entries of x, y, C·x printed before the rest is elided
+
+
+# --------------------------------------------------------------------------- entries and labels
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.4g}"
+
+
+def _index_text(index: Sequence[int], sizes: Sequence[int]) -> str:
+    """Kernel tap indices as digits (`01`) when every extent is at most 10, else comma-separated (`0,12`)."""
+    return "".join(map(str, index)) if all(n <= 10 for n in sizes) else ",".join(map(str, index))
+
+
+def kernel_names(study: ConvMatrix) -> tuple[str, ...] | None:
+    """The symbol of each kernel (weight[a, b] in PyTorch's order): 'w' alone, else 'a', 'b', ...; None past 26."""
+    kernels = prod(study.weight.shape[:2])
+    if kernels == 1:
+        return ("w",)
+    return tuple(string.ascii_lowercase[:kernels]) if kernels <= 26 else None
+
+
+def tap_symbol(study: ConvMatrix, flat: int, names: Sequence[str]) -> str:
+    """The symbol of weight element ``flat`` (its flat index in PyTorch's weight layout)."""
+    shape = study.weight.shape
+    index = np.unravel_index(flat, shape)
+    kernel = int(index[0]) * shape[1] + int(index[1])
+    return names[kernel] + _index_text([int(i) for i in index[2:]], shape[2:])
+
+
+def entries(study: ConvMatrix, numbers: bool) -> list[list[str]]:
+    """Every entry of the matrix as printed: a weight symbol (or a sum of them) or a number; zeros as '·'."""
+    names = kernel_names(study)
+    symbolic = not numbers and study.sources is not None and names is not None
+    rows = []
+    for r, row in enumerate(study.matrix):
+        texts = []
+        for c, value in enumerate(row):
+            if symbolic and (r, c) in study.sources:
+                texts.append("+".join(tap_symbol(study, flat, names) for flat in study.sources[(r, c)]))
+            else:
+                texts.append(ZERO if value == 0 else _number(value))
+        rows.append(texts)
+    return rows
+
+
+def unit_label(letter: str, shape: Sequence[int], flat: int) -> str:
+    """`x[1,2]` for unit ``flat`` of a [C, *S] tensor unrolled channels first (the channel left out when C is 1)."""
+    index = [int(i) for i in np.unravel_index(flat, shape)]
+    return f"{letter}[{','.join(map(str, index[1:] if shape[0] == 1 else index))}]"
+
+
+def _block_label(letter: str, shape: Sequence[int], flat: int) -> str:
+    index = [int(i) for i in np.unravel_index(flat, shape)][:-1]
+    shown = index[1:] if shape[0] == 1 else index
+    return f"{letter}[{','.join([*map(str, shown), ':'])}]"
+
+
+def matrix_lines(study: ConvMatrix, numbers: bool = False) -> list[str]:
+    """The matrix as lines of text: a header naming each block of input units, then the rows."""
+    in_shape, out_shape = (study.in_shape, study.out_shape)
+    cells = entries(study, numbers)
+    last_in, last_out = in_shape[-1], out_shape[-1]
+    width = max([len(str(last_in - 1))] + [len(text) for row in cells for text in row])
+    labels = [unit_label("y", out_shape, r) for r in range(len(cells))]
+    left = max(len(label) for label in labels)
+    blocks = prod(in_shape) // last_in
+    block_width = last_in * (width + 1) + 1
+    head = [" " * left + " ", " " * left + " ", "─" * left + "─"]
+    for block in range(blocks):
+        head[0] += "│" + (" " + _block_label("x", in_shape, block * last_in)).ljust(block_width)[:block_width]
+        head[1] += "│" + "".join(str(i).rjust(width + 1) for i in range(last_in)) + " "
+        head[2] += "┼" + "─" * block_width
+    lines = head
+    for r, row in enumerate(cells):
+        if r and r % last_out == 0:
+            lines.append(head[2])
+        text = labels[r].ljust(left) + " "
+        for block in range(blocks):
+            text += "│" + "".join(t.rjust(width + 1) for t in row[block * last_in:(block + 1) * last_in]) + " "
+        lines.append(text.rstrip())
+    return [line.rstrip() for line in lines]
+
+
+def matrix_text_width(study: ConvMatrix, numbers: bool = False) -> int:
+    return max(len(line) for line in matrix_lines(study, numbers))
+
+
+# --------------------------------------------------------------------------- the text report
+
+def _vector(values: np.ndarray) -> str:
+    flat = [_number(v) for v in np.ravel(values)]
+    shown = flat if len(flat) <= VECTOR_SHOWN else flat[:VECTOR_SHOWN] + [f"… ({len(flat)} in all)"]
+    return "[" + ", ".join(shown) + "]"
+
+
+def _kernel_lines(study: ConvMatrix, weight: np.ndarray, numbers: bool, flipped: bool = False) -> list[str]:
+    """Each kernel's taps, one kernel row a line (1-D: one line; 3-D: slices one after another)."""
+    names = kernel_names(study)
+    shape = weight.shape
+    lines = []
+    for kernel in range(prod(shape[:2])):
+        a, b = divmod(kernel, shape[1])
+        taps = weight[a, b]
+        if names is not None and len(names) > 1:
+            lines.append(f"  {names[kernel]} = weight[{a}, {b}]:")
+        rows = taps.reshape(-1, shape[-1])
+        for r, row in enumerate(rows):
+            cells = []
+            for c, value in enumerate(row):
+                index = np.unravel_index(r * shape[-1] + c, shape[2:])
+                source = tuple(k - 1 - i for k, i in zip(shape[2:], index)) if flipped else index
+                symbol = (names[kernel] + _index_text([int(i) for i in source], shape[2:])) if names else ""
+                cells.append(_number(value) if numbers or not symbol else f"{symbol}={_number(value)}")
+            lines.append("    " + "  ".join(cell.rjust(3) for cell in cells))
+    return lines
+
+
+def _check_line(check: Check) -> Text:
+    if check.ok is None:
+        return Text.assemble(("  – ", "dim"), f"{check.statement}: {check.note}")
+    mark = ("  ✓ ", "green") if check.ok else ("  ✗ ", "bold red")
+    return Text.assemble(mark, check.statement, (f"   max |difference| = {_number(check.max_diff)}", "dim"))
+
+
+def _arguments_text(study: ConvMatrix) -> str:
+    parts = []
+    for name, value in study.arguments.items():
+        if isinstance(value, tuple) and not (value and isinstance(value[0], tuple)) and len(set(value)) == 1:
+            value = value[0]
+        parts.append(f"{name}={list(value) if isinstance(value, tuple) else value}")
+    return ", ".join(parts)
+
+
+def explain_text(study: ConvMatrix, numbers: bool = False, show_matrix: bool = True) -> Group:
+    """The whole report: the layer, its kernel, C, the vectors, the checks and the true-convolution relation."""
+    transposed = study.kind.startswith("convtranspose")
+    name = "Cᵀ" if transposed else "C"
+    n_out, n_in = study.matrix.shape
+    origin = "given" if study.weight_given else f"seeded integers 1..9, seed {study.seed}"
+    out = [Text(f"{study.layer_type}({_arguments_text(study)}): input {'×'.join(map(str, study.in_shape))}"
+                f" → output {'×'.join(map(str, study.out_shape))}", style="bold"),
+           Text(f"kernel ({origin}; weight [{', '.join(map(str, study.weight.shape))}]):")]
+    out += [Text(line) for line in _kernel_lines(study, study.weight, numbers)]
+    nonzero = int(np.count_nonzero(study.matrix))
+    what = (f"{name}: {n_out} × {n_in}, {nonzero} of {study.matrix.size} entries nonzero. Row i: output unit y_i;"
+            f" column j: input unit x_j (both unrolled channels first, as .flatten()). Column j is the unit's forward of"
+            f" the one-hot input e_j.")
+    if transposed:
+        what += " This is the transpose of the matrix C of the conv with the same arguments, from this output back to this input."
+    out.append(Text(what))
+    if show_matrix:
+        out += [Text(line, no_wrap=True, overflow="ignore") for line in matrix_lines(study, numbers)]
+    else:
+        out.append(Text("(the matrix is too large to print here: --png FILE draws it, --format json lists it)",
+                        style="dim"))
+    names = ["x (seeded integers)", f"{study.layer_type}(x)", f"{name}·x"]
+    pad = max(map(len, names))
+    out += [Text(f"{names[0].ljust(pad)} = {_vector(study.x)}"),
+            Text(f"{names[1].ljust(pad)} = {_vector(study.y)}"),
+            Text(f"{names[2].ljust(pad)} = {_vector(study.matrix @ study.x.ravel())}"),
+            Text("checks (both sides computed by convcalc's layer units):")]
+    out += [_check_line(check) for check in study.checks]
+    if study.true_convolution is not None:
+        out += _true_convolution_lines(study, numbers)
+    elif transposed:
+        out.append(Text("A transposed conv is the input gradient of the conv: run as a direct conv it correlates the"
+                        " zero-stuffed input with the flipped kernel, in and out channels swapped."))
+    return Group(*out)
+
+
+def _true_convolution_lines(study: ConvMatrix, numbers: bool) -> list[Text]:
+    true = study.true_convolution
+    dims = len(study.in_shape) - 1
+    flip = "w[" + ", ".join(["::-1"] * dims) + "]"
+    scipy = {1: "numpy.convolve(x, w, 'valid')", 2: "scipy.signal.convolve2d(x, w, mode='valid')"}.get(
+        dims, "scipy.signal.convolve(x, w, mode='valid')")
+    lines = [Text("convolution vs cross-correlation:", style="bold"),
+             Text(f"  {study.layer_type} computes a cross-correlation, y[i] = Σ_m w[m]·x[i·s − p + m·d]; a true"
+                  f" convolution flips the kernel, (w ∗ x)[i] = Σ_m w[k−1−m]·x[i·s − p + m·d]: the cross-correlation"
+                  f" with flip(w) = {flip}:")]
+    lines += [Text(line) for line in _kernel_lines(study, true.flipped, numbers, flipped=True)]
+    lines += [Text(f"  true convolution of x (flip_kernel: true) = {_vector(true.true_conv)}"),
+              Text(f"  cross-correlation of x with flip(w)       = {_vector(true.correlated_flipped)}"),
+              _check_line(true.check),
+              Text(f"  With stride 1, padding 0, dilation 1 and one channel, {scipy} is this true convolution"
+                   " (and scipy.signal.correlate the cross-correlation).")]
+    return lines
+
+
+# --------------------------------------------------------------------------- JSON
+
+def _plain(values: np.ndarray) -> Any:
+    """Nested lists, integral values as ints."""
+    array = np.asarray(values)
+    if array.size and np.all(np.mod(array, 1) == 0) and np.max(np.abs(array)) < 2 ** 53:
+        return array.astype(np.int64).tolist()
+    return array.tolist()
+
+
+def _check_json(check: Check) -> dict[str, Any]:
+    return {"name": check.name, "statement": check.statement, "max_abs_diff": check.max_diff, "ok": check.ok,
+            "note": check.note or None}
+
+
+def explain_json(study: ConvMatrix) -> dict[str, Any]:
+    """The report as data (``schema_version`` 1): the matrix as nested lists (rows: output units), the checks."""
+    true = study.true_convolution
+    arguments = {name: (list(map(list, value)) if value and isinstance(value[0], tuple) else list(value))
+                 if isinstance(value, tuple) else value for name, value in study.arguments.items()}
+    return {
+        "schema_version": 1,
+        "kind": study.kind,
+        "layer_type": study.layer_type,
+        "arguments": arguments,
+        "input_shape": list(study.in_shape),
+        "output_shape": list(study.out_shape),
+        "weight": _plain(study.weight),
+        "weight_source": "given" if study.weight_given else "seeded",
+        "seed": study.seed,
+        "matrix": {"name": "C^T" if study.kind.startswith("convtranspose") else "C",
+                   "rows": study.matrix.shape[0], "columns": study.matrix.shape[1],
+                   "nonzeros": int(np.count_nonzero(study.matrix)),
+                   "order": "rows: output units, columns: input units, both unrolled channels first (.flatten())",
+                   "values": _plain(study.matrix)},
+        "x": _plain(study.x.ravel()),
+        "y": _plain(study.y.ravel()),
+        "cotangent": _plain(study.cotangent.ravel()),
+        "checks": [_check_json(check) for check in study.checks],
+        "true_convolution": None if true is None else {
+            "flipped_weight": _plain(true.flipped), "true_convolution": _plain(true.true_conv.ravel()),
+            "cross_correlation_with_flipped": _plain(true.correlated_flipped.ravel()),
+            "check": _check_json(true.check)},
+        "ok": study.ok,
+    }
+
+
+# --------------------------------------------------------------------------- the PNG picture
+
+TITLE_HEIGHT = 24
+GAP = 24
+
+
+def _panel(matrix: np.ndarray, taps: np.ndarray | None, cell: int, row_blocks: tuple[int, int],
+           col_blocks: tuple[int, int]) -> np.ndarray:
+    """One matrix as cells of ``cell`` pixels: zeros white, nonzeros coloured by their kernel tap (dark without
+    ``taps``), a light grid between cells (cells of 4 pixels or more), grey lines between blocks (a map's rows) and
+    black ones between channels: ``row_blocks``/``col_blocks`` = (units per block, units per channel)."""
+    rows, cols = matrix.shape
+    if taps is None:
+        colours = np.where((matrix != 0)[..., None], np.uint8(48), np.uint8(255)).astype(np.uint8)
+    else:
+        scaled = 0.15 + 0.7 * taps / max(1, int(taps.max()))
+        colours = np.where((taps >= 0)[..., None], colormap(scaled), np.uint8(255)).astype(np.uint8)
+    picture = np.full((rows * cell + 1, cols * cell + 1, 3), 255, dtype=np.uint8)
+    picture[:rows * cell, :cols * cell] = np.repeat(np.repeat(colours, cell, axis=0), cell, axis=1)
+    if cell >= 4:
+        picture[::cell, :] = np.minimum(picture[::cell, :], 210)
+        picture[:, ::cell] = np.minimum(picture[:, ::cell], 210)
+    picture[::cell * row_blocks[0], :] = 90
+    picture[:, ::cell * col_blocks[0]] = 90
+    picture[::cell * row_blocks[1], :] = 0
+    picture[:, ::cell * col_blocks[1]] = 0
+    picture[-1, :] = picture[:, -1] = 0
+    return picture
+
+
+def _tap_grid(study: ConvMatrix) -> np.ndarray | None:
+    """Per entry, the spatial kernel tap of its (first) weight, -1 for zeros; None without `sources`."""
+    if study.sources is None:
+        return None
+    grid = np.full(study.matrix.shape, -1, dtype=np.int64)
+    taps = prod(study.weight.shape[2:])
+    for (r, c), flats in study.sources.items():
+        grid[r, c] = flats[0] % taps
+    return grid
+
+
+def matrix_picture(study: ConvMatrix, transpose: bool = False) -> np.ndarray:
+    """The sparsity pattern of the matrix (and, with ``transpose``, of its transpose beside it) as RGB uint8, each
+    entry a square of cells scaled so that the longer side is about 512 pixels, titled."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    rows, cols = study.matrix.shape
+    cell = max(1, min(24, -(-512 // max(rows, cols))))
+    taps = _tap_grid(study)
+    outputs = (study.out_shape[-1], prod(study.out_shape[1:]))
+    inputs = (study.in_shape[-1], prod(study.in_shape[1:]))
+    name, other = ("C^T", "C") if study.kind.startswith("convtranspose") else ("C", "C^T")
+    panels = [(f"{name}: {rows} x {cols} (rows: outputs, columns: inputs)",
+               _panel(study.matrix, taps, cell, outputs, inputs))]
+    if transpose:
+        panels.append((f"{other} = transpose: {cols} x {rows}",
+                       _panel(study.matrix.T, None if taps is None else taps.T, cell, inputs, outputs)))
+    font = ImageFont.load_default(size=14)
+    widths = [max(panel.shape[1], int(font.getlength(title)) + 4) for title, panel in panels]
+    height = TITLE_HEIGHT + max(panel.shape[0] for _, panel in panels) + 8
+    canvas = Image.new("RGB", (sum(widths) + GAP * (len(panels) + 1), height), (255, 255, 255))
+    draw = ImageDraw.Draw(canvas)
+    left = GAP
+    for (title, panel), width in zip(panels, widths):
+        draw.text((left, 4), title, fill=(0, 0, 0), font=font)
+        canvas.paste(Image.fromarray(panel), (left, TITLE_HEIGHT))
+        left += width + GAP
+    return np.asarray(canvas)
