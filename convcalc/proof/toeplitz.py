@@ -212,8 +212,10 @@ def conv_unit(kind: str, in_shape: Sequence[int], *, kernel_size: Any, stride: A
 
 
 def matrix_shape(kind: str, in_shape: Sequence[int], **arguments: Any) -> tuple[int, int]:
-    """(rows, columns) of the matrix `explain_conv` would build (the output and input sizes), without building it."""
+    """(rows, columns) of the matrix `explain_conv` would build (the output and input sizes), without building it;
+    a `ConvcalcError` if it is over MAX_SIDE."""
     _, in_shape, out_shape, _ = conv_unit(kind, in_shape, **arguments)
+    _budget(prod(in_shape), prod(out_shape))
     return prod(out_shape), prod(in_shape)
 
 

@@ -1,0 +1,246 @@
+"""`convcalc explain` (issue 18 §3): the matrix C of a conv, built from convcalc's own layer units, against independent
+oracles: C·x against torch's F.conv1d/conv2d, Cᵀ·y against F.conv_transpose1d/2d and against torch.autograd's input
+gradient, true convolution against scipy.signal.convolve2d and numpy.convolve; the command's text, JSON, PNG, exit
+codes and messages."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.signal
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+from PIL import Image
+from typer.testing import CliRunner
+
+from convcalc.cli import app
+from convcalc.errors import ConvcalcError
+from convcalc.proof import toeplitz
+from convcalc.proof.toeplitz import explain_conv
+from convcalc.report.explain import GAP, TITLE_HEIGHT, matrix_lines
+
+RUNNER = CliRunner()
+FEW = settings(max_examples=12, deadline=None, derandomize=True)
+
+
+def invoke(*args: str):
+    return RUNNER.invoke(app, ["explain", *args])
+
+
+def _conv_case(draw, dims: int):
+    groups = draw(st.sampled_from([1, 2]))
+    channels = groups * draw(st.integers(1, 2))
+    out_channels = groups * draw(st.integers(1, 2))
+    spatial = tuple(draw(st.integers(2, 6)) for _ in range(dims))
+    kernel = draw(st.integers(1, 3))
+    stride, padding, dilation = draw(st.integers(1, 3)), draw(st.integers(0, 2)), draw(st.integers(1, 2))
+    return dict(in_shape=(channels, *spatial), kernel_size=kernel, stride=stride, padding=padding, dilation=dilation,
+                groups=groups, out_channels=out_channels, seed=draw(st.integers(0, 99)))
+
+
+@st.composite
+def conv_cases(draw, dims: int = 2):
+    return _conv_case(draw, dims)
+
+
+def _study(kind: str, case: dict):
+    case = dict(case)
+    in_shape = case.pop("in_shape")
+    try:
+        return explain_conv(kind, in_shape, **case)
+    except ConvcalcError as exc:          # PyTorch would refuse too (kernel wider than the padded input, ...)
+        assert "spans" in str(exc) or "at least 1" in str(exc) or "padding" in str(exc), str(exc)
+        return None
+
+
+def _output_padding(study) -> list[int]:
+    """What F.conv_transpose needs to give back the conv's input size: i - ((o-1)s - 2p + d(k-1) + 1)."""
+    args = study.arguments
+    return [i - ((o - 1) * s - 2 * p + d * (k - 1) + 1) for i, o, s, p, d, k in
+            zip(study.in_shape[1:], study.out_shape[1:], args["stride"], args["padding"], args["dilation"],
+                args["kernel_size"])]
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+@FEW
+@given(data=st.data())
+def test_matrix_is_the_conv_and_its_transpose_is_the_transposed_conv_and_the_gradient(dims, data):
+    case = data.draw(conv_cases(dims))
+    study = _study(f"conv{dims}d", case)
+    if study is None:
+        return
+    conv, conv_t = (F.conv1d, F.conv_transpose1d) if dims == 1 else (F.conv2d, F.conv_transpose2d)
+    args = study.arguments
+    options = dict(stride=args["stride"], padding=args["padding"], dilation=args["dilation"], groups=args["groups"])
+    weight = torch.tensor(study.weight)
+    rng = np.random.default_rng(case["seed"])
+    x = torch.tensor(rng.normal(size=study.in_shape), requires_grad=True)
+    y = torch.tensor(rng.normal(size=study.out_shape))
+    # C·x is torch's conv
+    expected = conv(x[None], weight, **options)[0]
+    assert np.allclose(study.matrix @ x.detach().numpy().ravel(), expected.detach().numpy().ravel(), atol=1e-10)
+    # Cᵀ·y is torch's transposed conv with the same stride, padding, dilation, groups (and the output_padding
+    # that gives the conv's input size back)
+    transposed = conv_t(y[None], weight, output_padding=_output_padding(study), **options)[0]
+    assert transposed.shape == x.shape
+    assert np.allclose(study.matrix.T @ y.numpy().ravel(), transposed.numpy().ravel(), atol=1e-10)
+    # Cᵀ is the input gradient: d(sum(y * conv(x)))/dx = Cᵀ·y
+    (expected * y).sum().backward()
+    assert np.allclose(study.matrix.T @ y.numpy().ravel(), x.grad.numpy().ravel(), atol=1e-10)
+    assert study.ok and all(check.ok for check in study.checks)
+
+
+@FEW
+@given(case=conv_cases(2), output_padding=st.integers(0, 2))
+def test_transposed_matrix_is_torchs_transposed_conv(case, output_padding):
+    in_shape = case.pop("in_shape")
+    if output_padding >= max(case["stride"], case["dilation"]):
+        output_padding = 0
+    try:
+        study = explain_conv("convtranspose2d", in_shape, output_padding=output_padding, **case)
+    except ConvcalcError as exc:
+        assert "at least 1" in str(exc), str(exc)
+        return
+    args = study.arguments
+    options = dict(stride=args["stride"], padding=args["padding"], dilation=args["dilation"], groups=args["groups"])
+    weight = torch.tensor(study.weight)
+    x = torch.tensor(np.random.default_rng(case["seed"]).normal(size=study.in_shape))
+    expected = F.conv_transpose2d(x[None], weight, output_padding=args["output_padding"], **options)[0]
+    assert np.allclose(study.matrix @ x.numpy().ravel(), expected.numpy().ravel(), atol=1e-10)
+    # its transpose is the conv with the same arguments, from its output back to its input
+    y = torch.tensor(np.random.default_rng(1).normal(size=study.out_shape))
+    back = F.conv2d(y[None], weight, **options)[0]
+    if tuple(back.shape) == study.in_shape:
+        assert np.allclose(study.matrix.T @ y.numpy().ravel(), back.numpy().ravel(), atol=1e-10)
+    assert study.ok
+
+
+def test_true_convolution_is_scipys_convolve2d_and_numpys_convolve():
+    kernel = [[1, 2, 0], [4, -1, 3]]
+    study = explain_conv("conv2d", (1, 5, 6), kernel_size=[2, 3], weight=kernel)
+    x = study.x[0]
+    true = scipy.signal.convolve2d(x, np.array(kernel, dtype=float), mode="valid")
+    assert np.array_equal(study.true_convolution.true_conv[0], true)
+    assert np.array_equal(study.true_convolution.correlated_flipped[0], true)
+    assert np.array_equal(study.true_convolution.flipped[0, 0], np.array(kernel)[::-1, ::-1])
+    assert np.array_equal(study.y[0], scipy.signal.correlate2d(x, np.array(kernel, dtype=float), mode="valid"))
+    assert not np.array_equal(study.y, study.true_convolution.true_conv)   # the two differ on this kernel
+    line = explain_conv("conv1d", (1, 7), kernel_size=3, weight=[1, 5, 2])
+    assert np.array_equal(line.true_convolution.true_conv[0], np.convolve(line.x[0], [1, 5, 2], "valid"))
+
+
+def test_the_matrix_is_printed_with_the_weight_symbols():
+    study = explain_conv("conv2d", (1, 4, 4), kernel_size=3)
+    assert matrix_lines(study) == [
+        "       │ x[0,:]          │ x[1,:]          │ x[2,:]          │ x[3,:]",
+        "       │   0   1   2   3 │   0   1   2   3 │   0   1   2   3 │   0   1   2   3",
+        "───────┼─────────────────┼─────────────────┼─────────────────┼─────────────────",
+        "y[0,0] │ w00 w01 w02   · │ w10 w11 w12   · │ w20 w21 w22   · │   ·   ·   ·   ·",
+        "y[0,1] │   · w00 w01 w02 │   · w10 w11 w12 │   · w20 w21 w22 │   ·   ·   ·   ·",
+        "───────┼─────────────────┼─────────────────┼─────────────────┼─────────────────",
+        "y[1,0] │   ·   ·   ·   · │ w00 w01 w02   · │ w10 w11 w12   · │ w20 w21 w22   ·",
+        "y[1,1] │   ·   ·   ·   · │   · w00 w01 w02 │   · w10 w11 w12 │   · w20 w21 w22"]
+    numbers = explain_conv("conv1d", (1, 4), kernel_size=2, weight=[3, -7])
+    assert matrix_lines(numbers, numbers=True)[3:] == ["y[0] │  3 -7  ·  ·", "y[1] │  ·  3 -7  ·", "y[2] │  ·  ·  3 -7"]
+
+
+def test_several_kernels_get_letters():
+    study = explain_conv("conv1d", (2, 3), kernel_size=2, out_channels=2, groups=2)
+    assert matrix_lines(study)[3:5] == ["y[0,0] │ a0 a1  · │  ·  ·  ·", "y[0,1] │  · a0 a1 │  ·  ·  ·"]
+
+
+def test_command_prints_matrix_vectors_and_checks():
+    result = invoke("conv2d", "--in", "1x4x4", "-k", "3", "--kernel", "1,2,3;4,5,6;7,8,9")
+    assert result.exit_code == 0, result.output
+    assert "y[0,0] │ w00 w01 w02   · │ w10 w11 w12   · │ w20 w21 w22   · │   ·   ·   ·   ·" in result.output
+    assert "C: 4 × 16, 36 of 64 entries nonzero" in result.output
+    assert result.output.count("✓") == 6 and "✗" not in result.output
+    assert "ConvTranspose2d(y; stride 1, padding 0, dilation 1, output_padding 0) = Cᵀ·y" in result.output
+    assert "w22=9  w21=8  w20=7" in result.output          # the flipped kernel
+    transposed = invoke("convtranspose2d", "--in", "1x2x2", "-k", "3", "-s", "2", "-p", "1", "--output-padding", "1")
+    assert transposed.exit_code == 0 and "Cᵀ: 16 × 4" in transposed.output
+
+
+def test_json_output():
+    result = invoke("conv2d", "--in", "3x3", "-k", "2", "--kernel", "1,2;3,4", "--format", "json")
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert data["schema_version"] == 1 and data["ok"] is True
+    assert data["matrix"]["values"] == [[1, 2, 0, 3, 4, 0, 0, 0, 0], [0, 1, 2, 0, 3, 4, 0, 0, 0],
+                                        [0, 0, 0, 1, 2, 0, 3, 4, 0], [0, 0, 0, 0, 1, 2, 0, 3, 4]]
+    assert data["input_shape"] == [1, 3, 3] and data["output_shape"] == [1, 2, 2]
+    assert [check["ok"] for check in data["checks"]] == [True] * 5
+    assert data["true_convolution"]["flipped_weight"] == [[[[4, 3], [2, 1]]]]
+
+
+def test_png_has_the_expected_size_and_pattern(tmp_path):
+    path = tmp_path / "c.png"
+    result = invoke("conv2d", "--in", "1x4x4", "-k", "3", "--png", str(path), "--transpose")
+    assert result.exit_code == 0, result.output
+    picture = np.asarray(Image.open(path).convert("RGB"))
+    cell = 24                                                  # ceil(512 / 16), at most 24 pixels a cell
+    assert picture.shape[0] == TITLE_HEIGHT + 16 * cell + 1 + 8           # Cᵀ is 16 rows high
+    assert picture.shape[1] >= GAP + 16 * cell + 1 + GAP + 4 * cell + 1 + GAP
+    centre = TITLE_HEIGHT + cell // 2
+    assert tuple(picture[centre, GAP + cell // 2]) != (255, 255, 255)      # C[0, 0] = w00
+    assert tuple(picture[centre, GAP + 3 * cell + cell // 2]) == (255, 255, 255)   # C[0, 3] = 0
+
+
+def test_large_matrix_needs_png_or_json(tmp_path):
+    result = invoke("conv2d", "--in", "1x20x20", "-k", "3")
+    assert result.exit_code == 2
+    assert result.output.strip() == ("error: the 324×400 matrix is too large to print (at most 256 rows of 240"
+                                     " characters): draw it with --png FILE or list it with --format json")
+    drawn = invoke("conv2d", "--in", "1x20x20", "-k", "3", "--png", str(tmp_path / "big.png"))
+    assert drawn.exit_code == 0 and "too large to print here" in drawn.output
+    assert Image.open(tmp_path / "big.png").size[1] == TITLE_HEIGHT + 324 * 2 + 1 + 8    # ceil(512 / 400) = 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["conv2d", "--in", "1x70x70", "-k", "3"],
+     "error: the matrix would be 4,624×4,900 (output units × input units); at most 4096×4096 is built: take a"
+     " smaller --in"),
+    (["conv2d", "--in", "1x4x4", "-k", "3", "--kernel", "1,2;3,4"],
+     "error: the kernel values give 1 kernel of 2×2, but Conv2d needs 1 of 3×3 (weight [1, 1, 3, 3]: out ×"
+     " in/groups kernels, one after another)"),
+    (["conv2d", "--in", "1x4x4", "-k", "2", "--kernel", "1,2;3"],
+     "error: --kernel '1,2;3': its kernels, slices or rows have different lengths"),
+    (["conv2d", "--in", "1x4x4", "-k", "2", "--kernel", "1,x;3,4"], "error: --kernel: 'x' is not a number"),
+    (["conv1d", "--in", "8", "-k", "3", "--output-padding", "1"],
+     "error: output_padding belongs to transposed convs (Conv1d has none)"),
+    (["conv2d", "--in", "1x4x4", "-k", "three"],
+     "error: --kernel-size 'three' must be an integer or one per spatial axis (3, 1x3)"),
+    (["conv2d", "--in", "1x2x2", "-k", "3"],
+     "error: Conv2d: kernel_size 3 spans 3, but the padded input is 2 wide along the height"),
+    (["conv2d", "--in", "3x4x4", "-k", "3", "-g", "2", "--out-channels", "2"],
+     "error: Conv2d: the input's 3 channels are not divisible by groups 2"),
+])
+def test_errors_are_one_line_and_exit_2(args, message):
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert result.output.strip() == message
+
+
+def test_unknown_layer_is_a_usage_error():
+    assert invoke("pool2d", "--in", "4x4", "-k", "2").exit_code == 2
+
+
+def test_a_failed_check_exits_1(monkeypatch):
+    real = toeplitz.unit_matrix_rows
+    monkeypatch.setattr(toeplitz, "unit_matrix_rows", lambda *args: real(*args) + 1.0)
+    result = invoke("conv1d", "--in", "5", "-k", "2")
+    assert result.exit_code == 1 and "✗ Conv1d's backward at the one-hot output" in result.output
+
+
+def test_not_applicable_checks_say_why():
+    study = explain_conv("conv1d", (1, 6), kernel_size=4, padding="same")
+    note = next(check for check in study.checks if check.name == "transposed")
+    assert note.ok is None and "padding [[1, 2]] is not the same on both sides" in note.note
+    wide = explain_conv("convtranspose1d", (1, 3), kernel_size=2, dilation=3, output_padding=2)
+    assert wide.ok and any(check.ok is None and "output_padding at least the stride" in check.note
+                           for check in wide.checks)
+    cube = explain_conv("conv3d", (1, 3, 3, 3), kernel_size=2)
+    assert cube.ok and cube.matrix.shape == (8, 27)
