@@ -75,6 +75,7 @@ class ConvMatrix:
     cotangent: np.ndarray           # a seeded output-side vector (out_shape) that Cᵀ and the backward are applied to
     checks: tuple[Check, ...]
     true_convolution: TrueConvolution | None = None
+    transposed_output: np.ndarray | None = None   # a conv's: the ConvTranspose unit's forward of ``cotangent``
 
     @property
     def ok(self) -> bool:
@@ -246,13 +247,15 @@ def explain_conv(kind: str, in_shape: Sequence[int], *, weight: Any = None, seed
     used = {name: layer.args[name] for name in ("kernel_size", "stride", "padding", "dilation", "groups",
                                                   "out_channels", "output_padding") if name in layer.args}
     partner = _transposed_partner if not transposed else _direct_partner
-    checks += partner(layer, in_shape, out_shape, kernel, matrix, cotangent, x)
+    more, transposed_output = partner(layer, in_shape, out_shape, kernel, matrix, cotangent, x)
+    checks += more
     true = None if transposed else _true_convolution(type_name, layer.args, in_shape, out_shape, kernel, x)
     return ConvMatrix(kind, type_name, used, in_shape, out_shape, kernel, weight is not None, seed, matrix, found,
-                      x, y, cotangent, tuple(checks), true)
+                      x, y, cotangent, tuple(checks), true, transposed_output)
 
 
-def _transposed_partner(conv: Layer, in_shape, out_shape, kernel, matrix, cotangent, x) -> list[Check]:
+def _transposed_partner(conv: Layer, in_shape, out_shape, kernel, matrix, cotangent,
+                        x) -> tuple[list[Check], np.ndarray | None]:
     """The ConvTranspose unit with the conv's stride, padding, dilation and groups (and the output_padding that gives
     back the conv's input size) against Cᵀ: at a vector and as a matrix."""
     dims = len(in_shape) - 1
@@ -261,7 +264,7 @@ def _transposed_partner(conv: Layer, in_shape, out_shape, kernel, matrix, cotang
     if conv.padding_mode != "zeros" or any(lo != hi for lo, hi in pads):
         return [Check("transposed", f"{name}(y) = Cᵀ·y", None, None,
                       f"not applicable: padding {[list(p) for p in pads]} is not the same on both sides, which"
-                      f" {name} cannot express")]
+                      f" {name} cannot express")], None
     output_padding = [i - transposed_length(o, k, s, d, lo, 0) for i, o, k, s, d, (lo, _) in
                       zip(in_shape[1:], out_shape[1:], conv.kernel_size, conv.stride, conv.dilation, pads)]
     arguments = {"out_channels": in_shape[0], "kernel_size": list(conv.kernel_size), "stride": list(conv.stride),
@@ -274,10 +277,11 @@ def _transposed_partner(conv: Layer, in_shape, out_shape, kernel, matrix, cotang
     return [_check("transposed", f"{name}(y; {said}) = Cᵀ·y, with the conv's weight", forward.ravel(),
                    matrix.T @ cotangent.ravel()),
             _check("transposed matrix", f"the {name} unit's own matrix = Cᵀ",
-                   unit_matrix(transposed, out_shape, in_shape, kernel), matrix.T)]
+                   unit_matrix(transposed, out_shape, in_shape, kernel), matrix.T)], forward
 
 
-def _direct_partner(transposed: Layer, in_shape, out_shape, kernel, matrix, cotangent, x) -> list[Check]:
+def _direct_partner(transposed: Layer, in_shape, out_shape, kernel, matrix, cotangent,
+                    x) -> tuple[list[Check], None]:
     """For a transposed conv (matrix M): the conv with the same stride, padding, dilation and groups, from its output
     back to its input, has the matrix C = Mᵀ, and its backward is M."""
     dims = len(in_shape) - 1
@@ -289,14 +293,14 @@ def _direct_partner(transposed: Layer, in_shape, out_shape, kernel, matrix, cota
     if shape != in_shape:
         return [Check("conv matrix", f"the {name} unit with the same arguments has the matrix C", None, None,
                       f"not applicable: that {name} maps {list(out_shape)} to {list(shape)}, not back to"
-                      f" {list(in_shape)} (output_padding at least the stride)")]
+                      f" {list(in_shape)} (output_padding at least the stride)")], None
     conv_matrix = unit_matrix(conv, out_shape, in_shape, kernel)
     return [_check("conv matrix", f"the {name} unit with the same stride, padding, dilation and groups (from"
                    f" {list(out_shape)} back to {list(in_shape)}, the same weight) has the matrix C: the transpose of this one",
                    conv_matrix.T, matrix),
             _check("conv backward", f"{name}'s backward at x = Cᵀ·x (the transposed conv is the conv's input"
                    " gradient)", unit_backward(conv, np.zeros((1, *out_shape)), x[None], kernel)[0].ravel(),
-                   matrix @ x.ravel())]
+                   matrix @ x.ravel())], None
 
 
 def _true_convolution(type_name: str, arguments: dict[str, Any], in_shape, out_shape, kernel, x) -> TrueConvolution:

@@ -176,11 +176,15 @@ def explain_text(study: ConvMatrix, numbers: bool = False, show_matrix: bool = T
     else:
         out.append(Text("(the matrix is too large to print here: --png FILE draws it, --format json lists it)",
                         style="dim"))
-    names = ["x (seeded integers)", f"{study.layer_type}(x)", f"{name}·x"]
-    pad = max(map(len, names))
-    out += [Text(f"{names[0].ljust(pad)} = {_vector(study.x)}"),
-            Text(f"{names[1].ljust(pad)} = {_vector(study.y)}"),
-            Text(f"{names[2].ljust(pad)} = {_vector(study.matrix @ study.x.ravel())}"),
+    vectors = [("x (seeded integers)", study.x), (f"{study.layer_type}(x)", study.y),
+               (f"{name}·x", study.matrix @ study.x.ravel())]
+    if study.transposed_output is not None:
+        vectors += [("y (seeded integers)", study.cotangent),
+                    (f"ConvTranspose{len(study.in_shape) - 1}d(y)", study.transposed_output),
+                    ("Cᵀ·y", study.matrix.T @ study.cotangent.ravel())]
+    pad = max(len(label) for label, _ in vectors)
+    out += [Text(f"{label.ljust(pad)} = {_vector(values)}") for label, values in vectors]
+    out += [
             Text("checks (both sides computed by convcalc's layer units):")]
     out += [_check_line(check) for check in study.checks]
     if study.true_convolution is not None:
@@ -248,6 +252,7 @@ def explain_json(study: ConvMatrix) -> dict[str, Any]:
         "x": _plain(study.x.ravel()),
         "y": _plain(study.y.ravel()),
         "cotangent": _plain(study.cotangent.ravel()),
+        "transposed_of_cotangent": None if study.transposed_output is None else _plain(study.transposed_output.ravel()),
         "checks": [_check_json(check) for check in study.checks],
         "true_convolution": None if true is None else {
             "flipped_weight": _plain(true.flipped), "true_convolution": _plain(true.true_conv.ravel()),
