@@ -279,7 +279,7 @@ def cost(in_text: str, out_channels: int, kernel_size: str, *, stride: Optional[
         dils = dil if isinstance(dil, list) else [dil] * dims
         pad = [d * (k - 1) // 2 for d, k in zip(dils, kernel)]
     window = {"stride": per_axis(stride, "--stride", dims) or 1, "padding": pad, "dilation": dil}
-    k = list(kernel)
+    k, one = list(kernel), _k([1] * dims)
     mid = mid_channels or max(1, n // 4)
     g = groups if groups is not None else _default_groups(channels, n, mid)
     variants: list[tuple[str, str, str, list[dict[str, Any]]]] = [
@@ -295,15 +295,15 @@ def cost(in_text: str, out_channels: int, kernel_size: str, *, stride: Optional[
                       **window}]
     else:
         separable = [depthwise, _conv(dims, n, 1, bias=bias)]
-    variants.append(("depthwise_separable", "depthwise-separable", f"depthwise {_k(k)} → pointwise 1×1", separable))
+    variants.append(("depthwise_separable", "depthwise-separable", f"depthwise {_k(k)} → pointwise {one}", separable))
     if grouped_ok:
         variants.append(("depthwise_grouped_pointwise", f"dw + grouped pw (g={g})",
-                         f"depthwise {_k(k)} → 1×1 groups {g} → shuffle",
+                         f"depthwise {_k(k)} → {one} groups {g} → shuffle",
                          [depthwise, _conv(dims, n, 1, groups=g, bias=bias), {"type": "ChannelShuffle", "groups": g}]))
     shuffle_ok = grouped_ok and mid % g == 0
     if shuffle_ok:
         variants.append(("shufflenet_unit", f"ShuffleNet unit (g={g})",
-                         f"1×1 groups {g} → {mid} → shuffle → depthwise {_k(k)} → 1×1 groups {g}",
+                         f"{one} groups {g} → {mid} → shuffle → depthwise {_k(k)} → {one} groups {g}",
                          [_conv(dims, mid, 1, groups=g, bias=False), {"type": "ChannelShuffle", "groups": g},
                           _conv(dims, mid, k, groups=mid, bias=False, **window),
                           _conv(dims, n, 1, groups=g, bias=bias)]))
