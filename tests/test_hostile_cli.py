@@ -193,4 +193,4 @@ def test_the_analyze_table_fits_the_width_and_never_crops_a_number(spec, width, 
         cells = [cell.strip() for cell in line.strip("│").split("│")]
         assert f"{layer.params:,}" in cells and f"{layer.macs:,}" in cells, line
     if width < 131:
-        assert "left out at" in result.stdout
+        assert f"left out to fit {width} columns: RF padding" in result.stdout

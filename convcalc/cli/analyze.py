@@ -13,7 +13,8 @@ import typer
 from ..analysis.summary import DTYPE_BYTES, analyze
 from ..report.summary import to_csv, to_json, to_markdown, to_table
 from ..report.json_text import dumps as json_text
-from .common import INCLUDE_HELP, SET_HELP, SPEC_HELP, app, errors_to_exit, load_graph, shape_option, stdout
+from .common import (INCLUDE_HELP, SET_HELP, SPEC_HELP, app, errors_to_exit, load_graph, shape_option,
+                     table_console, wide_option, width_option)
 
 CONVENTIONS = """\b
 Conventions (as PyTorch): shapes are channels first without the batch;
@@ -47,6 +48,8 @@ def analyze_command(
     parts: bool = typer.Option(False, "--parts",
                                help="Show a composite layer's parts (and the standard layer it replaces) as"
                                     " indented rows (table, markdown, csv; JSON always has them)."),
+    width: Optional[int] = width_option(),
+    wide: bool = wide_option(),
 ) -> None:
     """Per-layer output shapes, parameters, MACs and receptive fields, then totals.
 
@@ -69,5 +72,5 @@ def analyze_command(
     elif format is Format.csv:
         sys.stdout.write(to_csv(summary, depth, parts))
     else:
-        console = stdout(fits=True)
-        console.print(to_table(summary, depth, parts, console.width))
+        console, fit_width = table_console(width, wide)
+        console.print(to_table(summary, depth, parts, fit_width, wide=fit_width is None), crop=False)

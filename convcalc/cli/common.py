@@ -62,15 +62,46 @@ def stderr() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
-def stdout(width: int | None = None, fits: bool = False) -> Console:
-    """The console to print on. ``fits``: the output adapts to any width (analyze's table), so a piped one takes
-    COLUMNS too; the other tables do not fit narrow widths yet and keep room to be whole."""
+def stdout(width: int | None = None) -> Console:
+    """The console to print prose on (``width``: when piped; tables print on `table_console`'s)."""
     console = Console(highlight=False, soft_wrap=False, emoji=False)   # a spec's ':100:' stays text
-    if not console.is_terminal:      # piped: room for the widest table, or COLUMNS for tables that fit themselves
-        columns = os.environ.get("COLUMNS", "") if fits else ""
-        chosen = int(columns) if columns.isdigit() and int(columns) >= 20 else width or 200
-        console = Console(highlight=False, soft_wrap=False, width=chosen, emoji=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, soft_wrap=False, width=width or 200, emoji=False)
     return console
+
+
+MIN_WIDTH = 20
+PIPED_WIDTH = 100      # piped with no COLUMNS: tables keep every column, prose wraps here
+WIDTH_HELP = ("Fit tables in N columns, leaving out the least important columns whole (default: the terminal's"
+              " width, else COLUMNS; piped without COLUMNS: every column).")
+WIDE_HELP = "Never leave a column out: tables keep their full width, and the terminal wraps or scrolls them."
+
+
+def width_option():
+    return typer.Option(None, "--width", min=MIN_WIDTH, metavar="N", help=WIDTH_HELP)
+
+
+def wide_option():
+    return typer.Option(False, "--wide", help=WIDE_HELP)
+
+
+def table_console(width: int | None = None, wide: bool = False) -> tuple[Console, int | None]:
+    """The console to print tables on, and the width they must fit (None: keep every column, `report.fit`).
+
+    The width is ``--width``, else the terminal's (Rich reads COLUMNS there too), else COLUMNS when piped; piped
+    without COLUMNS there is no width to fit, so tables keep every column and prose wraps at PIPED_WIDTH. ``--wide``
+    keeps every column whatever the width. Print with ``crop=False``: a line wider than the width is wrapped or
+    scrolled by the terminal, never cut."""
+    console = Console(highlight=False, soft_wrap=False, emoji=False)   # a spec's ':100:' stays text
+    chosen = width
+    if chosen is None and console.is_terminal:
+        chosen = console.width
+    if chosen is None:
+        columns = os.environ.get("COLUMNS", "").strip()
+        chosen = int(columns) if columns.isdigit() and int(columns) >= MIN_WIDTH else None
+        wide = wide or chosen is None
+    console = Console(highlight=False, soft_wrap=False, emoji=False, width=chosen or PIPED_WIDTH)
+    return console, None if wide else chosen
 
 
 def fail(message: str) -> None:

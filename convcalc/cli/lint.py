@@ -11,7 +11,7 @@ import typer
 
 from ..errors import ConvcalcError
 from ..report.json_text import dumps as json_text
-from .common import EXIT_CHECK_FAILED, app, errors_to_exit, stdout
+from .common import EXIT_CHECK_FAILED, app, errors_to_exit, table_console, wide_option, width_option
 
 
 class LintFormat(str, Enum):
@@ -51,6 +51,8 @@ def lint_command(
                                                help="Let specs include files outside their directory tree."),
     explain: Optional[str] = typer.Option(None, "--explain", metavar="RULE",
                                           help="Print a rule's rationale and fix, and exit."),
+    width: Optional[int] = width_option(),
+    wide: bool = wide_option(),
 ) -> None:
     """Check specs for errors and likely mistakes; exit 1 on findings at or above --fail-on (default: error).
 
@@ -72,7 +74,7 @@ def lint_command(
 
     with errors_to_exit():
         if explain is not None:
-            stdout(100).print(explain_rule(rule_named(explain)))
+            table_console(width, wide)[0].print(explain_rule(rule_named(explain)))
             return
         if not paths:
             raise ConvcalcError("give at least one PATH to lint (a spec file, a directory or a glob)")
@@ -88,8 +90,8 @@ def lint_command(
     if format is not LintFormat.text:
         sys.stdout.write(text)
     else:
-        console = stdout()
-        console.soft_wrap = True
-        console.print(to_text(report))
+        console, fit_width = table_console(width, wide)
+        console.soft_wrap = fit_width is None          # --wide: a finding on one line, whatever its length
+        console.print(to_text(report, fit_width), crop=False)
     if failed(report, settings):
         raise typer.Exit(EXIT_CHECK_FAILED)

@@ -7,40 +7,28 @@ import sys
 from typing import Optional
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from ..errors import nearest_of_many
-from ..layers import REQUIRED, layer_types
-from .common import app, fail, stdout
+from ..layers import layer_types
+from .common import app, fail, table_console, wide_option, width_option
 
 
 @app.command(name="layers")
-def layers_command(type_name: Optional[str] = typer.Argument(None, help="Show one type's arguments.")) -> None:
+def layers_command(type_name: Optional[str] = typer.Argument(None, help="Show one type's arguments."),
+                   width: Optional[int] = width_option(), wide: bool = wide_option()) -> None:
     """List the layer types a spec may use, or one type's arguments and defaults."""
-    console = stdout(120)
+    from ..report.layers import arguments_table, layer_types_table
+
+    console, fit_width = table_console(width, wide)
     types = layer_types()
     if type_name:
         matches = [t for t in types if type_name.lower() in (t.type_name.lower(), *(a.lower() for a in t.aliases))]
         if not matches:
             hint = nearest_of_many(type_name, [t.type_name for t in types], "`convcalc layers` lists them all")
             fail(f"unknown layer type '{type_name}'; {hint}")
-        cls = matches[0]
-        table = Table(title=escape(f"{cls.type_name}: {cls.summary}"), title_justify="left")
-        for column in ("argument", "default", "meaning"):
-            table.add_column(column)
-        for name, arg in cls.arguments.items():
-            default = "required" if arg.default is REQUIRED else json.dumps(arg.default)
-            table.add_row(escape(name), escape(default), escape(arg.doc))
-        console.print(table)
+        console.print(arguments_table(matches[0], fit_width, console.width), crop=False)
         return
-    table = Table(title="layer types (case-insensitive in specs)", title_justify="left")
-    table.add_column("type")
-    table.add_column("what it does")
-    for cls in types:
-        aliases = f" (also {', '.join(cls.aliases)})" if cls.aliases else ""
-        table.add_row(escape(cls.type_name + aliases), escape(cls.summary))
-    console.print(table)
+    console.print(layer_types_table(types, fit_width, console.width), crop=False)
 
 
 @app.command(name="schema")

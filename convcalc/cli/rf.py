@@ -11,7 +11,7 @@ import typer
 
 from ..report.json_text import dumps as json_text
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
-                     faster_blas, load_graph, shape_option, stdout)
+                     faster_blas, load_graph, shape_option, table_console, wide_option, width_option)
 from .run import MEMORY_HELP
 
 
@@ -48,6 +48,8 @@ def rf_command(
                                                 " on the input image and write it here."),
     allow_include_outside: bool = typer.Option(False, "--allow-include-outside", help=INCLUDE_HELP),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", metavar="SIZE", help=MEMORY_HELP),
+    width: Optional[int] = width_option(),
+    wide: bool = wide_option(),
 ) -> None:
     """Receptive fields: growth per layer, a unit's exact region, the effective receptive field, overlays.
 
@@ -69,6 +71,7 @@ def rf_command(
     from ..report.rf import study_output
     from ..report.rf_pictures import erf_heatmap, overlay as draw_overlay
 
+    console, fit_width = table_console(width, wide)
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
         notes = faster_blas() if erf is not None else []
@@ -83,12 +86,11 @@ def rf_command(
             save_png(picture, overlay)
         shown, data = study_output(study, erf_picture=None if erf is None else str(erf),
                                    overlay_picture=None if overlay is None else str(overlay),
-                                   overlay_regions=regions, notes=notes)
+                                   overlay_regions=regions, notes=notes, width=fit_width, prose=console.width)
     if format is TableOrJson.json:
         sys.stdout.write(json_text(data))
     else:
-        console = stdout()
         for item in shown:
-            console.print(item)
+            console.print(item, crop=False)
     if study.checks is not None and not all(check.ok for check in study.checks):
         raise typer.Exit(EXIT_CHECK_FAILED)

@@ -11,7 +11,7 @@ import typer
 
 from ..report.json_text import dumps as json_text
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
-                     faster_blas, floats, load_graph, size, stderr, stdout)
+                     faster_blas, floats, load_graph, size, stderr, table_console, wide_option, width_option)
 
 MEMORY_HELP = ("Memory budget, e.g. 8G or 500M (0 or none: no limit); default: 75% of the available memory."
                " Work whose estimated memory exceeds it is refused before anything large is allocated.")
@@ -53,6 +53,8 @@ def run_command(
                                      help="Prove every layer's receptive field by exact dependency propagation"
                                           " (all), or skip it (none)."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", metavar="SIZE", help=MEMORY_HELP),
+    width: Optional[int] = width_option(),
+    wide: bool = wide_option(),
 ) -> None:
     """Run the network with NumPy on real input and check every prediction of the analyzer.
 
@@ -90,7 +92,9 @@ def run_command(
     if format is TableOrJson.json:
         sys.stdout.write(json_text(run_json(checked.result, checked.source, topk, checked.rf_checks)))
     else:
-        stdout().print(run_table(checked.result, checked.source, topk, notes, checked.rf_checks))
+        console, fit_width = table_console(width, wide)
+        console.print(run_table(checked.result, checked.source, topk, notes, checked.rf_checks, fit_width,
+                                console.width), crop=False)
     if not checked.ok:
         raise typer.Exit(EXIT_CHECK_FAILED)
 

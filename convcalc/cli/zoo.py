@@ -14,7 +14,7 @@ from ..report.zoo import ZooEntry, zoo_json, zoo_table
 from ..spec.build import build_graph
 from ..spec.load import load_spec
 from ..spec.zoo import zoo_names, zoo_path
-from .common import TableOrJson, app, errors_to_exit, stdout
+from .common import TableOrJson, app, errors_to_exit, table_console, wide_option, width_option
 
 
 def _entry(name: str) -> ZooEntry:
@@ -30,6 +30,8 @@ def zoo_command(
     name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="Print this model's spec (to copy and edit).",
                                          show_default=False),
     format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
+    width: Optional[int] = width_option(),
+    wide: bool = wide_option(),
 ) -> None:
     """List the model zoo: every spec shipped with convcalc, with its input, parameters, GMACs, receptive field
     and the published figures its tests check it against. Any command takes a zoo name where it takes a spec.
@@ -48,7 +50,7 @@ def zoo_command(
     if format is TableOrJson.json:
         sys.stdout.write(json_text(zoo_json(entries)))
     else:
-        console = stdout(fits=True)
-        console.print(zoo_table(entries, console.width))
+        console, fit_width = table_console(width, wide)
+        console.print(zoo_table(entries, fit_width, console.width), crop=False)
     if any(entry.error for entry in entries):
         raise typer.Exit(1)

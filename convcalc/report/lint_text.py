@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from rich.console import Group
@@ -31,8 +32,24 @@ def summary_line(report: LintReport) -> str:
             f" in {_count(files_with, 'file')} ({report.seconds:.2f} s)")
 
 
-def to_text(report: LintReport) -> Group:
-    """Findings grouped by file (a bold file name, then ``line:col  severity  RULE  message``), and a summary."""
+MESSAGE_INDENT = 25        # '  ' + line:col, severity and rule in 8, 8 and 7 columns
+MESSAGE_MIN = 30           # narrower than this beside the indent, a message starts on its own lines
+
+
+def _message_lines(message: str, width: int | None) -> list[str]:
+    """The message wrapped between words into ``width`` columns under a hanging indent (None: one line)."""
+    if width is None:
+        return [message]
+    indent = MESSAGE_INDENT if width - MESSAGE_INDENT >= MESSAGE_MIN else 4
+    lines = textwrap.wrap(message, width - indent, break_on_hyphens=False) or [""]
+    if indent != MESSAGE_INDENT:
+        return ["", *(" " * indent + line for line in lines)]
+    return [lines[0], *(" " * indent + line for line in lines[1:])]
+
+
+def to_text(report: LintReport, width: int | None = None) -> Group:
+    """Findings grouped by file (a bold file name, then ``line:col  severity  RULE  message``), and a summary.
+    ``width``: messages wrap between words into so many columns, under a hanging indent (None: one line each)."""
     lines: list[Text] = []
     current = None
     for finding in report.findings:
@@ -45,8 +62,10 @@ def to_text(report: LintReport) -> Group:
         row.append(f"{finding.line}:{finding.column}".ljust(8), style="dim")
         row.append(finding.severity.label.ljust(8), style=STYLES[finding.severity])
         row.append(finding.rule.ljust(7), style="bold")
-        row.append(finding.message)
+        message = _message_lines(finding.message, width)
+        row.append(message[0])
         lines.append(row)
+        lines.extend(Text(line) for line in message[1:])
     if report.findings:
         lines.append(Text(""))
     lines.append(Text(summary_line(report), style="bold"))

@@ -7,12 +7,11 @@ from fractions import Fraction
 from typing import Any, Optional, Sequence
 
 from rich.console import Group as RichGroup
-from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from ..proof.erf import Erf
 from ..proof.study import FieldStudy
+from .fit import Column, fit
 from .rf_checks import rf_checks_json, rf_checks_table
 from .summary import json_number
 from ..analysis.regions import AxisRegion, GrowthRow, UnitRegion
@@ -67,15 +66,24 @@ def notes_text(row: GrowthRow) -> str:
 
 # --------------------------------------------------------------------------- growth
 
-def growth_table(rows: Sequence[GrowthRow], title: str) -> RichGroup:
-    table = Table(title=escape(title), title_justify="left")
-    for column, justify in (("layer", "left"), ("type", "left"), ("size", "right"), ("stride", "right"),
-                            ("covers", "right"), ("growth", "left"), ("notes", "left")):
-        table.add_column(column, justify=justify, no_wrap=column in ("growth", "size"))
+GROWTH_COLUMNS = (Column("layer", kind="name"), Column("type"), Column("size", "right"), Column("stride", "right"),
+                  Column("covers", "right"), Column("growth"), Column("notes", kind="text"))
+GROWTH_DROP = ("growth", "type", "notes", "covers", "stride")     # what a narrow terminal loses first
+REGION_COLUMNS = (*(Column(c, "right") for c in ("axis", "unit", "region", "size", "inside input", "centre", "reads")),
+                  Column("in padding", kind="text"))
+REGION_DROP = ("centre", "reads", "inside input", "in padding")
+ERF_DROP = ("unit centre", "ERF mean", "ERF std", "inside input")
+
+
+def growth_table(rows: Sequence[GrowthRow], title: str, width: int | None = None,
+                 prose: int | None = None) -> RichGroup:
+    """``width``: fit the table into so many columns (`report.fit`, GROWTH_DROP; None: full width)."""
+    cells = []
     for row in rows:
         stride = "–" if row.whole else _joined(row.stride)
-        table.add_row(escape(row.name), escape(row.type), size_text(row), stride, _percent(row.area),
-                      bar(linear_share(row)), escape(notes_text(row)))
+        cells.append([row.name, row.type, size_text(row), stride, _percent(row.area), bar(linear_share(row)),
+                      notes_text(row)])
+    table = fit(GROWTH_COLUMNS, cells, width, GROWTH_DROP, prose=prose).table(title)
     legend = Text("size: the largest region per axis (min..max where units differ); stride: input positions"
                   " between neighbouring units; covers: the share of the input (area) the largest region spans;"
                   " the bar: the same share per axis (geometric mean). ⚠: a merge of inputs with different strides"
@@ -115,15 +123,15 @@ def _padding_text(axis: AxisRegion) -> str:
     return f"{text}: {runs}"
 
 
-def region_table(region: UnitRegion, title: Optional[str] = None) -> RichGroup:
+def region_table(region: UnitRegion, title: Optional[str] = None, width: int | None = None,
+                 prose: int | None = None) -> RichGroup:
+    """``width``: fit the table into so many columns (`report.fit`, REGION_DROP; None: full width)."""
     units = ", ".join(map(str, region.units))
-    table = Table(title=escape(title or f"layer '{region.layer}', unit ({units})"), title_justify="left")
-    for column in ("axis", "unit", "region", "size", "inside input", "centre", "reads", "in padding"):
-        table.add_column(column, justify="left" if column in ("in padding",) else "right")
-    for index, axis in enumerate(region.axes):
-        table.add_row(str(index), str(axis.unit), _range(None if axis.first is None else (axis.first, axis.last)),
-                      str(axis.size), _range(axis.clipped), _centre(axis.centre),
-                      _range(axis.extent), _padding_text(axis))
+    cells = [[str(index), str(axis.unit), _range(None if axis.first is None else (axis.first, axis.last)),
+              str(axis.size), _range(axis.clipped), _centre(axis.centre), _range(axis.extent), _padding_text(axis)]
+             for index, axis in enumerate(region.axes)]
+    table = fit(REGION_COLUMNS, cells, width, REGION_DROP, prose=prose).table(
+        title or f"layer '{region.layer}', unit ({units})")
     if region.empty:
         summary = "this unit reads no input (it gets only a bias)"
     else:
@@ -153,17 +161,18 @@ def region_json(region: UnitRegion) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- ERF
 
-def erf_table(erf: Erf, picture: Optional[str] = None) -> RichGroup:
+def erf_table(erf: Erf, picture: Optional[str] = None, width: int | None = None,
+              prose: int | None = None) -> RichGroup:
+    """``width``: fit the table into so many columns (`report.fit`, ERF_DROP; None: full width)."""
     units = ", ".join(map(str, erf.units))
     channel = "all channels" if erf.channel is None else f"channel {erf.channel}"
-    table = Table(title=escape(f"effective receptive field of layer '{erf.layer}', unit ({units}), {channel},"
-                               f" {erf.samples} samples"), title_justify="left")
     side = f"ERF side ({round(100 * erf.fraction)} %)"
-    for column in ("axis", "theoretical size", "inside input", side, "ERF std", "ERF mean", "unit centre"):
-        table.add_column(column, justify="right")
-    for index, axis in enumerate(erf.axes):
-        table.add_row(str(index), str(axis.theoretical_size), _range(axis.clipped), str(axis.side),
-                      f"{axis.std:.2f}", f"{axis.mean:.2f}", f"{axis.centre:g}")
+    columns = [Column(c, "right") for c in ("axis", "theoretical size", "inside input", side, "ERF std", "ERF mean",
+                                              "unit centre")]
+    cells = [[str(index), str(axis.theoretical_size), _range(axis.clipped), str(axis.side), f"{axis.std:.2f}",
+              f"{axis.mean:.2f}", f"{axis.centre:g}"] for index, axis in enumerate(erf.axes)]
+    table = fit(columns, cells, width, ERF_DROP, prose=prose).table(
+        f"effective receptive field of layer '{erf.layer}', unit ({units}), {channel}, {erf.samples} samples")
     lines = [f"{_percent(erf.inside)} of the gradient mass lies inside the theoretical region.",
              f"ERF side: positions in the smallest window centred on the unit that holds {round(100 * erf.fraction)} %"
              " of |dy/dx| (Luo et al. 2016)."]
@@ -196,20 +205,23 @@ def _unit_text(region: UnitRegion) -> str:
 
 
 def study_output(study: FieldStudy, *, erf_picture: Optional[str] = None, overlay_picture: Optional[str] = None,
-                 overlay_regions: Sequence[UnitRegion] = (), notes: Sequence[str] = ()) -> tuple[list, dict]:
+                 overlay_regions: Sequence[UnitRegion] = (), notes: Sequence[str] = (), width: int | None = None,
+                 prose: int | None = None) -> tuple[list, dict]:
     """A `FieldStudy` as what `convcalc rf` shows: the renderables in order (region, ERF and ``notes``, overlay
     regions and legend, verification, growth) and the JSON data. ``erf_picture``/``overlay_picture``: where the
-    pictures were written; ``overlay_regions``: the regions the overlay outlines, in palette order."""
+    pictures were written; ``overlay_regions``: the regions the overlay outlines, in palette order. ``width``: fit
+    the tables into so many columns (`report.fit`; None: full width, prose columns wrapped at ``prose``)."""
+    fitting = {"width": width, "prose": prose}
     summary, layer = study.summary, study.layer
     data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "spec": summary.name,
                             "input_shape": list(summary.input_shape), "layer": layer}
     shown: list = []
     if study.region is not None:
         data["region"] = region_json(study.region)
-        shown.append(region_table(study.region))
+        shown.append(region_table(study.region, **fitting))
     if study.erf is not None:
         data["erf"] = erf_json(study.erf, erf_picture)
-        shown.append(erf_table(study.erf, erf_picture))
+        shown.append(erf_table(study.erf, erf_picture, **fitting))
         shown.extend(Text(note) for note in notes)
     if study.overlay_units is not None:
         colours = [COLOUR_NAMES[i % len(COLOUR_NAMES)] for i in range(len(overlay_regions))]
@@ -217,19 +229,19 @@ def study_output(study: FieldStudy, *, erf_picture: Optional[str] = None, overla
             dict(region_json(r), colour=colour) for r, colour in zip(overlay_regions, colours)]}
         for index, (r, colour) in enumerate(zip(overlay_regions, colours)):
             if study.units is None or index > 0:
-                shown.append(region_table(r, f"layer '{layer}', {_unit_text(r)}: {colour}"))
+                shown.append(region_table(r, f"layer '{layer}', {_unit_text(r)}: {colour}", **fitting))
         legend = ", ".join(f"{colour}: {_unit_text(r)}"
                            + ("" if r.axes and all(a.clipped for a in r.axes) else " (outside the input)")
                            for r, colour in zip(overlay_regions, colours))
         shown.append(Text(f"overlay written to {overlay_picture} ({legend})"))
     if study.checks is not None:
         data["verify"] = rf_checks_json(study.checks)
-        shown.append(rf_checks_table(study.checks))
+        shown.append(rf_checks_table(study.checks, **fitting))
     if study.growth is not None:
         data["growth"] = growth_json(study.growth)
         shape_text = "×".join(map(str, summary.input_shape))
         shown.append(growth_table(study.growth, f"receptive-field growth of '{summary.name}' up to '{layer}'"
-                                                f" (input {shape_text})"))
+                                                f" (input {shape_text})", **fitting))
     return shown, data
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Optional, Sequence
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from .fit import Column, fit
 from .summary import json_number
 from ..proof.verify import AxisCheck, FieldCheck
 
@@ -47,21 +48,24 @@ def check_mark(check: FieldCheck) -> str:
     return OK if check.ok else BAD
 
 
-def rf_checks_table(checks: Sequence[FieldCheck], title: str | None = None) -> Table:
+# what a narrow terminal loses first (the detail wraps; the fields are never cut)
+DROP_ORDER = ("type", "units", "detail", "measured")
+
+
+def rf_checks_table(checks: Sequence[FieldCheck], title: str | None = None, width: int | None = None,
+                    prose: int | None = None) -> Table:
     """One row per checked layer: the predicted and measured size / stride / padding, the unit count, ✓/✗ and
-    what was compared (or what differed)."""
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for header, justify in (("name", "left"), ("type", "left"), ("predicted r / S / P", "left"),
-                            ("measured", "left"), ("units", "right"), ("", "left"), ("detail", "left")):
-        table.add_column(header, justify=justify, no_wrap=header == "name")
+    what was compared (or what differed). ``width``: fit it into so many columns (`report.fit`, DROP_ORDER)."""
+    columns = [Column("name", kind="name"), Column("type"), Column("predicted r / S / P"), Column("measured"),
+               Column("units", "right"), Column(""), Column("detail", kind="text")]
+    rows = []
     for check in checks:
         predicted = "whole input" if check.whole else field_text(check.axes, "predicted")
         measured = "" if check.whole else field_text(check.axes, "measured")
-        mark = OK if check.ok else f"[red]{BAD}[/]"
+        mark = Text(OK) if check.ok else Text(BAD, style="red")
         units = len(check.units) if check.units != ((),) else 1
-        table.add_row(escape(check.layer), escape(check.type), predicted, measured, str(units), mark,
-                      escape(check.detail))
-    return table
+        rows.append([check.layer, check.type, predicted, measured, str(units), mark, check.detail])
+    return fit(columns, rows, width, DROP_ORDER, prose=prose).table(title)
 
 
 def rf_check_json(check: FieldCheck) -> dict[str, Any]:

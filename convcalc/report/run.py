@@ -6,11 +6,10 @@ from typing import Any, Sequence
 
 import numpy as np
 from rich.console import Group as RichGroup
-from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from ..execution.network import RunResult
+from .fit import Column, fit
 from .summary import human, shape_cell
 from .rf_checks import rf_checks_json, rf_checks_table
 from ..proof.verify import FieldCheck
@@ -69,28 +68,31 @@ def run_json(result: RunResult, source: str, k: int | None = None,
 
 
 def run_table(result: RunResult, source: str, k: int | None = None, notes: Sequence[str] = (),
-              rf_checks: Sequence[FieldCheck] | None = None) -> RichGroup:
+              rf_checks: Sequence[FieldCheck] | None = None, width: int | None = None,
+              prose: int | None = None) -> RichGroup:
     """``rf_checks``: the receptive-field checks, shown in an RF column (✓/✗, blank where not checked) with a
-    table of the failures below."""
+    table of the failures below. ``width``: fit the tables into it (`report.fit`; None: full width, prose columns
+    wrapped at ``prose``)."""
     summary = result.summary
     checks = {c.layer: c for c in rf_checks or ()}
     title = (f"{summary.name}: {source} → batch {result.batch} × {shape_cell(summary.input_shape)}"
              f" → {shape_cell(result.output.shape[1:])}")
-    table = Table(title=escape(title), title_justify="left", header_style="bold")
-    columns = (("name", "left"), ("type", "left"), ("shape predicted", "left"), ("actual", "left"), ("", "left"),
-               ("MACs predicted", "right"), ("executed", "right"), ("", "left"), ("ms", "right"))
-    for header, justify in columns + ((("RF", "left"),) if rf_checks else ()):
-        table.add_column(header, justify=justify, no_wrap=header in ("name",))
+    columns = [Column("name", kind="name"), Column("type"), Column("shape predicted"), Column("actual"), Column(""),
+               Column("MACs predicted", "right"), Column("executed", "right"), Column(""), Column("ms", "right")]
+    if rf_checks:
+        columns.append(Column("RF"))
+    rows = []
     for r in result.layers:
-        shape_mark = OK if r.shape_ok else BAD
-        macs_mark = OK if r.macs_ok else BAD
-        name = escape(r.name) + ("" if r.finite else "  [red]NaN/Inf[/]")
+        name = Text(r.name) + (Text("") if r.finite else Text("  NaN/Inf", style="red"))
         type_text = r.type + (" (folded)" if r.folded else " (fused)" if r.fused_into
                               else f" ({r.transform})" if r.transform else "")
-        table.add_row(name, escape(type_text), shape_cell(r.predicted_shape), shape_cell(r.actual_shape),
-                      shape_mark if r.shape_ok else f"[red]{shape_mark}[/]", f"{r.predicted_macs:,}",
-                      f"{r.executed_macs:,}", macs_mark if r.macs_ok else f"[red]{macs_mark}[/]",
-                      f"{r.seconds * 1000:.2f}", *_rf_cell(checks, r.name, bool(rf_checks)))
+        rows.append([name, type_text, shape_cell(r.predicted_shape), shape_cell(r.actual_shape), _mark(r.shape_ok),
+                     f"{r.predicted_macs:,}", f"{r.executed_macs:,}", _mark(r.macs_ok), f"{r.seconds * 1000:.2f}",
+                     *_rf_cell(checks, r.name, bool(rf_checks))])
+    confirmed = result.ok and all(c.ok for c in checks.values())
+    # what the narrow terminal loses first: the columns that repeat the predictions when every check passed
+    drop = ("executed", "actual", "ms", "type") if confirmed else ("ms", "type", "executed", "actual")
+    table = fit(columns, rows, width, drop, prose=prose).table(title)
     lines = Text()
     shapes_ok = sum(r.shape_ok for r in result.layers)
     macs_ok = sum(r.macs_ok for r in result.layers)
@@ -118,14 +120,19 @@ def run_table(result: RunResult, source: str, k: int | None = None, notes: Seque
     lines.append(verdict + "\n", style="bold green" if ok else "bold red")
     failed = [c for c in rf_checks or () if not c.ok]
     if failed:
-        return RichGroup(table, rf_checks_table(failed, title="receptive fields that disagree"), lines)
+        return RichGroup(table, rf_checks_table(failed, title="receptive fields that disagree", width=width,
+                                                prose=prose), lines)
     return RichGroup(table, lines)
 
 
-def _rf_cell(checks: dict[str, FieldCheck], name: str, shown: bool) -> tuple[str, ...]:
+def _mark(ok: bool) -> Text:
+    return Text(OK) if ok else Text(BAD, style="red")
+
+
+def _rf_cell(checks: dict[str, FieldCheck], name: str, shown: bool) -> tuple[Text, ...]:
     if not shown:
         return ()
     check = checks.get(name)
     if check is None:
-        return ("",)
-    return (OK,) if check.ok else (f"[red]{BAD}[/]",)
+        return (Text(""),)
+    return (_mark(check.ok),)

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from ..analysis.summary import LayerResult, Summary, previous_on_path
 from ..algebra import Field
+from .fit import Column, fit, middle_cut  # noqa: F401  (middle_cut: where it was first defined)
 
 # 2: each layer's rf names only the layer before it on its max/min path (max_path_prev, min_path_prev) instead of
 # listing the whole paths (max_path, min_path), which made the JSON quadratic in the depth
@@ -305,8 +306,8 @@ class LayerTable:
     (all a column's width depends on); the body lines are then written here, one string per row."""
 
     def __init__(self, title: str, columns: Sequence[tuple[str, str, int | None]],
-                 rows: Sequence[tuple[Sequence[str], bool]]):
-        self.title, self.columns = title, list(columns)
+                 rows: Sequence[tuple[Sequence[str], bool]], full_width: int = 0):
+        self.title, self.columns, self.full_width = title, list(columns), full_width
         self.rows = [([c.translate(_VISIBLE) for c in cells], dim) for cells, dim in rows]
 
     def _frame(self, proxies: Sequence[Sequence[str]]) -> Table:
@@ -325,6 +326,7 @@ class LayerTable:
         return table
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        options = options.update_width(max(options.max_width, self.full_width))    # --wide: past the console's
         if not self.rows:
             yield self._frame([])
             return
@@ -381,52 +383,33 @@ def _cell(text: str, width: int, justify: str) -> str:
     return f" {text} "
 
 
-def middle_cut(text: str, room: int) -> str:
-    """``text`` in at most ``room`` characters, its middle replaced by '…' (both ends of a layer name tell most)."""
-    if len(text) <= room:
-        return text
-    head = (room - 1) // 2
-    return text[:head] + "…" + text[len(text) - (room - 1 - head):]
-
-
 # the columns a narrow terminal loses first (a cell is never cropped: a column that does not fit is left out whole)
 DROP_ORDER = ("RF padding", "RF stride", "type", "RF size")
+COLUMNS = [Column(header, "right" if header in ("params", "MACs") else "left", "name" if header == "name" else "whole")
+           for header in HEADERS]
 
 
 def to_table(summary: Summary, depth: int | None = None, parts: bool = False,
-             width: int | None = None) -> RichGroup:
-    """The per-layer table and totals; ``width``: the terminal's, where columns are left out (DROP_ORDER) until the
-    table fits, and a line says which."""
+             width: int | None = None, wide: bool = False) -> RichGroup:
+    """The per-layer table and totals; ``width``: the terminal's, where columns are left out (DROP_ORDER) and then
+    long names shortened until the table fits (`report.fit`), and a line says what was left out. ``wide``: every
+    column, at full width even past the console's."""
     title = f"{summary.name}: input {shape_cell(summary.input_shape)} → output {shape_cell(summary.output_shape)}"
     shown = rows(summary, depth, parts)
     cells = [_cells(row) for row in shown]
     for row, row_cells in zip(shown, cells):
         row_cells[0] = "  " * row.depth + row_cells[0]
-    widest = [max([len(header), *(len(c[index]) for c in cells)]) for index, header in enumerate(HEADERS)]
-    kept = list(range(len(HEADERS)))
-    for header in DROP_ORDER:
-        if width is None or 1 + sum(widest[i] + 3 for i in kept) <= width:
-            break
-        kept.remove(HEADERS.index(header))
-    # still too wide: long names are shortened in the middle ('layer4.…downsample.1'), never a number or a shape
-    if width is not None and 1 + sum(widest[i] + 3 for i in kept) > width:
-        room = max(8, width - 1 - sum(widest[i] + 3 for i in kept if i != 0) - 3)
-        for row_cells in cells:
-            row_cells[0] = middle_cut(row_cells[0], room)
-        widest[0] = min(widest[0], room)
-    columns = []
-    for index in kept:
-        header = HEADERS[index]
-        numeric = header in ("params", "MACs")
-        keep_whole = numeric or header in ("name", "output shape")
-        columns.append((header, "right" if numeric else "left", widest[index] if keep_whole else None))
-    table = LayerTable(title, columns, [([row_cells[i] for i in kept], row.part)
-                                        for row, row_cells in zip(shown, cells)])
+    fitted = fit(COLUMNS, cells, None if wide else width, DROP_ORDER)
+    if width is None and not wide:      # not fitted: Rich lays it out, narrowing what is not a number, shape or name
+        columns = [(c.header, c.justify, w if c.header in ("name", "output shape", "params", "MACs") else None)
+                   for c, w in zip(fitted.columns, fitted.widths)]
+    else:
+        columns = [(c.header, c.justify, w) for c, w in zip(fitted.columns, fitted.widths)]
+    table = LayerTable(title, columns, [(row_cells, row.part) for row, row_cells in zip(shown, fitted.rows)],
+                       full_width=fitted.total if wide else 0)
     totals = Text()
-    left_out = [HEADERS[i] for i in range(len(HEADERS)) if i not in kept]
-    if left_out:
-        totals.append(f"           left out at {width} columns: {', '.join(left_out)} (a wider terminal or COLUMNS,"
-                      " or --format json/csv, shows them)\n")
+    if fitted.note():
+        totals.append(fitted.note("           ") + "\n")
     if any(row.part for row in shown):
         totals.append("           parts (dim rows) are inside the layer above them, not added to the totals\n")
     if any(row.rf.misaligned for row in shown if not row.part):

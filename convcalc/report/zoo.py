@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from rich.markup import escape
-from rich.table import Table
+from rich.console import Group as RichGroup
+from rich.text import Text
 
 from ..analysis.summary import Summary
 from ..algebra import Field
+from .fit import Column, fit
 from .summary import human, rf_json, rf_texts, shape_cell
 
 
@@ -61,28 +62,28 @@ def zoo_json(entries: list[ZooEntry]) -> dict[str, Any]:
     return {"schema_version": 1, "models": models}
 
 
-def zoo_table(entries: list[ZooEntry], width: int = 200) -> Table:
-    """The zoo's rows; narrower than 110 columns the published figures are left out, narrower than 80 the
-    receptive fields too (the caption says so); numbers and shapes are never wrapped."""
-    shown = 6 if width >= 110 else 5 if width >= 80 else 4
-    left_out = ["published figures", "receptive fields"][:6 - shown]
-    table = Table(title="the model zoo (convcalc analyze NAME; convcalc zoo NAME prints a spec to copy)",
-                  title_justify="left",
-                  caption=f"left out to fit {width} columns: {', '.join(left_out)} (--format json has them)"
-                  if left_out else None, caption_justify="left")
-    for column, justify, whole in (("model", "left", False), ("input", "left", True), ("params", "right", True),
-                                   ("GMACs", "right", True), ("RF (deepest windowed layer)", "left", False),
-                                   ("published", "left", False))[:shown]:
-        table.add_column(column, justify=justify, overflow="fold", no_wrap=whole)  # type: ignore[arg-type]
+COLUMNS = (Column("model", kind="text"), Column("input"), Column("params", "right"), Column("GMACs", "right"),
+           Column("RF", "right"), Column("RF layer", kind="name"), Column("published", kind="text"))
+DROP_ORDER = ("published", "RF layer", "RF")     # what a narrow terminal loses first
+
+
+def zoo_table(entries: list[ZooEntry], width: int | None = None, prose: int | None = None) -> RichGroup:
+    """The zoo's rows, fitted into ``width`` columns (`report.fit`: the published figures are left out first, then
+    the layers of the receptive fields, then the fields, and a line says so; None: every column); numbers and shapes are never cut or wrapped.
+    A spec that could not be analysed is listed under the table with its error."""
+    rows, errors = [], []
     for entry in entries:
         summary = entry.summary
         if summary is None:
-            table.add_row(escape(entry.name), *[""] * (shown - 2), f"[red]{escape(entry.error)}[/red]")
+            rows.append([entry.name, "", "", "", "", "", Text("not analysed (below)", style="red")])
+            errors.append(Text(f"{entry.name}: {entry.error}", style="red"))
             continue
         deepest = _last_windowed(summary)
-        rf = f"{rf_texts(deepest[1])[0]} ({escape(deepest[0])})" if deepest else "–"
+        rf, at = (rf_texts(deepest[1])[0], deepest[0]) if deepest else ("–", "")
         promised, ok = _promise(entry)
-        mark = "" if ok is None else (" [green]✓[/green]" if ok else " [red]✗[/red]")
-        table.add_row(*(escape(entry.name), shape_cell(summary.input_shape), f"{summary.totals.params:,}",
-                        f"{summary.totals.macs / 1e9:.3f}", rf, escape(promised) + mark)[:shown])
-    return table
+        mark = Text("") if ok is None else Text(" ✓", style="green") if ok else Text(" ✗", style="red")
+        rows.append([entry.name, shape_cell(summary.input_shape), f"{summary.totals.params:,}",
+                     f"{summary.totals.macs / 1e9:.3f}", rf, at, Text(promised) + mark])
+    table = fit(COLUMNS, rows, width, DROP_ORDER, prose=prose).table(
+        "the model zoo (convcalc analyze NAME; convcalc zoo NAME prints a spec to copy)")
+    return RichGroup(table, *errors)
