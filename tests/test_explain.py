@@ -156,12 +156,12 @@ def test_command_prints_matrix_vectors_and_checks():
     result = invoke("conv2d", "--in", "1x4x4", "-k", "3", "--kernel", "1,2,3;4,5,6;7,8,9")
     assert result.exit_code == 0, result.output
     assert "y[0,0] │ w00 w01 w02   · │ w10 w11 w12   · │ w20 w21 w22   · │   ·   ·   ·   ·" in result.output
-    assert "C: 4 × 16, 36 of 64 entries nonzero" in result.output
+    assert "C: 4 × 16 (36 of 64 entries nonzero)" in result.output
     assert result.output.count("✓") == 6 and "✗" not in result.output
     assert "ConvTranspose2d(y; stride 1, padding 0, dilation 1, output_padding 0) = Cᵀ·y" in result.output
     assert "w22=9  w21=8  w20=7" in result.output          # the flipped kernel
     transposed = invoke("convtranspose2d", "--in", "1x2x2", "-k", "3", "-s", "2", "-p", "1", "--output-padding", "1")
-    assert transposed.exit_code == 0 and "Cᵀ: 16 × 4" in transposed.output
+    assert transposed.exit_code == 0 and "Cᵀ: 16 × 4 (25 of 64 entries nonzero)" in transposed.output
 
 
 def test_json_output():

@@ -274,7 +274,7 @@ def _transposed_partner(conv: Layer, in_shape, out_shape, kernel, matrix, cotang
     said = (f"stride {_axes(conv.stride)}, padding {_axes([lo for lo, _ in pads])}, dilation {_axes(conv.dilation)}"
             f"{f', groups {conv.groups}' if conv.groups > 1 else ''}, output_padding {_axes(output_padding)}")
     forward = unit_forward(transposed, cotangent[None], kernel, shape)[0]
-    return [_check("transposed", f"{name}(y; {said}) = Cᵀ·y, with the conv's weight", forward.ravel(),
+    return [_check("transposed", f"{name}(y; {said}) = Cᵀ·y", forward.ravel(),
                    matrix.T @ cotangent.ravel()),
             _check("transposed matrix", f"the {name} unit's own matrix = Cᵀ",
                    unit_matrix(transposed, out_shape, in_shape, kernel), matrix.T)], forward
@@ -312,8 +312,8 @@ def _true_convolution(type_name: str, arguments: dict[str, Any], in_shape, out_s
     plain, _, _ = _unit(type_name, {**raw, "flip_kernel": False}, in_shape)
     true = unit_forward(true_layer, x[None], kernel, out_shape)[0]
     correlated = unit_forward(plain, x[None], flipped, out_shape)[0]
-    check = _check("true convolution", f"true convolution of x with w ({type_name}, flip_kernel: true) ="
-                   " cross-correlation of x with flip(w)", true.ravel(), correlated.ravel())
+    check = _check("true convolution", "true convolution (flip_kernel: true) = cross-correlation with flip(w)",
+                   true.ravel(), correlated.ravel())
     return TrueConvolution(flipped, true, correlated, check)
 
 

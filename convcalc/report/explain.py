@@ -165,12 +165,13 @@ def explain_text(study: ConvMatrix, numbers: bool = False, show_matrix: bool = T
            Text(f"kernel ({origin}; weight [{', '.join(map(str, study.weight.shape))}]):")]
     out += [Text(line) for line in _kernel_lines(study, study.weight, numbers)]
     nonzero = int(np.count_nonzero(study.matrix))
-    what = (f"{name}: {n_out} × {n_in}, {nonzero} of {study.matrix.size} entries nonzero. Row i: output unit y_i;"
-            f" column j: input unit x_j (both unrolled channels first, as .flatten()). Column j is the unit's forward of"
-            f" the one-hot input e_j.")
+    out += [Text(f"{name}: {n_out} × {n_in} ({nonzero} of {study.matrix.size} entries nonzero): row i is output unit y_i,"
+                 " column j input unit x_j, both unrolled"),
+            Text(f"channels first (x.flatten()); column j is the {study.layer_type} unit's forward of the one-hot"
+                 " input e_j.")]
     if transposed:
-        what += " This is the transpose of the matrix C of the conv with the same arguments, from this output back to this input."
-    out.append(Text(what))
+        out.append(Text("It is the transpose of the matrix C of the conv with the same arguments (from this output"
+                        " back to this input)."))
     if show_matrix:
         out += [Text(line, no_wrap=True, overflow="ignore") for line in matrix_lines(study, numbers)]
     else:
@@ -190,8 +191,9 @@ def explain_text(study: ConvMatrix, numbers: bool = False, show_matrix: bool = T
     if study.true_convolution is not None:
         out += _true_convolution_lines(study, numbers)
     elif transposed:
-        out.append(Text("A transposed conv is the input gradient of the conv: run as a direct conv it correlates the"
-                        " zero-stuffed input with the flipped kernel, in and out channels swapped."))
+        out.append(Text("A transposed conv is the input gradient of the conv; as a direct conv, it correlates the"
+                        " zero-stuffed input"))
+        out.append(Text("with the flipped kernel, in and out channels swapped."))
     return Group(*out)
 
 
@@ -201,16 +203,18 @@ def _true_convolution_lines(study: ConvMatrix, numbers: bool) -> list[Text]:
     flip = "w[" + ", ".join(["::-1"] * dims) + "]"
     scipy = {1: "numpy.convolve(x, w, 'valid')", 2: "scipy.signal.convolve2d(x, w, mode='valid')"}.get(
         dims, "scipy.signal.convolve(x, w, mode='valid')")
+    correlate = {1: "numpy.correlate(x, w, 'valid')", 2: "scipy.signal.correlate2d(x, w, mode='valid')"}.get(
+        dims, "scipy.signal.correlate(x, w, mode='valid')")
     lines = [Text("convolution vs cross-correlation:", style="bold"),
-             Text(f"  {study.layer_type} computes a cross-correlation, y[i] = Σ_m w[m]·x[i·s − p + m·d]; a true"
-                  f" convolution flips the kernel, (w ∗ x)[i] = Σ_m w[k−1−m]·x[i·s − p + m·d]: the cross-correlation"
-                  f" with flip(w) = {flip}:")]
+             Text(f"  {study.layer_type} cross-correlates: y[i] = Σ_m w[m]·x[i·s − p + m·d]. A true convolution flips"
+                  " the kernel:"),
+             Text(f"  (w ∗ x)[i] = Σ_m w[k−1−m]·x[i·s − p + m·d], the cross-correlation with flip(w) = {flip}:")]
     lines += [Text(line) for line in _kernel_lines(study, true.flipped, numbers, flipped=True)]
     lines += [Text(f"  true convolution of x (flip_kernel: true) = {_vector(true.true_conv)}"),
               Text(f"  cross-correlation of x with flip(w)       = {_vector(true.correlated_flipped)}"),
               _check_line(true.check),
-              Text(f"  With stride 1, padding 0, dilation 1 and one channel, {scipy} is this true convolution"
-                   " (and scipy.signal.correlate the cross-correlation).")]
+              Text(f"  With stride 1, padding 0, dilation 1 and one channel, {scipy} is this"),
+              Text(f"  true convolution, and {correlate} the cross-correlation {study.layer_type} computes.")]
     return lines
 
 
