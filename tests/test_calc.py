@@ -428,3 +428,22 @@ def test_python_dash_m():
     assert [layer["size"] for layer in json.loads(done.stdout)["layers"]] == [[3], [4]]
     assert re.search(r"\bcalc\b", subprocess.run([sys.executable, "-m", "convcalc", "--help"], capture_output=True,
                                                  text=True, timeout=60).stdout)
+
+
+def test_the_readme_shows_real_output():
+    """Each whole example of the README's calculator section is what the command prints."""
+    import shlex
+    from pathlib import Path
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## The calculator: one-off questions\n(.*?)(?=^## )", text, re.S | re.M).group(1)
+    checked = 0
+    for block in re.findall(r"```\n(.*?)```", section, re.S):
+        for example in re.split(r"^(?=\$ convcalc calc )", block, flags=re.M):
+            command, _, shown = example.partition("\n")
+            if not command.startswith("$ convcalc calc ") or "|" in command or "..." in shown:
+                continue
+            result = RUNNER.invoke(app, shlex.split(command)[2:])
+            assert result.exit_code == 0, command
+            assert [line.rstrip() for line in result.stdout.splitlines()] == shown.rstrip("\n").splitlines(), command
+            checked += 1
+    assert checked >= 4

@@ -55,7 +55,8 @@ def _layer_command(type_name: str) -> None:
                "pool": f"--in {'x'.join(['112'] * int(type_name[-2]))} -k 3 -s 2 -p 1 --ceil-mode"}[family]
 
     def command(
-        in_: str = typer.Option(..., "--in", "-i", metavar="CxHxW", help=IN_HELP, show_default=False),
+        in_: str = typer.Option(..., "--in", "-i", metavar={1: "CxL", 2: "CxHxW", 3: "CxDxHxW"}[int(type_name[-2])],
+                                help=IN_HELP, show_default=False),
         kernel_size: Optional[str] = typer.Option(None, "--kernel-size", "-k", metavar="K", show_default=False,
                                                   help="kernel_size: 3, or one per axis (1x7)."),
         stride: Optional[str] = typer.Option(None, "--stride", "-s", metavar="S", show_default=False,
@@ -85,14 +86,14 @@ def _layer_command(type_name: str) -> None:
     command.__doc__ = (f"torch.nn.{type_name}: output shape, params, MACs, receptive field and PyTorch's shape formula"
                        f" per axis, with the numbers filled in; warns when input pixels are never read (lint CC201)."
                        f"\n\n\b\nExample:\n  convcalc calc {name} {example}")
-    calc_app.command(name=name)(command)
+    calc_app.command(name=name, short_help=f"nn.{type_name}: shape, params, MACs, RF, formula.")(command)
 
 
 for _type in LAYER_TYPES:
     _layer_command(_type)
 
 
-@calc_app.command(name="padding")
+@calc_app.command(name="padding", short_help="The padding that keeps or gives a size.")
 def padding_command(
     in_: str = typer.Option(..., "--in", "-i", metavar="N", show_default=False,
                             help="The input's spatial size: 64, or one per axis (64x48)."),
@@ -125,7 +126,7 @@ def padding_command(
     _show(format, padding_json(answer), padding_output(answer))
 
 
-@calc_app.command(name="rf")
+@calc_app.command(name="rf", short_help="Receptive fields of a stack written in one line.")
 def rf_command(
     stack: str = typer.Argument(..., metavar="STACK", show_default=False,
                                 help="Layers separated by commas, e.g. \"conv3 s1, conv3 d2, pool2 s2, conv3\"."),
@@ -139,9 +140,11 @@ def rf_command(
 
     \b
     A layer is a name with its kernel (or factor), then options:
-      conv3  pool2 (max)  avgpool3  tconv4 (transposed)  up2 (upsample; nearest, bilinear, ...)
-      sN stride   pN padding   dN dilation   opN output_padding   same valid tf_same   ceil   xN repeat
-      per-axis values: conv3x1, s2x1.  PyTorch's defaults: stride 1 (pools: the kernel), padding 0.
+      conv3   pool2 (max)   avgpool3   tconv4 (transposed)   up2 (upsample)
+      sN stride   pN padding   dN dilation   opN output_padding
+      same   valid   tf_same   ceil   xN (repeat)   up's mode: bilinear, ...
+      per-axis values: conv3x1, s2x1
+      PyTorch's defaults: stride 1 (a pool's: its kernel), padding 0
     \b
     Examples:
       convcalc calc rf "conv3 s1, conv3 d2, pool2 s2, conv3"
@@ -155,7 +158,7 @@ def rf_command(
     _show(format, stack_json(answer, warnings), stack_output(answer, warnings))
 
 
-@calc_app.command(name="cost")
+@calc_app.command(name="cost", short_help="Params and MACs of a conv's cheaper variants side by side.")
 def cost_command(
     in_: str = typer.Option(..., "--in", "-i", metavar="CxHxW", show_default=False,
                             help="The input, channels first: 128x56x56 (1-D: 128x100, 3-D: 64x8x28x28)."),

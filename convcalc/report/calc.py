@@ -170,9 +170,9 @@ def padding_output(answer: PaddingAnswer) -> RichGroup:
         for name, (cells, _note) in zip(names, answers):
             table.add_row(name, *map(escape, cells))
         notes = [f"{name}: {note}" if dims > 1 else note for name, (_, note) in zip(names, answers) if note]
-    legend = ("each pair checked by building the ConvTranspose; output_padding < stride or < dilation (PyTorch)"
-              if answer.transposed else "PyTorch pads both sides by p; TF SAME pads the least total, the odd pixel"
-              " at the end (F.pad(x, (lo, hi)) in PyTorch); each answer checked by building the conv")
+    legend = ("output_padding < stride or < dilation (PyTorch); each pair checked by building the layer"
+              if answer.transposed else "PyTorch: p on both sides; TF SAME: the least total, the odd pixel after"
+              " (torch: F.pad(x, (lo, hi))); each answer checked by building the conv")
     return RichGroup(title, table, *[Text(note) for note in notes], Text(legend, style="dim"))
 
 
@@ -201,7 +201,7 @@ def _centres(values: Sequence[Fraction]) -> str:
 
 
 def stack_output(answer: StackAnswer, warnings: Sequence[str]) -> RichGroup:
-    size_note = "chosen: the fields of interior units do not depend on it" if answer.auto_size else "given"
+    size_note = "chosen; interior units' fields do not depend on it" if answer.auto_size else "given"
     title = Text(f"receptive fields of \"{answer.text}\" (input {_x(answer.input_shape[1:])}, {size_note})")
     table = Table()
     for column in ("#", "layer", "type", "output", "RF size", "jump", "start", "padding"):
@@ -211,9 +211,9 @@ def stack_output(answer: StackAnswer, warnings: Sequence[str]) -> RichGroup:
         number = f"{row.index}.{row.copy}" if row.copy else str(row.index)
         table.add_row(number, escape(row.text), row.type, _x(row.output), size, stride,
                       _centres(row.centre) if row.field.axes else "–", padding)
-    legend = Text("RF size: input positions one unit sees (min..max where units differ); jump: input positions"
-                  " between neighbouring units; start: the centre of unit 0's field; padding: how far that field"
-                  " reaches before the input (Araujo et al. 2019)", style="dim")
+    legend = Text("RF size: positions one unit sees (min..max where units differ); jump: positions between\n"
+                  "neighbouring units; start: the centre of unit 0's field; padding: how far it reaches before the\n"
+                  "input (Araujo et al. 2019)", style="dim")
     return RichGroup(title, table, legend, *[Text(f"⚠ CC201: {w}", style="yellow") for w in warnings])
 
 
