@@ -295,8 +295,8 @@ def _direct_partner(transposed: Layer, in_shape, out_shape, kernel, matrix, cota
                       f"not applicable: that {name} maps {list(out_shape)} to {list(shape)}, not back to"
                       f" {list(in_shape)} (output_padding at least the stride)")], None
     conv_matrix = unit_matrix(conv, out_shape, in_shape, kernel)
-    return [_check("conv matrix", f"the {name} unit with the same stride, padding, dilation and groups (from"
-                   f" {list(out_shape)} back to {list(in_shape)}, the same weight) has the matrix C: the transpose of this one",
+    return [_check("conv matrix", f"the {name} unit with the same arguments and weight, from {list(out_shape)} back to"
+                   f" {list(in_shape)}, has the matrix C: this one transposed",
                    conv_matrix.T, matrix),
             _check("conv backward", f"{name}'s backward at x = Cᵀ·x (the transposed conv is the conv's input"
                    " gradient)", unit_backward(conv, np.zeros((1, *out_shape)), x[None], kernel)[0].ravel(),
