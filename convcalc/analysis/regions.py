@@ -22,6 +22,7 @@ from fractions import Fraction
 from typing import Optional, Sequence
 
 from .summary import Summary
+from .coverage import area_share, axis_coverage
 from ..errors import ConvcalcError, LayerArgError, did_you_mean
 from ..spec.graph import INPUT
 from ..algebra import FiniteAxis
@@ -116,7 +117,7 @@ class GrowthRow:
     size: tuple[int, ...]
     size_min: tuple[int, ...]
     stride: tuple[Fraction, ...]
-    coverage: tuple[Fraction, ...]     # per axis min(size, I) / I: the share of the input the largest region spans
+    coverage: tuple[Fraction, ...]     # per axis min(size, I) / I (`coverage.axis_coverage`)
     misaligned: bool
     max_input: Optional[str]           # at a merge: the input on the single path with the largest field
 
@@ -126,11 +127,8 @@ class GrowthRow:
 
     @property
     def area(self) -> Fraction:
-        """The share of the input (area, volume) the largest region covers."""
-        total = Fraction(1)
-        for share in self.coverage:
-            total *= share
-        return total
+        """The coverage: the share of the input (area, volume) the largest region covers (`coverage.coverage`)."""
+        return area_share(self.coverage)
 
 
 def growth(summary: Summary, layer: Optional[str] = None) -> tuple[GrowthRow, ...]:
@@ -146,10 +144,10 @@ def growth(summary: Summary, layer: Optional[str] = None) -> tuple[GrowthRow, ..
             max_input = row.max_path_prev
         if field.whole:
             rows.append(GrowthRow(name, row.type, row.inputs, True, tuple(lengths), tuple(lengths), (),
-                                  tuple(Fraction(1) for _ in lengths), field.misaligned, max_input))
+                                  axis_coverage(field, lengths), field.misaligned, max_input))
             continue
         sizes = tuple(int(a.size) for a in field.axes)
-        coverage = tuple(Fraction(min(s, n), n) for s, n in zip(sizes, lengths))
+        coverage = axis_coverage(field, lengths)
         rows.append(GrowthRow(name, row.type, row.inputs, False, sizes, tuple(int(a.size_min) for a in field.axes),
                               tuple(a.stride for a in field.axes), coverage, field.misaligned, max_input))
     return tuple(rows)

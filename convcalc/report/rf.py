@@ -14,6 +14,7 @@ from ..proof.study import FieldStudy
 from .fit import Column, fit
 from .rf_checks import rf_checks_json, rf_checks_table
 from .summary import json_number
+from ..algebra.numbers import fraction_text, percent_text
 from ..analysis.regions import AxisRegion, GrowthRow, UnitRegion
 
 SCHEMA_VERSION = 1
@@ -22,12 +23,7 @@ _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
 def _percent(value: Fraction | float) -> str:
-    value = float(value)
-    if value == 0:
-        return "0 %"
-    if value < 0.001:
-        return "<0.1 %"
-    return f"{100 * value:.1f} %"
+    return percent_text(value)
 
 
 def _joined(values: Sequence[Any]) -> str:
@@ -96,7 +92,7 @@ def growth_json(rows: Sequence[GrowthRow]) -> list[dict[str, Any]]:
         "name": row.name, "type": row.type, "inputs": list(row.inputs), "whole_input": row.whole,
         "size": list(row.size), "size_min": list(row.size_min),
         "stride": None if row.whole else [json_number(s) for s in row.stride],
-        "stride_text": None if row.whole else [str(s) for s in row.stride],
+        "stride_text": None if row.whole else [fraction_text(s) for s in row.stride],
         "coverage": float(row.area), "merge": row.merge, "max_input": row.max_input,
         "aligned": not row.misaligned,
     } for row in rows]
@@ -107,7 +103,7 @@ def growth_json(rows: Sequence[GrowthRow]) -> list[dict[str, Any]]:
 def _centre(value: Optional[Fraction]) -> str:
     if value is None:
         return "–"
-    return str(value) if value.denominator == 1 else f"{float(value):g}"
+    return fraction_text(value)
 
 
 def _range(pair: Optional[tuple[int, int]]) -> str:

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from ..analysis.summary import LayerResult, Summary, previous_on_path
 from ..algebra import Field
+from ..algebra.numbers import fraction_text, json_number
 from .fit import Column, fit, middle_cut  # noqa: F401  (middle_cut: where it was first defined)
 
 # 2: each layer's rf names only the layer before it on its max/min path (max_path_prev, min_path_prev) instead of
@@ -26,15 +27,8 @@ SCHEMA_VERSION = 2
 
 # --------------------------------------------------------------------------- numbers
 
-def json_number(value: Fraction | int) -> int | float:
-    """An exact integer stays an int; a fraction becomes a float."""
-    if type(value) is int:
-        return value
-    if type(value) is Fraction:
-        return value._numerator if value._denominator == 1 else float(value)
-    if not isinstance(value, Fraction):
-        value = Fraction(value)
-    return value.numerator if value.denominator == 1 else float(value)
+# `json_number` (imported above, and from here by the other reports) and `fraction_text`: the one way each format
+# writes an exact number (README "Conventions")
 
 
 def rf_json(field: Field, input_shape: Sequence[int]) -> dict[str, Any]:
@@ -81,8 +75,8 @@ def human_bytes(count: int) -> str:
     return f"{count} B"
 
 
-def _axes(values: Sequence[Fraction]) -> str:
-    texts = [str(v) for v in values]
+def _axes(values: Sequence[Fraction | str]) -> str:
+    texts = [v if isinstance(v, str) else fraction_text(v) for v in values]
     return texts[0] if len(set(texts)) == 1 else "×".join(texts)
 
 
@@ -459,7 +453,7 @@ def to_csv(summary: Summary, depth: int | None = None, parts: bool = False) -> s
         elif row.rf.whole:
             rf = ["reshaped" if row.rf.reshaped else "whole"] * 2 + ["", ""]
         else:
-            rf = ["x".join(str(getattr(a, attr)) for a in row.rf.axes)
+            rf = ["x".join(fraction_text(getattr(a, attr)) for a in row.rf.axes)
                   for attr in ("size", "size_min", "stride", "padding")]
         writer.writerow([row.name, row.type, "x".join(map(str, row.output_shape)), row.params, row.macs,
                          2 * row.macs, *rf])
