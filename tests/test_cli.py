@@ -32,7 +32,7 @@ def test_json_contract_and_hand_computed_numbers(runner):
     result = run(runner, "analyze", TINY, "--format", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == 3
     assert data["name"] == "tiny"
     assert data["input_shape"] == [3, 32, 32]
     assert data["output_shape"] == [10]

@@ -92,3 +92,66 @@ def test_lint_reports_the_root_cause_where_it_is(runner, tmp_path):
                      " 'up' [8, 64, 64]; the cause: layer 'down' (MaxPool2d) dropped the last row and the last"
                      " column of its 65x65 input ((65 + 0 + 0 - 2) mod 2 = 1) (lint rule CC201)"),
     ]
+
+
+# ----------------------------------------------------------------------------- 2. an input the network cannot take
+
+UNET2 = """
+    input: [3, 64, 64]
+    layers:
+      - {name: enc, type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: down, type: MaxPool2d, kernel_size: 2}
+      - {name: enc2, type: Conv2d, out_channels: 8, kernel_size: 3, padding: 1}
+      - {name: down2, type: MaxPool2d, kernel_size: 2}
+      - {name: up2, type: Upsample, scale_factor: 2}
+      - {name: cat2, type: Concat, from: [enc2, up2]}
+      - {name: up, type: Upsample, scale_factor: 2}
+      - {name: cat, type: Concat, from: [enc, up]}
+    """
+
+
+def image(tmp_path: Path, height: int, width: int) -> str:
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.full((height, width, 3), 128, dtype=np.uint8)).save(path)
+    return str(path)
+
+
+def test_run_on_an_image_of_a_size_the_network_cannot_take_says_so(runner, tmp_path):
+    spec, photo = write(tmp_path, UNET2), image(tmp_path, 65, 65)
+    assert error(runner, "run", spec, "--input", photo) == (
+        f"error: the input is 3x65x65 ({photo}), a size the network cannot take: layer 'cat' (Concat): Concat along"
+        " dim 1 needs the other axes equal, got 'enc' [8, 65, 65], 'up' [16, 64, 64]; the cause: layer 'down'"
+        " (MaxPool2d) dropped the last row and the last column of its 65x65 input ((65 + 0 + 0 - 2) mod 2 = 1)"
+        " (lint rule CC201); sizes that work: the nearest 64x64 and 68x68 (multiples of 4, the network's total"
+        " stride), the smallest 4x4; pass --resize 64x64 (or any size that works) to resize the image\n")
+
+
+def test_run_resized_to_a_size_the_network_cannot_take(runner, tmp_path):
+    spec = write(tmp_path, UNET2)
+    assert error(runner, "run", spec, "--resize", "30x30") == (
+        "error: the resized input is 3x30x30, a size the network cannot take: layer 'cat2' (Concat): Concat along"
+        " dim 1 needs the other axes equal, got 'enc2' [8, 15, 15], 'up2' [8, 14, 14]; the cause: layer 'down2'"
+        " (MaxPool2d) dropped the last row and the last column of its 15x15 input ((15 + 0 + 0 - 2) mod 2 = 1)"
+        " (lint rule CC201); sizes that work: the nearest 28x28 and 32x32 (multiples of 4, the network's total"
+        " stride), the smallest 4x4; pass --resize 28x28 (or any size that works) to resize the built-in image\n")
+
+
+def test_rf_on_an_image_of_a_size_the_network_cannot_take_names_input_size(runner, tmp_path):
+    spec, photo = write(tmp_path, UNET2), image(tmp_path, 66, 62)
+    message = error(runner, "rf", spec, "--input", photo, "--overlay", str(tmp_path / "o.png"))
+    assert message.startswith(f"error: the input is 3x66x62 ({photo}), a size the network cannot take: layer 'cat2'")
+    assert message.endswith("sizes that work: the nearest 64x60 and 68x64 (multiples of 4, the network's total"
+                            " stride), the smallest 4x4; pass --input-size 3x64x60 (or any size that works)\n")
+
+
+@pytest.mark.parametrize("command", ["analyze", "rf"])
+def test_input_size_without_the_channels_points_at_the_option(runner, tmp_path, command):
+    spec = write(tmp_path, UNET2)
+    assert error(runner, command, spec, "--input-size", "300x300") == (
+        "error: --input-size 300x300 has 2 axes, but the spec's input 3x64x64 has 3 (channels first, no batch); did"
+        " you mean --input-size 3x300x300?\n")
+    assert error(runner, command, spec, "--input-size", "1x3x64x64") == (
+        "error: --input-size 1x3x64x64 has 4 axes, but the spec's input 3x64x64 has 3 (channels first, no batch)\n")

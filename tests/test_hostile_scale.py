@@ -106,7 +106,7 @@ def test_path_links_rebuild_every_path(spec):
     the analyzer's `Field.max_path` / `min_path` hold."""
     summary = convcalc.analyze(convcalc.build_graph(convcalc.load_spec(spec)))
     data = to_json(summary)
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == 3
     layers = {layer["name"]: layer for layer in data["layers"]}
     for key in ("max", "min"):
         rebuilt: dict[str, tuple[str, ...]] = {}

@@ -346,7 +346,7 @@ def test_growth_command_table_and_json(tmp_path):
     result = RUNNER.invoke(app, ["rf", str(spec), "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["schema_version"] == 1 and data["layer"] == "c3"           # the output sees the whole input
+    assert data["schema_version"] == 2 and data["layer"] == "c3"           # the output sees the whole input
     assert [row["size"] for row in data["growth"]] == [[3, 3], [3, 3], [5, 5], [5, 5], [9, 9]]
     assert data["growth"][2]["stride_text"] == ["2", "2"]
     table = RUNNER.invoke(app, ["rf", str(spec)])

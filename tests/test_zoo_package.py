@@ -55,6 +55,18 @@ def test_the_wheel_carries_every_spec_once(wheel):
     assert not [n for n in names if n.startswith("specs/")]
 
 
+def test_the_wheel_metadata_names_the_license_and_the_one_version(wheel):
+    """PEP 639: the licence as an SPDX expression with its file; the version is convcalc._version's, not a copy."""
+    archive = zipfile.ZipFile(wheel)
+    metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+    headers = archive.read(metadata).decode()
+    assert "License-Expression: MIT" in headers.splitlines()
+    assert f"Version: {convcalc.__version__}" in headers.splitlines()
+    assert "Classifier: Environment :: Console" in headers.splitlines()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in archive.namelist())
+    assert 'version = "' not in (ROOT / "pyproject.toml").read_text()
+
+
 def test_an_installed_wheel_answers_a_bare_name_from_an_empty_directory(wheel, tmp_path):
     site, work = tmp_path / "site", tmp_path / "work"
     site.mkdir()

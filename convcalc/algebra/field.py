@@ -34,8 +34,9 @@ class Field:
     """The receptive field of one layer's output units with respect to the network input.
 
     ``whole`` means every output unit sees the whole input (after Linear, Flatten, global pooling): the
-    per-axis fields then no longer describe windows. ``misaligned`` marks a merge (here or before) whose inputs
-    had different strides or centres. ``max_path``/``min_path``: the layer names (input excluded, this layer
+    per-axis fields then no longer describe windows. ``misaligned`` marks the merge whose own inputs have
+    different strides or centres (Araujo et al.'s alignment condition), or a concatenation along a spatial axis: a
+    property of that layer, not inherited by the layers after it (their fields, the union hulls, are exact). ``max_path``/``min_path``: the layer names (input excluded, this layer
     included) along the single path with the largest/smallest field (see the ``convcalc.algebra``
     docstring).
     """
@@ -192,6 +193,15 @@ class Field:
         return self.through([Reads.window(k, s, p, d, border, w)
                              for k, s, p, d, w in zip(kernel, stride, pad_lo, dilation, wraps)], lengths)
 
+    def unflagged(self) -> "Field":
+        """This field as a later layer's input sees it: without the ``misaligned`` flag, which belongs to the merge
+        that made it (a layer passing its input's field on is no misaligned merge)."""
+        if not self.misaligned:
+            return self
+        copy = object.__new__(Field)
+        copy.__dict__.update(self.__dict__, misaligned=False)
+        return copy
+
     def named(self, name: str) -> "Field":
         """This field as layer ``name``'s: the name ends both paths (the analyzer calls it for every node)."""
         named = object.__new__(Field)                  # `replace` without its cost: called for every layer
@@ -247,7 +257,7 @@ def merge(fields: Sequence[Field], lengths: Sequence[int] | None = None, skip: O
     dims = len(fields[0].axes)
     if lengths is None:
         lengths = [max(f.axes[i].period for f in fields) for i in range(dims)]
-    misaligned = any(f.misaligned for f in fields)
+    misaligned = False               # this merge's own inputs only: an input's flag is about the merge before it
     for index in range(dims):
         column = [f.axes[index] for f in fields]
         if len({a.stride for a in column}) > 1 or len({a.centre for a in column}) > 1:

@@ -174,7 +174,7 @@ def analyze(source: Spec | Graph, input_shape: Sequence[int] | None = None, *, d
         in_shapes = [shapes[name] for name in node.inputs]
         try:
             inferred = node.layer.infer(in_shapes)
-            rf = node.layer.field_of([fields[name] for name in node.inputs], in_shapes,
+            rf = node.layer.field_of([fields[name].unflagged() for name in node.inputs], in_shapes,
                                      inferred.out_shape).named(node.name)
         except LayerArgError as exc:
             message, dropped = merge_cause(graph, node, shapes, exc)    # a merge's inputs named, and what broke it

@@ -64,7 +64,8 @@ def analyze_command(
     gc.disable()    # one spec, then exit: what it allocates is bounded by the budgets, and collecting its many
     #                 small live objects cost 15 % of a 10,000-layer analysis (cli.main already runs it rarely)
     with errors_to_exit():
-        summary = analyze(load_graph(spec, set_, allow_include_outside), shape_option(input_size), dtype=dtype)
+        graph = load_graph(spec, set_, allow_include_outside)
+        summary = analyze(graph, shape_option(input_size, graph), dtype=dtype)
     if format is Format.json:
         sys.stdout.write(json_text(to_json(summary)))
     elif format is Format.markdown:

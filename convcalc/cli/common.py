@@ -145,9 +145,21 @@ def load_graph(spec: Path, set_: list[str], allow_include_outside: bool) -> Grap
     return graph_of(source, overrides(set_), allow_include_outside)
 
 
-def shape_option(text: str | None) -> tuple[int, ...] | None:
-    """``--input-size CxHxW``."""
-    return parse_shape_text(text) if text is not None else None
+def shape_option(text: str | None, graph: Graph | None = None,
+                 option: str = "--input-size") -> tuple[int, ...] | None:
+    """``--input-size CxHxW``; with the ``graph``, one that lacks the spec's channels (``300x300`` for a
+    ``[3, 32, 32]`` input) is the option's error, not the first layer's."""
+    if text is None:
+        return None
+    shape = parse_shape_text(text)
+    if graph is not None and len(shape) != len(graph.input_shape):
+        spec_shape = "x".join(map(str, graph.input_shape))
+        hint = (f"; did you mean {option} {graph.input_shape[0]}x{text}?"
+                if len(shape) == len(graph.input_shape) - 1 else "")
+        raise ConvcalcError(f"{option} {text} has {len(shape)} {'axis' if len(shape) == 1 else 'axes'}, but the"
+                            f" spec's input {spec_shape} has {len(graph.input_shape)} (channels first, no batch)"
+                            f"{hint}")
+    return shape
 
 
 def floats(text: str | None, option: str) -> list[float] | None:

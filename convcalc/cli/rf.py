@@ -75,7 +75,7 @@ def rf_command(
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
         notes = faster_blas() if erf is not None else []
-        study = study_fields(graph, layer=layer, unit=unit, input_size=shape_option(input_size), image=input,
+        study = study_fields(graph, layer=layer, unit=unit, input_size=shape_option(input_size, graph), image=input,
                              erf=erf is not None, samples=samples, seed=seed, channel=channel,
                              overlay=overlay is not None, verify=verify, max_memory=max_memory)
         regions = ()

@@ -23,9 +23,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..analysis.sizes import size_text, sizes_hint, working_sizes
 from ..analysis.summary import Summary, analyze
-from ..errors import ConvcalcError
+from ..errors import ConvcalcError, ShapeError
 from ..algebra.shapes import prod
+from ..execution.headers import InputError
 from ..execution.inputs import declare_inputs, prepare_inputs
 from ..execution.memory import (Estimate, check_memory, forward_memory, input_preparing, mask_memory, memory_budget,
                                 picture_memory)
@@ -73,6 +75,65 @@ def check_classifier(shape: Sequence[int]) -> None:
                             f" output is {list(shape)}")
 
 
+def analyze_input(graph: Graph, shape: Sequence[int], source: Any, resize: tuple[int, int] | None,
+                  option: str = "--resize") -> Summary:
+    """The analysis at the input's shape; where the spec takes its own size but not this one, an `InputError` that
+    says so: the input's size, the sizes that work nearest it (`analysis.sizes`) and the ``option`` that sets
+    another (--resize for images, rf's --input-size)."""
+    try:
+        return analyze(graph, shape)
+    except ShapeError as exc:
+        if tuple(shape) == tuple(graph.input_shape):
+            raise
+        found = working_sizes(graph, shape)
+        own = f"{size_text(shape)}" if source is None else f"{size_text(shape)} ({_source_name(source)})"
+        images = len(shape) == 3 and not isinstance(source, np.ndarray) and (
+            source is None or not os.fspath(source).lower().endswith(".npy"))
+        if option == "--input-size" and found.nearest:
+            hint = f"; pass --input-size {shape[0]}x{size_text(found.nearest[0])} (or any size that works)"
+        elif images and found.nearest:
+            hint = (f"; pass --resize {size_text(found.nearest[0])} (or any size that works) to resize"
+                    f" {'the image' if source is not None else 'the built-in image'}")
+        elif found.nearest:
+            hint = "; give an array of one of those sizes"
+        else:
+            hint = ""
+        what = "resized input" if resize is not None else "input"
+        raise InputError(f"the {what} is {own}, a size the network cannot take: {exc.message}; "
+                         f"{sizes_hint(found)}{hint}") from None
+
+
+def _source_name(source: Any) -> str:
+    return "an array" if isinstance(source, np.ndarray) else os.fspath(source)
+
+
+READ_STAGE, RUN_STAGE, PROOF_STAGE = "reading inputs", "running", "receptive-field proof"
+
+
+def _stage(on_progress: Callable[[str, int, int], None] | None, stage: str) -> Callable[[int, int], None] | None:
+    """A ``(done, total)`` callback reporting ``stage`` to ``on_progress(stage, done, total)``."""
+    if on_progress is None:
+        return None
+    return lambda done, total: on_progress(stage, done, total)
+
+
+def _layers_done(on_layer: Callable[[LayerRun], None] | None, on_progress: Callable[[str, int, int], None] | None,
+                 layers: int) -> Callable[[LayerRun], None] | None:
+    """The executor's per-layer callback: ``on_layer(record)``, then the 'running' stage's progress."""
+    if on_progress is None:
+        return on_layer
+    done = 0
+
+    def after(record: LayerRun) -> None:
+        nonlocal done
+        done += 1
+        if on_layer is not None:
+            on_layer(record)
+        on_progress(RUN_STAGE, done, layers)
+
+    return after
+
+
 def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.ndarray | None = None, *,
         weights: str | os.PathLike | Mapping[str, np.ndarray] | None = None, seed: int = 0, dtype: str = "float32",
         init: str | Scheme | None = None,
@@ -101,7 +162,7 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
         raise ConvcalcError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPES)}")
     budget = memory_budget(max_memory)
     declared = declare_inputs(input, graph.input_shape, resize=resize, batch=batch)
-    summary = analyze(graph, declared.shape[1:])
+    summary = analyze_input(graph, declared.shape[1:], input, resize)
     if topk is not None:
         check_classifier(summary.output_shape)
     arrays = None
@@ -119,7 +180,7 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
     x, source = prepare_inputs(input, graph.input_shape, resize=resize, normalize=normalize, mean=mean, std=std,
                                batch=batch)
     if tuple(x.shape[1:]) != tuple(summary.input_shape):     # the headers promised another size: analyse again
-        summary = analyze(graph, x.shape[1:])
+        summary = analyze_input(graph, x.shape[1:], input, resize)
     state = None
     if weights is not None:   # checked against this input's shapes (an empty dict is 'no weights' to Network)
         flat = load_npz(weights, arrays) if arrays is not None else weights

@@ -32,6 +32,7 @@ from ..spec.graph import Graph
 from ..spec.load import Spec
 from ..spec.source import graph_of
 from .erf import Erf, effective_field, erf_memory, erf_summary
+from .run import analyze_input
 from . import verify as verification
 from .verify import BUDGET, FieldCheck
 
@@ -135,7 +136,10 @@ def study_fields(spec: str | os.PathLike | Spec | Graph, *, layer: Optional[str]
     declared = None
     if image is not None:
         shape, declared = _image_shape(image, shape, graph)
-    summary = analyze(graph, shape)
+    if image is not None and input_size is None:     # the image's size: an error says so, and what works
+        summary = analyze_input(graph, shape, image, None, option="--input-size")
+    else:
+        summary = analyze(graph, shape)
     chosen = check_layer(summary, layer)
     units = None
     if unit is not None:

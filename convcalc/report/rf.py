@@ -17,7 +17,7 @@ from .summary import json_number
 from ..algebra.numbers import fraction_text, percent_text
 from ..analysis.regions import AxisRegion, GrowthRow, UnitRegion
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2       # 2: 'aligned' is false only at the misaligned merge itself (issue 18)
 BAR_WIDTH = 24
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 

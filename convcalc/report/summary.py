@@ -22,7 +22,8 @@ from .fit import Column, fit, middle_cut  # noqa: F401  (middle_cut: where it wa
 
 # 2: each layer's rf names only the layer before it on its max/min path (max_path_prev, min_path_prev) instead of
 # listing the whole paths (max_path, min_path), which made the JSON quadratic in the depth
-SCHEMA_VERSION = 2
+# 3: rf.misaligned (and aligned) mark only the merge whose own inputs differ, no longer every layer after it
+SCHEMA_VERSION = 3
 
 
 # --------------------------------------------------------------------------- numbers
@@ -173,7 +174,7 @@ def rows(summary: Summary, depth: int | None = None, parts: bool = False) -> lis
 # --------------------------------------------------------------------------- formats
 
 def to_json(summary: Summary) -> dict[str, Any]:
-    """The stable JSON contract (schema_version 2): fields may be added, never renamed (a change bumps the version).
+    """The stable JSON contract (schema_version 3): fields may be added, never renamed (a change bumps the version).
     Linear in the number of layers: a layer's paths are named by their previous layer, a group's sums are one pass."""
     totals = summary.totals
     group_sums = {name: [0, 0] for name in summary.graph.groups}
