@@ -88,8 +88,9 @@ def test_convcalc_yaml_and_explicit_config(tmp_path, runner):
     assert config.select == ("CC201",) and config.fail_on is Severity.warning
     assert lint(runner, str(tmp_path)).exit_code == 1
     other = tmp_path / "other.toml"
-    other.write_text("[tool.convcalc.lint]\nrf-min-coverage = 0.01\n")
-    assert load_config(other).rf_min_coverage == 0.01
+    # a 7x7 field of a 226x225 input covers 49/50850 = 0.096 % of its area: above 0.05 %
+    other.write_text("[tool.convcalc.lint]\nrf-min-coverage = 0.0005\n")
+    assert load_config(other).rf_min_coverage == 0.0005
     result = lint(runner, str(tmp_path / "dropped_pixels.yaml"), "--config", str(other), "--format", "json")
     assert result.exit_code == 0 and "CC301" not in result.stdout
 

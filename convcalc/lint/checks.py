@@ -7,16 +7,15 @@ Nothing here tests a layer's type. The units answer `Layer.window_geometry` (sli
 
 from __future__ import annotations
 
-from fractions import Fraction
 from math import gcd
 from typing import Callable, Iterable, Iterator
 
-from ..spec.graph import INPUT
 from ..layers.base import ScatterAxis, shape_text
-from ..algebra import Field
 from ..analysis.causes import dropped_positions      # one formula for CC201 and a failed merge's cause
 from .context import AXIS_UNITS, Context, grouped, layer_label, number
-from .gridding import check_gridding, hdc_m2, reached_runs
+from .alignment import check_misaligned
+from .coverage import check_rf_coverage, output_field
+from .gridding import GRIDDING_ORDER, check_gridding, hdc_m2, reached_runs
 from .model import Finding
 
 
@@ -90,29 +89,6 @@ def check_checkerboard(ctx: Context) -> Iterator[Finding]:
                               + grouped(len(geometry), uneven), node)
 
 
-# --------------------------------------------------------------------------- CC206 misaligned merges
-
-def check_misaligned(ctx: Context) -> Iterator[Finding]:
-    for node in ctx.summary.graph.nodes:
-        if len(node.inputs) < 2 or not ctx.fields[node.name].misaligned:
-            continue
-        inputs = [ctx.fields[name] for name in node.inputs]
-        if any(f.misaligned or f.whole for f in inputs) or len({len(f.axes) for f in inputs}) != 1:
-            continue
-        dims = len(inputs[0].axes)
-        texts = []
-        for axis in range(dims):
-            strides = [f.axes[axis].stride for f in inputs]
-            centres = [f.center(axis) for f in inputs]
-            if len(set(strides)) > 1 or len(set(centres)) > 1:
-                described = ", ".join(f"'{name}' stride {number(s)} centre {number(c)}"
-                                      for name, s, c in zip(node.inputs, strides, centres))
-                texts.append((axis, described))
-        if texts:
-            yield ctx.finding("CC206", f"{layer_label(node)} merges inputs that do not line up (effective stride and"
-                              f" centre of unit 0, in input pixels): {grouped(dims, texts)}", node)
-
-
 # --------------------------------------------------------------------------- CC207 dead layers
 
 def check_dead_layers(ctx: Context) -> Iterator[Finding]:
@@ -174,55 +150,6 @@ def check_shadowed_args(ctx: Context) -> Iterator[Finding]:
                                    f"{defined}, not the top-level arg {argument} = {first.top_level!r} (a block's"
                                    f" defaults win over top-level args): pass '{argument}: ${argument}' where it is"
                                    f" used, or make the default ${argument}", where=first.where)
-
-
-# --------------------------------------------------------------------------- CC301 coverage, CC103 rf_min
-
-def output_field(ctx: Context) -> tuple[str, str | None, Field] | None:
-    """(layer, gathering layer or None, field) whose receptive field describes the output: the output's own, or,
-    when the output sees the whole input (global pooling, Flatten, Linear), the widest field gathered there."""
-    graph = ctx.summary.graph
-    field_ = ctx.fields[graph.output]
-    if not field_.whole:
-        return graph.output, None, field_
-    best: tuple[str, str | None, Field] | None = None
-    seen, pending = set(), [graph.output]
-    while pending:
-        name = pending.pop()
-        if name in seen or name == INPUT:
-            continue
-        seen.add(name)
-        for source in ctx.nodes[name].inputs:
-            candidate = ctx.fields[source]
-            if candidate.whole:
-                pending.append(source)
-            elif source != INPUT and (best is None or _area(candidate) > _area(best[2])):
-                best = (source, name, candidate)
-    return best
-
-
-def _area(field_: Field) -> Fraction:
-    area = Fraction(1)
-    for axis in field_.axes:
-        area *= axis.size
-    return area
-
-
-def check_rf_coverage(ctx: Context) -> Iterator[Finding]:
-    found = output_field(ctx)
-    spatial = ctx.summary.input_shape[1:]
-    if found is None or len(found[2].axes) != len(spatial) or not spatial:
-        return
-    name, gatherer, field_ = found
-    coverage = [min(Fraction(1), Fraction(axis.size, size)) for axis, size in zip(field_.axes, spatial)]
-    if min(coverage) >= Fraction(ctx.rf_min_coverage).limit_denominator(10 ** 6):
-        return
-    sizes = "x".join(str(axis.size) for axis in field_.axes)
-    where = f"'{name}'" + (f" (gathered by '{gatherer}')" if gatherer else " (the output)")
-    percents = [f"{float(c) * 100:.1f}%" for c in coverage]
-    percents, per_axis = (percents[:1], "") if len(set(percents)) == 1 else (percents, " (per axis)")
-    yield ctx.finding("CC301", f"the receptive field of {where} is {sizes}, covering {'/'.join(percents)}{per_axis}"
-                      f" of the {'x'.join(map(str, spatial))} input", ctx.nodes[name])
 
 
 # --------------------------------------------------------------------------- CC302 no-ops, CC303 asymmetric pads
@@ -295,7 +222,7 @@ CHECKS: dict[str, Callable[[Context], Iterable[Finding]]] = {
     "CC103": check_expectations,
     "CC201": check_dropped_pixels,
     "CC202": check_checkerboard,
-    "CC203": check_gridding,          # also yields CC204 and CC205 (one walk over the chains)
+    "CC203": check_gridding,          # or CC204, CC205: one finding per dilated stack (one walk over the chains)
     "CC206": check_misaligned,
     "CC207": check_dead_layers,
     "CC208": check_shadowed_references,
@@ -304,7 +231,7 @@ CHECKS: dict[str, Callable[[Context], Iterable[Finding]]] = {
     "CC302": check_noops,
     "CC303": check_asymmetric_padding,
 }
-GRIDDING_RULES = ("CC203", "CC204", "CC205")
+GRIDDING_RULES = GRIDDING_ORDER
 
 
 def run_checks(ctx: Context, enabled: set[str]) -> list[Finding]:
@@ -313,7 +240,8 @@ def run_checks(ctx: Context, enabled: set[str]) -> list[Finding]:
     for rule, check in CHECKS.items():
         produces = GRIDDING_RULES if rule == "CC203" else (rule,)
         if enabled.intersection(produces):
-            findings.extend(f for f in check(ctx) if f.rule in enabled)
+            found = check_gridding(ctx, sorted(enabled)) if rule == "CC203" else check(ctx)
+            findings.extend(f for f in found if f.rule in enabled)
     return findings
 
 

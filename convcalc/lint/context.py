@@ -11,6 +11,7 @@ from ..errors import Location
 from ..spec.graph import INPUT, Node
 from ..layers.base import Shape, WindowAxis
 from ..algebra import Field
+from ..algebra.numbers import fraction_text
 from ..spec.load import Spec
 from .model import Finding
 from .rules import RULES_BY_ID
@@ -67,13 +68,10 @@ def layer_label(node: Node) -> str:
 
 
 def number(value: Fraction | int | float) -> str:
-    """An exact value as written: 3, 2.5, 1/3."""
+    """A value as written: an exact receptive-field number as every table writes it (`fraction_text`: 3, 147/2,
+    -1/2), a count with thousands separators (25,557,032), a float from the spec as given (4.2e+09)."""
     if isinstance(value, Fraction):
-        if value.denominator == 1:
-            return str(value.numerator)
-        if (10 ** 6) % value.denominator == 0 or value.denominator in (2, 4, 5, 8, 16):
-            return f"{float(value):g}"
-        return f"{value.numerator}/{value.denominator}"
+        return fraction_text(value)
     if isinstance(value, float) and value == int(value):
         return f"{int(value):,}"
     return f"{value:,}" if isinstance(value, int) else f"{value:g}"

@@ -159,14 +159,23 @@ def holes_of(runs: Sequence[tuple[int, int]], first: int = 5) -> tuple[int, list
     return count, shown
 
 
-def check_gridding(ctx: Context) -> Iterator[Finding]:
+# the gridding rules, most specific first: a common factor names the cause (and the holes it leaves: every position
+# off the grid), the HDC condition a sufficient test, the holes the exact consequence
+GRIDDING_ORDER = ("CC203", "CC204", "CC205")
+ASPECTS = {"CC203": "common factor", "CC204": "HDC", "CC205": "holes"}
+
+
+def check_gridding(ctx: Context, enabled: Sequence[str] = GRIDDING_ORDER) -> Iterator[Finding]:
+    """One finding per dilated stack, whatever number of the three rules it fails: its rule is the most specific
+    one enabled that applies (`GRIDDING_ORDER`), and its message names the other rules' aspects after the main one."""
+    rules = [rule for rule in GRIDDING_ORDER if rule in enabled]
     budget = RunBudget()
     for chain in window_chains(ctx):
         dims = len(chain[0][1])
         if any(len(geometry) != dims for _, geometry in chain):
             continue
         last = chain[-1][0]
-        factor_texts, hdc_texts, hole_texts = [], [], []
+        texts: dict[str, list[tuple[int, str]]] = {rule: [] for rule in GRIDDING_ORDER}
         for axis in range(dims):
             windows = [(node, geometry[axis]) for node, geometry in chain]
             spread = [(node, w) for node, w in windows if w.kernel > 1]
@@ -178,12 +187,12 @@ def check_gridding(ctx: Context) -> Iterator[Finding]:
             for r in rates:
                 common = gcd(common, r)
             if common > 1:
-                factor_texts.append((axis, f"rates {', '.join(map(str, rates))} of {names} share the factor {common}:"
-                                           f" a unit sees only input positions {common} apart"))
+                texts["CC203"].append((axis, f"rates {', '.join(map(str, rates))} of {names} share the factor"
+                                             f" {common}: a unit sees only input positions {common} apart"))
             m2, kernel = hdc_m2(rates), spread[0][1].kernel
             if m2 > kernel:
-                hdc_texts.append((axis, f"rates {', '.join(map(str, rates))} of {names} give M_2 = {m2} > kernel"
-                                        f" {kernel} (Wang et al. 2018)"))
+                texts["CC204"].append((axis, f"rates {', '.join(map(str, rates))} of {names} give M_2 = {m2} >"
+                                             f" kernel {kernel} (Wang et al. 2018)"))
             try:
                 runs = reached_runs((w for _, w in windows), budget=budget)
             except TooScattered:
@@ -193,12 +202,23 @@ def check_gridding(ctx: Context) -> Iterator[Finding]:
             if count:
                 shown = ", ".join(map(str, holes)) + (", ..." if count > len(holes) else "")
                 first = chain[0][0].name
-                hole_texts.append((axis, f"a unit reaches {span - count} of the {span} positions its field spans"
-                                         f" in the input of '{first}': {count} holes, at offsets {shown}"))
-        label = f"{layer_label(last)}, dilated stack"
-        if factor_texts:
-            yield ctx.finding("CC203", f"{label}: {grouped(dims, factor_texts)}", last)
-        if hdc_texts:
-            yield ctx.finding("CC204", f"{label}: {grouped(dims, hdc_texts)}", last)
-        if hole_texts:
-            yield ctx.finding("CC205", f"{label}: {grouped(dims, hole_texts)}", last)
+                texts["CC205"].append((axis, f"a unit reaches {span - count} of the {span} positions its field"
+                                             f" spans in the input of '{first}': {count} holes, at offsets {shown}"))
+        found = [rule for rule in rules if texts[rule]]
+        if not found:
+            continue
+        main, others = found[0], found[1:]
+        message = f"{layer_label(last)}, dilated stack: {grouped(dims, texts[main])}"
+        if others:
+            message += "; also " + "; ".join(f"{rule} ({ASPECTS[rule]}): {grouped(dims, _short(texts[rule], names))}"
+                                             for rule in others for names in [_names(chain)])
+        yield ctx.finding(main, message, last)
+
+
+def _names(chain) -> str:
+    return ", ".join(f"'{node.name}'" for node, geometry in chain if any(w.kernel > 1 for w in geometry))
+
+
+def _short(texts: list[tuple[int, str]], names: str) -> list[tuple[int, str]]:
+    """A secondary aspect's texts without the layer names the main one already gave."""
+    return [(axis, text.replace(f" of {names} ", " ")) for axis, text in texts]

@@ -49,27 +49,39 @@ RULES: tuple[Rule, ...] = (
          " f > 1, a unit only ever sees input positions that are f apart: a grid, and the positions in between never"
          " reach it (the gridding problem; Wang et al. 2018, 'Understanding Convolution for Semantic Segmentation',"
          " hybrid dilated convolution).",
-         "Choose rates without a common factor within the stack, e.g. 1, 2, 5 (or 1, 2, 3) instead of 2, 4, 8."),
+         "Choose rates without a common factor within the stack, e.g. 1, 2, 5 (or 1, 2, 3) instead of 2, 4, 8. One"
+         " finding per stack: when the stack also fails CC204 or CC205, this finding names those aspects after its"
+         " own (a stack is reported under the most specific rule enabled: CC203, then CC204, then CC205)."),
     Rule("CC204", "gridding-hdc", Severity.warning,
          "stacked dilated convolutions that fail the hybrid-dilated-convolution condition M_2 <= K",
          "Wang et al. 2018: for rates r_1..r_n and kernel K, with M_n = r_n and M_i = max(M_{i+1} - 2 r_i,"
          " M_{i+1} - 2 (M_{i+1} - r_i), r_i), the largest gap the last n-1 layers leave is M_2; the first layer can"
          " fill it only if M_2 <= K. Otherwise some positions inside the field are never seen.",
-         "Lower the later rates or raise the early ones (a sawtooth such as 1, 2, 5 repeated), as in Wang et al."),
+         "Lower the later rates or raise the early ones (a sawtooth such as 1, 2, 5 repeated), as in Wang et al."
+         " A stack whose rates share a factor is reported as CC203, naming this aspect."),
     Rule("CC205", "gridding-holes", Severity.warning,
          "a unit of a dilated stack does not see every input position inside its receptive field",
          "The exact check behind CC203/CC204: the set of input offsets a unit reaches through the stack is the"
          " Minkowski sum of each layer's tap offsets {0, d, ..., (k-1) d} (times the effective stride, 1 in a stride-1"
          " stack). Every offset missing between the first and the last is a hole: input the unit cannot see although"
          " its receptive field spans it.",
-         "Change the rates (or add a non-dilated layer first) until the offset set has no holes."),
+         "Change the rates (or add a non-dilated layer first) until the offset set has no holes. A stack that also"
+         " fails CC203 or CC204 is reported once, under that rule, naming the holes."),
     Rule("CC206", "misaligned-merge", Severity.warning,
          "a merge (Add, Multiply, Concat) joins paths with different effective strides or centres",
          "Units at the same index of the merged tensors then look at different places of the input: the sum or"
          " concatenation mixes features that are not spatially aligned (a half-pixel shift from an even kernel or"
-         " asymmetric padding on one path, or paths that were resampled differently).",
-         "Make the paths' padding and strides agree (e.g. odd kernels with padding (k-1)/2), or resample one path"
-         " explicitly so that the centres match."),
+         " asymmetric padding on one path, or paths that were resampled differently). Only the merge whose own"
+         " inputs differ is flagged (as the analyze table's ⚠ and the JSON's misaligned); a later merge whose"
+         " shift comes from an earlier misaligned one says so. A strided window (kernel k, padding p) centres its"
+         " units (k-1)/2 - p steps of its input after u*stride; a transposed conv (kernel k >= stride, padding p)"
+         " centres its units p - (k-1)/2 steps of its output from what they read. A 2x2 stride-2 max pool shifts"
+         " by +1/2, so the textbook U-Net decoder, a stride-2 transposed conv with kernel 2 padding 0 or kernel 4"
+         " padding 1 (-1/2), lines up with its skip; after a centred stride-2 conv (kernel 3 padding 1: 0) only an"
+         " odd kernel does (kernel 3 padding 1 output_padding 1), which overlaps unevenly (CC202).",
+         "The finding gives the settings that line the paths up: for a decoder, the transposed-conv kernels and"
+         " paddings of its stride that centre like the skip (those without uneven overlap first); for strided"
+         " windows, equal (k-1)/2 - padding. Or resample one path explicitly so that the centres match."),
     Rule("CC207", "dead-layer", Severity.warning,
          "layers whose output never reaches the spec's output",
          "A branch that nothing downstream of the output uses costs parameters and compute in the analyzer's totals"
@@ -91,11 +103,14 @@ RULES: tuple[Rule, ...] = (
          "Pass the top-level value where the block is used (`groups: $groups`), make it the block's default"
          " (`args: {groups: $groups}`: a default may use top-level args), or rename one of the two."),
     Rule("CC301", "rf-coverage", Severity.info,
-         "the receptive field at the output is smaller than the input",
-         "A unit of the output (or of the feature map that global pooling / Flatten / Linear gathers) sees only part of"
-         " the input: context wider than the receptive field cannot influence a single unit. Classifiers that pool"
-         " globally often accept this; dense predictors usually do not. The threshold is the lint setting"
-         " rf-min-coverage (default 1.0: the whole input).",
+         "the receptive field at the output covers less of the input's area than rf-min-coverage",
+         "A unit of the output (or of the feature map that the classifier's global pooling / Flatten / Linear"
+         " gathers) sees only part of the input: context wider than the receptive field cannot influence a single"
+         " unit. Classifiers that pool globally often accept this; dense predictors usually do not. Coverage is"
+         " the share of the input's area the largest region spans, the product over the axes of min(r, I)/I (the"
+         " 'covers' of convcalc rf). Squeeze-and-excitation gates (a global pool multiplied back into the map) are"
+         " not the classifier's pool and are left out. The threshold is the lint setting rf-min-coverage"
+         " (default 1.0: the whole input).",
          "Add depth, stride or dilation, or declare the minimum you need with `expect: {rf_min: N}`."),
     Rule("CC302", "noop-layer", Severity.info,
          "a layer that returns its input unchanged",
