@@ -8,7 +8,7 @@ Found by walking up from the first linted path (or the working directory): in ea
     select = ["CC1", "CC2", "noop-layer"]    # IDs, names, ID prefixes or "all" (default: all)
     ignore = ["CC303"]
     fail-on = "warning"                     # error (default), warning, info
-    rf-min-coverage = 0.5                   # CC301 threshold: fraction of the input (default 1.0)
+    rf-min-coverage = 0.5                   # CC301 threshold: share of the input's area (default 1.0)
 
     [tool.convcalc.lint.severity]
     CC201 = "error"
