@@ -110,7 +110,8 @@ def run_spec(data: dict[str, Any]) -> tuple[Spec, Summary]:
         spec = spec_from_dict(data, "calc")
         return spec, analyze(spec)
     except ConvcalcError as exc:
-        raise ConvcalcError(exc.message, notes=exc.notes) from None
+        message = exc.message.removeprefix("calc: ")
+        raise ConvcalcError(message, notes=exc.notes) from None
 
 
 # --------------------------------------------------------------------------- one layer

@@ -43,8 +43,8 @@ LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
 _HEAD = re.compile(r"^([a-z]+?)(\d+(?:\.\d+)?(?:x\d+(?:\.\d+)?)*)?$")
 _OPTION = re.compile(r"^(op|s|p|d)(\d+(?:x\d+)*)$")
 _REPEAT = re.compile(r"^[x*×](\d+)$")
-MAX_REPEAT = 10_000
-AUTO_SIZES = tuple(2 ** n for n in range(6, 21))
+MAX_REPEAT = 1_000
+AUTO_SIZES = tuple(2 ** n for n in range(6, 41))
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ class StackAnswer:
 def stack_fields(text: str, in_text: Optional[str] = None) -> StackAnswer:
     """Receptive field size, jump (stride) and start of every layer of the one-line stack ``text``, at the spatial
     input size ``in_text`` ('224', '224x224'), or at the least power of two from 64 on whose last output has 8 units
-    per axis (the fields of interior units do not depend on it)."""
+    per axis, up to 2**40 (the fields of interior units do not depend on it)."""
     layers = parse_stack(text)
     dims = len(numbers(in_text, "--in")) if in_text is not None else max(layer.axes for layer in layers)
     if dims not in (1, 2, 3):
@@ -210,4 +210,4 @@ def _auto(entries: list[dict[str, Any]], dims: int, names: list[tuple[int, str, 
         if min(summary.output_shape[1:] or (8,)) >= 8 or size == AUTO_SIZES[-1]:
             return spec, summary
     assert error is not None
-    raise error
+    raise ConvcalcError(f"{error} (at input {AUTO_SIZES[-1]:,}, the longest tried; give --in)") from None
