@@ -87,8 +87,9 @@ def input_shape(text: str, dims: int, channels: Optional[int] = None,
     if len(values) == 1:
         return (channels or 1, *values * dims), channels is not None
     spatial = "x".join(["224"] * dims)
+    every = " or one size for every axis (224)" if dims > 1 else ""
     raise ConvcalcError(f"--in '{text}' has {len(values)} sizes; a {dims}-D layer takes C×spatial ({dims + 1} numbers,"
-                        f" e.g. 3x{spatial}), the spatial size ({spatial}) or one size for every axis (224)")
+                        f" e.g. 3x{spatial}) or the spatial size ({spatial}){every}")
 
 
 def layer_type(name: str) -> tuple[str, int]:

@@ -143,7 +143,7 @@ def _padding_cells(answer: PaddingAnswer, axis: Any) -> tuple[tuple[str, ...], s
     symmetric = ", ".join(f"padding={p}" for p in axis.symmetric) or "none"
     asymmetric = "none" if axis.asymmetric is None else f"({axis.asymmetric[0]}, {axis.asymmetric[1]})"
     note = axis.reason
-    if axis.torch_same is not None and answer.same:
+    if axis.torch_same is not None and axis.target == axis.length:       # stride 1, the size kept
         note = (note + "; " if note else "") + f"PyTorch's padding='same' pads {axis.torch_same}"
     return (geometry, sizes, symmetric, asymmetric), note
 
