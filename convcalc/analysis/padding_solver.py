@@ -84,8 +84,7 @@ def _conv_axis(i: int, k: int, s: int, d: int, target: Optional[int]) -> ConvPad
     low = max(lowest, 0)
     symmetric = tuple(p for p in range((low + 1) // 2, highest // 2 + 1))
     reason = "" if symmetric else (f"the total padding must be {low}, which is odd: no symmetric padding gives {o}"
-                                   f" (PyTorch needs F.pad(x, ({low // 2}, {low - low // 2})) first, or"
-                                   f" padding='same' at stride 1)")
+                                   f" (PyTorch needs F.pad(x, ({low // 2}, {low - low // 2})) first)")
     answer = ConvPadding(i, k, s, d, o, symmetric, (low // 2, low - low // 2), (low, highest), torch_same, reason)
     _confirm_conv(answer)
     return answer
