@@ -202,7 +202,10 @@ def test_large_matrix_needs_png_or_json(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["conv2d", "--in", "1x70x70", "-k", "3"],
      "error: the matrix would be 4,624×4,900 (output units × input units); at most 4096×4096 is built: take a"
-     " smaller --in"),
+     " smaller input"),
+    (["conv2d", "--in", "4096x1x1", "-k", "1", "--out-channels", "4096"],
+     "error: building the 4,096×4,096 matrix from the unit takes 206,158,430,208 multiply-accumulates (a conv of"
+     " 16,777,216 per input and output unit); at most 1,000,000,000: take fewer channels or a smaller input"),
     (["conv2d", "--in", "1x4x4", "-k", "3", "--kernel", "1,2;3,4"],
      "error: the kernel values give 1 kernel of 2×2, but Conv2d needs 1 of 3×3 (weight [1, 1, 3, 3]: out ×"
      " in/groups kernels, one after another)"),

@@ -102,7 +102,7 @@ def explain_command(
     kernel: Optional[str] = typer.Option(None, "--kernel", metavar="VALUES",
                                          help="The kernel's values: '1,2;3,4' (';' between rows, '/' between 3-D"
                                               " slices, '|' between kernels); default: seeded integers 1..9."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random kernel and vectors."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the random kernel and vectors."),
     numbers: bool = typer.Option(False, "--numbers", help="Show C's entries as numbers, not weight symbols."),
     png: Optional[Path] = typer.Option(None, "--png", metavar="FILE", help="Draw C's sparsity pattern as a PNG."),
     transpose: bool = typer.Option(False, "--transpose", help="With --png: draw Cᵀ beside C."),

@@ -26,7 +26,9 @@ from ..algebra.shapes import prod, transposed_length
 from ..layers import Layer, lookup
 
 MAX_SIDE = 4096                 # rows and columns of C: beyond this the matrix is refused
+MAX_WORK = 1_000_000_000        # multiply-accumulates of building the matrices (a conv per input or output unit)
 MAX_TAP_ENTRIES = 4_000_000     # weights x rows x columns for which `tap_sources` is worked out (the printable sizes)
+MAX_TAP_WORK = 200_000_000      # and its multiply-accumulates (a matrix per weight)
 CHUNK = 512                     # one-hot inputs (or outputs) run through a unit at a time
 TOLERANCE = 1e-9                # a check holds when max |difference| <= TOLERANCE x (1 + max |value|)
 KINDS = {f"{name}{d}d": (f"{title}{d}d", d, name == "convtranspose")
@@ -183,10 +185,17 @@ def _weight(given: Any, shape: tuple[int, ...], layer_type: str, rng: np.random.
                         f" (weight [{', '.join(map(str, shape))}]: {order} kernels, one after another)")
 
 
-def _budget(n_in: int, n_out: int) -> None:
+def _budget(n_in: int, n_out: int, macs: int) -> None:
+    """Refuse a matrix over MAX_SIDE, or one whose matrices (C from the forward, again from the backward, the
+    transposed conv's; a conv per input or output unit, ``macs`` each) take over MAX_WORK multiply-accumulates."""
     if n_in > MAX_SIDE or n_out > MAX_SIDE:
         raise ConvcalcError(f"the matrix would be {n_out:,}×{n_in:,} (output units × input units); at most"
-                            f" {MAX_SIDE}×{MAX_SIDE} is built: take a smaller --in")
+                            f" {MAX_SIDE}×{MAX_SIDE} is built: take a smaller input")
+    work = macs * (2 * n_in + n_out)
+    if work > MAX_WORK:
+        raise ConvcalcError(f"building the {n_out:,}×{n_in:,} matrix from the unit takes {work:,} multiply-accumulates"
+                            f" (a conv of {macs:,} per input and output unit); at most {MAX_WORK:,}: take fewer"
+                            " channels or a smaller input")
 
 
 def conv_unit(kind: str, in_shape: Sequence[int], *, kernel_size: Any, stride: Any = 1, padding: Any = 0,
@@ -215,8 +224,8 @@ def conv_unit(kind: str, in_shape: Sequence[int], *, kernel_size: Any, stride: A
 def matrix_shape(kind: str, in_shape: Sequence[int], **arguments: Any) -> tuple[int, int]:
     """(rows, columns) of the matrix `explain_conv` would build (the output and input sizes), without building it;
     a `ConvcalcError` if it is over MAX_SIDE."""
-    _, in_shape, out_shape, _ = conv_unit(kind, in_shape, **arguments)
-    _budget(prod(in_shape), prod(out_shape))
+    layer, in_shape, out_shape, _ = conv_unit(kind, in_shape, **arguments)
+    _budget(prod(in_shape), prod(out_shape), layer.infer([in_shape]).macs)
     return prod(out_shape), prod(in_shape)
 
 
@@ -229,12 +238,14 @@ def explain_conv(kind: str, in_shape: Sequence[int], *, weight: Any = None, seed
     (default: seeded integers 1..9); ``sources``: work out which weights make each entry (small matrices only)."""
     layer, in_shape, out_shape, weight_shape = conv_unit(kind, in_shape, **arguments)
     type_name, _, transposed = KINDS[kind]
-    _budget(prod(in_shape), prod(out_shape))
+    macs = layer.infer([in_shape]).macs
+    _budget(prod(in_shape), prod(out_shape), macs)
     rng = np.random.default_rng(seed)
     kernel = _weight(weight, weight_shape, type_name, rng, transposed)
     matrix = unit_matrix(layer, in_shape, out_shape, kernel)
-    tap_work = prod(weight_shape) * matrix.size
-    found = tap_sources(layer, in_shape, out_shape, weight_shape) if sources and tap_work <= MAX_TAP_ENTRIES else None
+    small = prod(weight_shape) * matrix.size <= MAX_TAP_ENTRIES and \
+        prod(weight_shape) * prod(in_shape) * macs <= MAX_TAP_WORK
+    found = tap_sources(layer, in_shape, out_shape, weight_shape) if sources and small else None
     x = rng.integers(-3, 4, size=in_shape).astype(np.float64)
     cotangent = rng.integers(-3, 4, size=out_shape).astype(np.float64)
     y = unit_forward(layer, x[None], kernel, out_shape)[0]
