@@ -32,20 +32,30 @@ def _strides(field: Field) -> tuple[Fraction, ...]:
     return tuple(axis.stride for axis in field.axes)
 
 
-def resampling_layer(ctx: Context, name: str) -> Optional[Node]:
+def resampling_layer(ctx: Context, name: str, memo: Optional[dict[str, Optional[Node]]] = None) -> Optional[Node]:
     """The last layer on the way to ``name`` that changed the effective stride (a strided window, an upsampling),
-    walking back through inputs of the same stride; None when the path reaches the network input unchanged."""
+    walking back through inputs of the same stride; None when the path reaches the network input unchanged.
+    ``memo`` remembers the answer for every layer walked, so many merges cost one walk over the graph."""
+    memo = {} if memo is None else memo
+    walked, found = [], None
     while name != INPUT:
+        if name in memo:
+            found = memo[name]
+            break
+        walked.append(name)
         node = ctx.nodes[name]
         here = ctx.fields[name]
         if here.whole or not node.inputs:
-            return None
+            break
         same = [source for source in node.inputs if not ctx.fields[source].whole
                 and len(ctx.fields[source].axes) == len(here.axes) and _strides(ctx.fields[source]) == _strides(here)]
         if not same:
-            return node
+            found = node
+            break
         name = same[0]
-    return None
+    for step in walked:
+        memo[step] = found
+    return found
 
 
 def _upsampling(ctx: Context, node: Node, axis: int) -> Optional[int]:
@@ -78,9 +88,9 @@ def _setting_text(kernel: int, padding: int, extra: int, stride: int) -> str:
     return text + (" (uneven overlap, CC202)" if kernel % stride else "")
 
 
-def _decoder_advice(ctx: Context, node: Node, axis: int, up: str, reference: str) -> Optional[str]:
+def _decoder_advice(ctx: Context, node: Node, axis: int, up: str, reference: str, memo: dict) -> Optional[str]:
     """How the upsampling on the way to input ``up`` of merge ``node`` lines up with input ``reference``."""
-    resampler = resampling_layer(ctx, up)
+    resampler = resampling_layer(ctx, up, memo)
     factor = None if resampler is None else _upsampling(ctx, resampler, axis)
     if resampler is None or factor is None:
         return None
@@ -100,7 +110,7 @@ def _decoder_advice(ctx: Context, node: Node, axis: int, up: str, reference: str
         return (text + f": a transposed conv of stride {factor} with "
                 + " or ".join(_setting_text(*s, factor) for s in even[:SHOWN]))
     text += f": only a kernel that overlaps unevenly does ({_setting_text(*settings[0], factor)})"
-    below = resampling_layer(ctx, resampler.inputs[0])
+    below = resampling_layer(ctx, resampler.inputs[0], memo)
     window = None if below is None else ctx.window(below)
     if factor == 2 and need.denominator == 1 and window is not None and window[axis].stride == 2:
         text += (f"; rather centre the downsampling '{below.name}' between input positions (a kernel-2 stride-2"
@@ -109,11 +119,11 @@ def _decoder_advice(ctx: Context, node: Node, axis: int, up: str, reference: str
     return text
 
 
-def _window_advice(ctx: Context, node: Node, axis: int) -> Optional[str]:
+def _window_advice(ctx: Context, node: Node, axis: int, memo: dict) -> Optional[str]:
     """For merges of downsampled paths: each path's strided window and the shift it gives, (k_eff-1)/2 - pad_lo."""
     parts = []
     for name in node.inputs:
-        resampler = resampling_layer(ctx, name)
+        resampler = resampling_layer(ctx, name, memo)
         window = None if resampler is None else ctx.window(resampler)
         if window is None or len(window) <= axis:
             return None
@@ -148,6 +158,7 @@ def check_misaligned(ctx: Context) -> Iterator[Finding]:
     """One finding per merge the analyzer flags (the table's ⚠, the JSON's ``misaligned``): its inputs' strides and
     centres per axis, and the decoder settings (or window shifts) that would line them up."""
     after = _after_misaligned(ctx)
+    memo: dict[str, Optional[Node]] = {}
     for node in ctx.summary.graph.nodes:
         if len(node.inputs) < 2 or not ctx.fields[node.name].misaligned:
             continue
@@ -165,17 +176,17 @@ def check_misaligned(ctx: Context) -> Iterator[Finding]:
                                           for name, s, c in zip(node.inputs, strides, centres))))
             found = None
             if len(set(strides)) == 1:
-                resamplers = {name: resampling_layer(ctx, name) for name in node.inputs}
+                resamplers = {name: resampling_layer(ctx, name, memo) for name in node.inputs}
                 ups = [name for name, r in resamplers.items() if r is not None and _upsampling(ctx, r, axis)]
                 others = [name for name in node.inputs if ups and resamplers[name] is not resamplers[ups[0]]]
                 if ups and others:
-                    found = _decoder_advice(ctx, node, axis, ups[0], others[0])
+                    found = _decoder_advice(ctx, node, axis, ups[0], others[0], memo)
                 elif len({id(r) for r in resamplers.values()}) == 1 and resamplers[node.inputs[0]] is not None:
                     found = (f"every path comes from '{resamplers[node.inputs[0]].name}' at this stride, so the"
                              " layers after it shift their units differently: pad them alike (odd kernels with"
                              " padding (k-1)/2 shift by 0)")
                 else:
-                    found = _window_advice(ctx, node, axis)
+                    found = _window_advice(ctx, node, axis, memo)
             else:
                 found = "resample one path explicitly so that the strides agree"
             if found:
