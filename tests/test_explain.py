@@ -247,3 +247,24 @@ def test_not_applicable_checks_say_why():
                            for check in wide.checks)
     cube = explain_conv("conv3d", (1, 3, 3, 3), kernel_size=2)
     assert cube.ok and cube.matrix.shape == (8, 27)
+
+
+def test_the_readme_examples_are_real_output():
+    """Each `$ convcalc explain ...` block of the README's section is what the command prints (a block ending in
+    '...' is a prefix of it)."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = re.search(r"^## Convolution as a matrix: `convcalc explain`\n(.*?)(?=^## )", readme, re.S | re.M)
+    assert section, "README.md has no 'Convolution as a matrix' section"
+    blocks = re.findall(r"```\n\$ convcalc (explain .*?)\n(.*?)```", section.group(1), re.S)
+    assert len(blocks) >= 2
+    for command, shown in blocks:
+        result = RUNNER.invoke(app, shlex.split(command))
+        assert result.exit_code == 0, command
+        if shown.rstrip().endswith("..."):
+            assert result.output.startswith(shown.rstrip()[:-3].rstrip("\n")), command
+        else:
+            assert result.output.rstrip("\n") == shown.rstrip("\n"), command
