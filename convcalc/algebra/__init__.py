@@ -46,7 +46,7 @@ At a merge (Add, Concat, ...) a unit sees the union of what its inputs' units se
 hull. ``path_size_max``/``path_size_min`` and `Field.max_path`/`Field.min_path` follow the single paths: at
 each merge the input with the largest (smallest) field along one path is taken (greedily, by the product over
 the axes). Inputs with different strides or centres (Araujo et al.'s alignment condition) mark the merge
-``misaligned``. Where a merge's input reaches no input at some units on one axis (bias-only units of a
+``misaligned`` (that merge only: a layer reading its field does not inherit the flag). Where a merge's input reaches no input at some units on one axis (bias-only units of a
 transposed conv, a spatial concat), a unit's region is no longer a product of per-axis regions: `Field.terms`
 keeps the inputs apart so that `Field.region`/`Field.extent` stay exact; the per-axis summary numbers are then
 those of the per-axis union (`Field.separable` is False).

@@ -89,7 +89,8 @@ def _reach_text(field: Field) -> str:
 
 def rf_texts(field: Field) -> tuple[str, str, str]:
     """(size, stride, padding) for a table cell; size shows 'min..max' per axis where the units' regions differ
-    in size (uneven windows, e.g. after a transposed conv: '188..204'), and ⚠ after a misaligned merge."""
+    in size (uneven windows, e.g. after a transposed conv: '188..204'), and ⚠ at a misaligned merge
+    (the merge itself, not the layers after it)."""
     if field.partial:
         return f"{_reach_text(field)} only", "–", "–"
     if field.whole:
