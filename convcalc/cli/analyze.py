@@ -74,4 +74,4 @@ def analyze_command(
         sys.stdout.write(to_csv(summary, depth, parts))
     else:
         console, fit_width = table_console(width, wide)
-        console.print(to_table(summary, depth, parts, fit_width, wide=fit_width is None), crop=False)
+        console.print(to_table(summary, depth, parts, fit_width or console.width, wide=fit_width is None), crop=False)

@@ -14,6 +14,7 @@ A table is columns of plain strings or `rich.text.Text` (their styles kept; neve
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Literal, Sequence, Union
 
@@ -50,6 +51,15 @@ def middle_cut(text: str, room: int) -> str:
         return text
     head = (room - 1) // 2
     return text[:head] + "…" + text[len(text) - (room - 1 - head):]
+
+
+def hanging(text: str, width: int | None, indent: int) -> str:
+    """``text``, whose first ``indent`` columns are a label or blanks, wrapped between words into ``width`` columns
+    with the lines after the first indented as far (None, or too narrow for it: unchanged, Rich wraps it)."""
+    if width is None or cell_len(text) <= width or width - indent < TEXT_MIN:
+        return text
+    lines = textwrap.wrap(text[indent:], width - indent, break_long_words=False, break_on_hyphens=False)
+    return text[:indent] + ("\n" + " " * indent).join(lines)
 
 
 def _plain(cell: Cell) -> str:
@@ -175,4 +185,4 @@ def fit(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int | 
                   shortened)
 
 
-__all__ = ["Cell", "Column", "FittedTable", "Fitted", "LEFT_OUT", "fit", "middle_cut"]
+__all__ = ["Cell", "Column", "FittedTable", "Fitted", "LEFT_OUT", "fit", "hanging", "middle_cut"]

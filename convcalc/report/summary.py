@@ -18,7 +18,7 @@ from rich.text import Text
 from ..analysis.summary import LayerResult, Summary, previous_on_path
 from ..algebra import Field
 from ..algebra.numbers import fraction_text, json_number
-from .fit import Column, fit, middle_cut  # noqa: F401  (middle_cut: where it was first defined)
+from .fit import Column, fit, hanging, middle_cut  # noqa: F401  (middle_cut: where it was first defined)
 
 # 2: each layer's rf names only the layer before it on its max/min path (max_path_prev, min_path_prev) instead of
 # listing the whole paths (max_path, min_path), which made the JSON quadratic in the depth
@@ -403,19 +403,22 @@ def to_table(summary: Summary, depth: int | None = None, parts: bool = False,
         columns = [(c.header, c.justify, w) for c, w in zip(fitted.columns, fitted.widths)]
     table = LayerTable(title, columns, [(row_cells, row.part) for row, row_cells in zip(shown, fitted.rows)],
                        full_width=fitted.total if wide else 0)
-    totals = Text()
+    notes = []
     if fitted.note():
-        totals.append(fitted.note("           ") + "\n")
+        notes.append(fitted.note())
     if any(row.part for row in shown):
-        totals.append("           parts (dim rows) are inside the layer above them, not added to the totals\n")
+        notes.append("parts (dim rows) are inside the layer above them, not added to the totals")
     if any(row.rf.misaligned for row in shown if not row.part):
-        totals.append("           ⚠: a merge of inputs whose receptive fields have different strides or centres\n")
+        notes.append("⚠: a merge of inputs whose receptive fields have different strides or centres")
     if any(".." in c[5] for row, c in zip(shown, cells) if not row.part):
-        totals.append("           a..b: the units' receptive fields differ in size (uneven windows, e.g. the checkerboard"
-                      " pattern of transposed convs and upsampling)\n")
+        notes.append("a..b: the units' receptive fields differ in size (uneven windows, e.g. the checkerboard"
+                     " pattern of transposed convs and upsampling)")
+    totals = Text()
+    for note in notes:                  # fitted: wrapped under their first word, as the totals under their values
+        totals.append(hanging(" " * 11 + note, width, 11) + "\n")
     for label, value in totals_lines(summary):
         totals.append(f"{label:>12}: ", style="bold")
-        totals.append(value + "\n")
+        totals.append(hanging(" " * 14 + value, width, 14)[14:] + "\n")
     return RichGroup(table, totals)
 
 
