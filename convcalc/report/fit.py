@@ -3,9 +3,10 @@
 Every table convcalc prints is fitted here to a width (the terminal's, ``COLUMNS`` or ``--width``): a column too
 wide for it is left out *whole*, least important first (each table names its order), and only then are long names
 shortened in the middle ('layer4.…downsample.1'). A number, a shape or a mark is never cut or wrapped; prose
-columns wrap between words (a long word without a number may be folded), so a number in them stays whole too. A line under the table says what was left out
-and how to see it (``LEFT_OUT``). With no width to fit (``--wide``; piped output with no ``COLUMNS``) nothing is
-left out: the table keeps its full width and the terminal wraps or scrolls it.
+columns wrap between words (a long word without a number may be folded), so a number in them stays whole too. A
+line under the table says what was left out and how to see it (``LEFT_OUT``). With no width to fit (``--wide``;
+piped output with no ``COLUMNS``) nothing is left out: the table keeps its full width and the terminal wraps or
+scrolls it.
 
 A table is columns of plain strings or `rich.text.Text` (their styles kept; never Rich markup, so a user's
 ``[bold]`` stays text), fitted by `fit` and drawn by `Fitted.table`.
@@ -134,8 +135,9 @@ class FittedTable(Table):
 def fit(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int | None,
         drop: Sequence[str] = (), *, prose: int | None = None) -> Fitted:
     """Fit a table into ``width`` columns: leave out the columns named in ``drop``, in that order, until it fits,
-    then shorten 'name' cells in the middle; 'text' columns wrap (never narrower than a word holding a number). ``width`` None
-    (``--wide``): nothing is left out or shortened, and prose columns wrap to ``prose`` columns where they can."""
+    then shorten 'name' cells in the middle; 'text' columns wrap (never narrower than a word holding a number).
+    ``width`` None (``--wide``): nothing is left out or shortened, and prose columns wrap to ``prose`` columns where
+    they can."""
     columns, rows = list(columns), [list(r) for r in rows]
     plain = [[_plain(c) for c in r] for r in rows]
     widest = [_widest([column.header, *(r[i] for r in plain)]) for i, column in enumerate(columns)]

@@ -69,8 +69,8 @@ DROP_ORDER = ("published", "RF layer", "RF")     # what a narrow terminal loses 
 
 def zoo_table(entries: list[ZooEntry], width: int | None = None, prose: int | None = None) -> RichGroup:
     """The zoo's rows, fitted into ``width`` columns (`report.fit`: the published figures are left out first, then
-    the layers of the receptive fields, then the fields, and a line says so; None: every column); numbers and shapes are never cut or wrapped.
-    A spec that could not be analysed is listed under the table with its error."""
+    the layers of the receptive fields, then the fields, and a line says so; None: every column); numbers and
+    shapes are never cut or wrapped. A spec that could not be analysed is listed under the table with its error."""
     rows, errors = [], []
     for entry in entries:
         summary = entry.summary
