@@ -20,7 +20,7 @@ from convcalc.cli import app
 from convcalc.errors import ConvcalcError
 from convcalc.proof import toeplitz
 from convcalc.proof.toeplitz import explain_conv
-from convcalc.report.explain import GAP, TITLE_HEIGHT, matrix_lines
+from convcalc.report.explain import CAPTION_HEIGHT, GAP, TITLE_HEIGHT, matrix_lines
 
 RUNNER = CliRunner()
 FEW = settings(max_examples=12, deadline=None, derandomize=True)
@@ -182,7 +182,7 @@ def test_png_has_the_expected_size_and_pattern(tmp_path):
     assert result.exit_code == 0, result.output
     picture = np.asarray(Image.open(path).convert("RGB"))
     cell = 24                                                  # ceil(512 / 16), at most 24 pixels a cell
-    assert picture.shape[0] == TITLE_HEIGHT + 16 * cell + 1 + 8           # Cᵀ is 16 rows high
+    assert picture.shape[0] == TITLE_HEIGHT + 16 * cell + 1 + CAPTION_HEIGHT      # Cᵀ is 16 rows high
     assert picture.shape[1] >= GAP + 16 * cell + 1 + GAP + 4 * cell + 1 + GAP
     centre = TITLE_HEIGHT + cell // 2
     assert tuple(picture[centre, GAP + cell // 2]) != (255, 255, 255)      # C[0, 0] = w00
@@ -196,7 +196,7 @@ def test_large_matrix_needs_png_or_json(tmp_path):
                                      " characters): draw it with --png FILE or list it with --format json")
     drawn = invoke("conv2d", "--in", "1x20x20", "-k", "3", "--png", str(tmp_path / "big.png"))
     assert drawn.exit_code == 0 and "too large to print here" in drawn.output
-    assert Image.open(tmp_path / "big.png").size[1] == TITLE_HEIGHT + 324 * 2 + 1 + 8    # ceil(512 / 400) = 2
+    assert Image.open(tmp_path / "big.png").size[1] == TITLE_HEIGHT + 324 * 2 + 1 + CAPTION_HEIGHT   # 2 px a cell
 
 
 @pytest.mark.parametrize("args, message", [

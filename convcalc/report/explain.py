@@ -269,6 +269,7 @@ def explain_json(study: ConvMatrix) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the PNG picture
 
 TITLE_HEIGHT = 24
+CAPTION_HEIGHT = 24
 GAP = 24
 
 
@@ -290,8 +291,10 @@ def _panel(matrix: np.ndarray, taps: np.ndarray | None, cell: int, row_blocks: t
         picture[:, ::cell] = np.minimum(picture[:, ::cell], 210)
     picture[::cell * row_blocks[0], :] = 90
     picture[:, ::cell * col_blocks[0]] = 90
-    picture[::cell * row_blocks[1], :] = 0
-    picture[:, ::cell * col_blocks[1]] = 0
+    thick = 2 if cell >= 4 else 1
+    for offset in range(thick):
+        picture[offset::cell * row_blocks[1], :] = 0
+        picture[:, offset::cell * col_blocks[1]] = 0
     picture[-1, :] = picture[:, -1] = 0
     return picture
 
@@ -309,7 +312,8 @@ def _tap_grid(study: ConvMatrix) -> np.ndarray | None:
 
 def matrix_picture(study: ConvMatrix, transpose: bool = False) -> np.ndarray:
     """The sparsity pattern of the matrix (and, with ``transpose``, of its transpose beside it) as RGB uint8, each
-    entry a square of cells scaled so that the longer side is about 512 pixels, titled."""
+    entry a square of cells scaled so that the longer side is about 512 pixels, titled, with a caption saying what
+    the colours and lines mean."""
     from PIL import Image, ImageDraw, ImageFont
 
     rows, cols = study.matrix.shape
@@ -325,12 +329,28 @@ def matrix_picture(study: ConvMatrix, transpose: bool = False) -> np.ndarray:
                        _panel(study.matrix.T, None if taps is None else taps.T, cell, inputs, outputs)))
     font = ImageFont.load_default(size=14)
     widths = [max(panel.shape[1], int(font.getlength(title)) + 4) for title, panel in panels]
-    height = TITLE_HEIGHT + max(panel.shape[0] for _, panel in panels) + 8
-    canvas = Image.new("RGB", (sum(widths) + GAP * (len(panels) + 1), height), (255, 255, 255))
+    caption = _caption(study, taps is not None)
+    panels_height = max(panel.shape[0] for _, panel in panels)
+    height = TITLE_HEIGHT + panels_height + CAPTION_HEIGHT
+    width = max(sum(widths) + GAP * (len(panels) + 1), int(font.getlength(caption)) + 2 * GAP)
+    canvas = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(canvas)
     left = GAP
     for (title, panel), width in zip(panels, widths):
         draw.text((left, 4), title, fill=(0, 0, 0), font=font)
         canvas.paste(Image.fromarray(panel), (left, TITLE_HEIGHT))
         left += width + GAP
+    draw.text((GAP, TITLE_HEIGHT + panels_height + 5), caption, fill=(90, 90, 90), font=font)
     return np.asarray(canvas)
+
+
+def _caption(study: ConvMatrix, coloured: bool) -> str:
+    lines = "grey lines: rows of a map; black: channels"
+    if not coloured:
+        return f"dark: nonzero; white: 0; {lines}"
+    names = kernel_names(study) or ("w",)
+    taps = study.weight.shape[2:]
+    first = names[0] + _index_text([0] * len(taps), taps)
+    last = names[0] + _index_text([k - 1 for k in taps], taps)
+    every = ", alike in every kernel" if len(names) > 1 else ""
+    return f"colour: the kernel tap, {first} (dark) to {last} (light){every}; white: 0; {lines}"
