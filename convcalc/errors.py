@@ -26,7 +26,12 @@ class Location:
 
 
 class ConvcalcError(Exception):
-    """Base of every error convcalc raises on purpose."""
+    """Base of every error convcalc raises on purpose.
+
+    ``str()`` is the whole message on one line. ``excerpt``: lines the CLI prints after it (a YAML syntax error's
+    source line and a caret under the column), never needed to understand the message."""
+
+    excerpt: tuple[str, ...] = ()
 
     def __init__(self, message: str, location: Location | None = None, notes: Iterable[str] = ()):
         super().__init__(message)

@@ -155,3 +155,55 @@ def test_input_size_without_the_channels_points_at_the_option(runner, tmp_path, 
         " you mean --input-size 3x300x300?\n")
     assert error(runner, command, spec, "--input-size", "1x3x64x64") == (
         "error: --input-size 1x3x64x64 has 4 axes, but the spec's input 3x64x64 has 3 (channels first, no batch)\n")
+
+
+# ----------------------------------------------------------------------------- 3. YAML syntax errors
+
+@pytest.mark.parametrize("text, expected", [
+    ("input: [3, 32, 32]\nlayers:\n  - type: Conv2d\n      out_channels: 8\n    kernel_size: 3\n",
+     "net.yaml:4:7: invalid YAML: 'out_channels' is indented more than 'type' on line 3 (column 7, not 5): the keys"
+     " of one layer line up in one column\n"
+     "  4 |       out_channels: 8\n"
+     "    |       ^\n"),
+    ("input: [3, 32, 32]\nlayers:\n  - type: Conv2d\n  out_channels: 8\n  kernel_size: 3\n",
+     "net.yaml:4:3: invalid YAML: 'out_channels' stands under the '-' of line 3, so it is not one of that layer's"
+     " keys: indent it to column 5, under 'type'\n"
+     "  4 |   out_channels: 8\n"
+     "    |   ^\n"),
+    ("input: [3, 32, 32]\nlayers:\n  - type: Conv2d\n    out_channels: 8\n   kernel_size: 3\n",
+     "net.yaml:5:4: invalid YAML: 'kernel_size' is indented less than 'out_channels' on line 4 (column 4, not 5):"
+     " the keys of one layer line up in one column\n"
+     "  5 |    kernel_size: 3\n"
+     "    |    ^\n"),
+    ("input: [3, 32, 32]\nlayers:\n  - type: Conv2d\n\tout_channels: 8\n",
+     "net.yaml:4:1: invalid YAML: a tab character; YAML indents with spaces only: replace the tab with spaces\n"
+     "  4 | →out_channels: 8\n"
+     "    | ^\n"),
+    ("input: [3, 32, 32]\nlayers:\n  - {type: Conv2d, out_channels: 8, kernel_size: [3, 3}\n",
+     "net.yaml:3:50: invalid YAML: the '[' opened here is never closed: 3:55 has '}' where a ',' or ']' should be"
+     " (a list is written [3, 3], a mapping {type: ReLU})\n"
+     "  3 |   - {type: Conv2d, out_channels: 8, kernel_size: [3, 3}\n"
+     "    |                                                  ^\n"),
+    ("input: [3, 32, 32\nlayers:\n  - {type: Conv2d, out_channels: 8, kernel_size: 3}\n",     # noticed on line 2
+     "net.yaml:1:8: invalid YAML: the '[' opened here is never closed: 2:7 has ':' where a ',' or ']' should be"
+     " (a list is written [3, 3], a mapping {type: ReLU})\n"
+     "  1 | input: [3, 32, 32\n"
+     "    |        ^\n"),
+])
+def test_yaml_syntax_errors_point_at_the_mistake_with_the_line_and_a_caret(runner, tmp_path, text, expected):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(text, encoding="utf-8")
+    assert error(runner, "analyze", str(spec)) == f"error: {tmp_path}/{expected}"
+
+
+def test_yaml_syntax_error_is_one_line_in_lint_and_the_library(runner, tmp_path):
+    import convcalc
+    from convcalc.errors import SpecError
+
+    spec = write(tmp_path, "input: [3, 32, 32]\nlayers:\n  - type: Conv2d\n  out_channels: 8\n")
+    with pytest.raises(SpecError) as info:
+        convcalc.load_spec(spec)
+    assert str(info.value) == (f"{spec}:4:3: invalid YAML: 'out_channels' stands under the '-' of line 3, so it is"
+                               " not one of that layer's keys: indent it to column 5, under 'type'")
+    result = runner.invoke(app, ["lint", spec, "--format", "json"])
+    assert [f["message"] for f in json.loads(result.stdout)["findings"]] == [str(info.value).split(": ", 1)[1]]

@@ -296,7 +296,8 @@ def test_include_cycle_is_reported(tmp_path):
      layers:
        - {type: Conv2d, out_channels: 8, kernel_size: 3
      """,
-     "net.yaml:4:1: invalid YAML: expected ',' or '}', but got '<stream end>'"),
+     "net.yaml:3:5: invalid YAML: the '{' opened here is never closed: the file ends where a ',' or '}' should be"
+     " (a list is written [3, 3], a mapping {type: ReLU})"),
     ("""
      input: [3, 32, 32]
      layers:

@@ -104,11 +104,14 @@ def table_console(width: int | None = None, wide: bool = False) -> tuple[Console
     return console, None if wide else chosen
 
 
-def fail(message: str) -> None:
-    """One red line on stderr and exit code 2 (for the few errors found by the CLI itself)."""
+def fail(message: str, excerpt: tuple[str, ...] = ()) -> None:
+    """One red line on stderr and exit code 2 (for the few errors found by the CLI itself). ``excerpt``: lines
+    after it that show the spot (a YAML syntax error's source line and caret); the first line is the whole message."""
     console = stderr()
     console.print("[bold red]error:[/] ", end="")
     console.print(message, markup=False, highlight=False, emoji=False)   # 'net.yaml:100:5' has no emoji in it
+    for line in excerpt:
+        console.print("  " + line, markup=False, highlight=False, emoji=False, soft_wrap=True)
     raise typer.Exit(EXIT_INPUT_ERROR)
 
 
@@ -118,7 +121,7 @@ def errors_to_exit() -> Iterator[None]:
     try:
         yield
     except ConvcalcError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.excerpt)
     except RecursionError:
         fail("the spec nests blocks too deeply (a block that uses itself?)")
 

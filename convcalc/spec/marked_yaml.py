@@ -27,6 +27,7 @@ import yaml
 
 from ..errors import Location, SpecError
 from . import limits
+from .yaml_hints import describe
 
 
 class MarkedDict(dict):
@@ -336,14 +337,7 @@ def _spec_error(exc: BaseException, text: str, filename: str) -> SpecError:
         return SpecError(f"invalid YAML: the character {character!r} is not allowed in a YAML file",
                          Location(filename, line, column))
     if isinstance(exc, yaml.MarkedYAMLError):
-        mark = exc.problem_mark or exc.context_mark
-        loc = _location(mark, filename) if mark else Location(filename, 1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        if "another document" in problem or "expected a single document" in problem:
-            problem = "a spec holds one YAML document, but a second one starts here"
-        elif "recursive node" in problem:
-            problem = "an alias stands inside the value it names"
-        return SpecError(f"invalid YAML: {problem}", loc)
+        return describe(exc, text, filename)       # where the mistake is, in the spec's words, with the line
     if isinstance(exc, RecursionError):
         return SpecError("invalid YAML: it nests too deeply", Location(filename, 1, 1))
     return SpecError(f"invalid YAML: {exc}", Location(filename, 1, 1))
