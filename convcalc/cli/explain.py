@@ -90,19 +90,20 @@ def too_large(rows: int, columns: int) -> None:
 
 @app.command(name="explain")
 def explain_command(
-    layer: Kind = typer.Argument(..., case_sensitive=False, help="The layer to explain."),
+    layer: Kind = typer.Argument(..., case_sensitive=False, metavar="LAYER", help="The layer to explain."),
     in_: str = typer.Option(..., "--in", metavar="CxHxW", help="Input shape, channels first (HxW: one channel)."),
-    kernel_size: str = typer.Option(..., "--kernel-size", "-k", help="Kernel size: 3, or one per axis: 1x3."),
-    stride: str = typer.Option("1", "--stride", "-s", help="Stride (per axis: 2x1)."),
-    padding: str = typer.Option("0", "--padding", "-p", help="Padding: 1, 1x0, or valid, same, full, tf_same."),
-    dilation: str = typer.Option("1", "--dilation", "-d", help="Dilation (per axis: 2x1)."),
-    groups: int = typer.Option(1, "--groups", "-g", help="Groups."),
-    out_channels: int = typer.Option(1, "--out-channels", help="Output channels."),
-    output_padding: Optional[str] = typer.Option(None, "--output-padding", help="Transposed convs: output_padding."),
+    kernel_size: str = typer.Option(..., "--kernel-size", "-k", metavar="K", help="Kernel size: 3, or one per axis: 1x3."),
+    stride: str = typer.Option("1", "--stride", "-s", metavar="S", help="Stride (per axis: 2x1)."),
+    padding: str = typer.Option("0", "--padding", "-p", metavar="P", help="Padding: 1, 1x0, or valid, same, full, tf_same."),
+    dilation: str = typer.Option("1", "--dilation", "-d", metavar="D", help="Dilation (per axis: 2x1)."),
+    groups: int = typer.Option(1, "--groups", "-g", metavar="G", help="Groups."),
+    out_channels: int = typer.Option(1, "--out-channels", metavar="N", help="Output channels."),
+    output_padding: Optional[str] = typer.Option(None, "--output-padding", metavar="OP",
+                                                  help="Transposed convs: output_padding."),
     kernel: Optional[str] = typer.Option(None, "--kernel", metavar="VALUES",
                                          help="The kernel's values: '1,2;3,4' (';' between rows, '/' between 3-D"
                                               " slices, '|' between kernels); default: seeded integers 1..9."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the random kernel and vectors."),
+    seed: int = typer.Option(0, "--seed", min=0, metavar="N", help="Seed of the random kernel and vectors."),
     numbers: bool = typer.Option(False, "--numbers", help="Show C's entries as numbers, not weight symbols."),
     png: Optional[Path] = typer.Option(None, "--png", metavar="FILE", help="Draw C's sparsity pattern as a PNG."),
     transpose: bool = typer.Option(False, "--transpose", help="With --png: draw Cᵀ beside C."),
@@ -117,8 +118,8 @@ def explain_command(
       convcalc explain conv2d --in 1x4x4 -k 3
       convcalc explain conv2d --in 4x4 -k 2 --kernel "1,2;3,4" --numbers
       convcalc explain conv1d --in 8 -k 3 -s 2 -p 1
-      convcalc explain convtranspose2d --in 1x2x2 -k 3 -s 2 -p 1 --output-padding 1
-      convcalc explain conv2d --in 2x8x8 -k 3 -p 1 --out-channels 2 --png c.png --transpose
+      convcalc explain convtranspose2d --in 2x2 -k 3 -s 2 --output-padding 1
+      convcalc explain conv2d --in 2x8x8 -k 3 -p 1 --png c.png --transpose
     """
     from ..proof.toeplitz import KINDS, explain_conv, matrix_shape
     from ..report.drawing import save_png
