@@ -10,6 +10,7 @@ from rich.text import Text
 
 from .fit import Column, fit
 from .summary import json_number
+from ..algebra.numbers import fraction_text
 from ..proof.verify import AxisCheck, FieldCheck
 
 SCHEMA_VERSION = 1        # the verify JSON's own (analyze's is report.summary.SCHEMA_VERSION)
@@ -23,14 +24,14 @@ def _number(value: Optional[int | Fraction]) -> Optional[int | float]:
 
 
 def _cell(value: Optional[int | Fraction]) -> str:
-    return "—" if value is None else str(value)
+    return "—" if value is None else fraction_text(value)
 
 
 def _size(values: Sequence[Optional[int | Fraction]]) -> str:
     size, size_min = values[0], values[1]
     if size is None:
         return "—"
-    return str(size) if size_min in (None, size) else f"{size_min}..{size}"
+    return fraction_text(size) if size_min in (None, size) else f"{fraction_text(size_min)}..{fraction_text(size)}"
 
 
 def field_text(axes: Sequence[AxisCheck], which: str) -> str:
