@@ -91,7 +91,8 @@ def too_large(rows: int, columns: int) -> None:
 @app.command(name="explain")
 def explain_command(
     layer: Kind = typer.Argument(..., case_sensitive=False, metavar="LAYER", help="The layer to explain."),
-    in_: str = typer.Option(..., "--in", metavar="CxHxW", help="Input shape, channels first (HxW: one channel)."),
+    in_: str = typer.Option(..., "--in", metavar="CxHxW",
+                            help="Input shape, channels first (HxW: one channel; 4: 4x4)."),
     kernel_size: str = typer.Option(..., "--kernel-size", "-k", metavar="K", help="Kernel size: 3, or one per axis: 1x3."),
     stride: str = typer.Option("1", "--stride", "-s", metavar="S", help="Stride (per axis: 2x1)."),
     padding: str = typer.Option("0", "--padding", "-p", metavar="P", help="Padding: 1, 1x0, or valid, same, full, tf_same."),

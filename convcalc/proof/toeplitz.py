@@ -202,12 +202,15 @@ def conv_unit(kind: str, in_shape: Sequence[int], *, kernel_size: Any, stride: A
               dilation: Any = 1, groups: int = 1, out_channels: int = 1,
               output_padding: Any = None) -> tuple[Layer, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     """The unit of ``kind`` ('conv1d'/'conv2d'/'conv3d', 'convtranspose1d', ...) with PyTorch's arguments (no bias),
-    its input shape ([C, *S]; [*S] means one channel), output shape and weight shape; PyTorch's checks apply."""
+    its input shape ([C, *S]; [*S] means one channel, and one size alone a square or cube of one channel), output
+    shape and weight shape; PyTorch's checks apply."""
     if kind not in KINDS:
         raise ConvcalcError(f"cannot explain '{kind}' as a matrix; valid: {', '.join(KINDS)}")
     type_name, dims, transposed = KINDS[kind]
     in_shape = tuple(int(v) for v in in_shape)
-    if len(in_shape) == dims:
+    if len(in_shape) == 1 and dims > 1:              # 4: a 4x4 (4x4x4) input of one channel
+        in_shape = (1, *in_shape * dims)
+    elif len(in_shape) == dims:                      # 4x4: one channel
         in_shape = (1, *in_shape)
     arguments: dict[str, Any] = {"out_channels": out_channels, "kernel_size": kernel_size, "stride": stride,
                                  "padding": padding, "dilation": dilation, "groups": groups, "bias": False}
