@@ -35,7 +35,8 @@ from test_receptive_field import supports  # noqa: E402
 
 import convcalc  # noqa: E402
 from convcalc.cli import app  # noqa: E402
-from convcalc.report.drawing import BOX_COLOUR, PALETTE, STRIP  # noqa: E402
+from convcalc.report.canvas import GEOMETRY_KEY  # noqa: E402
+from convcalc.report.drawing import BOX_COLOUR, PALETTE, STRIP, WINDOW_COLOUR  # noqa: E402
 from convcalc.proof.erf import gradient_mass, side_holding, statistics  # noqa: E402
 from convcalc.errors import ConvcalcError  # noqa: E402
 from convcalc.execution.network import Network  # noqa: E402
@@ -331,13 +332,31 @@ NET_2D = [{"type": "Conv2d", "out_channels": 2, "kernel_size": 3, "padding": 1},
           {"type": "Linear", "out_features": 4}]
 
 
-def outline(picture: np.ndarray, box, zoom: int) -> np.ndarray:
-    """The pixels a one-pixel outline of ``box`` (rows, columns) occupies, per convcalc.report.drawing's geometry."""
+def geometry(path) -> dict:
+    """Where a picture's plot lies (its PNG text chunk, convcalc.report.drawing)."""
+    with Image.open(path) as image:
+        return json.loads(image.text[GEOMETRY_KEY])
+
+
+def outline(picture: np.ndarray, box, plot: dict) -> np.ndarray:
+    """The pixels the outline of ``box`` (rows, columns) occupies, per convcalc.report.drawing's geometry: the
+    outermost 2 pixels (1 when zoom < 4) of the blocks it spans, the plot's top-left block being ``first``."""
     (r0, r1), (c0, c1) = box
-    top, bottom, left, right = r0 * zoom, (r1 + 1) * zoom - 1, c0 * zoom, (c1 + 1) * zoom - 1
+    zoom, (first_r, first_c), x, y = plot["zoom"], plot["first"], plot["x"], plot["y"]
+    top, bottom = y + (r0 - first_r) * zoom, y + (r1 - first_r + 1) * zoom - 1
+    left, right = x + (c0 - first_c) * zoom, x + (c1 - first_c + 1) * zoom - 1
+    width = 2 if zoom >= 4 else 1
     mask = np.zeros(picture.shape[:2], dtype=bool)
-    mask[top:bottom + 1, [left, right]] = True
-    mask[[top, bottom], left:right + 1] = True
+    mask[top:bottom + 1, left:right + 1] = True
+    mask[top + width:bottom + 1 - width, left + width:right + 1 - width] = False
+    return mask
+
+
+def plot_area(picture: np.ndarray, plot: dict) -> np.ndarray:
+    """The plot's pixels."""
+    mask = np.zeros(picture.shape[:2], dtype=bool)
+    rows, columns = (l - f + 1 for f, l in zip(plot["first"], plot["last"]))
+    mask[plot["y"]:plot["y"] + rows * plot["zoom"], plot["x"]:plot["x"] + columns * plot["zoom"]] = True
     return mask
 
 
@@ -389,14 +408,17 @@ def test_erf_command_writes_the_heatmap_with_the_theoretical_box(tmp_path):
     assert result.exit_code == 0, result.output
     erf = json.loads(result.stdout)["erf"]
     picture = np.asarray(Image.open(picture_path).convert("RGB"))
-    zoom = math.ceil(256 / 20)
-    assert picture.shape == (20 * zoom, 20 * zoom, 3)
-    # c3 (r = 3 + 2 + 2*2 = 9, S = 2, P = 1 + 1 + 1*2 = 4): unit (2, 7) sees [0, 8] x [10, 18]
+    plot = geometry(picture_path)
+    # c3 (r = 3 + 2 + 2*2 = 9, S = 2, P = 1 + 1 + 1*2 = 4): unit (2, 7) sees [0, 8] x [10, 18]; the plot shows
+    # it with a margin of 4 (half its size), within the 20x20 input
     box = ((0, 8), (10, 18))
+    assert plot["first"] == [0, 6] and plot["last"] == [12, 19] and plot["zoom"] == math.ceil(320 / 14)
     assert [a["inside"] for a in erf["axes"]] == [list(b) for b in box]
-    mask = outline(picture, box, zoom)
-    assert (picture[mask] == BOX_COLOUR).all()
-    assert not (picture[~mask] == BOX_COLOUR).all(axis=-1).any()
+    mask = outline(picture, box, plot)
+    on_box = picture[mask]
+    cyan, green = (on_box == BOX_COLOUR).all(axis=-1), (on_box == WINDOW_COLOUR).all(axis=-1)
+    assert (cyan | green).all() and cyan.mean() > 0.3     # the 95 % window's dashes may lie on it
+    assert not (picture[plot_area(picture, plot) & ~mask] == BOX_COLOUR).all(axis=-1).any()
     assert erf["inside_theoretical"] == pytest.approx(1.0)
     assert all(a["side"] <= 9 for a in erf["axes"])
 
@@ -407,11 +429,13 @@ def test_overlay_command_draws_the_regions(tmp_path):
     result = RUNNER.invoke(app, ["rf", str(spec), "--overlay", str(picture_path)])
     assert result.exit_code == 0, result.output
     picture = np.asarray(Image.open(picture_path).convert("RGB"))
-    zoom = math.ceil(256 / 20)
+    plot = geometry(picture_path)
+    assert plot["first"] == [0, 0] and plot["last"] == [19, 19] and plot["zoom"] == math.ceil(320 / 20)
     # default units of c3 (10x10; r=9, S=2, P=4): the centre (5, 5) sees [6, 14]^2, the corner (0, 0) [-4, 4]^2,
-    # inside the input [0, 4]^2
+    # inside the input [0, 4]^2; the units' centres (10.5 and 0.5) are marked with crosses, which may cross them
     for box, colour in (((6, 14), (6, 14)), PALETTE[0]), (((0, 4), (0, 4)), PALETTE[1]):
-        assert (picture[outline(picture, box, zoom)] == colour).all()
+        on_box = (picture[outline(picture, box, plot)] == colour).all(axis=-1)
+        assert on_box.mean() > 0.9
 
 
 def test_one_and_three_dimensional_pictures(tmp_path):
@@ -420,18 +444,25 @@ def test_one_and_three_dimensional_pictures(tmp_path):
     result = RUNNER.invoke(app, ["rf", str(spec1), "--erf", str(picture_path), "--samples", "2"])
     assert result.exit_code == 0, result.output
     picture = np.asarray(Image.open(picture_path).convert("RGB"))
-    zoom = math.ceil(256 / 40)
-    assert picture.shape == (STRIP, 40 * zoom, 3)
-    # unit 18 of 18 (n // 2 = 9) sees [18, 22]: vertical edges at columns 18*zoom and 23*zoom - 1
-    assert (picture[:, 18 * zoom] == BOX_COLOUR).all() and (picture[:, 23 * zoom - 1] == BOX_COLOUR).all()
+    plot = geometry(picture_path)
+    # unit 9 of 18 (n // 2) sees [18, 22]: shown with a margin of 3, [15, 25], 11 positions
+    assert plot["first"] == [15] and plot["last"] == [25]
+    zoom, x, y = plot["zoom"], plot["x"], plot["y"]
+    assert zoom == math.ceil(320 / 11)
+    strip = picture[y:y + STRIP]
+    left, right = x + (18 - 15) * zoom, x + (23 - 15) * zoom - 1      # vertical edges of the span
+    for column in (left, right):            # cyan, or where the 95 % window coincides, its green dashes
+        edge = strip[:, column]
+        assert ((edge == BOX_COLOUR).all(axis=-1) | (edge == WINDOW_COLOUR).all(axis=-1)).all()
+        assert (edge == BOX_COLOUR).all(axis=-1).any()
     spec3 = write_spec(tmp_path, (1, 5, 12, 12), [{"type": "Conv3d", "out_channels": 1, "kernel_size": 3}], "v")
     picture_path = tmp_path / "overlay3.png"
     result = RUNNER.invoke(app, ["rf", str(spec3), "--overlay", str(picture_path), "--unit", "1,2,3"])
     assert result.exit_code == 0, result.output
     picture = np.asarray(Image.open(picture_path).convert("RGB"))
-    zoom = math.ceil(256 / 12)
-    assert picture.shape == (12 * zoom, 12 * zoom, 3)
-    mask = outline(picture, ((2, 4), (3, 5)), zoom)
+    plot = geometry(picture_path)
+    assert plot["zoom"] == math.ceil(320 / 12) and plot["depth"] == 2      # the slice through the region's centre
+    mask = outline(picture, ((2, 4), (3, 5)), plot)
     assert (picture[mask] == PALETTE[0]).all()
 
 

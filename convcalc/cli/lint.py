@@ -12,6 +12,7 @@ import typer
 from ..errors import ConvcalcError
 from ..report.json_text import dumps as json_text
 from .common import EXIT_CHECK_FAILED, app, errors_to_exit, table_console, wide_option, width_option
+from .progress import QUIET_HELP, progress_bars
 
 
 class LintFormat(str, Enum):
@@ -49,6 +50,7 @@ def lint_command(
     no_config: bool = typer.Option(False, "--no-config", help="Ignore configuration files."),
     allow_include_outside: bool = typer.Option(False, "--allow-include-outside",
                                                help="Let specs include files outside their directory tree."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     explain: Optional[str] = typer.Option(None, "--explain", metavar="RULE",
                                           help="Print a rule's rationale and fix, and exit."),
     width: Optional[int] = width_option(),
@@ -81,7 +83,8 @@ def lint_command(
         settings = settings_for(paths, config=config, no_config=no_config, select=_rule_words(select),
                                 ignore=_rule_words(ignore), fail_on=fail_on,
                                 allow_include_outside=allow_include_outside, exclude=exclude)
-        report = lint_paths(paths, settings)
+        with progress_bars(quiet) as bars:
+            report = lint_paths(paths, settings, on_progress=None if bars is None else bars.stage("linting"))
         if format is LintFormat.json:
             text = json_text(to_json(report))
         elif format is not LintFormat.text:

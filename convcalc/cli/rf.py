@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,13 @@ import typer
 from ..report.json_text import dumps as json_text
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
                      faster_blas, load_graph, shape_option, table_console, wide_option, width_option)
+from .progress import QUIET_HELP, progress_bars
 from .run import MEMORY_HELP
+
+
+class ErfScale(str, Enum):
+    log = "log"
+    linear = "linear"
 
 
 @app.command(name="rf")
@@ -46,8 +53,14 @@ def rf_command(
     overlay: Optional[Path] = typer.Option(None, "--overlay", metavar="PNG",
                                            help="Draw the regions of --unit (default: the centre and the first unit)"
                                                 " on the input image and write it here."),
+    erf_scale: ErfScale = typer.Option(ErfScale.log, "--erf-scale",
+                                       help="ERF heatmap colours: log (four decades below the peak: the whole"
+                                            " extent shows) or linear (from 0 to the peak)."),
+    growth_png: Optional[Path] = typer.Option(None, "--growth-png", metavar="PNG",
+                                              help="Also draw the growth chart (one bar per layer) as a PNG here."),
     allow_include_outside: bool = typer.Option(False, "--allow-include-outside", help=INCLUDE_HELP),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", metavar="SIZE", help=MEMORY_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     width: Optional[int] = width_option(),
     wide: bool = wide_option(),
 ) -> None:
@@ -63,30 +76,43 @@ def rf_command(
       convcalc rf specs/resnet18.yaml --layer layer2.1.add_1 --unit 3,5
       convcalc rf specs/tfslim/resnet_v1_50.yaml --unit 0,-1 --input-size 3x225x225
       convcalc rf specs/tiny.yaml --erf erf.png --samples 32
+      convcalc rf specs/vgg16.yaml --growth-png growth.png
       convcalc rf specs/unet.yaml --overlay rf.png --input photo.png --unit 10,10
       convcalc rf specs/resnet50.yaml --verify
     """
+    from rich.text import Text
+
+    from ..analysis.regions import growth
     from ..proof.study import study_fields
     from ..report.drawing import save_png
     from ..report.rf import study_output
-    from ..report.rf_pictures import erf_heatmap, overlay as draw_overlay
+    from ..report.rf_pictures import erf_heatmap, growth_chart, overlay as draw_overlay
 
     console, fit_width = table_console(width, wide)
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
         notes = faster_blas() if erf is not None else []
-        study = study_fields(graph, layer=layer, unit=unit, input_size=shape_option(input_size, graph), image=input,
-                             erf=erf is not None, samples=samples, seed=seed, channel=channel,
-                             overlay=overlay is not None, verify=verify, max_memory=max_memory)
+        with progress_bars(quiet) as bars:
+            study = study_fields(graph, layer=layer, unit=unit, input_size=shape_option(input_size, graph),
+                                 image=input, erf=erf is not None, samples=samples, seed=seed, channel=channel,
+                                 overlay=overlay is not None, verify=verify, max_memory=max_memory,
+                                 on_progress=None if bars is None else bars.update)
         regions = ()
         if study.erf is not None:
-            save_png(erf_heatmap(study.erf), erf)
+            save_png(erf_heatmap(study.erf, erf_scale.value), erf)
         if study.overlay_units is not None:
             picture, regions = draw_overlay(study.summary, study.layer, study.overlay_units, study.image)
             save_png(picture, overlay)
+        if growth_png is not None:
+            rows = study.growth if study.growth is not None else growth(study.summary, study.layer)
+            save_png(growth_chart(rows, f"receptive-field growth of '{study.summary.name}' up to '{study.layer}'",
+                                  study.summary.input_shape), growth_png)
         shown, data = study_output(study, erf_picture=None if erf is None else str(erf),
                                    overlay_picture=None if overlay is None else str(overlay),
                                    overlay_regions=regions, notes=notes, width=fit_width, prose=console.width)
+        if growth_png is not None:
+            data["growth_picture"] = str(growth_png)
+            shown.append(Text(f"growth chart written to {growth_png}"))
     if format is TableOrJson.json:
         sys.stdout.write(json_text(data))
     else:

@@ -11,7 +11,8 @@ import typer
 
 from ..report.json_text import dumps as json_text
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
-                     faster_blas, floats, load_graph, size, stderr, table_console, wide_option, width_option)
+                     faster_blas, floats, load_graph, size, table_console, wide_option, width_option)
+from .progress import QUIET_HELP, progress_bars
 
 MEMORY_HELP = ("Memory budget, e.g. 8G or 500M (0 or none: no limit); default: 75% of the available memory."
                " Work whose estimated memory exceeds it is refused before anything large is allocated.")
@@ -53,6 +54,7 @@ def run_command(
                                      help="Prove every layer's receptive field by exact dependency propagation"
                                           " (all), or skip it (none)."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", metavar="SIZE", help=MEMORY_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     width: Optional[int] = width_option(),
     wide: bool = wide_option(),
 ) -> None:
@@ -83,11 +85,13 @@ def run_command(
                        normalize=normalize, mean=floats(mean, "--mean"), std=floats(std, "--std"), topk=topk,
                        keep_maps=save_maps is not None, rf_check=rf_check is RfCheck.all, max_memory=max_memory)
         notes = faster_blas()
-        checked = _run_with_progress(run, graph, options)
+        with progress_bars(quiet) as bars:
+            checked = run(graph, **options, on_progress=None if bars is None else bars.update)
         if output is not None:
             notes.append(f"output {list(checked.output.shape)} saved to {save_array(output, checked.output)}")
         if save_maps is not None:
-            written = write_maps(checked.result.maps, save_maps, [layer.name for layer in checked.layers])
+            written = write_maps(checked.result.maps, save_maps, [layer.name for layer in checked.layers],
+                                 {layer.name: layer.type for layer in checked.layers})
             notes.append(f"{len(written)} feature-map pictures written to {save_maps}/")
     if format is TableOrJson.json:
         sys.stdout.write(json_text(run_json(checked.result, checked.source, topk, checked.rf_checks)))
@@ -97,17 +101,3 @@ def run_command(
                                 console.width), crop=False)
     if not checked.ok:
         raise typer.Exit(EXIT_CHECK_FAILED)
-
-
-def _run_with_progress(run, graph, options: dict):
-    """Run, with a transient progress bar on an interactive stderr for runs longer than a moment."""
-    console = stderr()
-    if not console.is_terminal:
-        return run(graph, **options)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
-                  transient=True) as progress:
-        task = progress.add_task("running", total=len(graph.nodes))
-        return run(graph, **options, on_layer=lambda record: progress.update(
-            task, advance=1, description=f"running {record.name}"))

@@ -11,7 +11,7 @@ import glob
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -135,16 +135,21 @@ def npy_batch_shape(path: Path, input_shape: Sequence[int]) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def load_inputs(pattern: str, input_shape: Sequence[int], resize: tuple[int, int] | None = None) -> np.ndarray:
-    """Everything ``pattern`` names, as one batch [N, C, *S] (a .npy may hold an empty batch: N = 0)."""
+def load_inputs(pattern: str, input_shape: Sequence[int], resize: tuple[int, int] | None = None,
+                on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Everything ``pattern`` names, as one batch [N, C, *S] (a .npy may hold an empty batch: N = 0).
+    ``on_progress(done, files)`` is called after each file."""
     batches = []
-    for path in expand_paths(pattern):
+    paths = expand_paths(pattern)
+    for done, path in enumerate(paths, 1):
         if path.suffix.lower() == ".npy":
             batches.append(load_npy(path, input_shape))
         else:
             if len(input_shape) != 3:
                 raise InputError(f"{path} is an image, but the spec's input {list(input_shape)} is not [C, H, W]")
             batches.append(load_image(path, input_shape[0], resize)[None])
+        if on_progress is not None:
+            on_progress(done, len(paths))
     shapes = {tuple(b.shape[1:]) for b in batches}
     if len(shapes) > 1:
         listed = ", ".join("x".join(map(str, s)) for s in sorted(shapes))
@@ -242,13 +247,14 @@ def declare_inputs(source: str | os.PathLike | np.ndarray | None, input_shape: S
 def prepare_inputs(source: str | os.PathLike | np.ndarray | None, input_shape: Sequence[int], *,
                    resize: tuple[int, int] | None = None, normalize: str | None = None,
                    mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                   batch: int | None = None) -> tuple[np.ndarray, str]:
+                   batch: int | None = None,
+                   on_progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, str]:
     """The batch ``convcalc run`` feeds the network, [N, C, *S] float64, and a description of where it came from.
 
     ``source``: None (the built-in test image at ``input_shape``, resized to ``resize``), a path, directory or glob
     (images and .npy files, see `load_inputs`), or an array [C, *S] or [N, C, *S]. Then ``normalize='imagenet'``
     (RGB), ``mean``/``std`` per channel, and ``batch`` (repeat one input N times). The batch must be finite: the run
-    checks that no layer produces NaN/Inf."""
+    checks that no layer produces NaN/Inf. ``on_progress(done, files)``: as `load_inputs`."""
     if source is None:
         x = default_input(builtin_shape(input_shape, resize))[None]
         described = "built-in test image"
@@ -267,7 +273,7 @@ def prepare_inputs(source: str | os.PathLike | np.ndarray | None, input_shape: S
         pattern = os.fspath(source)
         if resize is not None and all(p.suffix.lower() == ".npy" for p in expand_paths(pattern)):
             raise InputError("--resize applies to images; a .npy input keeps its own size")
-        x = load_inputs(pattern, input_shape, resize)
+        x = load_inputs(pattern, input_shape, resize, on_progress)
         described = pattern
     if normalize is not None:
         if normalize != "imagenet":

@@ -13,7 +13,7 @@ import stat
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..analysis.summary import analyze
 from ..errors import ConvcalcError, ShapeError
@@ -204,10 +204,12 @@ def _check_block_library(path: Path, config: LintConfig) -> None:
                allow_include_outside=config.allow_include_outside)
 
 
-def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None) -> LintReport:
+def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> LintReport:
     """Lint every spec that ``paths`` name (files, directories, globs). ``config`` None: the settings found by
-    walking up from the first path (`find_config`). Raises `LintConfigError` (a `ConvcalcError`) for a path that
-    does not exist or matches nothing, or an invalid configuration."""
+    walking up from the first path (`find_config`). ``on_progress(done, files)`` is called after each file.
+    Raises `LintConfigError` (a `ConvcalcError`) for a path that does not exist or matches nothing, or an invalid
+    configuration."""
     started = time.perf_counter()
     if config is None:
         config = find_config(paths[0] if paths else None)
@@ -216,7 +218,7 @@ def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None) ->
     enabled = config.enabled()
     suppressions: dict[str, Suppressions] = {}
     findings: list[Finding] = []
-    for file in files:
+    for done, file in enumerate(files, 1):
         for finding in lint_file(file, config, enabled):
             if finding.rule not in enabled:
                 continue
@@ -226,6 +228,8 @@ def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None) ->
                 continue
             severity = config.severity_of(finding.rule, finding.severity)
             findings.append(replace(finding, severity=severity, spec=str(file)))
+        if on_progress is not None:
+            on_progress(done, len(files))
     findings.sort(key=lambda f: (f.path, f.line, f.column, f.rule, f.message))
     return LintReport(files=tuple(str(f) for f in files), findings=tuple(findings), rules=RULES,
                       seconds=time.perf_counter() - started, skipped=tuple(str(p) for p in skipped))

@@ -19,7 +19,7 @@ k-point uniform distribution, with variance n(k^2 - 1)/12 per axis.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -44,6 +44,7 @@ class ErfAxis:
     mean: float
     std: float
     side: int                # positions in the smallest centred window holding ``fraction`` of the mass
+    window: Optional[tuple[int, int]] = None   # that window's first and last position (inside the input)
 
     @property
     def variance(self) -> float:
@@ -75,19 +76,27 @@ def gradient_mass(network: Network, x: np.ndarray, layer: str, units: Sequence[i
     return np.abs(gradient.astype(np.float64)).sum(axis=0)
 
 
-def side_holding(marginal: np.ndarray, centre: float, fraction: float) -> int:
-    """The number of positions in the smallest window [centre - d, centre + d] holding ``fraction`` of the
-    (normalised) ``marginal``'s mass."""
+def window_holding(marginal: np.ndarray, centre: float, fraction: float) -> Optional[tuple[int, int]]:
+    """The first and last position of the smallest window [centre - d, centre + d] (within the input) holding
+    ``fraction`` of the (normalised) ``marginal``'s mass; None when there is no mass."""
     positions = np.arange(len(marginal))
     distance = np.abs(positions - centre)
     order = np.argsort(distance, kind="stable")
     cumulative = np.cumsum(marginal[order])
     total = cumulative[-1] if len(cumulative) else 0.0
     if total <= 0:
-        return 0
+        return None
     index = int(np.searchsorted(cumulative, fraction * total * (1 - 1e-12)))
     reach = distance[order[min(index, len(order) - 1)]]
-    return int(np.count_nonzero(distance <= reach + 1e-9))
+    inside = positions[distance <= reach + 1e-9]
+    return int(inside[0]), int(inside[-1])
+
+
+def side_holding(marginal: np.ndarray, centre: float, fraction: float) -> int:
+    """The number of positions in the smallest window [centre - d, centre + d] holding ``fraction`` of the
+    (normalised) ``marginal``'s mass (`window_holding`)."""
+    window = window_holding(marginal, centre, fraction)
+    return 0 if window is None else window[1] - window[0] + 1
 
 
 def statistics(mass: np.ndarray, region: UnitRegion, fraction: float = 0.95) -> tuple[tuple[ErfAxis, ...], float]:
@@ -103,8 +112,9 @@ def statistics(mass: np.ndarray, region: UnitRegion, fraction: float = 0.95) -> 
         mean = float((marginal * positions).sum()) if total > 0 else float("nan")
         std = float(np.sqrt((marginal * (positions - mean) ** 2).sum())) if total > 0 else float("nan")
         centre = float(info.centre) if info.centre is not None else mean
+        window = window_holding(marginal, centre, fraction)
         axes.append(ErfAxis(info.length, info.size, info.clipped, centre, mean, std,
-                            side_holding(marginal, centre, fraction)))
+                            0 if window is None else window[1] - window[0] + 1, window))
     inside = 0.0
     if total > 0 and not region.empty and all(a.clipped for a in region.axes):
         box = tuple(slice(a.clipped[0], a.clipped[1] + 1) for a in region.axes)
@@ -152,10 +162,12 @@ def erf_memory(summary: Summary, estimate: Estimate, dtype: str = "float64") -> 
 def effective_field(graph: Graph, input_shape: Sequence[int], layer: str, units: Sequence[int], *,
                     samples: int = 16, seed: int = 0, channel: Optional[int] = None,
                     image: Optional[np.ndarray] = None, fraction: float = 0.95, dtype: str = "float64",
-                    truncated: Optional[Summary] = None) -> Erf:
+                    truncated: Optional[Summary] = None,
+                    on_progress: Optional[Callable[[int, int], None]] = None) -> Erf:
     """Luo et al.'s ERF of unit ``units`` of ``layer``, averaged over ``samples`` random networks (weights seeded
     ``seed``, ``seed + 1``, ...) and random standard-normal inputs, or ``image`` ([C, *S]) for every sample.
-    ``truncated``: `erf_summary` of these arguments, when already analysed."""
+    ``truncated``: `erf_summary` of these arguments, when already analysed. ``on_progress(done, samples)`` is
+    called after each sample."""
     if samples < 1:
         raise ConvcalcError(f"--samples must be at least 1, got {samples}")
     if not 0 < fraction < 1:
@@ -177,6 +189,8 @@ def effective_field(graph: Graph, input_shape: Sequence[int], layer: str, units:
                                     f" channels (valid: 0..{out_channels - 1})")
         x = image if image is not None else np.random.default_rng(seed + index).standard_normal(input_shape)
         total += gradient_mass(network, x, layer, units, channel)
+        if on_progress is not None:
+            on_progress(index + 1, samples)
     average = total / samples
     mass = average / average.sum() if average.sum() > 0 else average
     axes, inside = statistics(mass, region, fraction)
@@ -184,4 +198,4 @@ def effective_field(graph: Graph, input_shape: Sequence[int], layer: str, units:
 
 
 __all__ = ["Erf", "ErfAxis", "effective_field", "erf_memory", "erf_summary", "gradient_mass", "side_holding",
-           "statistics"]
+           "statistics", "window_holding"]

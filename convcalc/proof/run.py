@@ -141,7 +141,8 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
         mean: Sequence[float] | None = None, std: Sequence[float] | None = None, keep_maps: bool = False,
         rf_check: bool = True, topk: int | None = None, overrides: Mapping[str, Any] | None = None,
         allow_include_outside: bool = False, on_layer: Callable[[LayerRun], None] | None = None,
-        max_memory: int | str | None = None) -> CheckedRun:
+        max_memory: int | str | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None) -> CheckedRun:
     """Run ``spec`` (a path, a loaded Spec or a built Graph) on ``input`` and check every prediction.
 
     ``input``: None (the built-in test image), an image, .npy file, directory or glob, or an array [C, *S] or
@@ -153,7 +154,9 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
     propagation. ``topk``: refuse early unless the output is a classifier's. ``on_layer`` is called after each layer.
     ``max_memory``: the memory budget (bytes or a size such as '8G'; 0 or 'none': no limit; default: a share of
     the available memory, `convcalc.execution.memory.memory_budget`); a run whose estimate exceeds it is refused
-    (`MemoryBudgetError`) before anything large is allocated.
+    (`MemoryBudgetError`) before anything large is allocated. ``on_progress(stage, done, total)``: called as the
+    input files are read ('reading inputs'), the layers run ('running') and their fields are proved
+    ('receptive-field proof').
     """
     graph = graph_of(spec, overrides, allow_include_outside)
     if weights is not None and init is not None:
@@ -178,7 +181,7 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
     check_memory(run_estimate(summary, declared.shape[0], dtype, declared.largest_file, state_bytes, keep_maps,
                               rf_check), budget)
     x, source = prepare_inputs(input, graph.input_shape, resize=resize, normalize=normalize, mean=mean, std=std,
-                               batch=batch)
+                               batch=batch, on_progress=_stage(on_progress, READ_STAGE))
     if tuple(x.shape[1:]) != tuple(summary.input_shape):     # the headers promised another size: analyse again
         summary = analyze_input(graph, x.shape[1:], input, resize)
     state = None
@@ -187,8 +190,8 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
         state = state_from_dict(flat, summary)
     scheme = scheme_from_text(init) if isinstance(init, str) else init
     network = Network(summary, state=state, seed=seed, dtype=dtype, init=scheme)
-    result = network.run(x, keep=keep_maps, on_layer=on_layer)
-    rf_checks = verify_fields(network) if rf_check else None
+    result = network.run(x, keep=keep_maps, on_layer=_layers_done(on_layer, on_progress, len(summary.layers)))
+    rf_checks = verify_fields(network, on_progress=_stage(on_progress, PROOF_STAGE)) if rf_check else None
     return CheckedRun(result, source, rf_checks, topk)
 
 

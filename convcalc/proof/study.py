@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -88,8 +88,8 @@ def _image(path: str | os.PathLike | np.ndarray, shape: tuple[int, ...]) -> np.n
 
 
 def _zoom(spatial: Sequence[int]) -> int:
-    """`report.drawing.zoom_for`'s pixels per input position (256 / the longest axis, 1 to 32)."""
-    return max(1, min(32, -(-256 // max(max(spatial, default=1), 1))))
+    """`report.drawing.zoom_for`'s pixels per input position (320 / the longest axis, 1 to 40)."""
+    return max(1, min(40, -(-320 // max(max(spatial, default=1), 1))))
 
 
 def study_estimate(summary: Summary, *, erf: Optional[Summary] = None, overlay: bool = False,
@@ -115,12 +115,25 @@ def study_estimate(summary: Summary, *, erf: Optional[Summary] = None, overlay: 
     return estimate
 
 
+ERF_STAGE = "effective receptive field"
+PROOF_STAGE = "receptive-field proof"
+
+
+def _stage(on_progress: Optional[Callable[[str, int, int], None]], stage: str
+           ) -> Optional[Callable[[int, int], None]]:
+    """A ``(done, total)`` callback reporting ``stage`` to ``on_progress(stage, done, total)``."""
+    if on_progress is None:
+        return None
+    return lambda done, total: on_progress(stage, done, total)
+
+
 def study_fields(spec: str | os.PathLike | Spec | Graph, *, layer: Optional[str] = None,
                  unit: str | Sequence[int] | None = None, input_size: Optional[Sequence[int]] = None,
                  image: str | os.PathLike | np.ndarray | None = None, erf: bool = False, samples: int = 16,
                  seed: int = 0, channel: Optional[int] = None, overlay: bool = False, verify: bool = False,
                  overrides: Mapping[str, Any] | None = None, allow_include_outside: bool = False,
-                 max_memory: int | str | None = None) -> FieldStudy:
+                 max_memory: int | str | None = None,
+                 on_progress: Optional[Callable[[str, int, int], None]] = None) -> FieldStudy:
     """Study the receptive fields of ``layer`` (default: the spec's output, or the last layer with spatial axes
     when the output sees the whole input) at ``input_size`` (default: the image's, else the spec's).
 
@@ -129,7 +142,9 @@ def study_fields(spec: str | os.PathLike | Spec | Graph, *, layer: Optional[str]
     one output channel). ``overlay``: choose the units to draw (``unit``, else the centre and the corner) and the
     image (``image``, else the built-in test image). ``verify``: measure the fields of every layer, or of ``layer``
     and the layers it reads when ``layer`` is given. With none of these and no ``unit``: the growth table.
-    ``max_memory``: the memory budget, as `convcalc.run`'s (refused before anything large is read or drawn)."""
+    ``max_memory``: the memory budget, as `convcalc.run`'s (refused before anything large is read or drawn).
+    ``on_progress(stage, done, total)``: called as the ERF's samples ('effective receptive field') and the proof's
+    layers ('receptive-field proof') finish."""
     graph = graph_of(spec, overrides, allow_include_outside)
     budget = memory_budget(max_memory)
     shape = tuple(input_size) if input_size is not None else None
@@ -158,13 +173,14 @@ def study_fields(spec: str | os.PathLike | Spec | Graph, *, layer: Optional[str]
         spatial_layer(summary, chosen)
         found["erf"] = effective_field(graph, summary.input_shape, chosen, units or centre_unit(summary, chosen),
                                        samples=samples, seed=seed, channel=channel, image=picture_input,
-                                       truncated=truncated)
+                                       truncated=truncated, on_progress=_stage(on_progress, ERF_STAGE))
     if overlay:
         spatial_layer(summary, chosen)
         found["overlay_units"] = (units,) if units is not None else default_overlay_units(summary, chosen)
         found["image"] = picture_input if picture_input is not None else default_input(summary.input_shape)
     if verify:
-        found["checks"] = verification.verify_fields(summary, None if layer is None else ancestors(summary, chosen))
+        found["checks"] = verification.verify_fields(summary, None if layer is None else ancestors(summary, chosen),
+                                                     on_progress=_stage(on_progress, PROOF_STAGE))
     if not found:
         found["growth"] = growth(summary, chosen)
     return FieldStudy(summary, chosen, units, **found)

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -363,10 +363,11 @@ def _hull_text(hull: Hull) -> str:
     return " × ".join(f"[{a}, {b}]" for a, b in hull)
 
 
-def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: int = BUDGET) -> tuple[FieldCheck, ...]:
+def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: int = BUDGET,
+                  on_progress: Optional[Callable[[int, int], None]] = None) -> tuple[FieldCheck, ...]:
     """Check the analysed receptive field of each layer (``layers``: these, in graph order; default all) against
     exact dependency propagation. ``network``: an `execution.network.Network`, a `Summary` or a `Graph`. ``budget``: the
-    most units per axis run."""
+    most units per axis run. ``on_progress(done, total)`` is called after each layer."""
     verifier = _Verifier(network, budget)
     names = [row.name for row in verifier.summary.layers]
     if layers is not None:
@@ -376,10 +377,12 @@ def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: 
         wanted = set(layers)
         names = [name for name in names if name in wanted]
     checks = []
-    for name in names:
+    for done, name in enumerate(names, 1):
         check = verifier.check(name)
         if check is not None:
             checks.append(check)
+        if on_progress is not None:
+            on_progress(done, len(names))
     return tuple(checks)
 
 

@@ -1,25 +1,35 @@
-"""Pictures for ``convcalc rf``: the ERF heatmap and receptive-field overlays, as uint8 RGB arrays (H, W, 3).
+"""Pictures for ``convcalc rf``: the ERF heatmap and receptive-field overlays (`Picture`: uint8 RGB pixels and the
+PNG's text chunks).
 
-Every input position becomes a ``zoom`` x ``zoom`` block of pixels (`zoom_for`: the smallest integer that makes
-the longest axis at least 256 pixels, at most 32), so input index ``i`` along an axis covers pixels
-``[i*zoom, (i+1)*zoom - 1]``. A box (one ``(first, last)`` input range per axis, inside the input) is drawn as a
-one-pixel outline on the outermost pixels of the blocks it spans. 1-D inputs become a strip ``STRIP`` pixels high
-(bars of the ERF, a plot of the signal) and boxes become spans of the strip's whole height; 3-D inputs show one
-depth slice (``depth``).
+Each picture is a *plot* framed by a title above, input indices along its left and bottom edges, a legend below and
+(the ERF) a colour bar with values to the right. The plot shows the input positions ``first..last`` per axis (the
+ERF: the theoretical region with a margin of half its size, at least 3 positions; an overlay: the whole input);
+every position is a ``zoom`` x ``zoom`` block of pixels (`zoom_for`: the smallest integer that makes the plot's
+longest axis at least 320 pixels, at most 40), so input index ``i`` along an axis covers plot pixels
+``[(i - first)*zoom, (i - first + 1)*zoom - 1]``. Where the plot lies is in the PNG's text chunk ``convcalc:plot``
+(JSON: ``x``, ``y`` of its top-left pixel, ``zoom``, ``first``, ``last``, ``depth``). A box (one ``(first, last)``
+input range per axis) is outlined on the outermost ``line_width(zoom)`` pixels (2, or 1 when zoom < 4) of the blocks
+it spans, inwards; the ERF's mass window (dashed: ``DASH`` pixels on, off, from each edge's first pixel) on the
+``line_width`` pixels just inside those when zoom >= 8, so that it shows beside a region it coincides with. 1-D inputs become a strip ``STRIP`` pixels high (bars of the ERF, a plot of the signal) and boxes
+spans of the strip's whole height; 3-D inputs show one depth slice (``depth``).
 """
 
 from __future__ import annotations
 
-import os
 from math import ceil
 from typing import Optional, Sequence
 
 import numpy as np
 
-from ..errors import ConvcalcError
+from .canvas import (BACKGROUND, DIM, MARGIN, TEXT, Picture, Scale, blank, colour_bar, draw_text, geometry_info,
+                     legend_rows, line_height, nice_step, paste, rectangle, save_picture, text_size, value_scale)
 
 STRIP = 128
+TARGET = 320                        # the plot's longest axis, in pixels, at least (unless zoom reaches LARGEST)
+LARGEST = 40
 BOX_COLOUR = (0, 255, 255)          # cyan: not in the heatmap's colormap
+WINDOW_COLOUR = (64, 255, 64)       # green, dashed: the window holding the ERF's mass fraction
+DASH = (6, 4)
 PALETTE = ((255, 48, 48), (48, 255, 48), (64, 128, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255),
            (255, 160, 0), (255, 255, 255))
 # anchors of a perceptually ordered dark-to-light map (after matplotlib's 'inferno'), interpolated linearly
@@ -29,10 +39,15 @@ _ANCHORS = np.array([(0, 0, 4), (40, 11, 84), (101, 21, 110), (159, 42, 99), (21
 Box = Sequence[tuple[int, int]]
 
 
-def zoom_for(spatial: Sequence[int], target: int = 256, largest: int = 32) -> int:
+def zoom_for(spatial: Sequence[int], target: int = TARGET, largest: int = LARGEST) -> int:
     """Pixels per input position: ceil(target / longest axis), between 1 and ``largest``."""
     longest = max(spatial) if spatial else 1
-    return max(1, min(largest, ceil(target / longest)))
+    return max(1, min(largest, ceil(target / max(longest, 1))))
+
+
+def line_width(zoom: int) -> int:
+    """Outline thickness: 2 pixels, 1 when the blocks are smaller than 4 pixels."""
+    return 2 if zoom >= 4 else 1
 
 
 def colormap(values: np.ndarray) -> np.ndarray:
@@ -48,54 +63,173 @@ def _blocks(rgb: np.ndarray, zoom: int) -> np.ndarray:
     return np.repeat(np.repeat(rgb, zoom, axis=0), zoom, axis=1)
 
 
-def draw_box(picture: np.ndarray, box: Box, colour: Sequence[int], zoom: int) -> None:
-    """Outline ``box`` (rows, columns in input positions; 1-D: columns only, the whole height) in place."""
-    height, width = picture.shape[:2]
+def draw_box(picture: np.ndarray, box: Box, colour: Sequence[int], zoom: int, first: Sequence[int] = (0, 0),
+             dash: Optional[tuple[int, int]] = None, inset: int = 0) -> None:
+    """Outline ``box`` (rows, columns in input positions; 1-D: columns only, the whole height) on a plot whose
+    top-left block is input position ``first``, in place, ``inset`` pixels inside the blocks' outer edge."""
+    height = picture.shape[0]
     if len(box) == 1:
-        (c0, c1), (r0, r1) = box[0], (0, (height - 1) // zoom)
+        (c0, c1), (r0, r1) = box[0], (0, 0)
+        column_first = first[-1]
         top, bottom = 0, height - 1
     else:
         (r0, r1), (c0, c1) = box[-2], box[-1]
-        top, bottom = r0 * zoom, min((r1 + 1) * zoom - 1, height - 1)
-    left, right = c0 * zoom, min((c1 + 1) * zoom - 1, width - 1)
-    picture[top:bottom + 1, left] = colour
-    picture[top:bottom + 1, right] = colour
-    picture[top, left:right + 1] = colour
-    picture[bottom, left:right + 1] = colour
+        row_first, column_first = first[-2], first[-1]
+        top, bottom = (r0 - row_first) * zoom, (r1 - row_first + 1) * zoom - 1
+    left, right = (c0 - column_first) * zoom, (c1 - column_first + 1) * zoom - 1
+    rectangle(picture, top + inset, left + inset, bottom - inset, right - inset, colour, line_width(zoom), dash)
 
 
-def _strip(values: np.ndarray, zoom: int, bars: bool) -> np.ndarray:
+def _strip(values: np.ndarray, zoom: int, bars: bool, scale: Optional[Scale] = None) -> np.ndarray:
     """A 1-D signal as a strip STRIP pixels high: bars coloured by value (ERF) or a white plot line."""
     length = len(values)
     picture = np.full((STRIP, length * zoom, 3), 24, dtype=np.uint8)
-    low, high = float(np.min(values)), float(np.max(values))
-    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values, dtype=np.float64)
     if bars:
-        scaled = values / high if high > 0 else np.zeros_like(values, dtype=np.float64)
+        scaled = scale(values) if scale is not None else values / max(float(np.max(values)), 1e-300)
+    else:
+        low, high = float(np.min(values)), float(np.max(values))
+        scaled = (values - low) / (high - low) if high > low else np.zeros_like(values, dtype=np.float64)
     heights = np.round(scaled * (STRIP - 1)).astype(int)
     colours = colormap(scaled)
     for index, (h, colour) in enumerate(zip(heights, colours)):
         columns = slice(index * zoom, (index + 1) * zoom)
         if bars:
-            picture[STRIP - 1 - h:, columns] = colour
+            if scaled[index] > 0:
+                picture[STRIP - 1 - h:, columns] = colour
         else:
             picture[STRIP - 1 - h, columns] = (230, 230, 230)
     return picture
 
 
-def erf_picture(mass: np.ndarray, box: Optional[Box], depth: int = 0, zoom: Optional[int] = None) -> np.ndarray:
-    """The ERF ``mass`` (spatial, any scale) as a heatmap normalised to its maximum, with the theoretical region
-    ``box`` (clipped to the input; None: not drawn) outlined in cyan. 3-D: the slice at ``depth``."""
-    zoom = zoom or zoom_for(mass.shape)
-    if mass.ndim == 1:
-        picture = _strip(mass.astype(np.float64), zoom, bars=True)
+def view_of(lengths: Sequence[int], box: Optional[Box]) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The positions an ERF plot shows per axis: ``box`` with a margin of half its size (at least 3) on each side,
+    within the input; the whole input when there is no box."""
+    if box is None:
+        return tuple(0 for _ in lengths), tuple(n - 1 for n in lengths)
+    first, last = [], []
+    for (b0, b1), length in zip(box, lengths):
+        margin = max(3, (b1 - b0 + 1) // 2)
+        first.append(max(0, b0 - margin))
+        last.append(min(length - 1, b1 + margin))
+    return tuple(first), tuple(last)
+
+
+def _ticks_left(height: int, first: int, last: int, zoom: int, width: int) -> np.ndarray:
+    """Row indices beside a plot ``height`` pixels high, right-aligned in a panel ``width`` wide."""
+    panel = blank(height + line_height(), width)
+    step = nice_step(last - first + 1, (last - first + 1) * zoom, spacing=line_height() + 6)
+    half = line_height() // 2
+    for index in range(first, last + 1):
+        if index % step:
+            continue
+        y = half + (index - first) * zoom + zoom // 2
+        panel[y, width - 4:width] = DIM
+        draw_text(panel, (width - 6, y), str(index), DIM, anchor="rm")
+    return panel
+
+
+def _ticks_below(width: int, first: int, last: int, zoom: int) -> np.ndarray:
+    """Column indices under a plot ``width`` pixels wide (the panel is wider by half a label on each side)."""
+    pad = 24
+    panel = blank(line_height() + 6, width + 2 * pad)
+    step = nice_step(last - first + 1, width, spacing=max(text_size(str(last))[0] + 14, 30))
+    for index in range(first, last + 1):
+        if index % step:
+            continue
+        x = pad + (index - first) * zoom + zoom // 2
+        panel[0:4, x] = DIM
+        draw_text(panel, (x, 5), str(index), DIM, anchor="ma")
+    return panel
+
+
+def framed(plot: np.ndarray, first: Sequence[int], last: Sequence[int], zoom: int, title: Sequence[str],
+           legend: Sequence[tuple[Sequence[int], str, bool]], right: Optional[np.ndarray] = None,
+           right_offset: int = 0, depth: Optional[int] = None, axis_names: Sequence[str] = ()) -> Picture:
+    """``plot`` with ``title`` lines above, input indices left (2-D) and below, ``right`` (a colour bar panel whose
+    bar starts ``right_offset`` rows down) beside it and the ``legend`` entries below; the geometry in its info."""
+    lh = line_height()
+    one_d = len(first) == 1
+    plot_h, plot_w = plot.shape[:2]
+    gutter = 0 if one_d else max(text_size(str(last[0]))[0], text_size(axis_names[0] if axis_names else "")[0]) + 10
+    title_h = lh * len(title) + (lh if not one_d and axis_names else 0)
+    x0 = MARGIN + max(gutter, 24)
+    y0 = MARGIN + title_h + 4 + right_offset
+    below = _ticks_below(plot_w, first[-1], last[-1], zoom)
+    axis_line = lh if axis_names else 0
+    legend_panel = legend_rows(legend, 0) if legend else None
+    right_w = right.shape[1] + 16 if right is not None else 0
+    width = max(x0 + plot_w + right_w + MARGIN, x0 - 24 + below.shape[1] + MARGIN,
+                max((text_size(t)[0] for t in title), default=0) + 2 * MARGIN,
+                (legend_panel.shape[1] if legend_panel is not None else 0) + 2 * MARGIN)
+    height = y0 + max(plot_h + below.shape[0] + axis_line,
+                      (right.shape[0] - right_offset) if right is not None else 0)
+    legend_top = height + 6
+    height = legend_top + (legend_panel.shape[0] if legend_panel is not None else 0) + MARGIN
+    canvas = blank(height, width)
+    for index, text in enumerate(title):
+        draw_text(canvas, (MARGIN, MARGIN + index * lh), text, TEXT if index == 0 else DIM)
+    if not one_d:
+        paste(canvas, _ticks_left(plot_h, first[0], last[0], zoom, x0 - MARGIN), y0 - lh // 2, MARGIN)
+    paste(canvas, plot, y0, x0)
+    paste(canvas, below, y0 + plot_h, x0 - 24)
+    if axis_names:
+        draw_text(canvas, (x0 + plot_w // 2, y0 + plot_h + below.shape[0]), axis_names[-1], DIM, anchor="ma")
+        if not one_d:
+            draw_text(canvas, (x0 - 4, y0 - 4), axis_names[0], DIM, anchor="rs")
+    if right is not None:
+        paste(canvas, right, y0 - right_offset, x0 + plot_w + 16)
+    if legend_panel is not None:
+        paste(canvas, legend_panel, legend_top, MARGIN)
+    info = geometry_info(x=x0, y=y0, zoom=zoom, first=list(first), last=list(last), depth=depth)
+    return Picture(canvas, info)
+
+
+def _span_text(box: Box, names: Sequence[str]) -> str:
+    """'rows 13..20, columns 13..20 (8x8)'."""
+    parts = [f"{name} {b0}..{b1}" for name, (b0, b1) in zip(names, box)]
+    return ", ".join(parts) + f" ({'x'.join(str(b1 - b0 + 1) for b0, b1 in box)})"
+
+
+def axis_names(ndim: int) -> tuple[str, ...]:
+    return ("position",) if ndim == 1 else ("row", "column")
+
+
+def _plural(names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(f"{name}s" for name in names)
+
+
+def erf_picture(mass: np.ndarray, box: Optional[Box], window: Optional[Box] = None, depth: int = 0,
+                scale: str = "log", title: Sequence[str] = (), fraction: float = 0.95) -> Picture:
+    """The ERF ``mass`` (spatial, total 1) as a heatmap around the theoretical region ``box`` (clipped to the input;
+    None: the whole input, no box) with its colour bar (``scale``: 'log' or 'linear'), the region outlined in cyan
+    and ``window`` (the centred window holding ``fraction`` of the mass) dashed in green. 3-D: the slice at
+    ``depth`` (boxes by their last two axes)."""
+    if mass.ndim == 3:
+        box = None if box is None else box[-2:]
+        window = None if window is None else window[-2:]
+    plane = mass[depth] if mass.ndim == 3 else mass
+    plane = np.nan_to_num(plane.astype(np.float64))
+    names = axis_names(plane.ndim)
+    first, last = view_of(plane.shape, box)
+    shown = plane[tuple(slice(f, l + 1) for f, l in zip(first, last))]
+    colours = value_scale(plane, scale)
+    zoom = zoom_for(shown.shape)
+    if plane.ndim == 1:
+        plot = _strip(shown, zoom, bars=True, scale=colours)
     else:
-        plane = mass[depth] if mass.ndim == 3 else mass
-        peak = float(mass.max())
-        picture = _blocks(colormap(plane / peak if peak > 0 else plane), zoom)
+        plot = _blocks(colormap(colours(shown)), zoom)
+    legend = []
     if box is not None:
-        draw_box(picture, box[-2:] if len(box) == 3 else box, BOX_COLOUR, zoom)
-    return picture
+        draw_box(plot, box, BOX_COLOUR, zoom, first)
+        legend.append((BOX_COLOUR, f"theoretical receptive field: {_span_text(box, _plural(names[-len(box):]))}", False))
+    if window is not None:
+        draw_box(plot, window, WINDOW_COLOUR, zoom, first, dash=DASH, inset=line_width(zoom) if zoom >= 8 else 0)
+        legend.append((WINDOW_COLOUR, f"{round(100 * fraction)} % of the mass: {_span_text(window, _plural(names))}", True))
+    bar_height = max(plot.shape[0], 160) if plane.ndim > 1 else max(plot.shape[0], 128)
+    bar = colour_bar(bar_height, colours, colormap, "|dy/dx| share")
+    offset = line_height() + line_height() // 4
+    lines = list(title) + [f"{colours.describe()}; each position's share of the summed |dy/dx|"]
+    return framed(plot, first, last, zoom, lines, legend, bar, offset, depth if mass.ndim == 3 else None, names)
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -108,31 +242,63 @@ def _rgb(image: np.ndarray) -> np.ndarray:
     return (np.clip(planes, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)
 
 
+def mark_unit(picture: np.ndarray, centre: Sequence[float], colour: Sequence[int], zoom: int) -> None:
+    """A cross (with a dark rim) at the input position ``centre`` (rows, columns; 1-D: a vertical tick), in place."""
+    height, width = picture.shape[:2]
+    x = int(round((float(centre[-1]) + 0.5) * zoom))
+    arm = max(4, min(10, 2 * zoom))
+    x = min(max(x, 0), width - 1)
+    if len(centre) == 1:
+        picture[:, max(0, x - 1):x + 1] = colour
+        return
+    y = min(max(int(round((float(centre[-2]) + 0.5) * zoom)), 0), height - 1)
+    rows, columns = slice(max(0, y - arm), y + arm + 1), slice(max(0, x - arm), x + arm + 1)
+    picture[rows, max(0, x - 2):x + 2] = (0, 0, 0)
+    picture[max(0, y - 2):y + 2, columns] = (0, 0, 0)
+    picture[rows, max(0, x - 1):x + 1] = colour
+    picture[max(0, y - 1):y + 1, columns] = colour
+
+
 def overlay_picture(image: np.ndarray, boxes: Sequence[Optional[Box]], depth: int = 0,
-                    zoom: Optional[int] = None) -> np.ndarray:
-    """The input ``image`` ([C, *S]) with box ``i`` (clipped to the input; None: none) outlined in ``PALETTE[i]``.
+                    zoom: Optional[int] = None, labels: Sequence[str] = (),
+                    centres: Sequence[Optional[Sequence[float]]] = (), title: Sequence[str] = ()) -> Picture:
+    """The input ``image`` ([C, *S]) with box ``i`` (clipped to the input; None: none) outlined in ``PALETTE[i]``,
+    the unit's centre ``centres[i]`` (input positions) marked with a cross and ``labels[i]`` in the legend.
     1-D: a plot of the channels' mean with spans; 3-D: the slice at ``depth``, boxes by their last two axes."""
-    zoom = zoom or zoom_for(image.shape[1:])
+    spatial = image.shape[1:]
+    zoom = zoom or zoom_for(spatial)
     if image.ndim == 2:
-        picture = _strip(image.mean(axis=0).astype(np.float64), zoom, bars=False)
+        plot = _strip(image.mean(axis=0).astype(np.float64), zoom, bars=False)
     else:
         plane = image[:, depth] if image.ndim == 4 else image
-        picture = _blocks(_rgb(plane.astype(np.float64)), zoom)
+        plot = _blocks(_rgb(plane.astype(np.float64)), zoom)
+    legend = []
     for index, box in enumerate(boxes):
+        colour = PALETTE[index % len(PALETTE)]
+        label = labels[index] if index < len(labels) else f"box {index}"
         if box is None:                     # nothing inside the input: its colour is skipped
+            legend.append((colour, f"{label}: outside the input", False))
             continue
-        draw_box(picture, box[-2:] if len(box) == 3 else box, PALETTE[index % len(PALETTE)], zoom)
-    return picture
+        box = box[-2:] if len(box) == 3 else box
+        draw_box(plot, box, colour, zoom)
+        legend.append((colour, f"{label}: {_span_text(box, _plural(axis_names(len(box))))}", False))
+    for index, centre in enumerate(centres):
+        if centre is not None and boxes[index] is not None:
+            centre = centre[-2:] if len(centre) == 3 else centre
+            mark_unit(plot, centre, PALETTE[index % len(PALETTE)], zoom)
+    names = axis_names(len(plot.shape) - 1 if image.ndim > 2 else 1)
+    first = tuple(0 for _ in spatial[-2:]) if image.ndim > 2 else (0,)
+    last = tuple(n - 1 for n in spatial[-2:]) if image.ndim > 2 else (spatial[0] - 1,)
+    lines = list(title) + ["boxes: the receptive field inside the input; +: the unit's centre"]
+    return framed(plot, first, last, zoom, lines, legend, depth=depth if image.ndim == 4 else None,
+                  axis_names=names)
 
 
-def save_png(picture: np.ndarray, path: str | os.PathLike) -> None:
-    from PIL import Image
-
-    try:
-        Image.fromarray(picture).save(path, format="PNG")
-    except (OSError, ValueError) as exc:
-        raise ConvcalcError(f"cannot write {path}: {getattr(exc, 'strerror', None) or exc}") from None
+def save_png(picture: Picture | np.ndarray, path) -> None:
+    """Write a picture (`Picture` or uint8 array) as PNG."""
+    save_picture(picture, path)
 
 
-__all__ = ["BOX_COLOUR", "PALETTE", "STRIP", "colormap", "draw_box", "erf_picture", "overlay_picture", "save_png",
+__all__ = ["BOX_COLOUR", "DASH", "LARGEST", "PALETTE", "STRIP", "TARGET", "WINDOW_COLOUR", "axis_names", "colormap",
+           "draw_box", "erf_picture", "framed", "line_width", "mark_unit", "overlay_picture", "save_png", "view_of",
            "zoom_for"]

@@ -186,7 +186,8 @@ def erf_json(erf: Erf, picture: Optional[str] = None) -> dict[str, Any]:
         "layer": erf.layer, "unit": list(erf.units), "samples": erf.samples, "channel": erf.channel,
         "fraction": erf.fraction, "inside_theoretical": erf.inside, "picture": picture,
         "axes": [{"theoretical_size": a.theoretical_size, "inside": None if a.clipped is None else list(a.clipped),
-                  "side": a.side, "std": _finite(a.std), "mean": _finite(a.mean), "centre": _finite(a.centre)}
+                  "side": a.side, "window": None if a.window is None else list(a.window),
+                  "std": _finite(a.std), "mean": _finite(a.mean), "centre": _finite(a.centre)}
                  for a in erf.axes],
     }
 
