@@ -207,3 +207,90 @@ def test_yaml_syntax_error_is_one_line_in_lint_and_the_library(runner, tmp_path)
                                " not one of that layer's keys: indent it to column 5, under 'type'")
     result = runner.invoke(app, ["lint", spec, "--format", "json"])
     assert [f["message"] for f in json.loads(result.stdout)["findings"]] == [str(info.value).split(": ", 1)[1]]
+
+
+# ----------------------------------------------------------------------------- 4. did you mean
+
+LISTING = "`convcalc layers` lists all 115 layer types"
+
+
+def layer_error(runner, tmp_path, layer: str, input_shape: str = "[3, 32, 32]") -> str:
+    spec = write(tmp_path, f"input: {input_shape}\nlayers:\n  - {{{layer}}}\n")
+    message = error(runner, "analyze", spec)
+    assert message.startswith(f"error: {spec}:3:")
+    return message.split(": ", 2)[2].rstrip("\n")
+
+
+@pytest.mark.parametrize("layer, expected", [
+    ("type: Conv2DTranspose", "unknown layer type 'Conv2DTranspose'; did you mean 'ConvTranspose2d'? {listing}"),
+    ("type: BatchNorm", "unknown layer type 'BatchNorm'; did you mean 'BatchNorm2d'? {listing}"),
+    ("type: MaxPooling2D",
+     "unknown layer type 'MaxPooling2D'; did you mean 'MaxPool2d' (Keras' pool_size is kernel_size)? {listing}"),
+    ("type: AveragePooling2D",
+     "unknown layer type 'AveragePooling2D'; did you mean 'AvgPool2d' (Keras' pool_size is kernel_size)? {listing}"),
+    ("type: BatchNormalization", "unknown layer type 'BatchNormalization'; did you mean 'BatchNorm2d'? {listing}"),
+    ("type: Dense", "unknown layer type 'Dense'; did you mean 'Linear' (Keras' units is out_features)? {listing}"),
+    ("type: GlobalAveragePooling2D", "unknown layer type 'GlobalAveragePooling2D'; did you mean 'GlobalAvgPool'"
+                                     " (then Flatten: Keras' also flattens)? {listing}"),
+    ("type: UpSampling2D",
+     "unknown layer type 'UpSampling2D'; did you mean 'Upsample' (Keras' size: 2 is scale_factor: 2)? {listing}"),
+    ("type: DepthwiseConv2D", "unknown layer type 'DepthwiseConv2D'; did you mean 'Conv2d' (with groups equal to its"
+                              " in_channels; out_channels = in_channels x depth_multiplier)? {listing}"),
+    ("type: ZeroPadding2D", "unknown layer type 'ZeroPadding2D'; did you mean 'ZeroPad2d'? {listing}"),
+    ("type: Activation", "unknown layer type 'Activation'; Keras' Activation is the activation's own type here: ReLU,"
+                         " Sigmoid, Tanh, Softmax, GELU, SiLU, ...; {listing}"),
+    ("type: MaxPool", "unknown layer type 'MaxPool'; did you mean 'MaxPool2d'? {listing}"),
+])
+def test_did_you_mean_knows_keras_and_prefers_the_specs_dimensionality(runner, tmp_path, layer, expected):
+    assert layer_error(runner, tmp_path, layer) == expected.format(listing=LISTING)
+
+
+def test_did_you_mean_follows_the_specs_dimensionality(runner, tmp_path):
+    assert layer_error(runner, tmp_path, "type: BatchNorm", "[3, 32]") == \
+        f"unknown layer type 'BatchNorm'; did you mean 'BatchNorm1d'? {LISTING}"
+    assert layer_error(runner, tmp_path, "type: Conv3DTranspose", "[3, 8, 8, 8]") == \
+        f"unknown layer type 'Conv3DTranspose'; did you mean 'ConvTranspose3d'? {LISTING}"
+
+
+CONV_ARGS = ("algorithm, bias, dilation, flip_kernel, groups, in_channels, kernel_size, out_channels, padding,"
+             " padding_mode, stride")
+
+
+@pytest.mark.parametrize("layer, expected", [
+    ("type: Conv2d, filters: 8, kernel_size: 3",
+     "unknown argument 'filters' for Conv2d; did you mean 'out_channels' (Keras' filters)? valid: {args}"),
+    ("type: Conv2d, out_channels: 8, kernel_size: 3, strides: 2",
+     "unknown argument 'strides' for Conv2d; did you mean 'stride' (Keras' strides)? valid: {args}"),
+    ("type: Conv2d, out_channels: 8, kernel_size: 3, use_bias: false",
+     "unknown argument 'use_bias' for Conv2d; did you mean 'bias' (Keras' use_bias)? valid: {args}"),
+    ("type: Conv2d, out_channels: 8, kernel_size: 3, activation: relu",
+     "unknown argument 'activation' for Conv2d; there is no fused activation: add a ReLU layer after it"
+     " ({{type: ReLU}}); valid: {args}"),
+    ("type: Conv2d, out_channels: 8, kernel_size: 3, activation: linear",
+     "unknown argument 'activation' for Conv2d; Keras' activation: linear is no activation at all: drop the argument;"
+     " valid: {args}"),
+    ("type: Conv2d, out_channels: 8, kernel_size: '3x3'",
+     "kernel_size must be an integer or a list, got the string '3x3': write kernel_size: [3, 3]"),
+    ("type: Conv2d, out_channels: 8, kernel_size: '3,3'",
+     "kernel_size must be an integer or a list, got the string '3,3': write kernel_size: [3, 3]"),
+    ("type: Conv2d, out_channels: 8, kernel_size: '(3, 3)'",
+     "kernel_size must be an integer or a list, got the string '(3, 3)': write kernel_size: [3, 3]"),
+    ("type: Conv2d, out_channels: 8, kernel_size: (3, 3)",
+     "kernel_size: (3, 3) is not a list in YAML (inside {{...}} its comma even splits it in two): write"
+     " kernel_size: [3, 3]"),
+    ("type: Conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: same",
+     "padding='same' is not supported for strided convolutions (stride [2, 2]); PyTorch allows it with stride 1"
+     " only (TensorFlow/Keras SAME, which takes a stride, is padding: tf_same)"),
+    ("type: Conv2d, out_channels: 8, kernel_size: 3, padding: SAME",
+     "padding must be an integer, a list of 2 integers, a list of 2 [before, after] pairs, 'valid', 'same', 'full'"
+     " or 'tf_same', got the string 'SAME' (lower case: 'same'; TensorFlow/Keras SAME is tf_same)"),
+    ("type: Linear, units: 10", "unknown argument 'units' for Linear; did you mean 'out_features' (Keras' units)?"
+                                " valid: bias, in_features, out_features"),
+])
+def test_did_you_mean_knows_keras_argument_names(runner, tmp_path, layer, expected):
+    assert layer_error(runner, tmp_path, layer).split("): ", 1)[1] == expected.format(args=CONV_ARGS)
+
+
+def test_layers_command_suggests_the_type(runner):
+    assert error(runner, "layers", "Conv2DTranspose") == \
+        "error: unknown layer type 'Conv2DTranspose'; did you mean 'ConvTranspose2d'? `convcalc layers` lists them all\n"

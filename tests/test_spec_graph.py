@@ -231,7 +231,8 @@ def test_include_cycle_is_reported(tmp_path):
        - {type: Conv2d, out_channels: 8, kernel_size: 3, stride: 2, padding: same}
      """,
      "net.yaml:3:64: layer 'conv2d_1' (Conv2d): padding='same' is not supported for strided convolutions"
-     " (stride [2, 2]); PyTorch allows it with stride 1 only"),
+     " (stride [2, 2]); PyTorch allows it with stride 1 only (TensorFlow/Keras SAME, which takes a stride, is"
+     " padding: tf_same)"),
     ("""
      input: [3, 32, 32]
      layers:
@@ -721,7 +722,7 @@ def test_unknown_type_names_the_nearest_types_not_all_of_them():
           - {type: Foo}
         """) == (f"net.yaml:5:6: unknown layer type 'Foo'; `convcalc layers` lists all {count} layer types; this spec's"
                  " blocks: Stem")
-    assert ("unknown layer type 'Pooling'; closest: LPPool3d, LPPool2d, LPPool1d, Split, MinPool3d;"
+    assert ("unknown layer type 'Pooling'; closest: LPPool2d, Split, LPPool3d, LPPool1d, MinPool3d;"
             in error_of("""
         input: [3, 8, 8]
         layers:

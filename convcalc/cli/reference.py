@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import nearest_of_many
+from ..layers.suggest import type_hint
 from ..layers import layer_types
 from .common import app, fail, table_console, wide_option, width_option
 
@@ -24,7 +24,7 @@ def layers_command(type_name: Optional[str] = typer.Argument(None, help="Show on
     if type_name:
         matches = [t for t in types if type_name.lower() in (t.type_name.lower(), *(a.lower() for a in t.aliases))]
         if not matches:
-            hint = nearest_of_many(type_name, [t.type_name for t in types], "`convcalc layers` lists them all")
+            hint = type_hint(type_name, [t.type_name for t in types], "`convcalc layers` lists them all")
             fail(f"unknown layer type '{type_name}'; {hint}")
         console.print(arguments_table(matches[0], fit_width, console.width), crop=False)
         return

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from ..errors import LayerArgError, brief
+from .suggest import list_hint
 
 
 class _Required:
@@ -78,6 +79,10 @@ def integer(minimum: int | None = None) -> Callable[[Any, int, str], int]:
 def per_axis(minimum: int | None = None) -> Callable[[Any, int, str], tuple[int, ...]]:
     """An int (the same on every spatial axis) or a list with one int per spatial axis."""
     def parse(value: Any, dims: int, name: str) -> tuple[int, ...]:
+        written = list_hint(value)
+        if written is not None:             # '3x3', '(3, 3)', '3,3': a list written as text
+            raise LayerArgError(f"{name} must be an integer or a list, got the string '{_short(value)}': write"
+                                f" {name}: {written}", name)
         if isinstance(value, list):
             if len(value) != dims:
                 raise LayerArgError(

@@ -28,6 +28,7 @@ from ..algebra import Field, merge, pointwise
 from ..kernels import MacCounter
 from ..algebra.shapes import prod
 from .args import REQUIRED, Arg
+from .suggest import argument_hint, tuple_argument
 
 Shape = tuple[int, ...]
 LAYOUTS = {1: "[C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}
@@ -139,7 +140,17 @@ class Layer:
         unknown = [name for name in raw if name not in cls.arguments]
         if unknown:
             name = unknown[0]
+            broken = tuple_argument(name, raw)
+            if broken is not None:          # {kernel_size: (3, 3)}: YAML's keys 'kernel_size: (3' and '3)'
+                pair = f"{raw[broken].strip()[1:].strip()}, {str(name).strip()[:-1].strip()}"
+                raise LayerArgError(f"{broken}: ({pair}) is not a list in YAML (inside {{...}} its comma even splits"
+                                    f" it in two): write {broken}: [{pair}]", broken)
+            hint = argument_hint(name, raw, cls.arguments)
             valid = did_you_mean(str(name), cls.arguments) if cls.arguments else "it takes no arguments"
+            if hint is not None and hint.startswith("did you mean"):
+                valid = f"{hint} valid: {', '.join(sorted(cls.arguments, key=str.lower))}"
+            elif hint is not None:
+                valid = f"{hint}; valid: {', '.join(sorted(cls.arguments, key=str.lower))}"
             raise LayerArgError(f"unknown argument '{name}' for {cls.type_name}; {valid}", name)
         parsed: dict[str, Any] = {}
         for name, spec in cls.arguments.items():

@@ -80,8 +80,11 @@ def conv_padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | tupl
     if isinstance(value, str):
         if value in PADDING_WORDS:
             return value
+        keras = "; TensorFlow/Keras SAME is tf_same" if value.lower() == "same" else ""
+        cased = f" (lower case: '{value.lower()}'{keras})" if value.lower() in PADDING_WORDS else ""
         raise LayerArgError(f"{name} must be an integer, a list of {dims} integers, a list of {dims} [before, after]"
-                            f" pairs, 'valid', 'same', 'full' or 'tf_same', got the string '{_short(value)}'", name)
+                            f" pairs, 'valid', 'same', 'full' or 'tf_same', got the string '{_short(value)}'{cased}",
+                            name)
     if isinstance(value, list) and any(isinstance(v, list) for v in value):
         if len(value) != dims or not all(isinstance(v, list) and len(v) == 2 for v in value):
             raise LayerArgError(f"{name} as explicit pads must be a list of {dims} [before, after] pair"
@@ -146,7 +149,8 @@ class ConvNd(Layer):
                                     f" only with padding_mode 'reflect', 'replicate' or 'circular')", "padding")
         if self.padding == "same" and any(s != 1 for s in self.stride):
             raise LayerArgError("padding='same' is not supported for strided convolutions"
-                                f" (stride {list(self.stride)}); PyTorch allows it with stride 1 only", "padding")
+                                f" (stride {list(self.stride)}); PyTorch allows it with stride 1 only (TensorFlow/Keras"
+                                f" SAME, which takes a stride, is padding: tf_same)", "padding")
         if self.out_channels % self.groups:
             raise LayerArgError(f"out_channels {self.out_channels} is not divisible by groups {self.groups}", "groups")
         if self.in_channels is not None and self.in_channels % self.groups:

@@ -7,8 +7,9 @@ nearest-name suggestion when unknown), ``is_registered``, ``type_names`` and ``l
 
 from __future__ import annotations
 
-from ..errors import LayerArgError, nearest_of_many
+from ..errors import LayerArgError
 from .base import Layer
+from .suggest import type_hint
 
 _REGISTRY: dict[str, type[Layer]] = {}
 
@@ -30,7 +31,7 @@ def lookup(type_name: str) -> type[Layer]:
     except KeyError:
         names = type_names()
         raise LayerArgError(f"unknown layer type '{type_name}'; "
-                            f"{nearest_of_many(type_name, names, f'`convcalc layers` lists all {len(names)}')}",
+                            f"{type_hint(type_name, names, f'`convcalc layers` lists all {len(names)}')}",
                             "type") from None
 
 

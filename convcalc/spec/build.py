@@ -12,11 +12,12 @@ import sys
 from functools import partial
 from typing import Any, Mapping, Sequence
 
-from ..errors import GraphError, LayerArgError, Location, SpecError, brief, did_you_mean, nearest_of_many
+from ..errors import GraphError, LayerArgError, Location, SpecError, brief, did_you_mean
 from . import limits
 from .expr import ExprError, substitute
 from ..layers import Layer, lookup
 from ..layers.registry import is_registered, type_names
+from ..layers.suggest import type_hint
 from .marked_yaml import MarkedDict, MarkedList
 from .load import REQUIRED_ARG, BlockDef, Spec
 from .graph import INPUT, RESERVED_KEYS, SEQUENTIAL, Graph, Group, Node, Shadow, layer_error
@@ -358,7 +359,8 @@ class _Builder:
             listing = f"`convcalc layers` lists all {len(type_names())} layer types" + (
                 f"; this spec's blocks: {', '.join(blocks)}" if blocks else "")
             choices = [*type_names(), "Sequential", *blocks]
-            raise SpecError(f"unknown layer type '{type_name}'; {nearest_of_many(type_name, choices, listing)}",
+            dims = len(self.spec.input_shape) - 1          # BatchNorm: BatchNorm2d in a 2-D spec
+            raise SpecError(f"unknown layer type '{type_name}'; {type_hint(type_name, choices, listing, dims)}",
                             arg_locations.get("type", loc), scope.trace)
         cls = lookup(type_name)
         self.budget.add(len(names) - 1, arg_locations.get("repeat", loc), scope.trace)   # the copies of a repeat
