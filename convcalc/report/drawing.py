@@ -204,12 +204,15 @@ def erf_picture(mass: np.ndarray, box: Optional[Box], window: Optional[Box] = No
     None: the whole input, no box) with its colour bar (``scale``: 'log' or 'linear'), the region outlined in cyan
     and ``window`` (the centred window holding ``fraction`` of the mass) dashed in green. 3-D: the slice at
     ``depth`` (boxes by their last two axes)."""
+    names = axis_names(min(mass.ndim, 2))
+    box_names = window_names = _plural(("depth", *names) if mass.ndim == 3 else names)
+    box_text = None if box is None else _span_text(box, box_names)
+    window_text = None if window is None else _span_text(window, window_names)
     if mass.ndim == 3:
         box = None if box is None else box[-2:]
         window = None if window is None else window[-2:]
     plane = mass[depth] if mass.ndim == 3 else mass
     plane = np.nan_to_num(plane.astype(np.float64))
-    names = axis_names(plane.ndim)
     first, last = view_of(plane.shape, box)
     shown = plane[tuple(slice(f, l + 1) for f, l in zip(first, last))]
     colours = value_scale(plane, scale)
@@ -221,10 +224,10 @@ def erf_picture(mass: np.ndarray, box: Optional[Box], window: Optional[Box] = No
     legend = []
     if box is not None:
         draw_box(plot, box, BOX_COLOUR, zoom, first)
-        legend.append((BOX_COLOUR, f"theoretical receptive field: {_span_text(box, _plural(names[-len(box):]))}", False))
+        legend.append((BOX_COLOUR, f"theoretical receptive field: {box_text}", False))
     if window is not None:
         draw_box(plot, window, WINDOW_COLOUR, zoom, first, dash=DASH, inset=line_width(zoom) if zoom >= 8 else 0)
-        legend.append((WINDOW_COLOUR, f"{round(100 * fraction)} % of the mass: {_span_text(window, _plural(names))}", True))
+        legend.append((WINDOW_COLOUR, f"{round(100 * fraction)} % of the mass: {window_text}", True))
     bar_height = max(plot.shape[0], 160) if plane.ndim > 1 else max(plot.shape[0], 128)
     bar = colour_bar(bar_height, colours, colormap, "|dy/dx| share")
     offset = line_height() + line_height() // 4
@@ -279,9 +282,9 @@ def overlay_picture(image: np.ndarray, boxes: Sequence[Optional[Box]], depth: in
         if box is None:                     # nothing inside the input: its colour is skipped
             legend.append((colour, f"{label}: outside the input", False))
             continue
-        box = box[-2:] if len(box) == 3 else box
-        draw_box(plot, box, colour, zoom)
-        legend.append((colour, f"{label}: {_span_text(box, _plural(axis_names(len(box))))}", False))
+        names = ("depth", "row", "column") if len(box) == 3 else axis_names(len(box))
+        legend.append((colour, f"{label}: {_span_text(box, _plural(names))}", False))
+        draw_box(plot, box[-2:] if len(box) == 3 else box, colour, zoom)
     for index, centre in enumerate(centres):
         if centre is not None and boxes[index] is not None:
             centre = centre[-2:] if len(centre) == 3 else centre
@@ -289,7 +292,8 @@ def overlay_picture(image: np.ndarray, boxes: Sequence[Optional[Box]], depth: in
     names = axis_names(len(plot.shape) - 1 if image.ndim > 2 else 1)
     first = tuple(0 for _ in spatial[-2:]) if image.ndim > 2 else (0,)
     last = tuple(n - 1 for n in spatial[-2:]) if image.ndim > 2 else (spatial[0] - 1,)
-    lines = list(title) + ["boxes: the receptive field inside the input; +: the unit's centre"]
+    lines = list(title) + (["spans: the receptive field inside the input; line: the unit's centre"]
+                           if image.ndim == 2 else ["boxes: the receptive field inside the input; +: the unit's centre"])
     return framed(plot, first, last, zoom, lines, legend, depth=depth if image.ndim == 4 else None,
                   axis_names=names)
 
