@@ -294,3 +294,28 @@ def test_did_you_mean_knows_keras_argument_names(runner, tmp_path, layer, expect
 def test_layers_command_suggests_the_type(runner):
     assert error(runner, "layers", "Conv2DTranspose") == \
         "error: unknown layer type 'Conv2DTranspose'; did you mean 'ConvTranspose2d'? `convcalc layers` lists them all\n"
+
+
+# ----------------------------------------------------------------------------- 5. an option given twice
+
+TINY = str(Path(__file__).resolve().parent.parent / "specs" / "tiny.yaml")
+
+
+@pytest.mark.parametrize("args, shown", [
+    (["rf", TINY, "--unit", "0,0", "--unit", "1,1"], "--unit"),
+    (["rf", TINY, "-u", "0,0", "--unit=1,1"], "--unit"),
+    (["analyze", TINY, "--input-size", "3x32x32", "-i", "3x64x64"], "--input-size"),
+    (["analyze", TINY, "--format", "json", "-f", "table"], "--format"),
+    (["run", TINY, "--dtype", "float32", "--dtype", "float64"], "--dtype"),
+    (["lint", TINY, "--fail-on", "warning", "--fail-on", "error"], "--fail-on"),
+    (["zoo", "--format", "json", "--format", "json"], "--format"),
+])
+def test_a_single_valued_option_given_twice_is_an_error(runner, args, shown):
+    assert error(runner, *args) == f"error: {shown} given twice; it takes one value (give it once)\n"
+
+
+def test_repeatable_options_and_flags_may_repeat(runner):
+    result = runner.invoke(app, ["lint", TINY, "--select", "CC2", "--select", "CC1", "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    result = runner.invoke(app, ["analyze", TINY, "--parts", "--parts", "--format", "json"])
+    assert result.exit_code == 0, result.stderr

@@ -12,6 +12,7 @@ from typing import Iterator
 
 import typer
 import yaml
+from typer.core import TyperGroup
 from rich.console import Console
 
 from .._version import __version__
@@ -24,8 +25,37 @@ from ..spec.source import graph_of
 EXIT_CHECK_FAILED = 1
 EXIT_INPUT_ERROR = 2
 
+class _Commands(TyperGroup):
+    """The app's group: before a command parses its options, a single-valued option given twice is refused
+    (``rf --unit 0,0 --unit 1,1`` would silently keep the last); repeatable ones (``--set``) are lists."""
+
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None and not ctx.resilient_parsing:
+            _refuse_repeated_options(command, name, rest, ctx)
+        return name, command, rest
+
+
+def _refuse_repeated_options(command, name: str | None, args: list[str], parent) -> None:
+    """Exit 2 with 'error: --unit given twice ...' when an option that takes one value is given more than once."""
+    probe = command.context_class(command, info_name=name, parent=parent, resilient_parsing=True)
+    try:
+        _, _, order = command.make_parser(probe).parse_args(args=list(args))
+    except Exception:           # noqa: BLE001 - the command's own parse reports a malformed command line
+        return
+    counts: dict[str, int] = {}
+    for param in order:
+        if getattr(param, "param_type_name", "") != "option" or param.multiple or param.count or param.is_flag:
+            continue
+        counts[param.name] = counts.get(param.name, 0) + 1
+        if counts[param.name] == 2:
+            shown = max(param.opts, key=len)
+            fail(f"{shown} given twice; it takes one value (give it once)")
+
+
 app = typer.Typer(
     name="convcalc",
+    cls=_Commands,
     help="Shapes, parameters, MACs and receptive fields of convolutional networks, exactly as PyTorch has them.",
     add_completion=False,
     no_args_is_help=False,          # a bare `convcalc` is handled in `_main`: help, and exit 2 whatever click does
