@@ -1,9 +1,9 @@
 """Issue 18 §4: every table fits the terminal, and a number is never cropped.
 
-For each command that prints a table (analyze, run, rf and its --unit and --verify tables, lint, zoo, layers), at
-60, 80, 100 and 160 columns, given as --width and as COLUMNS (piped, as CliRunner is): no line is wider than the
-width; every column shown holds exactly what the full-width table (--wide) holds, top to bottom (names may be
-shortened in the middle, prose may wrap); the columns not shown are named by the line under the table; and the
+For each command that prints a table (analyze, run, rf and its --unit, --verify and --erf tables, lint, zoo,
+layers), at 60, 80, 100 and 160 columns, given as --width and as COLUMNS (piped, as CliRunner is): no line is wider
+than the width; every column shown holds exactly what the full-width table (--wide) holds, top to bottom (names may
+be shortened in the middle, prose may wrap); the columns not shown are named by the line under the table; and the
 numbers of the full-width table are the JSON output's.
 """
 
@@ -36,6 +36,7 @@ COMMANDS = {
     "rf": ["rf", LENET],
     "rf --unit": ["rf", LENET, "--unit", "1,2"],
     "rf --verify": ["rf", LENET, "--verify"],
+    "rf --erf": ["rf", LENET, "--erf", "{tmp}/erf.png", "--samples", "2"],
     "lint": ["lint", *LINTED],
     "zoo": ["zoo"],
     "layers": ["layers"],
@@ -46,15 +47,21 @@ PROSE = {"notes", "detail", "in padding", "what it does", "meaning", "model", "p
 CHANGING = {"ms"}                                  # run's timings differ from run to run
 
 
+_TMP: list[Path] = []
+
+
 @pytest.fixture(autouse=True)
-def few_zoo_models(monkeypatch):
+def few_zoo_models(monkeypatch, tmp_path_factory):
     import convcalc.cli.zoo as command
 
     monkeypatch.setattr(command, "zoo_names", lambda: ZOO_MODELS)
     monkeypatch.delenv("COLUMNS", raising=False)
+    if not _TMP:
+        _TMP.append(tmp_path_factory.mktemp("pictures"))
 
 
 def invoke(args: list[str], env: dict[str, str] | None = None):
+    args = [a.replace("{tmp}", str(_TMP[0])) for a in args]
     result = CliRunner().invoke(app, args, env=env)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result
@@ -197,6 +204,13 @@ def expected_columns(command: str) -> dict[str, list[str]]:
         return {"predicted r / S / P": [field(layer, "predicted") for layer in layers],
                 "measured": [field(layer, "measured") for layer in layers if not layer["whole"]],
                 "units": [str(len(layer["units"])) for layer in layers]}
+    if command == "rf --erf":
+        axes = data["erf"]["axes"]
+        pair = lambda p: f"[{p[0]}, {p[1]}]"         # noqa: E731
+        return {"theoretical size": [str(a["theoretical_size"]) for a in axes],
+                "inside input": [pair(a["inside"]) for a in axes],
+                "ERF side (95 %)": [str(a["side"]) for a in axes],
+                "ERF std": [f"{a['std']:.2f}" for a in axes], "ERF mean": [f"{a['mean']:.2f}" for a in axes]}
     if command == "zoo":
         models = data["models"]
         return {"input": [shape(m["input_shape"]) for m in models], "params": [f"{m['params']:,}" for m in models],
