@@ -315,3 +315,29 @@ def test_progress_only_on_a_terminal_stderr(progress_case, command, stage):
     if command[0] == "run":
         assert b"reading inputs" in err_tty and b"running" in err_tty
         assert data["input"]["shape"] == [3, 1, 16, 16]
+
+
+def test_long_one_dimensional_axes_are_drawn_in_blocks(tmp_path):
+    spec = write_spec(tmp_path, (1, 5000), [{"type": "Conv1d", "out_channels": 1, "kernel_size": 801, "padding": 400,
+                                            "name": "wide"}])
+    path = tmp_path / "erf1d.png"
+    data = invoke("rf", spec, "--erf", path, "--samples", "1", "--unit", "2500", "--format", "json")
+    (b0, b1), = [axis["inside"] for axis in data["erf"]["axes"]]
+    assert (b0, b1) == (2100, 2900)
+    pixels, plot = picture(path)
+    first, last = plot["first"][0], plot["last"][0]
+    assert (first, last) == (b0 - 400, b1 + 400)                 # a margin of half the field's size
+    bin = plot["bin"]
+    assert bin == math.ceil((last - first + 1) / 1200) and plot["zoom"] == 1
+    y = plot["y"] + 64
+    left, right = plot["x"] + (b0 - first) // bin, plot["x"] + (b1 - first) // bin
+    assert is_colour(pixels[y, left], BOX_COLOUR) and is_colour(pixels[y, right], BOX_COLOUR)
+    assert not is_colour(pixels[y, plot["x"]:left], BOX_COLOUR).any()
+    width = math.ceil((last - first + 1) / bin)
+    assert not is_colour(pixels[y, right + 1:plot["x"] + width], BOX_COLOUR).any()
+    overlay = tmp_path / "overlay1d.png"
+    invoke("rf", spec, "--overlay", overlay, "--unit", "2500")
+    pixels, plot = picture(overlay)
+    assert plot["bin"] == math.ceil(5000 / 1200) and plot["first"] == [0] and plot["last"] == [4999]
+    left = plot["x"] + b0 // plot["bin"]
+    assert is_colour(pixels[plot["y"] + 64, left], PALETTE[0])

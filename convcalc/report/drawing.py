@@ -10,8 +10,11 @@ longest axis at least 320 pixels, at most 40), so input index ``i`` along an axi
 (JSON: ``x``, ``y`` of its top-left pixel, ``zoom``, ``first``, ``last``, ``depth``). A box (one ``(first, last)``
 input range per axis) is outlined on the outermost ``line_width(zoom)`` pixels (2, or 1 when zoom < 4) of the blocks
 it spans, inwards; the ERF's mass window (dashed: ``DASH`` pixels on, off, from each edge's first pixel) on the
-``line_width`` pixels just inside those when zoom >= 8, so that it shows beside a region it coincides with. 1-D inputs become a strip ``STRIP`` pixels high (bars of the ERF, a plot of the signal) and boxes
-spans of the strip's whole height; 3-D inputs show one depth slice (``depth``).
+``line_width`` pixels just inside those when zoom >= 4 (and on 1-D strips), so that it shows beside a region it
+coincides with. 1-D axes longer than ``STRIP_MAX`` positions are drawn in blocks of ``bin`` positions (their mass
+summed, their signal averaged): position ``i`` lies in block ``(i - first) // bin``. 1-D inputs become a strip
+``STRIP`` pixels high (bars of the ERF, a plot of the signal) and boxes spans of the strip's whole height; 3-D inputs
+show one depth slice (``depth``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from .canvas import (BACKGROUND, DIM, MARGIN, TEXT, Picture, Scale, blank, colou
                      legend_rows, line_height, nice_step, paste, rectangle, save_picture, text_size, value_scale)
 
 STRIP = 128
+STRIP_MAX = 1200                    # 1-D plots: at most this many blocks (longer axes: several positions a block)
 TARGET = 320                        # the plot's longest axis, in pixels, at least (unless zoom reaches LARGEST)
 LARGEST = 40
 BOX_COLOUR = (0, 255, 255)          # cyan: not in the heatmap's colormap
@@ -101,6 +105,26 @@ def _strip(values: np.ndarray, zoom: int, bars: bool, scale: Optional[Scale] = N
     return picture
 
 
+def bin_for(spatial: Sequence[int]) -> int:
+    """Input positions per block of a 1-D plot: 1, or enough that at most ``STRIP_MAX`` blocks show."""
+    return max(1, ceil(spatial[0] / STRIP_MAX)) if len(spatial) == 1 else 1
+
+
+def _binned(values: np.ndarray, bin: int, reduce) -> np.ndarray:
+    """A 1-D signal in blocks of ``bin`` positions (the last one shorter), each reduced to one value."""
+    if bin == 1:
+        return values
+    return np.array([reduce(values[i:i + bin]) for i in range(0, len(values), bin)], dtype=np.float64)
+
+
+def _bin_box(box: Optional[Box], first: Sequence[int], bin: int) -> Optional[Box]:
+    """A 1-D span in positions as the span of the blocks of ``bin`` positions (counted from ``first``) it touches."""
+    if box is None or bin == 1:
+        return box
+    (b0, b1), = box
+    return (((b0 - first[0]) // bin, (b1 - first[0]) // bin),)
+
+
 def view_of(lengths: Sequence[int], box: Optional[Box]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The positions an ERF plot shows per axis: ``box`` with a margin of half its size (at least 3) on each side,
     within the input; the whole input when there is no box."""
@@ -128,7 +152,7 @@ def _ticks_left(height: int, first: int, last: int, zoom: int, width: int) -> np
     return panel
 
 
-def _ticks_below(width: int, first: int, last: int, zoom: int) -> np.ndarray:
+def _ticks_below(width: int, first: int, last: int, zoom: int, bin: int = 1) -> np.ndarray:
     """Column indices under a plot ``width`` pixels wide (the panel is wider by half a label on each side)."""
     pad = 24
     panel = blank(line_height() + 6, width + 2 * pad)
@@ -136,7 +160,7 @@ def _ticks_below(width: int, first: int, last: int, zoom: int) -> np.ndarray:
     for index in range(first, last + 1):
         if index % step:
             continue
-        x = pad + (index - first) * zoom + zoom // 2
+        x = pad + ((index - first) // bin) * zoom + zoom // 2
         panel[0:4, x] = DIM
         draw_text(panel, (x, 5), str(index), DIM, anchor="ma")
     return panel
@@ -144,9 +168,11 @@ def _ticks_below(width: int, first: int, last: int, zoom: int) -> np.ndarray:
 
 def framed(plot: np.ndarray, first: Sequence[int], last: Sequence[int], zoom: int, title: Sequence[str],
            legend: Sequence[tuple[Sequence[int], str, bool]], right: Optional[np.ndarray] = None,
-           right_offset: int = 0, depth: Optional[int] = None, axis_names: Sequence[str] = ()) -> Picture:
+           right_offset: int = 0, depth: Optional[int] = None, axis_names: Sequence[str] = (),
+           bin: int = 1) -> Picture:
     """``plot`` with ``title`` lines above, input indices left (2-D) and below, ``right`` (a colour bar panel whose
-    bar starts ``right_offset`` rows down) beside it and the ``legend`` entries below; the geometry in its info."""
+    bar starts ``right_offset`` rows down) beside it and the ``legend`` entries below; the geometry in its info.
+    ``bin``: 1-D plots of long axes, input positions per block."""
     lh = line_height()
     one_d = len(first) == 1
     plot_h, plot_w = plot.shape[:2]
@@ -154,7 +180,7 @@ def framed(plot: np.ndarray, first: Sequence[int], last: Sequence[int], zoom: in
     title_h = lh * len(title) + (lh if not one_d and axis_names else 0)
     x0 = MARGIN + max(gutter, 24)
     y0 = MARGIN + title_h + 4 + right_offset
-    below = _ticks_below(plot_w, first[-1], last[-1], zoom)
+    below = _ticks_below(plot_w, first[-1], last[-1], zoom, bin)
     axis_line = lh if axis_names else 0
     legend_panel = legend_rows(legend, 0) if legend else None
     right_w = right.shape[1] + 16 if right is not None else 0
@@ -180,7 +206,7 @@ def framed(plot: np.ndarray, first: Sequence[int], last: Sequence[int], zoom: in
         paste(canvas, right, y0 - right_offset, x0 + plot_w + 16)
     if legend_panel is not None:
         paste(canvas, legend_panel, legend_top, MARGIN)
-    info = geometry_info(x=x0, y=y0, zoom=zoom, first=list(first), last=list(last), depth=depth)
+    info = geometry_info(x=x0, y=y0, zoom=zoom, first=list(first), last=list(last), depth=depth, bin=bin)
     return Picture(canvas, info)
 
 
@@ -216,23 +242,31 @@ def erf_picture(mass: np.ndarray, box: Optional[Box], window: Optional[Box] = No
     first, last = view_of(plane.shape, box)
     shown = plane[tuple(slice(f, l + 1) for f, l in zip(first, last))]
     colours = value_scale(plane, scale)
+    bin = bin_for(shown.shape)
+    if bin > 1:                                      # a long 1-D axis: blocks of ``bin`` positions, their mass summed
+        shown, box, window = _binned(shown, bin, np.sum), _bin_box(box, first, bin), _bin_box(window, first, bin)
+        colours = value_scale(shown, scale)
     zoom = zoom_for(shown.shape)
+    origin = (0,) if bin > 1 else first
     if plane.ndim == 1:
         plot = _strip(shown, zoom, bars=True, scale=colours)
     else:
         plot = _blocks(colormap(colours(shown)), zoom)
     legend = []
     if box is not None:
-        draw_box(plot, box, BOX_COLOUR, zoom, first)
+        draw_box(plot, box, BOX_COLOUR, zoom, origin)
         legend.append((BOX_COLOUR, f"theoretical receptive field: {box_text}", False))
     if window is not None:
-        draw_box(plot, window, WINDOW_COLOUR, zoom, first, dash=DASH, inset=line_width(zoom) if zoom >= 8 else 0)
+        inset = line_width(zoom) if zoom >= 4 or plane.ndim == 1 else 0
+        draw_box(plot, window, WINDOW_COLOUR, zoom, origin, dash=DASH, inset=inset)
         legend.append((WINDOW_COLOUR, f"{round(100 * fraction)} % of the mass: {window_text}", True))
     bar_height = max(plot.shape[0], 160) if plane.ndim > 1 else max(plot.shape[0], 128)
     bar = colour_bar(bar_height, colours, colormap, "|dy/dx| share")
     offset = line_height() + line_height() // 4
-    lines = list(title) + [f"{colours.describe()}; each position's share of the summed |dy/dx|"]
-    return framed(plot, first, last, zoom, lines, legend, bar, offset, depth if mass.ndim == 3 else None, names)
+    each = "each position's" if bin == 1 else f"each pixel column: {bin} positions and their"
+    lines = list(title) + [f"{colours.describe()}; {each} share of the summed |dy/dx|"]
+    return framed(plot, first, last, zoom, lines, legend, bar, offset, depth if mass.ndim == 3 else None, names,
+                  bin)
 
 
 def _rgb(image: np.ndarray) -> np.ndarray:
@@ -269,9 +303,15 @@ def overlay_picture(image: np.ndarray, boxes: Sequence[Optional[Box]], depth: in
     the unit's centre ``centres[i]`` (input positions) marked with a cross and ``labels[i]`` in the legend.
     1-D: a plot of the channels' mean with spans; 3-D: the slice at ``depth``, boxes by their last two axes."""
     spatial = image.shape[1:]
+    labelled = list(boxes)
+    bin = bin_for(spatial) if image.ndim == 2 else 1
+    if bin > 1:                                      # a long 1-D axis: blocks of ``bin`` positions, their mean
+        boxes = [_bin_box(box, (0,), bin) for box in boxes]
+        centres = [None if c is None else ((float(c[0]) + 0.5) / bin - 0.5,) for c in centres]
+        zoom = 1
     zoom = zoom or zoom_for(spatial)
     if image.ndim == 2:
-        plot = _strip(image.mean(axis=0).astype(np.float64), zoom, bars=False)
+        plot = _strip(_binned(image.mean(axis=0).astype(np.float64), bin, np.mean), zoom, bars=False)
     else:
         plane = image[:, depth] if image.ndim == 4 else image
         plot = _blocks(_rgb(plane.astype(np.float64)), zoom)
@@ -283,7 +323,7 @@ def overlay_picture(image: np.ndarray, boxes: Sequence[Optional[Box]], depth: in
             legend.append((colour, f"{label}: outside the input", False))
             continue
         names = ("depth", "row", "column") if len(box) == 3 else axis_names(len(box))
-        legend.append((colour, f"{label}: {_span_text(box, _plural(names))}", False))
+        legend.append((colour, f"{label}: {_span_text(labelled[index], _plural(names))}", False))
         draw_box(plot, box[-2:] if len(box) == 3 else box, colour, zoom)
     for index, centre in enumerate(centres):
         if centre is not None and boxes[index] is not None:
@@ -295,7 +335,7 @@ def overlay_picture(image: np.ndarray, boxes: Sequence[Optional[Box]], depth: in
     lines = list(title) + (["spans: the receptive field inside the input; line: the unit's centre"]
                            if image.ndim == 2 else ["boxes: the receptive field inside the input; +: the unit's centre"])
     return framed(plot, first, last, zoom, lines, legend, depth=depth if image.ndim == 4 else None,
-                  axis_names=names)
+                  axis_names=names, bin=bin)
 
 
 def save_png(picture: Picture | np.ndarray, path) -> None:
