@@ -193,6 +193,8 @@ class Scale:
         return [self.high] + [v for v in inner if self.low < v < self.high] + [self.low]
 
     def describe(self) -> str:
+        if self.high <= 0:
+            return "no mass (nothing reaches the input)"
         if self.kind == "linear":
             return "linear scale"
         decades = log10(self.high / self.low) if self.low > 0 and self.high > self.low else 0
