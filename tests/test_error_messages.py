@@ -319,3 +319,73 @@ def test_repeatable_options_and_flags_may_repeat(runner):
     assert result.exit_code == 0, result.stderr
     result = runner.invoke(app, ["analyze", TINY, "--parts", "--parts", "--format", "json"])
     assert result.exit_code == 0, result.stderr
+
+
+# ----------------------------------------------------------------------------- 6. help texts and completion
+
+def command_names() -> list[str]:
+    import typer
+
+    return list(typer.main.get_command(app).commands)
+
+
+@pytest.mark.parametrize("command", ["", *command_names()])
+def test_every_help_reads_as_plain_text_at_80_columns(runner, command):
+    result = runner.invoke(app, [*([command] if command else []), "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    text = result.stdout
+    assert text.startswith(f"Usage: convcalc {command + ' ' if command else ''}[OPTIONS]")
+    too_wide = [line for line in text.splitlines() if len(line) > 80]
+    assert too_wide == []
+    for placeholder in ("<bool>", "<list[str]>", "<str>", "<int", "<path>", "{SPEC}", "...]...", "[[", "Value error",
+                        "╭", "\\["):
+        assert placeholder not in text, placeholder
+
+
+def test_help_placeholders(runner):
+    def help_of(*args: str) -> str:
+        return runner.invoke(app, [*args, "--help"], env={"COLUMNS": "80"}).stdout
+
+    lint = help_of("lint")
+    assert lint.startswith("Usage: convcalc lint [OPTIONS] [PATH]...\n")
+    assert "Settings come from [tool.convcalc.lint] in pyproject.toml" in " ".join(lint.split())
+    assert "  --fail-on [error|warning|info]  Exit 1 when a finding is at or above this\n" in lint
+    assert "  --no-config                     Ignore configuration files.\n" in lint
+    analyze = help_of("analyze")
+    assert analyze.startswith("Usage: convcalc analyze [OPTIONS] SPEC\n")
+    assert "  -f, --format [table|json|markdown|csv]\n" in analyze
+    assert "  --dtype [float64|float32|float16|bfloat16|int8]\n" in analyze
+    assert "  -d, --depth N  " in analyze
+    assert "  --dtype [float32|float64]  Element type of the run.  [default: float32]\n" in help_of("run")
+    assert "  --normalize [imagenet]  " in help_of("run")
+    assert help_of("zoo").startswith("Usage: convcalc zoo [OPTIONS] [NAME]\n")
+    assert help_of("layers").startswith("Usage: convcalc layers [OPTIONS] [TYPE]\n")
+    assert "  -l, --layer NAME  " in help_of("rf")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["analyze", TINY, "-f", "foo"], "Invalid value for '--format' / '-f': 'foo' is not one of 'table', 'json',"
+                                     " 'markdown', 'csv' ('convcalc analyze -h' lists the options)"),
+    (["run", TINY, "--dtype", "float16"], "Invalid value for '--dtype': 'float16' is not one of 'float32', 'float64'"
+                                          " ('convcalc run -h' lists the options)"),
+    (["lint", TINY, "--fail-on", "never"], "Invalid value for '--fail-on': 'never' is not one of 'error', 'warning',"
+                                           " 'info' ('convcalc lint -h' lists the options)"),
+    (["analyze"], "Missing argument 'SPEC' ('convcalc analyze -h' lists the options)"),
+    (["analyze", TINY, "--bogus"], "No such option: --bogus ('convcalc analyze -h' lists the options)"),
+    (["analyse", TINY], "No such command 'analyse'. Did you mean 'analyze'? ('convcalc -h' lists the commands)"),
+])
+def test_a_usage_error_is_one_line(runner, args, expected):
+    assert error(runner, *args) == f"error: {expected}\n"
+
+
+def test_fail_on_takes_any_case(runner):
+    assert runner.invoke(app, ["lint", TINY, "--fail-on", "WARNING", "-f", "json"]).exit_code == 0
+
+
+def test_shell_completion_is_offered_and_bare_convcalc_still_fails(runner):
+    top = runner.invoke(app, ["--help"], env={"COLUMNS": "80"}).stdout
+    assert "  --install-completion  Install completion for the current shell.\n" in top
+    assert "  --show-completion " in top
+    assert runner.invoke(app, []).exit_code == 2
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.stdout.startswith("convcalc ")

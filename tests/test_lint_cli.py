@@ -140,7 +140,7 @@ def test_exit_codes_and_fail_on(runner):
     assert lint(runner, warned, "--no-config", "--fail-on", "warning", "--ignore", "CC202").exit_code == 0
     assert lint(runner, broken, "--no-config").exit_code == 1
     bad = lint(runner, broken, "--no-config", "--fail-on", "fatal")
-    assert bad.exit_code == 2 and "--fail-on must be one of error, warning, info" in bad.stderr
+    assert bad.exit_code == 2 and "'--fail-on': 'fatal' is not one of 'error', 'warning', 'info'" in bad.stderr
 
 
 def test_text_output(runner):

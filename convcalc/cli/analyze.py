@@ -23,7 +23,10 @@ statistics are buffers, reported apart); MACs = multiply-accumulates of
 conv and linear layers at batch 1, bias excluded (conv: output elements x
 C_in/groups x prod(kernel), torchvision's convention); FLOPs = 2 x MACs;
 receptive field per axis as Araujo et al. (Distill 2019): size r, stride
-S, padding P, so output u sees input \\[u*S - P, u*S - P + r - 1]."""
+S, padding P, so output u sees input [u*S - P, u*S - P + r - 1]."""
+
+
+Dtype = Enum("Dtype", {name: name for name in DTYPE_BYTES}, type=str)     # --dtype: the element types
 
 
 class Format(str, Enum):
@@ -42,7 +45,7 @@ def analyze_command(
     depth: Optional[int] = typer.Option(None, "--depth", "-d", min=1,
                                         help="Fold blocks nested deeper than N into one row each (table, markdown,"
                                              " csv)."),
-    dtype: str = typer.Option("float32", "--dtype", help=f"Element type for memory: {', '.join(DTYPE_BYTES)}."),
+    dtype: Dtype = typer.Option("float32", "--dtype", help="Element type for memory."),
     set_: list[str] = typer.Option([], "--set", metavar="NAME=VALUE", help=SET_HELP),
     allow_include_outside: bool = typer.Option(False, "--allow-include-outside", help=INCLUDE_HELP),
     parts: bool = typer.Option(False, "--parts",
@@ -65,7 +68,7 @@ def analyze_command(
     #                 small live objects cost 15 % of a 10,000-layer analysis (cli.main already runs it rarely)
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
-        summary = analyze(graph, shape_option(input_size, graph), dtype=dtype)
+        summary = analyze(graph, shape_option(input_size, graph), dtype=dtype.value)
     if format is Format.json:
         sys.stdout.write(json_text(to_json(summary)))
     elif format is Format.markdown:

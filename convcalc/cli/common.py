@@ -25,9 +25,28 @@ from ..spec.source import graph_of
 EXIT_CHECK_FAILED = 1
 EXIT_INPUT_ERROR = 2
 
+_UsageError = typer.BadParameter.__base__        # Typer's (vendored click's) UsageError
+
+
 class _Commands(TyperGroup):
-    """The app's group: before a command parses its options, a single-valued option given twice is refused
-    (``rf --unit 0,0 --unit 1,1`` would silently keep the last); repeatable ones (``--set``) are lists."""
+    """The app's group, where what every command shares about its command line lives:
+
+    * before a command parses its options, a single-valued option given twice is refused (``rf --unit 0,0 --unit
+      1,1`` would silently keep the last); repeatable ones (``--set``) are lists, flags may repeat;
+    * help reads as plain text at any width (click's formatter: paragraphs reflowed, nothing taken for Rich markup)
+      with click's placeholders: ``SPEC``, ``[PATH]...``, ``--format [table|json]``, ``--depth N``, no type for a
+      flag (Typer 0.29 shows ``{SPEC}``, ``<list[str]>``, ``<bool>``);
+    * a usage error (a bad choice, a missing argument, an unknown option) is one line, as every error is."""
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            _plain_placeholders(command)
+        return command
+
+    def format_help(self, ctx, formatter):
+        _plain_placeholders(self)
+        return super().format_help(ctx, formatter)
 
     def resolve_command(self, ctx, args):
         name, command, rest = super().resolve_command(ctx, args)
@@ -35,14 +54,58 @@ class _Commands(TyperGroup):
             _refuse_repeated_options(command, name, rest, ctx)
         return name, command, rest
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "convcalc"
+            listed = "commands" if exc.ctx is None or exc.ctx.command is self else "options"
+            message = exc.format_message().replace("Value error, ", "").rstrip(".")
+            fail(f"{message} ('{where} -h' lists the {listed})")
+
+
+_TYPE_WORDS = {"int": "N", "float": "X", "str": "TEXT", "path": "PATH"}
+
+
+def _placeholder(param, ctx) -> str | None:
+    """The help text's placeholder for a parameter's value, as click writes it."""
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return None
+    if param.param_type_name == "argument" or param.metavar is not None:     # an argument's name is its placeholder
+        return None if param.param_type_name == "argument" else param.metavar
+    described = param.type_descriptor
+    if described.is_choice and described.choices:
+        return "[" + "|".join(str(getattr(c, "value", c)) for c in described.choices) + "]"
+    kind = type(param).display_type(param, ctx).strip("<>").split()[0]
+    return _TYPE_WORDS.get(kind, kind.upper())
+
+
+def _plain_placeholders(command) -> None:
+    """Give each parameter of ``command`` click's placeholders (once; see `_Commands`)."""
+    if getattr(command, "_convcalc_plain", False):
+        return
+    command._convcalc_plain = True
+    command.rich_markup_mode = None
+    for child in getattr(command, "commands", {}).values():     # a group of commands (calc)
+        _plain_placeholders(child)
+    for param in command.params:
+        param.display_type_rich = (lambda ctx, param=param: _placeholder(param, ctx))
+        if param.param_type_name == "argument":
+            name = param.display_name_raw
+            usage = (name if param.required else f"[{name}]") + ("..." if param.nargs != 1 else "")
+            param._usage_display_name = (lambda usage=usage: usage)
+
 
 def _refuse_repeated_options(command, name: str | None, args: list[str], parent) -> None:
     """Exit 2 with 'error: --unit given twice ...' when an option that takes one value is given more than once."""
     probe = command.context_class(command, info_name=name, parent=parent, resilient_parsing=True)
     try:
-        _, _, order = command.make_parser(probe).parse_args(args=list(args))
+        _, rest, order = command.make_parser(probe).parse_args(args=list(args))
     except Exception:           # noqa: BLE001 - the command's own parse reports a malformed command line
         return
+    subcommands = getattr(command, "commands", None)
+    if subcommands and rest and rest[0] in subcommands:      # a group of commands (calc): its command's options
+        _refuse_repeated_options(subcommands[rest[0]], rest[0], rest[1:], probe)
     counts: dict[str, int] = {}
     for param in order:
         if getattr(param, "param_type_name", "") != "option" or param.multiple or param.count or param.is_flag:
@@ -57,7 +120,7 @@ app = typer.Typer(
     name="convcalc",
     cls=_Commands,
     help="Shapes, parameters, MACs and receptive fields of convolutional networks, exactly as PyTorch has them.",
-    add_completion=False,
+    add_completion=True,            # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
     no_args_is_help=False,          # a bare `convcalc` is handled in `_main`: help, and exit 2 whatever click does
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

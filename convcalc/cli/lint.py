@@ -15,6 +15,12 @@ from .common import EXIT_CHECK_FAILED, app, errors_to_exit, table_console, wide_
 from .progress import QUIET_HELP, progress_bars
 
 
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
 class LintFormat(str, Enum):
     text = "text"
     json = "json"
@@ -30,13 +36,13 @@ def _rule_words(values: list[str]) -> list[str]:
 
 @app.command(name="lint")
 def lint_command(
-    paths: Optional[list[str]] = typer.Argument(None, metavar="PATH...",
+    paths: Optional[list[str]] = typer.Argument(None, metavar="PATH",
                                                 help="Spec files, directories (searched for *.yaml/*.yml specs) or"
                                                      " quoted globs.", show_default=False),
     format: LintFormat = typer.Option(LintFormat.text, "--format", "-f", help="Output format."),
-    fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="LEVEL",
-                                          help="Exit 1 when a finding is at or above LEVEL: error (default),"
-                                               " warning or info."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", show_default=False, case_sensitive=False,
+                                             help="Exit 1 when a finding is at or above this severity (default:"
+                                                  " error, or the config's)."),
     select: list[str] = typer.Option([], "--select", metavar="RULES",
                                      help="Only these rules (IDs, names, ID prefixes such as CC2; comma-separated,"
                                           " repeatable). Replaces the configured selection."),
@@ -81,7 +87,8 @@ def lint_command(
         if not paths:
             raise ConvcalcError("give at least one PATH to lint (a spec file, a directory or a glob)")
         settings = settings_for(paths, config=config, no_config=no_config, select=_rule_words(select),
-                                ignore=_rule_words(ignore), fail_on=fail_on,
+                                ignore=_rule_words(ignore),
+                                fail_on=fail_on.value if fail_on is not None else None,
                                 allow_include_outside=allow_include_outside, exclude=exclude)
         with progress_bars(quiet) as bars:
             report = lint_paths(paths, settings, on_progress=None if bars is None else bars.stage("linting"))

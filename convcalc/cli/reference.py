@@ -14,7 +14,8 @@ from .common import app, fail, table_console, wide_option, width_option
 
 
 @app.command(name="layers")
-def layers_command(type_name: Optional[str] = typer.Argument(None, help="Show one type's arguments."),
+def layers_command(type_name: Optional[str] = typer.Argument(None, metavar="TYPE", help="Show one type's arguments.",
+                                                             show_default=False),
                    width: Optional[int] = width_option(), wide: bool = wide_option()) -> None:
     """List the layer types a spec may use, or one type's arguments and defaults."""
     from ..report.layers import arguments_table, layer_types_table
@@ -41,7 +42,8 @@ def schema_command() -> None:
     \b
     Examples:
       convcalc schema > convcalc.schema.json
-      # first line of a spec:  # yaml-language-server: $schema=./convcalc.schema.json
+      # then, as a spec's first line:
+      # yaml-language-server: $schema=./convcalc.schema.json
     """
     from ..spec.schema import spec_schema
 

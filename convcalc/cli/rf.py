@@ -25,7 +25,7 @@ class ErfScale(str, Enum):
 @app.command(name="rf")
 def rf_command(
     spec: Path = typer.Argument(..., metavar="SPEC", help=SPEC_HELP, show_default=False),
-    layer: Optional[str] = typer.Option(None, "--layer", "-l",
+    layer: Optional[str] = typer.Option(None, "--layer", "-l", metavar="NAME",
                                         help="The layer whose units to study. Default: the spec's output, or the last"
                                              " layer with spatial axes when the output sees the whole input."),
     unit: Optional[str] = typer.Option(None, "--unit", "-u", metavar="I[,J[,K]]",
@@ -74,10 +74,10 @@ def rf_command(
     Examples:
       convcalc rf specs/vgg16.yaml
       convcalc rf specs/resnet18.yaml --layer layer2.1.add_1 --unit 3,5
-      convcalc rf specs/tfslim/resnet_v1_50.yaml --unit 0,-1 --input-size 3x225x225
+      convcalc rf specs/tfslim/resnet_v1_50.yaml -u 0,-1 --input-size 3x225x225
       convcalc rf specs/tiny.yaml --erf erf.png --samples 32
       convcalc rf specs/vgg16.yaml --growth-png growth.png
-      convcalc rf specs/unet.yaml --overlay rf.png --input photo.png --unit 10,10
+      convcalc rf specs/unet.yaml --overlay rf.png --input photo.png -u 10,10
       convcalc rf specs/resnet50.yaml --verify
     """
     from rich.text import Text

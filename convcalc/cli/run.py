@@ -18,6 +18,15 @@ MEMORY_HELP = ("Memory budget, e.g. 8G or 500M (0 or none: no limit); default: 7
                " Work whose estimated memory exceeds it is refused before anything large is allocated.")
 
 
+class RunDtype(str, Enum):
+    float32 = "float32"
+    float64 = "float64"
+
+
+class Normalization(str, Enum):
+    imagenet = "imagenet"
+
+
 class RfCheck(str, Enum):
     all = "all"
     none = "none"
@@ -36,11 +45,11 @@ def run_command(
                                        help="Without --weights: draw every weight of 2+ dimensions (not biases) from"
                                             " a torch.nn.init scheme, e.g. kaiming_normal or '{scheme:"
                                             " kaiming_normal, mode: fan_out, nonlinearity: relu}'."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32 or float64."),
+    dtype: RunDtype = typer.Option(RunDtype.float32, "--dtype", help="Element type of the run."),
     batch: Optional[int] = typer.Option(None, "--batch", min=1, help="Repeat a single input into a batch of N."),
     resize: Optional[str] = typer.Option(None, "--resize", metavar="HxW", help="Resize images to HxW."),
-    normalize: Optional[str] = typer.Option(None, "--normalize", metavar="imagenet",
-                                            help="Normalise images with ImageNet's mean and std."),
+    normalize: Optional[Normalization] = typer.Option(None, "--normalize",
+                                                      help="Normalise images with ImageNet's mean and std."),
     mean: Optional[str] = typer.Option(None, "--mean", metavar="M[,M..]", help="Subtract per-channel means."),
     std: Optional[str] = typer.Option(None, "--std", metavar="S[,S..]", help="Divide by per-channel stds."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Save the final output [N, ...] as .npy."),
@@ -69,8 +78,9 @@ def run_command(
     \b
     Examples:
       convcalc run specs/edges.yaml --input photo.png --save-maps maps/
-      convcalc run specs/resnet50.yaml --input cat.jpg --normalize imagenet --topk 5
-      convcalc run specs/resnet18.yaml --input x.npy --weights resnet18.npz --output y.npy --dtype float64
+      convcalc run specs/resnet50.yaml -i cat.jpg --normalize imagenet --topk 5
+      convcalc run specs/resnet18.yaml --input x.npy --weights resnet18.npz \\
+          --output y.npy --dtype float64
       convcalc run specs/vgg16.yaml
     """
     from ..execution.inputs import save_array
@@ -80,9 +90,10 @@ def run_command(
 
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
-        options = dict(input=input, weights=weights, seed=seed, init=init, dtype=dtype, batch=batch,
+        options = dict(input=input, weights=weights, seed=seed, init=init, dtype=dtype.value, batch=batch,
                        resize=size(resize),
-                       normalize=normalize, mean=floats(mean, "--mean"), std=floats(std, "--std"), topk=topk,
+                       normalize=normalize.value if normalize is not None else None,
+                       mean=floats(mean, "--mean"), std=floats(std, "--std"), topk=topk,
                        keep_maps=save_maps is not None, rf_check=rf_check is RfCheck.all, max_memory=max_memory)
         notes = faster_blas()
         with progress_bars(quiet) as bars:

@@ -27,7 +27,7 @@ def _entry(name: str) -> ZooEntry:
 
 @app.command(name="zoo")
 def zoo_command(
-    name: Optional[str] = typer.Argument(None, metavar="[NAME]", help="Print this model's spec (to copy and edit).",
+    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Print this model's spec (to copy and edit).",
                                          show_default=False),
     format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
     width: Optional[int] = width_option(),
@@ -39,7 +39,7 @@ def zoo_command(
     \b
     Examples:
       convcalc zoo
-      convcalc analyze resnet50            # a zoo name works wherever a spec file does
+      convcalc analyze resnet50      # a zoo name works wherever a spec does
       convcalc zoo mobilenet_v2 > my_net.yaml
     """
     with errors_to_exit():
