@@ -389,3 +389,35 @@ def test_shell_completion_is_offered_and_bare_convcalc_still_fails(runner):
     assert runner.invoke(app, []).exit_code == 2
     version = runner.invoke(app, ["--version"])
     assert version.exit_code == 0 and version.stdout.startswith("convcalc ")
+
+
+# ----------------------------------------------------------------------------- 7. every argument described
+
+def all_arguments():
+    from convcalc.layers import layer_types
+
+    return [(cls, name, arg) for cls in layer_types() for name, arg in cls.arguments.items()]
+
+
+@pytest.mark.parametrize("cls, name, arg", all_arguments(), ids=lambda v: getattr(v, "type_name", None) or str(v)[:20])
+def test_every_argument_of_every_layer_type_has_a_one_line_description(cls, name, arg):
+    assert arg.doc.strip() and "\n" not in arg.doc, f"{cls.type_name}.{name} has no one-line description"
+
+
+def test_the_schema_describes_every_argument_with_its_default(runner):
+    from convcalc.layers import REQUIRED
+
+    schema = json.loads(runner.invoke(app, ["schema"]).stdout)
+    described = schema["definitions"]["arguments"]
+    for cls, name, arg in all_arguments():
+        if name not in described[cls.type_name]["properties"]:      # a reserved key ('init'): the graph's, not the unit's
+            continue
+        entry = described[cls.type_name]["properties"][name]
+        assert entry["description"] == arg.doc
+        assert ("default" in entry) == (arg.default is not REQUIRED)
+
+
+def test_layers_shows_conv2d_stride_with_its_description_and_default(runner):
+    text = runner.invoke(app, ["layers", "Conv2d", "--width", "200"]).stdout
+    row = next(line for line in text.splitlines() if "│ stride" in line)
+    assert " 1 " in row and "the step between windows per spatial axis" in row

@@ -82,24 +82,26 @@ def _mish_backward(layer: Any, x: np.ndarray, y: np.ndarray, grad: np.ndarray) -
 
 _activation("Mish", "x·tanh(softplus(x))", _mish, None, _mish_backward, **_INPLACE)
 _activation("Softplus", "log(1 + exp(beta·x))/beta; x where beta·x > threshold", _softplus, None,
-            _softplus_backward, beta=Arg(real(), 1.0), threshold=Arg(real(), 20.0))
+            _softplus_backward, beta=Arg(real(), 1.0, "the sharpness: log(1 + exp(beta·x))/beta"),
+            threshold=Arg(real(), 20.0, "above this beta·x the output is x itself (numerical stability)"))
 _activation("SELU", "scale·(x if x > 0 else alpha·(exp(x) − 1)), alpha ≈ 1.6733, scale ≈ 1.0507",
             lambda layer, x: _elu(x, SELU_ALPHA, SELU_SCALE, 1.0), None,
             lambda layer, x, y, grad: _elu_backward(x, grad, SELU_ALPHA, SELU_SCALE, 1.0), **_INPLACE)
 _CELU = _activation("CELU", "x if x > 0 else alpha·(exp(x/alpha) − 1)",
                     lambda layer, x: _elu(x, layer.alpha, 1.0, 1.0 / layer.alpha), None,
                     lambda layer, x, y, grad: _celu_backward(layer, x, y, grad),
-                    alpha=Arg(real(), 1.0), **_INPLACE)
+                    alpha=Arg(real(), 1.0, "the negative saturation value and scale of x (not 0)"), **_INPLACE)
 _HARDTANH = _activation(
     "Hardtanh", "min(max(x, min_val), max_val)",
     lambda layer, x: np.clip(x, x.dtype.type(layer.min_val), x.dtype.type(layer.max_val)),
     lambda layer, x: np.clip(x, x.dtype.type(layer.min_val), x.dtype.type(layer.max_val), out=x),
     lambda layer, x, y, grad: np.where((x <= layer.min_val) | (x >= layer.max_val), _zero(grad), grad),
-    min_val=Arg(real(), -1.0), max_val=Arg(real(), 1.0), **_INPLACE)
+    min_val=Arg(real(), -1.0, "the lower clip"), max_val=Arg(real(), 1.0, "the upper clip"), **_INPLACE)
 _activation("Threshold", "x if x > threshold else value",
             lambda layer, x: np.where(x <= layer.threshold, x.dtype.type(layer.value), x), None,
             lambda layer, x, y, grad: np.where(x <= layer.threshold, _zero(grad), grad),
-            threshold=Arg(real()), value=Arg(real()), **_INPLACE)
+            threshold=Arg(real(), doc="inputs at or below it are replaced"),
+            value=Arg(real(), doc="what replaces them"), **_INPLACE)
 
 
 def _celu_validate(layer: Layer) -> None:

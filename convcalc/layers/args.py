@@ -195,7 +195,38 @@ class Arg:
     doc: str = ""
 
 
+# One-line descriptions of the arguments that mean the same in every layer type that takes them (PyTorch's
+# meanings); a unit describes its other arguments where it declares them, and may override one of these.
+COMMON_DOCS = {
+    "kernel_size": "the window's size per spatial axis (an int: the same on every axis)",
+    "stride": "the step between windows per spatial axis (an int: the same on every axis)",
+    "dilation": "the spacing between the window's taps per spatial axis (1: adjacent)",
+    "groups": "split the channels into this many groups, each mapped separately (in and out channels divisible)",
+    "bias": "learn an additive bias",
+    "padding_mode": "what the padding holds: zeros, or the input reflected, replicated or wrapped around (circular)",
+    "ceil_mode": "round the output size up: a last window that starts inside the input (or left padding) counts",
+    "return_indices": "also return the argmax indices (for MaxUnpool); the output itself is unchanged",
+    "eps": "added to the variance before its square root, for numerical stability",
+    "affine": "learn a per-channel scale (weight) and shift (bias)",
+    "track_running_stats": "keep running mean and variance buffers, used at inference (eval mode)",
+    "momentum": "the weight of the newest batch in the running statistics (training only)",
+    "inplace": "accepted for PyTorch compatibility; no effect on the numbers",
+    "in_channels": "input channels; inferred from the graph (a mismatch is an error)",
+    "num_features": "channels; inferred from the graph (a mismatch is an error)",
+    "start_dim": "the first axis flattened (the batch is dim 0)",
+    "end_dim": "the last axis flattened (-1: the last axis)",
+}
+
+
+def documented(arguments: dict[str, "Arg"]) -> dict[str, "Arg"]:
+    """``arguments`` with COMMON_DOCS filling the descriptions left empty where they were declared."""
+    from dataclasses import replace
+
+    return {name: replace(arg, doc=COMMON_DOCS[name]) if not arg.doc and name in COMMON_DOCS else arg
+            for name, arg in arguments.items()}
+
+
 __all__ = [
-    "MAX_SIZE", "REQUIRED", "Arg", "as_number", "boolean", "choice", "integer", "layer_name", "number_string",
+    "COMMON_DOCS", "MAX_SIZE", "REQUIRED", "Arg", "documented", "as_number", "boolean", "choice", "integer", "layer_name", "number_string",
     "optional", "per_axis", "real",
 ]

@@ -22,7 +22,7 @@ class Linear(Layer):
     summary = "y = x Wᵀ + b over the last axis (torch.nn.Linear)"
     arguments = {
         "in_features": Arg(optional(integer(1)), None, "inferred from the graph"),
-        "out_features": Arg(integer(1)),
+        "out_features": Arg(integer(1), doc="the output's last axis: features out"),
         "bias": Arg(boolean, True),
     }
 

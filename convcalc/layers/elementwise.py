@@ -17,6 +17,7 @@ from .registry import lookup, register
 from .dense import batch_axis
 
 _INPLACE = {"inplace": Arg(boolean, False, "accepted for PyTorch compatibility; no effect on the numbers")}
+DROPOUT_P = "the probability of zeroing a value in training (at inference, as here, the identity)"
 
 
 def _activation(type_name: str, summary: str, apply: Callable[[Any, np.ndarray], np.ndarray],
@@ -85,16 +86,17 @@ _activation("ReLU6", "min(max(0, x), 6)", lambda layer, x: _relu6(x), lambda lay
 _activation("LeakyReLU", "x if x > 0 else negative_slope·x",
             lambda layer, x: np.where(x > 0, x, x * x.dtype.type(layer.negative_slope)), None,
             lambda layer, x, y, grad: np.where(x > 0, grad, grad * grad.dtype.type(layer.negative_slope)),
-            negative_slope=Arg(real(), 0.01), **_INPLACE)
+            negative_slope=Arg(real(), 0.01, "the slope for negative inputs"), **_INPLACE)
 _activation("ELU", "x if x > 0 else alpha·(exp(x) − 1)",
             lambda layer, x: np.where(x > 0, x, x.dtype.type(layer.alpha) * np.expm1(np.minimum(x, 0))), None,
             lambda layer, x, y, grad: np.where(x <= 0, grad * grad.dtype.type(layer.alpha) * np.exp(np.minimum(x, 0)),
                                                grad),
-            alpha=Arg(real(), 1.0), **_INPLACE)
+            alpha=Arg(real(), 1.0, "the value negative inputs saturate to is −alpha"), **_INPLACE)
 # the exact GELU runs math.erf over an object array: a Python float and a pointer per value, whatever the dtype
 # (the executor's memory estimate reads this, `convcalc.execution.memory.generic_use`)
 _activation("GELU", "x·Φ(x)", _gelu, None, _gelu_backward,
-            approximate=Arg(choice("none", "tanh"), "none")).temporary_bytes_per_value = 48
+            approximate=Arg(choice("none", "tanh"), "none", "none: the exact x·Φ(x); tanh: the tanh approximation"
+                            )).temporary_bytes_per_value = 48
 _activation("SiLU", "x·σ(x) (swish)", lambda layer, x: x * _sigmoid(x), None, _silu_backward, **_INPLACE)
 _activation("Hardswish", "x·relu6(x + 3)/6", lambda layer, x: x * _relu6(x + 3) / 6, None,
             lambda layer, x, y, grad: np.where(x <= -3, _zero(grad), np.where(x < 3, grad * (x / 3 + 0.5), grad)),
@@ -115,7 +117,7 @@ _activation("Sqrt", "√x (torch.sqrt; NaN below 0)", lambda layer, x: np.sqrt(x
 for _dims in ("", "2d", "3d"):
     # Dropout2d/3d only warn about an unexpected rank; Dropout1d refuses one (below).
     _activation(f"Dropout{_dims}", "identity at inference (torch.nn.Dropout" + _dims + ")", lambda layer, x: x,
-                None, lambda layer, x, y, grad: grad.copy(), p=Arg(real(0.0, 1.0), 0.5), **_INPLACE)
+                None, lambda layer, x, y, grad: grad.copy(), p=Arg(real(0.0, 1.0), 0.5, DROPOUT_P), **_INPLACE)
 
 
 # ---- no-ops (`Layer.is_noop`, read by `convcalc lint`)
@@ -134,7 +136,7 @@ for _dims in ("", "2d", "3d"):
 class Dropout1d(Elementwise):
     type_name = "Dropout1d"
     summary = "identity at inference (torch.nn.Dropout1d); needs a [C, L] input"
-    arguments = {"p": Arg(real(0.0, 1.0), 0.5), **_INPLACE}
+    arguments = {"p": Arg(real(0.0, 1.0), 0.5, DROPOUT_P), **_INPLACE}
     is_noop = _never_drops
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
@@ -154,7 +156,7 @@ class Dropout1d(Elementwise):
 class Softmax(Elementwise):
     type_name = "Softmax"
     summary = "exp(x)/Σexp(x) along dim (dims count the batch as 0; default 1, the channels)"
-    arguments = {"dim": Arg(integer(), 1)}
+    arguments = {"dim": Arg(integer(), 1, "the axis normalised over (the batch is dim 0; 1: the channels)")}
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name)
@@ -199,7 +201,8 @@ class Softmax(Elementwise):
 class PReLU(Elementwise):
     type_name = "PReLU"
     summary = "x if x > 0 else a·x with a learned a (one, or one per channel)"
-    arguments = {"num_parameters": Arg(integer(1), 1), "init": Arg(real(), 0.25)}
+    arguments = {"num_parameters": Arg(integer(1), 1, "learned slopes: 1, or one per channel"),
+                 "init": Arg(real(), 0.25, "the slopes' initial value")}
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         shape = in_shapes[0]

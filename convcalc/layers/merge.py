@@ -136,7 +136,7 @@ class Concat(Layer):
     aliases = ("Cat",)
     summary = "concatenation along dim (dims count the batch as 0; default 1, the channels)"
     min_inputs, max_inputs = 2, None
-    arguments = {"dim": Arg(integer(), 1)}
+    arguments = {"dim": Arg(integer(), 1, "the axis joined along (the batch is dim 0; 1: the channels)")}
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         first = in_shapes[0]

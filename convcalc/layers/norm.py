@@ -257,7 +257,7 @@ class GroupNorm(Standardizing):
     type_name = "GroupNorm"
     summary = "standardise each group of C/num_groups channels over it and every position; per-channel affine"
     arguments = {
-        "num_groups": Arg(integer(), REQUIRED),
+        "num_groups": Arg(integer(), REQUIRED, "groups the channels are split into (the channels divisible)"),
         "num_channels": Arg(optional(integer()), None, "channels; inferred from the graph"),
         "eps": Arg(real(), 1e-5),
         "affine": Arg(boolean, True),
@@ -393,9 +393,9 @@ class LocalResponseNorm(Layer):
     summary = "x / (k + alpha/size · Σ x² over size neighbouring channels, zero-padded)^beta (AlexNet)"
     arguments = {
         "size": Arg(integer(1), REQUIRED, "channels in the window: c − size//2 .. c + (size−1)//2"),
-        "alpha": Arg(real(), 1e-4),
-        "beta": Arg(real(), 0.75),
-        "k": Arg(real(), 1.0),
+        "alpha": Arg(real(), 1e-4, "the scale of the sum of squares (divided by size)"),
+        "beta": Arg(real(), 0.75, "the exponent of the divisor"),
+        "k": Arg(real(), 1.0, "the additive constant of the divisor"),
     }
     channelwise_support = True
 

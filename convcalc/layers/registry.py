@@ -8,6 +8,7 @@ nearest-name suggestion when unknown), ``is_registered``, ``type_names`` and ``l
 from __future__ import annotations
 
 from ..errors import LayerArgError
+from .args import documented
 from .base import Layer
 from .suggest import type_hint
 
@@ -16,6 +17,7 @@ _REGISTRY: dict[str, type[Layer]] = {}
 
 def register(cls: type[Layer]) -> type[Layer]:
     """Class decorator: make ``cls`` available to specs under its type name and aliases."""
+    cls.arguments = documented(cls.arguments)          # the common arguments' one-line descriptions
     for name in (cls.type_name, *cls.aliases):
         key = name.lower()
         if key in _REGISTRY and _REGISTRY[key] is not cls:
