@@ -1,7 +1,7 @@
 """Issue 18 §4: every table fits the terminal, and a number is never cropped.
 
 For each command that prints a table (analyze, run, rf and its --unit, --verify and --erf tables, lint, zoo,
-layers), at 60, 80, 100 and 160 columns, given as --width and as COLUMNS (piped, as CliRunner is): no line is wider
+layers, calc), at 60, 80, 100 and 160 columns, given as --width and as COLUMNS (piped, as CliRunner is): no line is wider
 than the width; every column shown holds exactly what the full-width table (--wide) holds, top to bottom (names may
 be shortened in the middle, prose may wrap); the columns not shown are named by the line under the table; and the
 numbers of the full-width table are the JSON output's.
@@ -41,9 +41,13 @@ COMMANDS = {
     "zoo": ["zoo"],
     "layers": ["layers"],
     "layers TYPE": ["layers", "Conv2d"],
+    "calc cost": ["calc", "cost", "--in", "128x56x56", "--out-channels", "256", "-k", "3"],
+    "calc rf": ["calc", "rf", "conv3 s1, conv3 d2, pool2 s2, conv3"],
+    "calc padding": ["calc", "padding", "-k", "3", "-s", "2", "--in", "224x100", "--out", "112x49"],
 }
 NAMES = {"name", "layer"}                          # shortened in the middle, never wrapped
-PROSE = {"notes", "detail", "in padding", "what it does", "meaning", "model", "published"}    # wrap between words
+PROSE = {"notes", "detail", "in padding", "what it does", "meaning", "model", "published", "variant", "made of",
+         "PyTorch (symmetric)"}                    # wrap between words (or fold a word without a number)
 CHANGING = {"ms"}                                  # run's timings differ from run to run
 
 
@@ -105,6 +109,7 @@ def tables(text: str) -> list[dict]:
             header_lines.append([c.strip() for c in lines[i].rstrip()[1:-1].split("┃")])
             i += 1
         headers = [" ".join(filter(None, parts)) for parts in zip(*header_lines)]
+        headers = [h if h not in headers[:k] else f"{h} #{headers[:k].count(h) + 1}" for k, h in enumerate(headers)]
         body = []
         i += 1
         while not lines[i].startswith("└"):
@@ -211,6 +216,21 @@ def expected_columns(command: str) -> dict[str, list[str]]:
                 "inside input": [pair(a["inside"]) for a in axes],
                 "ERF side (95 %)": [str(a["side"]) for a in axes],
                 "ERF std": [f"{a['std']:.2f}" for a in axes], "ERF mean": [f"{a['mean']:.2f}" for a in axes]}
+    if command == "calc cost":
+        variants = data["variants"]
+        ratio = lambda r: "1" if r == 1 else f"{r:.4f}"        # noqa: E731
+        return {"output": [shape(v["output_shape"]) for v in variants],
+                "params": [f"{v['params']:,}" for v in variants], "× std": [ratio(v["params_ratio"]) for v in variants],
+                "MACs": [f"{v['macs']:,}" for v in variants], "× std #2": [ratio(v["macs_ratio"]) for v in variants]}
+    if command == "calc rf":
+        rows = data["layers"]
+        return {"output": [joined(r["output"]) for r in rows], "RF size": [joined(r["size"]) for r in rows],
+                "jump": [joined(r["stride"]) for r in rows], "padding": [joined(r["padding"]) for r in rows],
+                "start": [r["start"][0] for r in rows]}          # a number: written 3.5 or 7/2
+    if command == "calc padding":
+        axes = data["axes"]
+        return {"in → out": [f"{a['input']} → {a['output']}" for a in axes],
+                "TF SAME (lo, hi)": [f"({a['tf_same'][0]}, {a['tf_same'][1]})" for a in axes]}
     if command == "zoo":
         models = data["models"]
         return {"input": [shape(m["input_shape"]) for m in models], "params": [f"{m['params']:,}" for m in models],
@@ -296,10 +316,19 @@ def test_wide_keeps_every_column_and_piped_output_without_columns_too():
         assert headers == [t["headers"] for t in tables(wide(command))]
         piped = invoke(COMMANDS[command], {"COLUMNS": "not a number"}).stdout
         assert "left out" not in piped and [t["headers"] for t in tables(piped)] == headers
-    # prose still wraps at 100 columns when piped without COLUMNS; the table keeps its full width
+    # prose still wraps at 200 columns when piped without COLUMNS; the table keeps its full width
     drawn = ("┏", "┃", "┡", "│", "└")
     legend = [line for line in invoke(COMMANDS["rf"]).stdout.splitlines() if not line.startswith(drawn)]
-    assert max(map(cell_len, legend)) <= 100
+    assert max(map(cell_len, legend)) <= 200
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_calc_s_one_layer_answer_fits_too(width):
+    text = invoke(["calc", "conv2d", "--in", "3x224x224", "-k", "7", "-s", "2", "-p", "3", "--out-channels", "64",
+                   "--width", str(width)]).stdout
+    assert max(cell_len(line.rstrip()) for line in text.splitlines()) <= width
+    flat = text.split()
+    assert "118,013,952" in flat and "64×112×112" in flat and "9,472" in flat
 
 
 def test_a_width_below_twenty_is_a_usage_error():

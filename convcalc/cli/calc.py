@@ -4,7 +4,7 @@ formula; the padding that gives a size; the receptive fields of a one-line stack
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 
@@ -15,7 +15,7 @@ from ..errors import ConvcalcError
 from ..report.calc import (cost_json, cost_output, dropped_warnings, layer_json, layer_output, padding_json,
                            padding_output, stack_json, stack_output, stack_warnings)
 from ..report.json_text import dumps as json_text
-from .common import TableOrJson, app, errors_to_exit, stdout
+from .common import TableOrJson, app, errors_to_exit, table_console, wide_option, width_option
 
 calc_app = typer.Typer(
     name="calc", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -40,11 +40,17 @@ IN_HELP = ("The input: CxHxW (channels first, as PyTorch without the batch), or 
            " 224 for every axis) where channels do not matter.")
 
 
-def _show(format: TableOrJson, data: dict[str, Any], shown: Any) -> None:
+WIDTH, WIDE = width_option(), wide_option()
+
+
+def _show(format: TableOrJson, data: dict[str, Any], render: Callable[[Optional[int], int], Any],
+          width: Optional[int], wide: bool) -> None:
+    """The JSON, or what ``render(fit_width, console_width)`` draws, fitted as every table (`report.fit`)."""
     if format is TableOrJson.json:
         sys.stdout.write(json_text(data))
     else:
-        stdout().print(shown)
+        console, fit_width = table_console(width, wide)
+        console.print(render(fit_width, console.width), crop=False)
 
 
 def _layer_command(type_name: str) -> None:
@@ -75,13 +81,15 @@ def _layer_command(type_name: str) -> None:
                                                   help="in_channels, when --in gives only the spatial size."),
         bias: bool = typer.Option(True, "--bias/--no-bias", help="bias (convs)."),
         format: TableOrJson = FORMAT,
+        width: Optional[int] = WIDTH,
+        wide: bool = WIDE,
     ) -> None:
         with errors_to_exit():
             answer = one_layer(name, in_, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
                                groups=groups, output_padding=output_padding, ceil_mode=ceil_mode,
                                out_channels=out_channels, in_channels=in_channels, bias=bias)
             warnings = dropped_warnings(answer.spec, answer.summary)
-        _show(format, layer_json(answer, warnings), layer_output(answer, warnings))
+        _show(format, layer_json(answer, warnings), lambda *_: layer_output(answer, warnings), width, wide)
 
     command.__doc__ = (f"torch.nn.{type_name}: output shape, params, MACs, receptive field and PyTorch's shape formula"
                        f" per axis, with the numbers filled in; warns when input pixels are never read (lint CC201)."
@@ -108,6 +116,8 @@ def padding_command(
     transposed: bool = typer.Option(False, "--transposed", "-t",
                                     help="Solve a transposed conv: the (padding, output_padding) pairs."),
     format: TableOrJson = FORMAT,
+    width: Optional[int] = WIDTH,
+    wide: bool = WIDE,
 ) -> None:
     """The padding that keeps the size (--same) or gives --out N: PyTorch's symmetric padding=p and TensorFlow
     SAME's (before, after) pads; for a transposed conv (--transposed) every (padding, output_padding) pair. Says
@@ -123,7 +133,7 @@ def padding_command(
         if same and out is not None:
             raise ConvcalcError("give --same or --out N, not both")
         answer = solve_padding(in_, kernel_size, stride=stride, dilation=dilation, out=out, transposed=transposed)
-    _show(format, padding_json(answer), padding_output(answer))
+    _show(format, padding_json(answer), lambda *fitting: padding_output(answer, *fitting), width, wide)
 
 
 @calc_app.command(name="rf", short_help="Receptive fields of a stack written in one line.")
@@ -134,6 +144,8 @@ def rf_command(
                                       help="The input's spatial size (224, 224x224: the stack's rank). Default: 1-D,"
                                            " long enough for the fields of interior units."),
     format: TableOrJson = FORMAT,
+    width: Optional[int] = WIDTH,
+    wide: bool = WIDE,
 ) -> None:
     """Receptive field size, jump and start of each layer of a stack written in one line, by the same analysis as
     `convcalc rf` (a real spec is built from the stack).
@@ -155,7 +167,8 @@ def rf_command(
     with errors_to_exit():
         answer = stack_fields(stack, in_)
         warnings = stack_warnings(answer)
-    _show(format, stack_json(answer, warnings), stack_output(answer, warnings))
+    _show(format, stack_json(answer, warnings), lambda *fitting: stack_output(answer, warnings, *fitting), width,
+          wide)
 
 
 @calc_app.command(name="cost", short_help="Params and MACs of a conv's cheaper variants side by side.")
@@ -176,6 +189,8 @@ def cost_command(
                                                help="The ShuffleNet unit's bottleneck (default out/4)."),
     bias: bool = typer.Option(True, "--bias/--no-bias", help="A bias on the layer making the output."),
     format: TableOrJson = FORMAT,
+    width: Optional[int] = WIDTH,
+    wide: bool = WIDE,
 ) -> None:
     """Params and MACs of a conv and of its cheaper variants side by side, with the ratio to the standard one:
     grouped, depthwise-separable, depthwise + grouped pointwise + shuffle, a ShuffleNet unit, spatially separable
@@ -189,4 +204,4 @@ def cost_command(
     with errors_to_exit():
         answer = cost(in_, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
                       groups=groups, mid_channels=mid_channels, bias=bias)
-    _show(format, cost_json(answer), cost_output(answer))
+    _show(format, cost_json(answer), lambda *fitting: cost_output(answer, *fitting), width, wide)

@@ -164,7 +164,7 @@ def stdout(width: int | None = None) -> Console:
 
 
 MIN_WIDTH = 20
-PIPED_WIDTH = 100      # piped with no COLUMNS: tables keep every column, prose wraps here
+PIPED_WIDTH = 200      # piped with no COLUMNS (a file, a program): tables keep every column, prose wraps here
 WIDTH_HELP = ("Fit tables in N columns, leaving out the least important columns whole (default: the terminal's"
               " width, else COLUMNS; piped without COLUMNS: every column).")
 WIDE_HELP = "Never leave a column out: tables keep their full width, and the terminal wraps or scrolls them."

@@ -10,7 +10,6 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 from rich.console import Group as RichGroup
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -21,6 +20,7 @@ from ..analysis.summary import Summary
 from ..lint.checks import check_dropped_pixels
 from ..lint.context import AXIS_NAMES, Context
 from ..spec.load import Spec
+from .fit import Column, fit
 from .summary import human, json_number, rf_json, rf_texts
 
 SCHEMA_VERSION = 1
@@ -148,7 +148,13 @@ def _padding_cells(answer: PaddingAnswer, axis: Any) -> tuple[tuple[str, ...], s
     return (geometry, sizes, symmetric, asymmetric), note
 
 
-def padding_output(answer: PaddingAnswer) -> RichGroup:
+PADDING_DROP = ("kernel",)                     # what a narrow terminal loses first (`report.fit`)
+STACK_DROP = ("type", "start", "padding")
+COST_DROP = ("output", "made of", "× std", "× std")
+
+
+def padding_output(answer: PaddingAnswer, width: int | None = None, prose: int | None = None) -> RichGroup:
+    """``width``: fit the table into so many columns (`report.fit`, PADDING_DROP; None: full width)."""
     dims = len(answer.axes)
     kind = "transposed conv" if answer.transposed else "conv"
     goal = "out as given"
@@ -156,20 +162,18 @@ def padding_output(answer: PaddingAnswer) -> RichGroup:
         goal = "out = in·stride" if answer.transposed else \
             "out = ⌈in / stride⌉ (TF SAME; the input size at stride 1)"
     title = Text(f"padding for a {kind}: {goal}")
-    table = Table()
-    columns = ["axis", "kernel", "in → out"] + (["(padding, output_padding)"] if answer.transposed else
-                                                 ["PyTorch (symmetric)", "TF SAME (lo, hi)"])
-    for column in columns:
-        table.add_column(column)
+    columns = [Column("axis"), Column("kernel"), Column("in → out")] + (
+        [Column("(padding, output_padding)", kind="text")] if answer.transposed else
+        [Column("PyTorch (symmetric)", kind="text"), Column("TF SAME (lo, hi)")])
     answers = [_padding_cells(answer, axis) for axis in answer.axes]
     names = _axis_names(dims)
     if dims > 1 and len(set(answers)) == 1:
-        table.add_row("every axis", *map(escape, answers[0][0]))
+        rows = [["every axis", *answers[0][0]]]
         notes = [answers[0][1]] if answers[0][1] else []
     else:
-        for name, (cells, _note) in zip(names, answers):
-            table.add_row(name, *map(escape, cells))
+        rows = [[name, *cells] for name, (cells, _note) in zip(names, answers)]
         notes = [f"{name}: {note}" if dims > 1 else note for name, (_, note) in zip(names, answers) if note]
+    table = fit(columns, rows, width, PADDING_DROP, prose=prose).table()
     legend = ("output_padding < stride or < dilation (PyTorch); each pair checked by building the layer"
               if answer.transposed else "PyTorch: p on both sides; TF SAME: the least total, the odd pixel after"
               " (torch: F.pad(x, (lo, hi))); each answer checked by building the conv")
@@ -200,17 +204,20 @@ def _centres(values: Sequence[Fraction]) -> str:
     return texts[0] if len(set(texts)) == 1 else "×".join(texts)
 
 
-def stack_output(answer: StackAnswer, warnings: Sequence[str]) -> RichGroup:
+def stack_output(answer: StackAnswer, warnings: Sequence[str], width: int | None = None,
+                 prose: int | None = None) -> RichGroup:
+    """``width``: fit the table into so many columns (`report.fit`, STACK_DROP; None: full width)."""
     size_note = "chosen; interior units' fields do not depend on it" if answer.auto_size else "given"
     title = Text(f"receptive fields of \"{answer.text}\" (input {_x(answer.input_shape[1:])}, {size_note})")
-    table = Table()
-    for column in ("#", "layer", "type", "output", "RF size", "jump", "start", "padding"):
-        table.add_column(column, justify="left" if column in ("layer", "type") else "right")
+    columns = [Column("#", "right"), Column("layer", kind="text"), Column("type"),
+               *(Column(c, "right") for c in ("output", "RF size", "jump", "start", "padding"))]
+    rows = []
     for row in answer.rows:
         size, stride, padding = rf_texts(row.field)
         number = f"{row.index}.{row.copy}" if row.copy else str(row.index)
-        table.add_row(number, escape(row.text), row.type, _x(row.output), size, stride,
-                      _centres(row.centre) if row.field.axes else "–", padding)
+        rows.append([number, row.text, row.type, _x(row.output), size, stride,
+                     _centres(row.centre) if row.field.axes else "–", padding])
+    table = fit(columns, rows, width, STACK_DROP, prose=prose).table()
     legend = Text("RF size: positions one unit sees (min..max where units differ); jump: positions between\n"
                   "neighbouring units; start: the centre of unit 0's field; padding: how far it reaches before the\n"
                   "input (Araujo et al. 2019)", style="dim")
@@ -245,15 +252,14 @@ def _ratio(value: Fraction) -> str:
     return "1" if value == 1 else f"{float(value):.4f}"
 
 
-def cost_output(answer: CostAnswer) -> RichGroup:
+def cost_output(answer: CostAnswer, width: int | None = None, prose: int | None = None) -> RichGroup:
+    """``width``: fit the table into so many columns (`report.fit`, COST_DROP; None: full width)."""
     title = Text(f"{_x(answer.input_shape)} → {answer.out_channels} channels, kernel {_x(answer.kernel)}")
-    table = Table()
-    for column, justify in (("variant", "left"), ("made of", "left"), ("output", "right"), ("params", "right"),
-                            ("× std", "right"), ("MACs", "right"), ("× std", "right")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for v in answer.variants:
-        table.add_row(escape(v.label), escape(v.parts), _x(v.output_shape), f"{v.params:,}", _ratio(v.params_ratio),
-                      f"{v.macs:,}", _ratio(v.macs_ratio))
+    columns = [Column("variant", kind="text"), Column("made of", kind="text"),
+               *(Column(c, "right") for c in ("output", "params", "× std", "MACs", "× std"))]
+    rows = [[v.label, v.parts, _x(v.output_shape), f"{v.params:,}", _ratio(v.params_ratio), f"{v.macs:,}",
+             _ratio(v.macs_ratio)] for v in answer.variants]
+    table = fit(columns, rows, width, COST_DROP, prose=prose).table()
     formula_value = answer.separable_formula
     k2 = "k²" if len(set(answer.kernel)) == 1 and len(answer.kernel) == 2 else "∏k"
     lines: list[Any] = [title, table, Text(
