@@ -1,10 +1,10 @@
 """Issue 18 §4: every table fits the terminal, and a number is never cropped.
 
 For each command that prints a table (analyze, run, rf and its --unit, --verify and --erf tables, lint, zoo,
-layers, calc), at 60, 80, 100 and 160 columns, given as --width and as COLUMNS (piped, as CliRunner is): no line is wider
-than the width; every column shown holds exactly what the full-width table (--wide) holds, top to bottom (names may
-be shortened in the middle, prose may wrap); the columns not shown are named by the line under the table; and the
-numbers of the full-width table are the JSON output's.
+layers, calc), at 60, 80, 100 and 160 columns, given as --width and as COLUMNS (piped, as CliRunner is): no line
+is wider than the width; every column shown holds exactly what the full-width table (--wide) holds, top to bottom
+(names may be shortened in the middle, prose may wrap); the columns not shown are named by the line under the
+table; and the numbers of the full-width table are the JSON output's.
 """
 
 from __future__ import annotations
@@ -220,7 +220,8 @@ def expected_columns(command: str) -> dict[str, list[str]]:
         variants = data["variants"]
         ratio = lambda r: "1" if r == 1 else f"{r:.4f}"        # noqa: E731
         return {"output": [shape(v["output_shape"]) for v in variants],
-                "params": [f"{v['params']:,}" for v in variants], "× std": [ratio(v["params_ratio"]) for v in variants],
+                "params": [f"{v['params']:,}" for v in variants],
+                "× std": [ratio(v["params_ratio"]) for v in variants],
                 "MACs": [f"{v['macs']:,}" for v in variants], "× std #2": [ratio(v["macs_ratio"]) for v in variants]}
     if command == "calc rf":
         rows = data["layers"]
