@@ -421,3 +421,21 @@ def test_layers_shows_conv2d_stride_with_its_description_and_default(runner):
     text = runner.invoke(app, ["layers", "Conv2d", "--width", "200"]).stdout
     row = next(line for line in text.splitlines() if "│ stride" in line)
     assert " 1 " in row and "the step between windows per spatial axis" in row
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("input: [3, 32, 32]\n  layers:\n  - {type: ReLU}\n",
+     "2:3: invalid YAML: 'layers' is indented more than 'input' on line 1 (column 3, not 1): the spec's top-level keys"
+     " all start at column 1"),
+    ("input: [3, 32, 32]\nlayers:\n  - {type: Conv2d, out_channels: 8, kernel_size: 3]\n",
+     "3:5: invalid YAML: the '{' opened here is never closed: 3:51 has ']' where a ',' or '}' should be (a list is"
+     " written [3, 3], a mapping {type: ReLU})"),
+    ("input: [3, 32, 32]\nlayers:\n- type: Conv2d\nout_channels: 8\n",
+     "4:1: unknown key 'out_channels' in the spec ('out_channels' is a layer's argument: if it belongs to the layer"
+     " above, indent it to line up under that layer's 'type'); valid: args, blocks, description, expect, include,"
+     " input, layers, name, output"),
+])
+def test_more_indentation_slips(runner, tmp_path, text, expected):
+    spec = tmp_path / "net.yaml"
+    spec.write_text(text, encoding="utf-8")
+    assert error(runner, "analyze", str(spec)).splitlines()[0] == f"error: {spec}:{expected}"

@@ -59,7 +59,18 @@ class Spec:
 def _check_keys(mapping: MarkedDict, allowed: tuple[str, ...], what: str) -> None:
     for key in mapping:
         if key not in allowed:
-            raise SpecError(f"unknown key '{key}' in {what}; {did_you_mean(str(key), allowed)}", mapping.where(key))
+            slipped = ""
+            if what == "the spec" and _is_layer_argument(key):    # '- type: Conv2d' then 'out_channels:' at column 1
+                slipped = (f" ('{key}' is a layer's argument: if it belongs to the layer above, indent it to line up"
+                           " under that layer's 'type')")
+            raise SpecError(f"unknown key '{key}' in {what}{slipped}; {did_you_mean(str(key), allowed)}",
+                            mapping.where(key))
+
+
+def _is_layer_argument(key: Any) -> bool:
+    from ..layers import layer_types
+
+    return isinstance(key, str) and any(key in cls.arguments for cls in layer_types())
 
 
 _KIND_NAMES = {dict: "a mapping", list: "a list", str: "a string"}

@@ -76,9 +76,11 @@ def _indentation(lines: list[str], line: int, filename: str) -> tuple[str, Locat
     _, column, key = here
     dash, above_column, above_key, above_line = above
     where = Location(filename, line, column)
+    rule = ("the spec's top-level keys all start at column 1" if above_column == 1
+            else "the keys of one layer line up in one column")
     if column > above_column:
         return (f"'{key}' is indented more than '{above_key}' on line {above_line} (column {column}, not"
-                f" {above_column}): the keys of one layer line up in one column", where)
+                f" {above_column}): {rule}", where)
     if column < above_column and dash < above_column and column == dash:
         return (f"'{key}' stands under the '-' of line {above_line}, so it is not one of that layer's keys: indent"
                 f" it to column {above_column}, under '{above_key}'", where)
@@ -87,7 +89,7 @@ def _indentation(lines: list[str], line: int, filename: str) -> tuple[str, Locat
                 f" the keys of one layer line up under its first key (column {above_column})", where)
     if column < above_column:
         return (f"'{key}' is indented less than '{above_key}' on line {above_line} (column {column}, not"
-                f" {above_column}): the keys of one layer line up in one column", where)
+                f" {above_column}): {rule}", where)
     return None
 
 
@@ -121,8 +123,8 @@ def describe(exc: yaml.MarkedYAMLError, text: str, filename: str) -> SpecError:
             message, loc = found
     elif re.search(r"expected ',' or '[]}]'", problem) and exc.context_mark is not None:
         opener = exc.context_mark
-        bracket = "[" if "]" in problem else "{"
-        closer = "]" if bracket == "[" else "}"
+        closer = re.search(r"expected ',' or '([]}])'", problem).group(1)
+        bracket = "[" if closer == "]" else "{"
         got = re.search(r"but got '(.*)'$", problem)
         found = got.group(1) if got else None
         if found is None and mark is not None:        # libyaml does not say what it found: read it
