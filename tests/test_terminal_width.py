@@ -335,3 +335,25 @@ def test_calc_s_one_layer_answer_fits_too(width):
 def test_a_width_below_twenty_is_a_usage_error():
     result = invoke(["analyze", LENET, "--width", "10"])
     assert result.exit_code == 2 and "--width" in result.output
+
+
+def test_fit_leaves_columns_out_in_order_then_shortens_names_and_never_cuts_a_number():
+    from convcalc.report.fit import Column, fit
+
+    columns = [Column("name", kind="name"), Column("a"), Column("b", "right"), Column("note", kind="text")]
+    rows = [["layer4.1.downsample.0", "xxxxxxxx", "1,234,567", "a b c 12345678901234 and more words here"]]
+    shown = {}
+    for width in (200, 70, 60, 50, 40, None):
+        fitted_ = fit(columns, rows, width, ("a",))
+        shown[width] = ([c.header for c in fitted_.columns], fitted_.widths, fitted_.rows[0][0], fitted_.total,
+                        fitted_.note())
+    assert shown[200] == (["name", "a", "b", "note"], [21, 8, 9, 40], "layer4.1.downsample.0", 91, "")
+    assert shown[70] == (["name", "a", "b", "note"], [21, 8, 9, 19], "layer4.1.downsample.0", 70, "")  # prose wraps
+    assert shown[60] == (["name", "b", "note"], [21, 9, 20], "layer4.1.downsample.0", 60,
+                         "left out to fit 60 columns: a (--wide or --format json shows them)")
+    assert shown[50] == (["name", "b", "note"], [17, 9, 14], "layer4.1…sample.0", 50,
+                         "left out to fit 50 columns: a, the middle of long names (--wide or --format json shows"
+                         " them)")
+    # no narrower: a name keeps 8 characters, the number its 9, the prose its longest number (14 > TEXT_MIN)
+    assert shown[40][:4] == (["name", "b", "note"], [8, 9, 14], "lay…le.0", 41)
+    assert shown[None] == (["name", "a", "b", "note"], [21, 8, 9, 40], "layer4.1.downsample.0", 91, "")
