@@ -32,7 +32,7 @@ Cell = Union[str, Text]
 LEFT_OUT = "left out to fit {width} columns: {what} (--wide or --format json shows them)"
 SHORTENED = "the middle of long names"
 NAME_MIN = 8         # a name is never shortened below this many characters
-TEXT_MIN = 12        # prose wraps no narrower than this (or its longest word, if longer)
+TEXT_MIN = 12        # prose wraps no narrower than this (or its longest word holding a number, if longer)
 
 
 @dataclass(frozen=True)
