@@ -291,7 +291,9 @@ def test_seed_and_dtype(tmp_path):
         outs.setdefault(seed, []).append(np.load(tmp_path / "y.npy"))
     assert np.array_equal(outs[0][0], outs[0][1])
     assert not np.allclose(outs[0][0], outs[1][0])
-    assert error_line(invoke(TINY, "--dtype", "float16")) == "error: unknown dtype 'float16'; valid: float32, float64\n"
+    assert error_line(invoke(TINY, "--dtype", "float16")) == ("error: Invalid value for '--dtype': 'float16' is not one"
+                                                              " of 'float32', 'float64' ('convcalc run -h' lists the"
+                                                              " options)\n")
 
 
 # --------------------------------------------------------------------------- edges.yaml against Sobel
@@ -518,8 +520,9 @@ def test_normalize_mean_std(tmp_path):
     assert error_line(invoke(spec, "--std", "0")) == "error: --std values must not be 0\n"
     assert error_line(invoke(spec, "--mean", "a,b")) == \
         "error: --mean 'a,b' must be numbers separated by commas, e.g. 0.5,0.5,0.5\n"
-    assert error_line(invoke(spec, "--normalize", "cifar")) == \
-        "error: --normalize 'cifar' is not known; valid: imagenet (or give --mean/--std)\n"
+    assert error_line(invoke(spec, "--normalize", "cifar")) == (
+        "error: Invalid value for '--normalize': 'cifar' is not one of 'imagenet' ('convcalc run -h' lists the"
+        " options)\n")
 
 
 # --------------------------------------------------------------------------- --topk and JSON
