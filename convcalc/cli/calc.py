@@ -57,7 +57,7 @@ def _layer_command(type_name: str) -> None:
     family = family_of(type_name)
     name = type_name.lower()
     example = {"conv": f"--in 3x{'x'.join(['224'] * int(type_name[-2]))} -k 7 -s 2 -p 3 --out-channels 64",
-               "transposed": f"--in 64x{'x'.join(['16'] * int(type_name[-2]))} -k 4 -s 2 -p 1 --out-channels 32",
+               "transposed": f"--in 64x{'x'.join(['16'] * int(type_name[-2]))} -k 4 -s 2 -p 1 -o 32",
                "pool": f"--in {'x'.join(['112'] * int(type_name[-2]))} -k 3 -s 2 -p 1 --ceil-mode"}[family]
 
     def command(
