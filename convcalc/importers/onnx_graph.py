@@ -1,0 +1,213 @@
+"""Reading an ONNX model for the importer: the lazy ``onnx`` import, attributes as plain values, the input's static
+shape, every tensor's shape (ONNX's own shape inference at batch 1) and constant folding (initializers, Constant
+nodes and every node whose inputs are all constants, ``Shape`` of a tensor whose shape is known included: the shape
+subgraphs Shape/Gather/Concat/ConstantOfShape/Unsqueeze/Cast that feed a Reshape become plain constants)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConvcalcError
+
+NEEDS_ONNX = "convcalc import needs the onnx package: pip install 'convcalc[onnx]'"
+_NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
+               "If", "Loop", "Scan"}
+
+
+class OnnxImportError(ConvcalcError):
+    """An ONNX model convcalc cannot express (the node, its op and attribute, and what convcalc lacks)."""
+
+
+def require_onnx():
+    """The ``onnx`` module, or the one-line error saying how to install it."""
+    try:
+        import onnx
+    except ImportError:
+        raise ConvcalcError(NEEDS_ONNX) from None
+    return onnx
+
+
+def load_model(model: Any):
+    """A ModelProto from a path, bytes or a ModelProto (external data next to a path is loaded too)."""
+    onnx = require_onnx()
+    if isinstance(model, onnx.ModelProto):
+        return model
+    if isinstance(model, (bytes, bytearray)):
+        try:
+            return onnx.load_from_string(bytes(model))
+        except Exception as exc:    # noqa: BLE001 - protobuf's DecodeError and friends
+            raise ConvcalcError(f"the bytes given are not an ONNX model ({type(exc).__name__})") from None
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise ConvcalcError(f"{path}: no such ONNX file")
+        try:
+            return onnx.load(path)
+        except Exception as exc:    # noqa: BLE001
+            raise ConvcalcError(f"{path}: not an ONNX model ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    raise ConvcalcError(f"import_onnx takes a path, bytes or an onnx.ModelProto, not {type(model).__name__}")
+
+
+def attributes(node) -> dict[str, Any]:
+    """A node's attributes as Python values (strings decoded, tensors as arrays)."""
+    onnx = require_onnx()
+    out = {}
+    for attribute in node.attribute:
+        value = onnx.helper.get_attribute_value(attribute)
+        if isinstance(value, bytes):
+            value = value.decode()
+        elif isinstance(value, onnx.TensorProto):
+            value = onnx.numpy_helper.to_array(value)
+        elif isinstance(value, list):
+            value = [v.decode() if isinstance(v, bytes) else v for v in value]
+        out[attribute.name] = value
+    return out
+
+
+def node_label(node) -> str:
+    return f"node '{node.name}' ({node.op_type})" if node.name else f"a {node.op_type} node (output '{node.output[0]}')"
+
+
+class OnnxModel:
+    """The model's graph with its constants folded and its tensors' shapes (batched, batch 1)."""
+
+    def __init__(self, model):
+        onnx = require_onnx()
+        self.onnx = onnx
+        self.model = model
+        self.graph = model.graph
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+        for node in self.graph.node:
+            if node.domain not in ("", "ai.onnx"):
+                raise OnnxImportError(f"{node_label(node)}: op domain '{node.domain}' is not ONNX's own; convcalc"
+                                      " imports only standard ONNX ops")
+        self.consts: dict[str, np.ndarray] = {i.name: onnx.numpy_helper.to_array(i) for i in self.graph.initializer}
+        inputs = [i for i in self.graph.input if i.name not in self.consts]
+        if len(inputs) != 1:
+            names = ", ".join(i.name for i in inputs) or "none"
+            raise OnnxImportError(f"the model has {len(inputs)} inputs ({names}); a convcalc spec has exactly one")
+        self.input_name = inputs[0].name
+        self.input_shape = self._static_input(inputs[0])
+        outputs = list(self.graph.output)
+        if len(outputs) != 1:
+            raise OnnxImportError(f"the model has {len(outputs)} outputs ({', '.join(o.name for o in outputs)}); a"
+                                  " convcalc spec has exactly one")
+        self.output_name = outputs[0].name
+        self.consumers: dict[str, list] = {}
+        self.producers = {name: node for node in self.graph.node for name in node.output if name}
+        for node in self.graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+        self.consumers.setdefault(self.output_name, []).append(None)
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self._infer(self.model)
+        self._fold()
+        self._infer(self._with_constants())
+
+    def _static_input(self, value) -> tuple[int, ...]:
+        dims = value.type.tensor_type.shape.dim
+        if not value.type.tensor_type.HasField("shape") or len(dims) < 2:
+            raise OnnxImportError(f"the input '{value.name}' has no static shape [N, C, ...]; convcalc needs the"
+                                  " model's input size")
+        shape = []
+        for axis, dim in enumerate(dims):
+            if axis == 0:
+                shape.append(1)          # the batch: any size, analysed at 1
+            elif dim.HasField("dim_value") and dim.dim_value > 0:
+                shape.append(dim.dim_value)
+            else:
+                raise OnnxImportError(f"the input '{value.name}' has a symbolic size on axis {axis}"
+                                      f" ('{dim.dim_param}'); convcalc needs the model's input size (export the model"
+                                      " with a fixed input size)")
+        return tuple(shape)
+
+    def _fixed_model(self, model):
+        """``model`` with the input's batch set to 1 (so shapes are static)."""
+        copy = self.onnx.ModelProto()
+        copy.CopyFrom(model)
+        for value in copy.graph.input:
+            if value.name == self.input_name:
+                for dim, size in zip(value.type.tensor_type.shape.dim, self.input_shape):
+                    dim.Clear()
+                    dim.dim_value = size
+        return copy
+
+    def _infer(self, model) -> None:
+        try:
+            inferred = self.onnx.shape_inference.infer_shapes(self._fixed_model(model), data_prop=True)
+        except Exception:    # noqa: BLE001 - inference is a help; what it cannot say the translation asks for
+            return
+        self.shapes[self.input_name] = self.input_shape
+        for value in (*inferred.graph.value_info, *inferred.graph.output):
+            tensor = value.type.tensor_type
+            if tensor.HasField("shape") and all(d.HasField("dim_value") for d in tensor.shape.dim):
+                self.shapes.setdefault(value.name, tuple(d.dim_value for d in tensor.shape.dim))
+
+    def _with_constants(self):
+        """The model with every folded constant as an initializer (for a second shape inference)."""
+        copy = self.onnx.ModelProto()
+        copy.CopyFrom(self.model)
+        known = {i.name for i in copy.graph.initializer}
+        kept = [n for n in copy.graph.node if not all(o in self.consts for o in n.output if o)]
+        del copy.graph.node[:]
+        copy.graph.node.extend(kept)
+        for name, value in self.consts.items():
+            if name not in known and value.dtype != object:
+                copy.graph.initializer.append(self.onnx.numpy_helper.from_array(np.asarray(value), name))
+        return copy
+
+    def _fold(self) -> None:
+        for node in self.graph.node:
+            if node.op_type == "Constant":
+                self.consts[node.output[0]] = self._constant(node)
+            elif node.op_type == "Shape" and node.input[0] in self.shapes:
+                a = attributes(node)
+                shape = self.shapes[node.input[0]]
+                self.consts[node.output[0]] = np.array(shape[a.get("start", 0):a.get("end", len(shape))], np.int64)
+            elif node.op_type == "Size" and node.input[0] in self.shapes:
+                self.consts[node.output[0]] = np.array(int(np.prod(self.shapes[node.input[0]])), np.int64)
+            elif (node.op_type not in _NOT_FOLDED and node.input
+                  and all(not name or name in self.consts for name in node.input)):
+                for name, value in zip(node.output, self._evaluate(node)):
+                    if name:
+                        self.consts[name] = value
+
+    def _constant(self, node) -> np.ndarray:
+        a = attributes(node)
+        for key, kind in (("value_float", np.float32), ("value_int", np.int64)):
+            if key in a:
+                return np.array(a[key], kind)
+        for key, kind in (("value_floats", np.float32), ("value_ints", np.int64)):
+            if key in a:
+                return np.array(a[key], kind)
+        if "value" in a:
+            return np.asarray(a["value"])
+        raise OnnxImportError(f"{node_label(node)}: a Constant with {', '.join(a)} is not supported")
+
+    def _evaluate(self, node) -> list[np.ndarray]:
+        """The outputs of a node whose inputs are all constants, by ONNX's reference evaluator at the model's opset."""
+        from onnx import helper
+        from onnx.reference import ReferenceEvaluator
+
+        names = [name for name in node.input if name]
+        inputs = [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(self.consts[name].dtype),
+                                                self.consts[name].shape) for name in names]
+        outputs = [helper.make_tensor_value_info(name, 0, None) for name in node.output if name]
+        graph = helper.make_graph([node], "fold", inputs, outputs)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", self.opset)])
+        try:
+            results = ReferenceEvaluator(model).run(None, {name: self.consts[name] for name in names})
+        except Exception as exc:   # noqa: BLE001
+            raise OnnxImportError(f"{node_label(node)}: its inputs are constants, but folding it failed"
+                                  f" ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+        results = iter(results)
+        return [np.asarray(next(results)) if name else None for name in node.output]
+
+    def shape(self, name: str) -> tuple[int, ...] | None:
+        """The tensor's static shape (batched, batch 1), or None where it is not known."""
+        if name in self.consts:
+            return tuple(self.consts[name].shape)
+        return self.shapes.get(name)
