@@ -235,10 +235,76 @@ def overrides(pairs: list[str]) -> dict:
 
 
 def load_graph(spec: Path, set_: list[str], allow_include_outside: bool) -> Graph:
-    """The spec file (``-``: standard input) expanded into a graph."""
+    """The spec file (``-``: standard input) expanded into a graph; an ONNX model (``.onnx``) imported in memory."""
+    if is_onnx(spec):
+        if set_:
+            raise ConvcalcError("--set overrides a spec's top-level args; an ONNX model has none (convcalc import"
+                                " it to a spec first)")
+        return imported_onnx(spec).graph()
     source = read_spec(getattr(sys.stdin, "buffer", sys.stdin), "<stdin>",
                        allow_include_outside=allow_include_outside) if str(spec) == "-" else spec
     return graph_of(source, overrides(set_), allow_include_outside)
+
+
+def is_onnx(path: str | os.PathLike) -> bool:
+    """Whether a command's SPEC is an ONNX model (by its suffix), which the commands import in memory."""
+    return str(path).lower().endswith(".onnx")
+
+
+_IMPORTED: dict[str, object] = {}
+
+
+def imported_onnx(path: str | os.PathLike):
+    """The ONNX model at ``path`` imported (`importers.onnx_import.import_onnx`), once per command."""
+    from ..importers.onnx_import import import_onnx
+
+    key = os.path.abspath(path)
+    if key not in _IMPORTED:
+        _IMPORTED[key] = import_onnx(path)
+    return _IMPORTED[key]
+
+
+def onnx_weights(spec: str | os.PathLike, weights, init):
+    """``run``'s weights: the ``--weights`` given, else an ONNX model's own initializers (unless ``--init``)."""
+    if weights is not None or init is not None or not is_onnx(spec):
+        return weights
+    return imported_onnx(spec).weights
+
+
+@contextlib.contextmanager
+def onnx_as_specs(paths: list[str]) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """``lint``'s paths with each ONNX model imported into a temporary spec (``MODEL.onnx.yaml``); the map from
+    those specs back to the models, for `restore_onnx_paths`."""
+    import tempfile
+
+    if not any(is_onnx(p) for p in paths):
+        yield paths, {}
+        return
+    with tempfile.TemporaryDirectory(prefix="convcalc-onnx-") as directory:
+        swapped, back = [], {}
+        for index, path in enumerate(paths):
+            if not is_onnx(path):
+                swapped.append(path)
+                continue
+            spec = Path(directory) / str(index) / (Path(path).name + ".yaml")
+            spec.parent.mkdir()
+            spec.write_text(imported_onnx(path).spec_text, encoding="utf-8")
+            swapped.append(str(spec))
+            back[str(spec)] = str(path)
+        yield swapped, back
+
+
+def restore_onnx_paths(report, back: dict[str, str]):
+    """A lint report with the temporary specs of `onnx_as_specs` named as the models they came from."""
+    if not back:
+        return report
+    import dataclasses
+
+    def named(path):
+        return back.get(str(path), path)
+
+    findings = tuple(dataclasses.replace(f, path=named(f.path), spec=named(f.spec)) for f in report.findings)
+    return dataclasses.replace(report, findings=findings, files=tuple(named(f) for f in report.files))
 
 
 def shape_option(text: str | None, graph: Graph | None = None,

@@ -11,7 +11,8 @@ import typer
 
 from ..errors import ConvcalcError
 from ..report.json_text import dumps as json_text
-from .common import EXIT_CHECK_FAILED, app, errors_to_exit, table_console, wide_option, width_option
+from .common import (EXIT_CHECK_FAILED, app, errors_to_exit, onnx_as_specs, restore_onnx_paths, table_console,
+                     wide_option, width_option)
 from .progress import QUIET_HELP, progress_bars
 
 
@@ -90,8 +91,9 @@ def lint_command(
                                 ignore=_rule_words(ignore),
                                 fail_on=fail_on.value if fail_on is not None else None,
                                 allow_include_outside=allow_include_outside, exclude=exclude)
-        with progress_bars(quiet) as bars:
-            report = lint_paths(paths, settings, on_progress=None if bars is None else bars.stage("linting"))
+        with progress_bars(quiet) as bars, onnx_as_specs(paths) as (specs, models):
+            report = restore_onnx_paths(lint_paths(specs, settings, on_progress=None if bars is None
+                                                   else bars.stage("linting")), models)
         if format is LintFormat.json:
             text = json_text(to_json(report))
         elif format is not LintFormat.text:

@@ -11,7 +11,8 @@ import typer
 
 from ..report.json_text import dumps as json_text
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
-                     faster_blas, floats, load_graph, size, table_console, wide_option, width_option)
+                     faster_blas, floats, load_graph, onnx_weights, size, table_console, wide_option,
+                     width_option)
 from .progress import QUIET_HELP, progress_bars
 
 MEMORY_HELP = ("Memory budget, e.g. 8G or 500M (0 or none: no limit); default: 75% of the available memory."
@@ -90,7 +91,7 @@ def run_command(
 
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
-        options = dict(input=input, weights=weights, seed=seed, init=init, dtype=dtype.value, batch=batch,
+        options = dict(input=input, weights=onnx_weights(spec, weights, init), seed=seed, init=init, dtype=dtype.value, batch=batch,
                        resize=size(resize),
                        normalize=normalize.value if normalize is not None else None,
                        mean=floats(mean, "--mean"), std=floats(std, "--std"), topk=topk,

@@ -154,7 +154,8 @@ def spec_text(translator: Translator, source: str) -> tuple[str, dict[str, np.nd
     names = {layer.id: layer.name for layer in layers}
     weights = {state_key(layer.name, param): array for layer in layers for param, array in layer.weights.items()}
     model = translator.model
-    graph_name = _sanitise(model.graph.name) or "imported"
+    stem = source.rsplit(".", 1)[0] if source.lower().endswith(".onnx") else ""
+    graph_name = _sanitise(stem) or _sanitise(model.graph.name) or "imported"
     lines = header(model, source)
     if translator.skipped:
         lines.append(f"# --partial: {len(translator.skipped)} node(s) not imported, from {translator.skipped[0]}")
