@@ -31,8 +31,10 @@ def module_path(node_name: str) -> tuple[str, str] | None:
     if "/" not in node_name:
         return None
     segments = [s for s in node_name.split("/") if s]
-    if len(segments) < 2:
+    if not segments:
         return None
+    if len(segments) == 1:
+        return "", segments[0]
     path = ""
     for segment in segments[:-1]:
         path = segment if not path or segment.startswith(path + ".") else f"{path}.{segment}"

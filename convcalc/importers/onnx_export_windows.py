@@ -303,7 +303,15 @@ def resample(b: Builder, s: Site) -> str:
     """Per axis, ATen's own rule as the unit computes it: nearest modes a Gather of its source indices, the others
     (linear, cubic, area) a MatMul by its interpolation matrix (the unit's resampling of an identity)."""
     x, shape = s.inputs[0], tuple(s.in_shapes[0])
-    for axis, plan in enumerate(s.layer.axes(shape), start=1):
+    plans = s.layer.axes(shape)
+    if all(not (p.linear or p.cubic or p.area) and p.o % p.i == 0
+           and list(p.nearest_indices()) == list(np.arange(p.o) // (p.o // p.i)) for p in plans):
+        # whole-number nearest upsampling whose sources are u // r (PyTorch's 2x and most others): ONNX's Resize,
+        # asymmetric coordinates rounded down, gives the very same pixels
+        scales = b.const([1.0, 1.0, *(p.o / p.i for p in plans)], s.name)
+        return b.op("Resize", [x, "", scales], s.name, mode="nearest", nearest_mode="floor",
+                    coordinate_transformation_mode="asymmetric")
+    for axis, plan in enumerate(plans, start=1):
         if plan.o == plan.i and plan.copies():
             continue
         if not (plan.linear or plan.cubic or plan.area):

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import ConvcalcError
 
 NEEDS_ONNX = "convcalc import needs the onnx package: pip install 'convcalc[onnx]'"
+_FOLD_ROUNDS = 8
 _NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
                "If", "Loop", "Scan"}
 
@@ -104,8 +105,12 @@ class OnnxModel:
         self.consumers.setdefault(self.output_name, []).append(None)
         self.shapes: dict[str, tuple[int, ...]] = {}
         self._infer(self.model)
-        self._fold()
-        self._infer(self._with_constants())
+        for _ in range(_FOLD_ROUNDS):     # a Shape folds once its input's shape is known, which may need a fold
+            known = len(self.consts)
+            self._fold()
+            if len(self.consts) == known:
+                break
+            self._infer(self._with_constants())
 
     def _static_input(self, value) -> tuple[int, ...]:
         dims = value.type.tensor_type.shape.dim
@@ -161,6 +166,8 @@ class OnnxModel:
 
     def _fold(self) -> None:
         for node in self.graph.node:
+            if all(not name or name in self.consts for name in node.output):
+                continue
             if node.op_type == "Constant":
                 self.consts[node.output[0]] = self._constant(node)
             elif node.op_type == "Shape" and node.input[0] in self.shapes:

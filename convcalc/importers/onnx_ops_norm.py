@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from .onnx_translate import Translator, rule
+from .onnx_patterns import mish, silu
+from .onnx_translate import Translator, f32, rule
 
 EPS = 1e-5
 
@@ -15,7 +16,7 @@ EPS = 1e-5
 def _eps(a: dict, default: float = EPS) -> dict:
     """``{'eps': ...}`` unless it is convcalc's default (compared as float32, as ONNX stores it)."""
     eps = float(a.get("epsilon", default))
-    return {} if np.float32(eps) == np.float32(EPS) else {"eps": float(np.float32(eps))}
+    return {} if np.float32(eps) == np.float32(EPS) else {"eps": f32(eps)}
 
 
 def _norm_rank(t: Translator, shape) -> int:
@@ -89,8 +90,8 @@ def lrn(t: Translator, node, a: dict) -> None:
     if size % 2 == 0:
         raise t.fail(f"size {size}: ONNX's even window puts the extra channel after, torch's LocalResponseNorm"
                      " before (convcalc's); only odd sizes agree")
-    args = {"size": size, "alpha": float(a.get("alpha", 1e-4)), "beta": float(a.get("beta", 0.75)),
-            "k": float(a.get("bias", 1.0))}
+    args = {"size": size, "alpha": f32(a.get("alpha", 1e-4)), "beta": f32(a.get("beta", 0.75)),
+            "k": f32(a.get("bias", 1.0))}
     t.bind(node.output[0], t.emit(node, "LocalResponseNorm", args, [x]))
 
 
@@ -105,10 +106,8 @@ def _close(value: float, wanted: float) -> bool:
 
 @rule(*_SIMPLE)
 def simple(t: Translator, node, a: dict) -> None:
-    if node.op_type == "Sigmoid":
-        mul = t.sole_consumer(node.output[0])
-        if mul is not None and mul.op_type == "Mul" and sorted(mul.input) == sorted([node.input[0], node.output[0]]):
-            return                                   # x · Sigmoid(x): the Mul becomes a SiLU
+    if (node.op_type == "Sigmoid" and silu(t, node)) or (node.op_type == "Softplus" and mish(t, node)):
+        return
     t.bind(node.output[0], t.emit(node, _SIMPLE[node.op_type], {}, [t.x(node)]))
 
 
@@ -117,9 +116,9 @@ def parametrised(t: Translator, node, a: dict) -> None:
     x = t.x(node)
     op = node.op_type
     if op == "LeakyRelu":
-        kind, args = "LeakyReLU", {"negative_slope": float(np.float32(a.get("alpha", 0.01)))}
+        kind, args = "LeakyReLU", {"negative_slope": f32(a.get("alpha", 0.01))}
     elif op in ("Elu", "Celu"):
-        kind, args = op.upper(), {"alpha": float(np.float32(a.get("alpha", 1.0)))}
+        kind, args = op.upper(), {"alpha": f32(a.get("alpha", 1.0))}
     elif op == "Selu":
         if not (_close(a.get("alpha", _SELU[0]), _SELU[0]) and _close(a.get("gamma", _SELU[1]), _SELU[1])):
             raise t.fail(f"alpha {a.get('alpha')} and gamma {a.get('gamma')}: convcalc's SELU has the fixed"
@@ -135,7 +134,7 @@ def parametrised(t: Translator, node, a: dict) -> None:
         approximate = a.get("approximate", "none")
         kind, args = "GELU", ({} if approximate == "none" else {"approximate": approximate})
     else:
-        alpha = float(np.float32(a.get("alpha", 1.0)))
+        alpha = f32(a.get("alpha", 1.0))
         kind, args = "Threshold", {"threshold": alpha, "value": 0.0}
     t.bind(node.output[0], t.emit(node, kind, args, [x]))
 
@@ -177,8 +176,8 @@ def clip(t: Translator, node, a: dict) -> None:
     x = t.x(node)
     if t.model.opset >= 11:
         low, high = t.const(node, 1, "min"), t.const(node, 2, "max")
-        low = None if low is None else float(np.asarray(low).ravel()[0])
-        high = None if high is None else float(np.asarray(high).ravel()[0])
+        low = None if low is None else f32(np.asarray(low).ravel()[0])
+        high = None if high is None else f32(np.asarray(high).ravel()[0])
     else:
         low, high = a.get("min"), a.get("max")
     if low is not None and math.isinf(low) and low < 0:

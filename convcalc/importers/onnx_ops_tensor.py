@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .onnx_patterns import gelu_erf
 from .onnx_translate import Translator, rule
 
 
@@ -253,19 +254,11 @@ def reduce(t: Translator, node, a: dict) -> None:
     t.bind(node.output[0], ref)
 
 
-def _silu_of(t: Translator, node) -> str | None:
-    """The Sigmoid's input when ``node`` is x · Sigmoid(x) and that Sigmoid feeds nothing else."""
-    for i in (0, 1):
-        sigmoid = t.model.producers.get(node.input[i])
-        if sigmoid is not None and sigmoid.op_type == "Sigmoid" and sigmoid.input[0] == node.input[1 - i] \
-                and len(t.consumers(sigmoid.output[0])) == 1:
-            return sigmoid.input[0]
-    return None
-
-
 @rule("Add", "Sum", "Mul", "Sub", "Div")
 def arithmetic(t: Translator, node, a: dict) -> None:
     op = node.op_type
+    if op == "Div" and gelu_erf(t, node):
+        return
     names = [n for n in node.input if n]
     constants = [t.model.consts.get(n) for n in names]
     if all(c is None for c in constants):
@@ -306,13 +299,3 @@ def arithmetic(t: Translator, node, a: dict) -> None:
     layer_op = "add" if op in ("Add", "Sum") else "multiply"
     t.bind(node.output[0], t.emit(node, "LearnableTensor", {"shape": shape, "op": layer_op}, [x],
                                   {"": value.reshape(shape)}))
-
-
-@rule("Mul")
-def multiply(t: Translator, node, a: dict) -> None:
-    source = _silu_of(t, node)
-    if source is not None:
-        index = list(node.input).index(source)
-        t.bind(node.output[0], t.emit(node, "SiLU", {}, [t.x(node, index)]))
-        return
-    arithmetic(t, node, a)

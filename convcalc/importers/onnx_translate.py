@@ -157,6 +157,12 @@ class Translator:
         return readers[0] if len(readers) == 1 else None
 
 
+def f32(value) -> float:
+    """An ONNX float attribute (float32) as the shortest decimal that reads back as the same float32 (0.1, not
+    0.10000000149011612)."""
+    return float(str(np.float32(value)))
+
+
 def spatial_rank(t: Translator, node, shape: tuple[int, ...]) -> int:
     """The number of spatial axes of an [N, C, *S] tensor, checked to be 1-3."""
     n = len(shape) - 2
