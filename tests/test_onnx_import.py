@@ -105,6 +105,7 @@ def check(model: onnx.ModelProto, shape=None, seed: int = 0, atol: float = 2e-4)
 def onnx_model(nodes, input_shape, initializers=(), opset: int = 18, output: str = "y") -> onnx.ModelProto:
     """A one-input graph of ``nodes`` from 'x' to ``output``, with numpy ``initializers`` {name: array}."""
     inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(initializers).items()]
+    input_shape = ["N", *input_shape[1:]]        # any batch
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, input_shape)],
                               [helper.make_tensor_value_info(output, TensorProto.FLOAT, None)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
@@ -273,3 +274,157 @@ class Arithmetic(nn.Module):
 def test_arithmetic_pads_matmul():
     imported = check(export(Arithmetic(), (3, 8, 6)))
     assert "type: LearnableTensor" in imported.spec_text and "type: ReflectionPad2d" in imported.spec_text
+
+
+# ============================================================================ hand-built graphs: ONNX's own attributes
+
+W33 = {"w": weights(4, 3, 3, 3), "b": weights(4, seed=1)}
+
+
+@pytest.mark.parametrize("attributes", [
+    dict(auto_pad="SAME_UPPER", strides=[2, 2]), dict(auto_pad="SAME_LOWER", strides=[2, 2]),
+    dict(auto_pad="SAME_LOWER", strides=[3, 1]), dict(auto_pad="VALID", strides=[2, 1]),
+    dict(pads=[0, 1, 2, 0]), dict(pads=[1, 2, 1, 2], strides=[3, 2], group=1)])
+def test_conv_pads(attributes):
+    imported = check(one_node("Conv", [1, 3, 9, 8], inputs=["w", "b"], initializers=W33, **attributes))
+    if attributes.get("auto_pad") == "SAME_UPPER":
+        assert "padding: tf_same" in imported.spec_text
+
+
+@pytest.mark.parametrize("attributes", [
+    dict(strides=[2, 2], pads=[1, 0, 2, 1]), dict(strides=[2, 3], output_padding=[1, 2]),
+    dict(strides=[2, 2], output_shape=[10, 8]), dict(strides=[2, 2], auto_pad="SAME_UPPER"),
+    dict(strides=[3, 2], auto_pad="SAME_LOWER"), dict(strides=[2, 2], pads=[0, 1, 1, 0], output_padding=[1, 1]),
+    dict(dilations=[2, 1], group=2)])
+def test_conv_transpose(attributes):
+    init = {"w": weights(4, 3, 3, 3), "b": weights(3 * attributes.get("group", 1), seed=1)}
+    check(one_node("ConvTranspose", [1, 4, 5, 4], inputs=["w", "b"], initializers=init, **attributes))
+
+
+@pytest.mark.parametrize("op, attributes", [
+    ("MaxPool", dict(kernel_shape=[3, 2])),                                    # strides default 1 (torch: kernel)
+    ("AveragePool", dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1])),            # count_include_pad default 0
+    ("AveragePool", dict(kernel_shape=[3, 3], pads=[2, 0, 1, 2], count_include_pad=1, strides=[2, 2])),
+    ("AveragePool", dict(kernel_shape=[2, 3], auto_pad="SAME_UPPER", strides=[2, 2])),
+    ("AveragePool", dict(kernel_shape=[3, 2], auto_pad="SAME_LOWER", strides=[2, 3], ceil_mode=1)),
+    ("MaxPool", dict(kernel_shape=[3, 3], auto_pad="SAME_UPPER", strides=[2, 2])),
+    ("MaxPool", dict(kernel_shape=[2, 2], dilations=[2, 2], pads=[1, 0, 0, 1], ceil_mode=1, strides=[2, 2])),
+    ("LpPool", dict(kernel_shape=[2, 3], p=3, strides=[2, 1])),               # |x|^p
+    ("LpPool", dict(kernel_shape=[3, 3], p=2, pads=[1, 0, 1, 2], dilations=[1, 2])),
+    ("GlobalLpPool", dict(p=2)), ("GlobalAveragePool", {}), ("GlobalMaxPool", {})])
+def test_pools(op, attributes):
+    imported = check(one_node(op, [1, 3, 9, 8], **attributes))
+    if op == "MaxPool" and "strides" not in attributes:
+        assert "stride: 1" in imported.spec_text
+
+
+def test_max_unpool():
+    nodes = [helper.make_node("MaxPool", ["x"], ["p", "i"], kernel_shape=[2, 2], strides=[2, 2], name="pool"),
+             helper.make_node("Relu", ["p"], ["r"], name="relu"),
+             helper.make_node("MaxUnpool", ["r", "i", "s"], ["y"], kernel_shape=[2, 2], strides=[2, 2], name="up")]
+    imported = check(onnx_model(nodes, [1, 3, 7, 6], {"s": np.array([2, 3, 7, 6], np.int64)}))   # check's batch 2
+    assert "pool: pool" in imported.spec_text and "return_indices: true" in imported.spec_text
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge", "wrap"])
+def test_pad_modes(mode):
+    init = {"pads": np.array([0, 0, 1, 2, 0, 0, 2, 0], np.int64), "v": np.array(0.25, np.float32)}
+    check(one_node("Pad", [1, 3, 5, 6], inputs=["pads", "v"], initializers=init, mode=mode))
+
+
+@pytest.mark.parametrize("op, mode", [("DepthToSpace", "DCR"), ("DepthToSpace", "CRD"), ("SpaceToDepth", None)])
+def test_depth_space(op, mode):
+    attributes = {"blocksize": 2} | ({"mode": mode} if mode else {})
+    shape = [1, 8, 3, 4] if op == "DepthToSpace" else [1, 3, 4, 6]
+    check(one_node(op, shape, **attributes))
+
+
+RESIZE_CASES = [
+    dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+    dict(mode="nearest", coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_ceil"),
+    dict(mode="nearest", coordinate_transformation_mode="pytorch_half_pixel", nearest_mode="round_prefer_ceil"),
+    dict(mode="nearest", coordinate_transformation_mode="half_pixel"),      # round_prefer_floor: no tie at ×2
+    dict(mode="linear", coordinate_transformation_mode="half_pixel"),
+    dict(mode="linear", coordinate_transformation_mode="pytorch_half_pixel"),
+    dict(mode="linear", coordinate_transformation_mode="align_corners"),
+    dict(mode="cubic", coordinate_transformation_mode="half_pixel"),
+    dict(mode="cubic", coordinate_transformation_mode="align_corners")]
+
+
+@pytest.mark.parametrize("attributes", RESIZE_CASES)
+@pytest.mark.parametrize("by", ["scales", "sizes"])
+def test_resize_modes(attributes, by):
+    init = {"roi": np.array([], np.float32)}
+    if by == "scales":
+        init |= {"scales": np.array([1, 1, 2, 2], np.float32)}
+        inputs = ["roi", "scales"]
+    else:                                       # sizes of the spatial axes (axes), not a multiple of the input's
+        init |= {"scales": np.array([], np.float32), "sizes": np.array([10, 9], np.int64)}
+        inputs = ["roi", "scales", "sizes"]
+        attributes = attributes | {"axes": [2, 3]}
+    model = one_node("Resize", [1, 3, 5, 4], inputs=inputs, initializers=init, **attributes)
+    if by == "sizes" and attributes.get("nearest_mode", "round_prefer_floor") == "round_prefer_floor" \
+            and attributes["mode"] == "nearest":
+        with pytest.raises(ConvcalcError, match="round_prefer_floor' with coordinate_transformation_mode"
+                                                " 'half_pixel'"):
+            import_onnx(model)          # 4 → 9: position 4 of the output falls on a tie of ONNX's rounding
+        return
+    check(model)
+
+
+def test_upsample_op_before_opset_10():
+    init = {"scales": np.array([1, 1, 2, 3], np.float32)}
+    check(one_node("Upsample", [1, 2, 3, 4], inputs=["scales"], initializers=init, opset=9, mode="nearest"))
+
+
+def test_norm_nodes():
+    channels = 6
+    init = {"s": weights(channels), "b": weights(channels, seed=1), "m": weights(channels, seed=2),
+            "v": np.random.default_rng(3).uniform(0.5, 1.5, channels).astype(np.float32),
+            "gs": weights(3, seed=4), "gb": weights(3, seed=5), "ls": weights(5, seed=6)}
+    nodes = [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["a"], epsilon=1e-3),
+             helper.make_node("LRN", ["a"], ["c"], size=3, alpha=0.02, beta=0.6, bias=2.0),
+             helper.make_node("InstanceNormalization", ["c", "s", "b"], ["d"], epsilon=1e-4),
+             helper.make_node("GroupNormalization", ["d", "gs", "gb"], ["e"], num_groups=3),   # opset 18: per group
+             helper.make_node("LayerNormalization", ["e", "ls"], ["y"], axis=-1)]
+    check(onnx_model(nodes, [1, channels, 4, 5], init), atol=1e-3)
+
+
+def test_gemm_and_matmul():
+    init = {"B": weights(12, 5), "C": weights(1, 5, seed=1), "M": weights(5, 3, seed=2), "A": weights(3, seed=3)}
+    nodes = [helper.make_node("Flatten", ["x"], ["f"], axis=1),
+             helper.make_node("Gemm", ["f", "B", "C"], ["g"], alpha=0.5, beta=2.0, transB=0, name="fc1"),
+             helper.make_node("MatMul", ["g", "M"], ["h"], name="fc2"),
+             helper.make_node("Add", ["h", "A"], ["y"], name="fc2_bias")]
+    imported = check(onnx_model(nodes, [1, 3, 2, 2], init))
+    assert imported.spec_text.count("type: Linear") == 2 and "LearnableTensor" not in imported.spec_text
+
+
+def test_channel_shuffle_pattern_and_constant_shapes():
+    """Reshape → Transpose → Reshape with shapes built by Shape/Gather/Concat from the tensor: one ChannelShuffle."""
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["n"], axis=0),
+             helper.make_node("Unsqueeze", ["n", "axes0"], ["n1"]),
+             helper.make_node("Concat", ["n1", "grouped"], ["s1"], axis=0),
+             helper.make_node("Reshape", ["x", "s1"], ["r1"], name="shuffle"),
+             helper.make_node("Transpose", ["r1"], ["t"], perm=[0, 2, 1, 3, 4]),
+             helper.make_node("Concat", ["n1", "flat"], ["s2"], axis=0),
+             helper.make_node("Reshape", ["t", "s2"], ["y"])]
+    init = {"zero": np.array(0, np.int64), "axes0": np.array([0], np.int64),
+            "grouped": np.array([3, 2, 4, 5], np.int64), "flat": np.array([6, 4, 5], np.int64)}
+    imported = check(onnx_model(nodes, [1, 6, 4, 5], init))
+    assert imported.spec_text.splitlines()[-1] == "  - {name: shuffle, type: ChannelShuffle, groups: 3}"
+
+
+def test_split_slice_squeeze():
+    init = {"split": np.array([2, 4], np.int64), "st": np.array([1], np.int64), "en": np.array([-1], np.int64),
+            "ax": np.array([3], np.int64), "sq": np.array([2], np.int64)}
+    nodes = [helper.make_node("Split", ["x", "split"], ["a", "b"], axis=1, name="split"),
+             helper.make_node("Slice", ["b", "st", "en", "ax"], ["c"], name="narrow"),
+             helper.make_node("Relu", ["a"], ["d"], name="relu"),
+             helper.make_node("Slice", ["d", "st", "en", "ax"], ["e"], name="narrow2"),
+             helper.make_node("Concat", ["e", "c"], ["f"], axis=1),
+             helper.make_node("Unsqueeze", ["f", "sq"], ["g"]),
+             helper.make_node("Squeeze", ["g", "sq"], ["y"])]
+    imported = check(onnx_model(nodes, [1, 6, 3, 5], init))
+    assert "from: split.1" in imported.spec_text and "from: split.0" in imported.spec_text

@@ -15,7 +15,7 @@ import numpy as np
 from .onnx_translate import Layer, PoolIndices, Translator
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
-_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _RESERVED = {"input", "true", "false", "null", "yes", "no", "on", "off", "none", "y", "n"}
 
 

@@ -14,6 +14,10 @@ from ..errors import ConvcalcError
 
 NEEDS_ONNX = "convcalc import needs the onnx package: pip install 'convcalc[onnx]'"
 _FOLD_ROUNDS = 8
+SAME_SHAPE = {"BatchNormalization", "InstanceNormalization", "LayerNormalization", "GroupNormalization", "LRN",
+              "Relu", "LeakyRelu", "PRelu", "Elu", "Celu", "Selu", "Sigmoid", "HardSigmoid", "HardSwish", "Tanh",
+              "Softplus", "Mish", "Gelu", "Softmax", "LogSoftmax", "Dropout", "Identity", "Clip", "Abs", "Sqrt",
+              "Erf", "Cast", "ThresholdedRelu"}
 _NOT_FOLDED = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial", "Bernoulli",
                "If", "Loop", "Scan"}
 
@@ -214,7 +218,12 @@ class OnnxModel:
         return [np.asarray(next(results)) if name else None for name in node.output]
 
     def shape(self, name: str) -> tuple[int, ...] | None:
-        """The tensor's static shape (batched, batch 1), or None where it is not known."""
+        """The tensor's static shape (batched, batch 1), or None where it is not known (an op that keeps its
+        input's shape, where ONNX's inference stopped, keeps it here)."""
         if name in self.consts:
             return tuple(self.consts[name].shape)
+        if name not in self.shapes and name in self.producers and self.producers[name].op_type in SAME_SHAPE:
+            shape = self.shape(self.producers[name].input[0])
+            if shape is not None:
+                self.shapes[name] = shape
         return self.shapes.get(name)

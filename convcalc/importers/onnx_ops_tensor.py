@@ -87,7 +87,7 @@ def _reshape_to(t: Translator, node, x: str, source: tuple[int, ...], target: tu
 
 def _target_shape(t: Translator, node, shape, wanted) -> tuple[int, ...]:
     """ONNX Reshape's output shape (0 copies the input's size unless allowzero, one -1 inferred)."""
-    allowzero = int(node.attribute and next((att.i for att in node.attribute if att.name == "allowzero"), 0))
+    allowzero = next((att.i for att in node.attribute if att.name == "allowzero"), 0)
     out = [shape[i] if (v == 0 and not allowzero) else int(v) for i, v in enumerate(wanted)]
     if -1 in out:
         known = int(np.prod([v for v in out if v != -1]))
