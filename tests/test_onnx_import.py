@@ -428,3 +428,151 @@ def test_split_slice_squeeze():
              helper.make_node("Squeeze", ["g", "sq"], ["y"])]
     imported = check(onnx_model(nodes, [1, 6, 3, 5], init))
     assert "from: split.1" in imported.spec_text and "from: split.0" in imported.spec_text
+
+
+# ============================================================================ what convcalc cannot express
+
+def _relu_exp_model() -> onnx.ModelProto:
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("Exp", ["r"], ["e"], name="exp"),
+             helper.make_node("Relu", ["e"], ["y"], name="relu2")]
+    return onnx_model(nodes, [1, 3, 6, 6], W33)
+
+
+@pytest.mark.parametrize("model, message", [
+    (_relu_exp_model(), "node 'exp' (Exp): convcalc has no layer for the ONNX op Exp"),
+    (one_node("LRN", [1, 4, 3, 3], size=4),
+     "node 'the_lrn' (LRN): size 4: ONNX's even window puts the extra channel after, torch's LocalResponseNorm"
+     " before (convcalc's); only odd sizes agree"),
+    (one_node("HardSigmoid", [1, 4, 3, 3]),
+     "node 'the_hardsigmoid' (HardSigmoid): alpha 0.2, beta 0.5: convcalc's Hardsigmoid is relu6(x + 3)/6"
+     " (alpha 1/6, beta 1/2)"),
+    (one_node("Resize", [1, 3, 4, 4], inputs=["", "s"], initializers={"s": np.array([1, 1, 2, 2], np.float32)},
+              mode="linear", coordinate_transformation_mode="asymmetric"),
+     "node 'the_resize' (Resize): coordinate_transformation_mode 'asymmetric' with mode 'linear': convcalc's"
+     " Upsample interpolates with half_pixel or align_corners only"),
+    (one_node("Softmax", [1, 4, 3, 3], opset=11, axis=1),
+     "node 'the_softmax' (Softmax): axis 1 before opset 13 normalises over every axis from 1 on (a flattened 2-D"
+     " softmax); convcalc's Softmax takes one dim"),
+    (onnx_model([helper.make_node("Sub", ["x", "x"], ["y"], name="diff")], [1, 2, 3, 3]),
+     "node 'diff' (Sub): a difference of two computed tensors: convcalc has Add and Multiply of tensors only"),
+    (one_node("Transpose", [1, 2, 3, 3], perm=[1, 0, 2, 3]),
+     "node 'the_transpose' (Transpose): perm [1, 0, 2, 3] moves the batch axis: convcalc's Permute keeps it"
+     " first"),
+    (one_node("Pad", [1, 2, 3, 3], inputs=["p"], initializers={"p": np.array([0, 1, 0, 0, 0, 1, 0, 0])}),
+     "node 'the_pad' (Pad): pads [0, 1, 0, 0, 0, 1, 0, 0] pad axis 1 (the channels); convcalc's padding layers"
+     " pad the spatial axes only"),
+])
+def test_one_line_errors(model, message):
+    with pytest.raises(ConvcalcError) as caught:
+        import_onnx(model)
+    assert str(caught.value) == message
+
+
+def test_symbolic_input_size():
+    model = one_node("Relu", [1, 3, 4, 4])
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
+    with pytest.raises(ConvcalcError, match="the input 'x' has a symbolic size on axis 2 \\('height'\\); convcalc"
+                                            " needs the model's input size"):
+        import_onnx(model)
+
+
+def test_partial_imports_up_to_the_first_node_it_cannot_express():
+    imported = import_onnx(_relu_exp_model(), partial=True)
+    assert imported.skipped == ["node 'exp' (Exp): convcalc has no layer for the ONNX op Exp", "node 'relu2' (Relu)"]
+    assert [node.name for node in imported.graph().nodes] == ["conv", "relu"]
+    assert ("# --partial: 2 node(s) not imported; it stopped at node 'exp' (Exp): convcalc has no layer for the ONNX"
+            " op Exp") in imported.spec_text
+
+
+def test_without_the_onnx_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(ConvcalcError) as caught:
+        import_onnx(b"")
+    assert str(caught.value) == "convcalc import needs the onnx package: pip install 'convcalc[onnx]'"
+    result = CliRunner().invoke(app, ["import", "model.onnx"])
+    assert result.exit_code == 2
+    assert result.stderr == "error: convcalc import needs the onnx package: pip install 'convcalc[onnx]'\n"
+
+
+# ============================================================================ the command line
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A small residual classifier as an .onnx file (random initializers)."""
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+            self.conv = nn.Conv2d(8, 8, 3, padding=1)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5))
+
+        def forward(self, x):
+            x = self.stem(x)
+            return self.head(torch.relu(self.conv(x) + x))
+
+    path = tmp_path_factory.mktemp("onnx") / "net.onnx"
+    onnx.save(randomised(export(Net(), (3, 12, 12))), path)
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_cli_import_writes_spec_and_weights(model_file, tmp_path):
+    spec, npz = tmp_path / "net.yaml", tmp_path / "net.npz"
+    result = invoke("import", model_file, "-o", spec, "--weights", npz)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == f"spec written to {spec}\n6 weight arrays written to {npz}\n"
+    text = spec.read_text()
+    assert text.startswith("# imported from net.onnx by convcalc import (ONNX opset 18, ir 8, produced by pytorch")
+    assert "name: net\ninput: [3, 12, 12]\n" in text
+    x = np.random.default_rng(0).standard_normal((1, 3, 12, 12)).astype(np.float32)
+    from_spec = convcalc.run(str(spec), x, weights=str(npz), rf_check=False)
+    np.testing.assert_allclose(from_spec.output, ort_run(onnx.load(model_file), x), rtol=1e-4, atol=1e-5)
+    assert invoke("import", model_file).stdout == text           # no -o: the spec on standard output
+
+
+def test_cli_commands_take_an_onnx_model(model_file):
+    result = invoke("analyze", model_file, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    import json
+    assert json.loads(result.stdout)["totals"]["params"] == 224 + 584 + 45    # the BatchNorm folded by the export
+    result = invoke("run", model_file, "--format", "json", "--rf-check", "none")
+    assert result.exit_code == 0, result.stderr
+    for command in (["rf", model_file], ["lint", model_file, "--format", "json"]):
+        result = invoke(*command)
+        assert result.exit_code == 0, (command, result.stderr)
+    assert str(model_file) in invoke("lint", model_file).stdout
+
+
+def test_cli_run_uses_the_models_initializers(model_file, tmp_path):
+    x = np.random.default_rng(1).standard_normal((1, 3, 12, 12)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    result = invoke("run", model_file, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy",
+                    "--rf-check", "none")
+    assert result.exit_code == 0, result.stderr
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), ort_run(onnx.load(model_file), x), rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_cli_errors(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    onnx.save(_relu_exp_model(), bad)
+    result = invoke("import", bad)
+    assert result.exit_code == 2
+    assert result.stderr == "error: node 'exp' (Exp): convcalc has no layer for the ONNX op Exp\n"
+    assert invoke("analyze", bad).stderr == result.stderr
+    result = invoke("import", bad, "--partial", "-o", tmp_path / "part.yaml")
+    assert result.exit_code == 0
+    assert result.stderr.endswith("--partial: 2 nodes not imported; it stopped at node 'exp' (Exp): convcalc has"
+                                  " no layer for the ONNX op Exp\n")
+    result = invoke("import", tmp_path / "missing.onnx")
+    assert (result.exit_code, result.stderr) == (2, f"error: {tmp_path / 'missing.onnx'}: no such ONNX file\n")
+    (tmp_path / "junk.onnx").write_bytes(b"not a model")
+    result = invoke("analyze", tmp_path / "junk.onnx")
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {tmp_path / 'junk.onnx'}: not an ONNX model")
+    result = invoke("analyze", bad, "--set", "a=1")
+    assert result.exit_code == 2 and "an ONNX model has none" in result.stderr

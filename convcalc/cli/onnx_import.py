@@ -62,6 +62,6 @@ def import_command(
     for note in notes:
         console.print(note, markup=False)
     if imported.skipped:
-        console.print(f"--partial: imported up to {imported.skipped[0]}; {len(imported.skipped)} node(s) left"
-                      f" out: {', '.join(s.split(':')[0] for s in imported.skipped[:5])}"
-                      f"{', ...' if len(imported.skipped) > 5 else ''}", markup=False)
+        left = len(imported.skipped)
+        console.print(f"--partial: {left} node{'s' if left > 1 else ''} not imported; it stopped at"
+                      f" {imported.skipped[0]}", markup=False)

@@ -160,7 +160,8 @@ def spec_text(translator: Translator, source: str) -> tuple[str, dict[str, np.nd
     graph_name = _sanitise(stem) or _sanitise(model.graph.name) or "imported"
     lines = header(model, source)
     if translator.skipped:
-        lines.append(f"# --partial: {len(translator.skipped)} node(s) not imported, from {translator.skipped[0]}")
+        lines.append(f"# --partial: {len(translator.skipped)} node(s) not imported; it stopped at"
+                     f" {translator.skipped[0]}")
     lines += [f"name: {yaml_value(graph_name)}", f"input: {yaml_value(list(model.input_shape[1:]))}"]
     output = getattr(translator, "output_ref", None)
     if output is not None and not translator.skipped and output != f"#{layers[-1].id}":

@@ -77,8 +77,7 @@ class Translator:
                     raise
                 left = [n for n in nodes[index:] if id(n) not in self.done
                         and not all(not o or o in self.model.consts for o in n.output)]
-                self.skipped = [f"{node_label(n)}" for n in left]
-                self.skipped[0] += f": {exc}"
+                self.skipped = [str(exc)] + [node_label(n) for n in left[1:]]    # the first: why it stopped
                 return
         output = self.model.output_name
         if output not in self.refs:
