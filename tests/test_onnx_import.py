@@ -576,3 +576,53 @@ def test_cli_errors(tmp_path):
     assert result.exit_code == 2 and result.stderr.startswith(f"error: {tmp_path / 'junk.onnx'}: not an ONNX model")
     result = invoke("analyze", bad, "--set", "a=1")
     assert result.exit_code == 2 and "an ONNX model has none" in result.stderr
+
+
+# ============================================================================ readable output: names, branches, blocks
+
+class BasicBlock(nn.Module):
+    def __init__(self, channels, stride=1):
+        super().__init__()
+        inputs = channels if stride == 1 else channels // 2
+        self.conv1 = nn.Conv2d(inputs, channels, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.downsample = None if stride == 1 else nn.Sequential(nn.Conv2d(inputs, channels, 1, stride, bias=False),
+                                                                 nn.BatchNorm2d(channels))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))) + identity)
+
+
+class TinyResNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.layer1 = nn.Sequential(BasicBlock(8), BasicBlock(8), BasicBlock(8))
+        self.layer2 = nn.Sequential(BasicBlock(16, 2), BasicBlock(16), BasicBlock(16))
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = self.layer2(self.layer1(self.conv1(x)))
+        return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def test_repeated_residual_units_become_blocks():
+    """layer1.0-2 and layer2.1-2 (torch's names kept by ``names:``, so the weights' keys are the module's); layer2.0
+    (with its downsample) stays as it is; ``from:`` only where the graph branches."""
+    model = TinyResNet()
+    imported = check(export(model, (3, 16, 16)))
+    text = imported.spec_text
+    assert "  - {type: Unit1, repeat: 3, names: \"layer1.${index}\"}\n" in text
+    assert "  - {type: Unit2, repeat: 2, names: \"layer2.${index + 1}\"}\n" in text
+    assert "      - {name: add, type: Add, from: [conv2, input]}\n" in text
+    assert "  - {name: layer2.0.conv1, type: Conv2d, out_channels: 16, kernel_size: 3, stride: 2, padding: 1, from:" \
+           " layer1.2}\n" in text
+    assert set(imported.weights) == {k for k in model.state_dict() if "bn" not in k and "downsample.1" not in k
+                                     and "num_batches" not in k} | {k.replace("weight", "bias") for k in
+                                                                    model.state_dict() if "conv" in k or
+                                                                    "downsample.0" in k}
+    assert param_count(imported) == sum(v.size for v in imported.weights.values())

@@ -16,7 +16,8 @@ from .onnx_translate import Layer, PoolIndices, Translator
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
-_RESERVED = {"input", "true", "false", "null", "yes", "no", "on", "off", "none", "y", "n"}
+_YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "none", "y", "n", "~"}   # YAML 1.1 reads as non-strings
+_RESERVED = _YAML_WORDS | {"input"}                                                     # never a layer's name
 
 
 def _sanitise(text: str) -> str:
@@ -35,10 +36,12 @@ def module_path(node_name: str) -> tuple[str, str] | None:
         return None
     if len(segments) == 1:
         return "", segments[0]
-    path = ""
+    parts: list[str] = []
     for segment in segments[:-1]:
-        path = segment if not path or segment.startswith(path + ".") else f"{path}.{segment}"
-    return path, segments[-1]
+        pieces = segment.split(".")
+        overlap = next((n for n in range(min(len(parts), len(pieces) - 1), 0, -1) if parts[-n:] == pieces[:n]), 0)
+        parts += pieces[overlap:]          # torch's scopes repeat the parent: /layer1/layer1.0, /downsample/downsample.0
+    return ".".join(parts), segments[-1]
 
 
 def assign_names(layers: list[Layer]) -> None:
@@ -48,6 +51,8 @@ def assign_names(layers: list[Layer]) -> None:
     for layer in layers:
         if paths[layer.id] is not None:
             per_path[paths[layer.id][0]] = per_path.get(paths[layer.id][0], 0) + 1
+    parents = {path.rsplit(".", 1)[0] for path in per_path if "." in path}
+    parents |= {p[:i] for p in per_path for i in range(len(p)) if p[i] == "."}
     taken: set[str] = set()
     counters: dict[str, int] = {}
 
@@ -74,7 +79,7 @@ def assign_names(layers: list[Layer]) -> None:
             path, op = scoped
             if not path:
                 layer.name = unique(op.lower(), fallback)
-            elif per_path[path] == 1 and _sanitise(path) not in taken:
+            elif per_path[path] == 1 and path not in parents and _sanitise(path) not in taken:
                 layer.name = unique(path, fallback)
             else:
                 layer.name = unique(f"{path}.{op.lower()}", fallback)
@@ -119,7 +124,7 @@ def yaml_value(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}: {yaml_value(v)}" for k, v in value.items()) + "}"
     text = str(value)
-    return text if _PLAIN.match(text) and text.lower() not in _RESERVED else json.dumps(text)
+    return text if _PLAIN.match(text) and text.lower() not in _YAML_WORDS else json.dumps(text)
 
 
 def layer_line(layer: Layer, names: dict[int, str], previous: Layer | None, indent: str = "  ") -> str:
@@ -163,10 +168,11 @@ def spec_text(translator: Translator, source: str) -> tuple[str, dict[str, np.nd
         lines.append(f"# --partial: {len(translator.skipped)} node(s) not imported; it stopped at"
                      f" {translator.skipped[0]}")
     lines += [f"name: {yaml_value(graph_name)}", f"input: {yaml_value(list(model.input_shape[1:]))}"]
-    output = getattr(translator, "output_ref", None)
-    if output is not None and not translator.skipped and output != f"#{layers[-1].id}":
-        lines.append(f"output: {yaml_value(resolve(output, names))}")
-    blocks, body, weights = fold_repeats(layers, names, weights)
+    output = getattr(translator, "output_ref", None) if not translator.skipped else None
+    output_id = int(output[1:].split(".")[0]) if output and output.startswith("#") else None
+    blocks, body, weights, shown = fold_repeats(layers, names, weights, output_id)
+    if output is not None and output != f"#{layers[-1].id}":
+        lines.append(f"output: {yaml_value(resolve(output, shown))}")
     lines += blocks
     lines.append("layers:")
     lines += body

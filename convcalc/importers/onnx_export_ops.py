@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
+
 from ..layers.base import Layer
 from ..layers.dense import batch_axis
 from .onnx_build import Builder, Refused, Site
@@ -276,18 +278,27 @@ def _instance_norm(b: Builder, s: Site) -> str:
     return _affine(b, _standardize(b, s.inputs[0], axes, float(s.layer.eps), s.name), s, True)
 
 
+def _normalized(b: Builder, s: Site, x: str, count: int, shape: tuple[int, ...]) -> str:
+    """Layer norm over the last ``count`` axes of ``x`` (batchless ``shape``): ONNX's LayerNormalization from opset
+    17 (the missing weight/bias as constant ones/zeros), composed before."""
+    rank = len(shape) + 1
+    if b.opset < 17:
+        return _affine(b, _standardize(b, x, list(range(rank - count, rank)), float(s.layer.eps), s.name), s, False)
+    normalized = list(shape[len(shape) - count:])
+    scale = s.params.get("weight") or b.const(np.ones(normalized), s.name)
+    inputs = [x, scale] + ([s.params["bias"]] if "bias" in s.params else [])
+    return b.op("LayerNormalization", inputs, s.name, axis=-count, epsilon=float(s.layer.eps))
+
+
 def _layer_norm(b: Builder, s: Site) -> str:
-    rank, count = _rank(s), len(s.layer.normalized_shape)
-    axes = list(range(rank - count, rank))
-    return _affine(b, _standardize(b, s.inputs[0], axes, float(s.layer.eps), s.name), s, False)
+    return _normalized(b, s, s.inputs[0], len(s.layer.normalized_shape), tuple(s.in_shapes[0]))
 
 
 def _layer_norm_2d(b: Builder, s: Site) -> str:
     """torchvision's: permute to [N, H, W, C], layer norm over the trailing axes, permute back."""
-    rank = _rank(s)
-    count = s.layer.count()
+    rank, shape = _rank(s), tuple(s.in_shapes[0])
     x = b.op("Transpose", s.inputs, s.name, perm=[0, *range(2, rank), 1])
-    x = _affine(b, _standardize(b, x, list(range(rank - count, rank)), float(s.layer.eps), s.name), s, False)
+    x = _normalized(b, s, x, s.layer.count(), (*shape[1:], shape[0]))
     return b.op("Transpose", [x], s.name, perm=[0, rank - 1, *range(1, rank - 1)])
 
 

@@ -311,6 +311,8 @@ def resample(b: Builder, s: Site) -> str:
         scales = b.const([1.0, 1.0, *(p.o / p.i for p in plans)], s.name)
         return b.op("Resize", [x, "", scales], s.name, mode="nearest", nearest_mode="floor",
                     coordinate_transformation_mode="asymmetric")
+    if all(p.linear and p.o > 1 and not (p.o == p.i and p.copies()) for p in plans):
+        return _resize_linear(b, s, plans)
     for axis, plan in enumerate(plans, start=1):
         if plan.o == plan.i and plan.copies():
             continue
@@ -324,6 +326,18 @@ def resample(b: Builder, s: Site) -> str:
     if x == s.inputs[0]:
         return b.op("Identity", [x], s.name)
     return x
+
+
+def _resize_linear(b: Builder, s: Site, plans) -> str:
+    """(Bi/tri)linear resampling as ONNX's Resize: align_corners as 'align_corners', else 'pytorch_half_pixel' (the
+    source (u + 0.5)/scale − 0.5, clamped at 0), by PyTorch's scale factor where it samples with one, else to the
+    sizes (coordinates equal to PyTorch's up to float rounding)."""
+    mode = "align_corners" if plans[0].align_corners else "pytorch_half_pixel"
+    if all(p.factor is not None for p in plans) and not plans[0].align_corners:
+        scales = b.const([1.0, 1.0, *(float(p.factor) for p in plans)], s.name)
+        return b.op("Resize", [s.inputs[0], "", scales], s.name, mode="linear", coordinate_transformation_mode=mode)
+    sizes = b.full_shape(s.inputs[0], [p.o for p in plans], s.name)
+    return b.op("Resize", [s.inputs[0], "", "", sizes], s.name, mode="linear", coordinate_transformation_mode=mode)
 
 
 WINDOW_EMITTERS: dict[str, Emitter] = {
