@@ -49,7 +49,7 @@ MODELS = {"bvlc_alexnet": 1e-3, "densenet121": 2e-3, "inception_v1": 1e-3, "ince
           "shufflenet": 1e-3, "squeezenet": 1e-3, "vgg19": 1e-3, "zfnet512": 1e-3}
 ATOL = 1e-7
 FULL = os.environ.get("CONVCALC_ONNX_FULL") == "1"
-SLOW = {"vgg19", "zfnet512", "bvlc_alexnet", "densenet121", "inception_v2"}   # NumPy seconds each: see the report
+SLOW = {"vgg19", "zfnet512"}     # 20 and 12 s a NumPy forward at 224 (VGG-19: 19.6 GMACs), run twice each
 HAS_IMPORTER = (importlib.util.find_spec("convcalc.importers") is not None
                 and importlib.util.find_spec("convcalc.importers.onnx_import") is not None)
 needs_importer = pytest.mark.skipif(not HAS_IMPORTER, reason="convcalc.importers.onnx_import is not in the tree yet")
@@ -138,6 +138,9 @@ def materialised(model, seed: int | None = None):
     del graph.node[:]
     graph.node.extend(kept)
     graph.initializer.extend(new_inits)
+    if model.ir_version < 4:                              # IR 3: every initializer is also a graph input
+        graph.input.extend(helper.make_tensor_value_info(init.name, init.data_type, list(init.dims))
+                           for init in new_inits)
     used = {name for node in graph.node for name in node.input}
     unused = [init for init in graph.initializer if init.name not in used]
     for init in unused:                                   # the shape vectors, now read by nothing
@@ -260,12 +263,21 @@ def test_random_weights_layer_by_layer(name):
     by_shape: dict[tuple, list[str]] = {}
     for tensor, value in theirs.items():
         by_shape.setdefault(value.shape, []).append(tensor)
+    def same(value: np.ndarray, tensor: str) -> bool:
+        ref = theirs[tensor]
+        probe = np.linspace(0, ref.size - 1, num=min(ref.size, 97), dtype=np.int64)   # cheap first: 97 elements
+        flat, ref_flat = value.reshape(-1), ref.reshape(-1)
+        scale = float(np.max(np.abs(ref_flat[probe]))) if ref.size else 0.0
+        if not np.allclose(flat[probe], ref_flat[probe], rtol=rtol, atol=max(ATOL, rtol * 1e-1 * scale)):
+            return False
+        return close(value.reshape(ref.shape), ref, rtol)
+
     unmatched = []
     matched_theirs = set()
-    for layer, value in checked.maps.items():
-        hits = [t for t in by_shape.get(value.shape, []) if close(value, theirs[t], rtol)]
+    for layer, value in checked.result.maps.items():
+        hits = [t for t in by_shape.get(value.shape, []) if same(value, t)]
         if not hits and value.ndim == 2:         # a classifier's (N, F) against ONNX's (N, F, 1, 1)
-            hits = [t for t, v in theirs.items() if v.size == value.size and close(value.reshape(v.shape), v, rtol)]
+            hits = [t for t, v in theirs.items() if v.size == value.size and same(value, t)]
         if hits:
             matched_theirs.update(hits)
         else:
@@ -287,4 +299,4 @@ def test_random_weights_layer_by_layer(name):
         if node.output[0] not in matched_theirs:
             missing.append(f"{node.name or node.output[0]} ({node.op_type})")
     assert not missing, f"onnxruntime tensors no convcalc layer produced: {missing[:10]}"
-    print(f"{name}: {len(checked.maps)} layers matched in {seconds:.1f} s")
+    print(f"{name}: {len(checked.result.maps)} layers matched in {seconds:.1f} s")
