@@ -95,6 +95,7 @@ def check(model: onnx.ModelProto, shape=None, seed: int = 0, atol: float = 2e-4)
     expected = ort_run(model, x)
     summary = analyze(graph)
     assert tuple(summary.output_shape) == expected.shape[1:], imported.spec_text
+    assert summary.totals.params == sum(v.size for k, v in imported.weights.items() if "running_" not in k)
     checked = convcalc.run(graph, x, weights=imported.weights, rf_check=False)
     assert checked.ok
     assert checked.output.shape == expected.shape
@@ -454,7 +455,7 @@ def _relu_exp_model() -> onnx.ModelProto:
      " Upsample interpolates with half_pixel or align_corners only"),
     (one_node("Softmax", [1, 4, 3, 3], opset=11, axis=1),
      "node 'the_softmax' (Softmax): axis 1 before opset 13 normalises over every axis from 1 on (a flattened 2-D"
-     " softmax); convcalc's Softmax takes one dim"),
+     " softmax over [4, 3, 3]); convcalc's Softmax takes one dim"),
     (onnx_model([helper.make_node("Sub", ["x", "x"], ["y"], name="diff")], [1, 2, 3, 3]),
      "node 'diff' (Sub): a difference of two computed tensors: convcalc has Add and Multiply of tensors only"),
     (one_node("Transpose", [1, 2, 3, 3], perm=[1, 0, 2, 3]),

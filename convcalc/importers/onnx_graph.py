@@ -108,13 +108,13 @@ class OnnxModel:
                 self.consumers.setdefault(name, []).append(node)
         self.consumers.setdefault(self.output_name, []).append(None)
         self.shapes: dict[str, tuple[int, ...]] = {}
-        self._infer(self.model)
+        self._infer()
         for _ in range(_FOLD_ROUNDS):     # a Shape folds once its input's shape is known, which may need a fold
             known = len(self.consts)
             self._fold()
             if len(self.consts) == known:
                 break
-            self._infer(self._with_constants())
+            self._infer()
 
     def _static_input(self, value) -> tuple[int, ...]:
         dims = value.type.tensor_type.shape.dim
@@ -133,20 +133,35 @@ class OnnxModel:
                                       " with a fixed input size)")
         return tuple(shape)
 
-    def _fixed_model(self, model):
-        """``model`` with the input's batch set to 1 (so shapes are static)."""
-        copy = self.onnx.ModelProto()
-        copy.CopyFrom(model)
-        for value in copy.graph.input:
-            if value.name == self.input_name:
-                for dim, size in zip(value.type.tensor_type.shape.dim, self.input_shape):
-                    dim.Clear()
-                    dim.dim_value = size
-        return copy
+    def _skeleton(self):
+        """The graph for ONNX's shape inference: the nodes not folded yet, the input with batch 1, and each constant
+        they read as an input of its shape (small integer ones as values, for the data propagation of Reshape's
+        shapes): no copy of the weights."""
+        from onnx import helper
 
-    def _infer(self, model) -> None:
+        nodes = [n for n in self.graph.node if not all(not o or o in self.consts for o in n.output)]
+        read = {name for n in nodes for name in n.input if name in self.consts}
+        inputs = [helper.make_tensor_value_info(self.input_name, self._elem_type(), self.input_shape)]
+        values = []
+        for name in sorted(read):
+            array = np.asarray(self.consts[name])
+            if array.dtype.kind in "iub" and array.size <= 4096:
+                values.append(self.onnx.numpy_helper.from_array(array, name))
+            elif array.dtype != object:
+                inputs.append(helper.make_tensor_value_info(
+                    name, helper.np_dtype_to_tensor_dtype(array.dtype), array.shape))
+        graph = helper.make_graph(nodes, "skeleton", inputs, list(self.graph.output), values)
+        model = helper.make_model(graph, opset_imports=list(self.model.opset_import))
+        model.ir_version = self.model.ir_version
+        return model
+
+    def _elem_type(self) -> int:
+        value = next(v for v in self.graph.input if v.name == self.input_name)
+        return value.type.tensor_type.elem_type or 1
+
+    def _infer(self) -> None:
         try:
-            inferred = self.onnx.shape_inference.infer_shapes(self._fixed_model(model), data_prop=True)
+            inferred = self.onnx.shape_inference.infer_shapes(self._skeleton(), data_prop=True)
         except Exception:    # noqa: BLE001 - inference is a help; what it cannot say the translation asks for
             return
         self.shapes[self.input_name] = self.input_shape
@@ -154,19 +169,6 @@ class OnnxModel:
             tensor = value.type.tensor_type
             if tensor.HasField("shape") and all(d.HasField("dim_value") for d in tensor.shape.dim):
                 self.shapes.setdefault(value.name, tuple(d.dim_value for d in tensor.shape.dim))
-
-    def _with_constants(self):
-        """The model with every folded constant as an initializer (for a second shape inference)."""
-        copy = self.onnx.ModelProto()
-        copy.CopyFrom(self.model)
-        known = {i.name for i in copy.graph.initializer}
-        kept = [n for n in copy.graph.node if not all(o in self.consts for o in n.output if o)]
-        del copy.graph.node[:]
-        copy.graph.node.extend(kept)
-        for name, value in self.consts.items():
-            if name not in known and value.dtype != object:
-                copy.graph.initializer.append(self.onnx.numpy_helper.from_array(np.asarray(value), name))
-        return copy
 
     def _fold(self) -> None:
         for node in self.graph.node:

@@ -142,12 +142,16 @@ def parametrised(t: Translator, node, a: dict) -> None:
 @rule("Softmax", "LogSoftmax")
 def softmax(t: Translator, node, a: dict) -> None:
     x = t.x(node)
-    rank = len(t.shape(node))
+    shape = t.shape(node)
+    rank = len(shape)
     default = -1 if t.model.opset >= 13 else 1
     axis = int(a.get("axis", default)) % rank
-    if t.model.opset < 13 and axis != rank - 1:
-        raise t.fail(f"axis {axis} before opset 13 normalises over every axis from {axis} on (a flattened 2-D"
-                     " softmax); convcalc's Softmax takes one dim")
+    if t.model.opset < 13:      # over every axis from `axis` on: one axis where the others have length 1
+        longer = [i for i in range(axis, rank) if shape[i] != 1]
+        if len(longer) > 1:
+            raise t.fail(f"axis {axis} before opset 13 normalises over every axis from {axis} on (a flattened 2-D"
+                         f" softmax over {list(shape[axis:])}); convcalc's Softmax takes one dim")
+        axis = longer[0] if longer else axis
     if axis == 0:
         raise t.fail("axis 0 is the batch: convcalc's Softmax normalises within a sample")
     t.bind(node.output[0], t.emit(node, "Softmax" if node.op_type == "Softmax" else "LogSoftmax", {"dim": axis}, [x]))
