@@ -100,7 +100,10 @@ def cases() -> list[tuple[str, dict]]:
     found += [_single("Upsample", args) for args in (
         {"scale_factor": 2}, {"size": [7, 13]}, {"scale_factor": 1.7, "mode": "nearest-exact"},
         {"scale_factor": 2, "mode": "bilinear", "align_corners": True}, {"size": [5, 17], "mode": "bilinear"},
-        {"scale_factor": 1.5, "mode": "bicubic"}, {"size": [4, 6], "mode": "area"})]
+        {"scale_factor": 1.5, "mode": "bicubic"}, {"size": [4, 6], "mode": "area"},
+        {"scale_factor": 0.6, "mode": "bilinear"}, {"size": [4, 1], "mode": "bilinear"},
+        {"scale_factor": [0.5, 1.3], "mode": "bilinear", "align_corners": True},
+        {"scale_factor": 1.3, "mode": "bilinear", "recompute_scale_factor": True})]
     found += [_single("Upsample", {"scale_factor": 2.5, "mode": "linear"}, SHAPES[1]),
               _single("Upsample", {"size": [3, 8, 9], "mode": "trilinear"}, SHAPES[3]),
               _single("UpsamplingNearest2d", {"scale_factor": 2}),

@@ -91,6 +91,8 @@ def export_onnx(graph: Graph, weights: Mapping[str, np.ndarray] | None = None, *
     return model.SerializeToString()
 
 
+PROTOBUF_LIMIT = 2**31 - 2**26       # 2 GiB less room for the graph itself
+
 # ONNX Runtime reads models up to a given IR version; the opset's own IR version keeps old runtimes able to load it
 _IR_FOR_OPSET = {13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10, 22: 10}
 
@@ -103,7 +105,7 @@ def _initializers(onnx: Any, graph: Graph, summary: Any, state: Mapping[str, Map
                   builder: Builder) -> tuple[list[Any], dict[str, str]]:
     """The state_dict as float32 initializers named by its keys (tied layers have none of their own); and
     key -> tensor name (the same)."""
-    tensors, keys = [], {}
+    tensors, keys, total = [], {}, 0
     for node, row in zip(graph.nodes, summary.layers):
         if node.tie is not None:
             continue
@@ -112,6 +114,11 @@ def _initializers(onnx: Any, graph: Graph, summary: Any, state: Mapping[str, Map
                 continue
             key = state_key(node.name, name)
             value = np.asarray(state[node.name][name], dtype=np.float32)
+            total += value.nbytes
+            if total > PROTOBUF_LIMIT:
+                raise ExportError(f"the parameters take more than {PROTOBUF_LIMIT / 2**30:.0f} GiB, the most one ONNX"
+                                  " file holds (protobuf's limit); export at a smaller size (--input-size) or with"
+                                  " fewer parameters")
             tensors.append(onnx.numpy_helper.from_array(value, key))
             builder.tensor_names.add(key)
             keys[key] = key

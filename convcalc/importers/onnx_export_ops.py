@@ -82,16 +82,20 @@ def _silu(b: Builder, s: Site) -> str:
 
 
 def _gelu(b: Builder, s: Site) -> str:
-    """x·Φ(x) = 0.5·x·(1 + erf(x/√2)); 'tanh': 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))."""
+    """x·Φ(x) = 0.5·x·(1 + erf(x/√2)); 'tanh': 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))); ONNX's Gelu from opset
+    20."""
     x, name = s.inputs[0], s.name
+    if b.opset >= 20:
+        return b.op("Gelu", [x], name, approximate=s.layer.approximate)
     if s.layer.approximate == "tanh":
         cube = b.op("Mul", [b.op("Mul", [x, x], name), x], name)
         inner = b.op("Add", [x, b.op("Mul", [cube, b.const(0.044715, name)], name)], name)
         core = b.op("Tanh", [b.op("Mul", [inner, b.const(math.sqrt(2.0 / math.pi), name)], name)], name)
     else:
         core = b.op("Erf", [b.op("Div", [x, b.const(math.sqrt(2.0), name)], name)], name)
-    half = b.op("Mul", [x, b.const(0.5, name)], name)
-    return b.op("Mul", [half, b.op("Add", [core, b.const(1.0, name)], name)], name)
+    # torch.onnx's order (opset < 20): x·(1 + erf(x/√2)), then ·0.5: the pattern importers recognise
+    return b.op("Mul", [b.op("Mul", [x, b.op("Add", [core, b.const(1.0, name)], name)], name), b.const(0.5, name)],
+                name)
 
 
 def _softplus_core(b: Builder, x: str, name: str) -> str:
