@@ -96,9 +96,7 @@ def conv_transpose(t: Translator, node, a: dict) -> None:
     if "output_shape" in a or auto in ("SAME_UPPER", "SAME_LOWER"):
         wanted = [int(v) for v in a["output_shape"][-n:]] if "output_shape" in a else [i * s for i, s in
                                                                                        zip(sizes, stride)]
-        totals = [f - w for f, w in zip(full, wanted)]
-        if any(total < 0 for total in totals):
-            raise t.fail(f"output_shape {wanted} is longer than the full transposed conv {full}")
+        totals = [f - w for f, w in zip(full, wanted)]      # negative: longer than the full conv (at the end)
         upper = auto == "SAME_UPPER"
         pairs = [(tot // 2, tot - tot // 2) if upper else (tot - tot // 2, tot // 2) for tot in totals]
     elif auto == "VALID":
@@ -164,6 +162,9 @@ def _pool(t: Translator, node, a: dict, kind: str) -> None:
     symbolic = (auto == "SAME_UPPER" and not ceil and all(d == 1 for d in dilation)
                 and (kind == "max" or (kind == "avg" and not include_pad)))
     padding = "tf_same" if symbolic else padding_arg(pairs)
+    if isinstance(padding, (int, list)) and not symbolic and any(
+            max(lo, hi) > k // 2 for (lo, hi), k in zip(pairs, kernel)):
+        padding = [[lo, hi] for lo, hi in pairs]      # beyond torch's kernel_size // 2: ONNX's pairs
     if padding != 0:
         args["padding"] = padding
     if any(d != 1 for d in dilation):

@@ -114,6 +114,12 @@ def resize(t: Translator, node, a: dict) -> None:
     if coordinates == "pytorch_half_pixel" and any(o == 1 < i for o, i in zip(out[2:], shape[2:])):
         raise t.fail("coordinate_transformation_mode 'pytorch_half_pixel' with an output length 1: torch's"
                      " half-pixel rule samples the middle there, ONNX's position 0")
+    if coordinates == "align_corners" and scales is not None and mode != "nearest":
+        fractional = [(i, s) for i, s in zip(shape[2:], scales[2:]) if float(np.float32(i) * np.float32(s)) % 1]
+        if fractional:
+            i, s = fractional[0]
+            raise t.fail(f"align_corners with scale {s:g} on a length {i}: ONNX stretches to the fractional length"
+                         f" {i * s:g}, torch's align_corners (convcalc's) to the whole output length")
     args: dict = {}
     if mode == "nearest":
         if coordinates == "asymmetric" and nearest == "floor":
@@ -167,8 +173,8 @@ def depth_space(t: Translator, node, a: dict) -> None:
         if a.get("mode", "DCR") == "DCR":      # channel (i·b + j)·C' + c → c·b² + i·b + j, then PixelShuffle
             x = t.emit(node, "ChannelShuffle", {"groups": block * block}, [x])
         ref = t.emit(node, "PixelShuffle", {"upscale_factor": block}, [x])
-    else:                                      # PixelUnshuffle gives c·b² + i·b + j; ONNX wants (i·b + j)·C + c
+    else:               # PixelUnshuffle gives c·b² + i·b + j (CRD); DCR, the default, wants (i·b + j)·C + c
         ref = t.emit(node, "PixelUnshuffle", {"downscale_factor": block}, [x])
-        if shape[1] > 1:
+        if shape[1] > 1 and a.get("mode", "DCR") == "DCR":
             ref = t.emit(node, "ChannelShuffle", {"groups": shape[1]}, [ref])
     t.bind(node.output[0], ref)
