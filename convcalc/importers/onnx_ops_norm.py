@@ -111,6 +111,13 @@ def simple(t: Translator, node, a: dict) -> None:
     t.bind(node.output[0], t.emit(node, _SIMPLE[node.op_type], {}, [t.x(node)]))
 
 
+@rule("Swish")
+def swish(t: Translator, node, a: dict) -> None:
+    if not _close(a.get("alpha", 1.0), 1.0):
+        raise t.fail(f"alpha {a['alpha']:g}: convcalc's SiLU is x·sigmoid(x) (alpha 1)")
+    t.bind(node.output[0], t.emit(node, "SiLU", {}, [t.x(node)]))
+
+
 @rule("LeakyRelu", "Elu", "Celu", "Selu", "HardSigmoid", "Gelu", "ThresholdedRelu")
 def parametrised(t: Translator, node, a: dict) -> None:
     x = t.x(node)

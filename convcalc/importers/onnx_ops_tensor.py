@@ -67,12 +67,19 @@ def matmul(t: Translator, node, a: dict) -> None:
     t.bind(output, t.emit(node, "Linear", args, [x], weights, prefer_from=prefer))
 
 
-@rule("Dropout", "Identity", "Cast")
+@rule("Dropout", "Identity", "Cast", "CastLike")
 def passthrough(t: Translator, node, a: dict) -> None:
     if node.op_type == "Dropout" and len(node.output) > 1 and node.output[1] and t.consumers(node.output[1]):
         raise t.fail("its mask output is used: convcalc's Dropout is the identity at inference")
-    if node.op_type == "Cast" and int(a.get("to", 1)) not in (1, 10, 11, 16):
-        raise t.fail(f"a cast to the ONNX type {a.get('to')}: convcalc computes in floating point")
+    if node.input[0] in t.model.consts:         # a constant cast like a computed tensor: still a constant
+        t.model.consts[node.output[0]] = np.asarray(t.model.consts[node.input[0]], np.float32)
+        return
+    target = int(a.get("to", 1)) if node.op_type == "Cast" else None
+    if node.op_type == "CastLike":
+        like = t.const(node, 1)
+        target = 1 if like is None or like.dtype.kind == "f" else 0
+    if target is not None and target not in (1, 10, 11, 16):
+        raise t.fail(f"a cast to the ONNX type {target}: convcalc computes in floating point")
     t.bind(node.output[0], t.x(node))
 
 
@@ -136,8 +143,9 @@ def reshape(t: Translator, node, a: dict) -> None:
 def flatten(t: Translator, node, a: dict) -> None:
     x = t.x(node)
     shape = t.shape(node)
-    axis = int(a.get("axis", 1)) % (len(shape) + 1) if int(a.get("axis", 1)) < 0 else int(a.get("axis", 1))
-    if axis != 1 and not (axis == 0 and False):
+    axis = int(a.get("axis", 1))
+    axis = axis + len(shape) if axis < 0 else axis
+    if axis != 1:
         raise t.fail(f"axis {axis}: ONNX's Flatten makes [prod(dims before axis), rest], which moves the batch"
                      " unless axis is 1")
     t.bind(node.output[0], _reshape_to(t, node, x, shape[1:], (int(np.prod(shape[1:])),)))
