@@ -627,3 +627,31 @@ def test_repeated_residual_units_become_blocks():
                                                                     model.state_dict() if "conv" in k or
                                                                     "downsample.0" in k}
     assert param_count(imported) == sum(v.size for v in imported.weights.values())
+
+
+def _light(name: str):
+    import os
+    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light", f"light_{name}.onnx")
+    if not os.path.exists(path):
+        pytest.skip(f"the onnx package ships no {path}")
+    return path
+
+
+def test_light_resnet50_and_shufflenet():
+    """The onnx package's light models (caffe2 exports, opset 9, unscoped node names n0, n1, ...): ResNet-50 has
+    torchvision's published 25,557,032 parameters and 4,089,184,256 MACs, its identical bottlenecks in blocks
+    named block1..4; ShuffleNet's Reshape → Transpose → Reshape become ChannelShuffle layers (values against
+    onnxruntime: tests/test_onnx_conformance.py)."""
+    imported = import_onnx(_light("resnet50"))
+    summary = analyze(imported.graph())
+    assert (summary.totals.params, summary.totals.macs) == (25_557_032, 4_089_184_256)
+    assert [line for line in imported.spec_text.splitlines() if "repeat" in line] == [
+        "  - {name: block1, type: Unit1, repeat: 2}", "  - {name: block2, type: Unit2, repeat: 3}",
+        "  - {name: block3, type: Unit3, repeat: 5}", "  - {name: block4, type: Unit4, repeat: 2}"]
+    assert "block3.4.conv2d_3.weight" in imported.weights and "block3.4.batchnorm2d_3.running_var" in imported.weights
+    assert imported.spec_text.startswith("# imported from light_resnet50.onnx by convcalc import (ONNX opset 9, ir 3,"
+                                         " produced by onnx-caffe2)\nname: light_resnet50\ninput: [3, 224, 224]\n")
+    imported = import_onnx(_light("shufflenet"))
+    text = imported.spec_text       # 3 in the blocks' definitions, 3 in the stride-2 units before them
+    assert text.count("type: ChannelShuffle, groups: 4}") == 6 and "Permute" not in text and "Reshape" not in text
+    assert analyze(imported.graph()).totals.params == 1_393_320

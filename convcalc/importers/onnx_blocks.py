@@ -2,8 +2,8 @@
 that reads only the layer before it and ends in a merge with that input, its layers alike in type, arguments,
 wiring and weight shapes), the units become one block used with ``repeat``. When the units' names are PyTorch's
 (``layer1.1.conv1``, ``layer1.2.conv1``, ...), the copies are named by ``names: "layer1.${index + 1}"``, so every
-name and state_dict key stays as it was; otherwise the group is named ``<first unit>_x<count>`` with copies
-``.0``, ``.1``, ... and the weights' keys follow."""
+name and state_dict key stays as it was; otherwise the group is named ``blockN`` with copies ``blockN.0``,
+``blockN.1``, ..., their layers named by type (``conv2d_1``, ``batchnorm2d_1``), and the weights' keys follow."""
 
 from __future__ import annotations
 
@@ -157,9 +157,14 @@ def fold_repeats(layers: list[Layer], names: dict[int, str], weights: dict[str, 
             entry = {"type": block, "repeat": copies, "names": f"{prefix}.${{index + {first}}}" if first else
                      f"{prefix}.${{index}}"}
             last_name = f"{prefix}.{first + copies - 1}"
-        else:
-            local = [layer.name for layer in unit]
-            group = f"{unit[-1].name}_x{copies}"
+        else:                      # the units' own names differ: names by type within the unit, a group 'blockN'
+            local, seen = [], {}
+            for layer in unit:
+                seen[layer.type] = seen.get(layer.type, 0) + 1
+                local.append(f"{layer.type.lower()}_{seen[layer.type]}")
+            group = f"block{count}"
+            while group in names.values():
+                group += "_"
             entry = {"name": group, "type": block, "repeat": copies}
             last_name = f"{group}.{copies - 1}"
             for k in range(copies):
