@@ -212,6 +212,12 @@ NOT_EXPRESSIBLE: dict[str, str] = {
     "test_resize_downsample_sizes_nearest":
         "nearest_mode round_prefer_floor (ONNX's default) with half_pixel, ties at these sizes: convcalc has nearest "
         "(asymmetric, floor) and nearest-exact (half_pixel, round_prefer_ceil)",
+    "test_resize_downsample_scales_linear_align_corners":
+        "align_corners with scales whose length times scale is fractional: ONNX maps to that fractional length, "
+        "torch's align_corners to the whole output length",
+    "test_resize_downsample_scales_cubic_align_corners":
+        "align_corners with scales whose length times scale is fractional: ONNX maps to that fractional length, "
+        "torch's align_corners to the whole output length",
     "test_resize_upsample_scales_cubic_A_n0p5_exclude_outside":
         "cubic_coeff_a -0.5 (and exclude_outside): convcalc's bicubic is torch's, A = -0.75",
     "test_resize_downsample_scales_cubic_A_n0p5_exclude_outside":
