@@ -6,40 +6,49 @@
     imported.input_shape                             # (3, 224, 224): without the batch
     imported.graph()                                 # the convcalc Graph, as the spec loader builds it
 
-Ops and attributes covered (ONNX's semantics, which differ from PyTorch's in places, are kept exactly):
+Ops and attributes covered (ONNX's semantics, which differ from PyTorch's in places, are kept exactly; checked
+against onnxruntime in tests/test_onnx_import.py, and against ONNX's own node tests of the conv family):
 
 * Conv (1-3-D; pads as [before, after] pairs, dilations, group, auto_pad: SAME_UPPER as ``padding: tf_same``,
   SAME_LOWER and VALID as the exact pads at the model's input size); ConvTranspose (pads, asymmetric ones by a
-  crop after it, output_padding, output_shape, dilations, group, auto_pad SAME_*);
-* MaxPool (dilations, ceil_mode, asymmetric pads, auto_pad; its Indices output only into MaxUnpool, row-major),
-  AveragePool (count_include_pad default 0, dilations, ceil_mode, pads below the kernel), LpPool (|x|^p: ``abs:
-  true``, p, pads, dilations), pool strides default 1; GlobalAveragePool, GlobalMaxPool, GlobalLpPool; MaxUnpool
+  crop after it, output_padding, output_shape, dilations, group, auto_pad SAME_UPPER/SAME_LOWER);
+* MaxPool (dilations, ceil_mode, asymmetric pads and pads beyond kernel/2, auto_pad; its Indices output only into
+  a MaxUnpool, row-major), AveragePool (count_include_pad default 0, dilations, ceil_mode), LpPool (|x|^p: ``abs:
+  true``, p, pads, dilations); pool strides default 1; GlobalAveragePool, GlobalMaxPool, GlobalLpPool; MaxUnpool
   (output_shape); ReduceMean/ReduceMax over every spatial axis (keepdims 0 or 1) as global pooling;
-* Pad (constant, reflect, edge, wrap; spatial axes only); Resize and Upsample: nearest with asymmetric + floor
-  (torch's 'nearest'), half_pixel/pytorch_half_pixel + round_prefer_ceil (torch's 'nearest-exact';
-  round_prefer_floor too where the model's sizes make no tie); linear and cubic (A = -0.75, exclude_outside 0)
-  with half_pixel, pytorch_half_pixel or align_corners; scales or sizes; DepthToSpace (DCR as ChannelShuffle +
-  PixelShuffle, CRD as PixelShuffle), SpaceToDepth (PixelUnshuffle + ChannelShuffle);
-* BatchNormalization (inference), InstanceNormalization, LayerNormalization (any axis, no batch), GroupNormalization
-  (per-group scale of opset 18 or per-channel of opset 21), LRN (odd size);
-* Relu, LeakyRelu, PRelu (one slope or one per channel), Elu, Celu, Selu (default alpha/gamma), Sigmoid,
-  HardSigmoid (alpha 1/6, beta 1/2), HardSwish, Tanh, Softplus, Mish, Gelu (none/tanh), Sigmoid·x as SiLU, Abs,
-  Sqrt, Softmax/LogSoftmax (a channel or spatial axis; before opset 13 only the last), Clip (ReLU, ReLU6, Hardtanh,
-  Threshold), Dropout and Identity (dropped);
-* Gemm (transB, alpha and beta folded, no transA) and MatMul by a constant (+ a constant Add folded as the bias) as
-  Linear; Flatten (axis 1), Reshape and Squeeze/Unsqueeze off the batch axis (Flatten or Reshape), Transpose keeping
-  the batch first (Permute), Reshape → Transpose → Reshape of a channel shuffle as ChannelShuffle;
+* Pad (constant, reflect, edge, wrap; spatial axes only; opset 18's axes); Resize (scales or sizes, axes) and
+  Upsample: nearest with asymmetric + floor (torch's 'nearest'), half_pixel/pytorch_half_pixel + round_prefer_ceil
+  (torch's 'nearest-exact'; round_prefer_floor too where the model's sizes make no tie); linear and cubic (A =
+  -0.75, exclude_outside 0) with half_pixel, pytorch_half_pixel or align_corners (with scales: where the output
+  length in × scale is whole); DepthToSpace (DCR as ChannelShuffle + PixelShuffle, CRD as PixelShuffle),
+  SpaceToDepth (PixelUnshuffle, + ChannelShuffle for DCR);
+* BatchNormalization (inference), InstanceNormalization, LayerNormalization (any axis but the batch; Mean and
+  InvStdDev unused), GroupNormalization (per-group scale of opset 18 or per-channel of opset 21), LRN (odd size);
+* Relu, LeakyRelu, PRelu (one slope or one per channel), Elu, Celu, Selu (ONNX's default alpha/gamma), Sigmoid,
+  HardSigmoid (alpha 1/6, beta 1/2), HardSwish, Tanh, Softplus, Mish, Gelu (none/tanh), Swish (alpha 1),
+  ThresholdedRelu, Abs, Sqrt, Softmax/LogSoftmax (a channel or spatial axis; before opset 13 the axes after it
+  must have length 1), Clip (ReLU, ReLU6, Hardtanh, Threshold), Dropout, Identity, Cast/CastLike to a float type
+  (dropped); exporters' multi-node forms: x·sigmoid(x) → SiLU, x·tanh(softplus(x)) → Mish, x·(1 + erf(x/√2))·0.5
+  → GELU, and GELU's tanh form;
+* Gemm (transB, alpha and beta folded into the weights, no transA) and MatMul by a constant matrix (+ a constant
+  Add folded as the bias) as Linear; Flatten (axis 1), Reshape and Squeeze/Unsqueeze off the batch axis (Flatten or
+  Reshape), Transpose keeping the batch first (Permute), Reshape → Transpose → Reshape of a channel shuffle as
+  ChannelShuffle;
 * Concat, Add/Sum/Mul of tensors (equal ranks, broadcasting), Add/Sub/Mul/Div by a constant as LearnableTensor
-  (Sub and Div by negating or inverting the constant; constant - x as ×(−1) then +c); Split (split input/attribute
-  or num_outputs) and Slice (step 1) off the batch axis as Split and Narrow;
+  (Sub and Div by negating or inverting the constant; constant − x as ×(−1) then +c; a per-channel Mul then Add
+  stays two LearnableTensors, exact); Split (split input/attribute or num_outputs) and Slice (step 1) off the batch
+  axis as Split and Narrow;
 * constants: initializers and Constant nodes become weights; every node whose inputs are all constants is folded
-  (Shape of a tensor of known shape included), so shape subgraphs feeding a Reshape, ConstantOfShape-built weights
-  and weight transforms vanish.
+  (Shape and Size of a tensor of known shape included), so shape subgraphs (Shape/Gather/Concat/Unsqueeze/
+  ConstantOfShape/Cast) feeding a Reshape, ConstantOfShape-built weights and weight transforms vanish.
 
-Not expressible (a one-line error naming the node, op and attribute): ops outside the list (Gather of a tensor,
-Einsum, RNNs, control flow, ...), the batch axis moved, reshaped or sliced, Sub/Div of two tensors, asymmetric-mode
-linear/cubic resizes, antialiased downsampling, tf_crop_and_resize, LRN of an even size, more than one input or
-output. With ``partial=True`` the import stops before the first such node and ``skipped`` lists the nodes left.
+Not expressible (a one-line error naming the node, its op and attribute, and what convcalc lacks): ops outside the
+list (Gather of a computed tensor, Einsum, Exp, RNNs, control flow, ...), the batch axis moved, reshaped, padded or
+sliced, Sub/Div of two computed tensors, a product of two computed tensors, asymmetric-mode linear/cubic resizes,
+half_pixel_symmetric, other cubic_coeff_a, exclude_outside 1, antialiased downsampling, tf_crop_and_resize,
+keep_aspect_ratio_policy, LRN of an even size, HardSigmoid's other constants, a model with more than one input or
+output or a symbolic input size. With ``partial=True`` the import stops before the first such node: ``skipped``
+lists that node's error and then the nodes left out.
 """
 
 from __future__ import annotations
@@ -73,7 +82,7 @@ class ImportedModel:
 
     def graph(self) -> Graph:
         """The convcalc Graph of ``spec_text``, built as convcalc's own spec loader builds it."""
-        return build_graph(parse_spec(self.spec_text, self.source))
+        return build_graph(parse_spec(self.spec_text, f"{self.source} (as imported)"))
 
 
 def _source_name(model: Any) -> str:
@@ -98,5 +107,4 @@ def import_onnx(model: Any, *, partial: bool = False) -> ImportedModel:
         first = translator.skipped[0] if translator.skipped else "the model"
         raise OnnxImportError(f"nothing to import: {first}")
     text, weights = spec_text(translator, source)
-    return ImportedModel(text, weights, tuple(onnx_model.input_shape[1:]), list(translator.skipped),
-                         source if source.endswith((".onnx", ">")) else source)
+    return ImportedModel(text, weights, tuple(onnx_model.input_shape[1:]), list(translator.skipped), source)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .onnx_patterns import gelu_erf
+from .onnx_patterns import gelu_erf, gelu_tanh
 from .onnx_translate import Translator, rule
 
 
@@ -265,7 +265,7 @@ def reduce(t: Translator, node, a: dict) -> None:
 @rule("Add", "Sum", "Mul", "Sub", "Div")
 def arithmetic(t: Translator, node, a: dict) -> None:
     op = node.op_type
-    if op == "Div" and gelu_erf(t, node):
+    if (op == "Div" and gelu_erf(t, node)) or (op == "Mul" and gelu_tanh(t, node)):
         return
     names = [n for n in node.input if n]
     constants = [t.model.consts.get(n) for n in names]

@@ -69,3 +69,28 @@ def silu(t: Translator, sigmoid) -> bool:
     t.done.add(id(times_x))
     t.bind(times_x.output[0], t.emit(sigmoid, "SiLU", {}, [t.x(sigmoid)]))
     return True
+
+
+def gelu_tanh(t: Translator, square) -> bool:
+    """At a Mul x·x: x·x → ·x → ·0.044715 → + x → ·√(2/π) → Tanh → + 1 → ·x → ·0.5 (torch's GELU(approximate='tanh')
+    before opset 20) becomes one GELU with approximate 'tanh'."""
+    x = square.input[0]
+    if len(square.input) != 2 or square.input[1] != x:
+        return False
+    chain = [square]
+    steps = [("Mul", x), ("Mul", 0.044715), ("Add", x), ("Mul", math.sqrt(2 / math.pi)), ("Tanh", None),
+             ("Add", 1.0), ("Mul", x), ("Mul", 0.5)]
+    for op, operand in steps:
+        node = _next(t, chain[-1].output[0], op)
+        if node is None:
+            return False
+        if op != "Tanh":
+            other = _other(node, chain[-1].output[0])
+            if isinstance(operand, str) and other != operand:
+                return False
+            if isinstance(operand, float) and not _constant_is(t, other, operand):
+                return False
+        chain.append(node)
+    t.done.update(id(node) for node in chain[1:])
+    t.bind(chain[-1].output[0], t.emit(square, "GELU", {"approximate": "tanh"}, [t.x(square)]))
+    return True
