@@ -34,7 +34,7 @@ def import_command(
     Examples:
       convcalc import resnet18.onnx -o resnet18.yaml --weights resnet18.npz
       convcalc import model.onnx --partial > model.yaml
-      convcalc analyze model.onnx          (analyze, run, rf and lint take an .onnx directly)
+      convcalc analyze model.onnx     (analyze, run, rf, lint: an .onnx directly)
     """
     import numpy as np
 
