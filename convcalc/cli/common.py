@@ -251,15 +251,20 @@ def is_onnx(path: str | os.PathLike) -> bool:
     return str(path).lower().endswith(".onnx")
 
 
-_IMPORTED: dict[str, object] = {}
+_IMPORTED: dict[tuple, object] = {}      # the model a command imported (run imports once for graph and weights)
 
 
 def imported_onnx(path: str | os.PathLike):
     """The ONNX model at ``path`` imported (`importers.onnx_import.import_onnx`), once per command."""
     from ..importers.onnx_import import import_onnx
 
-    key = os.path.abspath(path)
+    try:
+        stat = os.stat(path)
+        key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return import_onnx(path)            # it says what is wrong with the path
     if key not in _IMPORTED:
+        _IMPORTED.clear()
         _IMPORTED[key] = import_onnx(path)
     return _IMPORTED[key]
 
