@@ -272,3 +272,15 @@ def test_export_then_import_gives_the_same_network(name, shape):
     assert theirs.layer(again.output).output_shape == ours.layer(graph.output).output_shape
     x = np.random.default_rng(0).random((1, *(shape or graph.input_shape))).astype(np.float32)
     assert_close(Network(again, shape, state=imported.weights).run(x).output, Network(graph, shape, seed=2).run(x).output)
+
+
+def test_cli_exports_an_onnx_model_again_with_its_own_weights(tmp_path):
+    first, second = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    assert cli("tiny", "-o", str(first), "--seed", "4").exit_code == 0
+    result = cli(str(first), "-o", str(second))
+    assert result.exit_code == 0, result.stderr
+    assert "the model's own weights" in result.stderr
+    arrays = [{t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer}
+              for path in (first, second)]
+    assert arrays[0].keys() == arrays[1].keys()
+    assert all(np.array_equal(arrays[0][key], arrays[1][key]) for key in arrays[0])

@@ -9,7 +9,8 @@ from typing import Optional
 import typer
 
 from ..errors import ConvcalcError
-from .common import INCLUDE_HELP, SET_HELP, SPEC_HELP, app, errors_to_exit, load_graph, shape_option, stderr
+from .common import (INCLUDE_HELP, SET_HELP, SPEC_HELP, app, errors_to_exit, load_graph, onnx_weights, shape_option,
+                     stderr)
 
 
 @app.command(name="export")
@@ -19,7 +20,8 @@ def export_command(
                                 show_default=False),
     weights: Optional[Path] = typer.Option(None, "--weights", "-w", metavar="W.npz",
                                            help="Parameters keyed like a PyTorch state_dict (as run --weights);"
-                                                " default: the seeded initialisation run --seed uses."),
+                                                " default: the seeded initialisation run --seed uses (an .onnx"
+                                                " SPEC: its own initializers)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the default initialisation (without --weights)."),
     opset: int = typer.Option(18, "--opset", help="ONNX opset version, 13 to 22."),
     input_size: Optional[str] = typer.Option(None, "--input-size", metavar="CxHxW",
@@ -44,12 +46,13 @@ def export_command(
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
         shape = shape_option(input_size, graph)
-        state = load_npz(weights) if weights is not None else None
+        state = load_npz(weights) if weights is not None else onnx_weights(spec, None, None)   # an .onnx: its own
         data = export_onnx(graph, state, input_shape=shape, opset=opset, seed=seed)
         try:
             output.write_bytes(data)
         except OSError as exc:
             raise ConvcalcError(f"cannot write {output}: {exc.strerror or exc}") from None
-    source = f"weights from {weights}" if weights is not None else f"seeded weights (--seed {seed})"
+    source = (f"weights from {weights}" if weights is not None else "the model's own weights" if state is not None
+              else f"seeded weights (--seed {seed})")
     stderr().print(f"wrote {output}: {len(graph.nodes)} layers, opset {opset}, {source}, {len(data):,} bytes",
                    markup=False, highlight=False)
