@@ -71,22 +71,22 @@ def find_runs(layers: list[Layer], output_id: int | None) -> list[tuple[int, int
         last_reader[position[output_id]] = len(layers)
 
     def closed(start: int, end: int) -> bool:
-        return all(last_reader[j] < end for j in range(start, end - 1))
-
-    def residual(start: int, end: int) -> bool:
-        before = layers[start - 1].id if start else "input"
-        return any(layers[j].type in MERGES and before in reads[j] for j in range(start, end))
+        return end - start < 2 or max(last_reader[start:end - 1]) < end
 
     runs = []
     s = 0
     while s < len(layers):
         best = None
-        for end in range(s + 2, min(s + MAX_UNIT, len(layers) // 1) + 1):
+        before: int | str = layers[s - 1].id if s else "input"
+        reach, residual = -1, False          # the furthest reader of layers s..end-2; a merge reading `before`
+        for end in range(s + 1, min(s + MAX_UNIT, len(layers)) + 1):
+            residual = residual or (layers[end - 1].type in MERGES and before in reads[end - 1])
+            if end - s >= 2:
+                reach = max(reach, last_reader[end - 2])
+            if end - s < 2 or reach >= end or not residual:
+                continue
             if 2 * end - s > len(layers):
                 break
-            if not closed(s, end) or not residual(s, end):
-                continue
-            before: int | str = layers[s - 1].id if s else "input"
             signature = _signature(layers, s, end, before)
             if signature is None:
                 continue
