@@ -653,3 +653,29 @@ def test_light_resnet50_and_shufflenet():
     text = imported.spec_text       # 3 in the blocks' definitions, 3 in the stride-2 units before them
     assert text.count("type: ChannelShuffle, groups: 4}") == 6 and "Permute" not in text and "Reshape" not in text
     assert analyze(imported.graph()).totals.params == 1_393_320
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block with a squeeze-and-excitation gate (ReLU6 as Clip, depthwise conv, broadcast Mul)."""
+
+    def __init__(self, channels):
+        super().__init__()
+        hidden = channels * 2
+        self.conv = nn.Sequential(nn.Conv2d(channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(),
+                                  nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, bias=False),
+                                  nn.BatchNorm2d(hidden), nn.ReLU6())
+        self.se = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(hidden, 4, 1), nn.ReLU(), nn.Conv2d(4, hidden, 1),
+                                nn.Hardsigmoid())
+        self.project = nn.Sequential(nn.Conv2d(hidden, channels, 1, bias=False), nn.BatchNorm2d(channels))
+
+    def forward(self, x):
+        y = self.conv(x)
+        return x + self.project(y * self.se(y))
+
+
+def test_mobilenet_like_blocks():
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.Sequential(*[InvertedResidual(8) for _ in range(3)]),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(8, 4))
+    imported = check(export(model, (3, 16, 16)))
+    assert "  - {type: Unit1, repeat: 3, names: \"1.${index}\"}\n" in imported.spec_text
+    assert "type: ReLU6" in imported.spec_text and "type: Multiply" in imported.spec_text

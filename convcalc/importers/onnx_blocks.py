@@ -143,13 +143,14 @@ def fold_repeats(layers: list[Layer], names: dict[int, str], weights: dict[str, 
     weights = dict(weights)
     shown = dict(names)              # how a layer is referred to from outside its unit
     i, previous, count = 0, None, 0
+    defined: dict[tuple[str, ...], str] = {}      # a block's layer lines -> its name
     for start, length, copies in runs:
         while i < start:
             body.append(layer_line(layers[i], shown, previous))
             previous = layers[i]
             i += 1
         count += 1
-        block = f"Unit{count}"
+        block = f"Unit{len(defined) + 1}"
         torch_names = _torch_names(layers, start, length, copies)
         unit = layers[start:start + length]
         if torch_names is not None:
@@ -174,13 +175,18 @@ def fold_repeats(layers: list[Layer], names: dict[int, str], weights: dict[str, 
                             state_key(layer.name, param))
         inner = {layer.id: local[j] for j, layer in enumerate(unit)}
         before = layers[start - 1].id if start else None
-        blocks.append(f"  {block}:")
-        blocks.append("    layers:")
+        definition = []
         for j, layer in enumerate(unit):
             inputs = [("input" if ref == "input" or int(ref[1:].split(".")[0]) == before else ref)
                       for ref in layer.inputs]
             local_layer = replace(layer, name=local[j], inputs=inputs)
-            blocks.append(layer_line(local_layer, {**shown, **inner}, unit[j - 1] if j else None, indent="      "))
+            definition.append(layer_line(local_layer, {**shown, **inner}, unit[j - 1] if j else None,
+                                         indent="      "))
+        if tuple(definition) in defined:              # the same unit again (another stage of equal width)
+            entry["type"] = defined[tuple(definition)]
+        else:
+            defined[tuple(definition)] = block
+            blocks += [f"  {block}:", "    layers:", *definition]
         line = f"  - {yaml_value(entry)}"
         if not ((before is None and previous is None) or (previous is not None and previous.id == before)):
             line = line[:-1] + f", from: {yaml_value(shown[before] if before is not None else 'input')}}}"
