@@ -679,3 +679,12 @@ def test_mobilenet_like_blocks():
     imported = check(export(model, (3, 16, 16)))
     assert "  - {type: Unit1, repeat: 3, names: \"1.${index}\"}\n" in imported.spec_text
     assert "type: ReLU6" in imported.spec_text and "type: Multiply" in imported.spec_text
+
+
+def test_a_repeated_unit_reuses_its_block():
+    model = nn.Sequential(nn.Sequential(BasicBlock(8), BasicBlock(8)), nn.MaxPool2d(2),
+                          nn.Sequential(BasicBlock(8), BasicBlock(8), BasicBlock(8)))
+    text = check(export(model, (8, 8, 8))).spec_text
+    assert text.count("  Unit1:\n") == 1 and "Unit2" not in text
+    assert "  - {type: Unit1, repeat: 2, names: \"0.${index}\"}\n" in text
+    assert "  - {type: Unit1, repeat: 3, names: \"2.${index}\"}\n" in text
