@@ -58,11 +58,11 @@ def analyze_command(
 
     \b
     Examples:
-      convcalc analyze specs/resnet50.yaml
-      convcalc analyze specs/resnet50.yaml --format json > resnet50.json
-      convcalc analyze specs/vgg16.yaml --input-size 3x512x512 --format markdown
-      convcalc analyze specs/resnet50.yaml --depth 1
-      convcalc analyze specs/mobilenet_v1.yaml --parts
+      convcalc analyze resnet50
+      convcalc analyze resnet50 --format json > resnet50.json
+      convcalc analyze vgg16 --input-size 3x512x512 --format markdown
+      convcalc analyze resnet50 --depth 1
+      convcalc analyze mobilenet_v1 --parts
     """
     gc.disable()    # one spec, then exit: what it allocates is bounded by the budgets, and collecting its many
     #                 small live objects cost 15 % of a 10,000-layer analysis (cli.main already runs it rarely)

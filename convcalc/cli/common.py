@@ -21,6 +21,7 @@ from ..spec.graph import Graph
 from ..spec.load import parse_shape_text, read_spec
 from ..spec.marked_yaml import measure
 from ..spec.source import graph_of
+from ..spec.zoo import ZooHint
 
 EXIT_CHECK_FAILED = 1
 EXIT_INPUT_ERROR = 2
@@ -210,9 +211,14 @@ def fail(message: str, excerpt: tuple[str, ...] = ()) -> None:
 
 @contextlib.contextmanager
 def errors_to_exit() -> Iterator[None]:
-    """Translate the library's errors into one red line on stderr and exit code 2."""
+    """Translate the library's errors into one red line on stderr and exit code 2 (a path named like a zoo model
+    says how to name the model with this command: ``convcalc rf vgg16``)."""
     try:
         yield
+    except ZooHint as exc:
+        from typer._click.globals import get_current_context
+        context = get_current_context(silent=True)
+        fail(exc.for_command(f"convcalc {context.info_name}") if context and context.info_name else str(exc))
     except ConvcalcError as exc:
         fail(str(exc), exc.excerpt)
     except RecursionError:

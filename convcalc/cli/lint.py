@@ -72,9 +72,9 @@ def lint_command(
 
     \b
     Examples:
-      convcalc lint specs/
+      convcalc lint models/ resnet50     # your directory of specs, a zoo model
       convcalc lint 'models/**/*.yaml' --fail-on warning
-      convcalc lint specs/unet.yaml --select CC2 --format json
+      convcalc lint unet --select CC2 --format json
       convcalc lint --explain CC203
     """
     from ..lint import failed, lint_paths, rule_named, settings_for

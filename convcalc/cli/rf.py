@@ -26,8 +26,10 @@ class ErfScale(str, Enum):
 def rf_command(
     spec: Path = typer.Argument(..., metavar="SPEC", help=SPEC_HELP, show_default=False),
     layer: Optional[str] = typer.Option(None, "--layer", "-l", metavar="NAME",
-                                        help="The layer whose units to study. Default: the spec's output, or the last"
-                                             " layer with spatial axes when the output sees the whole input."),
+                                        help="The layer whose units to study. Default: the spec's output, or, when the"
+                                             " output sees the whole input, the map the classifier gathers"
+                                             " (squeeze-and-excitation gates left out, as lint's CC301; with"
+                                             " --unit, --erf, --overlay: the last layer with spatial regions)."),
     unit: Optional[str] = typer.Option(None, "--unit", "-u", metavar="I[,J[,K]]",
                                        help="A unit of the layer, one index per spatial axis (negative: from the end)."
                                             " Prints its exact region."),
@@ -72,13 +74,13 @@ def rf_command(
 
     \b
     Examples:
-      convcalc rf specs/vgg16.yaml
-      convcalc rf specs/resnet18.yaml --layer layer2.1.add_1 --unit 3,5
-      convcalc rf specs/tfslim/resnet_v1_50.yaml -u 0,-1 --input-size 3x225x225
-      convcalc rf specs/tiny.yaml --erf erf.png --samples 32
-      convcalc rf specs/vgg16.yaml --growth-png growth.png
-      convcalc rf specs/unet.yaml --overlay rf.png --input photo.png -u 10,10
-      convcalc rf specs/resnet50.yaml --verify
+      convcalc rf vgg16
+      convcalc rf resnet18 --layer layer2.1.add_1 --unit 3,5
+      convcalc rf tfslim/resnet_v1_50 -u 0,-1 --input-size 3x225x225
+      convcalc rf tiny --erf erf.png --samples 32
+      convcalc rf vgg16 --growth-png growth.png
+      convcalc rf unet --overlay rf.png --input photo.png -u 10,10
+      convcalc rf resnet50 --verify
     """
     from rich.text import Text
 

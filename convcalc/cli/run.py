@@ -78,11 +78,11 @@ def run_command(
 
     \b
     Examples:
-      convcalc run specs/edges.yaml --input photo.png --save-maps maps/
-      convcalc run specs/resnet50.yaml -i cat.jpg --normalize imagenet --topk 5
-      convcalc run specs/resnet18.yaml --input x.npy --weights resnet18.npz \\
+      convcalc run edges --input photo.png --save-maps maps/
+      convcalc run resnet50 -i cat.jpg --normalize imagenet --topk 5
+      convcalc run resnet18 --input x.npy --weights resnet18.npz \\
           --output y.npy --dtype float64
-      convcalc run specs/vgg16.yaml
+      convcalc run vgg16
     """
     from ..execution.inputs import save_array
     from ..proof.run import run

@@ -4,7 +4,8 @@ The repository keeps them in ``specs/`` (one copy); the wheel installs that fold
 (pyproject's package-dir mapping). So ``convcalc analyze resnet50`` works from any directory: a spec argument that
 names no file and has no directory part is looked up here (``resnet50``, ``resnet50.yaml``, ``tfslim/vgg_16``), and
 ``zoo:NAME`` names a zoo spec explicitly (also in ``include:``). A file of that name in the working directory wins,
-as a user expects of a path.
+as a user expects of a path, and an explicit path is never silently replaced: one that does not exist (or is a
+directory) but whose file name is a zoo model's is an error that says how to name the zoo's (`ZooHint`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 from pathlib import Path
 
 from ..errors import ConvcalcError, Location, SpecError
+from .files import shown_path
 
 PREFIX = "zoo:"
 LIBRARIES = "blocks/"          # the zoo's block libraries: included by specs, not analysed alone
@@ -64,21 +66,57 @@ def zoo_include(entry: str, loc: Location | None) -> Path:
                     f"{', '.join(PREFIX + name for name in libraries) or 'none'}", loc)
 
 
+class ZooHint(ConvcalcError):
+    """A spec path that cannot be read although its file name names a zoo model (``specs/vgg16.yaml`` outside the
+    repository, a directory ``resnet50/``): the message says how to name the zoo's model, which is never read in
+    the path's place. The CLI writes the command in it (`for_command`: ``convcalc rf vgg16``)."""
+
+    def __init__(self, problem: str, name: str, explicit: bool = False):
+        self.problem, self.zoo_name = problem, name
+        self.argument = PREFIX + name if explicit or os.path.lexists(name) else name
+        super().__init__(f"{problem} (the zoo has '{name}': load_spec('{self.argument}'))")
+
+    def for_command(self, command: str) -> str:
+        """The message with ``command`` (``convcalc rf``) and the argument that names the zoo's model."""
+        return f"{self.problem} (the zoo has '{self.zoo_name}': {command} {self.argument})"
+
+
+def zoo_name_of(path: str | os.PathLike) -> str | None:
+    """The zoo model a path's file name names (``specs/vgg16.yaml``: vgg16; ``specs/tfslim/vgg_16.yaml``:
+    tfslim/vgg_16; ``resnet50/``: resnet50), or None."""
+    parts = Path(os.fspath(path)).parts
+    if not parts:
+        return None
+    last = parts[-1]
+    for suffix in (".yaml", ".yml"):
+        last = last[:-len(suffix)] if last.endswith(suffix) else last
+    names = zoo_names()
+    for candidate in ("/".join([*parts[-2:-1], last]), last):     # tfslim/vgg_16, then vgg16
+        if candidate in names:
+            return candidate
+    return None
+
+
 def spec_location(path: str | os.PathLike) -> Path:
     """The file a spec argument means: ``zoo:NAME`` the zoo's; a path that exists, that path; a name of the zoo
     (``resnet50``, ``tfslim/vgg_16``), the zoo's spec; any other ``*.yaml`` path itself (its error says "no such
-    file"); any other name, an error naming the closest zoo models."""
+    file"), unless it does not exist and its file name is a zoo model's (`ZooHint`); a directory named like a zoo
+    model, `ZooHint`; any other name, an error naming the closest zoo models."""
     text = os.fspath(path)
     if isinstance(text, bytes) or "\0" in text or len(text) > 255:
         return Path(path)                      # the file reader says what is wrong with it
     if text.startswith(PREFIX):
         return zoo_path(text)
     candidate = Path(text)
+    if candidate.is_dir() and zoo_name_of(text):
+        raise ZooHint(f"{shown_path(text)} is a directory, not a spec file", zoo_name_of(text), explicit=True)
     if candidate.exists():
         return candidate
     bare = text[:-len(".yaml")] if text.endswith(".yaml") else text
     if bare in zoo_names():
         return zoo_path(bare)
     if candidate.suffix in (".yaml", ".yml") or os.sep in text or (os.altsep and os.altsep in text):
+        if not os.path.lexists(text) and zoo_name_of(text):
+            raise ZooHint(f"no such spec file: {shown_path(text)}", zoo_name_of(text))
         return candidate
     return zoo_path(text)

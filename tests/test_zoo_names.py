@@ -1,0 +1,71 @@
+"""Issue 18, a new user's review of the installed zoo: help examples that work from any directory, a hint when a
+path names a zoo model, zoo names in lint, the zoo table at 60 columns, published figures, block libraries and
+shell completion. Every message pinned exactly; run from an empty working directory."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+import convcalc
+from convcalc.cli import app
+from convcalc.errors import ConvcalcError
+
+
+@pytest.fixture(autouse=True)
+def empty_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def invoke(*args: str, columns: int = 200):
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": str(columns)})
+
+
+# --------------------------------------------------------------------------- 1: help examples and the hint
+
+@pytest.mark.parametrize("command", ["analyze", "run", "rf", "lint"])
+def test_help_examples_name_zoo_models_that_work_from_any_directory(command):
+    text = invoke(command, "--help").output
+    examples = [line.split()[2] for line in text.splitlines()
+                if line.strip().startswith(f"convcalc {command} ") and not line.split()[2].startswith("-")]
+    assert examples and not [e for e in examples if e.startswith("specs/")]
+    from convcalc.spec.zoo import zoo_names
+    assert [e for e in examples if e in zoo_names()], examples
+
+
+@pytest.mark.parametrize("args, message", [
+    (["rf", "specs/vgg16.yaml"], "no such spec file: specs/vgg16.yaml (the zoo has 'vgg16': convcalc rf vgg16)"),
+    (["analyze", "specs/tfslim/vgg_16.yaml"],
+     "no such spec file: specs/tfslim/vgg_16.yaml (the zoo has 'tfslim/vgg_16': convcalc analyze tfslim/vgg_16)"),
+    (["run", "models/resnet18.yml"],
+     "no such spec file: models/resnet18.yml (the zoo has 'resnet18': convcalc run resnet18)"),
+    (["analyze", "mine.yaml"], "no such spec file: mine.yaml"),
+])
+def test_a_missing_path_named_like_a_zoo_model_says_how_to_name_it(args, message):
+    done = invoke(*args)
+    assert done.exit_code == 2 and done.output == f"error: {message}\n"
+
+
+def test_a_directory_named_like_a_zoo_model_says_zoo_name(empty_directory):
+    (empty_directory / "resnet50").mkdir()
+    done = invoke("analyze", "resnet50")
+    assert done.exit_code == 2
+    assert done.output == ("error: resnet50 is a directory, not a spec file (the zoo has 'resnet50': convcalc analyze"
+                           " zoo:resnet50)\n")
+    assert invoke("analyze", "zoo:resnet50", "--format", "json").exit_code == 0
+
+
+def test_the_library_hint_and_an_existing_file_wins(empty_directory):
+    with pytest.raises(ConvcalcError) as info:
+        convcalc.load_spec("specs/vgg16.yaml")
+    assert str(info.value) == "no such spec file: specs/vgg16.yaml (the zoo has 'vgg16': load_spec('vgg16'))"
+    (empty_directory / "vgg16").write_text("input: [3, 8, 8]\nlayers: [{type: ReLU}]\n")
+    with pytest.raises(ConvcalcError) as info:       # a file 'vgg16' would win over the bare name: zoo:vgg16
+        convcalc.load_spec("specs/vgg16.yaml")
+    assert str(info.value) == "no such spec file: specs/vgg16.yaml (the zoo has 'vgg16': load_spec('zoo:vgg16'))"
+    (empty_directory / "specs").mkdir()
+    (empty_directory / "specs" / "vgg16.yaml").write_text("input: [3, 8, 8]\nlayers: [{type: ReLU}]\n")
+    assert convcalc.load_spec("specs/vgg16.yaml").input_shape == (3, 8, 8)     # never replaced by the zoo's
