@@ -107,6 +107,7 @@ class OnnxModel:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
         self.consumers.setdefault(self.output_name, []).append(None)
+        self.needed = self._ancestors(self.output_name)
         self.shapes: dict[str, tuple[int, ...]] = {}
         self._infer()
         for _ in range(_FOLD_ROUNDS):     # a Shape folds once its input's shape is known, which may need a fold
@@ -115,6 +116,18 @@ class OnnxModel:
             if len(self.consts) == known:
                 break
             self._infer()
+
+    def _ancestors(self, name: str) -> set[int]:
+        """The ids of the nodes that the tensor ``name`` depends on (a node feeding nothing the output reads is
+        left out of the spec)."""
+        found: set[int] = set()
+        stack = [name]
+        while stack:
+            node = self.producers.get(stack.pop())
+            if node is not None and id(node) not in found:
+                found.add(id(node))
+                stack.extend(n for n in node.input if n)
+        return found
 
     def _static_input(self, value) -> tuple[int, ...]:
         dims = value.type.tensor_type.shape.dim

@@ -64,7 +64,8 @@ class Translator:
 
         nodes = list(self.model.graph.node)
         for index, node in enumerate(nodes):
-            if id(node) in self.done or all(not o or o in self.model.consts for o in node.output):
+            if id(node) in self.done or id(node) not in self.model.needed or \
+                    all(not o or o in self.model.consts for o in node.output):
                 continue
             self.node = node
             try:
@@ -75,7 +76,7 @@ class Translator:
             except OnnxImportError as exc:
                 if not self.partial:
                     raise
-                left = [n for n in nodes[index:] if id(n) not in self.done
+                left = [n for n in nodes[index:] if id(n) not in self.done and id(n) in self.model.needed
                         and not all(not o or o in self.model.consts for o in n.output)]
                 self.skipped = [str(exc)] + [node_label(n) for n in left[1:]]    # the first: why it stopped
                 return
