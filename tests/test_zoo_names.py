@@ -69,3 +69,39 @@ def test_the_library_hint_and_an_existing_file_wins(empty_directory):
     (empty_directory / "specs").mkdir()
     (empty_directory / "specs" / "vgg16.yaml").write_text("input: [3, 8, 8]\nlayers: [{type: ReLU}]\n")
     assert convcalc.load_spec("specs/vgg16.yaml").input_shape == (3, 8, 8)     # never replaced by the zoo's
+
+
+# --------------------------------------------------------------------------- 2: lint takes zoo names
+
+def zoo_file(name: str) -> str:
+    from convcalc.spec.zoo import zoo_directory
+    return str(zoo_directory() / f"{name}.yaml")
+
+
+def test_lint_takes_a_bare_zoo_name_and_zoo_names():
+    import json
+    done = invoke("lint", "resnet50", "zoo:efficientnet_b0", "zoo:blocks/mobilenet_v3", "--format", "json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output)["files"] == [zoo_file("resnet50"), zoo_file("efficientnet_b0"),
+                                                 zoo_file("blocks/mobilenet_v3")]
+    text = invoke("lint", "resnet50")
+    assert text.exit_code == 0 and text.output.startswith("1 spec checked: no problems (")
+
+
+def test_lint_paths_takes_zoo_names_and_a_path_here_wins(empty_directory):
+    from convcalc.lint import LintConfig, lint_paths
+    assert lint_paths(["resnet50"], LintConfig()).files == (zoo_file("resnet50"),)
+    (empty_directory / "resnet50").write_text("input: [3, 8, 8]\nlayers: [{type: ReLU}]\n")
+    assert lint_paths(["resnet50"], LintConfig()).files == ("resnet50",)
+    assert lint_paths(["zoo:resnet50"], LintConfig()).files == (zoo_file("resnet50"),)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["specs/vgg16.yaml"], "no such file or directory: specs/vgg16.yaml (the zoo has 'vgg16': convcalc lint vgg16)"),
+    (["zoo:resnet5"], "no spec file 'zoo:resnet5' and no zoo model 'resnet5'; did you mean resnet50, resnet18,"
+                      " lenet5? (convcalc zoo lists them)"),
+    (["nothing_like_a_model"], "no such file or directory: nothing_like_a_model"),
+])
+def test_lint_of_a_missing_path_or_zoo_name(args, message):
+    done = invoke("lint", *args)
+    assert done.exit_code == 2 and done.output == f"error: {message}\n"

@@ -21,6 +21,7 @@ from ..spec.build import build_graph
 from ..spec.load import load_spec, parse_spec
 from ..spec.files import read_text_file
 from ..spec.marked_yaml import load_marked
+from ..spec.zoo import PREFIX as ZOO_PREFIX, zoo_file, zoo_name_of, zoo_path
 from .checks import Context, run_checks
 from .config import LintConfig, LintConfigError, find_config
 from .model import Finding, LintReport
@@ -70,15 +71,19 @@ def _walk(directory: Path, patterns: Sequence[str], skipped: list[Path]) -> list
 def expand_paths(paths: Sequence[str | Path], exclude: Sequence[str] = (),
                  skipped: list[Path] | None = None) -> list[Path]:
     """Files as given (always checked), directories recursively (every *.yaml, *.yml; hidden ones and those
-    matching ``exclude`` go to ``skipped``), and glob patterns (``specs/**/*.yaml``; ``exclude`` applies). Each
-    file once, in order. Raises `LintPathError` for a path that does not exist, a glob that matches nothing, or
-    paths that hold no file to check."""
+    matching ``exclude`` go to ``skipped``), glob patterns (``specs/**/*.yaml``; ``exclude`` applies), and zoo
+    models: ``zoo:NAME``, or a bare zoo name (``resnet50``) where no such path exists. Each file once, in order.
+    Raises `LintPathError` for a path that does not exist (saying so when its file name is a zoo model's: an
+    explicit path is never replaced), a glob that matches nothing, or paths that hold no file to check."""
     skipped = [] if skipped is None else skipped
     files: list[Path] = []
     for raw in paths:
         text = str(raw)
         path = Path(text)
-        if path.is_dir():
+        if text.startswith(ZOO_PREFIX) or (not os.path.lexists(text) and not glob.has_magic(text)
+                                           and zoo_file(text) is not None):
+            files.append(_zoo_model(text))         # zoo:NAME, or a bare zoo name that is no path here
+        elif path.is_dir():
             files.extend(_walk(path, exclude, skipped))
         elif path.exists():
             files.append(path)
@@ -94,7 +99,10 @@ def expand_paths(paths: Sequence[str | Path], exclude: Sequence[str] = (),
                 raise LintPathError(f"no spec files match '{text}'")
             files.extend(matched)
         else:
-            raise LintPathError(f"no such file or directory: {text}")
+            named = zoo_name_of(text)
+            argument = named if named and not os.path.lexists(named) else f"{ZOO_PREFIX}{named}"
+            hint = f" (the zoo has '{named}': convcalc lint {argument})" if named else ""
+            raise LintPathError(f"no such file or directory: {text}{hint}")
     unique: dict[str, Path] = {}
     for file in files:
         unique.setdefault(str(file.resolve()), file)
@@ -103,6 +111,18 @@ def expand_paths(paths: Sequence[str | Path], exclude: Sequence[str] = (),
         hint = f" ({len(skipped)} skipped: hidden or excluded)" if skipped else ""
         raise LintPathError(f"no *.yaml/*.yml spec files to check under {listed}{hint}")
     return list(unique.values())
+
+
+def _zoo_model(name: str) -> Path:
+    """The zoo's spec or block library called ``name`` (``resnet50``, ``zoo:efficientnet_b0``,
+    ``zoo:blocks/mobilenet_v3``), or a `LintPathError` naming the closest models."""
+    found = zoo_file(name)
+    if found is not None:
+        return found
+    try:
+        return zoo_path(name)                    # raises, naming the closest zoo models
+    except ConvcalcError as exc:
+        raise LintPathError(str(exc)) from None
 
 
 def _not_a_spec(path: Path) -> str | None:
@@ -206,8 +226,8 @@ def _check_block_library(path: Path, config: LintConfig) -> None:
 
 def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None,
                on_progress: Callable[[int, int], None] | None = None) -> LintReport:
-    """Lint every spec that ``paths`` name (files, directories, globs). ``config`` None: the settings found by
-    walking up from the first path (`find_config`). ``on_progress(done, files)`` is called after each file.
+    """Lint every spec that ``paths`` name (files, directories, globs, zoo names). ``config`` None: the settings
+    found by walking up from the first path (`find_config`). ``on_progress(done, files)`` is called after each file.
     Raises `LintConfigError` (a `ConvcalcError`) for a path that does not exist or matches nothing, or an invalid
     configuration."""
     started = time.perf_counter()

@@ -54,6 +54,14 @@ def zoo_path(name: str) -> Path:
     raise ConvcalcError(f"no spec file '{name}' and no zoo model '{bare}'{hint} (convcalc zoo lists them)")
 
 
+def zoo_file(name: str) -> Path | None:
+    """The zoo's file called ``name`` (with or without ``zoo:`` and ``.yaml``): a model or a block library
+    (``blocks/mobilenet_v3``); None if the zoo has none of that name."""
+    bare = name[len(PREFIX):] if name.startswith(PREFIX) else name
+    bare = bare[:-len(".yaml")] if bare.endswith(".yaml") else bare
+    return zoo_directory() / f"{bare}.yaml" if bare in zoo_names(libraries=True) else None  # type: ignore[operator]
+
+
 def zoo_include(entry: str, loc: Location | None) -> Path:
     """The file of ``include: zoo:NAME`` (a block library such as ``zoo:blocks/mobilenet_v3``, or a spec's
     blocks), or a `SpecError` at ``loc`` naming the libraries."""
