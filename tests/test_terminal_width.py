@@ -351,9 +351,35 @@ def test_fit_leaves_columns_out_in_order_then_shortens_names_and_never_cuts_a_nu
     assert shown[70] == (["name", "a", "b", "note"], [21, 8, 9, 19], "layer4.1.downsample.0", 70, "")  # prose wraps
     assert shown[60] == (["name", "b", "note"], [21, 9, 20], "layer4.1.downsample.0", 60,
                          "left out to fit 60 columns: a (--wide or --format json shows them)")
-    assert shown[50] == (["name", "b", "note"], [17, 9, 14], "layer4.1…sample.0", 50,
+    assert shown[50] == (["name", "b", "note"], [17, 9, 14], "laye…downsample.0", 50,
                          "left out to fit 50 columns: a, the middle of long names (--wide or --format json shows"
                          " them)")
     # no narrower: a name keeps 8 characters, the number its 9, the prose its longest number (14 > TEXT_MIN)
     assert shown[40][:4] == (["name", "b", "note"], [8, 9, 14], "lay…le.0", 41)
     assert shown[None] == (["name", "a", "b", "note"], [21, 8, 9, 40], "layer4.1.downsample.0", 91, "")
+
+
+def test_names_lose_their_indentation_first_then_their_middle_and_stay_different():
+    from convcalc.report.fit import middle_cut, shorten_names
+
+    tree = ["conv1", "    layer1.0.conv1", "    layer4.0.conv1", "      layer4.0.downsample.0"]
+    assert shorten_names(tree, 27) == tree
+    assert shorten_names(tree, 24) == ["conv1", "  layer1.0.conv1", "  layer4.0.conv1", "   layer4.0.downsample.0"]
+    assert shorten_names(tree, 21) == ["conv1", "layer1.0.conv1", "layer4.0.conv1", "layer4.0.downsample.0"]
+    assert shorten_names(tree[:3], 11) == ["conv1", "l…1.0.conv1", "l…4.0.conv1"]    # not 'lay…0.conv1' twice
+    assert middle_cut("features.denseblock4.denselayer14.conv1", 30) == "features.de…denselayer14.conv1"
+    relus = [f"backbone.layer{b}.{i}.relu_3" for b in (1, 2, 3) for i in (0, 1, 2)]
+    shown = shorten_names(relus, 12)
+    assert len(set(shown)) == len(relus) and all(len(s) <= 12 for s in shown), shown
+
+
+@pytest.mark.parametrize("model", ["resnet50", "deeplabv3_resnet50"])
+@pytest.mark.parametrize("width", [60, 80])
+def test_analyze_names_at_narrow_widths_tell_the_layers_apart(model, width):
+    text = invoke(["analyze", model, "--width", str(width)]).stdout
+    (table,) = tables(text)
+    names = values(table["columns"]["name"])
+    assert len(set(names)) == len(names), [n for n in names if names.count(n) > 1][:4]
+    assert not any(n.startswith(" ") for n in text.splitlines() if n.startswith("│ "))
+    if width == 80:      # an RF tool keeps the RF size: names are shortened before it is left out
+        assert "RF size" in table["headers"] and "RF size" not in table["left_out"]

@@ -1,8 +1,9 @@
 """Tables that fit the terminal, and never crop a number.
 
 Every table convcalc prints is fitted here to a width (the terminal's, ``COLUMNS`` or ``--width``): a column too
-wide for it is left out *whole*, least important first (each table names its order), and only then are long names
-shortened in the middle ('layer4.…downsample.1'). A number, a shape or a mark is never cut or wrapped; prose
+wide for it is left out *whole*, least important first (each table names its order, and may shorten names at a
+step of it), and only then are long names shortened: a tree's indentation first, then in the middle
+('laye…downsample.1'), names that differ kept different. A number, a shape or a mark is never cut or wrapped; prose
 columns wrap between words (a long word without a number may be folded), so a number in them stays whole too. A
 line under the table says what was left out and how to see it (``LEFT_OUT``). With no width to fit (``--wide``;
 piped output with no ``COLUMNS``) nothing is left out: the table keeps its full width and the terminal wraps or
@@ -14,6 +15,7 @@ A table is columns of plain strings or `rich.text.Text` (their styles kept; neve
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -31,6 +33,8 @@ Cell = Union[str, Text]
 # the line under a table that had to leave something out (pinned by tests/test_terminal_width.py)
 LEFT_OUT = "left out to fit {width} columns: {what} (--wide or --format json shows them)"
 SHORTENED = "the middle of long names"
+NAMES = "<shorten names>"  # in a `fit`'s drop order: shorten names (no narrower than NAME_KEEP) before going on
+NAME_KEEP = 16       # ... a name shortened there keeps this many characters
 NAME_MIN = 8         # a name is never shortened below this many characters
 TEXT_MIN = 12        # prose wraps no narrower than this (or its longest word holding a number, if longer)
 
@@ -47,11 +51,105 @@ class Column:
 
 
 def middle_cut(text: str, room: int) -> str:
-    """``text`` in at most ``room`` characters, its middle replaced by '…' (both ends of a layer name tell most)."""
+    """``text`` in at most ``room`` characters, its middle replaced by '…': the tail kept in whole segments where
+    they fit ('features.…denselayer14.conv1'), both ends of a layer name telling most."""
     if cell_len(text) <= room:
         return text
-    head = (room - 1) // 2
-    return text[:head] + "…" + text[len(text) - (room - 1 - head):]
+    return _cut(text, room, _head(text, room))
+
+
+_SEPARATORS = re.compile(r"[._/:\-]")
+
+
+def _head(text: str, room: int) -> int:
+    """How many leading characters `middle_cut` keeps: the longest tail of whole segments that leaves a few (up to 4,
+    a quarter of the room) and is a third of it at least, else half of the room."""
+    least = max(1, min(4, room // 4))
+    for match in _SEPARATORS.finditer(text):
+        if room // 3 <= len(text) - match.end() <= room - 1 - least:
+            return room - 1 - (len(text) - match.end())
+    return (room - 1) // 2
+
+
+def _cut(text: str, room: int, head: int) -> str:
+    return text if cell_len(text) <= room else text[:head] + "…" + text[len(text) - (room - 1 - head):]
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))
+
+
+def shorten_names(names: Sequence[str], room: int) -> list[str]:
+    """``names`` (each maybe indented with blanks, a tree's depth) in at most ``room`` characters: the indentation
+    is halved, then dropped, before any name is cut; then each long name is cut in the middle (`middle_cut`), and
+    where two different names would read the same ('lay…0.conv1' for layer1.0.conv1 and layer4.0.conv1) the cut
+    moves until they differ ('l…1.0.conv1', 'l…4.0.conv1'), whenever a single '…' can tell them apart."""
+    if all(cell_len(n) <= room for n in names):
+        return list(names)
+    indents = [_indent(n) for n in names]
+    bodies = [n[i:] for n, i in zip(names, indents)]
+    for indent in ([i // 2 for i in indents], [0] * len(names)):
+        shown = [" " * i + body for i, body in zip(indent, bodies)]
+        if all(cell_len(n) <= room for n in shown):
+            return shown
+    return unique_cuts(bodies, room)
+
+
+def unique_cuts(names: Sequence[str], room: int) -> list[str]:
+    """Each name in at most ``room`` characters (`middle_cut`), names that differ kept different where the cut can
+    be moved to show where they differ (the same cut for every name of a clash, nearest the tail; where no single
+    cut tells them all apart, the one that tells most)."""
+    shown = [middle_cut(n, room) for n in names]
+    for _ in range(8):
+        owners: dict[str, set[str]] = {}
+        for name, short in zip(names, shown):
+            owners.setdefault(short, set()).add(name)
+        clashes = {short for short, full in owners.items() if len(full) > 1}
+        if not clashes:
+            break
+        moved = False
+        for short in clashes:
+            group = sorted(owners[short])
+            taken = {s for s in owners if s != short}
+            best, best_score = None, 1
+            for head in [*range(1, room - 1), 0]:
+                cuts = [_cut(n, room, head) for n in group]
+                score = len(set(cuts) - taken)
+                if score > best_score:
+                    best, best_score = cuts, score
+                if score == len(group):
+                    break
+            if best is not None:
+                chosen = dict(zip(group, best))
+                shown = [chosen.get(n, s) if s == short else s for n, s in zip(names, shown)]
+                moved = True
+        if not moved:
+            break
+    return _twice_cut(names, shown, room)
+
+
+def _twice_cut(names: Sequence[str], shown: list[str], room: int) -> list[str]:
+    """Names that still read the same, cut twice: their first character, what follows the head they share ('1' of
+    'backbone.layer1…'), and their tail ('b…1…sample.0', 'b…2…sample.0')."""
+    owners: dict[str, set[str]] = {}
+    for name, short in zip(names, shown):
+        owners.setdefault(short, set()).add(name)
+    for short, full in owners.items():
+        group = sorted(full)
+        if len(group) < 2 or room < 6:
+            continue
+        taken = {s for s in owners if s != short}
+        shared = len(os.path.commonprefix(group))
+        for window in range(1, room - 4):
+            tail = room - 3 - window
+            cuts = [n[:1] + "…" + n[shared:shared + window] + "…" + n[len(n) - tail:]
+                    if len(n) > room and shared + window < len(n) - tail else _cut(n, room, room // 2)
+                    for n in group]
+            if len(set(cuts)) == len(group) and not taken & set(cuts):
+                chosen = dict(zip(group, cuts))
+                shown = [chosen.get(n, s) if s == short else s for n, s in zip(names, shown)]
+                break
+    return shown
 
 
 def hanging(text: str, width: int | None, indent: int) -> str:
@@ -135,7 +233,8 @@ class FittedTable(Table):
 def fit(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int | None,
         drop: Sequence[str] = (), *, prose: int | None = None) -> Fitted:
     """Fit a table into ``width`` columns: leave out the columns named in ``drop``, in that order, until it fits,
-    then shorten 'name' cells in the middle; 'text' columns wrap (never narrower than a word holding a number).
+    (`NAMES` among them: shorten names there, to NAME_KEEP at the least), then shorten 'name' cells (indentation
+    first, then in the middle, different names kept different: `shorten_names`); 'text' columns wrap (never narrower than a word holding a number).
     ``width`` None (``--wide``): nothing is left out or shortened, and prose columns wrap to ``prose`` columns where
     they can."""
     columns, rows = list(columns), [list(r) for r in rows]
@@ -154,25 +253,35 @@ def fit(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int | 
 
     target = width if width is not None else prose
     left_out = []
+    shortened = False
+
+    def shorten(floor: int) -> None:                   # names shortened, never below ``floor`` characters
+        nonlocal shortened
+        for i in (i for i in kept if columns[i].kind == "name"):
+            excess = need(kept) - width
+            room = max(min(floor, widest[i]), least[i] - excess)
+            if excess <= 0 or room >= least[i]:
+                continue
+            names = shorten_names([r[i] for r in plain], room)
+            for r_plain, r, name in zip(plain, rows, names):
+                if name != r_plain[i]:
+                    r[i] = name
+                    shortened = shortened or "…" in name
+            least[i] = _widest(names + [columns[i].header])
+
     if width is not None:
         for header in drop:
             if need(kept) <= width:
                 break
+            if header == NAMES:
+                shorten(NAME_KEEP)
+                continue
             index = next((i for i in kept if columns[i].header == header), None)
             if index is not None:
                 kept.remove(index)
                 left_out.append(header)
-    shortened = False
-    if width is not None and need(kept) > width:           # names shortened in the middle, never below NAME_MIN
-        for i in (i for i in kept if columns[i].kind == "name"):
-            excess = need(kept) - width
-            room = max(min(NAME_MIN, widest[i]), least[i] - excess)
-            if room < least[i]:
-                shortened = True
-                for r_plain, r in zip(plain, rows):
-                    if cell_len(r_plain[i]) > room:
-                        r[i] = middle_cut(r_plain[i], room)
-                least[i] = room
+        if need(kept) > width:                         # names shortened in the middle, never below NAME_MIN
+            shorten(NAME_MIN)
     widths = [least[i] for i in kept]
     if target is not None:                                 # prose columns take the room that is left, up to full
         slack = target - need(kept)
@@ -187,4 +296,4 @@ def fit(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int | 
                   shortened)
 
 
-__all__ = ["Cell", "Column", "FittedTable", "Fitted", "LEFT_OUT", "fit", "hanging", "middle_cut"]
+__all__ = ["Cell", "Column", "FittedTable", "Fitted", "LEFT_OUT", "NAMES", "fit", "hanging", "middle_cut", "shorten_names"]

@@ -18,7 +18,7 @@ from rich.text import Text
 from ..analysis.summary import LayerResult, Summary, previous_on_path
 from ..algebra import Field
 from ..algebra.numbers import fraction_text, json_number
-from .fit import Column, fit, hanging, middle_cut  # noqa: F401  (middle_cut: where it was first defined)
+from .fit import NAMES, Column, fit, hanging, middle_cut  # noqa: F401  (middle_cut: where it was first defined)
 
 # 2: each layer's rf names only the layer before it on its max/min path (max_path_prev, min_path_prev) instead of
 # listing the whole paths (max_path, min_path), which made the JSON quadratic in the depth
@@ -380,7 +380,8 @@ def _cell(text: str, width: int, justify: str) -> str:
 
 
 # the columns a narrow terminal loses first (a cell is never cropped: a column that does not fit is left out whole)
-DROP_ORDER = ("RF padding", "RF stride", "type", "RF size")
+# (RF size, what an RF tool is for, stays while long names can be shortened instead)
+DROP_ORDER = ("RF padding", "RF stride", "type", NAMES, "RF size")
 COLUMNS = [Column(header, "right" if header in ("params", "MACs") else "left", "name" if header == "name" else "whole")
            for header in HEADERS]
 
