@@ -91,7 +91,8 @@ def run_command(
 
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
-        options = dict(input=input, weights=onnx_weights(spec, weights, init), seed=seed, init=init, dtype=dtype.value, batch=batch,
+        options = dict(input=input, weights=onnx_weights(spec, weights, init), seed=seed, init=init,
+                       dtype=dtype.value, batch=batch,
                        resize=size(resize),
                        normalize=normalize.value if normalize is not None else None,
                        mean=floats(mean, "--mean"), std=floats(std, "--std"), topk=topk,

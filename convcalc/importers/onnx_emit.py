@@ -16,7 +16,7 @@ from .onnx_translate import Layer, PoolIndices, Translator
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.]+")
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
-_YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "none", "y", "n", "~"}   # YAML 1.1 reads as non-strings
+_YAML_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "none", "y", "n", "~"}   # not strings to YAML 1.1
 _RESERVED = _YAML_WORDS | {"input"}                                                     # never a layer's name
 
 
@@ -40,7 +40,7 @@ def module_path(node_name: str) -> tuple[str, str] | None:
     for segment in segments[:-1]:
         pieces = segment.split(".")
         overlap = next((n for n in range(min(len(parts), len(pieces) - 1), 0, -1) if parts[-n:] == pieces[:n]), 0)
-        parts += pieces[overlap:]          # torch's scopes repeat the parent: /layer1/layer1.0, /downsample/downsample.0
+        parts += pieces[overlap:]          # torch's scopes repeat the parent: /layer1/layer1.0, /ds/ds.0
     return ".".join(parts), segments[-1]
 
 

@@ -60,7 +60,7 @@ class Translator:
     # ---------------------------------------------------------------- the walk
 
     def run(self) -> None:
-        from . import onnx_ops, onnx_ops_norm, onnx_ops_resize, onnx_ops_tensor  # noqa: F401  (each registers its rules)
+        from . import onnx_ops, onnx_ops_norm, onnx_ops_resize, onnx_ops_tensor  # noqa: F401  (they register rules)
 
         nodes = list(self.model.graph.node)
         for index, node in enumerate(nodes):
