@@ -14,6 +14,7 @@ error and be listed, with its reason, in `onnx_node_cases.NOT_EXPRESSIBLE`, whic
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -223,3 +224,62 @@ def test_readme_section_follows_the_model_zoo():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     headings = re.findall(r"^## (.*)$", text, re.M)
     assert headings[headings.index("Shipped specs: the model zoo") + 1] == "ONNX: import and export"
+
+
+# ============================================================================ README's walk-through, as written
+
+def _normalised(line: str) -> str:
+    """A line without what changes from run to run (timings)."""
+    line = re.sub(r"in [\d.]+ ms \([\d.]+ GFLOP/s\)", "in … ms", line)
+    line = re.sub(r"\([\d.]+ s\)", "(… s)", line)
+    return line.rstrip()
+
+
+def walkthrough_blocks() -> list[tuple[str, str]]:
+    """The walk-through's fenced blocks, in order: ('python', code) or ('shell', '$ command' lines and output)."""
+    section = readme_section()
+    walk = section[section.index("### Walk-through"):section.index("### Export")]
+    return [("python" if lang == "python" else "shell", body)
+            for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", walk, re.M | re.S)]
+
+
+@needs_importer
+@pytest.mark.skipif(os.environ.get("CONVCALC_ONNX_FULL") != "1",
+                    reason="20 s of torch export and four convcalc runs: CONVCALC_ONNX_FULL=1 runs it")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")      # torch's note on its TorchScript exporter
+def test_readme_walkthrough_is_real(tmp_path, monkeypatch):
+    """The walk-through runs as written in a fresh directory: the PyTorch export and the Python comparison execute,
+    and every command prints the lines README shows (timings aside; '…' marks lines left out)."""
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("torchvision") is None:      # (importing it here would skip the walk-through's stub)
+        pytest.skip("torchvision is not installed")
+    monkeypatch.chdir(tmp_path)
+    env = {**os.environ, "COLUMNS": "120"}
+    namespace: dict = {}
+    for kind, body in walkthrough_blocks():
+        if kind == "python":
+            exec(compile(body, "README.md ONNX walk-through", "exec"), namespace)    # noqa: S102
+            continue
+        commands: list[tuple[str, list[str]]] = []
+        for line in body.splitlines():
+            if line.startswith("$ "):
+                commands.append((line[2:], []))
+            elif line and commands:
+                commands[-1][1].append(line)
+        for command, expected in commands:
+            if command.startswith("head -"):
+                count, path = command[len("head -"):].split()
+                printed = (tmp_path / path).read_text(encoding="utf-8").splitlines()[:int(count)]
+            else:
+                assert command.startswith("convcalc "), command
+                done = subprocess.run([sys.executable, "-m", "convcalc", *command.split()[1:]], capture_output=True,
+                                      text=True, env=env, timeout=300)
+                assert done.returncode == 0, done.stderr
+                printed = (done.stdout + done.stderr).splitlines()
+            printed = [_normalised(line) for line in printed]
+            for line in expected:
+                if line.strip() == "…":
+                    continue
+                assert _normalised(line) in printed, f"{command}: README's line {line!r} is not printed"
