@@ -700,3 +700,13 @@ def test_sum_of_three_concat_along_width_and_a_node_the_output_does_not_need():
     assert "output:" not in imported.spec_text and "unused" not in imported.spec_text   # what the output needs only
     assert "  - {name: sum, type: Add, from: [a, b, input]}\n" in imported.spec_text
     assert "  - {name: join, type: Concat, dim: 3, from: [sum, a]}\n" in imported.spec_text
+
+
+def test_a_fixed_batch_size_in_the_models_reshape():
+    """A model exported at batch 2 names its batch in Reshape's shape: still the batch axis, kept."""
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Reshape", ["r", "shape"], ["y"], name="flat")]
+    model = onnx_model(nodes, [2, 3, 4, 5], {"shape": np.array([2, -1], np.int64)})
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
+    imported = check(model)
+    assert imported.spec_text.endswith("  - {name: flat, type: Flatten}\n") and imported.input_shape == (3, 4, 5)

@@ -1,7 +1,8 @@
 """Reading an ONNX model for the importer: the lazy ``onnx`` import, attributes as plain values, the input's static
-shape, every tensor's shape (ONNX's own shape inference at batch 1) and constant folding (initializers, Constant
-nodes and every node whose inputs are all constants, ``Shape`` of a tensor whose shape is known included: the shape
-subgraphs Shape/Gather/Concat/ConstantOfShape/Unsqueeze/Cast that feed a Reshape become plain constants)."""
+shape, every tensor's shape (ONNX's own shape inference at the model's batch size, 1 where it is symbolic) and
+constant folding (initializers, Constant nodes and every node whose inputs are all constants, ``Shape`` of a tensor
+whose shape is known included: the shape subgraphs Shape/Gather/Concat/ConstantOfShape/Unsqueeze/Cast that feed a
+Reshape become plain constants)."""
 
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ def node_label(node) -> str:
 
 
 class OnnxModel:
-    """The model's graph with its constants folded and its tensors' shapes (batched, batch 1)."""
+    """The model's graph with its constants folded and its tensors' shapes (batched: the input's own batch size
+    where it is fixed, else 1)."""
 
     def __init__(self, model):
         onnx = require_onnx()
@@ -136,8 +138,8 @@ class OnnxModel:
                                   " model's input size")
         shape = []
         for axis, dim in enumerate(dims):
-            if axis == 0:
-                shape.append(1)          # the batch: any size, analysed at 1
+            if axis == 0:                # the batch: the model's own size (its Reshapes may name it), else 1
+                shape.append(dim.dim_value if dim.HasField("dim_value") and dim.dim_value > 0 else 1)
             elif dim.HasField("dim_value") and dim.dim_value > 0:
                 shape.append(dim.dim_value)
             else:
@@ -147,7 +149,7 @@ class OnnxModel:
         return tuple(shape)
 
     def _skeleton(self):
-        """The graph for ONNX's shape inference: the nodes not folded yet, the input with batch 1, and each constant
+        """The graph for ONNX's shape inference: the nodes not folded yet, the input with its batch, and each constant
         they read as an input of its shape (small integer ones as values, for the data propagation of Reshape's
         shapes): no copy of the weights."""
         from onnx import helper
@@ -233,7 +235,7 @@ class OnnxModel:
         return [np.asarray(next(results)) if name else None for name in node.output]
 
     def shape(self, name: str) -> tuple[int, ...] | None:
-        """The tensor's static shape (batched, batch 1), or None where it is not known (an op that keeps its
+        """The tensor's static shape (batched), or None where it is not known (an op that keeps its
         input's shape, where ONNX's inference stopped, keeps it here)."""
         if name in self.consts:
             return tuple(self.consts[name].shape)

@@ -119,7 +119,7 @@ class Translator:
         return index < len(node.input) and node.input[index] in self.model.consts
 
     def shape(self, node, index: int = 0) -> tuple[int, ...]:
-        """The static shape (batched, batch 1) of input ``index``."""
+        """The static shape (batched) of input ``index``."""
         shape = self.model.shape(node.input[index])
         if shape is None:
             raise self.fail(f"the shape of input {index} ('{node.input[index]}') is not known (ONNX's shape"
