@@ -84,11 +84,12 @@ def export_onnx(graph: Graph, weights: Mapping[str, np.ndarray] | None = None, *
                               producer_name="convcalc", producer_version=__version__)
     model.ir_version = min(model.ir_version, _IR_FOR_OPSET.get(opset, model.ir_version))
     model.doc_string = f"{graph.name}: exported by convcalc {__version__} from {graph.file}"
+    data = model.SerializeToString()
     try:
-        onnx.checker.check_model(model, full_check=True)
+        onnx.checker.check_model(data, full_check=True)          # the checker and strict shape inference
     except Exception as exc:           # noqa: BLE001  (onnx raises its own ValidationError / InferenceError)
         raise ExportError(f"the exported model fails ONNX's checker: {str(exc).splitlines()[0][:300]}") from None
-    return model.SerializeToString()
+    return data
 
 
 PROTOBUF_LIMIT = 2**31 - 2**26       # 2 GiB less room for the graph itself
