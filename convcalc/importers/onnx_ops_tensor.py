@@ -157,7 +157,7 @@ def squeeze(t: Translator, node, a: dict) -> None:
     shape = t.shape(node)
     axes = a.get("axes") if "axes" in a else t.const(node, 1, "axes")
     if node.op_type == "Squeeze":
-        axes = [i for i, v in enumerate(shape) if v == 1] if axes is None else \
+        axes = [i for i, v in enumerate(shape) if v == 1 and i > 0] if axes is None else \
             [int(v) % len(shape) for v in np.asarray(axes).ravel()]
         if 0 in axes:
             _no_batch(t, 0, "it squeezes")
