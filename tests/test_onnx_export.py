@@ -283,3 +283,10 @@ def test_cli_exports_an_onnx_model_again_with_its_own_weights(tmp_path):
               for path in (first, second)]
     assert arrays[0].keys() == arrays[1].keys()
     assert all(np.array_equal(arrays[0][key], arrays[1][key]) for key in arrays[0])
+
+
+def test_parameters_past_protobufs_limit_are_refused(monkeypatch):
+    from convcalc.importers import onnx_export
+    monkeypatch.setattr(onnx_export, "PROTOBUF_LIMIT", 1000)
+    with pytest.raises(ExportError, match=r"^the parameters take more than 0 GiB, the most one ONNX file holds"):
+        export_onnx(convcalc.build_graph(convcalc.load_spec("tiny")))
