@@ -383,3 +383,9 @@ def test_analyze_names_at_narrow_widths_tell_the_layers_apart(model, width):
     assert not any(n.startswith(" ") for n in text.splitlines() if n.startswith("│ "))
     if width == 80:      # an RF tool keeps the RF size: names are shortened before it is left out
         assert "RF size" in table["headers"] and "RF size" not in table["left_out"]
+
+
+@pytest.mark.parametrize("command", ["analyze", "calc cost", "calc rf", "layers", "rf"])
+def test_no_line_ends_in_blanks(command):
+    for text in (fitted(command, 80, "COLUMNS"), wide(command)):
+        assert not [line for line in text.splitlines() if line != line.rstrip()], command

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -152,15 +153,47 @@ def _main(ctx: typer.Context,
         raise typer.Exit(EXIT_INPUT_ERROR)
 
 
+_BLANKS_AT_END = re.compile(r" +((?:\x1b\[[0-9;]*m)*)$")     # (before the styles a line ends with, on a terminal)
+
+
+class _Stripped:
+    """The standard stream (looked up when written to, as Rich does) without blanks at the end of a line: Rich pads
+    titles and lines to the console's width, and no line convcalc prints ends in blanks."""
+
+    def __init__(self, which: str) -> None:
+        self._which = which
+        self._blanks = ""           # blanks written last: dropped if a line ends there, written if text follows
+
+    @property
+    def _stream(self):
+        return getattr(sys, self._which)
+
+    def write(self, text: str) -> int:
+        lines = (self._blanks + text).split("\n")
+        last = lines[-1]
+        kept = last.rstrip(" ")
+        self._blanks = last[len(kept):]
+        self._stream.write("\n".join([_BLANKS_AT_END.sub(r"\1", line) for line in lines[:-1]] + [kept]))
+        return len(text)
+
+    def __getattr__(self, name):    # isatty, fileno, flush, encoding: the stream's
+        return getattr(self._stream, name)
+
+
+def _console(stderr_: bool = False, **options) -> Console:
+    """A Rich console on standard output (or error) whose lines end without blanks (`_Stripped`)."""
+    return Console(file=_Stripped("stderr" if stderr_ else "stdout"), **options)
+
+
 def stderr() -> Console:
-    return Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+    return _console(True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def stdout(width: int | None = None) -> Console:
     """The console to print prose on (``width``: when piped; tables print on `table_console`'s)."""
-    console = Console(highlight=False, soft_wrap=False, emoji=False)   # a spec's ':100:' stays text
+    console = _console(highlight=False, soft_wrap=False, emoji=False)   # a spec's ':100:' stays text
     if not console.is_terminal:
-        console = Console(highlight=False, soft_wrap=False, width=width or 200, emoji=False)
+        console = _console(highlight=False, soft_wrap=False, width=width or 200, emoji=False)
     return console
 
 
@@ -186,7 +219,7 @@ def table_console(width: int | None = None, wide: bool = False) -> tuple[Console
     without COLUMNS there is no width to fit, so tables keep every column and prose wraps at PIPED_WIDTH. ``--wide``
     keeps every column whatever the width. Print with ``crop=False``: a line wider than the width is wrapped or
     scrolled by the terminal, never cut."""
-    console = Console(highlight=False, soft_wrap=False, emoji=False)   # a spec's ':100:' stays text
+    console = _console(highlight=False, soft_wrap=False, emoji=False)   # a spec's ':100:' stays text
     chosen = width
     if chosen is None and console.is_terminal:
         chosen = console.width
@@ -194,7 +227,7 @@ def table_console(width: int | None = None, wide: bool = False) -> tuple[Console
         columns = os.environ.get("COLUMNS", "").strip()
         chosen = int(columns) if columns.isdigit() and int(columns) >= MIN_WIDTH else None
         wide = wide or chosen is None
-    console = Console(highlight=False, soft_wrap=False, emoji=False, width=chosen or PIPED_WIDTH)
+    console = _console(highlight=False, soft_wrap=False, emoji=False, width=chosen or PIPED_WIDTH)
     return console, None if wide else chosen
 
 
