@@ -4,7 +4,8 @@
 data). Each case's node becomes a model whose non-data inputs are initializers; ``import_onnx`` turns it into a spec
 and weights; ``convcalc.run`` executes it (float64 where ONNX's data is float64, else float32) with every prediction
 checked (shapes, MACs, finiteness, receptive fields); the output must equal ONNX's expected output within ONNX's own
-tolerance (rtol 1e-3, atol 1e-7: the backend runner's ``assert_similar_outputs``).
+tolerance (rtol 1e-3, atol 1e-7: the backend runner's ``assert_similar_outputs``). Integer data (the uint8 MaxPool,
+the int32 edge/reflect/wrap Pads) runs in float32 and is compared by value (ONNX's runner also checks the dtype).
 
 Every case convcalc can express must pass; every case it cannot must raise convcalc's one-line "not expressible"
 error and be listed, with its reason, in `onnx_node_cases.NOT_EXPRESSIBLE`, which must match the refusals exactly
@@ -59,7 +60,7 @@ def execute(case):
     imported = import_onnx(case.model())
     graph = imported.graph()
     data = case.data.astype(case.dtype) if case.data.dtype.kind != "f" else case.data
-    checked = convcalc.run(graph, data, weights=imported.weights, dtype=case.dtype, rf_check=False)
+    checked = convcalc.run(graph, data, weights=imported.weights, dtype=case.dtype, rf_check=True)
     return imported, checked
 
 
