@@ -389,3 +389,12 @@ def test_analyze_names_at_narrow_widths_tell_the_layers_apart(model, width):
 def test_no_line_ends_in_blanks(command):
     for text in (fitted(command, 80, "COLUMNS"), wide(command)):
         assert not [line for line in text.splitlines() if line != line.rstrip()], command
+
+
+def test_calc_alone_prints_its_help_and_a_missing_value_names_the_command():
+    result = invoke(["calc"])
+    assert result.exit_code == 2 and result.stdout.startswith("Usage: ") and "error:" not in result.output
+    assert "Commands:" in result.stdout
+    missing = invoke(["run", LENET, "--resize"])
+    assert missing.exit_code == 2
+    assert "Option '--resize' requires an argument ('convcalc run -h' lists the options)" in missing.stderr

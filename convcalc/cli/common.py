@@ -28,6 +28,7 @@ EXIT_CHECK_FAILED = 1
 EXIT_INPUT_ERROR = 2
 
 _UsageError = typer.BadParameter.__base__        # Typer's (vendored click's) UsageError
+_NoArgsIsHelp = next((c for c in _UsageError.__subclasses__() if c.__name__ == "NoArgsIsHelpError"), ())
 
 
 class _Commands(TyperGroup):
@@ -53,15 +54,23 @@ class _Commands(TyperGroup):
     def resolve_command(self, ctx, args):
         name, command, rest = super().resolve_command(ctx, args)
         if command is not None and not ctx.resilient_parsing:
+            ctx.meta["convcalc.command"] = name         # for an error raised without its context (a missing value)
             _refuse_repeated_options(command, name, rest, ctx)
         return name, command, rest
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except _NoArgsIsHelp as exc:                    # `convcalc calc` alone: its help, and exit 2 as bare convcalc
+            typer.echo(exc.ctx.get_help())
+            raise typer.Exit(EXIT_INPUT_ERROR) from None
         except _UsageError as exc:
-            where = exc.ctx.command_path if exc.ctx is not None else "convcalc"
-            listed = "commands" if exc.ctx is None or exc.ctx.command is self else "options"
+            named = ctx.meta.get("convcalc.command")
+            if exc.ctx is not None:
+                where = exc.ctx.command_path
+            else:
+                where = f"{ctx.command_path} {named}" if named else ctx.command_path
+            listed = "commands" if (exc.ctx is None and not named) or (exc.ctx is not None and exc.ctx.command is self) else "options"
             message = exc.format_message().replace("Value error, ", "").rstrip(".")
             fail(f"{message} ('{where} -h' lists the {listed})")
 
