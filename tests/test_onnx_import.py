@@ -228,6 +228,10 @@ def test_layout_ops():
     imported = check(export(Layout(), (4, 4, 5)))
     assert "type: ChannelShuffle, groups: 2" in imported.spec_text
     assert "type: Narrow" in imported.spec_text        # torch writes chunk as Slices
+    # torch's PixelUnshuffle (Unsqueeze, Reshape, Reshape, Transpose, Reshape, Squeeze) and unsqueeze-squeeze
+    assert "{name: pu, type: PixelUnshuffle, downscale_factor: 2}\n  - {name: reshape_2, type: Flatten}" in \
+        imported.spec_text
+    assert "Permute" not in imported.spec_text and "type: Reshape" not in imported.spec_text
 
 
 class Norms(nn.Module):

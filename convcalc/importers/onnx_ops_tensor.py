@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .onnx_patterns import gelu_erf, gelu_tanh
+from .onnx_patterns import gelu_erf, gelu_tanh, layout_chain
 from .onnx_translate import Translator, rule
 
 
@@ -126,6 +126,8 @@ def _channel_shuffle(t: Translator, node, shape, out) -> bool:
 
 @rule("Reshape")
 def reshape(t: Translator, node, a: dict) -> None:
+    if layout_chain(t, node):
+        return
     x = t.x(node)
     shape = t.shape(node)
     out = _target_shape(t, node, shape, t.const(node, 1, "shape"))
@@ -153,6 +155,8 @@ def flatten(t: Translator, node, a: dict) -> None:
 
 @rule("Squeeze", "Unsqueeze")
 def squeeze(t: Translator, node, a: dict) -> None:
+    if layout_chain(t, node):
+        return
     x = t.x(node)
     shape = t.shape(node)
     axes = a.get("axes") if "axes" in a else t.const(node, 1, "axes")
@@ -176,6 +180,8 @@ def squeeze(t: Translator, node, a: dict) -> None:
 
 @rule("Transpose")
 def transpose(t: Translator, node, a: dict) -> None:
+    if layout_chain(t, node):
+        return
     x = t.x(node)
     rank = len(t.shape(node))
     perm = [int(p) for p in a.get("perm", reversed(range(rank)))]

@@ -94,3 +94,85 @@ def gelu_tanh(t: Translator, square) -> bool:
     t.done.update(id(node) for node in chain[1:])
     t.bind(chain[-1].output[0], t.emit(square, "GELU", {"approximate": "tanh"}, [t.x(square)]))
     return True
+
+
+LAYOUT_OPS = ("Reshape", "Transpose", "Unsqueeze", "Squeeze")
+
+
+def _layout_step(t: Translator, node, values: np.ndarray) -> np.ndarray | None:
+    """``values`` moved as the layout node moves its input (None: a shape or axes not known)."""
+    from .onnx_graph import attributes
+
+    a = attributes(node)
+    if node.op_type == "Transpose":
+        return values.transpose(a.get("perm", list(reversed(range(values.ndim)))))
+    if node.op_type == "Reshape":
+        wanted = t.model.consts.get(node.input[1])
+        if wanted is None:
+            return None
+        out = [values.shape[i] if v == 0 and not a.get("allowzero", 0) else int(v) for i, v in enumerate(wanted)]
+        return values.reshape(out)
+    axes = a.get("axes") if "axes" in a else (t.model.consts.get(node.input[1]) if len(node.input) > 1 else None)
+    if axes is None:
+        return np.squeeze(values) if node.op_type == "Squeeze" else None
+    axes = [int(v) for v in np.asarray(axes).ravel()]
+    if node.op_type == "Squeeze":
+        return np.squeeze(values, axis=tuple(v % values.ndim for v in axes))
+    return np.expand_dims(values, tuple(v % (values.ndim + len(axes)) for v in axes))
+
+
+def _layout_layer(source: np.ndarray, moved: np.ndarray) -> tuple[str, dict] | None:
+    """The one convcalc layer that moves [1, C, H, W] ``source`` indices as ``moved`` has them, if any."""
+    _, c, h, w = source.shape
+    if moved.ndim != 4 or moved.shape[0] != 1:
+        return None
+    for r in range(2, min(h, w) + 1):
+        if h % r == 0 and w % r == 0 and moved.shape[1:] == (c * r * r, h // r, w // r):
+            unshuffled = source.reshape(1, c, h // r, r, w // r, r).transpose(0, 1, 3, 5, 2, 4).reshape(moved.shape)
+            if np.array_equal(unshuffled, moved):
+                return "PixelUnshuffle", {"downscale_factor": r}
+    for r in range(2, int(math.isqrt(c)) + 1):
+        if c % (r * r) == 0 and moved.shape[1:] == (c // (r * r), h * r, w * r):
+            shuffled = source.reshape(1, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(moved.shape)
+            if np.array_equal(shuffled, moved):
+                return "PixelShuffle", {"upscale_factor": r}
+    if moved.shape == source.shape:
+        if np.array_equal(moved, source):
+            return "", {}                                   # the identity: no layer
+        if c > 1 and moved[0, 1, 0, 0] % (h * w) == 0 and 0 < moved[0, 1, 0, 0] // (h * w) < c:
+            g = c // int(moved[0, 1, 0, 0] // (h * w))      # output channel 1 is input channel C/g
+            if c % g == 0 and np.array_equal(
+                    source.reshape(1, g, c // g, h, w).transpose(0, 2, 1, 3, 4).reshape(source.shape), moved):
+                return "ChannelShuffle", {"groups": g}
+    return None
+
+
+def layout_chain(t: Translator, first) -> bool:
+    """At a Reshape/Transpose/Unsqueeze/Squeeze of an [N, C, H, W] tensor: the longest chain of such nodes (each
+    the only reader of the one before) that moves the values as one PixelUnshuffle, PixelShuffle or
+    ChannelShuffle does (found by moving an index tensor through the chain) becomes that layer; a chain that
+    leaves every value in place (unsqueeze then squeeze) becomes none."""
+    shape = t.model.shape(first.input[0])
+    if shape is None or len(shape) != 4 or shape[1] * shape[2] * shape[3] > 1 << 20:
+        return False
+    source = np.arange(int(np.prod(shape[1:]))).reshape(1, *shape[1:])
+    values, chain, found = source, [first], None
+    node = first
+    while True:
+        values = _layout_step(t, node, values)
+        if values is None:
+            break
+        match = _layout_layer(source, values) if len(chain) > 1 else None
+        if match is not None:
+            found = (match, len(chain))
+        nxt = t.sole_consumer(node.output[0])
+        if nxt is None or nxt.op_type not in LAYOUT_OPS or nxt.input[0] != node.output[0]:
+            break
+        chain.append(nxt)
+        node = nxt
+    if found is None:
+        return False
+    (kind, args), length = found
+    t.done.update(id(n) for n in chain[1:length])
+    t.bind(chain[length - 1].output[0], t.emit(first, kind, args, [t.x(first)]) if kind else t.x(first))
+    return True
