@@ -122,18 +122,18 @@ def _layout_step(t: Translator, node, values: np.ndarray) -> np.ndarray | None:
 
 
 def _layout_layer(source: np.ndarray, moved: np.ndarray) -> tuple[str, dict] | None:
-    """The one convcalc layer that moves [1, C, H, W] ``source`` indices as ``moved`` has them, if any."""
-    _, c, h, w = source.shape
-    if moved.ndim != 4 or moved.shape[0] != 1:
+    """The one convcalc layer that moves [N, C, H, W] ``source`` indices as ``moved`` has them, if any."""
+    n, c, h, w = source.shape
+    if moved.ndim != 4 or moved.shape[0] != n:
         return None
     for r in range(2, min(h, w) + 1):
         if h % r == 0 and w % r == 0 and moved.shape[1:] == (c * r * r, h // r, w // r):
-            unshuffled = source.reshape(1, c, h // r, r, w // r, r).transpose(0, 1, 3, 5, 2, 4).reshape(moved.shape)
+            unshuffled = source.reshape(n, c, h // r, r, w // r, r).transpose(0, 1, 3, 5, 2, 4).reshape(moved.shape)
             if np.array_equal(unshuffled, moved):
                 return "PixelUnshuffle", {"downscale_factor": r}
     for r in range(2, int(math.isqrt(c)) + 1):
         if c % (r * r) == 0 and moved.shape[1:] == (c // (r * r), h * r, w * r):
-            shuffled = source.reshape(1, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(moved.shape)
+            shuffled = source.reshape(n, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3).reshape(moved.shape)
             if np.array_equal(shuffled, moved):
                 return "PixelShuffle", {"upscale_factor": r}
     if moved.shape == source.shape:
@@ -142,7 +142,7 @@ def _layout_layer(source: np.ndarray, moved: np.ndarray) -> tuple[str, dict] | N
         if c > 1 and moved[0, 1, 0, 0] % (h * w) == 0 and 0 < moved[0, 1, 0, 0] // (h * w) < c:
             g = c // int(moved[0, 1, 0, 0] // (h * w))      # output channel 1 is input channel C/g
             if c % g == 0 and np.array_equal(
-                    source.reshape(1, g, c // g, h, w).transpose(0, 2, 1, 3, 4).reshape(source.shape), moved):
+                    source.reshape(n, g, c // g, h, w).transpose(0, 2, 1, 3, 4).reshape(source.shape), moved):
                 return "ChannelShuffle", {"groups": g}
     return None
 
@@ -153,13 +153,16 @@ def layout_chain(t: Translator, first) -> bool:
     ChannelShuffle does (found by moving an index tensor through the chain) becomes that layer; a chain that
     leaves every value in place (unsqueeze then squeeze) becomes none."""
     shape = t.model.shape(first.input[0])
-    if shape is None or len(shape) != 4 or shape[1] * shape[2] * shape[3] > 1 << 20:
+    if shape is None or len(shape) != 4 or int(np.prod(shape)) > 1 << 20:
         return False
-    source = np.arange(int(np.prod(shape[1:]))).reshape(1, *shape[1:])
+    source = np.arange(int(np.prod(shape))).reshape(shape)
     values, chain, found = source, [first], None
     node = first
     while True:
-        values = _layout_step(t, node, values)
+        try:
+            values = _layout_step(t, node, values)
+        except ValueError:         # a shape that does not fit (ONNX's own inference would have said)
+            values = None
         if values is None:
             break
         match = _layout_layer(source, values) if len(chain) > 1 else None
