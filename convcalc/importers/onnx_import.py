@@ -32,8 +32,9 @@ against onnxruntime in tests/test_onnx_import.py, and against ONNX's own node te
   → GELU, and GELU's tanh form;
 * Gemm (transB, alpha and beta folded into the weights, no transA) and MatMul by a constant matrix (+ a constant
   Add folded as the bias) as Linear; Flatten (axis 1), Reshape and Squeeze/Unsqueeze off the batch axis (Flatten or
-  Reshape), Transpose keeping the batch first (Permute), Reshape → Transpose → Reshape of a channel shuffle as
-  ChannelShuffle;
+  Reshape), Transpose keeping the batch first (Permute); a chain of Reshape/Transpose/Unsqueeze/Squeeze that
+  moves the values as one ChannelShuffle, PixelShuffle or PixelUnshuffle does (ShuffleNet's Reshape → Transpose →
+  Reshape, torch's six-node PixelUnshuffle) becomes that layer, and one that moves nothing none;
 * Concat, Add/Sum/Mul of tensors (equal ranks, broadcasting), Add/Sub/Mul/Div by a constant as LearnableTensor
   (Sub and Div by negating or inverting the constant; constant − x as ×(−1) then +c; a per-channel Mul then Add
   stays two LearnableTensors, exact); Split (split input/attribute or num_outputs) and Slice (step 1) off the batch
