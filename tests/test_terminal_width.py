@@ -398,3 +398,17 @@ def test_calc_alone_prints_its_help_and_a_missing_value_names_the_command():
     missing = invoke(["run", LENET, "--resize"])
     assert missing.exit_code == 2
     assert "Option '--resize' requires an argument ('convcalc run -h' lists the options)" in missing.stderr
+
+
+def test_prose_wraps_between_words_or_after_a_hyphen_never_inside_a_word():
+    cost = invoke(["calc", "cost", "--in", "128x56x56", "--out-channels", "256", "-k", "3", "--width", "60"]).stdout
+    assert "│ depthwise-     │" in cost and "sepa" not in cost.replace("separable", "")
+    listing = invoke(["layers", "--width", "80"]).stdout
+    (table,) = tables(listing)
+    assert max(cell_len(c) for c in table["columns"]["type"]) <= 24        # the aliases are in the description
+    assert "(torch.nn.AdaptiveAvgPoolNd)" in listing
+    from convcalc.layers import layer_types
+
+    aliased = next(t for t in layer_types() if t.aliases)
+    assert f"(also {', '.join(aliased.aliases)})" in " ".join(" ".join(table["columns"]["what it does"]).split())
+    assert len(listing.splitlines()) < 260

@@ -292,8 +292,20 @@ def fit(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], width: int | 
                 slack -= extra
     else:
         widths = [widest[i] if columns[i].kind == "text" else least[i] for i in kept]
+    for position, i in enumerate(kept):                # prose wrapped between words here (Rich would fold words)
+        if columns[i].kind == "text":
+            for r in rows:
+                if isinstance(r[i], str) and _widest([r[i]]) > widths[position]:
+                    r[i] = wrap_words(r[i], widths[position])
     return Fitted([columns[i] for i in kept], [[r[i] for i in kept] for r in rows], widths, width, left_out,
                   shortened)
 
 
-__all__ = ["Cell", "Column", "FittedTable", "Fitted", "LEFT_OUT", "NAMES", "fit", "hanging", "middle_cut", "shorten_names"]
+def wrap_words(text: str, width: int) -> str:
+    """``text`` wrapped into ``width`` columns between words, or after a hyphen ('depthwise-' 'separable'); only a
+    word longer than the width is folded."""
+    return "\n".join(line for paragraph in text.split("\n")
+                     for line in textwrap.wrap(paragraph, width, break_on_hyphens=True) or [""])
+
+
+__all__ = ["Cell", "Column", "FittedTable", "Fitted", "LEFT_OUT", "NAMES", "fit", "hanging", "middle_cut", "shorten_names", "wrap_words"]

@@ -10,10 +10,10 @@ from ..layers import REQUIRED
 
 
 def layer_types_table(types: Sequence[type], width: int | None = None, prose: int | None = None) -> FittedTable:
-    """Every layer type (with its aliases) and what it does; the descriptions wrap into ``width`` columns."""
-    rows = [[cls.type_name + (f" (also {', '.join(cls.aliases)})" if cls.aliases else ""), cls.summary]
+    """Every layer type and what it does (with its aliases); the descriptions wrap into ``width`` columns."""
+    rows = [[cls.type_name, cls.summary + (f" (also {', '.join(cls.aliases)})" if cls.aliases else "")]
             for cls in types]
-    return fit([Column("type", kind="text"), Column("what it does", kind="text")], rows, width,
+    return fit([Column("type"), Column("what it does", kind="text")], rows, width,
                prose=prose).table("layer types (case-insensitive in specs)", header_style="table.header")
 
 
