@@ -105,3 +105,82 @@ def test_lint_paths_takes_zoo_names_and_a_path_here_wins(empty_directory):
 def test_lint_of_a_missing_path_or_zoo_name(args, message):
     done = invoke("lint", *args)
     assert done.exit_code == 2 and done.output == f"error: {message}\n"
+
+
+# --------------------------------------------------------------------------- 4: published figures
+
+# what each zoo model that models a published network is published with, taken from the tests that check it
+# (never convcalc's own output): torchvision's weights metadata (test_published.PUBLISHED), Keras' trainable
+# parameters and the papers' Mult-Adds (test_published_family), Fig. 1's output and layer sizes
+# (test_published_transposed), Araujo et al.'s receptive fields (test_published_rf.DISTILL), torchvision's and
+# Keras' counts for the TF-slim networks (test_tfslim_specs); and the exact counts of the newer torchvision
+# specs, which their tests check against torchvision's own models
+def published_oracles() -> dict[str, dict]:
+    from test_published import PUBLISHED
+    from test_published_rf import DISTILL
+    oracles = {name: {"output_shape": (1000,), "params": params, "gmacs": gmacs}
+               for name, (params, gmacs) in PUBLISHED.items()}
+    oracles["mobilenet_v1"] = {"output_shape": (1000,), "params": 4_231_976, "gmacs": 0.569}
+    oracles["xception"] = {"output_shape": (1000,), "params": 22_855_952}
+    oracles["shufflenet_v1_g3"] = {"output_shape": (1000,), "gmacs": 0.14}
+    oracles["unet"] = {"output_shape": (2, 388, 388), "params": 31_030_658}
+    slim_params = {"vgg_16": 138_357_544, "resnet_v1_50": 25_557_032, "mobilenet_v1": 4_231_976}
+    for model, (end_point, size, _, _) in DISTILL.items():
+        oracles[f"tfslim/{model}"] = {"rf_at": {end_point: size},
+                                      **({"params": slim_params[model]} if model in slim_params else {})}
+    return oracles
+
+
+# zoo specs with no published figure to show, and why
+NOT_PUBLISHED = {
+    "lenet5": "a fully connected C3, not the paper's connection table",
+    "c3d": "checked against a hand-built torch model",
+    "dcgan_generator": "checked against a hand-built torch model",
+    "deepface_lc": "Fig. 2's map sizes; the paper's 'more than 120 million' is no count",
+    "deeplab_aspp": "a head on a given feature map",
+    "gated_inpainting": "the official code's per-layer counts",
+    "wavenet": "causality and its receptive field, no published total",
+    "edges": "not a published network", "tiled_demo": "not a published network", "tiny": "the README's example",
+}
+
+
+def test_every_zoo_model_of_a_published_network_shows_its_published_figure():
+    import json
+    done = invoke("zoo", "--format", "json")
+    assert done.exit_code == 0, done.output
+    models = {m["name"]: m for m in json.loads(done.output)["models"]}
+    oracles = published_oracles()
+    for name, model in models.items():
+        assert model["description"], name
+        if name in NOT_PUBLISHED:
+            continue
+        assert model["expect_met"] is True, name
+        if name in oracles:
+            wanted = {key: list(v) if isinstance(v, tuple) else v for key, v in oracles[name].items()}
+            assert model["expect"] == wanted, name
+        else:      # the torchvision specs of the newer families: exact counts, checked against torchvision's models
+            assert set(model["expect"]) >= {"params", "macs"}, name
+    table = invoke("zoo", "--wide").output
+    cells = {line.split("│")[1].strip(): line.split("│")[-2].strip() for line in table.splitlines()
+             if line.startswith("│")}
+    assert cells["resnet50"] == "25.56 M, 4.089 G MACs ✓"
+    assert cells["unet"] == "31.03 M ✓"
+    assert cells["tfslim/vgg_16"] == "138.36 M, RF 212 at pool5 ✓"
+    assert cells["shufflenet_v1_g3"] == "0.14 G MACs ✓"
+    assert [name for name, cell in cells.items() if not cell] == sorted(NOT_PUBLISHED)
+
+
+@pytest.mark.parametrize("expect, message", [
+    ("{gmacs: 0.715}", "expect gmacs: the network has 714,188,480 MACs, 0.714188 billion, which does not round to"
+                       " 0.715"),
+    ("{rf_at: {features.12: 100}}", "expect rf_at: the receptive field of 'features.12' is 195x195, not 100"),
+    ("{rf_at: {nothing: 100}}", "expect rf_at: no layer or block 'nothing'"),
+])
+def test_lint_checks_published_gmacs_and_receptive_fields(expect, message, empty_directory):
+    from convcalc.spec.zoo import zoo_directory
+    text = (zoo_directory() / "alexnet.yaml").read_text()
+    text = re.sub(r"(?m)^expect: .*$", f"expect: {expect}", text)
+    (empty_directory / "mine.yaml").write_text(text)
+    done = invoke("lint", "mine.yaml", "--select", "CC103", "--format", "json")
+    import json
+    assert [f["message"] for f in json.loads(done.output)["findings"]] == [message]

@@ -17,6 +17,7 @@ from .alignment import check_misaligned
 from .coverage import check_rf_coverage, output_field
 from .gridding import GRIDDING_ORDER, check_gridding, hdc_m2, reached_runs
 from .model import Finding
+from ..spec.load import gmacs_hold
 
 
 # --------------------------------------------------------------------------- CC201 dropped pixels
@@ -186,6 +187,17 @@ def check_asymmetric_padding(ctx: Context) -> Iterator[Finding]:
 
 # --------------------------------------------------------------------------- CC103 expectations
 
+def rf_sizes_at(summary, name: str) -> list | None:
+    """The receptive field sizes per spatial axis of the layer or block (its output) ``name``; [] when its units
+    see the whole input; None when the spec has no such layer or block."""
+    groups = summary.graph.groups
+    wanted = groups[name].output if name in groups else name
+    row = next((layer for layer in summary.layers if layer.name == wanted), None)
+    if row is None:
+        return None
+    return [] if row.rf.whole else [axis.size for axis in row.rf.axes]
+
+
 def check_expectations(ctx: Context) -> Iterator[Finding]:
     expect, where = ctx.spec.expect, ctx.spec.expect_locations
     totals = ctx.summary.totals
@@ -204,6 +216,16 @@ def check_expectations(ctx: Context) -> Iterator[Finding]:
         if limit is not None and actual > limit:
             yield fail(f"{key}_max", f"the network has {actual:,} {what}, more than {number(limit)}"
                                      f" (by {actual - limit:,.0f})")
+    if "gmacs" in expect and not gmacs_hold(totals.macs, expect["gmacs"]):
+        yield fail("gmacs", f"the network has {totals.macs:,} MACs, {totals.macs / 1e9:.6g} billion, which does not"
+                            f" round to {expect['gmacs']}")
+    for name, size in expect.get("rf_at", {}).items():
+        sizes = rf_sizes_at(ctx.summary, name)
+        if sizes is None:
+            yield fail("rf_at", f"no layer or block '{name}'")
+        elif not sizes or sizes != [size] * len(sizes):
+            shown = "x".join(str(s) for s in sizes) if sizes else "the whole input"
+            yield fail("rf_at", f"the receptive field of '{name}' is {shown}, not {size}")
     if "rf_min" in expect:
         spatial = ctx.summary.input_shape[1:]
         wanted = expect["rf_min"]

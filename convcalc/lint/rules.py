@@ -22,7 +22,8 @@ RULES: tuple[Rule, ...] = (
          " channels do not divide by its groups, or whose merge inputs disagree would raise at the first forward.",
          "Fix the arguments the message names (kernel_size, padding, groups, in_channels, ...) or the input shape."),
     Rule("CC103", "expectation-failed", Severity.error,
-         "the spec's `expect:` (output_shape, params, params_max, macs, macs_max, rf_min) does not hold",
+         "the spec's `expect:` (output_shape, params, params_max, macs, macs_max, gmacs, rf_min, rf_at)"
+         " does not hold",
          "`expect:` states what the author promises about the network: its output shape, parameter and MAC budget, the"
          " smallest receptive field at the output. A change that breaks a promise should fail CI, not slip through.",
          "Change the network, or update `expect:` if the new numbers are intended."),

@@ -11,6 +11,8 @@ from rich.text import Text
 from ..analysis.summary import Summary
 from ..algebra import Field
 from .fit import Column, fit
+from ..lint.checks import rf_sizes_at
+from ..spec.load import gmacs_hold
 from .summary import human, rf_json, rf_texts, shape_cell
 
 
@@ -34,14 +36,25 @@ def _last_windowed(summary: Summary) -> tuple[str, Field] | None:
 
 
 def _promise(entry: ZooEntry) -> tuple[str, Optional[bool]]:
-    """The spec's published figures (its ``expect:`` params and MACs) and whether the analysis meets them."""
-    expect, totals = entry.expect, entry.summary.totals if entry.summary else None
-    parts, ok = [], None
-    for key, value in (("params", totals and totals.params), ("macs", totals and totals.macs)):
-        if isinstance(expect.get(key), int) and value is not None:
+    """The spec's published figures (its ``expect:`` params, MACs, GMACs as published, receptive fields of named
+    layers) and whether the analysis meets them."""
+    summary = entry.summary
+    if summary is None:
+        return "", None
+    expect, totals = entry.expect, summary.totals
+    parts, met = [], []
+    for key, value in (("params", totals.params), ("macs", totals.macs)):
+        if isinstance(expect.get(key), int):
             parts.append(f"{human(expect[key])}{' MACs' if key == 'macs' else ''}")
-            ok = (ok is not False) and expect[key] == value
-    return ", ".join(parts), ok
+            met.append(expect[key] == value)
+    if "gmacs" in expect:
+        parts.append(f"{expect['gmacs']:g} G MACs")
+        met.append(gmacs_hold(totals.macs, expect["gmacs"]))
+    for name, size in expect.get("rf_at", {}).items():
+        parts.append(f"RF {size} at {name}")
+        sizes = rf_sizes_at(summary, name)
+        met.append(bool(sizes) and sizes == [size] * len(sizes))
+    return ", ".join(parts), (all(met) if met else None)
 
 
 def zoo_json(entries: list[ZooEntry]) -> dict[str, Any]:

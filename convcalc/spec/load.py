@@ -105,7 +105,7 @@ def parse_shape_text(text: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-EXPECT_KEYS = ("output_shape", "params", "params_max", "macs", "macs_max", "rf_min")
+EXPECT_KEYS = ("output_shape", "params", "params_max", "macs", "macs_max", "gmacs", "rf_min", "rf_at")
 
 
 def _count(value: Any, what: str, loc: Location | None, exact: bool) -> int | float:
@@ -120,10 +120,21 @@ def _count(value: Any, what: str, loc: Location | None, exact: bool) -> int | fl
     return value
 
 
+def gmacs_hold(macs: int, gmacs: float) -> bool:
+    """Whether ``macs`` rounds to the published billions ``gmacs`` at the decimals it is written with (0.714:
+    round(macs / 1e9, 3); 15.47: two decimals), halves rounded up, in exact decimals."""
+    from decimal import ROUND_HALF_UP, Decimal
+    published = Decimal(repr(float(gmacs))).normalize()
+    step = Decimal(1).scaleb(min(0, published.as_tuple().exponent))
+    return (Decimal(macs) / Decimal(10) ** 9).quantize(step, rounding=ROUND_HALF_UP) == published
+
+
 def parse_expect(value: Any, loc: Location | None) -> tuple[dict[str, Any], dict[str, Location]]:
     """``expect:`` — what the spec promises about itself, checked by ``convcalc lint`` (rule CC103):
     ``output_shape`` (list of positive integers), ``params``/``macs`` (exact counts), ``params_max``/``macs_max``
-    (upper bounds), ``rf_min`` (smallest receptive field at the output: an integer or one per spatial axis)."""
+    (upper bounds), ``gmacs`` (billions of MACs as a paper or torchvision publishes them, to the decimals given:
+    0.714), ``rf_min`` (smallest receptive field at the output: an integer or one per spatial axis), ``rf_at``
+    (exact receptive field sizes of named layers, as published: ``{pool5: 212}``)."""
     mapping = _expect(value, dict, "'expect'", loc)
     _check_keys(mapping, EXPECT_KEYS, "'expect'")
     result: dict[str, Any] = {}
@@ -143,6 +154,13 @@ def parse_expect(value: Any, loc: Location | None) -> tuple[dict[str, Any], dict
                 raise SpecError(f"expect rf_min must be a positive integer or one per spatial axis, got {brief(item)}",
                                 where)
             result[key] = tuple(values) if isinstance(item, list) else item
+        elif key == "rf_at":
+            if not isinstance(item, dict) or not item or any(
+                    not isinstance(name, str) or isinstance(v, bool) or not isinstance(v, int) or v < 1
+                    for name, v in item.items()):
+                raise SpecError(f"expect rf_at must map layer names to receptive field sizes (positive integers),"
+                                f" got {brief(item)}", where)
+            result[key] = dict(item)
         else:
             result[key] = _count(item, f"expect {key}", where, exact=key in ("params", "macs"))
     return result, locations
