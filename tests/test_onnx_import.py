@@ -714,3 +714,17 @@ def test_a_fixed_batch_size_in_the_models_reshape():
     model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
     imported = check(model)
     assert imported.spec_text.endswith("  - {name: flat, type: Flatten}\n") and imported.input_shape == (3, 4, 5)
+
+
+def test_constant_nodes_and_constant_of_shape_as_weights():
+    """A Conv whose weight is a Constant node and whose bias ConstantOfShape builds (value 0.5), a Transpose of a
+    weight folded: all plain weights of the spec."""
+    weight = weights(4, 3, 3, 3)
+    nodes = [helper.make_node("Constant", [], ["wt"], value=numpy_helper.from_array(weight.transpose(1, 0, 2, 3))),
+             helper.make_node("Transpose", ["wt"], ["w"], perm=[1, 0, 2, 3]),
+             helper.make_node("ConstantOfShape", ["n"], ["b"],
+                              value=numpy_helper.from_array(np.array([0.5], np.float32))),
+             helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[3, 3], name="conv")]
+    imported = check(onnx_model(nodes, [1, 3, 6, 6], {"n": np.array([4], np.int64)}))
+    np.testing.assert_array_equal(imported.weights["conv.bias"], np.full(4, 0.5, np.float32))
+    assert imported.spec_text.splitlines()[-1] == "  - {name: conv, type: Conv2d, out_channels: 4, kernel_size: 3}"
