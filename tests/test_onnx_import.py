@@ -728,3 +728,13 @@ def test_constant_nodes_and_constant_of_shape_as_weights():
     imported = check(onnx_model(nodes, [1, 3, 6, 6], {"n": np.array([4], np.int64)}))
     np.testing.assert_array_equal(imported.weights["conv.bias"], np.full(4, 0.5, np.float32))
     assert imported.spec_text.splitlines()[-1] == "  - {name: conv, type: Conv2d, out_channels: 4, kernel_size: 3}"
+
+
+def test_gather_of_consecutive_indices():
+    nodes = [helper.make_node("Gather", ["x", "two"], ["a"], axis=1, name="pick"),      # x[:, 2]: [N, 4, 5]
+             helper.make_node("Gather", ["a", "rows"], ["y"], axis=2, name="rows")]     # [..., 1:3]
+    imported = check(onnx_model(nodes, [1, 3, 4, 5], {"two": np.array(2, np.int64),
+                                                        "rows": np.array([1, 2], np.int64)}))
+    assert "type: Narrow, dim: 1, start: 2, length: 1" in imported.spec_text
+    with pytest.raises(ConvcalcError, match="indices \\[2, 0\\]: convcalc's Narrow keeps consecutive positions"):
+        import_onnx(one_node("Gather", [1, 3, 4, 5], inputs=["i"], initializers={"i": np.array([2, 0])}, axis=1))

@@ -37,14 +37,14 @@ against onnxruntime in tests/test_onnx_import.py, and against ONNX's own node te
   Reshape, torch's six-node PixelUnshuffle) becomes that layer, and one that moves nothing none;
 * Concat, Add/Sum/Mul of tensors (equal ranks, broadcasting), Add/Sub/Mul/Div by a constant as LearnableTensor
   (Sub and Div by negating or inverting the constant; constant − x as ×(−1) then +c; a per-channel Mul then Add
-  stays two LearnableTensors, exact); Split (split input/attribute or num_outputs) and Slice (step 1) off the batch
-  axis as Split and Narrow;
+  stays two LearnableTensors, exact); Split (split input/attribute or num_outputs), Slice (step 1) and Gather of
+  consecutive constant indices off the batch axis as Split and Narrow (a scalar index also drops the axis);
 * constants: initializers and Constant nodes become weights; every node whose inputs are all constants is folded
   (Shape and Size of a tensor of known shape included), so shape subgraphs (Shape/Gather/Concat/Unsqueeze/
   ConstantOfShape/Cast) feeding a Reshape, ConstantOfShape-built weights and weight transforms vanish.
 
 Not expressible (a one-line error naming the node, its op and attribute, and what convcalc lacks): ops outside the
-list (Gather of a computed tensor, Einsum, Exp, RNNs, control flow, ...), the batch axis moved, reshaped, padded or
+list (Einsum, Exp, RNNs, control flow, ...), Gather of scattered indices, the batch axis moved, reshaped, padded or
 sliced, Sub/Div of two computed tensors, a product of two computed tensors, asymmetric-mode linear/cubic resizes,
 half_pixel_symmetric, other cubic_coeff_a, exclude_outside 1, antialiased downsampling, tf_crop_and_resize,
 keep_aspect_ratio_policy, LRN of an even size, HardSigmoid's other constants, a model with more than one input or

@@ -313,3 +313,25 @@ def arithmetic(t: Translator, node, a: dict) -> None:
     layer_op = "add" if op in ("Add", "Sum") else "multiply"
     t.bind(node.output[0], t.emit(node, "LearnableTensor", {"shape": shape, "op": layer_op}, [x],
                                   {"": value.reshape(shape)}))
+
+
+@rule("Gather")
+def gather(t: Translator, node, a: dict) -> None:
+    """Gather of a computed tensor by constant, consecutive indices off the batch axis: Narrow (and a Reshape
+    dropping the axis for a scalar index)."""
+    x = t.x(node)
+    shape = t.shape(node)
+    axis = int(a.get("axis", 0)) % len(shape)
+    _no_batch(t, axis, "it gathers along")
+    indices = t.const(node, 1, "indices")
+    picked = [int(i) % shape[axis] for i in np.asarray(indices).ravel()]
+    if not picked or picked != list(range(picked[0], picked[0] + len(picked))) or indices.ndim > 1:
+        raise t.fail(f"indices {np.asarray(indices).ravel().tolist()[:8]}: convcalc's Narrow keeps consecutive"
+                     " positions (a gather of others has no layer)")
+    ref = x
+    if len(picked) < shape[axis]:
+        ref = t.emit(node, "Narrow", {"dim": axis, "start": picked[0], "length": len(picked)}, [x])
+    if indices.ndim == 0:
+        out = shape[:axis] + shape[axis + 1:]
+        ref = _reshape_to(t, node, ref, (*shape[1:axis], 1, *shape[axis + 1:]), out[1:])
+    t.bind(node.output[0], ref)
