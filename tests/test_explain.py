@@ -189,11 +189,13 @@ def test_png_has_the_expected_size_and_pattern(tmp_path):
     assert tuple(picture[centre, GAP + 3 * cell + cell // 2]) == (255, 255, 255)   # C[0, 3] = 0
 
 
-def test_large_matrix_needs_png_or_json(tmp_path):
+def test_large_matrix_is_left_out_with_a_note(tmp_path):
     result = invoke("conv2d", "--in", "1x20x20", "-k", "3")
-    assert result.exit_code == 2
-    assert result.output.strip() == ("error: the 324×400 matrix is too large to print (at most 256 rows of 240"
-                                     " characters): draw it with --png FILE or list it with --format json")
+    assert result.exit_code == 0
+    assert "(the matrix is too large to print here: --png FILE draws it, --format json lists it)" in result.output
+    assert "checks (both sides" in result.output and "│" not in result.output
+    example = invoke("conv2d", "--in", "2x8x8", "-k", "3", "-p", "1")          # the help's example without --png
+    assert example.exit_code == 0 and "too large to print here" in example.output
     drawn = invoke("conv2d", "--in", "1x20x20", "-k", "3", "--png", str(tmp_path / "big.png"))
     assert drawn.exit_code == 0 and "too large to print here" in drawn.output
     assert Image.open(tmp_path / "big.png").size[1] == TITLE_HEIGHT + 324 * 2 + 1 + CAPTION_HEIGHT   # 2 px a cell
@@ -268,3 +270,30 @@ def test_the_readme_examples_are_real_output():
             assert result.output.startswith(shown.rstrip()[:-3].rstrip("\n")), command
         else:
             assert result.output.rstrip("\n") == shown.rstrip("\n"), command
+
+
+def test_explain_fits_the_width_and_prints_the_matrix_in_blocks_of_columns():
+    from rich.cells import cell_len
+
+    for width in (60, 80):
+        result = invoke("conv2d", "--in", "1x4x4", "-k", "3", "--width", str(width))
+        assert result.exit_code == 0
+        assert max(cell_len(line) for line in result.output.splitlines()) <= width, width
+    narrow = invoke("conv2d", "--in", "1x4x4", "-k", "3", "--width", "60").output
+    assert "(C in blocks of columns that fit 60 columns; --wide prints it side by side)" in " ".join(narrow.split())
+    assert narrow.count("│ x[0,:]") == 1 and narrow.count("│ x[3,:]") == 1 and narrow.count("┼") > 4
+    wide = invoke("conv2d", "--in", "1x4x4", "-k", "3", "--width", "60", "--wide").output
+    assert "│ x[0,:]          │ x[1,:]          │ x[2,:]          │ x[3,:]" in wide
+    piped = RUNNER.invoke(app, ["explain", "conv2d", "--in", "1x4x4", "-k", "3"], env={"COLUMNS": "80"}).output
+    assert max(cell_len(line) for line in piped.splitlines()) <= 80
+
+
+def test_the_scipy_note_states_the_relation_of_the_example_shown():
+    simple = invoke("conv2d", "--in", "1x4x4", "-k", "3").output
+    assert "With stride 1, padding 0, dilation 1 and one channel, scipy.signal.convolve2d(x, w, mode='valid')" in simple
+    padded = " ".join(invoke("conv2d", "--in", "2x5x5", "-k", "3", "-p", "1", "-s", "2").output.split())
+    assert "stride 1, padding 0, dilation 1 and one channel" not in padded
+    assert ("Here (stride 2, padding 1, dilation 1, 2 input and 1 output channel): y = Σ_c"
+            " scipy.signal.correlate2d(numpy.pad(x[c], 1), w[0, c], mode='valid')[::2, ::2] is the cross-correlation"
+            " Conv2d computes, and Σ_c scipy.signal.convolve2d(numpy.pad(x[c], 1), w[0, c], mode='valid')[::2, ::2]"
+            " its true convolution.") in padded

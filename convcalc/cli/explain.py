@@ -15,7 +15,7 @@ import typer
 
 from ..errors import ConvcalcError
 from ..spec.load import parse_shape_text
-from .common import EXIT_CHECK_FAILED, app, errors_to_exit, fail, stdout
+from .common import EXIT_CHECK_FAILED, app, errors_to_exit, table_console, wide_option, width_option
 
 MAX_PRINT_WIDTH = 240       # characters of a matrix row that still print (wider: --png or --format json)
 MAX_PRINT_ROWS = 256
@@ -83,11 +83,6 @@ def kernel_values(text: Optional[str], dims: int) -> Optional[np.ndarray]:
     return np.asarray(kernels, dtype=np.float64)
 
 
-def too_large(rows: int, columns: int) -> None:
-    fail(f"the {rows:,}×{columns:,} matrix is too large to print (at most {MAX_PRINT_ROWS} rows of {MAX_PRINT_WIDTH}"
-         " characters): draw it with --png FILE or list it with --format json")
-
-
 @app.command(name="explain")
 def explain_command(
     layer: Kind = typer.Argument(..., case_sensitive=False, metavar="LAYER", help="The layer to explain."),
@@ -109,10 +104,14 @@ def explain_command(
     png: Optional[Path] = typer.Option(None, "--png", metavar="FILE", help="Draw C's sparsity pattern as a PNG."),
     transpose: bool = typer.Option(False, "--transpose", help="With --png: draw Cᵀ beside C."),
     format: ExplainFormat = typer.Option(ExplainFormat.text, "--format", "-f", help="Output format."),
+    width: Optional[int] = width_option(),
+    wide: bool = wide_option(),
 ) -> None:
     """Explain a small convolution as a matrix: C with conv(x) = C·x, built column by column from the conv's own
     forward on one-hot inputs; checks that Cᵀ is the transposed conv and the conv's input gradient; true
-    convolution (flipped kernel) against the cross-correlation convs compute. Exit 1 if a check fails.
+    convolution (flipped kernel) against the cross-correlation convs compute. Exit 1 if a check fails. Prose
+    wraps to the width, and C prints in blocks of columns that fit it; a matrix too large to print is left out
+    with a note (--png draws it, --format json lists it).
 
     \b
     Examples:
@@ -136,21 +135,16 @@ def explain_command(
         shape = parse_shape_text(in_)
         rows, columns = matrix_shape(layer.value, shape, **arguments)
         text = format is ExplainFormat.text
-        if text and png is None and (rows > MAX_PRINT_ROWS or 2 * columns > MAX_PRINT_WIDTH):
-            too_large(rows, columns)
+        fits = rows <= MAX_PRINT_ROWS and 2 * columns <= MAX_PRINT_WIDTH
         study = explain_conv(layer.value, shape, weight=kernel_values(kernel, dims), seed=seed, **arguments)
-        width = matrix_text_width(study, numbers) if text and rows <= MAX_PRINT_ROWS and \
-            2 * columns <= MAX_PRINT_WIDTH else None
-        printable = width is not None and width <= MAX_PRINT_WIDTH
-        if text and not printable and png is None:
-            too_large(rows, columns)
+        printable = text and fits and matrix_text_width(study, numbers) <= MAX_PRINT_WIDTH
         if png is not None:
             save_png(matrix_picture(study, transpose), png)
     if format is ExplainFormat.json:
         sys.stdout.write(json_text(explain_json(study)))
     else:
-        console = stdout(width=max(200, width or 0))
-        console.print(explain_text(study, numbers, show_matrix=printable), crop=False)
+        console, fit_width = table_console(width, wide)
+        console.print(explain_text(study, numbers, show_matrix=printable, width=fit_width), crop=False)
         if png is not None:
             console.print(f"the matrix's sparsity pattern written to {png}", markup=False, crop=False)
     if not study.ok:

@@ -78,29 +78,37 @@ def _block_label(letter: str, shape: Sequence[int], flat: int) -> str:
     return f"{letter}[{','.join([*map(str, shown), ':'])}]"
 
 
-def matrix_lines(study: ConvMatrix, numbers: bool = False) -> list[str]:
-    """The matrix as lines of text: a header naming each block of input units, then the rows."""
+def matrix_lines(study: ConvMatrix, numbers: bool = False, width: int | None = None) -> list[str]:
+    """The matrix as lines of text: a header naming each block of input units, then the rows. ``width``: the
+    blocks of columns that fit in it side by side, then the next blocks under them (a blank line between); a block
+    wider than ``width`` alone is still printed whole."""
     in_shape, out_shape = (study.in_shape, study.out_shape)
     cells = entries(study, numbers)
     last_in, last_out = in_shape[-1], out_shape[-1]
-    width = max([len(str(last_in - 1))] + [len(text) for row in cells for text in row])
+    entry = max([len(str(last_in - 1))] + [len(text) for row in cells for text in row])
     labels = [unit_label("y", out_shape, r) for r in range(len(cells))]
     left = max(len(label) for label in labels)
     blocks = prod(in_shape) // last_in
-    block_width = last_in * (width + 1) + 1
-    head = [" " * left + " ", " " * left + " ", "─" * left + "─"]
-    for block in range(blocks):
-        head[0] += "│" + (" " + _block_label("x", in_shape, block * last_in)).ljust(block_width)[:block_width]
-        head[1] += "│" + "".join(str(i).rjust(width + 1) for i in range(last_in)) + " "
-        head[2] += "┼" + "─" * block_width
-    lines = head
-    for r, row in enumerate(cells):
-        if r and r % last_out == 0:
-            lines.append(head[2])
-        text = labels[r].ljust(left) + " "
-        for block in range(blocks):
-            text += "│" + "".join(t.rjust(width + 1) for t in row[block * last_in:(block + 1) * last_in]) + " "
-        lines.append(text.rstrip())
+    block_width = last_in * (entry + 1) + 1
+    per_part = blocks if width is None else max(1, (width - left - 1) // (block_width + 1))
+    lines: list[str] = []
+    for first in range(0, blocks, per_part):
+        shown = range(first, min(blocks, first + per_part))
+        if lines:
+            lines.append("")
+        head = [" " * left + " ", " " * left + " ", "─" * left + "─"]
+        for block in shown:
+            head[0] += "│" + (" " + _block_label("x", in_shape, block * last_in)).ljust(block_width)[:block_width]
+            head[1] += "│" + "".join(str(i).rjust(entry + 1) for i in range(last_in)) + " "
+            head[2] += "┼" + "─" * block_width
+        lines += head
+        for r, row in enumerate(cells):
+            if r and r % last_out == 0:
+                lines.append(head[2])
+            text = labels[r].ljust(left) + " "
+            for block in shown:
+                text += "│" + "".join(t.rjust(entry + 1) for t in row[block * last_in:(block + 1) * last_in]) + " "
+            lines.append(text.rstrip())
     return [line.rstrip() for line in lines]
 
 
@@ -154,8 +162,10 @@ def _arguments_text(study: ConvMatrix) -> str:
     return ", ".join(parts)
 
 
-def explain_text(study: ConvMatrix, numbers: bool = False, show_matrix: bool = True) -> Group:
-    """The whole report: the layer, its kernel, C, the vectors, the checks and the true-convolution relation."""
+def explain_text(study: ConvMatrix, numbers: bool = False, show_matrix: bool = True,
+                 width: int | None = None) -> Group:
+    """The whole report: the layer, its kernel, C, the vectors, the checks and the true-convolution relation.
+    ``width``: the matrix in blocks of columns that fit it (prose is wrapped by the console)."""
     transposed = study.kind.startswith("convtranspose")
     name = "Cᵀ" if transposed else "C"
     n_out, n_in = study.matrix.shape
@@ -173,7 +183,16 @@ def explain_text(study: ConvMatrix, numbers: bool = False, show_matrix: bool = T
         out.append(Text("It is the transpose of the matrix C of the conv with the same arguments (from this output"
                         " back to this input)."))
     if show_matrix:
-        out += [Text(line, no_wrap=True, overflow="ignore") for line in matrix_lines(study, numbers)]
+        lines = matrix_lines(study, numbers, width)
+        widest = max(len(line) for line in lines)
+        if width is not None and widest > width:
+            out.append(Text(f"(C is {widest} columns wide even one block of columns at a time, wider than {width}:"
+                            " --wide prints it whole, --png FILE draws it)", style="dim"))
+        else:
+            if width is not None and widest < matrix_text_width(study, numbers):
+                out.append(Text(f"(C in blocks of columns that fit {width} columns; --wide prints it side by side)",
+                                style="dim"))
+            out += [Text(line, no_wrap=True, overflow="ignore") for line in lines]
     else:
         out.append(Text("(the matrix is too large to print here: --png FILE draws it, --format json lists it)",
                         style="dim"))
@@ -213,9 +232,46 @@ def _true_convolution_lines(study: ConvMatrix, numbers: bool) -> list[Text]:
     lines += [Text(f"  true convolution of x (flip_kernel: true) = {_vector(true.true_conv)}"),
               Text(f"  cross-correlation of x with flip(w)       = {_vector(true.correlated_flipped)}"),
               _check_line(true.check),
-              Text(f"  With stride 1, padding 0, dilation 1 and one channel, {scipy} is this"),
-              Text(f"  true convolution, and {correlate} the cross-correlation {study.layer_type} computes.")]
+              *_scipy_lines(study, scipy, correlate)]
     return lines
+
+
+def _scipy_lines(study: ConvMatrix, scipy: str, correlate: str) -> list[Text]:
+    """How NumPy's or SciPy's 'valid' convolve and correlate give the example shown: as they are with stride 1,
+    padding 0, dilation 1 and one channel; else on the padded input, summed over input channels, subsampled by
+    the stride, with the dilated kernel, as this example needs."""
+    args = study.arguments
+    stride, padding, dilation = (args.get(k) for k in ("stride", "padding", "dilation"))
+    channels_in, channels_out, groups = study.in_shape[0], study.out_shape[0], args.get("groups", 1)
+
+    def ones(value) -> bool:
+        return isinstance(value, tuple) and all(v == 1 for v in value)
+
+    unpadded = isinstance(padding, tuple) and all(v == 0 for v in padding)
+    if ones(stride) and ones(dilation) and unpadded and channels_in == channels_out == 1:
+        return [Text(f"  With stride 1, padding 0, dilation 1 and one channel, {scipy} is this"),
+                Text(f"  true convolution, and {correlate} the cross-correlation {study.layer_type} computes.")]
+
+    def one(value):
+        return value[0] if isinstance(value, tuple) and len(set(value)) == 1 else list(value)
+
+    x = "x[c]" if channels_in > 1 else "x"
+    if isinstance(padding, str):
+        x = f"{x} padded as padding='{padding}' does"
+    elif not unpadded:
+        x = f"numpy.pad({x}, {one(padding)})"
+    w = "w[o, c]" if channels_out > 1 else "w[0, c]" if channels_in > 1 else "w"
+    if not ones(dilation):
+        w = f"{w} dilated ({one(dilation)} − 1 zeros between taps)"
+    step = "" if ones(stride) else "[" + ", ".join(f"::{s}" for s in stride) + "]"
+    total = "Σ_c " if channels_in > 1 else ""
+    which = "y[o] = " if channels_out > 1 else "y = "
+    group = f" (c over output channel o's group of {channels_in // groups})" if groups > 1 else ""
+    shown = lambda name: name.replace("(x, w", f"({x}, {w}", 1) + step   # noqa: E731
+    return [Text(f"  Here (stride {one(stride)}, padding {padding if isinstance(padding, str) else one(padding)},"
+                 f" dilation {one(dilation)}, {channels_in} input and {channels_out} output channel"
+                 f"{'s' if channels_out > 1 else ''}): {which}{total}{shown(correlate)} is the cross-correlation"
+                 f" {study.layer_type} computes{group}, and {total}{shown(scipy)} its true convolution.")]
 
 
 # --------------------------------------------------------------------------- JSON
