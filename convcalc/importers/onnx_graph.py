@@ -92,6 +92,7 @@ class OnnxModel:
                 raise OnnxImportError(f"{node_label(node)}: op domain '{node.domain}' is not ONNX's own; convcalc"
                                       " imports only standard ONNX ops")
         self.consts: dict[str, np.ndarray] = {i.name: onnx.numpy_helper.to_array(i) for i in self.graph.initializer}
+        self.initializers = set(self.consts)
         inputs = [i for i in self.graph.input if i.name not in self.consts]
         if len(inputs) != 1:
             names = ", ".join(i.name for i in inputs) or "none"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .onnx_patterns import gelu_erf, gelu_tanh, layout_chain
+from .onnx_patterns import gelu_erf, gelu_tanh, group_norm, layout_chain
 from .onnx_translate import Translator, rule
 
 
@@ -126,7 +126,7 @@ def _channel_shuffle(t: Translator, node, shape, out) -> bool:
 
 @rule("Reshape")
 def reshape(t: Translator, node, a: dict) -> None:
-    if layout_chain(t, node):
+    if group_norm(t, node) or layout_chain(t, node):
         return
     x = t.x(node)
     shape = t.shape(node)
@@ -306,7 +306,7 @@ def arithmetic(t: Translator, node, a: dict) -> None:
     elif op == "Div":
         value, op = (np.float32(1) / value).astype(value.dtype), "Mul"
     identity = 0 if op in ("Add", "Sum") else 1
-    if np.all(value == identity):
+    if np.all(value == identity) and names[k] not in t.model.initializers:   # an initializer is a parameter
         t.bind(node.output[0], x)
         return
     shape = list(value.shape) or [1]

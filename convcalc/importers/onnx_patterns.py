@@ -179,3 +179,36 @@ def layout_chain(t: Translator, first) -> bool:
     t.done.update(id(n) for n in chain[1:length])
     t.bind(chain[length - 1].output[0], t.emit(first, kind, args, [t.x(first)]) if kind else t.x(first))
     return True
+
+
+def group_norm(t: Translator, reshape) -> bool:
+    """At a Reshape: [N, C, *S] → [N, G, -1] → InstanceNormalization (scale 1, bias 0) → Reshape back → · weight →
+    + bias (torch's GroupNorm before opset 18's GroupNormalization) becomes one GroupNorm."""
+    from .onnx_graph import attributes
+
+    shape = t.model.shape(reshape.input[0])
+    wanted = t.model.consts.get(reshape.input[1])
+    if shape is None or wanted is None or len(shape) < 3 or len(wanted) != 3:
+        return False
+    norm = _next(t, reshape.output[0], "InstanceNormalization")
+    back = norm and _next(t, norm.output[0], "Reshape")
+    if not back or t.model.shape(back.output[0]) != shape:
+        return False
+    groups = int(wanted[1])
+    scale, shift = t.model.consts.get(norm.input[1]), t.model.consts.get(norm.input[2])
+    if scale is None or shift is None or scale.size != groups or not (np.all(scale == 1) and np.all(shift == 0)):
+        return False
+    channels, chain = shape[1], [norm, back]
+    weight, bias = np.ones(channels, np.float32), np.zeros(channels, np.float32)
+    for op, target in (("Mul", weight), ("Add", bias)):
+        node = _next(t, chain[-1].output[0], op)
+        value = node and t.model.consts.get(_other(node, chain[-1].output[0]) or "")
+        if value is None or value.size != channels or value.shape != (channels,) + (1,) * (len(shape) - 2):
+            break
+        target[:] = value.ravel()
+        chain.append(node)
+    eps = float(attributes(norm).get("epsilon", 1e-5))
+    args = {"num_groups": groups} | ({} if np.float32(eps) == np.float32(1e-5) else {"eps": float(str(np.float32(eps)))})
+    t.done.update(id(n) for n in chain)
+    t.bind(chain[-1].output[0], t.emit(reshape, "GroupNorm", args, [t.x(reshape)], {"weight": weight, "bias": bias}))
+    return True
