@@ -397,3 +397,20 @@ def supported_ops_markdown() -> str:
     ops = importer_ops()
     return f"Ops translated ({len(ops)}): " + ", ".join(f"`{op}`" for op in ops) + "."
 
+
+def regenerate_readme(path=None) -> None:
+    """Rewrite README's generated parts of "ONNX: import and export" (the ops line and the coverage tables) from
+    this module and the importer: ``python tests/onnx_node_cases.py``."""
+    import re
+    from pathlib import Path
+
+    path = Path(path or Path(__file__).resolve().parent.parent / "README.md")
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"^Ops translated \(\d+\): .*$", lambda _: supported_ops_markdown(), text, count=1, flags=re.M)
+    start = text.index("| ONNX op | conformance cases |")
+    end = text.index("\n\n", text.index("| ONNX op | not expressible: why |"))
+    path.write_text(text[:start] + coverage_markdown() + text[end:], encoding="utf-8")
+
+
+if __name__ == "__main__":
+    regenerate_readme()

@@ -209,16 +209,18 @@ def readme_section() -> str:
     return match.group(0)
 
 
+REGENERATE = "README is stale: `python tests/onnx_node_cases.py` regenerates its ONNX tables and ops line"
+
+
 def test_readme_coverage_table_is_the_modules():
-    """README's coverage tables are `coverage_markdown()`; regenerate them with ``python -c "import sys;
-    sys.path.insert(0, 'tests'); import onnx_node_cases as m; print(m.coverage_markdown())"``."""
-    assert coverage_markdown().strip() in readme_section()
+    """README's coverage tables are `coverage_markdown()` (``python tests/onnx_node_cases.py`` rewrites them)."""
+    assert coverage_markdown().strip() in readme_section(), REGENERATE
 
 
 @needs_importer
 def test_readme_lists_the_importers_ops():
     """README's list of the ops translated is the importer's registry (`onnx_node_cases.supported_ops_markdown`)."""
-    assert onnx_node_cases.supported_ops_markdown() in readme_section()
+    assert onnx_node_cases.supported_ops_markdown() in readme_section(), REGENERATE
 
 
 def test_readme_section_follows_the_model_zoo():
