@@ -341,3 +341,32 @@ def test_long_one_dimensional_axes_are_drawn_in_blocks(tmp_path):
     assert plot["bin"] == math.ceil(5000 / 1200) and plot["first"] == [0] and plot["last"] == [4999]
     left = plot["x"] + b0 // plot["bin"]
     assert is_colour(pixels[plot["y"] + 64, left], PALETTE[0])
+
+
+def test_vectors_and_one_value_maps_are_one_grid_on_a_shared_scale(tmp_path):
+    layers = [{"type": "AdaptiveAvgPool2d", "name": "pool", "output_size": 1}, {"type": "Flatten", "name": "flat"}]
+    spec = write_spec(tmp_path, (40, 3, 3), layers)
+    values = np.random.default_rng(1).uniform(-1.0, 1.0, (40, 3, 3))
+    np.save(tmp_path / "x.npy", values)
+    maps = tmp_path / "maps"
+    invoke("run", spec, "--input", tmp_path / "x.npy", "--save-maps", maps, "--rf-check", "none")
+    expected = values.mean(axis=(1, 2))
+    for name in ("000_pool.png", "001_flat.png"):
+        with Image.open(maps / name) as image:
+            plot = json.loads(image.text[GEOMETRY_KEY])
+            pixels = np.asarray(image)
+        cell, columns, (x, y) = plot["zoom"], plot["columns"], plot["tiles"][0]
+        assert 10 <= cell <= 24 and pixels.shape[1] <= 1200 and pixels.shape[0] < pixels.shape[1]
+        shades = _to_uint8(expected)                     # one scale for every value, not one per channel
+        for index in (0, 7, 39):
+            r, c = divmod(index, columns)
+            assert pixels[y + r * cell + cell // 2, x + c * cell + cell // 2] == shades[index]
+        assert len(set(pixels[y + cell // 2, x:x + columns * cell:cell].tolist())) > 4   # not all black
+
+
+def test_a_long_vector_stays_a_readable_size():
+    from convcalc.report.maps import map_grid
+
+    for count in (4096, 25088):
+        pixels = map_grid(np.arange(count, dtype=float)).pixels
+        assert pixels.shape[1] <= 1200 and pixels.shape[0] <= 1200, (count, pixels.shape)

@@ -40,7 +40,10 @@ def map_grid(activation: np.ndarray, max_channels: int = 16, min_tile: int = 96,
     index and range. Maps smaller than ``min_tile`` pixels are scaled up by whole pixels (nearest), so map position
     (i, j) of channel c covers the pixels ``[y + i*zoom, ...]`` x ``[x + j*zoom, ...]`` of its tile, whose top-left
     corner (x, y) the info's ``convcalc:plot`` lists (``tiles``, with ``zoom``). 1-D maps become one strip per
-    channel (at least 16 pixels high); 3-D maps show their middle depth slice."""
+    channel (at least 16 pixels high); 3-D maps show their middle depth slice. A vector, or maps of one position
+    each ([512, 1, 1] after a global pool), is one grid of values on one shared scale (`vector_grid`)."""
+    if activation.ndim == 1 or (activation.ndim >= 2 and all(n == 1 for n in activation.shape[1:])):
+        return vector_grid(activation.reshape(-1), title, per_channel=activation.ndim > 1)
     vector = activation.ndim == 1
     if vector:
         activation = activation[None, None, :]                     # a vector: one strip
@@ -83,6 +86,43 @@ def map_grid(activation: np.ndarray, max_channels: int = 16, min_tile: int = 96,
         grid[y + label_h:y + label_h + tile_h, x:x + tile_w] = tile
         corners.append([x, y + label_h])
     return Picture(grid, geometry_info(zoom=zoom, tiles=corners, rows_each=rows_each))
+
+
+VECTOR_WIDTH = 1024         # a vector's grid is at most this many pixels wide (its labels aside)
+
+
+def vector_grid(values: np.ndarray, title: Sequence[str] = (), per_channel: bool = False) -> Picture:
+    """A vector (or one value per channel) as a grid of squares, row by row from index 0, each row labelled with
+    its first index, all on one scale (black: the minimum, white: the maximum), so values compare across the grid;
+    at most VECTOR_WIDTH pixels wide, squares of 4 to 24 pixels, framed in grey. The info's ``convcalc:plot`` gives the first
+    square's corner (``tiles``), the square's side (``zoom``) and the squares a row (``columns``)."""
+    values = np.asarray(values, dtype=np.float64)
+    count = values.size
+    columns = min(count, VECTOR_WIDTH // 4, max(16, int(np.ceil(np.sqrt(count) / 16)) * 16))   # near square
+    cell = max(4, min(24, VECTOR_WIDTH // columns))
+    rows = int(np.ceil(count / columns))
+    shades = _to_uint8(values)
+    what = "channels (one value each)" if per_channel else "values"
+    lines = list(title) + [f"{count} {what}: {_range_text(values)}", "one square each, row by row from index 0, all"
+                           " on one scale (black: min, white: max)"]
+    label_w = text_size(str((rows - 1) * columns), 11)[0] + 6
+    head = MARGIN + line_height() * len(lines) + 4
+    left = MARGIN + label_w
+    width_px = max(left + columns * cell + MARGIN, max(text_size(t)[0] for t in lines) + 2 * MARGIN)
+    picture = np.full((head + rows * cell + MARGIN, width_px), 28, dtype=np.uint8)
+    for index, text in enumerate(lines):
+        draw_text(picture, (MARGIN, MARGIN + index * line_height()), text, TEXT if index == 0 else DIM)
+    every = max(1, int(np.ceil(14 / cell)))           # a row label every so many rows, where they do not overlap
+    for r in range(rows):
+        shown = shades[r * columns:(r + 1) * columns]
+        picture[head + r * cell:head + (r + 1) * cell, left:left + shown.size * cell] = np.kron(
+            shown[None, :], np.ones((cell, cell), dtype=np.uint8))
+        if r % every == 0:
+            draw_text(picture, (MARGIN, head + r * cell + max(0, (cell - 12) // 2)), str(r * columns), DIM, size=11)
+    frame_w, frame_h = columns * cell, rows * cell
+    picture[head - 1, left - 1:left + frame_w + 1] = picture[head + frame_h, left - 1:left + frame_w + 1] = 110
+    picture[head - 1:head + frame_h + 1, left - 1] = picture[head - 1:head + frame_h + 1, left + frame_w] = 110
+    return Picture(picture, geometry_info(zoom=cell, tiles=[[left, head]], columns=columns))
 
 
 def _file_name(layer: str) -> str:
