@@ -195,7 +195,7 @@ def close(got: np.ndarray, ref: np.ndarray, rtol: float) -> bool:
 
 # ============================================================================ convcalc
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=2)              # VGG-19's weights are 0.6 GB a copy: keep few
 def imported(name: str, seed: int | None):
     model = materialised(load(name), seed) if seed is not None else load(name)
     return import_onnx(model)
