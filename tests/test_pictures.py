@@ -370,3 +370,18 @@ def test_a_long_vector_stays_a_readable_size():
     for count in (4096, 25088):
         pixels = map_grid(np.arange(count, dtype=float)).pixels
         assert pixels.shape[1] <= 1200 and pixels.shape[0] <= 1200, (count, pixels.shape)
+
+
+def test_growth_chart_names_are_cut_in_the_middle_and_stay_different():
+    from convcalc.report.canvas import text_size
+    from convcalc.report.rf_pictures import _fit_names
+
+    names = [f"features.denseblock{b}.denselayer{n}.{part}" for b in (3, 4) for n in (1, 14)
+             for part in ("norm1", "conv1", "concat_1")] + ["conv1"]
+    shown = _fit_names(names, 220)
+    assert len(set(shown)) == len(names) and shown[-1] == "conv1"
+    assert all(text_size(s)[0] <= 220 for s in shown)
+    for short, full in zip(shown, names):
+        head, _, tail = short.partition("…")
+        assert full.startswith(head) and full.endswith(tail) and not short.endswith("..")
+    assert any(s.endswith("denseblock4.denselayer14.conv1") for s in shown)

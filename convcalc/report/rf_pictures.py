@@ -96,13 +96,30 @@ def _size_text(row: GrowthRow) -> str:
     return f"{sizes}, stride {strides}"
 
 
+def _fit_names(names: Sequence[str], pixels: int) -> list[str]:
+    """Layer names in at most ``pixels`` each, shortened in the middle as the tables do (`fit.shorten_names`: the
+    distinguishing head and tail kept, names that differ kept different)."""
+    from .fit import shorten_names
+
+    widths = [text_size(n)[0] for n in names]
+    if not names or max(widths) <= pixels:
+        return list(names)
+    longest = max(range(len(names)), key=widths.__getitem__)
+    room = max(4, int(len(names[longest]) * pixels / widths[longest]) + 2)
+    while True:
+        shown = shorten_names(names, room)
+        if room <= 4 or all(text_size(n)[0] <= pixels for n, full in zip(shown, names) if n != full):
+            return shown
+        room -= 1
+
+
 def growth_chart(rows: Sequence[GrowthRow], title: str, input_shape: Sequence[int]) -> Picture:
     """One bar per layer: the share of the input its largest region spans per axis (geometric mean, as the
     table's bar), with its size and effective stride; merges in violet, misaligned merges flagged in red, layers
     that see the whole input in grey. The bars start at pixel x of the info's ``convcalc:plot`` and are ``BAR``
     pixels long at 100 %, one row ``ROW`` pixels high each from its y."""
     lh = line_height()
-    names = [fit_text(row.name, 220) for row in rows]
+    names = _fit_names([row.name for row in rows], 220)
     name_width = max((text_size(n)[0] for n in names), default=40) + 12
     types = [fit_text(row.type, 120) for row in rows]
     type_width = max((text_size(t)[0] for t in types), default=40) + 12
