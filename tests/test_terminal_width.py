@@ -45,8 +45,8 @@ COMMANDS = {
     "calc rf": ["calc", "rf", "conv3 s1, conv3 d2, pool2 s2, conv3"],
     "calc padding": ["calc", "padding", "-k", "3", "-s", "2", "--in", "224x100", "--out", "112x49"],
 }
-NAMES = {"name", "layer"}                          # shortened in the middle, never wrapped
-PROSE = {"notes", "detail", "in padding", "what it does", "meaning", "model", "published", "variant", "made of",
+NAMES = {"name", "layer", "model"}                 # shortened in the middle, never wrapped
+PROSE = {"notes", "detail", "in padding", "what it does", "meaning", "published", "variant", "made of",
          "PyTorch (symmetric)"}                    # wrap between words (or fold a word without a number)
 CHANGING = {"ms"}                                  # run's timings differ from run to run
 

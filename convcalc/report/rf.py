@@ -131,7 +131,8 @@ def region_table(region: UnitRegion, title: Optional[str] = None, width: int | N
     if region.empty:
         summary = "this unit reads no input (it gets only a bias)"
     else:
-        summary = (f"{_percent(region.padding_fraction)} of the region's box lies in padding. region: input indices"
+        summary = (f"{_percent(region.padding_fraction)} of the region's box of unit ({units}) of layer"
+                   f" '{region.layer}' lies in padding. region: input indices"
                    " on the unclipped extension (Araujo et al.); reads: what the unit of the actual network depends"
                    " on (padding modes included)")
     return RichGroup(table, Text(summary, style="dim"))

@@ -75,15 +75,18 @@ def zoo_json(entries: list[ZooEntry]) -> dict[str, Any]:
     return {"schema_version": 1, "models": models}
 
 
-COLUMNS = (Column("model", kind="text"), Column("input"), Column("params", "right"), Column("GMACs", "right"),
+COLUMNS = (Column("model", kind="name"), Column("input"), Column("params", "right"), Column("GMACs", "right"),
            Column("RF", "right"), Column("RF layer", kind="name"), Column("published", kind="text"))
-DROP_ORDER = ("published", "RF layer", "RF")     # what a narrow terminal loses first
+DROP_ORDER = ("published", "RF layer", "RF", "input")     # what a narrow terminal loses first
+NAME_ROOM = 20       # a model's name (what `convcalc analyze NAME` takes) is shortened to no fewer characters
 
 
 def zoo_table(entries: list[ZooEntry], width: int | None = None, prose: int | None = None) -> RichGroup:
     """The zoo's rows, fitted into ``width`` columns (`report.fit`: the published figures are left out first, then
-    the layers of the receptive fields, then the fields, and a line says so; None: every column); numbers and
-    shapes are never cut or wrapped. A spec that could not be analysed is listed under the table with its error."""
+    the layers of the receptive fields, the fields, the input shapes, as few as need be; a long name is shortened
+    in the middle to keep a column, but to no fewer than NAME_ROOM characters; a line says what; None: every
+    column); numbers and shapes are never cut or wrapped. A spec that could not be analysed is listed under the
+    table with its error."""
     rows, errors = [], []
     for entry in entries:
         summary = entry.summary
@@ -97,6 +100,10 @@ def zoo_table(entries: list[ZooEntry], width: int | None = None, prose: int | No
         mark = Text("") if ok is None else Text(" ✓", style="green") if ok else Text(" ✗", style="red")
         rows.append([entry.name, shape_cell(summary.input_shape), f"{summary.totals.params:,}",
                      f"{summary.totals.macs / 1e9:.3f}", rf, at, Text(promised) + mark])
-    table = fit(COLUMNS, rows, width, DROP_ORDER, prose=prose).table(
+    for dropped in range(1, len(DROP_ORDER) + 1):      # the fewest columns left out that leave names readable
+        fitted = fit(COLUMNS, rows, width, DROP_ORDER[:dropped], prose=prose)
+        if width is None or (fitted.total <= width and fitted.widths[0] >= NAME_ROOM):
+            break
+    table = fitted.table(
         "the model zoo (convcalc analyze NAME; convcalc zoo NAME prints a spec to copy)")
     return RichGroup(table, *errors)
