@@ -385,3 +385,21 @@ def test_growth_chart_names_are_cut_in_the_middle_and_stay_different():
         head, _, tail = short.partition("…")
         assert full.startswith(head) and full.endswith(tail) and not short.endswith("..")
     assert any(s.endswith("denseblock4.denselayer14.conv1") for s in shown)
+
+
+def test_overlay_footer_names_its_unit_and_topk_names_the_file(tmp_path):
+    spec = write_spec(tmp_path, (3, 20, 20), NET)
+    text = " ".join(invoke("rf", spec, "--overlay", tmp_path / "o.png").split())
+    assert re.search(r"[\d.]+ % of the region's box of unit \(5, 5\) of layer '[^']+' lies in padding", text)
+    assert re.search(r"[\d.]+ % of the region's box of unit \(0, 0\) of layer '[^']+' lies in padding", text)
+    images = tmp_path / "imgs"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("cat.png", "dog.png"):
+        Image.fromarray((rng.uniform(0, 255, (20, 20, 3))).astype(np.uint8)).save(images / name)
+    np.save(images / "more.npy", rng.uniform(0, 1, (2, 3, 20, 20)))
+    classifier = write_spec(tmp_path, (3, 20, 20), [*NET, {"type": "AdaptiveAvgPool2d", "output_size": 1},
+                                                    {"type": "Flatten"}], name="classifier")
+    ran = invoke("run", classifier, "--input", images, "--topk", "1", "--rf-check", "none")
+    for index, name in enumerate(["cat.png", "dog.png", "more.npy[0]", "more.npy[1]"]):
+        assert f"top-1 of sample {index} ({name}): " in ran, ran

@@ -110,7 +110,31 @@ def run_command(
         sys.stdout.write(json_text(run_json(checked.result, checked.source, topk, checked.rf_checks)))
     else:
         console, fit_width = table_console(width, wide)
+        samples = _sample_files(input, len(graph.input_shape), checked.result.batch) if topk else None
         console.print(run_table(checked.result, checked.source, topk, notes, checked.rf_checks, fit_width,
-                                console.width), crop=False)
+                                console.width, samples), crop=False)
     if not checked.ok:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _sample_files(pattern: Optional[str], axes: int, batch: int) -> Optional[list[str]]:
+    """The file each sample of the batch came from ('cat.png', 'batch.npy[3]'), in `load_inputs`' order; None
+    when there are no files (the built-in image) or they do not account for the batch."""
+    import numpy as np
+
+    from ..execution.inputs import expand_paths
+
+    if pattern is None:
+        return None
+    names: list[str] = []
+    try:
+        for path in expand_paths(pattern):
+            if path.suffix.lower() == ".npy":
+                shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+                count = shape[0] if len(shape) == axes + 1 else 1
+                names += [f"{path.name}[{i}]" for i in range(count)] if len(shape) == axes + 1 else [path.name]
+            else:
+                names.append(path.name)
+    except Exception:           # noqa: BLE001 - the run read these files; a name is only a courtesy
+        return None
+    return names if len(names) == batch else None

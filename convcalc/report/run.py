@@ -69,10 +69,10 @@ def run_json(result: RunResult, source: str, k: int | None = None,
 
 def run_table(result: RunResult, source: str, k: int | None = None, notes: Sequence[str] = (),
               rf_checks: Sequence[FieldCheck] | None = None, width: int | None = None,
-              prose: int | None = None) -> RichGroup:
+              prose: int | None = None, samples: Sequence[str] | None = None) -> RichGroup:
     """``rf_checks``: the receptive-field checks, shown in an RF column (✓/✗, blank where not checked) with a
     table of the failures below. ``width``: fit the tables into it (`report.fit`; None: full width, prose columns
-    wrapped at ``prose``)."""
+    wrapped at ``prose``). ``samples``: what each sample of the batch is (its file), named in the top-k lines."""
     summary = result.summary
     checks = {c.layer: c for c in rf_checks or ()}
     title = (f"{summary.name}: {source} → batch {result.batch} × {shape_cell(summary.input_shape)}"
@@ -114,7 +114,8 @@ def run_table(result: RunResult, source: str, k: int | None = None, notes: Seque
         for index, best in enumerate(topk(result.output, k)):
             ranked = ", ".join(f"{b['index']} ({'nan' if b['probability'] is None else format(b['probability'], '.3f')})"
                                for b in best)
-            lines.append(f"top-{len(best)} of sample {index}: {ranked}\n")
+            named = f" ({samples[index]})" if samples is not None and index < len(samples) else ""
+            lines.append(f"top-{len(best)} of sample {index}{named}: {ranked}\n")
     ok = result.ok and all(c.ok for c in checks.values())
     verdict = "all predictions confirmed" if ok else "PREDICTIONS FAILED"
     lines.append(verdict + "\n", style="bold green" if ok else "bold red")
