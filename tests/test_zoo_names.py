@@ -207,5 +207,24 @@ def test_the_whole_zoo_fits_the_terminal_with_its_names_readable(columns, how):
     for number in ("25,557,032", "4.089", "138,357,544"):
         assert any(number in line for line in lines), number
     if columns == 60:
-        assert " ".join(done.output.split()).endswith(
-            "left out to fit 60 columns: published, RF layer, RF, input (--wide or --format json shows them)")
+        assert ("left out to fit 60 columns: published, RF layer, RF, input (--wide or --format json shows them)"
+                in " ".join(done.output.split()))
+
+
+# --------------------------------------------------------------------------- 5: block libraries
+
+def test_zoo_lists_the_block_libraries_and_prints_one():
+    import json
+    from convcalc.spec.zoo import zoo_directory
+    table = invoke("zoo", "--width", "60")
+    assert table.exit_code == 0
+    assert table.output.splitlines()[-1] == "block libraries (include: zoo:NAME): blocks/mobilenet_v3"
+    assert json.loads(invoke("zoo", "--format", "json").output)["libraries"] == ["blocks/mobilenet_v3"]
+    for name in ("blocks/mobilenet_v3", "zoo:blocks/mobilenet_v3", "blocks/mobilenet_v3.yaml"):
+        done = invoke("zoo", name)
+        assert done.exit_code == 0
+        assert done.output == (zoo_directory() / "blocks" / "mobilenet_v3.yaml").read_text()
+    missing = invoke("zoo", "blocks/mobilenet_v2")
+    assert missing.exit_code == 2 and missing.output == (
+        "error: no spec file 'blocks/mobilenet_v2' and no zoo model 'blocks/mobilenet_v2'; did you mean"
+        " blocks/mobilenet_v3? (convcalc zoo lists them)\n")

@@ -13,7 +13,7 @@ from ..report.json_text import dumps as json_text
 from ..report.zoo import ZooEntry, zoo_json, zoo_table
 from ..spec.build import build_graph
 from ..spec.load import load_spec
-from ..spec.zoo import zoo_names, zoo_path
+from ..spec.zoo import zoo_file, zoo_libraries, zoo_names, zoo_path
 from .common import TableOrJson, app, errors_to_exit, table_console, wide_option, width_option
 
 
@@ -27,30 +27,33 @@ def _entry(name: str) -> ZooEntry:
 
 @app.command(name="zoo")
 def zoo_command(
-    name: Optional[str] = typer.Argument(None, metavar="NAME", help="Print this model's spec (to copy and edit).",
-                                         show_default=False),
+    name: Optional[str] = typer.Argument(None, metavar="NAME", show_default=False,
+                                         help="Print this model's spec (to copy and edit), or a block library's."),
     format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
     width: Optional[int] = width_option(),
     wide: bool = wide_option(),
 ) -> None:
     """List the model zoo: every spec shipped with convcalc, with its input, parameters, GMACs, receptive field
-    and the published figures its tests check it against. Any command takes a zoo name where it takes a spec.
+    and the published figures its tests check it against, then the block libraries a spec can include ('include:
+    zoo:blocks/mobilenet_v3'). Any command takes a zoo name where it takes a spec.
 
     \b
     Examples:
       convcalc zoo
       convcalc analyze resnet50      # a zoo name works wherever a spec does
       convcalc zoo mobilenet_v2 > my_net.yaml
+      convcalc zoo blocks/mobilenet_v3        # a block library
     """
     with errors_to_exit():
         if name is not None:
-            sys.stdout.write(zoo_path(name).read_text(encoding="utf-8"))
+            sys.stdout.write((zoo_file(name) or zoo_path(name)).read_text(encoding="utf-8"))
             return
         entries = [_entry(model) for model in zoo_names()]
+        libraries = zoo_libraries()
     if format is TableOrJson.json:
-        sys.stdout.write(json_text(zoo_json(entries)))
+        sys.stdout.write(json_text(zoo_json(entries, libraries)))
     else:
         console, fit_width = table_console(width, wide)
-        console.print(zoo_table(entries, fit_width, console.width), crop=False)
+        console.print(zoo_table(entries, fit_width, console.width, libraries), crop=False)
     if any(entry.error for entry in entries):
         raise typer.Exit(1)

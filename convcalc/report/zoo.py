@@ -10,7 +10,7 @@ from rich.text import Text
 
 from ..analysis.summary import Summary
 from ..algebra import Field
-from .fit import Column, fit
+from .fit import Column, fit, hanging
 from ..lint.checks import rf_sizes_at
 from ..spec.load import gmacs_hold
 from .summary import human, rf_json, rf_texts, shape_cell
@@ -57,7 +57,8 @@ def _promise(entry: ZooEntry) -> tuple[str, Optional[bool]]:
     return ", ".join(parts), (all(met) if met else None)
 
 
-def zoo_json(entries: list[ZooEntry]) -> dict[str, Any]:
+def zoo_json(entries: list[ZooEntry], libraries: list[str] = ()) -> dict[str, Any]:
+    """The zoo as JSON: ``models`` (one object a spec), ``libraries`` (the block libraries' names)."""
     models = []
     for entry in entries:
         summary = entry.summary
@@ -72,7 +73,7 @@ def zoo_json(entries: list[ZooEntry]) -> dict[str, Any]:
             "rf_layer": deepest[0] if deepest else None,
             "rf": rf_json(deepest[1], summary.input_shape) if deepest and summary else None,
             "expect": entry.expect, "expect_met": ok})
-    return {"schema_version": 1, "models": models}
+    return {"schema_version": 1, "models": models, "libraries": list(libraries)}
 
 
 COLUMNS = (Column("model", kind="name"), Column("input"), Column("params", "right"), Column("GMACs", "right"),
@@ -81,12 +82,16 @@ DROP_ORDER = ("published", "RF layer", "RF", "input")     # what a narrow termin
 NAME_ROOM = 20       # a model's name (what `convcalc analyze NAME` takes) is shortened to no fewer characters
 
 
-def zoo_table(entries: list[ZooEntry], width: int | None = None, prose: int | None = None) -> RichGroup:
+LIBRARIES_LINE = "block libraries (include: zoo:NAME): "
+
+
+def zoo_table(entries: list[ZooEntry], width: int | None = None, prose: int | None = None,
+              libraries: list[str] = ()) -> RichGroup:
     """The zoo's rows, fitted into ``width`` columns (`report.fit`: the published figures are left out first, then
     the layers of the receptive fields, the fields, the input shapes, as few as need be; a long name is shortened
     in the middle to keep a column, but to no fewer than NAME_ROOM characters; a line says what; None: every
     column); numbers and shapes are never cut or wrapped. A spec that could not be analysed is listed under the
-    table with its error."""
+    table with its error; then a line names the block ``libraries``, wrapped to the width."""
     rows, errors = [], []
     for entry in entries:
         summary = entry.summary
@@ -106,4 +111,5 @@ def zoo_table(entries: list[ZooEntry], width: int | None = None, prose: int | No
             break
     table = fitted.table(
         "the model zoo (convcalc analyze NAME; convcalc zoo NAME prints a spec to copy)")
-    return RichGroup(table, *errors)
+    listed = [Text(hanging(LIBRARIES_LINE + ", ".join(libraries), width or prose, 2))] if libraries else []
+    return RichGroup(table, *errors, *listed)

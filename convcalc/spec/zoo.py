@@ -41,6 +41,11 @@ def zoo_names(libraries: bool = False) -> list[str]:
     return sorted(name for name in names if libraries or not name.startswith(LIBRARIES))
 
 
+def zoo_libraries() -> list[str]:
+    """The zoo's block libraries (``blocks/mobilenet_v3``: for ``include: zoo:blocks/mobilenet_v3``), sorted."""
+    return [name for name in zoo_names(libraries=True) if name.startswith(LIBRARIES)]
+
+
 def zoo_path(name: str) -> Path:
     """The zoo spec called ``name`` (with or without ``zoo:`` and ``.yaml``), or an error listing the zoo."""
     bare = name[len(PREFIX):] if name.startswith(PREFIX) else name
@@ -48,6 +53,8 @@ def zoo_path(name: str) -> Path:
     names = zoo_names()
     if bare in names:
         return zoo_directory() / f"{bare}.yaml"  # type: ignore[operator]
+    if bare.startswith(LIBRARIES):           # blocks/...: the block libraries are the names to suggest
+        names = zoo_libraries()
     from difflib import get_close_matches
     close = get_close_matches(bare, names, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; the zoo has: {', '.join(names)}" if names else ""
