@@ -37,8 +37,8 @@ def export_command(
     \b
     Examples:
       convcalc export resnet18 -o resnet18.onnx --weights resnet18.npz
-      convcalc export specs/unet.yaml -o unet.onnx --input-size 1x188x188 --opset 17
-      convcalc export mobilenet_v2 -o m.onnx --seed 3     (the weights of convcalc run --seed 3)
+      convcalc export unet -o unet.onnx --input-size 1x188x188 --opset 17
+      convcalc export mobilenet_v2 -o m.onnx --seed 3   (run --seed 3's weights)
     """
     from ..execution.weights import load_npz
     from ..importers.onnx_export import export_onnx
