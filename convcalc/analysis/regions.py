@@ -23,6 +23,7 @@ from typing import Optional, Sequence
 
 from .summary import Summary
 from .coverage import area_share, axis_coverage
+from .gates import classifier_fields, output_field
 from ..errors import ConvcalcError, LayerArgError, did_you_mean
 from ..spec.graph import INPUT
 from ..algebra import FiniteAxis
@@ -39,7 +40,17 @@ def ancestors(summary: Summary, layer: str) -> list[str]:
 
 
 def default_layer(summary: Summary) -> str:
-    """The spec's output, or, when its units see the whole input, the last layer before it whose units do not."""
+    """The spec's output, or, when its units see the whole input, the layer the classifier gathers, the global
+    pools of squeeze-and-excitation gates left out (`gates.output_field`, as lint's CC301 and the zoo's RF)."""
+    if not summary.layer(summary.output).rf.whole:
+        return summary.output
+    found = output_field(summary)
+    return found.layer if found is not None else last_spatial(summary)
+
+
+def last_spatial(summary: Summary) -> str:
+    """The spec's output, or, when its units see the whole input, the last layer before it whose units do not
+    (through a gate, too: the layer whose units have exact regions)."""
     if not summary.layer(summary.output).rf.whole:
         return summary.output
     for name in reversed(ancestors(summary, summary.output)):
@@ -48,10 +59,11 @@ def default_layer(summary: Summary) -> str:
     raise ConvcalcError(f"every layer of '{summary.name}' sees the whole input: no layer has spatial axes")
 
 
-def check_layer(summary: Summary, layer: Optional[str]) -> str:
-    """``layer`` if the network has it (None: `default_layer`), else a ConvcalcError naming the valid ones."""
+def check_layer(summary: Summary, layer: Optional[str], regions: bool = False) -> str:
+    """``layer`` if the network has it (None: `default_layer`, or `last_spatial` when ``regions`` are wanted),
+    else a ConvcalcError naming the valid ones."""
     if layer is None:
-        return default_layer(summary)
+        return last_spatial(summary) if regions else default_layer(summary)
     names = [row.name for row in summary.layers]
     if layer not in names:
         raise ConvcalcError(f"no layer '{layer}' in '{summary.name}'; {did_you_mean(layer, names)}")
@@ -66,7 +78,7 @@ def spatial_layer(summary: Summary, layer: str) -> None:
                       ("comes after a layer that reads every position: global pooling, a Linear, a softmax over an"
                        " axis", "whose units see part of it"))
         raise ConvcalcError(f"every unit of layer '{layer}' sees the whole input (its output {shape} {why});"
-                            f" choose a layer {which}, e.g. '{default_layer(summary)}'")
+                            f" choose a layer {which}, e.g. '{last_spatial(summary)}'")
     field = summary.layer(layer).rf
     if not field.standard:
         shape = list(summary.layer(layer).output_shape)
@@ -120,6 +132,7 @@ class GrowthRow:
     coverage: tuple[Fraction, ...]     # per axis min(size, I) / I (`coverage.axis_coverage`)
     misaligned: bool
     max_input: Optional[str]           # at a merge: the input on the single path with the largest field
+    gate: bool = False                 # a merge whose squeeze-and-excitation gate is left out (`gates`)
 
     @property
     def merge(self) -> bool:
@@ -132,24 +145,28 @@ class GrowthRow:
 
 
 def growth(summary: Summary, layer: Optional[str] = None) -> tuple[GrowthRow, ...]:
-    """The field of ``layer`` (default: every layer) and of every layer it depends on, in graph order."""
+    """The field of ``layer`` (default: every layer) and of every layer it depends on, in graph order, the global
+    pools of squeeze-and-excitation gates left out (`gates.classifier_fields`: the conv path's field)."""
     names = ancestors(summary, layer) if layer is not None else [row.name for row in summary.layers]
     lengths = summary.input_shape[1:]
+    fields, gated = classifier_fields(summary)
+    gated = set(gated)
     rows = []
     for name in names:
         row = summary.layer(name)
-        field = row.rf
+        field = fields[name]
         max_input = None
         if len(row.inputs) > 1 and row.max_path_prev in row.inputs:     # O(1): the path's last link
             max_input = row.max_path_prev
         if field.whole:
             rows.append(GrowthRow(name, row.type, row.inputs, True, tuple(lengths), tuple(lengths), (),
-                                  axis_coverage(field, lengths), field.misaligned, max_input))
+                                  axis_coverage(field, lengths), field.misaligned, max_input, name in gated))
             continue
         sizes = tuple(int(a.size) for a in field.axes)
         coverage = axis_coverage(field, lengths)
         rows.append(GrowthRow(name, row.type, row.inputs, False, sizes, tuple(int(a.size_min) for a in field.axes),
-                              tuple(a.stride for a in field.axes), coverage, field.misaligned, max_input))
+                              tuple(a.stride for a in field.axes), coverage, field.misaligned, max_input,
+                              name in gated))
     return tuple(rows)
 
 
@@ -292,4 +309,5 @@ def _covers(intervals: Sequence[tuple[int, int]], position: int) -> bool:
 
 
 __all__ = ["AxisRegion", "GrowthRow", "PaddingRun", "UnitRegion", "ancestors", "centre_unit", "check_layer",
-           "default_layer", "growth", "padding_runs", "parse_units", "spatial_layer", "unit_region"]
+           "default_layer", "growth", "last_spatial", "padding_runs", "parse_units", "spatial_layer",
+           "unit_region"]

@@ -134,8 +134,8 @@ def study_fields(spec: str | os.PathLike | Spec | Graph, *, layer: Optional[str]
                  overrides: Mapping[str, Any] | None = None, allow_include_outside: bool = False,
                  max_memory: int | str | None = None,
                  on_progress: Optional[Callable[[str, int, int], None]] = None) -> FieldStudy:
-    """Study the receptive fields of ``layer`` (default: the spec's output, or the last layer with spatial axes
-    when the output sees the whole input) at ``input_size`` (default: the image's, else the spec's).
+    """Study the receptive fields of ``layer`` (default: `regions.check_layer`'s: the spec's output, or the map
+    the classifier gathers, SE gates left out) at ``input_size`` (default: the image's, else the spec's).
 
     ``unit``: one index per spatial axis (negative from the end; or the text 'I,J'). ``erf``: the effective field
     of ``unit`` (default the centre) over ``samples`` networks seeded ``seed``, ``seed + 1``, ... (``channel``: seed
@@ -153,9 +153,11 @@ def study_fields(spec: str | os.PathLike | Spec | Graph, *, layer: Optional[str]
         shape, declared = _image_shape(image, shape, graph)
     if image is not None and input_size is None:     # the image's size: an error says so, and what works
         summary = analyze_input(graph, shape, image, None, option="--input-size")
+    elif input_size is not None:                       # --input-size's: the same, with the spec's line
+        summary = analyze_input(graph, shape, None, None, option="--input-size")
     else:
         summary = analyze(graph, shape)
-    chosen = check_layer(summary, layer)
+    chosen = check_layer(summary, layer, regions=unit is not None or erf or overlay)
     units = None
     if unit is not None:
         units = parse_units(unit, summary, chosen) if isinstance(unit, str) else \

@@ -57,6 +57,8 @@ def notes_text(row: GrowthRow) -> str:
         notes.append(f"merge, max via {row.max_input}" if row.max_input else "merge")
     if row.misaligned:
         notes.append("⚠ misaligned")
+    if row.gate:
+        notes.append("SE gate left out")
     return "; ".join(notes)
 
 
@@ -71,6 +73,11 @@ REGION_DROP = ("centre", "reads", "inside input", "in padding")
 ERF_DROP = ("unit centre", "ERF mean", "ERF std", "inside input")
 
 
+GATE_LEGEND = (" SE gate left out: a squeeze-and-excitation block pools its map globally and multiplies the result"
+               " back in; every later unit depends on the whole input through that scale, the sizes are the conv"
+               " path's (as lint's CC301).")
+
+
 def growth_table(rows: Sequence[GrowthRow], title: str, width: int | None = None,
                  prose: int | None = None) -> RichGroup:
     """``width``: fit the table into so many columns (`report.fit`, GROWTH_DROP; None: full width)."""
@@ -83,7 +90,7 @@ def growth_table(rows: Sequence[GrowthRow], title: str, width: int | None = None
     legend = Text("size: the largest region per axis (min..max where units differ); stride: input positions"
                   " between neighbouring units; covers: the share of the input (area) the largest region spans;"
                   " the bar: the same share per axis (geometric mean). ⚠: a merge of inputs with different strides"
-                  " or centres (Araujo et al.).", style="dim")
+                  " or centres (Araujo et al.)." + GATE_LEGEND * any(row.gate for row in rows), style="dim")
     return RichGroup(table, legend)
 
 
@@ -94,7 +101,7 @@ def growth_json(rows: Sequence[GrowthRow]) -> list[dict[str, Any]]:
         "stride": None if row.whole else [json_number(s) for s in row.stride],
         "stride_text": None if row.whole else [fraction_text(s) for s in row.stride],
         "coverage": float(row.area), "merge": row.merge, "max_input": row.max_input,
-        "aligned": not row.misaligned,
+        "aligned": not row.misaligned, "gate_left_out": row.gate,
     } for row in rows]
 
 

@@ -8,6 +8,7 @@ from typing import Any, Optional
 from rich.console import Group as RichGroup
 from rich.text import Text
 
+from ..analysis.gates import output_field
 from ..analysis.summary import Summary
 from ..algebra import Field
 from .fit import Column, fit, hanging
@@ -28,11 +29,10 @@ class ZooEntry:
 
 
 def _last_windowed(summary: Summary) -> tuple[str, Field] | None:
-    """The deepest layer whose units see windows of the input (a classifier's last feature map, not its logits)."""
-    for layer in reversed(summary.layers):
-        if not layer.rf.whole and layer.rf.axes:
-            return layer.name, layer.rf
-    return None
+    """The layer whose field describes the output (a classifier's last feature map, not its logits), the global
+    pools of squeeze-and-excitation gates left out: `gates.output_field`, as `convcalc rf` and lint's CC301."""
+    found = output_field(summary)
+    return None if found is None or not found.field.axes else (found.layer, found.field)
 
 
 def _promise(entry: ZooEntry) -> tuple[str, Optional[bool]]:
