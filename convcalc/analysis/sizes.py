@@ -23,11 +23,14 @@ MAX_SECONDS = 3.0
 @dataclass(frozen=True)
 class WorkingSizes:
     """What fits: ``stride`` per spatial axis (1: no constraint found), the working sizes nearest the one asked
-    about (below first), and the smallest working size found (None: none within the budget)."""
+    about (below first), and the smallest working size found (None: none within the budget). ``offset``: the
+    candidates are ``k * stride + offset``, the offset of the spec's own size (a U-Net of valid convolutions takes
+    572 = 35 * 16 + 12, not a multiple of 16)."""
 
     stride: tuple[int, ...]
     nearest: tuple[tuple[int, ...], ...]
     smallest: tuple[int, ...] | None
+    offset: tuple[int, ...] = ()
 
 
 def total_stride(graph: Graph) -> tuple[int, ...]:
@@ -71,11 +74,14 @@ def working_sizes(graph: Graph, shape: Sequence[int]) -> WorkingSizes:
     def budget_left() -> bool:
         return tries < MAX_TRIES and time.monotonic() - started < MAX_SECONDS
 
-    below = tuple(max(s, n // s * s) for n, s in zip(spatial, stride))
-    above = tuple((n // s + 1) * s for n, s in zip(spatial, stride))
+    own = tuple(graph.input_shape[1:])
+    offset = tuple(n % s if len(own) == len(stride) else 0 for n, s in zip(own, stride))
+    lowest = tuple(r or s for r, s in zip(offset, stride))          # the smallest positive k * s + r
+    below = tuple(max(low, n - (n - r) % s) for n, s, r, low in zip(spatial, stride, offset, lowest))
+    above = tuple(n - (n - r) % s + s for n, s, r in zip(spatial, stride, offset))
     nearest: list[tuple[int, ...]] = []
-    for step in range(8):          # the multiples nearest below and above, then further out
-        for candidate in (tuple(max(s, b - step * s) for b, s in zip(below, stride)),
+    for step in range(8):          # the candidates nearest below and above, then further out
+        for candidate in (tuple(max(low, b - step * s) for b, s, low in zip(below, stride, lowest)),
                           tuple(a + step * s for a, s in zip(above, stride))):
             if len(nearest) < 2 and candidate != spatial and candidate not in nearest and budget_left() \
                     and works(candidate):
@@ -83,8 +89,8 @@ def working_sizes(graph: Graph, shape: Sequence[int]) -> WorkingSizes:
         if len(nearest) == 2 or not budget_left():
             break
     smallest = None
-    for multiple in range(1, 33):
-        candidate = tuple(multiple * s for s in stride)
+    for multiple in range(32):
+        candidate = tuple(low + multiple * s for low, s in zip(lowest, stride))
         if not budget_left() or (nearest and candidate > min(nearest)):
             break
         if works(candidate):
@@ -92,7 +98,7 @@ def working_sizes(graph: Graph, shape: Sequence[int]) -> WorkingSizes:
             break
     if smallest is None and nearest:
         smallest = min(nearest)
-    return WorkingSizes(stride, tuple(sorted(nearest)), smallest)
+    return WorkingSizes(stride, tuple(sorted(nearest)), smallest, offset)
 
 
 def size_text(size: Sequence[int]) -> str:
@@ -107,7 +113,11 @@ def sizes_hint(found: WorkingSizes) -> str:
     text = f"sizes that work: the nearest {' and '.join(size_text(s) for s in found.nearest)}"
     if any(s > 1 for s in found.stride):
         shown = str(found.stride[0]) if len(set(found.stride)) == 1 else size_text(found.stride)
-        text += f" (multiples of {shown}, the network's total stride)"
+        if any(found.offset):
+            plus = str(found.offset[0]) if len(set(found.offset)) == 1 else size_text(found.offset)
+            text += f" ({shown}k + {plus}: a multiple of the network's total stride {shown}, plus {plus})"
+        else:
+            text += f" (multiples of {shown}, the network's total stride)"
     if found.smallest is not None and found.smallest not in found.nearest:
         text += f", the smallest {size_text(found.smallest)}"
     return text

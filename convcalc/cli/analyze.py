@@ -68,7 +68,12 @@ def analyze_command(
     #                 small live objects cost 15 % of a 10,000-layer analysis (cli.main already runs it rarely)
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
-        summary = analyze(graph, shape_option(input_size, graph), dtype=dtype.value)
+        shape = shape_option(input_size, graph)
+        if shape is None:
+            summary = analyze(graph, dtype=dtype.value)
+        else:                  # a size the spec cannot take: say so, and which sizes work (as run does)
+            from ..proof.run import analyze_input
+            summary = analyze_input(graph, shape, None, None, option="--input-size", dtype=dtype.value)
     if format is Format.json:
         sys.stdout.write(json_text(to_json(summary)))
     elif format is Format.markdown:

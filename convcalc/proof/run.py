@@ -76,31 +76,50 @@ def check_classifier(shape: Sequence[int]) -> None:
 
 
 def analyze_input(graph: Graph, shape: Sequence[int], source: Any, resize: tuple[int, int] | None,
-                  option: str = "--resize") -> Summary:
+                  option: str = "--resize", dtype: str = "float32") -> Summary:
     """The analysis at the input's shape; where the spec takes its own size but not this one, an `InputError` that
     says so: the input's size, the sizes that work nearest it (`analysis.sizes`) and the ``option`` that sets
-    another (--resize for images, rf's --input-size)."""
+    another (--resize for images, rf's --input-size). ``source`` None with ``option`` --input-size: the size is
+    the option's (analyze, rf), and the message keeps the spec's line where the analysis fails."""
     try:
-        return analyze(graph, shape)
+        return analyze(graph, shape, dtype=dtype)
     except ShapeError as exc:
         if tuple(shape) == tuple(graph.input_shape):
             raise
         found = working_sizes(graph, shape)
+        if not found.nearest and found.smallest is None and not _takes_its_own(graph):
+            raise                  # the spec fails at its own size too: not the input's fault
         own = f"{size_text(shape)}" if source is None else f"{size_text(shape)} ({_source_name(source)})"
         images = len(shape) == 3 and not isinstance(source, np.ndarray) and (
             source is None or not os.fspath(source).lower().endswith(".npy"))
-        if option == "--input-size" and found.nearest:
-            hint = f"; pass --input-size {shape[0]}x{size_text(found.nearest[0])} (or any size that works)"
-        elif images and found.nearest:
-            hint = (f"; pass --resize {size_text(found.nearest[0])} (or any size that works) to resize"
+        closest = min(found.nearest, default=None,          # the first (below) where two are as near
+                      key=lambda size: sum(abs(a - b) for a, b in zip(size, shape[1:])))
+        if option == "--input-size" and closest:
+            hint = f"; pass --input-size {shape[0]}x{size_text(closest)} (or any size that works)"
+        elif images and closest:
+            hint = (f"; pass --resize {size_text(closest)} (or any size that works) to resize"
                     f" {'the image' if source is not None else 'the built-in image'}")
-        elif found.nearest:
+        elif closest:
             hint = "; give an array of one of those sizes"
+        elif images:
+            hint = f"; --resize HxW resizes {'the image' if source is not None else 'the built-in image'}"
         else:
             hint = ""
         what = "resized input" if resize is not None else "input"
-        raise InputError(f"the {what} is {own}, a size the network cannot take: {exc.message}; "
+        lead, where = f"the {what} is {own},", ""
+        if source is None and option == "--input-size":
+            lead, where = f"{option} {size_text(shape)} is", f"{exc.location}: " if exc.location else ""
+        raise InputError(f"{lead} a size the network cannot take: {where}{exc.message}; "
                          f"{sizes_hint(found)}{hint}") from None
+
+
+def _takes_its_own(graph: Graph) -> bool:
+    """Whether the spec analyses at its own input size."""
+    try:
+        analyze(graph)
+        return True
+    except ConvcalcError:
+        return False
 
 
 def _source_name(source: Any) -> str:
