@@ -360,6 +360,15 @@ def restore_onnx_paths(report, back: dict[str, str]):
     return dataclasses.replace(report, findings=findings, files=tuple(named(f) for f in report.files))
 
 
+def missing_channels(shape: tuple[int, ...], spec_shape: tuple[int, ...] | list[int]) -> tuple[int, ...]:
+    """A size one axis short of the spec's: ``CxS`` on a 2-D spec of C channels is C x S x S (a square), else the
+    spec's channels go first (``300x300`` -> 3x300x300)."""
+    channels = spec_shape[0]
+    if len(spec_shape) == 3 and len(shape) == 2 and shape[0] == channels != shape[1]:
+        return (channels, shape[1], shape[1])
+    return (channels, *shape)
+
+
 def shape_option(text: str | None, graph: Graph | None = None,
                  option: str = "--input-size") -> tuple[int, ...] | None:
     """``--input-size CxHxW``; with the ``graph``, one that lacks the spec's channels (``300x300`` for a
@@ -369,7 +378,7 @@ def shape_option(text: str | None, graph: Graph | None = None,
     shape = parse_shape_text(text)
     if graph is not None and len(shape) != len(graph.input_shape):
         spec_shape = "x".join(map(str, graph.input_shape))
-        hint = (f"; did you mean {option} {graph.input_shape[0]}x{text}?"
+        hint = (f"; did you mean {option} {'x'.join(map(str, missing_channels(shape, graph.input_shape)))}?"
                 if len(shape) == len(graph.input_shape) - 1 else "")
         raise ConvcalcError(f"{option} {text} has {len(shape)} {'axis' if len(shape) == 1 else 'axes'}, but the"
                             f" spec's input {spec_shape} has {len(graph.input_shape)} (channels first, no batch)"
