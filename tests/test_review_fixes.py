@@ -1,0 +1,155 @@
+"""Issue 18, a new user's review of the installed wheel: one test (or a few) per defect found, with exact messages.
+
+Expected figures come from the formulas (Araujo et al.'s r = 1 + sum (k_l - 1) prod s_j, via tests/test_vocabulary.py's
+chains of the papers' tables), never from convcalc's output.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from convcalc.cli import app
+from test_vocabulary import EFFICIENTNET_B0, MOBILENET_V3_LARGE, REGNET_Y_400MF, araujo
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), env={"COLUMNS": "250"})
+
+
+# --------------------------------------------------------------------------- 1. rf and zoo past SE gates
+
+SE_NETS = [("efficientnet_b0", EFFICIENTNET_B0, "features.8.2"),
+           ("mobilenet_v3_large", MOBILENET_V3_LARGE, "features.16.2"),
+           ("regnet_y_400mf", REGNET_Y_400MF, "trunk_output.block4.block4-5.activation")]
+
+
+@pytest.mark.parametrize("name, chain, layer", SE_NETS)
+def test_rf_default_layer_of_se_networks_is_the_classifiers_map(name, chain, layer):
+    """`convcalc rf` stops at the map the classifier's pool gathers, not before the first SE gate's pool."""
+    result = invoke("rf", name, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["layer"] == layer
+    last = data["growth"][-1]
+    assert (last["name"], last["size"], last["whole_input"]) == (layer, [araujo(chain)] * 2, False)
+    gates = [row["name"] for row in data["growth"] if row["gate_left_out"]]
+    assert gates and all(row["merge"] for row in data["growth"] if row["gate_left_out"])
+
+
+def test_rf_table_says_the_gates_are_left_out():
+    result = invoke("rf", "efficientnet_b0")
+    assert result.exit_code == 0, result.output
+    assert "merge; SE gate left out" in result.output
+    assert "SE gate left out: a squeeze-and-excitation block pools its map globally" in result.output
+
+
+def test_rf_regions_of_an_se_network_still_default_to_a_layer_with_regions():
+    """--unit needs exact regions; behind a gate every unit's region is the whole input, so the default stays
+    the last layer before the first gate's pool."""
+    result = invoke("rf", "efficientnet_b0", "--unit", "0,0", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["layer"] == "features.1.0.block.0.2"
+
+
+def test_zoo_rf_column_of_se_networks():
+    result = invoke("zoo", "--format", "json")
+    assert result.exit_code == 0, result.output
+    models = {m["name"]: m for m in json.loads(result.output)["models"]}
+    for name, chain, layer in SE_NETS:
+        assert models[name]["rf_layer"] == layer
+        assert models[name]["rf"]["size"] == [araujo(chain)] * 2
+    # LR-ASPP's segmentation head multiplies its own SE-like gate in: the output's field is the conv path's
+    assert models["lraspp_mobilenet_v3_large"]["rf_layer"] == "upsample"
+    # DeepLabV3's ASPP: the widest branch (rate 36) where every branch covers the input
+    assert models["deeplabv3_resnet50"]["rf_layer"] == "classifier.0.convs.3.2"
+
+
+# --------------------------------------------------------------------------- 2. sizes a U-Net of valid convs takes
+
+def gray(tmp_path, size: int) -> str:
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / f"gray{size}.png"
+    Image.fromarray(np.zeros((size, size), dtype=np.uint8)).save(path)
+    return str(path)
+
+
+def unet_sizes() -> list[int]:
+    """The sizes the textbook U-Net (Ronneberger et al.: two valid 3x3 convs per level, four 2x2 pools, up-convs)
+    takes: n such that every level's map is even before its pool (n - 4 after the first pair of convs, and so on)
+    and every map of the decoder (up-conv doubling, then a valid pair: 2m - 4) is positive."""
+    sizes = []
+    for n in range(1, 700):
+        size, ok = n, True
+        for _ in range(4):
+            size -= 4
+            ok = ok and size > 0 and size % 2 == 0
+            size //= 2
+        size -= 4                  # the bottom's pair of convs
+        for _ in range(4):
+            ok = ok and size > 0
+            size = 2 * size - 4
+        if ok and size > 0:
+            sizes.append(n)
+    return sizes
+
+
+@pytest.mark.parametrize("size, nearest", [(570, 572), (566, 572), (560, 556)])
+def test_run_unet_at_a_size_it_cannot_take_lists_sizes_that_work_and_resize(tmp_path, size, nearest):
+    works = unet_sizes()
+    assert {556, 572} <= set(works) and size not in works
+    assert works[0] == 188 and all(b - a == 16 for a, b in zip(works, works[1:]))
+    result = invoke("run", "unet", "--input", gray(tmp_path, size))
+    assert result.exit_code != 0
+    assert result.output.rstrip().endswith(
+        "sizes that work: the nearest 556x556 and 572x572 (16k + 12: a multiple of the network's total stride 16,"
+        f" plus 12), the smallest 188x188; pass --resize {nearest}x{nearest} (or any size that works) to resize the"
+        " image")
+
+
+# --------------------------------------------------------------------------- 3. a size without its channels
+
+@pytest.mark.parametrize("given, meant", [("3x512", "3x512x512"), ("512x512", "3x512x512"), ("480x640", "3x480x640"),
+                                          ("3x3", "3x3x3")])
+def test_input_size_one_axis_short_suggests_the_channels_and_a_square(given, meant):
+    result = invoke("analyze", "deeplabv3_resnet50", "-i", given)
+    assert result.exit_code != 0
+    assert result.output == (f"error: --input-size {given} has 2 axes, but the spec's input 3x520x520 has 3 (channels"
+                             f" first, no batch); did you mean --input-size {meant}?\n")
+
+
+# --------------------------------------------------------------------------- 4. analyze at a size it cannot take
+
+UNET_570 = ("a size the network cannot take: {spec}:{line}:32: layer 'cat4' (Concat): Concat along dim 1 needs the"
+            " other axes equal, got 'crop4' [512, 55, 55], 'up4' [512, 54, 54]")
+
+
+@pytest.mark.parametrize("command, option", [("analyze", "-i"), ("rf", "--input-size")])
+def test_input_size_the_network_cannot_take_is_the_options_fault(command, option):
+    from convcalc.spec.zoo import zoo_path
+
+    spec = zoo_path("unet")
+    line = next(i for i, text in enumerate(open(spec).read().splitlines(), 1) if "name: cat4" in text)
+    result = invoke(command, "unet", option, "1x570x570")
+    assert result.exit_code != 0
+    message = result.output
+    assert message.startswith(f"error: --input-size 1x570x570 is {UNET_570.format(spec=spec, line=line)}"), message
+    assert message.endswith("; sizes that work: the nearest 556x556 and 572x572 (16k + 12: a multiple of the"
+                            " network's total stride 16, plus 12), the smallest 188x188; pass --input-size 1x572x572"
+                            " (or any size that works)\n")
+
+
+def test_a_spec_broken_at_every_size_still_blames_the_spec(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("input: [3, 8, 8]\nlayers:\n  - {name: a, type: Conv2d, out_channels: 4, kernel_size: 1}\n"
+                    "  - {name: b, type: Conv2d, out_channels: 8, kernel_size: 1, from: input}\n"
+                    "  - {name: sum, type: Add, from: [a, b]}\n")
+    result = invoke("analyze", str(path), "-i", "3x6x6")
+    assert result.exit_code != 0
+    assert result.output.startswith(f"error: {path}:5:") and "--input-size" not in result.output, result.output
