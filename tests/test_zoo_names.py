@@ -228,3 +228,37 @@ def test_zoo_lists_the_block_libraries_and_prints_one():
     assert missing.exit_code == 2 and missing.output == (
         "error: no spec file 'blocks/mobilenet_v2' and no zoo model 'blocks/mobilenet_v2'; did you mean"
         " blocks/mobilenet_v3? (convcalc zoo lists them)\n")
+
+
+# --------------------------------------------------------------------------- 6: shell completion
+
+def complete(words: str) -> list[str]:
+    done = CliRunner().invoke(app, [], prog_name="convcalc", env={
+        "_CONVCALC_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)})
+    assert done.exit_code == 0, done.output
+    return done.output.split()
+
+
+def test_the_spec_arguments_complete_files_and_zoo_names(empty_directory):
+    from convcalc.spec.zoo import zoo_names
+    (empty_directory / "my.yaml").write_text("")
+    (empty_directory / "model.onnx").write_text("")
+    (empty_directory / "notes.txt").write_text("")
+    (empty_directory / "sub").mkdir()
+    (empty_directory / ".hidden.yaml").write_text("")
+    for command in ("analyze", "run", "rf"):
+        assert complete(f"convcalc {command} res") == ["resnet18", "resnet50", "resnext50_32x4d"]
+        assert complete(f"convcalc {command} ") == ["model.onnx", "my.yaml", "sub/", *zoo_names()]
+        assert complete(f"convcalc {command} zoo:tfslim/v") == ["zoo:tfslim/vgg_16"]
+        assert complete(f"convcalc {command} zoo:bl") == []                  # a block library is no network
+    assert complete("convcalc lint m") == ["model.onnx", "my.yaml", "maxout_cifar10", "mobilenet_v1",
+                                           "mobilenet_v2", "mobilenet_v3_large"]
+    assert complete("convcalc lint zoo:bl") == complete("convcalc zoo zoo:bl") == ["zoo:blocks/mobilenet_v3"]
+    assert complete("convcalc zoo bl") == ["blocks/mobilenet_v3"]
+    assert complete("convcalc zoo m") == ["maxout_cifar10", "mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large"]
+    assert complete("convcalc rf .h") == [".hidden.yaml"]
+
+
+def test_a_file_named_like_a_zoo_model_is_offered_once(empty_directory):
+    (empty_directory / "tiny").mkdir()
+    assert complete("convcalc analyze tin") == ["tiny/"]

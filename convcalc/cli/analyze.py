@@ -13,6 +13,7 @@ import typer
 from ..analysis.summary import DTYPE_BYTES, analyze
 from ..report.summary import to_csv, to_json, to_markdown, to_table
 from ..report.json_text import dumps as json_text
+from .completion import complete_spec
 from .common import (INCLUDE_HELP, SET_HELP, SPEC_HELP, app, errors_to_exit, load_graph, shape_option,
                      table_console, wide_option, width_option)
 
@@ -38,7 +39,8 @@ class Format(str, Enum):
 
 @app.command(name="analyze", epilog=CONVENTIONS)
 def analyze_command(
-    spec: Path = typer.Argument(..., metavar="SPEC", help=SPEC_HELP, show_default=False),
+    spec: Path = typer.Argument(..., metavar="SPEC", help=SPEC_HELP, show_default=False,
+                                autocompletion=complete_spec),
     format: Format = typer.Option(Format.table, "--format", "-f", help="Output format."),
     input_size: Optional[str] = typer.Option(None, "--input-size", "-i", metavar="CxHxW",
                                              help="Override the spec's input shape, e.g. 3x512x512."),

@@ -11,6 +11,7 @@ import typer
 
 from ..errors import ConvcalcError
 from ..report.json_text import dumps as json_text
+from .completion import complete_lint_path
 from .common import (EXIT_CHECK_FAILED, app, errors_to_exit, onnx_as_specs, restore_onnx_paths, table_console,
                      wide_option, width_option)
 from .progress import QUIET_HELP, progress_bars
@@ -39,7 +40,8 @@ def _rule_words(values: list[str]) -> list[str]:
 def lint_command(
     paths: Optional[list[str]] = typer.Argument(None, metavar="PATH",
                                                 help="Spec files, directories (searched for *.yaml/*.yml specs) or"
-                                                     " quoted globs.", show_default=False),
+                                                     " quoted globs.", show_default=False,
+                                                autocompletion=complete_lint_path),
     format: LintFormat = typer.Option(LintFormat.text, "--format", "-f", help="Output format."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", show_default=False, case_sensitive=False,
                                              help="Exit 1 when a finding is at or above this severity (default:"

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from ..report.json_text import dumps as json_text
+from .completion import complete_spec
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
                      faster_blas, load_graph, shape_option, table_console, wide_option, width_option)
 from .progress import QUIET_HELP, progress_bars
@@ -24,7 +25,8 @@ class ErfScale(str, Enum):
 
 @app.command(name="rf")
 def rf_command(
-    spec: Path = typer.Argument(..., metavar="SPEC", help=SPEC_HELP, show_default=False),
+    spec: Path = typer.Argument(..., metavar="SPEC", help=SPEC_HELP, show_default=False,
+                                autocompletion=complete_spec),
     layer: Optional[str] = typer.Option(None, "--layer", "-l", metavar="NAME",
                                         help="The layer whose units to study. Default: the spec's output, or, when the"
                                              " output sees the whole input, the map the classifier gathers"

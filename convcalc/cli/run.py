@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from ..report.json_text import dumps as json_text
+from .completion import complete_spec
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
                      faster_blas, floats, load_graph, onnx_weights, size, table_console, wide_option,
                      width_option)
@@ -35,7 +36,8 @@ class RfCheck(str, Enum):
 
 @app.command(name="run")
 def run_command(
-    spec: Path = typer.Argument(..., metavar="SPEC", help=SPEC_HELP, show_default=False),
+    spec: Path = typer.Argument(..., metavar="SPEC", help=SPEC_HELP, show_default=False,
+                                autocompletion=complete_spec),
     input: Optional[str] = typer.Option(None, "--input", "-i", metavar="PATH",
                                         help="Image, .npy ([C,...] or [N,C,...]), directory or quoted glob."
                                              " Default: a built-in test image at the spec's input size."),

@@ -14,6 +14,7 @@ from ..report.zoo import ZooEntry, zoo_json, zoo_table
 from ..spec.build import build_graph
 from ..spec.load import load_spec
 from ..spec.zoo import zoo_file, zoo_libraries, zoo_names, zoo_path
+from .completion import complete_zoo_name
 from .common import TableOrJson, app, errors_to_exit, table_console, wide_option, width_option
 
 
@@ -28,6 +29,7 @@ def _entry(name: str) -> ZooEntry:
 @app.command(name="zoo")
 def zoo_command(
     name: Optional[str] = typer.Argument(None, metavar="NAME", show_default=False,
+                                         autocompletion=complete_zoo_name,
                                          help="Print this model's spec (to copy and edit), or a block library's."),
     format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
     width: Optional[int] = width_option(),
