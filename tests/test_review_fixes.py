@@ -153,3 +153,60 @@ def test_a_spec_broken_at_every_size_still_blames_the_spec(tmp_path):
     result = invoke("analyze", str(path), "-i", "3x6x6")
     assert result.exit_code != 0
     assert result.output.startswith(f"error: {path}:5:") and "--input-size" not in result.output, result.output
+
+
+# --------------------------------------------------------------------------- 5, 9. calc's --in
+
+@pytest.mark.parametrize("args, message", [
+    (("conv2d", "--in", "224x224x3", "-k", "3", "-o", "64"),
+     "error: --in '224x224x3' looks channels last (HxWxC): it would be 224 channels of 224x3; --in takes CxHxW,"
+     " channels first: did you mean 3x224x224?\n"),
+    (("conv3d", "--in", "16x112x112x1", "-k", "1"), None),        # not equal-ish: taken as written
+    (("cost", "--in", "240x320x4", "-o", "8", "-k", "3"),
+     "error: --in '240x320x4' looks channels last (HxWxC): it would be 240 channels of 320x4; --in takes CxHxW,"
+     " channels first: did you mean 4x240x320?\n"),
+])
+def test_channels_last_input_is_refused_with_the_channels_first_shape(args, message):
+    result = invoke("calc", *args)
+    if message is None:
+        assert result.exit_code == 0, result.output
+    else:
+        assert (result.exit_code, result.output) == (2, message)
+
+
+@pytest.mark.parametrize("given", ["3X224X224", "(3, 224, 224)", "[3, 224, 224]", "3×224×224"])
+def test_in_written_with_capital_x_or_as_a_tuple_is_read(given):
+    result = invoke("calc", "conv2d", "--in", given, "-k", "3", "-o", "64", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["input_shape"], data["output_shape"]) == ([3, 224, 224], [64, 222, 222])
+
+
+@pytest.mark.parametrize("given", ["3x224x224x", "3 by 224", "3xabc"])
+def test_in_that_is_no_size_gets_the_in_wording(given):
+    result = invoke("calc", "conv2d", "--in", given, "-k", "3")
+    assert (result.exit_code, result.output) == (2, (
+        f"error: --in '{given}' is not a size: --in takes CxHxW (channels first), e.g. 3x224x224 (or the spatial size"
+        " alone where channels do not matter: 224x224, 224)\n"))
+
+
+# --------------------------------------------------------------------------- 6. calc's layer names, any case
+
+@pytest.mark.parametrize("name", ["Conv2d", "CONV2D", "conv2D"])
+def test_calc_layer_subcommands_are_case_insensitive(name):
+    result = invoke("calc", name, "--in", "224", "-k", "3", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["output_shape"] == [1, 222, 222]
+
+
+# --------------------------------------------------------------------------- 7. calc rf's exact numbers
+
+def test_calc_rf_writes_every_number_as_a_fraction():
+    """conv3 then up2 (Araujo et al.): jump 1 -> 1/2; the centre of unit 0: 1 (the conv's), then 1 + (1/2 - 1)/2
+    ... written as the table writes jump and padding: 3/4, never 0.75."""
+    result = invoke("calc", "rf", "conv3, up2")
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if line.startswith("│ 2 "))
+    assert [cell.strip() for cell in row.strip("│ ").split("│")] == ["2", "up2", "Upsample", "124", "3", "1/2", "3/4",
+                                                                    "1/4"]
+    assert "0.75" not in result.output

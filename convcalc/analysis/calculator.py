@@ -30,11 +30,17 @@ PADDING_WORDS = ("same", "valid", "tf_same", "full")
 # --------------------------------------------------------------------------- parsing the options
 
 def numbers(text: str, option: str) -> list[int]:
-    """'7', '1x7', '1,7', '1×7' -> [7] / [1, 7] (non-negative integers)."""
-    parts = str(text).replace("×", "x").replace(",", "x").replace(" ", "").split("x")
+    """'7', '1x7', '1,7', '1×7', '1X7', '(1, 7)' -> [7] / [1, 7] (non-negative integers)."""
+    written = str(text).strip()
+    if written[:1] + written[-1:] in ("()", "[]"):          # a Python tuple or list, as printed
+        written = written[1:-1]
+    parts = written.replace("×", "x").replace("X", "x").replace(",", "x").replace(" ", "").split("x")
     try:
         values = [int(part) for part in parts]
     except ValueError:
+        if option == "--in":
+            raise ConvcalcError(f"--in '{text}' is not a size: --in takes CxHxW (channels first), e.g. 3x224x224"
+                                " (or the spatial size alone where channels do not matter: 224x224, 224)") from None
         raise ConvcalcError(f"{option} '{text}' must be an integer or one per spatial axis, e.g. 3 or 1x7") from None
     if any(v < 0 for v in values):
         raise ConvcalcError(f"{option} '{text}' must not be negative")
@@ -76,6 +82,7 @@ def input_shape(text: str, dims: int, channels: Optional[int] = None,
     if any(v < 1 for v in values):
         raise ConvcalcError(f"--in '{text}' must be positive integers")
     if len(values) == dims + 1:
+        channels_last(text, values)
         if channels is not None and channels != values[0]:
             raise ConvcalcError(f"--in '{text}' has {values[0]} channels but --in-channels is {channels}")
         return tuple(values), True
@@ -90,6 +97,18 @@ def input_shape(text: str, dims: int, channels: Optional[int] = None,
     every = " or one size for every axis (224)" if dims > 1 else ""
     raise ConvcalcError(f"--in '{text}' has {len(values)} sizes; a {dims}-D layer takes C×spatial ({dims + 1} numbers,"
                         f" e.g. 3x{spatial}) or the spatial size ({spatial}){every}")
+
+
+def channels_last(text: str, values: Sequence[int]) -> None:
+    """A ConvcalcError for an input written channels last (224x224x3: NumPy's and TensorFlow's HxWxC): the last
+    number a usual channel count (1, 3, 4), the spatial-looking ones before it at least 16 and within 2x of each
+    other. Taken as written it would be 224 channels of 224x3."""
+    spatial, last = values[:-1], values[-1]
+    if len(values) >= 3 and last in (1, 3, 4) and min(spatial) >= 16 and max(spatial) <= 2 * min(spatial):
+        meant = "x".join(map(str, (last, *spatial)))
+        raise ConvcalcError(f"--in '{text}' looks channels last (HxWxC): it would be {values[0]} channels of"
+                            f" {'x'.join(map(str, values[1:]))}; --in takes CxHxW, channels first: did you mean"
+                            f" {meant}?")
 
 
 def layer_type(name: str) -> tuple[str, int]:

@@ -19,7 +19,7 @@ from .common import TableOrJson, app, errors_to_exit, table_console, wide_option
 
 calc_app = typer.Typer(
     name="calc", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "token_normalize_func": str.lower},  # Conv2d = conv2d
     help="""One-off questions, without writing a spec: a layer's output size, params, MACs and receptive field
     with the formula filled in; the padding that keeps (or gives) a size; the receptive fields of a stack written in
     one line; what the cheaper variants of a conv cost. Every value comes from the same layer units as `analyze`.

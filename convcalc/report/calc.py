@@ -13,6 +13,7 @@ from rich.console import Group as RichGroup
 from rich.table import Table
 from rich.text import Text
 
+from ..algebra.numbers import fraction_text
 from ..analysis.calculator import AxisAnswer, CostAnswer, LayerAnswer
 from ..analysis.padding_solver import PaddingAnswer
 from ..analysis.rf_stack import StackAnswer
@@ -28,11 +29,6 @@ SCHEMA_VERSION = 1
 
 def _x(values: Sequence[Any]) -> str:
     return "×".join(str(v) for v in values)
-
-
-def fraction_text(value: Fraction) -> str:
-    """3, or 7/2."""
-    return str(Fraction(value))
 
 
 def _axis_names(dims: int) -> tuple[str, ...]:
@@ -200,7 +196,7 @@ def padding_json(answer: PaddingAnswer) -> dict[str, Any]:
 # --------------------------------------------------------------------------- a stack's receptive fields
 
 def _centres(values: Sequence[Fraction]) -> str:
-    texts = [fraction_text(v) if v.denominator == 1 else f"{float(v):g}" for v in values]
+    texts = [fraction_text(v) for v in values]        # 3/4 as every table writes an exact number
     return texts[0] if len(set(texts)) == 1 else "×".join(texts)
 
 
