@@ -333,8 +333,9 @@ def test_cost_variants_are_torch_modules():
         "shufflenet_unit": nn.Sequential(nn.Conv2d(c, mid, 1, groups=g, bias=False), nn.ChannelShuffle(g),
                                          nn.Conv2d(mid, mid, k, padding=1, groups=mid, bias=False),
                                          nn.Conv2d(mid, n, 1, groups=g)),
-        "spatially_separable": nn.Sequential(nn.Conv2d(c, n, (k, 1), padding=(1, 0)),
-                                             nn.Conv2d(n, n, (1, k), padding=(0, 1))),
+        # the cheaper textbook form: C -> C -> N where C < N
+        "spatially_separable": nn.Sequential(nn.Conv2d(c, c, (k, 1), padding=(1, 0)),
+                                             nn.Conv2d(c, n, (1, k), padding=(0, 1))),
     }
     assert [v.key for v in answer.variants] == list(modules)
     for variant in answer.variants:

@@ -210,3 +210,39 @@ def test_calc_rf_writes_every_number_as_a_fraction():
     assert [cell.strip() for cell in row.strip("│ ").split("│")] == ["2", "up2", "Upsample", "124", "3", "1/2", "3/4",
                                                                     "1/4"]
     assert "0.75" not in result.output
+
+
+# --------------------------------------------------------------------------- 8. calc cost's spatially separable conv
+
+def separable_params(c: int, m: int, n: int, k: int) -> int:
+    """k×1 conv C -> M, then 1×k conv M -> N, both with bias: k·C·M + M + k·M·N + N."""
+    return k * c * m + m + k * m * n + n
+
+
+@pytest.mark.parametrize("args, middle, note", [
+    (("--in", "3x224x224", "-o", "64", "-k", "3"), 3,
+     "spatially separable: 3×1 conv 3 → 3, then 1×3 conv 3 → 64 (C → C → N, the cheaper textbook form;"
+     " --separable-mid M sets the middle)"),
+    (("--in", "64x56x56", "-o", "16", "-k", "3"), 16,
+     "spatially separable: 3×1 conv 64 → 16, then 1×3 conv 16 → 16 (C → N → N, the cheaper textbook form;"
+     " --separable-mid M sets the middle)"),
+    (("--in", "3x224x224", "-o", "64", "-k", "3", "--separable-mid", "64"), 64,
+     "spatially separable: 3×1 conv 3 → 64, then 1×3 conv 64 → 64 (--separable-mid 64)"),
+])
+def test_cost_spatially_separable_goes_through_the_cheaper_width(args, middle, note):
+    result = invoke("calc", "cost", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    (variant,) = [v for v in data["variants"] if v["key"] == "spatially_separable"]
+    c, n = data["input_shape"][0], data["out_channels"]
+    assert data["separable_mid_channels"] == middle
+    assert variant["params"] == separable_params(c, middle, n, 3)
+    table = invoke("calc", "cost", *args)
+    assert note in " ".join(table.output.split())
+
+
+def test_cost_of_the_reviews_example_is_cheaper_than_the_standard():
+    """3 -> 64, 3×3: the standard has 3·64·9 + 64 = 1,792 params; C -> C -> N has 27 + 3 + 576 + 64 = 670."""
+    data = json.loads(invoke("calc", "cost", "--in", "3x224x224", "-o", "64", "-k", "3", "-f", "json").output)
+    params = {v["key"]: v["params"] for v in data["variants"]}
+    assert (params["standard"], params["spatially_separable"]) == (1792, 670)

@@ -260,6 +260,8 @@ class CostAnswer:
     mid_channels: Optional[int]
     variants: tuple[Variant, ...]
     skipped: tuple[tuple[str, str], ...]     # (variant, why it is not shown)
+    separable_mid: Optional[int] = None      # the spatially separable conv's middle width (2-D only)
+    separable_mid_given: bool = False
 
     @property
     def separable_formula(self) -> Fraction:
@@ -278,10 +280,12 @@ def _default_groups(*channels: int) -> Optional[int]:
 
 def cost(in_text: str, out_channels: int, kernel_size: str, *, stride: Optional[str] = None,
          padding: Optional[str] = None, dilation: Optional[str] = None, groups: Optional[int] = None,
-         mid_channels: Optional[int] = None, bias: bool = True) -> CostAnswer:
+         mid_channels: Optional[int] = None, bias: bool = True,
+         separable_mid: Optional[int] = None) -> CostAnswer:
     """Params and MACs of a convolution ``in`` -> ``out_channels`` built as: standard, grouped, depthwise-separable,
     depthwise + grouped pointwise + shuffle, a ShuffleNet unit (1×1 group conv, shuffle, depthwise, 1×1 group conv;
-    bottleneck ``mid_channels``, default out/4) and spatially separable (k×1 then 1×k; 2-D), each by the layer units.
+    bottleneck ``mid_channels``, default out/4) and spatially separable (k×1 then 1×k; 2-D; middle width
+    ``separable_mid``, default `separable_middle`'s), each by the layer units.
     Padding defaults to d·(k−1)//2 per axis (the size-keeping padding at stride 1). Only the layer that produces
     the output has a bias (``bias``); the inner convs have none, as when a norm follows them."""
     count = len(numbers(in_text, "--in"))
@@ -336,11 +340,13 @@ def cost(in_text: str, out_channels: int, kernel_size: str, *, stride: Optional[
         skipped += [("grouped", why), ("dw + grouped pw", why)]
     if not shuffle_ok:
         skipped.append(("ShuffleNet unit", why))
+    sep_mid = None
     if dims == 2:
-        stages = f"{k[0]}×1 → {n} → 1×{k[1]}"
+        sep_mid = separable_mid or separable_middle(channels, n, k[0], k[1])
+        stages = f"{k[0]}×1 → {sep_mid} → 1×{k[1]}"
         variants.append(("spatially_separable", "spatially separable", f"{stages} (both with bias)" if bias else stages,
                          [{"type": "SpatiallySeparableConv2d", "out_channels": n, "kernel_size": k, "bias": bias,
-                           **window}]))
+                           "mid_channels": sep_mid, **window}]))
     else:
         skipped.append(("spatially separable", "2-D only (k×1 then 1×k)"))
     results = []
@@ -351,7 +357,15 @@ def cost(in_text: str, out_channels: int, kernel_size: str, *, stride: Optional[
     return CostAnswer(shape, n, kernel, g, mid, tuple(
         Variant(key, label, parts, out, params, macs, Fraction(params, base_params or 1),
                 Fraction(macs, base_macs or 1))
-        for key, label, parts, out, params, macs in results), tuple(skipped))
+        for key, label, parts, out, params, macs in results), tuple(skipped), sep_mid, separable_mid is not None)
+
+
+def separable_middle(channels: int, out: int, kernel_h: int, kernel_w: int) -> int:
+    """The spatially separable conv's middle width of the cheaper textbook form: C -> C -> N (k_h·C·C + k_w·C·N
+    per position) or C -> N -> N (k_h·C·N + k_w·N·N); N where they cost the same."""
+    through_in = kernel_h * channels * channels + kernel_w * channels * out
+    through_out = kernel_h * channels * out + kernel_w * out * out
+    return channels if through_in < through_out else out
 
 
 def _k(kernel: Sequence[int]) -> str:

@@ -187,6 +187,9 @@ def cost_command(
                                               " channels)."),
     mid_channels: Optional[int] = typer.Option(None, "--mid-channels", min=1, show_default=False,
                                                help="The ShuffleNet unit's bottleneck (default out/4)."),
+    separable_mid: Optional[int] = typer.Option(None, "--separable-mid", metavar="M", min=1, show_default=False,
+                                                help="The spatially separable conv's middle width (default: the"
+                                                     " cheaper textbook form, C → C → N or C → N → N)."),
     bias: bool = typer.Option(True, "--bias/--no-bias", help="A bias on the layer making the output."),
     format: TableOrJson = FORMAT,
     width: Optional[int] = WIDTH,
@@ -194,7 +197,7 @@ def cost_command(
 ) -> None:
     """Params and MACs of a conv and of its cheaper variants side by side, with the ratio to the standard one:
     grouped, depthwise-separable, depthwise + grouped pointwise + shuffle, a ShuffleNet unit, spatially separable
-    (k×1 then 1×k). Each is built from the layer units `analyze` uses.
+    (k×1 then 1×k, through the cheaper of C and N channels). Each is built from the layer units `analyze` uses.
 
     \b
     Examples:
@@ -203,5 +206,5 @@ def cost_command(
     """
     with errors_to_exit():
         answer = cost(in_, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
-                      groups=groups, mid_channels=mid_channels, bias=bias)
+                      groups=groups, mid_channels=mid_channels, bias=bias, separable_mid=separable_mid)
     _show(format, cost_json(answer), lambda *fitting: cost_output(answer, *fitting), width, wide)

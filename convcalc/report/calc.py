@@ -261,8 +261,24 @@ def cost_output(answer: CostAnswer, width: int | None = None, prose: int | None 
     lines: list[Any] = [title, table, Text(
         f"depthwise-separable vs standard (Howard et al. 2017): MACs × 1/N + 1/{k2} = 1/{answer.out_channels} +"
         f" 1/{_prod(answer.kernel)} = {float(formula_value):.4f} (N: output channels)", style="dim")]
+    if answer.separable_mid is not None:
+        lines.append(Text(separable_note(answer), style="dim"))
     lines += [Text(f"not shown: {name}: {why}", style="dim") for name, why in answer.skipped]
     return RichGroup(*lines)
+
+
+def separable_note(answer: CostAnswer) -> str:
+    """Which middle width the spatially separable conv has, and why."""
+    channels, out, mid = answer.input_shape[0], answer.out_channels, answer.separable_mid
+    kh, kw = answer.kernel
+    if answer.separable_mid_given:
+        why = f"--separable-mid {mid}"
+    elif channels == out:
+        why = "C = N"
+    else:
+        form = "C → C → N" if mid == channels else "C → N → N"
+        why = f"{form}, the cheaper textbook form; --separable-mid M sets the middle"
+    return f"spatially separable: {kh}×1 conv {channels} → {mid}, then 1×{kw} conv {mid} → {out} ({why})"
 
 
 def _prod(values: Sequence[int]) -> int:
@@ -275,7 +291,7 @@ def _prod(values: Sequence[int]) -> int:
 def cost_json(answer: CostAnswer) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "command": "calc cost", "input_shape": list(answer.input_shape),
             "out_channels": answer.out_channels, "kernel_size": list(answer.kernel), "groups": answer.groups,
-            "mid_channels": answer.mid_channels,
+            "mid_channels": answer.mid_channels, "separable_mid_channels": answer.separable_mid,
             "separable_formula": float(answer.separable_formula),
             "separable_formula_exact": fraction_text(answer.separable_formula),
             "variants": [{"key": v.key, "label": v.label, "parts": v.parts, "output_shape": list(v.output_shape),
