@@ -246,3 +246,22 @@ def test_cost_of_the_reviews_example_is_cheaper_than_the_standard():
     data = json.loads(invoke("calc", "cost", "--in", "3x224x224", "-o", "64", "-k", "3", "-f", "json").output)
     params = {v["key"]: v["params"] for v in data["variants"]}
     assert (params["standard"], params["spatially_separable"]) == (1792, 670)
+
+
+# --------------------------------------------------------------------------- 10. run -i SIZE
+
+@pytest.mark.parametrize("given, size", [("300x300", "300x300"), ("3x300x300", "300x300"), ("300", "300x300"),
+                                         ("224X200", "224x200")])
+def test_run_input_that_reads_as_a_size_says_where_a_size_goes(given, size, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("run", "tiny", "-i", given)
+    assert (result.exit_code, result.output) == (2, (
+        f"error: no such input: {given} (no such file; -i/--input takes an image, a directory of images, a glob"
+        f" pattern or a .npy file; for the input's size, pass --resize {size} to run, --input-size to analyze or"
+        " rf)\n"))
+
+
+def test_run_missing_file_that_is_no_size_says_only_that(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("run", "tiny", "-i", "photo.png")
+    assert (result.exit_code, result.output) == (2, "error: no such input: photo.png\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -72,8 +73,19 @@ def expand_paths(pattern: str) -> list[Path]:
         return [path]
     matches = sorted(Path(p) for p in glob.glob(pattern))
     if not matches:
-        raise InputError(f"no such input: {pattern}")
+        raise InputError(f"no such input: {pattern}{_size_hint(pattern)}")
     return matches
+
+
+def _size_hint(pattern: str) -> str:
+    """Where a missing input reads as a size (300x300, 3x300x300, 300): that --input takes files, and where a size
+    goes instead."""
+    sizes = [int(n) for n in re.split(r"[xX×,]", pattern.strip()) if n.isdigit()]
+    if not sizes or len(sizes) != len(re.split(r"[xX×,]", pattern.strip())) or len(sizes) > 3:
+        return ""
+    height, width = (sizes[-2], sizes[-1]) if len(sizes) > 1 else (sizes[0], sizes[0])
+    return (f" (no such file; -i/--input takes an image, a directory of images, a glob pattern or a .npy file; for"
+            f" the input's size, pass --resize {height}x{width} to run, --input-size to analyze or rf)")
 
 
 def _image_channels(channels: int) -> None:
