@@ -163,8 +163,12 @@ def test_input_size_that_breaks_the_network_is_a_clean_error(runner):
     assert run(runner, "analyze", RESNET50, "--input-size", "3x1x1").exit_code == 0
     result = run(runner, "analyze", TINY, "--input-size", "3x1x1")
     assert result.exit_code == 2
-    assert result.stderr.startswith(f"error: {TINY}:9:23: layer 'pool1' (MaxPool2d): kernel_size 2 spans 2, but the"
-                                    " padded input is 1 wide along the height: the output would be empty")
+    line = next(i for i, text in enumerate(open(TINY).read().splitlines(), 1) if "name: pool1" in text)
+    # the size is the option's fault (Issue 18): said first, the spec's line where it fails kept, and what works
+    assert result.stderr.startswith(f"error: --input-size 3x1x1 is a size the network cannot take: {TINY}:{line}:23:"
+                                    " layer 'pool1' (MaxPool2d): kernel_size 2 spans 2, but the padded input is 1 wide"
+                                    " along the height: the output would be empty")
+    assert result.stderr.endswith("; pass --input-size 3x2x2 (or any size that works)\n")
     assert "Traceback" not in result.output
 
 
