@@ -3,16 +3,18 @@
 Library use (the CLI only wraps this; README "Library use" has runnable examples)::
 
     import convcalc
-    spec = convcalc.load_spec("specs/resnet50.yaml")
+    spec = convcalc.load_spec("resnet50")        # a zoo name or a path
     summary = convcalc.analyze(spec)                 # or analyze(graph, input_shape=(3, 512, 512))
     summary.totals.params, summary.totals.macs, summary.layer("fc").output_shape
-    checked = convcalc.run("specs/resnet18.yaml", "cat.png", normalize="imagenet")    # execute, check every prediction
-    study = convcalc.study_fields("specs/vgg16.yaml", unit=(3, 5), verify=True)       # receptive fields, proved
-    report = convcalc.lint_paths(["specs/"])                                         # the CI gate
+    checked = convcalc.run("resnet18", "cat.png", normalize="imagenet")    # execute, check every prediction
+    study = convcalc.study_fields("vgg16", unit=(3, 5), verify=True)       # receptive fields, proved
+    report = convcalc.lint_paths(["specs/"])   # the CI gate
 
 The package's folders are the pipeline's stages, data flowing one way (a stage imports only the ones before it):
-algebra -> kernels -> layers -> spec -> analysis -> execution -> proof -> lint -> report -> cli.
+algebra -> kernels -> layers -> spec -> analysis -> execution -> proof -> lint -> importers -> report -> cli.
 """
+
+import os
 
 from ._version import __version__  # noqa: E402
 
@@ -30,17 +32,50 @@ __all__ = [
     "to_json", "__version__",
     # imported on first use (they bring NumPy's executor, the proofs and lint; `convcalc --version` needs none):
     "CheckedRun", "FieldStudy", "LintConfig", "LintReport", "Network", "lint_paths", "run", "study_fields",
-    "verify_fields",
+    "verify_fields", "import_onnx",
 ]
 
 _LAZY = {
-    "CheckedRun": "proof.run", "run": "proof.run", "FieldStudy": "proof.study", "study_fields": "proof.study",
+    "CheckedRun": "proof.run", "FieldStudy": "proof.study", "import_onnx": "importers.onnx_import",
     "verify_fields": "proof.verify", "Network": "execution.network", "LintConfig": "lint", "LintReport": "lint",
     "lint_paths": "lint",
 }
 
 
-_STAGES = ("algebra", "kernels", "layers", "spec", "analysis", "execution", "proof", "lint", "report", "cli")
+_STAGES = ("algebra", "kernels", "layers", "spec", "analysis", "execution", "proof", "lint", "importers", "report",
+           "cli")
+
+
+def _onnx_model(source):
+    """An ``.onnx`` path as (the imported graph, its initializers as weights); None for anything else."""
+    if isinstance(source, (str, os.PathLike)) and os.fspath(source).lower().endswith(".onnx"):
+        from .importers.onnx_import import import_onnx
+        imported = import_onnx(source)
+        return imported.graph(), imported.weights
+    return None
+
+
+def run(spec, input=None, **options):
+    """`proof.run.run`: execute ``spec`` and check every prediction. ``spec`` may also be an ONNX model's path
+    (imported in memory; its initializers are the weights unless ``weights`` or ``init`` is given), as
+    ``convcalc run MODEL.onnx`` does."""
+    from .proof.run import run as run_spec
+
+    model = _onnx_model(spec)
+    if model is not None:
+        spec, weights = model
+        if options.get("weights") is None and options.get("init") is None:
+            options["weights"] = weights
+    return run_spec(spec, input, **options)
+
+
+def study_fields(spec, **options):
+    """`proof.study.study_fields`: the receptive fields of a layer, proved. ``spec`` may also be an ONNX model's
+    path (imported in memory), as ``convcalc rf MODEL.onnx`` does."""
+    from .proof.study import study_fields as study_spec
+
+    model = _onnx_model(spec)
+    return study_spec(model[0] if model is not None else spec, **options)
 
 
 def __getattr__(name: str):
