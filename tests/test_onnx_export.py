@@ -259,13 +259,16 @@ def test_cli_refusal_is_one_line(tmp_path, monkeypatch):
 
 ROUND_TRIP = [("tiny", None), ("lenet5", None), ("resnet18", (3, 64, 64)), ("shufflenet_v2_x1_0", (3, 64, 64)),
               ("dcgan_generator", None), ("gated_inpainting", (5, 32, 32)), ("mobilenet_v3_large", (3, 64, 64)),
-              ("lraspp_mobilenet_v3_large", (3, 64, 64)), ("efficientnet_b0", (3, 64, 64))]
+              ("lraspp_mobilenet_v3_large", (3, 64, 64)), ("efficientnet_b0", (3, 64, 64)),
+              # composite forms the importer reads back by the exporter's tags (metadata_props 'convcalc.layers'):
+              # partial convs' and tiled convs' ReduceSum, Maxout's ReduceMax over a reshaped axis
+              ("pconv_unet", (6, 256, 256)), ("tiled_demo", None), ("maxout_cifar10", None)]
 
 
 @pytest.mark.parametrize("name, shape", ROUND_TRIP)
 def test_export_then_import_gives_the_same_network(name, shape):
     onnx_import = pytest.importorskip("convcalc.importers.onnx_import")
-    graph = convcalc.build_graph(convcalc.load_spec(name))
+    graph = convcalc.build_graph(convcalc.load_spec(name), overrides=SIZES.get(name, ({}, None))[0])
     imported = onnx_import.import_onnx(export_onnx(graph, input_shape=shape, seed=2))
     again = imported.graph()
     ours, theirs = convcalc.analyze(graph, shape), convcalc.analyze(again, shape)

@@ -14,6 +14,7 @@ output tensors carry the layers' names. ``onnx`` is imported here, lazily (the o
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -57,6 +58,7 @@ def export_onnx(graph: Graph, weights: Mapping[str, np.ndarray] | None = None, *
     tensors = {INPUT: INPUT}
     taken = {INPUT, *keys}              # tensors an emitter may return that no node of its own made
     shapes = {INPUT: tuple(summary.input_shape)}
+    tags: dict[str, dict[str, Any]] = {}
     for node, row in zip(graph.nodes, summary.layers):
         owner = node.tie or node.name
         names = {**row.weights, **row.buffer_shapes} if node.tie is None else \
@@ -64,12 +66,15 @@ def export_onnx(graph: Graph, weights: Mapping[str, np.ndarray] | None = None, *
         params = {name: keys[state_key(owner, name)] for name in names if state_key(owner, name) in keys}
         site = Site(node.name, node.layer, [tensors[i] for i in node.inputs], [shapes[i] for i in node.inputs],
                     tuple(row.output_shape), params)
+        first = len(builder.nodes)
         try:
             out = emit(builder, site)
         except Refused as reason:
             raise ExportError(f"layer '{node.name}' ({node.type_name}) cannot be exported to ONNX: {reason}",
                               node.location, node.trace) from None
         tensors[node.name] = _name_output(builder, out, node.name, taken)
+        if node.tie is None and node.type_name.startswith(TAGGED):
+            tags[node.name] = _tag(node, site, tensors[node.name], builder.nodes[first:])
         taken.add(tensors[node.name])
         shapes[node.name] = tuple(row.output_shape)
     helper = onnx.helper
@@ -84,12 +89,39 @@ def export_onnx(graph: Graph, weights: Mapping[str, np.ndarray] | None = None, *
                               producer_name="convcalc", producer_version=__version__)
     model.ir_version = min(model.ir_version, _IR_FOR_OPSET.get(opset, model.ir_version))
     model.doc_string = f"{graph.name}: exported by convcalc {__version__} from {graph.file}"
+    if tags:
+        helper.set_model_props(model, {TAG_KEY: json.dumps(tags, separators=(",", ":"))})
     data = model.SerializeToString()
     try:
         onnx.checker.check_model(data, full_check=True)          # the checker and strict shape inference
     except Exception as exc:           # noqa: BLE001  (onnx raises its own ValidationError / InferenceError)
         raise ExportError(f"the exported model fails ONNX's checker: {str(exc).splitlines()[0][:300]}") from None
     return data
+
+
+# Layers whose ONNX form is a composition the importer's node-by-node rules do not read back (a partial or tiled
+# conv's window sums by ReduceSum, Maxout's ReduceMax over a reshaped axis, an even-sized LRN or an LPPool by Pow):
+# the model's metadata_props[TAG_KEY] maps each such layer's name to its type, args (None ones left out), input and
+# output tensors, weights and the names and ops of its nodes; the importer rebuilds the layer from that where the
+# nodes are exactly those (`onnx_translate.Translator._rebuild`).
+TAG_KEY = "convcalc.layers"
+TAGGED = ("PartialConv", "TiledConv", "Maxout", "LocalResponseNorm", "LPPool")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _tag(node: Any, site: Site, output: str, nodes: Sequence[Any]) -> dict[str, Any]:
+    return {"type": node.type_name, "args": _plain({k: v for k, v in node.layer.args.items() if v is not None}), "inputs": list(site.inputs),
+            "output": output, "weights": dict(site.params), "nodes": [n.name for n in nodes],
+            "ops": [n.op_type for n in nodes]}
 
 
 PROTOBUF_LIMIT = 2**31 - 2**26       # 2 GiB less room for the graph itself

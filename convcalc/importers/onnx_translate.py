@@ -56,6 +56,8 @@ class Translator:
         self.done: set[int] = set()          # nodes consumed by a pattern (their outputs already bound)
         self.skipped: list[str] = []
         self.node = None
+        self.tags = _read_tags(model)       # layer name -> the exporter's tag (convcalc's own composite forms)
+        self.tagged = {n: layer for layer, tag in self.tags.items() for n in tag["nodes"]}
 
     # ---------------------------------------------------------------- the walk
 
@@ -68,6 +70,8 @@ class Translator:
                     all(not o or o in self.model.consts for o in node.output):
                 continue
             self.node = node
+            if node.name in self.tagged and self._rebuild(self.tagged[node.name], nodes):
+                continue
             try:
                 handler = RULES.get(node.op_type)
                 if handler is None:
@@ -84,6 +88,45 @@ class Translator:
         if output not in self.refs:
             raise OnnxImportError(f"the model's output '{output}' is not computed by any node convcalc imported")
         self.output_ref = self.refs[output]
+
+    def _rebuild(self, layer_name: str, nodes: list) -> bool:
+        """One layer of convcalc's own export, tagged by it (`onnx_export.TAG_KEY`), rebuilt whole: only where its
+        nodes are exactly the tagged ones (names and ops in order, all of them not yet consumed), they read nothing
+        but the tagged inputs, their own tensors and constants, nothing outside reads their tensors but the
+        output, and the tagged weights are the model's initializers. False (the node-by-node rules then) otherwise."""
+        tag = self.tags.pop(layer_name)
+        try:
+            by_name = {n.name: n for n in nodes}
+            group = [by_name[name] for name in tag["nodes"]]
+            if [n.op_type for n in group] != list(tag["ops"]) or any(id(n) in self.done for n in group) or \
+                    [n.name for n in nodes if n.name in set(tag["nodes"])] != list(tag["nodes"]):
+                return False
+            made = {o for n in group for o in n.output if o}
+            inputs, output = list(tag["inputs"]), tag["output"]
+            if output not in made or any(i not in self.refs or i in made for i in inputs):
+                return False
+            if any(i and i not in made and i not in inputs and i not in self.model.consts
+                   for n in group for i in n.input):
+                return False
+            members = {id(n) for n in group}
+            for name in made - {output}:
+                if any(id(reader) not in members for reader in self.consumers(name)) or \
+                        name == self.model.output_name:
+                    return False
+            initializers = {i.name for i in self.model.graph.initializer}
+            if any(key not in initializers for key in tag["weights"].values()):
+                return False
+            weights = {param: self.model.consts[key] for param, key in tag["weights"].items()}
+            refs = [self.refs[i] for i in inputs]
+            if any(not isinstance(r, str) for r in refs):
+                return False
+            ref = self.emit(group[-1], str(tag["type"]), dict(tag["args"]), refs, weights)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return False
+        self.layers[-1].prefer = layer_name
+        self.done.update(id(n) for n in group)
+        self.bind(output, ref)
+        return True
 
     # ---------------------------------------------------------------- what rules use
 
@@ -155,6 +198,23 @@ class Translator:
         """The one node reading ``name`` (None: several, none, or the graph's output)."""
         readers = self.consumers(name)
         return readers[0] if len(readers) == 1 else None
+
+
+def _read_tags(model: OnnxModel) -> dict[str, dict[str, Any]]:
+    """The exporter's tags of its composite layers (metadata_props 'convcalc.layers', JSON); {} when absent or
+    unreadable (a model from elsewhere)."""
+    import json
+
+    for prop in getattr(model.model, "metadata_props", ()):
+        if prop.key == "convcalc.layers":
+            try:
+                tags = json.loads(prop.value)
+            except ValueError:
+                return {}
+            if isinstance(tags, dict) and all(isinstance(t, dict) and isinstance(t.get("nodes"), list)
+                                              for t in tags.values()):
+                return tags
+    return {}
 
 
 def f32(value) -> float:
