@@ -278,6 +278,41 @@ def test_export_then_import_gives_the_same_network(name, shape):
     assert_close(Network(again, shape, state=imported.weights).run(x).output, Network(graph, shape, seed=2).run(x).output)
 
 
+TAGGED_CASES = [(index, type_name, spec) for index, (type_name, spec) in enumerate(CASES)
+                if type_name.startswith(("PartialConv", "TiledConv", "Maxout", "LocalResponseNorm", "LPPool"))]
+
+
+@pytest.mark.parametrize("index, type_name, spec", TAGGED_CASES, ids=[f"{i}-{t}" for i, t, _ in TAGGED_CASES])
+def test_tagged_composite_layers_round_trip(index, type_name, spec):
+    """The exporter's composite forms (tagged in metadata_props 'convcalc.layers'; an even LRN, 1-3-D partial and
+    tiled convs, Maxout, LPPool) come back as the same layer: type, params, MACs, outputs."""
+    from convcalc.importers.onnx_import import import_onnx
+    graph = convcalc.build_graph(spec_from_dict({"name": f"case{index}", **spec}))
+    weights = random_weights(convcalc.analyze(graph), index)
+    imported = import_onnx(export_onnx(graph, weights))
+    again = imported.graph()
+    assert type_name in [node.type_name for node in again.nodes]
+    ours, theirs = convcalc.analyze(graph), convcalc.analyze(again)
+    assert (theirs.totals.params, theirs.totals.macs) == (ours.totals.params, ours.totals.macs)
+    x = np.random.default_rng(index).standard_normal((2, *graph.input_shape)).astype(np.float32)
+    assert_close(Network(again, state=imported.weights).run(x).output, Network(graph, state=weights).run(x).output)
+
+
+def test_a_tag_whose_nodes_differ_is_not_used():
+    """A tag is used only where the layer's nodes are exactly the tagged ones: a model edited after export (here
+    the tag's op list altered) is read node by node, as a model from elsewhere (Maxout's ReduceMax: refused)."""
+    from convcalc.importers.onnx_import import OnnxImportError, import_onnx
+    import json
+    model = onnx.load_from_string(export_onnx(convcalc.build_graph(convcalc.load_spec("maxout_cifar10"))))
+    prop = next(p for p in model.metadata_props if p.key == "convcalc.layers")
+    assert import_onnx(model).graph() is not None
+    tags = json.loads(prop.value)
+    tags["h0.maxout"]["ops"][-1] = "ReduceMean"
+    prop.value = json.dumps(tags)
+    with pytest.raises(OnnxImportError, match="h0.maxout"):
+        import_onnx(model)
+
+
 def test_cli_exports_an_onnx_model_again_with_its_own_weights(tmp_path):
     first, second = tmp_path / "a.onnx", tmp_path / "b.onnx"
     assert cli("tiny", "-o", str(first), "--seed", "4").exit_code == 0

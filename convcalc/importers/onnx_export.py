@@ -118,8 +118,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _int_if_even(value: Any) -> Any:
+    """(3, 3) as 3, as a spec writes it (LPPool1d takes only an int kernel_size)."""
+    if isinstance(value, tuple) and value and all(type(v) is int and v == value[0] for v in value):
+        return value[0]
+    return value
+
+
 def _tag(node: Any, site: Site, output: str, nodes: Sequence[Any]) -> dict[str, Any]:
-    return {"type": node.type_name, "args": _plain({k: v for k, v in node.layer.args.items() if v is not None}), "inputs": list(site.inputs),
+    args = {key: _int_if_even(value) for key, value in node.layer.args.items() if value is not None}
+    return {"type": node.type_name, "args": _plain(args), "inputs": list(site.inputs),
             "output": output, "weights": dict(site.params), "nodes": [n.name for n in nodes],
             "ops": [n.op_type for n in nodes]}
 

@@ -94,7 +94,9 @@ class Translator:
         nodes are exactly the tagged ones (names and ops in order, all of them not yet consumed), they read nothing
         but the tagged inputs, their own tensors and constants, nothing outside reads their tensors but the
         output, and the tagged weights are the model's initializers. False (the node-by-node rules then) otherwise."""
-        tag = self.tags.pop(layer_name)
+        tag = self.tags.pop(layer_name, None)        # tried once: at its first node still to translate
+        if tag is None:
+            return False
         try:
             by_name = {n.name: n for n in nodes}
             group = [by_name[name] for name in tag["nodes"]]
