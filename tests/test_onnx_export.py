@@ -257,22 +257,44 @@ def test_cli_refusal_is_one_line(tmp_path, monkeypatch):
 
 # --------------------------------------------------------------------------- round trip through the importer
 
-ROUND_TRIP = [("tiny", None), ("lenet5", None), ("resnet18", (3, 64, 64)), ("shufflenet_v2_x1_0", (3, 64, 64)),
-              ("dcgan_generator", None), ("gated_inpainting", (5, 32, 32)), ("mobilenet_v3_large", (3, 64, 64)),
-              ("lraspp_mobilenet_v3_large", (3, 64, 64)), ("efficientnet_b0", (3, 64, 64)),
-              # composite forms the importer reads back by the exporter's tags (metadata_props 'convcalc.layers'):
-              # partial convs' and tiled convs' ReduceSum, Maxout's ReduceMax over a reshaped axis
-              ("pconv_unet", (6, 256, 256)), ("tiled_demo", None), ("maxout_cifar10", None)]
+# Every shipped spec round-trips (the slow ones with CONVCALC_ONNX_ALL=1). The exporter's composite forms the
+# importer's node-by-node rules do not read (partial and tiled convs' ReduceSum, Maxout's ReduceMax over a reshaped
+# axis, an even LRN's or LPPool's Pow, uneven adaptive pools' MatMul, locally connected layers' Einsum) come back
+# whole by the exporter's tags (metadata_props 'convcalc.layers'). Params and MACs compare over the layers that reach
+# the output: the importer keeps only those (wavenet's unused last skip projection `stack.2.layer.9.dense`, 1,024
+# params, is dropped; the outputs are the same).
+ROUND_TRIP = [name if name not in SLOW else pytest.param(
+    name, marks=pytest.mark.skipif(not ALL, reason="large: set CONVCALC_ONNX_ALL=1")) for name in sorted(SIZES)]
+# shipped specs that do not round-trip, with the reason: none
+NOT_ROUND_TRIP: dict[str, str] = {}
 
 
-@pytest.mark.parametrize("name, shape", ROUND_TRIP)
-def test_export_then_import_gives_the_same_network(name, shape):
+def reaching_the_output(graph) -> set[str]:
+    by_name = {node.name: node for node in graph.nodes}
+    found, todo = set(), [graph.output]
+    while todo:
+        name = todo.pop()
+        if name in by_name and name not in found:
+            found.add(name)
+            todo += list(by_name[name].inputs)
+            if by_name[name].tie:
+                todo.append(by_name[name].tie)
+    return found
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_export_then_import_gives_the_same_network(name):
     onnx_import = pytest.importorskip("convcalc.importers.onnx_import")
-    graph = convcalc.build_graph(convcalc.load_spec(name), overrides=SIZES.get(name, ({}, None))[0])
+    if name in NOT_ROUND_TRIP:
+        pytest.skip(NOT_ROUND_TRIP[name])
+    overrides, shape = SIZES[name]
+    graph = convcalc.build_graph(convcalc.load_spec(name), overrides=overrides)
     imported = onnx_import.import_onnx(export_onnx(graph, input_shape=shape, seed=2))
     again = imported.graph()
     ours, theirs = convcalc.analyze(graph, shape), convcalc.analyze(again, shape)
-    assert (theirs.totals.params, theirs.totals.macs) == (ours.totals.params, ours.totals.macs)
+    live = [row for row in ours.layers if row.name in reaching_the_output(graph)]
+    assert (theirs.totals.params, theirs.totals.macs) == (sum(r.params for r in live), sum(r.macs for r in live))
+    assert (len(live) == len(ours.layers)) == (name != "wavenet")          # the one shipped spec with a dead layer
     assert theirs.layer(again.output).output_shape == ours.layer(graph.output).output_shape
     x = np.random.default_rng(0).random((1, *(shape or graph.input_shape))).astype(np.float32)
     assert_close(Network(again, shape, state=imported.weights).run(x).output, Network(graph, shape, seed=2).run(x).output)

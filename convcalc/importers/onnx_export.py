@@ -105,7 +105,8 @@ def export_onnx(graph: Graph, weights: Mapping[str, np.ndarray] | None = None, *
 # output tensors, weights and the names and ops of its nodes; the importer rebuilds the layer from that where the
 # nodes are exactly those (`onnx_translate.Translator._rebuild`).
 TAG_KEY = "convcalc.layers"
-TAGGED = ("PartialConv", "TiledConv", "Maxout", "LocalResponseNorm", "LPPool")
+TAGGED = ("PartialConv", "TiledConv", "Maxout", "LocalResponseNorm", "LPPool", "AdaptiveAvgPool", "AdaptiveMaxPool",
+          "LocallyConnected")
 
 
 def _plain(value: Any) -> Any:
