@@ -9,7 +9,10 @@ parts. A layer with no exact form is refused with one line naming it, its type a
 are exactly the network's state_dict (``<layer>.weight``, ``<layer>.running_mean``, ...; the training counter
 ``num_batches_tracked`` left out), from ``weights`` or convcalc's seeded default initialisation (the very arrays
 ``convcalc run --seed N`` uses); the input is ``input`` ``[N, *input_shape]`` with a symbolic batch, nodes and
-output tensors carry the layers' names. ``onnx`` is imported here, lazily (the optional extra ``convcalc[onnx]``).
+output tensors carry the layers' names. Layers whose form is such a composition are tagged for the importer
+(metadata_props ``convcalc.layers``: name -> type, args, tensors, weights, node names and ops; `TAGGED`), which
+rebuilds each whole where its nodes are exactly those. ``onnx`` is imported here, lazily (the optional extra
+``convcalc[onnx]``).
 """
 
 from __future__ import annotations
@@ -100,7 +103,8 @@ def export_onnx(graph: Graph, weights: Mapping[str, np.ndarray] | None = None, *
 
 
 # Layers whose ONNX form is a composition the importer's node-by-node rules do not read back (a partial or tiled
-# conv's window sums by ReduceSum, Maxout's ReduceMax over a reshaped axis, an even-sized LRN or an LPPool by Pow):
+# conv's window sums by ReduceSum, Maxout's ReduceMax over a reshaped axis, an even-sized LRN or an LPPool by Pow,
+# an uneven adaptive pool's MatMul, a locally connected layer's Einsum; their single-node forms are tagged alike):
 # the model's metadata_props[TAG_KEY] maps each such layer's name to its type, args (None ones left out), input and
 # output tensors, weights and the names and ops of its nodes; the importer rebuilds the layer from that where the
 # nodes are exactly those (`onnx_translate.Translator._rebuild`).

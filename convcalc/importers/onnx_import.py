@@ -39,6 +39,10 @@ against onnxruntime in tests/test_onnx_import.py, and against ONNX's own node te
   (Sub and Div by negating or inverting the constant; constant − x as ×(−1) then +c; a per-channel Mul then Add
   stays two LearnableTensors, exact); Split (split input/attribute or num_outputs), Slice (step 1) and Gather of
   consecutive constant indices off the batch axis as Split and Narrow (a scalar index also drops the axis);
+* convcalc's own exports: a layer the exporter tagged (metadata_props ``convcalc.layers``: partial, tiled and
+  locally connected convs, Maxout, LRN of any size, LPPool, adaptive pools) is rebuilt whole from its tag and its
+  initializers where its nodes are exactly the tagged ones (names and ops in order, reading only the tagged inputs
+  and constants, read outside only at its output); otherwise (an edited model) node by node, as any model;
 * constants: initializers and Constant nodes become weights; every node whose inputs are all constants is folded
   (Shape and Size of a tensor of known shape included), so shape subgraphs (Shape/Gather/Concat/Unsqueeze/
   ConstantOfShape/Cast) feeding a Reshape, ConstantOfShape-built weights and weight transforms vanish.
@@ -47,9 +51,9 @@ Not expressible (a one-line error naming the node, its op and attribute, and wha
 list (Einsum, Exp, RNNs, control flow, ...), Gather of scattered indices, the batch axis moved, reshaped, padded or
 sliced, Sub/Div of two computed tensors, a product of two computed tensors, asymmetric-mode linear/cubic resizes,
 half_pixel_symmetric, other cubic_coeff_a, exclude_outside 1, antialiased downsampling, tf_crop_and_resize,
-keep_aspect_ratio_policy, LRN of an even size, HardSigmoid's other constants, a model with more than one input or
-output or a symbolic input size. With ``partial=True`` the import stops before the first such node: ``skipped``
-lists that node's error and then the nodes left out.
+keep_aspect_ratio_policy, LRN of an even size (but convcalc's tagged one), HardSigmoid's other constants, a model
+with more than one input or output or a symbolic input size. With ``partial=True`` the import stops before the first
+such node: ``skipped`` lists that node's error and then the nodes left out.
 """
 
 from __future__ import annotations
