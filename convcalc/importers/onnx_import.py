@@ -42,7 +42,8 @@ against onnxruntime in tests/test_onnx_import.py, and against ONNX's own node te
 * convcalc's own exports: a layer the exporter tagged (metadata_props ``convcalc.layers``: partial, tiled and
   locally connected convs, Maxout, LRN of any size, LPPool, adaptive pools) is rebuilt whole from its tag and its
   initializers where its nodes are exactly the tagged ones (names and ops in order, reading only the tagged inputs
-  and constants, read outside only at its output); otherwise (an edited model) node by node, as any model;
+  and constants, read outside only at its output) and exactly what the exporter emits for that layer (ops,
+  attributes, Constant values, wiring); otherwise (an edited model) node by node, as any model;
 * constants: initializers and Constant nodes become weights; every node whose inputs are all constants is folded
   (Shape and Size of a tensor of known shape included), so shape subgraphs (Shape/Gather/Concat/Unsqueeze/
   ConstantOfShape/Cast) feeding a Reshape, ConstantOfShape-built weights and weight transforms vanish.

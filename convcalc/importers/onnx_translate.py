@@ -93,7 +93,8 @@ class Translator:
         """One layer of convcalc's own export, tagged by it (`onnx_export.TAG_KEY`), rebuilt whole: only where its
         nodes are exactly the tagged ones (names and ops in order, all of them not yet consumed), they read nothing
         but the tagged inputs, their own tensors and constants, nothing outside reads their tensors but the
-        output, and the tagged weights are the model's initializers. False (the node-by-node rules then) otherwise."""
+        output, the tagged weights are the model's initializers, and the exporter emits exactly these nodes for the
+        tagged layer (`_emits_the_same`). False (the node-by-node rules then) otherwise."""
         tag = self.tags.pop(layer_name, None)        # tried once: at its first node still to translate
         if tag is None:
             return False
@@ -118,6 +119,8 @@ class Translator:
             initializers = {i.name for i in self.model.graph.initializer}
             if any(key not in initializers for key in tag["weights"].values()):
                 return False
+            if not self._emits_the_same(tag, group):
+                return False
             weights = {param: self.model.consts[key] for param, key in tag["weights"].items()}
             refs = [self.refs[i] for i in inputs]
             if any(not isinstance(r, str) for r in refs):
@@ -129,6 +132,42 @@ class Translator:
         self.done.update(id(n) for n in group)
         self.bind(output, ref)
         return True
+
+    def _emits_the_same(self, tag: dict[str, Any], group: list) -> bool:
+        """The exporter, given the tagged layer (its type and args) at these input shapes, emits exactly ``group``:
+        the same ops with the same attributes (Constant nodes' values included) wired the same way."""
+        from ..layers.registry import lookup
+        from .onnx_build import Builder, Refused, Site
+        from .onnx_export import emit
+
+        inputs, output = list(tag["inputs"]), tag["output"]
+        shapes = [self.model.shape(name) for name in inputs]
+        out_shape = self.model.shape(output)
+        if out_shape is None or any(shape is None for shape in shapes):
+            return False
+        layer = lookup(str(tag["type"])).from_args(dict(tag["args"]))
+        builder = Builder(self.model.onnx, self.model.opset)
+        builder.tensor_names.update(inputs, tag["weights"].values())
+        site = Site(str(tag.get("name", output)), layer, inputs, [tuple(shape[1:]) for shape in shapes],
+                    tuple(out_shape[1:]), dict(tag["weights"]))
+        try:
+            result = emit(builder, site)
+        except Refused:
+            return False
+        if len(builder.nodes) != len(group):
+            return False
+        same = {name: name for name in (*inputs, *tag["weights"].values(), "")}
+        for ours, theirs in zip(builder.nodes, group):
+            if ours.op_type != theirs.op_type or len(ours.input) != len(theirs.input) or \
+                    len(ours.output) != len(theirs.output):
+                return False
+            if sorted(a.SerializeToString() for a in ours.attribute) != \
+                    sorted(a.SerializeToString() for a in theirs.attribute):
+                return False
+            if any(same.get(a) != b for a, b in zip(ours.input, theirs.input)):
+                return False
+            same.update(zip(ours.output, theirs.output))
+        return same.get(result) == output
 
     # ---------------------------------------------------------------- what rules use
 
