@@ -337,6 +337,18 @@ def test_a_tag_whose_nodes_differ_is_not_used():
         import_onnx(model)
 
 
+def test_a_tagged_layer_whose_attributes_differ_is_read_node_by_node():
+    """The tag and node names intact but an attribute added to Maxout's ReduceMax (even one restating the default):
+    not exactly what the exporter emits for that layer, so the tag is not used and the nodes are read as any
+    model's (Maxout's ReduceMax over a reshaped axis: refused)."""
+    from convcalc.importers.onnx_import import OnnxImportError, import_onnx
+    model = onnx.load_from_string(export_onnx(convcalc.build_graph(convcalc.load_spec("maxout_cifar10"))))
+    node = next(n for n in model.graph.node if n.name == "h0.maxout")
+    node.attribute.append(onnx.helper.make_attribute("noop_with_empty_axes", 0))
+    with pytest.raises(OnnxImportError, match="h0.maxout"):
+        import_onnx(model)
+
+
 def test_cli_exports_an_onnx_model_again_with_its_own_weights(tmp_path):
     first, second = tmp_path / "a.onnx", tmp_path / "b.onnx"
     assert cli("tiny", "-o", str(first), "--seed", "4").exit_code == 0
