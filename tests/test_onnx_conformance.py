@@ -223,10 +223,14 @@ def test_readme_lists_the_importers_ops():
     assert onnx_node_cases.supported_ops_markdown() in readme_section(), REGENERATE
 
 
-def test_readme_section_follows_the_model_zoo():
+def test_readme_section_stands_with_the_commands():
+    """A newcomer meets install, the zoo, the calculator and a first spec before the commands; ONNX comes with the
+    commands, after explain."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     headings = re.findall(r"^## (.*)$", text, re.M)
-    assert headings[headings.index("Shipped specs: the model zoo") + 1] == "ONNX: import and export"
+    assert headings[:4] == ["The two commands", "Shipped specs: the model zoo", "The calculator: one-off questions",
+                            "The spec format"]
+    assert headings[headings.index("Convolution as a matrix: `convcalc explain`") + 1] == "ONNX: import and export"
 
 
 # ============================================================================ README's walk-through, as written
