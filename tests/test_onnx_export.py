@@ -366,3 +366,14 @@ def test_parameters_past_protobufs_limit_are_refused(monkeypatch):
     monkeypatch.setattr(onnx_export, "PROTOBUF_LIMIT", 1000)
     with pytest.raises(ExportError, match=r"^the parameters take more than 0 GiB, the most one ONNX file holds"):
         export_onnx(convcalc.build_graph(convcalc.load_spec("tiny")))
+
+
+def test_parameters_past_protobufs_limit_are_refused_before_they_are_drawn():
+    """A Linear after a 100000x100000 input would need 2.9 TiB of weights: refused from the analysis, in seconds,
+    before any is drawn (it was a NumPy MemoryError traceback)."""
+    import time
+    started = time.perf_counter()
+    result = cli("tiny", "-o", "never.onnx", "--input-size", "3x100000x100000")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: the parameters take more than 2 GiB, the most one ONNX file holds")
+    assert time.perf_counter() - started < 30

@@ -53,6 +53,8 @@ def export_onnx(graph: Graph, weights: Mapping[str, np.ndarray] | None = None, *
         raise ExportError(f"opset {opset} is not supported: choose {OPSET_MIN} to {OPSET_MAX}")
     summary = analyze(graph, tuple(input_shape) if input_shape is not None else None)
     graph = summary.graph
+    if 4 * (summary.totals.params + summary.totals.buffers) > PROTOBUF_LIMIT:    # checked before drawing them
+        raise _too_large()
     state = (initial_state(graph, summary, seed) if weights is None
              else state_from_dict(dict(weights), summary))
     builder = Builder(onnx, opset)
@@ -139,6 +141,11 @@ def _tag(node: Any, site: Site, output: str, nodes: Sequence[Any]) -> dict[str, 
 
 PROTOBUF_LIMIT = 2**31 - 2**26       # 2 GiB less room for the graph itself
 
+
+def _too_large() -> ExportError:
+    return ExportError(f"the parameters take more than {PROTOBUF_LIMIT / 2**30:.0f} GiB, the most one ONNX file"
+                       " holds (protobuf's limit); export at a smaller size (--input-size) or with fewer parameters")
+
 # ONNX Runtime reads models up to a given IR version; the opset's own IR version keeps old runtimes able to load it
 _IR_FOR_OPSET = {13: 7, 14: 7, 15: 8, 16: 8, 17: 8, 18: 8, 19: 9, 20: 9, 21: 10, 22: 10}
 
@@ -162,9 +169,7 @@ def _initializers(onnx: Any, graph: Graph, summary: Any, state: Mapping[str, Map
             value = np.asarray(state[node.name][name], dtype=np.float32)
             total += value.nbytes
             if total > PROTOBUF_LIMIT:
-                raise ExportError(f"the parameters take more than {PROTOBUF_LIMIT / 2**30:.0f} GiB, the most one ONNX"
-                                  " file holds (protobuf's limit); export at a smaller size (--input-size) or with"
-                                  " fewer parameters")
+                raise _too_large()
             tensors.append(onnx.numpy_helper.from_array(value, key))
             builder.tensor_names.add(key)
             keys[key] = key
