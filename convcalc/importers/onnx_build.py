@@ -19,6 +19,16 @@ from ..errors import ConvcalcError
 OPSET_MIN, OPSET_MAX, OPSET_DEFAULT = 13, 22, 18
 
 
+def _claim(taken: set[str], base: str) -> str:
+    """``base``, else ``base_1``, ``base_2``, ...: the first not in ``taken``, added to it."""
+    name, count = base, 0
+    while name in taken:
+        count += 1
+        name = f"{base}_{count}"
+    taken.add(name)
+    return name
+
+
 class ExportError(ConvcalcError):
     """A network (or one of its layers) that the exporter cannot write as ONNX."""
 
@@ -52,20 +62,10 @@ class Builder:
     # ---- names
     def fresh(self, base: str) -> str:
         """A tensor name not used yet: ``base``, else ``base_1``, ``base_2``, ..."""
-        name, count = base, 0
-        while name in self.tensor_names:
-            count += 1
-            name = f"{base}_{count}"
-        self.tensor_names.add(name)
-        return name
+        return _claim(self.tensor_names, base)
 
     def _node_name(self, base: str) -> str:
-        name, count = base, 0
-        while name in self.node_names:
-            count += 1
-            name = f"{base}_{count}"
-        self.node_names.add(name)
-        return name
+        return _claim(self.node_names, base)
 
     # ---- nodes
     def op(self, op_type: str, inputs: Sequence[str], name: str, outputs: int = 1, **attrs: Any) -> Any:
