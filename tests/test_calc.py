@@ -448,3 +448,14 @@ def test_the_readme_shows_real_output():
             assert [line.rstrip() for line in result.stdout.splitlines()] == shown.rstrip("\n").splitlines(), command
             checked += 1
     assert checked >= 4
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "1000000000000000000000"],
+     "error: --out '1000000000000000000000' is too large (at most 1,099,511,627,776)"),
+    (["-s", "99999999999999999", "--transposed"], "error: --stride '99999999999999999' is too large (at most"),
+])
+def test_padding_refuses_sizes_past_the_layers_limit_in_one_line(args, message):
+    """A target or stride past what a layer takes was a LayerArgError traceback from the answer's check."""
+    result = RUNNER.invoke(app, ["calc", "padding", "-k", "3", "--in", "64", *args])
+    assert result.exit_code == 2 and result.stderr.startswith(message), result.output

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ..errors import ConvcalcError
+from ..layers.args import MAX_SIZE
 from ..layers.registry import lookup
 from .calculator import numbers
 
@@ -151,6 +152,10 @@ def solve_padding(in_text: str, kernel_size: str, *, stride: Optional[str] = Non
                            ("--dilation", dilations)):
         if min(values) < 1:
             raise ConvcalcError(f"{option} must be positive")
+    for option, text in (("--in", in_text), ("--kernel-size", kernel_size), ("--stride", stride),
+                         ("--dilation", dilation), ("--out", out)):
+        if text is not None and max(numbers(text, option)) > MAX_SIZE:
+            raise ConvcalcError(f"{option} '{text[:24]}' is too large (at most {MAX_SIZE:,})")
     if transposed:
         targets = _axis_values(out, "--out", dims, 1) if out is not None else [i * s for i, s in zip(lengths, strides)]
         axes: tuple[Any, ...] = tuple(_transposed_axis(*values) for values in
