@@ -225,12 +225,13 @@ def test_readme_lists_the_importers_ops():
 
 def test_readme_section_stands_with_the_commands():
     """A newcomer meets install, the zoo, the calculator and a first spec before the commands; ONNX comes with the
-    commands, after explain."""
+    commands, after explain and report."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     headings = re.findall(r"^## (.*)$", text, re.M)
     assert headings[:4] == ["The two commands", "Shipped specs: the model zoo", "The calculator: one-off questions",
                             "The spec format"]
-    assert headings[headings.index("Convolution as a matrix: `convcalc explain`") + 1] == "ONNX: import and export"
+    explain = headings.index("Convolution as a matrix: `convcalc explain`")
+    assert headings[explain + 1:explain + 3] == ["See the network: `convcalc report`", "ONNX: import and export"]
 
 
 # ============================================================================ README's walk-through, as written

@@ -36,6 +36,15 @@ def page_of(spec: str, directory: Path, *options: str) -> str:
     return target.read_text(encoding="utf-8")
 
 
+def expand(runs: list) -> list:
+    """A region table's units, each [first, last] ([None, None]: reads nothing), from its runs."""
+    units = []
+    for count, first, last, step_first, step_last in runs:
+        units += [[None, None] if first is None else [first + i * step_first, last + i * step_last]
+                  for i in range(count)]
+    return units
+
+
 def payload_of(page: str) -> dict:
     found = PAYLOAD.findall(page)
     assert len(found) == 1
@@ -113,12 +122,10 @@ def test_resnet50_regions_follow_araujos_formula(pages):
     regions, tables = payload["regions"]["layers"], payload["regions"]["tables"]
     for layer, (r, s, p), length in (("conv1", (7, 2, 3), 112), ("layer1.0.conv2", (19, 4, 9), 56)):
         for axis in (0, 1):
-            table = tables[regions[layer]["region"][axis]]
-            assert [table[2 * u:2 * u + 2] for u in range(length)] == [[u * s - p, u * s - p + r - 1]
-                                                                       for u in range(length)]
-            extent = tables[regions[layer]["extent"][axis]]          # what it reads: clipped to the 224 pixels
-            assert [extent[2 * u:2 * u + 2] for u in range(length)] == [[max(0, u * s - p), min(223, u * s - p + r - 1)]
-                                                                        for u in range(length)]
+            table = expand(tables[regions[layer]["region"][axis]])
+            assert table == [[u * s - p, u * s - p + r - 1] for u in range(length)]
+            extent = expand(tables[regions[layer]["extent"][axis]])  # what it reads: clipped to the 224 pixels
+            assert extent == [[max(0, u * s - p), min(223, u * s - p + r - 1)] for u in range(length)]
     assert "fc" not in regions and "avgpool" not in regions             # whole-input fields have no regions
 
 
@@ -127,8 +134,8 @@ def test_c3d_regions_have_three_axes_and_unet_has_its_valid_convs(pages):
     assert len(c3d["regions"]["layers"]["conv1"]["region"]) == 3
     assert c3d["image"]["axes"] == ["depth", "row", "column"] and c3d["image"]["depth"] == 8
     unet = payload_of(pages["unet"])
-    table = unet["regions"]["tables"][unet["regions"]["layers"]["enc1.conv1"]["region"][0]]
-    assert table[:4] == [0, 2, 1, 3]          # a 3x3 conv without padding: unit u sees u..u+2
+    table = expand(unet["regions"]["tables"][unet["regions"]["layers"]["enc1.conv1"]["region"][0]])
+    assert table == [[u, u + 2] for u in range(570)]          # a 3x3 conv without padding: unit u sees u..u+2
     assert unet["image"]["png"].startswith("data:image/png;base64,")
 
 
@@ -141,10 +148,22 @@ def test_the_region_of_a_unit_is_rf_units(pages):
     axes = json.loads(done.stdout)["region"]["axes"]
     tables, entry = payload["regions"]["tables"], payload["regions"]["layers"][layer]
     for axis, unit in enumerate((0, 5)):
-        table = tables[entry["region"][axis]]
-        assert table[2 * unit:2 * unit + 2] == axes[axis]["region"]
-        reads = tables[entry["extent"][axis]]
-        assert reads[2 * unit:2 * unit + 2] == axes[axis]["reads"]
+        assert expand(tables[entry["region"][axis]])[unit] == axes[axis]["region"]
+        assert expand(tables[entry["extent"][axis]])[unit] == axes[axis]["reads"]
+
+
+def test_progressions_round_trip():
+    from convcalc.report.html.payload import progressions
+    pairs = [None, None, (0, 2), (1, 3), (2, 4), (2, 5), (4, 7), None, (9, 9)]
+    runs = progressions(pairs)
+    assert runs == [[2, None, None, 0, 0], [3, 0, 2, 1, 1], [2, 2, 5, 2, 2], [1, None, None, 0, 0], [1, 9, 9, 0, 0]]
+    assert expand(runs) == [[None, None] if p is None else list(p) for p in pairs]
+
+
+def test_a_long_1d_network_stays_small(tmp_path):
+    """WaveNet: 126 layers of 4096 units each; one run per even field keeps the page small."""
+    page = page_of("wavenet", tmp_path)
+    assert len(page.encode()) < 1024 * 1024
 
 
 # --------------------------------------------------------------------------- the command is total

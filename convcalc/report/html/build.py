@@ -26,11 +26,24 @@ from .payload import build_payload, png_url
 
 THUMBNAIL_CHANNELS = 4
 THUMBNAIL_TILE = 40
+THUMBNAIL_SIDE = 64                 # a thumbnail's map keeps every k-th position along an axis, at most this many
+
+
+def thumbnail_maps(values: np.ndarray) -> np.ndarray:
+    """One sample's maps [C, *S], its first THUMBNAIL_CHANNELS channels, every k-th position of each axis (the
+    last two of a 3-D map, whose middle depth slice is drawn) so that at most THUMBNAIL_SIDE (1-D: 4x that) are
+    left: a picture, not the numbers."""
+    maps = values[:THUMBNAIL_CHANNELS]
+    spatial = maps.ndim - 1
+    limit = THUMBNAIL_SIDE * 4 if spatial == 1 else THUMBNAIL_SIDE
+    steps = [slice(None)] + [slice(None, None, max(1, -(-n // limit))) if axis >= spatial - 2 else slice(None)
+                             for axis, n in enumerate(maps.shape[1:])]
+    return maps[tuple(steps)]
 
 
 def _thumbnails(maps: dict[str, np.ndarray]) -> dict[str, str]:
-    """Per layer, its first sample's first THUMBNAIL_CHANNELS feature maps (`report.maps.map_grid`) as a PNG."""
-    return {name: png_url(map_grid(np.asarray(values[0]), THUMBNAIL_CHANNELS, THUMBNAIL_TILE))
+    """Per layer, its first sample's feature maps (`thumbnail_maps`, drawn by `report.maps.map_grid`) as a PNG."""
+    return {name: png_url(map_grid(thumbnail_maps(np.asarray(values[0])), THUMBNAIL_CHANNELS, THUMBNAIL_TILE))
             for name, values in maps.items()}
 
 

@@ -198,7 +198,7 @@ function drawDiagram() {
     clusters.append(svg("g", {class: "cluster", "data-cluster": name},
       svg("rect", {x: n.x - n.width / 2, y: n.y - n.height / 2, width: n.width, height: n.height})));
     labels.append(svg("g", {class: "cluster"}, svg("rect", {class: "tag", x: n.x - n.width / 2 + 6,
-      y: n.y - n.height / 2 - 8, width: 7.2 * title.length + 8, height: 16}), label));
+      y: n.y - n.height / 2 - 7, width: 6.6 * title.length + 8, height: 13}), label));
   }
   for (const e of g.edges()) {
     const pts = g.edge(e).points;
@@ -486,10 +486,18 @@ function growthChart() {
 }
 const IMAGE = new Image();
 let rfUnits = null;
+// A table is runs [count, first, last, step_first, step_last] of arithmetic progressions (payload.progressions).
+function unitPair(table, unit) {
+  let start = 0;
+  for (const [count, first, last, df, dl] of P.regions.tables[table]) {
+    if (unit < start + count) return first === null ? [null, null] : [first + (unit - start) * df, last + (unit - start) * dl];
+    start += count;
+  }
+  return [null, null];
+}
 function regionOf(name, units) {
-  const r = P.regions.layers[name], T = P.regions.tables;
-  return {region: r.region.map((t, a) => [T[t][2 * units[a]], T[t][2 * units[a] + 1]]),
-    extent: r.extent.map((t, a) => [T[t][2 * units[a]], T[t][2 * units[a] + 1]])};
+  const r = P.regions.layers[name];
+  return {region: r.region.map((t, a) => unitPair(t, units[a])), extent: r.extent.map((t, a) => unitPair(t, units[a]))};
 }
 function rfSetup() {
   const names = Object.keys(P.regions.layers);
@@ -512,13 +520,13 @@ function rfClick(ev) {
   const spatial = P.image.lengths.length;
   const units = lengths.map((n, a) => Math.floor(n / 2));
   const picked = spatial === 1 ? [[0, pos[1]]] : [[spatial - 2, pos[0]], [spatial - 1, pos[1]]];
-  const r = P.regions.layers[name], T = P.regions.tables;
+  const r = P.regions.layers[name];
   for (const [axis, p] of picked) {
     let best = 0, dist = Infinity;
-    const t = T[r.region[axis]];
     for (let u = 0; u < lengths[axis]; u++) {
-      if (t[2 * u] === null) continue;
-      const d = Math.abs((t[2 * u] + t[2 * u + 1] + 1) / 2 - p);
+      const [first, last] = unitPair(r.region[axis], u);
+      if (first === null) continue;
+      const d = Math.abs((first + last + 1) / 2 - p);
       if (d < dist) { dist = d; best = u; }
     }
     units[axis] = best;

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 from fractions import Fraction
 from typing import Any, Optional, Sequence
 
@@ -53,12 +54,12 @@ def plain(value: Any) -> Any:
 
 def layer_notes(graph: Graph) -> dict[str, dict[str, Any]]:
     """Per layer what the analysis JSON leaves out: its arguments (normalised, as the layer unit holds them) and
-    where the spec defines it (file:line)."""
+    where the spec defines it (the file's name and the line: a page shared with others names no directory)."""
     notes = {}
     for node in graph.nodes:
         where = node.location
         notes[node.name] = {"args": plain(dict(getattr(node.layer, "args", {}) or {})),
-                            "where": f"{where.file}:{where.line}" if where is not None else None,
+                            "where": f"{os.path.basename(str(where.file))}:{where.line}" if where is not None else None,
                             "trace": list(node.trace)}
     return notes
 
@@ -71,21 +72,47 @@ def growth_json(rows: Sequence[GrowthRow]) -> list[dict[str, Any]]:
             for r in rows]
 
 
+def progressions(pairs: Sequence[Optional[tuple[int, int]]]) -> list[list[Optional[int]]]:
+    """Per-unit ``(first, last)`` pairs (None: the unit reads nothing) as runs of arithmetic progressions
+    ``[count, first, last, step_first, step_last]``: unit ``u`` of a run starting at unit ``u0`` has ``first +
+    (u - u0) * step_first`` etc.; a None run is ``[count, None, None, 0, 0]``. An even field is one run per axis
+    (a stride), its borders a few more; the page expands a run when a unit is asked for."""
+    runs: list[list[Optional[int]]] = []
+    for pair in pairs:
+        if runs:
+            run = runs[-1]
+            if pair is None or run[1] is None:
+                if pair is None and run[1] is None:
+                    run[0] += 1
+                    continue
+            elif run[0] == 1:
+                run[3], run[4] = pair[0] - run[1], pair[1] - run[2]
+                run[0] = 2
+                continue
+            elif (pair[0], pair[1]) == (run[1] + run[0] * run[3], run[2] + run[0] * run[4]):
+                run[0] += 1
+                continue
+        runs.append([1, None, None, 0, 0] if pair is None else [1, int(pair[0]), int(pair[1]), 0, 0])
+    return runs
+
+
 def region_tables(summary: Summary) -> dict[str, Any]:
-    """Every unit's exact region, per layer and spatial axis: ``tables`` (flat ``[first0, last0, first1, ...]``,
-    None for a unit that reads nothing), ``layers[name] = {"region": [table per axis], "extent": [...]}``. Layers
+    """Every unit's exact region, per layer and spatial axis: ``tables`` (`progressions` of the units' ``[first,
+    last]``), ``layers[name] = {"region": [table per axis], "extent": [...]}`` (`Field.region`: the unclipped
+    extension ``rf --unit`` prints; `Field.extent`: what the unit really reads), equal tables stored once. Layers
     whose field is a union of boxes (``terms``, none in the zoo) or whose axis is longer than MAX_REGION_UNITS are
     listed in ``skipped`` with the reason."""
-    tables: list[list[Optional[int]]] = []
-    index: dict[tuple, int] = {}
+    tables: list[list[list[Optional[int]]]] = []
+    index: dict[str, int] = {}
     layers: dict[str, Any] = {}
     skipped: dict[str, str] = {}
 
-    def table_id(values: list[Optional[int]]) -> int:
-        key = tuple(values)
+    def table_id(pairs: list[Optional[tuple[int, int]]]) -> int:
+        runs = progressions(pairs)
+        key = repr(runs)
         if key not in index:
             index[key] = len(tables)
-            tables.append(values)
+            tables.append(runs)
         return index[key]
 
     for row in summary.layers:
@@ -101,14 +128,9 @@ def region_tables(summary: Summary) -> dict[str, Any]:
             continue
         regions, extents = [], []
         for axis, length in zip(field.axes, lengths):
-            flat: list[Optional[int]] = []
-            reads: list[Optional[int]] = []
-            for unit in range(length):
-                region = axis.region(unit)
-                flat += [None, None] if region is None else [int(region[0]), int(region[1])]
-                extent = axis.extent(unit) if axis.finite is not None else region
-                reads += [None, None] if extent is None else [int(extent[0]), int(extent[1])]
-            regions.append(table_id(flat))
+            found = [axis.region(unit) for unit in range(length)]
+            reads = [axis.extent(unit) for unit in range(length)] if axis.finite is not None else found
+            regions.append(table_id(found))
             extents.append(table_id(reads))
         layers[row.name] = {"region": regions, "extent": extents}
     return {"tables": tables, "layers": layers, "skipped": skipped}
@@ -158,4 +180,4 @@ def build_payload(summary: Summary, *, source: str, image: np.ndarray, image_sou
 
 
 __all__ = ["PAYLOAD_VERSION", "build_payload", "growth_json", "input_picture", "layer_notes", "plain", "png_url",
-           "region_tables"]
+           "progressions", "region_tables"]
