@@ -214,3 +214,12 @@ def test_resnet152_size_and_render_time(browser, tmp_path):
     assert opened.render_ms < 5 * RENDER_BUDGET * 1000
     assert opened.errors == []
     opened.page.close()
+
+
+def test_a_missing_browser_fails_in_ci_and_skips_elsewhere(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true and no chromium"):
+        _unavailable("no chromium on PATH")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="scripts/install-test-deps installs chromium"):
+        _unavailable("no chromium on PATH")

@@ -470,7 +470,7 @@ function growthChart() {
       svg("text", {x: left - 4, y: y(v) + 4, "text-anchor": "end"}, String(v)));
   }
   root.append(svg("line", {x1: left, x2: W - 10, y1: y(inputMax), y2: y(inputMax), stroke: "#c53030", "stroke-dasharray": "4 3"}),
-    svg("text", {x: left + 6, y: y(inputMax) - 4, fill: "#c53030"}, `input ${inputMax}`));
+    svg("text", {x: left + 6, y: y(inputMax) + 13, fill: "#c53030"}, `input ${inputMax}`));
   rows.forEach((r, i) => {
     const s = size(r);
     root.append(svg("rect", {x: left + i * bw, y: y(s), width: Math.max(1, bw - 0.5), height: H - bottom - y(s),
@@ -503,6 +503,9 @@ function rfSetup() {
   const names = Object.keys(P.regions.layers);
   const sel = $("rf-layer");
   for (const n of names) sel.append(el("option", {value: n}, n));
+  const skipped = Object.entries(P.regions.skipped);
+  if (skipped.length) $("fields").append(el("div", {class: "hint"}, "No unit regions for: " +
+    skipped.map(([n, why]) => `${n} (${why})`).join("; ")));
   if (!names.length) { $("rf-text").textContent = "No layer has spatial regions (every unit sees the whole input)."; return; }
   sel.value = P.rf_layer && P.regions.layers[P.rf_layer] ? P.rf_layer : names[names.length - 1];
   sel.addEventListener("change", () => rfShow(sel.value, null));
@@ -513,10 +516,13 @@ function rfSetup() {
     `(${P.erf.units.join(", ")}), ${P.erf.samples} samples`), el("img", {src: P.erf.png, alt: "ERF heatmap"})));
 }
 function rfScale() { return Math.max(1, Math.min(8, Math.floor(448 / Math.max(IMAGE.width, 1)))) || 1; }
+// Canvas pixels per input position across and down: a 1-D input's strip is stretched to a twelfth of its width.
+function rfScales(c) { return [rfScale(), c.height / IMAGE.height]; }
 function rfClick(ev) {
   const name = $("rf-layer").value, lengths = BY_NAME.get(name).output_shape.slice(1);
-  const c = $("rf-canvas"), rect = c.getBoundingClientRect(), s = rfScale() * rect.width / c.width;
-  const pos = [(ev.clientY - rect.top) / s, (ev.clientX - rect.left) / s];   // row, column on the picture
+  const c = $("rf-canvas"), rect = c.getBoundingClientRect(), [sx, sy] = rfScales(c);
+  const pos = [(ev.clientY - rect.top) * c.height / rect.height / sy,      // row, column on the picture
+    (ev.clientX - rect.left) * c.width / rect.width / sx];
   const spatial = P.image.lengths.length;
   const units = lengths.map((n, a) => Math.floor(n / 2));
   const picked = spatial === 1 ? [[0, pos[1]]] : [[spatial - 2, pos[0]], [spatial - 1, pos[1]]];
@@ -539,8 +545,10 @@ function rfShow(name, units) {
   units = units || lengths.map((n) => Math.floor(n / 2));
   rfUnits = units;
   const {region, extent} = regionOf(name, units);
-  const c = $("rf-canvas"), s = rfScale(), spatial = P.image.lengths.length;
-  c.width = IMAGE.width * s; c.height = IMAGE.height * s;
+  const c = $("rf-canvas"), spatial = P.image.lengths.length;
+  c.width = IMAGE.width * rfScale();
+  c.height = spatial === 1 ? Math.max(IMAGE.height * rfScale(), Math.round(c.width / 12)) : IMAGE.height * rfScale();
+  const [sx, sy] = rfScales(c);
   const ctx = c.getContext("2d");
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(IMAGE, 0, 0, c.width, c.height);
@@ -548,13 +556,14 @@ function rfShow(name, units) {
   const erows = spatial === 1 ? [0, IMAGE.height - 1] : extent[spatial - 2], ecols = extent[spatial - 1];
   const box = (r, q, colour, dash) => {
     if (r[0] === null || q[0] === null) return;
-    ctx.setLineDash(dash); ctx.strokeStyle = colour; ctx.lineWidth = 2;
-    ctx.strokeRect(q[0] * s + 1, r[0] * s + 1, (q[1] - q[0] + 1) * s - 2, (r[1] - r[0] + 1) * s - 2);
+    ctx.setLineDash(dash); ctx.strokeStyle = colour;
+    ctx.lineWidth = Math.max(2, Math.round(c.width / 400));
+    ctx.strokeRect(q[0] * sx + 1, r[0] * sy + 1, (q[1] - q[0] + 1) * sx - 2, (r[1] - r[0] + 1) * sy - 2);
   };
   ctx.fillStyle = "rgba(255, 48, 48, 0.18)";
   if (rows[0] !== null && cols[0] !== null) {
     const r0 = Math.max(rows[0], 0), c0 = Math.max(cols[0], 0);
-    ctx.fillRect(c0 * s, r0 * s, (Math.min(cols[1], IMAGE.width - 1) - c0 + 1) * s, (Math.min(rows[1], IMAGE.height - 1) - r0 + 1) * s);
+    ctx.fillRect(c0 * sx, r0 * sy, (Math.min(cols[1], IMAGE.width - 1) - c0 + 1) * sx, (Math.min(rows[1], IMAGE.height - 1) - r0 + 1) * sy);
   }
   box(rows, cols, "#ff3030", []);
   box(erows, ecols, "#00e5ff", [5, 4]);
