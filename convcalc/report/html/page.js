@@ -101,7 +101,8 @@ function header() {
 const MAX_DEPTH = Math.max(0, ...A.groups.map((g) => g.depth));
 const expanded = new Set();
 let selected = null, zoom = 1, layoutSize = [0, 0];
-const NODE_W = 220, NODE_H = 54;
+const NODE_W = 220, NODE_H = 54, MAX_NODES = 600;
+let drawAnyway = false;
 
 function openTo(depth) {
   expanded.clear();
@@ -149,6 +150,13 @@ function drawDiagram() {
       const group = GROUPS.get(id.slice(2));
       nodes.set(id, {kind: "group", group, value: groupMeasure(group, measure)});
     } else nodes.set(id, {kind: "layer", layer: l, value: measureOf(l, measure)});
+  }
+  if (nodes.size > MAX_NODES && !drawAnyway) {        // a layout of thousands of nodes takes minutes: ask first
+    $("diagram").replaceChildren(el("div", {class: "too-many"}, `${nodes.size} nodes to lay out: more than ${MAX_NODES}` +
+      ` (the layout may take minutes). Close blocks (a smaller depth) to draw fewer, or `,
+      el("button", {type: "button", onclick: () => { drawAnyway = true; drawDiagram(); }}, `draw all ${nodes.size}`)));
+    api.nodeCount = 0;
+    return;
   }
   const colour = colourScale([...nodes.values()].map((n) => n.value));
   for (const [id, n] of nodes) g.setNode(id, Object.assign({width: NODE_W, height: NODE_H}, n));
@@ -602,7 +610,7 @@ header();
 const depthSel = $("depth");
 for (let d = 1; d <= MAX_DEPTH + 1; d++) depthSel.append(el("option", {value: d}, d > MAX_DEPTH ? "all" : String(d)));
 let depth = 1;
-for (let d = 1; d <= MAX_DEPTH + 1; d++) if (visibleCount(d) <= 120) depth = d;
+for (let d = 1; d <= MAX_DEPTH + 1; d++) if (visibleCount(d) <= 120) depth = d;   // about 120 nodes show
 depthSel.value = MAX_DEPTH ? depth : 1;
 openTo(depth);
 depthSel.addEventListener("change", () => { openTo(+depthSel.value); drawDiagram(); });
