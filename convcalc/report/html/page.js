@@ -472,8 +472,9 @@ function growthChart() {
   const bw = (W - left - 10) / rows.length;
   const y = (v) => H - bottom - (H - bottom - 10) * v / top;
   const root = svg("svg", {width: W, height: H});
-  for (const t of [0, 0.25, 0.5, 0.75, 1]) {
-    const v = Math.round(top * t);
+  const magnitude = Math.pow(10, Math.floor(Math.log10(top / 4)));
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((v) => top / v <= 5);
+  for (let v = 0; v <= top; v += step) {
     root.append(svg("line", {x1: left, x2: W - 10, y1: y(v), y2: y(v), stroke: "#eef0f4"}),
       svg("text", {x: left - 4, y: y(v) + 4, "text-anchor": "end"}, String(v)));
   }
@@ -562,27 +563,31 @@ function rfShow(name, units) {
   ctx.drawImage(IMAGE, 0, 0, c.width, c.height);
   const rows = spatial === 1 ? [0, IMAGE.height - 1] : region[spatial - 2], cols = region[spatial - 1];
   const erows = spatial === 1 ? [0, IMAGE.height - 1] : extent[spatial - 2], ecols = extent[spatial - 1];
-  const box = (r, q, colour, dash) => {
+  const width = Math.max(2, Math.round(c.width / 400));
+  const box = (r, q, colour, dash, inset) => {     // outlined where it lies on the picture (clipped to it)
     if (r[0] === null || q[0] === null) return;
-    ctx.setLineDash(dash); ctx.strokeStyle = colour;
-    ctx.lineWidth = Math.max(2, Math.round(c.width / 400));
-    ctx.strokeRect(q[0] * sx + 1, r[0] * sy + 1, (q[1] - q[0] + 1) * sx - 2, (r[1] - r[0] + 1) * sy - 2);
+    const x0 = Math.max(q[0] * sx, 0), x1 = Math.min((q[1] + 1) * sx, c.width);
+    const y0 = Math.max(r[0] * sy, 0), y1 = Math.min((r[1] + 1) * sy, c.height);
+    if (x1 <= x0 || y1 <= y0) return;
+    ctx.setLineDash(dash); ctx.strokeStyle = colour; ctx.lineWidth = width;
+    const d = width / 2 + inset;
+    ctx.strokeRect(x0 + d, y0 + d, Math.max(x1 - x0 - 2 * d, 1), Math.max(y1 - y0 - 2 * d, 1));
   };
   ctx.fillStyle = "rgba(255, 48, 48, 0.18)";
   if (rows[0] !== null && cols[0] !== null) {
     const r0 = Math.max(rows[0], 0), c0 = Math.max(cols[0], 0);
     ctx.fillRect(c0 * sx, r0 * sy, (Math.min(cols[1], IMAGE.width - 1) - c0 + 1) * sx, (Math.min(rows[1], IMAGE.height - 1) - r0 + 1) * sy);
   }
-  box(rows, cols, "#ff3030", []);
-  box(erows, ecols, "#00e5ff", [5, 4]);
+  box(rows, cols, "#ff3030", [], 0);
+  box(erows, ecols, "#00e5ff", [5, 4], width + 1);
   const names = P.image.axes;
   const text = region.map((r, a) => r[0] === null ? `${names[a]}s: none` :
     `${names[a]}s ${r[0]}..${r[1]} (${r[1] - r[0] + 1}${r[0] < 0 || r[1] >= P.image.lengths[a] ? ", partly padding" : ""})` +
     (extent[a][0] !== r[0] || extent[a][1] !== r[1] ? `, reads ${extent[a][0]}..${extent[a][1]}` : ""));
   $("rf-text").replaceChildren(el("b", {}, `unit (${units.join(", ")}) of ${name}`), el("br"),
     "region: " + text.join("; "), el("br"),
-    el("span", {class: "hint"}, `red: its exact region (unclipped: beyond the border is padding); cyan dashed: what` +
-      ` it really reads, where that differs. Input: ${P.image.source}` + (P.image.depth !== null ? `, depth slice ${P.image.depth}` : "")));
+    el("span", {class: "hint"}, `red: its exact region where it lies on the input (the numbers: unclipped; beyond the border` +
+      ` is padding); cyan dashed: what it really reads. Input: ${P.image.source}` + (P.image.depth !== null ? `, depth slice ${P.image.depth}` : "")));
   $("rf-text").dataset.units = JSON.stringify(units);
   $("rf-text").dataset.region = JSON.stringify(region);
 }
