@@ -166,6 +166,18 @@ def test_a_long_1d_network_stays_small(tmp_path):
     assert len(page.encode()) < 1024 * 1024
 
 
+def test_an_onnx_model_is_reported_as_analyze_and_lint_read_it(tmp_path):
+    model = tmp_path / "tiny.onnx"
+    exported = invoke("export", "tiny", "-o", str(model))
+    assert exported.exit_code == 0, exported.output
+    payload = payload_of(page_of(str(model), tmp_path))
+    assert payload["analysis"] == json.loads(invoke("analyze", str(model), "--format", "json").stdout)
+    linted = json.loads(invoke("lint", str(model), "--format", "json").stdout)
+    for data in (linted, payload["lint"]):
+        data["summary"].pop("seconds")
+    assert payload["lint"] == linted and payload["lint"]["files"] == [str(model)]
+
+
 # --------------------------------------------------------------------------- the command is total
 
 def test_a_bad_spec_is_one_line(tmp_path):

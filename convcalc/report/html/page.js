@@ -238,7 +238,8 @@ function drawDiagram() {
     } else {
       const l = n.layer, lint = LINT.get(l.name), run = RUN.get(l.name);
       attrs = {class: "node" + (l.name === selected ? " selected" : "") + (lint ? " flagged" : ""),
-        "data-layer": l.name, onclick: () => select(l.name, false)};
+        "data-layer": l.name, onclick: () => select(l.name, false), onmouseenter: () => details(l.name),
+        onmouseleave: () => { if (selected) details(selected); else hint(); }};
       lines.push(["name", fit(l.name, 30)], ["", `${fit(l.type, 16)} · ${shape(l.output_shape)}`],
         ["", `${human(l.params)} params · ${human(l.macs)} MACs`]);
       if (run) extra.push(svg("text", {x: x + n.width - 8, y: y + 14, "text-anchor": "end",
@@ -345,6 +346,8 @@ function details(name) {
   box.replaceChildren(...parts);
   box.dataset.layer = name;
 }
+const HINT = $("details").innerHTML;
+function hint() { $("details").innerHTML = HINT; delete $("details").dataset.layer; }
 function algorithm(run) {
   if (run.folded) return "folded into the layer before";
   if (run.fused_into) return "added inside " + run.fused_into + "'s product";
