@@ -255,3 +255,19 @@ def test_ci_runs_the_readmes_test_command_which_installs_the_browser():
     assert (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1] == command
     assert command.startswith("bash scripts/install-test-deps && ")
     assert "apt-get install -y --no-install-recommends chromium" in (ROOT / "scripts" / "install-test-deps").read_text()
+
+
+def test_a_large_input_is_drawn_at_every_kth_position(tmp_path):
+    """A 3x2100x900 input (tiny takes any size): the picture keeps every 3rd position (2100 / 1024 rounded up), and
+    the regions stay in the input's own positions."""
+    from PIL import Image
+    import base64
+    import io
+
+    payload = payload_of(page_of("tiny", tmp_path, "--input-size", "3x2100x900"))
+    image = payload["image"]
+    assert image["lengths"] == [2100, 900] and image["step"] == 3
+    picture = Image.open(io.BytesIO(base64.b64decode(image["png"].split(",", 1)[1])))
+    assert picture.size == (300, 700)
+    regions = payload["regions"]
+    assert len(expand(regions["tables"][regions["layers"]["conv2d_1"]["region"][0]])) == 2100

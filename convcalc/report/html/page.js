@@ -528,8 +528,12 @@ function rfSetup() {
     `(${P.erf.units.join(", ")}), ${P.erf.samples} samples`), el("img", {src: P.erf.png, alt: "ERF heatmap"})));
 }
 function rfScale() { return Math.max(1, Math.min(8, Math.floor(448 / Math.max(IMAGE.width, 1)))) || 1; }
-// Canvas pixels per input position across and down: a 1-D input's strip is stretched to a twelfth of its width.
-function rfScales(c) { return [rfScale(), c.height / IMAGE.height]; }
+// A 1-D input's strip is stretched to a twelfth of its width.
+// Canvas pixels per input position across and down (the picture may show every k-th position of a large input).
+function rfScales(c) {
+  const n = P.image.lengths, spatial = n.length;
+  return [c.width / n[spatial - 1], spatial === 1 ? c.height : c.height / n[spatial - 2]];
+}
 function rfClick(ev) {
   const name = $("rf-layer").value, lengths = BY_NAME.get(name).output_shape.slice(1);
   const c = $("rf-canvas"), rect = c.getBoundingClientRect(), [sx, sy] = rfScales(c);
@@ -564,8 +568,9 @@ function rfShow(name, units) {
   const ctx = c.getContext("2d");
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(IMAGE, 0, 0, c.width, c.height);
-  const rows = spatial === 1 ? [0, IMAGE.height - 1] : region[spatial - 2], cols = region[spatial - 1];
-  const erows = spatial === 1 ? [0, IMAGE.height - 1] : extent[spatial - 2], ecols = extent[spatial - 1];
+  const rows = spatial === 1 ? [0, 0] : region[spatial - 2], cols = region[spatial - 1];
+  const erows = spatial === 1 ? [0, 0] : extent[spatial - 2], ecols = extent[spatial - 1];
+  const height = spatial === 1 ? 1 : P.image.lengths[spatial - 2], across = P.image.lengths[spatial - 1];
   const width = Math.max(2, Math.round(c.width / 400));
   const box = (r, q, colour, dash, inset) => {     // outlined where it lies on the picture (clipped to it)
     if (r[0] === null || q[0] === null) return;
@@ -579,10 +584,17 @@ function rfShow(name, units) {
   ctx.fillStyle = "rgba(255, 48, 48, 0.18)";
   if (rows[0] !== null && cols[0] !== null) {
     const r0 = Math.max(rows[0], 0), c0 = Math.max(cols[0], 0);
-    ctx.fillRect(c0 * sx, r0 * sy, (Math.min(cols[1], IMAGE.width - 1) - c0 + 1) * sx, (Math.min(rows[1], IMAGE.height - 1) - r0 + 1) * sy);
+    ctx.fillRect(c0 * sx, r0 * sy, (Math.min(cols[1], across - 1) - c0 + 1) * sx, (Math.min(rows[1], height - 1) - r0 + 1) * sy);
   }
   box(rows, cols, "#ff3030", [], 0);
   box(erows, ecols, "#00e5ff", [5, 4], width + 1);
+  if (rows[0] !== null && cols[0] !== null && Math.min((cols[1] - cols[0] + 1) * sx, (rows[1] - rows[0] + 1) * sy) < 12) {
+    const cx = (cols[0] + cols[1] + 1) / 2 * sx, cy = (rows[0] + rows[1] + 1) / 2 * sy;   // a small region: a crosshair
+    ctx.setLineDash([]); ctx.strokeStyle = "#ff3030"; ctx.lineWidth = 2;
+    ctx.beginPath();
+    for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) { ctx.moveTo(cx + 6 * dx, cy + 6 * dy); ctx.lineTo(cx + 16 * dx, cy + 16 * dy); }
+    ctx.stroke();
+  }
   const names = P.image.axes;
   const text = region.map((r, a) => r[0] === null ? `${names[a]}s: none` :
     `${names[a]}s ${r[0]}..${r[1]} (${r[1] - r[0] + 1}${r[0] < 0 || r[1] >= P.image.lengths[a] ? ", partly padding" : ""})` +
@@ -590,7 +602,8 @@ function rfShow(name, units) {
   $("rf-text").replaceChildren(el("b", {}, `unit (${units.join(", ")}) of ${name}`), el("br"),
     "region: " + text.join("; "), el("br"),
     el("span", {class: "hint"}, `red: its exact region where it lies on the input (the numbers: unclipped; beyond the border` +
-      ` is padding); cyan dashed: what it really reads. Input: ${P.image.source}` + (P.image.depth !== null ? `, depth slice ${P.image.depth}` : "")));
+      ` is padding); cyan dashed: what it really reads. Input: ${P.image.source}` + (P.image.depth !== null ? `, depth slice ${P.image.depth}` : "") +
+      (P.image.step > 1 ? ` (drawn at every ${P.image.step}th position)` : "")));
   $("rf-text").dataset.units = JSON.stringify(units);
   $("rf-text").dataset.region = JSON.stringify(region);
 }

@@ -136,21 +136,27 @@ def region_tables(summary: Summary) -> dict[str, Any]:
     return {"tables": tables, "layers": layers, "skipped": skipped}
 
 
+PICTURE_SIDE = 1024         # the input picture keeps every k-th position so that at most this many are left (1-D: 8x)
+
+
 def input_picture(image: np.ndarray) -> Optional[dict[str, Any]]:
     """The input the regions are drawn on: [C, H, W] as an RGB PNG; [C, D, H, W]: its middle depth slice; [C, L]:
-    a strip of the signal (grey levels, 24 pixels high); None for a vector (no spatial axes, no regions)."""
+    a strip of the signal (grey levels, 24 pixels high); None for a vector (no spatial axes, no regions). A large
+    input keeps every ``step``-th position (``lengths`` are the input's own, in which regions are given)."""
     spatial = image.shape[1:]
     if not spatial:
         return None
+    step = max(1, -(-max(spatial[-2:]) // (PICTURE_SIDE * (8 if len(spatial) == 1 else 1))))
     if len(spatial) == 1:
-        strip = np.repeat(image[:, None, :], 24, axis=1)
-        return {"png": png_url(_rgb(strip)), "axes": ["position"], "depth": None, "lengths": list(spatial)}
+        strip = np.repeat(image[:, None, ::step], 24, axis=1)
+        return {"png": png_url(_rgb(strip)), "axes": ["position"], "depth": None, "lengths": list(spatial),
+                "step": step}
     depth = None
     if len(spatial) == 3:
         depth = spatial[0] // 2
         image = image[:, depth]
-    return {"png": png_url(_rgb(image)), "axes": ["depth", "row", "column"][-len(spatial):], "depth": depth,
-            "lengths": list(spatial)}
+    return {"png": png_url(_rgb(image[:, ::step, ::step])), "axes": ["depth", "row", "column"][-len(spatial):],
+            "depth": depth, "lengths": list(spatial), "step": step}
 
 
 def build_payload(summary: Summary, *, source: str, image: np.ndarray, image_source: str,
@@ -179,5 +185,5 @@ def build_payload(summary: Summary, *, source: str, image: np.ndarray, image_sou
     }
 
 
-__all__ = ["PAYLOAD_VERSION", "build_payload", "growth_json", "input_picture", "layer_notes", "plain", "png_url",
+__all__ = ["PAYLOAD_VERSION", "PICTURE_SIDE", "build_payload", "growth_json", "input_picture", "layer_notes", "plain", "png_url",
            "progressions", "region_tables"]
