@@ -86,6 +86,14 @@ def test_the_vendored_layout_library_is_the_pinned_release():
     assert 'version:re' in text.replace(" ", "") or "3.1.4" in text
 
 
+def test_the_scripts_are_all_joined():
+    from convcalc.report.html.page import SCRIPTS, script
+    folder = ROOT / "convcalc" / "report" / "html"
+    assert sorted(SCRIPTS) == sorted(p.name for p in folder.glob("*.js"))
+    text = script()
+    assert all((folder / name).read_text(encoding="utf-8") in text for name in SCRIPTS)
+
+
 def test_script_json_cannot_end_its_element():
     data = {"name": "</script><script>alert(1)</script>", "note": "a & b <!-- c", "line": "\u2028"}
     text = script_json(data)
@@ -245,7 +253,7 @@ def test_the_wheel_carries_the_page_and_the_layout_library(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     names = set(zipfile.ZipFile(tmp_path / done.stdout.strip().splitlines()[-1]).namelist())
     assert {"convcalc/report/assets/dagre.min.js", "convcalc/report/assets/LICENSE.dagre",
-            "convcalc/report/assets/README.md", "convcalc/report/html/page.html", "convcalc/report/html/page.js",
+            "convcalc/report/assets/README.md", "convcalc/report/html/page.html", "convcalc/report/html/page_start.js",
             "convcalc/report/html/page.css", "convcalc/report/html/payload.py"} <= names
 
 

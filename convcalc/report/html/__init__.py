@@ -3,7 +3,7 @@ vendored @dagrejs/dagre), the per-layer table, totals, cost charts, receptive fi
 and, on request, the executor's checks.
 
 ``payload`` gathers the library's results into JSON-able data, ``page`` inlines them with the style sheet, script
-(``page.css``, ``page.js``, ``page.html``) and layout library into one page, ``build`` is the one call that does
+(``page.css``, ``page_*.js``, ``page.html``) and layout library into one page, ``build`` is the one call that does
 both (`report_page`). Nothing here prints or writes files; it imports the stages before ``report``.
 """
 

@@ -9,6 +9,8 @@ from importlib import resources
 from typing import Any
 
 ASSET = "dagre.min.js"              # @dagrejs/dagre, the layered-DAG layout (assets/README.md: version, licence)
+SCRIPTS = ("page_common.js", "page_diagram.js", "page_details.js", "page_table.js", "page_fields.js",
+           "page_start.js")         # the page's script, in this order, inside one function (names shared, none global)
 
 
 def _text(package: str, name: str) -> str:
@@ -29,6 +31,13 @@ def script_json(data: Any) -> str:
         .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
+def script() -> str:
+    """The page's script: SCRIPTS joined inside one strict-mode function, so they share their names and leave only
+    ``window.convcalcReport`` (what the page exposes to tests and users) behind."""
+    body = "\n".join(_text(__package__, name) for name in SCRIPTS)
+    return '"use strict";\n(function () {\n' + body + "})();\n"
+
+
 def render_page(payload: dict[str, Any]) -> str:
     """The HTML text of the report of ``payload`` (`payload.build_payload`)."""
     page = _text(__package__, "page.html")
@@ -36,7 +45,7 @@ def render_page(payload: dict[str, Any]) -> str:
         "TITLE": html.escape(f"convcalc report: {payload['analysis']['name']}"),
         "STYLE": _text(__package__, "page.css"),
         "LAYOUT": layout_library().replace("</script", "<\\/script"),
-        "SCRIPT": _text(__package__, "page.js"),
+        "SCRIPT": script(),
         "PAYLOAD": script_json(payload),
     }
     for key, value in parts.items():
@@ -44,4 +53,4 @@ def render_page(payload: dict[str, Any]) -> str:
     return page
 
 
-__all__ = ["ASSET", "layout_library", "render_page", "script_json"]
+__all__ = ["ASSET", "SCRIPTS", "layout_library", "render_page", "script", "script_json"]
