@@ -36,6 +36,19 @@ function colourScale(values) {
   };
 }
 function fit(text, chars) { return text.length <= chars ? text : "…" + text.slice(text.length - chars + 1); }
+// ``text`` cut from the left ("…" and its end: a layer's own name is at the end) to fit ``px`` pixels in ``font``.
+const MEASURE = document.createElement("canvas").getContext("2d");
+const FAMILY = getComputedStyle(document.body).fontFamily;
+function fitPx(text, px, font) {
+  MEASURE.font = `${font} ${FAMILY}`;
+  if (MEASURE.measureText(text).width <= px) return text;
+  let lo = 0, hi = text.length;                     // the most characters of the end that fit after "…"
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (MEASURE.measureText("…" + text.slice(text.length - mid)).width <= px) lo = mid; else hi = mid - 1;
+  }
+  return "…" + text.slice(text.length - lo);
+}
 
 function drawDiagram() {
   const t0 = performance.now();
@@ -132,8 +145,8 @@ function drawDiagram() {
       const group = n.group, out = BY_NAME.get(group.output);
       const count = LAYERS.filter((l) => l.groups.includes(group.name)).length;
       attrs = {class: "node group", "data-group": group.name, onclick: () => openGroup(group.name)};
-      lines.push(["name", "▸ " + fit(group.name, 22) + "  " + fit(group.type, 14)],
-        ["", `${count} layers · ${out ? shape(out.output_shape) : ""}`],
+      lines.push(["name", "▸ " + fitPx(group.name, n.width - 28, "600 12px")],
+        ["", fitPx(`${group.type} · ${count} layers · ${out ? shape(out.output_shape) : ""}`, n.width - 16, "11px")],
         ["", `${human(group.params)} params · ${human(group.macs)} MACs`]);
       extra.push(svg("rect", {class: "outer", x: x - 3, y: y - 3, width: n.width + 6, height: n.height + 6,
         fill: "none"}));
@@ -142,7 +155,8 @@ function drawDiagram() {
       attrs = {class: "node" + (l.name === selected ? " selected" : "") + (lint ? " flagged" : ""),
         "data-layer": l.name, onclick: () => select(l.name, false), onmouseenter: () => details(l.name),
         onmouseleave: () => { if (selected) details(selected); else hint(); }};
-      lines.push(["name", fit(l.name, 30)], ["", `${fit(l.type, 16)} · ${shape(l.output_shape)}`],
+      lines.push(["name", fitPx(l.name, n.width - (run ? 30 : 16), "600 12px")],
+        ["", fitPx(`${l.type} · ${shape(l.output_shape)}`, n.width - 16, "11px")],
         ["", `${human(l.params)} params · ${human(l.macs)} MACs`]);
       if (run) extra.push(svg("text", {x: x + n.width - 8, y: y + 14, "text-anchor": "end",
         class: "badge " + (runOk(run) ? "ok" : "bad"), fill: runOk(run) ? "#2f855a" : "#c53030"}, runOk(run) ? "✓" : "✗"));
