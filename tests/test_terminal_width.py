@@ -371,9 +371,15 @@ def test_names_lose_their_indentation_first_then_their_middle_and_stay_different
     relus = [f"backbone.layer{b}.{i}.relu_3" for b in (1, 2, 3) for i in (0, 1, 2)]
     shown = shorten_names(relus, 12)
     assert len(set(shown)) == len(relus) and all(len(s) <= 12 for s in shown), shown
+    # names that differ in several places (inception's branches): every one kept apart at 15 characters
+    dense = [f"Mixed_{block}.Branch_{b}.Conv2d_0{c}_{k}.{part}" for block in ("5b", "5c", "6b", "6c", "7a")
+             for b in (0, 1, 2) for c in "abcd" for k in ("1x1", "7x1", "1x7") for part in ("Conv2D", "BatchNorm", "Relu")]
+    shown = shorten_names(dense, 15)
+    assert len(set(shown)) == len(dense) and all(len(s) <= 15 for s in shown), \
+        [s for s in shown if shown.count(s) > 1][:4]
 
 
-@pytest.mark.parametrize("model", ["resnet50", "deeplabv3_resnet50"])
+@pytest.mark.parametrize("model", ["resnet50", "deeplabv3_resnet50", "inception_v3", "zoo:tfslim/inception_v3"])
 @pytest.mark.parametrize("width", [60, 80])
 def test_analyze_names_at_narrow_widths_tell_the_layers_apart(model, width):
     text = invoke(["analyze", model, "--width", str(width)]).stdout
