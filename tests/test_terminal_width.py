@@ -40,13 +40,14 @@ COMMANDS = {
     "lint": ["lint", *LINTED],
     "zoo": ["zoo"],
     "layers": ["layers"],
+    "layers --long": ["layers", "--long"],
     "layers TYPE": ["layers", "Conv2d"],
     "calc cost": ["calc", "cost", "--in", "128x56x56", "--out-channels", "256", "-k", "3"],
     "calc rf": ["calc", "rf", "conv3 s1, conv3 d2, pool2 s2, conv3"],
     "calc padding": ["calc", "padding", "-k", "3", "-s", "2", "--in", "224x100", "--out", "112x49"],
 }
 NAMES = {"name", "layer", "model"}                 # shortened in the middle, never wrapped
-PROSE = {"notes", "detail", "in padding", "what it does", "meaning", "published", "variant", "made of",
+PROSE = {"notes", "detail", "in padding", "what it does", "meaning", "published", "variant", "made of", "types",
          "PyTorch (symmetric)"}                    # wrap between words (or fold a word without a number)
 CHANGING = {"ms"}                                  # run's timings differ from run to run
 
@@ -239,7 +240,7 @@ def expected_columns(command: str) -> dict[str, list[str]]:
     return {}
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("lint", "layers", "layers TYPE")])
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("lint", "layers", "layers --long", "layers TYPE")])
 def test_the_full_table_holds_the_json_numbers(command):
     (full, *_) = [t for t in tables(wide(command)) if set(expected_columns(command)) <= set(t["headers"])]
     assert full["left_out"] == []
@@ -261,9 +262,47 @@ def test_the_layers_tables_hold_the_registry():
     assert values(full["columns"]["argument"]) == list(conv.arguments)
     assert values(full["columns"]["default"]) == ["required" if a.default is REQUIRED else json.dumps(a.default)
                                                   for a in conv.arguments.values()]
-    (listing,) = tables(wide("layers"))
+    (listing,) = tables(wide("layers --long"))
     text = "".join(listing["columns"]["type"]).replace(" ", "")
     assert all(t.type_name in text for t in layer_types())
+
+
+def listed_types(text: str) -> list[str]:
+    """The type names of `convcalc layers`' family table, 'AvgPool1d/2d/3d' read as three."""
+    (listing,) = tables(text)
+    names = []
+    for entry in " ".join(values(listing["columns"]["types"])).replace(",", " ").split():
+        stem, *dims = entry.split("/")
+        names.append(stem)
+        names += [stem[:-2] + dim for dim in dims]
+    return names
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_layers_lists_every_type_once_by_family_in_a_screen(width):
+    from convcalc.layers import layer_types
+
+    text = fitted("layers", width, "COLUMNS")
+    assert sorted(listed_types(text)) == sorted(t.type_name for t in layer_types())
+    assert len(text.splitlines()) <= {60: 50, 80: 36, 100: 30, 160: 22}[width], len(text.splitlines())
+    (listing,) = tables(text)
+    assert "convolution" in values(listing["columns"]["family"])
+
+
+def test_layers_json_holds_the_registry():
+    from convcalc.layers import REQUIRED, layer_types
+    from convcalc.report.layers import family_of
+
+    data = as_json("layers")
+    assert data["schema_version"] == 1
+    assert [t["type"] for t in data["types"]] == [t.type_name for t in layer_types()]
+    (conv,) = [t for t in data["types"] if t["type"] == "Conv2d"]
+    assert conv["family"] == family_of("Conv2d") == "convolution"
+    (registered,) = [t for t in layer_types() if t.type_name == "Conv2d"]
+    assert [a["name"] for a in conv["arguments"]] == list(registered.arguments)
+    assert [a["required"] for a in conv["arguments"]] == [a.default is REQUIRED for a in registered.arguments.values()]
+    one = json.loads(invoke(["layers", "conv2d", "--format", "json"]).stdout)
+    assert one == conv
 
 
 # --------------------------------------------------------------------------- fitted: as wide as asked, nothing cut
