@@ -448,7 +448,7 @@ def test_calc_alone_prints_its_help_and_a_missing_value_names_the_command():
 def test_prose_wraps_between_words_or_after_a_hyphen_never_inside_a_word():
     cost = invoke(["calc", "cost", "--in", "128x56x56", "--out-channels", "256", "-k", "3", "--width", "60"]).stdout
     assert "│ depthwise-     │" in cost and "sepa" not in cost.replace("separable", "")
-    listing = invoke(["layers", "--width", "80"]).stdout
+    listing = invoke(["layers", "--long", "--width", "80"]).stdout
     (table,) = tables(listing)
     assert max(cell_len(c) for c in table["columns"]["type"]) <= 24        # the aliases are in the description
     assert "(torch.nn.AdaptiveAvgPoolNd)" in listing

@@ -17,6 +17,7 @@ from ..errors import ConvcalcError
 from ..spec.load import parse_shape_text
 from .common import EXIT_CHECK_FAILED, app, errors_to_exit, table_console, wide_option, width_option
 
+PROSE_WIDTH = 100           # prose's line length where no width is given
 MAX_PRINT_WIDTH = 240       # characters of a matrix row that still print (wider: --png or --format json)
 MAX_PRINT_ROWS = 256
 PADDING_WORDS = ("valid", "same", "full", "tf_same")
@@ -144,7 +145,9 @@ def explain_command(
         sys.stdout.write(json_text(explain_json(study)))
     else:
         console, fit_width = table_console(width, wide)
-        console.print(explain_text(study, numbers, show_matrix=printable, width=fit_width), crop=False)
+        # prose without a width to fit (--wide, or piped without COLUMNS) wraps at 100 columns, a line one reads
+        console.print(explain_text(study, numbers, show_matrix=printable, width=fit_width,
+                                   prose=min(console.width, PROSE_WIDTH)), crop=False)
         if png is not None:
             console.print(f"the matrix's sparsity pattern written to {png}", markup=False, crop=False)
     if not study.ok:
