@@ -326,3 +326,13 @@ def test_explain_prose_wraps_as_paragraphs_with_hanging_indents(width):
     scipy = next(i for i, line in enumerate(lines) if line.startswith("  With stride 1"))
     assert all(line.startswith("  ") for line in lines[scipy:]), lines[scipy:]
     assert " ".join(" ".join(lines[scipy:]).split()).endswith("the cross-correlation Conv2d computes.")
+
+
+def test_explain_takes_the_calculator_s_short_options():
+    """`convcalc explain` takes a conv as `convcalc calc` does: -i/--in and -o/--out-channels (explain refused -o)."""
+    short = RUNNER.invoke(app, ["explain", "conv2d", "-i", "2x5x5", "-k", "3", "-o", "2", "-s", "2", "-p", "1",
+                                "--format", "json"])
+    assert short.exit_code == 0, short.output
+    data = json.loads(short.output)
+    assert data["input_shape"] == [2, 5, 5] and data["output_shape"] == [2, 3, 3]
+    assert list(np.shape(data["weight"])) == [2, 2, 3, 3]

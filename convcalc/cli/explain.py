@@ -87,14 +87,14 @@ def kernel_values(text: Optional[str], dims: int) -> Optional[np.ndarray]:
 @app.command(name="explain")
 def explain_command(
     layer: Kind = typer.Argument(..., case_sensitive=False, metavar="LAYER", help="The layer to explain."),
-    in_: str = typer.Option(..., "--in", metavar="CxHxW",
+    in_: str = typer.Option(..., "--in", "-i", metavar="CxHxW",
                             help="Input shape, channels first (HxW: one channel; 4: 4x4)."),
     kernel_size: str = typer.Option(..., "--kernel-size", "-k", metavar="K", help="Kernel size: 3, or one per axis: 1x3."),
     stride: str = typer.Option("1", "--stride", "-s", metavar="S", help="Stride (per axis: 2x1)."),
     padding: str = typer.Option("0", "--padding", "-p", metavar="P", help="Padding: 1, 1x0, or valid, same, full, tf_same."),
     dilation: str = typer.Option("1", "--dilation", "-d", metavar="D", help="Dilation (per axis: 2x1)."),
     groups: int = typer.Option(1, "--groups", "-g", metavar="G", help="Groups."),
-    out_channels: int = typer.Option(1, "--out-channels", metavar="N", help="Output channels."),
+    out_channels: int = typer.Option(1, "--out-channels", "-o", metavar="N", help="Output channels."),
     output_padding: Optional[str] = typer.Option(None, "--output-padding", metavar="OP",
                                                   help="Transposed convs: output_padding."),
     kernel: Optional[str] = typer.Option(None, "--kernel", metavar="VALUES",
