@@ -262,3 +262,21 @@ def test_the_spec_arguments_complete_files_and_zoo_names(empty_directory):
 def test_a_file_named_like_a_zoo_model_is_offered_once(empty_directory):
     (empty_directory / "tiny").mkdir()
     assert complete("convcalc analyze tin") == ["tiny/"]
+
+
+def test_readme_examples_of_the_spec_commands_name_zoo_models():
+    """The README's examples of analyze, run, rf and export are typed from any directory (an installed wheel has no
+    specs/ folder): each names a zoo model, which the zoo has. lint's CI examples keep a project's own specs/."""
+    from pathlib import Path
+
+    from convcalc.spec.zoo import zoo_names
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", readme, re.S)
+    commands = [line.lstrip("$ ").split() for block in blocks for line in block.splitlines()
+                if re.match(r"\$? ?convcalc (analyze|run|rf|export) ", line)]
+    assert len(commands) >= 15
+    named = [words[2] for words in commands if not words[2].startswith("-")]
+    files = [n for n in named if n.endswith((".onnx", ".yaml")) or n in ("-", "net.yaml")]
+    assert not [n for n in named if n.startswith("specs/")], named
+    assert set(named) - set(files) <= set(zoo_names()) | {"SPEC"}, set(named) - set(files) - set(zoo_names())
