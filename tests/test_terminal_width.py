@@ -232,7 +232,7 @@ def expected_columns(command: str) -> dict[str, list[str]]:
     if command == "calc padding":
         axes = data["axes"]
         return {"in → out": [f"{a['input']} → {a['output']}" for a in axes],
-                "TF SAME (lo, hi)": [f"({a['tf_same'][0]}, {a['tf_same'][1]})" for a in axes]}
+                "asymmetric (lo, hi)": [f"({a['tf_same'][0]}, {a['tf_same'][1]})" for a in axes]}   # --out given
     if command == "zoo":
         models = data["models"]
         return {"input": [shape(m["input_shape"]) for m in models], "params": [f"{m['params']:,}" for m in models],
