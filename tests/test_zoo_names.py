@@ -280,3 +280,18 @@ def test_readme_examples_of_the_spec_commands_name_zoo_models():
     files = [n for n in named if n.endswith((".onnx", ".yaml")) or n in ("-", "net.yaml")]
     assert not [n for n in named if n.startswith("specs/")], named
     assert set(named) - set(files) <= set(zoo_names()) | {"SPEC"}, set(named) - set(files) - set(zoo_names())
+
+
+def test_rf_help_s_overlay_example_works_with_any_photo(empty_directory):
+    """`convcalc rf --help`'s overlay example, typed with a photo of any size (100x130 here), draws the overlay: it
+    resizes the photo to a size U-Net takes (without --input-size, a 100x130 photo was refused)."""
+    import shlex
+
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray((np.random.default_rng(0).random((100, 130, 3)) * 255).astype("uint8")).save("photo.png")
+    (line,) = [line.strip() for line in invoke("rf", "--help").output.splitlines() if "--overlay rf.png" in line]
+    done = invoke(*shlex.split(line)[1:])
+    assert done.exit_code == 0, done.output
+    assert (empty_directory / "rf.png").exists()
