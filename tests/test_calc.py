@@ -459,3 +459,13 @@ def test_padding_refuses_sizes_past_the_layers_limit_in_one_line(args, message):
     """A target or stride past what a layer takes was a LayerArgError traceback from the answer's check."""
     result = RUNNER.invoke(app, ["calc", "padding", "-k", "3", "--in", "64", *args])
     assert result.exit_code == 2 and result.stderr.startswith(message), result.output
+
+
+def test_padding_names_the_split_tf_same_only_when_the_size_is_same_s():
+    """With --out the (lo, hi) pads are not TF SAME's (SAME gives ⌈in/s⌉, not 20 from 10): the column and the
+    legend say 'asymmetric'; with --same (the default) they say TF SAME."""
+    given = RUNNER.invoke(app, ["calc", "padding", "-k", "3", "--in", "10", "--out", "20"]).output
+    assert "asymmetric (lo, hi)" in given and "TF SAME (lo, hi)" not in given
+    assert "as TF SAME splits it" in " ".join(given.split())
+    same = RUNNER.invoke(app, ["calc", "padding", "-k", "3", "--in", "10"]).output
+    assert "TF SAME (lo, hi)" in same and "asymmetric" not in same

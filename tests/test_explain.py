@@ -297,3 +297,42 @@ def test_the_scipy_note_states_the_relation_of_the_example_shown():
             " scipy.signal.correlate2d(numpy.pad(x[c], 1), w[0, c], mode='valid')[::2, ::2] is the cross-correlation"
             " Conv2d computes, and Σ_c scipy.signal.convolve2d(numpy.pad(x[c], 1), w[0, c], mode='valid')[::2, ::2]"
             " its true convolution.") in padded
+
+
+@pytest.mark.parametrize("width", [60, 80, 100])
+def test_explain_prose_wraps_as_paragraphs_with_hanging_indents(width):
+    """A sentence wrapped into the width keeps its indentation on every line (it broke into an unindented stub:
+    'max' / '|difference| = 0', 'is this' / 'true convolution'), and a check's 'max |difference| = N' stays whole."""
+    import re
+
+    from rich.cells import cell_len
+
+    text = RUNNER.invoke(app, ["explain", "conv2d", "--in", "4x4", "-k", "3", "--width", str(width)]).output
+    lines = text.splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    checks = [i for i, line in enumerate(lines) if line.startswith(("  ✓ ", "  ✗ "))]
+    assert len(checks) == 6
+    assert text.count("max |difference| = 0") == 6
+    for i in checks:                      # a check's further lines are indented under its statement
+        statement = [lines[i]]
+        for follow in lines[i + 1:]:
+            if not follow.startswith("    ") or re.match(r"    w\d+=", follow):     # a kernel's lines
+                break
+            statement.append(follow)
+        assert " ".join(statement).endswith("max |difference| = 0"), statement
+    for i, line in enumerate(lines):      # a vector wrapped goes on under its first value
+        if " = [" in line and not line.rstrip().endswith("]"):
+            assert lines[i + 1].startswith(" " * line.index("[")), (line, lines[i + 1])
+    scipy = next(i for i, line in enumerate(lines) if line.startswith("  With stride 1"))
+    assert all(line.startswith("  ") for line in lines[scipy:]), lines[scipy:]
+    assert " ".join(" ".join(lines[scipy:]).split()).endswith("the cross-correlation Conv2d computes.")
+
+
+def test_explain_takes_the_calculator_s_short_options():
+    """`convcalc explain` takes a conv as `convcalc calc` does: -i/--in and -o/--out-channels (explain refused -o)."""
+    short = RUNNER.invoke(app, ["explain", "conv2d", "-i", "2x5x5", "-k", "3", "-o", "2", "-s", "2", "-p", "1",
+                                "--format", "json"])
+    assert short.exit_code == 0, short.output
+    data = json.loads(short.output)
+    assert data["input_shape"] == [2, 5, 5] and data["output_shape"] == [2, 3, 3]
+    assert list(np.shape(data["weight"])) == [2, 2, 3, 3]

@@ -61,7 +61,7 @@ def test_markup_in_the_spec_name_is_printed_literally_in_titles(tmp_path):
 
 def test_layer_docs_keep_their_brackets():
     """`convcalc layers` rendered registry text as markup: PixelShuffle's `out[c, h·r+a, w·r+b]` vanished."""
-    result = invoke("layers")
+    result = invoke("layers", "--long")
     assert result.exit_code == 0
     assert "out[c, h·r+a, w·r+b]" in result.stdout.replace("\n", "").replace("│", "").replace("  ", " ") or \
         "out[c," in result.stdout

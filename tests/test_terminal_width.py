@@ -40,13 +40,14 @@ COMMANDS = {
     "lint": ["lint", *LINTED],
     "zoo": ["zoo"],
     "layers": ["layers"],
+    "layers --long": ["layers", "--long"],
     "layers TYPE": ["layers", "Conv2d"],
     "calc cost": ["calc", "cost", "--in", "128x56x56", "--out-channels", "256", "-k", "3"],
     "calc rf": ["calc", "rf", "conv3 s1, conv3 d2, pool2 s2, conv3"],
     "calc padding": ["calc", "padding", "-k", "3", "-s", "2", "--in", "224x100", "--out", "112x49"],
 }
 NAMES = {"name", "layer", "model"}                 # shortened in the middle, never wrapped
-PROSE = {"notes", "detail", "in padding", "what it does", "meaning", "published", "variant", "made of",
+PROSE = {"notes", "detail", "in padding", "what it does", "meaning", "published", "variant", "made of", "types",
          "PyTorch (symmetric)"}                    # wrap between words (or fold a word without a number)
 CHANGING = {"ms"}                                  # run's timings differ from run to run
 
@@ -231,7 +232,7 @@ def expected_columns(command: str) -> dict[str, list[str]]:
     if command == "calc padding":
         axes = data["axes"]
         return {"in → out": [f"{a['input']} → {a['output']}" for a in axes],
-                "TF SAME (lo, hi)": [f"({a['tf_same'][0]}, {a['tf_same'][1]})" for a in axes]}
+                "asymmetric (lo, hi)": [f"({a['tf_same'][0]}, {a['tf_same'][1]})" for a in axes]}   # --out given
     if command == "zoo":
         models = data["models"]
         return {"input": [shape(m["input_shape"]) for m in models], "params": [f"{m['params']:,}" for m in models],
@@ -239,7 +240,7 @@ def expected_columns(command: str) -> dict[str, list[str]]:
     return {}
 
 
-@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("lint", "layers", "layers TYPE")])
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c not in ("lint", "layers", "layers --long", "layers TYPE")])
 def test_the_full_table_holds_the_json_numbers(command):
     (full, *_) = [t for t in tables(wide(command)) if set(expected_columns(command)) <= set(t["headers"])]
     assert full["left_out"] == []
@@ -261,9 +262,47 @@ def test_the_layers_tables_hold_the_registry():
     assert values(full["columns"]["argument"]) == list(conv.arguments)
     assert values(full["columns"]["default"]) == ["required" if a.default is REQUIRED else json.dumps(a.default)
                                                   for a in conv.arguments.values()]
-    (listing,) = tables(wide("layers"))
+    (listing,) = tables(wide("layers --long"))
     text = "".join(listing["columns"]["type"]).replace(" ", "")
     assert all(t.type_name in text for t in layer_types())
+
+
+def listed_types(text: str) -> list[str]:
+    """The type names of `convcalc layers`' family table, 'AvgPool1d/2d/3d' read as three."""
+    (listing,) = tables(text)
+    names = []
+    for entry in " ".join(values(listing["columns"]["types"])).replace(",", " ").split():
+        stem, *dims = entry.split("/")
+        names.append(stem)
+        names += [stem[:-2] + dim for dim in dims]
+    return names
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_layers_lists_every_type_once_by_family_in_a_screen(width):
+    from convcalc.layers import layer_types
+
+    text = fitted("layers", width, "COLUMNS")
+    assert sorted(listed_types(text)) == sorted(t.type_name for t in layer_types())
+    assert len(text.splitlines()) <= {60: 50, 80: 36, 100: 30, 160: 22}[width], len(text.splitlines())
+    (listing,) = tables(text)
+    assert "convolution" in values(listing["columns"]["family"])
+
+
+def test_layers_json_holds_the_registry():
+    from convcalc.layers import REQUIRED, layer_types
+    from convcalc.report.layers import family_of
+
+    data = as_json("layers")
+    assert data["schema_version"] == 1
+    assert [t["type"] for t in data["types"]] == [t.type_name for t in layer_types()]
+    (conv,) = [t for t in data["types"] if t["type"] == "Conv2d"]
+    assert conv["family"] == family_of("Conv2d") == "convolution"
+    (registered,) = [t for t in layer_types() if t.type_name == "Conv2d"]
+    assert [a["name"] for a in conv["arguments"]] == list(registered.arguments)
+    assert [a["required"] for a in conv["arguments"]] == [a.default is REQUIRED for a in registered.arguments.values()]
+    one = json.loads(invoke(["layers", "conv2d", "--format", "json"]).stdout)
+    assert one == conv
 
 
 # --------------------------------------------------------------------------- fitted: as wide as asked, nothing cut
@@ -371,9 +410,15 @@ def test_names_lose_their_indentation_first_then_their_middle_and_stay_different
     relus = [f"backbone.layer{b}.{i}.relu_3" for b in (1, 2, 3) for i in (0, 1, 2)]
     shown = shorten_names(relus, 12)
     assert len(set(shown)) == len(relus) and all(len(s) <= 12 for s in shown), shown
+    # names that differ in several places (inception's branches): every one kept apart at 15 characters
+    dense = [f"Mixed_{block}.Branch_{b}.Conv2d_0{c}_{k}.{part}" for block in ("5b", "5c", "6b", "6c", "7a")
+             for b in (0, 1, 2) for c in "abcd" for k in ("1x1", "7x1", "1x7") for part in ("Conv2D", "BatchNorm", "Relu")]
+    shown = shorten_names(dense, 15)
+    assert len(set(shown)) == len(dense) and all(len(s) <= 15 for s in shown), \
+        [s for s in shown if shown.count(s) > 1][:4]
 
 
-@pytest.mark.parametrize("model", ["resnet50", "deeplabv3_resnet50"])
+@pytest.mark.parametrize("model", ["resnet50", "deeplabv3_resnet50", "inception_v3", "zoo:tfslim/inception_v3"])
 @pytest.mark.parametrize("width", [60, 80])
 def test_analyze_names_at_narrow_widths_tell_the_layers_apart(model, width):
     text = invoke(["analyze", model, "--width", str(width)]).stdout
@@ -403,7 +448,7 @@ def test_calc_alone_prints_its_help_and_a_missing_value_names_the_command():
 def test_prose_wraps_between_words_or_after_a_hyphen_never_inside_a_word():
     cost = invoke(["calc", "cost", "--in", "128x56x56", "--out-channels", "256", "-k", "3", "--width", "60"]).stdout
     assert "│ depthwise-     │" in cost and "sepa" not in cost.replace("separable", "")
-    listing = invoke(["layers", "--width", "80"]).stdout
+    listing = invoke(["layers", "--long", "--width", "80"]).stdout
     (table,) = tables(listing)
     assert max(cell_len(c) for c in table["columns"]["type"]) <= 24        # the aliases are in the description
     assert "(torch.nn.AdaptiveAvgPoolNd)" in listing

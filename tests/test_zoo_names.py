@@ -262,3 +262,36 @@ def test_the_spec_arguments_complete_files_and_zoo_names(empty_directory):
 def test_a_file_named_like_a_zoo_model_is_offered_once(empty_directory):
     (empty_directory / "tiny").mkdir()
     assert complete("convcalc analyze tin") == ["tiny/"]
+
+
+def test_readme_examples_of_the_spec_commands_name_zoo_models():
+    """The README's examples of analyze, run, rf and export are typed from any directory (an installed wheel has no
+    specs/ folder): each names a zoo model, which the zoo has. lint's CI examples keep a project's own specs/."""
+    from pathlib import Path
+
+    from convcalc.spec.zoo import zoo_names
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", readme, re.S)
+    commands = [line.lstrip("$ ").split() for block in blocks for line in block.splitlines()
+                if re.match(r"\$? ?convcalc (analyze|run|rf|export) ", line)]
+    assert len(commands) >= 15
+    named = [words[2] for words in commands if not words[2].startswith("-")]
+    files = [n for n in named if n.endswith((".onnx", ".yaml")) or n in ("-", "net.yaml")]
+    assert not [n for n in named if n.startswith("specs/")], named
+    assert set(named) - set(files) <= set(zoo_names()) | {"SPEC"}, set(named) - set(files) - set(zoo_names())
+
+
+def test_rf_help_s_overlay_example_works_with_any_photo(empty_directory):
+    """`convcalc rf --help`'s overlay example, typed with a photo of any size (100x130 here), draws the overlay: it
+    resizes the photo to a size U-Net takes (without --input-size, a 100x130 photo was refused)."""
+    import shlex
+
+    import numpy as np
+    from PIL import Image
+
+    Image.fromarray((np.random.default_rng(0).random((100, 130, 3)) * 255).astype("uint8")).save("photo.png")
+    (line,) = [line.strip() for line in invoke("rf", "--help").output.splitlines() if "--overlay rf.png" in line]
+    done = invoke(*shlex.split(line)[1:])
+    assert done.exit_code == 0, done.output
+    assert (empty_directory / "rf.png").exists()

@@ -17,6 +17,7 @@ from ..errors import ConvcalcError
 from ..spec.load import parse_shape_text
 from .common import EXIT_CHECK_FAILED, app, errors_to_exit, table_console, wide_option, width_option
 
+PROSE_WIDTH = 100           # prose's line length where no width is given
 MAX_PRINT_WIDTH = 240       # characters of a matrix row that still print (wider: --png or --format json)
 MAX_PRINT_ROWS = 256
 PADDING_WORDS = ("valid", "same", "full", "tf_same")
@@ -86,14 +87,14 @@ def kernel_values(text: Optional[str], dims: int) -> Optional[np.ndarray]:
 @app.command(name="explain")
 def explain_command(
     layer: Kind = typer.Argument(..., case_sensitive=False, metavar="LAYER", help="The layer to explain."),
-    in_: str = typer.Option(..., "--in", metavar="CxHxW",
+    in_: str = typer.Option(..., "--in", "-i", metavar="CxHxW",
                             help="Input shape, channels first (HxW: one channel; 4: 4x4)."),
     kernel_size: str = typer.Option(..., "--kernel-size", "-k", metavar="K", help="Kernel size: 3, or one per axis: 1x3."),
     stride: str = typer.Option("1", "--stride", "-s", metavar="S", help="Stride (per axis: 2x1)."),
     padding: str = typer.Option("0", "--padding", "-p", metavar="P", help="Padding: 1, 1x0, or valid, same, full, tf_same."),
     dilation: str = typer.Option("1", "--dilation", "-d", metavar="D", help="Dilation (per axis: 2x1)."),
     groups: int = typer.Option(1, "--groups", "-g", metavar="G", help="Groups."),
-    out_channels: int = typer.Option(1, "--out-channels", metavar="N", help="Output channels."),
+    out_channels: int = typer.Option(1, "--out-channels", "-o", metavar="N", help="Output channels."),
     output_padding: Optional[str] = typer.Option(None, "--output-padding", metavar="OP",
                                                   help="Transposed convs: output_padding."),
     kernel: Optional[str] = typer.Option(None, "--kernel", metavar="VALUES",
@@ -144,7 +145,9 @@ def explain_command(
         sys.stdout.write(json_text(explain_json(study)))
     else:
         console, fit_width = table_console(width, wide)
-        console.print(explain_text(study, numbers, show_matrix=printable, width=fit_width), crop=False)
+        # prose without a width to fit (--wide, or piped without COLUMNS) wraps at 100 columns, a line one reads
+        console.print(explain_text(study, numbers, show_matrix=printable, width=fit_width,
+                                   prose=min(console.width, PROSE_WIDTH)), crop=False)
         if png is not None:
             console.print(f"the matrix's sparsity pattern written to {png}", markup=False, crop=False)
     if not study.ok:

@@ -10,15 +10,27 @@ import typer
 
 from ..layers.suggest import type_hint
 from ..layers import layer_types
-from .common import app, fail, table_console, wide_option, width_option
+from .common import TableOrJson, app, fail, table_console, wide_option, width_option
 
 
 @app.command(name="layers")
 def layers_command(type_name: Optional[str] = typer.Argument(None, metavar="TYPE", help="Show one type's arguments.",
                                                              show_default=False),
+                   long: bool = typer.Option(False, "--long", "-l",
+                                             help="One line per type, saying what it does (a longer list)."),
+                   format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f",
+                                                      help="Output format (json: schema_version 1, every type with "
+                                                           "its family, summary, aliases and arguments)."),
                    width: Optional[int] = width_option(), wide: bool = wide_option()) -> None:
-    """List the layer types a spec may use, or one type's arguments and defaults."""
-    from ..report.layers import arguments_table, layer_types_table
+    """List the layer types a spec may use, grouped by family, or one type's arguments and defaults.
+
+    \b
+    Examples:
+      convcalc layers              # every type, by family
+      convcalc layers --long       # ... with what each does
+      convcalc layers Conv2d       # its arguments, defaults and meanings
+    """
+    from ..report.layers import arguments_table, layer_families_table, layer_types_json, layer_types_table
 
     console, fit_width = table_console(width, wide)
     types = layer_types()
@@ -27,9 +39,17 @@ def layers_command(type_name: Optional[str] = typer.Argument(None, metavar="TYPE
         if not matches:
             hint = type_hint(type_name, [t.type_name for t in types], "`convcalc layers` lists them all")
             fail(f"unknown layer type '{type_name}'; {hint}")
-        console.print(arguments_table(matches[0], fit_width, console.width), crop=False)
+        types = matches[:1]
+    if format is TableOrJson.json:
+        data = layer_types_json(types)
+        sys.stdout.write(json.dumps(data["types"][0] if type_name else data, indent=2, ensure_ascii=False) + "\n")
         return
-    console.print(layer_types_table(types, fit_width, console.width), crop=False)
+    if type_name:
+        console.print(arguments_table(types[0], fit_width, console.width), crop=False)
+    elif long:
+        console.print(layer_types_table(types, fit_width, console.width), crop=False)
+    else:
+        console.print(layer_families_table(types, fit_width, console.width), crop=False)
 
 
 @app.command(name="schema")

@@ -81,7 +81,7 @@ def rf_command(
       convcalc rf tfslim/resnet_v1_50 -u 0,-1 --input-size 3x225x225
       convcalc rf tiny --erf erf.png --samples 32
       convcalc rf vgg16 --growth-png growth.png
-      convcalc rf unet --overlay rf.png --input photo.png -u 10,10
+      convcalc rf unet --overlay rf.png --input photo.png --input-size 1x572x572
       convcalc rf resnet50 --verify
     """
     from rich.text import Text

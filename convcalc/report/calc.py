@@ -144,6 +144,9 @@ def _padding_cells(answer: PaddingAnswer, axis: Any) -> tuple[tuple[str, ...], s
     return (geometry, sizes, symmetric, asymmetric), note
 
 
+# the (lo, hi) column: TF SAME's pads for the SAME size, else the same split (least total, odd pixel after) of the
+# padding that gives --out
+ASYMMETRIC_HEADER = {True: "TF SAME (lo, hi)", False: "asymmetric (lo, hi)"}
 PADDING_DROP = ("kernel",)                     # what a narrow terminal loses first (`report.fit`)
 STACK_DROP = ("type", "start", "padding")
 COST_DROP = ("output", "made of", "× std", "× std")
@@ -160,7 +163,7 @@ def padding_output(answer: PaddingAnswer, width: int | None = None, prose: int |
     title = Text(f"padding for a {kind}: {goal}")
     columns = [Column("axis"), Column("kernel"), Column("in → out")] + (
         [Column("(padding, output_padding)", kind="text")] if answer.transposed else
-        [Column("PyTorch (symmetric)", kind="text"), Column("TF SAME (lo, hi)")])
+        [Column("PyTorch (symmetric)", kind="text"), Column(ASYMMETRIC_HEADER[answer.same])])
     answers = [_padding_cells(answer, axis) for axis in answer.axes]
     names = _axis_names(dims)
     if dims > 1 and len(set(answers)) == 1:
@@ -171,8 +174,9 @@ def padding_output(answer: PaddingAnswer, width: int | None = None, prose: int |
         notes = [f"{name}: {note}" if dims > 1 else note for name, (_, note) in zip(names, answers) if note]
     table = fit(columns, rows, width, PADDING_DROP, prose=prose).table()
     legend = ("output_padding < stride or < dilation (PyTorch); each pair checked by building the layer"
-              if answer.transposed else "PyTorch: p on both sides; TF SAME: the least total, the odd pixel after"
-              " (torch: F.pad(x, (lo, hi))); each answer checked by building the conv")
+              if answer.transposed else f"PyTorch: p on both sides; {'TF SAME' if answer.same else 'asymmetric'}: the"
+              f" least total, the odd pixel after{'' if answer.same else ', as TF SAME splits it'} (torch: F.pad(x,"
+              " (lo, hi))); each answer checked by building the conv")
     return RichGroup(title, table, *[Text(note) for note in notes], Text(legend, style="dim"))
 
 

@@ -12,11 +12,13 @@ import string
 from typing import Any, Sequence
 
 import numpy as np
+from rich.cells import cell_len
 from rich.console import Group
 from rich.text import Text
 
 from ..algebra.shapes import prod
 from ..proof.toeplitz import Check, ConvMatrix
+from .fit import hanging
 from .drawing import colormap
 
 ZERO = "·"
@@ -146,11 +148,31 @@ def _kernel_lines(study: ConvMatrix, weight: np.ndarray, numbers: bool, flipped:
     return lines
 
 
-def _check_line(check: Check) -> Text:
+def _para(text: str, width: int | None, indent: int | None = None, style: str = "") -> Text:
+    """A paragraph wrapped between words into ``width`` columns, the lines after the first indented as its own
+    leading blanks (or ``indent``), so that a sentence never breaks into an unindented stub."""
+    if indent is None:
+        indent = len(text) - len(text.lstrip(" "))
+    return Text(hanging(text, width, indent), style=style)
+
+
+def _check_line(check: Check, width: int | None = None) -> Text:
     if check.ok is None:
-        return Text.assemble(("  – ", "dim"), f"{check.statement}: {check.note}")
-    mark = ("  ✓ ", "green") if check.ok else ("  ✗ ", "bold red")
-    return Text.assemble(mark, check.statement, (f"   max |difference| = {_number(check.max_diff)}", "dim"))
+        line = _para(f"  – {check.statement}: {check.note}", width, 4)
+        line.stylize("dim", 2, 3)
+        return line
+    mark, style = ("✓", "green") if check.ok else ("✗", "bold red")
+    body = hanging(f"  {mark} {check.statement}", width, 4)
+    tail = f"max |difference| = {_number(check.max_diff)}"       # kept on one line
+    last = body.split("\n")[-1]
+    if width is None or cell_len(last) + 3 + len(tail) <= width:
+        body += "   " + tail
+    else:
+        body += "\n    " + tail
+    line = Text(body)
+    line.stylize(style, 2, 3)
+    line.stylize("dim", len(body) - len(tail))
+    return line
 
 
 def _arguments_text(study: ConvMatrix) -> str:
@@ -163,9 +185,10 @@ def _arguments_text(study: ConvMatrix) -> str:
 
 
 def explain_text(study: ConvMatrix, numbers: bool = False, show_matrix: bool = True,
-                 width: int | None = None) -> Group:
+                 width: int | None = None, prose: int | None = None) -> Group:
     """The whole report: the layer, its kernel, C, the vectors, the checks and the true-convolution relation.
-    ``width``: the matrix in blocks of columns that fit it (prose is wrapped by the console)."""
+    ``width``: the matrix in blocks of columns that fit it, and the prose wrapped into it (else into ``prose``)."""
+    matrix_width, width = width, width if width is not None else prose
     transposed = study.kind.startswith("convtranspose")
     name = "Cᵀ" if transposed else "C"
     n_out, n_in = study.matrix.shape
@@ -175,27 +198,26 @@ def explain_text(study: ConvMatrix, numbers: bool = False, show_matrix: bool = T
            Text(f"kernel ({origin}; weight [{', '.join(map(str, study.weight.shape))}]):")]
     out += [Text(line) for line in _kernel_lines(study, study.weight, numbers)]
     nonzero = int(np.count_nonzero(study.matrix))
-    out += [Text(f"{name}: {n_out} × {n_in} ({nonzero} of {study.matrix.size} entries nonzero): row i is output unit y_i,"
-                 " column j input unit x_j, both unrolled"),
-            Text(f"channels first (x.flatten()); column j is the {study.layer_type} unit's forward of the one-hot"
-                 " input e_j.")]
+    out += [_para(f"{name}: {n_out} × {n_in} ({nonzero} of {study.matrix.size} entries nonzero): row i is output unit"
+                  f" y_i, column j input unit x_j, both unrolled channels first (x.flatten()); column j is the"
+                  f" {study.layer_type} unit's forward of the one-hot input e_j.", width)]
     if transposed:
-        out.append(Text("It is the transpose of the matrix C of the conv with the same arguments (from this output"
-                        " back to this input)."))
+        out.append(_para("It is the transpose of the matrix C of the conv with the same arguments (from this output"
+                         " back to this input).", width))
     if show_matrix:
-        lines = matrix_lines(study, numbers, width)
+        lines = matrix_lines(study, numbers, matrix_width)
         widest = max(len(line) for line in lines)
-        if width is not None and widest > width:
-            out.append(Text(f"(C is {widest} columns wide even one block of columns at a time, wider than {width}:"
-                            " --wide prints it whole, --png FILE draws it)", style="dim"))
+        if matrix_width is not None and widest > matrix_width:
+            out.append(_para(f"(C is {widest} columns wide even one block of columns at a time, wider than {width}:"
+                             " --wide prints it whole, --png FILE draws it)", width, 1, style="dim"))
         else:
-            if width is not None and widest < matrix_text_width(study, numbers):
-                out.append(Text(f"(C in blocks of columns that fit {width} columns; --wide prints it side by side)",
-                                style="dim"))
+            if matrix_width is not None and widest < matrix_text_width(study, numbers):
+                out.append(_para(f"(C in blocks of columns that fit {width} columns; --wide prints it side by"
+                                 " side)", width, 1, style="dim"))
             out += [Text(line, no_wrap=True, overflow="ignore") for line in lines]
     else:
-        out.append(Text("(the matrix is too large to print here: --png FILE draws it, --format json lists it)",
-                        style="dim"))
+        out.append(_para("(the matrix is too large to print here: --png FILE draws it, --format json lists it)",
+                         width, 1, style="dim"))
     vectors = [("x (seeded integers)", study.x), (f"{study.layer_type}(x)", study.y),
                (f"{name}·x", study.matrix @ study.x.ravel())]
     if study.transposed_output is not None:
@@ -203,20 +225,19 @@ def explain_text(study: ConvMatrix, numbers: bool = False, show_matrix: bool = T
                     (f"ConvTranspose{len(study.in_shape) - 1}d(y)", study.transposed_output),
                     ("Cᵀ·y", study.matrix.T @ study.cotangent.ravel())]
     pad = max(len(label) for label, _ in vectors)
-    out += [Text(f"{label.ljust(pad)} = {_vector(values)}") for label, values in vectors]
+    out += [_para(f"{label.ljust(pad)} = {_vector(values)}", width, pad + 3) for label, values in vectors]
     out += [
             Text("checks (both sides computed by convcalc's layer units):")]
-    out += [_check_line(check) for check in study.checks]
+    out += [_check_line(check, width) for check in study.checks]
     if study.true_convolution is not None:
-        out += _true_convolution_lines(study, numbers)
+        out += _true_convolution_lines(study, numbers, width)
     elif transposed:
-        out.append(Text("A transposed conv is the input gradient of the conv; as a direct conv, it correlates the"
-                        " zero-stuffed input"))
-        out.append(Text("with the flipped kernel, in and out channels swapped."))
+        out.append(_para("A transposed conv is the input gradient of the conv; as a direct conv, it correlates the"
+                         " zero-stuffed input with the flipped kernel, in and out channels swapped.", width))
     return Group(*out)
 
 
-def _true_convolution_lines(study: ConvMatrix, numbers: bool) -> list[Text]:
+def _true_convolution_lines(study: ConvMatrix, numbers: bool, width: int | None = None) -> list[Text]:
     true = study.true_convolution
     dims = len(study.in_shape) - 1
     flip = "w[" + ", ".join(["::-1"] * dims) + "]"
@@ -225,18 +246,19 @@ def _true_convolution_lines(study: ConvMatrix, numbers: bool) -> list[Text]:
     correlate = {1: "numpy.correlate(x, w, 'valid')", 2: "scipy.signal.correlate2d(x, w, mode='valid')"}.get(
         dims, "scipy.signal.correlate(x, w, mode='valid')")
     lines = [Text("convolution vs cross-correlation:", style="bold"),
-             Text(f"  {study.layer_type} cross-correlates: y[i] = Σ_m w[m]·x[i·s − p + m·d]. A true convolution flips"
-                  " the kernel:"),
-             Text(f"  (w ∗ x)[i] = Σ_m w[k−1−m]·x[i·s − p + m·d], the cross-correlation with flip(w) = {flip}:")]
+             _para(f"  {study.layer_type} cross-correlates: y[i] = Σ_m w[m]·x[i·s − p + m·d]. A true convolution"
+                   " flips the kernel:", width),
+             _para(f"  (w ∗ x)[i] = Σ_m w[k−1−m]·x[i·s − p + m·d], the cross-correlation with flip(w) = {flip}:",
+                   width)]
     lines += [Text(line) for line in _kernel_lines(study, true.flipped, numbers, flipped=True)]
-    lines += [Text(f"  true convolution of x (flip_kernel: true) = {_vector(true.true_conv)}"),
-              Text(f"  cross-correlation of x with flip(w)       = {_vector(true.correlated_flipped)}"),
-              _check_line(true.check),
-              *_scipy_lines(study, scipy, correlate)]
+    lines += [_para(f"  true convolution of x (flip_kernel: true) = {_vector(true.true_conv)}", width, 46),
+              _para(f"  cross-correlation of x with flip(w)       = {_vector(true.correlated_flipped)}", width, 46),
+              _check_line(true.check, width),
+              *(_para(line, width, 2) for line in _scipy_lines(study, scipy, correlate))]
     return lines
 
 
-def _scipy_lines(study: ConvMatrix, scipy: str, correlate: str) -> list[Text]:
+def _scipy_lines(study: ConvMatrix, scipy: str, correlate: str) -> list[str]:
     """How NumPy's or SciPy's 'valid' convolve and correlate give the example shown: as they are with stride 1,
     padding 0, dilation 1 and one channel; else on the padded input, summed over input channels, subsampled by
     the stride, with the dilated kernel, as this example needs."""
@@ -249,8 +271,8 @@ def _scipy_lines(study: ConvMatrix, scipy: str, correlate: str) -> list[Text]:
 
     unpadded = isinstance(padding, tuple) and all(v == 0 for v in padding)
     if ones(stride) and ones(dilation) and unpadded and channels_in == channels_out == 1:
-        return [Text(f"  With stride 1, padding 0, dilation 1 and one channel, {scipy} is this"),
-                Text(f"  true convolution, and {correlate} the cross-correlation {study.layer_type} computes.")]
+        return [f"  With stride 1, padding 0, dilation 1 and one channel, {scipy} is this true convolution, and"
+                f" {correlate} the cross-correlation {study.layer_type} computes."]
 
     def one(value):
         return value[0] if isinstance(value, tuple) and len(set(value)) == 1 else list(value)
@@ -268,7 +290,7 @@ def _scipy_lines(study: ConvMatrix, scipy: str, correlate: str) -> list[Text]:
     which = "y[o] = " if channels_out > 1 else "y = "
     group = f" (c over output channel o's group of {channels_in // groups})" if groups > 1 else ""
     shown = lambda name: name.replace("(x, w", f"({x}, {w}", 1) + step   # noqa: E731
-    return [Text(f"  Here (stride {one(stride)}, padding {padding if isinstance(padding, str) else one(padding)},"
+    return [(f"  Here (stride {one(stride)}, padding {padding if isinstance(padding, str) else one(padding)},"
                  f" dilation {one(dilation)}, {channels_in} input and {channels_out} output channel"
                  f"{'s' if channels_out > 1 else ''}): {which}{total}{shown(correlate)} is the cross-correlation"
                  f" {study.layer_type} computes{group}, and {total}{shown(scipy)} its true convolution.")]

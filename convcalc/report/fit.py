@@ -16,6 +16,7 @@ A table is columns of plain strings or `rich.text.Text` (their styles kept; neve
 from __future__ import annotations
 
 import os
+from collections import Counter
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -129,27 +130,96 @@ def unique_cuts(names: Sequence[str], room: int) -> list[str]:
 
 
 def _twice_cut(names: Sequence[str], shown: list[str], room: int) -> list[str]:
-    """Names that still read the same, cut twice: their first character, what follows the head they share ('1' of
-    'backbone.layer1…'), and their tail ('b…1…sample.0', 'b…2…sample.0')."""
-    owners: dict[str, set[str]] = {}
-    for name, short in zip(names, shown):
-        owners.setdefault(short, set()).add(name)
-    for short, full in owners.items():
-        group = sorted(full)
-        if len(group) < 2 or room < 6:
-            continue
-        taken = {s for s in owners if s != short}
-        shared = len(os.path.commonprefix(group))
-        for window in range(1, room - 4):
-            tail = room - 3 - window
-            cuts = [n[:1] + "…" + n[shared:shared + window] + "…" + n[len(n) - tail:]
-                    if len(n) > room and shared + window < len(n) - tail else _cut(n, room, room // 2)
-                    for n in group]
-            if len(set(cuts)) == len(group) and not taken & set(cuts):
-                chosen = dict(zip(group, cuts))
-                shown = [chosen.get(n, s) if s == short else s for n, s in zip(names, shown)]
-                break
+    """Names that still read the same, cut twice: a head, the characters from where the clashing names first
+    differ, and a tail ('Mixed_5b…3…_1.conv', 'Mixed_5b…5…_1.conv'); the longest tail that tells them apart
+    from each other and from every other name shown (those cut here included), else the cut that tells most apart,
+    and again for those still alike (their shared start is longer then)."""
+    for _ in range(12):
+        owners: dict[str, set[str]] = {}
+        for name, short in zip(names, shown):
+            owners.setdefault(short, set()).add(name)
+        clashes = sorted(short for short, full in owners.items() if len(full) > 1)
+        if not clashes or room < 6:
+            break
+        taken = set(owners)
+        moved = False
+        for short in clashes:
+            group = sorted(owners[short])
+            taken.discard(short)
+            shared = len(os.path.commonprefix(group))
+            best, best_score = None, 1
+            for tail in range(room - 4, 0, -1):
+                for window in range(1, room - 2 - tail):
+                    head = room - 2 - window - tail
+                    cuts = [n[:head] + "…" + n[shared:shared + window] + "…" + n[len(n) - tail:]
+                            if len(n) > room and head < shared and shared + window < len(n) - tail
+                            else _cut(n, room, room // 2) for n in group]
+                    counts = Counter(cuts)
+                    score = sum(1 for c in cuts if counts[c] == 1 and c not in taken)
+                    if score > best_score:
+                        best, best_score = cuts, score
+                    if score == len(group):
+                        break
+                if best_score == len(group):
+                    break
+            if best_score < len(group):
+                branched = _branch_cut(group, room, names)
+                if branched is not None and not taken & set(branched):
+                    best = branched
+            if best is None:
+                taken.add(short)
+                continue
+            taken.update(best)
+            mapping = dict(zip(group, best))
+            shown = [mapping.get(n, s) if s == short else s for n, s in zip(names, shown)]
+            moved = True
+        if not moved:
+            break
     return shown
+
+
+def _kept_text(name: str, keep: set[int]) -> str:
+    """``name`` with the characters at ``keep``, each run of the others as one '…'."""
+    out, gap = [], False
+    for i, char in enumerate(name):
+        if i in keep:
+            out.append(char)
+            gap = False
+        elif not gap:
+            out.append("…")
+            gap = True
+    return "".join(out)
+
+
+def _branch_cut(group: Sequence[str], room: int, everyone: Sequence[str] = ()) -> list[str] | None:
+    """Names that differ in several places ('Mixed_5b.Branch_1.Conv2d_0a_1x1.BatchNorm' among its 40 siblings),
+    each kept at the characters where it parts from another name of the group (its branch points in their trie),
+    with the same head and the longest tail the room leaves: different names keep different characters at the
+    first place they differ. The branch points are taken among ``everyone`` (all the names shown), so that cuts of
+    different groups differ too, where that is cheap enough. None when the branch points alone need more than the
+    room."""
+    others = list(everyone) if len(group) * len(everyone) <= 2_000_000 else list(group)
+    branch = []
+    for name in group:
+        points = {len(os.path.commonprefix([name, other])) for other in others if other != name}
+        branch.append({p for p in points if p < len(name)})
+
+    def cuts(head: int, tail: int) -> list[str] | None:
+        shown = []
+        for name, points in zip(group, branch):
+            keep = points | set(range(min(head, len(name)))) | set(range(max(0, len(name) - tail), len(name)))
+            text = _kept_text(name, keep)
+            if cell_len(text) > room:
+                return None
+            shown.append(text)
+        return shown if len(set(shown)) == len(group) else None
+
+    for tail in range(room, -1, -1):
+        for head in range(room - tail, -1, -1):
+            found = cuts(head, tail)
+            if found is not None:
+                return found
+    return None
 
 
 def hanging(text: str, width: int | None, indent: int) -> str:
