@@ -170,6 +170,12 @@ def test_input_size_without_the_channels_points_at_the_option(runner, tmp_path, 
      " keys: indent it to column 5, under 'type'\n"
      "  4 |   out_channels: 8\n"
      "    |   ^\n"),
+    ("input: [3, 32, 32]\nlayers:\n  -\n  type: Conv2d\n  out_channels: 8\n",          # a '-' alone, keys under it
+     "net.yaml:4:3: invalid YAML: 'type' stands under the '-' of line 3, which is alone on its line: that list item"
+     " is empty and 'type' is not one of its keys; write '- type: ...' on one line, or indent 'type' and the keys"
+     " below it to column 5\n"
+     "  4 |   type: Conv2d\n"
+     "    |   ^\n"),
     ("input: [3, 32, 32]\nlayers:\n  - type: Conv2d\n    out_channels: 8\n   kernel_size: 3\n",
      "net.yaml:5:4: invalid YAML: 'kernel_size' is indented less than 'out_channels' on line 4 (column 4, not 5):"
      " the keys of one layer line up in one column\n"
@@ -194,6 +200,15 @@ def test_yaml_syntax_errors_point_at_the_mistake_with_the_line_and_a_caret(runne
     spec = tmp_path / "net.yaml"
     spec.write_text(text, encoding="utf-8")
     assert error(runner, "analyze", str(spec)) == f"error: {tmp_path}/{expected}"
+
+
+def test_the_advice_for_keys_under_a_bare_dash_gives_a_valid_spec(runner, tmp_path):
+    # both repairs the message offers (keys on the '-' line, or indented to column 5) load as the layer meant
+    for fixed in ("input: [3, 32, 32]\nlayers:\n  - type: Conv2d\n    out_channels: 8\n    kernel_size: 3\n",
+                  "input: [3, 32, 32]\nlayers:\n  -\n    type: Conv2d\n    out_channels: 8\n    kernel_size: 3\n"):
+        result = runner.invoke(app, ["analyze", write(tmp_path, fixed), "--format", "json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["layers"][0]["output_shape"] == [8, 30, 30]
 
 
 def test_yaml_syntax_error_is_one_line_in_lint_and_the_library(runner, tmp_path):

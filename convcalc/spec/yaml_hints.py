@@ -93,6 +93,28 @@ def _indentation(lines: list[str], line: int, filename: str) -> tuple[str, Locat
     return None
 
 
+def _under_bare_dash(lines: list[str], line: int, filename: str) -> tuple[str, Location] | None:
+    """A key at the column of a '-' that stands alone on the line above (``-`` then ``type: Conv2d`` under it):
+    the item is empty and the key is no part of it. The message and where the key stands."""
+    if not 1 <= line <= len(lines):
+        return None
+    here = _key_at(lines[line - 1])
+    if here is None:
+        return None
+    _, column, key = here
+    for above in range(line - 2, -1, -1):
+        text = lines[above].rstrip()
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        dash = len(text) - len(text.lstrip(" ")) + 1
+        if text.strip() != "-" or dash != column:
+            return None
+        return (f"'{key}' stands under the '-' of line {above + 1}, which is alone on its line: that list item is"
+                f" empty and '{key}' is not one of its keys; write '- {key}: ...' on one line, or indent '{key}'"
+                f" and the keys below it to column {column + 2}", Location(filename, line, column))
+    return None
+
+
 def describe(exc: yaml.MarkedYAMLError, text: str, filename: str) -> SpecError:
     """The parser's error as a located `SpecError` with a hint in the spec's terms and the line it points at."""
     mark = exc.problem_mark or exc.context_mark
@@ -119,6 +141,10 @@ def describe(exc: yaml.MarkedYAMLError, text: str, filename: str) -> SpecError:
                        " or quote a value that holds ': '")
     elif "expected <block end>" in problem or "expected '-' indicator" in problem or "expected key" in problem:
         found = _indentation(lines, loc.line, filename)
+        if found is not None:
+            message, loc = found
+    elif "expected the node content" in problem:
+        found = _under_bare_dash(lines, loc.line, filename)
         if found is not None:
             message, loc = found
     elif re.search(r"expected ',' or '[]}]'", problem) and exc.context_mark is not None:
