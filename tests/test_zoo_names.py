@@ -98,7 +98,7 @@ def test_lint_paths_takes_zoo_names_and_a_path_here_wins(empty_directory):
 
 @pytest.mark.parametrize("args, message", [
     (["specs/vgg16.yaml"], "no such file or directory: specs/vgg16.yaml (the zoo has 'vgg16': convcalc lint vgg16)"),
-    (["zoo:resnet5"], "no spec file 'zoo:resnet5' and no zoo model 'resnet5'; did you mean resnet50, resnet18,"
+    (["zoo:resnet5"], "no zoo model 'resnet5'; did you mean resnet50, resnet18,"
                       " lenet5? (convcalc zoo lists them)"),
     (["nothing_like_a_model"], "no such file or directory: nothing_like_a_model"),
 ])

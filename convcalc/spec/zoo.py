@@ -58,6 +58,8 @@ def zoo_path(name: str) -> Path:
     from difflib import get_close_matches
     close = get_close_matches(bare, names, n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; the zoo has: {', '.join(names)}" if names else ""
+    if name.startswith(PREFIX):              # 'zoo:NAME' names the zoo alone: no file was looked for
+        raise ConvcalcError(f"no zoo model '{bare}'{hint} (convcalc zoo lists them)")
     raise ConvcalcError(f"no spec file '{name}' and no zoo model '{bare}'{hint} (convcalc zoo lists them)")
 
 
