@@ -12,12 +12,9 @@ when its file's turn comes, as the serial run raises it.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 import sys
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Iterator, Sequence, TypeVar
 
 from ..errors import ConvcalcError
@@ -76,6 +73,10 @@ def in_order(function: Callable[..., Result], items: Sequence[Item], extra: tupl
         for item in items:
             yield [item], [function(item, *extra)]
         return
+    import multiprocessing                       # (here: a run of one process, or `import convcalc.lint`, needs neither)
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     size = max(1, min(MAX_BATCH, len(items) // (workers * BATCHES_PER_WORKER)))
     batches = [items[start:start + size] for start in range(0, len(items), size)]
     # a forked worker's collector would walk every object it inherited, copying each page it touches: what it
