@@ -7,15 +7,18 @@ Each command is a fresh interpreter running this checkout's `convcalc` the way t
 (``from convcalc.cli import main; main()``), from the repository's root, with its output discarded. The package is
 byte-compiled first (``python -m compileall``) and PYTHONDONTWRITEBYTECODE is unset for the timed runs, so the times
 are those of an installed package, not of compiling it. Rounds interleave the commands (a burst of load on a shared
-machine then slows every command alike rather than one); each command's fastest wall time counts (noise only ever
-adds time). Printed: the CPU, then per command its best and median seconds and its ratio to the NumPy import's best
-(the issue's targets: `analyze resnet50` at most 2x).
+machine then slows every command alike rather than one); each command's fastest time counts (noise only ever adds
+time). Printed: the CPU, then per command its best and median wall seconds and its ratio to the NumPy import's best,
+and the same for CPU seconds (user + system, the command's worker processes included): on a loaded machine wall
+time is mostly waiting for a core, and CPU time is the steadier measure (the issue's target: `analyze resnet50` at
+most 2x).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import platform
 import statistics
 import subprocess
@@ -55,13 +58,19 @@ def environment() -> dict[str, str]:
     return env
 
 
-def time_once(argv: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def time_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run of ``argv``."""
+    start, start_cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - start_cpu
     if done.returncode not in (0, 1):            # lint exits 1 when a shipped spec has an error-level finding
         raise SystemExit(f"{' '.join(argv[3:]) or argv[-1]} failed (exit {done.returncode}): {done.stderr.strip()}")
-    return seconds
+    return seconds, cpu
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -78,20 +87,23 @@ def main(argv: list[str] | None = None) -> None:
     env = environment()
     for name in names:                           # one untimed run each: the file cache warm, bytecode written
         time_once(COMMANDS[name][1], env)
-    times: dict[str, list[float]] = {name: [] for name in names}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
     for _ in range(options.rounds):
         for name in names:
             times[name].append(time_once(COMMANDS[name][1], env))
 
     print(f"CPU: {cpu_model()}; Python {platform.python_version()}; load average "
-          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} (a loaded machine adds time to every row alike)")
-    baseline = min(times["numpy"])
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())} (a loaded machine adds wall time to every row)")
+    wall_base = min(wall for wall, _ in times["numpy"])
+    cpu_base = min(cpu for _, cpu in times["numpy"])
     width = max(len(COMMANDS[name][0]) for name in names)
-    print(f"{'command':<{width}}  {'best s':>7}  {'median s':>8}  {'/ numpy':>7}   (best of {options.rounds})")
+    print(f"{'command':<{width}}  {'wall s':>7}  {'median':>7}  {'/ numpy':>7}  {'CPU s':>7}  {'/ numpy':>7}"
+          f"   (best of {options.rounds})")
     for name in names:
-        best = min(times[name])
-        print(f"{COMMANDS[name][0]:<{width}}  {best:7.3f}  {statistics.median(times[name]):8.3f}"
-              f"  {best / baseline:7.2f}")
+        wall = min(w for w, _ in times[name])
+        cpu = min(c for _, c in times[name])
+        print(f"{COMMANDS[name][0]:<{width}}  {wall:7.3f}  {statistics.median(w for w, _ in times[name]):7.3f}"
+              f"  {wall / wall_base:7.2f}  {cpu:7.3f}  {cpu / cpu_base:7.2f}")
 
 
 if __name__ == "__main__":

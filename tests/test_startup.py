@@ -123,4 +123,4 @@ def test_startup_benchmark_runs():
     lines = done.stdout.splitlines()
     assert lines[0].startswith("CPU: ")
     assert any(line.startswith("convcalc --version") for line in lines)
-    assert any(line.startswith("python -c 'import numpy'") and line.split()[-1] == "1.00" for line in lines)
+    assert any(line.startswith("python -c 'import numpy'") and line.split()[-3] == line.split()[-1] == "1.00" for line in lines)
