@@ -18,10 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def loaded_after(code: str, *argv: str) -> set[str]:
     """The top-level packages a fresh interpreter has imported after running ``code`` (argv: ``argv``)."""
+    return {name.split(".")[0] for name in loaded_modules(code, *argv)}
+
+
+def loaded_modules(code: str, *argv: str) -> set[str]:
+    """The modules a fresh interpreter has imported after running ``code`` (argv: ``argv``)."""
     probe = (f"import sys, os, json\nsys.argv = ['convcalc', *{list(argv)!r}]\n"
              "def report():\n"
              "    with open(os.environ['PROBE_OUT'], 'w') as out:\n"
-             "        json.dump(sorted({m.split('.')[0] for m in sys.modules}), out)\n"
+             "        json.dump(sorted(sys.modules), out)\n"
              "os._exit = (lambda real: lambda code: (report(), real(code)))(os._exit)\n"
              f"{code}\nreport()\n")
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"convcalc-probe-{os.getpid()}.json"
@@ -59,6 +64,20 @@ def test_analyze_and_lint_import_no_pydantic():
         assert "typer" in loaded and "pydantic" not in loaded, argv
     loaded = loaded_after("from convcalc.cli import main\nmain()", "analyze", "tiny")
     assert "convcalc" in loaded and "onnx" not in loaded and "torch" not in loaded and "PIL" not in loaded
+
+
+def test_each_command_knows_its_module():
+    """`convcalc NAME` imports only the module registering NAME (`cli._MODULE_OF`): every command is in the map,
+    and its module registers it."""
+    code = ("import convcalc.cli as cli\n"
+            "names = {i.name for i in cli.app.registered_commands} | {g.name for g in cli.app.registered_groups}\n"
+            "assert names == set(cli._MODULE_OF), names ^ set(cli._MODULE_OF)\n"
+            "for info in cli.app.registered_commands:\n"
+            "    assert info.callback.__module__ == 'convcalc.cli.' + cli._MODULE_OF[info.name], info.name\n")
+    loaded_after(code)
+    modules = loaded_modules("from convcalc.cli import main\nmain()", "analyze", "tiny")
+    assert "convcalc.cli.analyze" in modules and not {"convcalc.cli.calc", "convcalc.cli.zoo", "convcalc.cli.run",
+                                                       "convcalc.cli.lint"} & modules
 
 
 # --------------------------------------------------------------------------- option values: Typer's answers

@@ -14,6 +14,9 @@ import os
 import sys
 
 _COMMANDS = ("analyze", "run", "reference", "lint", "rf", "zoo", "explain", "calc", "onnx_import", "onnx_export")
+_MODULE_OF = {"analyze": "analyze", "run": "run", "layers": "reference", "schema": "reference", "lint": "lint",
+              "rf": "rf", "zoo": "zoo", "explain": "explain", "calc": "calc", "import": "onnx_import",
+              "export": "onnx_export"}     # the module that registers each command (tests/test_startup.py checks)
 _LAZY = {"EXIT_CHECK_FAILED": "common", "EXIT_INPUT_ERROR": "common", "app": "common", "Format": "analyze"}
 
 
@@ -38,15 +41,21 @@ def __getattr__(name: str):
     return value
 
 
-def _only(app, name: str) -> None:
+def _only(app, name: str | None, module: str | None = None) -> bool:
     """Build only the command about to run: Typer turns every registered function into a click command before it
-    parses anything (~25 ms for convcalc's 20), and a command line names one. Anything else (options first, an
-    unknown name, completion) builds them all, for the messages that list them."""
+    parses anything (~25 ms for convcalc's 20), and a command line names one; ``module``, the one that registers
+    it, is the only command module imported. Whether ``name`` was found: if not (options first, an unknown name,
+    completion), every command is built, for the messages that list them."""
+    if module is not None:
+        from importlib import import_module
+
+        import_module(f".{module}", __name__)
     commands = [info for info in app.registered_commands if info.name == name]
     groups = [info for info in app.registered_groups if info.name == name]
     if commands or groups:
         app.registered_commands[:] = commands
         app.registered_groups[:] = groups
+    return bool(commands or groups)
 
 
 def _exit(code: int) -> None:
@@ -71,9 +80,10 @@ def main() -> None:
 
     from .common import app
 
-    _load_commands()
-    if len(sys.argv) > 1 and "_CONVCALC_COMPLETE" not in os.environ:
-        _only(app, sys.argv[1])
+    named = sys.argv[1] if len(sys.argv) > 1 and "_CONVCALC_COMPLETE" not in os.environ else None
+    if not (named in _MODULE_OF and _only(app, named, _MODULE_OF[named])):
+        _load_commands()
+        _only(app, named)
     # The analyzer builds many small objects that live until the command ends: with Python's default collection
     # thresholds the cycle collector ran ~0.5 s of 2.5 s for a 10,000-layer spec. Everything imported so far is
     # moved out of its view, and it runs 30x less often; memory stays bounded by the budgets, not by collection.
