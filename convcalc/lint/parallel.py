@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import sys
 from collections import deque
 from typing import Callable, Iterator, Sequence, TypeVar
@@ -58,6 +59,14 @@ def workers_for(jobs: int, files: int, method: str | None = None) -> int:
     return max(1, min(jobs, usable_cpus(), files // per_worker))
 
 
+def _start_worker() -> None:
+    """A worker's start: what it inherited (forked) is frozen, out of the collector's view, whose walks would copy
+    every page they touch (a constant-time list move). Ctrl-C is the parent's to handle, as in a serial run: it
+    stops handing out files and waits for the batches under way, and the workers then exit."""
+    gc.freeze()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _batch(function: Callable[..., Result], items: Sequence, extra: tuple) -> list[Result]:
     return [function(item, *extra) for item in items]
 
@@ -79,9 +88,8 @@ def in_order(function: Callable[..., Result], items: Sequence[Item], extra: tupl
 
     size = max(1, min(MAX_BATCH, len(items) // (workers * BATCHES_PER_WORKER)))
     batches = [items[start:start + size] for start in range(0, len(items), size)]
-    # a forked worker's collector would walk every object it inherited, copying each page it touches: what it
-    # inherits is frozen (moved out of the collector's view; a constant-time list move)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method), initializer=gc.freeze) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                             initializer=_start_worker) as pool:
         pending: deque = deque()
         upcoming = iter(batches)
         try:
