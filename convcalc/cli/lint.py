@@ -84,7 +84,6 @@ def lint_command(
       convcalc lint --explain CC203
     """
     from ..lint import failed, lint_paths, rule_named, settings_for, usable_cpus
-    from ..report.lint_formats import render
     from ..report.lint_text import explain as explain_rule, to_json, to_text
 
     with errors_to_exit():
@@ -103,6 +102,8 @@ def lint_command(
         if format is LintFormat.json:
             text = json_text(to_json(report))
         elif format is not LintFormat.text:
+            from ..report.lint_formats import render      # (github, sarif, junit: imported for them only)
+
             text = render(report, format.value)
             text = text if text.endswith("\n") else text + "\n"
     if format is not LintFormat.text:
