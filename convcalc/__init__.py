@@ -16,26 +16,24 @@ algebra -> kernels -> layers -> spec -> analysis -> execution -> proof -> lint -
 
 import os
 
-from ._version import __version__  # noqa: E402
-
-from .analysis.summary import LayerResult, Summary, Totals, analyze  # noqa: E402
-from .errors import ConvcalcError, GraphError, Location, ShapeError, SpecError  # noqa: E402
-from .spec.build import build_graph  # noqa: E402
-from .spec.graph import Graph, Node  # noqa: E402
-from .algebra import AxisField, Field  # noqa: E402
-from .report.summary import to_json  # noqa: E402
-from .spec.load import Spec, load_spec, parse_spec, spec_from_dict  # noqa: E402
+from ._version import __version__
 
 __all__ = [
     "AxisField", "ConvcalcError", "Field", "Graph", "GraphError", "LayerResult", "Location", "Node", "ShapeError",
     "Spec", "SpecError", "Summary", "Totals", "analyze", "build_graph", "load_spec", "parse_spec", "spec_from_dict",
     "to_json", "__version__",
-    # imported on first use (they bring NumPy's executor, the proofs and lint; `convcalc --version` needs none):
     "CheckedRun", "FieldStudy", "LintConfig", "LintReport", "Network", "lint_paths", "run", "study_fields",
     "verify_fields", "import_onnx",
 ]
 
+# Every name is imported on first use (PEP 562): `import convcalc` costs nothing, so `convcalc --version` and a
+# program that only wants the errors do not pay for NumPy, the analysis, the executor, the proofs or lint.
 _LAZY = {
+    "LayerResult": "analysis.summary", "Summary": "analysis.summary", "Totals": "analysis.summary",
+    "analyze": "analysis.summary", "ConvcalcError": "errors", "GraphError": "errors", "Location": "errors",
+    "ShapeError": "errors", "SpecError": "errors", "build_graph": "spec.build", "Graph": "spec.graph",
+    "Node": "spec.graph", "AxisField": "algebra", "Field": "algebra", "to_json": "report.summary",
+    "Spec": "spec.load", "load_spec": "spec.load", "parse_spec": "spec.load", "spec_from_dict": "spec.load",
     "CheckedRun": "proof.run", "FieldStudy": "proof.study", "import_onnx": "importers.onnx_import",
     "verify_fields": "proof.verify", "Network": "execution.network", "LintConfig": "lint", "LintReport": "lint",
     "lint_paths": "lint",
@@ -79,7 +77,7 @@ def study_fields(spec, **options):
 
 
 def __getattr__(name: str):
-    """The library calls that need the executor or lint, imported when first asked for (PEP 562)."""
+    """The library's names, each imported when first asked for (PEP 562)."""
     from importlib import import_module
 
     if name in _LAZY:
@@ -89,3 +87,7 @@ def __getattr__(name: str):
     if name in _STAGES:                       # convcalc.lint, convcalc.report, ... without importing them first
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'convcalc' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

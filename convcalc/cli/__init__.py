@@ -10,16 +10,81 @@ Exit codes: 0 success; 1 a check failed (``run``: a prediction the executor disp
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 
-from . import analyze, run, reference, lint, rf, zoo, explain, calc, onnx_import, onnx_export, report  # noqa: F401  (each registers its commands, in --help's order)
-from .analyze import Format
-from .common import EXIT_CHECK_FAILED, EXIT_INPUT_ERROR, app
+_COMMANDS = ("analyze", "run", "reference", "lint", "rf", "zoo", "explain", "calc", "onnx_import", "onnx_export", "report")
+_MODULE_OF = {"analyze": "analyze", "run": "run", "layers": "reference", "schema": "reference", "lint": "lint",
+              "rf": "rf", "zoo": "zoo", "explain": "explain", "calc": "calc", "import": "onnx_import",
+              "export": "onnx_export", "report": "report"}
+# (the module that registers each command: tests/test_startup.py checks)
+_LAZY = {"EXIT_CHECK_FAILED": "common", "EXIT_INPUT_ERROR": "common", "app": "common", "Format": "analyze"}
+
+
+def _load_commands() -> None:
+    """Import each command's module, which registers its commands on the app (in --help's order). Done on first
+    use, not at import: `convcalc --version` needs none of them (nor Typer, Rich or NumPy)."""
+    from importlib import import_module
+
+    for name in _COMMANDS:
+        import_module(f".{name}", __name__)
+
+
+def __getattr__(name: str):
+    """``app`` (with every command registered), ``Format`` and the exit codes, imported when first asked for."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    _load_commands()
+    from importlib import import_module
+
+    value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def _only(app, name: str | None, module: str | None = None) -> bool:
+    """Build only the command about to run: Typer turns every registered function into a click command before it
+    parses anything (~25 ms for convcalc's 20), and a command line names one; ``module``, the one that registers
+    it, is the only command module imported. Whether ``name`` was found: if not (options first, an unknown name,
+    completion), every command is built, for the messages that list them."""
+    if module is not None:
+        from importlib import import_module
+
+        import_module(f".{module}", __name__)
+    commands = [info for info in app.registered_commands if info.name == name]
+    groups = [info for info in app.registered_groups if info.name == name]
+    if commands or groups:
+        app.registered_commands[:] = commands
+        app.registered_groups[:] = groups
+    return bool(commands or groups)
+
+
+def _exit(code: int) -> None:
+    # Exit without tearing down what the command built: freeing a 10,000-layer analysis object by object took
+    # 0.2-0.3 s after its output was written. Files are closed where they are written; only the standard
+    # streams are left to flush.
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):      # a closed pipe (convcalc ... | head): nothing more to say
+            code = code or 1
+    os._exit(code)
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--version"] and "_CONVCALC_COMPLETE" not in os.environ:
+        from .._version import __version__      # what the app's --version prints, without building the app
+
+        sys.stdout.write(f"convcalc {__version__}\n")
+        _exit(0)
+    import gc
+
+    from .common import app
+
+    named = sys.argv[1] if len(sys.argv) > 1 and "_CONVCALC_COMPLETE" not in os.environ else None
+    if not (named in _MODULE_OF and _only(app, named, _MODULE_OF[named])):
+        _load_commands()
+        _only(app, named)
     # The analyzer builds many small objects that live until the command ends: with Python's default collection
     # thresholds the cycle collector ran ~0.5 s of 2.5 s for a 10,000-layer spec. Everything imported so far is
     # moved out of its view, and it runs 30x less often; memory stays bounded by the budgets, not by collection.
@@ -31,15 +96,7 @@ def main() -> None:
         code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
         if done.code is not None and not isinstance(done.code, int):
             print(done.code, file=sys.stderr)
-        # Exit without tearing down what the command built: freeing a 10,000-layer analysis object by object took
-        # 0.2-0.3 s after its output was written. Files are closed where they are written; only the standard
-        # streams are left to flush.
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):      # a closed pipe (convcalc ... | head): nothing more to say
-                code = code or 1
-        os._exit(code)
+        _exit(code)
 
 
 __all__ = ["EXIT_CHECK_FAILED", "EXIT_INPUT_ERROR", "Format", "app", "main"]

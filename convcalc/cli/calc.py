@@ -9,11 +9,7 @@ from typing import Any, Callable, Optional
 import typer
 
 from ..analysis.calculator import LAYER_TYPES, cost, family_of, one_layer
-from ..analysis.padding_solver import solve_padding
-from ..analysis.rf_stack import stack_fields
 from ..errors import ConvcalcError
-from ..report.calc import (cost_json, cost_output, dropped_warnings, layer_json, layer_output, padding_json,
-                           padding_output, stack_json, stack_output, stack_warnings)
 from ..report.json_text import dumps as json_text
 from .common import TableOrJson, app, errors_to_exit, table_console, wide_option, width_option
 
@@ -84,6 +80,8 @@ def _layer_command(type_name: str) -> None:
         width: Optional[int] = WIDTH,
         wide: bool = WIDE,
     ) -> None:
+        from ..report.calc import dropped_warnings, layer_json, layer_output   # (each command imports its own)
+
         with errors_to_exit():
             answer = one_layer(name, in_, kernel_size=kernel_size, stride=stride, padding=padding, dilation=dilation,
                                groups=groups, output_padding=output_padding, ceil_mode=ceil_mode,
@@ -129,6 +127,9 @@ def padding_command(
       convcalc calc padding -k 3 -s 2 --in 224 --out 112
       convcalc calc padding --transposed -k 4 -s 2 --in 16 --out 32
     """
+    from ..analysis.padding_solver import solve_padding
+    from ..report.calc import padding_json, padding_output
+
     with errors_to_exit():
         if same and out is not None:
             raise ConvcalcError("give --same or --out N, not both")
@@ -164,6 +165,9 @@ def rf_command(
       convcalc calc rf "conv4 s2 p1, conv4 s2 p1, tconv4 s2 p1, up2 bilinear"
       convcalc calc rf "conv3-s1, conv3-d2, pool2-s2"
     """
+    from ..analysis.rf_stack import stack_fields
+    from ..report.calc import stack_json, stack_output, stack_warnings
+
     with errors_to_exit():
         answer = stack_fields(stack, in_)
         warnings = stack_warnings(answer)
@@ -204,6 +208,8 @@ def cost_command(
       convcalc calc cost --in 128x56x56 --out-channels 256 -k 3
       convcalc calc cost --in 240x28x28 -o 240 -k 3 --groups 3 --no-bias
     """
+    from ..report.calc import cost_json, cost_output
+
     with errors_to_exit():
         answer = cost(in_, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation,
                       groups=groups, mid_channels=mid_channels, bias=bias, separable_mid=separable_mid)

@@ -23,6 +23,7 @@ from ..spec.load import parse_shape_text, read_spec
 from ..spec.marked_yaml import measure
 from ..spec.source import graph_of
 from ..spec.zoo import ZooHint
+from . import quick_params
 
 EXIT_CHECK_FAILED = 1
 EXIT_INPUT_ERROR = 2
@@ -50,6 +51,10 @@ class _Commands(TyperGroup):
     def format_help(self, ctx, formatter):
         _plain_placeholders(self)
         return super().format_help(ctx, formatter)
+
+    def parse_args(self, ctx, args):
+        quick_params.install(self)                      # --version and the completion options: no Pydantic
+        return super().parse_args(ctx, args)
 
     def resolve_command(self, ctx, args):
         name, command, rest = super().resolve_command(ctx, args)
@@ -97,6 +102,7 @@ def _plain_placeholders(command) -> None:
         return
     command._convcalc_plain = True
     command.rich_markup_mode = None
+    quick_params.install(command)                       # its values converted without Pydantic where certain
     for child in getattr(command, "commands", {}).values():     # a group of commands (calc)
         _plain_placeholders(child)
     for param in command.params:

@@ -60,6 +60,10 @@ def lint_command(
     allow_include_outside: bool = typer.Option(False, "--allow-include-outside",
                                                help="Let specs include files outside their directory tree."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, metavar="N", show_default=False,
+                                       help="Check the files in up to N processes (default: the usable CPUs; 1: in"
+                                            " this one). Never more than the CPUs, nor for a few files: the output"
+                                            " is the same."),
     explain: Optional[str] = typer.Option(None, "--explain", metavar="RULE",
                                           help="Print a rule's rationale and fix, and exit."),
     width: Optional[int] = width_option(),
@@ -79,8 +83,7 @@ def lint_command(
       convcalc lint unet --select CC2 --format json
       convcalc lint --explain CC203
     """
-    from ..lint import failed, lint_paths, rule_named, settings_for
-    from ..report.lint_formats import render
+    from ..lint import failed, lint_paths, rule_named, settings_for, usable_cpus
     from ..report.lint_text import explain as explain_rule, to_json, to_text
 
     with errors_to_exit():
@@ -95,10 +98,12 @@ def lint_command(
                                 allow_include_outside=allow_include_outside, exclude=exclude)
         with progress_bars(quiet) as bars, onnx_as_specs(paths) as (specs, models):
             report = restore_onnx_paths(lint_paths(specs, settings, on_progress=None if bars is None
-                                                   else bars.stage("linting")), models)
+                                                   else bars.stage("linting"), jobs=jobs or usable_cpus()), models)
         if format is LintFormat.json:
             text = json_text(to_json(report))
         elif format is not LintFormat.text:
+            from ..report.lint_formats import render      # (github, sarif, junit: imported for them only)
+
             text = render(report, format.value)
             text = text if text.endswith("\n") else text + "\n"
     if format is not LintFormat.text:

@@ -7,18 +7,19 @@ from typing import Optional
 
 import typer
 
-from ..analysis.summary import analyze
 from ..errors import ConvcalcError
 from ..report.json_text import dumps as json_text
-from ..report.zoo import ZooEntry, zoo_json, zoo_table
-from ..spec.build import build_graph
-from ..spec.load import load_spec
 from ..spec.zoo import zoo_file, zoo_libraries, zoo_names, zoo_path
 from .completion import complete_zoo_name
 from .common import TableOrJson, app, errors_to_exit, table_console, wide_option, width_option
 
 
-def _entry(name: str) -> ZooEntry:
+def _entry(name: str):
+    from ..analysis.summary import analyze
+    from ..report.zoo import ZooEntry
+    from ..spec.build import build_graph
+    from ..spec.load import load_spec
+
     try:
         spec = load_spec(zoo_path(name))
         return ZooEntry(name, spec.description, analyze(build_graph(spec)), dict(spec.expect))
@@ -46,6 +47,8 @@ def zoo_command(
       convcalc zoo mobilenet_v2 > my_net.yaml
       convcalc zoo blocks/mobilenet_v3        # a block library
     """
+    from ..report.zoo import zoo_json, zoo_table      # (with the rf rules of lint: imported for this command only)
+
     with errors_to_exit():
         if name is not None:
             sys.stdout.write((zoo_file(name) or zoo_path(name)).read_text(encoding="utf-8"))

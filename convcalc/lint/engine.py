@@ -25,6 +25,7 @@ from ..spec.zoo import PREFIX as ZOO_PREFIX, zoo_file, zoo_name_of, zoo_path
 from .checks import Context, run_checks
 from .config import LintConfig, LintConfigError, find_config
 from .model import Finding, LintReport
+from .parallel import in_order
 from .rules import RULES, RULES_BY_ID
 from .suppress import Suppressions, parse_suppressions
 
@@ -225,34 +226,49 @@ def _check_block_library(path: Path, config: LintConfig) -> None:
 
 
 def lint_paths(paths: Sequence[str | Path], config: LintConfig | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> LintReport:
+               on_progress: Callable[[int, int], None] | None = None, jobs: int = 1) -> LintReport:
     """Lint every spec that ``paths`` name (files, directories, globs, zoo names). ``config`` None: the settings
-    found by walking up from the first path (`find_config`). ``on_progress(done, files)`` is called after each file.
+    found by walking up from the first path (`find_config`). ``on_progress(done, files)`` is called as files are
+    done, in order. ``jobs`` > 1: check the files in up to that many worker processes (`lint.parallel`; fewer where
+    there are few files or CPUs), with the same report as one process gives.
     Raises `LintConfigError` (a `ConvcalcError`) for a path that does not exist or matches nothing, or an invalid
-    configuration."""
+    configuration; `LintWorkerError` when a worker process dies."""
     started = time.perf_counter()
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise LintConfigError(f"jobs must be a whole number of processes, at least 1 (got {jobs!r})")
     if config is None:
         config = find_config(paths[0] if paths else None)
     skipped: list[Path] = []
     files = expand_paths(paths, config.exclude, skipped)
     enabled = config.enabled()
-    suppressions: dict[str, Suppressions] = {}
     findings: list[Finding] = []
-    for done, file in enumerate(files, 1):
-        for finding in lint_file(file, config, enabled):
-            if finding.rule not in enabled:
-                continue
-            if finding.path not in suppressions:
-                suppressions[finding.path] = _suppressions_of(finding.path)
-            if suppressions[finding.path].covers(finding.rule, finding.line):
-                continue
-            severity = config.severity_of(finding.rule, finding.severity)
-            findings.append(replace(finding, severity=severity, spec=str(file)))
+    done = 0
+    for batch, results in in_order(_reported_findings, files, (config, enabled), jobs):
+        for found in results:
+            findings.extend(found)
+        done += len(batch)
         if on_progress is not None:
             on_progress(done, len(files))
     findings.sort(key=lambda f: (f.path, f.line, f.column, f.rule, f.message))
     return LintReport(files=tuple(str(f) for f in files), findings=tuple(findings), rules=RULES,
                       seconds=time.perf_counter() - started, skipped=tuple(str(p) for p in skipped))
+
+
+def _reported_findings(file: Path, config: LintConfig, enabled: set[str]) -> list[Finding]:
+    """The findings of one file as the report has them: enabled rules only, inline suppressions applied, severities
+    as configured, each naming ``file`` as its spec. (Run in a worker process by a parallel `lint_paths`.)"""
+    suppressions: dict[str, Suppressions] = {}
+    kept = []
+    for finding in lint_file(file, config, enabled):
+        if finding.rule not in enabled:
+            continue
+        if finding.path not in suppressions:
+            suppressions[finding.path] = _suppressions_of(finding.path)
+        if suppressions[finding.path].covers(finding.rule, finding.line):
+            continue
+        severity = config.severity_of(finding.rule, finding.severity)
+        kept.append(replace(finding, severity=severity, spec=str(file)))
+    return kept
 
 
 def _suppressions_of(path: str) -> Suppressions:
