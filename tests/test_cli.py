@@ -174,9 +174,10 @@ def test_input_size_that_breaks_the_network_is_a_clean_error(runner):
 
 def test_version_and_layers_listing(runner):
     assert run(runner, "--version").stdout.startswith("convcalc ")
-    listing = run(runner, "layers").stdout
+    listing = run(runner, "layers", "--long").stdout       # one line a type (the default groups 1-D/2-D/3-D)
     for name in ("Conv2d", "MaxPool3d", "AdaptiveAvgPool2d", "BatchNorm1d", "Concat"):
         assert name in listing
+    assert "MaxPool1d/2d/3d" in run(runner, "layers").stdout
     conv = run(runner, "layers", "conv2d").stdout
     assert "padding_mode" in conv and "required" in conv
     result = run(runner, "layers", "conv2")
