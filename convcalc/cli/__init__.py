@@ -14,7 +14,7 @@ import gc
 import os
 import sys
 
-from . import analyze, run, reference, lint, rf, zoo, explain, calc, onnx_import, onnx_export  # noqa: F401  (each registers its commands, in --help's order)
+from . import analyze, run, tune, reference, lint, rf, zoo, explain, calc, onnx_import, onnx_export  # noqa: F401  (each registers its commands, in --help's order)
 from .analyze import Format
 from .common import EXIT_CHECK_FAILED, EXIT_INPUT_ERROR, app
 

@@ -161,7 +161,8 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
         rf_check: bool = True, topk: int | None = None, overrides: Mapping[str, Any] | None = None,
         allow_include_outside: bool = False, on_layer: Callable[[LayerRun], None] | None = None,
         max_memory: int | str | None = None,
-        on_progress: Callable[[str, int, int], None] | None = None) -> CheckedRun:
+        on_progress: Callable[[str, int, int], None] | None = None,
+        choose: Callable[[Summary, int], None] | None = None) -> CheckedRun:
     """Run ``spec`` (a path, a loaded Spec or a built Graph) on ``input`` and check every prediction.
 
     ``input``: None (the built-in test image), an image, .npy file, directory or glob, or an array [C, *S] or
@@ -175,7 +176,8 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
     the available memory, `convcalc.execution.memory.memory_budget`); a run whose estimate exceeds it is refused
     (`MemoryBudgetError`) before anything large is allocated. ``on_progress(stage, done, total)``: called as the
     input files are read ('reading inputs'), the layers run ('running') and their fields are proved
-    ('receptive-field proof').
+    ('receptive-field proof'). ``choose(summary, batch)``: called with the analysis at the input's shape before
+    the memory estimate, to choose each conv's algorithm (`convcalc run`'s tuner, `convcalc.execution.tune`).
     """
     graph = graph_of(spec, overrides, allow_include_outside)
     if weights is not None and init is not None:
@@ -197,12 +199,16 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
                                      if state_key(row.name, name) in arrays) for row in summary.layers}
     elif weights is not None:
         state_bytes = {}                               # the caller's arrays: already in memory
+    if choose is not None:
+        choose(summary, declared.shape[0])
     check_memory(run_estimate(summary, declared.shape[0], dtype, declared.largest_file, state_bytes, keep_maps,
                               rf_check), budget)
     x, source = prepare_inputs(input, graph.input_shape, resize=resize, normalize=normalize, mean=mean, std=std,
                                batch=batch, on_progress=_stage(on_progress, READ_STAGE))
     if tuple(x.shape[1:]) != tuple(summary.input_shape):     # the headers promised another size: analyse again
         summary = analyze_input(graph, x.shape[1:], input, resize)
+        if choose is not None:
+            choose(summary, x.shape[0])
     state = None
     if weights is not None:   # checked against this input's shapes (an empty dict is 'no weights' to Network)
         flat = load_npz(weights, arrays) if arrays is not None else weights
