@@ -11,7 +11,7 @@ What `convcalc run` does between parsing its options and printing, as one librar
 The network is analysed once: the executor, the weights check and the receptive-field proof share that summary.
 Before anything large is read, drawn or allocated, the input's and the weights file's headers are checked against
 the spec and the run's memory estimate against its budget (``max_memory``, `convcalc.execution.memory`).
-Nothing here prints, and nothing switches the process's BLAS kernels (`convcalc.kernels.blas.prefer_kernels` is
+Nothing here prints, and nothing switches the process's BLAS kernels (`convcalc.kernels.blas.use_kernels` is
 the caller's choice: it is process-wide).
 """
 
