@@ -291,3 +291,10 @@ def test_convcalc_tune_table_and_errors(tmp_path, monkeypatch):
         result = CliRunner().invoke(app, ["tune", str(spec), "--budget", budget])
         assert result.exit_code == 2 and result.stderr.startswith("error: --budget") and \
             result.stderr.count("\n") == 1, result.output
+
+
+def test_convcalc_tune_refuses_a_network_over_the_memory_budget_before_timing(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    result = CliRunner().invoke(app, ["tune", str(spec_file(tmp_path)), "--max-memory", "1K"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: tuning would need about ")
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "cache").exists()

@@ -15,7 +15,7 @@ from ..report.json_text import dumps as json_text
 from .completion import complete_spec
 from .common import (INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit, load_graph, shape_option,
                      table_console, wide_option, width_option)
-from .run import RunDtype
+from .run import MEMORY_HELP, RunDtype
 
 def run_tuner(dtype: str, found: list) -> Callable:
     """`convcalc run`'s tuner: for the analysis at the input's shape and batch, the cached choices, else timed within
@@ -42,6 +42,7 @@ def tune_command(
                                  help="Time to spend timing at most (what is left untimed keeps the cost model's"
                                       " choice; a later tune goes on from there)."),
     again: bool = typer.Option(False, "--again", help="Time every conv again, replacing what the cache holds."),
+    max_memory: Optional[str] = typer.Option(None, "--max-memory", metavar="SIZE", help=MEMORY_HELP),
     format: TableOrJson = typer.Option(TableOrJson.table, "--format", "-f", help="Output format."),
     set_: list[str] = typer.Option([], "--set", metavar="NAME=VALUE", help=SET_HELP),
     allow_include_outside: bool = typer.Option(False, "--allow-include-outside", help=INCLUDE_HELP),
@@ -64,7 +65,9 @@ def tune_command(
     """
     from ..analysis.summary import analyze
     from ..execution.tune import tune
+    from ..execution.memory import check_memory, memory_budget
     from ..execution.tune_cache import TuneCache
+    from ..proof.run import run_estimate
     from ..report.tune import tune_json, tune_table
 
     with errors_to_exit():
@@ -72,6 +75,7 @@ def tune_command(
             raise ConvcalcError(f"--budget {budget} must be a number of seconds, 0 or more")
         graph = load_graph(spec, set_, allow_include_outside)
         summary = analyze(graph, shape_option(input_size, graph), dtype=dtype.value)
+        check_memory(run_estimate(summary, batch, dtype.value, rf_check=False), memory_budget(max_memory), "tuning")
         cache = TuneCache()
         if again:
             cache.entries = {}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Callable, Collection, Sequence
 
 import numpy as np
@@ -44,6 +45,7 @@ MIN_MACS = 1_000_000    # convs smaller than this (at the batch) keep the model'
 CHOICE_MARGIN = 0.97    # another algorithm replaces the model's guess only when at least 3 % faster
 KERNEL_MARGIN = 0.97    # another kernel set replaces OpenBLAS's own pick only when at least 3 % faster
 KERNEL_SHARE = 1 / 3     # of the budget, for the kernel sets at most (the convs have the rest)
+KERNEL_OPERAND_BYTES = 32 * 2 ** 20   # the left operand's rows are cut to this size (a GEMM's speed per row is flat)
 KERNEL_SHAPES = 6       # the GEMM shapes (largest by MACs) each kernel set is timed on
 MEMORY_SLACK = 64 * 2 ** 20   # a candidate may use 2x the model's guess's memory, or this much more
 
@@ -156,6 +158,12 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
     return result
 
 
+def forget_choices(summary: Summary) -> None:
+    """Every conv of ``summary``'s graph back to the cost model's choice (`ConvNd.use_choice` undone)."""
+    for node, _, _ in conv_nodes(summary):
+        node.layer.tuned = MappingProxyType({})
+
+
 def _zero_state(summary: Summary) -> dict[str, dict[str, np.ndarray]]:
     """Zeros for every parameter and buffer (np.zeros: pages the system gives on first touch, so nearly free):
     enough for `Network` to plan which layers fold and which sums a GEMM writes, which depend on the graph alone."""
@@ -263,8 +271,8 @@ def _choose_kernels(convs, batch: int, item: np.dtype, here: str, cache: TuneCac
             result.kernels_by = "cached"
         return
     rng = np.random.default_rng(0)
-    operands = [(rng.standard_normal((m, k)).astype(item), rng.standard_normal((k, n)).astype(item))
-                for m, k, n in shapes]
+    operands = [(rng.standard_normal((min(m, max(KERNEL_OPERAND_BYTES // (k * item.itemsize), 1)), k)).astype(item),
+                 rng.standard_normal((k, n)).astype(item)) for m, k, n in shapes]
     seconds: dict[str, float] = {}
     for repeat in range(MORE_REPEATS):   # round by round, as the convs' candidates
         if repeat >= REPEATS and sum(seconds.values()) >= LAYER_SECONDS:
@@ -291,4 +299,4 @@ def _choose_kernels(convs, batch: int, item: np.dtype, here: str, cache: TuneCac
         result.kernels_by = "timed"
 
 
-__all__ = ["RUN_BUDGET", "TUNE_BUDGET", "TunedConv", "Tuning", "conv_nodes", "gemm_shapes", "tune"]
+__all__ = ["RUN_BUDGET", "TUNE_BUDGET", "TunedConv", "Tuning", "conv_nodes", "forget_choices", "gemm_shapes", "tune"]
