@@ -9,8 +9,9 @@ PyTorch's arguments keep PyTorch's rules (int / per-axis / 'valid' / 'same' padd
   instead of the cross-correlation every DL framework computes; shapes, parameters and MACs are unchanged.
 * ``algorithm: auto | direct | fft | winograd`` (the executor only): the FFT path (`kernels.conv_fft`) and
   Winograd's F(2, 3) (`kernels.conv_winograd`; 3-tap kernels, stride 1, dilation 1, groups 1) compute the same
-  numbers up to rounding; 'auto' takes the FFT where `conv_costs` estimates it cheaper (large kernels) and
-  Winograd where `winograd_pays` (3x3 convs on many tiles and channels). MACs stay the conv's (direct-equivalent)
+  numbers up to rounding; 'auto' takes the algorithm measured fastest on this machine where the tuner
+  (`convcalc.execution.tune`) chose one, else the cost model's (`conv_choice`: the FFT where `conv_costs` estimates
+  it cheaper, Winograd where `winograd_pays`, then the GEMM algorithms by their rules). MACs stay the conv's (direct-equivalent)
   count in every path; the products a transform domain really ran are reported apart
   (`MacCounter.transform_macs`, `LayerRun.transform_macs`).
 """
