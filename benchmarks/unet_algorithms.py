@@ -22,13 +22,14 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 CPU_TIME = "--cpu-time" in sys.argv
 if CPU_TIME:          # before NumPy loads OpenBLAS: one thread, so a layer's CPU time is its work alone
     os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 import convcalc  # noqa: E402
 from convcalc.analysis.summary import analyze  # noqa: E402
