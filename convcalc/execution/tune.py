@@ -77,6 +77,7 @@ class Tuning:
     warnings: list[str] = field(default_factory=list)
     path: str = ""
     layers: list[TunedConv] = field(default_factory=list)     # every conv, in the network's order
+    load: float | None = None     # the load average when something was timed (`_load`)
 
 
 def conv_nodes(summary: Summary) -> list[tuple[Any, Any, tuple[int, ...]]]:
@@ -153,6 +154,8 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
         else:
             algorithm, by = node.layer.choice_for(in_shape[0], in_shape[1:], tuple(row.output_shape[1:]), item)
             result.layers.append(TunedConv(node.name, algorithm, by))
+    if result.timed:
+        result.load = _load()
     result.tuned = len(found)
     result.model = len(result.layers) - result.tuned
     return result

@@ -206,7 +206,7 @@ def kernel_choices() -> tuple[str, ...]:
 
 def use_kernels(name: str) -> bool:
     """Switch NumPy's OpenBLAS to the kernel set ``name`` (one of `kernel_choices`); True when it now runs it and
-    its products still agree with float64's (else it is switched back, False).
+    its products still agree with float64's (checked the first time: else it is switched back, False).
 
     It re-runs OpenBLAS's dispatch (``gotoblas_dynamic_quit``/``gotoblas_dynamic_init``, exported by DYNAMIC_ARCH
     builds) with OPENBLAS_CORETYPE set for that call only: what starting the process with it set would have done.
@@ -216,10 +216,14 @@ def use_kernels(name: str) -> bool:
         return False
     if name == was:
         return True
-    if not _redispatch(name) or kernels() != name or not _products_right():
+    if not _redispatch(name) or kernels() != name or (name not in _verified and not _products_right()):
         _redispatch(was)
         return False
+    _verified.add(name)
     return True
+
+
+_verified: set[str] = set()      # kernel sets whose products were checked once in this process
 
 
 def _redispatch(name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Group as RichGroup
@@ -16,15 +17,22 @@ SCHEMA_VERSION = 1
 
 
 def tuning_note(tuning: Tuning) -> str:
-    """One line: how many convs run a measured algorithm (and how many were timed now), the kernels, the cache."""
+    """How many convs run a measured algorithm (and how many candidates were timed now), the kernels, the cache; and
+    whether the budget ran out or the machine was busy while timing."""
     kernels = ""
     if tuning.kernels:
         how = {"timed": "measured now", "cached": "measured before"}.get(tuning.kernels_by, "OpenBLAS's own pick")
         kernels = f"; OpenBLAS's {tuning.kernels} kernels ({how})"
-    budget = "; out of time budget: the rest by the cost model" if tuning.out_of_budget else ""
-    return (f"algorithms: {tuning.tuned} of {len(tuning.layers)} convs measured ({tuning.tuned - tuning.cached} now,"
-            f" {tuning.timed} candidates timed){budget}, {tuning.model} by the cost model or the spec{kernels};"
+    note = (f"algorithms: {tuning.tuned} of {len(tuning.layers)} convs measured ({tuning.tuned - tuning.cached} now,"
+            f" {tuning.timed} candidates timed), {tuning.model} by the cost model or the spec{kernels};"
             f" cache {tuning.path}")
+    if tuning.out_of_budget:
+        note += ". Out of time budget: the rest keep the cost model's choice until tuned"
+    cpus = os.cpu_count() or 1
+    if tuning.load is not None and tuning.load > cpus:
+        note += (f". Timed while the load average was {tuning.load:g} on {cpus} CPUs: noisy; tune again on a quiet"
+                 " machine (convcalc tune SPEC --again)")
+    return note
 
 
 def tune_json(summary: Summary, batch: int, dtype: str, tuning: Tuning) -> dict[str, Any]:
@@ -33,6 +41,7 @@ def tune_json(summary: Summary, batch: int, dtype: str, tuning: Tuning) -> dict[
         "schema_version": SCHEMA_VERSION, "name": summary.name, "batch": batch, "dtype": dtype,
         "input_shape": list(summary.input_shape), "cache": tuning.path, "kernels": tuning.kernels,
         "kernels_chosen_by": tuning.kernels_by or None, "timed": tuning.timed, "out_of_budget": tuning.out_of_budget,
+        "load_average": tuning.load,
         "layers": [{"name": conv.name, "output_shape": list(rows[conv.name].output_shape), "algorithm": conv.algorithm,
                     "chosen_by": conv.chosen_by, "seconds": conv.seconds or None} for conv in tuning.layers],
     }
