@@ -2,6 +2,7 @@
 
     python benchmarks/unet_algorithms.py                  # 572x572, batch 1, 3 rounds
     python benchmarks/unet_algorithms.py --size 188 --rounds 5
+    python benchmarks/unet_algorithms.py --isolated --cpu-time --rounds 7   # each Winograd conv alone, 1 thread
 
 The lead of issue 20: on an Intel Xeon, `algorithm: auto` ran U-Net's Winograd layers 2-4x slower than `algorithm:
 direct`. Three networks of the same spec and weights: 'auto' (the cost model's choice, `convcalc run --no-tune`),
@@ -36,6 +37,7 @@ from convcalc.analysis.summary import analyze  # noqa: E402
 from convcalc.execution.network import Network  # noqa: E402
 from convcalc.execution.tune import tune  # noqa: E402
 from convcalc.execution.tune_cache import TuneCache, cpu_model  # noqa: E402
+from convcalc.kernels import MacCounter, to_storage  # noqa: E402
 from convcalc.kernels.blas import kernels  # noqa: E402
 
 
@@ -46,6 +48,39 @@ def build(size: int, algorithm: str | None):
             if hasattr(node.layer, "algorithm_choices"):
                 node.layer.algorithm = algorithm
     return analyze(graph, (1, size, size))
+
+
+def isolated(size: int, batch: int, rounds: int, clock) -> None:
+    """Each conv 'auto' runs in Winograd, alone: Winograd, rows and im2col (bias in the GEMM) prepared on the same
+    random weights and run round by round on the same random input; the fastest run of each."""
+    summary = build(size, None)
+    shapes = {row.name: row.output_shape for row in summary.layers}
+    rng = np.random.default_rng(0)
+    print(f"U-Net {size}x{size}, batch {batch}, each Winograd conv alone, fastest of {rounds} interleaved runs"
+          f" ({'thread CPU time, 1 thread' if CPU_TIME else 'wall clock'}); CPU {cpu_model()}; OpenBLAS kernels"
+          f" {kernels()}; load average {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    print(f"{'layer':14} {'input':>16} {'winograd ms':>12} {'rows ms':>9} {'im2col ms':>10} {'w/rows':>7} {'w/best direct':>13}")
+    for node, row in zip(summary.graph.nodes, summary.layers):
+        layer = node.layer
+        if not hasattr(layer, "algorithm_choices"):
+            continue
+        in_shape = summary.input_shape if node.inputs[0] not in shapes else shapes[node.inputs[0]]
+        if layer.model_algorithm(in_shape[0], in_shape[1:], row.output_shape[1:], np.float32) != "winograd":
+            continue
+        params = {"weight": rng.standard_normal(row.weights["weight"]) * 0.1,
+                  "bias": rng.standard_normal(row.output_shape[0])}
+        x = to_storage(rng.standard_normal((batch, *in_shape)).astype(np.float32))
+        plans = {choice: layer.prepare(params, [in_shape], row.output_shape, np.dtype(np.float32), choice=choice)
+                 for choice in ("winograd", "rows", "im2col+bias")}
+        best = {choice: float("inf") for choice in plans}
+        for _ in range(rounds):
+            for choice, plan in plans.items():
+                tic = clock()
+                layer.forward([x], plan, MacCounter())
+                best[choice] = min(best[choice], clock() - tic)
+        w, r, i = best["winograd"], best["rows"], best["im2col+bias"]
+        print(f"{node.name:14} {str(list(in_shape)):>16} {w * 1e3:12.1f} {r * 1e3:9.1f} {i * 1e3:10.1f} {w / r:7.2f}"
+              f" {w / min(r, i):13.2f}", flush=True)
 
 
 def main() -> None:
@@ -59,7 +94,12 @@ def main() -> None:
                              " instead of the wall clock: on a machine loaded by other work, the wall clock of a"
                              " multithreaded GEMM swings 100x (a thread waits for one descheduled), its CPU time does"
                              " not")
+    parser.add_argument("--isolated", action="store_true",
+                        help="time each conv 'auto' runs in Winograd alone, against rows and im2col")
     args = parser.parse_args()
+    if args.isolated:
+        isolated(args.size, args.batch, args.rounds, time.thread_time if CPU_TIME else time.perf_counter)
+        return
     if CPU_TIME:
         import convcalc.execution.network as network_module
         network_module.time = type("Clock", (), {"perf_counter": staticmethod(time.thread_time)})
