@@ -100,6 +100,7 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
     cache = TuneCache() if cache is None else cache
     result = Tuning(warnings=cache.warnings, path=str(cache.path))
     convs = conv_nodes(summary)
+    forget_choices(summary)          # every choice made here, from the cache or measured
     started = clock()
     item = np.dtype(dtype)
     here = machine()
@@ -121,9 +122,11 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
         folded_into = {node.inputs[0] for node in summary.graph.nodes if node.name in network.folded}
         fused_sums = network.accumulate
     todo: dict[str, list] = {}
+    biases: dict[str, bool] = {}
     for node, row, in_shape in pending:
         layer, out = node.layer, tuple(row.output_shape[1:])
         bias, fused = bool(layer.bias) or node.name in folded_into, node.name in fused_sums
+        biases[node.name] = bias
         key = entry_key("conv", here, result.kernels, item.name, batch, layer.type_name, in_shape, row.output_shape,
                         _arguments(layer, in_shape), bias, fused)
         entry = cache.get(key) or {}
@@ -152,7 +155,8 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
         if node.name in found:
             result.layers.append(TunedConv(node.name, found[node.name][0], "tuned", found[node.name][1]))
         else:
-            algorithm, by = node.layer.choice_for(in_shape[0], in_shape[1:], tuple(row.output_shape[1:]), item)
+            algorithm, by = node.layer.choice_for(in_shape[0], in_shape[1:], tuple(row.output_shape[1:]), item,
+                                                  biases.get(node.name))
             result.layers.append(TunedConv(node.name, algorithm, by))
     if result.timed:
         result.load = _load()
