@@ -45,7 +45,7 @@ MIN_MACS = 1_000_000    # convs smaller than this (at the batch) keep the model'
 CHOICE_MARGIN = 0.97    # another algorithm replaces the model's guess only when at least 3 % faster
 KERNEL_MARGIN = 0.97    # another kernel set replaces OpenBLAS's own pick only when at least 3 % faster
 KERNEL_SHARE = 1 / 3     # of the budget, for the kernel sets at most (the convs have the rest)
-KERNEL_OPERAND_BYTES = 32 * 2 ** 20   # the left operand's rows are cut to this size (a GEMM's speed per row is flat)
+KERNEL_OPERAND_BYTES = 8 * 2 ** 20   # the left operand's rows are cut to this size (a GEMM's speed per row is flat)
 KERNEL_SHAPES = 6       # the GEMM shapes (largest by MACs) each kernel set is timed on
 MEMORY_SLACK = 64 * 2 ** 20   # a candidate may use 2x the model's guess's memory, or this much more
 
@@ -138,10 +138,13 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
             result.cached += 1
         else:
             todo.setdefault(key, []).append((node, row, in_shape, bias, fused))
+    rate = _gemm_rate(item, clock) if todo else 0.0
     for key, group in sorted(todo.items(), key=lambda entry: -entry[1][0][1].macs):
         node, row, in_shape, bias, fused = group[0]
         choice, seconds = None, {}
-        if row.macs * batch >= MIN_MACS:
+        if row.macs * batch >= MIN_MACS and row.macs * batch / rate > budget - (clock() - started):
+            result.out_of_budget = True      # one run of it would not fit what is left: the smaller ones may
+        elif row.macs * batch >= MIN_MACS:
             choice, seconds = _time_conv(node.layer, row, in_shape, batch, item, bias, fused, started, budget, clock,
                                          result)
         if choice is None:
@@ -220,11 +223,14 @@ def _time_conv(layer: Any, row: Any, in_shape: tuple[int, ...], batch: int, item
                                                                    batch) <= limit]
     if len(candidates) < 2:
         return None, {}
-    rng = np.random.default_rng(0)
-    params = {"weight": rng.standard_normal(row.weights["weight"]) * 0.1}
+    if clock() - started >= budget:
+        result.out_of_budget = True
+        return None, {}
+    rng = np.random.default_rng(0)     # uniform values in the run's dtype: drawn fast, and no speed depends on them
+    params = {"weight": rng.random(row.weights["weight"]) - 0.5}
     if bias:
-        params["bias"] = rng.standard_normal(row.output_shape[0])
-    x = to_storage(rng.standard_normal((batch, *in_shape)).astype(item))
+        params["bias"] = rng.random(row.output_shape[0]) - 0.5
+    x = np.ascontiguousarray(to_storage(rng.random((batch, *in_shape), dtype=item)))
     into = np.zeros_like(to_storage(np.empty((batch, *row.output_shape), dtype=item))) if fused else None
     plans = {}
     for choice in candidates:
@@ -240,6 +246,9 @@ def _time_conv(layer: Any, row: Any, in_shape: tuple[int, ...], batch: int, item
         for choice, plan in plans.items():
             if repeat >= REPEATS and seconds[choice] > 3 * min(seconds.values()):
                 continue                     # a clear loser: no more runs
+            if not repeat and clock() - started >= budget:
+                result.out_of_budget = True  # not every candidate ran once: the layer keeps the model's choice
+                return None, {}
             tic = clock()
             if into is not None:
                 layer.forward_into([x], plan, MacCounter(), into)
@@ -253,6 +262,18 @@ def _time_conv(layer: Any, row: Any, in_shape: tuple[int, ...], batch: int, item
     if seconds[winner] >= CHOICE_MARGIN * seconds[guess]:
         winner = guess
     return winner, seconds
+
+
+def _gemm_rate(item: np.dtype, clock: Callable[[], float]) -> float:
+    """Multiply-accumulates per second of a 256^3 product, the fastest of REPEATS (what a layer's run is guessed
+    to take before it is started: one that would overrun the budget is not)."""
+    a = np.ones((256, 256), dtype=item)
+    best = float("inf")
+    for _ in range(REPEATS):
+        tic = clock()
+        np.matmul(a, a)
+        best = min(best, clock() - tic)
+    return 256 ** 3 / max(best, 1e-9)
 
 
 def gemm_shapes(convs: Sequence[tuple[Any, Any, tuple[int, ...]]], batch: int) -> list[tuple[int, int, int]]:
@@ -278,8 +299,8 @@ def _choose_kernels(convs, batch: int, item: np.dtype, here: str, cache: TuneCac
             result.kernels_by = "cached"
         return
     rng = np.random.default_rng(0)
-    operands = [(rng.standard_normal((min(m, max(KERNEL_OPERAND_BYTES // (k * item.itemsize), 1)), k)).astype(item),
-                 rng.standard_normal((k, n)).astype(item)) for m, k, n in shapes]
+    operands = [(rng.random((min(m, max(KERNEL_OPERAND_BYTES // (k * item.itemsize), 1)), k), dtype=item),
+                 rng.random((k, n), dtype=item)) for m, k, n in shapes]
     seconds: dict[str, float] = {}
     for repeat in range(MORE_REPEATS):   # round by round, as the convs' candidates
         if repeat >= REPEATS and sum(seconds.values()) >= LAYER_SECONDS:
