@@ -447,7 +447,7 @@ def test_resize_and_the_predictions_follow_it(tmp_path):
     assert macs["conv"] == (2 * 4 * 24 * 40 * 27,) * 2                    # batch 2 x outputs x C_in·k²
     table = ok(invoke(spec, "--input", images, "--resize", "24x40")).stdout
     assert f"cp: {images} → batch 2 × 3×24×40 → 4×12×20" in flat(table)
-    assert re.search(r"conv\s*│ Conv2d\s*│ 4×24×40\s*│ 4×24×40\s*│ ✓", table)
+    assert re.search(r"conv\s*│ Conv2d \([a-z_0-9+]+, (model|tuned)\)\s*│ 4×24×40\s*│ 4×24×40\s*│ ✓", table)
     # the pixels are PIL's bilinear resize
     ok(invoke(identity_spec(tmp_path, 3), "--input", images, "--resize", "24x40", "--output", tmp_path / "y.npy",
               "--dtype", "float64"))
