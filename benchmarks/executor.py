@@ -2,6 +2,7 @@
 
     python benchmarks/executor.py                 # ResNet-18 and ResNet-50 at batch 1 and 8
     python benchmarks/executor.py --rounds 7 --models resnet50 --batches 1
+    python benchmarks/executor.py --no-tune       # the cost model's choices, not the tuner's
 
 Each side runs in its own worker process (NumPy's OpenBLAS and PyTorch's thread pools spin and slow
 each other by up to 3x when they share a process), with the same thread count. Rounds alternate the
@@ -12,6 +13,8 @@ each side's fastest pass over the whole run ('best': on a machine whose load com
 estimate), the executor's GFLOP/s and its fraction of the machine's fp32 GEMM peak (a 2048^3 float32 product through
 the same NumPy, timed by the NumPy worker after the rounds: this machine's speed drifts, so the peak is measured in
 the same run), and each worker's peak memory.
+The NumPy side runs the tuner's choices (`convcalc.execution.tune`, as `convcalc run`: the user's cache, timed first
+within `convcalc tune`'s budget where it has none), or with --no-tune the cost model's.
 The PyTorch models are the hand-built torch.nn networks of tests/torch_models.py, with the same
 layer names, so the same weights run on both sides.
 """
@@ -28,6 +31,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TUNED = "--no-tune" not in sys.argv   # the worker's: measure the cost model's choices (`convcalc run --no-tune`)
 PEAK_SIZE = 2048      # the machine's fp32 GEMM peak: a PEAK_SIZE^3 float32 product, timed in the NumPy worker
 
 
@@ -57,13 +61,19 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
                 net(tensor)
     else:
         import convcalc
-        from convcalc.kernels.blas import kernels, prefer_kernels
+        from convcalc.analysis.summary import analyze
+        from convcalc.kernels.blas import kernels
         from convcalc.execution.network import Network
+        from convcalc.execution.tune import TUNE_BUDGET, tune
 
-        prefer_kernels()   # as `convcalc run` does
-        used = kernels()
         graph = convcalc.build_graph(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml"))
-        network = Network(graph, (3, 224, 224))
+        summary = analyze(graph, (3, 224, 224))
+        if TUNED:        # as `convcalc run` does: the cached choices, else timed first (`convcalc tune`'s budget)
+            tuning = tune(summary, batch, budget=TUNE_BUDGET)
+            for warning in tuning.warnings:
+                print(warning, file=sys.stderr)
+        used = kernels()
+        network = Network(summary)
 
         def forward():
             network.run(x, check_finite=False)
@@ -95,7 +105,8 @@ class Worker:
     def __init__(self, side: str, model: str, batch: int, threads: int):
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--worker", side, model, str(batch), str(threads)],
+            [sys.executable, __file__, "--worker", side, model, str(batch), str(threads),
+             *(() if TUNED else ("--no-tune",))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         self.kernels = json.loads(self.process.stdout.readline())["kernels"]
 
@@ -130,6 +141,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="forward passes per side per round")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between the sides of a round")
+    parser.add_argument("--no-tune", action="store_true",
+                        help="the cost model's algorithms and OpenBLAS's own kernels (as `convcalc run --no-tune`);"
+                             " default: the tuned ones (the user's cache, timed first where it has none)")
     args = parser.parse_args()
 
     print(f"{'model':10} {'batch':>5} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6} {'range':>11} {'best':>5} {'GF/s':>6}"

@@ -7,7 +7,7 @@ input channels (not a test).
 Per configuration: the best of several runs, alternating, cold caches (as benchmarks/winograd.py), of the path
 'auto' takes without transposed patches (im2col, rows, or the tap GEMMs at batch >= 4) and of the transposed
 patches, their ratio, and what 'auto' takes now. The stride-2 rows are why TRANSPOSED_PATCHES_MAX_RUN in
-convcalc/layers/conv.py applies to stride-1 convs only: there BLAS's transposed operand costs more than the
+convcalc/layers/conv_choice.py applies to stride-1 convs only: there BLAS's transposed operand costs more than the
 shorter patch copy saves.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # the checkout's convcalc, installed or not
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import convcalc.layers.conv as conv  # noqa: E402
+import convcalc.layers.conv_choice as conv  # noqa: E402  (the cost model's limits live there)
 from convcalc.kernels import MacCounter, tap_block_columns, tap_blocks, to_storage  # noqa: E402
 from convcalc.layers import lookup  # noqa: E402
 from winograd import setup, timed  # noqa: E402

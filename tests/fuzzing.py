@@ -284,7 +284,9 @@ def _worker() -> None:     # pragma: no cover (runs in the child process)
     from typer.testing import CliRunner
 
     from convcalc.cli import app
+    from convcalc.execution import tune
 
+    tune.RUN_BUDGET = 1.0          # `run` tunes a new network shape for 1 s at most, as in the suite (conftest.py)
     runner = CliRunner()
 
     def alarm(signum, frame):

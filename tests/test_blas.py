@@ -94,39 +94,43 @@ def test_matmul_into_adds_and_counts_with_or_without_the_binding(bound: bool, mo
     assert counter.total == 7 * 4 * 3
 
 
-# --------------------------------------------------------------------------- prefer_kernels
+# --------------------------------------------------------------------------- kernel_choices / use_kernels
 
 SWITCH_PROBE = r"""
 import json, os, sys
 import numpy as np
 from convcalc.kernels import blas
-force = sys.argv[1] == "force"
 was = blas.kernels()
-if sys.argv[1] == "query":
-    print(json.dumps({"was": was}))
-    sys.exit()
-if force:                                   # exercise the switch on any CPU whose OpenBLAS picked AVX-512 kernels
-    blas._zen4 = lambda: True
-switched = blas.prefer_kernels()
+choices = blas.kernel_choices()
 rng = np.random.default_rng(0)
-errors = []
-for rows, depth, cols in ((1, 1, 1), (49, 513, 70), (300, 65, 256), (7, 2000, 3)):
-    for dtype in (np.float32, np.float64):
-        a, b = rng.standard_normal((rows, depth)), rng.standard_normal((depth, cols))
-        c = rng.standard_normal((rows, cols))
-        want = a @ b
-        got = a.astype(dtype) @ b.astype(dtype)
-        accumulated = c.astype(dtype)
-        blas.gemm_accumulate(a.astype(dtype), b.astype(dtype), accumulated)
-        scale = np.sqrt(depth) * (1e-5 if dtype == np.float32 else 1e-13)
-        errors.append(max(float(np.abs(got - want).max()), float(np.abs(accumulated - c - want).max())) / scale)
-print(json.dumps({"was": was, "switched": switched, "now": blas.kernels(), "worst": max(errors),
-                  "env_left": "OPENBLAS_CORETYPE" in os.environ and os.environ["OPENBLAS_CORETYPE"]}))
+
+
+def worst() -> float:
+    errors = []
+    for rows, depth, cols in ((1, 1, 1), (49, 513, 70), (300, 65, 256), (7, 2000, 3)):
+        for dtype in (np.float32, np.float64):
+            a, b = rng.standard_normal((rows, depth)), rng.standard_normal((depth, cols))
+            c = rng.standard_normal((rows, cols))
+            want = a @ b
+            got = a.astype(dtype) @ b.astype(dtype)
+            accumulated = c.astype(dtype)
+            blas.gemm_accumulate(a.astype(dtype), b.astype(dtype), accumulated)
+            scale = np.sqrt(depth) * (1e-5 if dtype == np.float32 else 1e-13)
+            errors.append(max(float(np.abs(got - want).max()), float(np.abs(accumulated - c - want).max())) / scale)
+    return max(errors)
+
+
+switched = {}
+for name in choices:
+    switched[name] = [blas.use_kernels(name), blas.kernels(), worst()]
+print(json.dumps({"was": was, "choices": choices, "switched": switched, "unknown": blas.use_kernels("NoSuchCore"),
+                  "env_left": os.environ.get("OPENBLAS_CORETYPE")}))
 """
 
 
 ROOT = Path(__file__).resolve().parent.parent
-AVX512_SETS = ("SkylakeX", "Cooperlake")   # the kernel sets OpenBLAS's dispatch picks on an AVX-512 CPU like Zen 4
+FLAGS = {"Haswell": {"avx2", "fma"}, "SkylakeX": {"avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"}}
+FLAGS["Cooperlake"] = FLAGS["SkylakeX"] | {"avx512_bf16"}
 
 
 def fresh_environment(**extra: str) -> dict[str, str]:
@@ -137,75 +141,50 @@ def fresh_environment(**extra: str) -> dict[str, str]:
     return environment
 
 
-def probe(mode: str, **env: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", SWITCH_PROBE, mode], capture_output=True, text=True, check=True,
+def probe(**env: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", SWITCH_PROBE], capture_output=True, text=True, check=True,
                           env=fresh_environment(**env))
     return json.loads(done.stdout)
 
 
-def fresh_kernels() -> str | None:
-    """The kernels a new process's OpenBLAS picks (this one's may have been switched by an in-process CLI test)."""
-    return probe("query")["was"] if numpy_blas_name() == "scipy-openblas" and blas.kernels() is not None else None
-
-
-def zen4_from_cpuinfo() -> bool:
-    """Independently of convcalc.kernels.blas: an AMD family-25 CPU with AVX-512 (Zen 4)."""
+def cpu_flags_from_cpuinfo() -> set[str]:
+    """Independently of convcalc.kernels.blas: the first CPU's flags."""
     try:
         text = open("/proc/cpuinfo", encoding="ascii", errors="replace").read()
     except OSError:
-        return False
-    return bool(re.search(r"^vendor_id\s*:\s*AuthenticAMD$", text, re.M)
-                and re.search(r"^cpu family\s*:\s*25$", text, re.M)
-                and re.search(r"^flags\s*:.*\bavx512f\b", text, re.M))
+        return set()
+    found = re.search(r"^flags\s*:(.*)$", text, re.M)
+    return set(found.group(1).split()) if found else set()
 
 
-def test_prefer_kernels_switches_zen4_from_avx512_to_avx2_kernels_and_products_stay_right() -> None:
-    """On a Zen 4 whose OpenBLAS picked its SkylakeX/Cooperlake kernels: switched to Haswell's, and OpenBLAS
-    itself reports so; anywhere else: nothing changes. Either way the products (NumPy's and the binding's) still
-    equal float64's, and the process environment is left as it was."""
+def test_kernel_choices_are_the_sets_the_cpu_supports_and_every_switch_keeps_products_right() -> None:
+    """The kernel sets offered are OpenBLAS's own pick first, then only sets whose instructions /proc/cpuinfo lists;
+    switching to each either happens (OpenBLAS then reports that set) or is refused and leaves the previous one
+    (OpenBLAS's own check of the CPU, or a product that came out wrong); either way every product (NumPy's and the
+    binding's) still equals float64's, an unknown name is refused, and the environment is left as it was."""
     if numpy_blas_name() != "scipy-openblas" or blas.kernels() is None:
         pytest.skip("NumPy does not ship scipy-openblas here: nothing to switch")
-    result = probe("natural")
-    expect_switch = zen4_from_cpuinfo() and result["was"] in AVX512_SETS
-    if expect_switch:
-        assert result["switched"] == [result["was"], "Haswell"] and result["now"] == "Haswell"
-    else:
-        assert result["switched"] is None and result["now"] == result["was"]
-    assert result["worst"] < 1 and result["env_left"] is False
+    result = probe()
+    choices = result["choices"]
+    if not choices:
+        pytest.skip("this OpenBLAS cannot re-run its dispatch")
+    assert choices[0] == result["was"]
+    flags = cpu_flags_from_cpuinfo()
+    for name in choices[1:]:
+        assert FLAGS[name] <= flags, name
+    assert set(choices[1:]) == {name for name, needs in FLAGS.items() if needs <= flags} - {result["was"]}
+    for name, (done, now, worst) in result["switched"].items():
+        assert (now == name) if done else (now != name), (name, now)
+        assert worst < 1, name
+    assert result["switched"][result["was"]][0] is True
+    assert result["unknown"] is False and result["env_left"] is None
 
 
-def test_prefer_kernels_mechanism_on_any_avx512_openblas() -> None:
-    """The re-dispatch itself (quit, init with OPENBLAS_CORETYPE for that call), forced past the CPU check: the
-    kernels change to Haswell's and every product is still right."""
-    if fresh_kernels() not in AVX512_SETS:
-        pytest.skip("OpenBLAS picks no AVX-512 kernel set here: nothing to switch from")
-    result = probe("force")
-    assert result["switched"] == [result["was"], "Haswell"] and result["now"] == "Haswell"
-    assert result["worst"] < 1 and result["env_left"] is False
-
-
-def test_prefer_kernels_leaves_a_users_openblas_coretype_alone() -> None:
-    """A user who names the very kernel set the switch would leave (SkylakeX) keeps it, and keeps the variable;
-    an empty value is no choice (OpenBLAS ignores it too), so the switch happens as without it."""
-    if fresh_kernels() not in AVX512_SETS:
-        pytest.skip("OpenBLAS picks no AVX-512 kernel set here: nothing the user's choice could be switched from")
-    result = probe("force", OPENBLAS_CORETYPE="SkylakeX")
-    assert result["switched"] is None and result["now"] == result["was"] == "SkylakeX"
-    assert result["env_left"] == "SkylakeX" and result["worst"] < 1
-    result = probe("force", OPENBLAS_CORETYPE="")
-    assert result["switched"] == [result["was"], "Haswell"] and result["env_left"] == ""
-
-
-@pytest.mark.parametrize("command", ["run", "rf"])
-def test_convcalc_run_says_when_it_switched_the_kernels(command: str, tmp_path) -> None:
-    """`convcalc run` (and `rf --erf`, which runs backward passes) switch before they execute the network and say
-    so under their output (a fresh process: the switch is process-wide)."""
+def test_a_users_openblas_coretype_leaves_nothing_to_choose() -> None:
+    """OPENBLAS_CORETYPE is the user's choice: no kernel set is offered, nothing is switched, and the variable is
+    kept; an empty value is no choice (OpenBLAS ignores it too)."""
     if numpy_blas_name() != "scipy-openblas" or blas.kernels() is None:
         pytest.skip("NumPy does not ship scipy-openblas here")
-    arguments = (["run", str(ROOT / "specs" / "edges.yaml")] if command == "run" else
-                 ["rf", str(ROOT / "specs" / "tiny.yaml"), "--erf", str(tmp_path / "erf.png"), "--samples", "2"])
-    done = subprocess.run([sys.executable, "-m", "convcalc", *arguments], capture_output=True, text=True,
-                          env=fresh_environment(COLUMNS="200"))
-    assert done.returncode == 0, done.stderr
-    said = "NumPy's OpenBLAS runs its Haswell kernels" in done.stdout
-    assert said == (zen4_from_cpuinfo() and fresh_kernels() in AVX512_SETS)
+    result = probe(OPENBLAS_CORETYPE="Haswell")
+    assert result["choices"] == [] and result["switched"] == {} and result["env_left"] == "Haswell"
+    assert probe(OPENBLAS_CORETYPE="")["choices"] == probe()["choices"]

@@ -447,7 +447,7 @@ def test_resize_and_the_predictions_follow_it(tmp_path):
     assert macs["conv"] == (2 * 4 * 24 * 40 * 27,) * 2                    # batch 2 x outputs x C_in·k²
     table = ok(invoke(spec, "--input", images, "--resize", "24x40")).stdout
     assert f"cp: {images} → batch 2 × 3×24×40 → 4×12×20" in flat(table)
-    assert re.search(r"conv\s*│ Conv2d\s*│ 4×24×40\s*│ 4×24×40\s*│ ✓", table)
+    assert re.search(r"conv\s*│ Conv2d \([a-z_0-9+]+, (model|tuned)\)\s*│ 4×24×40\s*│ 4×24×40\s*│ ✓", table)
     # the pixels are PIL's bilinear resize
     ok(invoke(identity_spec(tmp_path, 3), "--input", images, "--resize", "24x40", "--output", tmp_path / "y.npy",
               "--dtype", "float64"))
@@ -571,7 +571,8 @@ def test_run_json_schema():
     assert len(data["layers"]) == 7
     for layer in data["layers"]:
         assert set(layer) >= {"name", "type", "predicted_shape", "actual_shape", "shape_ok", "predicted_macs",
-                              "executed_macs", "macs_ok", "finite", "folded", "transform", "transform_macs", "seconds"}
+                              "executed_macs", "macs_ok", "finite", "folded", "transform", "transform_macs", "seconds",
+                              "algorithm", "chosen_by"}
         assert all(isinstance(v, int) for v in layer["predicted_shape"] + layer["actual_shape"])
         assert isinstance(layer["predicted_macs"], int) and isinstance(layer["executed_macs"], int)
         assert layer["shape_ok"] is True and layer["macs_ok"] is True and layer["finite"] is True
@@ -598,12 +599,16 @@ def test_table_names_the_transform_a_conv_ran_in(tmp_path):
                     "  - {name: w, type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1, algorithm: winograd}\n"
                     "  - {name: f, type: Conv2d, out_channels: 4, kernel_size: 5, padding: 2, algorithm: fft}\n"
                     "  - {name: d, type: Conv2d, out_channels: 4, kernel_size: 3, padding: 1, algorithm: direct}\n")
-    text = ok(invoke(spec)).stdout
+    text = ok(invoke(spec, "--no-tune")).stdout
     rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in text.splitlines()
             if line.startswith("│") and line.split("│")[1].strip() in ("w", "f", "d")}
-    assert rows == {"w": "Conv2d (winograd)", "f": "Conv2d (fft)", "d": "Conv2d"}
-    data = json.loads(ok(invoke(spec, "--format", "json")).stdout)
+    # the spec chose w's and f's algorithm; d's (4 channels x 3 taps: runs of 12 floats) is the cost model's
+    # transposed patches (`ConvNd.model_algorithm`, TRANSPOSED_PATCHES_MAX_RUN)
+    assert rows == {"w": "Conv2d (winograd, spec)", "f": "Conv2d (fft, spec)", "d": "Conv2d (im2col_t, model)"}
+    data = json.loads(ok(invoke(spec, "--format", "json", "--no-tune")).stdout)
     assert {layer["name"]: layer["transform"] for layer in data["layers"]} == {"w": "winograd", "f": "fft", "d": None}
+    assert {layer["name"]: (layer["algorithm"], layer["chosen_by"]) for layer in data["layers"]} == \
+        {"w": ("winograd", "spec"), "f": ("fft", "spec"), "d": ("im2col_t", "model")}
 
 
 def _small_npy(tmp_path: Path) -> Path:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import sys
 
-_COMMANDS = ("analyze", "run", "reference", "lint", "rf", "zoo", "explain", "calc", "onnx_import", "onnx_export", "report")
-_MODULE_OF = {"analyze": "analyze", "run": "run", "layers": "reference", "schema": "reference", "lint": "lint",
-              "rf": "rf", "zoo": "zoo", "explain": "explain", "calc": "calc", "import": "onnx_import",
+_COMMANDS = ("analyze", "run", "tune", "reference", "lint", "rf", "zoo", "explain", "calc", "onnx_import",
+             "onnx_export", "report")
+_MODULE_OF = {"analyze": "analyze", "run": "run", "tune": "tune", "layers": "reference", "schema": "reference",
+              "lint": "lint", "rf": "rf", "zoo": "zoo", "explain": "explain", "calc": "calc", "import": "onnx_import",
               "export": "onnx_export", "report": "report"}
 # (the module that registers each command: tests/test_startup.py checks)
 _LAZY = {"EXIT_CHECK_FAILED": "common", "EXIT_INPUT_ERROR": "common", "app": "common", "Format": "analyze"}

@@ -413,15 +413,3 @@ def size(text: str | None) -> tuple[int, int] | None:
     if len(shape) != 2:
         raise ConvcalcError(f"--resize '{text}' must be HxW (two positive integers), e.g. 224x224")
     return shape[0], shape[1]
-
-
-def faster_blas() -> list[str]:
-    """Commands that execute the network first switch NumPy's OpenBLAS to its faster kernels for this CPU, if it
-    has any (`kernels.blas.prefer_kernels`, process-wide, so the CLI's choice and not the library's); a note saying so."""
-    from ..kernels.blas import prefer_kernels
-
-    switched = prefer_kernels()
-    if switched is None:
-        return []
-    return [f"NumPy's OpenBLAS runs its {switched[1]} kernels, faster on this CPU than the {switched[0]} ones it"
-            " picked (set OPENBLAS_CORETYPE to choose)"]

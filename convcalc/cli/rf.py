@@ -13,7 +13,7 @@ import typer
 from ..report.json_text import dumps as json_text
 from .completion import complete_spec
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
-                     faster_blas, load_graph, shape_option, table_console, wide_option, width_option)
+                     load_graph, shape_option, table_console, wide_option, width_option)
 from .progress import QUIET_HELP, progress_bars
 from .run import MEMORY_HELP
 
@@ -95,7 +95,6 @@ def rf_command(
     console, fit_width = table_console(width, wide)
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
-        notes = faster_blas() if erf is not None else []
         with progress_bars(quiet) as bars:
             study = study_fields(graph, layer=layer, unit=unit, input_size=shape_option(input_size, graph),
                                  image=input, erf=erf is not None, samples=samples, seed=seed, channel=channel,
@@ -113,7 +112,7 @@ def rf_command(
                                   study.summary.input_shape), growth_png)
         shown, data = study_output(study, erf_picture=None if erf is None else str(erf),
                                    overlay_picture=None if overlay is None else str(overlay),
-                                   overlay_regions=regions, notes=notes, width=fit_width, prose=console.width)
+                                   overlay_regions=regions, notes=(), width=fit_width, prose=console.width)
         if growth_png is not None:
             data["growth_picture"] = str(growth_png)
             shown.append(Text(f"growth chart written to {growth_png}"))

@@ -12,10 +12,12 @@ import typer
 from ..report.json_text import dumps as json_text
 from .completion import complete_spec
 from .common import (EXIT_CHECK_FAILED, INCLUDE_HELP, SET_HELP, SPEC_HELP, TableOrJson, app, errors_to_exit,
-                     faster_blas, floats, load_graph, onnx_weights, size, table_console, wide_option,
+                     floats, load_graph, onnx_weights, size, table_console, wide_option,
                      width_option)
 from .progress import QUIET_HELP, progress_bars
 
+NO_TUNE_HELP = ("Choose each conv's algorithm by the cost model alone and keep OpenBLAS's own kernels: no timing,"
+                " the tuning cache neither read nor written.")
 MEMORY_HELP = ("Memory budget, e.g. 8G or 500M (0 or none: no limit); default: 75% of the available memory."
                " Work whose estimated memory exceeds it is refused before anything large is allocated.")
 
@@ -66,6 +68,7 @@ def run_command(
                                      help="Prove every layer's receptive field by exact dependency propagation"
                                           " (all), or skip it (none)."),
     max_memory: Optional[str] = typer.Option(None, "--max-memory", metavar="SIZE", help=MEMORY_HELP),
+    no_tune: bool = typer.Option(False, "--no-tune", help=NO_TUNE_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
     width: Optional[int] = width_option(),
     wide: bool = wide_option(),
@@ -76,7 +79,8 @@ def run_command(
     multiply-accumulates the executor really performed, flags the first NaN/Inf, and (--rf-check all)
     measures the receptive field of a few output units of every layer by exact dependency propagation
     (which input positions can influence them) and compares it with the analysis. Exit code 1 if any
-    check fails.
+    check fails. Each conv runs the algorithm measured fastest on this machine (`convcalc tune`; a network shape
+    not yet measured is timed first, for a few seconds at most, and cached), or with --no-tune the cost model's.
 
     \b
     Examples:
@@ -90,6 +94,8 @@ def run_command(
     from ..proof.run import run
     from ..report.maps import save_maps as write_maps
     from ..report.run import run_json, run_table
+    from ..report.tune import tuning_note
+    from .tune import run_tuner
 
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
@@ -99,9 +105,11 @@ def run_command(
                        normalize=normalize.value if normalize is not None else None,
                        mean=floats(mean, "--mean"), std=floats(std, "--std"), topk=topk,
                        keep_maps=save_maps is not None, rf_check=rf_check is RfCheck.all, max_memory=max_memory)
-        notes = faster_blas()
+        tunings: list = []
         with progress_bars(quiet) as bars:
-            checked = run(graph, **options, on_progress=None if bars is None else bars.update)
+            checked = run(graph, **options, on_progress=None if bars is None else bars.update,
+                          choose=None if no_tune else run_tuner(dtype.value, tunings))
+        notes = [tuning_note(tunings[-1])] if tunings else []
         if output is not None:
             notes.append(f"output {list(checked.output.shape)} saved to {save_array(output, checked.output)}")
         if save_maps is not None:

@@ -43,6 +43,8 @@ class LayerRun:
                              # tiles); executed_macs then counts the direct-equivalent MACs of its outputs
     transform: str = ""      # which transform: 'fft' (kernels.conv_fft), 'winograd' (kernels.conv_winograd)
     fused_into: str = ""     # a sum its producer's GEMM added into the other input (`Network.accumulate`)
+    algorithm: str = ""      # the algorithm a conv ran ('rows', 'im2col+bias', 'winograd', ...; `ConvNd.prepare`)
+    chosen_by: str = ""      # who chose it: 'tuned' (measured, `execution.tune`), 'model' (the cost model), 'spec'
 
     @property
     def shape_ok(self) -> bool:
@@ -80,10 +82,12 @@ class Network:
 
     def __init__(self, graph: Graph | Summary, input_shape: Sequence[int] | None = None, *,
                  state: State | Mapping[str, np.ndarray] | None = None, seed: int = 0, dtype: str = "float32",
-                 fold_batchnorm: bool = True, init: Scheme | None = None):
+                 fold_batchnorm: bool = True, init: Scheme | None = None, prepare: bool = True):
         """``graph``: a Graph (analysed here at ``input_shape``, default the spec's) or a Summary already analysed
         (its graph and input shape; ``input_shape`` must then be None or the same). Without ``state``: weights
-        drawn with ``seed``, by PyTorch's defaults or the scheme ``init`` (`weights.initial_state`)."""
+        drawn with ``seed``, by PyTorch's defaults or the scheme ``init`` (`weights.initial_state`). ``prepare``
+        False: only the plan (which layers fold, which sums a GEMM writes: `folded`, `accumulate`), nothing laid
+        out to run (the tuner reads it, `convcalc.execution.tune`)."""
         if dtype not in DTYPES:
             raise ConvcalcError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPES)}")
         if isinstance(graph, Summary):
@@ -107,11 +111,14 @@ class Network:
             self._fold(params)
         self.prepared: dict[str, Any] = {}
         for node, row in zip(graph.nodes, self.summary.layers):
-            if node.name in self.folded:
+            if node.name in self.folded or not prepare:
                 continue
             in_shapes = [self._shape(name) for name in node.inputs]
             self.prepared[node.name] = node.layer.prepare(params.get(node.name, {}), in_shapes, row.output_shape,
                                                           self.dtype)
+        # per layer that chose an algorithm (a plan that names it: convs), (the algorithm, who chose it)
+        self.algorithms = {name: (plan["algorithm"], plan.get("chosen_by", "")) for name, plan in self.prepared.items()
+                           if isinstance(plan, dict) and isinstance(plan.get("algorithm"), str)}
         self.last_use: dict[str, int] = {}
         for index, node in enumerate(graph.nodes):
             for name in node.inputs:
@@ -297,7 +304,8 @@ class Network:
                 # y is the sum: whether this layer's own output was finite takes running it alone (rare)
                 finite = bool(np.isfinite(forward(inputs, self.prepared[node.name], MacCounter())).all())
             record = LayerRun(node.name, node.type_name, row.output_shape, actual, row.macs * batch, counter.total,
-                              seconds, finite, folded, counter.transform_macs, counter.transform, fused_into)
+                              seconds, finite, folded, counter.transform_macs, counter.transform, fused_into,
+                              *self.algorithms.get(node.name, ("", "")))
             runs.append(record)
             if on_layer is not None:
                 on_layer(record)

@@ -8,9 +8,9 @@ NumPy has loaded (one thread pool: a second OpenBLAS, such as SciPy's, would spi
 binding against ``np.matmul`` before first use. Where NumPy uses another BLAS (Accelerate, MKL) or the library is
 not found, `gemm_accumulate` returns False and callers add the product themselves.
 
-`prefer_kernels` switches that OpenBLAS from the AVX-512 kernels it picks on AMD Zen 4 to its AVX2 (Haswell) ones,
-which are faster there (see its docstring); `convcalc run`, `rf --erf` and the benchmark call it, the library never
-does by itself.
+`kernel_choices` lists the kernel sets that OpenBLAS can be switched to on this CPU and `use_kernels` switches it
+(process-wide); which one runs is measured (`convcalc.execution.tune`), and the CLI decides, the library never does
+by itself.
 """
 
 from __future__ import annotations
@@ -111,13 +111,18 @@ def gemm_accumulate(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> bool:
     return True
 
 
-# OpenBLAS built with DYNAMIC_ARCH (NumPy's wheels) picks its kernels from the CPU at load time: on AMD's Zen 4
-# (CPU family 25 with AVX-512) its SkylakeX or Cooperlake kernels. Zen 4 runs a 512-bit operation as two 256-bit
-# halves, and the same library's AVX2 (Haswell) kernels are faster there. (Zen 5, family 26, has full-width
-# AVX-512 units: left alone, unmeasured.) Measured on this project's 2-core Zen 4 machine:
-# sgemm 3-9 % faster on ResNet-50's conv shapes, 17 % on the 49 x 512 x 2048 products of its last stage; dgemm
-# 2-25 % faster; the whole ResNet-50 forward 2.5 % faster at batch 1, within noise at batch 8.
-PREFERRED_KERNELS = {"skylakex": "Haswell", "cooperlake": "Haswell"}   # the core OpenBLAS picked -> the faster one
+# OpenBLAS built with DYNAMIC_ARCH (NumPy's wheels) picks its kernels from the CPU at load time, and can be asked to
+# run another set the CPU also supports (OPENBLAS_CORETYPE). Which is faster is not the newest: on AMD's Zen 4 (a
+# 512-bit operation run as two 256-bit halves) the AVX2 (Haswell) kernels beat the AVX-512 ones OpenBLAS picks.
+# `convcalc.execution.tune` times the sets `kernel_choices` lists on a network's own GEMM shapes and keeps the
+# fastest (`use_kernels`): a measurement on the machine at hand, not a rule for one CPU family.
+# A kernel set -> the CPU flags (/proc/cpuinfo) its instructions need. Only x86-64 sets are offered: elsewhere
+# OpenBLAS's own pick is the only choice.
+KERNEL_FLAGS = {
+    "Haswell": ("avx2", "fma"),
+    "SkylakeX": ("avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"),
+    "Cooperlake": ("avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "avx512_bf16"),
+}
 
 
 def kernels() -> str | None:
@@ -133,42 +138,101 @@ def kernels() -> str | None:
     return corename().decode()
 
 
-ZEN4_FAMILY = 25   # AMD's CPU family of Zen 3 and Zen 4 (Zen 3 has no AVX-512, so OpenBLAS picks AVX2 there)
+def build() -> str:
+    """NumPy's BLAS as a cache key: OpenBLAS's build configuration (version, DYNAMIC_ARCH, ...; not the kernel set
+    it runs, which `use_kernels` changes) and the library's file name, or NumPy's own name for its BLAS where it is not the bundled OpenBLAS."""
+    library = _library()
+    if library is not None:
+        try:
+            config = library.scipy_openblas_get_config64_
+            config.restype = ctypes.c_char_p
+            text = config().decode(errors="replace").split()     # names the kernel set it runs now: dropped
+            return f"{' '.join(word for word in text if word != kernels())} ({os.path.basename(library._name)})"
+        except AttributeError:
+            return os.path.basename(library._name)
+    try:
+        info = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{info.get('name', '?')} {info.get('version', '?')}"
+    except Exception:       # noqa: BLE001 - an old NumPy without dict configs: its version names the build
+        return f"numpy {np.__version__}"
 
 
-def _zen4() -> bool:
-    """Linux's /proc/cpuinfo names an AMD CPU of family 25 (elsewhere: False, nothing is switched)."""
+def threads() -> int:
+    """The threads NumPy's OpenBLAS runs a GEMM on (the CPU count where it cannot be asked)."""
+    library = _library()
+    try:
+        count = library.scipy_openblas_get_num_threads64_
+    except AttributeError:
+        return os.cpu_count() or 1
+    count.restype = ctypes.c_int
+    return int(count())
+
+
+def cpu_flags() -> frozenset[str]:
+    """The first CPU's flags in Linux's /proc/cpuinfo (elsewhere: none, so no kernel set is offered)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
-            fields = dict(line.split(":", 1) for line in info.read().split("\n\n", 1)[0].splitlines() if ":" in line)
+            for line in info:
+                if line.split(":", 1)[0].strip() in ("flags", "Features"):
+                    return frozenset(line.split(":", 1)[1].split())
     except OSError:
-        return False
-    fields = {key.strip(): value.strip() for key, value in fields.items()}
-    return fields.get("vendor_id") == "AuthenticAMD" and fields.get("cpu family") == str(ZEN4_FAMILY)
+        pass
+    return frozenset()
 
 
-def prefer_kernels() -> tuple[str, str] | None:
-    """Switch NumPy's OpenBLAS to the kernels that are faster on this CPU; (was, now) when it switched, else None.
-
-    It switches only from an AVX-512 kernel set OpenBLAS chose itself on a Zen 4 CPU (`PREFERRED_KERNELS`), and only
-    if the environment does not name one (OPENBLAS_CORETYPE, OpenBLAS's own override, is the user's choice). It
-    re-runs OpenBLAS's dispatch (``gotoblas_dynamic_quit``/``gotoblas_dynamic_init``, exported by DYNAMIC_ARCH
-    builds) with OPENBLAS_CORETYPE set for that call only: what starting the process with it set would have done.
-    The whole process's BLAS changes, so call it before any other thread can be inside a BLAS call (at start-up:
-    `convcalc run` does, before it builds the network)."""
-    if os.environ.get("OPENBLAS_CORETYPE"):   # empty: OpenBLAS ignores it too
-        return None
+def _dispatch() -> tuple[object, object] | None:
     library = _library()
-    was = kernels()
-    if library is None or was is None or was.lower() not in PREFERRED_KERNELS or not _zen4():
+    if library is None or kernels() is None:
         return None
     try:
         quit_dispatch, init_dispatch = library.gotoblas_dynamic_quit, library.gotoblas_dynamic_init
     except AttributeError:
         return None
     quit_dispatch.restype = init_dispatch.restype = None
+    return quit_dispatch, init_dispatch
+
+
+def kernel_choices() -> tuple[str, ...]:
+    """The kernel sets NumPy's OpenBLAS can be switched to here: the one it runs, then every set of `KERNEL_FLAGS`
+    whose instructions the CPU has; () when it cannot switch (not the bundled DYNAMIC_ARCH OpenBLAS) or the user
+    named one (OPENBLAS_CORETYPE, OpenBLAS's own override, is the user's choice; empty: OpenBLAS ignores it too)."""
+    if os.environ.get("OPENBLAS_CORETYPE") or _dispatch() is None:
+        return ()
+    now = kernels()
+    flags = cpu_flags()
+    return (now, *(name for name, needs in KERNEL_FLAGS.items()
+                   if name.lower() != now.lower() and all(flag in flags for flag in needs)))
+
+
+def use_kernels(name: str) -> bool:
+    """Switch NumPy's OpenBLAS to the kernel set ``name`` (one of `kernel_choices`); True when it now runs it and
+    its products still agree with float64's (checked the first time: else it is switched back, False).
+
+    It re-runs OpenBLAS's dispatch (``gotoblas_dynamic_quit``/``gotoblas_dynamic_init``, exported by DYNAMIC_ARCH
+    builds) with OPENBLAS_CORETYPE set for that call only: what starting the process with it set would have done.
+    The whole process's BLAS changes, so call it before any other thread can be inside a BLAS call."""
+    was = kernels()
+    if name not in kernel_choices():
+        return False
+    if name == was:
+        return True
+    if not _redispatch(name) or kernels() != name or (name not in _verified and not _products_right()):
+        _redispatch(was)
+        return False
+    _verified.add(name)
+    return True
+
+
+_verified: set[str] = set()      # kernel sets whose products were checked once in this process
+
+
+def _redispatch(name: str) -> bool:
+    dispatch = _dispatch()
+    if dispatch is None:
+        return False
+    quit_dispatch, init_dispatch = dispatch
     before = os.environ.get("OPENBLAS_CORETYPE")
-    os.environ["OPENBLAS_CORETYPE"] = PREFERRED_KERNELS[was.lower()]
+    os.environ["OPENBLAS_CORETYPE"] = name
     try:
         quit_dispatch()
         init_dispatch()   # an unknown name falls back to OpenBLAS's own detection: never no kernels
@@ -177,5 +241,21 @@ def prefer_kernels() -> tuple[str, str] | None:
             del os.environ["OPENBLAS_CORETYPE"]
         else:
             os.environ["OPENBLAS_CORETYPE"] = before
-    now = kernels()
-    return (was, now) if now != was else None
+    return True
+
+
+def _products_right() -> bool:
+    """NumPy's matmul and `gemm_accumulate` agree with float64's products on a few odd shapes, in both dtypes."""
+    rng = np.random.default_rng(0)
+    for rows, depth, cols in ((1, 1, 1), (49, 513, 70), (300, 65, 256), (7, 200, 3)):
+        a, b, c = rng.standard_normal((rows, depth)), rng.standard_normal((depth, cols)), rng.standard_normal((rows, cols))
+        want = a @ b
+        for dtype, tolerance in ((np.float32, 1e-4), (np.float64, 1e-12)):
+            scale = tolerance * np.sqrt(depth)
+            if np.abs(a.astype(dtype) @ b.astype(dtype) - want).max() > scale:
+                return False
+            accumulated = c.astype(dtype)
+            if gemm_accumulate(a.astype(dtype), b.astype(dtype), accumulated) and \
+                    np.abs(accumulated - c - want).max() > scale:
+                return False
+    return True

@@ -9,8 +9,9 @@ PyTorch's arguments keep PyTorch's rules (int / per-axis / 'valid' / 'same' padd
   instead of the cross-correlation every DL framework computes; shapes, parameters and MACs are unchanged.
 * ``algorithm: auto | direct | fft | winograd`` (the executor only): the FFT path (`kernels.conv_fft`) and
   Winograd's F(2, 3) (`kernels.conv_winograd`; 3-tap kernels, stride 1, dilation 1, groups 1) compute the same
-  numbers up to rounding; 'auto' takes the FFT where `conv_costs` estimates it cheaper (large kernels) and
-  Winograd where `winograd_pays` (3x3 convs on many tiles and channels). MACs stay the conv's (direct-equivalent)
+  numbers up to rounding; 'auto' takes the algorithm measured fastest on this machine where the tuner
+  (`convcalc.execution.tune`) chose one, else the cost model's (`conv_choice`: the FFT where `conv_costs` estimates
+  it cheaper, Winograd where `winograd_pays`, then the GEMM algorithms by their rules). MACs stay the conv's (direct-equivalent)
   count in every path; the products a transform domain really ran are reported apart
   (`MacCounter.transform_macs`, `LayerRun.transform_macs`).
 """
@@ -32,25 +33,11 @@ from .args import Arg, _as_int, _short, boolean, choice, integer, optional, per_
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis, fan_in_uniform
 from .registry import register
 from .padding import pad_problem
-from .conv_cost import FFT_MARGIN, FFT_MAX_SPECTRUM_BYTES, WINOGRAD_MARGIN, WINOGRAD_MIN_TILES, conv_costs, winograd_cost
+from .conv_choice import (BIAS_IN_GEMM_MIN_EXPANSION, ROWS_MIN_POSITIONS, TRANSPOSED_PATCHES_MAX_RUN,  # noqa: F401
+                          TRANSPOSED_PATCHES_MAX_RUN_STRIDED, ConvAlgorithms)
 from .memory import conv_memory
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-# stride-1 convs with at least this many output positions per sample use the row (or, batched, the tap-GEMM)
-# algorithm instead of im2col: there the patch copy costs more than the GEMM (benchmarks/executor.py, ResNets)
-ROWS_MIN_POSITIONS = 28 * 28
-# ungrouped convs whose channels-last windows are contiguous only in runs shorter than this (C x the last kernel
-# extent: a network's first conv on an image, say) copy transposed patches, run by run along the output rows
-# (`kernels.conv_im2col_t`), instead of im2col's short runs or the row algorithm's k GEMMs on a few channels:
-# 0.3-0.9x the time at batch 1, 0.05-0.6x at batch 8 (benchmarks/small_channels.py). Strided convs only below
-# the second limit: at runs of 9-21 (ResNet's 7x7 stem on RGB) BLAS's transposed operand costs what the copy saves.
-TRANSPOSED_PATCHES_MAX_RUN = 16
-TRANSPOSED_PATCHES_MAX_RUN_STRIDED = 8
-# a bias is added inside the GEMM (a ones column in its left operand, `kernels.with_ones_column`) where that
-# operand is copied anyway (im2col's patches, a strided 1x1 conv's picked positions), and for stride-1 1x1 convs
-# with at least this many times (C + 1) output channels: copying the (P, C) input costs less than a pass over
-# the (P, O) output (ResNet-50's expanding 1x1 convs, O = 4C)
-BIAS_IN_GEMM_MIN_EXPANSION = 2
 ALGORITHMS = ("auto", "direct", "fft", "winograd")
 def padding_arg(value: Any, dims: int, name: str) -> tuple[int, ...] | str:
     """``padding``: an int, one int per spatial axis, 'valid' or 'same' (PyTorch's spellings)."""
@@ -113,7 +100,7 @@ def axis_label(dims: int, axis: int) -> str:
     return "" if dims == 1 else f" along the {axis_names(dims)[axis]}"
 
 
-class ConvNd(Layer):
+class ConvNd(ConvAlgorithms, Layer):
     """Shared rules of Conv1d/2d/3d."""
 
     summary = "cross-correlation with stride, padding, dilation and groups (torch.nn.ConvNd)"
@@ -160,10 +147,6 @@ class ConvNd(Layer):
                                 f" dilation 1 and groups 1; got kernel_size {list(self.kernel_size)}, stride"
                                 f" {list(self.stride)}, dilation {list(self.dilation)}, groups {self.groups}",
                                 "algorithm")
-
-    def winograd_able(self) -> bool:
-        return (all(k == 3 for k in self.kernel_size) and all(s == 1 for s in self.stride)
-                and all(d == 1 for d in self.dilation) and self.groups == 1)
 
     # ---- shape-dependent rules
     def pads(self, spatial: Sequence[int]) -> Pads:
@@ -246,8 +229,9 @@ class ConvNd(Layer):
         return {"weight": weight * scale.reshape(-1, *[1] * (weight.ndim - 1)), "bias": bias * scale + shift}
 
     def prepare(self, params: Mapping[str, np.ndarray], in_shapes: Sequence[Shape], out_shape: Shape,
-                dtype: np.dtype) -> dict[str, Any]:
-        """Choose the algorithm for this conv's shapes and lay the weights out for it."""
+                dtype: np.dtype, choice: str | None = None) -> dict[str, Any]:
+        """Choose the algorithm for this conv's shapes (`choice_for`; ``choice``: one of `algorithm_choices`,
+        as the tuner times it) and lay the weights out for it."""
         channels, spatial = in_shapes[0][0], in_shapes[0][1:]
         exact = np.asarray(params["weight"], dtype=np.float64)     # the FFT's spectrum is computed from these
         if self.flip_kernel:   # a true convolution is the cross-correlation with the flipped kernel
@@ -259,7 +243,12 @@ class ConvNd(Layer):
         plan: dict[str, Any] = {"pads": pads, "out": out, "bias": bias, "bias_in_gemm": False,
                                 "bias_rows": None if bias is None else bias_rows(bias, prod(out))}
         fft_shape = tuple(fast_fft_length(size + lo + hi) for size, (lo, hi) in zip(spatial, pads))
-        method = self.algorithm_for(channels, spatial, out, dtype)
+        out_key = tuple(out)
+        chosen_by = "timed"
+        if choice is None:
+            choice, chosen_by = self.choice_for(channels, spatial, out_key, dtype, bias is not None)
+        method, bias_in_gemm = choice.partition("+")[0], choice.endswith("+bias") and bias is not None
+        plan.update(algorithm=choice, chosen_by=chosen_by)
         if method == "fft":
             plan.update(method="fft", weights=None, fft_shape=fft_shape,
                         spectrum=fft_kernel_spectrum(exact, self.groups, self.dilation, fft_shape, dtype))
@@ -273,8 +262,7 @@ class ConvNd(Layer):
             plan.update(method="depthwise", weights=np.ascontiguousarray(taps, dtype=dtype))
         elif method == "pointwise":
             columns = weight.reshape(self.out_channels, channels).T       # (C, O)
-            in_gemm = bias is not None and (any(s > 1 for s in self.stride)
-                                            or self.out_channels >= BIAS_IN_GEMM_MIN_EXPANSION * (channels + 1))
+            in_gemm = bias_in_gemm
             plan.update(method="pointwise", bias_in_gemm=in_gemm,
                         weights=np.ascontiguousarray(np.vstack([columns, bias[None]]) if in_gemm else columns,
                                                      dtype=dtype))
@@ -287,7 +275,7 @@ class ConvNd(Layer):
                         taps=np.ascontiguousarray(taps.transpose(1, 2, 0), dtype=dtype))  # (prod(k), C, O)
         else:
             columns = conv_weight_columns(weight, self.groups).astype(dtype)
-            in_gemm = bias is not None and self.groups == 1
+            in_gemm = bias_in_gemm and self.groups == 1
             plan.update(method="im2col", bias_in_gemm=in_gemm,
                         weights=np.concatenate([columns, bias[None, None]], axis=1) if in_gemm else columns)
         # the backward pass (every algorithm) needs the weights as im2col's columns, (g, prod(k) * C/g, O/g):
@@ -296,25 +284,6 @@ class ConvNd(Layer):
         if plan["method"] in ("fft", "depthwise", "winograd", "im2col_t"):   # no layout above is the columns
             plan["weight"] = weight
         return plan
-
-    def algorithm_for(self, channels: int, spatial: Sequence[int], out: Sequence[int], dtype: np.dtype) -> str:
-        """The algorithm `prepare` lays the weights out for at these shapes (`memory_use` sizes it too)."""
-        auto = self.algorithm == "auto"
-        fft_shape = tuple(fast_fft_length(size + lo + hi) for size, (lo, hi) in zip(spatial, self.pads(spatial)))
-        if self.algorithm == "fft" or (auto and self.fft_pays(channels, out, fft_shape, dtype)):
-            return "fft"
-        if self.algorithm == "winograd" or (auto and self.winograd_pays(channels, out)):
-            return "winograd"
-        unit_stride = all(s == 1 for s in self.stride)
-        if self.groups == 1 and prod(self.kernel_size) > 1 and channels * self.kernel_size[-1] < (
-                TRANSPOSED_PATCHES_MAX_RUN if unit_stride else TRANSPOSED_PATCHES_MAX_RUN_STRIDED):
-            return "im2col_t"
-        if self.groups > 1 and channels == self.groups:
-            return "depthwise"
-        if self.groups == 1 and all(k == 1 for k in self.kernel_size):
-            return "pointwise"
-        return "rows" if self.groups == 1 and self.dims >= 2 and unit_stride and prod(out) >= ROWS_MIN_POSITIONS \
-            else "im2col"
 
     def backward_columns(self, plan: dict[str, Any]) -> np.ndarray:
         """The weights as (g, prod(k) * C/g, O/g) columns for `backward`: im2col's own layout, a view of the
@@ -333,27 +302,6 @@ class ConvNd(Layer):
             else:
                 plan["columns"] = conv_weight_columns(plan["weight"], self.groups)
         return plan["columns"]
-
-    def fft_pays(self, channels: int, out: Sequence[int], fft_shape: Sequence[int], dtype: np.dtype) -> bool:
-        """algorithm 'auto': the FFT when its estimated cost is below FFT_MARGIN x the direct one's (both per
-        sample, `conv_costs`) and the kernel spectrum it keeps is not too large. Never for 1x1 kernels."""
-        if prod(self.kernel_size) == 1:
-            return False
-        freqs = prod(fft_shape[:-1]) * (fft_shape[-1] // 2 + 1)
-        spectrum_bytes = freqs * channels * self.out_channels // self.groups * 2 * np.dtype(dtype).itemsize
-        if spectrum_bytes > FFT_MAX_SPECTRUM_BYTES:
-            return False
-        direct, fft = conv_costs(channels, self.out_channels, self.groups, prod(self.kernel_size), prod(out),
-                                 fft_shape, freqs)
-        return fft < FFT_MARGIN * direct
-
-    def winograd_pays(self, channels: int, out: Sequence[int]) -> bool:
-        """algorithm 'auto': Winograd F(2, 3) where it can run (`winograd_able`), each sample has WINOGRAD_MIN_TILES
-        tiles or more (rows of its GEMMs; the plan is made per sample shape) and `winograd_cost` is below
-        WINOGRAD_MARGIN."""
-        if not self.winograd_able() or prod(-(-o // 2) for o in out) < WINOGRAD_MIN_TILES:
-            return False
-        return winograd_cost(channels, self.out_channels, out) < WINOGRAD_MARGIN
 
     def forward(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter) -> np.ndarray:
         out, weights, method = plan["out"], plan["weights"], plan["method"]

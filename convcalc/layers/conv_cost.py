@@ -33,6 +33,10 @@ WINOGRAD_GEMM_COST = 1.6
 WINOGRAD_TRANSFORM_COST = 8.0
 WINOGRAD_MARGIN = 0.9
 WINOGRAD_MIN_TILES = 32
+# the tuner (`convcalc.execution.tune`) times the FFT and Winograd wherever the model does not put them beyond
+# these margins (estimates 3x and 2x the direct time): wide, since the constants were fitted on one CPU
+FFT_WIDE_MARGIN = 3.0
+WINOGRAD_WIDE_MARGIN = 2.0
 
 
 def winograd_cost(channels: int, out_channels: int, out: Sequence[int]) -> float:

@@ -11,7 +11,7 @@ What `convcalc run` does between parsing its options and printing, as one librar
 The network is analysed once: the executor, the weights check and the receptive-field proof share that summary.
 Before anything large is read, drawn or allocated, the input's and the weights file's headers are checked against
 the spec and the run's memory estimate against its budget (``max_memory``, `convcalc.execution.memory`).
-Nothing here prints, and nothing switches the process's BLAS kernels (`convcalc.kernels.blas.prefer_kernels` is
+Nothing here prints, and nothing switches the process's BLAS kernels (`convcalc.kernels.blas.use_kernels` is
 the caller's choice: it is process-wide).
 """
 
@@ -29,9 +29,10 @@ from ..errors import ConvcalcError, ShapeError
 from ..algebra.shapes import prod
 from ..execution.headers import InputError
 from ..execution.inputs import declare_inputs, prepare_inputs
-from ..execution.memory import (Estimate, check_memory, forward_memory, input_preparing, mask_memory, memory_budget,
+from ..execution.memory import (Estimate, MemoryBudgetError, check_memory, forward_memory, input_preparing, mask_memory, memory_budget,
                                 picture_memory)
 from ..execution.network import DTYPES, LayerRun, Network, RunResult
+from ..execution.tune import forget_choices
 from ..execution.init_schemes import Scheme, scheme_from_text
 from ..execution.weights import check_state_shapes, load_npz, npz_arrays, state_from_dict, state_key
 from ..spec.graph import Graph
@@ -161,7 +162,8 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
         rf_check: bool = True, topk: int | None = None, overrides: Mapping[str, Any] | None = None,
         allow_include_outside: bool = False, on_layer: Callable[[LayerRun], None] | None = None,
         max_memory: int | str | None = None,
-        on_progress: Callable[[str, int, int], None] | None = None) -> CheckedRun:
+        on_progress: Callable[[str, int, int], None] | None = None,
+        choose: Callable[[Summary, int], None] | None = None) -> CheckedRun:
     """Run ``spec`` (a path, a loaded Spec or a built Graph) on ``input`` and check every prediction.
 
     ``input``: None (the built-in test image), an image, .npy file, directory or glob, or an array [C, *S] or
@@ -175,7 +177,9 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
     the available memory, `convcalc.execution.memory.memory_budget`); a run whose estimate exceeds it is refused
     (`MemoryBudgetError`) before anything large is allocated. ``on_progress(stage, done, total)``: called as the
     input files are read ('reading inputs'), the layers run ('running') and their fields are proved
-    ('receptive-field proof').
+    ('receptive-field proof'). ``choose(summary, batch)``: called with the analysis at the input's shape once the
+    memory estimate fits the budget, to choose each conv's algorithm (`convcalc run`'s tuner,
+    `convcalc.execution.tune`); where its choices would not fit, the cost model's are kept.
     """
     graph = graph_of(spec, overrides, allow_include_outside)
     if weights is not None and init is not None:
@@ -197,8 +201,16 @@ def run(spec: str | os.PathLike | Spec | Graph, input: str | os.PathLike | np.nd
                                      if state_key(row.name, name) in arrays) for row in summary.layers}
     elif weights is not None:
         state_bytes = {}                               # the caller's arrays: already in memory
-    check_memory(run_estimate(summary, declared.shape[0], dtype, declared.largest_file, state_bytes, keep_maps,
-                              rf_check), budget)
+    estimate = lambda: run_estimate(summary, declared.shape[0], dtype, declared.largest_file,  # noqa: E731
+                                    state_bytes, keep_maps, rf_check)
+    check_memory(estimate(), budget)
+    if choose is not None:        # the tuner: after the check (it runs each conv), and checked again with its choices
+        choose(summary, declared.shape[0])
+        try:
+            check_memory(estimate(), budget)
+        except MemoryBudgetError:
+            forget_choices(summary)          # what the budget holds: the cost model's choices
+
     x, source = prepare_inputs(input, graph.input_shape, resize=resize, normalize=normalize, mean=mean, std=std,
                                batch=batch, on_progress=_stage(on_progress, READ_STAGE))
     if tuple(x.shape[1:]) != tuple(summary.input_shape):     # the headers promised another size: analyse again

@@ -53,6 +53,7 @@ def run_json(result: RunResult, source: str, k: int | None = None,
              "executed_macs": r.executed_macs, "macs_ok": r.macs_ok, "finite": r.finite, "folded": r.folded,
              "fused_into": r.fused_into or None,
              "transform": r.transform or None,
+             "algorithm": r.algorithm or None, "chosen_by": r.chosen_by or None,
              "transform_macs": r.transform_macs, "seconds": r.seconds,
              "rf_ok": checks[r.name].ok if r.name in checks else None}
             for r in result.layers
@@ -85,6 +86,7 @@ def run_table(result: RunResult, source: str, k: int | None = None, notes: Seque
     for r in result.layers:
         name = Text(r.name) + (Text("") if r.finite else Text("  NaN/Inf", style="red"))
         type_text = r.type + (" (folded)" if r.folded else " (fused)" if r.fused_into
+                              else f" ({r.algorithm}, {r.chosen_by})" if r.algorithm
                               else f" ({r.transform})" if r.transform else "")
         rows.append([name, type_text, shape_cell(r.predicted_shape), shape_cell(r.actual_shape), _mark(r.shape_ok),
                      f"{r.predicted_macs:,}", f"{r.executed_macs:,}", _mark(r.macs_ok), f"{r.seconds * 1000:.2f}",
