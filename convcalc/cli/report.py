@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .completion import complete_spec
-from .common import (INCLUDE_HELP, SET_HELP, SPEC_HELP, app, errors_to_exit, fail, faster_blas, load_graph,
+from .common import (INCLUDE_HELP, SET_HELP, SPEC_HELP, app, errors_to_exit, fail, load_graph,
                      onnx_as_specs, restore_onnx_paths, shape_option, stdout)
 from .progress import QUIET_HELP, progress_bars
 from .run import MEMORY_HELP
@@ -54,7 +54,6 @@ def report_command(
     with errors_to_exit():
         graph = load_graph(spec, set_, allow_include_outside)
         size = shape_option(input_size, graph)
-        notes = faster_blas() if run or erf else []
         from_stdin = str(spec) == "-"
         with progress_bars(quiet) as bars, onnx_as_specs([] if from_stdin else [str(spec)]) as (specs, models):
             lint = None
@@ -72,6 +71,4 @@ def report_command(
     except OSError as exc:
         fail(f"cannot write {target}: {exc.strerror or exc}")
     console = stdout()
-    for note in notes:
-        console.print(note, markup=False)
     console.print(f"report written to {target} ({len(page.encode('utf-8')) / 1024:,.0f} KiB)", markup=False)
