@@ -17,7 +17,8 @@ It never tests a layer's type.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -25,7 +26,7 @@ from ..analysis.summary import Summary, analyze
 from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT, Graph
 from ..layers.base import Shape
-from ..layers.support import MASK_DTYPE, support_step
+from ..layers.support import MASK_DTYPE, support_step, thin
 
 
 def summary_of(source: Any) -> Summary:
@@ -109,10 +110,150 @@ class Dependencies:
             return np.zeros((seeds.shape[0], *store), dtype=MASK_DTYPE)
         return result
 
+    def propagate_many(self, seeds: Mapping[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """`propagate` from many layers at once, in one reverse sweep over the graph, given per layer its output
+        masks ``seeds`` (channels-last, rows = units): the distinct input masks reached (bool, (k, *input spatial),
+        any channel) and per layer, per seed row, the index of its own among them. Exact: every row's mask takes
+        the same layer steps as in its own walk; rows whose masks are equal at some layer (found bit for bit)
+        take the rest of the walk as one row, and each layer steps every row reaching it in one call."""
+        for layer in seeds:
+            if layer != INPUT and layer not in self.nodes:
+                raise ConvcalcError(f"no layer '{layer}' in the network; "
+                                    f"{did_you_mean(layer, [INPUT, *self.nodes])}")
+        pending: dict[str, list[_Rows]] = {}
+        offsets, start = {}, 0
+        for layer, rows in seeds.items():
+            offsets[layer] = (start, len(rows))
+            start += len(rows)
+        if INPUT in seeds:
+            pending[INPUT] = [_seeded(seeds[INPUT], offsets[INPUT][0])]
+        for node in reversed(self.graph.nodes):
+            parts = pending.pop(node.name, [])
+            if node.name in seeds:
+                parts.append(_seeded(seeds[node.name], offsets[node.name][0]))
+            if not parts:
+                continue
+            in_shapes = [self.shapes[name] for name in node.inputs]
+            for rows in _groups(parts):
+                if not rows.masks.any():
+                    continue
+                self.steps += 1
+                found = support_step(node.layer, rows.masks, in_shapes, self.shapes[node.name], self.cache)
+                for name, got in zip(node.inputs, found):
+                    index, distinct = _distinct(got)
+                    pending.setdefault(name, []).append(_Rows(rows.ids, index[rows.index], distinct))
+        reached = _merge(pending[INPUT]) if INPUT in pending else _Rows(np.zeros(0, dtype=np.intp),
+                                                                         np.zeros(0, dtype=np.intp), None)
+        spatial = tuple(self.shapes[INPUT][1:])
+        masks = np.zeros((1, *spatial), dtype=bool)            # the last row: what a walk that never arrives reaches
+        if reached.masks is not None:
+            masks = np.concatenate([reached.masks.any(axis=-1), masks])
+        found = np.full(start, len(masks) - 1, dtype=np.intp)
+        found[reached.ids] = reached.index
+        return masks, {layer: found[first:first + count] for layer, (first, count) in offsets.items()}
+
     def masks(self, layer: str, units: Sequence[Sequence[int]] | None = None) -> np.ndarray:
         """Per unit of ``layer`` (a position of its output, all channels; None: one row for the whole output), the
         network-input positions it can depend on through any channel: bool (len(units), *input spatial)."""
         return self.propagate(layer, self.seeds(layer, units)).any(axis=-1)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Many walks' masks at one layer: walk ``ids[i]`` has mask ``masks[index[i]]`` (the distinct masks once)."""
+
+    ids: np.ndarray
+    index: np.ndarray
+    masks: np.ndarray
+
+
+def _distinct(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of ``masks`` (compared by their non-zero pattern, bit for bit) and per row its index."""
+    if len(masks) <= 1:
+        return np.zeros(len(masks), dtype=np.intp), masks
+    bits = np.packbits(masks.reshape(len(masks), -1) != 0, axis=1)
+    keys = np.ascontiguousarray(bits).view(np.dtype((np.void, bits.shape[1]))).ravel()
+    _, first, index = np.unique(keys, return_index=True, return_inverse=True)
+    if len(first) == len(masks):
+        return np.arange(len(masks)), masks
+    return index.reshape(-1), masks[first]
+
+
+def _seeded(seeds: np.ndarray, first: int) -> _Rows:
+    """The walks ``first``, ``first + 1``, ... starting from ``seeds`` (one row each)."""
+    index, distinct = _distinct(seeds)
+    return _Rows(np.arange(first, first + len(seeds)), index, distinct)
+
+
+def _restrict(rows: _Rows, keep: np.ndarray) -> _Rows:
+    """The walks ``keep`` selects (bool per walk), with only the masks they use."""
+    used, index = np.unique(rows.index[keep], return_inverse=True)
+    return _Rows(rows.ids[keep], index.reshape(-1), rows.masks[used])
+
+
+def _by_uniformity(rows: _Rows) -> list[_Rows]:
+    """The walks whose masks are the same on every channel (kept with one channel), then the others."""
+    masks = rows.masks
+    if masks.ndim < 2 or masks.shape[-1] == 1:
+        return [rows]
+    same = (masks == masks[..., :1]).reshape(len(masks), -1).all(axis=1)
+    if not same.any():
+        return [rows]
+    walks = same[rows.index]
+    uniform = _restrict(rows, walks)
+    uniform = _Rows(uniform.ids, uniform.index, np.ascontiguousarray(uniform.masks[..., :1]))
+    return [uniform, _restrict(rows, ~walks)] if not walks.all() else [uniform]
+
+
+def _groups(parts: Sequence[_Rows]) -> list[_Rows]:
+    """A layer's contributions merged (per walk the union of its masks) into at most two groups, stepped apart:
+    the walks whose masks are the same on every channel (one channel), and the others (every channel)."""
+    split = [piece for part in parts for piece in _by_uniformity(part)]
+    uniform = [part for part in split if part.masks.ndim < 2 or part.masks.shape[-1] == 1]
+    multi = [part for part in split if part.masks.ndim >= 2 and part.masks.shape[-1] > 1]
+    if not multi or not uniform:
+        return [_merge(split)]
+    multi_ids = np.concatenate([part.ids for part in multi])
+    alone, joined = [], []
+    for part in uniform:
+        inside = np.isin(part.ids, multi_ids)
+        if not inside.all():
+            alone.append(_restrict(part, ~inside))
+        if inside.any():
+            joined.append(_restrict(part, inside))
+    return ([_merge(alone)] if alone else []) + [_merge(multi + joined)]
+
+
+def _merge(parts: Sequence[_Rows]) -> _Rows:
+    """One `_Rows` from contributions (a layer read by several): per walk the union of its masks."""
+    if len(parts) == 1:
+        return parts[0]
+    ids = np.unique(np.concatenate([part.ids for part in parts]))
+    columns = []
+    for part in parts:
+        column = np.full(len(ids), -1, dtype=np.intp)
+        column[np.searchsorted(ids, part.ids)] = part.index
+        columns.append(column)
+    combos, inverse = np.unique(np.stack(columns, axis=1), axis=0, return_inverse=True)
+    merged = None
+    for j, part in enumerate(parts):
+        have = combos[:, j] >= 0
+        if merged is None and have.all():
+            merged = part.masks[combos[:, j]]
+            continue
+        if merged is None:
+            channels = max(p.masks.shape[-1] for p in parts)
+            merged = np.zeros((len(combos), *part.masks.shape[1:-1], channels), dtype=MASK_DTYPE)
+        if have.all():
+            merged = np.maximum(merged, part.masks[combos[:, j]])
+        else:
+            if merged.shape[-1] < part.masks.shape[-1]:
+                merged = np.repeat(merged, part.masks.shape[-1], axis=-1)
+            rows = np.flatnonzero(have)
+            merged[rows] = np.maximum(merged[rows], part.masks[combos[rows, j]])
+    merged = thin(merged)
+    index, distinct = _distinct(merged)
+    return _Rows(ids, index[inverse.reshape(-1)], distinct)
 
 
 def dependency_masks(source: Summary | Graph | Any, layer: str,
