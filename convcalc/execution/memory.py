@@ -349,22 +349,27 @@ def forward_memory(summary: Summary, batch: int, dtype: str | np.dtype = "float3
     return estimate
 
 
-SWEEP_BYTES = 128 * 2 ** 20     # the receptive-field proof's masks in one reverse sweep, one channel each
+SWEEP_BYTES = 256 * 2 ** 20     # the receptive-field proof's masks in one reverse sweep, one channel each
 
 
 def mask_frontier(summary: Summary) -> tuple[int, str]:
-    """The most mask positions (one channel) a reverse sweep over the graph holds at once, and the layer where:
-    at each layer, its own output's plane, its inputs' planes and those of every earlier layer some later layer
-    already reached (still waiting for their turn)."""
+    """The most mask positions a reverse sweep over the graph holds per walk at once, and the layer where: at each
+    layer, its own output's plane, its inputs' planes and those of every earlier layer some later layer already
+    reached (still waiting for their turn). A plane is one channel, or the whole output where a Permute moved the
+    spatial axes (a mask then differs along the last stored axis)."""
     shapes = {INPUT: tuple(summary.input_shape), **{row.name: tuple(row.output_shape) for row in summary.layers}}
-    plane = lambda shape: prod(shape[1:]) if len(shape) > 1 else 1      # noqa: E731
+    moved = {row.name for row in summary.layers if not row.rf.standard}
+
+    def plane(name: str) -> int:
+        shape = shapes[name]
+        return prod(shape) if name in moved else prod(shape[1:]) if len(shape) > 1 else 1
     waiting: dict[str, int] = {}
     widest, where = 0, ""
     for node in reversed(summary.graph.nodes):
         waiting.pop(node.name, None)
         for name in node.inputs:
-            waiting[name] = plane(shapes[name])
-        size = sum(waiting.values()) + plane(shapes[node.name])
+            waiting[name] = plane(name)
+        size = sum(waiting.values()) + plane(node.name)
         if size > widest:
             widest, where = size, node.name
     return widest, where
@@ -379,13 +384,15 @@ def sweep_rows(summary: Summary, least: int = 1) -> int:
 
 def mask_memory(summary: Summary, units_per_axis: int, estimate: Optional[Estimate] = None) -> int:
     """An upper bound on the receptive-field proof's memory (`convcalc.proof.verify`): the walks of one reverse
-    sweep (`sweep_rows`, at least one layer's 3 + units_per_axis + 1 units per spatial axis) as float32 masks,
-    one channel while a mask is the same on every channel, at the sweep's widest point (`mask_frontier`: every
-    mask waiting for its layer plus the step's), and the structural instances the walk caches (every layer's
-    output at batch 1); with the run's BASE_OVERHEAD (calibrated on the shipped specs: the masks that differ per
-    channel stay below it)."""
+    sweep (`sweep_rows`, at least one layer's 3 + units_per_axis + 1 units per spatial axis, at most every
+    layer's) as float32 masks, one channel while a mask is the same on every channel, at the sweep's widest point
+    (`mask_frontier`: every mask waiting for its layer plus the step's), and the structural instances the walk
+    caches (every layer's output at batch 1); with the run's BASE_OVERHEAD (calibrated on the shipped specs: the
+    masks that differ per channel stay below it, and a sweep whose waiting masks outgrow SWEEP_BYTES is walked
+    again in halves)."""
     dims = max(len(summary.input_shape) - 1, 0)
-    units = sweep_rows(summary, 3 + dims * (max(units_per_axis, 2) + 1))
+    per_layer = 3 + dims * (max(units_per_axis, 2) + 1)
+    units = min(sweep_rows(summary, per_layer), per_layer * max(len(summary.layers), 1))
     widest, where = mask_frontier(summary)
     if estimate is not None and where:
         estimate.consider(f"the dependency masks of {units} units through layer '{where}'", 4 * units * widest)
@@ -409,6 +416,6 @@ def input_preparing(elements: int, spatial_dims: int = 0, channels: int = 1, lar
 
 
 __all__ = ["BASE_OVERHEAD", "Budget", "Estimate", "FALLBACK_BUDGET", "GENERIC_WORKSPACE", "MEMORY_FRACTION",
-           "MemoryBudgetError", "Piece", "available_memory", "check_memory", "default_budget", "format_bytes",
-           "forward_memory", "generic_use", "input_preparing", "layer_costs", "mask_frontier", "mask_memory", "memory_budget",
-           "parse_size", "picture_memory", "sweep_rows", "SWEEP_BYTES", "unit_use", "weights_bytes"]
+           "MemoryBudgetError", "Piece", "SWEEP_BYTES", "available_memory", "check_memory", "default_budget",
+           "format_bytes", "forward_memory", "generic_use", "input_preparing", "layer_costs", "mask_frontier",
+           "mask_memory", "memory_budget", "parse_size", "picture_memory", "sweep_rows", "unit_use", "weights_bytes"]

@@ -26,7 +26,7 @@ from ..analysis.summary import Summary, analyze
 from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT, Graph
 from ..layers.base import Shape
-from ..layers.support import MASK_DTYPE, support_step, thin
+from ..layers.support import MASK_DTYPE, support_step
 
 
 def summary_of(source: Any) -> Summary:
@@ -110,12 +110,14 @@ class Dependencies:
             return np.zeros((seeds.shape[0], *store), dtype=MASK_DTYPE)
         return result
 
-    def propagate_many(self, seeds: Mapping[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def propagate_many(self, seeds: Mapping[str, np.ndarray], most_bytes: int | None = None
+                       ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """`propagate` from many layers at once, in one reverse sweep over the graph, given per layer its output
         masks ``seeds`` (channels-last, rows = units): the distinct input masks reached (bool, (k, *input spatial),
         any channel) and per layer, per seed row, the index of its own among them. Exact: every row's mask takes
         the same layer steps as in its own walk; rows whose masks are equal at some layer (found bit for bit)
-        take the rest of the walk as one row, and each layer steps every row reaching it in one call."""
+        take the rest of the walk as one row, and each layer steps every row reaching it in one call.
+        ``most_bytes``: the most the masks waiting for their layer may take (`SweepTooLarge` past it)."""
         for layer in seeds:
             if layer != INPUT and layer not in self.nodes:
                 raise ConvcalcError(f"no layer '{layer}' in the network; "
@@ -127,21 +129,24 @@ class Dependencies:
             start += len(rows)
         if INPUT in seeds:
             pending[INPUT] = [_seeded(seeds[INPUT], offsets[INPUT][0])]
+        held = 0
         for node in reversed(self.graph.nodes):
             parts = pending.pop(node.name, [])
+            held -= sum(part.masks.nbytes for part in parts)
             if node.name in seeds:
                 parts.append(_seeded(seeds[node.name], offsets[node.name][0]))
             if not parts:
                 continue
             in_shapes = [self.shapes[name] for name in node.inputs]
             for rows in _groups(parts):
-                if not rows.masks.any():
-                    continue
                 self.steps += 1
                 found = support_step(node.layer, rows.masks, in_shapes, self.shapes[node.name], self.cache)
                 for name, got in zip(node.inputs, found):
                     index, distinct = _distinct(got)
                     pending.setdefault(name, []).append(_Rows(rows.ids, index[rows.index], distinct))
+                    held += distinct.nbytes
+                if most_bytes is not None and held > most_bytes:
+                    raise SweepTooLarge(f"the masks of {start} walks take {held} bytes at layer '{node.name}'")
         reached = _merge(pending[INPUT]) if INPUT in pending else _Rows(np.zeros(0, dtype=np.intp),
                                                                          np.zeros(0, dtype=np.intp), None)
         spatial = tuple(self.shapes[INPUT][1:])
@@ -156,6 +161,10 @@ class Dependencies:
         """Per unit of ``layer`` (a position of its output, all channels; None: one row for the whole output), the
         network-input positions it can depend on through any channel: bool (len(units), *input spatial)."""
         return self.propagate(layer, self.seeds(layer, units)).any(axis=-1)
+
+
+class SweepTooLarge(ConvcalcError):
+    """A `Dependencies.propagate_many` sweep whose waiting masks outgrew its ``most_bytes`` (walk fewer at once)."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +248,8 @@ def _merge(parts: Sequence[_Rows]) -> _Rows:
     for j, part in enumerate(parts):
         have = combos[:, j] >= 0
         if merged is None and have.all():
-            merged = part.masks[combos[:, j]]
+            same = len(combos) == len(part.masks) and np.array_equal(combos[:, j], np.arange(len(combos)))
+            merged = part.masks.copy() if same else part.masks[combos[:, j]]
             continue
         if merged is None:
             channels = max(p.masks.shape[-1] for p in parts)
@@ -251,7 +261,6 @@ def _merge(parts: Sequence[_Rows]) -> _Rows:
                 merged = np.repeat(merged, part.masks.shape[-1], axis=-1)
             rows = np.flatnonzero(have)
             merged[rows] = np.maximum(merged[rows], part.masks[combos[rows, j]])
-    merged = thin(merged)
     index, distinct = _distinct(merged)
     return _Rows(ids, index[inverse.reshape(-1)], distinct)
 
@@ -262,4 +271,4 @@ def dependency_masks(source: Summary | Graph | Any, layer: str,
     return Dependencies(source).masks(layer, units)
 
 
-__all__ = ["Dependencies", "dependency_masks", "summary_of"]
+__all__ = ["Dependencies", "SweepTooLarge", "dependency_masks", "summary_of"]

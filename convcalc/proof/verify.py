@@ -46,8 +46,8 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
-from .dependency import Dependencies, summary_of
-from ..execution.memory import sweep_rows
+from .dependency import Dependencies, SweepTooLarge, summary_of
+from ..execution.memory import SWEEP_BYTES, sweep_rows
 from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT
 from ..layers.support import support_step
@@ -427,12 +427,23 @@ def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: 
             plans[name] = plan
     walked = {name: plan for name, plan in plans.items() if isinstance(plan, _Plan) and plan.via is None}
     checks: dict[str, FieldCheck] = {}
-    done = 0
-    for sweep in _sweeps(verifier, list(walked)):
-        masks, reached = verifier.dependencies.propagate_many({name: verifier.seeds(walked[name]) for name in sweep})
+    done = len(names) - len(walked)               # the layers that walk nothing are checked once their roots are
+    sweeps = _sweeps(verifier, list(walked))
+    while sweeps:
+        sweep = sweeps.pop(0)
+        try:
+            masks, reached = verifier.dependencies.propagate_many(
+                {name: verifier.seeds(walked[name]) for name in sweep}, SWEEP_BYTES if len(sweep) > 1 else None)
+        except SweepTooLarge:          # masks that differ per channel outgrew the sweep: walk half as many at once
+            half = len(sweep) // 2
+            sweeps[:0] = [sweep[:half], sweep[half:]]
+            continue
         distinct = hulls_of(masks)
         for name in sweep:
             checks[name] = verifier.judge(walked[name], tuple(distinct[i] for i in reached[name]))
+        done += len(sweep)
+        if on_progress is not None and done < len(names):
+            on_progress(done, len(names))
     result = []
     for name in names:
         plan = plans.get(name)
@@ -445,9 +456,8 @@ def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: 
                                      verifier.rows[name].type, root.hulls, root.expected, via=plan.via))
         elif plan is not None:
             result.append(checks[name])
-        done += 1
-        if on_progress is not None:
-            on_progress(done, len(names))
+    if on_progress is not None:
+        on_progress(len(names), len(names))
     return tuple(result)
 
 
