@@ -36,6 +36,10 @@ analysis labels such a field 'whole input' all the same.
 A layer with one input whose field is its input's (the same per-axis fields: activations, normalisation) and
 whose dependency step maps the chosen units' masks to themselves (one step of the walk, checked) has exactly its
 input's dependencies: its check is its input's, without another walk.
+
+The units of every other checked layer are walked together, in reverse sweeps over the graph
+(`Dependencies.propagate_many`), each carrying as many walks as `execution.memory.sweep_rows` allows (a sweep
+whose waiting masks outgrow SWEEP_BYTES, masks that differ per channel, is walked again in halves).
 """
 
 from __future__ import annotations
@@ -284,7 +288,8 @@ class _Verifier:
             return None
         shapes = self.dependencies.shapes
         theirs_planned = self.planned[source]
-        same_shape = shapes[name][1:] == shapes[source][1:] if plan.positions is None else shapes[name] == shapes[source]
+        same_shape = (shapes[name][1:] == shapes[source][1:] if plan.positions is None
+                      else shapes[name] == shapes[source])
         if not same_shape or theirs_planned.units != plan.units or \
                 theirs_planned.positions != plan.positions:
             return None
