@@ -239,7 +239,17 @@ def _merge(parts: Sequence[_Rows]) -> _Rows:
     """One `_Rows` from contributions (a layer read by several): per walk the union of its masks."""
     if len(parts) == 1:
         return parts[0]
-    ids = np.unique(np.concatenate([part.ids for part in parts]))
+    every = np.concatenate([part.ids for part in parts])
+    ids = np.unique(every)
+    if len(ids) == len(every):                   # no walk in two parts: the parts side by side
+        channels = max(part.masks.shape[-1] for part in parts)
+        masks = [part.masks if part.masks.shape[-1] == channels else
+                 np.broadcast_to(part.masks, (*part.masks.shape[:-1], channels)) for part in parts]
+        offsets = np.cumsum([0] + [len(part.masks) for part in parts[:-1]])
+        index = np.concatenate([part.index + offset for part, offset in zip(parts, offsets)])
+        order = np.argsort(every, kind="stable")
+        unique_index, distinct = _distinct(np.concatenate(masks))
+        return _Rows(every[order], unique_index[index[order]], distinct)
     columns = []
     for part in parts:
         column = np.full(len(ids), -1, dtype=np.intp)
