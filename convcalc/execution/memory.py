@@ -382,17 +382,24 @@ def sweep_rows(summary: Summary, least: int = 1) -> int:
     return max(least, SWEEP_BYTES // (4 * max(widest, 1)))
 
 
+def _units_checked(row: Any, units_per_axis: int) -> int:
+    """At most how many units the proof walks for one layer: an anchor, the first and last units, and per spatial
+    axis a run of period + 1 units (at most ``units_per_axis``)."""
+    field = row.rf
+    if field.whole:
+        return 3
+    return 3 + sum(min(axis.period + 1, max(units_per_axis, 2)) for axis in field.axes)
+
+
 def mask_memory(summary: Summary, units_per_axis: int, estimate: Optional[Estimate] = None) -> int:
     """An upper bound on the receptive-field proof's memory (`convcalc.proof.verify`): the walks of one reverse
-    sweep (`sweep_rows`, at least one layer's 3 + units_per_axis + 1 units per spatial axis, at most every
-    layer's) as float32 masks, one channel while a mask is the same on every channel, at the sweep's widest point
+    sweep (`sweep_rows`, at least one layer's units, at most every layer's: `_units_checked`) as float32 masks, one channel while a mask is the same on every channel, at the sweep's widest point
     (`mask_frontier`: every mask waiting for its layer plus the step's), and the structural instances the walk
     caches (every layer's output at batch 1); with the run's BASE_OVERHEAD (calibrated on the shipped specs: the
     masks that differ per channel stay below it, and a sweep whose waiting masks outgrow SWEEP_BYTES is walked
     again in halves)."""
-    dims = max(len(summary.input_shape) - 1, 0)
-    per_layer = 3 + dims * (max(units_per_axis, 2) + 1)
-    units = min(sweep_rows(summary, per_layer), per_layer * max(len(summary.layers), 1))
+    per_layer = [_units_checked(row, units_per_axis) for row in summary.layers]
+    units = min(sweep_rows(summary, max(per_layer, default=1)), max(sum(per_layer), 1))
     widest, where = mask_frontier(summary)
     if estimate is not None and where:
         estimate.consider(f"the dependency masks of {units} units through layer '{where}'", 4 * units * widest)
