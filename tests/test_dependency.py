@@ -1,4 +1,5 @@
-"""Exact dependency propagation (`convcalc.proof.dependency`) against two independent oracles.
+"""Exact dependency propagation (`convcalc.proof.dependency`) against two independent oracles (one walk per layer
+and every layer's walks in one reverse sweep, `Dependencies.propagate_many`, alike).
 
 1. PyTorch autograd on the oracle networks of test_receptive_field / test_receptive_exact: the same layers out of
    real ``torch.nn`` modules with random weights in [0.5, 1.5], zero bias, max pooling replaced by average pooling
@@ -129,6 +130,7 @@ def compare_with_autograd(input_shape: Sequence[int], layers: Sequence[dict], ev
     rng = np.random.default_rng(seed)
     compared = 0
     chosen = range(len(layers)) if every_layer else [len(layers) - 1]
+    seeds, wanted = {}, {}
     for index in chosen:
         row, y = summary.layers[index], outputs[index]
         assert tuple(y.shape[1:]) == tuple(row.output_shape), f"layer {index}: torch {tuple(y.shape)}"
@@ -139,6 +141,10 @@ def compare_with_autograd(input_shape: Sequence[int], layers: Sequence[dict], ev
             assert np.array_equal(want, got), (f"layer {index} {layers[index]} unit {unit}:\n"
                                                f"torch {np.argwhere(want).tolist()}\nconvcalc {np.argwhere(got).tolist()}")
         compared += len(units)
+        seeds[row.name], wanted[row.name] = dependencies.seeds(row.name, units), expected
+    masks, reached = dependencies.propagate_many(seeds)        # every chosen layer's walks in one reverse sweep
+    for name, expected in wanted.items():
+        assert np.array_equal(masks[reached[name]], expected), f"{name}: one sweep differs from torch"
     return compared
 
 

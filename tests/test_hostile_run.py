@@ -311,7 +311,8 @@ def test_rf_pictures_at_a_huge_size(tmp_path, option):
 
 def test_rf_verify_at_a_huge_size():
     match = refusal(limited("rf", EDGES, "--input-size", "3x30000x30000", "--verify"))
-    assert match.group(4).startswith("the dependency masks of 53 units through layer")
+    # edges: per layer an anchor, two corners and per axis a run of period + 1 = 2 units (every period is 1)
+    assert match.group(4).startswith("the dependency masks of 7 units through layer")
 
 
 def test_default_budget_follows_the_address_space_limit():

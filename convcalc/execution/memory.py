@@ -349,24 +349,61 @@ def forward_memory(summary: Summary, batch: int, dtype: str | np.dtype = "float3
     return estimate
 
 
-def mask_memory(summary: Summary, units_per_axis: int, estimate: Optional[Estimate] = None) -> int:
-    """An upper bound on the receptive-field proof's memory (`convcalc.proof.verify`): per checked layer up to
-    3 + units_per_axis + 1 units per spatial axis walk back as float32 masks, one channel while a mask is the same
-    on every channel (the largest step: the masks over a layer's inputs and output), the structural instances the
-    walk caches (every layer's output at batch 1); with the run's BASE_OVERHEAD (calibrated on the shipped specs:
-    the masks that differ per channel stay below it)."""
-    dims = max(len(summary.input_shape) - 1, 0)
-    units = 3 + dims * (max(units_per_axis, 2) + 1)
+SWEEP_BYTES = 256 * 2 ** 20     # the receptive-field proof's masks in one reverse sweep, one channel each
+
+
+def mask_frontier(summary: Summary) -> tuple[int, str]:
+    """The most mask positions a reverse sweep over the graph holds per walk at once, and the layer where: at each
+    layer, its own output's plane, its inputs' planes and those of every earlier layer some later layer already
+    reached (still waiting for their turn). A plane is one channel, or the whole output where a Permute moved the
+    spatial axes (a mask then differs along the last stored axis)."""
     shapes = {INPUT: tuple(summary.input_shape), **{row.name: tuple(row.output_shape) for row in summary.layers}}
-    plane = lambda shape: prod(shape[1:]) if len(shape) > 1 else 1      # noqa: E731
-    step, widest = 0, ""
-    for node in summary.graph.nodes:
-        size = sum(plane(shapes[i]) for i in dict.fromkeys(node.inputs)) + plane(shapes[node.name])
-        if size > step:
-            step, widest = size, node.name
-    if estimate is not None and widest:
-        estimate.consider(f"the dependency masks of {units} units through layer '{widest}'", 4 * units * step)
-    return 4 * (units * step + sum(prod(row.output_shape) for row in summary.layers))
+    moved = {row.name for row in summary.layers if not row.rf.standard}
+
+    def plane(name: str) -> int:
+        shape = shapes[name]
+        return prod(shape) if name in moved else prod(shape[1:]) if len(shape) > 1 else 1
+    waiting: dict[str, int] = {}
+    widest, where = 0, ""
+    for node in reversed(summary.graph.nodes):
+        waiting.pop(node.name, None)
+        for name in node.inputs:
+            waiting[name] = plane(name)
+        size = sum(waiting.values()) + plane(node.name)
+        if size > widest:
+            widest, where = size, node.name
+    return widest, where
+
+
+def sweep_rows(summary: Summary, least: int = 1) -> int:
+    """How many walks one reverse sweep of the proof carries: as many as fit SWEEP_BYTES of one-channel float32
+    masks at the sweep's widest point (`mask_frontier`), at least ``least`` (one layer's units)."""
+    widest, _ = mask_frontier(summary)
+    return max(least, SWEEP_BYTES // (4 * max(widest, 1)))
+
+
+def _units_checked(row: Any, units_per_axis: int) -> int:
+    """At most how many units the proof walks for one layer: an anchor, the first and last units, and per spatial
+    axis a run of period + 1 units (at most ``units_per_axis``)."""
+    field = row.rf
+    if field.whole:
+        return 3
+    return 3 + sum(min(axis.period + 1, max(units_per_axis, 2)) for axis in field.axes)
+
+
+def mask_memory(summary: Summary, units_per_axis: int, estimate: Optional[Estimate] = None) -> int:
+    """An upper bound on the receptive-field proof's memory (`convcalc.proof.verify`): the walks of one reverse
+    sweep (`sweep_rows`, at least one layer's units, at most every layer's: `_units_checked`) as float32 masks, one channel while a mask is the same on every channel, at the sweep's widest point
+    (`mask_frontier`: every mask waiting for its layer plus the step's), and the structural instances the walk
+    caches (every layer's output at batch 1); with the run's BASE_OVERHEAD (calibrated on the shipped specs: the
+    masks that differ per channel stay below it, and a sweep whose waiting masks outgrow SWEEP_BYTES is walked
+    again in halves)."""
+    per_layer = [_units_checked(row, units_per_axis) for row in summary.layers]
+    units = min(sweep_rows(summary, max(per_layer, default=1)), max(sum(per_layer), 1))
+    widest, where = mask_frontier(summary)
+    if estimate is not None and where:
+        estimate.consider(f"the dependency masks of {units} units through layer '{where}'", 4 * units * widest)
+    return 4 * (units * widest + sum(prod(row.output_shape) for row in summary.layers))
 
 
 def picture_memory(spatial: Sequence[int], zoom: int = 1) -> int:
@@ -386,6 +423,6 @@ def input_preparing(elements: int, spatial_dims: int = 0, channels: int = 1, lar
 
 
 __all__ = ["BASE_OVERHEAD", "Budget", "Estimate", "FALLBACK_BUDGET", "GENERIC_WORKSPACE", "MEMORY_FRACTION",
-           "MemoryBudgetError", "Piece", "available_memory", "check_memory", "default_budget", "format_bytes",
-           "forward_memory", "generic_use", "input_preparing", "layer_costs", "mask_memory", "memory_budget",
-           "parse_size", "picture_memory", "unit_use", "weights_bytes"]
+           "MemoryBudgetError", "Piece", "SWEEP_BYTES", "available_memory", "check_memory", "default_budget",
+           "format_bytes", "forward_memory", "generic_use", "input_preparing", "layer_costs", "mask_frontier",
+           "mask_memory", "memory_budget", "parse_size", "picture_memory", "sweep_rows", "unit_use", "weights_bytes"]

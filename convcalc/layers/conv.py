@@ -376,6 +376,19 @@ class ConvNd(ConvAlgorithms, Layer):
         grad_padded = conv_input_grad(grad, self.backward_columns(plan), padded, self.kernel_size, self.stride, self.dilation)
         return [pad_spatial_transpose(grad_padded, x.shape[1:-1], pads, self.padding_mode)]
 
+    def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
+                         prepared: Any) -> list[np.ndarray]:
+        """Without groups every input channel feeds every output channel through an all-ones kernel (the structural
+        instance), so a mask that differs per output channel reaches the input as their union on one channel does
+        (`support_uniform` of the channels' maximum, one channel kept: the same on every input channel). With
+        groups: the structural backward pass."""
+        if self.groups == 1 and mask.ndim >= 3:
+            shapes = [(x.shape[-1], *x.shape[1:-1]) for x in inputs]
+            found = self.support_uniform(mask.max(axis=-1, keepdims=True), shapes, (mask.shape[-1], *mask.shape[1:-1]))
+            if found is not None:
+                return found
+        return super().support_backward(inputs, output, mask, prepared)
+
     def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
         """A mark the same on every output channel reaches every input channel alike, whatever the groups: the
         backward pass of one channel with an all-ones kernel, i.e. each output's mark added to every tap of its

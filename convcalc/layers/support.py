@@ -26,7 +26,7 @@ def _as_mask(values: np.ndarray) -> np.ndarray:
     return values if values.dtype == MASK_DTYPE else (values != 0).astype(MASK_DTYPE)
 
 
-def _thin(mask: np.ndarray) -> np.ndarray:
+def thin(mask: np.ndarray) -> np.ndarray:
     """A mask the same on every channel (last axis) kept with one channel."""
     if mask.ndim >= 2 and mask.shape[-1] > 1 and (mask == mask[..., :1]).all():
         return np.ascontiguousarray(mask[..., :1])
@@ -47,7 +47,7 @@ def support_step(layer: Layer, mask: np.ndarray, in_shapes: Sequence[Shape], out
     if mask.shape[-1] == 1:
         found = layer.support_uniform(mask, in_shapes, out_shape)
         if found is not None:
-            return [_thin(_as_mask(m)) for m in found]
+            return [thin(_as_mask(m)) for m in found]
     key = (id(layer), tuple(tuple(s) for s in in_shapes))
     entry = cache.get(key) if cache is not None else None
     if entry is None:
@@ -64,7 +64,7 @@ def support_step(layer: Layer, mask: np.ndarray, in_shapes: Sequence[Shape], out
     full = np.broadcast_to(mask, (batch, *out_store))
     with np.errstate(all="ignore"):
         found = layer.support_backward(inputs, np.broadcast_to(output, (batch, *output.shape[1:])), full, prepared)
-    return [_thin(_as_mask(m)) for m in found]
+    return [thin(_as_mask(m)) for m in found]
 
 
-__all__ = ["MASK_DTYPE", "support_step"]
+__all__ = ["MASK_DTYPE", "support_step", "thin"]

@@ -36,6 +36,10 @@ analysis labels such a field 'whole input' all the same.
 A layer with one input whose field is its input's (the same per-axis fields: activations, normalisation) and
 whose dependency step maps the chosen units' masks to themselves (one step of the walk, checked) has exactly its
 input's dependencies: its check is its input's, without another walk.
+
+The units of every other checked layer are walked together, in reverse sweeps over the graph
+(`Dependencies.propagate_many`), each carrying as many walks as `execution.memory.sweep_rows` allows (a sweep
+whose waiting masks outgrow SWEEP_BYTES, masks that differ per channel, is walked again in halves).
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 import numpy as np
 
-from .dependency import Dependencies, summary_of
+from .dependency import Dependencies, SweepTooLarge, summary_of
+from ..execution.memory import SWEEP_BYTES, sweep_rows
 from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT
 from ..layers.support import support_step
@@ -185,7 +190,7 @@ class _Verifier:
         self.rows = {row.name: row for row in self.summary.layers}
         self.input_spatial = tuple(self.summary.input_shape[1:])
         self.whole_hulls: dict[str, Hull] = {}
-        self.done: dict[str, tuple[FieldCheck, np.ndarray]] = {}     # name -> (check, seeds)
+        self.planned: dict[str, _Plan] = {}
 
     # ---- choosing units
     def units_for(self, name: str) -> tuple[list[tuple[int, ...]], dict[int, list[int]]]:
@@ -205,26 +210,41 @@ class _Verifier:
         unique = list(dict.fromkeys(units))
         return unique, runs
 
-    # ---- one layer
-    def check(self, name: str) -> Optional[FieldCheck]:
+    # ---- one layer: what to walk (plan), then the check from the measured masks (judge)
+    def plan(self, name: str) -> _Plan | FieldCheck | None:
+        """The units and seeds of ``name``'s check; a finished check where nothing is walked (not a spatial field,
+        or a layer whose check is its input's, `_shared`); None: nothing to check (no spatial input)."""
         row = self.rows[name]
         if not self.input_spatial:
             return None
         rf, spatial = row.rf, _spatial(row.rf, row.output_shape)
         if rf.whole:
-            return self._check_whole(name)
+            return self._plan_whole(name)
         if len(rf.axes) != len(spatial) or len(spatial) != len(self.input_spatial):
             return FieldCheck(name, (), (), False, True, "not a spatial field of the input (not measured)", row.type)
         units, runs = self.units_for(name)
-        if rf.standard:
-            seeds = self.dependencies.seeds(name, units)
-        else:                       # units along the field's axes, wherever a Permute put them among the dims
-            seeds = self.dependencies.seeds_at(name, [rf.position(unit, row.output_shape) for unit in units])
-        shared = self._shared(name, seeds)
-        if shared is not None:
-            return shared
-        masks = self.dependencies.propagate(name, seeds).any(axis=-1)
-        hulls = tuple(hull_of(mask) for mask in masks)
+        # units along the field's axes, wherever a Permute put them among the dims
+        positions = None if rf.standard else tuple(rf.position(unit, row.output_shape) for unit in units)
+        plan = _Plan(name, units, runs, False, positions)
+        source = self._shared(plan)
+        if source is not None:
+            plan = _Plan(name, units, runs, False, positions, via=source)
+        self.planned[name] = plan
+        return plan
+
+    def seeds(self, plan: _Plan) -> np.ndarray:
+        """The seed masks of a planned layer's units (`Dependencies.seeds`, or `seeds_at` after a Permute)."""
+        if plan.positions is not None:
+            return self.dependencies.seeds_at(plan.layer, plan.positions)
+        return self.dependencies.seeds(plan.layer, plan.units if plan.units or not plan.whole else None)
+
+    def judge(self, plan: _Plan, hulls: tuple[Hull, ...]) -> FieldCheck:
+        """The check of a planned layer from its units' measured hulls."""
+        if plan.whole:
+            return self._judge_whole(plan, hulls)
+        name, units, runs = plan.layer, plan.units, plan.runs
+        row = self.rows[name]
+        rf = row.rf
         expected = tuple(rf.extent(unit) for unit in units)
         axes = []
         separable = not rf.terms
@@ -251,34 +271,33 @@ class _Verifier:
             detail = f"{len(units)} units: hulls = extents"
             if not separable:
                 detail += " (separable terms: per-axis numbers not compared)"
-        check = FieldCheck(name, tuple(units), tuple(axes), False, ok, detail, row.type, hulls, expected)
-        self.done[name] = (check, seeds)
-        return check
+        return FieldCheck(name, tuple(units), tuple(axes), False, ok, detail, row.type, hulls, expected)
 
-    def _shared(self, name: str, seeds: np.ndarray) -> Optional[FieldCheck]:
-        """The input's check, when this layer has its input's field and its dependency step is the identity on
-        the chosen units' masks (then its masks are its input's, exactly)."""
+    def _shared(self, plan: _Plan) -> Optional[str]:
+        """The layer whose check is this one's (its input's, or the layer that one shares): this layer has its
+        input's field, the same units and its dependency step is the identity on their masks (then its masks are
+        its input's, exactly); None when not."""
+        name = plan.layer
         node = self.dependencies.nodes[name]
-        if len(node.inputs) != 1 or node.inputs[0] not in self.done:
+        if len(node.inputs) != 1 or node.inputs[0] not in self.planned:
             return None
         source = node.inputs[0]
         mine, theirs = self.rows[name].rf, self.rows[source].rf
         if mine.whole or theirs.whole or len(mine.axes) != len(theirs.axes) or \
                 not all(a is b for a, b in zip(mine.axes, theirs.axes)) or mine.terms != theirs.terms:
             return None
-        check, their_seeds = self.done[source]
-        if their_seeds.shape != seeds.shape or not np.array_equal(their_seeds, seeds):
-            return None
         shapes = self.dependencies.shapes
+        theirs_planned = self.planned[source]
+        same_shape = (shapes[name][1:] == shapes[source][1:] if plan.positions is None
+                      else shapes[name] == shapes[source])
+        if not same_shape or theirs_planned.units != plan.units or \
+                theirs_planned.positions != plan.positions:
+            return None
+        seeds = self.seeds(plan)
         stepped = support_step(node.layer, seeds, [shapes[source]], shapes[name], self.dependencies.cache)[0]
         if stepped.shape != seeds.shape or not np.array_equal(stepped, seeds):
             return None
-        root = check.via or source
-        shared = FieldCheck(name, check.units, check.axes, False, check.ok,
-                            f"same field and dependencies as '{root}' (identity steps): {self.done[root][0].detail}",
-                            self.rows[name].type, check.hulls, check.expected, via=root)
-        self.done[name] = (shared, seeds)
-        return shared
+        return self.planned[source].via or source
 
     # ---- whole layers
     def whole_hull(self, name: str) -> Hull:
@@ -299,20 +318,23 @@ class _Verifier:
         self.whole_hulls[name] = hull
         return hull
 
-    def _check_whole(self, name: str) -> FieldCheck:
+    def _plan_whole(self, name: str) -> _Plan:
         row = self.rows[name]
         spatial = tuple(row.output_shape[1:])
         if len(row.output_shape) >= 2 and not row.rf.reshaped:
             units = list(dict.fromkeys([tuple(n // 2 for n in spatial), (0,) * len(spatial),
                                         tuple(n - 1 for n in spatial)]))
-            seeds = self.dependencies.seeds(name, units)
         else:
             units = []
-            seeds = self.dependencies.seeds(name, None)
-        masks = self.dependencies.propagate(name, seeds).any(axis=-1)
-        hulls = tuple(hull_of(mask) for mask in masks)
+        plan = _Plan(name, units, {}, True)
+        self.planned[name] = plan
+        return plan
+
+    def _judge_whole(self, plan: _Plan, hulls: tuple[Hull, ...]) -> FieldCheck:
+        name, units = plan.layer, plan.units
+        row = self.rows[name]
         full = tuple((0, n - 1) for n in self.input_spatial)
-        reach = self.rows[name].rf.reach or self.whole_hull(name)   # what the analysis says the units reach
+        reach = row.rf.reach or self.whole_hull(name)   # what the analysis says the units reach
         ok = all(h == reach for h in hulls)
         if ok and row.rf.reshaped:
             detail = f"a reshape (no window per unit): its units together reach {_hull_text(reach)}"
@@ -324,10 +346,37 @@ class _Verifier:
         else:
             bad = next(h for h in hulls if h != reach)
             detail = f"a unit depends on {_hull_text(bad)}, the analysis says {_hull_text(reach)}"
-        check = FieldCheck(name, tuple(units) if units else ((),), (), True, ok, detail, row.type, hulls,
-                           (reach,) * len(hulls))
-        self.done[name] = (check, seeds)
-        return check
+        return FieldCheck(name, tuple(units) if units else ((),), (), True, ok, detail, row.type, hulls,
+                          (reach,) * len(hulls))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One layer's check before measuring: its units, the per-axis runs among them, whether the field is whole,
+    where the units are among the dims after a Permute, and ``via``: the layer whose check this one is (nothing
+    walked)."""
+
+    layer: str
+    units: list[tuple[int, ...]]
+    runs: dict[int, list[int]]
+    whole: bool
+    positions: Optional[tuple[tuple[Optional[int], ...], ...]] = None     # after a Permute: `Dependencies.seeds_at`
+    via: Optional[str] = None
+
+
+def hulls_of(masks: np.ndarray) -> list[Hull]:
+    """`hull_of` of each row of a boolean (k, *spatial) array, vectorised."""
+    if masks.ndim == 1:
+        return [None if not m else () for m in masks]
+    per_axis = []
+    for axis in range(1, masks.ndim):
+        other = tuple(a for a in range(1, masks.ndim) if a != axis)
+        line = masks.any(axis=other) if other else masks                          # (k, n)
+        first = line.argmax(axis=1)
+        last = line.shape[1] - 1 - line[:, ::-1].argmax(axis=1)
+        per_axis.append((first, last))
+    reached = masks.reshape(len(masks), -1).any(axis=1)
+    return [tuple((int(f[i]), int(l[i])) for f, l in per_axis) if reached[i] else None for i in range(len(masks))]
 
 
 def _spatial(field: Field, shape: Sequence[int]) -> tuple[int, ...]:
@@ -376,14 +425,61 @@ def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: 
                 raise ConvcalcError(f"no layer '{name}' in the network; {did_you_mean(name, names)}")
         wanted = set(layers)
         names = [name for name in names if name in wanted]
-    checks = []
-    for done, name in enumerate(names, 1):
-        check = verifier.check(name)
-        if check is not None:
-            checks.append(check)
-        if on_progress is not None:
+    plans: dict[str, _Plan | FieldCheck] = {}
+    for name in names:
+        plan = verifier.plan(name)
+        if plan is not None:
+            plans[name] = plan
+    walked = {name: plan for name, plan in plans.items() if isinstance(plan, _Plan) and plan.via is None}
+    checks: dict[str, FieldCheck] = {}
+    done = len(names) - len(walked)               # the layers that walk nothing are checked once their roots are
+    sweeps = _sweeps(verifier, list(walked))
+    while sweeps:
+        sweep = sweeps.pop(0)
+        try:
+            masks, reached = verifier.dependencies.propagate_many(
+                {name: verifier.seeds(walked[name]) for name in sweep}, SWEEP_BYTES if len(sweep) > 1 else None)
+        except SweepTooLarge:          # masks that differ per channel outgrew the sweep: walk half as many at once
+            half = len(sweep) // 2
+            sweeps[:0] = [sweep[:half], sweep[half:]]
+            continue
+        distinct = hulls_of(masks)
+        for name in sweep:
+            checks[name] = verifier.judge(walked[name], tuple(distinct[i] for i in reached[name]))
+        done += len(sweep)
+        if on_progress is not None and done < len(names):
             on_progress(done, len(names))
-    return tuple(checks)
+    result = []
+    for name in names:
+        plan = plans.get(name)
+        if isinstance(plan, FieldCheck):
+            result.append(plan)
+        elif isinstance(plan, _Plan) and plan.via is not None:
+            root = checks[plan.via]
+            result.append(FieldCheck(name, root.units, root.axes, False, root.ok,
+                                     f"same field and dependencies as '{plan.via}' (identity steps): {root.detail}",
+                                     verifier.rows[name].type, root.hulls, root.expected, via=plan.via))
+        elif plan is not None:
+            result.append(checks[name])
+    if on_progress is not None:
+        on_progress(len(names), len(names))
+    return tuple(result)
 
 
-__all__ = ["AxisCheck", "FieldCheck", "hull_of", "verify_fields"]
+def _sweeps(verifier: "_Verifier", names: list[str]) -> list[list[str]]:
+    """The walked layers in graph order, in groups of as many walks as one reverse sweep carries
+    (`execution.memory.sweep_rows`)."""
+    counts = {name: max(len(verifier.planned[name].units), 1) for name in names}
+    most = sweep_rows(verifier.summary, max(counts.values(), default=1))
+    sweeps: list[list[str]] = []
+    rows = 0
+    for name in names:
+        if not sweeps or rows + counts[name] > most:
+            sweeps.append([])
+            rows = 0
+        sweeps[-1].append(name)
+        rows += counts[name]
+    return sweeps
+
+
+__all__ = ["AxisCheck", "FieldCheck", "hull_of", "hulls_of", "verify_fields"]
