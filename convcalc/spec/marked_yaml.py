@@ -14,7 +14,9 @@ are read (``!!str``, ``!!int``, ``!!float``, ``!!bool``, ``!!null``, ``!!seq``, 
 Every document is measured before it is built (`limits.MAX_YAML_DEPTH`, `limits.MAX_YAML_NODES`, counted with
 every alias expanded, so a "billion laughs" document is refused at the alias that would blow it up), and parsed
 with libyaml when it is installed; a syntax error is described with PyYAML's own messages where the text before
-it is short enough to parse again in pure Python (`REPARSE_CHARS`), else with libyaml's.
+it is short enough to parse again in pure Python (`REPARSE_CHARS`), else with libyaml's. A document of plain YAML
+(no explicit tags, merges or other rarities: `_Unusual`) is measured and built in one pass over libyaml's events
+(`_load_plain`); the rest by PyYAML's composer and the constructors here, which also word every error.
 """
 
 from __future__ import annotations
