@@ -260,7 +260,7 @@ class AxisField:
         n = self.period // gcd(reads.advance, self.period)
         period = n * reads.period
         advance = n * reads.advance // self.period * self.advance
-        stride = self.stride * Fraction(reads.advance, reads.period)
+        stride = self.stride if reads.advance == reads.period else self.stride * Fraction(reads.advance, reads.period)
         runs = list(reads.taps.runs(0, min(reads.period, period)))
         cut, units = self.cut, max(length, 1)
         if period > units:
