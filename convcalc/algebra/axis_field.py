@@ -208,8 +208,11 @@ class AxisField:
     def centre(self) -> Fraction:
         """Mean over the interior pattern's units that see something (one period, or a cut table's interior units)
         of (centre of unit u's region - u*stride): the centre of unit 0's window."""
+        runs = self._summary_runs
+        if len(runs) == 1 and runs[0][0] == 0 and runs[0][1] == 1 and runs[0][2] is not None:
+            return Fraction(runs[0][2][0] + runs[0][2][1], 2)     # one unit (unit 0): its region's centre
         ends, units, count = 0, 0, 0               # in integers: sum n*(first+last) - stride * sum n*(a+b-1)
-        for a, b, r in self._summary_runs:
+        for a, b, r in runs:
             if r is not None:
                 n = b - a
                 ends += n * (r[0] + r[1])
@@ -229,6 +232,9 @@ class AxisField:
     @cached_property
     def padding(self) -> Fraction:
         """P = (size - 1)/2 - centre: Araujo's effective padding for even fields."""
+        runs = self._summary_runs
+        if len(runs) == 1 and runs[0][0] == 0 and runs[0][1] == 1 and runs[0][2] is not None:
+            return Fraction(-runs[0][2][0])     # one unit (a conv chain's period): (last - first)/2 - (first + last)/2
         return Fraction(self._sizes[0] - 1, 2) - self.centre
 
     @property

@@ -173,7 +173,16 @@ def _plain(cell: Cell) -> str:
 
 
 def _widest(texts: Sequence[str]) -> int:
-    return max((cell_width(line) for text in texts for line in text.split("\n")), default=0)
+    lines = "\n".join(texts).split("\n")
+    if all_ascii(lines):
+        return max(map(len, lines), default=0)
+    return max((cell_width(line) for line in lines), default=0)
+
+
+def all_ascii(texts: Sequence[str]) -> bool:
+    """Whether every text is printable ASCII (one column a character: widths are lengths)."""
+    joined = "".join(texts)
+    return joined.isascii() and joined.isprintable()
 
 
 _NUMBER = re.compile(r"(?<![^\W\d])\d")     # a digit that starts a number: not inside a name ('Conv2d', 'pool5')
