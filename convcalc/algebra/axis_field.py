@@ -263,6 +263,11 @@ class AxisField:
         """The field through ``reads`` (shortened to their own period, `shortest_reads`): its period is the least
         multiple of the reads' period that moves this field by whole periods. A period longer than the axis
         (``length`` units) is cut to it (`cut`) unless the whole period is cheap and repeats within the axis."""
+        if self.period == 1 and reads.period == 1 and reads.taps.count == 1:     # one unit through one window
+            tap = reads.taps.values[0]
+            limits.check_work(1 if tap is None else min(tap[2], SMALL), "the taps of every phase")
+            return AxisField(1, reads.advance * self.advance, Table.filled(1, self._tap_hull(tap, 0)),
+                             self.stride if reads.advance == 1 else self.stride * reads.advance, cut=self.cut)
         n = self.period // gcd(reads.advance, self.period)
         period = n * reads.period
         advance = n * reads.advance // self.period * self.advance
