@@ -303,30 +303,31 @@ class AxisField:
 
     def _hulls_numpy(self, reads: Reads, runs: list, copies: int) -> Optional[list[list[Region]]]:
         """`_tap_hull` of every run of taps for the copies 0..copies-1, with NumPy: per tap, the region of the unit
-        it reads for all copies at once, folded into running minima and maxima (None: a long contiguous read,
-        or numbers past int64, which the one-by-one path takes)."""
+        it reads for every run and copy at once, folded into running minima and maxima (None: a long contiguous
+        read, or numbers past int64, which the one-by-one path takes)."""
         import numpy as np
         arrays = _arrays(self.table, always=True)
         if arrays is None or any(t is not None and t[2] > SMALL for _, _, t in runs):
             return None
         starts, none, first, last = arrays
-        m = np.arange(copies, dtype=np.int64)
-        columns = []
-        for _, _, tap in runs:
-            if tap is None:
-                columns.append([None] * copies)
-                continue
-            start, step, count = tap
-            low = np.full(copies, np.iinfo(np.int64).max)
-            high = np.full(copies, np.iinfo(np.int64).min)
-            for j in range(count):
-                q, phase = np.divmod(m * reads.advance + start + j * step, self.period)
-                index = np.searchsorted(starts, phase, side="right") - 1
-                seen = ~none[index]
-                low = np.where(seen, np.minimum(low, first[index] + q * self.advance), low)
-                high = np.where(seen, np.maximum(high, last[index] + q * self.advance), high)
-            empty = low > high
-            columns.append([None if e else (a, b) for e, a, b in zip(empty.tolist(), low.tolist(), high.tolist())])
+        columns: list[list[Region]] = [[None] * copies for _ in runs]
+        live = [index for index, (_, _, tap) in enumerate(runs) if tap is not None]
+        if not live:
+            return columns
+        start, step, count = (np.array([runs[i][2][k] for i in live], dtype=np.int64)[:, None] for k in range(3))
+        base = np.arange(copies, dtype=np.int64)[None, :] * reads.advance + start     # (live runs, copies)
+        low = np.full(base.shape, np.iinfo(np.int64).max)
+        high = np.full(base.shape, np.iinfo(np.int64).min)
+        for j in range(int(count.max())):
+            q, phase = np.divmod(base + j * step, self.period)
+            index = np.searchsorted(starts, phase, side="right") - 1
+            seen = ~none[index] & (j < count)
+            low = np.where(seen, np.minimum(low, first[index] + q * self.advance), low)
+            high = np.where(seen, np.maximum(high, last[index] + q * self.advance), high)
+        flat = [None if e else (a, b) for e, a, b in zip((low > high).ravel().tolist(), low.ravel().tolist(),
+                                                         high.ravel().tolist())]
+        for row, index in enumerate(live):
+            columns[index] = flat[row * copies:(row + 1) * copies]
         return columns
 
     def _sweep(self, reads: Reads, runs: list, copies: int, period: int, builder: RunBuilder) -> None:
