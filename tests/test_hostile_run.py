@@ -314,6 +314,15 @@ def test_rf_verify_at_a_huge_size():
     assert match.group(4).startswith("the dependency masks of 53 units through layer")
 
 
+def test_rf_verify_counts_a_windows_padded_input(tmp_path):
+    """A 64x64 map through a conv whose padding and dilation are 2^31 - 1 (its output is 64x64 again): the proof's
+    walk scatters into the padded input, 2^32 wide (a NumPy 'array is too big' traceback before the fix)."""
+    spec = write(tmp_path, "name: wide\ninput: [1, 64, 64]\nlayers:\n  - {name: c, type: Conv2d, out_channels: 1,"
+                           " kernel_size: 3, dilation: 2147483647, padding: 2147483647}\n  - {type: Flatten}\n")
+    match = refusal(limited("rf", spec, "--verify"))
+    assert match.group(4).startswith("the padded dependency masks of 53 units at layer 'c'"), match.group(4)
+
+
 def test_default_budget_follows_the_address_space_limit():
     code = "from convcalc.execution.memory import memory_budget; print(memory_budget().limit)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,

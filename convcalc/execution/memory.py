@@ -366,7 +366,20 @@ def mask_memory(summary: Summary, units_per_axis: int, estimate: Optional[Estima
             step, widest = size, node.name
     if estimate is not None and widest:
         estimate.consider(f"the dependency masks of {units} units through layer '{widest}'", 4 * units * step)
-    return 4 * (units * step + sum(prod(row.output_shape) for row in summary.layers))
+    padded, padded_at = 0, ""           # a window's walk scatters into its padded input (col2im)
+    for node in summary.graph.nodes:
+        first = shapes[node.inputs[0]] if node.inputs else ()
+        try:
+            windows = node.layer.window_geometry([shapes[i] for i in node.inputs], shapes[node.name])
+        except Exception:      # noqa: BLE001  (a geometry the unit cannot give at these shapes: nothing counted)
+            windows = None
+        if windows and len(first) >= 2:
+            size = prod(n + w.pad_lo + w.pad_hi for n, w in zip(first[1:], windows))     # one channel, as `step`
+            if size > padded:
+                padded, padded_at = size, node.name
+    if estimate is not None and padded_at:
+        estimate.consider(f"the padded dependency masks of {units} units at layer '{padded_at}'", 4 * units * padded)
+    return 4 * (units * (step + padded) + sum(prod(row.output_shape) for row in summary.layers))
 
 
 def picture_memory(spatial: Sequence[int], zoom: int = 1) -> int:
