@@ -24,7 +24,7 @@ from .runs import RangeHull, Region, RunBuilder, Table, hull, union_table
 from .stretches import INFINITY, Stretches, agreeing, intersect, merge, merge_void, minus, within
 
 SMALL = 16          # taps per unit evaluated one by one; longer contiguous reads go through range hulls
-MEMO, MEMO_RUNS = 4096, 64      # `_KNOWN`: entries kept, and the most runs (of taps, of stretches below) in a key
+MEMO, MEMO_RUNS = 1024, 64      # `_KNOWN`: entries kept; the most runs of taps, and of stretches, in a key or entry
 _KNOWN: dict[tuple, tuple] = {}  # FiniteAxis._key -> (gaps, dead, their starts, cost): one layer of a repeated block
 
 
@@ -53,7 +53,7 @@ class FiniteAxis:
             self._starts = [a for a, _ in self.gaps]
             self._dead_starts = [a for a, _ in self.dead]
             self.cost = self._cost()
-            if key is not None:
+            if key is not None and len(self.gaps) + len(self.dead) <= MEMO_RUNS:     # small entries only
                 if len(_KNOWN) >= MEMO:
                     _KNOWN.clear()
                 _KNOWN[key] = (self.gaps, self.dead, self._starts, self._dead_starts, self.cost)
