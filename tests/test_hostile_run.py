@@ -15,6 +15,7 @@ Where a missing check would allocate gigabytes, the command runs in a subprocess
 
 from __future__ import annotations
 
+import json
 import re
 import resource
 import struct
@@ -487,3 +488,44 @@ def test_networks_still_build_from_a_summary():
     network = Network(summary)
     x, _ = prepare_inputs(None, summary.input_shape)
     assert network.run(x).ok
+
+
+# --------------------------------------------------------------------------- long axes: no Python loop per position
+
+@pytest.mark.parametrize("pool", ["AdaptiveAvgPool1d", "AdaptiveMaxPool1d"])
+@pytest.mark.parametrize("i, o", [(30, 100000), (1000, 777), (5000, 65)])
+def test_adaptive_pooling_to_many_bins_matches_torch(pool, i, o):
+    """Adaptive pooling to many bins gathers them at once (bin by bin, 10^6 bins took 8 s of NumPy calls in
+    `run --rf-check all`); the values against torch's, exactly for max."""
+    import torch
+
+    from convcalc.kernels.pooling import adaptive_reduce
+
+    x = np.random.default_rng(i).standard_normal((2, 3, i)).astype(np.float32)
+    expected = getattr(torch.nn, pool)(o)(torch.from_numpy(x)).numpy()
+    got = adaptive_reduce(np.moveaxis(x, 1, -1), (o,), np.max if "Max" in pool else np.mean)
+    got = np.moveaxis(got, -1, 1)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    if "Max" in pool:
+        assert np.array_equal(got, expected)
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_rf_verify_of_a_sparse_long_axis_answers(tmp_path):
+    """A stride-100,000 transposed conv (2.9 million units, one in 100,000 reading input): choosing the units to
+    measure looks at a bounded number of starts from the middle, not at every unit (80 s before)."""
+    spec = write(tmp_path, "name: sparse\ninput: [1, 30]\nlayers:\n  - {type: ConvTranspose1d, out_channels: 1,"
+                           " kernel_size: 3, stride: 100000}\n")
+    done = subprocess.run([sys.executable, "-m", "convcalc", "rf", str(spec), "--verify", "--format", "json"],
+                          capture_output=True, text=True, timeout=60, preexec_fn=_limit_memory, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)
+
+
+def test_units_nearest_the_middle_come_first():
+    from convcalc.proof.verify import _nearest_first
+
+    for m in range(12):
+        for centre in range(-3, 26):
+            assert list(_nearest_first(m, centre)) == sorted(range(m), key=lambda s: (abs(2 * s - centre), s))
