@@ -529,3 +529,16 @@ def test_units_nearest_the_middle_come_first():
     for m in range(12):
         for centre in range(-3, 26):
             assert list(_nearest_first(m, centre)) == sorted(range(m), key=lambda s: (abs(2 * s - centre), s))
+
+
+def test_scatter_of_positions_named_many_times_sums_them():
+    """The VJP of a gather whose positions repeat many times (adaptive pooling of 3 pixels to 10^6 bins): one
+    reduceat instead of a pass per repetition (333,334 passes: 20 s of `rf --verify`); against np.add.at."""
+    from convcalc.kernels.scatter import scatter_add_axis
+
+    rng = np.random.default_rng(3)
+    index = rng.integers(0, 3, size=5000)
+    values = rng.standard_normal((2, 5000, 4))
+    expected = np.zeros((2, 3, 4))
+    np.add.at(expected, (slice(None), index), values)
+    np.testing.assert_allclose(scatter_add_axis(values, index, 1, 3), expected, rtol=1e-12, atol=1e-12)
