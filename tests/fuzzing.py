@@ -328,6 +328,8 @@ class Worker:
         """The worker's result for ``case``, or a result with code -2 when it hung past the budget or died."""
         for name, text in case.files.items():
             (directory / name).write_text(text, encoding="utf-8", errors="surrogatepass")
+        if self.process is not None and self._address_space() > WORKER_MEMORY // 2:
+            self.close()       # a long run's worker grows (~1.6 GB per 1,000 cases): fresh before it nears its cap
         if self.process is None or self.process.poll() is not None:
             self._start()
         assert self.process is not None and self.process.stdin and self.process.stdout
@@ -344,6 +346,17 @@ class Worker:
             return {"code": -2, "output": "", "exception": "the case hung past its budget or killed the worker",
                     "seconds": CASE_SECONDS * 2}
         return json.loads(line)
+
+    def _address_space(self) -> int:
+        """The worker's virtual memory in bytes (0 where /proc does not say)."""
+        try:
+            with open(f"/proc/{self.process.pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmSize:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 0
 
     def close(self) -> None:
         if self.process is not None:

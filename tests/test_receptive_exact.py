@@ -492,6 +492,25 @@ def test_3d_uneven_chain():
     assert summary.layers[1].rf.axes[2].size_min == 0          # k=1 < s=3: two residues in three get no input
 
 
+def test_repeated_layers_that_share_their_border_stretches_keep_exact_extents():
+    """Deep stacks of one layer (what a `repeat:` builds), where the layers' border stretches come out alike and are
+    worked out once (`finite._KNOWN`), then layers that differ (other padding modes, strides), every unit of every
+    layer against autograd; the known stretches were really reused."""
+    from convcalc.algebra import finite
+
+    finite._KNOWN.clear()
+    same = [{"type": "Conv1d", "out_channels": 1, "kernel_size": 3, "padding": 1}] * 8
+    reflect = [{"type": "Conv1d", "out_channels": 1, "kernel_size": 3, "padding": 1, "padding_mode": "reflect"}] * 4
+    dilated = [{"type": "Conv1d", "out_channels": 1, "kernel_size": 2, "dilation": 2, "padding": 1}] * 5
+    strided = [{"type": "Conv1d", "out_channels": 1, "kernel_size": 3, "stride": 2, "padding": 1},
+               {"type": "ConvTranspose1d", "out_channels": 1, "kernel_size": 2, "stride": 2}] * 3
+    for layers, shape in ((same + strided + same, (1, 11)), (same + reflect + same, (1, 9)), (dilated * 2, (1, 7)),
+                          (strided + dilated + same, (1, 13))):
+        _, counts = check_all_layers(shape, layers)
+        assert counts["units"] > 0
+    assert finite._KNOWN                    # the memo held entries (shared stretches were looked up)
+
+
 # --------------------------------------------------------------------------- whole fields that miss input rows
 
 @pytest.mark.parametrize("layers, input_shape", [

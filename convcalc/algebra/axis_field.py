@@ -18,6 +18,7 @@ from typing import Iterator, Optional, Sequence
 from . import limits
 from .finite import FiniteAxis
 from .reads import Reads, Region, Tap
+from .periods import _arrays, _shortest, shortest_reads  # noqa: F401  (shortest_reads: where it was first defined)
 from .runs import RunBuilder, Table, hull, moved, union_table
 
 SMALL = 16               # taps of one unit looked at one by one
@@ -208,8 +209,11 @@ class AxisField:
     def centre(self) -> Fraction:
         """Mean over the interior pattern's units that see something (one period, or a cut table's interior units)
         of (centre of unit u's region - u*stride): the centre of unit 0's window."""
+        runs = self._summary_runs
+        if len(runs) == 1 and runs[0][0] == 0 and runs[0][1] == 1 and runs[0][2] is not None:
+            return Fraction(runs[0][2][0] + runs[0][2][1], 2)     # one unit (unit 0): its region's centre
         ends, units, count = 0, 0, 0               # in integers: sum n*(first+last) - stride * sum n*(a+b-1)
-        for a, b, r in self._summary_runs:
+        for a, b, r in runs:
             if r is not None:
                 n = b - a
                 ends += n * (r[0] + r[1])
@@ -229,6 +233,9 @@ class AxisField:
     @cached_property
     def padding(self) -> Fraction:
         """P = (size - 1)/2 - centre: Araujo's effective padding for even fields."""
+        runs = self._summary_runs
+        if len(runs) == 1 and runs[0][0] == 0 and runs[0][1] == 1 and runs[0][2] is not None:
+            return Fraction(-runs[0][2][0])     # one unit (a conv chain's period): (last - first)/2 - (first + last)/2
         return Fraction(self._sizes[0] - 1, 2) - self.centre
 
     @property
@@ -257,10 +264,15 @@ class AxisField:
         """The field through ``reads`` (shortened to their own period, `shortest_reads`): its period is the least
         multiple of the reads' period that moves this field by whole periods. A period longer than the axis
         (``length`` units) is cut to it (`cut`) unless the whole period is cheap and repeats within the axis."""
+        if self.period == 1 and reads.period == 1 and reads.taps.count == 1:     # one unit through one window
+            tap = reads.taps.values[0]
+            limits.check_work(1 if tap is None else min(tap[2], SMALL), "the taps of every phase")
+            return AxisField(1, reads.advance * self.advance, Table.filled(1, self._tap_hull(tap, 0)),
+                             self.stride if reads.advance == 1 else self.stride * reads.advance, cut=self.cut)
         n = self.period // gcd(reads.advance, self.period)
         period = n * reads.period
         advance = n * reads.advance // self.period * self.advance
-        stride = self.stride * Fraction(reads.advance, reads.period)
+        stride = self.stride if reads.advance == reads.period else self.stride * Fraction(reads.advance, reads.period)
         runs = list(reads.taps.runs(0, min(reads.period, period)))
         cut, units = self.cut, max(length, 1)
         if period > units:
@@ -292,30 +304,31 @@ class AxisField:
 
     def _hulls_numpy(self, reads: Reads, runs: list, copies: int) -> Optional[list[list[Region]]]:
         """`_tap_hull` of every run of taps for the copies 0..copies-1, with NumPy: per tap, the region of the unit
-        it reads for all copies at once, folded into running minima and maxima (None: a long contiguous read,
-        or numbers past int64, which the one-by-one path takes)."""
+        it reads for every run and copy at once, folded into running minima and maxima (None: a long contiguous
+        read, or numbers past int64, which the one-by-one path takes)."""
         import numpy as np
         arrays = _arrays(self.table, always=True)
         if arrays is None or any(t is not None and t[2] > SMALL for _, _, t in runs):
             return None
         starts, none, first, last = arrays
-        m = np.arange(copies, dtype=np.int64)
-        columns = []
-        for _, _, tap in runs:
-            if tap is None:
-                columns.append([None] * copies)
-                continue
-            start, step, count = tap
-            low = np.full(copies, np.iinfo(np.int64).max)
-            high = np.full(copies, np.iinfo(np.int64).min)
-            for j in range(count):
-                q, phase = np.divmod(m * reads.advance + start + j * step, self.period)
-                index = np.searchsorted(starts, phase, side="right") - 1
-                seen = ~none[index]
-                low = np.where(seen, np.minimum(low, first[index] + q * self.advance), low)
-                high = np.where(seen, np.maximum(high, last[index] + q * self.advance), high)
-            empty = low > high
-            columns.append([None if e else (a, b) for e, a, b in zip(empty.tolist(), low.tolist(), high.tolist())])
+        columns: list[list[Region]] = [[None] * copies for _ in runs]
+        live = [index for index, (_, _, tap) in enumerate(runs) if tap is not None]
+        if not live:
+            return columns
+        start, step, count = (np.array([runs[i][2][k] for i in live], dtype=np.int64)[:, None] for k in range(3))
+        base = np.arange(copies, dtype=np.int64)[None, :] * reads.advance + start     # (live runs, copies)
+        low = np.full(base.shape, np.iinfo(np.int64).max)
+        high = np.full(base.shape, np.iinfo(np.int64).min)
+        for j in range(int(count.max())):
+            q, phase = np.divmod(base + j * step, self.period)
+            index = np.searchsorted(starts, phase, side="right") - 1
+            seen = ~none[index] & (j < count)
+            low = np.where(seen, np.minimum(low, first[index] + q * self.advance), low)
+            high = np.where(seen, np.maximum(high, last[index] + q * self.advance), high)
+        flat = [None if e else (a, b) for e, a, b in zip((low > high).ravel().tolist(), low.ravel().tolist(),
+                                                         high.ravel().tolist())]
+        for row, index in enumerate(live):
+            columns[index] = flat[row * copies:(row + 1) * copies]
         return columns
 
     def _sweep(self, reads: Reads, runs: list, copies: int, period: int, builder: RunBuilder) -> None:
@@ -394,89 +407,6 @@ def _from_table(period: int, advance: int, table: Table, stride: Fraction, cut: 
         builder.extend(table, 0, p)
         return AxisField(p, advance * p // period, builder.table(), stride, cut=cut)
     return AxisField(period, advance, table, stride, cut=cut)
-
-
-def shortest_reads(reads: Reads) -> Reads:
-    """``reads`` with the smallest period that repeats: a resampling's taps built over its real units (ATen's
-    index map, whose period is the axis) repeat the exact rule's period wherever the two agree. O(runs), as
-    `_shortest` (to which each tap is a region (start, start + its kind of progression))."""
-    taps = reads.taps
-    if reads.period == 1:
-        return reads
-    kinds: dict[tuple[int, int], int] = {}
-    coded = Table(taps.size, taps.starts, [None if t is None else (t[0], t[0] + kinds.setdefault(t[1:], len(kinds)))
-                                           for t in taps.values])
-    p = _shortest(reads.period, reads.advance, coded)
-    if p == reads.period:
-        return reads
-    builder = RunBuilder(limit=None)
-    builder.extend(taps, 0, p)
-    return Reads(p, reads.advance * p // reads.period, builder.table(), reads.border, reads.wrap)
-
-
-def _shortest(period: int, advance: int, table: Table) -> int:
-    """The smallest p dividing the period whose k = period/p blocks are the first one moved by advance/k each.
-    A run boundary repeats in every block, so k is at most the number of runs: O(runs) candidates."""
-    runs = table.count
-    if period == 1:
-        return 1
-    if runs == 1:
-        if table.values[0] is None:
-            return period // gcd(advance, period)
-        return 1 if advance == 0 else period
-    arrays = None
-    for k in range(min(runs, period), 1, -1):
-        if period % k or advance % k or (runs % k and (runs - 1) % k):
-            continue
-        if arrays is None:
-            arrays = _arrays(table) or ()
-        if _blocks_repeat(table, period // k, advance // k, arrays or None):
-            return period // k
-    return period
-
-
-def _blocks_repeat(table: Table, p: int, shift: int, arrays: Optional[tuple] = None) -> bool:
-    """Whether table[rho + p] is table[rho] moved by ``shift`` for every rho < size - p: compared where either
-    side starts a run (with NumPy for long tables: ``arrays`` from `_arrays`; else with two run pointers)."""
-    if arrays is not None:
-        return _blocks_repeat_numpy(table, p, shift, arrays)
-    values, limit = table.values, table.size - p
-    i, j, rho = 0, table.index(p), 0
-    while rho < limit:
-        if values[j] != moved(values[i], shift):
-            return False
-        rho += min(table.end(i) - rho, table.end(j) - rho - p)
-        if table.end(i) <= rho:
-            i += 1
-        if table.end(j) <= rho + p:
-            j += 1
-    return True
-
-
-def _arrays(table: Table, always: bool = False) -> Optional[tuple]:
-    """A long table's run starts, None flags, firsts and lasts as NumPy arrays (None: short, unless ``always``, or
-    past int64)."""
-    if table.count <= 256 and not always:
-        return None
-    import numpy as np
-    try:
-        return (np.array(table.starts, dtype=np.int64), np.array([v is None for v in table.values]),
-                np.array([0 if v is None else v[0] for v in table.values], dtype=np.int64),
-                np.array([0 if v is None else v[1] for v in table.values], dtype=np.int64))
-    except OverflowError:
-        return None
-
-
-def _blocks_repeat_numpy(table: Table, p: int, shift: int, arrays: tuple) -> bool:
-    import numpy as np
-    starts, none, first, last = arrays
-    limit = table.size - p
-    points = np.concatenate([starts[starts < limit], (starts - p)[(starts >= p) & (starts - p < limit)], [0]])
-    here = np.searchsorted(starts, points, side="right") - 1
-    there = np.searchsorted(starts, points + p, side="right") - 1
-    same_none = none[here] == none[there]
-    moved_ok = (first[there] == first[here] + shift) & (last[there] == last[here] + shift)
-    return bool(np.all(same_none & (none[here] | moved_ok)))
 
 
 def _union(columns: Sequence[AxisField], length: int) -> AxisField:

@@ -24,6 +24,8 @@ from .runs import RangeHull, Region, RunBuilder, Table, hull, union_table
 from .stretches import INFINITY, Stretches, agreeing, intersect, merge, merge_void, minus, within
 
 SMALL = 16          # taps per unit evaluated one by one; longer contiguous reads go through range hulls
+MEMO, MEMO_RUNS = 1024, 64      # `_KNOWN`: entries kept; the most runs of taps, and of stretches, in a key or entry
+_KNOWN: dict[tuple, tuple] = {}  # FiniteAxis._key -> (gaps, dead, their starts, cost): one layer of a repeated block
 
 
 def _runs_over(field: Any, a: int, b: int) -> int:
@@ -44,12 +46,37 @@ class FiniteAxis:
         self.layer: Optional[str] = None               # the layer's name, once the analyzer gives it
         self._tables: Optional[list[Table]] = None
         self._pieces: Optional[tuple[list[int], list[Region], RangeHull]] = None
-        self.gaps, self.dead = self._find_gaps()
-        self._starts = [a for a, _ in self.gaps]
-        self._dead_starts = [a for a, _ in self.dead]
-        self.cost = self._cost()
+        key = self._key()
+        known = _KNOWN.get(key) if key is not None else None
+        if known is None:
+            self.gaps, self.dead = self._find_gaps()
+            self._starts = [a for a, _ in self.gaps]
+            self._dead_starts = [a for a, _ in self.dead]
+            self.cost = self._cost()
+            if key is not None and len(self.gaps) + len(self.dead) <= MEMO_RUNS:     # small entries only
+                if len(_KNOWN) >= MEMO:
+                    _KNOWN.clear()
+                _KNOWN[key] = (self.gaps, self.dead, self._starts, self._dead_starts, self.cost)
+        else:
+            self.gaps, self.dead, self._starts, self._dead_starts, self.cost = known
         if self.cost > limits.MAX_BORDER_EXTENTS:
             raise limits.too_many_border_extents(self.cost)
+
+    def _key(self) -> Optional[tuple]:
+        """All that a reads rule's gaps, dead stretches and cost depend on (the layer below's stretches and cost, the
+        shape of its field's table, the reads, the budgets), for layers that repeat one another (a deep stack of
+        one block): None for other rules, or where the key would be long."""
+        rule = self.rule
+        if rule in ("input", "broadcast", "union", "concat") or rule.startswith("shift") or len(self.parents) != 1:
+            return None
+        parent, reads = self.parents[0], self.reads
+        field, taps = parent.field, reads.taps
+        if field is None or taps.count > MEMO_RUNS or len(parent.gaps) + len(parent.dead) > MEMO_RUNS:
+            return None
+        return (self.length, reads.period, reads.advance, taps.size, taps.starts, taps.values, reads.border,
+                reads.wrap, parent.length, tuple(parent.gaps), tuple(parent.dead), parent.cost,
+                parent.rule == "broadcast", field.period, field.advance, field.table.count,
+                field.table.values[0] is None, limits.MAX_PHASES, limits.MAX_TAP_WORK)
 
     @staticmethod
     def input(length: int) -> "FiniteAxis":

@@ -14,6 +14,8 @@ from fractions import Fraction
 
 def fraction_text(value: Fraction | int) -> str:
     """An exact value as text: ``3`` for an integer, else the reduced fraction ``147/2`` (``-1/2``)."""
+    if type(value) is Fraction:         # the usual case first (a 10,000-layer table writes 60,000 of them)
+        return str(value._numerator) if value._denominator == 1 else f"{value._numerator}/{value._denominator}"
     if isinstance(value, bool):
         raise TypeError("a receptive-field number, not a bool")
     if isinstance(value, float):

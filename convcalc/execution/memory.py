@@ -403,7 +403,27 @@ def mask_memory(summary: Summary, units_per_axis: int, estimate: Optional[Estima
     widest, where = mask_frontier(summary)
     if estimate is not None and where:
         estimate.consider(f"the dependency masks of {units} units through layer '{where}'", 4 * units * widest)
-    return 4 * (units * widest + sum(prod(row.output_shape) for row in summary.layers))
+    padded, padded_at = _padded_plane(summary)
+    if estimate is not None and padded_at:
+        estimate.consider(f"the padded dependency masks of {units} units at layer '{padded_at}'", 4 * units * padded)
+    return 4 * (units * (widest + padded) + sum(prod(row.output_shape) for row in summary.layers))
+
+
+def _padded_plane(summary: Summary) -> tuple[int, str]:
+    """The largest padded input plane (one channel) a window's walk scatters into (col2im), and its layer."""
+    shapes = {INPUT: tuple(summary.input_shape), **{row.name: tuple(row.output_shape) for row in summary.layers}}
+    padded, padded_at = 0, ""
+    for node in summary.graph.nodes:
+        first = shapes[node.inputs[0]] if node.inputs else ()
+        try:
+            windows = node.layer.window_geometry([shapes[i] for i in node.inputs], shapes[node.name])
+        except Exception:      # noqa: BLE001  (a geometry the unit cannot give at these shapes: nothing counted)
+            windows = None
+        if windows and len(first) >= 2:
+            size = prod(n + w.pad_lo + w.pad_hi for n, w in zip(first[1:], windows))
+            if size > padded:
+                padded, padded_at = size, node.name
+    return padded, padded_at
 
 
 def picture_memory(spatial: Sequence[int], zoom: int = 1) -> int:

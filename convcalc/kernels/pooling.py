@@ -59,11 +59,32 @@ def avg_divisor(spatial: Sequence[int], kernel: Sequence[int], stride: Sequence[
     return divisor
 
 
+LOOP_BINS = 64      # adaptive pooling to more bins than this gathers every bin at once instead of one by one
+
+
 def adaptive_reduce(x: np.ndarray, targets: Sequence[int], reduce) -> np.ndarray:
-    """Adaptive pooling, one spatial axis at a time (max and mean are both separable)."""
+    """Adaptive pooling, one spatial axis at a time (max and mean are both separable). Many bins (an output of
+    10^6 positions) are gathered at once, each padded to the widest with its last tap (masked out of a mean), and
+    reduced along the taps in the same order as a bin's slice."""
     for axis, o in enumerate(targets, start=1):
         i = x.shape[axis]
         if i == o:
+            continue
+        if o > LOOP_BINS and reduce in (np.max, np.mean):
+            j = np.arange(o)
+            lo, hi = (j * i) // o, -((-(j + 1) * i) // o)
+            width = hi - lo
+            taps = np.minimum(lo[:, None] + np.arange(int(width.max()))[None, :], (hi - 1)[:, None])
+            gathered = np.take(x, taps, axis=axis)               # (..., o, taps, ...)
+            if reduce is np.max:
+                x = gathered.max(axis=axis + 1)
+            else:
+                shape = [1] * gathered.ndim
+                shape[axis], shape[axis + 1] = taps.shape
+                inside = (np.arange(taps.shape[1])[None, :] < width[:, None]).reshape(shape)
+                shape[axis + 1] = 1
+                total = np.where(inside, gathered, 0).sum(axis=axis + 1)
+                x = total / width.astype(x.dtype).reshape(shape[:axis + 1] + shape[axis + 2:])
             continue
         parts = []
         for j in range(o):

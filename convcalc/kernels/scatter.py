@@ -26,13 +26,17 @@ def scatter_add_planes(grad: np.ndarray, indices: np.ndarray, spatial: Sequence[
     return total.reshape(batch, *spatial, channels).astype(grad.dtype, copy=False)
 
 
+LONG_RUN = 64      # runs longer than this are summed by one reduceat instead of one pass per offset
+
+
 def scatter_add_axis(values: np.ndarray, index: np.ndarray, axis: int, size: int) -> np.ndarray:
     """The VJP of ``np.take(x, index, axis)`` for an x of length ``size`` along ``axis``: the slices of ``values``
     along ``axis`` summed into positions ``index`` (repeated indices accumulate; unnamed positions are 0).
 
     The slices are sorted by index (stably; resampling's indices already are), which makes each position's
     slices one run; then one vectorised add per offset within the runs (the k-th slice of every run at least
-    k+1 long), so as many passes as the longest run, each over distinct positions."""
+    k+1 long), so as many passes as the longest run, each over distinct positions; past `LONG_RUN`, one
+    ``np.add.reduceat`` over the runs (the same sums, rounded in its own order)."""
     index = np.asarray(index, dtype=np.intp)
     order = np.argsort(index, kind="stable")
     ordered = index[order]
@@ -45,6 +49,9 @@ def scatter_add_axis(values: np.ndarray, index: np.ndarray, axis: int, size: int
     shape[axis] = size
     result = np.zeros(shape, dtype=values.dtype)
     lead = (slice(None),) * axis
+    if int(lengths.max(initial=0)) > LONG_RUN:     # few positions named many times (adaptive pooling to 10^6 bins)
+        result[(*lead, targets)] = np.add.reduceat(values, starts, axis=axis)
+        return result
     for offset in range(int(lengths.max(initial=0))):
         runs = lengths > offset
         result[(*lead, targets[runs])] += np.take(values, starts[runs] + offset, axis=axis)

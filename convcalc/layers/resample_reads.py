@@ -32,6 +32,7 @@ from ..algebra.runs import RunBuilder
 DENSE = 2 ** 24            # maps up to this many units (float32 holds each index exactly) are computed with NumPy,
 CHUNK = 2 ** 20            # this many units at a time; longer ones by bisection of the (monotone) map
 RESIDUE = 1e-9             # linear-resampling weights below this are float rounding of an exact 0
+SPAN = 2 ** 20             # a longer map whose keys span at most this many values is cut into runs for all at once
 
 Runs = list[tuple[int, int, int]]      # (first unit, end, key): key = the source index (nearest), or 2*lo + (hi - lo)
                                        # for the in-range pixels lo..hi a linear unit reads
@@ -123,6 +124,9 @@ def real_runs(axis) -> Runs:
     def key(unit: int) -> int:
         return int(keys(np.array([unit], dtype=np.int64))[0])
 
+    first, last = key(0), key(o - 1)
+    if last - first <= SPAN:
+        return _runs_by_values(keys, o, first, last, detail)
     u = 0
     while u < o:
         value = key(u)
@@ -142,6 +146,27 @@ def real_runs(axis) -> Runs:
             raise limits.too_many_phases(detail)
         u = lo + 1
     return runs
+
+
+def _runs_by_values(keys: Callable[[np.ndarray], np.ndarray], o: int, first: int, last: int, detail: str) -> Runs:
+    """`real_runs` of a long map whose keys span few values (``first`` .. ``last``, at most `SPAN`): per value, the
+    first unit whose key reaches it, by bisecting the monotone map for every value at once (NumPy, log2(o)
+    rounds), so a x4000 upsampling of 100,000 pixels costs its 100,000 runs once, not a bisection each."""
+    values = np.arange(first + 1, last + 1, dtype=np.int64)
+    lo = np.zeros(len(values), dtype=np.int64)            # the first unit reaching values[k] lies in lo..hi
+    hi = np.full(len(values), o - 1, dtype=np.int64)      # (unit o - 1 reads ``last``, so it reaches every value)
+    while True:
+        open_ = np.flatnonzero(lo < hi)
+        if not len(open_):
+            break
+        mid = (lo[open_] + hi[open_]) // 2
+        reached = keys(mid) >= values[open_]
+        hi[open_[reached]] = mid[reached]
+        lo[open_[~reached]] = mid[~reached] + 1
+    starts = np.unique(np.concatenate([np.zeros(1, dtype=np.int64), lo]))   # where the key changes
+    if len(starts) > limits.MAX_PHASES:
+        raise limits.too_many_phases(detail)
+    return [(a, b, key) for a, b, key in zip(starts.tolist(), [*starts[1:].tolist(), o], keys(starts).tolist())]
 
 
 # --------------------------------------------------------------------------- the scale that reads alike

@@ -46,7 +46,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Iterable, Optional, Sequence
+from itertools import chain, islice
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -112,13 +113,30 @@ def _interior(axis: AxisField, u: int, length: int) -> bool:
     return region is not None and region[0] >= 0 and region[1] <= length - 1
 
 
+SCAN = 10_000      # starts (and anchors) looked at from the middle of an axis outwards, at most: a long axis costs this
+
+
+def _nearest_first(m: int, twice_centre: int) -> Iterator[int]:
+    """0..m-1 in the order of sorted(range(m), key=lambda s: (abs(2*s - twice_centre), s)), lazily."""
+    left = min(twice_centre // 2, m - 1)
+    right = max(twice_centre // 2 + 1, 0)
+    while left >= 0 or right < m:
+        if left >= 0 and (right >= m or twice_centre - 2 * left <= 2 * right - twice_centre):
+            yield left
+            left -= 1
+        else:
+            yield right
+            right += 1
+
+
 def _choose_run(axis: AxisField, out: int, length: int, budget: int) -> list[int]:
-    """q + 1 consecutive units (q the period, capped by ``budget`` and the axis), as interior as possible."""
+    """q + 1 consecutive units (q the period, capped by ``budget`` and the axis), as interior as possible (among the
+    `SCAN` starts nearest the middle)."""
     count = min(axis.period + 1, out, max(budget, 2))
-    starts = sorted(range(out - count + 1), key=lambda s: (abs(2 * s + count - out), s))
 
     def every(test) -> Optional[int]:
-        return next((s for s in starts if all(test(u) for u in range(s, s + count))), None)
+        return next((s for s in islice(_nearest_first(out - count + 1, out - count), SCAN)
+                     if all(test(u) for u in range(s, s + count))), None)
 
     first_ok = lambda u: axis.region(u) is not None and axis.region(u)[0] >= 0
     last_ok = lambda u: axis.region(u) is not None and axis.region(u)[1] <= length - 1
@@ -126,7 +144,8 @@ def _choose_run(axis: AxisField, out: int, length: int, budget: int) -> list[int
         start = every(test)
         if start is not None:
             return list(range(start, start + count))
-    return list(range(starts[0], starts[0] + count))
+    start = next(_nearest_first(out - count + 1, out - count))
+    return list(range(start, start + count))
 
 
 def _measure_axis(axis: AxisField, run: Sequence[int], hulls: Sequence[Optional[tuple[int, int]]],
@@ -198,8 +217,8 @@ class _Verifier:
         rf, spatial = row.rf, _spatial(row.rf, row.output_shape)
         runs = {a: _choose_run(axis, spatial[a], self.input_spatial[a], self.budget) for a, axis in enumerate(rf.axes)}
         # an anchor that reads some input along every axis (else every unit on its lines reads nothing)
-        middle_out = {a: sorted(range(n), key=lambda u, n=n: (abs(2 * u + 1 - n), u)) for a, n in enumerate(spatial)}
-        anchor = tuple(next((u for u in (*runs[a], *middle_out[a]) if rf.axes[a].extent(u) is not None),
+        middle_out = {a: islice(_nearest_first(n, n - 1), SCAN) for a, n in enumerate(spatial)}
+        anchor = tuple(next((u for u in chain(runs[a], middle_out[a]) if rf.axes[a].extent(u) is not None),
                             next((u for u in runs[a] if rf.axes[a].region(u) is not None), runs[a][0]))
                        for a in range(len(spatial)))
         units: list[tuple[int, ...]] = [anchor]

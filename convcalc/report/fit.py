@@ -31,6 +31,13 @@ from rich.text import Text
 
 Cell = Union[str, Text]
 
+
+def cell_width(text: str) -> int:
+    """`rich.cells.cell_len` (the columns ``text`` takes), without its cached lookup for printable ASCII, where it
+    is the length: a 10,000-layer table measures 300,000 cells."""
+    return len(text) if text.isascii() and text.isprintable() else cell_len(text)
+
+
 # the line under a table that had to leave something out (pinned by tests/test_terminal_width.py)
 LEFT_OUT = "left out to fit {width} columns: {what} (--wide or --format json shows them)"
 SHORTENED = "the middle of long names"
@@ -54,7 +61,7 @@ class Column:
 def middle_cut(text: str, room: int) -> str:
     """``text`` in at most ``room`` characters, its middle replaced by '…': the tail kept in whole segments where
     they fit ('features.…denselayer14.conv1'), both ends of a layer name telling most."""
-    if cell_len(text) <= room:
+    if cell_width(text) <= room:
         return text
     return _cut(text, room, _head(text, room))
 
@@ -73,7 +80,7 @@ def _head(text: str, room: int) -> int:
 
 
 def _cut(text: str, room: int, head: int) -> str:
-    return text if cell_len(text) <= room else text[:head] + "…" + text[len(text) - (room - 1 - head):]
+    return text if cell_width(text) <= room else text[:head] + "…" + text[len(text) - (room - 1 - head):]
 
 
 def _indent(text: str) -> int:
@@ -85,13 +92,13 @@ def shorten_names(names: Sequence[str], room: int) -> list[str]:
     is halved, then dropped, before any name is cut; then each long name is cut in the middle (`middle_cut`), and
     where two different names would read the same ('lay…0.conv1' for layer1.0.conv1 and layer4.0.conv1) the cut
     moves until they differ ('l…1.0.conv1', 'l…4.0.conv1'), whenever a single '…' can tell them apart."""
-    if all(cell_len(n) <= room for n in names):
+    if all(cell_width(n) <= room for n in names):
         return list(names)
     indents = [_indent(n) for n in names]
     bodies = [n[i:] for n, i in zip(names, indents)]
     for indent in ([i // 2 for i in indents], [0] * len(names)):
         shown = [" " * i + body for i, body in zip(indent, bodies)]
-        if all(cell_len(n) <= room for n in shown):
+        if all(cell_width(n) <= room for n in shown):
             return shown
     return unique_cuts(bodies, room)
 
@@ -225,7 +232,7 @@ def _branch_cut(group: Sequence[str], room: int, everyone: Sequence[str] = ()) -
 def hanging(text: str, width: int | None, indent: int) -> str:
     """``text``, whose first ``indent`` columns are a label or blanks, wrapped between words into ``width`` columns
     with the lines after the first indented as far (None, or too narrow for it: unchanged, Rich wraps it)."""
-    if width is None or cell_len(text) <= width or width - indent < TEXT_MIN:
+    if width is None or cell_width(text) <= width or width - indent < TEXT_MIN:
         return text
     lines = textwrap.wrap(text[indent:], width - indent, break_long_words=False, break_on_hyphens=False)
     return text[:indent] + ("\n" + " " * indent).join(lines)
@@ -236,7 +243,16 @@ def _plain(cell: Cell) -> str:
 
 
 def _widest(texts: Sequence[str]) -> int:
-    return max((cell_len(line) for text in texts for line in text.split("\n")), default=0)
+    lines = "\n".join(texts).split("\n")
+    if all_ascii(lines):
+        return max(map(len, lines), default=0)
+    return max((cell_width(line) for line in lines), default=0)
+
+
+def all_ascii(texts: Sequence[str]) -> bool:
+    """Whether every text is printable ASCII (one column a character: widths are lengths)."""
+    joined = "".join(texts)
+    return joined.isascii() and joined.isprintable()
 
 
 _NUMBER = re.compile(r"(?<![^\W\d])\d")     # a digit that starts a number: not inside a name ('Conv2d', 'pool5')
@@ -244,7 +260,7 @@ _NUMBER = re.compile(r"(?<![^\W\d])\d")     # a digit that starts a number: not 
 
 def _longest_number(texts: Sequence[str]) -> int:
     """The longest word holding a number (prose may fold other words, never these)."""
-    return max((cell_len(word) for text in texts for word in text.split() if _NUMBER.search(word)), default=0)
+    return max((cell_width(word) for text in texts for word in text.split() if _NUMBER.search(word)), default=0)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from rich.text import Text
 from ..analysis.summary import LayerResult, Summary, previous_on_path
 from ..algebra import Field
 from ..algebra.numbers import fraction_text, json_number
-from .fit import NAMES, Column, fit, hanging, middle_cut  # noqa: F401  (middle_cut: where it was first defined)
+from .fit import NAMES, Column, all_ascii, cell_width, fit, hanging, middle_cut  # noqa: F401  (middle_cut: where it was first defined)
 
 # 2: each layer's rf names only the layer before it on its max/min path (max_path_prev, min_path_prev) instead of
 # listing the whole paths (max_path, min_path), which made the JSON quadratic in the depth
@@ -327,8 +327,12 @@ class LayerTable:
             yield self._frame([])
             return
         count = len(self.columns)
-        longest = [max((cells[i] for cells, _ in self.rows), key=cell_len) for i in range(count)]
-        wordiest = [max((cells[i] for cells, _ in self.rows), key=_longest_word) for i in range(count)]
+        longest, wordiest = [], []
+        for i in range(count):
+            column = [cells[i] for cells, _ in self.rows]
+            ascii_only = all_ascii(column)
+            longest.append(max(column, key=len if ascii_only else cell_width))
+            wordiest.append(max(column, key=_longest_ascii_word if ascii_only else _longest_word))
         frame = self._frame([longest, wordiest])
         lines = list(Segment.split_lines(console.render(frame, options)))
         box = frame.box.substitute(options, safe=console.safe_box)
@@ -361,7 +365,11 @@ class LayerTable:
 
 
 def _longest_word(text: str) -> int:
-    return max((cell_len(word) for word in text.split()), default=0)
+    return max((cell_width(word) for word in text.split()), default=0)
+
+
+def _longest_ascii_word(text: str) -> int:
+    return max(map(len, text.split()), default=0)
 
 
 def _cell(text: str, width: int, justify: str) -> str:
@@ -371,7 +379,7 @@ def _cell(text: str, width: int, justify: str) -> str:
         return " " * max(width, 0)
     if justify == "right":
         text = text.rstrip()
-    length = cell_len(text)
+    length = cell_width(text)
     if length > inner:
         text = set_cell_size(text, inner - 1) + "…"
     elif length < inner:

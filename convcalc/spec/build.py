@@ -29,6 +29,8 @@ from .layer_keys import preset_of, tie_of
 from .scope import Scope
 
 
+_PLAIN = (int, float, bool, type(None))      # values `Builder.substitute` returns unchanged at once
+
 class _Builder:
     def __init__(self, spec: Spec, input_shape: tuple[int, ...] | None = None):
         self.spec = spec
@@ -46,6 +48,9 @@ class _Builder:
 
     # ---------------------------------------------------------------- helpers
     def substitute(self, value: Any, scope: Scope, loc: Location | None, what: str) -> Any:
+        kind = type(value)
+        if kind is str and "$" not in value or kind in _PLAIN:
+            return value     # most values: written as they are (the check below, without its calls)
         if not self.budget.refers(value):
             return value     # nothing to substitute: the same value in every copy, walked once (a large list too)
         if isinstance(value, list):

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -24,13 +25,15 @@ from .shapes import ScopeNames
 
 Substitute = Callable[[Any, Any, "Location | None", str], Any]
 
+_SPACE_OR_BRACKET = re.compile(r"[\s\[\]]")     # \s: what str.isspace() calls a space
+
 
 def check_name(local: Any, loc: Location | None, trace: tuple[str, ...], what: str = "'name'") -> str:
     """A layer's local name: a non-empty string (or an integer) without spaces, control characters or brackets."""
     if not isinstance(local, (str, int)) or isinstance(local, bool) or str(local) in ("", "input"):
         raise SpecError(f"{what} must be a non-empty string other than 'input', got {brief(local)}", loc, trace)
     local = str(local)
-    if any(c.isspace() or not c.isprintable() or c in "[]" for c in local):
+    if not local.isprintable() or _SPACE_OR_BRACKET.search(local):
         raise SpecError(f"{what} {brief(local)} may not contain spaces, control characters or brackets", loc, trace)
     return local
 
