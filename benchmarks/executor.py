@@ -72,9 +72,11 @@ def cpu_model() -> str:
 def numpy_side(model: str, threads: int):
     import convcalc
     from convcalc.execution.network import Network
+    from convcalc.execution.memory import reuse_freed_memory
     from convcalc.kernels.blas import kernels, prefer_kernels
 
-    prefer_kernels()   # as `convcalc run` does
+    reuse_freed_memory()   # as `convcalc run` does
+    prefer_kernels()
     graph = convcalc.build_graph(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml"))
     network = Network(graph, tuple(graph.input_shape))
 

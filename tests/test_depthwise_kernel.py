@@ -97,3 +97,14 @@ def test_network_depthwise_matches_torch(dtype):
     tolerance = 1e-5 if dtype == "float32" else 1e-12
     np.testing.assert_allclose(result.output, t.numpy(), rtol=tolerance, atol=tolerance)
     assert result.ok
+
+
+def test_reuse_freed_memory_sets_glibc_thresholds():
+    """On glibc, both mallopt calls are accepted (HEAP_THRESHOLD is within glibc's limit for M_MMAP_THRESHOLD)."""
+    import platform
+
+    from convcalc.execution.memory import reuse_freed_memory
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert reuse_freed_memory() is True

@@ -411,9 +411,12 @@ def size(text: str | None) -> tuple[int, int] | None:
 
 def faster_blas() -> list[str]:
     """Commands that execute the network first switch NumPy's OpenBLAS to its faster kernels for this CPU, if it
-    has any (`kernels.blas.prefer_kernels`, process-wide, so the CLI's choice and not the library's); a note saying so."""
+    has any (`kernels.blas.prefer_kernels`, process-wide, so the CLI's choice and not the library's); a note saying so.
+    They also keep freed memory for the next layer's arrays (`execution.memory.reuse_freed_memory`, no note)."""
+    from ..execution.memory import reuse_freed_memory
     from ..kernels.blas import prefer_kernels
 
+    reuse_freed_memory()
     switched = prefer_kernels()
     if switched is None:
         return []
