@@ -14,7 +14,7 @@ threads): the median NumPy/PyTorch and NumPy/ONNX Runtime ratios over rounds and
 side's fastest pass over the whole run ('best': on a machine whose load comes in bursts, the steadiest estimate), the
 executor's GFLOP/s and its fraction of the machine's fp32 GEMM peak (a 2048^3 float32 product through the same NumPy,
 timed by the NumPy worker after the rounds: this machine's speed drifts, so the peak is measured in the same run),
-and each worker's peak resident memory (ru_maxrss: imports, weights, the warm-up pass and the timed ones).
+and each worker's peak resident memory (VmHWM: imports, weights, the warm-up pass and the timed ones).
 
 Then, per configuration, the ten (--top) layers where the executor loses most time to the faster of the two others:
 per-layer times are each side's fastest over --layer-passes passes, taken after the rounds: the executor's own
@@ -179,11 +179,23 @@ def ort_side(onnx_path: str, threads: int):
     return forward, layers, None
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB: /proc/self/status's VmHWM (reset by exec), else ru_maxrss (on
+    Linux inherited from the parent at fork and kept across exec: the driver's own peak, not the worker's)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def worker(side: str, model: str, batch: int, threads: int, onnx_path: str) -> None:
     """Serve requests on stdin, one JSON answer a line: 'time N' (N forwards: the fastest and median seconds, peak
     RSS), 'layers N' (each layer's fastest seconds over N passes), 'peak' (the BLAS's GEMM GFLOP/s)."""
-    import resource
-
     sys.path.insert(0, str(ROOT))   # the checkout's convcalc, installed or not
 
     import numpy as np
@@ -219,7 +231,7 @@ def worker(side: str, model: str, batch: int, threads: int, onnx_path: str) -> N
             tic = time.perf_counter()
             forward(x)
             times.append(time.perf_counter() - tic)
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_mib = peak_rss_mib()
         print(json.dumps({"best": min(times), "median": statistics.median(times), "peak_mib": peak_mib}), flush=True)
 
 
