@@ -1,22 +1,39 @@
-"""Executor speed against PyTorch eager, measured in the same run (not a test).
+"""Executor speed and memory against PyTorch eager and ONNX Runtime, measured in the same run (not a test).
 
-    python benchmarks/executor.py                 # ResNet-18 and ResNet-50 at batch 1 and 8
-    python benchmarks/executor.py --rounds 7 --models resnet50 --batches 1
-    python benchmarks/executor.py --no-tune       # the cost model's choices, not the tuner's
+    python benchmarks/executor.py                 # ResNet-18, ResNet-50, MobileNetV2, EfficientNet-B0; batch 1 and 8;
+                                                  # 1 thread and all cores
+    python benchmarks/executor.py --rounds 7 --models resnet50 mobilenet_v2 --batches 1 --threads 1 2
+    python benchmarks/executor.py --no-ort --top 0   # PyTorch only, no per-layer table
+    python benchmarks/executor.py --no-tune       # the cost model's algorithms, not the tuner's
 
-Each side runs in its own worker process (NumPy's OpenBLAS and PyTorch's thread pools spin and slow
-each other by up to 3x when they share a process), with the same thread count. Rounds alternate the
-two with a short pause between; each round times several forward passes per side and takes the
-fastest (the least disturbed by whatever else the machine does; noise only ever adds time); the side that goes
-first alternates. Printed per configuration: the median NumPy/PyTorch ratio over rounds and its range, the ratio of
-each side's fastest pass over the whole run ('best': on a machine whose load comes in bursts, the steadiest
-estimate), the executor's GFLOP/s and its fraction of the machine's fp32 GEMM peak (a 2048^3 float32 product through
-the same NumPy, timed by the NumPy worker after the rounds: this machine's speed drifts, so the peak is measured in
-the same run), and each worker's peak memory.
+Each side runs in its own worker process (NumPy's OpenBLAS, PyTorch's and ONNX Runtime's thread pools spin and slow
+each other by up to 3x when they share a process), with the same thread count (ONNX Runtime: intra_op_num_threads,
+sequential execution). Rounds run the sides one after the other with a short pause between, the side going first
+rotating from round to round; each round times several forward passes per side and takes the fastest (the least
+disturbed by whatever else the machine does; noise only ever adds time). Printed per configuration (model, batch,
+threads): the median NumPy/PyTorch and NumPy/ONNX Runtime ratios over rounds and their ranges, the ratio of each
+side's fastest pass over the whole run ('best': on a machine whose load comes in bursts, the steadiest estimate), the
+executor's GFLOP/s and its fraction of the machine's fp32 GEMM peak (a 2048^3 float32 product through the same NumPy,
+timed by the NumPy worker after the rounds: this machine's speed drifts, so the peak is measured in the same run),
+and each worker's peak resident memory (VmHWM: imports, weights, the warm-up pass and the timed ones).
+
+Then, per configuration, the ten (--top) layers where the executor loses most time to the faster of the two others:
+per-layer times are each side's fastest over --layer-passes passes, taken after the rounds: the executor's own
+per-layer clock (`RunResult.layers[i].seconds`), PyTorch's forward pre- and post-hooks on its leaf modules, ONNX
+Runtime's profiler (`SessionOptions.enable_profiling`, a second session) whose node names are the layers' names
+(convcalc's exporter names each node after its layer; a node ONNX Runtime fused carries its last layer's name and a
+suffix such as '_nchwc'). A row is a layer and the per-channel layers that only read it (a conv with its BatchNorm
+and activation: convcalc folds the BatchNorm into the conv, ONNX Runtime fuses all three, PyTorch runs each), named
+by its first layer.
+
 The NumPy side runs the tuner's choices (`convcalc.execution.tune`, as `convcalc run`: the user's cache, timed first
-within `convcalc tune`'s budget where it has none), or with --no-tune the cost model's.
-The PyTorch models are the hand-built torch.nn networks of tests/torch_models.py, with the same
-layer names, so the same weights run on both sides.
+within `convcalc tune`'s budget where it has none), or with --no-tune the cost model's and OpenBLAS's own kernels.
+
+The PyTorch models are the hand-built torch.nn networks of tests/torch_models.py, or torchvision's own for
+MobileNetV2 and EfficientNet-B0 (`torch_models.benchmark_model`), with the spec's layer names; the ONNX model is
+convcalc's own export of the spec (`convcalc.importers.export_onnx`, the seeded weights the executor draws), written
+to a temporary file by this process. ONNX Runtime is the optional benchmark extra (pip install 'convcalc[bench]');
+without it (or with --no-ort) only PyTorch is compared. The CPU model is printed first: ratios hold for that CPU.
 """
 
 from __future__ import annotations
@@ -24,64 +41,189 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TUNED = "--no-tune" not in sys.argv   # the worker's: measure the cost model's choices (`convcalc run --no-tune`)
 PEAK_SIZE = 2048      # the machine's fp32 GEMM peak: a PEAK_SIZE^3 float32 product, timed in the NumPy worker
+SIDES = ("numpy", "torch", "ort")
 
 
-def worker(side: str, model: str, batch: int, threads: int) -> None:
-    """Serve 'time N' requests on stdin: run N forwards, answer the fastest and median seconds (JSON)."""
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo, else the platform's), with its widest vector extension."""
+    name, flags = "", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not name:
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    name = name or platform.processor() or platform.machine()
+    vector = next((v for v in ("avx512f", "avx2", "avx", "neon", "asimd") if v in flags), "")
+    return f"{name}{f' ({vector})' if vector else ''}, {os.cpu_count()} logical CPUs"
+
+
+# --------------------------------------------------------------------------- the workers
+
+def numpy_side(model: str, threads: int, batch: int):
+    import convcalc
+    from convcalc.analysis.summary import analyze
+    from convcalc.execution.network import Network
+    from convcalc.execution.memory import reuse_freed_memory
+    from convcalc.execution.tune import TUNE_BUDGET, tune
+    from convcalc.kernels.blas import kernels
+
+    reuse_freed_memory()   # as `convcalc run` does
+    graph = convcalc.build_graph(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml"))
+    summary = analyze(graph, tuple(graph.input_shape))
+    if not os.environ.get("CONVCALC_BENCH_NO_TUNE"):  # as `convcalc run`: the cached choices, else timed first
+        tuning = tune(summary, batch, budget=TUNE_BUDGET)
+        for warning in tuning.warnings:
+            print(warning, file=sys.stderr)
+    network = Network(summary)
+
+    def forward(x):
+        network.run(x, check_finite=False)
+
+    def layers(x, passes):
+        best: dict[str, float] = {}
+        for _ in range(passes):
+            for record in network.run(x, check_finite=False).layers:
+                best[record.name] = min(best.get(record.name, float("inf")), record.seconds)
+        return best
+
+    return forward, layers, kernels()
+
+
+def torch_side(model: str, threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    sys.path.insert(0, str(ROOT / "tests"))
+    from torch_models import benchmark_model
+
+    net = benchmark_model(model)
+
+    def forward(x):
+        with torch.no_grad():
+            net(torch.from_numpy(x))
+
+    def layers(x, passes):
+        clock, started, seconds = time.perf_counter, {}, {}
+        leaves = [(name, module) for name, module in net.named_modules() if name and not any(module.children())]
+
+        def before(name):
+            return lambda module, inputs: started.__setitem__(name, clock())
+
+        def after(name):
+            return lambda module, inputs, output: seconds.__setitem__(
+                name, seconds.get(name, 0.0) + clock() - started[name])
+
+        handles = [m.register_forward_pre_hook(before(n)) for n, m in leaves]
+        handles += [m.register_forward_hook(after(n)) for n, m in leaves]
+        best: dict[str, float] = {}
+        for _ in range(passes):
+            seconds.clear()
+            forward(x)
+            for name, value in seconds.items():
+                best[name] = min(best.get(name, float("inf")), value)
+        for handle in handles:
+            handle.remove()
+        return best
+
+    return forward, layers, None
+
+
+def ort_side(onnx_path: str, threads: int):
+    import onnxruntime
+
+    def session(profile: bool):
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        if profile:
+            options.enable_profiling = True
+            options.profile_file_prefix = os.path.join(tempfile.gettempdir(), f"convcalc_bench_{os.getpid()}")
+        return onnxruntime.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+
+    main = session(False)
+
+    def forward(x):
+        main.run(None, {"input": x})
+
+    def layers(x, passes):
+        profiled = session(True)
+        profiled.run(None, {"input": x})           # warm-up, left out below
+        for _ in range(passes):
+            profiled.run(None, {"input": x})
+        path = profiled.end_profiling()
+        with open(path) as handle:
+            events = json.load(handle)
+        os.unlink(path)
+        runs = [e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
+        firsts = sorted(e["ts"] for e in runs)[1:]   # each timed run's start
+        best: dict[str, float] = {}
+        per_run: list[dict[str, float]] = [{} for _ in firsts]
+        for event in events:
+            if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
+                continue
+            index = sum(1 for t in firsts if t <= event["ts"]) - 1
+            if index < 0:
+                continue
+            name = event["name"][:-len("_kernel_time")]
+            per_run[index][name] = per_run[index].get(name, 0.0) + event["dur"] / 1e6
+        for run in per_run:
+            for name, value in run.items():
+                best[name] = min(best.get(name, float("inf")), value)
+        return best
+
+    return forward, layers, None
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB: /proc/self/status's VmHWM (reset by exec), else ru_maxrss (on
+    Linux inherited from the parent at fork and kept across exec: the driver's own peak, not the worker's)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
 
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker(side: str, model: str, batch: int, threads: int, onnx_path: str) -> None:
+    """Serve requests on stdin, one JSON answer a line: 'time N' (N forwards: the fastest and median seconds, peak
+    RSS), 'layers N' (each layer's fastest seconds over N passes), 'peak' (the BLAS's GEMM GFLOP/s)."""
     sys.path.insert(0, str(ROOT))   # the checkout's convcalc, installed or not
 
     import numpy as np
 
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, 3, 224, 224)).astype(np.float32)
-    used = None   # the OpenBLAS kernels the NumPy side runs
-    if side == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-        sys.path.insert(0, str(ROOT / "tests"))
-        from torch_models import TORCH_MODELS
-
-        net = TORCH_MODELS[model][0]().eval()
-        tensor = torch.from_numpy(x)
-
-        def forward():
-            with torch.no_grad():
-                net(tensor)
+    if side == "numpy":
+        forward, layers, used = numpy_side(model, threads, batch)
+    elif side == "torch":
+        forward, layers, used = torch_side(model, threads)
     else:
-        import convcalc
-        from convcalc.analysis.summary import analyze
-        from convcalc.kernels.blas import kernels
-        from convcalc.execution.network import Network
-        from convcalc.execution.tune import TUNE_BUDGET, tune
-
-        graph = convcalc.build_graph(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml"))
-        summary = analyze(graph, (3, 224, 224))
-        if TUNED:        # as `convcalc run` does: the cached choices, else timed first (`convcalc tune`'s budget)
-            tuning = tune(summary, batch, budget=TUNE_BUDGET)
-            for warning in tuning.warnings:
-                print(warning, file=sys.stderr)
-        used = kernels()
-        network = Network(summary)
-
-        def forward():
-            network.run(x, check_finite=False)
-
-    forward()
+        forward, layers, used = ort_side(onnx_path, threads)
+    shape = json.loads(os.environ["CONVCALC_BENCH_SHAPE"])
+    x = rng.standard_normal((batch, *shape)).astype(np.float32)
+    forward(x)
     print(json.dumps({"ready": True, "kernels": used}), flush=True)
     for line in sys.stdin:
-        if line.split()[0] == "peak":    # the BLAS's own best: a large square float32 GEMM, fastest of 5
+        request = line.split()
+        if request[0] == "peak":    # the BLAS's own best: a large square float32 GEMM, fastest of 5
             a = rng.standard_normal((PEAK_SIZE, PEAK_SIZE)).astype(np.float32)
             product = np.empty_like(a)
             seconds = []
@@ -91,100 +233,201 @@ def worker(side: str, model: str, batch: int, threads: int) -> None:
                 seconds.append(time.perf_counter() - tic)
             print(json.dumps({"gflops": 2 * PEAK_SIZE ** 3 / min(seconds[1:]) / 1e9}), flush=True)
             continue
-        count = int(line.split()[1])
+        if request[0] == "layers":
+            print(json.dumps({"layers": layers(x, int(request[1]))}), flush=True)
+            continue
         times = []
-        for _ in range(count):
+        for _ in range(int(request[1])):
             tic = time.perf_counter()
-            forward()
+            forward(x)
             times.append(time.perf_counter() - tic)
-        peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_mib = peak_rss_mib()
         print(json.dumps({"best": min(times), "median": statistics.median(times), "peak_mib": peak_mib}), flush=True)
 
 
 class Worker:
-    def __init__(self, side: str, model: str, batch: int, threads: int):
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
+    def __init__(self, side: str, model: str, batch: int, threads: int, onnx_path: str, shape):
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+               "CONVCALC_BENCH_SHAPE": json.dumps(list(shape))}
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--worker", side, model, str(batch), str(threads),
-             *(() if TUNED else ("--no-tune",))],
+            [sys.executable, __file__, "--worker", side, model, str(batch), str(threads), onnx_path],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        self.kernels = json.loads(self.process.stdout.readline())["kernels"]
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit(f"the {side} worker for {model} failed to start")
+        self.kernels = json.loads(line)["kernels"]
 
     def ask(self, request: str) -> dict:
         self.process.stdin.write(request + "\n")
         self.process.stdin.flush()
         return json.loads(self.process.stdout.readline())
 
-    def peak(self) -> float:
-        return self.ask("peak")["gflops"]
-
-    def time(self, count: int) -> dict:
-        return self.ask(f"time {count}")
-
     def close(self) -> None:
         self.process.stdin.close()
         self.process.wait()
 
 
-def macs_of(model: str, batch: int) -> int:
-    sys.path.insert(0, str(ROOT))
-    import convcalc
+# --------------------------------------------------------------------------- per-layer gaps
 
-    return convcalc.analyze(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml")).totals.macs * batch
+def layer_groups(graph, summary) -> dict[str, str]:
+    """Layer name -> its row's name: a layer joins its input's row when it reads one layer that nothing else reads,
+    keeps its shape and has no weights of more than one axis (BatchNorm, activations, an identity), so a conv and what convcalc folds or ONNX Runtime
+    fuses into it are one row."""
+    readers: dict[str, int] = {}
+    for node in graph.nodes:
+        for name in node.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    shapes = {row.name: tuple(row.output_shape) for row in summary.layers}
+    per_channel = {row.name for row in summary.layers if all(len(shape) <= 1 for shape in row.weights.values())}
+    group: dict[str, str] = {}
+    for node in graph.nodes:
+        source = node.inputs[0] if len(node.inputs) == 1 else None
+        if (source in group and readers.get(source) == 1 and shapes[source] == shapes[node.name]
+                and node.name in per_channel):
+            group[node.name] = group[source]
+        else:
+            group[node.name] = node.name
+    return group
+
+
+def grouped(times: dict[str, float], group: dict[str, str]) -> dict[str, float]:
+    """Per-name seconds summed into rows; a name that is no layer's counts for the longest layer name it starts
+    with (a composite's parts, ONNX Runtime's fused '<layer>_nchwc'), else for '(other)'."""
+    rows: dict[str, float] = {}
+    for name, seconds in times.items():
+        owner = name if name in group else None
+        cut = name
+        while owner is None and cut:
+            cut = max(cut.rfind("."), cut.rfind("_"))
+            cut = name[:cut] if cut > 0 else ""
+            owner = cut if cut in group else None
+        key = group[owner] if owner else "(other)"
+        rows[key] = rows.get(key, 0.0) + seconds
+    return rows
+
+
+def print_gaps(per_side: dict[str, dict[str, float]], group: dict[str, str], top: int) -> None:
+    rows = {side: grouped(times, group) for side, times in per_side.items()}
+    others = [side for side in ("torch", "ort") if side in rows]
+    names = sorted(set().union(*rows.values()), key=lambda n: list(group.values()).index(n) if n in group else 1e9)
+
+    def gap(name):
+        ours = rows["numpy"].get(name, 0.0)
+        return ours - min(rows[side].get(name, 0.0) for side in others)
+
+    worst = sorted(names, key=gap, reverse=True)[:top]
+    width = max([len(n) for n in worst] + [5])
+    header = f"  {'layer':{width}} {'numpy ms':>9} {'torch ms':>9}" + (f" {'ort ms':>9}" if "ort" in rows else "")
+    print(header + f" {'gap ms':>8}   (the executor's time less the faster other's; sums over all rows:"
+          + "".join(f" {side} {sum(rows[side].values()) * 1000:.1f}" for side in rows) + " ms)")
+    for name in worst:
+        cells = "".join(f" {rows[side].get(name, 0.0) * 1000:9.3f}" for side in ("numpy", "torch", "ort")
+                        if side in rows)
+        print(f"  {name:{width}}{cells} {gap(name) * 1000:8.3f}")
+
+
+# --------------------------------------------------------------------------- the run
+
+def export_model(graph, directory: str) -> str:
+    """convcalc's own ONNX export of the spec (the executor's seeded weights), as a file for the ORT worker."""
+    from convcalc.importers.onnx_export import export_onnx
+
+    path = os.path.join(directory, f"{graph.name or 'model'}.onnx")
+    with open(path, "wb") as handle:
+        handle.write(export_onnx(graph))
+    return path
+
+
+def have_ort() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def measure(model: str, batch: int, threads: int, onnx_path: str, args, summary, group, shown: set) -> None:
+    sides = ["numpy", "torch"] + (["ort"] if onnx_path else [])
+    workers = {side: Worker(side, model, batch, threads, onnx_path, summary.input_shape) for side in sides}
+    if workers["numpy"].kernels and "kernels" not in shown:
+        print(f"(NumPy's OpenBLAS runs its {workers['numpy'].kernels} kernels)", flush=True)
+        shown.add("kernels")
+    best = {side: [] for side in sides}
+    ratios = {side: [] for side in sides[1:]}
+    peaks = {}
+    for round_index in range(args.rounds):
+        order = sides[round_index % len(sides):] + sides[:round_index % len(sides)]   # who goes first rotates
+        answers = {}
+        for side in order:
+            answers[side] = workers[side].ask(f"time {args.repeats}")
+            time.sleep(args.pause)
+        for side in sides:
+            best[side].append(answers[side]["best"])
+            peaks[side] = answers[side]["peak_mib"]
+        for side in sides[1:]:
+            ratios[side].append(answers["numpy"]["best"] / answers[side]["best"])
+    per_layer = {side: workers[side].ask(f"layers {args.layer_passes}")["layers"] for side in sides} \
+        if args.top else {}
+    peak = workers["numpy"].ask("peak")["gflops"]
+    for w in workers.values():
+        w.close()
+    ms = {side: statistics.median(best[side]) * 1000 for side in sides}
+    gflops = 2 * summary.totals.macs * batch / (ms["numpy"] / 1000) / 1e9
+    cells = [f"{model:15} {batch:5d} {threads:7d}", *(f"{ms[side]:9.1f}" for side in sides)]
+    for side in sides[1:]:
+        r = ratios[side]
+        cells.append(f"{statistics.median(r):6.2f} {min(r):5.2f}-{max(r):<5.2f} {min(best['numpy']) / min(best[side]):5.2f}")
+    cells.append(f"{gflops:6.1f} {gflops / peak:7.0%} {peak:9.0f}")
+    cells += [f"{peaks[side]:9.0f}" for side in sides]
+    print(" ".join(cells), flush=True)
+    if per_layer:
+        print_gaps(per_layer, group, args.top)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["resnet18", "resnet50"])
+    parser.add_argument("--models", nargs="+", default=["resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0"])
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--threads", nargs="+", type=int, default=sorted({1, os.cpu_count() or 1}))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=5, help="forward passes per side per round")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between the sides of a round")
+    parser.add_argument("--top", type=int, default=10, help="layers in the per-layer table (0: none)")
+    parser.add_argument("--layer-passes", type=int, default=5, help="passes timed per layer, the fastest kept")
+    parser.add_argument("--no-ort", action="store_true", help="leave ONNX Runtime out")
     parser.add_argument("--no-tune", action="store_true",
                         help="the cost model's algorithms and OpenBLAS's own kernels (as `convcalc run --no-tune`);"
                              " default: the tuned ones (the user's cache, timed first where it has none)")
     args = parser.parse_args()
+    if args.no_tune:
+        os.environ["CONVCALC_BENCH_NO_TUNE"] = "1"     # the workers inherit it
 
-    print(f"{'model':10} {'batch':>5} {'numpy ms':>9} {'torch ms':>9} {'ratio':>6} {'range':>11} {'best':>5} {'GF/s':>6}"
-          f" {'of peak':>7} {'peak GF/s':>9} {'numpy MiB':>9} {'torch MiB':>9}")
-    shown_kernels = False
-    for model in args.models:
-        for batch in args.batches:
-            numpy_side = Worker("numpy", model, batch, args.threads)
-            if numpy_side.kernels and not shown_kernels:
-                print(f"(NumPy's OpenBLAS runs its {numpy_side.kernels} kernels)", flush=True)
-                shown_kernels = True
-            torch_side = Worker("torch", model, batch, args.threads)
-            ratios, numpy_times, torch_times = [], [], []
-            numpy_peak = torch_peak = 0.0
-            for round_index in range(args.rounds):
-                if round_index % 2 == 0:   # alternate which side goes first: drift within a round hits both
-                    a = numpy_side.time(args.repeats)
-                    time.sleep(args.pause)
-                    b = torch_side.time(args.repeats)
-                else:
-                    b = torch_side.time(args.repeats)
-                    time.sleep(args.pause)
-                    a = numpy_side.time(args.repeats)
-                time.sleep(args.pause)
-                numpy_times.append(a["best"])
-                torch_times.append(b["best"])
-                ratios.append(a["best"] / b["best"])
-                numpy_peak, torch_peak = a["peak_mib"], b["peak_mib"]
-            peak = numpy_side.peak()
-            numpy_side.close()
-            torch_side.close()
-            numpy_ms = statistics.median(numpy_times) * 1000
-            torch_ms = statistics.median(torch_times) * 1000
-            gflops = 2 * macs_of(model, batch) / (numpy_ms / 1000) / 1e9
-            print(f"{model:10} {batch:5d} {numpy_ms:9.1f} {torch_ms:9.1f} {statistics.median(ratios):6.2f}"
-                  f" {min(ratios):5.2f}-{max(ratios):<5.2f} {min(numpy_times) / min(torch_times):5.2f} {gflops:6.1f} {gflops / peak:7.0%} {peak:9.0f}"
-                  f" {numpy_peak:9.0f} {torch_peak:9.0f}", flush=True)
+    sys.path.insert(0, str(ROOT))
+    import convcalc
+
+    ort = not args.no_ort and have_ort()
+    print(f"CPU: {cpu_model()}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+          + ("" if ort else "; ONNX Runtime not installed or --no-ort: PyTorch only"), flush=True)
+    ratio_head = "".join(f" {'np/' + s:>6} {'range':>11} {'best':>5}" for s in (["torch", "ort"] if ort else ["torch"]))
+    print(f"{'model':15} {'batch':>5} {'threads':>7} {'numpy ms':>9} {'torch ms':>9}" + (f" {'ort ms':>9}" if ort else "")
+          + ratio_head + f" {'GF/s':>6} {'of peak':>7} {'peak GF/s':>9} {'numpy MiB':>9} {'torch MiB':>9}"
+          + (f" {'ort MiB':>9}" if ort else ""), flush=True)
+    shown: set = set()
+    with tempfile.TemporaryDirectory() as directory:
+        for model in args.models:
+            graph = convcalc.build_graph(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml"))
+            summary = convcalc.analyze(graph)
+            group = layer_groups(summary.graph, summary)
+            onnx_path = export_model(graph, directory) if ort else ""
+            for batch in args.batches:
+                for threads in args.threads:
+                    measure(model, batch, threads, onnx_path, args, summary, group, shown)
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+        worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] if len(sys.argv) > 6 else "")
     else:
         main()

@@ -180,3 +180,23 @@ TORCH_MODELS = {
     "resnet18": (lambda: ResNet(BasicBlock, [2, 2, 2, 2]), (3, 224, 224), (1000,)),
     "resnet50": (lambda: ResNet(Bottleneck, [3, 4, 6, 3]), (3, 224, 224), (1000,)),
 }
+
+
+def torchvision_model(name: str) -> nn.Module:
+    """torchvision 0.28's own ``torchvision.models.<name>()`` (the zoo specs mobilenet_v2 and efficientnet_b0 are
+    checked against it key by key, tests/torchvision_ref.py), imported without the compiled-op registrations the
+    CPU torch build refuses (a stub ``torchvision._meta_registrations``)."""
+    import sys
+    import types
+
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+    import torchvision.models
+
+    return getattr(torchvision.models, name)()
+
+
+def benchmark_model(name: str) -> nn.Module:
+    """The PyTorch side of benchmarks/executor.py for spec ``name``: the hand-built network of `TORCH_MODELS`, else
+    torchvision's (MobileNetV2, EfficientNet-B0: `torchvision_model`); eval mode."""
+    factory = TORCH_MODELS[name][0] if name in TORCH_MODELS else (lambda: torchvision_model(name))
+    return factory().eval()

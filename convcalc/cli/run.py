@@ -106,6 +106,9 @@ def run_command(
                        mean=floats(mean, "--mean"), std=floats(std, "--std"), topk=topk,
                        keep_maps=save_maps is not None, rf_check=rf_check is RfCheck.all, max_memory=max_memory)
         tunings: list = []
+        from ..execution.memory import reuse_freed_memory
+
+        reuse_freed_memory()     # process-wide, so the command's choice: a pass reuses what the last one freed
         with progress_bars(quiet) as bars:
             checked = run(graph, **options, on_progress=None if bars is None else bars.update,
                           choose=None if no_tune else run_tuner(dtype.value, tunings))

@@ -1,8 +1,8 @@
 """The memory a run needs, estimated from the analysis before anything is allocated, and the budget it must fit.
 
 `forward_memory` walks the graph as `Network.run` will: the input batch (the caller's float64 array and its
-channels-last copy), the parameters (drawn in float64, or as a weights file holds them; the copies BatchNorm
-folding makes; each unit's prepared layouts, `layers.memory.MemoryUse`), the outputs alive at each step (freed
+channels-last copy), the parameters (drawn in float64, or as a weights file holds them; the copy BatchNorm
+folding makes of the layer being prepared; each unit's prepared layouts, `layers.memory.MemoryUse`), the outputs alive at each step (freed
 after their last reader, as the executor frees them; dead ends stay), the step's own temporaries (a unit's
 ``memory_use``, else `generic_use`), kept feature maps and the final output copy. It never tests a layer's type. The
 result is an upper bound on what those arrays take, meant to be a little loose (1-2x on shipped specs), never
@@ -279,8 +279,8 @@ def layer_costs(summary: Summary, dtype: np.dtype, batch: int) -> list[LayerCost
 def weights_bytes(summary: Summary, costs: Sequence[LayerCost], state_bytes: Optional[Mapping[str, int]],
                   estimate: Estimate) -> tuple[int, int]:
     """(bytes kept, bytes at the peak of preparing) of the parameters: the state (drawn in float64, or
-    ``state_bytes`` per layer as a weights file holds them), the float64 copies BatchNorm folding makes of its
-    producers' weights, every unit's prepared layouts, and the largest unit's temporaries while preparing (with a
+    ``state_bytes`` per layer as a weights file holds them; drawn weights are freed as they are laid out, but a
+    proof may draw them again), the float64 copy BatchNorm folding makes of the producer being prepared, every unit's prepared layouts, and the largest unit's temporaries while preparing (with a
     float64 copy of a file's parameters, which units make before laying them out)."""
     graph = summary.graph
     readers: dict[str, list[str]] = {}
@@ -299,7 +299,7 @@ def weights_bytes(summary: Summary, costs: Sequence[LayerCost], state_bytes: Opt
         consumers = readers.get(cost.name, [])
         if (len(consumers) == 1 and hasattr(nodes[cost.name].layer, "absorb_affine") and cost.name != graph.output
                 and hasattr(nodes[consumers[0]].layer, "affine_of")):
-            folded += 8 * cost.params
+            folded = max(folded, 8 * cost.params)        # folded as the producer is prepared, one at a time
     prepared = sum(cost.use.prepared + LAYER_OVERHEAD for cost in costs)
     cast = 0 if state_bytes is None else 8
     preparing = max((cost.use.preparing + cast * cost.params for cost in costs), default=0)
@@ -442,7 +442,35 @@ def input_preparing(elements: int, spatial_dims: int = 0, channels: int = 1, lar
     return 8 * 4 * elements + largest_file + 8 * per_sample * (spatial_dims + 8 + 2 * channels)
 
 
+# --------------------------------------------------------------------------- the allocator
+
+HEAP_THRESHOLD = 32 * 2 ** 20   # glibc's largest M_MMAP_THRESHOLD on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3       # mallopt's parameter numbers (malloc.h)
+
+
+def reuse_freed_memory() -> bool:
+    """Keep what a forward pass frees for its next allocations: glibc's malloc serves arrays up to HEAP_THRESHOLD
+    from its heap and gives freed memory back to the system only past 2 x HEAP_THRESHOLD at its top (mallopt's
+    M_MMAP_THRESHOLD and M_TRIM_THRESHOLD). By default each activation above 128 KiB (glibc's adaptive threshold
+    rises only after a free) is a fresh mmap whose every page faults on first write, and is unmapped again when
+    the next layer frees it: thousands of faults per pass (MobileNetV2 at batch 1: ~2,700, a fifth of its time on
+    a virtual machine). Peak memory is what the pass needs either way; the resident size stays at that peak
+    between passes. Process-wide, so the CLI's choice (`convcalc run`) and not the library's; True when set (glibc
+    only: elsewhere nothing changes)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * HEAP_THRESHOLD))
+
+
 __all__ = ["BASE_OVERHEAD", "Budget", "Estimate", "FALLBACK_BUDGET", "GENERIC_WORKSPACE", "MEMORY_FRACTION",
            "MemoryBudgetError", "Piece", "SWEEP_BYTES", "available_memory", "check_memory", "default_budget",
            "format_bytes", "forward_memory", "generic_use", "input_preparing", "layer_costs", "mask_frontier",
-           "mask_memory", "memory_budget", "parse_size", "picture_memory", "sweep_rows", "unit_use", "weights_bytes"]
+           "mask_memory", "memory_budget", "parse_size", "picture_memory", "reuse_freed_memory", "sweep_rows",
+           "unit_use", "weights_bytes"]

@@ -100,22 +100,33 @@ class Network:
             self.summary = analyze(graph, input_shape)
         self.graph = graph = self.summary.graph      # (a graph that reads its input's size is built for this one)
         self.dtype = np.dtype(DTYPES[dtype])
-        if state is None:
+        drawn = state is None     # then the prepared layouts become the only copy of the weights kept (`state`)
+        self._draw = (seed, init)
+        if drawn:
             state = initial_state(graph, self.summary, seed, init)
         elif not state or not isinstance(next(iter(state.values())), dict):
             state = state_from_dict(state, self.summary)   # a flat state dict: checked key by key
-        self.state: State = with_ties({name: dict(values) for name, values in state.items()}, graph)
+        self._state: State | None = with_ties({name: dict(values) for name, values in state.items()}, graph)
+        del state
         self.folded: set[str] = set()
-        params = {name: dict(values) for name, values in self.state.items()}
-        if fold_batchnorm:
-            self._fold(params)
+        params = {name: dict(values) for name, values in self._state.items()}
+        owners = {node.tie for node in graph.nodes}
+        affines = self._fold(params) if fold_batchnorm else {}
         self.prepared: dict[str, Any] = {}
         for node, row in zip(graph.nodes, self.summary.layers):
             if node.name in self.folded or not prepare:
                 continue
             in_shapes = [self._shape(name) for name in node.inputs]
-            self.prepared[node.name] = node.layer.prepare(params.get(node.name, {}), in_shapes, row.output_shape,
-                                                          self.dtype)
+            own = params.get(node.name, {})
+            if node.name in affines:     # folded here, one layer at a time: one float64 copy alive, not all
+                own = node.layer.absorb_affine(own, *affines.pop(node.name))
+            self.prepared[node.name] = node.layer.prepare(own, in_shapes, row.output_shape, self.dtype)
+            del own
+            if drawn and node.name not in owners:   # freed as the layouts are made: peak ~ the drawn state
+                params.pop(node.name, None)
+                self._state.pop(node.name, None)
+        if drawn:
+            self._state = None
         # per layer that chose an algorithm (a plan that names it: convs), (the algorithm, who chose it)
         self.algorithms = {name: (plan["algorithm"], plan.get("chosen_by", "")) for name, plan in self.prepared.items()
                            if isinstance(plan, dict) and isinstance(plan.get("algorithm"), str)}
@@ -133,11 +144,22 @@ class Network:
                        self.accumulate.get(node.name))
                       for index, (node, row) in enumerate(zip(graph.nodes, self.summary.layers))]
 
+    @property
+    def state(self) -> State:
+        """The parameters by layer, as given or as drawn (float64). Drawn ones are not kept once laid out for
+        execution (the prepared layouts are the only copy: ResNet-50's float64 state is 195 MiB): asked for, they
+        are drawn again from the same seed, the same values, and kept."""
+        if self._state is None:
+            self._state = with_ties(initial_state(self.graph, self.summary, *self._draw), self.graph)
+        return self._state
+
     def _shape(self, name: str) -> tuple[int, ...]:
         return self.summary.input_shape if name == INPUT else self.summary.layer(name).output_shape
 
-    def _fold(self, params: State) -> None:
-        """Fold each affine-at-inference layer into its producer when nothing else reads the producer."""
+    def _fold(self, params: State) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Fold each affine-at-inference layer into its producer when nothing else reads the producer: the
+        folded layers (``self.folded``) and, per producer, the (scale, shift) it absorbs when it is prepared."""
+        affines: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         consumers: dict[str, int] = {}
         for node in self.graph.nodes:
             for name in node.inputs:
@@ -157,8 +179,9 @@ class Network:
             affine = node.layer.affine_of(params[node.name])
             if affine is None:
                 continue
-            params[producer.name] = producer.layer.absorb_affine(params[producer.name], *affine)
+            affines[producer.name] = affine
             self.folded.add(node.name)
+        return affines
 
     def _plan_accumulation(self) -> dict[str, tuple[str, str, tuple[str, ...]]]:
         """Sums a producer can write itself: for a two-input sum layer (``sums_inputs``, Add) one of whose inputs
