@@ -26,3 +26,19 @@ def _tuning_cache_in_a_temporary_folder(tmp_path_factory):
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = before
+
+
+@pytest.fixture(autouse=True)
+def _blas_kernels_restored():
+    """Each test starts on the OpenBLAS kernel set the process started with: `convcalc run` run in-process (typer's
+    CliRunner) may switch the whole process's kernels after timing them (`kernels.blas.use_kernels`), and another
+    kernel set sums a GEMM row in another order. Most tests do not care, but an ill-conditioned oracle does
+    (test_onnx_light's SqueezeNet with constant weights: 1,000 equal logits of ~1e5 whose last-bit differences decide
+    the softmax), and a test's result must not depend on which tests ran before it."""
+    from convcalc.kernels.blas import kernels, use_kernels
+
+    before = kernels()
+    yield
+    if kernels() != before:
+        use_kernels(before)
+        assert kernels() == before, f"OpenBLAS's kernels could not be switched back to {before}"
