@@ -1,7 +1,7 @@
 """Executor speed and memory against PyTorch eager and ONNX Runtime, measured in the same run (not a test).
 
-    python benchmarks/executor.py                 # ResNet-18, ResNet-50, MobileNetV2, EfficientNet-B0; batch 1 and 8;
-                                                  # 1 thread and all cores
+    python benchmarks/executor.py                 # ResNet-18, ResNet-50, MobileNetV2, EfficientNet-B0,
+                                                  # DenseNet-121; batch 1 and 8; 1 thread and all cores
     python benchmarks/executor.py --rounds 7 --models resnet50 mobilenet_v2 --batches 1 --threads 1 2
     python benchmarks/executor.py --no-ort --top 0   # PyTorch only, no per-layer table
     python benchmarks/executor.py --no-tune       # the cost model's algorithms, not the tuner's
@@ -30,7 +30,7 @@ The NumPy side runs the tuner's choices (`convcalc.execution.tune`, as `convcalc
 within `convcalc tune`'s budget where it has none), or with --no-tune the cost model's and OpenBLAS's own kernels.
 
 The PyTorch models are the hand-built torch.nn networks of tests/torch_models.py, or torchvision's own for
-MobileNetV2 and EfficientNet-B0 (`torch_models.benchmark_model`), with the spec's layer names; the ONNX model is
+MobileNetV2, EfficientNet-B0 and DenseNet-121 (`torch_models.benchmark_model`), with the spec's layer names; the ONNX model is
 convcalc's own export of the spec (`convcalc.importers.export_onnx`, the seeded weights the executor draws), written
 to a temporary file by this process. ONNX Runtime is the optional benchmark extra (pip install 'convcalc[bench]');
 without it (or with --no-ort) only PyTorch is compared. The CPU model is printed first: ratios hold for that CPU.
@@ -387,7 +387,7 @@ def measure(model: str, batch: int, threads: int, onnx_path: str, args, summary,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0"])
+    parser.add_argument("--models", nargs="+", default=["resnet18", "resnet50", "mobilenet_v2", "efficientnet_b0", "densenet121"])
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--threads", nargs="+", type=int, default=sorted({1, os.cpu_count() or 1}))
     parser.add_argument("--rounds", type=int, default=5)

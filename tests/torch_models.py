@@ -197,6 +197,6 @@ def torchvision_model(name: str) -> nn.Module:
 
 def benchmark_model(name: str) -> nn.Module:
     """The PyTorch side of benchmarks/executor.py for spec ``name``: the hand-built network of `TORCH_MODELS`, else
-    torchvision's (MobileNetV2, EfficientNet-B0: `torchvision_model`); eval mode."""
+    torchvision's (MobileNetV2, EfficientNet-B0, DenseNet-121: `torchvision_model`); eval mode."""
     factory = TORCH_MODELS[name][0] if name in TORCH_MODELS else (lambda: torchvision_model(name))
     return factory().eval()
