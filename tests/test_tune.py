@@ -298,3 +298,24 @@ def test_convcalc_tune_refuses_a_network_over_the_memory_budget_before_timing(tm
     result = CliRunner().invoke(app, ["tune", str(spec_file(tmp_path)), "--max-memory", "1K"])
     assert result.exit_code == 2 and result.stderr.startswith("error: tuning would need about ")
     assert result.stderr.count("\n") == 1 and not (tmp_path / "cache").exists()
+
+
+def test_the_note_counts_conv_candidates_kernel_sets_and_fixed_convs_apart(tmp_path):
+    """`timed` counts the convs' candidates only (each tuned conv's own table of seconds), kernel sets are counted
+    apart, and with a budget that cannot run out every conv left to the cost model is one that had no rival worth
+    timing."""
+    from convcalc.kernels import blas
+    from convcalc.report.tune import tuning_note
+
+    tuning = tuner.tune(summary_of(), 1, cache=TuneCache(tmp_path / "tuning.json"), budget=600)
+    measured = [conv for conv in tuning.layers if conv.chosen_by == "tuned"]
+    assert tuning.timed == sum(len(conv.seconds) for conv in measured) > 0
+    sets = len(blas.kernel_choices())      # the kernel sets OpenBLAS accepts on this CPU are timed, once each
+    assert (0 < tuning.kernels_timed <= sets) if sets > 1 else tuning.kernels_timed == 0
+    untimed = [conv for conv in tuning.layers if conv.chosen_by != "tuned"]
+    assert tuning.fixed == len(untimed) and not tuning.out_of_budget
+    note = tuning_note(tuning)
+    assert f"{tuning.timed} candidates timed)" in note
+    assert (f"({len(untimed)} with one candidate worth timing or too few MACs)" in note) == bool(untimed)
+    if tuning.kernels_timed:
+        assert f"{tuning.kernels_timed} kernel sets timed" in note

@@ -64,13 +64,16 @@ class TunedConv:
 @dataclass
 class Tuning:
     """What `tune` did: how many convs run a measured algorithm (``tuned``, of them ``cached`` read from the cache),
-    how many keep the cost model's (``model``), how many candidates it timed, the kernel set and how it was
-    chosen ('timed', 'cached', or '' when there was no choice), and warnings about the cache."""
+    how many keep the cost model's (``model``; of them ``fixed`` had one candidate worth timing or too few MACs), how
+    many conv candidates it timed (``timed``) and OpenBLAS kernel sets (``kernels_timed``), the kernel set and how
+    it was chosen ('timed', 'cached', or '' when there was no choice), and warnings about the cache."""
 
     tuned: int = 0
     cached: int = 0
     model: int = 0
     timed: int = 0
+    kernels_timed: int = 0
+    fixed: int = 0
     kernels: str | None = None
     kernels_by: str = ""
     out_of_budget: bool = False
@@ -113,6 +116,7 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
         layer, out = node.layer, tuple(row.output_shape[1:])
         channels, spatial = in_shape[0], in_shape[1:]
         if len(layer.algorithm_choices(channels, spatial, out, item, prune=False, bias=True)) < 2:
+            result.fixed += 1
             continue
         pending.append((node, row, in_shape))
     folded_into: set[str] = set()
@@ -142,12 +146,15 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
     for key, group in sorted(todo.items(), key=lambda entry: -entry[1][0][1].macs):
         node, row, in_shape, bias, fused = group[0]
         choice, seconds = None, {}
-        if row.macs * batch >= MIN_MACS and row.macs * batch / rate > budget - (clock() - started):
+        if row.macs * batch < MIN_MACS:
+            result.fixed += len(group)
+        elif row.macs * batch / rate > budget - (clock() - started):
             result.out_of_budget = True      # one run of it would not fit what is left: the smaller ones may
         elif row.macs * batch >= MIN_MACS:
             choice, seconds = _time_conv(node.layer, row, in_shape, batch, item, bias, fused, started, budget, clock,
                                          result)
-        if choice is None:
+            result.fixed += len(group) if choice == "" else 0
+        if not choice:
             continue
         for other, other_row, other_shape, _, _ in group:
             other.layer.use_choice(other_shape[0], other_shape[1:], tuple(other_row.output_shape[1:]), item, choice)
@@ -161,7 +168,7 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
             algorithm, by = node.layer.choice_for(in_shape[0], in_shape[1:], tuple(row.output_shape[1:]), item,
                                                   biases.get(node.name))
             result.layers.append(TunedConv(node.name, algorithm, by))
-    if result.timed:
+    if result.timed or result.kernels_timed:
         result.load = _load()
     result.tuned = len(found)
     result.model = len(result.layers) - result.tuned
@@ -213,7 +220,8 @@ def _time_conv(layer: Any, row: Any, in_shape: tuple[int, ...], batch: int, item
                started: float, budget: float, clock: Callable[[], float],
                result: Tuning) -> tuple[str | None, dict[str, float]]:
     """Time every candidate algorithm of one conv; (the winner, each candidate's seconds), or (None, ...) when
-    the budget ran out before every candidate was timed or the model's guess won."""
+    the budget ran out before every candidate was timed, or ('', {}) when no other candidate is worth timing (the
+    cost model rules the others out, or they need far more memory)."""
     channels, spatial, out = in_shape[0], in_shape[1:], tuple(row.output_shape[1:])
     candidates = layer.algorithm_choices(channels, spatial, out, item, bias=bias)
     guess = candidates[0]
@@ -222,7 +230,7 @@ def _time_conv(layer: Any, row: Any, in_shape: tuple[int, ...], batch: int, item
     candidates = [c for c in candidates if c == guess or _memory(layer, c, in_shape, row.output_shape, item,
                                                                    batch) <= limit]
     if len(candidates) < 2:
-        return None, {}
+        return "", {}
     if clock() - started >= budget:
         result.out_of_budget = True
         return None, {}
@@ -317,7 +325,7 @@ def _choose_kernels(convs, batch: int, item: np.dtype, here: str, cache: TuneCac
                 np.matmul(a, b)
                 total += clock() - tic
             seconds[name] = min(seconds.get(name, float("inf")), total)
-            result.timed += repeat == 0
+            result.kernels_timed += repeat == 0
     winner = min(seconds, key=seconds.get) if own in seconds and not result.out_of_budget else own
     if winner != own and seconds[winner] >= KERNEL_MARGIN * seconds[own]:
         winner = own

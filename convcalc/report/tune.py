@@ -22,9 +22,12 @@ def tuning_note(tuning: Tuning) -> str:
     kernels = ""
     if tuning.kernels:
         how = {"timed": "measured now", "cached": "measured before"}.get(tuning.kernels_by, "OpenBLAS's own pick")
+        if tuning.kernels_timed:
+            how += f", {tuning.kernels_timed} kernel sets timed"
         kernels = f"; OpenBLAS's {tuning.kernels} kernels ({how})"
+    fixed = f" ({tuning.fixed} with one candidate worth timing or too few MACs)" if tuning.fixed else ""
     note = (f"algorithms: {tuning.tuned} of {len(tuning.layers)} convs measured ({tuning.tuned - tuning.cached} now,"
-            f" {tuning.timed} candidates timed), {tuning.model} by the cost model or the spec{kernels};"
+            f" {tuning.timed} candidates timed), {tuning.model} by the cost model or the spec{fixed}{kernels};"
             f" cache {tuning.path}")
     if tuning.out_of_budget:
         note += ". Out of time budget: the rest keep the cost model's choice until tuned"
@@ -40,8 +43,8 @@ def tune_json(summary: Summary, batch: int, dtype: str, tuning: Tuning) -> dict[
     return {
         "schema_version": SCHEMA_VERSION, "name": summary.name, "batch": batch, "dtype": dtype,
         "input_shape": list(summary.input_shape), "cache": tuning.path, "kernels": tuning.kernels,
-        "kernels_chosen_by": tuning.kernels_by or None, "timed": tuning.timed, "out_of_budget": tuning.out_of_budget,
-        "load_average": tuning.load,
+        "kernels_chosen_by": tuning.kernels_by or None, "timed": tuning.timed, "kernel_sets_timed": tuning.kernels_timed,
+        "fixed": tuning.fixed, "out_of_budget": tuning.out_of_budget, "load_average": tuning.load,
         "layers": [{"name": conv.name, "output_shape": list(rows[conv.name].output_shape), "algorithm": conv.algorithm,
                     "chosen_by": conv.chosen_by, "seconds": conv.seconds or None} for conv in tuning.layers],
     }
