@@ -138,12 +138,34 @@ def test_every_layer_is_a_node_and_a_click_shows_analyze_numbers(browser, report
             for key in ("stride", "padding", "path_size_max", "path_size_min"):
                 assert shown[f"rf.{key}"] == layer["rf"][key], (layer["name"], key)
     opened.shoot(f"report-{spec}-clicked.png")
+    # a closed block's second line keeps its type's start and its output shape whole (the layer count gives way
+    # first; the tooltip has it)
+    blocks = page.evaluate("""() => [...document.querySelectorAll('.node[data-group]')].map((n) =>
+        [n.dataset.group, n.querySelectorAll('text:not(.badge)')[1].textContent, n.querySelector('title').textContent])""")
+    outputs = {layer["name"]: layer for layer in analysis["layers"]}
+    for group in analysis.get("groups", []):
+        for name, line, tip in blocks:
+            if name == group["name"]:
+                kind, _, rest = line.partition(" · ")
+                out = outputs.get(group.get("output"))
+                assert group["type"].startswith(kind.removesuffix("…")) and len(kind) >= 3, line
+                assert out is None or rest.endswith("×".join(map(str, out["output_shape"]))), line
+                assert f"({group['type']}, " in tip and " layers): click to open" in tip, tip
     page.evaluate("convcalcReport.openAll()")
     missing = page.evaluate("""(names) => names.filter((n) =>
         !document.querySelector(`.node[data-layer="${CSS.escape(n)}"]`))""", [l["name"] for l in analysis["layers"]])
     assert missing == []
     assert page.evaluate("document.querySelectorAll('.node[data-group]').length") == 0
     assert page.evaluate("document.querySelectorAll('#table tbody tr').length") == len(analysis["layers"])
+    # a node's second line is "type · shape": a cut type keeps its start ("DepthwiseCo… · 96×112×112"), never
+    # "…icConv2d"; the shape after it stays whole
+    seconds = page.evaluate("""() => [...document.querySelectorAll('.node[data-layer]')].map((n) =>
+        [n.dataset.layer, n.querySelectorAll('text:not(.badge)')[1].textContent])""")
+    types = {layer["name"]: layer["type"] for layer in analysis["layers"]}
+    shapes = {layer["name"]: "×".join(map(str, layer["output_shape"])) or "scalar" for layer in analysis["layers"]}
+    for name, line in seconds:
+        kind, _, rest = line.partition(" · ")
+        assert rest == shapes[name] and types[name].startswith(kind.removesuffix("…")) and len(kind) >= 3, line
     opened.shoot(f"report-{spec}-full.png", full=True)
     assert opened.errors == []
     assert all(url.startswith(("file:", "data:", "about:")) for url in opened.requests), opened.requests

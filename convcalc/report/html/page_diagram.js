@@ -49,6 +49,22 @@ function fitPx(text, px, font) {
   }
   return "…" + text.slice(text.length - lo);
 }
+// "type · optional · rest" in ``px``: without ``optional`` (a block's layer count, also in its tooltip) where it does
+// not fit, then ``rest`` (a shape: numbers are never cut while they fit) kept whole and the type cut at its end
+// ("DepthwiseSepara… · 128×147×147"), so what is left of a type reads from its start.
+function fitTypeLine(type, rest, px, font, optional = "") {
+  MEASURE.font = `${font} ${FAMILY}`;
+  if (optional && MEASURE.measureText(`${type} · ${optional} · ${rest}`).width <= px) return `${type} · ${optional} · ${rest}`;
+  const whole = `${type} · ${rest}`;
+  if (MEASURE.measureText(whole).width <= px) return whole;
+  const room = px - MEASURE.measureText(` · ${rest}`).width;
+  let lo = 0, hi = type.length;                     // the most characters of the type's start that fit before "…"
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (MEASURE.measureText(type.slice(0, mid) + "…").width <= room) lo = mid; else hi = mid - 1;
+  }
+  return lo >= 3 ? `${type.slice(0, lo)}… · ${rest}` : fitPx(whole, px, font);
+}
 
 function drawDiagram() {
   const t0 = performance.now();
@@ -140,13 +156,15 @@ function drawDiagram() {
       continue;
     }
     const lines = [];
-    let attrs, extra = [];
+    let attrs, tip, extra = [];
     if (n.kind === "group") {
       const group = n.group, out = BY_NAME.get(group.output);
       const count = LAYERS.filter((l) => l.groups.includes(group.name)).length;
       attrs = {class: "node group", "data-group": group.name, onclick: () => openGroup(group.name)};
+      tip = `block ${group.name} (${group.type}, ${count} layers): click to open`;
       lines.push(["name", "▸ " + fitPx(group.name, n.width - 28, "600 12px")],
-        ["", fitPx(`${group.type} · ${count} layers · ${out ? shape(out.output_shape) : ""}`, n.width - 16, "11px")],
+        ["", (out ? fitTypeLine(group.type, shape(out.output_shape), n.width - 16, "11px", `${count} layers`)
+          : fitTypeLine(group.type, `${count} layers`, n.width - 16, "11px"))],
         ["", `${human(group.params)} params · ${human(group.macs)} MACs`]);
       extra.push(svg("rect", {class: "outer", x: x - 3, y: y - 3, width: n.width + 6, height: n.height + 6,
         fill: "none"}));
@@ -155,8 +173,9 @@ function drawDiagram() {
       attrs = {class: "node" + (l.name === selected ? " selected" : "") + (lint ? " flagged" : ""),
         "data-layer": l.name, onclick: () => select(l.name, false), onmouseenter: () => details(l.name),
         onmouseleave: () => { if (selected) details(selected); else hint(); }};
+      tip = `${l.name} (${l.type})`;
       lines.push(["name", fitPx(l.name, n.width - (run ? 30 : 16), "600 12px")],
-        ["", fitPx(`${l.type} · ${shape(l.output_shape)}`, n.width - 16, "11px")],
+        ["", fitTypeLine(l.type, shape(l.output_shape), n.width - 16, "11px")],
         ["", `${human(l.params)} params · ${human(l.macs)} MACs`]);
       if (run) extra.push(svg("text", {x: x + n.width - 8, y: y + 14, "text-anchor": "end",
         class: "badge " + (runOk(run) ? "ok" : "bad"), fill: runOk(run) ? "#2f855a" : "#c53030"}, runOk(run) ? "✓" : "✗"));
@@ -165,8 +184,7 @@ function drawDiagram() {
     }
     const node = svg("g", attrs, ...extra, svg("rect", {x, y, width: n.width, height: n.height, fill: colour(n.value)}));
     lines.forEach(([cls, text], i) => node.append(svg("text", {x: x + 8, y: y + 15 + i * 15, class: cls}, text)));
-    node.append(svg("title", {}, (n.kind === "group" ? "block " + n.group.name + ": click to open" : n.layer.name) +
-      " · " + MEASURE_TEXT[measure](n.value)));
+    node.append(svg("title", {}, tip + " · " + MEASURE_TEXT[measure](n.value)));
     boxes.append(node);
   }
   const box = $("diagram");
