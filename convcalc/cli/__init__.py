@@ -80,9 +80,21 @@ def main() -> None:
         _exit(0)
     import gc
 
+    named = sys.argv[1] if len(sys.argv) > 1 and "_CONVCALC_COMPLETE" not in os.environ else None
+    if named == "analyze":                      # its common command lines without Typer (`direct`)
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
+        from .direct import run_analyze
+
+        try:
+            if run_analyze(sys.argv[2:]):
+                _exit(0)
+        except BrokenPipeError:                 # as click: `convcalc analyze ... | head` exits 1, quietly
+            _exit(1)
+        except KeyboardInterrupt:
+            _exit(130)
     from .common import app
 
-    named = sys.argv[1] if len(sys.argv) > 1 and "_CONVCALC_COMPLETE" not in os.environ else None
     if not (named in _MODULE_OF and _only(app, named, _MODULE_OF[named])):
         _load_commands()
         _only(app, named)
