@@ -10,6 +10,7 @@ the budgets (`convcalc.algebra.limits`) a layer is refused.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field as dataclass_field, replace
 from fractions import Fraction
 from math import gcd
@@ -98,7 +99,14 @@ class AxisField:
     def region(self, unit: int) -> Region:
         """The network-input indices [first, last] unit ``unit`` depends on (unclipped), or None."""
         m, rho = divmod(unit, self.period)
-        return moved(self.table[rho], m * self.advance)
+        table = self.table
+        if rho >= table.size:
+            raise IndexError(rho)
+        region = table.values[bisect_right(table.starts, rho) - 1]
+        if region is None or not m or not self.advance:
+            return region
+        shift = m * self.advance
+        return region[0] + shift, region[1] + shift
 
     def regions(self) -> list[Region]:
         """One period of regions (units 0 .. period-1)."""
