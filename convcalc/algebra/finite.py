@@ -230,13 +230,15 @@ class FiniteAxis:
 
     # ---- one unit
     def region(self, unit: int) -> Region:
-        if not 0 <= unit < self.length:
+        if unit is None or not 0 <= unit < self.length:      # (None: a read of zero padding)
             return None
         if self.rule == "broadcast":
             return self.parents[0].region(0)
-        index = bisect_right(self._starts, unit) - 1
-        if index >= 0 and unit < self.gaps[index][1]:
-            return self._tables_now()[index][unit - self.gaps[index][0]]
+        starts = self._starts
+        if starts and unit >= starts[0]:
+            index = bisect_right(starts, unit) - 1
+            if unit < self.gaps[index][1]:
+                return (self._tables if self._tables is not None else self._tables_now())[index][unit - starts[index]]
         return self.field.region(unit)
 
     def unit_runs(self, lo: int, hi: int) -> Iterator[tuple[int, int, Region]]:
@@ -451,9 +453,21 @@ class FiniteAxis:
         parent, reads = self.parents[0], self.reads
         start, step, count = tap
         start += shift
-        if count <= SMALL or step != 1:
-            return hull(parent.region(w) for w in (reads.inside(start + j * step, parent.length)
-                                                   for j in range(count)) if w is not None)
+        if count <= SMALL or step != 1:         # (the hull of parent.region(reads.inside(tap)) for each tap, inline)
+            length, region, inside = parent.length, parent.region, reads.inside
+            lo = hi = None
+            for j in range(count):
+                index = start + j * step
+                found = region(index if 0 <= index < length else inside(index, length))
+                if found is not None:
+                    if lo is None:
+                        lo, hi = found
+                    else:
+                        if found[0] < lo:
+                            lo = found[0]
+                        if found[1] > hi:
+                            hi = found[1]
+            return None if lo is None else (lo, hi)
         return hull(parent.span(x, y) for x, y in reads.inside_ranges(start, start + count - 1, parent.length))
 
     # ---- what fills the positions a unit reaches outside the input
