@@ -130,8 +130,19 @@ class AxisField:
     def hull_over(self, start: int, step: int, count: int) -> Region:
         """The hull of the regions of units start + j*step, j < count: a range hull for contiguous units, else the
         first and the last cycle of phases (in between, the same phases moved by whole advances)."""
-        if count <= SMALL:
-            return hull(self.region(start + j * step) for j in range(count))
+        if count <= SMALL:                      # (the hull of their regions, inline)
+            region, lo, hi = self.region, None, None
+            for j in range(count):
+                found = region(start + j * step)
+                if found is not None:
+                    if lo is None:
+                        lo, hi = found
+                    else:
+                        if found[0] < lo:
+                            lo = found[0]
+                        if found[1] > hi:
+                            hi = found[1]
+            return None if lo is None else (lo, hi)
         if step == 1:
             return self.span(start, start + count - 1)
         cycle = self.period // gcd(step, self.period)
