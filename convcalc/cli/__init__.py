@@ -2,7 +2,8 @@
 
 One small module per command (``analyze``, ``run``, ``rf``, ``lint``, ``reference`` for ``layers`` and ``schema``),
 each parsing its options, calling the library, rendering with `convcalc.report` and choosing the exit code;
-``common`` holds the Typer app, the error translation and the shared option parsing. May import every stage.
+``common`` holds the Typer app, the error translation and the shared option parsing (``plain``: the part that needs
+no Typer); ``direct`` runs the commonest ``analyze`` command lines without Typer. May import every stage.
 
 Exit codes: 0 success; 1 a check failed (``run``: a prediction the executor disproved; ``rf --verify``: a field;
 ``lint``: a finding at or above --fail-on); 2 bad input (spec, file, options), with one line on stderr.
