@@ -41,7 +41,8 @@ class _Stripped:
         last = lines[-1]
         kept = last.rstrip(" ")
         self._blanks = last[len(kept):]
-        self._stream.write("\n".join([_BLANKS_AT_END.sub(r"\1", line) for line in lines[:-1]] + [kept]))
+        self._stream.write("\n".join([_BLANKS_AT_END.sub(r"\1", line) if line.endswith((" ", "m")) else line
+                                       for line in lines[:-1]] + [kept]))     # (only such lines can match)
         return len(text)
 
     def __getattr__(self, name):    # isatty, fileno, flush, encoding: the stream's
