@@ -59,11 +59,19 @@ def test_version_imports_neither_numpy_nor_typer():
 
 def test_analyze_and_lint_import_no_pydantic():
     """Typer converts option values with Pydantic; the common values are converted without it (`quick_params`)."""
-    for argv in (["analyze", "tiny", "--format", "json"], ["lint", "specs/tiny.yaml", "-j", "1"]):
+    for argv in (["analyze", "lenet5", "--set", "num_classes=5"], ["lint", "specs/tiny.yaml", "-j", "1"]):
         loaded = loaded_after("from convcalc.cli import main\nmain()", *argv)
         assert "typer" in loaded and "pydantic" not in loaded, argv
     loaded = loaded_after("from convcalc.cli import main\nmain()", "analyze", "tiny")
     assert "convcalc" in loaded and "onnx" not in loaded and "torch" not in loaded and "PIL" not in loaded
+
+
+def test_analyze_runs_without_typer_and_json_without_rich():
+    """The commonest analyze command lines run without Typer (`cli.direct`), and JSON without Rich."""
+    loaded = loaded_after("from convcalc.cli import main\nmain()", "analyze", "tiny", "--format", "json")
+    assert "convcalc" in loaded and not {"typer", "rich", "click", "pydantic"} & loaded
+    loaded = loaded_after("from convcalc.cli import main\nmain()", "analyze", "tiny", "--depth", "1")
+    assert "rich" in loaded and "typer" not in loaded
 
 
 def test_each_command_knows_its_module():
@@ -75,7 +83,7 @@ def test_each_command_knows_its_module():
             "for info in cli.app.registered_commands:\n"
             "    assert info.callback.__module__ == 'convcalc.cli.' + cli._MODULE_OF[info.name], info.name\n")
     loaded_after(code)
-    modules = loaded_modules("from convcalc.cli import main\nmain()", "analyze", "tiny")
+    modules = loaded_modules("from convcalc.cli import main\nmain()", "analyze", "lenet5", "--set", "num_classes=5")
     assert "convcalc.cli.analyze" in modules and not {"convcalc.cli.calc", "convcalc.cli.zoo", "convcalc.cli.run",
                                                        "convcalc.cli.lint"} & modules
 

@@ -10,6 +10,7 @@ the budgets (`convcalc.algebra.limits`) a layer is refused.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field as dataclass_field, replace
 from fractions import Fraction
 from math import gcd
@@ -98,7 +99,14 @@ class AxisField:
     def region(self, unit: int) -> Region:
         """The network-input indices [first, last] unit ``unit`` depends on (unclipped), or None."""
         m, rho = divmod(unit, self.period)
-        return moved(self.table[rho], m * self.advance)
+        table = self.table
+        if rho >= table.size:
+            raise IndexError(rho)
+        region = table.values[bisect_right(table.starts, rho) - 1]
+        if region is None or not m or not self.advance:
+            return region
+        shift = m * self.advance
+        return region[0] + shift, region[1] + shift
 
     def regions(self) -> list[Region]:
         """One period of regions (units 0 .. period-1)."""
@@ -122,8 +130,19 @@ class AxisField:
     def hull_over(self, start: int, step: int, count: int) -> Region:
         """The hull of the regions of units start + j*step, j < count: a range hull for contiguous units, else the
         first and the last cycle of phases (in between, the same phases moved by whole advances)."""
-        if count <= SMALL:
-            return hull(self.region(start + j * step) for j in range(count))
+        if count <= SMALL:                      # (the hull of their regions, inline)
+            region, lo, hi = self.region, None, None
+            for j in range(count):
+                found = region(start + j * step)
+                if found is not None:
+                    if lo is None:
+                        lo, hi = found
+                    else:
+                        if found[0] < lo:
+                            lo = found[0]
+                        if found[1] > hi:
+                            hi = found[1]
+            return None if lo is None else (lo, hi)
         if step == 1:
             return self.span(start, start + count - 1)
         cycle = self.period // gcd(step, self.period)

@@ -230,39 +230,51 @@ class FiniteAxis:
 
     # ---- one unit
     def region(self, unit: int) -> Region:
-        if not 0 <= unit < self.length:
+        if unit is None or not 0 <= unit < self.length:      # (None: a read of zero padding)
             return None
         if self.rule == "broadcast":
             return self.parents[0].region(0)
-        index = bisect_right(self._starts, unit) - 1
-        if index >= 0 and unit < self.gaps[index][1]:
-            return self._tables_now()[index][unit - self.gaps[index][0]]
+        starts = self._starts
+        if starts and unit >= starts[0]:
+            index = bisect_right(starts, unit) - 1
+            if unit < self.gaps[index][1]:
+                return (self._tables if self._tables is not None else self._tables_now())[index][unit - starts[index]]
         return self.field.region(unit)
 
     def unit_runs(self, lo: int, hi: int) -> Iterator[tuple[int, int, Region]]:
         """(first, end, extent) for the units lo..hi-1, run by run (None outside the axis)."""
-        if lo < min(hi, 0):
-            yield lo, min(hi, 0), None
-        a, b = max(lo, 0), min(hi, self.length)
+        length = self.length
+        if lo < 0 and lo < hi:
+            yield lo, (hi if hi < 0 else 0), None
+        a, b = (lo if lo > 0 else 0), (hi if hi < length else length)
         if a < b and self.rule == "broadcast":
             yield a, b, self.parents[0].region(0)
         elif a < b:
             gaps, position = self.gaps, a
-            index = max(bisect_right(self._starts, a) - 1, 0)
-            if index < len(gaps) and gaps[index][1] <= a:
-                index += 1
-            while position < b:
-                if index < len(gaps) and gaps[index][0] <= position:
-                    start, stop = gaps[index][0], min(b, gaps[index][1])
-                    for c, d, value in self._tables_now()[index].runs(position - start, stop - start):
-                        yield c + start, d + start, value
+            count = len(gaps)
+            if not count:                           # no border stretch: the periodic field's runs
+                yield from self.field.unit_runs(a, b)
+            else:
+                index = bisect_right(self._starts, a) - 1
+                if index < 0:
+                    index = 0
+                if gaps[index][1] <= a:
                     index += 1
-                else:
-                    stop = min(b, gaps[index][0]) if index < len(gaps) else b
-                    yield from self.field.unit_runs(position, stop)
-                position = stop
-        if max(lo, self.length) < hi:
-            yield max(lo, self.length), hi, None
+                while position < b:
+                    if index < count and gaps[index][0] <= position:
+                        start, stop = gaps[index]
+                        if b < stop:
+                            stop = b
+                        tables = self._tables if self._tables is not None else self._tables_now()
+                        for c, d, value in tables[index].runs(position - start, stop - start):
+                            yield c + start, d + start, value
+                        index += 1
+                    else:
+                        stop = (b if b < gaps[index][0] else gaps[index][0]) if index < count else b
+                        yield from self.field.unit_runs(position, stop)
+                    position = stop
+        if (lo if lo > length else length) < hi:
+            yield (lo if lo > length else length), hi, None
 
     def exact_runs(self, field: Any, compare: bool = True) -> Iterator[tuple[int, int, Region]]:
         """(first, end, region) runs of this axis's units whose extent is ``field``'s region: every unit outside
@@ -451,9 +463,21 @@ class FiniteAxis:
         parent, reads = self.parents[0], self.reads
         start, step, count = tap
         start += shift
-        if count <= SMALL or step != 1:
-            return hull(parent.region(w) for w in (reads.inside(start + j * step, parent.length)
-                                                   for j in range(count)) if w is not None)
+        if count <= SMALL or step != 1:         # (the hull of parent.region(reads.inside(tap)) for each tap, inline)
+            length, region, inside = parent.length, parent.region, reads.inside
+            lo = hi = None
+            for j in range(count):
+                index = start + j * step
+                found = region(index if 0 <= index < length else inside(index, length))
+                if found is not None:
+                    if lo is None:
+                        lo, hi = found
+                    else:
+                        if found[0] < lo:
+                            lo = found[0]
+                        if found[1] > hi:
+                            hi = found[1]
+            return None if lo is None else (lo, hi)
         return hull(parent.span(x, y) for x, y in reads.inside_ranges(start, start + count - 1, parent.length))
 
     # ---- what fills the positions a unit reaches outside the input

@@ -58,14 +58,22 @@ class Table:
 
     def runs(self, lo: int = 0, hi: Optional[int] = None) -> Iterator[tuple[int, int, Any]]:
         """(first, end, value) for the runs meeting phases lo..hi-1, clipped to them."""
-        hi = self.size if hi is None else min(hi, self.size)
-        lo = max(lo, 0)
+        size = self.size
+        hi = size if hi is None or hi > size else hi
+        if lo < 0:
+            lo = 0
         if lo >= hi:
             return
-        run = self.index(lo)
-        while run < len(self.values) and self.starts[run] < hi:
-            yield max(self.starts[run], lo), min(self.end(run), hi), self.values[run]
+        starts, values = self.starts, self.values
+        count = len(values)
+        run = bisect_right(starts, lo) - 1
+        while run < count:
+            first = starts[run]
+            if first >= hi:
+                return
             run += 1
+            end = starts[run] if run < count else size
+            yield (first if first > lo else lo), (end if end < hi else hi), values[run - 1]
 
     def __iter__(self) -> Iterator[Any]:
         """Every value, phase by phase (for small tables)."""
@@ -146,8 +154,14 @@ def hull(regions: Iterable[Region]) -> Region:
     lo = hi = None
     for found in regions:
         if found is not None:
-            lo = found[0] if lo is None else min(lo, found[0])
-            hi = found[1] if hi is None else max(hi, found[1])
+            first, last = found
+            if lo is None:
+                lo, hi = first, last
+            else:
+                if first < lo:
+                    lo = first
+                if last > hi:
+                    hi = last
     return None if lo is None else (lo, hi)
 
 
@@ -193,15 +207,30 @@ def union_table(sources: Sequence[Iterator[tuple[int, int, Region]]], size: int,
     region) runs covering them in order), as a table over 0..size-1 (``limit``: as `RunBuilder`'s)."""
     builder = RunBuilder(limit, detail=" (a merge of fields with different periods)")
     current = [next(s, None) for s in sources]
-    position, steps = start, 0
-    while position < start + size:
-        end = min(run[1] for run in current if run is not None)
-        builder.add(end - position, hull(run[2] for run in current if run is not None))
+    position, steps, stop = start, 0, start + size
+    work = limits.MAX_TAP_WORK if limit is not None else None
+    add = builder.add
+    while position < stop:
+        end = lo = hi = None
+        for run in current:
+            if run is not None:
+                if end is None or run[1] < end:
+                    end = run[1]
+                region = run[2]
+                if region is not None:
+                    if lo is None:
+                        lo, hi = region
+                    else:
+                        if region[0] < lo:
+                            lo = region[0]
+                        if region[1] > hi:
+                            hi = region[1]
+        add(end - position, None if lo is None else (lo, hi))
         position = end
         for index, run in enumerate(current):
             if run is not None and run[1] <= position:
                 current[index] = next(sources[index], None)
         steps += 1
-        if limit is not None and steps > limits.MAX_TAP_WORK:
+        if work is not None and steps > work:
             limits.check_work(steps, "the runs of the fields meeting at a merge")
     return builder.table()

@@ -2,7 +2,8 @@
 
 One small module per command (``analyze``, ``run``, ``rf``, ``lint``, ``reference`` for ``layers`` and ``schema``),
 each parsing its options, calling the library, rendering with `convcalc.report` and choosing the exit code;
-``common`` holds the Typer app, the error translation and the shared option parsing. May import every stage.
+``common`` holds the Typer app, the error translation and the shared option parsing (``plain``: the part that needs
+no Typer); ``direct`` runs the commonest ``analyze`` command lines without Typer. May import every stage.
 
 Exit codes: 0 success; 1 a check failed (``run``: a prediction the executor disproved; ``rf --verify``: a field;
 ``lint``: a finding at or above --fail-on); 2 bad input (spec, file, options), with one line on stderr.
@@ -80,9 +81,21 @@ def main() -> None:
         _exit(0)
     import gc
 
+    named = sys.argv[1] if len(sys.argv) > 1 and "_CONVCALC_COMPLETE" not in os.environ else None
+    if named == "analyze":                      # its common command lines without Typer (`direct`)
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 20)
+        from .direct import run_analyze
+
+        try:
+            if run_analyze(sys.argv[2:]):
+                _exit(0)
+        except BrokenPipeError:                 # as click: `convcalc analyze ... | head` exits 1, quietly
+            _exit(1)
+        except KeyboardInterrupt:
+            _exit(130)
     from .common import app
 
-    named = sys.argv[1] if len(sys.argv) > 1 and "_CONVCALC_COMPLETE" not in os.environ else None
     if not (named in _MODULE_OF and _only(app, named, _MODULE_OF[named])):
         _load_commands()
         _only(app, named)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import gc
-import sys
 from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..analysis.summary import DTYPE_BYTES, analyze
-from ..report.summary import to_csv, to_json, to_markdown, to_table
-from ..report.json_text import dumps as json_text
+from ..analysis.summary import DTYPE_BYTES
 from .completion import complete_spec
-from .common import (INCLUDE_HELP, SET_HELP, SPEC_HELP, app, errors_to_exit, load_graph, shape_option,
-                     table_console, wide_option, width_option)
+from .common import INCLUDE_HELP, SET_HELP, SPEC_HELP, app, errors_to_exit, wide_option, width_option
+from .direct import summary_of, write_summary
 
 CONVENTIONS = """\b
 Conventions (as PyTorch): shapes are channels first without the batch;
@@ -68,20 +65,6 @@ def analyze_command(
     """
     gc.disable()    # one spec, then exit: what it allocates is bounded by the budgets, and collecting its many
     #                 small live objects cost 15 % of a 10,000-layer analysis (cli.main already runs it rarely)
-    with errors_to_exit():
-        graph = load_graph(spec, set_, allow_include_outside)
-        shape = shape_option(input_size, graph)
-        if shape is None:
-            summary = analyze(graph, dtype=dtype.value)
-        else:                  # a size the spec cannot take: say so, and which sizes work (as run does)
-            from ..proof.run import analyze_input
-            summary = analyze_input(graph, shape, None, None, option="--input-size", dtype=dtype.value)
-    if format is Format.json:
-        sys.stdout.write(json_text(to_json(summary)))
-    elif format is Format.markdown:
-        sys.stdout.write(to_markdown(summary, depth, parts))
-    elif format is Format.csv:
-        sys.stdout.write(to_csv(summary, depth, parts))
-    else:
-        console, fit_width = table_console(width, wide)
-        console.print(to_table(summary, depth, parts, fit_width or console.width, wide=fit_width is None), crop=False)
+    with errors_to_exit():        # (`direct` runs the commonest command lines with the same two calls, no Typer)
+        summary = summary_of(spec, set_, allow_include_outside, input_size, dtype.value)
+    write_summary(summary, format.value, depth, parts, width, wide)

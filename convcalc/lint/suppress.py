@@ -94,6 +94,8 @@ def _comment_outside(line: str, offset: int, spans: list[tuple[int, int]], start
 
 def parse_suppressions(text: str) -> Suppressions:
     result = Suppressions()
+    if _DIRECTIVE.search(text) is None:     # no directive anywhere (a line's would match here): skip the YAML scan
+        return result
     pending: set[str] = set()        # from directives on lines of their own, waiting for the next content line
     spans = _scalar_spans(text)
     starts = [start for start, _ in spans] if spans is not None else []

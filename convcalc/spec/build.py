@@ -170,8 +170,12 @@ class _Builder:
         if first and repeat is None:
             raise SpecError("'first' needs 'repeat'", where("first"), scope.trace)
 
-        args = {k: self.substitute(v, scope, value_where(k), f"'{k}'") for k, v in item.items()
-                if k not in RESERVED_KEYS}
+        args = {}
+        for k, v in item.items():
+            if k not in RESERVED_KEYS:          # (a plain value as `substitute` returns it, without the call)
+                kind = type(v)
+                args[k] = v if kind is str and "$" not in v or kind in _PLAIN else \
+                    self.substitute(v, scope, value_where(k), f"'{k}'")
         args, first = (resolve_likes(values, self.shapes, scope.resolve, value_where) for values in (args, first))
         kind = type_name.lower()
         block = self.spec.blocks.get(kind)
