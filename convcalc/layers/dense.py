@@ -14,6 +14,7 @@ from ..algebra.shapes import prod
 from .args import Arg, boolean, integer, optional
 from .base import Inferred, Layer, Shape, fan_in_uniform, shape_text, storage_axis
 from .registry import register
+from .factors import EVERY, Factors
 
 
 @register
@@ -95,6 +96,11 @@ class Linear(Layer):
         g = np.moveaxis(grad, prepared["axis"], -1)                            # features last
         dx = np.matmul(g.reshape(-1, g.shape[-1]), prepared["weight"].T).reshape(*g.shape[:-1], -1)
         return [np.ascontiguousarray(np.moveaxis(dx, -1, prepared["axis"]))]
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Every feature along the last dim; the other dims their own position."""
+        rank = len(in_shapes[0])
+        return [Factors((None,) * (rank - 1) + (EVERY,))]
 
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:

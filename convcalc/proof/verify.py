@@ -396,13 +396,12 @@ def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: 
     while sweeps:
         sweep = sweeps.pop(0)
         try:
-            masks, reached = verifier.dependencies.propagate_many(
+            distinct, reached = verifier.dependencies.propagate_hulls(
                 {name: verifier.seeds(walked[name]) for name in sweep}, SWEEP_BYTES if len(sweep) > 1 else None)
         except SweepTooLarge:          # masks that differ per channel outgrew the sweep: walk half as many at once
             half = len(sweep) // 2
             sweeps[:0] = [sweep[:half], sweep[half:]]
             continue
-        distinct = hulls_of(masks)
         for name in sweep:
             checks[name] = verifier.judge(walked[name], tuple(distinct[i] for i in reached[name]))
         done += len(sweep)

@@ -1,0 +1,166 @@
+"""A layer's dependency rule as a product of per-dim relations (`Layer.support_factors`), for the receptive-field
+proof's walk (`convcalc.proof.terms`).
+
+A layer whose rule is a product says, per input, one relation per batchless dim of that input (the channels,
+then each spatial axis): input element (j, p1, .., pk) can influence output element (c, q1, .., qk) exactly when
+every dim's relation holds (c reads j, q1 reads p1, ...). A relation is
+
+* ``None``: the identity (output position i reads input position i; the dim keeps its length);
+* ``EVERY``: every output position reads every input position (a dense conv's channels, a norm's axes);
+* a bool matrix ``(n_out, n_in)``: row i marks what output position i reads (a window with its padding mode,
+  groups of channels, a gather for a shuffle, split or concatenation, a broadcast).
+
+``sources`` pairs the dims when a layer moves them (a Permute): input dim i pairs with output dim
+``sources[i]`` (None: dim i with dim i). The walk then steps a product of per-dim sets (a "term") by stepping
+each dim's set alone, which is exact: the image of a product under a product relation is the product of the
+images. The layer unit owns its relations; the walk never asks a layer's type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence, Union
+
+import numpy as np
+
+from ..kernels.padding import pad_source_index
+
+
+class _Every:
+    """Every output position reads every input position (see the module)."""
+
+    def __repr__(self) -> str:
+        return "EVERY"
+
+
+EVERY = _Every()
+Relation = Union[None, _Every, np.ndarray, "_Prepared"]
+
+
+@dataclass(frozen=True)
+class Factors:
+    """One input's dependency rule as a product: ``relations[i]`` for the input's dim i (the channels first),
+    paired with the output's dim ``sources[i]`` (None: the same index)."""
+
+    relations: tuple[Relation, ...]
+    sources: Optional[tuple[int, ...]] = None
+
+    def source(self, dim: int) -> int:
+        return dim if self.sources is None else self.sources[dim]
+
+
+def same(rank: int) -> Factors:
+    """Each element reads the same element of the input (an activation, a per-channel affine map)."""
+    return Factors((None,) * rank)
+
+
+def step_sets(relation: Relation, sets: np.ndarray, n_in: int) -> np.ndarray:
+    """Per row of ``sets`` (bool, (T, n_out): marked output positions along one dim), the input positions they
+    read along it (bool, (T, n_in))."""
+    if relation is None:
+        return sets
+    if isinstance(relation, _Every):
+        return np.broadcast_to(sets.any(axis=1, keepdims=True), (len(sets), n_in))
+    if not isinstance(relation, _Prepared):
+        relation = _Prepared(relation)
+    return relation.step(sets)
+
+
+class _Prepared:
+    """A relation matrix laid out for stepping many sets: where every input position is read by at most one
+    output position (a gather, a slice, a nearest upsampling), an index; else the matrix in float32 for one
+    matrix product (counts, exact: n_out < 2**24)."""
+
+    def __init__(self, relation: np.ndarray):
+        self.n_in = relation.shape[1]
+        readers = relation.sum(axis=0)
+        self.gather = bool((readers <= 1).all())
+        if self.gather:
+            self.source = np.where(readers > 0, relation.argmax(axis=0), 0)
+            self.read = readers > 0
+            self.all_read = bool(self.read.all())
+        else:
+            self.matrix = relation.astype(np.float32)
+
+    def step(self, sets: np.ndarray) -> np.ndarray:
+        if len(sets) == 0:
+            return np.zeros((0, self.n_in), dtype=bool)
+        if self.gather:
+            found = sets[:, self.source]
+            return found if self.all_read else found & self.read
+        return (sets.astype(np.float32) @ self.matrix) > 0
+
+
+def prepare(factors: Factors) -> Factors:
+    """The same factors with every relation matrix in its stepping form (`step_sets` takes both)."""
+    return Factors(tuple(_Prepared(r) if isinstance(r, np.ndarray) else r for r in factors.relations),
+                   factors.sources)
+
+
+def window_relation(n_in: int, n_out: int, kernel: int, stride: int, dilation: int, lo: int, hi: int,
+                    mode: str = "zeros") -> np.ndarray:
+    """A window along one axis: output q reads the taps q*stride + t*dilation (t < kernel) of the input padded by
+    (lo, hi) in ``mode`` (zeros: the pads read nothing; reflect, replicate, circular: the input position a pad
+    copies, `kernels.padding.pad_source_index`)."""
+    source = pad_source_index(n_in, lo, hi, mode)
+    taps = np.arange(n_out)[:, None] * stride + np.arange(kernel)[None, :] * dilation      # (n_out, kernel)
+    inside = taps < len(source)
+    read = np.where(inside, source[np.minimum(taps, len(source) - 1)], -1)
+    relation = np.zeros((n_out, n_in), dtype=bool)
+    rows, columns = np.nonzero(read >= 0)
+    relation[rows, read[rows, columns]] = True
+    return relation
+
+
+def groups_relation(c_out: int, c_in: int, groups: int) -> Relation:
+    """Channels in ``groups`` groups: output channel c reads the input channels of its group (EVERY for one group,
+    the identity for one channel per group on both sides)."""
+    if groups == 1:
+        return EVERY
+    if c_out == c_in == groups:
+        return None
+    return np.kron(np.eye(groups, dtype=bool), np.ones((c_out // groups, c_in // groups), dtype=bool))
+
+
+def gather_relation(n_in: int, source: Sequence[int]) -> np.ndarray:
+    """Output position i reads input position ``source[i]`` alone (a shuffle, a slice, a part of a concatenation)."""
+    source = np.asarray(source, dtype=np.intp)
+    relation = np.zeros((len(source), n_in), dtype=bool)
+    relation[np.arange(len(source)), source] = True
+    return relation
+
+
+def broadcast_relation(n_out: int, n_in: int) -> Relation:
+    """A dim broadcast from length 1 (every output position reads the one input position), else the identity."""
+    if n_in == n_out:
+        return None
+    if n_in == 1:
+        return EVERY
+    raise ValueError(f"cannot broadcast a dim of {n_in} to {n_out}")
+
+
+def bins_relation(n_in: int, n_out: int) -> np.ndarray:
+    """Adaptive pooling's bins: output i reads [floor(i*n_in/n_out), ceil((i+1)*n_in/n_out))."""
+    relation = np.zeros((n_out, n_in), dtype=bool)
+    for i in range(n_out):
+        relation[i, (i * n_in) // n_out:-((-(i + 1) * n_in) // n_out)] = True
+    return relation
+
+
+def band_relation(n: int, before: int, after: int) -> np.ndarray:
+    """Output i reads input positions i - before .. i + after (those that exist)."""
+    offsets = np.arange(n)[None, :] - np.arange(n)[:, None]
+    return (offsets >= -before) & (offsets <= after)
+
+
+def identity_like(relation: Relation) -> bool:
+    """Whether a relation reads position i alone for every i (None, or an identity matrix)."""
+    if relation is None:
+        return True
+    if isinstance(relation, _Every):
+        return False
+    return relation.shape[0] == relation.shape[1] and np.array_equal(relation, np.eye(len(relation), dtype=bool))
+
+
+__all__ = ["EVERY", "Factors", "Relation", "band_relation", "bins_relation", "broadcast_relation",
+           "gather_relation", "groups_relation", "identity_like", "prepare", "same", "step_sets", "window_relation"]
