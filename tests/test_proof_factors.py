@@ -74,6 +74,17 @@ CASES: dict[str, tuple[list[int], list[dict]]] = {
     "upsample_bilinear": ([2, 4, 5], [{"type": "Upsample", "size": [9, 7], "mode": "bilinear"}]),
     "zeropad": ([2, 4, 5], [{"type": "ZeroPad2d", "padding": [1, 2, -1, 3]}]),
     "reflectpad": ([2, 4, 5], [{"type": "ReflectionPad2d", "padding": [2, 1, 3, 0]}]),
+    "separable": ([3, 8, 8], [{"type": "DepthwiseSeparableConv2d", "out_channels": 5, "kernel_size": 3,
+                               "padding": 1, "norm": "BatchNorm2d", "activation": "ReLU"}]),
+    "gated": ([3, 8, 8], [{"type": "GatedConv2d", "out_channels": 4, "kernel_size": 3, "padding": 1}]),
+    "partial": ([3, 8, 8], [{"name": "m", "type": "Conv2d", "out_channels": 3, "kernel_size": 1},
+                            {"type": "PartialConv2d", "out_channels": 4, "kernel_size": 3, "padding": 1,
+                             "multi_channel": True, "from": ["input", "m"]}]),
+    "partial_mask": ([3, 8, 8], [{"type": "PartialConvMask2d", "kernel_size": 3, "stride": 2, "padding": 1,
+                                  "multi_channel": True, "out_channels": 4}]),
+    "locally_connected": ([4, 7, 6], [{"type": "LocallyConnected2d", "out_channels": 4, "kernel_size": 3,
+                                       "groups": 2, "padding": 1}]),
+    "tiled": ([2, 8, 8], [{"type": "TiledConv2d", "out_channels": 3, "kernel_size": 3, "tile_size": 2}]),
     "layer_scale": ([4, 5, 5], [{"type": "LearnableTensor", "shape": [4, 1, 1]}]),
 }
 

@@ -153,6 +153,59 @@ def band_relation(n: int, before: int, after: int) -> np.ndarray:
     return (offsets >= -before) & (offsets <= after)
 
 
+def as_matrix(relation: Relation, n_out: int, n_in: int) -> np.ndarray:
+    """A relation as its bool matrix (n_out, n_in)."""
+    if relation is None:
+        return np.eye(n_out, n_in, dtype=bool)
+    if isinstance(relation, _Every):
+        return np.ones((n_out, n_in), dtype=bool)
+    if isinstance(relation, _Prepared):
+        raise TypeError("a prepared relation has no matrix form here")
+    return relation
+
+
+def simplified(matrix: np.ndarray) -> Relation:
+    """EVERY for an all-true matrix, None for an identity, else the matrix."""
+    if matrix.all():
+        return EVERY
+    if matrix.shape[0] == matrix.shape[1] and np.array_equal(matrix, np.eye(len(matrix), dtype=bool)):
+        return None
+    return matrix
+
+
+def chained(outer: Factors, inner: Factors, out_shape: Sequence[int], mid_shape: Sequence[int],
+            in_shape: Sequence[int]) -> Factors:
+    """Two layers in a row as one: ``outer`` maps the output to the middle tensor, ``inner`` the middle one to
+    the input; output position t reads input position p along a dim when t reads some middle position that reads
+    p (boolean matrix product per dim, the dims paired through both)."""
+    relations, sources = [], []
+    for d in range(len(in_shape)):
+        middle = inner.source(d)
+        out = outer.source(middle)
+        first = as_matrix(outer.relations[middle], out_shape[out], mid_shape[middle]).astype(np.float32)
+        second = as_matrix(inner.relations[d], mid_shape[middle], in_shape[d]).astype(np.float32)
+        relations.append(simplified((first @ second) > 0))
+        sources.append(out)
+    return Factors(tuple(relations), None if sources == list(range(len(sources))) else tuple(sources))
+
+
+def united(first: Factors, second: Factors, out_shape: Sequence[int], in_shape: Sequence[int]) -> Factors | None:
+    """The union of two products over the same tensors, when it is one (they differ along one dim at most);
+    None otherwise."""
+    if first.sources != second.sources:
+        return None
+    matrices = [(as_matrix(a, out_shape[first.source(d)], in_shape[d]),
+                 as_matrix(b, out_shape[first.source(d)], in_shape[d]))
+                for d, (a, b) in enumerate(zip(first.relations, second.relations))]
+    differ = [d for d, (a, b) in enumerate(matrices) if not np.array_equal(a, b)]
+    if len(differ) > 1:
+        return None
+    relations = list(first.relations)
+    for d in differ:
+        relations[d] = simplified(matrices[d][0] | matrices[d][1])
+    return Factors(tuple(relations), first.sources)
+
+
 def identity_like(relation: Relation) -> bool:
     """Whether a relation reads position i alone for every i (None, or an identity matrix)."""
     if relation is None:
@@ -163,4 +216,4 @@ def identity_like(relation: Relation) -> bool:
 
 
 __all__ = ["EVERY", "Factors", "Relation", "band_relation", "bins_relation", "broadcast_relation",
-           "gather_relation", "groups_relation", "identity_like", "prepare", "same", "step_sets", "window_relation"]
+           "as_matrix", "chained", "gather_relation", "groups_relation", "simplified", "united", "identity_like", "prepare", "same", "step_sets", "window_relation"]

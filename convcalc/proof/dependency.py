@@ -89,6 +89,19 @@ class Dependencies:
             seeds[(row, *index[1:], index[0])] = 1.0
         return seeds
 
+    def seed_terms(self, layer: str, positions: Sequence[Sequence[int | None]]) -> Terms:
+        """The walks' starting masks as terms (`proof.terms`), one per row: per batchless dim of the output (the
+        channels first) a position, or None for every index along that dim."""
+        shape = self.shapes[layer]
+        dims = tuple(np.zeros((len(positions), n), dtype=bool) for n in shape)
+        for row, position in enumerate(positions):
+            if len(position) != len(shape) or not all(p is None or 0 <= p < n for p, n in zip(position, shape)):
+                raise ConvcalcError(f"unit {[p for p in position[1:]]} is not a position of '{layer}''s output"
+                                    f" [{', '.join(map(str, shape[1:]))}]")
+            for d, p in enumerate(position):
+                dims[d][row, slice(None) if p is None else int(p)] = True
+        return Terms(np.arange(len(positions)), np.arange(len(positions)), dims)
+
     def propagate(self, layer: str, seeds: np.ndarray) -> np.ndarray:
         """The walk from ``layer``'s output masks ``seeds`` (channels-last, rows = units) to the network input:
         its 0/1 mask, channels-last (one channel where the same on every channel)."""
@@ -141,23 +154,25 @@ class Dependencies:
             walk.step(node)
         return walk.arrived(start, offsets)
 
-    def propagate_hulls(self, seeds: Mapping[str, np.ndarray], most_bytes: int | None = None
+    def propagate_hulls(self, seeds: Mapping[str, np.ndarray | Terms], most_bytes: int | None = None
                         ) -> tuple[list, dict[str, np.ndarray]]:
         """`propagate_many`, giving per walk the hull of its input mask (per spatial axis its first and last
-        position, None: nothing reached) instead of the masks: (hulls, per layer per seed row its index there)."""
+        position, None: nothing reached) instead of the masks: (hulls, per layer per seed row its index there).
+        A layer's seeds: whole masks, or terms (`seed_terms`, walk ids 0, 1, ... per row)."""
         offsets, start = {}, 0
         for layer, rows in seeds.items():
             if layer != INPUT and layer not in self.nodes:
                 raise ConvcalcError(f"no layer '{layer}' in the network; "
                                     f"{did_you_mean(layer, [INPUT, *self.nodes])}")
-            offsets[layer] = (start, len(rows))
-            start += len(rows)
+            count = int(rows.walks.max(initial=-1)) + 1 if isinstance(rows, Terms) else len(rows)
+            offsets[layer] = (start, count)
+            start += count
         walk = _Sweep(self, most_bytes, start)
         if INPUT in seeds:
-            walk.deliver(INPUT, _seeded(seeds[INPUT], offsets[INPUT][0]))
+            walk.seed(INPUT, seeds[INPUT], offsets[INPUT][0])
         for node in reversed(self.graph.nodes):
             if node.name in seeds:
-                walk.deliver(node.name, _seeded(seeds[node.name], offsets[node.name][0]))
+                walk.seed(node.name, seeds[node.name], offsets[node.name][0])
             walk.step(node)
         hulls = walk.hulls(start)
         return hulls, {layer: np.arange(first, first + count) for layer, (first, count) in offsets.items()}
@@ -338,6 +353,13 @@ class _Sweep:
             rest = _restrict(rows, ~take)
             self.rows.setdefault(name, []).append(rest)
             self.held += rest.masks.nbytes
+
+    def seed(self, name: str, seeds: np.ndarray | Terms, first: int) -> None:
+        """Walks ``first``, ``first + 1``, ... starting at ``name``'s output (whole masks, or terms)."""
+        if isinstance(seeds, Terms):
+            self._add_terms(name, Terms(seeds.walks + first, seeds.terms, seeds.dims))
+        else:
+            self.deliver(name, _seeded(seeds, first))
 
     def _add_terms(self, name: str, terms: Terms) -> None:
         self.terms.setdefault(name, []).append(terms)

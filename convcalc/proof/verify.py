@@ -52,7 +52,9 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import numpy as np
 
 from .dependency import Dependencies, SweepTooLarge, summary_of
-from ..execution.memory import SWEEP_BYTES, sweep_rows
+from .terms import stepped
+from ..execution.memory import SWEEP_BYTES
+from ..algebra.shapes import prod
 from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT
 from ..layers.support import support_step
@@ -245,6 +247,17 @@ class _Verifier:
             return self.dependencies.seeds_at(plan.layer, plan.positions)
         return self.dependencies.seeds(plan.layer, plan.units if plan.units or not plan.whole else None)
 
+    def seed_terms(self, plan: _Plan):
+        """The seeds of `seeds` as terms (`Dependencies.seed_terms`): per unit its position, every channel."""
+        rank = len(self.dependencies.shapes[plan.layer])
+        if plan.positions is not None:
+            positions = plan.positions
+        elif rank < 2 or (plan.whole and not plan.units):
+            positions = [(None,) * rank]
+        else:
+            positions = [(None, *unit) for unit in plan.units]
+        return self.dependencies.seed_terms(plan.layer, positions)
+
     def judge(self, plan: _Plan, hulls: tuple[Hull, ...]) -> FieldCheck:
         """The check of a planned layer from its units' measured hulls."""
         if plan.whole:
@@ -300,11 +313,25 @@ class _Verifier:
         if not same_shape or theirs_planned.units != plan.units or \
                 theirs_planned.positions != plan.positions:
             return None
-        seeds = self.seeds(plan)
-        stepped = support_step(node.layer, seeds, [shapes[source]], shapes[name], self.dependencies.cache)[0]
-        if stepped.shape != seeds.shape or not np.array_equal(stepped, seeds):
+        if not self._maps_to_itself(plan, shapes[source]):
             return None
         return self.planned[source].via or source
+
+    def _maps_to_itself(self, plan: _Plan, in_shape: tuple[int, ...]) -> bool:
+        """Whether one dependency step of the planned layer maps its units' masks to themselves: by its factors
+        (`proof.terms`), else by `support_step`."""
+        name = plan.layer
+        node = self.dependencies.nodes[name]
+        shape = self.dependencies.shapes[name]
+        factors = self.dependencies.factors(name)
+        if factors is not None:
+            terms = self.seed_terms(plan)
+            found = stepped(terms, factors[0], in_shape)
+            return found is not None and len(found.walks) == len(terms.walks) and \
+                all(np.array_equal(a, b) for a, b in zip(found.dims, terms.dims))
+        seeds = self.seeds(plan)
+        found = support_step(node.layer, seeds, [in_shape], shape, self.dependencies.cache)[0]
+        return found.shape == seeds.shape and bool(np.array_equal(found, seeds))
 
     # ---- whole layers
     def whole_hull(self, name: str) -> Hull:
@@ -397,7 +424,7 @@ def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: 
         sweep = sweeps.pop(0)
         try:
             distinct, reached = verifier.dependencies.propagate_hulls(
-                {name: verifier.seeds(walked[name]) for name in sweep}, SWEEP_BYTES if len(sweep) > 1 else None)
+                {name: verifier.seed_terms(walked[name]) for name in sweep}, SWEEP_BYTES if len(sweep) > 1 else None)
         except SweepTooLarge:          # masks that differ per channel outgrew the sweep: walk half as many at once
             half = len(sweep) // 2
             sweeps[:0] = [sweep[:half], sweep[half:]]
@@ -425,10 +452,16 @@ def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: 
 
 
 def _sweeps(verifier: "_Verifier", names: list[str]) -> list[list[str]]:
-    """The walked layers in graph order, in groups of as many walks as one reverse sweep carries
-    (`execution.memory.sweep_rows`)."""
+    """The walked layers in graph order, in groups of as many walks as one reverse sweep carries: the walks step
+    small per-dim sets (`proof.terms`) through every layer with factors, and whole one-channel float32 masks only
+    through those without (a Flatten, a composite), as many as fit SWEEP_BYTES at the widest of those (every walk
+    in one sweep when there is none; a sweep whose masks outgrow it is walked again in halves)."""
     counts = {name: max(len(verifier.planned[name].units), 1) for name in names}
-    most = sweep_rows(verifier.summary, max(counts.values(), default=1))
+    dependencies = verifier.dependencies
+    widest = max((max(prod(dependencies.shapes[n]) for n in (node.name, *node.inputs))
+                  for node in dependencies.graph.nodes if dependencies.factors(node.name) is None), default=0)
+    least = max(counts.values(), default=1)
+    most = max(least, SWEEP_BYTES // (4 * widest)) if widest else sum(counts.values())
     sweeps: list[list[str]] = []
     rows = 0
     for name in names:
