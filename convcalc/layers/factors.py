@@ -182,11 +182,27 @@ def chained(outer: Factors, inner: Factors, out_shape: Sequence[int], mid_shape:
     for d in range(len(in_shape)):
         middle = inner.source(d)
         out = outer.source(middle)
-        first = as_matrix(outer.relations[middle], out_shape[out], mid_shape[middle]).astype(np.float32)
-        second = as_matrix(inner.relations[d], mid_shape[middle], in_shape[d]).astype(np.float32)
-        relations.append(simplified((first @ second) > 0))
+        relations.append(_composed(outer.relations[middle], inner.relations[d], out_shape[out], mid_shape[middle],
+                                   in_shape[d]))
         sources.append(out)
     return Factors(tuple(relations), None if sources == list(range(len(sources))) else tuple(sources))
+
+
+def _composed(first: Relation, second: Relation, n_out: int, n_mid: int, n_in: int) -> Relation:
+    """``first`` (n_out -> n_mid) then ``second`` (n_mid -> n_in) as one relation."""
+    if first is None:
+        return second
+    if second is None:
+        return first
+    if isinstance(first, _Every) and isinstance(second, _Every):
+        return EVERY
+    if isinstance(first, _Every):                   # every output reads what any middle position reads
+        reached = np.asarray(second).any(axis=0)
+        return EVERY if reached.all() else simplified(np.broadcast_to(reached, (n_out, n_in)).copy())
+    if isinstance(second, _Every):                  # an output reading any middle position reads every input
+        reads = np.asarray(first).any(axis=1)
+        return EVERY if reads.all() else simplified(np.repeat(reads[:, None], n_in, axis=1))
+    return simplified((first.astype(np.float32) @ second.astype(np.float32)) > 0)
 
 
 def united(first: Factors, second: Factors, out_shape: Sequence[int], in_shape: Sequence[int]) -> Factors | None:

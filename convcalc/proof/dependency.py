@@ -422,8 +422,8 @@ class _Sweep:
                 hi = sets.shape[1] - 1 - sets[:, ::-1].argmax(axis=1)
                 np.minimum.at(first[:, axis], terms.walks, lo[terms.terms])
                 np.maximum.at(last[:, axis], terms.walks, hi[terms.terms])
-        return [tuple((int(f), int(l)) for f, l in zip(first[w], last[w])) if arrived[w] else None
-                for w in range(start)]
+        firsts, lasts = first.tolist(), last.tolist()
+        return [tuple(zip(f, l)) if a else None for f, l, a in zip(firsts, lasts, arrived.tolist())]
 
     def arrived(self, start: int, offsets: Mapping[str, tuple[int, int]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The distinct input masks reached (any channel; the last row: nothing) and per layer, per seed row, its

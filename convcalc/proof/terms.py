@@ -50,8 +50,8 @@ def _unique_rows(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def joined(parts: Sequence[Terms]) -> Terms:
     """The union of many contributions (per walk the union of its terms), equal terms kept once, terms that
     another term of the same walk contains dropped."""
-    if len(parts) == 1 and parts[0].count <= 1:
-        return parts[0]
+    if len(parts) == 1 and (parts[0].count <= 1 or len(parts[0].walks) == parts[0].count):
+        return parts[0]              # one contribution, each term held by one walk: nothing to merge or drop
     offsets = np.cumsum([0] + [part.count for part in parts[:-1]])
     dims = tuple(np.concatenate([part.dims[d] for part in parts]) if len(parts) > 1 else parts[0].dims[d]
                  for d in range(len(parts[0].dims)))
@@ -71,8 +71,8 @@ def joined(parts: Sequence[Terms]) -> Terms:
 def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pairs without those whose term another term of the same walk contains (the union stays the same).
     ``walks`` sorted; the terms distinct (so two terms never contain each other)."""
-    starts = np.flatnonzero(np.r_[True, walks[1:] != walks[:-1]])
-    counts = np.diff(np.r_[starts, len(walks)])
+    starts = np.flatnonzero(np.concatenate(([True], walks[1:] != walks[:-1])))
+    counts = np.diff(np.append(starts, len(walks)))
     if counts.max(initial=0) <= 1:
         return walks, terms
     many = counts > 1
@@ -134,7 +134,7 @@ def by_walk(terms: Terms, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(walk ids, per walk the union of its terms' ``masks``), walks in increasing order."""
     order = np.argsort(terms.walks, kind="stable")
     walks, picked = terms.walks[order], terms.terms[order]
-    starts = np.flatnonzero(np.r_[True, walks[1:] != walks[:-1]])
+    starts = np.flatnonzero(np.concatenate(([True], walks[1:] != walks[:-1])))
     return walks[starts], np.logical_or.reduceat(masks[picked], starts, axis=0)
 
 

@@ -143,20 +143,22 @@ def _measure_axis(axis: AxisField, run: Sequence[int], hulls: Sequence[Optional[
     """(size, size_min, stride, padding) measured on the run's hulls along this axis (None: not measurable)."""
     q = axis.period
     by_unit = dict(zip(run, hulls))
+    regions = {u: axis.region(u) for u in run}
     size = size_min = stride = padding = None
     period = [u for u in run[:q]] if len(run) >= q else []
     # sizes from units whose whole region is read: inside the input, and not cut by a border further up (a unit
     # of an inner layer that does not exist), as the analysis's extent says (the hulls are checked against it)
-    if period and all(axis.region(u) is None or (_interior(axis, u, length) and axis.extent(u) == axis.region(u)
-                                                 and by_unit[u] is not None)     # (None: nothing on another axis)
+    inside = lambda r: r is not None and r[0] >= 0 and r[1] <= length - 1       # noqa: E731
+    if period and all(regions[u] is None or (inside(regions[u]) and axis.extent(u) == regions[u]
+                                             and by_unit[u] is not None)     # (None: nothing on another axis)
                       for u in period):
         sizes = [0 if by_unit[u] is None else by_unit[u][1] - by_unit[u][0] + 1 for u in period]
         size, size_min = max(sizes), min(sizes)
     pairs = [(u, u + q) for u in run if u + q in by_unit and by_unit[u] is not None and by_unit[u + q] is not None]
     # an end measures the stride only where no border moved it: at a circular (or mirrored, or cropped) border
     # the other end's overflow can land before a region's in-bounds first index
-    clean = lambda u, end, test: test(axis.region(u)) and by_unit[u][end] == axis.region(u)[end]
-    if Fraction(axis.advance, axis.period) != axis.stride:
+    clean = lambda u, end, test: test(regions[u]) and by_unit[u][end] == regions[u][end]    # noqa: E731
+    if pairs and Fraction(axis.advance, axis.period) != axis.stride:
         pairs = []          # the period was cut to the axis's length: no whole period to measure the stride on
     for end, test in ((0, lambda r: r[0] >= 0), (1, lambda r: r[1] <= length - 1)):
         usable = [(u, v) for u, v in pairs if clean(u, end, test) and clean(v, end, test)]
@@ -165,9 +167,10 @@ def _measure_axis(axis: AxisField, run: Sequence[int], hulls: Sequence[Optional[
             stride = Fraction(by_unit[v][end] - by_unit[u][end], q)
             break
     if size is not None and stride is not None:
-        centres = [Fraction(by_unit[u][0] + by_unit[u][1], 2) - u * stride for u in period if by_unit[u] is not None]
-        if centres:
-            padding = Fraction(size - 1, 2) - sum(centres, Fraction(0)) / len(centres)
+        read = [u for u in period if by_unit[u] is not None]
+        if read:         # the mean over the period of (centre of u's hull - u*stride)
+            centre = (Fraction(sum(by_unit[u][0] + by_unit[u][1] for u in read), 2) - stride * sum(read)) / len(read)
+            padding = Fraction(size - 1, 2) - centre
     return tuple(_plain(v) for v in (size, size_min, stride, padding))
 
 
@@ -308,6 +311,11 @@ class _Verifier:
             return None
         shapes = self.dependencies.shapes
         theirs_planned = self.planned[source]
+        factors = self.dependencies.factors(name)
+        if factors is not None and factors[0].sources is None and all(r is None for r in factors[0].relations) \
+                and shapes[name] == shapes[source] and theirs_planned.units == plan.units and \
+                theirs_planned.positions == plan.positions:
+            return theirs_planned.via or source                       # each element reads its own: the identity
         same_shape = (shapes[name][1:] == shapes[source][1:] if plan.positions is None
                       else shapes[name] == shapes[source])
         if not same_shape or theirs_planned.units != plan.units or \
