@@ -123,6 +123,8 @@ def _choose_run(axis: AxisField, out: int, length: int, budget: int) -> list[int
     """q + 1 consecutive units (q the period, capped by ``budget`` and the axis), as interior as possible (among the
     `SCAN` starts nearest the middle)."""
     count = min(axis.period + 1, out, max(budget, 2))
+    if out - count + 1 <= SCAN:            # every start is looked at: the tests on every unit at once
+        return _choose_run_all(axis, out, length, count)
 
     def every(test) -> Optional[int]:
         return next((s for s in islice(_nearest_first(out - count + 1, out - count), SCAN)
@@ -135,6 +137,26 @@ def _choose_run(axis: AxisField, out: int, length: int, budget: int) -> list[int
         if start is not None:
             return list(range(start, start + count))
     start = next(_nearest_first(out - count + 1, out - count))
+    return list(range(start, start + count))
+
+
+def _choose_run_all(axis: AxisField, out: int, length: int, count: int) -> list[int]:
+    """`_choose_run` where the axis has at most `SCAN` starts: per test (interior, first index inside, last index
+    inside, some region) the starts whose ``count`` units all pass, the one nearest the middle first (ties: the
+    lower)."""
+    regions = [axis.region(u) for u in range(out)]
+    some = np.array([r is not None for r in regions])
+    lows = np.array([r[0] if r is not None else 0 for r in regions])
+    highs = np.array([r[1] if r is not None else 0 for r in regions])
+    starts = out - count + 1
+    twice_centre = out - count
+    for ok in (some & (lows >= 0) & (highs <= length - 1), some & (lows >= 0), some & (highs <= length - 1), some):
+        passed = np.concatenate(([0], np.cumsum(ok)))
+        candidates = np.flatnonzero(passed[count:count + starts] - passed[:starts] == count)
+        if len(candidates):
+            start = int(candidates[np.argmin(np.abs(2 * candidates - twice_centre))])
+            return list(range(start, start + count))
+    start = next(_nearest_first(starts, twice_centre))
     return list(range(start, start + count))
 
 
