@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import convcalc
-from convcalc.layers.factors import EVERY, Factors, step_sets
+from convcalc.layers.factors import EVERY, Factors, as_matrix, step_sets
 from convcalc.layers.support import MASK_DTYPE, support_step
 from convcalc.proof.terms import products
 from convcalc.proof.verify import verify_fields
@@ -165,7 +165,7 @@ TWO_BRANCHES = [{"name": "narrow", "type": "Conv2d", "out_channels": 2, "kernel_
 def test_a_window_one_tap_short_fails(monkeypatch):
     def short(found, in_shapes, out_shape):
         rule = found[0]
-        window = np.asarray(rule.relations[2]).copy()
+        window = as_matrix(rule.relations[2], out_shape[2], in_shapes[0][2]).copy()
         for row in window:
             taps = np.flatnonzero(row)
             if len(taps):
@@ -213,7 +213,7 @@ def test_a_split_reading_the_other_part_fails(monkeypatch):
     assert _failed([1, 12, 12], layers) == []
 
     def shifted(found, in_shapes, out_shape):
-        relation = np.asarray(found[0].relations[0])
+        relation = as_matrix(found[0].relations[0], out_shape[0], in_shapes[0][0])
         return [_with(found[0], 0, np.roll(relation, -relation.shape[0], axis=1))]   # part k reads part k - 1
 
     _patch(monkeypatch, "Chunk", shifted)
@@ -237,7 +237,7 @@ def test_shifted_bins_fail(monkeypatch):
     assert _failed([1, 9, 9], layers) == []
 
     def shifted(found, in_shapes, out_shape):
-        return [_with(found[0], 1, np.roll(np.asarray(found[0].relations[1]), 1, axis=1))]
+        return [_with(found[0], 1, np.roll(as_matrix(found[0].relations[1], out_shape[1], in_shapes[0][1]), 1, axis=1))]
 
     _patch(monkeypatch, "AdaptiveAvgPool2d", shifted)
     assert _failed([1, 9, 9], layers) == ["bins"]

@@ -34,7 +34,50 @@ class _Every:
 
 
 EVERY = _Every()
-Relation = Union[None, _Every, np.ndarray, "_Prepared"]
+
+
+class Taps:
+    """A sparse relation: output position q reads the input positions ``index[q, t]`` (t < k; -1: none) of an
+    input of length ``n_in`` (a window, a gather, bins, a band: a few taps per position, whatever the lengths)."""
+
+    def __init__(self, index: np.ndarray, n_in: int):
+        self.index = np.asarray(index, dtype=np.intp).reshape(len(index), -1)
+        self.n_in = int(n_in)
+        self._columns: list | None = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.index), self.n_in)
+
+    def matrix(self) -> np.ndarray:
+        """The bool matrix (n_out, n_in)."""
+        relation = np.zeros(self.shape, dtype=bool)
+        rows, taps = np.nonzero(self.index >= 0)
+        relation[rows, self.index[rows, taps]] = True
+        return relation
+
+    def step(self, sets: np.ndarray) -> np.ndarray:
+        """Per row of ``sets`` (T, n_out) the input positions read (T, n_in): tap by tap, a scatter of the marks."""
+        result = np.zeros((len(sets), self.n_in), dtype=bool)
+        if len(sets) == 0:
+            return result
+        if self._columns is None:
+            self._columns = []
+            for t in range(self.index.shape[1]):
+                rows = np.flatnonzero(self.index[:, t] >= 0)
+                columns = self.index[rows, t]
+                self._columns.append((rows, columns, len(np.unique(columns)) == len(columns)))
+        for rows, columns, distinct in self._columns:
+            if not len(rows):
+                continue
+            if distinct:
+                result[:, columns] |= sets[:, rows]
+            else:
+                np.logical_or.at(result.T, columns, sets[:, rows].T)
+        return result
+
+
+Relation = Union[None, _Every, np.ndarray, Taps, "_Prepared"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +104,7 @@ def step_sets(relation: Relation, sets: np.ndarray, n_in: int) -> np.ndarray:
         return sets
     if isinstance(relation, _Every):
         return np.broadcast_to(sets.any(axis=1, keepdims=True), (len(sets), n_in))
-    if not isinstance(relation, _Prepared):
+    if not isinstance(relation, (_Prepared, Taps)):
         relation = _Prepared(relation)
     return relation.step(sets)
 
@@ -98,7 +141,7 @@ def prepare(factors: Factors) -> Factors:
 
 
 def window_relation(n_in: int, n_out: int, kernel: int, stride: int, dilation: int, lo: int, hi: int,
-                    mode: str = "zeros") -> np.ndarray:
+                    mode: str = "zeros") -> Taps:
     """A window along one axis: output q reads the taps q*stride + t*dilation (t < kernel) of the input padded by
     (lo, hi) in ``mode`` (zeros: the pads read nothing; reflect, replicate, circular: the input position a pad
     copies, `kernels.padding.pad_source_index`)."""
@@ -106,10 +149,7 @@ def window_relation(n_in: int, n_out: int, kernel: int, stride: int, dilation: i
     taps = np.arange(n_out)[:, None] * stride + np.arange(kernel)[None, :] * dilation      # (n_out, kernel)
     inside = taps < len(source)
     read = np.where(inside, source[np.minimum(taps, len(source) - 1)], -1)
-    relation = np.zeros((n_out, n_in), dtype=bool)
-    rows, columns = np.nonzero(read >= 0)
-    relation[rows, read[rows, columns]] = True
-    return relation
+    return Taps(read, n_in)
 
 
 def groups_relation(c_out: int, c_in: int, groups: int) -> Relation:
@@ -122,12 +162,10 @@ def groups_relation(c_out: int, c_in: int, groups: int) -> Relation:
     return np.kron(np.eye(groups, dtype=bool), np.ones((c_out // groups, c_in // groups), dtype=bool))
 
 
-def gather_relation(n_in: int, source: Sequence[int]) -> np.ndarray:
-    """Output position i reads input position ``source[i]`` alone (a shuffle, a slice, a part of a concatenation)."""
-    source = np.asarray(source, dtype=np.intp)
-    relation = np.zeros((len(source), n_in), dtype=bool)
-    relation[np.arange(len(source)), source] = True
-    return relation
+def gather_relation(n_in: int, source: Sequence[int]) -> Taps:
+    """Output position i reads input position ``source[i]`` alone, none where it is -1 (a shuffle, a slice, a
+    part of a concatenation, a pad)."""
+    return Taps(np.asarray(source, dtype=np.intp)[:, None], n_in)
 
 
 def broadcast_relation(n_out: int, n_in: int) -> Relation:
@@ -139,18 +177,18 @@ def broadcast_relation(n_out: int, n_in: int) -> Relation:
     raise ValueError(f"cannot broadcast a dim of {n_in} to {n_out}")
 
 
-def bins_relation(n_in: int, n_out: int) -> np.ndarray:
+def bins_relation(n_in: int, n_out: int) -> Taps:
     """Adaptive pooling's bins: output i reads [floor(i*n_in/n_out), ceil((i+1)*n_in/n_out))."""
-    relation = np.zeros((n_out, n_in), dtype=bool)
-    for i in range(n_out):
-        relation[i, (i * n_in) // n_out:-((-(i + 1) * n_in) // n_out)] = True
-    return relation
+    starts = (np.arange(n_out) * n_in) // n_out
+    ends = -((-(np.arange(n_out) + 1) * n_in) // n_out)
+    taps = starts[:, None] + np.arange(int((ends - starts).max()))[None, :]
+    return Taps(np.where(taps < ends[:, None], taps, -1), n_in)
 
 
-def band_relation(n: int, before: int, after: int) -> np.ndarray:
+def band_relation(n: int, before: int, after: int) -> Taps:
     """Output i reads input positions i - before .. i + after (those that exist)."""
-    offsets = np.arange(n)[None, :] - np.arange(n)[:, None]
-    return (offsets >= -before) & (offsets <= after)
+    taps = np.arange(n)[:, None] + np.arange(-before, after + 1)[None, :]
+    return Taps(np.where((taps >= 0) & (taps < n), taps, -1), n)
 
 
 def as_matrix(relation: Relation, n_out: int, n_in: int) -> np.ndarray:
@@ -159,6 +197,8 @@ def as_matrix(relation: Relation, n_out: int, n_in: int) -> np.ndarray:
         return np.eye(n_out, n_in, dtype=bool)
     if isinstance(relation, _Every):
         return np.ones((n_out, n_in), dtype=bool)
+    if isinstance(relation, Taps):
+        return relation.matrix()
     if isinstance(relation, _Prepared):
         raise TypeError("a prepared relation has no matrix form here")
     return relation
@@ -194,6 +234,7 @@ def _composed(first: Relation, second: Relation, n_out: int, n_mid: int, n_in: i
         return second
     if second is None:
         return first
+    first, second = (r.matrix() if isinstance(r, Taps) else r for r in (first, second))
     if isinstance(first, _Every) and isinstance(second, _Every):
         return EVERY
     if isinstance(first, _Every):                   # every output reads what any middle position reads
@@ -210,6 +251,8 @@ def united(first: Factors, second: Factors, out_shape: Sequence[int], in_shape: 
     None otherwise."""
     if first.sources != second.sources:
         return None
+    if all(_same_relation(a, b) for a, b in zip(first.relations, second.relations)):
+        return first
     matrices = [(as_matrix(a, out_shape[first.source(d)], in_shape[d]),
                  as_matrix(b, out_shape[first.source(d)], in_shape[d]))
                 for d, (a, b) in enumerate(zip(first.relations, second.relations))]
@@ -222,14 +265,26 @@ def united(first: Factors, second: Factors, out_shape: Sequence[int], in_shape: 
     return Factors(tuple(relations), first.sources)
 
 
+def _same_relation(a: Relation, b: Relation) -> bool:
+    """Whether two relations are the same without forming matrices where both are taps (or both None/EVERY)."""
+    if a is None or b is None or isinstance(a, _Every) or isinstance(b, _Every):
+        return a is b
+    if isinstance(a, Taps) and isinstance(b, Taps):
+        return a.n_in == b.n_in and np.array_equal(a.index, b.index)
+    return False
+
+
 def identity_like(relation: Relation) -> bool:
     """Whether a relation reads position i alone for every i (None, or an identity matrix)."""
     if relation is None:
         return True
     if isinstance(relation, _Every):
         return False
+    if isinstance(relation, Taps):
+        return relation.index.shape[1] == 1 and relation.n_in == len(relation.index) and \
+            np.array_equal(relation.index[:, 0], np.arange(relation.n_in))
     return relation.shape[0] == relation.shape[1] and np.array_equal(relation, np.eye(len(relation), dtype=bool))
 
 
-__all__ = ["EVERY", "Factors", "Relation", "band_relation", "bins_relation", "broadcast_relation",
+__all__ = ["EVERY", "Factors", "Relation", "Taps", "band_relation", "bins_relation", "broadcast_relation",
            "as_matrix", "chained", "gather_relation", "groups_relation", "simplified", "united", "identity_like", "prepare", "same", "step_sets", "window_relation"]

@@ -174,9 +174,9 @@ class Concat(Layer):
         axis = batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name)
         found, offset = [], 0
         for shape in in_shapes:
-            part = gather_relation(shape[axis], range(shape[axis]))
-            relation = np.zeros((out_shape[axis], shape[axis]), dtype=bool)
-            relation[offset:offset + shape[axis]] = part
+            source = np.full(out_shape[axis], -1)
+            source[offset:offset + shape[axis]] = np.arange(shape[axis])
+            relation = gather_relation(shape[axis], source)
             offset += shape[axis]
             found.append(Factors(tuple(relation if d == axis else None for d in range(len(shape)))))
         return found

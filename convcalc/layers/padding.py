@@ -27,7 +27,7 @@ from ..algebra import Field
 from .args import REQUIRED, Arg, _as_int, real
 from .base import LAYOUTS, Inferred, Layer, Shape, shape_text, storage_axis
 from .registry import register
-from .factors import Factors
+from .factors import Factors, gather_relation
 from ..kernels.padding import pad_source_index
 
 UNBATCHED = {1: "[L]", 2: "[H, W]", 3: "[D, H, W]"}
@@ -176,11 +176,7 @@ class PadNd(Layer):
         shape = tuple(in_shapes[0])
         relations: list = [None] * len(shape)
         for axis, (lo, hi) in zip(self.padded_axes(shape), pad_pairs(self.padding)):
-            source = pad_source_index(shape[axis], lo, hi, self.mode)
-            relation = np.zeros((len(source), shape[axis]), dtype=bool)
-            copied = np.flatnonzero(source >= 0)
-            relation[copied, source[copied]] = True
-            relations[axis] = relation
+            relations[axis] = gather_relation(shape[axis], pad_source_index(shape[axis], lo, hi, self.mode))
         return [Factors(tuple(relations))]
 
     def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:

@@ -29,7 +29,7 @@ from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT, Graph
 from .hulls import hulls_of
 from ..layers.base import Shape
-from ..layers.factors import Factors, prepare
+from ..layers.factors import Factors, Taps, prepare
 from ..layers.support import MASK_DTYPE, support_step
 from .terms import Terms, by_walk, dense, factor, joined, products, stepped
 
@@ -320,7 +320,7 @@ def _check_factors(name: str, found: Sequence[Factors], in_shapes: Sequence[Shap
         for d, relation in enumerate(factors.relations if problem is None else ()):
             n_out = out_shape[factors.source(d)] if factors.source(d) < len(out_shape) else -1
             if relation is None and n_out != shape[d] or \
-                    isinstance(relation, np.ndarray) and relation.shape != (n_out, shape[d]):
+                    isinstance(relation, (np.ndarray, Taps)) and relation.shape != (n_out, shape[d]):
                 problem = f"dim {d}'s relation does not map {n_out} positions to {shape[d]}"
                 break
     if problem is not None:
