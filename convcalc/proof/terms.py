@@ -49,9 +49,9 @@ def _unique_rows(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def joined(parts: Sequence[Terms]) -> Terms:
     """The union of many contributions (per walk the union of its terms), equal terms kept once, terms that
-    another term of the same walk contains dropped."""
-    if len(parts) == 1 and (parts[0].count <= 1 or len(parts[0].walks) == parts[0].count):
-        return parts[0]              # one contribution, each term held by one walk: nothing to merge or drop
+    another term of the same walk contains dropped (where two or more contributions meet: a merge)."""
+    if len(parts) == 1:
+        return parts[0]      # one contribution: the union is itself (a step never makes more terms than it had)
     offsets = np.cumsum([0] + [part.count for part in parts[:-1]])
     dims = tuple(np.concatenate([part.dims[d] for part in parts]) if len(parts) > 1 else parts[0].dims[d]
                  for d in range(len(parts[0].dims)))
