@@ -28,7 +28,7 @@ from .args import Arg, _type_name, boolean, choice, integer, optional
 from .base import LAYOUTS, Inferred, Layer, Part, Shape, WindowAxis, shape_text
 from .registry import lookup, register
 from .support import support_step
-from .factors import Factors, chained, same, united
+from .factors import Factors, walked
 from .conv import GEOMETRY_ARGUMENTS, PADDING_MODES
 
 # the convs' own padding spellings: PyTorch's, plus convcalc's [[before, after], ...], 'full' and 'tf_same' where the
@@ -290,24 +290,8 @@ class Composite(Layer):
         return np.zeros((mask.shape[0], *in_shape[1:], 1), dtype=mask.dtype)
 
     def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
-        """The parts' factors chained along the walk (`layers.factors.chained`), merged where parts meet when
-        their union is again a product (a gated conv's two convs of one window); None where a part has none or a
-        union is no product."""
-        parts = self.walk(tuple(in_shapes[0]))
-        shapes = {INPUT: tuple(in_shapes[0]), **{p.name: p.inferred.out_shape for p in parts}}
-        known = {INPUT: same(len(in_shapes[0]))}
-        for p in parts:
-            own = p.layer.support_factors([shapes[i] for i in p.inputs], p.inferred.out_shape)
-            if own is None:
-                return None
-            found = None
-            for source, rule in zip(p.inputs, own):
-                through = chained(rule, known[source], p.inferred.out_shape, shapes[source], shapes[INPUT])
-                found = through if found is None else united(found, through, p.inferred.out_shape, shapes[INPUT])
-                if found is None:
-                    return None
-            known[p.name] = found
-        return [known[parts[-1].name]]
+        """The parts' factors chained along the walk, merged where parts meet (`layers.factors.walked`)."""
+        return walked(self.walk(tuple(in_shapes[0])), tuple(in_shapes[0]), INPUT)
 
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:

@@ -19,7 +19,7 @@ images. The layer unit owns its relations; the walk never asks a layer's type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
@@ -265,6 +265,27 @@ def united(first: Factors, second: Factors, out_shape: Sequence[int], in_shape: 
     return Factors(tuple(relations), first.sources)
 
 
+def walked(parts: Sequence[Any], in_shape: Sequence[int], source: str) -> list[Factors] | None:
+    """The factors of parts run in order (a composite layer's: each with ``name``, ``inputs``, ``layer`` and
+    ``inferred.out_shape``; ``source`` names the input), chained along the walk and united where parts meet when
+    the union is again a product (a gated conv's two convs of one window); None where a part has no factors or a
+    union is no product."""
+    shapes = {source: tuple(in_shape), **{p.name: p.inferred.out_shape for p in parts}}
+    known = {source: same(len(in_shape))}
+    for p in parts:
+        own = p.layer.support_factors([shapes[i] for i in p.inputs], p.inferred.out_shape)
+        if own is None:
+            return None
+        found = None
+        for name, rule in zip(p.inputs, own):
+            through = chained(rule, known[name], p.inferred.out_shape, shapes[name], shapes[source])
+            found = through if found is None else united(found, through, p.inferred.out_shape, shapes[source])
+            if found is None:
+                return None
+        known[p.name] = found
+    return [known[parts[-1].name]]
+
+
 def _same_relation(a: Relation, b: Relation) -> bool:
     """Whether two relations are the same without forming matrices where both are taps (or both None/EVERY)."""
     if a is None or b is None or isinstance(a, _Every) or isinstance(b, _Every):
@@ -287,4 +308,4 @@ def identity_like(relation: Relation) -> bool:
 
 
 __all__ = ["EVERY", "Factors", "Relation", "Taps", "band_relation", "bins_relation", "broadcast_relation",
-           "as_matrix", "chained", "gather_relation", "groups_relation", "simplified", "united", "identity_like", "prepare", "same", "step_sets", "window_relation"]
+           "as_matrix", "chained", "gather_relation", "groups_relation", "simplified", "united", "walked", "identity_like", "prepare", "same", "step_sets", "window_relation"]

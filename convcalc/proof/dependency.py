@@ -11,8 +11,11 @@ here reads the receptive-field analysis (`convcalc.algebra`): the masks are a me
 The units are batched along the batch axis: row b of the walk carries unit b's mask. A unit is a spatial position
 of the layer's output, all channels marked (a vector output: all its features). Masks the same on every channel
 travel with one channel, so a walk costs about as much as one single-channel backward pass per unit.
-`Dependencies.propagate_many` walks many layers' units in one reverse sweep: each layer steps every walk reaching
-it in one call, and walks whose masks become equal (bit for bit) continue as one, exactly as their own walks would.
+`Dependencies.propagate_many` (and `propagate_hulls`, which the proof uses) walks many layers' units in one
+reverse sweep: each layer steps every walk reaching it in one call. There a mask is a union of products of per-dim
+sets (`proof.terms`), stepped through each layer's per-dim relations (`Layer.support_factors`); only a layer
+without them (a Flatten) steps whole masks, which continue as products again where they are one. Walks whose
+masks become equal (bit for bit) continue as one, exactly as their own walks would.
 
 It never tests a layer's type.
 """
