@@ -66,7 +66,8 @@ class Taps:
             for t in range(self.index.shape[1]):
                 rows = np.flatnonzero(self.index[:, t] >= 0)
                 columns = self.index[rows, t]
-                self._columns.append((rows, columns, len(np.unique(columns)) == len(columns)))
+                distinct = not len(columns) or int(np.bincount(columns, minlength=1).max()) <= 1
+                self._columns.append((rows, columns, distinct))
         for rows, columns, distinct in self._columns:
             if not len(rows):
                 continue
