@@ -85,6 +85,10 @@ CASES: dict[str, tuple[list[int], list[dict]]] = {
     "locally_connected": ([4, 7, 6], [{"type": "LocallyConnected2d", "out_channels": 4, "kernel_size": 3,
                                        "groups": 2, "padding": 1}]),
     "tiled": ([2, 8, 8], [{"type": "TiledConv2d", "out_channels": 3, "kernel_size": 3, "tile_size": 2}]),
+    "lppool": ([2, 9, 8], [{"type": "LPPool2d", "norm_type": 2, "kernel_size": 3, "stride": 2}]),
+    "global_max": ([3, 5, 4], [{"type": "GlobalMaxPool"}]),
+    "maxout": ([6, 4, 4], [{"type": "Maxout", "pool_size": 3}]),
+    "channel_window": ([7, 3, 3], [{"type": "ChannelMaxPool", "kernel_size": 3, "stride": 2}]),
     "layer_scale": ([4, 5, 5], [{"type": "LearnableTensor", "shape": [4, 1, 1]}]),
 }
 
