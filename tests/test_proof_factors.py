@@ -279,3 +279,17 @@ def test_factors_that_do_not_fit_the_shapes_are_refused(monkeypatch):
     _patch(monkeypatch, "ReLU", wrong_rank)
     with pytest.raises(convcalc.ConvcalcError, match="dependency factors do not fit"):
         verify_fields(summary_of([1, 6, 6], [{"name": "r", "type": "ReLU"}]))
+
+
+def test_flatten_into_a_vector_marks_every_element_on_one_channel():
+    """Flatten has no factors (its rank changes): its one-channel rule for a mark on every feature is its
+    structural backward pass's (every element), and a row with no mark reaches nothing."""
+    summary = summary_of([3, 4, 5], [{"type": "Flatten"}])
+    layer = summary.graph.nodes[0].layer
+    assert layer.support_factors([(3, 4, 5)], (60,)) is None
+    mask = np.array([[1.0], [0.0]], dtype=MASK_DTYPE)
+    fast = layer.support_uniform(mask, [(3, 4, 5)], (60,))[0]
+    slow = layer.support_backward([np.ones((2, 4, 5, 3), dtype=MASK_DTYPE)], None,
+                                  np.broadcast_to(mask, (2, 60)).copy(), None)[0]
+    assert fast.shape == (2, 4, 5, 1)
+    assert np.array_equal(np.broadcast_to(fast, slow.shape), slow != 0)

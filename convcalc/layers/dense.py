@@ -158,6 +158,13 @@ class Flatten(Layer):
         g = np.ascontiguousarray(to_logical(grad)).reshape(x.shape)
         return [np.array(to_storage(g))]                                       # a copy: never a view of grad
 
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        """Into a vector, a mark on every feature (one channel kept) is a mark on every input element."""
+        if len(out_shape) != 1 or len(in_shapes[0]) < 2:
+            return None
+        spatial = tuple(in_shapes[0][1:])
+        return [np.broadcast_to(mask.reshape(len(mask), *(1,) * len(spatial), 1), (len(mask), *spatial, 1)).copy()]
+
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Nothing merged: the input's. Into a vector: whole (what all units read together). Axes merged with
         spatial axes kept ([C, H, W] -> [C, H*W] or [C*H, W]): a reshape, whose units read single positions in no
