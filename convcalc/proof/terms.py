@@ -101,6 +101,8 @@ def _compact(walks: np.ndarray, terms: np.ndarray, dims: tuple[np.ndarray, ...])
 
 def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | None:
     """The terms over one input of a layer with these factors (None: no term reaches it)."""
+    if factors.sources is None and all(relation is None for relation in factors.relations):
+        return terms                                          # each element reads its own: the same terms
     dims = tuple(step_sets(relation, terms.dims[factors.source(d)], in_shape[d])
                  for d, relation in enumerate(factors.relations))
     alive = np.ones(terms.count, dtype=bool)
