@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import convcalc
-from convcalc.layers.factors import EVERY, Factors, as_matrix, step_sets
+from convcalc.layers.factors import EVERY, Factors, Taps, as_matrix, step_sets
 from convcalc.layers.support import MASK_DTYPE, support_step
 from convcalc.proof.terms import products
 from convcalc.proof.verify import verify_fields
@@ -293,3 +293,13 @@ def test_flatten_into_a_vector_marks_every_element_on_one_channel():
                                   np.broadcast_to(mask, (2, 60)).copy(), None)[0]
     assert fast.shape == (2, 4, 5, 1)
     assert np.array_equal(np.broadcast_to(fast, slow.shape), slow != 0)
+
+
+def test_taps_past_the_input_are_refused(monkeypatch):
+    def past(found, in_shapes, out_shape):
+        n = in_shapes[0][2]
+        return [_with(found[0], 2, Taps(np.arange(out_shape[2])[:, None] + n, n))]
+
+    _patch(monkeypatch, "ReLU", past)
+    with pytest.raises(convcalc.ConvcalcError, match="taps read past its 6 positions"):
+        verify_fields(summary_of([1, 6, 6], [{"name": "r", "type": "ReLU"}]))

@@ -326,6 +326,9 @@ def _check_factors(name: str, found: Sequence[Factors], in_shapes: Sequence[Shap
                     isinstance(relation, (np.ndarray, Taps)) and relation.shape != (n_out, shape[d]):
                 problem = f"dim {d}'s relation does not map {n_out} positions to {shape[d]}"
                 break
+            if isinstance(relation, Taps) and relation.index.size and relation.index.max() >= shape[d]:
+                problem = f"dim {d}'s taps read past its {shape[d]} positions"
+                break
     if problem is not None:
         raise ConvcalcError(f"layer '{name}': its dependency factors do not fit its shapes ({problem})")
 
