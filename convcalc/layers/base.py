@@ -29,6 +29,7 @@ from ..kernels import MacCounter
 from ..algebra.shapes import prod
 from .args import REQUIRED, Arg
 from .suggest import argument_hint, tuple_argument
+from .factors import Factors, same
 
 Shape = tuple[int, ...]
 LAYOUTS = {1: "[C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}
@@ -274,6 +275,13 @@ class Layer:
         VJP drops a real dependency (a max routes to its argmax, a saturating activation has slope 0)."""
         return [(grad != 0).astype(mask.dtype) for grad in self.backward(inputs, output, mask, prepared)]
 
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """The dependency rule as a product of per-dim relations, per input (`convcalc.layers.factors`): what
+        `support_backward` computes, stated per dim (the channels, then each spatial axis), so that the proof's walk
+        steps small per-dim sets instead of whole masks. None: the rule is no such product (a reshape, a layer
+        whose taps depend on the position along another dim); the walk then runs `support_backward`."""
+        return None
+
     def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
         """The fast path of `support_backward` for a mask that is the same on every channel, given with one
         channel (its last axis 1): per input a mask, with one channel when it is again the same on every channel
@@ -312,6 +320,10 @@ class Elementwise(Layer):
         raise NotImplementedError(f"{self.type_name} has no backward")
 
     channelwise_support = True
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Each element reads the same element of its input."""
+        return [same(len(in_shapes[0]))]
 
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:

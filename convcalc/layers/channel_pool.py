@@ -28,6 +28,7 @@ from ..errors import LayerArgError
 from ..kernels import MacCounter
 from .args import REQUIRED, Arg, integer, optional
 from .base import Inferred, Layer, Shape, shape_text
+from .factors import Factors, Taps
 from .registry import register
 
 
@@ -93,6 +94,13 @@ class ChannelPool(Layer):
         else:
             parts = lambda m: grad / k                           # noqa: E731
         return [self._scatter(x.shape, parts, np.add, grad.dtype)]
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Output channel j reads the channels j*s .. j*s + k - 1; every position its own."""
+        k, s = self.window()
+        shape = tuple(in_shapes[0])
+        taps = np.arange(out_shape[0])[:, None] * s + np.arange(k)[None, :]
+        return [Factors((Taps(taps, shape[0]), *(None,) * (len(shape) - 1)))]
 
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:

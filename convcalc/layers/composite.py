@@ -28,6 +28,7 @@ from .args import Arg, _type_name, boolean, choice, integer, optional
 from .base import LAYOUTS, Inferred, Layer, Part, Shape, WindowAxis, shape_text
 from .registry import lookup, register
 from .support import support_step
+from .factors import Factors, walked
 from .conv import GEOMETRY_ARGUMENTS, PADDING_MODES
 
 # the convs' own padding spellings: PyTorch's, plus convcalc's [[before, after], ...], 'full' and 'tf_same' where the
@@ -287,6 +288,10 @@ class Composite(Layer):
         if INPUT in masks:
             return masks[INPUT]
         return np.zeros((mask.shape[0], *in_shape[1:], 1), dtype=mask.dtype)
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """The parts' factors chained along the walk, merged where parts meet (`layers.factors.walked`)."""
+        return walked(self.walk(tuple(in_shapes[0])), tuple(in_shapes[0]), INPUT)
 
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:

@@ -32,6 +32,7 @@ from ..algebra.shapes import Pads, conv_length, dilated, full_pads, prod, same_p
 from .args import Arg, _as_int, _short, boolean, choice, integer, optional, per_axis
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis, fan_in_uniform
 from .registry import register
+from .factors import Factors, groups_relation, window_relation
 from .padding import pad_problem
 from .conv_choice import (BIAS_IN_GEMM_MIN_EXPANSION, ROWS_MIN_POSITIONS, TRANSPOSED_PATCHES_MAX_RUN,  # noqa: F401
                           TRANSPOSED_PATCHES_MAX_RUN_STRIDED, ConvAlgorithms)
@@ -388,6 +389,15 @@ class ConvNd(ConvAlgorithms, Layer):
             if found is not None:
                 return found
         return super().support_backward(inputs, output, mask, prepared)
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """The channels of a group read those of their group (all of them without groups); per spatial axis a
+        window, its pads read in this conv's padding_mode (a reflected, replicated or wrapped tap reads its
+        source)."""
+        spatial = tuple(in_shapes[0][1:])
+        axes = tuple(window_relation(n, o, k, s, d, lo, hi, self.padding_mode) for n, o, k, s, d, (lo, hi) in
+                     zip(spatial, out_shape[1:], self.kernel_size, self.stride, self.dilation, self.pads(spatial)))
+        return [Factors((groups_relation(out_shape[0], in_shapes[0][0], self.groups), *axes))]
 
     def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
         """A mark the same on every output channel reaches every input channel alike, whatever the groups: the

@@ -14,6 +14,7 @@ from ..algebra.shapes import prod
 from .args import Arg, boolean, integer, optional
 from .base import Inferred, Layer, Shape, fan_in_uniform, shape_text, storage_axis
 from .registry import register
+from .factors import EVERY, Factors
 
 
 @register
@@ -96,6 +97,11 @@ class Linear(Layer):
         dx = np.matmul(g.reshape(-1, g.shape[-1]), prepared["weight"].T).reshape(*g.shape[:-1], -1)
         return [np.ascontiguousarray(np.moveaxis(dx, -1, prepared["axis"]))]
 
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Every feature along the last dim; the other dims their own position."""
+        rank = len(in_shapes[0])
+        return [Factors((None,) * (rank - 1) + (EVERY,))]
+
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:
         """Every output feature reads every input feature along the features axis (no weight matrix needed)."""
@@ -151,6 +157,13 @@ class Flatten(Layer):
         x = to_logical(inputs[0])
         g = np.ascontiguousarray(to_logical(grad)).reshape(x.shape)
         return [np.array(to_storage(g))]                                       # a copy: never a view of grad
+
+    def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
+        """Into a vector, a mark on every feature (one channel kept) is a mark on every input element."""
+        if len(out_shape) != 1 or len(in_shapes[0]) < 2:
+            return None
+        spatial = tuple(in_shapes[0][1:])
+        return [np.broadcast_to(mask.reshape(len(mask), *(1,) * len(spatial), 1), (len(mask), *spatial, 1)).copy()]
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Nothing merged: the input's. Into a vector: whole (what all units read together). Axes merged with

@@ -15,6 +15,7 @@ from .args import Arg, boolean, choice, integer, optional, real
 from .base import Elementwise, Inferred, Layer, Shape, shape_text, storage_axis
 from .registry import lookup, register
 from .dense import batch_axis
+from .factors import EVERY, Factors
 
 _INPLACE = {"inplace": Arg(boolean, False, "accepted for PyTorch compatibility; no effect on the numbers")}
 DROPOUT_P = "the probability of zeroing a value in training (at inference, as here, the identity)"
@@ -173,6 +174,11 @@ class Softmax(Elementwise):
         rank = x.ndim - 1
         axis = storage_axis(batch_axis(self.dim, rank, "dim", self.type_name), rank)
         return y * (grad - (grad * y).sum(axis=axis, keepdims=True))
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Every position along ``dim``, the same along the others."""
+        axis = batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name)
+        return [Factors(tuple(EVERY if index == axis else None for index in range(len(in_shapes[0]))))]
 
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:
@@ -339,6 +345,12 @@ class BatchNormNd(Layer):
         return fields[0].gathered()
 
     channelwise_support = True
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Per element; with batch statistics every position of the element's channel."""
+        rank = len(in_shapes[0])
+        spread = not self.track_running_stats and rank > 1
+        return [Factors((None, *((EVERY if spread else None),) * (rank - 1)))]
 
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:

@@ -43,6 +43,7 @@ from .args import REQUIRED, Arg, _as_int, _type_name, integer, optional
 from .base import Inferred, Layer, Shape, shape_text, storage_axis
 from .dense import batch_axis
 from .registry import register
+from .factors import Factors, gather_relation
 
 
 # --------------------------------------------------------------------------- argument parsers
@@ -194,6 +195,12 @@ class Permute(Moves):
     def move(self, x: np.ndarray) -> np.ndarray:
         return np.transpose(x, self.order(x.ndim - 1))
 
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Every element reads one input element: input dim j is the output's dim i where dims[i] is j."""
+        rank = len(in_shapes[0])
+        moved = [d - 1 for d in self.order(rank)[1:]]                 # output dim i holds input dim moved[i]
+        return [Factors((None,) * rank, tuple(moved.index(j) for j in range(rank)))]
+
     def move_back(self, grad: np.ndarray, x_shape: Shape) -> np.ndarray:
         return np.transpose(grad, np.argsort(self.order(grad.ndim - 1)))
 
@@ -280,6 +287,13 @@ class Slices(Layer):
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         return inputs[0][self._slices(inputs[0])].copy()
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Position j of the cut axis reads position start + j; every other dim its own."""
+        shape = tuple(in_shapes[0])
+        axis, start, length = self.span(shape)
+        cut = gather_relation(shape[axis], range(start, start + length))
+        return [Factors(tuple(cut if d == axis else None for d in range(len(shape))))]
 
     def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
                  prepared: Any) -> list[np.ndarray]:

@@ -23,6 +23,7 @@ from .args import MAX_SIZE, Arg, choice, real
 from .base import Elementwise, Inferred, Layer, Shape, shape_text
 from .merge import BroadcastMerge
 from .registry import register
+from .factors import Factors
 
 
 def tensor_shape(value: Any, dims: int, name: str) -> tuple[int, ...]:
@@ -122,6 +123,10 @@ class LearnableTensor(Layer):
         return [BroadcastMerge.unbroadcast(scaled, inputs[0].shape)]
 
     channelwise_support = True
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Each element its input element, the one position of a dim the input is broadcast along."""
+        return BroadcastMerge.support_factors(self, in_shapes, out_shape)
 
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:

@@ -13,6 +13,7 @@ from ..algebra import Field, concat, merge
 from .args import Arg, integer
 from .base import Inferred, Layer, Shape, shape_text, storage_axis
 from .registry import register
+from .factors import Factors, broadcast_relation, gather_relation
 from .dense import batch_axis
 
 
@@ -50,6 +51,10 @@ class BroadcastMerge(Layer):
                                     "from")
             out.append(largest)
         return Inferred(tuple(out))
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Each input's element under the output's, its one position along a dim it is broadcast along."""
+        return [Factors(tuple(broadcast_relation(n, m) for n, m in zip(out_shape, shape))) for shape in in_shapes]
 
     def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
         """The dims an input is broadcast along (its one unit read by every output unit there)."""
@@ -163,6 +168,18 @@ class Concat(Layer):
         axis = storage_axis(batch_axis(self.dim, rank, "dim", self.type_name), rank)
         ends = np.cumsum([x.shape[axis] for x in inputs])[:-1]
         return [np.ascontiguousarray(part) for part in np.split(grad, ends, axis=axis)]
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Each input's positions along ``dim`` are the output's from the sum of the lengths before it on."""
+        axis = batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name)
+        found, offset = [], 0
+        for shape in in_shapes:
+            source = np.full(out_shape[axis], -1)
+            source[offset:offset + shape[axis]] = np.arange(shape[axis])
+            relation = gather_relation(shape[axis], source)
+            offset += shape[axis]
+            found.append(Factors(tuple(relation if d == axis else None for d in range(len(shape)))))
+        return found
 
     def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
         """Along the channels every input gets the (uniform) mark; along a spatial axis its own slice."""

@@ -30,6 +30,7 @@ from ..kernels.normalization import (channel_window_sums, local_response_norm, l
 from .args import REQUIRED, Arg, _as_int, _integer_schema, _type_name, boolean, integer, optional, real
 from .base import Inferred, Layer, Shape, shape_text, storage_axis
 from .registry import register
+from .factors import EVERY, Factors, band_relation, groups_relation
 
 
 def shape_argument(value: Any, dims: int, name: str) -> tuple[int, ...]:
@@ -87,6 +88,14 @@ class Standardizing(Layer):
     def whole_axes(self, shape: Shape) -> tuple[int, ...]:
         """The spatial axes (0-based, after the channels) every unit reads entirely."""
         raise NotImplementedError
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Every position of the dims the statistics run over (stored axis a is dim a, the last one dim 0), its
+        own position along the others."""
+        shape = tuple(in_shapes[0])
+        rank = len(shape)
+        spread = {0 if axis == rank else axis for axis in self.storage_axes(shape)}
+        return [Factors(tuple(EVERY if d in spread else None for d in range(rank)))]
 
     def to_storage_param(self, value: np.ndarray, shape: Shape) -> np.ndarray:
         """A parameter in the layout that broadcasts against the stored array (batch axis left out)."""
@@ -299,6 +308,12 @@ class GroupNorm(Standardizing):
     def storage_axes(self, shape: Shape) -> tuple[int, ...]:
         return (*range(1, len(shape)), len(shape) + 1)      # in the grouped view (N, *S, G, C/G)
 
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """The channels of a group read those of their group, every position."""
+        shape = tuple(in_shapes[0])
+        channels = groups_relation(shape[0], shape[0], self.num_groups)
+        return [Factors((channels, *(EVERY,) * (len(shape) - 1)))]
+
     def whole_axes(self, shape: Shape) -> tuple[int, ...]:
         return tuple(range(len(shape) - 1))
 
@@ -418,6 +433,11 @@ class LocalResponseNorm(Layer):
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """A window of channels at one position: spatially elementwise."""
         return fields[0]
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Output channel c reads channels c − size//2 .. c + (size−1)//2; every position its own."""
+        shape = tuple(in_shapes[0])
+        return [Factors((band_relation(shape[0], self.size // 2, (self.size - 1) // 2), *(None,) * (len(shape) - 1)))]
 
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:

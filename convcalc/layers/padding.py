@@ -27,6 +27,8 @@ from ..algebra import Field
 from .args import REQUIRED, Arg, _as_int, real
 from .base import LAYOUTS, Inferred, Layer, Shape, shape_text, storage_axis
 from .registry import register
+from .factors import Factors, gather_relation
+from ..kernels.padding import pad_source_index
 
 UNBATCHED = {1: "[L]", 2: "[H, W]", 3: "[D, H, W]"}
 SIDE_NAMES = {1: "left, right", 2: "left, right, top, bottom", 3: "left, right, top, bottom, front, back"}
@@ -167,6 +169,15 @@ class PadNd(Layer):
         return [result.copy() if result is grad else result]
 
     channelwise_support = True
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Along a padded dim, each position reads the input position it copies (none for the fill value); the
+        other dims their own position."""
+        shape = tuple(in_shapes[0])
+        relations: list = [None] * len(shape)
+        for axis, (lo, hi) in zip(self.padded_axes(shape), pad_pairs(self.padding)):
+            relations[axis] = gather_relation(shape[axis], pad_source_index(shape[axis], lo, hi, self.mode))
+        return [Factors(tuple(relations))]
 
     def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
         """On one channel, unless this layer pads (or crops) the channel axis itself."""

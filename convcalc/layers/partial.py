@@ -55,6 +55,7 @@ from .registry import lookup, register
 from .composite import _spelled
 from .conv import GEOMETRY_ARGUMENTS
 from .memory import MemoryUse, conv_memory
+from .factors import EVERY, Factors
 
 DERIVED = ("ones", "nonzero")
 
@@ -95,6 +96,17 @@ class PartialWindow(Layer):
         padded = pad_spatial(summed, plan["pads"])
         view = windows(padded, self.kernel_size, self.stride, self.dilation, plan["out"])   # (N, *out, *k, 1)
         return view.sum(axis=tuple(range(1 + self.dims, 1 + 2 * self.dims)))
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Every channel of each input (the mask's sum runs over all of them) through the conv's window; None with
+        groups (the image's channels then follow its groups)."""
+        if getattr(self, "groups", 1) != 1:
+            return None
+        found = []
+        for shape in in_shapes:
+            window = self.conv.support_factors([tuple(shape)], (out_shape[0], *out_shape[1:]))[0]
+            found.append(Factors((EVERY, *window.relations[1:])))
+        return found
 
     def mask_support(self, mask: np.ndarray, in_shape: Shape, out_shape: Shape) -> np.ndarray:
         """The input positions (one channel) the marked outputs' windows read: the conv's window rule."""

@@ -34,6 +34,7 @@ from ..algebra.shapes import Pads, dilated, pool_length, prod, tf_same_pads
 from .args import Arg, _as_int, _short, boolean, integer, optional, per_axis
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis
 from .registry import register
+from .factors import Factors, bins_relation, window_relation
 from .conv import axis_label, is_explicit
 
 
@@ -151,6 +152,14 @@ class PoolNd(Layer):
         if all(axis.trivial for axis in geometry) and getattr(self, "divisor_override", None) in (None, 1):
             return "a 1-wide window with stride 1 and no padding returns its input"
         return None
+
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Per channel; per spatial axis its window (the pads, ceil_mode's overhang included, read nothing)."""
+        spatial, out = tuple(in_shapes[0][1:]), tuple(out_shape[1:])
+        pads = self.window_pads(spatial, out)
+        return [Factors((None, *(window_relation(n, o, k, s, d, lo, hi) for n, o, k, s, d, (lo, hi) in
+                                 zip(spatial, out, self.kernel_size, self.stride, self.dilation, pads))))]
 
 
 class MaxPoolNd(PoolNd):
@@ -320,6 +329,11 @@ class AdaptivePoolNd(Layer):
 
     def targets(self, spatial: Sequence[int]) -> tuple[int, ...]:
         return tuple(i if o is None else o for i, o in zip(spatial, self.output_size))
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Per channel; per spatial axis the bins."""
+        spatial = tuple(in_shapes[0][1:])
+        return [Factors((None, *(bins_relation(n, o) for n, o in zip(spatial, self.targets(spatial)))))]
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         in_shape = in_shapes[0]

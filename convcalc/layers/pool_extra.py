@@ -29,6 +29,7 @@ from ..algebra import Field
 from ..algebra.shapes import prod
 from .args import Arg, _short, boolean, optional, per_axis, real
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis, shape_text
+from .factors import EVERY, Factors
 from .registry import lookup, register
 from .conv import is_explicit
 from .pool import MaxPoolNd, pool_padding_arg
@@ -154,6 +155,10 @@ class LPPoolNd(Layer):
 
     channelwise_support = True
 
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """The inner pool's windows."""
+        return self.inner.support_factors(in_shapes, out_shape)
+
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:
         """The inner pool's windows: a max pool's (every tap can be the largest |x|) for p = ±inf, else the
@@ -218,6 +223,12 @@ class GlobalPool(Layer):
         return [self.spread(x, output.reshape(keep), grad.reshape(keep))]
 
     channelwise_support = True
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Per channel, every position (kept dims of 1 or none)."""
+        if not self.keepdim:
+            return None
+        return [Factors((None, *(EVERY,) * (len(in_shapes[0]) - 1)))]
 
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          prepared: Any) -> list[np.ndarray]:

@@ -29,6 +29,7 @@ from ..algebra import Field, Reads
 from .args import MAX_SIZE, Arg, _as_int, as_number, boolean, choice, integer, number_string, optional
 from .base import Inferred, Layer, Shape, shape_text
 from .registry import register
+from .factors import Factors
 from .resample_axis import ALIGNABLE, MODE_RANK, MODES, ResampleAxis
 from .resample_reads import RESIDUE
 
@@ -175,6 +176,19 @@ class Upsample(Layer):
         return [grad]
 
     channelwise_support = True
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Per channel; per spatial axis the taps `support_backward` reaches from each output position alone (its
+        own per-axis rule, run on the one-hot rows of that axis)."""
+        relations = []
+        for plan in self.axes(tuple(in_shapes[0])):
+            rows = np.eye(plan.o, dtype=np.float32)[:, :, None]                   # (o, o, 1): position q marked
+            if plan.linear or plan.cubic or plan.area:
+                found = plan.apply_backward(rows, 1, magnitude=True)
+            else:
+                found = scatter_add_axis(rows, plan.nearest_indices(), 1, plan.i)
+            relations.append(np.asarray(found)[:, :, 0] > RESIDUE)
+        return [Factors((None, *relations))]
 
     def support_backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, mask: np.ndarray,
                          plans: list[ResampleAxis] | None) -> list[np.ndarray]:

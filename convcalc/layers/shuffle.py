@@ -11,6 +11,7 @@ from ..kernels import MacCounter
 from .args import Arg, integer
 from .base import Inferred, Layer, Shape, shape_text
 from .registry import register
+from .factors import Factors, gather_relation
 
 
 @register
@@ -44,6 +45,13 @@ class ChannelShuffle(Layer):
         channels = grad.shape[-1]
         split = grad.reshape(*grad.shape[:-1], channels // self.groups, self.groups)   # (N, *S, C/g, g)
         return [np.ascontiguousarray(np.swapaxes(split, -1, -2)).reshape(grad.shape)]  # (N, *S, g, C/g)
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """Output channel j*g + k reads input channel k*(C/g) + j alone; every position its own."""
+        channels = in_shapes[0][0]
+        per_group = channels // self.groups
+        source = (np.arange(channels) % self.groups) * per_group + np.arange(channels) // self.groups
+        return [Factors((gather_relation(channels, source), *(None,) * (len(in_shapes[0]) - 1)))]
 
     def support_uniform(self, mask: np.ndarray, in_shapes: Sequence[Shape], out_shape: Shape) -> list[np.ndarray] | None:
         """A permutation of the channels: a mark the same on every channel stays so."""

@@ -28,6 +28,7 @@ from ..algebra import Field
 from ..algebra.shapes import prod
 from .args import Arg, boolean, integer, per_axis
 from .base import Inferred, Layer, Shape, WindowAxis, fan_in_uniform
+from .factors import Factors
 from .registry import lookup, register
 from .composite import _spelled
 from .conv import GEOMETRY_ARGUMENTS
@@ -54,6 +55,11 @@ class UnsharedConvNd(Layer):
 
     def window_geometry(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[WindowAxis, ...] | None:
         return self.conv.window_geometry(in_shapes, out_shape)
+
+    def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
+        """As the conv of the same geometry: the channels of a group, per spatial axis the window (the kernels
+        differ per position, their taps do not)."""
+        return self.conv.support_factors(in_shapes, out_shape)
 
     def init_params(self, inferred: Inferred, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """As a conv of the same kernel: U(±1/sqrt(C_in·∏k)) (PyTorch has no such layer to follow)."""

@@ -11,8 +11,11 @@ here reads the receptive-field analysis (`convcalc.algebra`): the masks are a me
 The units are batched along the batch axis: row b of the walk carries unit b's mask. A unit is a spatial position
 of the layer's output, all channels marked (a vector output: all its features). Masks the same on every channel
 travel with one channel, so a walk costs about as much as one single-channel backward pass per unit.
-`Dependencies.propagate_many` walks many layers' units in one reverse sweep: each layer steps every walk reaching
-it in one call, and walks whose masks become equal (bit for bit) continue as one, exactly as their own walks would.
+`Dependencies.propagate_many` (and `propagate_hulls`, which the proof uses) walks many layers' units in one
+reverse sweep: each layer steps every walk reaching it in one call. There a mask is a union of products of per-dim
+sets (`proof.terms`), stepped through each layer's per-dim relations (`Layer.support_factors`); only a layer
+without them (a Flatten) steps whole masks, which continue as products again where they are one. Walks whose
+masks become equal (bit for bit) continue as one, exactly as their own walks would.
 
 It never tests a layer's type.
 """
@@ -27,8 +30,11 @@ import numpy as np
 from ..analysis.summary import Summary, analyze
 from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT, Graph
+from .hulls import hulls_of
 from ..layers.base import Shape
+from ..layers.factors import Factors, Taps, prepare
 from ..layers.support import MASK_DTYPE, support_step
+from .terms import Terms, by_walk, dense, factor, joined, products, stepped
 
 
 def summary_of(source: Any) -> Summary:
@@ -54,6 +60,7 @@ class Dependencies:
             self.shapes[row.name] = tuple(row.output_shape)
         self.cache: dict = {}          # structural instances of the layers that need one (support_step)
         self.steps = 0                 # layer steps run so far (for cost reports)
+        self._factors: dict[str, list[Factors] | None] = {}
 
     def ancestors(self, layer: str) -> set[str]:
         """``layer`` and every layer it reads, directly or not (``input`` excluded)."""
@@ -84,6 +91,19 @@ class Dependencies:
             index = tuple(slice(None) if p is None else int(p) for p in position)
             seeds[(row, *index[1:], index[0])] = 1.0
         return seeds
+
+    def seed_terms(self, layer: str, positions: Sequence[Sequence[int | None]]) -> Terms:
+        """The walks' starting masks as terms (`proof.terms`), one per row: per batchless dim of the output (the
+        channels first) a position, or None for every index along that dim."""
+        shape = self.shapes[layer]
+        dims = tuple(np.zeros((len(positions), n), dtype=bool) for n in shape)
+        for row, position in enumerate(positions):
+            if len(position) != len(shape) or not all(p is None or 0 <= p < n for p, n in zip(position, shape)):
+                raise ConvcalcError(f"unit {[p for p in position[1:]]} is not a position of '{layer}''s output"
+                                    f" [{', '.join(map(str, shape[1:]))}]")
+            for d, p in enumerate(position):
+                dims[d][row, slice(None) if p is None else int(p)] = True
+        return Terms(np.arange(len(positions)), np.arange(len(positions)), dims)
 
     def propagate(self, layer: str, seeds: np.ndarray) -> np.ndarray:
         """The walk from ``layer``'s output masks ``seeds`` (channels-last, rows = units) to the network input:
@@ -124,40 +144,55 @@ class Dependencies:
             if layer != INPUT and layer not in self.nodes:
                 raise ConvcalcError(f"no layer '{layer}' in the network; "
                                     f"{did_you_mean(layer, [INPUT, *self.nodes])}")
-        pending: dict[str, list[_Rows]] = {}
         offsets, start = {}, 0
         for layer, rows in seeds.items():
             offsets[layer] = (start, len(rows))
             start += len(rows)
+        walk = _Sweep(self, most_bytes, start)
         if INPUT in seeds:
-            pending[INPUT] = [_seeded(seeds[INPUT], offsets[INPUT][0])]
-        held = 0
+            walk.deliver(INPUT, _seeded(seeds[INPUT], offsets[INPUT][0]))
         for node in reversed(self.graph.nodes):
-            parts = pending.pop(node.name, [])
-            held -= sum(part.masks.nbytes for part in parts)
             if node.name in seeds:
-                parts.append(_seeded(seeds[node.name], offsets[node.name][0]))
-            if not parts:
-                continue
-            in_shapes = [self.shapes[name] for name in node.inputs]
-            for rows in _groups(parts):
-                self.steps += 1
-                found = support_step(node.layer, rows.masks, in_shapes, self.shapes[node.name], self.cache)
-                for name, got in zip(node.inputs, found):
-                    index, distinct = _distinct(got)
-                    pending.setdefault(name, []).append(_Rows(rows.ids, index[rows.index], distinct))
-                    held += distinct.nbytes
-                if most_bytes is not None and held > most_bytes:
-                    raise SweepTooLarge(f"the masks of {start} walks take {held} bytes at layer '{node.name}'")
-        reached = _merge(pending[INPUT]) if INPUT in pending else _Rows(np.zeros(0, dtype=np.intp),
-                                                                         np.zeros(0, dtype=np.intp), None)
-        spatial = tuple(self.shapes[INPUT][1:])
-        masks = np.zeros((1, *spatial), dtype=bool)            # the last row: what a walk that never arrives reaches
-        if reached.masks is not None:
-            masks = np.concatenate([reached.masks.any(axis=-1), masks])
-        found = np.full(start, len(masks) - 1, dtype=np.intp)
-        found[reached.ids] = reached.index
-        return masks, {layer: found[first:first + count] for layer, (first, count) in offsets.items()}
+                walk.deliver(node.name, _seeded(seeds[node.name], offsets[node.name][0]))
+            walk.step(node)
+        return walk.arrived(start, offsets)
+
+    def propagate_hulls(self, seeds: Mapping[str, np.ndarray | Terms], most_bytes: int | None = None
+                        ) -> tuple[list, dict[str, np.ndarray]]:
+        """`propagate_many`, giving per walk the hull of its input mask (per spatial axis its first and last
+        position, None: nothing reached) instead of the masks: (hulls, per layer per seed row its index there).
+        A layer's seeds: whole masks, or terms (`seed_terms`, walk ids 0, 1, ... per row)."""
+        offsets, start = {}, 0
+        for layer, rows in seeds.items():
+            if layer != INPUT and layer not in self.nodes:
+                raise ConvcalcError(f"no layer '{layer}' in the network; "
+                                    f"{did_you_mean(layer, [INPUT, *self.nodes])}")
+            count = int(rows.walks.max(initial=-1)) + 1 if isinstance(rows, Terms) else len(rows)
+            offsets[layer] = (start, count)
+            start += count
+        walk = _Sweep(self, most_bytes, start)
+        if INPUT in seeds:
+            walk.seed(INPUT, seeds[INPUT], offsets[INPUT][0])
+        for node in reversed(self.graph.nodes):
+            if node.name in seeds:
+                walk.seed(node.name, seeds[node.name], offsets[node.name][0])
+            walk.step(node)
+        hulls = walk.hulls(start)
+        return hulls, {layer: np.arange(first, first + count) for layer, (first, count) in offsets.items()}
+
+    def factors(self, name: str) -> list[Factors] | None:
+        """The layer's `support_factors` at its shapes (checked against them; cached), None where it has none."""
+        if name in self._factors:
+            return self._factors[name]
+        node = self.nodes[name]
+        in_shapes = [self.shapes[source] for source in node.inputs]
+        out_shape = self.shapes[name]
+        found = node.layer.support_factors(in_shapes, out_shape)
+        if found is not None:
+            _check_factors(name, found, in_shapes, out_shape)
+            found = [prepare(factors) for factors in found]
+        self._factors[name] = found
+        return found
 
     def masks(self, layer: str, units: Sequence[Sequence[int]] | None = None) -> np.ndarray:
         """Per unit of ``layer`` (a position of its output, all channels; None: one row for the whole output), the
@@ -275,6 +310,150 @@ def _merge(parts: Sequence[_Rows]) -> _Rows:
             merged[rows] = np.maximum(merged[rows], part.masks[combos[rows, j]])
     index, distinct = _distinct(merged)
     return _Rows(ids, index[inverse.reshape(-1)], distinct)
+
+
+def _check_factors(name: str, found: Sequence[Factors], in_shapes: Sequence[Shape], out_shape: Shape) -> None:
+    """A layer's factors must fit its shapes: one per input, one relation per input dim, each (n_out, n_in)."""
+    problem = None
+    if len(found) != len(in_shapes):
+        problem = f"{len(found)} factors for {len(in_shapes)} inputs"
+    for factors, shape in zip(found, in_shapes):
+        if problem is None and len(factors.relations) != len(shape):
+            problem = f"{len(factors.relations)} relations for an input of rank {len(shape)}"
+        for d, relation in enumerate(factors.relations if problem is None else ()):
+            n_out = out_shape[factors.source(d)] if factors.source(d) < len(out_shape) else -1
+            if relation is None and n_out != shape[d] or \
+                    isinstance(relation, (np.ndarray, Taps)) and relation.shape != (n_out, shape[d]):
+                problem = f"dim {d}'s relation does not map {n_out} positions to {shape[d]}"
+                break
+            if isinstance(relation, Taps) and relation.index.size and relation.index.max() >= shape[d]:
+                problem = f"dim {d}'s taps read past its {shape[d]} positions"
+                break
+    if problem is not None:
+        raise ConvcalcError(f"layer '{name}': its dependency factors do not fit its shapes ({problem})")
+
+
+class _Sweep:
+    """One `Dependencies.propagate_many` sweep: per layer the walks waiting for it, as terms (`proof.terms`:
+    unions of per-dim products) or as whole masks (`_Rows`) where a layer without factors made them no product."""
+
+    def __init__(self, dependencies: "Dependencies", most_bytes: int | None, walks: int):
+        self.dependencies = dependencies
+        self.shapes = dependencies.shapes
+        self.most_bytes = most_bytes
+        self.walks = walks
+        self.terms: dict[str, list[Terms]] = {}
+        self.rows: dict[str, list[_Rows]] = {}
+        self.held = 0
+
+    def deliver(self, name: str, rows: _Rows) -> None:
+        """Whole masks reaching ``name``'s output: those that are one product continue as terms."""
+        is_product, terms = factor(rows.masks, self.shapes[name])
+        take = is_product[rows.index]
+        if terms is not None:
+            position = np.full(len(rows.masks), -1, dtype=np.intp)
+            position[terms.walks] = np.arange(len(terms.walks))
+            chosen = take & (position[rows.index] >= 0)
+            self._add_terms(name, Terms(rows.ids[chosen], position[rows.index[chosen]], terms.dims))
+        if not take.all():
+            rest = _restrict(rows, ~take)
+            self.rows.setdefault(name, []).append(rest)
+            self.held += rest.masks.nbytes
+
+    def seed(self, name: str, seeds: np.ndarray | Terms, first: int) -> None:
+        """Walks ``first``, ``first + 1``, ... starting at ``name``'s output (whole masks, or terms)."""
+        if isinstance(seeds, Terms):
+            self._add_terms(name, Terms(seeds.walks + first, seeds.terms, seeds.dims))
+        else:
+            self.deliver(name, _seeded(seeds, first))
+
+    def _add_terms(self, name: str, terms: Terms) -> None:
+        self.terms.setdefault(name, []).append(terms)
+        self.held += terms.nbytes
+
+    def step(self, node: Any) -> None:
+        """Every walk waiting at ``node``: its terms through the layer's factors, its whole masks (and the terms,
+        when the layer has no factors) through `support_step`."""
+        name = node.name
+        parts = self.rows.pop(name, [])
+        pieces = self.terms.pop(name, [])
+        self.held -= sum(part.masks.nbytes for part in parts) + sum(piece.nbytes for piece in pieces)
+        if not parts and not pieces:
+            return
+        in_shapes = [self.shapes[source] for source in node.inputs]
+        factors = self.dependencies.factors(name)
+        if pieces:
+            terms = joined(pieces)
+            if factors is None:
+                walks, masks = dense(terms)
+                index, distinct = _distinct(masks)
+                parts.append(_Rows(walks, index, distinct))
+            else:
+                self.dependencies.steps += 1
+                for source, rule, shape in zip(node.inputs, factors, in_shapes):
+                    found = stepped(terms, rule, shape)
+                    if found is not None:
+                        self._add_terms(source, found)
+        for rows in _groups(parts) if parts else ():
+            self.dependencies.steps += 1
+            found = support_step(node.layer, rows.masks, in_shapes, self.shapes[name], self.dependencies.cache)
+            for source, got in zip(node.inputs, found):
+                index, distinct = _distinct(got)
+                self.deliver(source, _Rows(rows.ids, index[rows.index], distinct))
+        if self.most_bytes is not None and self.held > self.most_bytes:
+            raise SweepTooLarge(f"the masks of {self.walks} walks take {self.held} bytes at layer '{name}'")
+
+    def hulls(self, start: int) -> list:
+        """Per walk the hull of what it reached at the input (per spatial axis (first, last); None: nothing)."""
+        dims = len(self.shapes[INPUT]) - 1
+        first = np.full((start, dims), np.iinfo(np.int64).max, dtype=np.int64)
+        last = np.full((start, dims), -1, dtype=np.int64)
+        arrived = np.zeros(start, dtype=bool)
+        if self.rows.get(INPUT):
+            reached = _merge(self.rows[INPUT])
+            distinct = hulls_of(reached.masks.any(axis=-1))
+            for walk, index in zip(reached.ids, reached.index):
+                hull = distinct[index]
+                if hull is not None:
+                    arrived[walk] = True
+                    for axis, (lo, hi) in enumerate(hull):
+                        first[walk, axis] = min(first[walk, axis], lo)
+                        last[walk, axis] = max(last[walk, axis], hi)
+        if self.terms.get(INPUT):
+            terms = joined(self.terms[INPUT])
+            arrived[terms.walks] = True
+            for axis in range(dims):
+                sets = terms.dims[axis + 1]
+                lo = sets.argmax(axis=1)
+                hi = sets.shape[1] - 1 - sets[:, ::-1].argmax(axis=1)
+                np.minimum.at(first[:, axis], terms.walks, lo[terms.terms])
+                np.maximum.at(last[:, axis], terms.walks, hi[terms.terms])
+        firsts, lasts = first.tolist(), last.tolist()
+        return [tuple(zip(f, l)) if a else None for f, l, a in zip(firsts, lasts, arrived.tolist())]
+
+    def arrived(self, start: int, offsets: Mapping[str, tuple[int, int]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The distinct input masks reached (any channel; the last row: nothing) and per layer, per seed row, its
+        index among them."""
+        spatial = tuple(self.shapes[INPUT][1:])
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        if self.rows.get(INPUT):
+            reached = _merge(self.rows[INPUT])
+            parts.append((reached.ids, reached.masks.any(axis=-1)[reached.index]))
+        if self.terms.get(INPUT):
+            terms = joined(self.terms[INPUT])
+            parts.append(by_walk(terms, products(terms.dims, channels=False)))
+        found = np.full(start, -1, dtype=np.intp)
+        masks = np.zeros((1, *spatial), dtype=bool)            # the last row: what a walk that never arrives reaches
+        if parts:
+            ids = np.unique(np.concatenate([walks for walks, _ in parts]))
+            union = np.zeros((len(ids), *spatial), dtype=bool)
+            for walks, got in parts:
+                union[np.searchsorted(ids, walks)] |= got
+            index, distinct = _distinct(union)
+            masks = np.concatenate([distinct, masks])
+            found[ids] = index
+        found[found < 0] = len(masks) - 1
+        return masks, {layer: found[first:first + count] for layer, (first, count) in offsets.items()}
 
 
 def dependency_masks(source: Summary | Graph | Any, layer: str,

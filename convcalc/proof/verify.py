@@ -38,28 +38,32 @@ whose dependency step maps the chosen units' masks to themselves (one step of th
 input's dependencies: its check is its input's, without another walk.
 
 The units of every other checked layer are walked together, in reverse sweeps over the graph
-(`Dependencies.propagate_many`), each carrying as many walks as `execution.memory.sweep_rows` allows (a sweep
-whose waiting masks outgrow SWEEP_BYTES, masks that differ per channel, is walked again in halves).
+(`Dependencies.propagate_hulls`: unions of per-dim products stepped through each layer's per-dim relations,
+`Layer.support_factors`), one sweep unless layers without such relations step whole masks: then as many walks as
+SWEEP_BYTES of one-channel masks holds at the widest of those (a sweep whose waiting masks outgrow it is walked
+again in halves).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from itertools import chain, islice
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from .dependency import Dependencies, SweepTooLarge, summary_of
-from ..execution.memory import SWEEP_BYTES, sweep_rows
+from .terms import stepped
+from ..execution.memory import SWEEP_BYTES
+from ..algebra.shapes import prod
 from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT
 from ..layers.support import support_step
-from ..algebra import AxisField, Field
+from ..algebra import Field  # noqa: F401
+from .measure import (SCAN, Number, _agrees, _choose_run, _interior, _measure_axis, _nearest_first,  # noqa: F401
+                      _predicted, _text)
 from .hulls import Hull, _all_units_hull, _hull_text, _spatial, _union_hulls, hull_of, hulls_of  # noqa: F401
 
-Number = Optional[int | Fraction]
 BUDGET = 24
 
 
@@ -92,99 +96,6 @@ class FieldCheck:
     hulls: tuple[Hull, ...] = ()
     expected: tuple[Hull, ...] = ()
     via: str | None = None
-
-
-# --------------------------------------------------------------------------- measuring
-
-def _interior(axis: AxisField, u: int, length: int) -> bool:
-    region = axis.region(u)
-    return region is not None and region[0] >= 0 and region[1] <= length - 1
-
-
-SCAN = 10_000      # starts (and anchors) looked at from the middle of an axis outwards, at most: a long axis costs this
-
-
-def _nearest_first(m: int, twice_centre: int) -> Iterator[int]:
-    """0..m-1 in the order of sorted(range(m), key=lambda s: (abs(2*s - twice_centre), s)), lazily."""
-    left = min(twice_centre // 2, m - 1)
-    right = max(twice_centre // 2 + 1, 0)
-    while left >= 0 or right < m:
-        if left >= 0 and (right >= m or twice_centre - 2 * left <= 2 * right - twice_centre):
-            yield left
-            left -= 1
-        else:
-            yield right
-            right += 1
-
-
-def _choose_run(axis: AxisField, out: int, length: int, budget: int) -> list[int]:
-    """q + 1 consecutive units (q the period, capped by ``budget`` and the axis), as interior as possible (among the
-    `SCAN` starts nearest the middle)."""
-    count = min(axis.period + 1, out, max(budget, 2))
-
-    def every(test) -> Optional[int]:
-        return next((s for s in islice(_nearest_first(out - count + 1, out - count), SCAN)
-                     if all(test(u) for u in range(s, s + count))), None)
-
-    first_ok = lambda u: axis.region(u) is not None and axis.region(u)[0] >= 0
-    last_ok = lambda u: axis.region(u) is not None and axis.region(u)[1] <= length - 1
-    for test in (lambda u: _interior(axis, u, length), first_ok, last_ok, lambda u: axis.region(u) is not None):
-        start = every(test)
-        if start is not None:
-            return list(range(start, start + count))
-    start = next(_nearest_first(out - count + 1, out - count))
-    return list(range(start, start + count))
-
-
-def _measure_axis(axis: AxisField, run: Sequence[int], hulls: Sequence[Optional[tuple[int, int]]],
-                  length: int) -> tuple[Number, ...]:
-    """(size, size_min, stride, padding) measured on the run's hulls along this axis (None: not measurable)."""
-    q = axis.period
-    by_unit = dict(zip(run, hulls))
-    size = size_min = stride = padding = None
-    period = [u for u in run[:q]] if len(run) >= q else []
-    # sizes from units whose whole region is read: inside the input, and not cut by a border further up (a unit
-    # of an inner layer that does not exist), as the analysis's extent says (the hulls are checked against it)
-    if period and all(axis.region(u) is None or (_interior(axis, u, length) and axis.extent(u) == axis.region(u)
-                                                 and by_unit[u] is not None)     # (None: nothing on another axis)
-                      for u in period):
-        sizes = [0 if by_unit[u] is None else by_unit[u][1] - by_unit[u][0] + 1 for u in period]
-        size, size_min = max(sizes), min(sizes)
-    pairs = [(u, u + q) for u in run if u + q in by_unit and by_unit[u] is not None and by_unit[u + q] is not None]
-    # an end measures the stride only where no border moved it: at a circular (or mirrored, or cropped) border
-    # the other end's overflow can land before a region's in-bounds first index
-    clean = lambda u, end, test: test(axis.region(u)) and by_unit[u][end] == axis.region(u)[end]
-    if Fraction(axis.advance, axis.period) != axis.stride:
-        pairs = []          # the period was cut to the axis's length: no whole period to measure the stride on
-    for end, test in ((0, lambda r: r[0] >= 0), (1, lambda r: r[1] <= length - 1)):
-        usable = [(u, v) for u, v in pairs if clean(u, end, test) and clean(v, end, test)]
-        if usable:
-            u, v = usable[0]
-            stride = Fraction(by_unit[v][end] - by_unit[u][end], q)
-            break
-    if size is not None and stride is not None:
-        centres = [Fraction(by_unit[u][0] + by_unit[u][1], 2) - u * stride for u in period if by_unit[u] is not None]
-        if centres:
-            padding = Fraction(size - 1, 2) - sum(centres, Fraction(0)) / len(centres)
-    return tuple(_plain(v) for v in (size, size_min, stride, padding))
-
-
-def _plain(value: Number) -> Number:
-    if isinstance(value, Fraction) and value.denominator == 1:
-        return int(value)
-    return value
-
-
-def _predicted(axis: AxisField) -> tuple[Number, ...]:
-    return tuple(_plain(v) for v in (axis.size, axis.size_min, axis.stride, axis.padding))
-
-
-def _agrees(predicted: Sequence[Number], measured: Sequence[Number]) -> bool:
-    return all(m is None or m == p for p, m in zip(predicted, measured))
-
-
-def _text(value: Number) -> str:
-    return "—" if value is None else str(value)
 
 
 # --------------------------------------------------------------------------- the checker
@@ -245,6 +156,17 @@ class _Verifier:
             return self.dependencies.seeds_at(plan.layer, plan.positions)
         return self.dependencies.seeds(plan.layer, plan.units if plan.units or not plan.whole else None)
 
+    def seed_terms(self, plan: _Plan):
+        """The seeds of `seeds` as terms (`Dependencies.seed_terms`): per unit its position, every channel."""
+        rank = len(self.dependencies.shapes[plan.layer])
+        if plan.positions is not None:
+            positions = plan.positions
+        elif rank < 2 or (plan.whole and not plan.units):
+            positions = [(None,) * rank]
+        else:
+            positions = [(None, *unit) for unit in plan.units]
+        return self.dependencies.seed_terms(plan.layer, positions)
+
     def judge(self, plan: _Plan, hulls: tuple[Hull, ...]) -> FieldCheck:
         """The check of a planned layer from its units' measured hulls."""
         if plan.whole:
@@ -295,16 +217,35 @@ class _Verifier:
             return None
         shapes = self.dependencies.shapes
         theirs_planned = self.planned[source]
+        factors = self.dependencies.factors(name)
+        if factors is not None and factors[0].sources is None and all(r is None for r in factors[0].relations) \
+                and shapes[name] == shapes[source] and theirs_planned.units == plan.units and \
+                theirs_planned.positions == plan.positions:
+            return theirs_planned.via or source                       # each element reads its own: the identity
         same_shape = (shapes[name][1:] == shapes[source][1:] if plan.positions is None
                       else shapes[name] == shapes[source])
         if not same_shape or theirs_planned.units != plan.units or \
                 theirs_planned.positions != plan.positions:
             return None
-        seeds = self.seeds(plan)
-        stepped = support_step(node.layer, seeds, [shapes[source]], shapes[name], self.dependencies.cache)[0]
-        if stepped.shape != seeds.shape or not np.array_equal(stepped, seeds):
+        if not self._maps_to_itself(plan, shapes[source]):
             return None
         return self.planned[source].via or source
+
+    def _maps_to_itself(self, plan: _Plan, in_shape: tuple[int, ...]) -> bool:
+        """Whether one dependency step of the planned layer maps its units' masks to themselves: by its factors
+        (`proof.terms`), else by `support_step`."""
+        name = plan.layer
+        node = self.dependencies.nodes[name]
+        shape = self.dependencies.shapes[name]
+        factors = self.dependencies.factors(name)
+        if factors is not None:
+            terms = self.seed_terms(plan)
+            found = stepped(terms, factors[0], in_shape)
+            return found is not None and len(found.walks) == len(terms.walks) and \
+                all(np.array_equal(a, b) for a, b in zip(found.dims, terms.dims))
+        seeds = self.seeds(plan)
+        found = support_step(node.layer, seeds, [in_shape], shape, self.dependencies.cache)[0]
+        return found.shape == seeds.shape and bool(np.array_equal(found, seeds))
 
     # ---- whole layers
     def whole_hull(self, name: str) -> Hull:
@@ -396,13 +337,12 @@ def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: 
     while sweeps:
         sweep = sweeps.pop(0)
         try:
-            masks, reached = verifier.dependencies.propagate_many(
-                {name: verifier.seeds(walked[name]) for name in sweep}, SWEEP_BYTES if len(sweep) > 1 else None)
+            distinct, reached = verifier.dependencies.propagate_hulls(
+                {name: verifier.seed_terms(walked[name]) for name in sweep}, SWEEP_BYTES if len(sweep) > 1 else None)
         except SweepTooLarge:          # masks that differ per channel outgrew the sweep: walk half as many at once
             half = len(sweep) // 2
             sweeps[:0] = [sweep[:half], sweep[half:]]
             continue
-        distinct = hulls_of(masks)
         for name in sweep:
             checks[name] = verifier.judge(walked[name], tuple(distinct[i] for i in reached[name]))
         done += len(sweep)
@@ -426,10 +366,16 @@ def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: 
 
 
 def _sweeps(verifier: "_Verifier", names: list[str]) -> list[list[str]]:
-    """The walked layers in graph order, in groups of as many walks as one reverse sweep carries
-    (`execution.memory.sweep_rows`)."""
+    """The walked layers in graph order, in groups of as many walks as one reverse sweep carries: the walks step
+    small per-dim sets (`proof.terms`) through every layer with factors, and whole one-channel float32 masks only
+    through those without (a Flatten, a composite), as many as fit SWEEP_BYTES at the widest of those (every walk
+    in one sweep when there is none; a sweep whose masks outgrow it is walked again in halves)."""
     counts = {name: max(len(verifier.planned[name].units), 1) for name in names}
-    most = sweep_rows(verifier.summary, max(counts.values(), default=1))
+    dependencies = verifier.dependencies
+    widest = max((max(prod(dependencies.shapes[n]) for n in (node.name, *node.inputs))
+                  for node in dependencies.graph.nodes if dependencies.factors(node.name) is None), default=0)
+    least = max(counts.values(), default=1)
+    most = max(least, SWEEP_BYTES // (4 * widest)) if widest else sum(counts.values())
     sweeps: list[list[str]] = []
     rows = 0
     for name in names:

@@ -1,0 +1,133 @@
+"""Where the receptive-field proof looks and what it reads off the measured hulls (`convcalc.proof.verify`): the run
+of consecutive units per axis (`_choose_run`, as interior as the field allows) and the field's size, smallest
+size, stride and padding measured on that run's hulls (`_measure_axis`)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from itertools import islice
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+
+from ..algebra import AxisField
+
+Number = Optional[int | Fraction]
+
+
+# --------------------------------------------------------------------------- measuring
+
+def _interior(axis: AxisField, u: int, length: int) -> bool:
+    region = axis.region(u)
+    return region is not None and region[0] >= 0 and region[1] <= length - 1
+
+
+SCAN = 10_000      # starts (and anchors) looked at from the middle of an axis outwards, at most: a long axis costs this
+
+
+def _nearest_first(m: int, twice_centre: int) -> Iterator[int]:
+    """0..m-1 in the order of sorted(range(m), key=lambda s: (abs(2*s - twice_centre), s)), lazily."""
+    left = min(twice_centre // 2, m - 1)
+    right = max(twice_centre // 2 + 1, 0)
+    while left >= 0 or right < m:
+        if left >= 0 and (right >= m or twice_centre - 2 * left <= 2 * right - twice_centre):
+            yield left
+            left -= 1
+        else:
+            yield right
+            right += 1
+
+
+def _choose_run(axis: AxisField, out: int, length: int, budget: int) -> list[int]:
+    """q + 1 consecutive units (q the period, capped by ``budget`` and the axis), as interior as possible (among the
+    `SCAN` starts nearest the middle)."""
+    count = min(axis.period + 1, out, max(budget, 2))
+    if out - count + 1 <= SCAN:            # every start is looked at: the tests on every unit at once
+        return _choose_run_all(axis, out, length, count)
+
+    def every(test) -> Optional[int]:
+        return next((s for s in islice(_nearest_first(out - count + 1, out - count), SCAN)
+                     if all(test(u) for u in range(s, s + count))), None)
+
+    first_ok = lambda u: axis.region(u) is not None and axis.region(u)[0] >= 0
+    last_ok = lambda u: axis.region(u) is not None and axis.region(u)[1] <= length - 1
+    for test in (lambda u: _interior(axis, u, length), first_ok, last_ok, lambda u: axis.region(u) is not None):
+        start = every(test)
+        if start is not None:
+            return list(range(start, start + count))
+    start = next(_nearest_first(out - count + 1, out - count))
+    return list(range(start, start + count))
+
+
+def _choose_run_all(axis: AxisField, out: int, length: int, count: int) -> list[int]:
+    """`_choose_run` where the axis has at most `SCAN` starts: per test (interior, first index inside, last index
+    inside, some region) the starts whose ``count`` units all pass, the one nearest the middle first (ties: the
+    lower)."""
+    regions = [axis.region(u) for u in range(out)]
+    some = np.array([r is not None for r in regions])
+    lows = np.array([r[0] if r is not None else 0 for r in regions])
+    highs = np.array([r[1] if r is not None else 0 for r in regions])
+    starts = out - count + 1
+    twice_centre = out - count
+    for ok in (some & (lows >= 0) & (highs <= length - 1), some & (lows >= 0), some & (highs <= length - 1), some):
+        passed = np.concatenate(([0], np.cumsum(ok)))
+        candidates = np.flatnonzero(passed[count:count + starts] - passed[:starts] == count)
+        if len(candidates):
+            start = int(candidates[np.argmin(np.abs(2 * candidates - twice_centre))])
+            return list(range(start, start + count))
+    start = next(_nearest_first(starts, twice_centre))
+    return list(range(start, start + count))
+
+
+def _measure_axis(axis: AxisField, run: Sequence[int], hulls: Sequence[Optional[tuple[int, int]]],
+                  length: int) -> tuple[Number, ...]:
+    """(size, size_min, stride, padding) measured on the run's hulls along this axis (None: not measurable)."""
+    q = axis.period
+    by_unit = dict(zip(run, hulls))
+    regions = {u: axis.region(u) for u in run}
+    size = size_min = stride = padding = None
+    period = [u for u in run[:q]] if len(run) >= q else []
+    # sizes from units whose whole region is read: inside the input, and not cut by a border further up (a unit
+    # of an inner layer that does not exist), as the analysis's extent says (the hulls are checked against it)
+    inside = lambda r: r is not None and r[0] >= 0 and r[1] <= length - 1       # noqa: E731
+    if period and all(regions[u] is None or (inside(regions[u]) and axis.extent(u) == regions[u]
+                                             and by_unit[u] is not None)     # (None: nothing on another axis)
+                      for u in period):
+        sizes = [0 if by_unit[u] is None else by_unit[u][1] - by_unit[u][0] + 1 for u in period]
+        size, size_min = max(sizes), min(sizes)
+    pairs = [(u, u + q) for u in run if u + q in by_unit and by_unit[u] is not None and by_unit[u + q] is not None]
+    # an end measures the stride only where no border moved it: at a circular (or mirrored, or cropped) border
+    # the other end's overflow can land before a region's in-bounds first index
+    clean = lambda u, end, test: test(regions[u]) and by_unit[u][end] == regions[u][end]    # noqa: E731
+    if pairs and Fraction(axis.advance, axis.period) != axis.stride:
+        pairs = []          # the period was cut to the axis's length: no whole period to measure the stride on
+    for end, test in ((0, lambda r: r[0] >= 0), (1, lambda r: r[1] <= length - 1)):
+        usable = [(u, v) for u, v in pairs if clean(u, end, test) and clean(v, end, test)]
+        if usable:
+            u, v = usable[0]
+            stride = Fraction(by_unit[v][end] - by_unit[u][end], q)
+            break
+    if size is not None and stride is not None:
+        read = [u for u in period if by_unit[u] is not None]
+        if read:         # the mean over the period of (centre of u's hull - u*stride)
+            centre = (Fraction(sum(by_unit[u][0] + by_unit[u][1] for u in read), 2) - stride * sum(read)) / len(read)
+            padding = Fraction(size - 1, 2) - centre
+    return tuple(_plain(v) for v in (size, size_min, stride, padding))
+
+
+def _plain(value: Number) -> Number:
+    if isinstance(value, Fraction) and value.denominator == 1:
+        return int(value)
+    return value
+
+
+def _predicted(axis: AxisField) -> tuple[Number, ...]:
+    return tuple(_plain(v) for v in (axis.size, axis.size_min, axis.stride, axis.padding))
+
+
+def _agrees(predicted: Sequence[Number], measured: Sequence[Number]) -> bool:
+    return all(m is None or m == p for p, m in zip(predicted, measured))
+
+
+def _text(value: Number) -> str:
+    return "—" if value is None else str(value)

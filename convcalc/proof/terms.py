@@ -1,0 +1,184 @@
+"""Dependency masks as unions of products, for the proof's reverse sweep (`Dependencies.propagate_many`).
+
+A walk's mask at a layer (the output positions and channels its unit can depend on through that layer) is kept
+as a union of *terms*: products of one set per batchless dim (the channels, then each spatial axis). A layer
+whose rule is a product of per-dim relations (`Layer.support_factors`, `convcalc.layers.factors`) steps a term
+by stepping each dim's set alone: exact, since the image of a product under a product relation is the product of
+the images, and the image of a union the union of the images. A term costs the sum of its dims' lengths, not
+their product, and terms equal bit for bit are one (whichever walks hold them).
+
+`Terms` holds many walks' terms at one layer: ``dims[d]`` (bool, (T, n_d)) the terms' sets, and the pairs
+(``walks[i]``, ``terms[i]``): walk ``walks[i]`` holds term ``terms[i]``. `dense` and `factor` convert to and from
+the whole masks (channels-last, `_Rows` in `convcalc.proof.dependency`) that a layer without factors steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..layers.factors import Factors, step_sets
+from ..layers.support import MASK_DTYPE
+
+
+@dataclass(frozen=True)
+class Terms:
+    """Walk ``walks[i]`` holds the product of ``dims[d][terms[i]]`` over d (see the module)."""
+
+    walks: np.ndarray
+    terms: np.ndarray
+    dims: tuple[np.ndarray, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.dims[0])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(d.nbytes for d in self.dims) + self.walks.nbytes + self.terms.nbytes
+
+
+def _unique_rows(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first index of each distinct row, per row the index of its distinct row) of a 2-D uint8 array."""
+    keys = np.ascontiguousarray(bits).view(np.dtype((np.void, bits.shape[1]))).ravel()
+    _, first, index = np.unique(keys, return_index=True, return_inverse=True)
+    return first, index.reshape(-1)
+
+
+def joined(parts: Sequence[Terms]) -> Terms:
+    """The union of many contributions (per walk the union of its terms), equal terms kept once, terms that
+    another term of the same walk contains dropped (where two or more contributions meet: a merge)."""
+    if len(parts) == 1:
+        return parts[0]      # one contribution: the union is itself (a step never makes more terms than it had)
+    offsets = np.cumsum([0] + [part.count for part in parts[:-1]])
+    dims = tuple(np.concatenate([part.dims[d] for part in parts]) if len(parts) > 1 else parts[0].dims[d]
+                 for d in range(len(parts[0].dims)))
+    walks = np.concatenate([part.walks for part in parts])
+    terms = np.concatenate([part.terms + offset for part, offset in zip(parts, offsets)])
+    bits = np.packbits(np.concatenate(dims, axis=1), axis=1)
+    first, index = _unique_rows(bits)
+    dims = tuple(d[first] for d in dims)
+    bits = bits[first]
+    terms = index[terms]
+    pairs = np.unique(walks.astype(np.int64) * len(first) + terms)
+    walks, terms = pairs // len(first), pairs % len(first)
+    walks, terms = _drop_contained(walks, terms, bits)
+    return _compact(walks, terms, dims)
+
+
+def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs without those whose term another term of the same walk contains (the union stays the same).
+    ``walks`` sorted; the terms distinct (so two terms never contain each other)."""
+    starts = np.flatnonzero(np.concatenate(([True], walks[1:] != walks[:-1])))
+    counts = np.diff(np.append(starts, len(walks)))
+    if counts.max(initial=0) <= 1:
+        return walks, terms
+    many = counts > 1
+    starts, counts = starts[many], counts[many]
+    squares = counts * counts
+    block = np.repeat(np.cumsum(squares) - squares, squares)                # where each walk's pairs begin
+    local = np.arange(int(squares.sum())) - block
+    size = np.repeat(counts, squares)
+    first = np.repeat(starts, squares)
+    a, b = first + local // size, first + local % size                    # every ordered pair in one walk
+    differ = a != b
+    a, b = a[differ], b[differ]
+    within = ~(bits[terms[a]] & ~bits[terms[b]]).any(axis=1)              # a's term inside b's
+    keep = np.ones(len(walks), dtype=bool)
+    keep[a[within]] = False
+    return walks[keep], terms[keep]
+
+
+def _compact(walks: np.ndarray, terms: np.ndarray, dims: tuple[np.ndarray, ...]) -> Terms:
+    """Only the terms some pair uses."""
+    used, index = np.unique(terms, return_inverse=True)
+    if len(used) == len(dims[0]):
+        return Terms(walks, terms, dims)
+    return Terms(walks, index.reshape(-1), tuple(d[used] for d in dims))
+
+
+def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | None:
+    """The terms over one input of a layer with these factors (None: no term reaches it)."""
+    if factors.sources is None and all(relation is None for relation in factors.relations):
+        return terms                                          # each element reads its own: the same terms
+    dims = tuple(step_sets(relation, terms.dims[factors.source(d)], in_shape[d])
+                 for d, relation in enumerate(factors.relations))
+    alive = np.ones(terms.count, dtype=bool)
+    for d in dims:
+        alive &= d.any(axis=1)
+    if not alive.any():
+        return None
+    if not alive.all():
+        renumber = np.cumsum(alive) - 1
+        keep = alive[terms.terms]
+        return Terms(terms.walks[keep], renumber[terms.terms[keep]], tuple(np.ascontiguousarray(d[alive]) for d in dims))
+    return Terms(terms.walks, terms.terms, tuple(np.ascontiguousarray(d) for d in dims))
+
+
+def products(dims: Sequence[np.ndarray], channels: bool = True) -> np.ndarray:
+    """Each term's product as a whole mask, channels-last ((T, *spatial, C) bool; ``channels`` False: without
+    the channel axis, (T, *spatial))."""
+    spatial = dims[1:]
+    count = len(dims[0])
+    result = np.ones((count,) + (1,) * len(spatial), dtype=bool)
+    for axis, d in enumerate(spatial):
+        shape = [count] + [1] * len(spatial)
+        shape[axis + 1] = d.shape[1]
+        result = result & d.reshape(shape)
+    if channels:
+        result = result[..., None] & dims[0].reshape((count,) + (1,) * len(spatial) + (dims[0].shape[1],))
+    return result
+
+
+def by_walk(terms: Terms, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(walk ids, per walk the union of its terms' ``masks``), walks in increasing order."""
+    order = np.argsort(terms.walks, kind="stable")
+    walks, picked = terms.walks[order], terms.terms[order]
+    starts = np.flatnonzero(np.concatenate(([True], walks[1:] != walks[:-1])))
+    return walks[starts], np.logical_or.reduceat(masks[picked], starts, axis=0)
+
+
+def dense(terms: Terms) -> tuple[np.ndarray, np.ndarray]:
+    """(walk ids, their whole masks, channels-last `MASK_DTYPE`, one channel where every term of every walk has
+    every channel)."""
+    full = bool(terms.dims[0].all())
+    if full:
+        masks = products(terms.dims, channels=False)[..., None]
+    else:
+        masks = products(terms.dims)
+    walks, union = by_walk(terms, masks)
+    return walks, union.astype(MASK_DTYPE)
+
+
+def factor(masks: np.ndarray, shape: Sequence[int]) -> tuple[np.ndarray, Terms | None]:
+    """Whole masks (channels-last, (k, *spatial, 1 or C)) of a layer of ``shape`` as terms where a mask is one
+    product: (per mask whether it is one, the terms of those, walk ids = their mask indices). Empty masks are
+    products of nothing (no term)."""
+    marked = masks != 0
+    count = len(marked)
+    spatial = len(shape) - 1
+    channel_axis = marked.ndim - 1
+    dims = []
+    for d in range(len(shape)):
+        axis = channel_axis if d == 0 else d
+        others = tuple(a for a in range(1, marked.ndim) if a != axis)
+        found = marked.any(axis=others) if others else marked
+        if found.shape[1] != shape[d]:              # one channel kept: every channel alike
+            found = np.broadcast_to(found, (count, shape[d]))
+        dims.append(np.ascontiguousarray(found))
+    product = products(dims, channels=marked.shape[-1] != 1 or spatial == 0) if spatial else dims[0]
+    if spatial and marked.shape[-1] == 1:
+        product = product[..., None]
+    if not spatial:
+        product = dims[0] if marked.shape[-1] != 1 else dims[0][:, :1]
+    is_product = (product == marked).reshape(count, -1).all(axis=1)
+    nonempty = marked.reshape(count, -1).any(axis=1)
+    chosen = np.flatnonzero(is_product & nonempty)
+    if not len(chosen):
+        return is_product, None
+    return is_product, Terms(chosen, np.arange(len(chosen)), tuple(d[chosen] for d in dims))
+
+
+__all__ = ["Terms", "by_walk", "dense", "factor", "joined", "products", "stepped"]
