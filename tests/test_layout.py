@@ -20,7 +20,7 @@ PACKAGE = ROOT / "convcalc"
 # The stages in data-flow order: a module may import its own stage and the ones before it, never a later one.
 STAGES = ("errors", "algebra", "kernels", "layers", "spec", "analysis", "execution", "proof", "lint", "importers",
           "report", "cli")
-BASE = {"_version": 0, "errors": 0}        # convcalc/_version.py and convcalc/errors.py: every stage may import them
+BASE = {"_version": 0, "errors": 0, "_numpy": 0}   # convcalc/_version.py, errors.py and _numpy.py (NumPy on first use): every stage may import them
 MAX_LINES = 500
 MAX_COMMAND_LINES = 60
 

@@ -74,6 +74,22 @@ def test_analyze_runs_without_typer_and_json_without_rich():
     assert "rich" in loaded and "typer" not in loaded
 
 
+def test_analyze_never_imports_numpy_and_the_executor_runs_on_the_real_module():
+    """The analysis reads no array, so `analyze` never pays NumPy's import (`convcalc._numpy`); the first array a
+    run makes puts the real module in place of the stand-in in every module that held it (and for later imports)."""
+    for argv in (["analyze", "resnet50"], ["analyze", "inception_v3", "--format", "json"], ["analyze", "unet"]):
+        loaded = loaded_after("from convcalc.cli import main\nmain()", *argv)
+        assert "convcalc" in loaded and "numpy" not in loaded, argv
+    code = ("import numpy, sys\nimport convcalc\nconvcalc.run('tiny', rf_check=False)\n"
+            "import convcalc.proof.verify, convcalc._numpy\n"
+            "held = [m for m, mod in list(sys.modules.items()) if m.startswith('convcalc') and 'np' in vars(mod)\n"
+            "        and vars(mod)['np'] is not numpy]\n"
+            "assert not held, held\nassert convcalc._numpy.np is numpy")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr
+
+
 def test_each_command_knows_its_module():
     """`convcalc NAME` imports only the module registering NAME (`cli._MODULE_OF`): every command is in the map,
     and its module registers it."""

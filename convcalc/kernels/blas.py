@@ -20,7 +20,7 @@ import functools
 import glob
 import os
 
-import numpy as np
+from .._numpy import np
 
 _ROW_MAJOR, _NO_TRANS = 101, 111
 _bound: dict[np.dtype, object] | None = None

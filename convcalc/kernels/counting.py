@@ -8,7 +8,7 @@ apart the products computed on discarded padding-grid positions and those run in
 
 from __future__ import annotations
 
-import numpy as np
+from .._numpy import np
 
 from .blas import gemm_accumulate
 

@@ -22,10 +22,14 @@ from __future__ import annotations
 import string
 from typing import Sequence
 
-import numpy as np
-from numpy.lib.stride_tricks import as_strided
+from .._numpy import np
 
 from .counting import MacCounter
+
+
+def as_strided(*args, **kwargs):
+    """NumPy's ``stride_tricks.as_strided``, looked up when called (NumPy is imported on first use)."""
+    return np.lib.stride_tricks.as_strided(*args, **kwargs)
 
 FLAT_ROW = 1024            # elements per inner call of the flat layout (rounded up to whole pixels): 4 KiB rows
 EINSUM_CALL_ELEMENTS = 64  # one inner-loop call of einsum costs about as much as this many elements' multiply-adds

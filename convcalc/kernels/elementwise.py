@@ -8,7 +8,7 @@ positions (`bias_rows`, `add_bias`), so that adding it runs in long runs rather 
 
 from __future__ import annotations
 
-import numpy as np
+from .._numpy import np
 
 
 class ufunc_runs:

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from .._numpy import np
 
 from .counting import MacCounter
 from .phases import polyphase
+
+
+def sliding_window_view(*args, **kwargs):
+    """NumPy's ``stride_tricks.sliding_window_view``, looked up when called (NumPy is imported on first use)."""
+    return np.lib.stride_tricks.sliding_window_view(*args, **kwargs)
 
 
 def windows(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],

@@ -7,7 +7,7 @@ network's float values. Used by the executor, the layer units, the gradient proo
 
 from __future__ import annotations
 
-import numpy as np
+from .._numpy import np
 
 
 def to_storage(x: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
+from .._numpy import np
 
 
 def standardize(x: np.ndarray, axes: Sequence[int], eps: float) -> tuple[np.ndarray, np.ndarray]:

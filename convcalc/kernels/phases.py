@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
+from .._numpy import np
 
 
 def polyphase(x: np.ndarray, pads: Sequence[tuple[int, int]], stride: Sequence[int], extent: Sequence[int],

@@ -14,7 +14,7 @@ import math
 
 from typing import Sequence
 
-import numpy as np
+from .._numpy import np
 
 from .elementwise import ufunc_runs
 from .padding import pad_spatial

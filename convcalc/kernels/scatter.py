@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
+from .._numpy import np
 
 
 def scatter_add_planes(grad: np.ndarray, indices: np.ndarray, spatial: Sequence[int]) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
+from .._numpy import np
 
 from .counting import MacCounter
 from .elementwise import ufunc_runs
@@ -20,7 +20,7 @@ from .phases import polyphase
 # Winograd's minimal filtering F(2, 3) (Lavin & Gray 2016): a 3-tap correlation over a 4-sample tile gives two
 # outputs as Y = A^T [(G g) * (B^T d)], four multiplications instead of six; in d dimensions the nested form
 # gives 2^d outputs per 4^d-sample tile from 4^d products instead of 2^d 3^d (2.25x fewer in 2-D).
-WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+WINOGRAD_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))   # G, as nested tuples
 
 
 def winograd_weights(weight: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -29,7 +29,7 @@ def winograd_weights(weight: np.ndarray, dtype: np.dtype) -> np.ndarray:
     u = np.asarray(weight, dtype=np.float64)
     dims = u.ndim - 2
     for axis in range(2, 2 + dims):
-        u = np.moveaxis(np.tensordot(u, WINOGRAD_G, axes=([axis], [1])), -1, axis)   # 3 taps -> 4
+        u = np.moveaxis(np.tensordot(u, np.array(WINOGRAD_G), axes=([axis], [1])), -1, axis)   # 3 taps -> 4
     u = u.transpose(*range(2, 2 + dims), 1, 0)                                        # (4, ..., 4, C, O)
     return np.ascontiguousarray(u.reshape(4 ** dims, weight.shape[1], weight.shape[0]), dtype=dtype)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Mapping, Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..errors import LayerArgError, did_you_mean
 from ..algebra import Field, merge, pointwise

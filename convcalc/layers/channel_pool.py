@@ -21,8 +21,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from .._numpy import np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter
@@ -30,6 +29,11 @@ from .args import REQUIRED, Arg, integer, optional
 from .base import Inferred, Layer, Shape, shape_text
 from .factors import Factors, Taps
 from .registry import register
+
+
+def sliding_window_view(*args, **kwargs):
+    """NumPy's ``stride_tricks.sliding_window_view``, looked up when called (NumPy is imported on first use)."""
+    return np.lib.stride_tricks.sliding_window_view(*args, **kwargs)
 
 
 class ChannelPool(Layer):
@@ -72,7 +76,7 @@ class ChannelPool(Layer):
             return np.ascontiguousarray(views.max(axis=-1))
         return np.ascontiguousarray(views.sum(axis=-1) / self.window()[0])
 
-    def _scatter(self, shape: tuple[int, ...], parts: Any, combine: Any, dtype: Any = np.float64) -> np.ndarray:
+    def _scatter(self, shape: tuple[int, ...], parts: Any, combine: Any, dtype: Any = "float64") -> np.ndarray:
         """An input-shaped array that takes, for each tap m of every window j, ``parts(m)`` at channel j·s + m."""
         k, s = self.window()
         result = np.zeros(shape, dtype=dtype)

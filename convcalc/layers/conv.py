@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..errors import LayerArgError
 from ..kernels import (MacCounter, add_bias, bias_rows, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_im2col_t,

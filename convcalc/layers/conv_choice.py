@@ -13,7 +13,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..algebra.shapes import prod
 from ..kernels import fast_fft_length

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..algebra.shapes import prod
 

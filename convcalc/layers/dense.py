@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, to_logical, to_storage

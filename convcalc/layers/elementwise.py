@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, relu
@@ -41,7 +41,9 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
-_erf = np.frompyfunc(math.erf, 1, 1)
+def _erf(x):
+    """math.erf over every value of ``x`` (an object array: exact, as torch's default GELU)."""
+    return np.frompyfunc(math.erf, 1, 1)(x)
 
 
 def _gelu(layer: Any, x: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..algebra.shapes import prod
 from ..kernels import BIAS_ROW_FLOATS, fast_fft_length

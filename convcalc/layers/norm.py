@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..algebra import Field, Reads
 from ..algebra.shapes import prod

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, cropped_range, pad_spatial, pad_spatial_transpose

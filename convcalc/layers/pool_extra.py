@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter
@@ -243,7 +243,7 @@ class GlobalAvgPool(GlobalPool):
     type_name = "GlobalAvgPool"
     aliases = ("GlobalAveragePooling",)
     summary = "mean over all spatial axes (= AdaptiveAvgPoolNd(1))"
-    reduce = staticmethod(np.mean)
+    reduce = staticmethod(lambda x, **kwargs: np.mean(x, **kwargs))
 
     @staticmethod
     def spread(x: np.ndarray, output: np.ndarray, grad: np.ndarray) -> np.ndarray:
@@ -256,7 +256,7 @@ class GlobalMaxPool(GlobalPool):
     type_name = "GlobalMaxPool"
     aliases = ("GlobalMaxPooling",)
     summary = "max over all spatial axes (= AdaptiveMaxPoolNd(1))"
-    reduce = staticmethod(np.max)
+    reduce = staticmethod(lambda x, **kwargs: np.max(x, **kwargs))
 
     @staticmethod
     def spread(x: np.ndarray, output: np.ndarray, grad: np.ndarray) -> np.ndarray:

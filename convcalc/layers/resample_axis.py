@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-import numpy as np
+from .._numpy import np
 
 from ..kernels import adaptive_mean_transpose, adaptive_taps, scatter_add_axis
 from ..algebra import Reads, limits

@@ -24,7 +24,7 @@ from fractions import Fraction
 from math import ceil, floor
 from typing import Callable, Optional
 
-import numpy as np
+from .._numpy import np
 
 from ..algebra import Reads, limits
 from ..algebra.runs import RunBuilder

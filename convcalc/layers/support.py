@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..kernels import MacCounter
 from .base import Layer, Shape, storage_shape
 
 
-MASK_DTYPE = np.float32      # 0/1 marks, thresholded after every layer: no sum in one layer comes near 2**24
+MASK_DTYPE = "float32"     # 0/1 marks, thresholded after every layer: no sum in one layer comes near 2**24
 
 
 def _as_mask(values: np.ndarray) -> np.ndarray:

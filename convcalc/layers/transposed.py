@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..errors import LayerArgError
 from ..kernels import MacCounter, add_bias, bias_rows, conv_im2col, pad_spatial

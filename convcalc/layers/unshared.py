@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-import numpy as np
+from .._numpy import np
 
 from ..kernels import (MacCounter, conv_im2col, conv_input_grad, conv_weight_columns, pad_spatial,
                        pad_spatial_transpose, windows, windows_transpose)
