@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union
 
-import numpy as np
+from .._numpy import np
 
 from ..kernels.padding import pad_source_index
 
@@ -78,7 +78,7 @@ class Taps:
         return result
 
 
-Relation = Union[None, _Every, np.ndarray, Taps, "_Prepared"]
+Relation = Union[None, _Every, "np.ndarray", Taps, "_Prepared"]
 
 
 @dataclass(frozen=True)
