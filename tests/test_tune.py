@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import convcalc
@@ -26,7 +28,7 @@ from convcalc.analysis.summary import analyze
 from convcalc.cli import app
 from convcalc.execution import tune as tuner
 from convcalc.execution.tune_cache import TuneCache, cache_dir, cache_path
-from convcalc.kernels import MacCounter, to_logical, to_storage
+from convcalc.kernels import MacCounter, im2col, to_logical, to_storage
 from convcalc.layers import lookup
 
 # two convs with choices (at least MIN_MACS: 4.7 M and 1.6 M MACs) and one without (no bias, strided: im2col only)
@@ -238,6 +240,46 @@ def test_every_algorithm_the_tuner_may_pick_is_torch_conv2d(shape, args, batch):
         into = np.ascontiguousarray(to_storage(other))
         summed = to_logical(layer.forward_into([to_storage(x)], plan, MacCounter(), into))
         np.testing.assert_allclose(summed, want + other, rtol=1e-9, atol=1e-9, err_msg=choice)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2 ** 31 - 1))
+def test_blocked_im2col_is_torch_conv_in_blocks_of_any_size(data, seed):
+    """'im2col_b' (`kernels.conv_im2col_blocked`) with blocks cut as small as one output line (the cache size and
+    the minimum rows patched down), in 1-3 dimensions, against PyTorch's ConvNd in float64, as `forward` and as
+    `forward_into`, with and without the bias in the GEMM; MACs counted as the conv has them."""
+    dims = data.draw(st.integers(1, 3))
+    kernel = data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims).filter(lambda k: max(k) > 1))
+    stride = data.draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims))
+    dilation = data.draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims))
+    padding = data.draw(st.lists(st.integers(0, 2), min_size=dims, max_size=dims))
+    channels, out_channels, batch = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 6)), data.draw(st.integers(1, 3))
+    spatial = [data.draw(st.integers(d * (k - 1) + 1, d * (k - 1) + 8)) for k, d in zip(kernel, dilation)]
+    rows = data.draw(st.integers(1, 64))                      # the block's rows (at least one output line)
+    args = {"out_channels": out_channels, "kernel_size": kernel, "stride": stride, "dilation": dilation,
+            "padding": padding}
+    layer = lookup(f"Conv{dims}d").from_args(args)
+    shape = (channels, *spatial)
+    out_shape = layer.infer([shape]).out_shape
+    rng = np.random.default_rng(seed)
+    weight = rng.standard_normal((out_channels, channels, *kernel))
+    bias = rng.standard_normal(out_channels)
+    x = rng.standard_normal((batch, *shape))
+    other = rng.standard_normal((batch, *out_shape))
+    conv = getattr(F, f"conv{dims}d")
+    want = conv(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride, padding, dilation).numpy()
+    for choice in ("im2col_b", "im2col_b+bias"):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(im2col, "BLOCK_MIN_ROWS", rows)
+            patch.setattr(im2col, "l2_bytes", lambda: 0)
+            plan = layer.prepare({"weight": weight, "bias": bias}, [shape], out_shape, np.dtype(np.float64), choice=choice)
+            counter = MacCounter()
+            got = to_logical(layer.forward([to_storage(x)], plan, counter))
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, err_msg=choice)
+            assert counter.total == want.size * channels * int(np.prod(kernel))
+            into = np.array(to_storage(other), order="C")       # a copy: `other` stays as drawn
+            summed = to_logical(layer.forward_into([to_storage(x)], plan, MacCounter(), into))
+            np.testing.assert_allclose(summed, want + other, rtol=1e-9, atol=1e-9, err_msg=choice)
 
 
 def test_use_choice_refuses_what_the_conv_cannot_run():
