@@ -6,8 +6,9 @@ instead. `tune(summary, batch, dtype)`:
 1. OpenBLAS's kernel set (`kernels.blas.kernel_choices`: only sets whose instructions the CPU has, each checked
    against float64's products when switched to): each candidate times the network's largest GEMM shapes, and the
    fastest runs the process (OpenBLAS's own pick unless another is KERNEL_MARGIN faster);
-2. per distinct conv (its arguments, shapes, the batch, whether a folded BatchNorm gives it a bias and whether its
-   GEMM writes a residual sum: `Network.accumulate`), largest first, every algorithm it can run
+2. per distinct conv (its arguments, shapes, the batch, whether a folded BatchNorm gives it a bias, whether its
+   GEMM writes a residual sum: `Network.accumulate`, and the algorithms it offers, so that an entry made before a
+   new algorithm existed is timed again), largest first, every algorithm it can run
    (`ConvNd.algorithm_choices`: the ones the cost model rules out by a wide margin are left out, and the ones that
    would need much more memory than the model's) is prepared on random weights and run REPEATS times on a random
    input; the fastest (the minimum of its runs) wins where it beats the model's guess by CHOICE_MARGIN.
@@ -127,8 +128,9 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
         layer, out = node.layer, tuple(row.output_shape[1:])
         bias, fused = bool(layer.bias) or node.name in folded_into, node.name in fused_sums
         biases[node.name] = bias
+        offered = layer.algorithm_choices(in_shape[0], in_shape[1:], out, item, prune=False, bias=bias)
         key = entry_key("conv", here, result.kernels, item.name, batch, layer.type_name, in_shape, row.output_shape,
-                        _arguments(layer, in_shape), bias, fused)
+                        _arguments(layer, in_shape), bias, fused, offered)   # a new algorithm: timed anew
         entry = cache.get(key) or {}
         chosen = entry.get("algorithm")
         if chosen in layer.algorithm_choices(in_shape[0], in_shape[1:], out, item, prune=False, bias=bias):
