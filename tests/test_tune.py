@@ -28,7 +28,7 @@ from convcalc.analysis.summary import analyze
 from convcalc.cli import app
 from convcalc.execution import tune as tuner
 from convcalc.execution.tune_cache import TuneCache, cache_dir, cache_path
-from convcalc.kernels import MacCounter, im2col, to_logical, to_storage
+from convcalc.kernels import MacCounter, blas, conv_im2col_blocked, im2col, to_logical, to_storage
 from convcalc.layers import lookup
 
 # two convs with choices (at least MIN_MACS: 4.7 M and 1.6 M MACs) and one without (no bias, strided: im2col only)
@@ -245,9 +245,10 @@ def test_every_algorithm_the_tuner_may_pick_is_torch_conv2d(shape, args, batch):
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), seed=st.integers(0, 2 ** 31 - 1))
 def test_blocked_im2col_is_torch_conv_in_blocks_of_any_size(data, seed):
-    """'im2col_b' (`kernels.conv_im2col_blocked`) with blocks cut as small as one output line (the cache size and
-    the minimum rows patched down), in 1-3 dimensions, against PyTorch's ConvNd in float64, as `forward` and as
-    `forward_into`, with and without the bias in the GEMM; MACs counted as the conv has them."""
+    """'im2col_b' and 'im2col_p' (`kernels.conv_im2col_blocked`, the second on threads of its own) with blocks cut
+    as small as one output line (the cache size and the minimum rows patched down), in 1-3 dimensions, against
+    PyTorch's ConvNd in float64, as `forward` and as `forward_into`, with and without the bias in the GEMM; MACs
+    counted as the conv has them; the blocks shared by 1, 2 or 3 threads give the same bytes."""
     dims = data.draw(st.integers(1, 3))
     kernel = data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims).filter(lambda k: max(k) > 1))
     stride = data.draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims))
@@ -268,7 +269,7 @@ def test_blocked_im2col_is_torch_conv_in_blocks_of_any_size(data, seed):
     other = rng.standard_normal((batch, *out_shape))
     conv = getattr(F, f"conv{dims}d")
     want = conv(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride, padding, dilation).numpy()
-    for choice in ("im2col_b", "im2col_b+bias"):
+    for choice in ("im2col_b", "im2col_b+bias", "im2col_p", "im2col_p+bias"):
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(im2col, "BLOCK_MIN_ROWS", rows)
             patch.setattr(im2col, "l2_bytes", lambda: 0)
@@ -280,6 +281,16 @@ def test_blocked_im2col_is_torch_conv_in_blocks_of_any_size(data, seed):
             into = np.array(to_storage(other), order="C")       # a copy: `other` stays as drawn
             summed = to_logical(layer.forward_into([to_storage(x)], plan, MacCounter(), into))
             np.testing.assert_allclose(summed, want + other, rtol=1e-9, atol=1e-9, err_msg=choice)
+            if choice == "im2col_p":     # the blocks shared by 1-3 threads: the same bytes
+                padded = to_storage(np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding]))
+                runs = []
+                for workers in (1, 2, 3):
+                    with blas.single_threaded():
+                        runs.append(conv_im2col_blocked(padded, plan["weights"][0], layer.kernel_size, stride,
+                                                        dilation, out_shape[1:], MacCounter(), workers=workers))
+                assert runs[0].tobytes() == runs[1].tobytes() == runs[2].tobytes()
+                np.testing.assert_allclose(to_logical(runs[2]) + bias.reshape(-1, *[1] * dims), want, rtol=1e-9,
+                                           atol=1e-9)
 
 
 def test_use_choice_refuses_what_the_conv_cannot_run():

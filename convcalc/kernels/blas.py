@@ -15,6 +15,7 @@ by itself.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import glob
@@ -166,6 +167,36 @@ def threads() -> int:
         return os.cpu_count() or 1
     count.restype = ctypes.c_int
     return int(count())
+
+
+def _thread_setter():
+    library = _library()
+    try:
+        setter = library.scipy_openblas_set_num_threads64_
+    except AttributeError:
+        return None
+    setter.argtypes, setter.restype = [ctypes.c_int], None
+    return setter
+
+
+def can_set_threads() -> bool:
+    """Whether `single_threaded` can run NumPy's BLAS on one thread for a while (the bundled OpenBLAS)."""
+    return _thread_setter() is not None
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """NumPy's OpenBLAS on one thread inside the block, its own count again after: for callers that run GEMMs
+    from several threads of their own (each a whole GEMM on one core). Process-wide, like `use_kernels`."""
+    setter, before = _thread_setter(), threads()
+    if setter is None or before <= 1:
+        yield
+        return
+    setter(1)
+    try:
+        yield
+    finally:
+        setter(before)
 
 
 def cpu_flags() -> frozenset[str]:

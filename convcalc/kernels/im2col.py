@@ -12,12 +12,14 @@ block's patches small enough to stay in the core's L2 cache between their copy a
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .blas import gemm_accumulate, single_threaded
 from .counting import MacCounter
 from .phases import polyphase
 
@@ -227,32 +229,51 @@ def block_rows(depth: int, itemsize: int) -> int:
 
 def conv_im2col_blocked(x: np.ndarray, columns: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
                         dilation: Sequence[int], out: Sequence[int], counter: MacCounter, ones_column: bool = False,
-                        into: np.ndarray | None = None) -> np.ndarray:
+                        into: np.ndarray | None = None, workers: int = 1) -> np.ndarray:
     """Ungrouped cross-correlation of a padded ``(N, *S, C)`` array as im2col (`windows`' patches times
     ``columns``, (prod(k) * C [+ 1], O)), one block of whole output lines (the first spatial axis) at a time:
     each block's patches are copied into one reused buffer of about `block_rows` rows and multiplied at once,
     while they are still in cache, into the block's rows of the output. With ``ones_column`` the buffer's last
     column is ones and ``columns``' last row the bias (`with_ones_column`). With ``into`` (the output's shape,
-    C-contiguous) each block's product is added into it (BLAS's beta = 1, `MacCounter.matmul_into`) and ``into``
-    returned. The blocks depend on the shapes and the machine's cache only, so a run's bytes never vary."""
+    C-contiguous) each block's product is added into it (BLAS's beta = 1, `blas.gemm_accumulate`) and ``into``
+    returned. ``workers`` > 1: that many threads share the blocks, each copying its own and multiplying them
+    with BLAS on one thread (`blas.single_threaded`; NumPy's copies and matmul release the GIL). The blocks
+    depend on the shapes and the machine's cache only, and each block's product is the same one-thread GEMM
+    whichever thread runs it, so a run's bytes never vary."""
     batch, channels = x.shape[0], x.shape[-1]
-    depth = columns.shape[0] - ones_column
+    depth, width = columns.shape[0] - ones_column, columns.shape[0]
     lines, rest = out[0], int(np.prod(out[1:]))
-    per_block = max(1, min(lines, block_rows(columns.shape[0], x.dtype.itemsize) // max(rest, 1)))
+    per_block = max(1, min(lines, block_rows(width, x.dtype.itemsize) // max(rest, 1)))
     patches = windows(x, kernel, stride, dilation, out)                   # (N, *out, *k, C)
-    buffer = np.empty((per_block * rest, columns.shape[0]), dtype=x.dtype)
-    if ones_column:
-        buffer[:, depth] = 1
     result = into.reshape(-1, columns.shape[1]) if into is not None else \
         np.empty((batch * lines * rest, columns.shape[1]), dtype=x.dtype)
-    for n in range(batch):
-        for first in range(0, lines, per_block):
-            last = min(lines, first + per_block)
+    blocks = [(n, first, min(lines, first + per_block)) for n in range(batch) for first in range(0, lines, per_block)]
+
+    def run(share: Sequence[tuple[int, int, int]]) -> None:
+        buffer = np.empty((per_block * rest, width), dtype=x.dtype)
+        if ones_column:
+            buffer[:, depth] = 1
+        for n, first, last in share:
             rows = (last - first) * rest
             buffer[:rows, :depth].reshape(last - first, *out[1:], *kernel, channels)[...] = patches[n, first:last]
             start = (n * lines + first) * rest
-            if into is not None:
-                counter.matmul_into(buffer[:rows], columns, result[start:start + rows], ones_column=ones_column)
-            else:
-                counter.matmul(buffer[:rows], columns, out=result[start:start + rows], ones_column=ones_column)
+            target = result[start:start + rows]
+            if into is None:
+                np.matmul(buffer[:rows], columns, out=target)
+            elif not gemm_accumulate(buffer[:rows], columns, target):
+                target += np.matmul(buffer[:rows], columns)
+
+    workers = min(workers, len(blocks))
+    if workers > 1:
+        with single_threaded():
+            list(_pool(workers).map(run, [blocks[index::workers] for index in range(workers)]))
+    else:
+        run(blocks)
+    counter.add(result.size * depth)
     return into if into is not None else result.reshape(batch, *out, columns.shape[1])
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A pool of ``workers`` threads for `conv_im2col_blocked`, made on first use and kept."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="convcalc-im2col")

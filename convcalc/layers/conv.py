@@ -23,7 +23,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import (MacCounter, add_bias, bias_rows, conv_depthwise, conv_im2col_blocked, conv_fft, conv_flat, conv_im2col, conv_im2col_t,
+from ..kernels import (MacCounter, add_bias, blas, bias_rows, conv_depthwise, conv_im2col_blocked, conv_fft, conv_flat, conv_im2col, conv_im2col_t,
                        conv_input_grad, conv_rows, conv_weight_columns, conv_winograd, fast_fft_length,
                        fft_kernel_spectrum, pad_spatial, pad_spatial_transpose, tap_block_columns, tap_blocks,
                        windows, windows_transpose, winograd_weights, with_ones_column)
@@ -273,10 +273,10 @@ class ConvNd(ConvAlgorithms, Layer):
             taps = np.moveaxis(weight, 1, -1).reshape(self.out_channels, -1, channels)   # (O, prod(k), C)
             plan.update(method="rows", weights=np.ascontiguousarray(rows, dtype=dtype),   # (k0, prod(k[1:])*C, O)
                         taps=np.ascontiguousarray(taps.transpose(1, 2, 0), dtype=dtype))  # (prod(k), C, O)
-        else:                                       # im2col, whole or in blocks ('im2col_b': ungrouped only)
+        else:      # im2col, whole or in blocks ('im2col_b', 'im2col_p' on threads of its own: ungrouped only)
             columns = conv_weight_columns(weight, self.groups).astype(dtype)
             in_gemm = bias_in_gemm and self.groups == 1
-            plan.update(method="im2col_b" if method == "im2col_b" else "im2col", bias_in_gemm=in_gemm,
+            plan.update(method=method if method in ("im2col_b", "im2col_p") else "im2col", bias_in_gemm=in_gemm,
                         weights=np.concatenate([columns, bias[None, None]], axis=1) if in_gemm else columns)
         # the backward pass (every algorithm) needs the weights as im2col's columns, (g, prod(k) * C/g, O/g):
         # laid out on its first call (`backward_columns`), so forward-only runs keep one copy of the weights
@@ -292,7 +292,7 @@ class ConvNd(ConvAlgorithms, Layer):
         if plan["columns"] is None:
             method = plan["method"]
             weights = plan["weights"][..., :-1, :] if plan["bias_in_gemm"] else plan["weights"]   # its bias row
-            if method in ("im2col", "im2col_b"):
+            if method in ("im2col", "im2col_b", "im2col_p"):
                 plan["columns"] = weights
             elif method == "pointwise":
                 plan["columns"] = weights[None]
@@ -321,8 +321,9 @@ class ConvNd(ConvAlgorithms, Layer):
             matrix, columns = self.gemm_operands(x, plan)
             y = counter.matmul(matrix, columns, ones_column=plan["bias_in_gemm"])
             y = y.reshape(x.shape[0], *out, columns.shape[-1])
-        elif method == "im2col_b":
-            y = conv_im2col_blocked(x, weights[0], *args, ones_column=plan["bias_in_gemm"])
+        elif method in ("im2col_b", "im2col_p"):
+            y = conv_im2col_blocked(x, weights[0], *args, ones_column=plan["bias_in_gemm"],
+                                    workers=blas.threads() if method == "im2col_p" else 1)
         elif method == "depthwise":
             y = conv_depthwise(x, weights, *args)
         elif method == "rows" and x.shape[0] >= 4:
@@ -360,13 +361,14 @@ class ConvNd(ConvAlgorithms, Layer):
         """`forward`, added into ``into`` (channels-last, the output's shape, its values needed by nothing else):
         the sum a residual Add takes, written by the GEMM itself for `one_gemm` convs and blocked im2col
         (`MacCounter.matmul_into`, BLAS's beta = 1); the other algorithms add their output to it."""
-        blocked = plan["method"] == "im2col_b"
+        blocked = plan["method"] in ("im2col_b", "im2col_p")
         if not (self.one_gemm(plan) or blocked) or not into.flags.c_contiguous:
             return np.add(into, self.forward(inputs, plan, counter), out=into)
         x = pad_spatial(inputs[0], plan["pads"], self.padding_mode)
         if blocked:
             conv_im2col_blocked(x, plan["weights"][0], self.kernel_size, self.stride, self.dilation, plan["out"],
-                                counter, ones_column=plan["bias_in_gemm"], into=into)
+                                counter, ones_column=plan["bias_in_gemm"], into=into,
+                                workers=blas.threads() if plan["method"] == "im2col_p" else 1)
         else:
             matrix, columns = self.gemm_operands(x, plan)
             counter.matmul_into(matrix, columns, into.reshape(-1, into.shape[-1]), ones_column=plan["bias_in_gemm"])

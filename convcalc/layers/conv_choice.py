@@ -6,7 +6,8 @@ and all there is with ``convcalc run --no-tune``), ``algorithm_choices`` (every 
 which `convcalc.execution.tune` times) and ``use_choice`` (the measured winner, which `choice_for` then returns).
 A choice is an algorithm name, with '+bias' where the bias is added inside the GEMM (a ones column,
 `kernels.with_ones_column`): 'fft', 'winograd', 'im2col_t', 'depthwise', 'pointwise[+bias]', 'rows', 'im2col[+bias]',
-'im2col_b[+bias]' (im2col in cache-sized blocks of output rows, `kernels.conv_im2col_blocked`).
+'im2col_b[+bias]' (im2col in cache-sized blocks of output rows, `kernels.conv_im2col_blocked`) and 'im2col_p[+bias]'
+(the same blocks shared by threads of its own, each GEMM on one BLAS thread; offered where BLAS runs several).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from ..algebra.shapes import prod
-from ..kernels import block_rows, fast_fft_length
+from ..kernels import blas, block_rows, fast_fft_length
 from .conv_cost import (FFT_MARGIN, FFT_MAX_SPECTRUM_BYTES, FFT_WIDE_MARGIN, WINOGRAD_MARGIN, WINOGRAD_MIN_TILES,
                         WINOGRAD_WIDE_MARGIN, conv_costs, winograd_cost)
 
@@ -80,7 +81,7 @@ class ConvAlgorithms:
         method = self.model_algorithm(channels, spatial, out, dtype)
         if not (self.bias if bias is None else bias):
             return method
-        if method in ("im2col", "im2col_b") and self.groups == 1:
+        if method.startswith("im2col") and method != "im2col_t" and self.groups == 1:
             return method + "+bias"
         if method == "pointwise" and (any(s > 1 for s in self.stride)
                                       or self.out_channels >= BIAS_IN_GEMM_MIN_EXPANSION * (channels + 1)):
@@ -117,6 +118,8 @@ class ConvAlgorithms:
             found.append("rows")
         if ungrouped and not one_by_one:
             found += ["im2col_b", "im2col_b+bias"] if bias else ["im2col_b"]
+            if blas.threads() > 1 and blas.can_set_threads():
+                found += ["im2col_p", "im2col_p+bias"] if bias else ["im2col_p"]
         found += ["im2col", "im2col+bias"] if bias and ungrouped else ["im2col"]
         return tuple(dict.fromkeys(found))
 

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Sequence
 import numpy as np
 
 from ..algebra.shapes import prod
-from ..kernels import BIAS_ROW_FLOATS, block_rows, fast_fft_length
+from ..kernels import BIAS_ROW_FLOATS, blas, block_rows, fast_fft_length
 
 COMPLEX_BYTES = 16       # numpy.fft computes in complex128 whatever the input's precision
 
@@ -91,11 +91,12 @@ def conv_memory(layer: Any, in_shapes: Sequence[Sequence[int]], out_shape: Seque
         rest = prod(kernel[1:]) * channels * prod(out[1:])
         first = max(spatial[0] + pads[0][0] + pads[0][1], 0)
         workspace = pad + item * n * (2 * first * rest + 2 * q * out_channels)   # unfolded, and a slab's copy
-    elif method == "im2col_b":                        # im2col block by block: one block's patches at a time
+    elif method in ("im2col_b", "im2col_p"):          # im2col block by block: a block's patches per thread
         prepared = item * (weights + out_channels)
         preparing = cast + item * (weights + out_channels)
         block = min(q, max(block_rows(k * channels + 1, item), prod(out[1:])))     # whole lines of the output
-        workspace = pad + item * (block * (k * channels + 1) + n * q * out_channels)
+        threads = blas.threads() if method == "im2col_p" else 1
+        workspace = pad + item * (threads * block * (k * channels + 1) + n * q * out_channels)
     else:                                             # im2col: the patch matrix (a grouped one copied twice)
         prepared = item * (weights + out_channels)
         preparing = cast + item * (weights + out_channels)
