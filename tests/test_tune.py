@@ -293,6 +293,40 @@ def test_blocked_im2col_is_torch_conv_in_blocks_of_any_size(data, seed):
                                            atol=1e-9)
 
 
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2 ** 31 - 1))
+def test_pointwise_gemm_cut_between_threads_is_torch_conv(data, seed):
+    """'pointwise_p' (a 1x1 conv's GEMM cut by rows between threads, `blas.split_matmul`), strided or not, with the
+    bias in the GEMM or after it, against PyTorch's Conv2d in float64, as `forward` and as `forward_into`; rows cut
+    between 1-3 threads give the same bytes run after run."""
+    stride = data.draw(st.integers(1, 2))
+    channels, out_channels, batch = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6)), data.draw(st.integers(1, 3))
+    shape = (channels, data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9)))
+    layer = lookup("Conv2d").from_args({"out_channels": out_channels, "kernel_size": 1, "stride": stride})
+    out_shape = layer.infer([shape]).out_shape
+    rng = np.random.default_rng(seed)
+    weight, bias = rng.standard_normal((out_channels, channels, 1, 1)), rng.standard_normal(out_channels)
+    x, other = rng.standard_normal((batch, *shape)), rng.standard_normal((batch, *out_shape))
+    want = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride).numpy()
+    for choice in ("pointwise_p", "pointwise_p+bias"):
+        plan = layer.prepare({"weight": weight, "bias": bias}, [shape], out_shape, np.dtype(np.float64), choice=choice)
+        counter = MacCounter()
+        np.testing.assert_allclose(to_logical(layer.forward([to_storage(x)], plan, counter)), want, rtol=1e-9,
+                                   atol=1e-9, err_msg=choice)
+        assert counter.total == want.size * channels
+        into = np.array(to_storage(other), order="C")
+        summed = to_logical(layer.forward_into([to_storage(x)], plan, MacCounter(), into))
+        np.testing.assert_allclose(summed, want + other, rtol=1e-9, atol=1e-9, err_msg=choice)
+    a = np.ascontiguousarray(to_storage(x)[:, ::stride, ::stride].reshape(-1, channels))
+    b = np.ascontiguousarray(weight.reshape(out_channels, channels).T)
+    # a given cut gives the same bytes run after run; another cut may not (BLAS's small-matrix kernels can sum a
+    # shorter part in another order), which is why the cut depends on the shapes and the thread count only
+    for workers in (1, 2, 3):
+        runs = [blas.split_matmul(a, b, np.empty((a.shape[0], out_channels)), workers) for _ in range(2)]
+        assert runs[0].tobytes() == runs[1].tobytes()
+        np.testing.assert_allclose(runs[0], a @ b, rtol=1e-12, atol=1e-12)
+
+
 def test_use_choice_refuses_what_the_conv_cannot_run():
     layer = lookup("Conv2d").from_args({"out_channels": 4, "kernel_size": 3, "stride": 2})
     with pytest.raises(ValueError, match="'winograd' is not an algorithm"):

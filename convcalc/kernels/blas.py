@@ -199,6 +199,39 @@ def single_threaded():
         setter(before)
 
 
+@functools.cache
+def thread_pool(workers: int):
+    """A pool of ``workers`` threads for GEMMs run side by side (`split_matmul`, `im2col.conv_im2col_blocked`),
+    made on first use and kept (concurrent.futures imported then: no start-up cost for commands that run none)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(workers, thread_name_prefix="convcalc-gemm")
+
+
+def split_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, workers: int, accumulate: bool = False) -> np.ndarray:
+    """``out = a @ b`` (``accumulate``: ``out += a @ b``, `gemm_accumulate`) with a's rows cut into ``workers``
+    contiguous parts, each a one-thread GEMM (`single_threaded`) on a thread of its own: for the small products
+    where BLAS's own threads gain little. The parts depend on the shapes and ``workers`` only: the same bytes on
+    every run."""
+    rows = a.shape[0]
+    workers = max(1, min(workers, rows))
+    cuts = [rows * index // workers for index in range(workers + 1)]
+
+    def run(index: int) -> None:
+        part, target = a[cuts[index]:cuts[index + 1]], out[cuts[index]:cuts[index + 1]]
+        if not accumulate:
+            np.matmul(part, b, out=target)
+        elif not gemm_accumulate(part, b, target):
+            target += np.matmul(part, b)
+
+    if workers == 1:
+        run(0)
+    else:
+        with single_threaded():
+            list(thread_pool(workers).map(run, range(workers)))
+    return out
+
+
 def cpu_flags() -> frozenset[str]:
     """The first CPU's flags in Linux's /proc/cpuinfo (elsewhere: none, so no kernel set is offered)."""
     try:

@@ -12,14 +12,13 @@ block's patches small enough to stay in the core's L2 cache between their copy a
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .blas import gemm_accumulate, single_threaded
+from .blas import gemm_accumulate, single_threaded, thread_pool
 from .counting import MacCounter
 from .phases import polyphase
 
@@ -266,14 +265,9 @@ def conv_im2col_blocked(x: np.ndarray, columns: np.ndarray, kernel: Sequence[int
     workers = min(workers, len(blocks))
     if workers > 1:
         with single_threaded():
-            list(_pool(workers).map(run, [blocks[index::workers] for index in range(workers)]))
+            list(thread_pool(workers).map(run, [blocks[index::workers] for index in range(workers)]))
     else:
         run(blocks)
     counter.add(result.size * depth)
     return into if into is not None else result.reshape(batch, *out, columns.shape[1])
 
-
-@functools.cache
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """A pool of ``workers`` threads for `conv_im2col_blocked`, made on first use and kept."""
-    return ThreadPoolExecutor(workers, thread_name_prefix="convcalc-im2col")

@@ -260,10 +260,10 @@ class ConvNd(ConvAlgorithms, Layer):
         elif method == "depthwise":
             taps = weight.reshape(channels, self.out_channels // channels, -1).transpose(2, 0, 1)   # (prod(k), C, M)
             plan.update(method="depthwise", weights=np.ascontiguousarray(taps, dtype=dtype))
-        elif method == "pointwise":
+        elif method in ("pointwise", "pointwise_p"):   # '_p': its rows cut between threads (`blas.split_matmul`)
             columns = weight.reshape(self.out_channels, channels).T       # (C, O)
             in_gemm = bias_in_gemm
-            plan.update(method="pointwise", bias_in_gemm=in_gemm,
+            plan.update(method=method, bias_in_gemm=in_gemm,
                         weights=np.ascontiguousarray(np.vstack([columns, bias[None]]) if in_gemm else columns,
                                                      dtype=dtype))
         elif method == "rows":
@@ -294,7 +294,7 @@ class ConvNd(ConvAlgorithms, Layer):
             weights = plan["weights"][..., :-1, :] if plan["bias_in_gemm"] else plan["weights"]   # its bias row
             if method in ("im2col", "im2col_b", "im2col_p"):
                 plan["columns"] = weights
-            elif method == "pointwise":
+            elif method in ("pointwise", "pointwise_p"):
                 plan["columns"] = weights[None]
             elif method == "rows":
                 taps = plan["taps"]
@@ -319,7 +319,12 @@ class ConvNd(ConvAlgorithms, Layer):
             y = conv_fft(x, plan["spectrum"], self.kernel_size, self.stride, plan["fft_shape"], out, counter)
         elif self.one_gemm(plan):                                           # 1x1, ungrouped im2col
             matrix, columns = self.gemm_operands(x, plan)
-            y = counter.matmul(matrix, columns, ones_column=plan["bias_in_gemm"])
+            if method == "pointwise_p":
+                y = blas.split_matmul(matrix, columns, np.empty((matrix.shape[0], columns.shape[-1]), dtype=x.dtype),
+                                      blas.threads())
+                counter.add(y.size * (matrix.shape[-1] - plan["bias_in_gemm"]))
+            else:
+                y = counter.matmul(matrix, columns, ones_column=plan["bias_in_gemm"])
             y = y.reshape(x.shape[0], *out, columns.shape[-1])
         elif method in ("im2col_b", "im2col_p"):
             y = conv_im2col_blocked(x, weights[0], *args, ones_column=plan["bias_in_gemm"],
@@ -339,14 +344,15 @@ class ConvNd(ConvAlgorithms, Layer):
     @staticmethod
     def one_gemm(plan: dict[str, Any]) -> bool:
         """A 1x1 conv or an ungrouped im2col one: a single GEMM of `gemm_operands`."""
-        return plan["method"] == "pointwise" or (plan["method"] == "im2col" and plan["weights"].shape[0] == 1)
+        return plan["method"] in ("pointwise", "pointwise_p") or (plan["method"] == "im2col"
+                                                                  and plan["weights"].shape[0] == 1)
 
     def gemm_operands(self, x: np.ndarray, plan: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """For `one_gemm` plans, the GEMM's operands from the padded input: the (N * out, prod(k) * C [+ 1])
         matrix of the positions (a 1x1 conv's every stride-th input, im2col's patches; with the ones column
         when the weights carry the bias, `with_ones_column`) and the (prod(k) * C [+ 1], O) weights."""
         out = plan["out"]
-        if plan["method"] == "pointwise":
+        if plan["method"] in ("pointwise", "pointwise_p"):
             values = x[(slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, self.stride)))]
             columns = plan["weights"]                                               # (C [+1], O)
         else:
@@ -371,7 +377,12 @@ class ConvNd(ConvAlgorithms, Layer):
                                 workers=blas.threads() if plan["method"] == "im2col_p" else 1)
         else:
             matrix, columns = self.gemm_operands(x, plan)
-            counter.matmul_into(matrix, columns, into.reshape(-1, into.shape[-1]), ones_column=plan["bias_in_gemm"])
+            if plan["method"] == "pointwise_p":
+                blas.split_matmul(matrix, columns, into.reshape(-1, into.shape[-1]), blas.threads(), accumulate=True)
+                counter.add(into.size * (matrix.shape[-1] - plan["bias_in_gemm"]))
+            else:
+                counter.matmul_into(matrix, columns, into.reshape(-1, into.shape[-1]),
+                                    ones_column=plan["bias_in_gemm"])
         if plan["bias"] is not None and not plan["bias_in_gemm"]:
             add_bias(into, plan["bias_rows"])
         return into

@@ -7,7 +7,8 @@ which `convcalc.execution.tune` times) and ``use_choice`` (the measured winner, 
 A choice is an algorithm name, with '+bias' where the bias is added inside the GEMM (a ones column,
 `kernels.with_ones_column`): 'fft', 'winograd', 'im2col_t', 'depthwise', 'pointwise[+bias]', 'rows', 'im2col[+bias]',
 'im2col_b[+bias]' (im2col in cache-sized blocks of output rows, `kernels.conv_im2col_blocked`) and 'im2col_p[+bias]'
-(the same blocks shared by threads of its own, each GEMM on one BLAS thread; offered where BLAS runs several).
+(the same blocks shared by threads of its own, each GEMM on one BLAS thread; offered where BLAS runs several), and
+'pointwise_p[+bias]' (a 1x1 conv's GEMM cut by rows between such threads, `kernels.blas.split_matmul`).
 """
 
 from __future__ import annotations
@@ -112,13 +113,16 @@ class ConvAlgorithms:
             found.append("im2col_t")
         if self.groups > 1 and channels == self.groups:
             found.append("depthwise")
+        threaded = blas.threads() > 1 and blas.can_set_threads()     # GEMMs on threads of the conv's own
         if ungrouped and one_by_one:
             found += ["pointwise", "pointwise+bias"] if bias else ["pointwise"]
+            if threaded:
+                found += ["pointwise_p", "pointwise_p+bias"] if bias else ["pointwise_p"]
         if ungrouped and not one_by_one and self.dims >= 2 and all(s == 1 for s in self.stride):
             found.append("rows")
         if ungrouped and not one_by_one:
             found += ["im2col_b", "im2col_b+bias"] if bias else ["im2col_b"]
-            if blas.threads() > 1 and blas.can_set_threads():
+            if threaded:
                 found += ["im2col_p", "im2col_p+bias"] if bias else ["im2col_p"]
         found += ["im2col", "im2col+bias"] if bias and ungrouped else ["im2col"]
         return tuple(dict.fromkeys(found))
