@@ -244,9 +244,10 @@ def test_every_algorithm_the_tuner_may_pick_is_torch_conv2d(shape, args, batch):
 
 @settings(max_examples=40, deadline=None)
 @given(data=st.data(), seed=st.integers(0, 2 ** 31 - 1))
-def test_blocked_im2col_is_torch_conv_in_blocks_of_any_size(data, seed):
-    """'im2col_b' and 'im2col_p' (`kernels.conv_im2col_blocked`, the second on threads of its own) with blocks cut
-    as small as one output line (the cache size and the minimum rows patched down), in 1-3 dimensions, against
+def test_blocked_gemm_convs_are_torch_conv_in_blocks_of_any_size(data, seed):
+    """'im2col_b' and 'im2col_p' (`kernels.conv_im2col_blocked`, the second on threads of its own) and, stride 1,
+    'kn2row' (`kernels.conv_kn2row`) with blocks cut as small as one output line or input row (the cache size and
+    the minimum rows patched down), in 1-3 dimensions, against
     PyTorch's ConvNd in float64, as `forward` and as `forward_into`, with and without the bias in the GEMM; MACs
     counted as the conv has them; the blocks shared by 1, 2 or 3 threads give the same bytes."""
     dims = data.draw(st.integers(1, 3))
@@ -269,7 +270,8 @@ def test_blocked_im2col_is_torch_conv_in_blocks_of_any_size(data, seed):
     other = rng.standard_normal((batch, *out_shape))
     conv = getattr(F, f"conv{dims}d")
     want = conv(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride, padding, dilation).numpy()
-    for choice in ("im2col_b", "im2col_b+bias", "im2col_p", "im2col_p+bias"):
+    choices = ("im2col_b", "im2col_b+bias", "im2col_p", "im2col_p+bias") + (("kn2row",) if max(stride) == 1 else ())
+    for choice in choices:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(im2col, "BLOCK_MIN_ROWS", rows)
             patch.setattr(im2col, "l2_bytes", lambda: 0)

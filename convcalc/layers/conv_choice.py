@@ -8,7 +8,8 @@ A choice is an algorithm name, with '+bias' where the bias is added inside the G
 `kernels.with_ones_column`): 'fft', 'winograd', 'im2col_t', 'depthwise', 'pointwise[+bias]', 'rows', 'im2col[+bias]',
 'im2col_b[+bias]' (im2col in cache-sized blocks of output rows, `kernels.conv_im2col_blocked`) and 'im2col_p[+bias]'
 (the same blocks shared by threads of its own, each GEMM on one BLAS thread; offered where BLAS runs several), and
-'pointwise_p[+bias]' (a 1x1 conv's GEMM cut by rows between such threads, `kernels.blas.split_matmul`).
+'pointwise_p[+bias]' (a 1x1 conv's GEMM cut by rows between such threads, `kernels.blas.split_matmul`), 'kn2row'
+(stride 1: all taps' weights in one wide GEMM, the taps' products added shifted, `kernels.conv_kn2row`).
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ class ConvAlgorithms:
                 found += ["pointwise_p", "pointwise_p+bias"] if bias else ["pointwise_p"]
         if ungrouped and not one_by_one and self.dims >= 2 and all(s == 1 for s in self.stride):
             found.append("rows")
+        if ungrouped and not one_by_one and all(s == 1 for s in self.stride):
+            found.append("kn2row")
         if ungrouped and not one_by_one:
             found += ["im2col_b", "im2col_b+bias"] if bias else ["im2col_b"]
             if threaded:
