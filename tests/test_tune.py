@@ -329,6 +329,17 @@ def test_pointwise_gemm_cut_between_threads_is_torch_conv(data, seed):
         np.testing.assert_allclose(runs[0], a @ b, rtol=1e-12, atol=1e-12)
 
 
+def test_candidates_are_timed_in_cpu_time_at_one_blas_thread(monkeypatch):
+    """At one BLAS thread every candidate runs on the calling thread: its CPU time, which load elsewhere does not
+    inflate; with more, the wall clock (the threads' work side by side)."""
+    import time
+
+    monkeypatch.setattr(tuner.blas, "threads", lambda: 1)
+    assert tuner.candidate_timer() is time.thread_time
+    monkeypatch.setattr(tuner.blas, "threads", lambda: 2)
+    assert tuner.candidate_timer() is time.perf_counter
+
+
 def test_use_choice_refuses_what_the_conv_cannot_run():
     layer = lookup("Conv2d").from_args({"out_channels": 4, "kernel_size": 3, "stride": 2})
     with pytest.raises(ValueError, match="'winograd' is not an algorithm"):
