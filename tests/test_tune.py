@@ -28,7 +28,8 @@ from convcalc.analysis.summary import analyze
 from convcalc.cli import app
 from convcalc.execution import tune as tuner
 from convcalc.execution.tune_cache import TuneCache, cache_dir, cache_path
-from convcalc.kernels import MacCounter, blas, conv_im2col_blocked, im2col, to_logical, to_storage
+from convcalc.kernels import (MacCounter, blas, conv_im2col_blocked, conv_kn2row, im2col, to_logical,
+                              to_storage)
 from convcalc.layers import lookup
 
 # two convs with choices (at least MIN_MACS: 4.7 M and 1.6 M MACs) and one without (no bias, strided: im2col only)
@@ -270,7 +271,7 @@ def test_blocked_gemm_convs_are_torch_conv_in_blocks_of_any_size(data, seed):
     other = rng.standard_normal((batch, *out_shape))
     conv = getattr(F, f"conv{dims}d")
     want = conv(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride, padding, dilation).numpy()
-    choices = ("im2col_b", "im2col_b+bias", "im2col_p", "im2col_p+bias") + (("kn2row",) if max(stride) == 1 else ())
+    choices = ("im2col_b", "im2col_b+bias", "im2col_p", "im2col_p+bias") + (("kn2row", "kn2row_p") if max(stride) == 1 else ())
     for choice in choices:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(im2col, "BLOCK_MIN_ROWS", rows)
@@ -293,6 +294,13 @@ def test_blocked_gemm_convs_are_torch_conv_in_blocks_of_any_size(data, seed):
                 assert runs[0].tobytes() == runs[1].tobytes() == runs[2].tobytes()
                 np.testing.assert_allclose(to_logical(runs[2]) + bias.reshape(-1, *[1] * dims), want, rtol=1e-9,
                                            atol=1e-9)
+            if choice == "kn2row_p":     # the samples or grid rows cut between 2-3 threads: each cut repeats
+                padded = to_storage(np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding]))
+                for workers in (2, 3):
+                    runs = [conv_kn2row(padded, plan["weights"], layer.kernel_size, dilation, out_shape[1:],
+                                        MacCounter(), plan["bias"], workers=workers) for _ in range(2)]
+                    assert runs[0].tobytes() == runs[1].tobytes()
+                    np.testing.assert_allclose(to_logical(runs[0]), want, rtol=1e-9, atol=1e-9)
 
 
 @settings(max_examples=30, deadline=None)

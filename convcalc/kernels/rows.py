@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from .counting import MacCounter
+from .blas import single_threaded, thread_pool
 from .im2col import block_rows, windows
 
 
@@ -91,15 +92,17 @@ def kn2row_weights(weight: np.ndarray) -> np.ndarray:
 
 
 def conv_kn2row(x: np.ndarray, wide: np.ndarray, kernel: Sequence[int], dilation: Sequence[int], out: Sequence[int],
-                counter: MacCounter, bias: np.ndarray | None = None) -> np.ndarray:
+                counter: MacCounter, bias: np.ndarray | None = None, workers: int = 1) -> np.ndarray:
     """Stride-1 ungrouped cross-correlation as one wide GEMM per block of input rows (kn2row): ``wide`` (C,
     prod(k) * O), `kn2row_weights`. The padded input (N, *P, C) is seen as rows (N, prod(P), C), as `conv_flat`
     sees it; the tap at flat offset f adds input row i times its weights to the output grid's row i - f. Per block
     of about `block_rows` input rows, one GEMM gives every tap's product at once (O x the taps wide: BLAS runs near
     its peak where O alone is narrow), and each tap's columns are added, shifted by its offset, into the grid while
     the block is still in cache. The grid starts as ``bias`` (or zeros); the products that land on no output (the
-    grid's extra columns, rows shifted out of it) are booked as ``discarded``. The blocks depend on the shapes and
-    the machine's cache only: the same bytes on every run."""
+    grid's extra columns, rows shifted out of it) are booked as ``discarded``. ``workers`` > 1: the samples, or at
+    batch 1 the grid's rows, are cut into that many parts, each computed (its input rows and the taps' overlap) on
+    a thread of its own with BLAS on one thread. The blocks depend on the shapes, ``workers`` and the machine's
+    cache only: the same bytes on every run."""
     batch, channels = x.shape[0], x.shape[-1]
     padded = x.shape[1:-1]
     strides = [int(np.prod(padded[axis + 1:])) for axis in range(len(padded))]   # flat step per axis
@@ -108,26 +111,44 @@ def conv_kn2row(x: np.ndarray, wide: np.ndarray, kernel: Sequence[int], dilation
     total = flat.shape[1]
     out_channels = wide.shape[1] // int(np.prod(kernel))
     offsets = [sum(t * d * step for t, d, step in zip(taps, dilation, strides)) for taps in np.ndindex(*kernel)]
+    reach = max(offsets)
     grid = np.empty((batch, total, out_channels), dtype=x.dtype)
     per_block = min(total, block_rows(wide.shape[1], x.dtype.itemsize))
-    product = np.empty((per_block, wide.shape[1]), dtype=x.dtype)
-    for n in range(batch):
+    if workers > 1 and batch == 1:      # parts of the grid's rows; each computes the input rows its taps reach
+        parts = [(0, rows * index // workers, rows * (index + 1) // workers) for index in range(workers)]
+    else:
+        parts = [(n, 0, rows) for n in range(batch)]
+    computed = [0] * len(parts)
+
+    def run(index: int) -> None:
+        n, low_row, high_row = parts[index]
+        product = np.empty((per_block, wide.shape[1]), dtype=x.dtype)
         target = grid[n]
         if bias is None:
-            target[:rows] = 0
+            target[low_row:high_row] = 0
         else:
-            target[:rows] = bias
-        for first in range(0, total, per_block):
-            last = min(total, first + per_block)
+            target[low_row:high_row] = bias
+        end = min(total, high_row + reach)          # the input rows the part's grid rows read
+        for first in range(low_row, end, per_block):
+            last = min(end, first + per_block)
             block = product[:last - first]
             np.matmul(flat[n, first:last], wide, out=block)
-            for index, offset in enumerate(offsets):    # input row i -> grid row i - offset, kept where in [0, rows)
-                low, high = max(first - offset, 0), min(last - offset, rows)
+            for tap, offset in enumerate(offsets):   # input row i -> grid row i - offset, kept in the part
+                low, high = max(first - offset, low_row), min(last - offset, high_row)
                 if low < high:
                     target[low:high] += block[low + offset - first:high + offset - first,
-                                              index * out_channels:(index + 1) * out_channels]
+                                              tap * out_channels:(tap + 1) * out_channels]
+        computed[index] = end - low_row
+
+    workers = min(workers, len(parts))
+    if workers > 1:
+        with single_threaded():
+            list(thread_pool(workers).map(lambda w: [run(i) for i in range(w, len(parts), workers)], range(workers)))
+    else:
+        for index in range(len(parts)):
+            run(index)
     useful = batch * int(np.prod(out)) * channels * wide.shape[1]
     counter.add(useful)
-    counter.discarded += batch * total * channels * wide.shape[1] - useful
+    counter.discarded += sum(computed) * channels * wide.shape[1] - useful
     view = grid.reshape(batch, *padded, out_channels)
     return view[(slice(None), *(slice(0, o) for o in out))]

@@ -266,8 +266,8 @@ class ConvNd(ConvAlgorithms, Layer):
             plan.update(method=method, bias_in_gemm=in_gemm,
                         weights=np.ascontiguousarray(np.vstack([columns, bias[None]]) if in_gemm else columns,
                                                      dtype=dtype))
-        elif method == "kn2row":
-            plan.update(method="kn2row", weights=kn2row_weights(weight))                 # (C, prod(k) * O)
+        elif method in ("kn2row", "kn2row_p"):
+            plan.update(method=method, weights=kn2row_weights(weight))                   # (C, prod(k) * O)
         elif method == "rows":
             first = self.kernel_size[0]
             rows = np.moveaxis(weight, 1, -1)                              # (O, k0, *k[1:], C)
@@ -283,7 +283,7 @@ class ConvNd(ConvAlgorithms, Layer):
         # the backward pass (every algorithm) needs the weights as im2col's columns, (g, prod(k) * C/g, O/g):
         # laid out on its first call (`backward_columns`), so forward-only runs keep one copy of the weights
         plan["columns"] = None
-        if plan["method"] in ("fft", "depthwise", "winograd", "im2col_t", "kn2row"):   # no layout above is the columns
+        if plan["method"] in ("fft", "depthwise", "winograd", "im2col_t", "kn2row", "kn2row_p"):   # not the columns
             plan["weight"] = weight
         return plan
 
@@ -314,8 +314,9 @@ class ConvNd(ConvAlgorithms, Layer):
         args = (self.kernel_size, self.stride, self.dilation, out, counter)
         if method == "winograd":
             return conv_winograd(x, weights, out, counter, plan["bias"])
-        if method == "kn2row":                                              # the bias starts its output grid
-            return conv_kn2row(x, weights, self.kernel_size, self.dilation, out, counter, plan["bias"])
+        if method in ("kn2row", "kn2row_p"):                                # the bias starts its output grid
+            return conv_kn2row(x, weights, self.kernel_size, self.dilation, out, counter, plan["bias"],
+                               workers=blas.threads() if method == "kn2row_p" else 1)
         if method == "im2col_t":
             pads = plan["pads"] if zero_padded else [(0, 0)] * self.dims
             y = conv_im2col_t(x, weights, plan["blocks"], pads, *args)

@@ -9,7 +9,8 @@ A choice is an algorithm name, with '+bias' where the bias is added inside the G
 'im2col_b[+bias]' (im2col in cache-sized blocks of output rows, `kernels.conv_im2col_blocked`) and 'im2col_p[+bias]'
 (the same blocks shared by threads of its own, each GEMM on one BLAS thread; offered where BLAS runs several), and
 'pointwise_p[+bias]' (a 1x1 conv's GEMM cut by rows between such threads, `kernels.blas.split_matmul`), 'kn2row'
-(stride 1: all taps' weights in one wide GEMM, the taps' products added shifted, `kernels.conv_kn2row`).
+(stride 1: all taps' weights in one wide GEMM, the taps' products added shifted, `kernels.conv_kn2row`) and
+'kn2row_p' (its samples or grid rows shared by such threads).
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class ConvAlgorithms:
         if ungrouped and not one_by_one and self.dims >= 2 and all(s == 1 for s in self.stride):
             found.append("rows")
         if ungrouped and not one_by_one and all(s == 1 for s in self.stride):
-            found.append("kn2row")
+            found += ["kn2row", "kn2row_p"] if threaded else ["kn2row"]
         if ungrouped and not one_by_one:
             found += ["im2col_b", "im2col_b+bias"] if bias else ["im2col_b"]
             if threaded:

@@ -80,11 +80,12 @@ def conv_memory(layer: Any, in_shapes: Sequence[Sequence[int]], out_shape: Seque
         prepared = item * (weights + out_channels)
         preparing = cast + item * (weights + out_channels)
         workspace = pad + item * n * q * (channels + 1)
-    elif method == "kn2row":                          # one wide GEMM per block of rows (`conv_kn2row`)
+    elif method in ("kn2row", "kn2row_p"):            # one wide GEMM per block of rows (`conv_kn2row`)
         prepared = 2 * item * weights
         preparing = cast + item * weights
         block = min(padded, max(block_rows(k * out_channels, item), 1))
-        workspace = pad + item * (block * k * out_channels + n * padded * out_channels)
+        threads = blas.threads() if method == "kn2row_p" else 1
+        workspace = pad + item * (threads * block * k * out_channels + n * padded * out_channels)
         output = item * n * max(padded - q, 0) * out_channels      # the output is a view of the padded grid
     elif method == "rows" and batch >= 4:             # one GEMM per tap on the flat padded input (`conv_flat`)
         prepared = 2 * item * weights
