@@ -256,7 +256,8 @@ def test_blocked_gemm_convs_are_torch_conv_in_blocks_of_any_size(data, seed):
     stride = data.draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims))
     dilation = data.draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims))
     padding = data.draw(st.lists(st.integers(0, 2), min_size=dims, max_size=dims))
-    channels, out_channels, batch = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 6)), data.draw(st.integers(1, 3))
+    channels, out_channels = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 6))
+    batch = data.draw(st.integers(1, 3))
     spatial = [data.draw(st.integers(d * (k - 1) + 1, d * (k - 1) + 8)) for k, d in zip(kernel, dilation)]
     rows = data.draw(st.integers(1, 64))                      # the block's rows (at least one output line)
     args = {"out_channels": out_channels, "kernel_size": kernel, "stride": stride, "dilation": dilation,
@@ -270,13 +271,16 @@ def test_blocked_gemm_convs_are_torch_conv_in_blocks_of_any_size(data, seed):
     x = rng.standard_normal((batch, *shape))
     other = rng.standard_normal((batch, *out_shape))
     conv = getattr(F, f"conv{dims}d")
-    want = conv(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride, padding, dilation).numpy()
-    choices = ("im2col_b", "im2col_b+bias", "im2col_p", "im2col_p+bias") + (("kn2row", "kn2row_p") if max(stride) == 1 else ())
+    want = conv(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride, padding,
+                dilation).numpy()
+    choices = ("im2col_b", "im2col_b+bias", "im2col_p", "im2col_p+bias")
+    choices += ("kn2row", "kn2row_p") if max(stride) == 1 else ()
     for choice in choices:
         with pytest.MonkeyPatch.context() as patch:
             patch.setattr(im2col, "BLOCK_MIN_ROWS", rows)
             patch.setattr(im2col, "l2_bytes", lambda: 0)
-            plan = layer.prepare({"weight": weight, "bias": bias}, [shape], out_shape, np.dtype(np.float64), choice=choice)
+            plan = layer.prepare({"weight": weight, "bias": bias}, [shape], out_shape, np.dtype(np.float64),
+                                 choice=choice)
             counter = MacCounter()
             got = to_logical(layer.forward([to_storage(x)], plan, counter))
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, err_msg=choice)
@@ -310,7 +314,8 @@ def test_pointwise_gemm_cut_between_threads_is_torch_conv(data, seed):
     bias in the GEMM or after it, against PyTorch's Conv2d in float64, as `forward` and as `forward_into`; rows cut
     between 1-3 threads give the same bytes run after run."""
     stride = data.draw(st.integers(1, 2))
-    channels, out_channels, batch = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6)), data.draw(st.integers(1, 3))
+    channels, out_channels = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+    batch = data.draw(st.integers(1, 3))
     shape = (channels, data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9)))
     layer = lookup("Conv2d").from_args({"out_channels": out_channels, "kernel_size": 1, "stride": stride})
     out_shape = layer.infer([shape]).out_shape

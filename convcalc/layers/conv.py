@@ -23,10 +23,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import LayerArgError
-from ..kernels import (MacCounter, add_bias, blas, bias_rows, conv_depthwise, conv_im2col_blocked, conv_kn2row, kn2row_weights, conv_fft, conv_flat, conv_im2col, conv_im2col_t,
-                       conv_input_grad, conv_rows, conv_weight_columns, conv_winograd, fast_fft_length,
-                       fft_kernel_spectrum, pad_spatial, pad_spatial_transpose, tap_block_columns, tap_blocks,
-                       windows, windows_transpose, winograd_weights, with_ones_column)
+from ..kernels import (MacCounter, add_bias, bias_rows, blas, conv_depthwise, conv_fft, conv_flat, conv_im2col,
+                       conv_im2col_blocked, conv_im2col_t, conv_input_grad, conv_kn2row, conv_rows, conv_weight_columns,
+                       conv_winograd, fast_fft_length, fft_kernel_spectrum, kn2row_weights, pad_spatial,
+                       pad_spatial_transpose, tap_block_columns, tap_blocks, windows, windows_transpose,
+                       winograd_weights, with_ones_column)
 from ..algebra import Field
 from ..algebra.shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
 from .args import Arg, _as_int, _short, boolean, choice, integer, optional, per_axis
