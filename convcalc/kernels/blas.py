@@ -199,13 +199,20 @@ def single_threaded():
         setter(before)
 
 
-@functools.cache
 def thread_pool(workers: int):
     """A pool of ``workers`` threads for GEMMs run side by side (`split_matmul`, `im2col.conv_im2col_blocked`),
-    made on first use and kept (concurrent.futures imported then: no start-up cost for commands that run none)."""
-    from concurrent.futures import ThreadPoolExecutor
+    made on first use in this process and kept (concurrent.futures imported then: no start-up cost for commands
+    that run none). Per process id: a child forked after the pool was made has none of its threads, and gets its own."""
+    key = (os.getpid(), workers)
+    pool = _pools.get(key)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
 
-    return ThreadPoolExecutor(workers, thread_name_prefix="convcalc-gemm")
+        pool = _pools[key] = ThreadPoolExecutor(workers, thread_name_prefix="convcalc-gemm")
+    return pool
+
+
+_pools: dict[tuple[int, int], object] = {}
 
 
 def split_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, workers: int, accumulate: bool = False) -> np.ndarray:
