@@ -188,3 +188,28 @@ def test_a_users_openblas_coretype_leaves_nothing_to_choose() -> None:
     result = probe(OPENBLAS_CORETYPE="Haswell")
     assert result["choices"] == [] and result["switched"] == {} and result["env_left"] == "Haswell"
     assert probe(OPENBLAS_CORETYPE="")["choices"] == probe()["choices"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_split_matmul_runs_in_a_child_forked_after_its_pool_was_made():
+    """`split_matmul`'s thread pool is per process: a child forked after the parent made one (it inherits none of the
+    threads) gets its own and finishes, with NumPy's product."""
+    import multiprocessing
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((300, 40)), rng.standard_normal((40, 7))
+    np.testing.assert_allclose(blas.split_matmul(a, b, np.empty((300, 7)), 2), a @ b, rtol=1e-12)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_split_in_child, args=(a, b, queue))
+    child.start()
+    try:
+        assert queue.get(timeout=60)
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+
+
+def _split_in_child(a, b, queue) -> None:
+    queue.put(bool(np.allclose(blas.split_matmul(a, b, np.empty((a.shape[0], b.shape[1])), 2), a @ b)))

@@ -401,6 +401,8 @@ CONVS = {             # the algorithm: (input channels, the conv), one conv per 
     "rows": (16, "{type: Conv2d, out_channels: 24, kernel_size: [3, 5], padding: [1, 2], algorithm: direct}"),
     "im2col": (16, "{type: Conv2d, out_channels: 24, kernel_size: 3, groups: 2, padding: 1, padding_mode: reflect,"
                    " algorithm: direct}"),
+    # 48 x 48 outputs: more than one block of patches below a 5 MiB L2 cache (`kernels.block_rows`)
+    "im2col_b": (16, "{type: Conv2d, out_channels: 24, kernel_size: 3, stride: 2, padding: 1}"),
 }
 
 

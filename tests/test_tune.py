@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 import convcalc
@@ -26,7 +28,8 @@ from convcalc.analysis.summary import analyze
 from convcalc.cli import app
 from convcalc.execution import tune as tuner
 from convcalc.execution.tune_cache import TuneCache, cache_dir, cache_path
-from convcalc.kernels import MacCounter, to_logical, to_storage
+from convcalc.kernels import (MacCounter, blas, conv_im2col_blocked, conv_kn2row, im2col, to_logical,
+                              to_storage)
 from convcalc.layers import lookup
 
 # two convs with choices (at least MIN_MACS: 4.7 M and 1.6 M MACs) and one without (no bias, strided: im2col only)
@@ -238,6 +241,116 @@ def test_every_algorithm_the_tuner_may_pick_is_torch_conv2d(shape, args, batch):
         into = np.ascontiguousarray(to_storage(other))
         summed = to_logical(layer.forward_into([to_storage(x)], plan, MacCounter(), into))
         np.testing.assert_allclose(summed, want + other, rtol=1e-9, atol=1e-9, err_msg=choice)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2 ** 31 - 1))
+def test_blocked_gemm_convs_are_torch_conv_in_blocks_of_any_size(data, seed):
+    """'im2col_b' and 'im2col_p' (`kernels.conv_im2col_blocked`, the second on threads of its own) and, stride 1,
+    'kn2row' (`kernels.conv_kn2row`) with blocks cut as small as one output line or input row (the cache size and
+    the minimum rows patched down), in 1-3 dimensions, against
+    PyTorch's ConvNd in float64, as `forward` and as `forward_into`, with and without the bias in the GEMM; MACs
+    counted as the conv has them; the blocks shared by 1, 2 or 3 threads give the same bytes."""
+    dims = data.draw(st.integers(1, 3))
+    kernel = data.draw(st.lists(st.integers(1, 3), min_size=dims, max_size=dims).filter(lambda k: max(k) > 1))
+    stride = data.draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims))
+    dilation = data.draw(st.lists(st.integers(1, 2), min_size=dims, max_size=dims))
+    padding = data.draw(st.lists(st.integers(0, 2), min_size=dims, max_size=dims))
+    channels, out_channels = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 6))
+    batch = data.draw(st.integers(1, 3))
+    spatial = [data.draw(st.integers(d * (k - 1) + 1, d * (k - 1) + 8)) for k, d in zip(kernel, dilation)]
+    rows = data.draw(st.integers(1, 64))                      # the block's rows (at least one output line)
+    args = {"out_channels": out_channels, "kernel_size": kernel, "stride": stride, "dilation": dilation,
+            "padding": padding}
+    layer = lookup(f"Conv{dims}d").from_args(args)
+    shape = (channels, *spatial)
+    out_shape = layer.infer([shape]).out_shape
+    rng = np.random.default_rng(seed)
+    weight = rng.standard_normal((out_channels, channels, *kernel))
+    bias = rng.standard_normal(out_channels)
+    x = rng.standard_normal((batch, *shape))
+    other = rng.standard_normal((batch, *out_shape))
+    conv = getattr(F, f"conv{dims}d")
+    want = conv(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride, padding,
+                dilation).numpy()
+    choices = ("im2col_b", "im2col_b+bias", "im2col_p", "im2col_p+bias")
+    choices += ("kn2row", "kn2row_p") if max(stride) == 1 else ()
+    for choice in choices:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(im2col, "BLOCK_MIN_ROWS", rows)
+            patch.setattr(im2col, "l2_bytes", lambda: 0)
+            plan = layer.prepare({"weight": weight, "bias": bias}, [shape], out_shape, np.dtype(np.float64),
+                                 choice=choice)
+            counter = MacCounter()
+            got = to_logical(layer.forward([to_storage(x)], plan, counter))
+            np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9, err_msg=choice)
+            assert counter.total == want.size * channels * int(np.prod(kernel))
+            into = np.array(to_storage(other), order="C")       # a copy: `other` stays as drawn
+            summed = to_logical(layer.forward_into([to_storage(x)], plan, MacCounter(), into))
+            np.testing.assert_allclose(summed, want + other, rtol=1e-9, atol=1e-9, err_msg=choice)
+            if choice == "im2col_p":     # the blocks shared by 1-3 threads: the same bytes
+                padded = to_storage(np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding]))
+                runs = []
+                for workers in (1, 2, 3):
+                    with blas.single_threaded():
+                        runs.append(conv_im2col_blocked(padded, plan["weights"][0], layer.kernel_size, stride,
+                                                        dilation, out_shape[1:], MacCounter(), workers=workers))
+                assert runs[0].tobytes() == runs[1].tobytes() == runs[2].tobytes()
+                np.testing.assert_allclose(to_logical(runs[2]) + bias.reshape(-1, *[1] * dims), want, rtol=1e-9,
+                                           atol=1e-9)
+            if choice == "kn2row_p":     # the samples or grid rows cut between 2-3 threads: each cut repeats
+                padded = to_storage(np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in padding]))
+                for workers in (2, 3):
+                    runs = [conv_kn2row(padded, plan["weights"], layer.kernel_size, dilation, out_shape[1:],
+                                        MacCounter(), plan["bias"], workers=workers) for _ in range(2)]
+                    assert runs[0].tobytes() == runs[1].tobytes()
+                    np.testing.assert_allclose(to_logical(runs[0]), want, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2 ** 31 - 1))
+def test_pointwise_gemm_cut_between_threads_is_torch_conv(data, seed):
+    """'pointwise_p' (a 1x1 conv's GEMM cut by rows between threads, `blas.split_matmul`), strided or not, with the
+    bias in the GEMM or after it, against PyTorch's Conv2d in float64, as `forward` and as `forward_into`; rows cut
+    between 1-3 threads give the same bytes run after run."""
+    stride = data.draw(st.integers(1, 2))
+    channels, out_channels = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 6))
+    batch = data.draw(st.integers(1, 3))
+    shape = (channels, data.draw(st.integers(1, 9)), data.draw(st.integers(1, 9)))
+    layer = lookup("Conv2d").from_args({"out_channels": out_channels, "kernel_size": 1, "stride": stride})
+    out_shape = layer.infer([shape]).out_shape
+    rng = np.random.default_rng(seed)
+    weight, bias = rng.standard_normal((out_channels, channels, 1, 1)), rng.standard_normal(out_channels)
+    x, other = rng.standard_normal((batch, *shape)), rng.standard_normal((batch, *out_shape))
+    want = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride).numpy()
+    for choice in ("pointwise_p", "pointwise_p+bias"):
+        plan = layer.prepare({"weight": weight, "bias": bias}, [shape], out_shape, np.dtype(np.float64), choice=choice)
+        counter = MacCounter()
+        np.testing.assert_allclose(to_logical(layer.forward([to_storage(x)], plan, counter)), want, rtol=1e-9,
+                                   atol=1e-9, err_msg=choice)
+        assert counter.total == want.size * channels
+        into = np.array(to_storage(other), order="C")
+        summed = to_logical(layer.forward_into([to_storage(x)], plan, MacCounter(), into))
+        np.testing.assert_allclose(summed, want + other, rtol=1e-9, atol=1e-9, err_msg=choice)
+    a = np.ascontiguousarray(to_storage(x)[:, ::stride, ::stride].reshape(-1, channels))
+    b = np.ascontiguousarray(weight.reshape(out_channels, channels).T)
+    # a given cut gives the same bytes run after run; another cut may not (BLAS's small-matrix kernels can sum a
+    # shorter part in another order), which is why the cut depends on the shapes and the thread count only
+    for workers in (1, 2, 3):
+        runs = [blas.split_matmul(a, b, np.empty((a.shape[0], out_channels)), workers) for _ in range(2)]
+        assert runs[0].tobytes() == runs[1].tobytes()
+        np.testing.assert_allclose(runs[0], a @ b, rtol=1e-12, atol=1e-12)
+
+
+def test_candidates_are_timed_in_cpu_time_at_one_blas_thread(monkeypatch):
+    """At one BLAS thread every candidate runs on the calling thread: its CPU time, which load elsewhere does not
+    inflate; with more, the wall clock (the threads' work side by side)."""
+    import time
+
+    monkeypatch.setattr(tuner.blas, "threads", lambda: 1)
+    assert tuner.candidate_timer() is time.thread_time
+    monkeypatch.setattr(tuner.blas, "threads", lambda: 2)
+    assert tuner.candidate_timer() is time.perf_counter
 
 
 def test_use_choice_refuses_what_the_conv_cannot_run():

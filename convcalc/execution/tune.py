@@ -6,11 +6,13 @@ instead. `tune(summary, batch, dtype)`:
 1. OpenBLAS's kernel set (`kernels.blas.kernel_choices`: only sets whose instructions the CPU has, each checked
    against float64's products when switched to): each candidate times the network's largest GEMM shapes, and the
    fastest runs the process (OpenBLAS's own pick unless another is KERNEL_MARGIN faster);
-2. per distinct conv (its arguments, shapes, the batch, whether a folded BatchNorm gives it a bias and whether its
-   GEMM writes a residual sum: `Network.accumulate`), largest first, every algorithm it can run
+2. per distinct conv (its arguments, shapes, the batch, whether a folded BatchNorm gives it a bias, whether its
+   GEMM writes a residual sum: `Network.accumulate`, and the algorithms it offers, so that an entry made before a
+   new algorithm existed is timed again), largest first, every algorithm it can run
    (`ConvNd.algorithm_choices`: the ones the cost model rules out by a wide margin are left out, and the ones that
    would need much more memory than the model's) is prepared on random weights and run REPEATS times on a random
-   input; the fastest (the minimum of its runs) wins where it beats the model's guess by CHOICE_MARGIN.
+   input; the fastest (the minimum of its runs; at one BLAS thread its CPU time, `candidate_timer`) wins where it
+   beats the model's guess by CHOICE_MARGIN.
 
 Everything is bounded by ``budget`` seconds (checked before each candidate: a candidate started finishes, a layer
 whose candidates were not all timed keeps the model's guess and is tuned by a later call). Results go to the cache
@@ -105,10 +107,11 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
     convs = conv_nodes(summary)
     forget_choices(summary)          # every choice made here, from the cache or measured
     started = clock()
+    timer = candidate_timer() if clock is time.perf_counter else clock
     item = np.dtype(dtype)
     here = machine()
     if kernels:
-        _choose_kernels(convs, batch, item, here, cache, result, started, budget * KERNEL_SHARE, clock)
+        _choose_kernels(convs, batch, item, here, cache, result, started, budget * KERNEL_SHARE, clock, timer)
     result.kernels = blas.kernels()
     pending = []
     found: dict[str, tuple[str, dict[str, float]]] = {}       # conv -> (its measured algorithm, the seconds)
@@ -131,8 +134,9 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
         layer, out = node.layer, tuple(row.output_shape[1:])
         bias, fused = bool(layer.bias) or node.name in folded_into, node.name in fused_sums
         biases[node.name] = bias
+        offered = layer.algorithm_choices(in_shape[0], in_shape[1:], out, item, prune=False, bias=bias)
         key = entry_key("conv", here, result.kernels, item.name, batch, layer.type_name, in_shape, row.output_shape,
-                        _arguments(layer, in_shape), bias, fused)
+                        _arguments(layer, in_shape), bias, fused, offered)   # a new algorithm: timed anew
         entry = cache.get(key) or {}
         chosen = entry.get("algorithm")
         if chosen in layer.algorithm_choices(in_shape[0], in_shape[1:], out, item, prune=False, bias=bias):
@@ -152,7 +156,7 @@ def tune(summary: Summary, batch: int, dtype: str = "float32", *, budget: float 
             result.out_of_budget = True      # one run of it would not fit what is left: the smaller ones may
         elif row.macs * batch >= MIN_MACS:
             choice, seconds = _time_conv(node.layer, row, in_shape, batch, item, bias, fused, started, budget, clock,
-                                         result)
+                                         result, timer)
             result.fixed += len(group) if choice == "" else 0
         if not choice:
             continue
@@ -218,10 +222,11 @@ def _memory(layer: Any, choice: str, in_shape: Sequence[int], out_shape: Sequenc
 
 def _time_conv(layer: Any, row: Any, in_shape: tuple[int, ...], batch: int, item: np.dtype, bias: bool, fused: bool,
                started: float, budget: float, clock: Callable[[], float],
-               result: Tuning) -> tuple[str | None, dict[str, float]]:
+               result: Tuning, timer: Callable[[], float] | None = None) -> tuple[str | None, dict[str, float]]:
     """Time every candidate algorithm of one conv; (the winner, each candidate's seconds), or (None, ...) when
     the budget ran out before every candidate was timed, or ('', {}) when no other candidate is worth timing (the
     cost model rules the others out, or they need far more memory)."""
+    timer = clock if timer is None else timer
     channels, spatial, out = in_shape[0], in_shape[1:], tuple(row.output_shape[1:])
     candidates = layer.algorithm_choices(channels, spatial, out, item, bias=bias)
     guess = candidates[0]
@@ -257,12 +262,12 @@ def _time_conv(layer: Any, row: Any, in_shape: tuple[int, ...], batch: int, item
             if not repeat and clock() - started >= budget:
                 result.out_of_budget = True  # not every candidate ran once: the layer keeps the model's choice
                 return None, {}
-            tic = clock()
+            tic = timer()
             if into is not None:
                 layer.forward_into([x], plan, MacCounter(), into)
             else:
                 layer.forward([x], plan, MacCounter())
-            took = clock() - tic
+            took = timer() - tic
             spent += took
             seconds[choice] = min(seconds[choice], took)
     result.timed += len(plans)
@@ -270,6 +275,14 @@ def _time_conv(layer: Any, row: Any, in_shape: tuple[int, ...], batch: int, item
     if seconds[winner] >= CHOICE_MARGIN * seconds[guess]:
         winner = guess
     return winner, seconds
+
+
+def candidate_timer() -> Callable[[], float]:
+    """The clock candidates are timed by: with BLAS on one thread (no algorithm offered then runs threads of its
+    own) the calling thread's CPU time, which on a quiet machine is the wall time and on a busy one leaves out the
+    time other processes hold the core (which would otherwise decide among close candidates at random); with several
+    threads the wall clock, the only one that sees them work side by side."""
+    return time.thread_time if blas.threads() == 1 else time.perf_counter
 
 
 def _gemm_rate(item: np.dtype, clock: Callable[[], float]) -> float:
@@ -293,7 +306,7 @@ def gemm_shapes(convs: Sequence[tuple[Any, Any, tuple[int, ...]]], batch: int) -
 
 
 def _choose_kernels(convs, batch: int, item: np.dtype, here: str, cache: TuneCache, result: Tuning, started: float,
-                    budget: float, clock: Callable[[], float]) -> None:
+                    budget: float, clock: Callable[[], float], timer: Callable[[], float]) -> None:
     """Switch OpenBLAS to the kernel set fastest on the network's GEMM shapes: the cache's, or timed."""
     choices = blas.kernel_choices()
     shapes = gemm_shapes(convs, batch)
@@ -321,9 +334,9 @@ def _choose_kernels(convs, batch: int, item: np.dtype, here: str, cache: TuneCac
                 continue                        # product came out wrong: switched back, not a candidate
             total = 0.0
             for a, b in operands:
-                tic = clock()
+                tic = timer()
                 np.matmul(a, b)
-                total += clock() - tic
+                total += timer() - tic
             seconds[name] = min(seconds.get(name, float("inf")), total)
             result.kernels_timed += repeat == 0
     winner = min(seconds, key=seconds.get) if own in seconds and not result.out_of_budget else own

@@ -14,21 +14,21 @@ from .counting import MacCounter
 from .depthwise import conv_depthwise
 from .elementwise import BIAS_ROW_FLOATS, RUNS_UNBUFFERED, add_bias, bias_rows, relu, ufunc_runs, zeros_as
 from .fft import conv_fft, fast_fft_length, fft_kernel_spectrum
-from .im2col import (conv_im2col, conv_im2col_t, conv_input_grad, conv_weight_columns, tap_block_columns, tap_blocks,
+from .im2col import (block_rows, conv_im2col, conv_im2col_blocked, conv_im2col_t, conv_input_grad, conv_weight_columns, tap_block_columns, tap_blocks,
                      tap_index, windows, windows_transpose, with_ones_column)
 from .layout import is_real, to_logical, to_storage
 from .padding import PAD_MODES, cropped_range, pad_source_index, pad_spatial, pad_spatial_transpose, torch_pad_index
 from .phases import phase_tap, polyphase
 from .pooling import (adaptive_argmax, adaptive_mean_transpose, adaptive_reduce, adaptive_taps, avg_divisor,
                       pool_pads_for_ceil, reduce_windows, window_argmax)
-from .rows import conv_flat, conv_rows
+from .rows import conv_flat, conv_kn2row, conv_rows, kn2row_weights
 from .scatter import scatter_add_axis, scatter_add_planes
 from .winograd import WINOGRAD_G, conv_winograd, winograd_weights
 
 __all__ = [
     "BIAS_ROW_FLOATS", "MacCounter", "PAD_MODES", "RUNS_UNBUFFERED", "WINOGRAD_G", "adaptive_argmax",
     "adaptive_mean_transpose", "adaptive_reduce", "adaptive_taps", "add_bias", "avg_divisor", "bias_rows",
-    "conv_depthwise", "conv_fft", "conv_flat", "conv_im2col", "conv_im2col_t", "conv_input_grad", "conv_rows",
+    "block_rows", "conv_depthwise", "conv_fft", "conv_im2col_blocked", "conv_flat", "conv_im2col", "conv_im2col_t", "conv_input_grad", "conv_kn2row", "kn2row_weights", "conv_rows",
     "conv_weight_columns", "conv_winograd", "cropped_range", "fast_fft_length", "fft_kernel_spectrum", "is_real",
     "pad_source_index", "pad_spatial", "pad_spatial_transpose", "phase_tap", "polyphase", "pool_pads_for_ceil",
     "reduce_windows", "relu", "scatter_add_axis", "scatter_add_planes", "tap_block_columns", "tap_blocks", "tap_index",

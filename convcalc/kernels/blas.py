@@ -15,6 +15,7 @@ by itself.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import glob
@@ -166,6 +167,76 @@ def threads() -> int:
         return os.cpu_count() or 1
     count.restype = ctypes.c_int
     return int(count())
+
+
+def _thread_setter():
+    library = _library()
+    try:
+        setter = library.scipy_openblas_set_num_threads64_
+    except AttributeError:
+        return None
+    setter.argtypes, setter.restype = [ctypes.c_int], None
+    return setter
+
+
+def can_set_threads() -> bool:
+    """Whether `single_threaded` can run NumPy's BLAS on one thread for a while (the bundled OpenBLAS)."""
+    return _thread_setter() is not None
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """NumPy's OpenBLAS on one thread inside the block, its own count again after: for callers that run GEMMs
+    from several threads of their own (each a whole GEMM on one core). Process-wide, like `use_kernels`."""
+    setter, before = _thread_setter(), threads()
+    if setter is None or before <= 1:
+        yield
+        return
+    setter(1)
+    try:
+        yield
+    finally:
+        setter(before)
+
+
+def thread_pool(workers: int):
+    """A pool of ``workers`` threads for GEMMs run side by side (`split_matmul`, `im2col.conv_im2col_blocked`),
+    made on first use in this process and kept (concurrent.futures imported then: no start-up cost for commands
+    that run none). Per process id: a child forked after the pool was made has none of its threads, and gets its own."""
+    key = (os.getpid(), workers)
+    pool = _pools.get(key)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = _pools[key] = ThreadPoolExecutor(workers, thread_name_prefix="convcalc-gemm")
+    return pool
+
+
+_pools: dict[tuple[int, int], object] = {}
+
+
+def split_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, workers: int, accumulate: bool = False) -> np.ndarray:
+    """``out = a @ b`` (``accumulate``: ``out += a @ b``, `gemm_accumulate`) with a's rows cut into ``workers``
+    contiguous parts, each a one-thread GEMM (`single_threaded`) on a thread of its own: for the small products
+    where BLAS's own threads gain little. The parts depend on the shapes and ``workers`` only: the same bytes on
+    every run."""
+    rows = a.shape[0]
+    workers = max(1, min(workers, rows))
+    cuts = [rows * index // workers for index in range(workers + 1)]
+
+    def run(index: int) -> None:
+        part, target = a[cuts[index]:cuts[index + 1]], out[cuts[index]:cuts[index + 1]]
+        if not accumulate:
+            np.matmul(part, b, out=target)
+        elif not gemm_accumulate(part, b, target):
+            target += np.matmul(part, b)
+
+    if workers == 1:
+        run(0)
+    else:
+        with single_threaded():
+            list(thread_pool(workers).map(run, range(workers)))
+    return out
 
 
 def cpu_flags() -> frozenset[str]:

@@ -4,15 +4,20 @@ Owns the window view of a padded channels-last array (`windows`) and its transpo
 one strided slice-add per kernel tap, `tap_index`); the im2col convolution (`conv_weight_columns`, `conv_im2col`:
 one GEMM per group, a bias folded into the GEMM by `with_ones_column`) and its input gradient (`conv_input_grad`,
 a transposed convolution, one GEMM per tap); and the convolution on transposed patches for few input channels
-(`tap_blocks`, `tap_block_columns`, `conv_im2col_t`), which copies its patch rows from the `polyphase` layout.
+(`tap_blocks`, `tap_block_columns`, `conv_im2col_t`), which copies its patch rows from the `polyphase` layout;
+and im2col in blocks of output rows (`conv_im2col_blocked`, `block_rows`): patches and GEMM block by block, each
+block's patches small enough to stay in the core's L2 cache between their copy and the GEMM that reads them.
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Sequence
 
 from .._numpy import np
 
+from .blas import gemm_accumulate, single_threaded, thread_pool
 from .counting import MacCounter
 from .phases import polyphase
 
@@ -196,3 +201,77 @@ def conv_im2col_t(x: np.ndarray, columns: np.ndarray, blocks: Sequence[tuple], p
         row += size
     result = counter.matmul(patches.reshape(row, -1).T, columns)          # (N * out, O)
     return result.reshape(batch, *out, columns.shape[1])
+
+
+# `conv_im2col_blocked` cuts its patch matrix into blocks of output rows of about this fraction of the L2 cache
+# (its size read from the machine, `l2_bytes`), never fewer than BLOCK_MIN_ROWS rows (shorter GEMMs waste BLAS's
+# packing of the weights, which it repeats per block); the tuner times it against the whole-matrix im2col.
+BLOCK_CACHE_FRACTION = 4
+BLOCK_MIN_ROWS = 128
+FALLBACK_L2_BYTES = 2 ** 20
+
+
+@functools.cache
+def l2_bytes() -> int:
+    """The first CPU's level-2 (data or unified) cache in bytes, from Linux's sysfs; FALLBACK_L2_BYTES elsewhere."""
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            if (index / "level").read_text().strip() == "2" and (index / "type").read_text().strip() != "Instruction":
+                text = (index / "size").read_text().strip().upper()
+                scale = {"K": 2 ** 10, "M": 2 ** 20, "G": 2 ** 30}.get(text[-1:], 1)
+                return int(text.rstrip("KMG")) * scale
+        except (OSError, ValueError):
+            continue
+    return FALLBACK_L2_BYTES
+
+
+def block_rows(depth: int, itemsize: int) -> int:
+    """Output positions per block of `conv_im2col_blocked` for patches ``depth`` values wide."""
+    return max(l2_bytes() // BLOCK_CACHE_FRACTION // max(depth * itemsize, 1), BLOCK_MIN_ROWS)
+
+
+def conv_im2col_blocked(x: np.ndarray, columns: np.ndarray, kernel: Sequence[int], stride: Sequence[int],
+                        dilation: Sequence[int], out: Sequence[int], counter: MacCounter, ones_column: bool = False,
+                        into: np.ndarray | None = None, workers: int = 1) -> np.ndarray:
+    """Ungrouped cross-correlation of a padded ``(N, *S, C)`` array as im2col (`windows`' patches times
+    ``columns``, (prod(k) * C [+ 1], O)), one block of whole output lines (the first spatial axis) at a time:
+    each block's patches are copied into one reused buffer of about `block_rows` rows and multiplied at once,
+    while they are still in cache, into the block's rows of the output. With ``ones_column`` the buffer's last
+    column is ones and ``columns``' last row the bias (`with_ones_column`). With ``into`` (the output's shape,
+    C-contiguous) each block's product is added into it (BLAS's beta = 1, `blas.gemm_accumulate`) and ``into``
+    returned. ``workers`` > 1: that many threads share the blocks, each copying its own and multiplying them
+    with BLAS on one thread (`blas.single_threaded`; NumPy's copies and matmul release the GIL). The blocks
+    depend on the shapes and the machine's cache only, and each block's product is the same one-thread GEMM
+    whichever thread runs it, so a run's bytes never vary."""
+    batch, channels = x.shape[0], x.shape[-1]
+    depth, width = columns.shape[0] - ones_column, columns.shape[0]
+    lines, rest = out[0], int(np.prod(out[1:]))
+    per_block = max(1, min(lines, block_rows(width, x.dtype.itemsize) // max(rest, 1)))
+    patches = windows(x, kernel, stride, dilation, out)                   # (N, *out, *k, C)
+    result = into.reshape(-1, columns.shape[1]) if into is not None else \
+        np.empty((batch * lines * rest, columns.shape[1]), dtype=x.dtype)
+    blocks = [(n, first, min(lines, first + per_block)) for n in range(batch) for first in range(0, lines, per_block)]
+
+    def run(share: Sequence[tuple[int, int, int]]) -> None:
+        buffer = np.empty((per_block * rest, width), dtype=x.dtype)
+        if ones_column:
+            buffer[:, depth] = 1
+        for n, first, last in share:
+            rows = (last - first) * rest
+            buffer[:rows, :depth].reshape(last - first, *out[1:], *kernel, channels)[...] = patches[n, first:last]
+            start = (n * lines + first) * rest
+            target = result[start:start + rows]
+            if into is None:
+                np.matmul(buffer[:rows], columns, out=target)
+            elif not gemm_accumulate(buffer[:rows], columns, target):
+                target += np.matmul(buffer[:rows], columns)
+
+    workers = min(workers, len(blocks))
+    if workers > 1:
+        with single_threaded():
+            list(thread_pool(workers).map(run, [blocks[index::workers] for index in range(workers)]))
+    else:
+        run(blocks)
+    counter.add(result.size * depth)
+    return into if into is not None else result.reshape(batch, *out, columns.shape[1])
+

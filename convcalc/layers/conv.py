@@ -23,10 +23,11 @@ from typing import Any, Mapping, Sequence
 from .._numpy import np
 
 from ..errors import LayerArgError
-from ..kernels import (MacCounter, add_bias, bias_rows, conv_depthwise, conv_fft, conv_flat, conv_im2col, conv_im2col_t,
-                       conv_input_grad, conv_rows, conv_weight_columns, conv_winograd, fast_fft_length,
-                       fft_kernel_spectrum, pad_spatial, pad_spatial_transpose, tap_block_columns, tap_blocks,
-                       windows, windows_transpose, winograd_weights, with_ones_column)
+from ..kernels import (MacCounter, add_bias, bias_rows, blas, conv_depthwise, conv_fft, conv_flat, conv_im2col,
+                       conv_im2col_blocked, conv_im2col_t, conv_input_grad, conv_kn2row, conv_rows, conv_weight_columns,
+                       conv_winograd, fast_fft_length, fft_kernel_spectrum, kn2row_weights, pad_spatial,
+                       pad_spatial_transpose, tap_block_columns, tap_blocks, windows, windows_transpose,
+                       winograd_weights, with_ones_column)
 from ..algebra import Field
 from ..algebra.shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
 from .args import Arg, _as_int, _short, boolean, choice, integer, optional, per_axis
@@ -261,12 +262,14 @@ class ConvNd(ConvAlgorithms, Layer):
         elif method == "depthwise":
             taps = weight.reshape(channels, self.out_channels // channels, -1).transpose(2, 0, 1)   # (prod(k), C, M)
             plan.update(method="depthwise", weights=np.ascontiguousarray(taps, dtype=dtype))
-        elif method == "pointwise":
+        elif method in ("pointwise", "pointwise_p"):   # '_p': its rows cut between threads (`blas.split_matmul`)
             columns = weight.reshape(self.out_channels, channels).T       # (C, O)
             in_gemm = bias_in_gemm
-            plan.update(method="pointwise", bias_in_gemm=in_gemm,
+            plan.update(method=method, bias_in_gemm=in_gemm,
                         weights=np.ascontiguousarray(np.vstack([columns, bias[None]]) if in_gemm else columns,
                                                      dtype=dtype))
+        elif method in ("kn2row", "kn2row_p"):
+            plan.update(method=method, weights=kn2row_weights(weight))                   # (C, prod(k) * O)
         elif method == "rows":
             first = self.kernel_size[0]
             rows = np.moveaxis(weight, 1, -1)                              # (O, k0, *k[1:], C)
@@ -274,15 +277,15 @@ class ConvNd(ConvAlgorithms, Layer):
             taps = np.moveaxis(weight, 1, -1).reshape(self.out_channels, -1, channels)   # (O, prod(k), C)
             plan.update(method="rows", weights=np.ascontiguousarray(rows, dtype=dtype),   # (k0, prod(k[1:])*C, O)
                         taps=np.ascontiguousarray(taps.transpose(1, 2, 0), dtype=dtype))  # (prod(k), C, O)
-        else:
+        else:      # im2col, whole or in blocks ('im2col_b', 'im2col_p' on threads of its own: ungrouped only)
             columns = conv_weight_columns(weight, self.groups).astype(dtype)
             in_gemm = bias_in_gemm and self.groups == 1
-            plan.update(method="im2col", bias_in_gemm=in_gemm,
+            plan.update(method=method if method in ("im2col_b", "im2col_p") else "im2col", bias_in_gemm=in_gemm,
                         weights=np.concatenate([columns, bias[None, None]], axis=1) if in_gemm else columns)
         # the backward pass (every algorithm) needs the weights as im2col's columns, (g, prod(k) * C/g, O/g):
         # laid out on its first call (`backward_columns`), so forward-only runs keep one copy of the weights
         plan["columns"] = None
-        if plan["method"] in ("fft", "depthwise", "winograd", "im2col_t"):   # no layout above is the columns
+        if plan["method"] in ("fft", "depthwise", "winograd", "im2col_t", "kn2row", "kn2row_p"):   # not the columns
             plan["weight"] = weight
         return plan
 
@@ -293,9 +296,9 @@ class ConvNd(ConvAlgorithms, Layer):
         if plan["columns"] is None:
             method = plan["method"]
             weights = plan["weights"][..., :-1, :] if plan["bias_in_gemm"] else plan["weights"]   # its bias row
-            if method == "im2col":
+            if method in ("im2col", "im2col_b", "im2col_p"):
                 plan["columns"] = weights
-            elif method == "pointwise":
+            elif method in ("pointwise", "pointwise_p"):
                 plan["columns"] = weights[None]
             elif method == "rows":
                 taps = plan["taps"]
@@ -313,6 +316,9 @@ class ConvNd(ConvAlgorithms, Layer):
         args = (self.kernel_size, self.stride, self.dilation, out, counter)
         if method == "winograd":
             return conv_winograd(x, weights, out, counter, plan["bias"])
+        if method in ("kn2row", "kn2row_p"):                                # the bias starts its output grid
+            return conv_kn2row(x, weights, self.kernel_size, self.dilation, out, counter, plan["bias"],
+                               workers=blas.threads() if method == "kn2row_p" else 1)
         if method == "im2col_t":
             pads = plan["pads"] if zero_padded else [(0, 0)] * self.dims
             y = conv_im2col_t(x, weights, plan["blocks"], pads, *args)
@@ -320,8 +326,16 @@ class ConvNd(ConvAlgorithms, Layer):
             y = conv_fft(x, plan["spectrum"], self.kernel_size, self.stride, plan["fft_shape"], out, counter)
         elif self.one_gemm(plan):                                           # 1x1, ungrouped im2col
             matrix, columns = self.gemm_operands(x, plan)
-            y = counter.matmul(matrix, columns, ones_column=plan["bias_in_gemm"])
+            if method == "pointwise_p":
+                y = blas.split_matmul(matrix, columns, np.empty((matrix.shape[0], columns.shape[-1]), dtype=x.dtype),
+                                      blas.threads())
+                counter.add(y.size * (matrix.shape[-1] - plan["bias_in_gemm"]))
+            else:
+                y = counter.matmul(matrix, columns, ones_column=plan["bias_in_gemm"])
             y = y.reshape(x.shape[0], *out, columns.shape[-1])
+        elif method in ("im2col_b", "im2col_p"):
+            y = conv_im2col_blocked(x, weights[0], *args, ones_column=plan["bias_in_gemm"],
+                                    workers=blas.threads() if method == "im2col_p" else 1)
         elif method == "depthwise":
             y = conv_depthwise(x, weights, *args)
         elif method == "rows" and x.shape[0] >= 4:
@@ -337,14 +351,15 @@ class ConvNd(ConvAlgorithms, Layer):
     @staticmethod
     def one_gemm(plan: dict[str, Any]) -> bool:
         """A 1x1 conv or an ungrouped im2col one: a single GEMM of `gemm_operands`."""
-        return plan["method"] == "pointwise" or (plan["method"] == "im2col" and plan["weights"].shape[0] == 1)
+        return plan["method"] in ("pointwise", "pointwise_p") or (plan["method"] == "im2col"
+                                                                  and plan["weights"].shape[0] == 1)
 
     def gemm_operands(self, x: np.ndarray, plan: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """For `one_gemm` plans, the GEMM's operands from the padded input: the (N * out, prod(k) * C [+ 1])
         matrix of the positions (a 1x1 conv's every stride-th input, im2col's patches; with the ones column
         when the weights carry the bias, `with_ones_column`) and the (prod(k) * C [+ 1], O) weights."""
         out = plan["out"]
-        if plan["method"] == "pointwise":
+        if plan["method"] in ("pointwise", "pointwise_p"):
             values = x[(slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, self.stride)))]
             columns = plan["weights"]                                               # (C [+1], O)
         else:
@@ -357,12 +372,24 @@ class ConvNd(ConvAlgorithms, Layer):
     def forward_into(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter,
                      into: np.ndarray) -> np.ndarray:
         """`forward`, added into ``into`` (channels-last, the output's shape, its values needed by nothing else):
-        the sum a residual Add takes, written by the GEMM itself for `one_gemm` convs (`MacCounter.matmul_into`,
-        BLAS's beta = 1); the other algorithms add their output to it."""
-        if not self.one_gemm(plan) or not into.flags.c_contiguous:
+        the sum a residual Add takes, written by the GEMM itself for `one_gemm` convs and blocked im2col
+        (`MacCounter.matmul_into`, BLAS's beta = 1); the other algorithms add their output to it."""
+        blocked = plan["method"] in ("im2col_b", "im2col_p")
+        if not (self.one_gemm(plan) or blocked) or not into.flags.c_contiguous:
             return np.add(into, self.forward(inputs, plan, counter), out=into)
-        matrix, columns = self.gemm_operands(pad_spatial(inputs[0], plan["pads"], self.padding_mode), plan)
-        counter.matmul_into(matrix, columns, into.reshape(-1, into.shape[-1]), ones_column=plan["bias_in_gemm"])
+        x = pad_spatial(inputs[0], plan["pads"], self.padding_mode)
+        if blocked:
+            conv_im2col_blocked(x, plan["weights"][0], self.kernel_size, self.stride, self.dilation, plan["out"],
+                                counter, ones_column=plan["bias_in_gemm"], into=into,
+                                workers=blas.threads() if plan["method"] == "im2col_p" else 1)
+        else:
+            matrix, columns = self.gemm_operands(x, plan)
+            if plan["method"] == "pointwise_p":
+                blas.split_matmul(matrix, columns, into.reshape(-1, into.shape[-1]), blas.threads(), accumulate=True)
+                counter.add(into.size * (matrix.shape[-1] - plan["bias_in_gemm"]))
+            else:
+                counter.matmul_into(matrix, columns, into.reshape(-1, into.shape[-1]),
+                                    ones_column=plan["bias_in_gemm"])
         if plan["bias"] is not None and not plan["bias_in_gemm"]:
             add_bias(into, plan["bias_rows"])
         return into

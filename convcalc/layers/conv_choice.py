@@ -5,7 +5,12 @@ out for at given shapes: ``model_choice`` (the cost model, `conv_cost`, and the 
 and all there is with ``convcalc run --no-tune``), ``algorithm_choices`` (every algorithm the conv can run there,
 which `convcalc.execution.tune` times) and ``use_choice`` (the measured winner, which `choice_for` then returns).
 A choice is an algorithm name, with '+bias' where the bias is added inside the GEMM (a ones column,
-`kernels.with_ones_column`): 'fft', 'winograd', 'im2col_t', 'depthwise', 'pointwise[+bias]', 'rows', 'im2col[+bias]'.
+`kernels.with_ones_column`): 'fft', 'winograd', 'im2col_t', 'depthwise', 'pointwise[+bias]', 'rows', 'im2col[+bias]',
+'im2col_b[+bias]' (im2col in cache-sized blocks of output rows, `kernels.conv_im2col_blocked`) and 'im2col_p[+bias]'
+(the same blocks shared by threads of its own, each GEMM on one BLAS thread; offered where BLAS runs several), and
+'pointwise_p[+bias]' (a 1x1 conv's GEMM cut by rows between such threads, `kernels.blas.split_matmul`), 'kn2row'
+(stride 1: all taps' weights in one wide GEMM, the taps' products added shifted, `kernels.conv_kn2row`) and
+'kn2row_p' (its samples or grid rows shared by such threads).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Mapping, Sequence
 from .._numpy import np
 
 from ..algebra.shapes import prod
-from ..kernels import fast_fft_length
+from ..kernels import blas, block_rows, fast_fft_length
 from .conv_cost import (FFT_MARGIN, FFT_MAX_SPECTRUM_BYTES, FFT_WIDE_MARGIN, WINOGRAD_MARGIN, WINOGRAD_MIN_TILES,
                         WINOGRAD_WIDE_MARGIN, conv_costs, winograd_cost)
 
@@ -79,8 +84,8 @@ class ConvAlgorithms:
         method = self.model_algorithm(channels, spatial, out, dtype)
         if not (self.bias if bias is None else bias):
             return method
-        if method == "im2col" and self.groups == 1:
-            return "im2col+bias"
+        if method.startswith("im2col") and method != "im2col_t" and self.groups == 1:
+            return method + "+bias"
         if method == "pointwise" and (any(s > 1 for s in self.stride)
                                       or self.out_channels >= BIAS_IN_GEMM_MIN_EXPANSION * (channels + 1)):
             return "pointwise+bias"
@@ -110,10 +115,19 @@ class ConvAlgorithms:
             found.append("im2col_t")
         if self.groups > 1 and channels == self.groups:
             found.append("depthwise")
+        threaded = blas.threads() > 1 and blas.can_set_threads()     # GEMMs on threads of the conv's own
         if ungrouped and one_by_one:
             found += ["pointwise", "pointwise+bias"] if bias else ["pointwise"]
+            if threaded:
+                found += ["pointwise_p", "pointwise_p+bias"] if bias else ["pointwise_p"]
         if ungrouped and not one_by_one and self.dims >= 2 and all(s == 1 for s in self.stride):
             found.append("rows")
+        if ungrouped and not one_by_one and all(s == 1 for s in self.stride):
+            found += ["kn2row", "kn2row_p"] if threaded else ["kn2row"]
+        if ungrouped and not one_by_one:
+            found += ["im2col_b", "im2col_b+bias"] if bias else ["im2col_b"]
+            if threaded:
+                found += ["im2col_p", "im2col_p+bias"] if bias else ["im2col_p"]
         found += ["im2col", "im2col+bias"] if bias and ungrouped else ["im2col"]
         return tuple(dict.fromkeys(found))
 
@@ -138,8 +152,12 @@ class ConvAlgorithms:
             return "depthwise"
         if self.groups == 1 and all(k == 1 for k in self.kernel_size):
             return "pointwise"
-        return "rows" if self.groups == 1 and self.dims >= 2 and unit_stride and prod(out) >= ROWS_MIN_POSITIONS \
-            else "im2col"
+        if self.groups == 1 and self.dims >= 2 and unit_stride and prod(out) >= ROWS_MIN_POSITIONS:
+            return "rows"
+        if self.groups == 1 and prod(self.kernel_size) > 1 and prod(out) > block_rows(
+                prod(self.kernel_size) * channels + 1, np.dtype(dtype).itemsize):
+            return "im2col_b"                  # more than one block: the patches stay in cache block by block
+        return "im2col"
 
     def fft_pays(self, channels: int, out: Sequence[int], fft_shape: Sequence[int], dtype: np.dtype,
                  margin: float | None = FFT_MARGIN) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Sequence
 from .._numpy import np
 
 from ..algebra.shapes import prod
-from ..kernels import BIAS_ROW_FLOATS, fast_fft_length
+from ..kernels import BIAS_ROW_FLOATS, blas, block_rows, fast_fft_length
 
 COMPLEX_BYTES = 16       # numpy.fft computes in complex128 whatever the input's precision
 
@@ -76,10 +76,17 @@ def conv_memory(layer: Any, in_shapes: Sequence[Sequence[int]], out_shape: Seque
         prepared = 2 * item * weights
         preparing = cast
         workspace = pad + 2 * item * n * q * out_channels
-    elif method == "pointwise":
+    elif method in ("pointwise", "pointwise_p"):
         prepared = item * (weights + out_channels)
         preparing = cast + item * (weights + out_channels)
         workspace = pad + item * n * q * (channels + 1)
+    elif method in ("kn2row", "kn2row_p"):            # one wide GEMM per block of rows (`conv_kn2row`)
+        prepared = 2 * item * weights
+        preparing = cast + item * weights
+        block = min(padded, max(block_rows(k * out_channels, item), 1))
+        threads = blas.threads() if method == "kn2row_p" else 1
+        workspace = pad + item * (threads * block * k * out_channels + n * padded * out_channels)
+        output = item * n * max(padded - q, 0) * out_channels      # the output is a view of the padded grid
     elif method == "rows" and batch >= 4:             # one GEMM per tap on the flat padded input (`conv_flat`)
         prepared = 2 * item * weights
         preparing = cast + item * weights
@@ -91,6 +98,12 @@ def conv_memory(layer: Any, in_shapes: Sequence[Sequence[int]], out_shape: Seque
         rest = prod(kernel[1:]) * channels * prod(out[1:])
         first = max(spatial[0] + pads[0][0] + pads[0][1], 0)
         workspace = pad + item * n * (2 * first * rest + 2 * q * out_channels)   # unfolded, and a slab's copy
+    elif method in ("im2col_b", "im2col_p"):          # im2col block by block: a block's patches per thread
+        prepared = item * (weights + out_channels)
+        preparing = cast + item * (weights + out_channels)
+        block = min(q, max(block_rows(k * channels + 1, item), prod(out[1:])))     # whole lines of the output
+        threads = blas.threads() if method == "im2col_p" else 1
+        workspace = pad + item * (threads * block * (k * channels + 1) + n * q * out_channels)
     else:                                             # im2col: the patch matrix (a grouped one copied twice)
         prepared = item * (weights + out_channels)
         preparing = cast + item * (weights + out_channels)
