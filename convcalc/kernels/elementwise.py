@@ -4,11 +4,20 @@ Owns the tricks that keep binary ufuncs on their SIMD, unbuffered loops: `ufunc_
 matched to operands contiguous only in runs, used by Winograd's transforms and the pooling folds), `zeros_as` (a
 shared read-only zero array, so that `relu` is an array-array ``np.maximum``) and the channel bias repeated over
 positions (`bias_rows`, `add_bias`), so that adding it runs in long runs rather than NumPy's buffered broadcast.
+
+The activations (`relu`, `relu6`, `silu`, `sigmoid`, `hardswish`, `hardsigmoid`) run as `blockwise` chains of
+``out=`` ufuncs: the flat array in blocks of BLOCK elements, each block's temporaries in one scratch buffer that
+stays in the cache, the blocks split over the run's threads (`parallel.run_parts`). Every element goes through the
+same operations whatever the block or part it falls in, so the result does not depend on the split.
 """
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
+
+from . import parallel
 
 
 class ufunc_runs:
@@ -84,6 +93,101 @@ def add_bias(y: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return y
 
 
+BLOCK = 1 << 15   # elements per block of an activation chain: its few block-sized arrays stay in the L2 cache
+CHEAP = 1         # work per element of a chain of cheap ufuncs (add, multiply, clip), for `parallel.part_count`
+TRANSCENDENTAL = 4   # ... and of one with a tanh or exp
+
+
+def blockwise(chain: Callable[[np.ndarray, np.ndarray, np.ndarray], None], x: np.ndarray,
+              out: np.ndarray | None = None, cost: int = CHEAP) -> np.ndarray:
+    """``chain(x_block, out_block, scratch)`` over the flat ``x`` in blocks of BLOCK elements, writing ``out``
+    (a new array like ``x``, or ``out``: ``x`` itself for in place); ``scratch`` is a block-sized buffer of the
+    caller's thread. ``chain`` must read each x element before it writes the same out element (out may be x).
+    The blocks are split over the run's threads; arrays that are not contiguous run as one block."""
+    if out is None:
+        out = np.empty_like(x, order="C")
+    if x.size == 0:
+        return out
+    if not (x.flags.c_contiguous and out.flags.c_contiguous and x.shape == out.shape):
+        chain(x, out, np.empty(x.shape, dtype=x.dtype))
+        return out
+    flat_x, flat_out = x.reshape(-1), out.reshape(-1)
+    blocks = -(-flat_x.size // BLOCK)
+
+    def part(first: int, last: int) -> None:
+        scratch = np.empty(min(BLOCK, flat_x.size), dtype=x.dtype)
+        for block in range(first, last):
+            start, stop = block * BLOCK, min((block + 1) * BLOCK, flat_x.size)
+            chain(flat_x[start:stop], flat_out[start:stop], scratch[:stop - start])
+
+    parallel.run_parts(part, blocks, work=flat_x.size * cost)
+    return out
+
+
+def _relu_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    np.maximum(x, zeros_as(x), out=out)
+
+
 def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """max(x, 0) as torch.relu (NaN stays NaN), at the speed of an array-array ufunc (`zeros_as`)."""
-    return np.maximum(x, zeros_as(x), out=out)
+    return blockwise(_relu_chain, x, out)
+
+
+def _relu6_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    np.clip(x, x.dtype.type(0), x.dtype.type(6), out=out)
+
+
+def relu6(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """min(max(x, 0), 6) (torch's hardtanh(0, 6): NaN stays NaN)."""
+    return blockwise(_relu6_chain, x, out)
+
+
+def _silu_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    half = scratch.reshape(x.shape)
+    np.multiply(x, x.dtype.type(0.5), out=half)     # h = x/2: x·σ(x) = h·(1 + tanh h) = h·tanh(h) + h
+    np.tanh(half, out=out)
+    np.multiply(out, half, out=out)
+    np.add(out, half, out=out)
+
+
+def silu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """x·σ(x) as h·tanh(h) + h with h = x/2 (σ(x) = (1 + tanh(x/2))/2: no exp to overflow), 4 ufunc passes."""
+    return blockwise(_silu_chain, x, out, TRANSCENDENTAL)
+
+
+def _sigmoid_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    np.multiply(x, x.dtype.type(0.5), out=out)
+    np.tanh(out, out=out)
+    np.add(out, x.dtype.type(1), out=out)
+    np.multiply(out, x.dtype.type(0.5), out=out)
+
+
+def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """1/(1 + exp(−x)) as 0.5·(1 + tanh(0.5·x)) (no exp to overflow)."""
+    return blockwise(_sigmoid_chain, x, out, TRANSCENDENTAL)
+
+
+def _hardswish_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    gate = scratch.reshape(x.shape)
+    kind = x.dtype.type
+    np.add(x, kind(3), out=gate)
+    np.clip(gate, kind(0), kind(6), out=gate)
+    np.multiply(x, gate, out=out)
+    np.divide(out, kind(6), out=out)
+
+
+def hardswish(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """x·relu6(x + 3)/6, in ATen's order (the product, then the division by 6)."""
+    return blockwise(_hardswish_chain, x, out)
+
+
+def _hardsigmoid_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
+    kind = x.dtype.type
+    np.add(x, kind(3), out=out)
+    np.clip(out, kind(0), kind(6), out=out)
+    np.divide(out, kind(6), out=out)
+
+
+def hardsigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """relu6(x + 3)/6."""
+    return blockwise(_hardsigmoid_chain, x, out)
