@@ -13,8 +13,10 @@ Every public name is re-exported here (``from convcalc.kernels import conv_im2co
 
 from .counting import MacCounter
 from .depthwise import conv_depthwise
-from .elementwise import (BIAS_ROW_FLOATS, RUNS_UNBUFFERED, add_bias, bias_rows, blockwise, hardsigmoid, hardswish,
-                          relu, relu6, sigmoid, silu, ufunc_runs, zeros_as)
+from . import parallel
+from .elementwise import (BIAS_ROW_FLOATS, RUNS_UNBUFFERED, add_bias, bias_rows, blockwise, broadcast_channels,
+                          hardsigmoid, hardswish, per_channel_operand, relu, relu6, row_repeat, sigmoid, silu,
+                          ufunc_runs, zeros_as)
 from .fft import conv_fft, fast_fft_length, fft_kernel_spectrum
 from .im2col import (conv_im2col, conv_im2col_t, conv_input_grad, conv_weight_columns, tap_block_columns, tap_blocks,
                      tap_index, windows, windows_transpose, with_ones_column)
@@ -30,10 +32,11 @@ from .winograd import WINOGRAD_G, conv_winograd, winograd_weights
 __all__ = [
     "BIAS_ROW_FLOATS", "PAD_MODES", "RUNS_UNBUFFERED", "WINOGRAD_G", "MacCounter", "adaptive_argmax",
     "adaptive_mean_transpose", "adaptive_reduce", "adaptive_taps", "add_bias", "avg_divisor", "bias_rows",
-    "blockwise", "conv_depthwise", "conv_fft", "conv_flat", "conv_im2col", "conv_im2col_t", "conv_input_grad",
-    "conv_rows", "conv_weight_columns", "conv_winograd", "cropped_range", "fast_fft_length", "fft_kernel_spectrum",
-    "hardsigmoid", "hardswish", "is_real", "pad_source_index", "pad_spatial", "pad_spatial_transpose", "phase_tap",
-    "polyphase", "pool_pads_for_ceil", "reduce_windows", "relu", "relu6", "scatter_add_axis", "scatter_add_planes",
-    "sigmoid", "silu", "tap_block_columns", "tap_blocks", "tap_index", "to_logical", "to_storage", "torch_pad_index",
-    "ufunc_runs", "window_argmax", "windows", "windows_transpose", "winograd_weights", "with_ones_column", "zeros_as",
+    "blockwise", "broadcast_channels", "conv_depthwise", "conv_fft", "conv_flat", "conv_im2col", "conv_im2col_t",
+    "conv_input_grad", "conv_rows", "conv_weight_columns", "conv_winograd", "cropped_range", "fast_fft_length",
+    "fft_kernel_spectrum", "hardsigmoid", "hardswish", "is_real", "pad_source_index", "pad_spatial",
+    "pad_spatial_transpose", "parallel", "per_channel_operand", "phase_tap", "polyphase", "pool_pads_for_ceil",
+    "reduce_windows", "relu", "relu6", "row_repeat", "scatter_add_axis", "scatter_add_planes", "sigmoid", "silu",
+    "tap_block_columns", "tap_blocks", "tap_index", "to_logical", "to_storage", "torch_pad_index", "ufunc_runs",
+    "window_argmax", "windows", "windows_transpose", "winograd_weights", "with_ones_column", "zeros_as",
 ]

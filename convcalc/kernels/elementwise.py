@@ -74,12 +74,16 @@ def bias_rows(bias: np.ndarray, positions: int) -> np.ndarray:
     """``bias`` (O,) repeated over k positions, k the largest divisor of ``positions`` (one sample's output
     positions, so any batch size divides evenly) with k * O <= BIAS_ROW_FLOATS[1]; just ``bias`` when that
     cannot reach BIAS_ROW_FLOATS[0] floats (then NumPy's own broadcasting add is as fast)."""
+    repeat = row_repeat(bias.shape[0], positions)
+    return bias if repeat == 1 else np.tile(bias, repeat)
+
+
+def row_repeat(channels: int, positions: int) -> int:
+    """k for `bias_rows`: the largest divisor of ``positions`` with k * channels <= BIAS_ROW_FLOATS[1], or 1 when
+    k * channels cannot reach BIAS_ROW_FLOATS[0]."""
     low, high = BIAS_ROW_FLOATS
-    channels = bias.shape[0]
     repeat = max((k for k in range(1, max(high // max(channels, 1), 1) + 1) if positions % k == 0), default=1)
-    if repeat * channels < low:
-        return bias
-    return np.tile(bias, repeat)
+    return 1 if repeat * channels < low else repeat
 
 
 def add_bias(y: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -126,6 +130,45 @@ def blockwise(chain: Callable[[np.ndarray, np.ndarray, np.ndarray], None], x: np
 
 def _relu_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
     np.maximum(x, zeros_as(x), out=out)
+
+
+def per_channel_operand(full: np.ndarray, other: np.ndarray) -> bool:
+    """Whether ``other`` is a per-sample, per-channel operand of the channels-last ``full`` (N, *S, C): shaped
+    (N or 1, 1, ..., 1, C), so `broadcast_channels` can combine them."""
+    return (full.ndim > 2 and other.ndim == full.ndim and other.shape[-1] == full.shape[-1]
+            and other.shape[0] in (1, full.shape[0]) and all(size == 1 for size in other.shape[1:-1]))
+
+
+def broadcast_channels(ufunc: np.ufunc, full: np.ndarray, per_channel: np.ndarray,
+                       out: np.ndarray | None = None) -> np.ndarray:
+    """``ufunc(full, per_channel)`` for a commutative ``ufunc`` (add, multiply) and a `per_channel_operand`
+    (squeeze-and-excitation's scale): the per-channel row repeated over k positions (as `bias_rows`), so the loop
+    runs in runs of k x C rather than NumPy's broadcast runs of C; split over the batch, else the rows, on the
+    run's threads. ``out``: a new array, or ``full`` itself for in place."""
+    if out is None:
+        out = np.empty_like(full, order="C")
+    batch, channels = full.shape[0], full.shape[-1]
+    if full.size == 0:
+        return out
+    full_c = np.ascontiguousarray(full)
+    positions = full.size // (batch * channels)
+    rows = row_repeat(channels, positions)                                          # positions per run
+    run = rows * channels
+    samples = per_channel.reshape(per_channel.shape[0], 1, channels)
+    repeated = np.tile(samples, (1, 1, rows)) if rows > 1 else samples                         # (N or 1, 1, run)
+    source = full_c.reshape(batch, -1, run)
+    target = out.reshape(batch, -1, run)
+    split_batch = batch >= parallel.threads()
+
+    def part(start: int, stop: int) -> None:
+        if split_batch:
+            ufunc(source[start:stop], repeated if repeated.shape[0] == 1 else repeated[start:stop],
+                  out=target[start:stop])
+        else:
+            ufunc(source[:, start:stop], repeated, out=target[:, start:stop])
+
+    parallel.run_parts(part, batch if split_batch else source.shape[1], full.size)
+    return out
 
 
 def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import parallel
 from .elementwise import ufunc_runs
 from .padding import pad_spatial
 from .phases import phase_tap, polyphase
@@ -65,7 +66,16 @@ LOOP_BINS = 64      # adaptive pooling to more bins than this gathers every bin 
 def adaptive_reduce(x: np.ndarray, targets: Sequence[int], reduce) -> np.ndarray:
     """Adaptive pooling, one spatial axis at a time (max and mean are both separable). Many bins (an output of
     10^6 positions) are gathered at once, each padded to the widest with its last tap (masked out of a mean), and
-    reduced along the taps in the same order as a bin's slice."""
+    reduced along the taps in the same order as a bin's slice. Global pooling (one bin per axis: squeeze-and-
+    excitation, a classifier's pool) reduces the input in place of a copy, its batch split over the threads."""
+    if all(o == 1 for o in targets) and x.ndim > 2 and x.shape[0] > 0:
+        y = np.empty((x.shape[0], *targets, x.shape[-1]), dtype=x.dtype)
+
+        def part(start: int, stop: int) -> None:
+            y[start:stop] = _reduce_axes(x[start:stop], reduce)
+
+        parallel.run_parts(part, x.shape[0], x.size)
+        return y
     for axis, o in enumerate(targets, start=1):
         i = x.shape[axis]
         if i == o:
@@ -91,6 +101,13 @@ def adaptive_reduce(x: np.ndarray, targets: Sequence[int], reduce) -> np.ndarray
             lo, hi = (j * i) // o, -((-(j + 1) * i) // o)
             parts.append(reduce(np.take(x, np.arange(lo, hi), axis=axis), axis=axis, keepdims=True))
         x = np.concatenate(parts, axis=axis)
+    return x
+
+
+def _reduce_axes(x: np.ndarray, reduce) -> np.ndarray:
+    """``reduce`` over each spatial axis of a channels-last array in turn, keeping them (length 1)."""
+    for axis in range(1, x.ndim - 1):
+        x = reduce(x, axis=axis, keepdims=True)
     return x
 
 
