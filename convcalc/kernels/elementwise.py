@@ -91,9 +91,17 @@ def add_bias(y: np.ndarray, rows: np.ndarray) -> np.ndarray:
     channels = y.shape[-1]
     if rows.shape[0] > channels and y.flags.c_contiguous and y.size % rows.shape[0] == 0:
         flat = y.reshape(-1, rows.shape[0])
-        flat += rows
+    elif y.flags.c_contiguous and y.ndim > 1:
+        flat, rows = y.reshape(-1, channels), rows[:channels]
     else:
         y += rows[:channels]
+        return y
+
+    def part(start: int, stop: int) -> None:    # rows split over the threads
+        chunk = flat[start:stop]
+        chunk += rows
+
+    parallel.run_parts(part, flat.shape[0], y.size)
     return y
 
 

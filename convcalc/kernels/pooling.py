@@ -131,15 +131,25 @@ def reduce_windows(x: np.ndarray, pads: Sequence[tuple[int, int]], kernel: Seque
         source, step = polyphase(x, pads, stride, extent, value), tuple(stride)
     else:
         source, step = pad_spatial(x, pads, value=value), tuple(stride)
-    result = None
-    with ufunc_runs(out[-1] * x.shape[-1]):
-        for offsets in np.ndindex(*kernel):
-            at = [o * d for o, d in zip(offsets, dilation)]
-            if not phased:
-                tap = source[(slice(None), *(slice(a, a + (n - 1) * s + 1, s) for a, n, s in zip(at, out, step)))]
-            else:
-                tap = phase_tap(source, at, step, out)
-            result = tap.copy() if result is None else combine(result, tap, out=result)
+    taps = []
+    for offsets in np.ndindex(*kernel):
+        at = [o * d for o, d in zip(offsets, dilation)]
+        if not phased:
+            taps.append(source[(slice(None), *(slice(a, a + (n - 1) * s + 1, s) for a, n, s in zip(at, out, step)))])
+        else:
+            taps.append(phase_tap(source, at, step, out))
+    result = np.empty((x.shape[0], *out, x.shape[-1]), dtype=np.result_type(*taps[:1]) if taps else x.dtype)
+    axis = 0 if x.shape[0] >= parallel.threads() or len(out) == 0 else 1
+
+    def part(start: int, stop: int) -> None:     # the batch, else the first output axis, split: the same folds
+        index = (slice(None),) * axis + (slice(start, stop),)
+        target = result[index]
+        with ufunc_runs(out[-1] * x.shape[-1]):  # (NumPy's buffer size is the calling thread's)
+            np.copyto(target, taps[0][index])
+            for tap in taps[1:]:
+                combine(target, tap[index], out=target)
+
+    parallel.run_parts(part, result.shape[axis], result.size * len(taps))
     return result
 
 
