@@ -110,29 +110,32 @@ CHEAP = 1         # work per element of a chain of cheap ufuncs (add, multiply, 
 TRANSCENDENTAL = 4   # ... and of one with a tanh or exp
 
 
-def blockwise(chain: Callable[[np.ndarray, np.ndarray, np.ndarray], None], x: np.ndarray,
-              out: np.ndarray | None = None, cost: int = CHEAP) -> np.ndarray:
-    """``chain(x_block, out_block, scratch)`` over the flat ``x`` in blocks of BLOCK elements, writing ``out``
-    (a new array like ``x``, or ``out``: ``x`` itself for in place); ``scratch`` is a block-sized buffer of the
-    caller's thread. ``chain`` must read each x element before it writes the same out element (out may be x).
-    The blocks are split over the run's threads; arrays that are not contiguous run as one block."""
+def blockwise(chain: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None], x: np.ndarray,
+              out: np.ndarray | None = None, cost: int = CHEAP, passes: int = 1) -> np.ndarray:
+    """``chain(x_block, out_block, scratch)`` over the flat ``x`` in blocks, writing ``out`` (a new array like
+    ``x``, or ``out``: ``x`` itself for in place); ``scratch`` is a block-sized buffer of the calling thread for a
+    temporary. A chain of several ``passes`` runs in blocks of BLOCK elements, so that its block stays in the
+    cache from pass to pass; one pass runs over each thread's part at once (a call per block would cost more than
+    it saves). ``chain`` must read each x element before it writes the same out element (out may be x). The blocks
+    are split over the run's threads; an array that is small or not contiguous runs as one block on the caller."""
     if out is None:
         out = np.empty_like(x, order="C")
-    if x.size == 0:
-        return out
-    if not (x.flags.c_contiguous and out.flags.c_contiguous and x.shape == out.shape):
-        chain(x, out, np.empty(x.shape, dtype=x.dtype))
+    size = x.size
+    if size <= BLOCK or not (x.flags.c_contiguous and out.flags.c_contiguous and x.shape == out.shape):
+        if size:
+            chain(x, out, np.empty(x.shape, dtype=x.dtype))
         return out
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
-    blocks = -(-flat_x.size // BLOCK)
+    block = BLOCK if passes > 1 else -(-size // parallel.part_count(size, size * cost))
+    blocks = -(-size // block)
 
     def part(first: int, last: int) -> None:
-        scratch = np.empty(min(BLOCK, flat_x.size), dtype=x.dtype)
-        for block in range(first, last):
-            start, stop = block * BLOCK, min((block + 1) * BLOCK, flat_x.size)
-            chain(flat_x[start:stop], flat_out[start:stop], scratch[:stop - start])
+        buffer = np.empty(min(block, size), dtype=x.dtype)
+        for index in range(first, last):
+            start, stop = index * block, min((index + 1) * block, size)
+            chain(flat_x[start:stop], flat_out[start:stop], buffer[:stop - start])
 
-    parallel.run_parts(part, blocks, work=flat_x.size * cost)
+    parallel.run_parts(part, blocks, work=size * cost)
     return out
 
 
@@ -203,7 +206,7 @@ def _silu_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
 
 def silu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """x·σ(x) as h·tanh(h) + h with h = x/2 (σ(x) = (1 + tanh(x/2))/2: no exp to overflow), 4 ufunc passes."""
-    return blockwise(_silu_chain, x, out, TRANSCENDENTAL)
+    return blockwise(_silu_chain, x, out, TRANSCENDENTAL, passes=4)
 
 
 def _sigmoid_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
@@ -215,7 +218,7 @@ def _sigmoid_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
 
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """1/(1 + exp(−x)) as 0.5·(1 + tanh(0.5·x)) (no exp to overflow)."""
-    return blockwise(_sigmoid_chain, x, out, TRANSCENDENTAL)
+    return blockwise(_sigmoid_chain, x, out, TRANSCENDENTAL, passes=4)
 
 
 def _hardswish_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
@@ -229,7 +232,7 @@ def _hardswish_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> Non
 
 def hardswish(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """x·relu6(x + 3)/6, in ATen's order (the product, then the division by 6)."""
-    return blockwise(_hardswish_chain, x, out)
+    return blockwise(_hardswish_chain, x, out, CHEAP, passes=4)
 
 
 def _hardsigmoid_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
@@ -241,4 +244,4 @@ def _hardsigmoid_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> N
 
 def hardsigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """relu6(x + 3)/6."""
-    return blockwise(_hardsigmoid_chain, x, out)
+    return blockwise(_hardsigmoid_chain, x, out, CHEAP, passes=3)
