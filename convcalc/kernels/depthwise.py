@@ -119,7 +119,9 @@ def _conv_rows(x: np.ndarray, weights: np.ndarray, kernel: Sequence[int], stride
                       (x.strides[0], *(s * step for s, step in zip(lead_strides, stride[:-1])), run * item,
                        *(s * d for s, d in zip(lead_strides, dilation[:-1])), dilation[-1] * channels * item, item),
                       writeable=False)
-    repeated = np.tile(weights.reshape(*kernel, channels), (1,) * dims + (seg,))     # (*k, seg*C)
+    repeated = np.empty((*kernel, seg, channels), dtype=weights.dtype)               # (np.tile takes 5x as long)
+    repeated[...] = weights.reshape(*kernel, 1, channels)
+    repeated = repeated.reshape(*kernel, run)                                        # (*k, seg*C)
     y = np.empty((batch, *out, channels), dtype=np.result_type(x, weights))
     rows = y.reshape(batch, *out[:-1], width // seg, run)
     lead, offsets = string.ascii_letters[:dims - 1], string.ascii_letters[dims:2 * dims]
