@@ -10,8 +10,9 @@ A kernel splits only along axes whose parts are independent (the batch, output r
 run), each part writing its own slice of a preallocated output with the same operations in the same order as the
 whole: results are bit-for-bit the same for any split and any thread count. A reduction is never split.
 
-Handing a part to a sleeping worker costs tens of microseconds, so work below MIN_PART_ELEMENTS elements per part
-stays on the caller; a task running on the pool that asks for parts of its own runs them itself (no nesting).
+Handing a part to a sleeping worker and waiting for it costs tens of microseconds, so work below MIN_PART_ELEMENTS
+elements per part stays on the caller; a task running on the pool that asks for parts of its own runs them itself
+(no nesting, which could deadlock a full pool). With one thread nothing but the caller ever runs a part.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from typing import Callable
 
 from . import blas
 
-MIN_PART_ELEMENTS = 1 << 15   # elements of work a part must have for another thread to take it (a few us of work)
+MIN_PART_ELEMENTS = 1 << 17   # elements of work a part must have for another thread to take it (tens of us: more
+                              # than waking a sleeping worker and waiting for it costs)
 
 _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
