@@ -17,7 +17,7 @@ import convcalc
 from convcalc.execution.network import Network
 from convcalc.kernels import (adaptive_reduce, broadcast_channels, hardsigmoid, hardswish, pad_spatial, parallel,
                               reduce_windows, relu, relu6, sigmoid, silu)
-from convcalc.kernels import elementwise
+from convcalc.kernels import elementwise, pooling
 from convcalc.layers.merge import Add, Multiply
 
 
@@ -153,6 +153,9 @@ def test_global_pool_maxpool_and_padding_at_any_split(threads, monkeypatch):
     split_over(monkeypatch, threads)
     assert np.array_equal(adaptive_reduce(x, (1, 1), np.mean), mean)
     assert np.array_equal(adaptive_reduce(one, (1, 1), np.mean), mean_one)
+    assert np.array_equal(reduce_windows(x, [(1, 1), (1, 1)], (3, 3), (2, 2), (1, 1), (8, 7), np.maximum, -np.inf),
+                          pooled)
+    monkeypatch.setattr(pooling, "CHUNK_BYTES", 1)                           # the batch one sample at a time
     assert np.array_equal(reduce_windows(x, [(1, 1), (1, 1)], (3, 3), (2, 2), (1, 1), (8, 7), np.maximum, -np.inf),
                           pooled)
     assert np.array_equal(pad_spatial(x, [(2, 1), (0, 3)]), padded)

@@ -118,8 +118,39 @@ def reduce_windows(x: np.ndarray, pads: Sequence[tuple[int, int]], kernel: Seque
 
     One view per tap: much faster than reducing a window view over its kernel axes. With a stride the input is
     first copied in `polyphase` order (the padding written in the same copy), so that every tap's view is
-    contiguous along its last spatial axis rather than in runs of C (NumPy's buffered path, `ufunc_runs`).
-    """
+    contiguous along its last spatial axis rather than in runs of C (NumPy's buffered path, `ufunc_runs`). A batch
+    goes CHUNK_BYTES of input at a time (the copy is still cached when the taps read it), the chunks split over the
+    threads; one sample's output rows are split instead. Each output folds the same taps in the same order
+    whatever the split."""
+    batch = x.shape[0]
+    result = np.empty((batch, *out, x.shape[-1]), dtype=x.dtype)
+    if result.size == 0:
+        return result
+    sample = x[:1].nbytes
+    chunk = max(1, CHUNK_BYTES // max(sample, 1))          # samples whose source copy stays in the cache
+    if batch > 1:                # the batch in chunks (split over the threads): each chunk's copy read while cached
+        def samples(start: int, stop: int) -> None:
+            for first in range(start, stop, chunk):
+                last = min(first + chunk, stop)
+                _fold_taps(x[first:last], pads, kernel, stride, dilation, out, combine, value, result[first:last])
+
+        parallel.run_parts(samples, batch, result.size * _prod(kernel))
+        return result
+    _fold_taps(x, pads, kernel, stride, dilation, out, combine, value, result, split=True)
+    return result
+
+
+CHUNK_BYTES = 1 << 21   # `reduce_windows` copies and folds a batch this many input bytes at a time (at least a sample)
+
+
+def _prod(values: Sequence[int]) -> int:
+    return math.prod(int(v) for v in values)
+
+
+def _fold_taps(x: np.ndarray, pads: Sequence[tuple[int, int]], kernel: Sequence[int], stride: Sequence[int],
+               dilation: Sequence[int], out: Sequence[int], combine, value: float, result: np.ndarray,
+               split: bool = False) -> None:
+    """`reduce_windows` of ``x`` into ``result``; ``split``: its first output axis split over the threads."""
     extent = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(out, stride, kernel, dilation)]
     rows = [-(-e // s) for e, s in zip(extent, stride)]
     padded = [n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads)]
@@ -138,19 +169,19 @@ def reduce_windows(x: np.ndarray, pads: Sequence[tuple[int, int]], kernel: Seque
             taps.append(source[(slice(None), *(slice(a, a + (n - 1) * s + 1, s) for a, n, s in zip(at, out, step)))])
         else:
             taps.append(phase_tap(source, at, step, out))
-    result = np.empty((x.shape[0], *out, x.shape[-1]), dtype=np.result_type(*taps[:1]) if taps else x.dtype)
-    axis = 0 if x.shape[0] >= parallel.threads() or len(out) == 0 else 1
 
-    def part(start: int, stop: int) -> None:     # the batch, else the first output axis, split: the same folds
-        index = (slice(None),) * axis + (slice(start, stop),)
+    def part(start: int, stop: int) -> None:     # output rows split: the same folds for every output
+        index = (slice(None), slice(start, stop))
         target = result[index]
         with ufunc_runs(out[-1] * x.shape[-1]):  # (NumPy's buffer size is the calling thread's)
             np.copyto(target, taps[0][index])
             for tap in taps[1:]:
                 combine(target, tap[index], out=target)
 
-    parallel.run_parts(part, result.shape[axis], result.size * len(taps))
-    return result
+    if split:
+        parallel.run_parts(part, result.shape[1], result.size * len(taps))
+    else:
+        part(0, result.shape[1])
 
 
 def window_argmax(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
