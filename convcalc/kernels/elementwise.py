@@ -110,11 +110,14 @@ CHEAP = 1         # work per element of a chain of cheap ufuncs (add, multiply, 
 TRANSCENDENTAL = 4   # ... and of one with a tanh or exp
 
 
+_NO_SCRATCH = np.empty(0)   # what a one-pass chain gets for scratch (allocating a part-sized buffer cost 30 %)
+
+
 def blockwise(chain: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None], x: np.ndarray,
               out: np.ndarray | None = None, cost: int = CHEAP, passes: int = 1) -> np.ndarray:
     """``chain(x_block, out_block, scratch)`` over the flat ``x`` in blocks, writing ``out`` (a new array like
     ``x``, or ``out``: ``x`` itself for in place); ``scratch`` is a block-sized buffer of the calling thread for a
-    temporary. A chain of several ``passes`` runs in blocks of BLOCK elements, so that its block stays in the
+    temporary (``passes`` > 1 only). A chain of several ``passes`` runs in blocks of BLOCK elements, so that its block stays in the
     cache from pass to pass; one pass runs over each thread's part at once (a call per block would cost more than
     it saves). ``chain`` must read each x element before it writes the same out element (out may be x). The blocks
     are split over the run's threads; an array that is small or not contiguous runs as one block on the caller."""
@@ -123,14 +126,14 @@ def blockwise(chain: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None]
     size = x.size
     if size <= BLOCK or not (x.flags.c_contiguous and out.flags.c_contiguous and x.shape == out.shape):
         if size:
-            chain(x, out, np.empty(x.shape, dtype=x.dtype))
+            chain(x, out, np.empty(x.shape, dtype=x.dtype) if passes > 1 else _NO_SCRATCH)
         return out
     flat_x, flat_out = x.reshape(-1), out.reshape(-1)
     block = BLOCK if passes > 1 else -(-size // parallel.part_count(size, size * cost))
     blocks = -(-size // block)
 
     def part(first: int, last: int) -> None:
-        buffer = np.empty(min(block, size), dtype=x.dtype)
+        buffer = np.empty(min(block, size), dtype=x.dtype) if passes > 1 else _NO_SCRATCH
         for index in range(first, last):
             start, stop = index * block, min((index + 1) * block, size)
             chain(flat_x[start:stop], flat_out[start:stop], buffer[:stop - start])
