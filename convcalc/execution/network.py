@@ -308,7 +308,8 @@ class Network:
         batch = x.shape[0]
         clock = time.perf_counter
         summed: dict[str, str] = {}                      # sum layer -> the producer that wrote it
-        for index, (node, row, folded, forward, forward_inplace, overwritten, done, accumulate) in enumerate(self.steps):
+        for index, step in enumerate(self.steps):
+            node, row, folded, forward, forward_inplace, overwritten, done, accumulate = step
             inputs = [activations[name] for name in node.inputs]
             counter = MacCounter()
             fused_into = summed.get(node.name, "")

@@ -113,14 +113,15 @@ TRANSCENDENTAL = 4   # ... and of one with a tanh or exp
 _NO_SCRATCH = np.empty(0)   # what a one-pass chain gets for scratch (allocating a part-sized buffer cost 30 %)
 
 
-def blockwise(chain: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None], x: np.ndarray,
+def blockwise(chain: Callable[[np.ndarray, np.ndarray, np.ndarray], None], x: np.ndarray,
               out: np.ndarray | None = None, cost: int = CHEAP, passes: int = 1) -> np.ndarray:
     """``chain(x_block, out_block, scratch)`` over the flat ``x`` in blocks, writing ``out`` (a new array like
     ``x``, or ``out``: ``x`` itself for in place); ``scratch`` is a block-sized buffer of the calling thread for a
-    temporary (``passes`` > 1 only). A chain of several ``passes`` runs in blocks of BLOCK elements, so that its block stays in the
-    cache from pass to pass; one pass runs over each thread's part at once (a call per block would cost more than
-    it saves). ``chain`` must read each x element before it writes the same out element (out may be x). The blocks
-    are split over the run's threads; an array that is small or not contiguous runs as one block on the caller."""
+    temporary (``passes`` > 1 only). A chain of several ``passes`` runs in blocks of BLOCK elements, so that its
+    block stays in the cache from pass to pass; one pass runs over each thread's part at once (a call per block
+    would cost more than it saves). ``chain`` must read each x element before it writes the same out element (out
+    may be x). The blocks are split over the run's threads; an array that is small or not contiguous runs as one
+    block on the caller."""
     if out is None:
         out = np.empty_like(x, order="C")
     size = x.size
@@ -169,7 +170,7 @@ def broadcast_channels(ufunc: np.ufunc, full: np.ndarray, per_channel: np.ndarra
     rows = row_repeat(channels, positions)                                          # positions per run
     run = rows * channels
     samples = per_channel.reshape(per_channel.shape[0], 1, channels)
-    repeated = np.tile(samples, (1, 1, rows)) if rows > 1 else samples                         # (N or 1, 1, run)
+    repeated = np.tile(samples, (1, 1, rows)) if rows > 1 else samples              # (N or 1, 1, run)
     source = full_c.reshape(batch, -1, run)
     target = out.reshape(batch, -1, run)
     split_batch = batch >= parallel.threads()
