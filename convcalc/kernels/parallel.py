@@ -24,8 +24,11 @@ from typing import Callable
 
 from . import blas
 
-MIN_PART_ELEMENTS = 1 << 17   # elements of work a part must have for another thread to take it (tens of us: more
-                              # than waking a sleeping worker and waiting for it costs)
+MIN_PART_ELEMENTS = 1 << 21   # elements of work a part must have for another thread to take it (~0.5 ms): waking
+# a sleeping worker and waiting for it costs tens of microseconds, more in a VM, and between GEMMs OpenBLAS's own
+# threads still spin for the cores; benchmarks/executor.py on a quiet 2-core VM: MobileNetV2 at batch 1 lost 5-10 %
+# with parts from 2^17 elements, nothing from 2^21, while EfficientNet-B0 kept its gain (2 threads, 1.38 -> 1.19 x
+# PyTorch at batch 1, 1.70 -> 1.15 x at batch 8)
 
 _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
