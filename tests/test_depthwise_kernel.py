@@ -1,6 +1,7 @@
-"""kernels.conv_depthwise against PyTorch's grouped conv (groups == in_channels), both of its layouts (the flat one
-for stride 1 without a channel multiplier, the strided einsum for the rest), 1-D to 3-D, strides, dilations,
-channel multipliers and batches; and through a whole network (Conv2d groups == C) in float32 and float64."""
+"""kernels.conv_depthwise against PyTorch's grouped conv (groups == in_channels), both of its layouts (rows for
+stride 1 along the last axis without a channel multiplier, the strided einsum for the rest), 1-D to 3-D, strides,
+dilations, channel multipliers and batches, split over 1, 2 and 3 threads (the same bits whatever the split); and
+through a whole network (Conv2d groups == C) in float32 and float64."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 
 import convcalc
 from convcalc.execution.network import Network
-from convcalc.kernels import depthwise
+from convcalc.kernels import depthwise, parallel
 from convcalc.kernels.counting import MacCounter
 
 CONV = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d, 3: torch.nn.functional.conv3d}
@@ -36,14 +37,18 @@ def torch_depthwise(x, weight, stride, dilation, padding, channels):
                                 channels).numpy()
 
 
-@pytest.mark.parametrize("layout", ["auto", "flat", "strided"])
+def split_over(monkeypatch, threads: int) -> None:
+    """Kernels split their work over ``threads`` threads however small it is."""
+    monkeypatch.setattr(parallel, "threads", lambda: threads)
+    monkeypatch.setattr(parallel, "MIN_PART_ELEMENTS", 1)
+
+
+@pytest.mark.parametrize("layout", ["auto", "strided"])
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_kernel_matches_torch(case, layout, monkeypatch):
     batch, channels, spatial, k, s, d, p, m = case
-    if layout == "flat" and (s != 1 or m != 1):
-        pytest.skip("the flat layout is for stride 1 without a multiplier")
     if layout != "auto":
-        monkeypatch.setattr(depthwise, "flat_pays", lambda *args: layout == "flat")
+        monkeypatch.setattr(depthwise, "rows_apply", lambda *args: False)
     rng = np.random.default_rng(len(spatial) * 100 + channels)
     dims = len(spatial)
     x = rng.standard_normal((batch, channels, *spatial)).astype(np.float32)
@@ -61,18 +66,36 @@ def test_kernel_matches_torch(case, layout, monkeypatch):
     again = depthwise.conv_depthwise(padded, np.ascontiguousarray(taps), (k,) * dims, (s,) * dims, (d,) * dims,
                                      out, MacCounter())
     assert np.array_equal(got, again)                                           # deterministic
+    for threads in (2, 3):                                    # split along the batch or the rows, evenly or not
+        split_over(monkeypatch, threads)
+        split = depthwise.conv_depthwise(padded, np.ascontiguousarray(taps), (k,) * dims, (s,) * dims,
+                                         (d,) * dims, out, MacCounter())
+        assert np.array_equal(got, split)
 
 
-@pytest.mark.parametrize("channels", [24, 300])
-def test_layouts_agree_bit_for_bit(channels):
-    """Flat and strided sum the same taps in the same order: identical float32 results, so which layout a shape
-    gets never changes a value."""
+@pytest.mark.parametrize("channels", [24, 300, 1500])
+def test_layouts_agree_bit_for_bit(channels, monkeypatch):
+    """Rows and strided sum the same taps in the same order: identical float32 results, so which layout a shape
+    gets never changes a value (1500 channels: rows cut into segments of a whole number of pixels)."""
     rng = np.random.default_rng(7)
     padded = rng.standard_normal((2, 18, 17, channels)).astype(np.float32)
     taps = rng.standard_normal((9, channels, 1)).astype(np.float32)
-    flat = depthwise._conv_flat(padded, taps[:, :, 0], (3, 3), (1, 1), (16, 15))
     strided = depthwise._conv_strided(padded, taps, (3, 3), (1, 1), (1, 1), (16, 15))
-    assert np.array_equal(flat, strided)
+    for threads in (1, 2, 3):
+        split_over(monkeypatch, threads)
+        rows = depthwise._conv_rows(padded, taps[:, :, 0], (3, 3), (1, 1), (1, 1), (16, 15))
+        assert np.array_equal(rows, strided)
+    assert depthwise.segment_pixels(15, 1500, 9, 4) < 15
+
+
+def test_segments_keep_whole_pixels_and_divide_the_row(monkeypatch):
+    monkeypatch.setattr(depthwise, "WEIGHT_ROW_BYTES", 9 * 4 * 4096)  # 9 taps of float32: runs of 4096 at most
+    assert depthwise.segment_pixels(112, 32, 9, 4) == 112            # 3584 elements: one run per row
+    assert depthwise.segment_pixels(7, 1152, 9, 4) == 1              # 8064 is past the limit, 7 is prime
+    assert depthwise.segment_pixels(14, 672, 9, 4) == 2              # 1344
+    assert depthwise.segment_pixels(15, 300, 9, 4) == 5              # 1500 (the row's 4500 is past the limit)
+    assert depthwise.segment_pixels(15, 300, 9, 8) == 5              # float64: 2 x 1500 x 9 x 8 is too many bytes
+    assert depthwise.segment_pixels(15, 200, 9 * 5, 4) == 3          # 45 taps: 600
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

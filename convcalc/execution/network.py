@@ -135,10 +135,11 @@ class Network:
             for name in node.inputs:
                 self.last_use[name] = index
         self.accumulate = self._plan_accumulation()
-        # per node, what `run` needs besides the prepared parameters: its forward (and in-place forward, if any)
-        # and the arrays no later node reads once it has run
+        # per node, what `run` needs besides the prepared parameters: its forward (and in-place forward, if any,
+        # with the input it overwrites: `inplace_input`, default the first) and the arrays no later node reads once
+        # it has run
         self.steps = [(node, row, node.name in self.folded, node.layer.forward,
-                       getattr(node.layer, "forward_inplace", None),
+                       getattr(node.layer, "forward_inplace", None), self._inplace_input(node),
                        tuple(name for name in dict.fromkeys(node.inputs)
                              if self.last_use.get(name) == index and name != graph.output),
                        self.accumulate.get(node.name))
@@ -152,6 +153,14 @@ class Network:
         if self._state is None:
             self._state = with_ties(initial_state(self.graph, self.summary, *self._draw), self.graph)
         return self._state
+
+    def _inplace_input(self, node: Any) -> int:
+        """The input a node's `forward_inplace` may overwrite: the one its layer's ``inplace_input(in_shapes)``
+        names (a merge writes into the input that has the output's shape), else the first."""
+        choose = getattr(node.layer, "inplace_input", None)
+        if choose is None or not node.inputs:
+            return 0
+        return choose([self._shape(name) for name in node.inputs])
 
     def _shape(self, name: str) -> tuple[int, ...]:
         return self.summary.input_shape if name == INPUT else self.summary.layer(name).output_shape
@@ -299,7 +308,8 @@ class Network:
         batch = x.shape[0]
         clock = time.perf_counter
         summed: dict[str, str] = {}                      # sum layer -> the producer that wrote it
-        for index, (node, row, folded, forward, forward_inplace, done, accumulate) in enumerate(self.steps):
+        for index, step in enumerate(self.steps):
+            node, row, folded, forward, forward_inplace, overwritten, done, accumulate = step
             inputs = [activations[name] for name in node.inputs]
             counter = MacCounter()
             fused_into = summed.get(node.name, "")
@@ -316,7 +326,7 @@ class Network:
                 y = node.layer.forward_into(inputs, self.prepared[node.name], counter, activations[accumulate[1]])
                 summed[accumulate[0]] = node.name
             elif (forward_inplace is not None and not keep_all
-                  and self._memory_free(node.inputs[0], index, activations, keep_set, x)):
+                  and self._memory_free(node.inputs[overwritten], index, activations, keep_set, x)):
                 y = forward_inplace(inputs, self.prepared[node.name], counter)
             else:
                 y = forward(inputs, self.prepared[node.name], counter)

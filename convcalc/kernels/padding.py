@@ -2,7 +2,8 @@
 
 Owns the padding modes (`PAD_MODES`: zeros, reflect, replicate, circular), the per-axis source index of every
 padded position (`torch_pad_index` for reflect/replicate, `pad_source_index` for every mode, `cropped_range` for
-the inputs negative pads keep), `pad_spatial` (negative pads crop) and its vector-Jacobian product
+the inputs negative pads keep), `pad_spatial` (negative pads crop; the zero-padded copy split over the threads)
+and its vector-Jacobian product
 `pad_spatial_transpose`, which scatters the padded positions' gradients back to the inputs they copy.
 """
 
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from .._numpy import np
+
+from . import parallel
 
 PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -52,8 +55,14 @@ def pad_spatial(x: np.ndarray, pads: Sequence[tuple[int, int]], mode: str = "zer
     if np_mode == "constant":   # one allocation and one copy (np.pad is several times slower)
         shape = [size + lo + hi for size, (lo, hi) in zip(x.shape, grow)]
         padded = np.empty(shape, dtype=x.dtype)
-        interior = tuple(slice(lo, lo + size) for size, (lo, _) in zip(x.shape, grow))
-        padded[interior] = x
+        interior = padded[tuple(slice(lo, lo + size) for size, (lo, _) in zip(x.shape, grow))]
+        axis = 0 if x.shape[0] >= parallel.threads() or x.ndim < 2 else 1
+
+        def part(start: int, stop: int) -> None:  # the batch, else the rows, split over the threads
+            index = (slice(None),) * axis + (slice(start, stop),)
+            interior[index] = x[index]
+
+        parallel.run_parts(part, x.shape[axis], x.size)
         for axis, (lo, hi) in enumerate(grow):
             if lo:
                 padded[(slice(None),) * axis + (slice(0, lo),)] = value

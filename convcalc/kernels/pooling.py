@@ -16,6 +16,7 @@ from typing import Sequence
 
 from .._numpy import np
 
+from . import parallel
 from .elementwise import ufunc_runs
 from .padding import pad_spatial
 from .phases import phase_tap, polyphase
@@ -65,7 +66,16 @@ LOOP_BINS = 64      # adaptive pooling to more bins than this gathers every bin 
 def adaptive_reduce(x: np.ndarray, targets: Sequence[int], reduce) -> np.ndarray:
     """Adaptive pooling, one spatial axis at a time (max and mean are both separable). Many bins (an output of
     10^6 positions) are gathered at once, each padded to the widest with its last tap (masked out of a mean), and
-    reduced along the taps in the same order as a bin's slice."""
+    reduced along the taps in the same order as a bin's slice. Global pooling (one bin per axis: squeeze-and-
+    excitation, a classifier's pool) reduces the input in place of a copy, its batch split over the threads."""
+    if all(o == 1 for o in targets) and x.ndim > 2 and x.shape[0] > 0:
+        y = np.empty((x.shape[0], *targets, x.shape[-1]), dtype=x.dtype)
+
+        def part(start: int, stop: int) -> None:
+            y[start:stop] = _reduce_axes(x[start:stop], reduce)
+
+        parallel.run_parts(part, x.shape[0], x.size)
+        return y
     for axis, o in enumerate(targets, start=1):
         i = x.shape[axis]
         if i == o:
@@ -94,6 +104,13 @@ def adaptive_reduce(x: np.ndarray, targets: Sequence[int], reduce) -> np.ndarray
     return x
 
 
+def _reduce_axes(x: np.ndarray, reduce) -> np.ndarray:
+    """``reduce`` over each spatial axis of a channels-last array in turn, keeping them (length 1)."""
+    for axis in range(1, x.ndim - 1):
+        x = reduce(x, axis=axis, keepdims=True)
+    return x
+
+
 def reduce_windows(x: np.ndarray, pads: Sequence[tuple[int, int]], kernel: Sequence[int], stride: Sequence[int],
                    dilation: Sequence[int], out: Sequence[int], combine, value: float = 0.0) -> np.ndarray:
     """Fold ``combine`` (np.maximum, np.add, ...) over the kernel taps of a channels-last array padded by ``pads``
@@ -101,8 +118,39 @@ def reduce_windows(x: np.ndarray, pads: Sequence[tuple[int, int]], kernel: Seque
 
     One view per tap: much faster than reducing a window view over its kernel axes. With a stride the input is
     first copied in `polyphase` order (the padding written in the same copy), so that every tap's view is
-    contiguous along its last spatial axis rather than in runs of C (NumPy's buffered path, `ufunc_runs`).
-    """
+    contiguous along its last spatial axis rather than in runs of C (NumPy's buffered path, `ufunc_runs`). A batch
+    goes CHUNK_BYTES of input at a time (the copy is still cached when the taps read it), the chunks split over the
+    threads; one sample's output rows are split instead. Each output folds the same taps in the same order
+    whatever the split."""
+    batch = x.shape[0]
+    result = np.empty((batch, *out, x.shape[-1]), dtype=x.dtype)
+    if result.size == 0:
+        return result
+    sample = x[:1].nbytes
+    chunk = max(1, CHUNK_BYTES // max(sample, 1))          # samples whose source copy stays in the cache
+    if batch > 1:                # the batch in chunks (split over the threads): each chunk's copy read while cached
+        def samples(start: int, stop: int) -> None:
+            for first in range(start, stop, chunk):
+                last = min(first + chunk, stop)
+                _fold_taps(x[first:last], pads, kernel, stride, dilation, out, combine, value, result[first:last])
+
+        parallel.run_parts(samples, batch, result.size * _prod(kernel))
+        return result
+    _fold_taps(x, pads, kernel, stride, dilation, out, combine, value, result, split=True)
+    return result
+
+
+CHUNK_BYTES = 1 << 21   # `reduce_windows` copies and folds a batch this many input bytes at a time (at least a sample)
+
+
+def _prod(values: Sequence[int]) -> int:
+    return math.prod(int(v) for v in values)
+
+
+def _fold_taps(x: np.ndarray, pads: Sequence[tuple[int, int]], kernel: Sequence[int], stride: Sequence[int],
+               dilation: Sequence[int], out: Sequence[int], combine, value: float, result: np.ndarray,
+               split: bool = False) -> None:
+    """`reduce_windows` of ``x`` into ``result``; ``split``: its first output axis split over the threads."""
     extent = [(o - 1) * s + (k - 1) * d + 1 for o, s, k, d in zip(out, stride, kernel, dilation)]
     rows = [-(-e // s) for e, s in zip(extent, stride)]
     padded = [n + lo + hi for n, (lo, hi) in zip(x.shape[1:-1], pads)]
@@ -114,16 +162,26 @@ def reduce_windows(x: np.ndarray, pads: Sequence[tuple[int, int]], kernel: Seque
         source, step = polyphase(x, pads, stride, extent, value), tuple(stride)
     else:
         source, step = pad_spatial(x, pads, value=value), tuple(stride)
-    result = None
-    with ufunc_runs(out[-1] * x.shape[-1]):
-        for offsets in np.ndindex(*kernel):
-            at = [o * d for o, d in zip(offsets, dilation)]
-            if not phased:
-                tap = source[(slice(None), *(slice(a, a + (n - 1) * s + 1, s) for a, n, s in zip(at, out, step)))]
-            else:
-                tap = phase_tap(source, at, step, out)
-            result = tap.copy() if result is None else combine(result, tap, out=result)
-    return result
+    taps = []
+    for offsets in np.ndindex(*kernel):
+        at = [o * d for o, d in zip(offsets, dilation)]
+        if not phased:
+            taps.append(source[(slice(None), *(slice(a, a + (n - 1) * s + 1, s) for a, n, s in zip(at, out, step)))])
+        else:
+            taps.append(phase_tap(source, at, step, out))
+
+    def part(start: int, stop: int) -> None:     # output rows split: the same folds for every output
+        index = (slice(None), slice(start, stop))
+        target = result[index]
+        with ufunc_runs(out[-1] * x.shape[-1]):  # (NumPy's buffer size is the calling thread's)
+            np.copyto(target, taps[0][index])
+            for tap in taps[1:]:
+                combine(target, tap[index], out=target)
+
+    if split:
+        parallel.run_parts(part, result.shape[1], result.size * len(taps))
+    else:
+        part(0, result.shape[1])
 
 
 def window_argmax(x: np.ndarray, kernel: Sequence[int], stride: Sequence[int], dilation: Sequence[int],

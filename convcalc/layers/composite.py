@@ -248,7 +248,9 @@ class Composite(Layer):
                 continue
             forward = p.layer.forward
             inplace = getattr(p.layer, "forward_inplace", None)
-            if inplace is not None and sources[0] != INPUT and plan["last_read"].get(sources[0]) == index:
+            choose = getattr(p.layer, "inplace_input", None)       # the input it overwrites (a merge: any one)
+            target = sources[choose([values[s].shape for s in sources]) if choose else 0]
+            if inplace is not None and target != INPUT and plan["last_read"].get(target) == index:
                 forward = inplace                    # an intermediate array nothing reads later
             values[p.name] = forward([values[s] for s in sources], prepared, counter)
         return values[plan["output"]]

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .._numpy import np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter, relu
+from ..kernels import MacCounter, hardsigmoid, hardswish, relu, relu6, sigmoid, silu
 from ..algebra import Field, Reads
 from ..algebra.shapes import prod
 from .args import Arg, boolean, choice, integer, optional, real
@@ -83,7 +83,7 @@ def _zero(grad: np.ndarray) -> np.ndarray:
 _activation("ReLU", "max(0, x)", lambda layer, x: relu(x), lambda layer, x: relu(x, out=x),
             lambda layer, x, y, grad: np.where(y <= 0, _zero(grad), grad),          # threshold_backward(y)
             **_INPLACE)
-_activation("ReLU6", "min(max(0, x), 6)", lambda layer, x: _relu6(x), lambda layer, x: np.clip(x, 0.0, 6.0, out=x),
+_activation("ReLU6", "min(max(0, x), 6)", lambda layer, x: relu6(x), lambda layer, x: relu6(x, out=x),
             lambda layer, x, y, grad: np.where((x <= 0) | (x >= 6), _zero(grad), grad),   # hardtanh_backward
             **_INPLACE)
 _activation("LeakyReLU", "x if x > 0 else negative_slope·x",
@@ -100,16 +100,17 @@ _activation("ELU", "x if x > 0 else alpha·(exp(x) − 1)",
 _activation("GELU", "x·Φ(x)", _gelu, None, _gelu_backward,
             approximate=Arg(choice("none", "tanh"), "none", "none: the exact x·Φ(x); tanh: the tanh approximation"
                             )).temporary_bytes_per_value = 48
-_activation("SiLU", "x·σ(x) (swish)", lambda layer, x: x * _sigmoid(x), None, _silu_backward, **_INPLACE)
-_activation("Hardswish", "x·relu6(x + 3)/6", lambda layer, x: x * _relu6(x + 3) / 6, None,
+_activation("SiLU", "x·σ(x) (swish)", lambda layer, x: silu(x), lambda layer, x: silu(x, out=x), _silu_backward,
+            **_INPLACE)
+_activation("Hardswish", "x·relu6(x + 3)/6", lambda layer, x: hardswish(x), lambda layer, x: hardswish(x, out=x),
             lambda layer, x, y, grad: np.where(x <= -3, _zero(grad), np.where(x < 3, grad * (x / 3 + 0.5), grad)),
             **_INPLACE)
 # hardsigmoid_backward multiplies by 1/6 rounded to float32 (ATen's constant is 1.0f / 6.0f), in every dtype
-_activation("Hardsigmoid", "relu6(x + 3)/6", lambda layer, x: _relu6(x + 3) / 6, None,
+_activation("Hardsigmoid", "relu6(x + 3)/6", lambda layer, x: hardsigmoid(x), lambda layer, x: hardsigmoid(x, out=x),
             lambda layer, x, y, grad: np.where((x > -3) & (x < 3), grad * np.float32(1.0 / 6.0).astype(grad.dtype),
                                                _zero(grad)),
             **_INPLACE)
-_activation("Sigmoid", "1/(1 + exp(−x))", lambda layer, x: _sigmoid(x), None,
+_activation("Sigmoid", "1/(1 + exp(−x))", lambda layer, x: sigmoid(x), lambda layer, x: sigmoid(x, out=x),
             lambda layer, x, y, grad: grad * (1.0 - y) * y)
 _activation("Tanh", "tanh(x)", lambda layer, x: np.tanh(x), None, lambda layer, x, y, grad: grad * (1.0 - y * y))
 _activation("Identity", "y = x", lambda layer, x: x, None, lambda layer, x, y, grad: grad.copy())

@@ -8,7 +8,8 @@ from typing import Any, Sequence
 from .._numpy import np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter
+from ..kernels import parallel
+from ..kernels import MacCounter, broadcast_channels, per_channel_operand
 from ..algebra import Field, concat, merge
 from .args import Arg, integer
 from .base import Inferred, Layer, Shape, shape_text, storage_axis
@@ -70,10 +71,26 @@ class BroadcastMerge(Layer):
             spread.append(field)
         return spread[0] if len(spread) == 1 else merge(spread, out_shape[1:])
 
+    def inplace_input(self, in_shapes: Sequence[Shape]) -> int:
+        """Which input `forward_inplace` overwrites: the first with the output's shape (a broadcast gate's other
+        operand: squeeze-and-excitation's feature map, its scale being input 0)."""
+        out = tuple(max(sizes) for sizes in zip(*in_shapes))
+        return next((index for index, shape in enumerate(in_shapes) if tuple(shape) == out), 0)
+
     @staticmethod
-    def combine(inputs: Sequence[np.ndarray], ufunc: np.ufunc) -> np.ndarray:
-        """Fold ``ufunc`` over the inputs (channels-last arrays of one rank broadcast as the logical shapes do)."""
-        result = ufunc(inputs[0], inputs[1])
+    def combine(inputs: Sequence[np.ndarray], ufunc: np.ufunc, out: np.ndarray | None = None) -> np.ndarray:
+        """Fold the commutative ``ufunc`` (add, multiply) over the inputs (channels-last arrays of one rank
+        broadcast as the logical shapes do), into ``out`` when given (one of the inputs, with the result's shape).
+        Two inputs of one shape, or one and a per-channel operand, run split over the threads."""
+        if len(inputs) == 2:
+            first, second = inputs
+            if first.shape == second.shape and first.flags.c_contiguous and second.flags.c_contiguous:
+                return _pairwise(ufunc, first, second, out)
+            for full, other in ((first, second), (second, first)):
+                if per_channel_operand(full, other) and other.shape != full.shape:
+                    return broadcast_channels(ufunc, full, other, out)
+        whole = out is not None and np.broadcast_shapes(inputs[0].shape, inputs[1].shape) == out.shape
+        result = ufunc(inputs[0], inputs[1], out=out) if whole else ufunc(inputs[0], inputs[1])
         for more in inputs[2:]:
             if np.broadcast_shapes(result.shape, more.shape) == result.shape:
                 ufunc(result, more, out=result)
@@ -86,6 +103,34 @@ class BroadcastMerge(Layer):
         """The VJP of broadcasting an array of ``shape`` (same rank) to grad's shape: sum over the stretched axes."""
         axes = tuple(axis for axis, (g, s) in enumerate(zip(grad.shape, shape)) if s == 1 and g != 1)
         return grad.sum(axis=axes, keepdims=True) if axes else grad.copy()
+
+
+def _pairwise(ufunc: np.ufunc, first: np.ndarray, second: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``ufunc(first, second)`` of two contiguous arrays of one shape, flat blocks split over the threads."""
+    result = np.empty_like(first) if out is None else out
+    flat = (first.reshape(-1), second.reshape(-1), result.reshape(-1))
+
+    def part(start: int, stop: int) -> None:
+        ufunc(flat[0][start:stop], flat[1][start:stop], out=flat[2][start:stop])
+
+    parallel.run_parts(part, first.size)
+    return result
+
+
+def _combine_inplace(layer: BroadcastMerge, inputs: Sequence[np.ndarray], ufunc: np.ufunc) -> np.ndarray:
+    """`BroadcastMerge.combine` written into the input `inplace_input` names, when it is contiguous, has the result's
+    shape and dtype and no other input overlaps it other than as the very same array (the parts of a split must not
+    read what another part writes). Of more than two inputs only the first is written (the fold's order kept)."""
+    index = layer.inplace_input([x.shape for x in inputs])
+    target = inputs[index]
+    if (np.broadcast_shapes(*(x.shape for x in inputs)) != target.shape or not target.flags.c_contiguous
+            or target.dtype != np.result_type(*inputs) or (index and len(inputs) > 2)
+            or any(position != index and np.may_share_memory(x, target)
+                   and not (x.__array_interface__ == target.__array_interface__)
+                   for position, x in enumerate(inputs))):
+        return layer.combine(inputs, ufunc)
+    others = [x for position, x in enumerate(inputs) if position != index]
+    return layer.combine([target, *others], ufunc, out=target)
 
 
 @register
@@ -103,13 +148,8 @@ class Add(BroadcastMerge):
         return [self.unbroadcast(grad, x.shape) for x in inputs]
 
     def forward_inplace(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
-        """The sum, written into the first input (which nothing else needs) when it has the output's shape."""
-        total = inputs[0]
-        if np.broadcast_shapes(*(x.shape for x in inputs)) != total.shape:
-            return self.forward(inputs, prepared, counter)
-        for more in inputs[1:]:
-            total += more
-        return total
+        """The sum, written into the input `inplace_input` names (which nothing else needs)."""
+        return _combine_inplace(self, inputs, np.add)
 
 
 @register
@@ -120,6 +160,10 @@ class Multiply(BroadcastMerge):
 
     def forward(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
         return self.combine(inputs, np.multiply)
+
+    def forward_inplace(self, inputs: Sequence[np.ndarray], prepared: Any, counter: MacCounter) -> np.ndarray:
+        """The product, written into the input `inplace_input` names (which nothing else needs)."""
+        return _combine_inplace(self, inputs, np.multiply)
 
     def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
                  prepared: Any) -> list[np.ndarray]:
