@@ -226,6 +226,11 @@ def documented(arguments: dict[str, "Arg"]) -> dict[str, "Arg"]:
             for name, arg in arguments.items()}
 
 
+def _spelled(value: Any) -> Any:
+    """A normalised argument back in spec form (tuples -> lists), to build a part with ``from_args``."""
+    return [_spelled(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
 __all__ = [
     "COMMON_DOCS", "MAX_SIZE", "REQUIRED", "Arg", "documented", "as_number", "boolean", "choice", "integer", "layer_name", "number_string",
     "optional", "per_axis", "real",

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from .._numpy import np
-
 from ..errors import LayerArgError
 from ..kernels import MacCounter
 from ..algebra import Field
-from .args import Arg, _type_name, boolean, choice, integer, optional
+from .args import Arg, _spelled, _type_name, boolean, choice, integer, optional
 from .base import LAYOUTS, Inferred, Layer, Part, Shape, WindowAxis, shape_text
 from .registry import lookup, register
 from .support import support_step
@@ -75,11 +74,6 @@ def part_spec(value: Any, dims: int, name: str) -> PartSpec | None:
 
 part_spec.json_schema = lambda dims: {"anyOf": [{"type": "null"}, {"type": "string"}, {
     "type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}}]}
-
-
-def _spelled(value: Any) -> Any:
-    """A normalised argument back in spec form (tuples -> lists), to build a part with ``from_args``."""
-    return [_spelled(v) for v in value] if isinstance(value, (tuple, list)) else value
 
 
 # --------------------------------------------------------------------------- the composite machinery

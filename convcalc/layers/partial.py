@@ -52,7 +52,7 @@ from ..algebra.shapes import prod
 from .args import Arg, boolean, choice, integer, optional, real
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis, shape_text
 from .registry import lookup, register
-from .composite import _spelled
+from .args import _spelled
 from .conv import GEOMETRY_ARGUMENTS
 from .memory import MemoryUse, conv_memory
 from .factors import EVERY, Factors

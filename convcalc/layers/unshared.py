@@ -30,7 +30,7 @@ from .args import Arg, boolean, integer, per_axis
 from .base import Inferred, Layer, Shape, WindowAxis, fan_in_uniform
 from .factors import Factors
 from .registry import lookup, register
-from .composite import _spelled
+from .args import _spelled
 from .conv import GEOMETRY_ARGUMENTS
 
 
