@@ -200,19 +200,12 @@ def single_threaded():
 
 
 def thread_pool(workers: int):
-    """A pool of ``workers`` threads for GEMMs run side by side (`split_matmul`, `im2col.conv_im2col_blocked`),
-    made on first use in this process and kept (concurrent.futures imported then: no start-up cost for commands
-    that run none). Per process id: a child forked after the pool was made has none of its threads, and gets its own."""
-    key = (os.getpid(), workers)
-    pool = _pools.get(key)
-    if pool is None:
-        from concurrent.futures import ThreadPoolExecutor
+    """A pool of at least ``workers`` threads for GEMMs run side by side (`split_matmul`,
+    `im2col.conv_im2col_blocked`, `rows.conv_kn2row`): the kernels' one pool (`parallel.executor`), made on first use
+    in this process and kept, and made anew in a child forked after it (which has none of its threads)."""
+    from . import parallel      # (parallel imports this module)
 
-        pool = _pools[key] = ThreadPoolExecutor(workers, thread_name_prefix="convcalc-gemm")
-    return pool
-
-
-_pools: dict[tuple[int, int], object] = {}
+    return parallel.executor(workers)
 
 
 def split_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, workers: int, accumulate: bool = False) -> np.ndarray:

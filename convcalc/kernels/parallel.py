@@ -63,7 +63,9 @@ def part_count(length: int, work: int, limit: int | None = None) -> int:
     return max(1, min(count, limit) if limit else count)
 
 
-def _executor(workers: int) -> ThreadPoolExecutor:
+def executor(workers: int) -> ThreadPoolExecutor:
+    """The kernels' one pool, with at least ``workers`` threads (made anew, larger, when it has fewer): what
+    `run_parts` hands parts to, and what `blas.thread_pool` gives the GEMMs run side by side."""
     global _pool, _pool_workers
     with _lock:
         if _pool is None or _pool_workers < workers:
@@ -105,7 +107,7 @@ def run_parts(task: Callable[[int, int], None], length: int, work: int | None = 
         task(0, length)
         return 1
     parts = spans(length, count)
-    pool = _executor(count - 1)
+    pool = executor(count - 1)
     futures: list[Future] = [pool.submit(_run_inside, task, start, stop) for start, stop in parts[1:]]
     error: BaseException | None = None
     try:
