@@ -12,6 +12,7 @@ from typing import Mapping, Optional, Sequence
 
 from ..errors import LayerArgError, ShapeError
 from .causes import merge_cause
+from .channels import Runs, step
 from ..spec.build import build_graph
 from ..spec.graph import INPUT, Graph, layer_error
 from ..layers.base import Part, Shape
@@ -42,6 +43,9 @@ class LayerResult:
     parts: tuple[Part, ...] = ()       # a composite layer's primitive parts (Inferred.parts)
     baseline: Part | None = None       # the standard layer a composite replaces (Inferred.baseline)
     tied_to: str | None = None         # 'tie:': the layer whose parameters it uses (its own params, keys: none)
+    # where the output's channels do not share one field (after a Concat of unequal branches): consecutive channel
+    # ranges with their own field (`convcalc.analysis.channels`); ``rf`` is the hull over them. None: one field.
+    channel_fields: Optional[Runs] = field(default=None, compare=False, repr=False)
 
     @property
     def flops(self) -> int:
@@ -169,13 +173,14 @@ def analyze(source: Spec | Graph, input_shape: Sequence[int] | None = None, *, d
         raise ShapeError(f"unknown dtype '{dtype}'; valid: {', '.join(DTYPE_BYTES)}")
     shapes: dict[str, Shape] = {INPUT: in_shape}
     fields: dict[str, Field] = {INPUT: Field.identity(len(in_shape) - 1, in_shape[1:])}
+    runs: dict[str, Optional[Runs]] = {INPUT: None}
     rows = []
     for node in graph.nodes:
         in_shapes = [shapes[name] for name in node.inputs]
         try:
             inferred = node.layer.infer(in_shapes)
-            rf = node.layer.field_of([fields[name].unflagged() for name in node.inputs], in_shapes,
-                                     inferred.out_shape).named(node.name)
+            rf, own_runs = step(node.layer, node.name, [fields[name].unflagged() for name in node.inputs],
+                                [runs[name] for name in node.inputs], in_shapes, inferred.out_shape)
         except LayerArgError as exc:
             message, dropped = merge_cause(graph, node, shapes, exc)    # a merge's inputs named, and what broke it
             error = layer_error(node.name, node.type_name, LayerArgError(message, exc.arg), node.where(exc.arg),
@@ -184,6 +189,7 @@ def analyze(source: Spec | Graph, input_shape: Sequence[int] | None = None, *, d
             raise error from None
         shapes[node.name] = inferred.out_shape
         fields[node.name] = rf
+        runs[node.name] = own_runs
         weights, buffers = dict(inferred.params), dict(inferred.buffers)
         if node.tie is not None:       # counted once, under its owner (torch's parameters() of a module used twice)
             _check_tie(node, inferred, next(row for row in rows if row.name == node.tie))
@@ -194,7 +200,7 @@ def analyze(source: Spec | Graph, input_shape: Sequence[int] | None = None, *, d
             params=params, trainable_params=params if node.trainable else 0,
             buffers=sum(prod(shape) for shape in buffers.values()), macs=inferred.macs, rf=rf, weights=weights,
             buffer_shapes=buffers, groups=node.groups, parts=inferred.parts, baseline=inferred.baseline,
-            tied_to=node.tie))
+            tied_to=node.tie, channel_fields=own_runs))
     sizes = {name: prod(shape) for name, shape in shapes.items()}
     totals = Totals(
         params=sum(r.params for r in rows),

@@ -20,6 +20,7 @@ from ..errors import LayerArgError
 from ..algebra import Field, Reads
 from .args import Arg, integer, real
 from .base import Inferred, Layer, Shape, shape_text, storage_axis
+from .channels import Block, ChannelReads, Source, along_channels
 from .dense import batch_axis
 from .elementwise import _INPLACE, Softmax, _activation, _sigmoid, _zero
 from .registry import register
@@ -201,6 +202,11 @@ class GLU(Layer):
 
     def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
         return (self.axis(in_shapes[0]),)
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Along the channels output channel c reads channels c and c + C/2; along another axis each its own."""
+        half = in_shapes[0][0] // 2
+        return along_channels(self.axis(in_shapes[0]), (Block(0, half, (Source(0, 0, half), Source(0, half, 2 * half))),))
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Along a spatial ``dim`` unit j reads positions j and j + n/2 of that axis: a 2-tap window dilated by n/2

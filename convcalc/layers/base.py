@@ -30,6 +30,7 @@ from ..algebra.shapes import prod
 from .args import REQUIRED, Arg
 from .suggest import argument_hint, tuple_argument
 from .factors import Factors, same
+from .channels import SAME, ChannelReads
 
 Shape = tuple[int, ...]
 LAYOUTS = {1: "[C, L]", 2: "[C, H, W]", 3: "[C, D, H, W]"}
@@ -193,6 +194,13 @@ class Layer:
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Default: elementwise (one input) or a merge (several: per unit the union of what the inputs see)."""
         return fields[0] if len(fields) == 1 else merge(fields, out_shape[1:])
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Which input channels each output channel reads (`convcalc.layers.channels`), so that the receptive
+        fields stay exact per channel segment (after a Concat of unequal branches, a slice of it sees its branch's
+        field only). Default None: every output channel reads every channel of every input (a dense conv, a
+        Linear, a norm over the channels): the output's channels share one field."""
+        return None
 
     # a rule that reads `Field.layout` itself (Permute): it is given fields in any order of the dims
     layout_aware: ClassVar[bool] = False

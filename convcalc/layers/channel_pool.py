@@ -27,6 +27,7 @@ from ..errors import LayerArgError
 from ..kernels import MacCounter
 from .args import REQUIRED, Arg, integer, optional
 from .base import Inferred, Layer, Shape, shape_text
+from .channels import ChannelReads, windows
 from .factors import Factors, Taps
 from .registry import register
 
@@ -98,6 +99,11 @@ class ChannelPool(Layer):
         else:
             parts = lambda m: grad / k                           # noqa: E731
         return [self._scatter(x.shape, parts, np.add, grad.dtype)]
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Output channel c reads its window of channels."""
+        kernel, stride = self.window()
+        return windows(out_shape[0], in_shapes[0][0], kernel, stride)
 
     def support_factors(self, in_shapes: Sequence[Shape], out_shape: Shape) -> list[Factors] | None:
         """Output channel j reads the channels j*s .. j*s + k - 1; every position its own."""

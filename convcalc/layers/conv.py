@@ -32,6 +32,7 @@ from ..algebra import Field
 from ..algebra.shapes import Pads, conv_length, dilated, full_pads, prod, same_pads, tf_same_pads
 from .args import Arg, _as_int, _short, boolean, choice, integer, optional, per_axis
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis, fan_in_uniform
+from .channels import ChannelReads, grouped
 from .registry import register
 from .factors import Factors, groups_relation, window_relation
 from .padding import pad_problem
@@ -207,6 +208,10 @@ class ConvNd(ConvAlgorithms, Layer):
             params["bias"] = (self.out_channels,)
         macs = prod(out_shape) * (channels // self.groups) * prod(self.kernel_size)
         return Inferred(out_shape, params, {}, macs)
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each output channel reads the input channels of its group (every one for groups 1)."""
+        return grouped(self.out_channels, in_shapes[0][0], self.groups)
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         pads = self.pads(in_shapes[0][1:])

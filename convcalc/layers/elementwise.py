@@ -13,6 +13,7 @@ from ..algebra import Field, Reads
 from ..algebra.shapes import prod
 from .args import Arg, boolean, choice, integer, optional, real
 from .base import Elementwise, Inferred, Layer, Shape, shape_text, storage_axis
+from .channels import SAME, ChannelReads, along_channels
 from .registry import lookup, register
 from .dense import batch_axis
 from .factors import EVERY, Factors
@@ -194,6 +195,10 @@ class Softmax(Elementwise):
     def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
         return (batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name),)
 
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Along the channels every channel reads them all; along another axis each channel its own."""
+        return along_channels(batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name), None)
+
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Along a spatial ``dim`` every unit reads every position of that axis: the union of the n windows
         there, the same for every unit (a whole axis, stride 0). Along the channels: elementwise."""
@@ -339,6 +344,10 @@ class BatchNormNd(Layer):
     def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
         """Running statistics: none (per element). The batch's: every dim but the channels (dim 1, as torch's)."""
         return () if self.track_running_stats else tuple(range(1, len(in_shapes[0])))
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel its own statistics and affine map."""
+        return SAME
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """With running statistics, per element. With the batch's own, every unit depends on every position of its

@@ -44,6 +44,7 @@ from .base import Inferred, Layer, Shape, shape_text, storage_axis
 from .dense import batch_axis
 from .registry import register
 from .factors import Factors, gather_relation
+from .channels import ChannelReads, along_channels, sliced
 
 
 # --------------------------------------------------------------------------- argument parsers
@@ -318,6 +319,11 @@ class Slices(Layer):
 
     def is_noop(self, in_shapes: Sequence[Shape], out_shape: Shape) -> str | None:
         return "it keeps the whole axis" if tuple(in_shapes[0]) == tuple(out_shape) else None
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Along the channels: the channels kept; along another axis every channel its own."""
+        axis, start, length = self.span(tuple(in_shapes[0]))
+        return along_channels(axis, sliced(start, length) if axis == 0 else None)
 
     def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
         """The axis cut (along a spatial one the units move: a crop)."""

@@ -21,6 +21,7 @@ from ..algebra import Field
 from ..algebra.shapes import prod
 from .args import MAX_SIZE, Arg, choice, real
 from .base import Elementwise, Inferred, Layer, Shape, shape_text
+from .channels import SAME, ChannelReads
 from .merge import BroadcastMerge
 from .registry import register
 from .factors import Factors
@@ -133,6 +134,10 @@ class LearnableTensor(Layer):
         """Each output depends on the input element it is computed from (a scale of 0 is still a dependency of
         the architecture); an axis the input was broadcast along gathers its marks."""
         return [(BroadcastMerge.unbroadcast(mask, inputs[0].shape) != 0).astype(mask.dtype)]
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel its own (an input of one channel broadcast: that one)."""
+        return SAME
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Per element; along an axis the input is broadcast along, every unit reads its one unit (Add's rule)."""

@@ -15,6 +15,7 @@ from .args import Arg, integer
 from .base import Inferred, Layer, Shape, shape_text, storage_axis
 from .registry import register
 from .factors import Factors, broadcast_relation, gather_relation
+from .channels import SAME, ChannelReads, along_channels, joined
 from .dense import batch_axis
 
 
@@ -36,6 +37,10 @@ class BroadcastMerge(Layer):
     min_inputs, max_inputs = 2, None
     arguments = {}
     channelwise_support = True
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel reads its own of every input (an input of one channel: that one)."""
+        return SAME
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         shapes = ", ".join(shape_text(s) for s in in_shapes)
@@ -186,6 +191,11 @@ class Concat(Layer):
     summary = "concatenation along dim (dims count the batch as 0; default 1, the channels)"
     min_inputs, max_inputs = 2, None
     arguments = {"dim": Arg(integer(), 1, "the axis joined along (the batch is dim 0; 1: the channels)")}
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Along the channels: each input's channels in turn; along another axis every channel its own."""
+        axis = batch_axis(self.dim, len(in_shapes[0]), "dim", self.type_name)
+        return along_channels(axis, joined([shape[0] for shape in in_shapes]) if axis == 0 else None)
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         first = in_shapes[0]

@@ -29,6 +29,7 @@ from ..kernels.normalization import (channel_window_sums, local_response_norm, l
                                      standardize, standardize_backward)
 from .args import REQUIRED, Arg, _as_int, _integer_schema, _type_name, boolean, integer, optional, real
 from .base import Inferred, Layer, Shape, shape_text, storage_axis
+from .channels import SAME, ChannelReads, grouped, windows
 from .registry import register
 from .factors import EVERY, Factors, band_relation, groups_relation
 
@@ -213,6 +214,10 @@ class LayerNorm(Standardizing):
         rank = len(in_shapes[0])
         return tuple(range(rank - len(self.normalized_shape), rank))
 
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Over the channels (normalized_shape reaches dim 0): every channel reads them all; else each its own."""
+        return None if 0 in self.mixed_dims(in_shapes, out_shape) else SAME
+
     def to_storage_param(self, value: np.ndarray, shape: Shape) -> np.ndarray:
         """(*normalized_shape) -> the input's trailing axes with 1 elsewhere, channels moved last."""
         full = value.reshape((1,) * (len(shape) - value.ndim) + value.shape)
@@ -317,6 +322,11 @@ class GroupNorm(Standardizing):
     def whole_axes(self, shape: Shape) -> tuple[int, ...]:
         return tuple(range(len(shape) - 1))
 
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel reads the channels of its group."""
+        channels = in_shapes[0][0]
+        return grouped(channels, channels, self.num_groups)
+
     def to_storage_param(self, value: np.ndarray, shape: Shape) -> np.ndarray:
         return value                                         # per channel: the last stored axis
 
@@ -340,6 +350,11 @@ class InstanceNormNd(Standardizing):
     }
     rank = 0
     layout = ""
+
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel standardised on its own."""
+        return SAME
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         shape = tuple(in_shapes[0])
@@ -429,6 +444,11 @@ class LocalResponseNorm(Layer):
         x = inputs[0]
         _, base, divisor = local_response_norm(x, self.size, self.alpha, self.beta, self.k)
         return [local_response_norm_backward(x, grad, self.size, self.alpha, self.beta, base, divisor)]
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Output channel c reads channels c - size//2 .. c + (size-1)//2 (those that exist)."""
+        channels = in_shapes[0][0]
+        return windows(channels, channels, self.size, 1, self.size // 2)
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """A window of channels at one position: spatially elementwise."""

@@ -26,6 +26,7 @@ from ..kernels import MacCounter, cropped_range, pad_spatial, pad_spatial_transp
 from ..algebra import Field
 from .args import REQUIRED, Arg, _as_int, real
 from .base import LAYOUTS, Inferred, Layer, Shape, shape_text, storage_axis
+from .channels import SAME, ChannelReads
 from .registry import register
 from .factors import Factors, gather_relation
 from ..kernels.padding import pad_source_index
@@ -126,6 +127,10 @@ class PadNd(Layer):
                                     f" positions (an empty output)", "padding")
             out[axis] = size + lo + hi
         return Inferred(tuple(out))
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel padded on its own (unless the channels are padded too: a [C, L] input of a 2-D pad)."""
+        return None if 0 in self.padded_axes(tuple(in_shapes[0])) else SAME
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """A 1-wide window of stride 1 with left padding lo on every padded spatial axis (P += lo*S)."""

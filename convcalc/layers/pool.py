@@ -33,6 +33,7 @@ from ..algebra import Field, Reads
 from ..algebra.shapes import Pads, dilated, pool_length, prod, tf_same_pads
 from .args import Arg, _as_int, _short, boolean, integer, optional, per_axis
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis
+from .channels import SAME, ChannelReads
 from .registry import register
 from .factors import Factors, bins_relation, window_relation
 from .conv import axis_label, is_explicit
@@ -137,6 +138,10 @@ class PoolNd(Layer):
                     f" {i + lo + hi} wide{axis_label(self.dims, axis)}: the output would be empty", "kernel_size")
             sizes.append(o)
         return Inferred((in_shape[0], *sizes))
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel pooled on its own."""
+        return SAME
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         return fields[0].through_window(self.kernel_size, self.stride, [lo for lo, _ in self.pads(in_shapes[0][1:])],
@@ -339,6 +344,10 @@ class AdaptivePoolNd(Layer):
         in_shape = in_shapes[0]
         self.expect_rank(in_shape, (self.dims + 1,), LAYOUTS[self.dims])
         return Inferred((in_shape[0], *self.targets(in_shape[1:])))
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel pooled on its own."""
+        return SAME
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         field = fields[0]

@@ -29,6 +29,7 @@ from ..algebra import Field
 from ..algebra.shapes import prod
 from .args import Arg, _short, boolean, optional, per_axis, real
 from .base import LAYOUTS, Inferred, Layer, Shape, WindowAxis, shape_text
+from .channels import SAME, ChannelReads
 from .factors import EVERY, Factors
 from .registry import lookup, register
 from .conv import is_explicit
@@ -109,6 +110,10 @@ class LPPoolNd(Layer):
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         return Inferred(self.inner.infer(in_shapes).out_shape)
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel pooled on its own."""
+        return SAME
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         return self.inner.receptive_field(fields, in_shapes, out_shape)
@@ -207,6 +212,10 @@ class GlobalPool(Layer):
             raise LayerArgError(f"{self.type_name} expects a [C, *spatial] input with at least one spatial axis"
                                 f" ({', '.join(LAYOUTS.values())}, ...), got {shape_text(shape)}", None)
         return Inferred((shape[0], *(1,) * (len(shape) - 1)) if self.keepdim else (shape[0],))
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel pooled on its own."""
+        return SAME
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         return fields[0].gathered()

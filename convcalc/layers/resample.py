@@ -28,6 +28,7 @@ from ..kernels import MacCounter, scatter_add_axis
 from ..algebra import Field, Reads
 from .args import MAX_SIZE, Arg, _as_int, as_number, boolean, choice, integer, number_string, optional
 from .base import Inferred, Layer, Shape, shape_text
+from .channels import SAME, ChannelReads
 from .registry import register
 from .factors import Factors
 from .resample_axis import ALIGNABLE, MODE_RANK, MODES, ResampleAxis
@@ -136,6 +137,10 @@ class Upsample(Layer):
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         in_shape = in_shapes[0]
         return Inferred((in_shape[0], *(axis.o for axis in self.axes(in_shape))))
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel resampled on its own."""
+        return SAME
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         field = fields[0]

@@ -12,6 +12,7 @@ from .args import Arg, integer
 from .base import Inferred, Layer, Shape, shape_text
 from .registry import register
 from .factors import Factors, gather_relation
+from .channels import ChannelReads, Gather
 
 
 @register
@@ -21,6 +22,12 @@ class ChannelShuffle(Layer):
     type_name = "ChannelShuffle"
     summary = "channels (g, C/g) -> (C/g, g): mixes the groups of a grouped conv (torch.nn.ChannelShuffle)"
     arguments = {"groups": Arg(integer(1), doc="the g of the grouped conv before it")}
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Output channel j*g + k reads input channel k*(C/g) + j alone."""
+        channels = in_shapes[0][0]
+        per_group = channels // self.groups
+        return Gather(tuple((c % self.groups) * per_group + c // self.groups for c in range(channels)))
 
     def infer(self, in_shapes: Sequence[Shape]) -> Inferred:
         shape = in_shapes[0]

@@ -20,6 +20,7 @@ from ..algebra import Field, Reads
 from ..algebra.shapes import dilated, prod, transposed_length
 from .args import Arg, boolean, choice, integer, optional, per_axis
 from .base import Inferred, Layer, ScatterAxis, Shape, fan_in_uniform
+from .channels import ChannelReads, grouped
 from .registry import register
 from .conv import ConvNd, axis_label
 
@@ -116,6 +117,10 @@ class ConvTransposeNd(Layer):
         # every input unit is multiplied by every weight of its group once: walk the INPUT positions
         macs = prod(spatial) * channels * per_group_out * prod(self.kernel_size)
         return Inferred(out_shape, params, {}, macs)
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each output channel reads the input channels of its group (every one for groups 1)."""
+        return grouped(self.out_channels, in_shapes[0][0], self.groups)
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         field = fields[0]

@@ -42,6 +42,7 @@ from ..algebra import Field, Reads, merge
 from ..algebra.shapes import prod
 from .args import REQUIRED, Arg, layer_name, optional, per_axis
 from .base import Inferred, Layer, ScatterAxis, Shape, shape_text
+from .channels import SAME, ChannelReads
 from .registry import register
 from .conv import axis_label, is_explicit
 
@@ -218,6 +219,10 @@ class MaxUnpoolNd(Layer):
         kernel, stride, padding = self.windows()
         return tuple(ScatterAxis(k, s, 1, p if isinstance(p, int) else 0)
                      for k, s, p in zip(kernel, stride, padding))
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """Each channel unpooled on its own (its values and its pool's input channel)."""
+        return SAME
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Position u can get the value of every pool window holding it (which one depends on the data): the

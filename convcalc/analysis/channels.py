@@ -1,0 +1,241 @@
+"""Receptive fields per channel segment: one step of the analysis walk.
+
+A tensor's channels need not share one field: after a Concat of a 1×1 branch and a 5×5 branch the first channels
+see 1×1 windows and the others 5×5 ones, and a slice of the first (Narrow, Split, Chunk, a channel shuffle, the
+groups of a grouped conv) sees 1×1 only. The walk therefore keeps, per tensor, its field (the hull over its
+channels, what every report shows) and, where channels differ, `Runs`: consecutive channel ranges with their own
+field. Each layer says which input channels each output channel reads (`Layer.channel_reads`,
+`convcalc.layers.channels`); an output segment's field is the layer's own rule (`Layer.field_of`) applied to the
+fields of the input segments it reads (several of one input: their union hull, `algebra.merge`). Nothing here
+tests a layer's type.
+
+The reported field is the layer's rule applied to each input's hull over the channels the layer reads: for every
+layer that reads all its inputs' channels that is exactly the field a channel-blind walk gives; a layer that reads
+some of them (a slice) gets the hull of those alone. Where every channel shares one field (a chain, a ResNet) no
+runs are kept and the step is one call of the rule, as before.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from typing import Optional, Sequence
+
+from ..algebra import Field, merge
+from ..layers.base import Layer, Shape
+from ..layers.channels import SAME, Block, Gather, Source
+
+Runs = tuple[tuple[int, int, Field], ...]       # (start, stop, field): consecutive channel ranges covering [0, C)
+
+
+def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optional[Runs]],
+         in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[Field, Optional[Runs]]:
+    """The field of layer ``name``'s output (named) and its runs (None: one field for every channel), from its
+    inputs' fields ``hulls`` (unflagged) and runs."""
+    if len(hulls) == 1 and runs[0] is None:
+        return layer.field_of(hulls, in_shapes, out_shape).named(name), None
+    blocks = _blocks(layer, hulls, in_shapes, out_shape)
+    every = set(range(len(hulls)))
+    if blocks is None or all(r is None for r in runs) and all({s.input for s in b.sources} == every for b in
+                                                            _as_blocks(blocks)):
+        # every output channel reads alike: a dense layer, or an Add of tensors each with one field
+        return layer.field_of(hulls, in_shapes, out_shape).named(name), None
+    runs = [None if r is None else _Indexed(r) for r in runs]
+    read = [_read_hull(index, hull, runs[index], blocks, in_shapes[index]) for index, hull in enumerate(hulls)]
+    reported = layer.field_of(read, in_shapes, out_shape).named(name)
+    found: list[tuple[int, int, Field]] = []
+    cache: dict[tuple, Field] = {}
+
+    def field_for(per_input: tuple[tuple[int, list[Field]], ...]) -> Field:
+        """The field of output channels reading ``per_input``: (input, the fields of the channels read) pairs."""
+        key = tuple((index, tuple(id(f) for f in fields)) for index, fields in per_input)
+        field = cache.get(key)
+        if field is None:
+            if not per_input:                    # channels that read no input (a window past the channels)
+                field = reported.unflagged()
+            else:
+                inputs = [index for index, _ in per_input]
+                merged = [_union(fields, in_shapes[index]) for index, fields in per_input]
+                field = layer.field_of(merged, [in_shapes[i] for i in inputs], out_shape).named(name).unflagged()
+            cache[key] = field
+        return field
+
+    def add(start: int, stop: int, field: Field) -> None:
+        if found and found[-1][2] is field and found[-1][1] == start:
+            found[-1] = (found[-1][0], stop, field)
+        else:
+            found.append((start, stop, field))
+
+    carried: dict[tuple[int, int], Field] = {}
+
+    def carry(index: int, field: Field) -> Field:
+        """The field of output channels that read one channel of input ``index``, of field ``field``."""
+        key = (index, id(field))
+        found_field = carried.get(key)
+        if found_field is None:
+            found_field = carried[key] = field_for(((index, [field]),))
+        return found_field
+
+    if isinstance(blocks, Gather) or all(len(block.sources) == 1 and block.sources[0].each for block in blocks):
+        # one input channel read per output channel (a slice, a concatenation, a permutation, each channel its
+        # own): the channels' fields gathered channel by channel (list slices), then cut into runs again
+        lists: dict[int, list[Field]] = {}
+
+        def channel_list(index: int) -> list[Field]:
+            if index not in lists:
+                own = runs[index]
+                if own is None:
+                    lists[index] = [carry(index, hulls[index])] * in_shapes[index][0]
+                else:
+                    lists[index] = [f for first, last, field in own.runs for f in [carry(index, field)] * (last - first)]
+            return lists[index]
+
+        if isinstance(blocks, Gather):
+            source = channel_list(blocks.input)
+            gathered = [source[c] for c in blocks.channels]
+        else:
+            gathered = []
+            for block in blocks:
+                gathered += channel_list(block.sources[0].input)[block.sources[0].start:block.sources[0].stop]
+        start = 0
+        for channel in range(1, len(gathered) + 1):
+            if channel == len(gathered) or gathered[channel] is not gathered[start]:
+                found.append((start, channel, gathered[start]))
+                start = channel
+        blocks = ()
+    for block in blocks:
+        for first, last, per_input in _pieces(block, hulls, runs, in_shapes):
+            add(block.start + first, block.start + last, field_for(per_input))
+    if len({id(f) for _, _, f in found}) <= 1:
+        return reported, None
+    return reported, tuple(found)
+
+
+def _as_blocks(reads: "tuple[Block, ...] | Gather") -> Sequence[Block]:
+    """Blocks as they are; a gather as one-channel blocks (for the questions asked of every block)."""
+    if not isinstance(reads, Gather):
+        return reads
+    return [Block(c, c + 1, (Source(reads.input, channel, channel + 1),)) for c, channel in enumerate(reads.channels)]
+
+
+def _blocks(layer: Layer, hulls: Sequence[Field], in_shapes: Sequence[Shape],
+            out_shape: Shape) -> "Optional[tuple[Block, ...] | Gather]":
+    """The layer's channel reads as blocks, or None where every output channel reads every input channel (the
+    default; also for tensors not in the [C, *spatial] order, whose first dim is no channel axis, and for reads that
+    do not fit the shapes)."""
+    if any(not h.standard for h in hulls) or not out_shape or any(not s for s in in_shapes):
+        return None
+    reads = layer.channel_reads(in_shapes, out_shape)
+    if reads is None:
+        return None
+    channels = out_shape[0]
+    if reads is SAME:
+        sources = []
+        for index, shape in enumerate(in_shapes):
+            if shape[0] == channels:
+                sources.append(Source(index, 0, channels))
+            elif shape[0] == 1:
+                sources.append(Source(index, 0, 1, each=False))
+            else:
+                return None
+        return (Block(0, channels, tuple(sources)),)
+    if isinstance(reads, Gather):
+        fits = 0 <= reads.input < len(in_shapes) and len(reads.channels) == channels and \
+            all(0 <= c < in_shapes[reads.input][0] for c in reads.channels)
+        return reads if fits else None
+    at = 0
+    for block in reads:                                   # they must tile the output's channels, in order
+        if block.start != at or block.stop <= block.start:
+            return None
+        for source in block.sources:
+            n = in_shapes[source.input][0] if 0 <= source.input < len(in_shapes) else 0
+            if not 0 <= source.start < source.stop <= n or source.each and \
+                    source.stop - source.start != block.stop - block.start:
+                return None
+        at = block.stop
+    return tuple(reads) if at == channels else None
+
+
+def _union(fields: Sequence[Field], shape: Shape) -> Field:
+    """The union hull of fields of one tensor's channels, read together (unflagged)."""
+    unique = list({id(f): f for f in fields}.values())
+    if len(unique) == 1:
+        return unique[0]
+    return merge(unique, shape[1:]).unflagged()
+
+
+class _Indexed:
+    """A tensor's runs with their starts, for finding the runs that hold a range of channels."""
+
+    def __init__(self, runs: Runs):
+        self.runs = runs
+        self.starts = [run[0] for run in runs]
+
+    def overlapping(self, start: int, stop: int) -> list[tuple[int, int, Field]]:
+        """The runs that hold channels of [start, stop)."""
+        index = max(bisect_right(self.starts, start) - 1, 0)
+        end = bisect_left(self.starts, stop, lo=index)
+        return [run for run in self.runs[index:end] if run[1] > start]
+
+    def fields(self, start: int, stop: int) -> list[Field]:
+        """The fields of the runs that hold channels of [start, stop)."""
+        return [field for _, _, field in self.overlapping(start, stop)]
+
+
+def _read_hull(index: int, hull: Field, runs: Optional[_Indexed], blocks: "Sequence[Block] | Gather",
+               shape: Shape) -> Field:
+    """Input ``index``'s hull over the channels the blocks read (its whole hull when it has one field, or when
+    they read all its channels or none)."""
+    if runs is None:
+        return hull
+    ranges = sorted((s.start, s.stop) for b in _as_blocks(blocks) for s in b.sources if s.input == index)
+    covered, at = [], 0
+    for start, stop in ranges:
+        if start > at:
+            covered.append((at, start))
+        at = max(at, stop)
+    if not ranges or (not covered and at >= shape[0]):
+        return hull
+    fields = [f for start, stop in _merged(ranges) for f in runs.fields(start, stop)]
+    return _union(fields, shape)
+
+
+def _merged(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ranges with the overlapping and touching ones joined."""
+    joined: list[tuple[int, int]] = []
+    for start, stop in ranges:
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], stop))
+        else:
+            joined.append((start, stop))
+    return joined
+
+
+def _pieces(block: Block, hulls: Sequence[Field], runs: Sequence[Optional[_Indexed]], in_shapes: Sequence[Shape]):
+    """The block's channels cut where what they read changes: (first, last, ((input, fields), ...)), relative to
+    the block's start, inputs in order."""
+    length = block.stop - block.start
+    per_source = []
+    cuts = {0, length}
+    for source in block.sources:
+        own = runs[source.input]
+        if own is None:
+            parts = [(0, length, hulls[source.input])]
+        elif source.each:
+            parts = [(max(first, source.start) - source.start, min(last, source.stop) - source.start, field)
+                     for first, last, field in own.overlapping(source.start, source.stop)]
+        else:
+            parts = [(0, length, _union(own.fields(source.start, source.stop), in_shapes[source.input]))]
+        cuts.update(first for first, _, _ in parts)
+        per_source.append(parts)
+    points = sorted(cuts)
+    positions = [0] * len(per_source)
+    for first, last in zip(points, points[1:]):
+        per_input: dict[int, list[Field]] = {}
+        for k, (source, parts) in enumerate(zip(block.sources, per_source)):
+            while parts[positions[k]][1] <= first:
+                positions[k] += 1
+            per_input.setdefault(source.input, []).append(parts[positions[k]][2])
+        yield first, last, tuple(sorted(per_input.items()))
+
+
+__all__ = ["Runs", "step"]
