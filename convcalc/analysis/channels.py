@@ -86,7 +86,8 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
                 if own is None:
                     lists[index] = [carry(index, hulls[index])] * in_shapes[index][0]
                 else:
-                    lists[index] = [f for first, last, field in own.runs for f in [carry(index, field)] * (last - first)]
+                    lists[index] = [f for first, last, field in own.runs
+                                    for f in [carry(index, field)] * (last - first)]
             return lists[index]
 
         if isinstance(blocks, Gather):

@@ -206,7 +206,8 @@ class GLU(Layer):
     def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
         """Along the channels output channel c reads channels c and c + C/2; along another axis each its own."""
         half = in_shapes[0][0] // 2
-        return along_channels(self.axis(in_shapes[0]), (Block(0, half, (Source(0, 0, half), Source(0, half, 2 * half))),))
+        halves = (Block(0, half, (Source(0, 0, half), Source(0, half, 2 * half))),)
+        return along_channels(self.axis(in_shapes[0]), halves)
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """Along a spatial ``dim`` unit j reads positions j and j + n/2 of that axis: a 2-tap window dilated by n/2
