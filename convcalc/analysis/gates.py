@@ -17,6 +17,7 @@ from typing import NamedTuple, Optional, Sequence
 
 from ..algebra import Field
 from ..spec.graph import INPUT, Node
+from .channels import Runs, step
 from .coverage import coverage
 from .summary import Summary
 
@@ -61,6 +62,8 @@ def classifier_fields(summary: Summary) -> tuple[dict[str, Field], list[str]]:
     if not any(gate_inputs(node, analyzed, [shapes[n] for n in node.inputs]) for node in nodes):
         return analyzed, []
     fields: dict[str, Field] = {INPUT: analyzed[INPUT]}
+    runs: dict[str, Optional[Runs]] = {INPUT: None}
+    runs.update((row.name, row.channel_fields) for row in summary.layers)
     changed: set[str] = set()
     gated: list[str] = []
     for node in nodes:
@@ -70,9 +73,10 @@ def classifier_fields(summary: Summary) -> tuple[dict[str, Field], list[str]]:
             fields[node.name] = analyzed[node.name]
             continue
         keep = [i for i in range(len(node.inputs)) if i not in gates]
-        try:
-            field = node.layer.field_of([fields[node.inputs[i]].unflagged() for i in keep],
-                                        [in_shapes[i] for i in keep], shapes[node.name]).named(node.name)
+        try:                       # the analysis's step (`channels.step`), the gates' inputs left out
+            field, runs[node.name] = step(node.layer, node.name, [fields[node.inputs[i]].unflagged() for i in keep],
+                                          [runs[node.inputs[i]] for i in keep], [in_shapes[i] for i in keep],
+                                          shapes[node.name])
         except Exception:          # a layer that cannot take fewer inputs: its field as analyzed
             field = analyzed[node.name]
         if gates:
