@@ -18,6 +18,7 @@ runs are kept and the step is one call of the rule, as before.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from itertools import groupby
 from typing import Optional, Sequence
 
 from ..algebra import Field, merge
@@ -35,8 +36,9 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
         return layer.field_of(hulls, in_shapes, out_shape).named(name), None
     blocks = _blocks(layer, hulls, in_shapes, out_shape)
     every = set(range(len(hulls)))
-    if blocks is None or all(r is None for r in runs) and all({s.input for s in b.sources} == every for b in
-                                                            _as_blocks(blocks)):
+    if blocks is None or all(r is None for r in runs) and (
+            {blocks.input} == every if isinstance(blocks, Gather) else
+            all({s.input for s in b.sources} == every for b in blocks)):
         # every output channel reads alike: a dense layer, or an Add of tensors each with one field
         return layer.field_of(hulls, in_shapes, out_shape).named(name), None
     runs = [None if r is None else _Indexed(r) for r in runs]
@@ -86,8 +88,10 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
                 if own is None:
                     lists[index] = [carry(index, hulls[index])] * in_shapes[index][0]
                 else:
-                    lists[index] = [f for first, last, field in own.runs
-                                    for f in [carry(index, field)] * (last - first)]
+                    mapped = {id(field): carry(index, field) for field in own.distinct()}
+                    lists[index] = []
+                    for first, last, field in own.runs:
+                        lists[index] += [mapped[id(field)]] * (last - first)
             return lists[index]
 
         if isinstance(blocks, Gather):
@@ -98,10 +102,10 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
             for block in blocks:
                 gathered += channel_list(block.sources[0].input)[block.sources[0].start:block.sources[0].stop]
         start = 0
-        for channel in range(1, len(gathered) + 1):
-            if channel == len(gathered) or gathered[channel] is not gathered[start]:
-                found.append((start, channel, gathered[start]))
-                start = channel
+        for key, group in groupby(map(id, gathered)):        # runs of one field (by identity, never ==)
+            stop = start + sum(1 for _ in group)
+            found.append((start, stop, gathered[start]))
+            start = stop
         blocks = ()
     for block in blocks:
         for first, last, per_input in _pieces(block, hulls, runs, in_shapes):
@@ -109,13 +113,6 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
     if len({id(f) for _, _, f in found}) <= 1:
         return reported, None
     return reported, tuple(found)
-
-
-def _as_blocks(reads: "tuple[Block, ...] | Gather") -> Sequence[Block]:
-    """Blocks as they are; a gather as one-channel blocks (for the questions asked of every block)."""
-    if not isinstance(reads, Gather):
-        return reads
-    return [Block(c, c + 1, (Source(reads.input, channel, channel + 1),)) for c, channel in enumerate(reads.channels)]
 
 
 def _blocks(layer: Layer, hulls: Sequence[Field], in_shapes: Sequence[Shape],
@@ -171,6 +168,10 @@ class _Indexed:
         self.runs = runs
         self.starts = [run[0] for run in runs]
 
+    def distinct(self) -> list[Field]:
+        """Each field of the runs once."""
+        return list({id(field): field for _, _, field in self.runs}.values())
+
     def overlapping(self, start: int, stop: int) -> list[tuple[int, int, Field]]:
         """The runs that hold channels of [start, stop)."""
         index = max(bisect_right(self.starts, start) - 1, 0)
@@ -188,7 +189,11 @@ def _read_hull(index: int, hull: Field, runs: Optional[_Indexed], blocks: "Seque
     they read all its channels or none)."""
     if runs is None:
         return hull
-    ranges = sorted((s.start, s.stop) for b in _as_blocks(blocks) for s in b.sources if s.input == index)
+    if isinstance(blocks, Gather):
+        read = sorted(set(blocks.channels)) if blocks.input == index else []
+        ranges = [(c, c + 1) for c in read] if len(read) < shape[0] else [(0, shape[0])]
+    else:
+        ranges = sorted((s.start, s.stop) for b in blocks for s in b.sources if s.input == index)
     covered, at = [], 0
     for start, stop in ranges:
         if start > at:
