@@ -60,6 +60,10 @@ def oracle_outputs(layers: Sequence[dict], x: torch.Tensor, seed: int = 0) -> di
             out = sum(inputs[1:], inputs[0])
         elif kind == "Narrow":
             out = torch.narrow(inputs[0], layer["dim"], layer["start"], layer["length"])
+        elif kind == "GLU":
+            out = F.glu(inputs[0], layer["dim"])
+        elif kind == "LocalResponseNorm":
+            out = F.local_response_norm(inputs[0], layer["size"])
         elif kind == "ChannelShuffle":
             out = F.channel_shuffle(inputs[0], layer["groups"])
         elif kind == "Chunk":
@@ -181,6 +185,11 @@ def test_narrow_after_concat_of_unequal_branches() -> None:
     pytest.param(BRANCHES + [{"type": "Narrow", "name": "n", "dim": 2, "start": 3, "length": 6},
                              {"type": "Narrow", "name": "m", "dim": 1, "start": 0, "length": 2}],
                  id="narrow-spatial-keeps-segments"),
+    pytest.param(BRANCHES + [{"type": "Concat", "name": "ba", "from": ["b", "a"]},     # the gate σ(·) from the 1×1
+                             {"type": "GLU", "name": "glu", "dim": 1},                    # branch: not saturated
+                             {"type": "LocalResponseNorm", "name": "lrn", "size": 3, "from": "cat"},
+                             {"type": "Narrow", "name": "n", "dim": 1, "start": 0, "length": 1}],
+                 id="glu-and-lrn-across-the-channels"),
     pytest.param(BRANCHES + [conv("dense", 3, 3, "cat"), {"type": "Narrow", "name": "n", "dim": 1, "start": 0,
                                                            "length": 1}],
                  id="dense-conv-merges-segments"),

@@ -46,17 +46,18 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
     reported = layer.field_of(read, in_shapes, out_shape).named(name)
     found: list[tuple[int, int, Field]] = []
     cache: dict[tuple, Field] = {}
+    unions: dict[tuple, Field] = {}
 
     def field_for(per_input: tuple[tuple[int, list[Field]], ...]) -> Field:
         """The field of output channels reading ``per_input``: (input, the fields of the channels read) pairs."""
-        key = tuple((index, tuple(id(f) for f in fields)) for index, fields in per_input)
+        key = tuple((index, tuple(dict.fromkeys(id(f) for f in fields))) for index, fields in per_input)
         field = cache.get(key)
         if field is None:
             if not per_input:                    # channels that read no input (a window past the channels)
                 field = reported.unflagged()
             else:
                 inputs = [index for index, _ in per_input]
-                merged = [_union(fields, in_shapes[index]) for index, fields in per_input]
+                merged = [_union(fields, in_shapes[index], unions) for index, fields in per_input]
                 field = layer.field_of(merged, [in_shapes[i] for i in inputs], out_shape).named(name).unflagged()
             cache[key] = field
         return field
@@ -108,7 +109,7 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
             start = stop
         blocks = ()
     for block in blocks:
-        for first, last, per_input in _pieces(block, hulls, runs, in_shapes):
+        for first, last, per_input in _pieces(block, hulls, runs, in_shapes, unions):
             add(block.start + first, block.start + last, field_for(per_input))
     if len({id(f) for _, _, f in found}) <= 1:
         return reported, None
@@ -153,12 +154,19 @@ def _blocks(layer: Layer, hulls: Sequence[Field], in_shapes: Sequence[Shape],
     return tuple(reads) if at == channels else None
 
 
-def _union(fields: Sequence[Field], shape: Shape) -> Field:
-    """The union hull of fields of one tensor's channels, read together (unflagged)."""
-    unique = list({id(f): f for f in fields}.values())
+def _union(fields: Sequence[Field], shape: Shape, cache: Optional[dict] = None) -> Field:
+    """The union hull of fields of one tensor's channels, read together (unflagged); ``cache`` keeps each union
+    made once (one object for the same fields, so that what reads it is computed once too)."""
+    unique = {id(f): f for f in fields}
     if len(unique) == 1:
-        return unique[0]
-    return merge(unique, shape[1:]).unflagged()
+        return next(iter(unique.values()))
+    key = (tuple(unique), tuple(shape))
+    if cache is not None and key in cache:
+        return cache[key]
+    found = merge(list(unique.values()), shape[1:]).unflagged()
+    if cache is not None:
+        cache[key] = found
+    return found
 
 
 class _Indexed:
@@ -216,7 +224,8 @@ def _merged(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     return joined
 
 
-def _pieces(block: Block, hulls: Sequence[Field], runs: Sequence[Optional[_Indexed]], in_shapes: Sequence[Shape]):
+def _pieces(block: Block, hulls: Sequence[Field], runs: Sequence[Optional[_Indexed]], in_shapes: Sequence[Shape],
+            unions: dict):
     """The block's channels cut where what they read changes: (first, last, ((input, fields), ...)), relative to
     the block's start, inputs in order."""
     length = block.stop - block.start
@@ -230,7 +239,7 @@ def _pieces(block: Block, hulls: Sequence[Field], runs: Sequence[Optional[_Index
             parts = [(max(first, source.start) - source.start, min(last, source.stop) - source.start, field)
                      for first, last, field in own.overlapping(source.start, source.stop)]
         else:
-            parts = [(0, length, _union(own.fields(source.start, source.stop), in_shapes[source.input]))]
+            parts = [(0, length, _union(own.fields(source.start, source.stop), in_shapes[source.input], unions))]
         cuts.update(first for first, _, _ in parts)
         per_source.append(parts)
     points = sorted(cuts)
