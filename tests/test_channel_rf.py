@@ -271,3 +271,17 @@ def graphs(draw: Any) -> list[dict]:
 @given(graphs())
 def test_random_graphs_against_autograd(layers: list[dict]) -> None:
     check(layers, (3, 10, 10))
+
+
+def test_past_most_channels_every_channel_shares_the_hull(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tensors wider than MOST_CHANNELS are not followed channel by channel: one field for all their channels, the
+    hull (sound: it holds every channel's field), so a huge channel count costs no per-channel work."""
+    import convcalc.analysis.channels as channels
+
+    layers = BRANCHES + [{"type": "Narrow", "name": "n", "dim": 1, "start": 0, "length": 2}]
+    spec = spec_from_dict({"name": "wide", "input": [3, 12, 12], "layers": layers})
+    assert [int(a.size) for a in analyze(spec).layer("n").rf.axes] == [1, 1]
+    monkeypatch.setattr(channels, "MOST_CHANNELS", 3)
+    summary = analyze(spec)
+    assert summary.layer("cat").channel_fields is None
+    assert [int(a.size) for a in summary.layer("n").rf.axes] == [5, 5]

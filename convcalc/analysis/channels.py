@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 
 from ..algebra import Field, merge
 from ..layers.base import Layer, Shape
-from ..layers.channels import SAME, Block, Gather, Source
+from ..layers.channels import MOST_CHANNELS, SAME, Block, Gather, Source
 
 Runs = tuple[tuple[int, int, Field], ...]       # (start, stop, field): consecutive channel ranges covering [0, C)
 
@@ -119,9 +119,10 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
 def _blocks(layer: Layer, hulls: Sequence[Field], in_shapes: Sequence[Shape],
             out_shape: Shape) -> "Optional[tuple[Block, ...] | Gather]":
     """The layer's channel reads as blocks, or None where every output channel reads every input channel (the
-    default; also for tensors not in the [C, *spatial] order, whose first dim is no channel axis, and for reads that
-    do not fit the shapes)."""
-    if any(not h.standard for h in hulls) or not out_shape or any(not s for s in in_shapes):
+    default; also for tensors not in the [C, *spatial] order, whose first dim is no channel axis, for tensors of more
+    than `MOST_CHANNELS` channels, and for reads that do not fit the shapes)."""
+    if any(not h.standard for h in hulls) or not out_shape or any(not s for s in in_shapes) or \
+            max(out_shape[0], *(s[0] for s in in_shapes)) > MOST_CHANNELS:
         return None
     reads = layer.channel_reads(in_shapes, out_shape)
     if reads is None:

@@ -21,6 +21,12 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence, Union
 
 
+# The walk asks for channel reads only of tensors with at most this many channels (a gather or a window along the
+# channels is stated channel by channel); past it every output channel is taken to read every input channel, which is
+# always sound (one field for all the channels, the channel-blind answer).
+MOST_CHANNELS = 1 << 16
+
+
 class _Same:
     """Output channel c reads channel c of every input (see the module)."""
 
@@ -103,6 +109,6 @@ def along_channels(axis: int, reads: ChannelReads) -> ChannelReads:
     return reads if axis == 0 else SAME
 
 
-__all__ = ["SAME", "Block", "ChannelReads", "Gather", "Source", "along_channels", "grouped", "joined", "sliced",
+__all__ = ["MOST_CHANNELS", "SAME", "Block", "ChannelReads", "Gather", "Source", "along_channels", "grouped", "joined", "sliced",
            "windows"]
 
