@@ -64,6 +64,9 @@ def oracle_outputs(layers: Sequence[dict], x: torch.Tensor, seed: int = 0) -> di
             out = F.glu(inputs[0], layer["dim"])
         elif kind == "LocalResponseNorm":
             out = F.local_response_norm(inputs[0], layer["size"])
+        elif kind == "Linear":
+            weight = _weights(generator, layer["out_features"], inputs[0].shape[-1])
+            out = F.linear(inputs[0], weight)
         elif kind == "ChannelShuffle":
             out = F.channel_shuffle(inputs[0], layer["groups"])
         elif kind == "Chunk":
@@ -190,6 +193,9 @@ def test_narrow_after_concat_of_unequal_branches() -> None:
                              {"type": "LocalResponseNorm", "name": "lrn", "size": 3, "from": "cat"},
                              {"type": "Narrow", "name": "n", "dim": 1, "start": 0, "length": 1}],
                  id="glu-and-lrn-across-the-channels"),
+    pytest.param(BRANCHES + [{"type": "Linear", "name": "lin", "out_features": 5, "bias": False},
+                             {"type": "Narrow", "name": "n", "dim": 1, "start": 0, "length": 2}],
+                 id="linear-over-the-last-axis-keeps-channels"),
     pytest.param(BRANCHES + [conv("dense", 3, 3, "cat"), {"type": "Narrow", "name": "n", "dim": 1, "start": 0,
                                                            "length": 1}],
                  id="dense-conv-merges-segments"),

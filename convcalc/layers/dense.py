@@ -13,6 +13,7 @@ from ..algebra import Field, Reads
 from ..algebra.shapes import prod
 from .args import Arg, boolean, integer, optional
 from .base import Inferred, Layer, Shape, fan_in_uniform, shape_text, storage_axis
+from .channels import SAME, ChannelReads
 from .registry import register
 from .factors import EVERY, Factors
 
@@ -43,6 +44,10 @@ class Linear(Layer):
     def mixed_dims(self, in_shapes: Sequence[Shape], out_shape: Shape) -> tuple[int, ...] | None:
         """The last axis (the features)."""
         return (len(in_shapes[0]) - 1,)
+
+    def channel_reads(self, in_shapes: Sequence[Shape], out_shape: Shape) -> ChannelReads:
+        """On a [C, *S] input each channel its own (the Linear mixes the last axis); on a vector every feature."""
+        return SAME if len(in_shapes[0]) >= 2 else None
 
     def receptive_field(self, fields: Sequence[Field], in_shapes: Sequence[Shape], out_shape: Shape) -> Field:
         """A vector input: every output reads every unit before (whole). On a [C, *S] input the Linear acts on the
