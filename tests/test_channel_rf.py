@@ -210,12 +210,15 @@ def test_segments_against_autograd(layers: list[dict]) -> None:
 
 
 def test_slice_of_one_branch_is_that_branch_exactly() -> None:
-    """The slice's field is the branch's own, path included."""
-    layers = BRANCHES + [{"type": "Narrow", "name": "n", "dim": 1, "start": 2, "length": 2}]
-    summary = analyze(spec_from_dict({"name": "slice", "input": [3, 12, 12], "layers": layers}))
-    assert [int(a.size) for a in summary.layer("n").rf.axes] == [5, 5]
-    assert summary.layer("n").rf.max_path == ("b", "cat", "n")
-    assert summary.layer("cat").channel_fields is not None and summary.layer("n").channel_fields is None
+    """The slice's field is the branch's own; its paths continue the Concat's (every path is its previous layer's
+    path, then the layer: what the JSON's max_path_prev rebuilds)."""
+    for start, size in ((0, 1), (2, 5)):
+        layers = BRANCHES + [{"type": "Narrow", "name": "n", "dim": 1, "start": start, "length": 2}]
+        summary = analyze(spec_from_dict({"name": "slice", "input": [3, 12, 12], "layers": layers}))
+        assert [int(a.size) for a in summary.layer("n").rf.axes] == [size, size]
+        assert summary.layer("n").rf.max_path == summary.layer("cat").rf.max_path + ("n",) == ("b", "cat", "n")
+        assert summary.layer("n").rf.min_path == summary.layer("cat").rf.min_path + ("n",) == ("a", "cat", "n")
+        assert summary.layer("cat").channel_fields is not None and summary.layer("n").channel_fields is None
 
 
 # --------------------------------------------------------------------------- randomized graphs

@@ -58,7 +58,8 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
             else:
                 inputs = [index for index, _ in per_input]
                 merged = [_union(fields, in_shapes[index], unions) for index, fields in per_input]
-                field = layer.field_of(merged, [in_shapes[i] for i in inputs], out_shape).named(name).unflagged()
+                field = _linked(layer.field_of(merged, [in_shapes[i] for i in inputs], out_shape).unflagged(),
+                                reported)
             cache[key] = field
         return field
 
@@ -114,6 +115,15 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
     if len({id(f) for _, _, f in found}) <= 1:
         return reported, None
     return reported, tuple(found)
+
+
+def _linked(field: Field, like: Field) -> Field:
+    """``field`` with the paths of ``like`` (the layer's own field): a channel segment's field names the layer's
+    largest and smallest single paths, so that every path is its previous layer's path and then the layer (what
+    ``max_path_prev`` in the JSON rebuilds), whichever channels a later layer reads."""
+    linked = object.__new__(Field)                   # `replace` without its cost, as `Field.named`
+    linked.__dict__.update(field.__dict__, max_link=like.max_link, min_link=like.min_link)
+    return linked
 
 
 def _blocks(layer: Layer, hulls: Sequence[Field], in_shapes: Sequence[Shape],
