@@ -6,6 +6,7 @@ A layer type is one subclass of `Layer`. It declares its arguments (PyTorch's na
 * ``validate()``            checks that need no input shape (groups divide out_channels, ...)
 * ``infer(in_shapes)``      output shape, parameter and buffer shapes, MACs; raises where PyTorch would
 * ``receptive_field(...)``  how it transforms the receptive field
+* ``channel_reads(...)``    which input channels each output channel reads (default: all; `convcalc.layers.channels`)
 * ``init_params(...)``      PyTorch's default initialisation of its parameters and buffers
 * ``prepare(...)``          the parameters laid out for execution, once, at load time
 * ``forward(...)``          its NumPy execution on channels-last arrays ``(N, *spatial, C)``
