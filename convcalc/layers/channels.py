@@ -1,17 +1,17 @@
 """Which input channels each output channel reads (`Layer.channel_reads`), for receptive fields that are exact per
 channel segment (`convcalc.analysis.channels`).
 
-A layer states its channel dependency in one of three forms:
+A layer states its channel dependency in one of four forms:
 
 * ``None`` (the default): every output channel reads every channel of every input (a dense conv, a Linear, a norm
   or softmax over the channels, a reshape). The output's channels then all share one field.
 * `SAME`: output channel c reads channel c of every input (channel 0 of an input broadcast along the channels):
   activations, BatchNorm, pooling, padding, resampling, Add/Multiply, a depthwise conv with one output per channel.
-* a `Gather`: output channel c reads one channel of one input, any order (a channel shuffle);
+* a `Gather`: output channel c reads one channel of one input, in any order (a channel shuffle).
 * a tuple of `Block`s covering the output channels in order: block ``[start, stop)`` reads, per `Source`, either
   one input channel per output channel (``each``: output channel start + k reads input channel source.start + k)
   or every channel of a range (a group of a grouped conv). A slice along the channels (Narrow, Split, Chunk), a
-  concatenation along them, a channel shuffle, groups.
+  concatenation along them, groups, a window along the channels (Maxout, LocalResponseNorm).
 
 Only plain Python here: the analysis imports it and imports no NumPy.
 """
