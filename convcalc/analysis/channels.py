@@ -79,35 +79,35 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
             found_field = carried[key] = field_for(((index, [field]),))
         return found_field
 
-    if isinstance(blocks, Gather) or all(len(block.sources) == 1 and block.sources[0].each for block in blocks):
-        # one input channel read per output channel (a slice, a concatenation, a permutation, each channel its
-        # own): the channels' fields gathered channel by channel (list slices), then cut into runs again
-        lists: dict[int, list[Field]] = {}
-
-        def channel_list(index: int) -> list[Field]:
-            if index not in lists:
-                own = runs[index]
-                if own is None:
-                    lists[index] = [carry(index, hulls[index])] * in_shapes[index][0]
-                else:
-                    mapped = {id(field): carry(index, field) for field in own.distinct()}
-                    lists[index] = []
-                    for first, last, field in own.runs:
-                        lists[index] += [mapped[id(field)]] * (last - first)
-            return lists[index]
-
-        if isinstance(blocks, Gather):
-            source = channel_list(blocks.input)
-            gathered = [source[c] for c in blocks.channels]
+    if isinstance(blocks, Gather):
+        # a permutation: the channels' fields gathered channel by channel, then cut into runs again
+        own = runs[blocks.input]
+        if own is None:
+            fields = [carry(blocks.input, hulls[blocks.input])] * in_shapes[blocks.input][0]
         else:
-            gathered = []
-            for block in blocks:
-                gathered += channel_list(block.sources[0].input)[block.sources[0].start:block.sources[0].stop]
+            mapped = {id(field): carry(blocks.input, field) for field in own.distinct()}
+            fields = []
+            for first, last, field in own.runs:
+                fields += [mapped[id(field)]] * (last - first)
+        gathered = [fields[c] for c in blocks.channels]
         start = 0
-        for key, group in groupby(map(id, gathered)):        # runs of one field (by identity, never ==)
-            stop = start + sum(1 for _ in group)
+        for _, group in groupby(map(id, gathered)):         # runs of one field (by identity, never ==)
+            stop = start + len(list(group))
             found.append((start, stop, gathered[start]))
             start = stop
+        blocks = ()
+    elif all(len(block.sources) == 1 and block.sources[0].each for block in blocks):
+        # one input channel read per output channel (each channel its own, a slice, a concatenation): the runs
+        # carried over, each field mapped once
+        for block in blocks:
+            source = block.sources[0]
+            own = runs[source.input]
+            if own is None:
+                add(block.start, block.stop, carry(source.input, hulls[source.input]))
+                continue
+            shift = block.start - source.start
+            for first, last, field in own.overlapping(source.start, source.stop):
+                add(max(first, source.start) + shift, min(last, source.stop) + shift, carry(source.input, field))
         blocks = ()
     for block in blocks:
         for first, last, per_input in _pieces(block, hulls, runs, in_shapes, unions):
@@ -186,10 +186,13 @@ class _Indexed:
     def __init__(self, runs: Runs):
         self.runs = runs
         self.starts = [run[0] for run in runs]
+        self._distinct: Optional[list[Field]] = None
 
     def distinct(self) -> list[Field]:
         """Each field of the runs once."""
-        return list({id(field): field for _, _, field in self.runs}.values())
+        if self._distinct is None:
+            self._distinct = list({id(field): field for _, _, field in self.runs}.values())
+        return self._distinct
 
     def overlapping(self, start: int, stop: int) -> list[tuple[int, int, Field]]:
         """The runs that hold channels of [start, stop)."""
@@ -204,8 +207,8 @@ class _Indexed:
 
 def _read_hull(index: int, hull: Field, runs: Optional[_Indexed], blocks: "Sequence[Block] | Gather",
                shape: Shape) -> Field:
-    """Input ``index``'s hull over the channels the blocks read (its whole hull when it has one field, or when
-    they read all its channels or none)."""
+    """Input ``index``'s hull over the channels the blocks read (its whole hull when it has one field, when they
+    read all its channels or none, or channels of every one of its fields: the same union)."""
     if runs is None:
         return hull
     if isinstance(blocks, Gather):
@@ -221,6 +224,8 @@ def _read_hull(index: int, hull: Field, runs: Optional[_Indexed], blocks: "Seque
     if not ranges or (not covered and at >= shape[0]):
         return hull
     fields = [f for start, stop in _merged(ranges) for f in runs.fields(start, stop)]
+    if len({id(f) for f in fields}) == len(runs.distinct()):
+        return hull
     return _union(fields, shape)
 
 
