@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import GraphError, LayerArgError, Location, SpecError, brief, did_you_mean
 from . import limits
-from .expr import ExprError, substitute
+from .expr import NOT_PLAIN, ExprError, plain_name, substitute
 from ..layers import Layer, lookup
 from ..layers.registry import is_registered, type_names
 from ..layers.suggest import type_hint
@@ -59,6 +59,9 @@ class _Builder:
         if isinstance(value, dict):
             self.budget.walk(len(value), loc, scope.trace)
             return {k: self.substitute(v, scope, loc, what) for k, v in value.items()}
+        found = plain_name(value, scope.variables) if isinstance(value, str) else NOT_PLAIN
+        if found is not NOT_PLAIN:
+            return found     # '$name' (most references): its value, without an evaluator or the shape() function
         try:
             return substitute(value, scope.variables, self.shapes.functions(scope.resolve, loc))
         except ExprError as exc:
