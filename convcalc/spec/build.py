@@ -438,6 +438,14 @@ def _build(spec: Spec, overrides: Mapping[str, Any] | None, input_shape: tuple[i
                             f"{did_you_mean(key, raw) if raw else 'it declares no args'}")
         raw[key] = value
     builder = _Builder(spec, input_shape)
+    try:
+        return _built(builder, spec, raw, overrides, input_shape)
+    finally:
+        builder.parts.builder = None    # (they refer to each other: freed now, not left to the cycle collector)
+
+
+def _built(builder: _Builder, spec: Spec, raw: dict, overrides: Mapping[str, Any] | None,
+           input_shape: tuple[int, ...]) -> Graph:
     variables: dict[str, Any] = {}
     names = ScopeNames(variables, builder.shapes, INPUT)        # and in_shape, in_channels: the network's input
     args_loc = spec.document.where("args") if spec.document is not None else None
