@@ -166,7 +166,9 @@ class _Builder:
                                    not 1 <= repeat <= limits.MAX_REPEAT):
             raise SpecError(f"'repeat' must be an integer from 1 to {limits.MAX_REPEAT:,}, got {brief(repeat)}",
                             value_where("repeat"), scope.trace)
-        first = self.substitute(item.get("first") or {}, scope, value_where("first"), "'first'")
+        first = item.get("first") or {}
+        if first:
+            first = self.substitute(first, scope, value_where("first"), "'first'")
         if not isinstance(first, dict):
             raise SpecError("'first' must be a mapping of arguments for the first repetition", value_where("first"),
                             scope.trace)
@@ -179,7 +181,9 @@ class _Builder:
                 kind = type(v)
                 args[k] = v if kind is str and "$" not in v or kind in _PLAIN else \
                     self.substitute(v, scope, value_where(k), f"'{k}'")
-        args, first = (resolve_likes(values, self.shapes, scope.resolve, value_where) for values in (args, first))
+        args = resolve_likes(args, self.shapes, scope.resolve, value_where)
+        if first:
+            first = resolve_likes(first, self.shapes, scope.resolve, value_where)
         kind = type_name.lower()
         block = self.spec.blocks.get(kind)
         if kind == SEQUENTIAL or block is not None:
