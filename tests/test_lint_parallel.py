@@ -121,3 +121,45 @@ def test_jobs_are_clamped_to_cpus_and_files(pools):
     assert result.exit_code == 0 and pools[-1] == 2
     with pytest.raises(engine.LintConfigError, match="at least 1"):
         lint_paths(["specs/"], LintConfig(), jobs=0)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_serial_run_leaves_the_cycle_collector_as_it_was(enabled, monkeypatch):
+    """The collector's automatic passes are off while a file is checked (lint.parallel.COLLECT_AFTER), in this
+    process too, and as they were afterwards; a pass runs between files once enough objects piled up."""
+    import gc
+
+    passes = []
+    real_collect = gc.collect
+    monkeypatch.setattr(parallel, "COLLECT_AFTER", -1)      # every file: a pass after each
+    monkeypatch.setattr(parallel.gc, "collect", lambda *a: passes.append(gc.isenabled()) or real_collect(*a))
+    during = []
+    check = engine._reported_findings
+    monkeypatch.setattr(engine, "_reported_findings", lambda *a: during.append(gc.isenabled()) or check(*a))
+    (gc.enable if enabled else gc.disable)()
+    try:
+        report = lint_paths([str(ROOT / "specs" / "tiny.yaml"), str(ROOT / "specs" / "lenet5.yaml")], LintConfig())
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+    assert len(report.files) == 2 and during == [False, False] and len(passes) == 2
+
+
+@pytest.mark.parametrize("name", ["resnet18", "unet", "efficientnet_b0", "wavenet"])
+def test_a_checked_spec_leaves_no_reference_cycles(name):
+    """What makes the collector's automatic passes worth turning off while files are checked: a spec's load, build,
+    analysis (fields, exact border extents) and rules leave nothing for the cycle collector, so reference counting
+    frees each file's work and memory stays flat between the passes."""
+    import gc
+    from convcalc.lint import lint_file
+
+    path, config = ROOT / "specs" / f"{name}.yaml", LintConfig()
+    lint_file(path, config)                      # (caches filled: parsed expressions, known border stretches)
+    gc.collect()
+    gc.disable()
+    try:
+        lint_file(path, config)
+        left = gc.collect()
+    finally:
+        gc.enable()
+    assert left == 0

@@ -741,3 +741,28 @@ def test_nested_repeats_that_expand_past_the_layer_limit_stop_at_once():
           - {type: Mid, repeat: 10000}
         """, analyze=False)
     assert "the spec expands to more than 100,000 layers (nested repeats multiply)" in message
+
+
+@pytest.mark.parametrize("text", ["$width", "$rates", "$in_shape", "$in_channels", "$flag", "$None", "$True",
+                                  "$true", "$missing", "${width}", "$width ", "conv$width", "$" + "w" * 5000])
+def test_a_plain_name_is_what_the_evaluator_gives(text):
+    """`plain_name`, the builder's shortcut for '$name', answers only where the evaluator would give that very
+    value (the same object), and leaves the rest (literals, unknown names, expressions, text) to it."""
+    from convcalc.spec.expr import NOT_PLAIN, plain_name
+    from convcalc.spec.shapes import BuildShapes, ScopeNames
+    from convcalc.spec.graph import INPUT
+
+    rates = [1, 2, 4]
+    names = ScopeNames({"width": 64, "rates": rates, "flag": False, "in_channels": 5},
+                       BuildShapes((3, 32, 32), []), INPUT, outer=frozenset({"in_channels"}))
+    found = plain_name(text, names)
+    try:
+        expected = substitute(text, names)
+    except ExprError:
+        assert found is NOT_PLAIN
+        return
+    assert found is NOT_PLAIN or found is expected or (found == expected and type(found) is type(expected))
+    if text in ("$width", "$rates", "$flag", "$in_shape", "$in_channels"):
+        assert found is not NOT_PLAIN
+    if text == "$rates":
+        assert found is rates

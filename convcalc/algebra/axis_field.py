@@ -74,7 +74,12 @@ class AxisField:
 
     def __post_init__(self) -> None:
         if self.finite is not None and self.finite.field is None:
-            self.finite.field = self              # away from the borders the exact extents are these regions
+            # away from the borders the exact extents are these regions: the finite axis reads them from a copy
+            # without the links back to it (``finite``, ``borders``, the paths'), so no reference cycle keeps a
+            # network's fields alive for the cycle collector to find
+            periodic = object.__new__(AxisField)
+            periodic.__dict__.update(self.__dict__, finite=None, borders=None, widest=None, narrowest=None)
+            self.finite.field = periodic
 
     @staticmethod
     def identity() -> "AxisField":

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import GraphError, LayerArgError, Location, SpecError, brief, did_you_mean
 from . import limits
-from .expr import ExprError, substitute
+from .expr import NOT_PLAIN, ExprError, plain_name, substitute
 from ..layers import Layer, lookup
 from ..layers.registry import is_registered, type_names
 from ..layers.suggest import type_hint
@@ -59,6 +59,9 @@ class _Builder:
         if isinstance(value, dict):
             self.budget.walk(len(value), loc, scope.trace)
             return {k: self.substitute(v, scope, loc, what) for k, v in value.items()}
+        found = plain_name(value, scope.variables) if isinstance(value, str) else NOT_PLAIN
+        if found is not NOT_PLAIN:
+            return found     # '$name' (most references): its value, without an evaluator or the shape() function
         try:
             return substitute(value, scope.variables, self.shapes.functions(scope.resolve, loc))
         except ExprError as exc:
@@ -163,7 +166,9 @@ class _Builder:
                                    not 1 <= repeat <= limits.MAX_REPEAT):
             raise SpecError(f"'repeat' must be an integer from 1 to {limits.MAX_REPEAT:,}, got {brief(repeat)}",
                             value_where("repeat"), scope.trace)
-        first = self.substitute(item.get("first") or {}, scope, value_where("first"), "'first'")
+        first = item.get("first") or {}
+        if first:
+            first = self.substitute(first, scope, value_where("first"), "'first'")
         if not isinstance(first, dict):
             raise SpecError("'first' must be a mapping of arguments for the first repetition", value_where("first"),
                             scope.trace)
@@ -176,7 +181,9 @@ class _Builder:
                 kind = type(v)
                 args[k] = v if kind is str and "$" not in v or kind in _PLAIN else \
                     self.substitute(v, scope, value_where(k), f"'{k}'")
-        args, first = (resolve_likes(values, self.shapes, scope.resolve, value_where) for values in (args, first))
+        args = resolve_likes(args, self.shapes, scope.resolve, value_where)
+        if first:
+            first = resolve_likes(first, self.shapes, scope.resolve, value_where)
         kind = type_name.lower()
         block = self.spec.blocks.get(kind)
         if kind == SEQUENTIAL or block is not None:
@@ -435,6 +442,14 @@ def _build(spec: Spec, overrides: Mapping[str, Any] | None, input_shape: tuple[i
                             f"{did_you_mean(key, raw) if raw else 'it declares no args'}")
         raw[key] = value
     builder = _Builder(spec, input_shape)
+    try:
+        return _built(builder, spec, raw, overrides, input_shape)
+    finally:
+        builder.parts.builder = None    # (they refer to each other: freed now, not left to the cycle collector)
+
+
+def _built(builder: _Builder, spec: Spec, raw: dict, overrides: Mapping[str, Any] | None,
+           input_shape: tuple[int, ...]) -> Graph:
     variables: dict[str, Any] = {}
     names = ScopeNames(variables, builder.shapes, INPUT)        # and in_shape, in_channels: the network's input
     args_loc = spec.document.where("args") if spec.document is not None else None

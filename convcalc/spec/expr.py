@@ -262,6 +262,22 @@ def _text_of(value: Any) -> str:
     return str(value)
 
 
+_LITERAL_NAMES = frozenset(("True", "False", "None", "true", "false"))
+NOT_PLAIN = object()          # `plain_name`'s answer for anything but a known ``$name``
+
+
+def plain_name(value: str, names: Mapping[str, Any]) -> Any:
+    """The value of ``value`` when it is exactly ``$name`` for a name in ``names`` (the commonest reference: what
+    `substitute` gives, without parsing or an evaluator), else `NOT_PLAIN` (``substitute`` then says what it is)."""
+    whole = _WHOLE_NAME.match(value)
+    if whole is None:
+        return NOT_PLAIN
+    name = whole.group(1)
+    if name in _LITERAL_NAMES or len(name) > limits.MAX_EXPRESSION_CHARS or name not in names:
+        return NOT_PLAIN
+    return names[name]
+
+
 def substitute(value: Any, names: Mapping[str, Any],
                functions: Mapping[str, Callable[..., Any]] | None = None) -> Any:
     """Substitute ``$name`` / ``${expr}`` in a scalar string; other values are returned unchanged."""

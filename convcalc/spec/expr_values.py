@@ -32,6 +32,10 @@ def kind(value: Any) -> str:
 def value_size(value: Any, limit: int | None = None) -> int:
     """The size of a value as the budgets count it: characters of a string, items of a list (nested ones by their
     own items, shared ones each time they appear), 1 for anything else. Counting stops past ``limit``."""
+    if isinstance(value, str):           # (a scalar: without the walk below, whose closure is a reference cycle)
+        return max(1, len(value))
+    if not isinstance(value, (list, tuple, dict)):
+        return 1
     limit = limits.MAX_VALUE_SIZE if limit is None else limit
     known: dict[int, int] = {}
 

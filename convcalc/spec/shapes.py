@@ -104,7 +104,10 @@ def resolve_likes(args: dict, shapes: BuildShapes, resolve: Resolver,
                   where: Callable[[str], Location | None]) -> dict:
     """``args`` with every ``{like: NAME}`` value replaced by NAME's spatial size (its output shape without the
     channels, as a list)."""
-    if not any(is_like(value) for value in args.values()):
+    for value in args.values():                 # (most layers: no mapping among their values, nothing to do)
+        if isinstance(value, dict) and len(value) == 1 and LIKE in value:
+            break
+    else:
         return args
     resolved = dict(args)
     for key, value in args.items():
