@@ -20,6 +20,7 @@ from ..errors import ConvcalcError
 from ..spec.graph import INPUT, Graph
 from ..kernels import MacCounter, to_logical, to_storage
 from .init_schemes import Scheme
+from .slabs import Slab, concat_chains
 from .weights import State, initial_state, state_from_dict, with_ties
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -135,6 +136,7 @@ class Network:
             for name in node.inputs:
                 self.last_use[name] = index
         self.accumulate = self._plan_accumulation()
+        self.slabs = concat_chains(graph, self._shape)      # joins that write into one buffer (`slabs`)
         # per node, what `run` needs besides the prepared parameters: its forward (and in-place forward, if any,
         # with the input it overwrites: `inplace_input`, default the first) and the arrays no later node reads once
         # it has run
@@ -142,7 +144,7 @@ class Network:
                        getattr(node.layer, "forward_inplace", None), self._inplace_input(node),
                        tuple(name for name in dict.fromkeys(node.inputs)
                              if self.last_use.get(name) == index and name != graph.output),
-                       self.accumulate.get(node.name))
+                       self.accumulate.get(node.name), self.slabs.get(node.name))
                       for index, (node, row) in enumerate(zip(graph.nodes, self.summary.layers))]
 
     @property
@@ -254,6 +256,33 @@ class Network:
                 return False
         return True
 
+    @staticmethod
+    def _join(slab: Slab, inputs: Sequence[np.ndarray],
+              chains: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """A join of a chain (`slabs.concat_chains`): when its first input is the view the chain's previous join
+        returned, only its other inputs are written, after it; else (the chain's head) a buffer shaped as the
+        chain's root is allocated and all its inputs written from its start. Returns the buffer's first
+        ``slab.stop`` entries along the axis: what np.concatenate would give."""
+        axis = slab.axis
+        lead = (slice(None),) * axis
+        current = chains.get(slab.root)
+        if slab.parent is not None and current is not None and inputs[0] is current[1]:
+            buffer, start, rest = current[0], slab.start, inputs[1:]
+        else:
+            shape = list(inputs[0].shape)
+            shape[axis] = slab.length
+            buffer, start, rest = np.empty(shape, dtype=np.result_type(*inputs)), 0, inputs
+        for x in rest:
+            stop = start + x.shape[axis]
+            buffer[lead + (slice(start, stop),)] = x
+            start = stop
+        view = buffer[lead + (slice(0, slab.stop),)]
+        if slab.stop == slab.length:
+            chains.pop(slab.root, None)       # the chain is complete: nothing more is written into its buffer
+        else:
+            chains[slab.root] = (buffer, view)
+        return view
+
     def run(self, x: np.ndarray, *, keep: Collection[str] | bool = (), check_finite: bool = True,
             on_layer: Callable[[LayerRun], None] | None = None) -> RunResult:
         """Push ``x`` (N, C, *S) — or (C, *S), taken as a batch of one — through the network."""
@@ -308,8 +337,9 @@ class Network:
         batch = x.shape[0]
         clock = time.perf_counter
         summed: dict[str, str] = {}                      # sum layer -> the producer that wrote it
+        chains: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # a join chain's root -> (buffer, its last view)
         for index, step in enumerate(self.steps):
-            node, row, folded, forward, forward_inplace, overwritten, done, accumulate = step
+            node, row, folded, forward, forward_inplace, overwritten, done, accumulate, slab = step
             inputs = [activations[name] for name in node.inputs]
             counter = MacCounter()
             fused_into = summed.get(node.name, "")
@@ -318,6 +348,8 @@ class Network:
                 y = to_storage(np.empty((0, *row.output_shape), dtype=self.dtype))
             elif folded:
                 y = inputs[0]
+            elif slab is not None:                       # a join: its inputs written into the chain's buffer
+                y = self._join(slab, inputs, chains)
             elif fused_into:                             # both inputs are now the producer's array: the sum
                 y = inputs[0]
             elif (accumulate is not None and not keep_all and keep_set.isdisjoint(accumulate[2])

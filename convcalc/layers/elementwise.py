@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .._numpy import np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter, hardsigmoid, hardswish, relu, relu6, sigmoid, silu
+from ..kernels import MacCounter, channel_affine, hardsigmoid, hardswish, relu, relu6, sigmoid, silu
 from ..algebra import Field, Reads
 from ..algebra.shapes import prod
 from .args import Arg, boolean, choice, integer, optional, real
@@ -310,7 +310,7 @@ class BatchNormNd(Layer):
                 counter: MacCounter) -> np.ndarray:
         x = inputs[0]
         if "scale" in prepared:
-            return x * prepared["scale"] + prepared["shift"]
+            return channel_affine(x, prepared["scale"], prepared["shift"])   # x * scale + shift, in one pass
         axes = tuple(range(x.ndim - 1))                   # batch statistics over everything but the channels
         mean = x.mean(axis=axes)
         variance = x.var(axis=axes)
