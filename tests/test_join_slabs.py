@@ -156,3 +156,34 @@ def test_channel_affine_is_the_same_on_any_number_of_threads(monkeypatch):
         monkeypatch.setattr(parallel, "MIN_PART_ELEMENTS", 1024)
         results.append(channel_affine(x, scale, shift))
     assert all(np.array_equal(results[0], other) for other in results[1:])
+
+
+def test_an_unfolded_batchnorm_applies_its_relu_as_it_writes():
+    """A BatchNorm no conv absorbed (it reads a join) and the ReLU that alone reads it: the ReLU runs block by
+    block inside the BatchNorm's pass (marked fused); the same numbers as torch, fused or not (keep=True: nothing
+    fused), and the same bytes as the layer-by-layer values."""
+    network, modules = build(dense_spec(3))
+    assert network.then == {f"bn{i}": f"relu{i}" for i in range(3)}
+    x = np.random.default_rng(7).standard_normal((2, 2, 7, 6))
+    expected = torch_forward(network.graph, modules, x)
+    fused = network.run(x)
+    assert {r.name: r.fused_into for r in fused.layers if r.fused_into} == {f"relu{i}": f"bn{i}" for i in range(3)}
+    kept = network.run(x, keep=True)
+    assert not any(r.fused_into for r in kept.layers)
+    for result in (fused, kept):
+        assert result.ok and np.abs(result.output - expected["cat2"]).max() < 1e-12
+    assert np.abs(kept.maps["relu1"] - expected["relu1"]).max() < 1e-12
+    assert np.abs(kept.maps["bn1"] - expected["bn1"]).max() < 1e-12        # before its ReLU
+    assert np.array_equal(fused.output, kept.output)
+
+
+def test_a_batchnorm_whose_output_is_not_finite_is_blamed_even_when_its_relu_hides_it():
+    """A BatchNorm whose shift is -inf gives -inf everywhere, which its ReLU makes 0: fused or not, the BatchNorm is
+    the first layer whose output was not finite, and the ReLU's is."""
+    network, _ = build(dense_spec(1))
+    x = np.random.default_rng(9).standard_normal((1, 2, 7, 6))
+    network.prepared["bn0"]["shift"] = network.prepared["bn0"]["shift"] * 0 - np.inf
+    fused, plain = network.run(x), network.run(x, keep=True)
+    assert [r.name for r in fused.layers if r.fused_into] == ["relu0"]
+    assert fused.first_nonfinite == plain.first_nonfinite == "bn0"
+    assert fused.layers[[r.name for r in fused.layers].index("relu0")].finite     # the ReLU's zeros

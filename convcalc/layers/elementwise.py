@@ -321,6 +321,15 @@ class BatchNormNd(Layer):
             y = y + prepared["bias"]
         return y
 
+    def forward_then(self, inputs: Sequence[np.ndarray], prepared: Mapping[str, np.ndarray], counter: MacCounter,
+                     then: Callable[[np.ndarray], None]) -> np.ndarray | None:
+        """`forward` with ``then(block)`` applied in place to each block of the output as it is written (the
+        executor's fusion of an activation that reads only this layer, `Network`); None (nothing run) with batch
+        statistics."""
+        if "scale" not in prepared:
+            return None
+        return channel_affine(inputs[0], prepared["scale"], prepared["shift"], then)
+
     def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
                  prepared: Mapping[str, np.ndarray]) -> list[np.ndarray]:
         """Running statistics: the per-channel scale. Batch statistics (no running ones), as
