@@ -18,7 +18,7 @@ import numpy as np
 from ..analysis.summary import Summary, analyze
 from ..errors import ConvcalcError
 from ..spec.graph import INPUT, Graph
-from ..kernels import MacCounter, to_logical, to_storage
+from ..kernels import MacCounter, parallel, to_logical, to_storage
 from .init_schemes import Scheme
 from .slabs import Slab, concat_chains
 from .weights import State, initial_state, state_from_dict, with_ties
@@ -316,7 +316,7 @@ class Network:
             buffer, start, rest = np.empty(shape, dtype=np.result_type(*inputs)), 0, inputs
         for x in rest:
             stop = start + x.shape[axis]
-            buffer[lead + (slice(start, stop),)] = x
+            parallel.copy_into(buffer[lead + (slice(start, stop),)], x)
             start = stop
         view = buffer[lead + (slice(0, slab.stop),)]
         if slab.stop == slab.length:
