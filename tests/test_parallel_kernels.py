@@ -209,3 +209,24 @@ def test_squeeze_excitation_block_in_place_at_any_split_matches_torch(batch, mon
         split_over(monkeypatch, threads)
         result = network.run(x)
         assert result.ok and np.array_equal(result.output, kept)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_copy_into_copies_windows_and_slices_at_any_split(threads, batch, monkeypatch):
+    """`parallel.copy_into` (im2col's patches with a ones column, a join's slice of its buffer): numpy's own copy,
+    split over the batch or the rows, and `with_ones_column` still the patches beside ones."""
+    from convcalc.kernels import windows, with_ones_column
+
+    split_over(monkeypatch, threads)
+    rng = np.random.default_rng(batch)
+    x = rng.standard_normal((batch, 9, 8, 5)).astype(np.float32)
+    patches = windows(x, (3, 3), (2, 1), (1, 1), (4, 6))                      # (N, 4, 6, 3, 3, 5), strided
+    matrix = with_ones_column(patches, 3)
+    assert np.array_equal(matrix[:, :-1], patches.reshape(batch * 24, 45)) and (matrix[:, -1] == 1).all()
+    buffer = np.zeros((batch, 9, 8, 12), dtype=np.float32)
+    parallel.copy_into(buffer[..., 5:10], x)
+    assert np.array_equal(buffer[..., 5:10], x) and not buffer[..., :5].any() and not buffer[..., 10:].any()
+    flat = np.zeros(7)
+    parallel.copy_into(flat, np.arange(7.0))
+    assert np.array_equal(flat, np.arange(7.0))

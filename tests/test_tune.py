@@ -323,7 +323,7 @@ def test_pointwise_gemm_cut_between_threads_is_torch_conv(data, seed):
     weight, bias = rng.standard_normal((out_channels, channels, 1, 1)), rng.standard_normal(out_channels)
     x, other = rng.standard_normal((batch, *shape)), rng.standard_normal((batch, *out_shape))
     want = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride).numpy()
-    for choice in ("pointwise_p", "pointwise_p+bias"):
+    for choice in ("pointwise_p", "pointwise_p+bias", "pointwise_c", "pointwise_c+bias"):
         plan = layer.prepare({"weight": weight, "bias": bias}, [shape], out_shape, np.dtype(np.float64), choice=choice)
         counter = MacCounter()
         np.testing.assert_allclose(to_logical(layer.forward([to_storage(x)], plan, counter)), want, rtol=1e-9,
@@ -340,6 +340,46 @@ def test_pointwise_gemm_cut_between_threads_is_torch_conv(data, seed):
         runs = [blas.split_matmul(a, b, np.empty((a.shape[0], out_channels)), workers) for _ in range(2)]
         assert runs[0].tobytes() == runs[1].tobytes()
         np.testing.assert_allclose(runs[0], a @ b, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2 ** 31 - 1))
+def test_gemm_cut_by_output_channels_is_torch_conv(data, seed):
+    """'im2col_c' (an ungrouped conv's one im2col GEMM cut by output channels between threads, `blas.split_matmul`
+    with ``columns``), strided, dilated and padded, with the bias in the GEMM or after it, against PyTorch's Conv2d
+    in float64, as `forward` and `forward_into`; columns cut between 1-3 threads (at cache-line multiples) give the
+    same bytes run after run, and cover every column once."""
+    kernel, stride, dilation = data.draw(st.integers(2, 3)), data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2))
+    channels, out_channels, batch = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 40)), data.draw(st.integers(1, 2))
+    padding = data.draw(st.integers(0, 2))
+    span = dilation * (kernel - 1) + 1
+    shape = (channels, data.draw(st.integers(max(span - 2 * padding, 1), 9)), data.draw(st.integers(max(span - 2 * padding, 1), 9)))
+    layer = lookup("Conv2d").from_args({"out_channels": out_channels, "kernel_size": kernel, "stride": stride,
+                                        "dilation": dilation, "padding": padding})
+    out_shape = layer.infer([shape]).out_shape
+    rng = np.random.default_rng(seed)
+    weight, bias = rng.standard_normal((out_channels, channels, kernel, kernel)), rng.standard_normal(out_channels)
+    x, other = rng.standard_normal((batch, *shape)), rng.standard_normal((batch, *out_shape))
+    want = F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias), stride, padding,
+                    dilation).numpy()
+    for choice in ("im2col_c", "im2col_c+bias"):
+        plan = layer.prepare({"weight": weight, "bias": bias}, [shape], out_shape, np.dtype(np.float64), choice=choice)
+        counter = MacCounter()
+        np.testing.assert_allclose(to_logical(layer.forward([to_storage(x)], plan, counter)), want, rtol=1e-9,
+                                   atol=1e-9, err_msg=choice)
+        assert counter.total == want.size * channels * kernel * kernel
+        into = np.array(to_storage(other), order="C")
+        summed = to_logical(layer.forward_into([to_storage(x)], plan, MacCounter(), into))
+        np.testing.assert_allclose(summed, want + other, rtol=1e-9, atol=1e-9, err_msg=choice)
+    a = rng.standard_normal((data.draw(st.integers(1, 60)), channels * 9))
+    b = rng.standard_normal((channels * 9, out_channels))
+    for workers in (1, 2, 3):
+        for accumulate in (False, True):
+            start = rng.standard_normal((a.shape[0], out_channels))
+            runs = [blas.split_matmul(a, b, start.copy(), workers, accumulate=accumulate, columns=True)
+                    for _ in range(2)]
+            assert runs[0].tobytes() == runs[1].tobytes()
+            np.testing.assert_allclose(runs[0], a @ b + (start if accumulate else 0), rtol=1e-12, atol=1e-12)
 
 
 def test_candidates_are_timed_in_cpu_time_at_one_blas_thread(monkeypatch):

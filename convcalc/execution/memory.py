@@ -30,6 +30,7 @@ from ..analysis.summary import Summary
 from ..errors import ConvcalcError
 from ..layers.memory import MemoryUse
 from ..spec.graph import INPUT
+from .slabs import concat_chains
 
 MEMORY_FRACTION = 0.75          # of the available memory, the default budget
 FALLBACK_BUDGET = 4 * 2 ** 30   # when the available memory cannot be read
@@ -324,16 +325,33 @@ def forward_memory(summary: Summary, batch: int, dtype: str | np.dtype = "float3
     estimate.phase({"input": caller, "weights": building, "overhead": BASE_OVERHEAD})
     # the run: the input's channels-last copy (and the cast on the way), then the outputs alive at each step
     last_use = {name: index for index, cost in enumerate(costs) for name in cost.inputs}
+    # a chain of joins fills one buffer (`slabs`): its head allocates it, shaped as the chain's root, and it lives
+    # while any join of the chain is read (the other joins are views of it)
+    shapes = {INPUT: tuple(summary.input_shape), **{row.name: tuple(row.output_shape) for row in summary.layers}}
+    slabs = concat_chains(summary.graph, shapes.__getitem__)
+    outputs = {cost.name: cost.output for cost in costs}
+    position = {cost.name: index for index, cost in enumerate(costs)}
+    for name, slab in slabs.items():
+        if name == slab.head:
+            outputs[name] = item * batch * prod(shapes[slab.root]) + outputs[name]
+            members = [member for member, other in slabs.items() if other.head == name]
+            if summary.graph.output in members:
+                last_use[name] = len(costs)
+            else:
+                last_use[name] = max(last_use.get(member, position[member]) for member in members)
+        else:
+            outputs[name] = 0
     sizes = {INPUT: 2 * item * in_elements}
     live, peak, peak_workspace, maps = sizes[INPUT], 0, 0, 0
     for index, cost in enumerate(costs):
+        output = outputs[cost.name]
         estimate.consider(f"layer '{cost.name}' ({cost.type})'s output"
-                          f" {shape_text((batch, *summary.layers[index].output_shape))}", cost.output)
-        step = live + cost.output + cost.use.workspace + maps
+                          f" {shape_text((batch, *summary.layers[index].output_shape))}", output)
+        step = live + output + cost.use.workspace + maps
         if step > peak:
             peak, peak_workspace = step, cost.use.workspace
-        sizes[cost.name] = cost.output
-        live += cost.output
+        sizes[cost.name] = output
+        live += output
         if keep_maps:
             maps += item * batch * prod(summary.layers[index].output_shape)
         for name in dict.fromkeys(cost.inputs):
@@ -445,13 +463,16 @@ def input_preparing(elements: int, spatial_dims: int = 0, channels: int = 1, lar
 # --------------------------------------------------------------------------- the allocator
 
 HEAP_THRESHOLD = 32 * 2 ** 20   # glibc's largest M_MMAP_THRESHOLD on 64-bit systems (DEFAULT_MMAP_THRESHOLD_MAX)
+TRIM_THRESHOLD = 2 ** 30        # free memory at the heap's top given back to the system only past this much
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3       # mallopt's parameter numbers (malloc.h)
 
 
 def reuse_freed_memory() -> bool:
     """Keep what a forward pass frees for its next allocations: glibc's malloc serves arrays up to HEAP_THRESHOLD
-    from its heap and gives freed memory back to the system only past 2 x HEAP_THRESHOLD at its top (mallopt's
-    M_MMAP_THRESHOLD and M_TRIM_THRESHOLD). By default each activation above 128 KiB (glibc's adaptive threshold
+    from its heap and gives freed memory back to the system only past TRIM_THRESHOLD at its top (mallopt's
+    M_MMAP_THRESHOLD and M_TRIM_THRESHOLD: at glibc's 128 KiB, or at 64 MiB, what a pass frees at the heap's top
+    is handed back and faults in again on the next pass: DenseNet-121 at batch 8, 3,000-4,000 pages a pass at
+    64 MiB, whose join buffers (`slabs`) leave the top free at times). By default each activation above 128 KiB (glibc's adaptive threshold
     rises only after a free) is a fresh mmap whose every page faults on first write, and is unmapped again when
     the next layer frees it: thousands of faults per pass (MobileNetV2 at batch 1: ~2,700, a fifth of its time on
     a virtual machine). Peak memory is what the pass needs either way; the resident size stays at that peak
@@ -466,7 +487,7 @@ def reuse_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * HEAP_THRESHOLD))
+    return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
 __all__ = ["BASE_OVERHEAD", "Budget", "Estimate", "FALLBACK_BUDGET", "GENERIC_WORKSPACE", "MEMORY_FRACTION",

@@ -18,8 +18,9 @@ import numpy as np
 from ..analysis.summary import Summary, analyze
 from ..errors import ConvcalcError
 from ..spec.graph import INPUT, Graph
-from ..kernels import MacCounter, to_logical, to_storage
+from ..kernels import MacCounter, parallel, to_logical, to_storage
 from .init_schemes import Scheme
+from .slabs import Slab, concat_chains
 from .weights import State, initial_state, state_from_dict, with_ties
 
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -135,6 +136,9 @@ class Network:
             for name in node.inputs:
                 self.last_use[name] = index
         self.accumulate = self._plan_accumulation()
+        self.slabs = concat_chains(graph, self._shape)      # joins that write into one buffer (`slabs`)
+        self._nodes = {node.name: node for node in graph.nodes}
+        self.then = self._plan_then()
         # per node, what `run` needs besides the prepared parameters: its forward (and in-place forward, if any,
         # with the input it overwrites: `inplace_input`, default the first) and the arrays no later node reads once
         # it has run
@@ -142,7 +146,7 @@ class Network:
                        getattr(node.layer, "forward_inplace", None), self._inplace_input(node),
                        tuple(name for name in dict.fromkeys(node.inputs)
                              if self.last_use.get(name) == index and name != graph.output),
-                       self.accumulate.get(node.name))
+                       self.accumulate.get(node.name), self.slabs.get(node.name), self.then.get(node.name))
                       for index, (node, row) in enumerate(zip(graph.nodes, self.summary.layers))]
 
     @property
@@ -233,6 +237,28 @@ class Network:
                 plan[producer] = (node.name, b, names)
         return plan
 
+    def _plan_then(self) -> dict[str, str]:
+        """Activations a producer applies block by block as it writes its output (``forward_then``: an inference
+        BatchNorm that no conv absorbed, DenseNet's norm1 before relu1): per producer, the one layer that reads its
+        output, an in-place elementwise unit (``apply_inplace``: ReLU, SiLU, ...) of that output alone. The
+        activation then has nothing left to do (its output is the producer's array, marked fused), and the output
+        is read and written once instead of twice. Not for the network's output, nor where either is kept."""
+        readers: dict[str, list[str]] = {}
+        for node in self.graph.nodes:
+            for name in node.inputs:
+                readers.setdefault(name, []).append(node.name)
+        nodes = {node.name: node for node in self.graph.nodes}
+        plan = {}
+        for node in self.graph.nodes:
+            if (node.name in self.folded or not hasattr(node.layer, "forward_then") or node.name == self.graph.output
+                    or len(readers.get(node.name, ())) != 1):
+                continue
+            reader = nodes[readers[node.name][0]]
+            if (tuple(reader.inputs) == (node.name,) and reader.name not in self.folded
+                    and getattr(reader.layer, "apply_inplace", None) is not None):
+                plan[node.name] = reader.name
+        return plan
+
     def _memory_free(self, name: str, index: int, activations: Mapping[str, np.ndarray], keep_set: Collection[str],
                      caller: np.ndarray, read_later: bool = False) -> bool:
         """True when no one needs the memory of array ``name`` after layer ``index``: neither that array (unless
@@ -253,6 +279,51 @@ class Network:
                     or other in keep_set):
                 return False
         return True
+
+    def _forward_then(self, node: Any, then: str, inputs: Sequence[np.ndarray], counter: MacCounter,
+                      check_finite: bool) -> tuple[np.ndarray | None, bool]:
+        """(node's output with the activation ``then`` applied block by block, or None where the unit cannot;
+        whether some block was not finite before the activation, when ``check_finite``)."""
+        apply = self._nodes[then].layer.apply_inplace
+        prepared = self.prepared[then]
+        seen = [False]
+
+        def activate(block: np.ndarray) -> None:
+            if check_finite and not seen[0] and not np.isfinite(block).all():
+                seen[0] = True
+            result = apply(block, prepared)
+            if result is not block:
+                block[...] = result
+
+        y = node.layer.forward_then(inputs, self.prepared[node.name], counter, activate)
+        return y, seen[0]
+
+    @staticmethod
+    def _join(slab: Slab, inputs: Sequence[np.ndarray],
+              chains: dict[str, tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """A join of a chain (`slabs.concat_chains`): when its first input is the view the chain's previous join
+        returned, only its other inputs are written, after it; else (the chain's head) a buffer shaped as the
+        chain's root is allocated and all its inputs written from its start. Returns the buffer's first
+        ``slab.stop`` entries along the axis: what np.concatenate would give."""
+        axis = slab.axis
+        lead = (slice(None),) * axis
+        current = chains.get(slab.root)
+        if slab.parent is not None and current is not None and inputs[0] is current[1]:
+            buffer, start, rest = current[0], slab.start, inputs[1:]
+        else:
+            shape = list(inputs[0].shape)
+            shape[axis] = slab.length
+            buffer, start, rest = np.empty(shape, dtype=np.result_type(*inputs)), 0, inputs
+        for x in rest:
+            stop = start + x.shape[axis]
+            parallel.copy_into(buffer[lead + (slice(start, stop),)], x)
+            start = stop
+        view = buffer[lead + (slice(0, slab.stop),)]
+        if slab.stop == slab.length:
+            chains.pop(slab.root, None)       # the chain is complete: nothing more is written into its buffer
+        else:
+            chains[slab.root] = (buffer, view)
+        return view
 
     def run(self, x: np.ndarray, *, keep: Collection[str] | bool = (), check_finite: bool = True,
             on_layer: Callable[[LayerRun], None] | None = None) -> RunResult:
@@ -308,8 +379,10 @@ class Network:
         batch = x.shape[0]
         clock = time.perf_counter
         summed: dict[str, str] = {}                      # sum layer -> the producer that wrote it
+        chains: dict[str, tuple[np.ndarray, np.ndarray]] = {}   # a join chain's root -> (buffer, its last view)
         for index, step in enumerate(self.steps):
-            node, row, folded, forward, forward_inplace, overwritten, done, accumulate = step
+            node, row, folded, forward, forward_inplace, overwritten, done, accumulate, slab, then = step
+            before_then = None                           # with `then`: whether the output was finite before it
             inputs = [activations[name] for name in node.inputs]
             counter = MacCounter()
             fused_into = summed.get(node.name, "")
@@ -318,6 +391,14 @@ class Network:
                 y = to_storage(np.empty((0, *row.output_shape), dtype=self.dtype))
             elif folded:
                 y = inputs[0]
+            elif slab is not None:                       # a join: its inputs written into the chain's buffer
+                y = self._join(slab, inputs, chains)
+            elif then is not None and not keep_all and node.name not in keep_set and then not in keep_set:
+                y, before_then = self._forward_then(node, then, inputs, counter, check_finite)
+                if y is None:
+                    y, before_then = forward(inputs, self.prepared[node.name], counter), None
+                else:
+                    summed[then] = node.name
             elif fused_into:                             # both inputs are now the producer's array: the sum
                 y = inputs[0]
             elif (accumulate is not None and not keep_all and keep_set.isdisjoint(accumulate[2])
@@ -332,7 +413,7 @@ class Network:
                 y = forward(inputs, self.prepared[node.name], counter)
             seconds = clock() - tic
             actual = (y.shape[-1], *y.shape[1:-1]) if y.ndim > 2 else tuple(y.shape[1:])   # PyTorch's order
-            finite = bool(np.isfinite(y).all()) if check_finite else True
+            finite = bool(np.isfinite(y).all()) if check_finite and before_then is None else not before_then
             if not finite and accumulate is not None and summed.get(accumulate[0]) == node.name:
                 # y is the sum: whether this layer's own output was finite takes running it alone (rare)
                 finite = bool(np.isfinite(forward(inputs, self.prepared[node.name], MacCounter())).all())

@@ -15,6 +15,7 @@ from .counting import MacCounter
 from .depthwise import conv_depthwise
 from . import parallel
 from .elementwise import (BIAS_ROW_FLOATS, RUNS_UNBUFFERED, add_bias, bias_rows, blockwise, broadcast_channels,
+                          channel_affine,
                           hardsigmoid, hardswish, per_channel_operand, relu, relu6, row_repeat, sigmoid, silu,
                           ufunc_runs, zeros_as)
 from .fft import conv_fft, fast_fft_length, fft_kernel_spectrum
@@ -32,7 +33,7 @@ from .winograd import WINOGRAD_G, conv_winograd, winograd_weights
 __all__ = [
     "BIAS_ROW_FLOATS", "PAD_MODES", "RUNS_UNBUFFERED", "WINOGRAD_G", "MacCounter", "adaptive_argmax",
     "adaptive_mean_transpose", "adaptive_reduce", "adaptive_taps", "add_bias", "avg_divisor", "bias_rows",
-    "block_rows", "blockwise", "broadcast_channels", "conv_depthwise", "conv_fft", "conv_flat", "conv_im2col",
+    "block_rows", "blockwise", "broadcast_channels", "channel_affine", "conv_depthwise", "conv_fft", "conv_flat", "conv_im2col",
     "conv_im2col_blocked", "conv_im2col_t", "conv_input_grad", "conv_kn2row", "conv_rows", "conv_weight_columns",
     "conv_winograd", "cropped_range", "fast_fft_length", "fft_kernel_spectrum", "hardsigmoid", "hardswish",
     "is_real", "kn2row_weights", "pad_source_index", "pad_spatial", "pad_spatial_transpose", "parallel",

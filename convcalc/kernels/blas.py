@@ -208,21 +208,31 @@ def thread_pool(workers: int):
     return parallel.executor(workers)
 
 
-def split_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, workers: int, accumulate: bool = False) -> np.ndarray:
-    """``out = a @ b`` (``accumulate``: ``out += a @ b``, `gemm_accumulate`) with a's rows cut into ``workers``
-    contiguous parts, each a one-thread GEMM (`single_threaded`) on a thread of its own: for the small products
-    where BLAS's own threads gain little. The parts depend on the shapes and ``workers`` only: the same bytes on
-    every run."""
-    rows = a.shape[0]
-    workers = max(1, min(workers, rows))
-    cuts = [rows * index // workers for index in range(workers + 1)]
+CACHE_LINE = 64     # bytes: `split_matmul` cuts b's columns at multiples of a cache line
+
+
+def split_matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray, workers: int, accumulate: bool = False,
+                 columns: bool = False) -> np.ndarray:
+    """``out = a @ b`` (``accumulate``: ``out += a @ b``, `gemm_accumulate`) with a's rows (``columns``: b's
+    columns, at multiples of a cache line, so each part reads all of a once and writes whole lines of out) cut
+    into ``workers`` contiguous parts, each a one-thread GEMM (`single_threaded`) on a thread of its own: for the
+    small products where BLAS's own threads gain little (a 7x7 map's 49 rows). The parts depend on the shapes and
+    ``workers`` only: the same bytes on every run."""
+    if columns:
+        width, line = b.shape[1], max(1, CACHE_LINE // b.itemsize)
+        workers = max(1, min(workers, -(-width // line)))
+        cuts = [min(width, -(-width * index // workers // line) * line) for index in range(workers)] + [width]
+    else:
+        workers = max(1, min(workers, a.shape[0]))
+        cuts = [a.shape[0] * index // workers for index in range(workers + 1)]
 
     def run(index: int) -> None:
-        part, target = a[cuts[index]:cuts[index + 1]], out[cuts[index]:cuts[index + 1]]
+        span = slice(cuts[index], cuts[index + 1])
+        left, right, target = (a, b[:, span], out[:, span]) if columns else (a[span], b, out[span])
         if not accumulate:
-            np.matmul(part, b, out=target)
-        elif not gemm_accumulate(part, b, target):
-            target += np.matmul(part, b)
+            np.matmul(left, right, out=target)
+        elif not gemm_accumulate(left, right, target):
+            target += np.matmul(left, right)
 
     if workers == 1:
         run(0)

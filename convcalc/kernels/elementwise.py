@@ -150,6 +150,55 @@ def blockwise(chain: Callable[[np.ndarray, np.ndarray, np.ndarray], None], x: np
     return out
 
 
+def channel_affine(x: np.ndarray, scale: np.ndarray, shift: np.ndarray,
+                   then: Callable[[np.ndarray], None] | None = None) -> np.ndarray:
+    """``x * scale + shift`` per channel (the last axis; an inference BatchNorm), a new C-contiguous array with
+    the same bytes as that expression (each product rounded, then the sum). Rows of whole channels in blocks of
+    about BLOCK elements, the product written and the shift added while the block is in cache (one pass over
+    memory instead of two and no temporary), the blocks split over the run's threads. ``x`` may be a view whose
+    rows are strided (a join's slice of its chain's buffer, `convcalc.execution.slabs`): it is read in place.
+    Contiguous arrays of few channels run in rows of the channels repeated over several positions (`row_repeat`),
+    so the loops run long. ``then(block)``: called on each block of the result once it is written, while it is
+    in cache, to change it in place elementwise (an activation that reads only this result)."""
+    out = np.empty(x.shape, dtype=np.result_type(x, scale, shift))
+    channels = x.shape[-1] if x.ndim else 1
+    if x.size == 0 or x.ndim < 1:
+        np.add(np.multiply(x, scale), shift, out=out)
+        if then is not None and out.size:
+            then(out)
+        return out
+    positions = x.size // channels
+    try:
+        rows = np.reshape(x, (positions, channels), copy=False)     # a view, or ValueError
+    except TypeError:                                   # NumPy before 2.1: no copy=; contiguous arrays only
+        rows = x.reshape(positions, channels) if x.flags.c_contiguous else None
+    except ValueError:                                  # its rows are not one strided axis
+        rows = None
+    if rows is None:                                    # NumPy's own loop
+        np.add(np.multiply(x, scale, out=out), shift, out=out)
+        if then is not None:
+            then(out)
+        return out
+    target = out.reshape(positions, channels)
+    repeat = row_repeat(channels, positions) if x.flags.c_contiguous else 1
+    if repeat > 1 and positions % repeat == 0:
+        rows, target = rows.reshape(-1, repeat * channels), target.reshape(-1, repeat * channels)
+        scale, shift = np.tile(scale, repeat), np.tile(shift, repeat)
+    per_block = max(1, BLOCK // rows.shape[1])
+    blocks = -(-rows.shape[0] // per_block)
+
+    def part(first: int, last: int) -> None:
+        for index in range(first, last):
+            start, stop = index * per_block, min((index + 1) * per_block, rows.shape[0])
+            np.multiply(rows[start:stop], scale, out=target[start:stop])
+            np.add(target[start:stop], shift, out=target[start:stop])
+            if then is not None:
+                then(target[start:stop])
+
+    parallel.run_parts(part, blocks, work=x.size)
+    return out
+
+
 def _relu_chain(x: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> None:
     np.maximum(x, zeros_as(x), out=out)
 

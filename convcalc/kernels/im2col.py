@@ -17,6 +17,7 @@ from typing import Sequence
 
 from .._numpy import np
 
+from . import parallel
 from .blas import gemm_accumulate, single_threaded, thread_pool
 from .counting import MacCounter
 from .phases import polyphase
@@ -87,7 +88,7 @@ def with_ones_column(values: np.ndarray, positions: int = 1) -> np.ndarray:
     matrix[:, width] = 1
     target = matrix[:, :width].reshape(values.shape)   # splitting axes of a strided view: a view, never a copy
     assert matrix.size == 0 or np.may_share_memory(target, matrix)
-    target[...] = values
+    parallel.copy_into(target, values)                 # split over the threads (the batch, else the rows)
     return matrix
 
 

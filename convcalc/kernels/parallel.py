@@ -94,6 +94,22 @@ def _run_inside(task: Callable[[int, int], None], start: int, stop: int) -> None
         _inside.active = False
 
 
+def copy_into(target, source) -> None:
+    """``target[...] = source`` (arrays of one shape, any strides: an im2col's window view, a join's slice of its
+    buffer), split over the threads along the first axis long enough to give each a part (the batch, else the
+    output rows). A copy: the same bytes for any split."""
+    if target.ndim == 0 or target.size == 0:
+        target[...] = source
+        return
+    axis = 0 if target.shape[0] >= threads() or target.ndim == 1 else 1
+    lead = (slice(None),) * axis
+
+    def part(start: int, stop: int) -> None:
+        target[lead + (slice(start, stop),)] = source[lead + (slice(start, stop),)]
+
+    run_parts(part, target.shape[axis], target.size)
+
+
 def run_parts(task: Callable[[int, int], None], length: int, work: int | None = None,
               limit: int | None = None) -> int:
     """Call ``task(start, stop)`` over `spans` covering ``range(length)``: `part_count` parts (``work``: elements

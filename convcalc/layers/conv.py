@@ -267,7 +267,8 @@ class ConvNd(ConvAlgorithms, Layer):
         elif method == "depthwise":
             taps = weight.reshape(channels, self.out_channels // channels, -1).transpose(2, 0, 1)   # (prod(k), C, M)
             plan.update(method="depthwise", weights=np.ascontiguousarray(taps, dtype=dtype))
-        elif method in ("pointwise", "pointwise_p"):   # '_p': its rows cut between threads (`blas.split_matmul`)
+        elif method in ("pointwise", "pointwise_p", "pointwise_c"):   # '_p', '_c': its rows, its columns cut
+                                                                       # between threads (`blas.split_matmul`)
             columns = weight.reshape(self.out_channels, channels).T       # (C, O)
             in_gemm = bias_in_gemm
             plan.update(method=method, bias_in_gemm=in_gemm,
@@ -285,7 +286,8 @@ class ConvNd(ConvAlgorithms, Layer):
         else:      # im2col, whole or in blocks ('im2col_b', 'im2col_p' on threads of its own: ungrouped only)
             columns = conv_weight_columns(weight, self.groups).astype(dtype)
             in_gemm = bias_in_gemm and self.groups == 1
-            plan.update(method=method if method in ("im2col_b", "im2col_p") else "im2col", bias_in_gemm=in_gemm,
+            plan.update(method=method if method in ("im2col_b", "im2col_p", "im2col_c") else "im2col",
+                        bias_in_gemm=in_gemm,
                         weights=np.concatenate([columns, bias[None, None]], axis=1) if in_gemm else columns)
         # the backward pass (every algorithm) needs the weights as im2col's columns, (g, prod(k) * C/g, O/g):
         # laid out on its first call (`backward_columns`), so forward-only runs keep one copy of the weights
@@ -301,9 +303,9 @@ class ConvNd(ConvAlgorithms, Layer):
         if plan["columns"] is None:
             method = plan["method"]
             weights = plan["weights"][..., :-1, :] if plan["bias_in_gemm"] else plan["weights"]   # its bias row
-            if method in ("im2col", "im2col_b", "im2col_p"):
+            if method in ("im2col", "im2col_b", "im2col_p", "im2col_c"):
                 plan["columns"] = weights
-            elif method in ("pointwise", "pointwise_p"):
+            elif method in ("pointwise", "pointwise_p", "pointwise_c"):
                 plan["columns"] = weights[None]
             elif method == "rows":
                 taps = plan["taps"]
@@ -331,9 +333,9 @@ class ConvNd(ConvAlgorithms, Layer):
             y = conv_fft(x, plan["spectrum"], self.kernel_size, self.stride, plan["fft_shape"], out, counter)
         elif self.one_gemm(plan):                                           # 1x1, ungrouped im2col
             matrix, columns = self.gemm_operands(x, plan)
-            if method == "pointwise_p":
+            if method in ("pointwise_p", "pointwise_c", "im2col_c"):
                 y = blas.split_matmul(matrix, columns, np.empty((matrix.shape[0], columns.shape[-1]), dtype=x.dtype),
-                                      blas.threads())
+                                      blas.threads(), columns=method != "pointwise_p")
                 counter.add(y.size * (matrix.shape[-1] - plan["bias_in_gemm"]))
             else:
                 y = counter.matmul(matrix, columns, ones_column=plan["bias_in_gemm"])
@@ -356,15 +358,15 @@ class ConvNd(ConvAlgorithms, Layer):
     @staticmethod
     def one_gemm(plan: dict[str, Any]) -> bool:
         """A 1x1 conv or an ungrouped im2col one: a single GEMM of `gemm_operands`."""
-        return plan["method"] in ("pointwise", "pointwise_p") or (plan["method"] == "im2col"
-                                                                  and plan["weights"].shape[0] == 1)
+        return plan["method"] in ("pointwise", "pointwise_p", "pointwise_c", "im2col_c") or (
+            plan["method"] == "im2col" and plan["weights"].shape[0] == 1)
 
     def gemm_operands(self, x: np.ndarray, plan: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """For `one_gemm` plans, the GEMM's operands from the padded input: the (N * out, prod(k) * C [+ 1])
         matrix of the positions (a 1x1 conv's every stride-th input, im2col's patches; with the ones column
         when the weights carry the bias, `with_ones_column`) and the (prod(k) * C [+ 1], O) weights."""
         out = plan["out"]
-        if plan["method"] in ("pointwise", "pointwise_p"):
+        if plan["method"] in ("pointwise", "pointwise_p", "pointwise_c"):
             values = x[(slice(None), *(slice(0, (o - 1) * s + 1, s) for o, s in zip(out, self.stride)))]
             columns = plan["weights"]                                               # (C [+1], O)
         else:
@@ -389,8 +391,9 @@ class ConvNd(ConvAlgorithms, Layer):
                                 workers=blas.threads() if plan["method"] == "im2col_p" else 1)
         else:
             matrix, columns = self.gemm_operands(x, plan)
-            if plan["method"] == "pointwise_p":
-                blas.split_matmul(matrix, columns, into.reshape(-1, into.shape[-1]), blas.threads(), accumulate=True)
+            if plan["method"] in ("pointwise_p", "pointwise_c", "im2col_c"):
+                blas.split_matmul(matrix, columns, into.reshape(-1, into.shape[-1]), blas.threads(), accumulate=True,
+                                  columns=plan["method"] != "pointwise_p")
                 counter.add(into.size * (matrix.shape[-1] - plan["bias_in_gemm"]))
             else:
                 counter.matmul_into(matrix, columns, into.reshape(-1, into.shape[-1]),

@@ -8,7 +8,9 @@ A choice is an algorithm name, with '+bias' where the bias is added inside the G
 `kernels.with_ones_column`): 'fft', 'winograd', 'im2col_t', 'depthwise', 'pointwise[+bias]', 'rows', 'im2col[+bias]',
 'im2col_b[+bias]' (im2col in cache-sized blocks of output rows, `kernels.conv_im2col_blocked`) and 'im2col_p[+bias]'
 (the same blocks shared by threads of its own, each GEMM on one BLAS thread; offered where BLAS runs several), and
-'pointwise_p[+bias]' (a 1x1 conv's GEMM cut by rows between such threads, `kernels.blas.split_matmul`), 'kn2row'
+'pointwise_p[+bias]' (a 1x1 conv's GEMM cut by rows between such threads, `kernels.blas.split_matmul`),
+'pointwise_c[+bias]' and 'im2col_c[+bias]' (the one GEMM cut by output channels between them instead: a small
+map's few rows, 49 on a 7x7 map, are all each thread's), 'kn2row'
 (stride 1: all taps' weights in one wide GEMM, the taps' products added shifted, `kernels.conv_kn2row`) and
 'kn2row_p' (its samples or grid rows shared by such threads).
 """
@@ -97,8 +99,10 @@ class ConvAlgorithms:
         'direct': the GEMM ones; 'fft', 'winograd': that one), the cost model's first. Each GEMM algorithm with a
         bias (``bias``: a folded BatchNorm's too; None: the spec's) comes twice, the bias added after it or inside
         it ('+bias'). ``prune``: leave out the FFT and Winograd where the cost
-        model says they take more than FFT_WIDE_MARGIN / WINOGRAD_WIDE_MARGIN x the direct time, and the
-        transposed patches for long contiguous runs (TRANSPOSED_PATCHES_WIDE_RUN): not worth timing."""
+        model says they take more than FFT_WIDE_MARGIN / WINOGRAD_WIDE_MARGIN x the direct time, the
+        transposed patches for long contiguous runs (TRANSPOSED_PATCHES_WIDE_RUN), and the GEMMs cut by output
+        channels ('_c') where a sample has at least as many output positions as channels (there cutting the
+        rows leaves each thread a GEMM as wide): not worth timing."""
         first = self.model_choice(channels, spatial, out, dtype, bias)
         bias = self.bias if bias is None else bias
         if self.algorithm in ("fft", "winograd"):
@@ -120,6 +124,8 @@ class ConvAlgorithms:
             found += ["pointwise", "pointwise+bias"] if bias else ["pointwise"]
             if threaded:
                 found += ["pointwise_p", "pointwise_p+bias"] if bias else ["pointwise_p"]
+                if not prune or prod(out) < self.out_channels:
+                    found += ["pointwise_c", "pointwise_c+bias"] if bias else ["pointwise_c"]
         if ungrouped and not one_by_one and self.dims >= 2 and all(s == 1 for s in self.stride):
             found.append("rows")
         if ungrouped and not one_by_one and all(s == 1 for s in self.stride):
@@ -129,6 +135,8 @@ class ConvAlgorithms:
             if threaded:
                 found += ["im2col_p", "im2col_p+bias"] if bias else ["im2col_p"]
         found += ["im2col", "im2col+bias"] if bias and ungrouped else ["im2col"]
+        if threaded and ungrouped and not one_by_one and (not prune or prod(out) < self.out_channels):
+            found += ["im2col_c", "im2col_c+bias"] if bias else ["im2col_c"]
         return tuple(dict.fromkeys(found))
 
     def algorithm_for(self, channels: int, spatial: Sequence[int], out: Sequence[int], dtype: np.dtype) -> str:

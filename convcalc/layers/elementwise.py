@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Sequence
 from .._numpy import np
 
 from ..errors import LayerArgError
-from ..kernels import MacCounter, hardsigmoid, hardswish, relu, relu6, sigmoid, silu
+from ..kernels import MacCounter, channel_affine, hardsigmoid, hardswish, relu, relu6, sigmoid, silu
 from ..algebra import Field, Reads
 from ..algebra.shapes import prod
 from .args import Arg, boolean, choice, integer, optional, real
@@ -315,7 +315,7 @@ class BatchNormNd(Layer):
                 counter: MacCounter) -> np.ndarray:
         x = inputs[0]
         if "scale" in prepared:
-            return x * prepared["scale"] + prepared["shift"]
+            return channel_affine(x, prepared["scale"], prepared["shift"])   # x * scale + shift, in one pass
         axes = tuple(range(x.ndim - 1))                   # batch statistics over everything but the channels
         mean = x.mean(axis=axes)
         variance = x.var(axis=axes)
@@ -325,6 +325,15 @@ class BatchNormNd(Layer):
         if "bias" in prepared:
             y = y + prepared["bias"]
         return y
+
+    def forward_then(self, inputs: Sequence[np.ndarray], prepared: Mapping[str, np.ndarray], counter: MacCounter,
+                     then: Callable[[np.ndarray], None]) -> np.ndarray | None:
+        """`forward` with ``then(block)`` applied in place to each block of the output as it is written (the
+        executor's fusion of an activation that reads only this layer, `Network`); None (nothing run) with batch
+        statistics."""
+        if "scale" not in prepared:
+            return None
+        return channel_affine(inputs[0], prepared["scale"], prepared["shift"], then)
 
     def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
                  prepared: Mapping[str, np.ndarray]) -> list[np.ndarray]:

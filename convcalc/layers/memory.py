@@ -76,7 +76,7 @@ def conv_memory(layer: Any, in_shapes: Sequence[Sequence[int]], out_shape: Seque
         prepared = 2 * item * weights
         preparing = cast
         workspace = pad + 2 * item * n * q * out_channels
-    elif method in ("pointwise", "pointwise_p"):
+    elif method in ("pointwise", "pointwise_p", "pointwise_c"):
         prepared = item * (weights + out_channels)
         preparing = cast + item * (weights + out_channels)
         workspace = pad + item * n * q * (channels + 1)

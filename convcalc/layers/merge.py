@@ -215,6 +215,12 @@ class Concat(Layer):
         axis = batch_axis(self.dim, rank, "dim", self.type_name)
         return np.concatenate(inputs, axis=storage_axis(axis, rank))
 
+    def joined_axis(self, in_shapes: Sequence[Shape]) -> int:
+        """The axis of the stored arrays (batch first, channels last) its inputs are joined along: the executor
+        may then write its inputs straight into slices of one buffer (`convcalc.execution.slabs`)."""
+        rank = len(in_shapes[0])
+        return storage_axis(batch_axis(self.dim, rank, "dim", self.type_name), rank)
+
     def backward(self, inputs: Sequence[np.ndarray], output: np.ndarray, grad: np.ndarray,
                  prepared: Any) -> list[np.ndarray]:
         """Each input gets its own slice of grad along the concatenation axis."""
