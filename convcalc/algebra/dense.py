@@ -2,9 +2,9 @@
 (a gap) as arrays, unit by unit, by the definition itself: a reads rule's unit sees the hull of the extents of the
 units below its taps reach (each read past an end mapped as the layer's border maps it: nothing for zero
 padding, a mirrored, replicated or wrapped unit otherwise); a merge's unit the hull of its inputs' units at the
-same position; a concatenation's or a shift's unit the one it takes. `finite.FiniteAxis._stretch` turns them into
-its run-length table (equal neighbours merged: the same table its run-by-run path builds), and keeps them for the
-layers above, which read them without going through runs.
+same position; a concatenation's or a shift's unit the one it takes. `dense_table` gives `FiniteAxis._stretch` a
+`Table` over them (`ArrayTable`: its runs, equal neighbours merged, are those the run-by-run path builds, worked
+out only when read), and the layers above read its arrays without going through runs.
 
 Where the per-unit work is long in Python (a causal stack whose every layer has thousands of border units, one
 value each: WaveNet's 3,071 of 4,096 per layer, 126 layers deep) this costs a few array operations per layer and
@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from typing import Any, Optional
+
+from .runs import Region, Table
 
 DENSE = 64               # live units of one border stretch from which NumPy works them out
 MOST_TAPS = 64           # taps per unit looked at one by one, at most (longer windows: the run-by-run path)
@@ -88,12 +90,12 @@ def unit_arrays(axis: Any, x: int, y: int) -> Optional[Arrays]:
         if index < len(gaps) and gaps[index][0] <= position:
             start, stop = gaps[index]
             stop = min(stop, b)
-            known = axis._dense.get(start)
-            if known is not None:
-                piece = tuple(array[position - start:stop - start] for array in known)
+            table = axis._tables[index]
+            if isinstance(table, ArrayTable):
+                piece = tuple(array[position - start:stop - start] for array in table.arrays)
             else:
                 piece = _empty(stop - position)
-                for c, d, value in axis._tables[index].runs(position - start, stop - start):
+                for c, d, value in table.runs(position - start, stop - start):
                     if value is not None:
                         if max(abs(value[0]), abs(value[1])) >= BOUND:
                             return None
@@ -203,14 +205,66 @@ def stretch_arrays(axis: Any, a: int, b: int) -> Optional[Arrays]:
     return _reads_arrays(axis, a, b)
 
 
-def table_of(arrays: Arrays):
-    """The run-length `Table` of per-unit regions (equal neighbours one run; not live: None)."""
-    import numpy as np
-    from .runs import Table
-    low, high, live = arrays
-    low, high = np.where(live, low, 0), np.where(live, high, 0)
-    change = np.flatnonzero((low[1:] != low[:-1]) | (high[1:] != high[:-1]) | (live[1:] != live[:-1])) + 1
-    starts = np.concatenate(([0], change)) if len(low) else change
-    values = [(lo, hi) if on else None for lo, hi, on in zip(low[starts].tolist(), high[starts].tolist(),
-                                                             live[starts].tolist())]
-    return Table(len(low), starts.tolist(), values)
+def dense_table(axis: Any, a: int, b: int) -> Optional["ArrayTable"]:
+    """`FiniteAxis._stretch` of a long gap: the run-length table of `stretch_arrays` (its runs worked out when
+    first read: a lookup, a range hull or a None test reads the arrays), or None (the run-by-run path)."""
+    found = stretch_arrays(axis, a, b)
+    return None if found is None else ArrayTable(found)
+
+
+class ArrayTable(Table):
+    """A `Table` over per-unit (first, last, live) arrays: ``starts`` and ``values`` (the runs, equal neighbours
+    merged) are worked out on first use; one phase, a range's hull and its None test read the arrays."""
+
+    __slots__ = ("_low", "_high", "_live", "_built")
+
+    def __init__(self, arrays: Arrays):
+        low, high, live = arrays
+        self.size, self._low, self._high, self._live = len(low), low, high, live
+        self._built, self._ranges = False, None
+
+    def _build(self) -> None:
+        import numpy as np
+        low, high, live = self._low, self._high, self._live
+        low, high = np.where(live, low, 0), np.where(live, high, 0)
+        change = np.flatnonzero((low[1:] != low[:-1]) | (high[1:] != high[:-1]) | (live[1:] != live[:-1])) + 1
+        starts = np.concatenate(([0], change)) if len(low) else change
+        values = [(lo, hi) if on else None for lo, hi, on in zip(low[starts].tolist(), high[starts].tolist(),
+                                                                 live[starts].tolist())]
+        _STARTS.__set__(self, tuple(starts.tolist()))
+        _VALUES.__set__(self, tuple(values))
+        self._built = True
+
+    @property
+    def arrays(self) -> Arrays:
+        return self._low, self._high, self._live
+
+    @property
+    def starts(self) -> tuple:
+        if not self._built:
+            self._build()
+        return _STARTS.__get__(self)
+
+    @property
+    def values(self) -> tuple:
+        if not self._built:
+            self._build()
+        return _VALUES.__get__(self)
+
+    def __getitem__(self, phase: int) -> Region:
+        if not 0 <= phase < self.size:
+            raise IndexError(phase)
+        return (int(self._low[phase]), int(self._high[phase])) if self._live[phase] else None
+
+    def hull(self, lo: int, hi: int) -> Region:
+        lo, hi = max(lo, 0), min(hi, self.size - 1) + 1
+        live = self._live[lo:hi]
+        if not live.any():
+            return None
+        return int(self._low[lo:hi][live].min()), int(self._high[lo:hi][live].max())
+
+    def has_none(self, lo: int = 0, hi: Optional[int] = None) -> bool:
+        return not bool(self._live[max(lo, 0):hi].all())
+
+
+_STARTS, _VALUES = Table.__dict__["starts"], Table.__dict__["values"]

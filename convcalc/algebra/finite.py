@@ -19,7 +19,7 @@ from bisect import bisect_right
 from typing import Any, Iterator, Optional, Sequence
 
 from . import limits
-from .dense import DENSE, stretch_arrays, table_of
+from .dense import DENSE, dense_table
 from .reads import Reads
 from .runs import RangeHull, Region, RunBuilder, Table, hull, union_table
 from .stretches import INFINITY, Stretches, agreeing, intersect, merge, merge_void, minus, within
@@ -47,7 +47,6 @@ class FiniteAxis:
         self.layer: Optional[str] = None               # the layer's name, once the analyzer gives it
         self._tables: Optional[list[Table]] = None
         self._pieces: Optional[tuple[list[int], list[Region], RangeHull]] = None
-        self._dense: dict[int, tuple] = {}            # a long gap's start -> its extents as arrays (`dense`)
         key = self._key()
         known = _KNOWN.get(key) if key is not None else None
         if known is None:
@@ -379,13 +378,9 @@ class FiniteAxis:
         return self._tables
 
     def _stretch(self, a: int, b: int) -> Table:
-        """The extents of the units a..b-1 (a gap), as runs: the dead ones None, the live ones by the rule (a long
-        gap with NumPy, `dense.stretch_arrays`, its arrays kept for the layers above)."""
-        if b - a >= DENSE:
-            found = stretch_arrays(self, a, b)
-            if found is not None:
-                self._dense[a] = found
-                return table_of(found)
+        """The extents of the units a..b-1 (a gap), as runs: the dead ones None, the live ones by the rule."""
+        if b - a >= DENSE and (found := dense_table(self, a, b)) is not None:      # a long gap: with NumPy
+            return found
         builder = RunBuilder(limit=None)
         position = a
         for c, d in within(self.dead, self._dead_starts, a, b) + [(b, b)]:

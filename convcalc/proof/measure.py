@@ -11,6 +11,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from ..algebra import AxisField
+from ..algebra.dense import field_arrays
 
 Number = Optional[int | Fraction]
 
@@ -63,10 +64,12 @@ def _choose_run_all(axis: AxisField, out: int, length: int, count: int) -> list[
     """`_choose_run` where the axis has at most `SCAN` starts: per test (interior, first index inside, last index
     inside, some region) the starts whose ``count`` units all pass, the one nearest the middle first (ties: the
     lower)."""
-    regions = [axis.region(u) for u in range(out)]
-    some = np.array([r is not None for r in regions])
-    lows = np.array([r[0] if r is not None else 0 for r in regions])
-    highs = np.array([r[1] if r is not None else 0 for r in regions])
+    found = field_arrays(axis, 0, out)               # every unit's region at once (None: past int64's comfort)
+    if found is None:
+        regions = [axis.region(u) for u in range(out)]
+        found = (np.array([r[0] if r is not None else 0 for r in regions]),
+                 np.array([r[1] if r is not None else 0 for r in regions]), np.array([r is not None for r in regions]))
+    lows, highs, some = found
     starts = out - count + 1
     twice_centre = out - count
     for ok in (some & (lows >= 0) & (highs <= length - 1), some & (lows >= 0), some & (highs <= length - 1), some):
