@@ -85,12 +85,10 @@ class Taps:
 
 
 def _as_slice(index: np.ndarray) -> slice | None:
-    """``index`` (non-empty) as the slice that selects the same positions, where it is an increasing arithmetic
+    """``index`` as the slice that selects the same positions, where it is a long increasing arithmetic
     progression; else None."""
-    if len(index) == 0:
+    if len(index) < 32:                       # (short: a gather costs no more than the test)
         return None
-    if len(index) == 1:
-        return slice(int(index[0]), int(index[0]) + 1)
     step = int(index[1] - index[0])
     if step <= 0 or not bool((np.diff(index) == step).all()):
         return None

@@ -109,12 +109,13 @@ class _Verifier:
         self.input_spatial = tuple(self.summary.input_shape[1:])
         self.whole_hulls: dict[str, Hull] = {}
         self.planned: dict[str, _Plan] = {}
+        self.chosen: dict[tuple, tuple] = {}       # (id(axis), out, length) -> (axis, its run): `_run`
 
     # ---- choosing units
     def units_for(self, name: str) -> tuple[list[tuple[int, ...]], dict[int, list[int]]]:
         row = self.rows[name]
         rf, spatial = row.rf, _spatial(row.rf, row.output_shape)
-        runs = {a: _choose_run(axis, spatial[a], self.input_spatial[a], self.budget) for a, axis in enumerate(rf.axes)}
+        runs = {a: self._run(axis, spatial[a], self.input_spatial[a]) for a, axis in enumerate(rf.axes)}
         # an anchor that reads some input along every axis (else every unit on its lines reads nothing)
         middle_out = {a: islice(_nearest_first(n, n - 1), SCAN) for a, n in enumerate(spatial)}
         anchor = tuple(next((u for u in chain(runs[a], middle_out[a]) if rf.axes[a].extent(u) is not None),
@@ -127,6 +128,13 @@ class _Verifier:
         units += [(0,) * len(spatial), tuple(n - 1 for n in spatial)]
         unique = list(dict.fromkeys(units))
         return unique, runs
+
+    def _run(self, axis: Any, out: int, length: int) -> list[int]:
+        """`_choose_run` once per axis field (layers that keep their input's field share its axis objects)."""
+        key = (id(axis), out, length)
+        if key not in self.chosen:
+            self.chosen[key] = (axis, _choose_run(axis, out, length, self.budget))
+        return list(self.chosen[key][1])
 
     # ---- one layer: what to walk (plan), then the check from the measured masks (judge)
     def plan(self, name: str) -> _Plan | FieldCheck | None:
