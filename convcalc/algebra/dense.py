@@ -154,20 +154,26 @@ def _reads_arrays(axis: Any, a: int, b: int) -> Optional[Arrays]:
     if most > MOST_TAPS:
         return None
     base, steps = first[index] + copy * reads.advance, step[index]
-    reached = [_inside(base + j * steps, length, reads.border, reads.wrap) for j in range(most)]
-    reached = [np.where(j < counts, found, -1) for j, found in enumerate(reached)]
+
+    def reached(j: int):                    # the units tap j of every unit reaches (-1: none), one tap at a time
+        return np.where(j < counts, _inside(base + j * steps, length, reads.border, reads.wrap), -1)
+
+    lo, hi = length, -1
+    for j in range(most):
+        found = reached(j)
+        found = found[found >= 0]
+        if len(found):
+            lo, hi = min(lo, int(found.min())), max(hi, int(found.max()))
     acc = list(_empty(b - a))
-    used = [found[found >= 0] for found in reached]
-    if not any(len(found) for found in used):
+    if hi < lo:
         return tuple(acc)
-    lo = min(int(found.min()) for found in used if len(found))
-    hi = max(int(found.max()) for found in used if len(found))
-    if hi - lo > 16 * (b - a) * max(most, 1) + 4096:       # taps spread far apart: the run-by-run path
+    if hi - lo > 4 * (b - a) + 4096:          # taps spread far apart: the run-by-run path (memory stays linear)
         return None
     below = unit_arrays(parent, lo, hi + 1)
     if below is None:
         return None
-    for found in reached:
+    for j in range(most):
+        found = reached(j)
         where = np.where(found >= 0, found - lo, 0)
         live = (found >= 0) & below[2][where]
         _hull_into(acc, below[0][where], below[1][where], live)
