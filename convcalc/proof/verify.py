@@ -145,7 +145,11 @@ class _Verifier:
             return None
         rf, spatial = row.rf, _spatial(row.rf, row.output_shape)
         if rf.whole:
-            return self._plan_whole(name)
+            plan = self._plan_whole(name)
+            source = self._shared_whole(plan)
+            if source is not None:
+                plan = self.planned[name] = _Plan(name, plan.units, {}, True, via=source)
+            return plan
         if len(rf.axes) != len(spatial) or len(spatial) != len(self.input_spatial):
             return FieldCheck(name, (), (), False, True, "not a spatial field of the input (not measured)", row.type)
         units, runs = self.units_for(name)
@@ -239,6 +243,27 @@ class _Verifier:
             return None
         return self.planned[source].via or source
 
+    def _shared_whole(self, plan: _Plan) -> Optional[str]:
+        """As `_shared`, for a whole layer: its one input is whole too, with the same units and the same reach by
+        the analysis, and its step maps the units' masks to themselves (then its hulls, and its check, are the
+        input's); None when not."""
+        name = plan.layer
+        node = self.dependencies.nodes[name]
+        if len(node.inputs) != 1 or node.inputs[0] not in self.planned or not plan.units:
+            return None
+        source = node.inputs[0]
+        theirs = self.planned[source]
+        shapes = self.dependencies.shapes
+        if not theirs.whole or theirs.units != plan.units or self.rows[name].rf.reshaped or \
+                self.rows[source].rf.reshaped or shapes[name][1:] != shapes[source][1:] or \
+                self._reach(name) != self._reach(source) or not self._maps_to_itself(plan, shapes[source]):
+            return None
+        return theirs.via or source
+
+    def _reach(self, name: str) -> Hull:
+        """What the analysis says a whole layer's units reach (`_judge_whole` compares with it)."""
+        return self.rows[name].rf.reach or self.whole_hull(name)
+
     def _maps_to_itself(self, plan: _Plan, in_shape: tuple[int, ...]) -> bool:
         """Whether one dependency step of the planned layer maps its units' masks to themselves: by its factors
         (`proof.terms`), else by `support_step`."""
@@ -290,7 +315,7 @@ class _Verifier:
         name, units = plan.layer, plan.units
         row = self.rows[name]
         full = tuple((0, n - 1) for n in self.input_spatial)
-        reach = row.rf.reach or self.whole_hull(name)   # what the analysis says the units reach
+        reach = self._reach(name)                          # what the analysis says the units reach
         ok = all(h == reach for h in hulls)
         if ok and row.rf.reshaped:
             detail = f"a reshape (no window per unit): its units together reach {_hull_text(reach)}"
@@ -363,7 +388,7 @@ def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: 
             result.append(plan)
         elif isinstance(plan, _Plan) and plan.via is not None:
             root = checks[plan.via]
-            result.append(FieldCheck(name, root.units, root.axes, False, root.ok,
+            result.append(FieldCheck(name, root.units, root.axes, root.whole, root.ok,
                                      f"same field and dependencies as '{plan.via}' (identity steps): {root.detail}",
                                      verifier.rows[name].type, root.hulls, root.expected, via=plan.via))
         elif plan is not None:
