@@ -35,7 +35,8 @@ analysis labels such a field 'whole input' all the same.
 
 A layer with one input whose field is its input's (the same per-axis fields: activations, normalisation) and
 whose dependency step maps the chosen units' masks to themselves (one step of the walk, checked) has exactly its
-input's dependencies: its check is its input's, without another walk.
+input's dependencies: its check is its input's, without another walk; so has a whole layer after a whole layer
+with the same units and the same reach (an activation after a global pooling).
 
 The units of every other checked layer are walked together, in reverse sweeps over the graph
 (`Dependencies.propagate_hulls`: unions of per-dim products stepped through each layer's per-dim relations,
