@@ -42,3 +42,22 @@ def test_a_wrong_reach_fails_the_layers_that_share_the_check(monkeypatch):
     checks = {check.layer: check for check in convcalc.verify_fields(summary)}
     assert not checks["pool"].ok and not checks["relu"].ok and checks["relu"].via == "pool"
     assert "the analysis says" in checks["relu"].detail
+
+
+def test_a_pointwise_conv_whose_field_judges_alike_shares_and_a_wrong_extent_does_not():
+    """A 1x1 conv keeping the channel count after a 3x3 conv: a field built anew but equal, with the same extents
+    (`_alike`), and an identity step on all-channel masks: it shares the conv's check. With one unit's extent
+    stated wrong it is not alike any more, walks its own and fails."""
+    layers = [{"type": "Conv2d", "out_channels": 3, "kernel_size": 3, "padding": 1, "name": "conv"},
+              {"type": "Conv2d", "out_channels": 3, "kernel_size": 1, "name": "point"}]
+    summary = convcalc.analyze(_spec(layers))
+    checks = {check.layer: check for check in convcalc.verify_fields(summary)}
+    assert checks["point"].via == "conv" and checks["point"].ok
+    summary = convcalc.analyze(_spec(layers))
+    point = next(row for row in summary.layers if row.name == "point")
+    axis = point.rf.axes[0]
+    honest = axis.extent
+    object.__setattr__(axis, "extent", lambda unit: None if honest(unit) is None else
+                       (honest(unit)[0], honest(unit)[1] + 1))
+    checks = {check.layer: check for check in convcalc.verify_fields(summary)}
+    assert checks["point"].via is None and not checks["point"].ok and checks["conv"].ok

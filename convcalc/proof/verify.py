@@ -217,16 +217,17 @@ class _Verifier:
 
     def _shared(self, plan: _Plan) -> Optional[str]:
         """The layer whose check is this one's (its input's, or the layer that one shares): this layer has its
-        input's field, the same units and its dependency step is the identity on their masks (then its masks are
-        its input's, exactly); None when not."""
+        input's field (the same axis objects, or axes that judge alike: `_alike`), the same units and its
+        dependency step is the identity on their masks (then its masks are its input's, exactly); None when not."""
         name = plan.layer
         node = self.dependencies.nodes[name]
         if len(node.inputs) != 1 or node.inputs[0] not in self.planned:
             return None
         source = node.inputs[0]
         mine, theirs = self.rows[name].rf, self.rows[source].rf
-        if mine.whole or theirs.whole or len(mine.axes) != len(theirs.axes) or \
-                not all(a is b for a, b in zip(mine.axes, theirs.axes)) or mine.terms != theirs.terms:
+        if mine.whole or theirs.whole or len(mine.axes) != len(theirs.axes) or mine.terms != theirs.terms or \
+                not all(a is b or not mine.terms and self._alike(a, b, {unit[i] for unit in plan.units})
+                        for i, (a, b) in enumerate(zip(mine.axes, theirs.axes))):
             return None
         shapes = self.dependencies.shapes
         theirs_planned = self.planned[source]
@@ -243,6 +244,13 @@ class _Verifier:
         if not self._maps_to_itself(plan, shapes[source]):
             return None
         return self.planned[source].via or source
+
+    @staticmethod
+    def _alike(mine: Any, theirs: Any, units: set[int]) -> bool:
+        """Whether two axis fields judge alike on these units: equal (period, advance, table, stride), the same
+        predicted numbers and the same exact extent at each unit (a 1x1 conv's field, built anew, is its input's)."""
+        return mine == theirs and _predicted(mine) == _predicted(theirs) and \
+            all(mine.extent(u) == theirs.extent(u) for u in units)
 
     def _shared_whole(self, plan: _Plan) -> Optional[str]:
         """As `_shared`, for a whole layer: its one input is whole too, with the same units and the same reach by
