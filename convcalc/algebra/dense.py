@@ -28,14 +28,13 @@ _FIELD_ARRAYS: dict[int, tuple[Any, tuple]] = {}     # id(table) -> (table, its 
 Arrays = tuple  # (first, last, live): int64, int64, bool arrays, one entry per unit (first/last 0 where not live)
 
 
-def _table_arrays(table) -> Optional[tuple]:
-    """A table's run starts, None flags, firsts and lasts (regions), or starts, None flags and the taps' starts,
-    steps and counts (reads), as int64 arrays; None past `BOUND`."""
+def _table_arrays(table, width: int = 2) -> Optional[tuple]:
+    """A table's run starts, None flags, firsts and lasts (regions, ``width`` 2), or starts, None flags and the
+    taps' starts, steps and counts (reads, ``width`` 3), as int64 arrays; None past `BOUND`."""
     known = _FIELD_ARRAYS.get(id(table))
     if known is not None and known[0] is table:
         return known[1]
     import numpy as np
-    width = max((len(v) for v in table.values if v is not None), default=2)
     columns = [[0 if v is None else v[k] for v in table.values] for k in range(width)]
     if any(abs(x) >= BOUND for column in columns for x in column):
         return None
@@ -143,7 +142,7 @@ def _reads_arrays(axis: Any, a: int, b: int) -> Optional[Arrays]:
     import numpy as np
     reads, parent = axis.reads, axis.parents[0]
     length = parent.length
-    taps = _table_arrays(reads.taps)
+    taps = _table_arrays(reads.taps, 3)
     if taps is None or length <= 0 or (abs(b) // reads.period + 1) * abs(reads.advance) >= BOUND:
         return None
     starts, none, first, step, count = taps
