@@ -19,6 +19,7 @@ from bisect import bisect_right
 from typing import Any, Iterator, Optional, Sequence
 
 from . import limits
+from .dense import DENSE, dense_table
 from .reads import Reads
 from .runs import RangeHull, Region, RunBuilder, Table, hull, union_table
 from .stretches import INFINITY, Stretches, agreeing, intersect, merge, merge_void, minus, within
@@ -378,6 +379,8 @@ class FiniteAxis:
 
     def _stretch(self, a: int, b: int) -> Table:
         """The extents of the units a..b-1 (a gap), as runs: the dead ones None, the live ones by the rule."""
+        if b - a >= DENSE and (found := dense_table(self, a, b)) is not None:      # a long gap: with NumPy
+            return found
         builder = RunBuilder(limit=None)
         position = a
         for c, d in within(self.dead, self._dead_starts, a, b) + [(b, b)]:

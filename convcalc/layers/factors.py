@@ -67,8 +67,14 @@ class Taps:
                 rows = np.flatnonzero(self.index[:, t] >= 0)
                 columns = self.index[rows, t]
                 distinct = not len(columns) or int(np.bincount(columns, minlength=1).max()) <= 1
+                rows_run, columns_run = _as_slice(rows), _as_slice(columns)
+                if distinct and rows_run is not None and columns_run is not None:
+                    rows, columns = rows_run, columns_run        # a window's tap: strided views, no gather
                 self._columns.append((rows, columns, distinct))
         for rows, columns, distinct in self._columns:
+            if isinstance(rows, slice):
+                result[:, columns] |= sets[:, rows]
+                continue
             if not len(rows):
                 continue
             if distinct:
@@ -76,6 +82,17 @@ class Taps:
             else:
                 np.logical_or.at(result.T, columns, sets[:, rows].T)
         return result
+
+
+def _as_slice(index: np.ndarray) -> slice | None:
+    """``index`` as the slice that selects the same positions, where it is a long increasing arithmetic
+    progression; else None."""
+    if len(index) < 32:                       # (short: a gather costs no more than the test)
+        return None
+    step = int(index[1] - index[0])
+    if step <= 0 or not bool((np.diff(index) == step).all()):
+        return None
+    return slice(int(index[0]), int(index[-1]) + 1, step)
 
 
 Relation = Union[None, _Every, "np.ndarray", Taps, "_Prepared"]

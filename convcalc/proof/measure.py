@@ -11,6 +11,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from ..algebra import AxisField
+from ..algebra.dense import field_arrays
 
 Number = Optional[int | Fraction]
 
@@ -22,6 +23,7 @@ def _interior(axis: AxisField, u: int, length: int) -> bool:
     return region is not None and region[0] >= 0 and region[1] <= length - 1
 
 
+SHORT = 256        # units of an axis whose run is chosen in plain Python (longer: with NumPy)
 SCAN = 10_000      # starts (and anchors) looked at from the middle of an axis outwards, at most: a long axis costs this
 
 
@@ -63,10 +65,14 @@ def _choose_run_all(axis: AxisField, out: int, length: int, count: int) -> list[
     """`_choose_run` where the axis has at most `SCAN` starts: per test (interior, first index inside, last index
     inside, some region) the starts whose ``count`` units all pass, the one nearest the middle first (ties: the
     lower)."""
-    regions = [axis.region(u) for u in range(out)]
-    some = np.array([r is not None for r in regions])
-    lows = np.array([r[0] if r is not None else 0 for r in regions])
-    highs = np.array([r[1] if r is not None else 0 for r in regions])
+    if out <= SHORT:
+        return _choose_run_short(axis, out, length, count)
+    found = field_arrays(axis, 0, out)               # every unit's region at once (None: past int64's comfort)
+    if found is None:
+        regions = [axis.region(u) for u in range(out)]
+        found = (np.array([r[0] if r is not None else 0 for r in regions]),
+                 np.array([r[1] if r is not None else 0 for r in regions]), np.array([r is not None for r in regions]))
+    lows, highs, some = found
     starts = out - count + 1
     twice_centre = out - count
     for ok in (some & (lows >= 0) & (highs <= length - 1), some & (lows >= 0), some & (highs <= length - 1), some):
@@ -76,6 +82,26 @@ def _choose_run_all(axis: AxisField, out: int, length: int, count: int) -> list[
             start = int(candidates[np.argmin(np.abs(2 * candidates - twice_centre))])
             return list(range(start, start + count))
     start = next(_nearest_first(starts, twice_centre))
+    return list(range(start, start + count))
+
+
+def _choose_run_short(axis: AxisField, out: int, length: int, count: int) -> list[int]:
+    """`_choose_run_all` on a short axis, in plain Python (NumPy's per-call cost is most of it there)."""
+    regions = [axis.region(u) for u in range(out)]
+    twice_centre = out - count
+    tests = (lambda r: r is not None and r[0] >= 0 and r[1] <= length - 1, lambda r: r is not None and r[0] >= 0,
+             lambda r: r is not None and r[1] <= length - 1, lambda r: r is not None)
+    for test in tests:
+        best, passed = None, 0
+        for u, region in enumerate(regions):
+            passed = passed + 1 if test(region) else 0
+            if passed >= count:               # units u - count + 1 .. u all pass: the nearest the middle, else lower
+                start = u - count + 1
+                if best is None or abs(2 * start - twice_centre) < abs(2 * best - twice_centre):
+                    best = start
+        if best is not None:
+            return list(range(best, best + count))
+    start = next(_nearest_first(out - count + 1, twice_centre))
     return list(range(start, start + count))
 
 

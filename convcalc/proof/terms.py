@@ -23,6 +23,9 @@ from ..layers.factors import Factors, step_sets
 from ..layers.support import MASK_DTYPE
 
 
+SMALL_JOIN = 64          # pairs from which `_drop_contained` compares with NumPy (fewer: plain Python)
+
+
 @dataclass(frozen=True)
 class Terms:
     """Walk ``walks[i]`` holds the product of ``dims[d][terms[i]]`` over d (see the module)."""
@@ -75,6 +78,8 @@ def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> t
     counts = np.diff(np.append(starts, len(walks)))
     if counts.max(initial=0) <= 1:
         return walks, terms
+    if len(walks) <= SMALL_JOIN:
+        return _drop_contained_small(walks, terms, bits)
     many = counts > 1
     starts, counts = starts[many], counts[many]
     squares = counts * counts
@@ -91,12 +96,34 @@ def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> t
     return walks[keep], terms[keep]
 
 
+def _drop_contained_small(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_drop_contained` for a few pairs, in plain Python: each term's bits as one int (a inside b: a & ~b == 0)."""
+    walk_list, term_list = walks.tolist(), terms.tolist()
+    rows = {t: int.from_bytes(bits[t].tobytes(), "little") for t in set(term_list)}
+    keep = [True] * len(walk_list)
+    start = 0
+    while start < len(walk_list):
+        end = start
+        while end < len(walk_list) and walk_list[end] == walk_list[start]:
+            end += 1
+        for a in range(start, end):
+            mine = rows[term_list[a]]
+            if any(b != a and not mine & ~rows[term_list[b]] for b in range(start, end)):
+                keep[a] = False
+        start = end
+    if all(keep):
+        return walks, terms
+    chosen = np.array(keep)
+    return walks[chosen], terms[chosen]
+
+
 def _compact(walks: np.ndarray, terms: np.ndarray, dims: tuple[np.ndarray, ...]) -> Terms:
-    """Only the terms some pair uses."""
-    used, index = np.unique(terms, return_inverse=True)
-    if len(used) == len(dims[0]):
+    """Only the terms some pair uses (numbered in their order)."""
+    used = np.zeros(len(dims[0]), dtype=bool)
+    used[terms] = True
+    if used.all():
         return Terms(walks, terms, dims)
-    return Terms(walks, index.reshape(-1), tuple(d[used] for d in dims))
+    return Terms(walks, (np.cumsum(used) - 1)[terms], tuple(d[used] for d in dims))
 
 
 def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | None:

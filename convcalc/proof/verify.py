@@ -35,7 +35,8 @@ analysis labels such a field 'whole input' all the same.
 
 A layer with one input whose field is its input's (the same per-axis fields: activations, normalisation) and
 whose dependency step maps the chosen units' masks to themselves (one step of the walk, checked) has exactly its
-input's dependencies: its check is its input's, without another walk.
+input's dependencies: its check is its input's, without another walk; so has a whole layer after a whole layer
+with the same units and the same reach (an activation after a global pooling).
 
 The units of every other checked layer are walked together, in reverse sweeps over the graph
 (`Dependencies.propagate_hulls`: unions of per-dim products stepped through each layer's per-dim relations,
@@ -109,12 +110,13 @@ class _Verifier:
         self.input_spatial = tuple(self.summary.input_shape[1:])
         self.whole_hulls: dict[str, Hull] = {}
         self.planned: dict[str, _Plan] = {}
+        self.chosen: dict[tuple, tuple] = {}       # (id(axis), out, length) -> (axis, its run): `_run`
 
     # ---- choosing units
     def units_for(self, name: str) -> tuple[list[tuple[int, ...]], dict[int, list[int]]]:
         row = self.rows[name]
         rf, spatial = row.rf, _spatial(row.rf, row.output_shape)
-        runs = {a: _choose_run(axis, spatial[a], self.input_spatial[a], self.budget) for a, axis in enumerate(rf.axes)}
+        runs = {a: self._run(axis, spatial[a], self.input_spatial[a]) for a, axis in enumerate(rf.axes)}
         # an anchor that reads some input along every axis (else every unit on its lines reads nothing)
         middle_out = {a: islice(_nearest_first(n, n - 1), SCAN) for a, n in enumerate(spatial)}
         anchor = tuple(next((u for u in chain(runs[a], middle_out[a]) if rf.axes[a].extent(u) is not None),
@@ -128,6 +130,13 @@ class _Verifier:
         unique = list(dict.fromkeys(units))
         return unique, runs
 
+    def _run(self, axis: Any, out: int, length: int) -> list[int]:
+        """`_choose_run` once per axis field (layers that keep their input's field share its axis objects)."""
+        key = (id(axis), out, length)
+        if key not in self.chosen:
+            self.chosen[key] = (axis, _choose_run(axis, out, length, self.budget))
+        return list(self.chosen[key][1])
+
     # ---- one layer: what to walk (plan), then the check from the measured masks (judge)
     def plan(self, name: str) -> _Plan | FieldCheck | None:
         """The units and seeds of ``name``'s check; a finished check where nothing is walked (not a spatial field,
@@ -137,7 +146,11 @@ class _Verifier:
             return None
         rf, spatial = row.rf, _spatial(row.rf, row.output_shape)
         if rf.whole:
-            return self._plan_whole(name)
+            plan = self._plan_whole(name)
+            source = self._shared_whole(plan)
+            if source is not None:
+                plan = self.planned[name] = _Plan(name, plan.units, {}, True, via=source)
+            return plan
         if len(rf.axes) != len(spatial) or len(spatial) != len(self.input_spatial):
             return FieldCheck(name, (), (), False, True, "not a spatial field of the input (not measured)", row.type)
         units, runs = self.units_for(name)
@@ -204,16 +217,17 @@ class _Verifier:
 
     def _shared(self, plan: _Plan) -> Optional[str]:
         """The layer whose check is this one's (its input's, or the layer that one shares): this layer has its
-        input's field, the same units and its dependency step is the identity on their masks (then its masks are
-        its input's, exactly); None when not."""
+        input's field (the same axis objects, or axes that judge alike: `_alike`), the same units and its
+        dependency step is the identity on their masks (then its masks are its input's, exactly); None when not."""
         name = plan.layer
         node = self.dependencies.nodes[name]
         if len(node.inputs) != 1 or node.inputs[0] not in self.planned:
             return None
         source = node.inputs[0]
         mine, theirs = self.rows[name].rf, self.rows[source].rf
-        if mine.whole or theirs.whole or len(mine.axes) != len(theirs.axes) or \
-                not all(a is b for a, b in zip(mine.axes, theirs.axes)) or mine.terms != theirs.terms:
+        if mine.whole or theirs.whole or len(mine.axes) != len(theirs.axes) or mine.terms != theirs.terms or \
+                not all(a is b or not mine.terms and self._alike(a, b, {unit[i] for unit in plan.units})
+                        for i, (a, b) in enumerate(zip(mine.axes, theirs.axes))):
             return None
         shapes = self.dependencies.shapes
         theirs_planned = self.planned[source]
@@ -230,6 +244,34 @@ class _Verifier:
         if not self._maps_to_itself(plan, shapes[source]):
             return None
         return self.planned[source].via or source
+
+    @staticmethod
+    def _alike(mine: Any, theirs: Any, units: set[int]) -> bool:
+        """Whether two axis fields judge alike on these units: equal (period, advance, table, stride), the same
+        predicted numbers and the same exact extent at each unit (a 1x1 conv's field, built anew, is its input's)."""
+        return mine == theirs and _predicted(mine) == _predicted(theirs) and \
+            all(mine.extent(u) == theirs.extent(u) for u in units)
+
+    def _shared_whole(self, plan: _Plan) -> Optional[str]:
+        """As `_shared`, for a whole layer: its one input is whole too, with the same units and the same reach by
+        the analysis, and its step maps the units' masks to themselves (then its hulls, and its check, are the
+        input's); None when not."""
+        name = plan.layer
+        node = self.dependencies.nodes[name]
+        if len(node.inputs) != 1 or node.inputs[0] not in self.planned or not plan.units:
+            return None
+        source = node.inputs[0]
+        theirs = self.planned[source]
+        shapes = self.dependencies.shapes
+        if not theirs.whole or theirs.units != plan.units or self.rows[name].rf.reshaped or \
+                self.rows[source].rf.reshaped or shapes[name][1:] != shapes[source][1:] or \
+                self._reach(name) != self._reach(source) or not self._maps_to_itself(plan, shapes[source]):
+            return None
+        return theirs.via or source
+
+    def _reach(self, name: str) -> Hull:
+        """What the analysis says a whole layer's units reach (`_judge_whole` compares with it)."""
+        return self.rows[name].rf.reach or self.whole_hull(name)
 
     def _maps_to_itself(self, plan: _Plan, in_shape: tuple[int, ...]) -> bool:
         """Whether one dependency step of the planned layer maps its units' masks to themselves: by its factors
@@ -282,7 +324,7 @@ class _Verifier:
         name, units = plan.layer, plan.units
         row = self.rows[name]
         full = tuple((0, n - 1) for n in self.input_spatial)
-        reach = row.rf.reach or self.whole_hull(name)   # what the analysis says the units reach
+        reach = self._reach(name)                          # what the analysis says the units reach
         ok = all(h == reach for h in hulls)
         if ok and row.rf.reshaped:
             detail = f"a reshape (no window per unit): its units together reach {_hull_text(reach)}"
@@ -355,7 +397,7 @@ def verify_fields(network: Any, layers: Optional[Sequence[str]] = None, budget: 
             result.append(plan)
         elif isinstance(plan, _Plan) and plan.via is not None:
             root = checks[plan.via]
-            result.append(FieldCheck(name, root.units, root.axes, False, root.ok,
+            result.append(FieldCheck(name, root.units, root.axes, root.whole, root.ok,
                                      f"same field and dependencies as '{plan.via}' (identity steps): {root.detail}",
                                      verifier.rows[name].type, root.hulls, root.expected, via=plan.via))
         elif plan is not None:
