@@ -297,8 +297,9 @@ def _merged_terms(terms: Sequence[tuple[AxisField, ...]], lengths: Sequence[int]
     exact); the others stay apart. () when no term is apart (the merge's per-axis union is exact)."""
     if len(lengths) < 2:
         return ()                                       # one axis: the union is exact
-    full = [t for t in terms if _reaches_everywhere(t)]
-    apart = [t for t in terms if not _reaches_everywhere(t)]
+    full, apart = [], []
+    for t in terms:
+        (full if _reaches_everywhere(t) else apart).append(t)
     if not apart:
         return ()
     joined = (tuple(_union([t[axis] for t in full], lengths[axis]) for axis in range(len(lengths))),) if full else ()

@@ -20,9 +20,11 @@ from typing import Any, Iterator, Optional, Sequence
 
 from . import limits
 from .dense import DENSE, dense_table
+from .live import surely_live
 from .reads import Reads
 from .runs import RangeHull, Region, RunBuilder, Table, hull, union_table
-from .stretches import INFINITY, Stretches, agreeing, intersect, merge, merge_void, minus, within
+from .stretches import (INFINITY, Stretches, agreeing, intersect, merge, merge_void, minus, units_meeting,
+                         within)
 
 SMALL = 16          # taps per unit evaluated one by one; longer contiguous reads go through range hulls
 MEMO, MEMO_RUNS = 1024, 64      # `_KNOWN`: entries kept; the most runs of taps, and of stretches, in a key or entry
@@ -62,6 +64,7 @@ class FiniteAxis:
             self.gaps, self.dead, self._starts, self._dead_starts, self.cost = known
         if self.cost > limits.MAX_BORDER_EXTENTS:
             raise limits.too_many_border_extents(self.cost)
+        self.sure = surely_live(self)                   # every unit provably sees something (`everywhere`)
 
     def _key(self) -> Optional[tuple]:
         """All that a reads rule's gaps, dead stretches and cost depend on (the layer below's stretches and cost, the
@@ -121,43 +124,8 @@ class FiniteAxis:
         outside = [(-INFINITY, 0), (parent.length, INFINITY)]
         bad = [outside[0], *parent.gaps, outside[1]]
         void = merge_void([*outside, *parent.dead] if reads.border == "zeros" else parent.dead)
-        gaps, dead = self._units_meeting(bad, inside=False), self._units_meeting(void, inside=True)
+        gaps, dead = units_meeting(reads, n, bad, inside=False), units_meeting(reads, n, void, inside=True)
         return merge(gaps), intersect(merge(dead), merge(gaps)) if dead else []
-
-    def _units_meeting(self, stretches: list, inside: bool) -> Stretches:
-        """The units whose taps' span meets (``inside``: lies within) one of ``stretches`` (half-open, may be
-        infinite), as intervals: per run of taps, a range of copies m."""
-        reads, n = self.reads, self.length
-        period, advance = reads.period, reads.advance
-        copies = -(-n // period)
-        found: Stretches = []
-        limits.check_work(reads.taps.count * len(stretches), "the stretches of units near the borders")
-        for r0, r1, tap in reads.taps.runs(0, min(period, n)):
-            if tap is None:
-                continue
-            start, step, count = tap
-            lo, hi = start, start + (count - 1) * step
-            for x, y in stretches:
-                if advance == 0:
-                    hit = (x <= lo and hi <= y - 1) if inside else (lo <= y - 1 and hi >= x)
-                    m_lo, m_hi = (0, copies - 1) if hit else (1, 0)
-                elif inside:                            # x <= m*advance + lo and m*advance + hi <= y - 1
-                    m_lo = 0 if x == -INFINITY else max(0, -((lo - x) // advance))
-                    m_hi = copies - 1 if y == INFINITY else min(copies - 1, (y - 1 - hi) // advance)
-                else:                                   # m*advance + lo <= y - 1 and m*advance + hi >= x
-                    m_lo = 0 if x == -INFINITY else max(0, -((hi - x) // advance))
-                    m_hi = copies - 1 if y == INFINITY else min(copies - 1, (y - 1 - lo) // advance)
-                if m_lo > m_hi:
-                    continue
-                if r0 == 0 and r1 == period:
-                    found.append((m_lo * period, min((m_hi + 1) * period, n)))
-                    continue
-                if m_hi - m_lo + 1 > limits.MAX_PHASES:
-                    raise limits.too_many_phases(" (stretches of units near the borders)")
-                found += [(m * period + r0, min(m * period + r1, n)) for m in range(m_lo, m_hi + 1)]
-            if len(found) > 4 * limits.MAX_PHASES:
-                found = merge(found)
-        return found
 
     def _live(self) -> Stretches:
         """The gaps' units that are not dead: worked out when asked for."""
@@ -347,7 +315,9 @@ class FiniteAxis:
         return hull(self._piece_hulls()[1])
 
     def everywhere(self) -> bool:
-        """Whether every unit depends on some input."""
+        """Whether every unit depends on some input (proven when built, else from the border tables)."""
+        if self.sure:
+            return True
         if self.rule == "broadcast":
             return self.parents[0].region(0) is not None
         position = 0

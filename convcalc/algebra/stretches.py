@@ -1,13 +1,13 @@
 """Stretches of units: sorted, disjoint, half-open intervals ``[a, b)`` (the ends may be infinite: the positions
 before and past an axis), and the few operations on them the exact extents need (`FiniteAxis`): merging,
-intersection, difference, the parts inside a range, and the parts of two run sequences that agree. Each costs one
-pass over its inputs.
+intersection, difference, the parts inside a range, the parts of two run sequences that agree, and the units
+whose reads meet given stretches below. Each costs one pass over its inputs.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Iterator
+from typing import Any, Iterator
 
 from . import limits
 from .runs import Region
@@ -94,3 +94,39 @@ def agreeing(first: Iterator[tuple[int, int, Region]], second: Iterator[tuple[in
             x = next(first, None)
         else:
             y = next(second, None)
+
+
+def units_meeting(reads: Any, n: int, stretches: list, inside: bool) -> Stretches:
+    """The units 0..n-1 of a layer reading by ``reads`` whose taps' span meets (``inside``: lies within) one of
+    ``stretches`` of the layer below (half-open, may be infinite), as intervals: per run of taps, a range of copies
+    m (`FiniteAxis`'s border stretches)."""
+    period, advance = reads.period, reads.advance
+    copies = -(-n // period)
+    found: Stretches = []
+    limits.check_work(reads.taps.count * len(stretches), "the stretches of units near the borders")
+    for r0, r1, tap in reads.taps.runs(0, min(period, n)):
+        if tap is None:
+            continue
+        start, step, count = tap
+        lo, hi = start, start + (count - 1) * step
+        for x, y in stretches:
+            if advance == 0:
+                hit = (x <= lo and hi <= y - 1) if inside else (lo <= y - 1 and hi >= x)
+                m_lo, m_hi = (0, copies - 1) if hit else (1, 0)
+            elif inside:                            # x <= m*advance + lo and m*advance + hi <= y - 1
+                m_lo = 0 if x == -INFINITY else max(0, -((lo - x) // advance))
+                m_hi = copies - 1 if y == INFINITY else min(copies - 1, (y - 1 - hi) // advance)
+            else:                                   # m*advance + lo <= y - 1 and m*advance + hi >= x
+                m_lo = 0 if x == -INFINITY else max(0, -((hi - x) // advance))
+                m_hi = copies - 1 if y == INFINITY else min(copies - 1, (y - 1 - lo) // advance)
+            if m_lo > m_hi:
+                continue
+            if r0 == 0 and r1 == period:
+                found.append((m_lo * period, min((m_hi + 1) * period, n)))
+                continue
+            if m_hi - m_lo + 1 > limits.MAX_PHASES:
+                raise limits.too_many_phases(" (stretches of units near the borders)")
+            found += [(m * period + r0, min(m * period + r1, n)) for m in range(m_lo, m_hi + 1)]
+        if len(found) > 4 * limits.MAX_PHASES:
+            found = merge(found)
+    return found
