@@ -46,7 +46,7 @@ def layer(draw, length: int):
     causal = draw(st.booleans())
     p = d * (k - 1) if causal else draw(st.integers(0, k + 3))          # padding >= kernel: padding-only units
     hi = 0 if causal else p
-    border = draw(st.sampled_from(BORDERS)) if not causal and p < length else "zeros"
+    border = draw(st.sampled_from(BORDERS)) if not causal and (p < length or draw(st.booleans())) else "zeros"
     return Reads.window(k, s, p, d, border), (length + p + hi - d * (k - 1) - 1) // s + 1
 
 
@@ -97,3 +97,14 @@ def test_shortcut_fires_on_plain_convs():
     for axis in joined.axes:
         assert axis.finite.sure and axis.finite._tables is None
         assert axis.finite.everywhere() and axis.finite._tables is None
+
+
+def test_padding_only_units_of_every_mode():
+    """Windows of kernel 1 reading only padding 3 deep on an axis of 2 (beyond what F.pad's reflect allows, which
+    the algebra still maps): the oracle decides per mode, the shortcut never claims more than it."""
+    for border in ("zeros", "replicate", "reflect", "circular"):
+        reads = Reads.window(1, 1, 3, 1, border)
+        field = Field.identity(1, [2]).through([reads], [8])
+        live = _oracle_reads(reads, [True, True], 8)
+        axis = field.axes[0].finite
+        assert axis.everywhere() == all(live) and (all(live) or not axis.sure), border

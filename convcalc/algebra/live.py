@@ -4,7 +4,9 @@ is built from its parents' flags, the reads' taps and the border stretches alrea
 
 A reads rule's unit away from the border stretches (``gaps``) reads only real units of the layer below (its taps'
 span lies within it); one in a gap sees something when some tap lands on a real unit (`Reads.inside`). Either way,
-when every unit below sees something (its own flag), so does the unit, unless its phase has no tap.
+when every unit below sees something (its own flag), so does the unit, unless its phase has no tap. Mostly that is
+decided by the taps alone (no `dead` stretch, taps no further apart than the axis below is long); else copy by copy
+over the gaps, within a budget.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ def _reads_live(axis: Any) -> bool:
     runs = list(reads.taps.runs(0, min(period, n)))
     if any(tap is None for _, _, tap in runs):          # a phase that reads nothing
         return False
+    if _spans_decide(reads, runs, parent.length):
+        return True                                     # no dead stretch (checked above): every unit reads one
     work = 0
     for a, b in axis.gaps:
         copies = range(a // period, (b - 1) // period + 1) if advance else range(a // period, a // period + 1)
@@ -54,6 +58,21 @@ def _reads_live(axis: Any) -> bool:
                 if not _lands(reads, tap, m * advance, parent.length):
                     return False
     return True
+
+
+def _spans_decide(reads: Any, runs: list, length: int) -> bool:
+    """Whether a unit reads a real unit below exactly when its taps' span does not lie within the padding (the
+    `dead` stretches, with every unit below seeing something): zero padding with taps no further apart than the
+    axis below is long (a span meeting the axis then has a tap on it), or a padding mode that always reads a real
+    unit (replicate; circular within the axis)."""
+    if reads.border == "zeros":
+        return all(count == 1 or 0 < step <= length for _, _, (_, step, count) in runs)
+    if reads.border == "replicate":
+        return True
+    if reads.border == "circular":
+        first, count = reads.wrap or (0, length)
+        return 0 <= first and 0 < count and first + count <= length
+    return False
 
 
 def _lands(reads: Any, tap: tuple[int, int, int], shift: int, length: int) -> bool:
