@@ -20,7 +20,7 @@ from typing import Any, Iterator, Optional, Sequence
 
 from . import limits
 from .dense import DENSE, dense_table
-from .live import surely_live
+from .live import surely_full, surely_live
 from .reads import Reads
 from .runs import RangeHull, Region, RunBuilder, Table, hull, union_table
 from .stretches import (INFINITY, Stretches, agreeing, intersect, merge, merge_void, minus, units_meeting,
@@ -65,6 +65,7 @@ class FiniteAxis:
         if self.cost > limits.MAX_BORDER_EXTENTS:
             raise limits.too_many_border_extents(self.cost)
         self.sure = surely_live(self)                   # every unit provably sees something (`everywhere`)
+        self.full = surely_full(self)                   # the units provably reach the whole input (`reach`)
 
     def _key(self) -> Optional[tuple]:
         """All that a reads rule's gaps, dead stretches and cost depend on (the layer below's stretches and cost, the
@@ -308,6 +309,8 @@ class FiniteAxis:
     # ---- aggregates
     def reach(self) -> Region:
         """The hull of every unit's extent (None: no unit depends on the input)."""
+        if self.full:
+            return 0, self.input_length() - 1
         if self.rule == "broadcast":
             return self.parents[0].region(0)
         if not self.gaps:

@@ -85,3 +85,34 @@ def _lands(reads: Any, tap: tuple[int, int, int], shift: int, length: int) -> bo
     if count > 64:
         return False                                    # not proven
     return any(reads.inside(start + j * step, length) is not None for j in range(count))
+
+
+def surely_full(axis: Any) -> bool:
+    """Whether the units of ``axis`` together provably reach every unit of the network input (its `reach` is then
+    the whole input; False: not proven). A layer reading every unit of a full layer below is full (each extent
+    below is in some unit's); a merge or concatenation is full when one of its inputs is and all of that input's
+    units are kept."""
+    rule, n, parents = axis.rule, axis.length, axis.parents
+    if rule == "input":
+        return n > 0
+    if rule == "union":
+        return any(p.full and p.length <= n for p in parents)
+    if rule == "concat":
+        return any(p.full for p in parents) and sum(p.length for p in parents) <= n
+    if rule.startswith("shift"):
+        offset, parent = int(rule.split()[1]), parents[0]
+        return parent.full and offset >= 0 and offset + parent.length <= n
+    if rule == "broadcast" or not parents[0].full or n <= 0:
+        return False
+    reads, length = axis.reads, parents[0].length
+    runs = list(reads.taps.runs(0, min(reads.period, n)))
+    if reads.period != 1 or len(runs) != 1 or runs[0][2] is None:
+        return False
+    start, step, count = runs[0][2]                     # unit m reads m*advance + start + j*step, j < count
+    if reads.advance == 1 and (count == 1 or 0 < step <= n):
+        last = n - 1 + start + (count - 1) * step       # the shifted copies fill every position between
+    elif step == 1 and count >= reads.advance > 0:
+        last = (n - 1) * reads.advance + start + count - 1
+    else:
+        return False
+    return start <= 0 and last >= length - 1
