@@ -10,7 +10,8 @@ share their taps (an upsampling's copies, a softmax's every unit) once, others o
 is bounded when the layer is built (`limits.MAX_BORDER_EXTENTS`, `limits.MAX_TAP_WORK`), so asking never fails. A
 broadcast axis answers with the extent of unit 0 below. Aggregates (`reach`: the hull over all units;
 `everywhere`: no unit without input) and `fill_intervals` (what fills the positions a unit reaches outside the
-input) cost stretches and runs, not units.
+input) cost stretches and runs, not units; `everywhere` and `reach` are mostly proven when the layer is built, from
+the taps and the layer below's flags (`live`), without working out the border stretches.
 """
 
 from __future__ import annotations
