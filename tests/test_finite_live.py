@@ -1,9 +1,9 @@
 """`FiniteAxis.everywhere`'s and `reach`'s shortcuts (`algebra.live.surely_live`, `surely_full`, proven when an
 axis is built) against a brute-force oracle: per unit, the hull of the input units reached by the reads that land
-(through `Reads.inside`, the layer's padding mode) on units below, walked unit by unit over random chains and merges of windows (padding-only
-windows with padding >= kernel, dilations, causal padding, every padding mode), transposed convs, repeats,
-unions and concatenations. The shortcuts may only claim what the oracle shows, and the table-built answers (the
-shortcuts switched off) must equal the oracle."""
+(through `Reads.inside`, the layer's padding mode) on units below, walked unit by unit over random chains and
+merges of windows (padding-only windows with padding >= kernel, crops, asymmetric and causal padding, dilations,
+every padding mode), transposed convs, repeats, unions and concatenations. The shortcuts may only claim what the
+oracle shows, and the table-built answers (the shortcuts switched off) must equal the oracle."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def layer(draw, length: int):
     causal = draw(st.booleans())
     p = d * (k - 1) if causal else draw(st.integers(-2, k + 3))     # padding >= kernel: padding-only units; < 0: a crop
     hi = 0 if causal else draw(st.sampled_from([p, p, max(p, 0), draw(st.integers(-2, k + 3))]))
-    border = draw(st.sampled_from(BORDERS)) if not causal and p >= 0 and (p < length or draw(st.booleans())) else "zeros"
+    padded = not causal and p >= 0 and (p < length or draw(st.booleans()))    # F.pad's modes need p < length
+    border = draw(st.sampled_from(BORDERS)) if padded else "zeros"
     return Reads.window(k, s, p, d, border), (length + p + hi - d * (k - 1) - 1) // s + 1
 
 
