@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import convcalc
+from convcalc.layers import factors as factors_module
 from convcalc.layers.factors import EVERY, Factors, Taps, as_matrix, step_sets
 from convcalc.layers.support import MASK_DTYPE, support_step
 from convcalc.proof.terms import products
@@ -109,8 +110,11 @@ def random_product(shape: tuple[int, ...], rng: np.random.Generator) -> list[np.
     return dims
 
 
+@pytest.mark.parametrize("small_taps", [None, 0], ids=["taps_as_matrix", "taps_by_tap"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_factors_step_as_the_layer_rule_does(case):
+def test_factors_step_as_the_layer_rule_does(case, small_taps, monkeypatch):
+    if small_taps is not None:          # every Taps relation stepped tap by tap (the path of long axes)
+        monkeypatch.setattr(factors_module, "SMALL_TAPS", small_taps)
     shape, layers = CASES[case]
     summary = summary_of(shape, layers)
     row = summary.layers[-1]

@@ -26,6 +26,9 @@ from .._numpy import np
 from ..kernels.padding import pad_source_index
 
 
+SMALL_TAPS = 1 << 14     # relations of at most this many (n_out * n_in) cells step as one float32 matrix product
+
+
 class _Every:
     """Every output position reads every input position (see the module)."""
 
@@ -44,6 +47,7 @@ class Taps:
         self.index = np.asarray(index, dtype=np.intp).reshape(len(index), -1)
         self.n_in = int(n_in)
         self._columns: list | None = None
+        self._dense: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -57,7 +61,13 @@ class Taps:
         return relation
 
     def step(self, sets: np.ndarray) -> np.ndarray:
-        """Per row of ``sets`` (T, n_out) the input positions read (T, n_in): tap by tap, a scatter of the marks."""
+        """Per row of ``sets`` (T, n_out) the input positions read (T, n_in): for a small relation (`SMALL_TAPS`
+        cells) one float32 product with its matrix (counts of marks, exact below 2**24), else tap by tap, a
+        scatter of the marks."""
+        if len(sets) and len(self.index) * self.n_in <= SMALL_TAPS:     # small: one matrix product (exact counts)
+            if self._dense is None:
+                self._dense = self.matrix().astype(np.float32)
+            return (sets.astype(np.float32) @ self._dense) > 0
         result = np.zeros((len(sets), self.n_in), dtype=bool)
         if len(sets) == 0:
             return result

@@ -61,6 +61,8 @@ def joined(parts: Sequence[Terms]) -> Terms:
     walks = np.concatenate([part.walks for part in parts])
     terms = np.concatenate([part.terms + offset for part, offset in zip(parts, offsets)])
     bits = np.packbits(np.concatenate(dims, axis=1), axis=1)
+    if len(walks) <= SMALL_JOIN:
+        return _joined_small(walks, terms, dims, bits)
     first, index = _unique_rows(bits)
     dims = tuple(d[first] for d in dims)
     bits = bits[first]
@@ -69,6 +71,32 @@ def joined(parts: Sequence[Terms]) -> Terms:
     walks, terms = pairs // len(first), pairs % len(first)
     walks, terms = _drop_contained(walks, terms, bits)
     return _compact(walks, terms, dims)
+
+
+def _joined_small(walks: np.ndarray, terms: np.ndarray, dims: tuple[np.ndarray, ...], bits: np.ndarray) -> Terms:
+    """`joined` for a few pairs, in plain Python (NumPy's per-call cost is most of it there): the same terms and
+    pairs, in the same order (distinct terms by their bytes, pairs by walk then term)."""
+    keys = [row.tobytes() for row in bits]
+    order = sorted(set(keys))
+    number = {key: i for i, key in enumerate(order)}
+    pairs = sorted({(w, number[keys[t]]) for w, t in zip(walks.tolist(), terms.tolist())})
+    starts = [i for i in range(len(pairs)) if i == 0 or pairs[i][0] != pairs[i - 1][0]] + [len(pairs)]
+    if len(starts) - 1 < len(pairs):                     # a walk with two terms or more: drop the contained ones
+        rows = {t: int.from_bytes(order[t], "little") for _, t in pairs}
+        kept = []
+        for start, end in zip(starts, starts[1:]):
+            group = [rows[pairs[i][1]] for i in range(start, end)]
+            kept += [pairs[i] for i, mine in zip(range(start, end), group)
+                     if not any(j != i - start and not mine & ~other for j, other in enumerate(group))]
+        pairs = kept
+    used = sorted({t for _, t in pairs})
+    renumber = {t: i for i, t in enumerate(used)}
+    first = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    chosen = np.array([first[order[t]] for t in used], dtype=np.intp)
+    return Terms(np.array([w for w, _ in pairs], dtype=walks.dtype), np.array([renumber[t] for _, t in pairs], dtype=np.intp),
+                 tuple(d[chosen] for d in dims))
 
 
 def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
