@@ -19,6 +19,7 @@ images. The layer unit owns its relations; the walk never asks a layer's type.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Optional, Sequence, Union
 
 from .._numpy import np
@@ -172,12 +173,21 @@ def window_relation(n_in: int, n_out: int, kernel: int, stride: int, dilation: i
                     mode: str = "zeros") -> Taps:
     """A window along one axis: output q reads the taps q*stride + t*dilation (t < kernel) of the input padded by
     (lo, hi) in ``mode`` (zeros: the pads read nothing; reflect, replicate, circular: the input position a pad
-    copies, `kernels.padding.pad_source_index`)."""
+    copies, `kernels.padding.pad_source_index`). One object per window (the same for every layer and run that
+    asks for it: its stepping forms are built once; its taps are read-only)."""
+    return _window_taps(int(n_in), int(n_out), int(kernel), int(stride), int(dilation), int(lo), int(hi), str(mode))
+
+
+@lru_cache(maxsize=256)
+def _window_taps(n_in: int, n_out: int, kernel: int, stride: int, dilation: int, lo: int, hi: int,
+                 mode: str) -> Taps:
     source = pad_source_index(n_in, lo, hi, mode)
     taps = np.arange(n_out)[:, None] * stride + np.arange(kernel)[None, :] * dilation      # (n_out, kernel)
     inside = taps < len(source)
     read = np.where(inside, source[np.minimum(taps, len(source) - 1)], -1)
-    return Taps(read, n_in)
+    found = Taps(read, n_in)
+    found.index.flags.writeable = False
+    return found
 
 
 def groups_relation(c_out: int, c_in: int, groups: int) -> Relation:
