@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import convcalc
+from convcalc.layers import factors as factors_module
 from convcalc.layers.factors import EVERY, Factors, Taps, as_matrix, step_sets
 from convcalc.layers.support import MASK_DTYPE, support_step
 from convcalc.proof.terms import products
@@ -109,8 +110,11 @@ def random_product(shape: tuple[int, ...], rng: np.random.Generator) -> list[np.
     return dims
 
 
+@pytest.mark.parametrize("small_taps", [None, 0], ids=["taps_as_matrix", "taps_by_tap"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_factors_step_as_the_layer_rule_does(case):
+def test_factors_step_as_the_layer_rule_does(case, small_taps, monkeypatch):
+    if small_taps is not None:          # every Taps relation stepped tap by tap (the path of long axes)
+        monkeypatch.setattr(factors_module, "SMALL_TAPS", small_taps)
     shape, layers = CASES[case]
     summary = summary_of(shape, layers)
     row = summary.layers[-1]
@@ -303,3 +307,20 @@ def test_taps_past_the_input_are_refused(monkeypatch):
     _patch(monkeypatch, "ReLU", past)
     with pytest.raises(convcalc.ConvcalcError, match="taps read past its 6 positions"):
         verify_fields(summary_of([1, 6, 6], [{"name": "r", "type": "ReLU"}]))
+
+
+def test_window_taps_are_shared_read_only_and_equal_to_the_window_rule():
+    """`window_relation` hands every layer asking for the same window one object: its taps cannot be changed in
+    place, and its matrix is the window written out (q reads q*stride + t*dilation - lo, inside the input)."""
+    from convcalc.layers.factors import window_relation
+    first = window_relation(9, 4, 3, 2, 1, 1, 0)
+    assert window_relation(9, 4, 3, 2, 1, 1, 0) is first
+    with pytest.raises(ValueError):
+        first.index[0, 0] = 5
+    expected = np.zeros((4, 9), dtype=bool)
+    for q in range(4):
+        for t in range(3):
+            p = q * 2 + t - 1
+            if 0 <= p < 9:
+                expected[q, p] = True
+    assert np.array_equal(first.matrix(), expected)

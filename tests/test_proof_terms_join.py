@@ -42,3 +42,47 @@ def test_both_paths_drop_exactly_the_contained_terms(case):
         T.SMALL_JOIN = saved
     assert (small[0].tolist(), small[1].tolist()) == expected
     assert (large[0].tolist(), large[1].tolist()) == expected
+
+
+@st.composite
+def contributions(draw):
+    lengths = draw(st.lists(st.integers(1, 9), min_size=1, max_size=3))     # the batchless dims
+    parts = []
+    for _ in range(draw(st.integers(2, 4))):
+        count = draw(st.integers(1, 5))
+        dims = tuple(np.array(draw(st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=count,
+                                            max_size=count)), dtype=bool).reshape(count, n) for n in lengths)
+        found = sorted(set(draw(st.lists(st.tuples(st.integers(0, 5), st.integers(0, count - 1)), min_size=1,
+                                         max_size=12))))
+        parts.append(T.Terms(np.array([w for w, _ in found]), np.array([t for _, t in found]), dims))
+    return parts
+
+
+def _unions(terms):
+    """Per walk the union of its terms' products, as a set of index tuples (the rule written out)."""
+    found = {}
+    for walk, term in zip(terms.walks.tolist(), terms.terms.tolist()):
+        sets = [np.flatnonzero(d[term]).tolist() for d in terms.dims]
+        cells = {()}
+        for s in sets:
+            cells = {c + (i,) for c in cells for i in s}
+        found.setdefault(walk, set()).update(cells)
+    return {walk: cells for walk, cells in found.items() if cells}
+
+
+@settings(max_examples=200, deadline=None)
+@given(contributions())
+def test_joined_small_and_numpy_paths_give_the_same_terms_and_the_union(parts):
+    expected = {}
+    for part in parts:
+        for walk, cells in _unions(part).items():
+            expected.setdefault(walk, set()).update(cells)
+    small = T.joined(parts)
+    saved, T.SMALL_JOIN = T.SMALL_JOIN, -1
+    try:
+        large = T.joined(parts)
+    finally:
+        T.SMALL_JOIN = saved
+    assert _unions(small) == expected
+    assert small.walks.tolist() == large.walks.tolist() and small.terms.tolist() == large.terms.tolist()
+    assert all(np.array_equal(a, b) for a, b in zip(small.dims, large.dims))

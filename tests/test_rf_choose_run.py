@@ -1,6 +1,7 @@
 """The proof's choice of units on a short axis (`measure._choose_run_short`, plain Python) against its NumPy path
-(`_choose_run_all` past `SHORT`) and against the rule written out (every start whose units all pass the first test
-that any start passes, the one nearest the middle, the lower on a tie), on random chains and merged graphs."""
+(`_choose_run_all` past `SHORT`), with and without its first tries near the middle (`FIRST_TRIES`), and against
+the rule written out (every start whose units all pass the first test that any start passes, the one nearest the
+middle, the lower on a tie), on random chains and merged graphs."""
 
 from __future__ import annotations
 
@@ -43,12 +44,17 @@ def _compare(input_shape, layers) -> None:
                 out = spatial[a]
                 count = min(axis.period + 1, out, budget)
                 short = measure._choose_run_short(axis, out, lengths[a], count)
+                saved, measure.FIRST_TRIES = measure.FIRST_TRIES, 0       # no start tried before the full scan
+                try:
+                    scanned = measure._choose_run_short(axis, out, lengths[a], count)
+                finally:
+                    measure.FIRST_TRIES = saved
                 saved, measure.SHORT = measure.SHORT, -1
                 try:
                     long = measure._choose_run_all(axis, out, lengths[a], count)
                 finally:
                     measure.SHORT = saved
-                assert short == long == _by_the_rule(axis, out, lengths[a], count), (row.name, a)
+                assert short == scanned == long == _by_the_rule(axis, out, lengths[a], count), (row.name, a)
 
 
 @settings(max_examples=100, **SETTINGS)

@@ -19,11 +19,15 @@ images. The layer unit owns its relations; the walk never asks a layer's type.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Optional, Sequence, Union
 
 from .._numpy import np
 
 from ..kernels.padding import pad_source_index
+
+
+SMALL_TAPS = 1 << 14     # relations of at most this many (n_out * n_in) cells step as one float32 matrix product
 
 
 class _Every:
@@ -44,6 +48,7 @@ class Taps:
         self.index = np.asarray(index, dtype=np.intp).reshape(len(index), -1)
         self.n_in = int(n_in)
         self._columns: list | None = None
+        self._dense: np.ndarray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -57,7 +62,13 @@ class Taps:
         return relation
 
     def step(self, sets: np.ndarray) -> np.ndarray:
-        """Per row of ``sets`` (T, n_out) the input positions read (T, n_in): tap by tap, a scatter of the marks."""
+        """Per row of ``sets`` (T, n_out) the input positions read (T, n_in): for a small relation (`SMALL_TAPS`
+        cells) one float32 product with its matrix (counts of marks, exact below 2**24), else tap by tap, a
+        scatter of the marks."""
+        if len(sets) and len(self.index) * self.n_in <= SMALL_TAPS:     # small: one matrix product (exact counts)
+            if self._dense is None:
+                self._dense = self.matrix().astype(np.float32)
+            return (sets.astype(np.float32) @ self._dense) > 0
         result = np.zeros((len(sets), self.n_in), dtype=bool)
         if len(sets) == 0:
             return result
@@ -162,12 +173,21 @@ def window_relation(n_in: int, n_out: int, kernel: int, stride: int, dilation: i
                     mode: str = "zeros") -> Taps:
     """A window along one axis: output q reads the taps q*stride + t*dilation (t < kernel) of the input padded by
     (lo, hi) in ``mode`` (zeros: the pads read nothing; reflect, replicate, circular: the input position a pad
-    copies, `kernels.padding.pad_source_index`)."""
+    copies, `kernels.padding.pad_source_index`). One object per window (the same for every layer and run that
+    asks for it: its stepping forms are built once; its taps are read-only)."""
+    return _window_taps(int(n_in), int(n_out), int(kernel), int(stride), int(dilation), int(lo), int(hi), str(mode))
+
+
+@lru_cache(maxsize=256)
+def _window_taps(n_in: int, n_out: int, kernel: int, stride: int, dilation: int, lo: int, hi: int,
+                 mode: str) -> Taps:
     source = pad_source_index(n_in, lo, hi, mode)
     taps = np.arange(n_out)[:, None] * stride + np.arange(kernel)[None, :] * dilation      # (n_out, kernel)
     inside = taps < len(source)
     read = np.where(inside, source[np.minimum(taps, len(source) - 1)], -1)
-    return Taps(read, n_in)
+    found = Taps(read, n_in)
+    found.index.flags.writeable = False
+    return found
 
 
 def groups_relation(c_out: int, c_in: int, groups: int) -> Relation:

@@ -24,6 +24,7 @@ def _interior(axis: AxisField, u: int, length: int) -> bool:
 
 
 SHORT = 256        # units of an axis whose run is chosen in plain Python (longer: with NumPy)
+FIRST_TRIES = 3    # starts nearest the middle tried alone before every unit's region is read (`_choose_run_short`)
 SCAN = 10_000      # starts (and anchors) looked at from the middle of an axis outwards, at most: a long axis costs this
 
 
@@ -86,10 +87,18 @@ def _choose_run_all(axis: AxisField, out: int, length: int, count: int) -> list[
 
 
 def _choose_run_short(axis: AxisField, out: int, length: int, count: int) -> list[int]:
-    """`_choose_run_all` on a short axis, in plain Python (NumPy's per-call cost is most of it there)."""
-    regions = [axis.region(u) for u in range(out)]
+    """`_choose_run_all` on a short axis, in plain Python (NumPy's per-call cost is most of it there). The few
+    starts nearest the middle are tried first (in the order of the search below, so the same run is found): an
+    interior run there needs only its own units' regions."""
     twice_centre = out - count
-    tests = (lambda r: r is not None and r[0] >= 0 and r[1] <= length - 1, lambda r: r is not None and r[0] >= 0,
+    interior = lambda r: r is not None and r[0] >= 0 and r[1] <= length - 1        # noqa: E731
+    known: dict[int, object] = {}
+    for start in islice(_nearest_first(out - count + 1, twice_centre), FIRST_TRIES):
+        if all(interior(known[u] if u in known else known.setdefault(u, axis.region(u)))
+               for u in range(start, start + count)):
+            return list(range(start, start + count))
+    regions = [known[u] if u in known else axis.region(u) for u in range(out)]
+    tests = (interior, lambda r: r is not None and r[0] >= 0,
              lambda r: r is not None and r[1] <= length - 1, lambda r: r is not None)
     for test in tests:
         best, passed = None, 0

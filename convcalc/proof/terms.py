@@ -23,7 +23,7 @@ from ..layers.factors import Factors, step_sets
 from ..layers.support import MASK_DTYPE
 
 
-SMALL_JOIN = 64          # pairs from which `_drop_contained` compares with NumPy (fewer: plain Python)
+SMALL_JOIN = 64          # pairs from which `joined` and `_drop_contained` work with NumPy (fewer: plain Python)
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,14 @@ def joined(parts: Sequence[Terms]) -> Terms:
     another term of the same walk contains dropped (where two or more contributions meet: a merge)."""
     if len(parts) == 1:
         return parts[0]      # one contribution: the union is itself (a step never makes more terms than it had)
+    if sum(len(part.walks) for part in parts) <= SMALL_JOIN:
+        dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
+        walks, terms, offset = [], [], 0
+        for part in parts:
+            walks += part.walks.tolist()
+            terms += [t + offset for t in part.terms.tolist()]
+            offset += part.count
+        return _joined_small(walks, terms, dims, np.packbits(np.concatenate(dims, axis=1), axis=1))
     offsets = np.cumsum([0] + [part.count for part in parts[:-1]])
     dims = tuple(np.concatenate([part.dims[d] for part in parts]) if len(parts) > 1 else parts[0].dims[d]
                  for d in range(len(parts[0].dims)))
@@ -69,6 +77,32 @@ def joined(parts: Sequence[Terms]) -> Terms:
     walks, terms = pairs // len(first), pairs % len(first)
     walks, terms = _drop_contained(walks, terms, bits)
     return _compact(walks, terms, dims)
+
+
+def _joined_small(walks: list[int], terms: list[int], dims: tuple[np.ndarray, ...], bits: np.ndarray) -> Terms:
+    """`joined` for a few pairs, in plain Python (NumPy's per-call cost is most of it there): the same terms and
+    pairs, in the same order (distinct terms by their bytes, pairs by walk then term)."""
+    keys = [row.tobytes() for row in bits]
+    order = sorted(set(keys))
+    number = {key: i for i, key in enumerate(order)}
+    pairs = sorted({(w, number[keys[t]]) for w, t in zip(walks, terms)})
+    starts = [i for i in range(len(pairs)) if i == 0 or pairs[i][0] != pairs[i - 1][0]] + [len(pairs)]
+    if len(starts) - 1 < len(pairs):                     # a walk with two terms or more: drop the contained ones
+        rows = {t: int.from_bytes(order[t], "little") for _, t in pairs}
+        kept = []
+        for start, end in zip(starts, starts[1:]):
+            group = [rows[pairs[i][1]] for i in range(start, end)]
+            kept += [pairs[i] for i, mine in zip(range(start, end), group)
+                     if not any(j != i - start and not mine & ~other for j, other in enumerate(group))]
+        pairs = kept
+    used = sorted({t for _, t in pairs})
+    renumber = {t: i for i, t in enumerate(used)}
+    first = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    chosen = np.array([first[order[t]] for t in used], dtype=np.intp)
+    return Terms(np.array([w for w, _ in pairs], dtype=np.intp), np.array([renumber[t] for _, t in pairs], dtype=np.intp),
+                 tuple(d[chosen] for d in dims))
 
 
 def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
