@@ -10,7 +10,8 @@ Where the per-unit work is long in Python (a causal stack whose every layer has 
 value each: WaveNet's 3,071 of 4,096 per layer, 126 layers deep) this costs a few array operations per layer and
 tap instead of a few hundred Python steps per unit. Taken only for stretches of at least `DENSE` units, so that
 `convcalc analyze` of an ordinary network never imports NumPy, and only while every number fits far inside int64
-(`BOUND`) and the taps per unit stay few (`MOST_TAPS`); else None, and the run-by-run path answers.
+(`BOUND`), the taps per unit stay few (`MOST_TAPS`) and the stretch is not huge (`MOST_UNITS`); else None, and
+the run-by-run path answers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from .runs import Region, Table
 DENSE = 64               # live units of one border stretch from which NumPy works them out
 MOST_TAPS = 64           # taps per unit looked at one by one, at most (longer windows: the run-by-run path)
 BOUND = 2 ** 60          # every index and region kept below this in magnitude (no int64 overflow)
+MOST_UNITS = 2 ** 18     # units of one stretch, at most (a longer one: the run-by-run path, whose cost the layer
+                         # bounded when it was built; NumPy's arrays here grow with the stretch)
 _FIELD_ARRAYS: dict[int, tuple[Any, tuple]] = {}     # id(table) -> (table, its arrays): the periodic fields' tables
 
 Arrays = tuple  # (first, last, live): int64, int64, bool arrays, one entry per unit (first/last 0 where not live)
@@ -181,6 +184,8 @@ def _reads_arrays(axis: Any, a: int, b: int) -> Optional[Arrays]:
 
 def stretch_arrays(axis: Any, a: int, b: int) -> Optional[Arrays]:
     """The exact extents of ``axis``'s units a..b-1 as (first, last, live) arrays, or None (the run-by-run path)."""
+    if b - a > MOST_UNITS:                 # (a softmax along 10^9 units: one run there, 24 GB of arrays here)
+        return None
     rule = axis.rule
     if rule == "union":
         acc = list(_empty(b - a))
