@@ -110,6 +110,15 @@ ANSWERED = {
                                {"type": "GlobalMaxPool"}]),
     "kernel 10^9 padding 10^9": ([1, 30], [conv(G, padding=G), conv(3, dilation=G // 3, padding=G // 3)]),
     "x4000 of 100,000 pixels": ([1, 100000], [{"type": "Upsample", "scale_factor": 4000}]),   # 100,000 runs
+    # channel segments of unequal fields through 200 windows along 65,536 channels (followed per channel, it hung)
+    "200 channel windows over 65,536 channels": ([3, 8, 8], [
+        {"type": "Conv2d", "out_channels": 32768, "kernel_size": 1, "name": "a", "from": "input"},
+        {"type": "Conv2d", "out_channels": 32768, "kernel_size": 3, "padding": 1, "name": "b", "from": "input"},
+        {"type": "Concat", "from": ["a", "b"]}, {"type": "LocalResponseNorm", "size": 5, "repeat": 200}]),
+    "200 channel windows over 512 channels": ([3, 8, 8], [
+        {"type": "Conv2d", "out_channels": 256, "kernel_size": 1, "name": "a", "from": "input"},
+        {"type": "Conv2d", "out_channels": 256, "kernel_size": 3, "padding": 1, "name": "b", "from": "input"},
+        {"type": "Concat", "from": ["a", "b"]}, {"type": "LocalResponseNorm", "size": 5, "repeat": 200}]),
 }
 
 

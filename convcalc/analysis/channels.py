@@ -25,6 +25,8 @@ from ..algebra import Field, merge
 from ..layers.base import Layer, Shape
 from ..layers.channels import MOST_CHANNELS, SAME, Block, Gather, Source
 
+MOST_BLOCKS = 1024      # blocks of reads (windows, groups) followed per layer, at most
+MOST_FIELDS = 64        # distinct fields kept per tensor, at most
 Runs = tuple[tuple[int, int, Field], ...]       # (start, stop, field): consecutive channel ranges covering [0, C)
 
 
@@ -109,11 +111,14 @@ def step(layer: Layer, name: str, hulls: Sequence[Field], runs: Sequence[Optiona
             for first, last, field in own.overlapping(source.start, source.stop):
                 add(max(first, source.start) + shift, min(last, source.stop) + shift, carry(source.input, field))
         blocks = ()
+    if len(blocks) > MOST_BLOCKS:             # windows along many channels: the channel-blind answer (sound)
+        return reported, None
     for block in blocks:
         for first, last, per_input in _pieces(block, hulls, runs, in_shapes, unions):
             add(block.start + first, block.start + last, field_for(per_input))
-    if len({id(f) for _, _, f in found}) <= 1:
-        return reported, None
+    distinct = len({id(f) for _, _, f in found})
+    if distinct <= 1 or distinct > MOST_FIELDS:   # (many fields: the channel-blind answer, so the work per layer
+        return reported, None                     # stays bounded through a deep stack of windows along channels)
     return reported, tuple(found)
 
 
