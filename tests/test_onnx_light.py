@@ -230,8 +230,10 @@ def test_own_weights_equal_shipped_output(name):
     expected = expected_output(name)
     assert checked.ok, [layer for layer in checked.layers if not layer.ok]
     assert checked.output.size == expected.size
-    np.testing.assert_allclose(checked.output.reshape(expected.shape), expected, rtol=MODELS[name], atol=ATOL)
-    assert_layers_match(model, x, checked, MODELS[name])            # and onnxruntime's, layer by layer
+    graph = imported(name, None).graph()
+    if graph.nodes[-1].name not in unstable_softmaxes(graph, checked.result.maps, MODELS[name]):
+        np.testing.assert_allclose(checked.output.reshape(expected.shape), expected, rtol=MODELS[name], atol=ATOL)
+    assert_layers_match(model, graph, x, checked, MODELS[name])     # and onnxruntime's, layer by layer
 
 
 @pytest.mark.parametrize("name", PARAMS)
@@ -243,14 +245,51 @@ def test_params_equal_initializer_sizes(name):
     assert summary.totals.params + summary.totals.buffers >= params + stats
 
 
-def assert_layers_match(model, x: np.ndarray, checked, rtol: float) -> None:
+def softmax_unstable(logits: np.ndarray, rtol: float) -> bool:
+    """True when float32 cannot state a softmax of ``logits`` to ``rtol``: one rounding of the largest logit (half
+    its ulp, the least error any float32 computation of it can carry) already moves the output by more than rtol
+    (an absolute error d in the input is a relative one of up to exp(2d) - 1 in the output). The light models' own
+    weights (0.02 everywhere) give SqueezeNet logits of ~1e10, all equal in exact arithmetic, whose float32 ulp is
+    1024: their softmax then depends only on the order in which each logit's products were summed (OpenBLAS's
+    Haswell kernels sum a column's products in an order set by its place in the register block)."""
+    scale = float(np.max(np.abs(logits))) if logits.size else 0.0
+    return bool(float(np.spacing(np.float32(scale))) > np.log1p(rtol))     # exp(2 * ulp/2) - 1 > rtol
+
+
+def unstable_softmaxes(graph, maps: dict[str, np.ndarray], rtol: float = 1e-3) -> set[str]:
+    """convcalc's Softmax layers whose input (convcalc's own map of it) is `softmax_unstable`."""
+    return {node.name for node in graph.nodes if node.type_name == "Softmax" and node.inputs[0] in maps
+            and softmax_unstable(maps[node.inputs[0]], rtol)}
+
+
+def assert_softmax_of_own_input(graph, maps: dict[str, np.ndarray], name: str, rtol: float) -> None:
+    """Layer ``name`` (a Softmax) equals the float64 softmax of convcalc's own float32 input to it."""
+    node = next(node for node in graph.nodes if node.name == name)
+    logits, got = maps[node.inputs[0]].astype(np.float64), maps[name]
+    axis = node.layer.dim % logits.ndim
+    want = np.exp(logits - logits.max(axis=axis, keepdims=True))
+    want /= want.sum(axis=axis, keepdims=True)
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=ATOL, err_msg=name)
+
+
+def assert_layers_match(model, graph, x: np.ndarray, checked, rtol: float) -> None:
     """Every convcalc layer's output is an onnxruntime tensor of the model on ``x``, every main onnxruntime tensor
-    is a convcalc layer's output, and the final outputs are equal."""
+    is a convcalc layer's output, and the final outputs are equal. A Softmax whose input float32 cannot carry to
+    ``rtol`` (`softmax_unstable`: judged on onnxruntime's input for its nodes, on convcalc's for its layers) is
+    checked as the softmax of its own input instead, its input being matched like any other tensor."""
     input_name, _ = data_input(model)
     theirs = ort_tensors(model, {input_name: x})
+    ours_unstable = unstable_softmaxes(graph, checked.result.maps, rtol)
+    theirs_unstable = {node.output[0] for node in model.graph.node if node.op_type == "Softmax"
+                       and node.input[0] in theirs and softmax_unstable(theirs[node.input[0]], rtol)}
+    for name in ours_unstable:
+        assert_softmax_of_own_input(graph, checked.result.maps, name, rtol)
     final = theirs[model.graph.output[0].name]
     assert checked.output.size == final.size
-    assert close(checked.output.reshape(final.shape), final, rtol), "final output"
+    if model.graph.output[0].name not in theirs_unstable:
+        assert close(checked.output.reshape(final.shape), final, rtol), "final output"
+    else:
+        assert graph.nodes[-1].name in ours_unstable, "onnxruntime's final softmax is unstable, convcalc's is not"
 
     by_shape: dict[tuple, list[str]] = {}
     for tensor, value in theirs.items():
@@ -271,6 +310,8 @@ def assert_layers_match(model, x: np.ndarray, checked, rtol: float) -> None:
         ours_by_shape.setdefault(value.shape, []).append(layer)
     unmatched = []
     for layer, value in ours.items():
+        if layer in ours_unstable:
+            continue
         candidates = by_shape.get(value.shape, [])
         if value.ndim == 2:                      # a classifier's (N, F) against ONNX's (N, F, 1, 1)
             candidates = candidates + [t for t, v in theirs.items() if v.size == value.size and v.shape != value.shape]
@@ -286,7 +327,7 @@ def assert_layers_match(model, x: np.ndarray, checked, rtol: float) -> None:
             "Softmax", "BatchNormalization"}
     missing = []
     for node in model.graph.node:
-        if node.op_type not in main or node.output[0] not in theirs:
+        if node.op_type not in main or node.output[0] not in theirs or node.output[0] in theirs_unstable:
             continue
         if node.op_type in ("Conv", "Gemm") and readers.get(node.output[0]) == ["BatchNormalization"]:
             continue                                   # folded: convcalc's conv output is the BatchNorm's
@@ -307,4 +348,4 @@ def test_random_weights_layer_by_layer(name):
     x = random_input(shape)
     checked = convcalc_run(name, 0, x, keep_maps=True)
     assert checked.ok, [layer for layer in checked.layers if not layer.ok]
-    assert_layers_match(model, x, checked, MODELS[name])
+    assert_layers_match(model, imported(name, 0).graph(), x, checked, MODELS[name])
