@@ -32,8 +32,9 @@ from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT, Graph
 from .hulls import hulls_of
 from ..layers.base import Shape
-from ..layers.factors import Factors, Taps, prepare
+from ..layers.factors import Factors, Taps
 from ..layers.support import MASK_DTYPE, support_step
+from .steps import prepared
 from .terms import Terms, by_walk, dense, factor, joined, products, stepped
 
 
@@ -190,7 +191,7 @@ class Dependencies:
         found = node.layer.support_factors(in_shapes, out_shape)
         if found is not None:
             _check_factors(name, found, in_shapes, out_shape)
-            found = [prepare(factors) for factors in found]
+            found = [prepared(factors) for factors in found]
         self._factors[name] = found
         return found
 

@@ -19,8 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..layers.factors import Factors, step_sets
+from ..layers.factors import Factors
 from ..layers.support import MASK_DTYPE
+from .steps import step
 
 
 SMALL_JOIN = 64          # pairs from which `joined` and `_drop_contained` work with NumPy (fewer: plain Python)
@@ -164,7 +165,7 @@ def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | 
     """The terms over one input of a layer with these factors (None: no term reaches it)."""
     if factors.sources is None and all(relation is None for relation in factors.relations):
         return terms                                          # each element reads its own: the same terms
-    dims = tuple(step_sets(relation, terms.dims[factors.source(d)], in_shape[d])
+    dims = tuple(step(relation, terms.dims[factors.source(d)], in_shape[d])
                  for d, relation in enumerate(factors.relations))
     alive = np.ones(terms.count, dtype=bool)
     for d in dims:
