@@ -35,7 +35,7 @@ from ..layers.base import Shape
 from ..layers.factors import Factors, Taps
 from ..layers.support import MASK_DTYPE, support_step
 from .steps import prepared
-from .terms import Terms, by_walk, dense, factor, joined, products, stepped
+from .terms import Terms, by_walk, dense, factor, joined, products, side_by_side, stepped
 
 
 def summary_of(source: Any) -> Summary:
@@ -370,7 +370,8 @@ class _Sweep:
 
     def _add_terms(self, name: str, terms: Terms) -> None:
         self.terms.setdefault(name, []).append(terms)
-        self.held += terms.nbytes
+        if self.most_bytes is not None:                 # (what is held is only counted against a limit)
+            self.held += terms.nbytes
 
     def step(self, node: Any) -> None:
         """Every walk waiting at ``node``: its terms through the layer's factors, its whole masks (and the terms,
@@ -378,13 +379,14 @@ class _Sweep:
         name = node.name
         parts = self.rows.pop(name, [])
         pieces = self.terms.pop(name, [])
-        self.held -= sum(part.masks.nbytes for part in parts) + sum(piece.nbytes for piece in pieces)
+        if self.most_bytes is not None:
+            self.held -= sum(part.masks.nbytes for part in parts) + sum(piece.nbytes for piece in pieces)
         if not parts and not pieces:
             return
         in_shapes = [self.shapes[source] for source in node.inputs]
         factors = self.dependencies.factors(name)
         if pieces:
-            terms = joined(pieces)
+            terms = side_by_side(pieces) or joined(pieces)
             if factors is None:
                 walks, masks = dense(terms)
                 index, distinct = _distinct(masks)
