@@ -198,10 +198,11 @@ class _Verifier:
         expected = tuple(rf.extent(unit) for unit in units)
         axes = []
         separable = not rf.terms
+        position = {unit: i for i, unit in reversed(list(enumerate(units)))} if separable else {}  # (first index)
         for a, axis in enumerate(rf.axes):
             predicted = self._predicted_of(axis)
             if separable:
-                line = [units.index((*units[0][:a], u, *units[0][a + 1:])) for u in runs[a]]
+                line = [position[(*units[0][:a], u, *units[0][a + 1:])] for u in runs[a]]
                 measured = _measure_axis(axis, runs[a], [None if hulls[i] is None else hulls[i][a] for i in line],
                                          self.input_spatial[a])
             else:
