@@ -127,3 +127,26 @@ def test_prepared_keeps_none_and_taps() -> None:
     found = prepared(Factors((EVERY, None, taps, np.eye(3, dtype=bool)), (0, 1, 2, 3)))
     assert found.relations[0] is EVERY and found.relations[1] is None and found.relations[2] is taps
     assert isinstance(found.relations[3], _Matrix) and found.sources == (0, 1, 2, 3)
+
+
+def test_groups_relation_shared_read_only_and_equal_to_the_rule() -> None:
+    """One read-only matrix per geometry (its stepping form then made once), equal to the grouping rule written
+    out: output channel c reads input channel j exactly when they are in the same group."""
+    from convcalc.layers import factors
+    for c_out, c_in, groups in ((12, 6, 3), (8, 4, 4), (6, 9, 3)):
+        matrix = factors.groups_relation(c_out, c_in, groups)
+        assert matrix is factors.groups_relation(c_out, c_in, groups) and not matrix.flags.writeable
+        rule = [[c // (c_out // groups) == j // (c_in // groups) for j in range(c_in)] for c in range(c_out)]
+        assert matrix.tolist() == rule
+    first, second = _Matrix(factors.groups_relation(96, 48, 3)), _Matrix(factors.groups_relation(96, 48, 3))
+    sets = np.random.default_rng(1).random((5, 96)) < 0.1
+    cells = matrix_cells(np.asarray(factors.groups_relation(96, 48, 3)))
+    assert np.array_equal(first.step(sets, 48), brute(cells, sets, 48))
+    assert np.array_equal(second.step(sets, 48), brute(cells, sets, 48)) and second.form is first.form
+    saved, factors.GROUPS_KEPT = factors.GROUPS_KEPT, 10
+    try:
+        large = factors.groups_relation(12, 6, 3)          # past the cells kept: a matrix of its own
+        assert large.flags.writeable and large is not factors.groups_relation(12, 6, 3)
+        assert large.tolist() == [[c // 4 == j // 2 for j in range(6)] for c in range(12)]
+    finally:
+        factors.GROUPS_KEPT = saved

@@ -118,8 +118,25 @@ def _taps_form(taps: Taps) -> _Sparse | None:
     return form
 
 
+KEPT_FORMS = 256        # forms of shared read-only matrices kept (`_shared_forms`)
+_shared_forms: dict[int, tuple["weakref.ref", Any]] = {}     # id(matrix) -> (its weak reference, its form)
+
+
+def _form(matrix: np.ndarray) -> Any:
+    """A relation matrix's stepping form (`_Sparse`, `_Blocks`, else `_Dense`)."""
+    matrix = np.asarray(matrix, dtype=bool)
+    n_out, n = matrix.shape
+    reads = int(np.count_nonzero(matrix))
+    if reads <= SPARSE * (n_out + n):
+        rows, columns = np.nonzero(matrix)
+        return _Sparse(rows, columns, n)
+    return _blocks(matrix) or _Dense(matrix)
+
+
 class _Matrix:
-    """A relation matrix's stepping form, chosen when first stepped (`_Sparse`, `_Blocks`, else `step_sets`)."""
+    """A relation matrix's stepping form, chosen when first stepped (`_form`); a read-only matrix that a layer
+    unit shares between layers and runs (`layers.factors.groups_relation`) has its sparse or block form made once
+    (kept by its identity, while it lives, at most `KEPT_FORMS` of them)."""
 
     def __init__(self, matrix: np.ndarray):
         self.matrix = matrix
@@ -127,14 +144,17 @@ class _Matrix:
 
     def step(self, sets: np.ndarray, n_in: int) -> np.ndarray:
         if self.form is None:
-            matrix = np.asarray(self.matrix, dtype=bool)
-            n_out, n = matrix.shape
-            reads = int(np.count_nonzero(matrix))
-            if reads <= SPARSE * (n_out + n):
-                rows, columns = np.nonzero(matrix)
-                self.form = _Sparse(rows, columns, n)
+            matrix = self.matrix
+            shared = isinstance(matrix, np.ndarray) and not matrix.flags.writeable
+            kept = _shared_forms.get(id(matrix)) if shared else None
+            if kept is not None and kept[0]() is matrix:
+                self.form = kept[1]
             else:
-                self.form = _blocks(matrix) or _Dense(matrix)
+                self.form = _form(matrix)
+                if shared and not isinstance(self.form, _Dense):        # (small forms only: index arrays)
+                    if len(_shared_forms) >= KEPT_FORMS:
+                        _shared_forms.clear()
+                    _shared_forms[id(matrix)] = (weakref.ref(matrix), self.form)
         return self.form.step(sets)
 
 
