@@ -150,3 +150,13 @@ def test_groups_relation_shared_read_only_and_equal_to_the_rule() -> None:
         assert large.tolist() == [[c // 4 == j // 2 for j in range(6)] for c in range(12)]
     finally:
         factors.GROUPS_KEPT = saved
+
+
+def test_sparse_steps_in_chunks_alike(monkeypatch) -> None:
+    """`_Sparse` gathers at most `GATHERED` marks at once: a few rows per chunk give the same sets."""
+    taps = window_relation(9, 9, 3, 1, 2, 2, 2, "reflect")
+    cells = taps_cells(taps)
+    sets = random_sets(np.random.default_rng(5), 7, 9)
+    form = _Sparse(*np.nonzero(taps.matrix()), 9)
+    monkeypatch.setattr(steps, "GATHERED", 2 * len(form.rows))          # two rows of sets per chunk
+    assert np.array_equal(form.step(sets), brute(cells, sets, 9))

@@ -8,7 +8,7 @@ bit: the same bool sets) comes from the relation's structure:
 
 * a relation with few reads (a `Taps` of at most `SMALL_TAPS` cells, or a matrix with at most `SPARSE` reads per
   position on average): its (output, input) pairs sorted by input position, the marks gathered along them and
-  OR-reduced per input position (`_Sparse`; O(T * reads));
+  OR-reduced per input position (`_Sparse`; O(T * reads), at most `GATHERED` marks gathered at once);
 * a matrix whose non-empty rows are a few rows repeated, pairwise disjoint (groups of channels, EVERY-like, the
   identity): per group of equal rows whether any is marked, spread over the group's columns (`_Blocks`; O(T *
   (n_out + n_in))); found by comparing the matrix with the block matrix its first reads predict, so exact;
@@ -29,6 +29,7 @@ import numpy as np
 from ..layers.factors import SMALL_TAPS, Factors, Taps, step_sets
 
 SPARSE = 4        # a matrix with at most SPARSE * (n_out + n_in) reads steps pair by pair (`_Sparse`)
+GATHERED = 1 << 24    # the most marks `_Sparse` gathers at once (rows of sets times reads): 16 MB
 
 
 class _Sparse:
@@ -53,9 +54,11 @@ class _Sparse:
         result = np.zeros((len(sets), self.n_in), dtype=bool)
         if not len(sets) or not len(self.rows):
             return result
-        gathered = sets[:, self.rows]
-        result[:, self.columns] = gathered if self.distinct else \
-            np.logical_or.reduceat(gathered, self.starts, axis=1)
+        chunk = max(1, GATHERED // len(self.rows))        # rows of sets gathered at once (bounded memory)
+        for lo in range(0, len(sets), chunk):
+            gathered = sets[lo:lo + chunk, self.rows]
+            result[lo:lo + chunk, self.columns] = gathered if self.distinct else \
+                np.logical_or.reduceat(gathered, self.starts, axis=1)
         return result
 
 
