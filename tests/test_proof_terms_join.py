@@ -86,3 +86,29 @@ def test_joined_small_and_numpy_paths_give_the_same_terms_and_the_union(parts):
     assert _unions(small) == expected
     assert small.walks.tolist() == large.walks.tolist() and small.terms.tolist() == large.terms.tolist()
     assert all(np.array_equal(a, b) for a, b in zip(small.dims, large.dims))
+
+
+@settings(max_examples=200, deadline=None)
+@given(contributions(), st.booleans())
+def test_side_by_side_gives_the_union_or_declines(parts, spread):
+    """`side_by_side` (the sweep's shortcut before `joined`): where every walk has one term and is in one part, the
+    same union per walk as the rule written out; else None (``spread``: the walks made one per pair, renumbered
+    apart across the parts, so that the shortcut applies)."""
+    if spread:
+        first = 0
+        for i, part in enumerate(parts):
+            parts[i] = T.Terms(np.arange(first, first + len(part.walks)), part.terms, part.dims)
+            first += len(part.walks)
+    expected = {}
+    for part in parts:
+        for walk, cells in _unions(part).items():
+            expected.setdefault(walk, set()).update(cells)
+    found = T.side_by_side(parts)
+    walks = [w for part in parts for w in part.walks.tolist()]
+    applies = len(set(walks)) == len(walks) and len(walks) <= T.SMALL_JOIN
+    assert (found is not None) == applies
+    if spread:
+        assert found is not None
+    if found is not None:
+        assert _unions(found) == expected
+        assert sorted(found.walks.tolist()) == sorted(walks)

@@ -190,14 +190,27 @@ def _window_taps(n_in: int, n_out: int, kernel: int, stride: int, dilation: int,
     return found
 
 
+GROUPS_KEPT = 1 << 20    # grouped-channel matrices of at most this many cells are built once per geometry (read-only)
+
+
 def groups_relation(c_out: int, c_in: int, groups: int) -> Relation:
     """Channels in ``groups`` groups: output channel c reads the input channels of its group (EVERY for one group,
-    the identity for one channel per group on both sides)."""
+    the identity for one channel per group on both sides). A matrix of at most `GROUPS_KEPT` cells is one
+    read-only object per (c_out, c_in, groups), shared by every layer and run that asks for it (as windows are)."""
     if groups == 1:
         return EVERY
     if c_out == c_in == groups:
         return None
+    if c_out * c_in <= GROUPS_KEPT:
+        return _groups_matrix(int(c_out), int(c_in), int(groups))
     return np.kron(np.eye(groups, dtype=bool), np.ones((c_out // groups, c_in // groups), dtype=bool))
+
+
+@lru_cache(maxsize=64)
+def _groups_matrix(c_out: int, c_in: int, groups: int) -> np.ndarray:
+    found = np.kron(np.eye(groups, dtype=bool), np.ones((c_out // groups, c_in // groups), dtype=bool))
+    found.flags.writeable = False
+    return found
 
 
 def gather_relation(n_in: int, source: Sequence[int]) -> Taps:

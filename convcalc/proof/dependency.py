@@ -32,9 +32,10 @@ from ..errors import ConvcalcError, did_you_mean
 from ..spec.graph import INPUT, Graph
 from .hulls import hulls_of
 from ..layers.base import Shape
-from ..layers.factors import Factors, Taps, prepare
+from ..layers.factors import Factors, Taps
 from ..layers.support import MASK_DTYPE, support_step
-from .terms import Terms, by_walk, dense, factor, joined, products, stepped
+from .steps import prepared
+from .terms import Terms, by_walk, dense, factor, joined, products, side_by_side, stepped
 
 
 def summary_of(source: Any) -> Summary:
@@ -190,7 +191,7 @@ class Dependencies:
         found = node.layer.support_factors(in_shapes, out_shape)
         if found is not None:
             _check_factors(name, found, in_shapes, out_shape)
-            found = [prepare(factors) for factors in found]
+            found = [prepared(factors) for factors in found]
         self._factors[name] = found
         return found
 
@@ -369,7 +370,8 @@ class _Sweep:
 
     def _add_terms(self, name: str, terms: Terms) -> None:
         self.terms.setdefault(name, []).append(terms)
-        self.held += terms.nbytes
+        if self.most_bytes is not None:                 # (what is held is only counted against a limit)
+            self.held += terms.nbytes
 
     def step(self, node: Any) -> None:
         """Every walk waiting at ``node``: its terms through the layer's factors, its whole masks (and the terms,
@@ -377,13 +379,14 @@ class _Sweep:
         name = node.name
         parts = self.rows.pop(name, [])
         pieces = self.terms.pop(name, [])
-        self.held -= sum(part.masks.nbytes for part in parts) + sum(piece.nbytes for piece in pieces)
+        if self.most_bytes is not None:
+            self.held -= sum(part.masks.nbytes for part in parts) + sum(piece.nbytes for piece in pieces)
         if not parts and not pieces:
             return
         in_shapes = [self.shapes[source] for source in node.inputs]
         factors = self.dependencies.factors(name)
         if pieces:
-            terms = joined(pieces)
+            terms = side_by_side(pieces) or joined(pieces)
             if factors is None:
                 walks, masks = dense(terms)
                 index, distinct = _distinct(masks)
@@ -428,8 +431,12 @@ class _Sweep:
                 hi = sets.shape[1] - 1 - sets[:, ::-1].argmax(axis=1)
                 np.minimum.at(first[:, axis], terms.walks, lo[terms.terms])
                 np.maximum.at(last[:, axis], terms.walks, hi[terms.terms])
-        firsts, lasts = first.tolist(), last.tolist()
-        return [tuple(zip(f, l)) if a else None for f, l, a in zip(firsts, lasts, arrived.tolist())]
+        firsts, lasts, reached = first.tolist(), last.tolist(), arrived.tolist()
+        if dims == 2:                        # (the usual case written out: the same tuples, without zip per walk)
+            return [((f0, l0), (f1, l1)) if a else None for (f0, f1), (l0, l1), a in zip(firsts, lasts, reached)]
+        if dims == 1:
+            return [((f0, l0),) if a else None for (f0,), (l0,), a in zip(firsts, lasts, reached)]
+        return [tuple(zip(f, l)) if a else None for f, l, a in zip(firsts, lasts, reached)]
 
     def arrived(self, start: int, offsets: Mapping[str, tuple[int, int]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The distinct input masks reached (any channel; the last row: nothing) and per layer, per seed row, its

@@ -134,20 +134,28 @@ def _measure_axis(axis: AxisField, run: Sequence[int], hulls: Sequence[Optional[
     # an end measures the stride only where no border moved it: at a circular (or mirrored, or cropped) border
     # the other end's overflow can land before a region's in-bounds first index
     clean = lambda u, end, test: test(regions[u]) and by_unit[u][end] == regions[u][end]    # noqa: E731
-    if pairs and Fraction(axis.advance, axis.period) != axis.stride:
+    if pairs and axis.advance != axis.stride * axis.period:
         pairs = []          # the period was cut to the axis's length: no whole period to measure the stride on
     for end, test in ((0, lambda r: r[0] >= 0), (1, lambda r: r[1] <= length - 1)):
         usable = [(u, v) for u, v in pairs if clean(u, end, test) and clean(v, end, test)]
         if usable:
             u, v = usable[0]
-            stride = Fraction(by_unit[v][end] - by_unit[u][end], q)
+            stride = _ratio(by_unit[v][end] - by_unit[u][end], q)
             break
     if size is not None and stride is not None:
         read = [u for u in period if by_unit[u] is not None]
-        if read:         # the mean over the period of (centre of u's hull - u*stride)
-            centre = (Fraction(sum(by_unit[u][0] + by_unit[u][1] for u in read), 2) - stride * sum(read)) / len(read)
-            padding = Fraction(size - 1, 2) - centre
+        if read:         # the mean over the period of (centre of u's hull - u*stride):
+            # padding = (size - 1)/2 - (ends/2 - stride*units)/k = ((size - 1)k - ends + 2 stride units) / 2k
+            ends, units, k = sum(by_unit[u][0] + by_unit[u][1] for u in read), sum(read), len(read)
+            padding = _ratio((size - 1) * k - ends + 2 * stride * units, 2 * k)
     return tuple(_plain(v) for v in (size, size_min, stride, padding))
+
+
+def _ratio(numerator: int | Fraction, denominator: int) -> int | Fraction:
+    """numerator / denominator exactly: an int where it divides, else a Fraction (what `_plain` would give)."""
+    if isinstance(numerator, int) and numerator % denominator == 0:
+        return numerator // denominator
+    return Fraction(numerator, denominator)
 
 
 def _plain(value: Number) -> Number:

@@ -19,8 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..layers.factors import Factors, step_sets
+from ..layers.factors import EVERY, Factors
 from ..layers.support import MASK_DTYPE
+from .steps import step
 
 
 SMALL_JOIN = 64          # pairs from which `joined` and `_drop_contained` work with NumPy (fewer: plain Python)
@@ -77,6 +78,25 @@ def joined(parts: Sequence[Terms]) -> Terms:
     walks, terms = pairs // len(first), pairs % len(first)
     walks, terms = _drop_contained(walks, terms, bits)
     return _compact(walks, terms, dims)
+
+
+def side_by_side(parts: Sequence[Terms]) -> Terms | None:
+    """The union of a few contributions (at most `SMALL_JOIN` pairs) that hold one term per walk, no walk in two
+    of them: the parts one after the other (the same union per walk as `joined`, without looking for equal terms
+    across walks, which `joined` keeps once); None where that is not the case (then `joined`)."""
+    if len(parts) == 1:
+        return parts[0]
+    if sum(len(part.walks) for part in parts) > SMALL_JOIN:
+        return None
+    walks = [w for part in parts for w in part.walks.tolist()]
+    if len(set(walks)) != len(walks):
+        return None
+    terms, offset = [], 0
+    for part in parts:
+        terms += [t + offset for t in part.terms.tolist()]
+        offset += part.count
+    dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
+    return Terms(np.array(walks, dtype=np.intp), np.array(terms, dtype=np.intp), dims)
 
 
 def _joined_small(walks: list[int], terms: list[int], dims: tuple[np.ndarray, ...], bits: np.ndarray) -> Terms:
@@ -164,11 +184,15 @@ def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | 
     """The terms over one input of a layer with these factors (None: no term reaches it)."""
     if factors.sources is None and all(relation is None for relation in factors.relations):
         return terms                                          # each element reads its own: the same terms
-    dims = tuple(step_sets(relation, terms.dims[factors.source(d)], in_shape[d])
+    dims = tuple(step(relation, terms.dims[factors.source(d)], in_shape[d])
                  for d, relation in enumerate(factors.relations))
-    alive = np.ones(terms.count, dtype=bool)
-    for d in dims:
-        alive &= d.any(axis=1)
+    alive = None     # every term's sets are non-empty (seeds, `factor`, this test): None and EVERY keep them so
+    for d, relation in zip(dims, factors.relations):
+        if (relation is None or relation is EVERY) and d.shape[1]:
+            continue
+        alive = d.any(axis=1) if alive is None else alive & d.any(axis=1)
+    if alive is None:
+        alive = np.ones(terms.count, dtype=bool)
     if not alive.any():
         return None
     if not alive.all():
@@ -242,4 +266,4 @@ def factor(masks: np.ndarray, shape: Sequence[int]) -> tuple[np.ndarray, Terms |
     return is_product, Terms(chosen, np.arange(len(chosen)), tuple(d[chosen] for d in dims))
 
 
-__all__ = ["Terms", "by_walk", "dense", "factor", "joined", "products", "stepped"]
+__all__ = ["Terms", "by_walk", "dense", "factor", "joined", "products", "side_by_side", "stepped"]

@@ -111,6 +111,7 @@ class _Verifier:
         self.whole_hulls: dict[str, Hull] = {}
         self.planned: dict[str, _Plan] = {}
         self.chosen: dict[tuple, tuple] = {}       # (id(axis), out, length) -> (axis, its run): `_run`
+        self.predictions: dict[int, tuple] = {}    # id(axis) -> (axis, `_predicted(axis)`): `_predicted_of`
 
     # ---- choosing units
     def units_for(self, name: str) -> tuple[list[tuple[int, ...]], dict[int, list[int]]]:
@@ -129,6 +130,13 @@ class _Verifier:
         units += [(0,) * len(spatial), tuple(n - 1 for n in spatial)]
         unique = list(dict.fromkeys(units))
         return unique, runs
+
+    def _predicted_of(self, axis: Any) -> tuple:
+        """`_predicted` once per axis field (the axis kept with it, so its id stays its own)."""
+        found = self.predictions.get(id(axis))
+        if found is None:
+            found = self.predictions[id(axis)] = (axis, _predicted(axis))
+        return found[1]
 
     def _run(self, axis: Any, out: int, length: int) -> list[int]:
         """`_choose_run` once per axis field (layers that keep their input's field share its axis objects)."""
@@ -190,10 +198,11 @@ class _Verifier:
         expected = tuple(rf.extent(unit) for unit in units)
         axes = []
         separable = not rf.terms
+        position = {unit: i for i, unit in reversed(list(enumerate(units)))} if separable else {}  # (first index)
         for a, axis in enumerate(rf.axes):
-            predicted = _predicted(axis)
+            predicted = self._predicted_of(axis)
             if separable:
-                line = [units.index((*units[0][:a], u, *units[0][a + 1:])) for u in runs[a]]
+                line = [position[(*units[0][:a], u, *units[0][a + 1:])] for u in runs[a]]
                 measured = _measure_axis(axis, runs[a], [None if hulls[i] is None else hulls[i][a] for i in line],
                                          self.input_spatial[a])
             else:
@@ -245,11 +254,10 @@ class _Verifier:
             return None
         return self.planned[source].via or source
 
-    @staticmethod
-    def _alike(mine: Any, theirs: Any, units: set[int]) -> bool:
+    def _alike(self, mine: Any, theirs: Any, units: set[int]) -> bool:
         """Whether two axis fields judge alike on these units: equal (period, advance, table, stride), the same
         predicted numbers and the same exact extent at each unit (a 1x1 conv's field, built anew, is its input's)."""
-        return mine == theirs and _predicted(mine) == _predicted(theirs) and \
+        return mine == theirs and self._predicted_of(mine) == self._predicted_of(theirs) and \
             all(mine.extent(u) == theirs.extent(u) for u in units)
 
     def _shared_whole(self, plan: _Plan) -> Optional[str]:
