@@ -12,7 +12,9 @@ A choice is an algorithm name, with '+bias' where the bias is added inside the G
 'pointwise_c[+bias]' and 'im2col_c[+bias]' (the one GEMM cut by output channels between them instead: a small
 map's few rows, 49 on a 7x7 map, are all each thread's), 'kn2row'
 (stride 1: all taps' weights in one wide GEMM, the taps' products added shifted, `kernels.conv_kn2row`) and
-'kn2row_p' (its samples or grid rows shared by such threads).
+'kn2row_p' (its samples or grid rows shared by such threads), 'winograd_b' (Winograd sample by sample,
+`kernels.conv_winograd_split`) and 'winograd_p' (its samples, or bands of tile rows, shared by such threads,
+transforms included).
 """
 
 from __future__ import annotations
@@ -113,7 +115,9 @@ class ConvAlgorithms:
             if self.fft_pays(channels, out, fft_shape, dtype, FFT_WIDE_MARGIN if prune else None):
                 found.append("fft")
             if self.winograd_able() and (not prune or self.winograd_pays(channels, out, WINOGRAD_WIDE_MARGIN)):
-                found.append("winograd")
+                found += ["winograd", "winograd_b"]
+                if blas.threads() > 1 and blas.can_set_threads():
+                    found.append("winograd_p")
         ungrouped, one_by_one = self.groups == 1, all(k == 1 for k in self.kernel_size)
         if ungrouped and not one_by_one and (not prune or channels * self.kernel_size[-1] < TRANSPOSED_PATCHES_WIDE_RUN):
             found.append("im2col_t")
