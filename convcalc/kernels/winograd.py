@@ -38,7 +38,8 @@ def winograd_weights(weight: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def conv_winograd(x: np.ndarray, transformed: np.ndarray, out: Sequence[int], counter: MacCounter,
-                  bias: np.ndarray | None = None, pads: Sequence[tuple[int, int]] | None = None) -> np.ndarray:
+                  bias: np.ndarray | None = None, pads: Sequence[tuple[int, int]] | None = None,
+                  into: np.ndarray | None = None) -> np.ndarray:
     """Stride-1, undilated, ungrouped 3^d cross-correlation of ``(N, *S, C)`` by Winograd F(2, 3).
 
     ``x`` is zero-padded by ``pads`` ((lo, hi) per spatial axis; None: ``x`` is padded already). Tiles of 4^d
@@ -55,6 +56,7 @@ def conv_winograd(x: np.ndarray, transformed: np.ndarray, out: Sequence[int], co
 
     MACs: ``counter.total`` gets the direct-equivalent MACs of the outputs kept (their number x C x 3^d), the
     conv's own count; ``counter.transform_macs`` the GEMMs' products that really ran (4^d x tiles x C x O).
+    ``into``: an array (a view) of the output's shape the output is written to, and returned.
     """
     dims = len(out)
     batch, channels, spatial = x.shape[0], x.shape[-1], x.shape[1:-1]
@@ -97,12 +99,23 @@ def conv_winograd(x: np.ndarray, transformed: np.ndarray, out: Sequence[int], co
             data = result
     # data[r_{d-1}, ..., r_0, n, i_0, ..., i_{d-1}, o] is output [n, 2 i_0 + r_0, ..., o]: interleave
     order = [dims] + [a for axis in range(dims) for a in (dims + 1 + axis, dims - 1 - axis)] + [2 * dims + 1]
-    y = np.empty((batch, *(size for t in tiles for size in (t, 2)), out_channels), dtype=x.dtype)
+    counter.add(batch * int(np.prod(out)) * out_channels * channels * 3 ** dims)
+    split = (batch, *(size for t in tiles for size in (t, 2)), out_channels)
+    even = all(2 * t == o for t, o in zip(tiles, out))
+    target = into.reshape(split) if into is not None and even else None   # splitting axes in two: a view
+    if target is not None and np.may_share_memory(target, into):
+        np.copyto(target, data.transpose(order))
+        return into
+    y = np.empty(split, dtype=x.dtype)
     np.copyto(y, data.transpose(order))
     y = y.reshape(batch, *(2 * t for t in tiles), out_channels)
-    if any(2 * t != o for t, o in zip(tiles, out)):
-        y = np.ascontiguousarray(y[(slice(None), *(slice(0, o) for o in out))])
-    counter.add(y.size * channels * 3 ** dims)
+    if not even:
+        y = y[(slice(None), *(slice(0, o) for o in out))]
+        if into is None:
+            return np.ascontiguousarray(y)
+    if into is not None:
+        into[...] = y
+        return into
     return y
 
 
@@ -147,8 +160,8 @@ def conv_winograd_split(x: np.ndarray, transformed: np.ndarray, out: Sequence[in
             band = x[first:last, max(start, 0):min(stop, rows)]
             band_out = (min(out[0], 2 * bottom) - 2 * top, *out[1:])
             band_pads = [(max(-start, 0), 0), *pads[1:]]
-            y[first:last, 2 * top:2 * top + band_out[0]] = conv_winograd(band, transformed, band_out,
-                                                                         counters[index], bias, band_pads)
+            conv_winograd(band, transformed, band_out, counters[index], bias, band_pads,
+                          into=y[first:last, 2 * top:2 * top + band_out[0]])
 
     if workers == 1:
         run(0)
