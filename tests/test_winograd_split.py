@@ -102,3 +102,28 @@ def test_offered_where_winograd_is_and_threaded_only_with_threads(monkeypatch):
     strided = lookup("Conv2d").from_args({"out_channels": 64, "kernel_size": 3, "stride": 2, "padding": 1})
     assert not {"winograd_b", "winograd_p"} & set(strided.algorithm_choices(64, (56, 56), (28, 28), np.float32,
                                                                                prune=False))
+
+
+@pytest.mark.parametrize("choice", ["winograd_b", "winograd_p"])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_memory_estimate_bounds_winograd_in_pieces(choice, batch):
+    """`convcalc run`'s estimate bounds what the run allocates (tracemalloc, as test_hostile_run's algorithms)."""
+    import convcalc
+    from convcalc.analysis.summary import analyze
+    from convcalc.proof.run import run_estimate
+    from test_hostile_run import format_bytes, measured_run
+
+    if choice == "winograd_p" and not (blas.threads() > 1 and blas.can_set_threads()):
+        pytest.skip("offered where BLAS runs several threads")
+    spec = convcalc.parse_spec("name: c\ninput: [16, 96, 96]\nlayers:\n  - {type: ReLU}\n"
+                               "  - {type: Conv2d, out_channels: 32, kernel_size: 3, padding: 1}\n"
+                               "  - {type: BatchNorm2d}\n  - {type: ReLU}\n", "c.yaml")
+    graph = convcalc.build_graph(spec)
+    summary = analyze(graph)
+    conv = next(node for node in graph.nodes if node.type_name == "Conv2d")
+    conv.layer.use_choice(16, (96, 96), (96, 96), np.dtype("float32"), choice)
+    assert conv.layer.algorithm_for(16, (96, 96), (96, 96), np.dtype("float32")) == choice
+    x = np.random.default_rng(0).random((batch, 16, 96, 96))
+    measured = measured_run(graph, x, rf_check=False)
+    estimate = run_estimate(summary, batch, rf_check=False).total
+    assert measured <= estimate <= 3 * measured + 40 * 2 ** 20, (format_bytes(measured), format_bytes(estimate))
