@@ -464,6 +464,9 @@ def main() -> None:
     ort = not args.no_ort and have_ort()
     print(f"CPU: {cpu_model()}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
           + ("" if ort else "; ONNX Runtime not installed or --no-ort: PyTorch only"), flush=True)
+    if os.environ.get("OPENBLAS_CORETYPE"):     # OpenBLAS's own override: the tuner leaves the user's choice alone
+        print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set: NumPy's OpenBLAS runs those kernels"
+              " whatever the CPU has, and the tuner times no other kernel set (PyTorch ignores it)", flush=True)
     ratio_head = "".join(f" {'np/' + s:>6} {'range':>11} {'best':>5}" for s in (["torch", "ort"] if ort else ["torch"]))
     print(f"{'model':15} {'batch':>5} {'threads':>7} {'numpy ms':>9} {'torch ms':>9}" + (f" {'ort ms':>9}" if ort else "")
           + ratio_head + f" {'GF/s':>6} {'of peak':>7} {'peak GF/s':>9} {'numpy MiB':>9} {'torch MiB':>9}"
