@@ -15,7 +15,8 @@ threads): the median NumPy/PyTorch and NumPy/ONNX Runtime ratios over rounds and
 side's fastest pass over the whole run ('best': on a machine whose load comes in bursts, the steadiest estimate), the
 executor's GFLOP/s and its fraction of the machine's fp32 GEMM peak (a 2048^3 float32 product through the same NumPy,
 timed by the NumPy worker after the rounds: this machine's speed drifts, so the peak is measured in the same run),
-and each worker's peak resident memory (VmHWM: imports, weights, the warm-up pass and the timed ones).
+and each worker's peak resident memory (VmHWM: imports, weights, the warm-up pass and the timed ones; not the
+tuner's, below).
 
 Then, per configuration, the ten (--top) layers where the executor loses most time to the faster of the two others:
 per-layer times are each side's fastest over --layer-passes passes, taken after the rounds: the executor's own
@@ -28,6 +29,12 @@ by its first layer.
 
 The NumPy side runs the tuner's choices (`convcalc.execution.tune`, as `convcalc run`: the user's cache, timed first
 within `convcalc tune`'s budget where it has none), or with --no-tune the cost model's and OpenBLAS's own kernels.
+What is not cached yet is timed in a process of its own (the same thread count) before the NumPy worker starts, so
+the worker only reads the cache and its peak memory is the inference's: the tuner's candidates (every algorithm's
+weights and workspace at once, up to MEMORY_SLACK more than the chosen one's) would otherwise set VmHWM, and since
+`reuse_freed_memory` keeps freed memory in malloc's heap, resetting the peak after tuning (/proc/self/clear_refs)
+would still count them. Where the worker had to time something anyway (the cache could not be written) its memory
+figure is marked '*' and its peak is reset after tuning, an upper bound of the inference's.
 
 The PyTorch models are the hand-built torch.nn networks of tests/torch_models.py, or torchvision's own for
 MobileNetV2, EfficientNet-B0 and DenseNet-121 (`torch_models.benchmark_model`), with the spec's layer names; the ONNX model is
@@ -84,10 +91,14 @@ def numpy_side(model: str, threads: int, batch: int):
     reuse_freed_memory()   # as `convcalc run` does
     graph = convcalc.build_graph(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml"))
     summary = analyze(graph, tuple(graph.input_shape))
-    if not os.environ.get("CONVCALC_BENCH_NO_TUNE"):  # as `convcalc run`: the cached choices, else timed first
-        tuning = tune(summary, batch, budget=TUNE_BUDGET)
+    tuned_here = False
+    if not os.environ.get("CONVCALC_BENCH_NO_TUNE"):  # as `convcalc run`: the cached choices (`tune_first` timed
+        tuning = tune(summary, batch, budget=TUNE_BUDGET)      # what was missing, in a process of its own)
         for warning in tuning.warnings:
             print(warning, file=sys.stderr)
+        tuned_here = bool(tuning.timed or tuning.kernels_timed)
+        if tuned_here:
+            reset_peak_rss()
     network = Network(summary)
 
     def forward(x):
@@ -100,7 +111,22 @@ def numpy_side(model: str, threads: int, batch: int):
                 best[record.name] = min(best.get(record.name, float("inf")), record.seconds)
         return best
 
-    return forward, layers, kernels()
+    return forward, layers, {"kernels": kernels(), "tuned_here": tuned_here}
+
+
+def tune_first(model: str, batch: int) -> dict:
+    """`tune` (the user's cache, what it lacks timed within TUNE_BUDGET) in this process, which then exits: the
+    NumPy worker started after it finds every choice cached and times nothing."""
+    import convcalc
+    from convcalc.analysis.summary import analyze
+    from convcalc.execution.tune import TUNE_BUDGET, tune
+
+    graph = convcalc.build_graph(convcalc.load_spec(ROOT / "specs" / f"{model}.yaml"))
+    tuning = tune(analyze(graph, tuple(graph.input_shape)), batch, budget=TUNE_BUDGET)
+    for warning in tuning.warnings:
+        print(warning, file=sys.stderr)
+    return {"timed": tuning.timed, "kernels_timed": tuning.kernels_timed, "cached": tuning.cached,
+            "out_of_budget": tuning.out_of_budget, "load": tuning.load}
 
 
 def torch_side(model: str, threads: int):
@@ -203,6 +229,16 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def reset_peak_rss() -> bool:
+    """Reset VmHWM to the current resident size (Linux: '5' to /proc/self/clear_refs); False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def worker(side: str, model: str, batch: int, threads: int, onnx_path: str) -> None:
     """Serve requests on stdin, one JSON answer a line: 'time N' (N forwards: the fastest and median seconds, peak
     RSS), 'layers N' (each layer's fastest seconds over N passes), 'peak' (the BLAS's GEMM GFLOP/s)."""
@@ -210,6 +246,9 @@ def worker(side: str, model: str, batch: int, threads: int, onnx_path: str) -> N
 
     import numpy as np
 
+    if side == "tune":
+        print(json.dumps(tune_first(model, batch)), flush=True)
+        return
     rng = np.random.default_rng(0)
     if side == "numpy":
         forward, layers, used = numpy_side(model, threads, batch)
@@ -245,17 +284,30 @@ def worker(side: str, model: str, batch: int, threads: int, onnx_path: str) -> N
         print(json.dumps({"best": min(times), "median": statistics.median(times), "peak_mib": peak_mib}), flush=True)
 
 
+def worker_env(threads: int, shape) -> dict:
+    return {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
+            "CONVCALC_BENCH_SHAPE": json.dumps(list(shape))}
+
+
+def run_tuner(model: str, batch: int, threads: int, shape) -> dict:
+    """The tuner in a process of its own (`tune_first`), at the workers' thread count; what it timed."""
+    done = subprocess.run([sys.executable, __file__, "--worker", "tune", model, str(batch), str(threads)],
+                          stdout=subprocess.PIPE, text=True, env=worker_env(threads, shape))
+    if done.returncode:
+        raise SystemExit(f"the tuner for {model} failed (exit status {done.returncode})")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 class Worker:
     def __init__(self, side: str, model: str, batch: int, threads: int, onnx_path: str, shape):
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads),
-               "CONVCALC_BENCH_SHAPE": json.dumps(list(shape))}
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--worker", side, model, str(batch), str(threads), onnx_path],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=worker_env(threads, shape))
         line = self.process.stdout.readline()
         if not line:
             raise SystemExit(f"the {side} worker for {model} failed to start")
-        self.kernels = json.loads(line)["kernels"]
+        self.used = json.loads(line)["kernels"] or {}
+        self.kernels = self.used.get("kernels")
 
     def ask(self, request: str) -> dict:
         self.process.stdin.write(request + "\n")
@@ -349,6 +401,8 @@ def have_ort() -> bool:
 
 def measure(model: str, batch: int, threads: int, onnx_path: str, args, summary, group, shown: set) -> None:
     sides = ["numpy", "torch"] + (["ort"] if onnx_path else [])
+    if not args.no_tune:      # before the NumPy worker starts: its peak memory is then the inference's alone
+        run_tuner(model, batch, threads, summary.input_shape)
     workers = {side: Worker(side, model, batch, threads, onnx_path, summary.input_shape) for side in sides}
     if workers["numpy"].kernels and "kernels" not in shown:
         print(f"(NumPy's OpenBLAS runs its {workers['numpy'].kernels} kernels)", flush=True)
@@ -379,7 +433,8 @@ def measure(model: str, batch: int, threads: int, onnx_path: str, args, summary,
         r = ratios[side]
         cells.append(f"{statistics.median(r):6.2f} {min(r):5.2f}-{max(r):<5.2f} {min(best['numpy']) / min(best[side]):5.2f}")
     cells.append(f"{gflops:6.1f} {gflops / peak:7.0%} {peak:9.0f}")
-    cells += [f"{peaks[side]:9.0f}" for side in sides]
+    marked = {"numpy": "*" if workers["numpy"].used.get("tuned_here") else ""}
+    cells += [f"{peaks[side]:9.0f}{marked.get(side, '')}" for side in sides]
     print(" ".join(cells), flush=True)
     if per_layer:
         print_gaps(per_layer, group, args.top)
@@ -409,6 +464,9 @@ def main() -> None:
     ort = not args.no_ort and have_ort()
     print(f"CPU: {cpu_model()}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
           + ("" if ort else "; ONNX Runtime not installed or --no-ort: PyTorch only"), flush=True)
+    if os.environ.get("OPENBLAS_CORETYPE"):     # OpenBLAS's own override: the tuner leaves the user's choice alone
+        print(f"note: OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} is set: NumPy's OpenBLAS runs those kernels"
+              " whatever the CPU has, and the tuner times no other kernel set (PyTorch ignores it)", flush=True)
     ratio_head = "".join(f" {'np/' + s:>6} {'range':>11} {'best':>5}" for s in (["torch", "ort"] if ort else ["torch"]))
     print(f"{'model':15} {'batch':>5} {'threads':>7} {'numpy ms':>9} {'torch ms':>9}" + (f" {'ort ms':>9}" if ort else "")
           + ratio_head + f" {'GF/s':>6} {'of peak':>7} {'peak GF/s':>9} {'numpy MiB':>9} {'torch MiB':>9}"

@@ -28,17 +28,17 @@ from .pooling import (adaptive_argmax, adaptive_mean_transpose, adaptive_reduce,
                       pool_pads_for_ceil, reduce_windows, window_argmax)
 from .rows import conv_flat, conv_kn2row, conv_rows, kn2row_weights
 from .scatter import scatter_add_axis, scatter_add_planes
-from .winograd import WINOGRAD_G, conv_winograd, winograd_weights
+from .winograd import WINOGRAD_G, conv_winograd, conv_winograd_split, winograd_parts, winograd_weights
 
 __all__ = [
     "BIAS_ROW_FLOATS", "PAD_MODES", "RUNS_UNBUFFERED", "WINOGRAD_G", "MacCounter", "adaptive_argmax",
     "adaptive_mean_transpose", "adaptive_reduce", "adaptive_taps", "add_bias", "avg_divisor", "bias_rows",
     "block_rows", "blockwise", "broadcast_channels", "channel_affine", "conv_depthwise", "conv_fft", "conv_flat", "conv_im2col",
     "conv_im2col_blocked", "conv_im2col_t", "conv_input_grad", "conv_kn2row", "conv_rows", "conv_weight_columns",
-    "conv_winograd", "cropped_range", "fast_fft_length", "fft_kernel_spectrum", "hardsigmoid", "hardswish",
+    "conv_winograd", "conv_winograd_split", "cropped_range", "fast_fft_length", "fft_kernel_spectrum", "hardsigmoid", "hardswish",
     "is_real", "kn2row_weights", "pad_source_index", "pad_spatial", "pad_spatial_transpose", "parallel",
     "per_channel_operand", "phase_tap", "polyphase", "pool_pads_for_ceil", "reduce_windows", "relu", "relu6",
     "row_repeat", "scatter_add_axis", "scatter_add_planes", "sigmoid", "silu", "tap_block_columns", "tap_blocks",
     "tap_index", "to_logical", "to_storage", "torch_pad_index", "ufunc_runs", "window_argmax", "windows",
-    "windows_transpose", "winograd_weights", "with_ones_column", "zeros_as",
+    "windows_transpose", "winograd_parts", "winograd_weights", "with_ones_column", "zeros_as",
 ]

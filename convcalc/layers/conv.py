@@ -25,7 +25,7 @@ from .._numpy import np
 from ..errors import LayerArgError
 from ..kernels import (MacCounter, add_bias, bias_rows, blas, conv_depthwise, conv_fft, conv_flat, conv_im2col,
                        conv_im2col_blocked, conv_im2col_t, conv_input_grad, conv_kn2row, conv_rows, conv_weight_columns,
-                       conv_winograd, fast_fft_length, fft_kernel_spectrum, kn2row_weights, pad_spatial,
+                       conv_winograd, conv_winograd_split, fast_fft_length, fft_kernel_spectrum, kn2row_weights, pad_spatial,
                        pad_spatial_transpose, tap_block_columns, tap_blocks, windows, windows_transpose,
                        winograd_weights, with_ones_column)
 from ..algebra import Field
@@ -259,8 +259,8 @@ class ConvNd(ConvAlgorithms, Layer):
         if method == "fft":
             plan.update(method="fft", weights=None, fft_shape=fft_shape,
                         spectrum=fft_kernel_spectrum(exact, self.groups, self.dilation, fft_shape, dtype))
-        elif method == "winograd":
-            plan.update(method="winograd", weights=winograd_weights(exact, dtype))
+        elif method in ("winograd", "winograd_b", "winograd_p"):
+            plan.update(method=method, weights=winograd_weights(exact, dtype))
         elif method == "im2col_t":
             blocks = tap_blocks(self.kernel_size, self.stride, self.dilation)
             plan.update(method="im2col_t", blocks=blocks, weights=tap_block_columns(weight, blocks))
@@ -292,7 +292,8 @@ class ConvNd(ConvAlgorithms, Layer):
         # the backward pass (every algorithm) needs the weights as im2col's columns, (g, prod(k) * C/g, O/g):
         # laid out on its first call (`backward_columns`), so forward-only runs keep one copy of the weights
         plan["columns"] = None
-        if plan["method"] in ("fft", "depthwise", "winograd", "im2col_t", "kn2row", "kn2row_p"):   # not the columns
+        if plan["method"] in ("fft", "depthwise", "winograd", "winograd_b", "winograd_p", "im2col_t", "kn2row",
+                              "kn2row_p"):   # not the columns
             plan["weight"] = weight
         return plan
 
@@ -316,6 +317,11 @@ class ConvNd(ConvAlgorithms, Layer):
 
     def forward(self, inputs: Sequence[np.ndarray], plan: dict[str, Any], counter: MacCounter) -> np.ndarray:
         out, weights, method = plan["out"], plan["weights"], plan["method"]
+        if method in ("winograd_b", "winograd_p"):       # in pieces (sample by sample, bands; on threads: '_p')
+            zeros = self.padding_mode == "zeros"            # zero padding written by its polyphase copy
+            x = inputs[0] if zeros else pad_spatial(inputs[0], plan["pads"], self.padding_mode)
+            return conv_winograd_split(x, weights, out, counter, plan["bias"], plan["pads"] if zeros else None,
+                                       workers=blas.threads() if method == "winograd_p" else 1)
         if method == "winograd" and self.padding_mode == "zeros":   # zero padding written by its polyphase copy
             return conv_winograd(inputs[0], weights, out, counter, plan["bias"], plan["pads"])
         zero_padded = method == "im2col_t" and self.padding_mode == "zeros"   # also written by a polyphase copy

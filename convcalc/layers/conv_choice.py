@@ -12,7 +12,11 @@ A choice is an algorithm name, with '+bias' where the bias is added inside the G
 'pointwise_c[+bias]' and 'im2col_c[+bias]' (the one GEMM cut by output channels between them instead: a small
 map's few rows, 49 on a 7x7 map, are all each thread's), 'kn2row'
 (stride 1: all taps' weights in one wide GEMM, the taps' products added shifted, `kernels.conv_kn2row`) and
-'kn2row_p' (its samples or grid rows shared by such threads).
+'kn2row_p' (its samples or grid rows shared by such threads), 'winograd_b' (Winograd sample by sample,
+`kernels.conv_winograd_split`; offered where BLAS runs one thread: with several, each sample's 4^d small GEMMs
+would each wait for all of BLAS's threads, and one descheduled by other load stalls them all: DenseNet-121's
+28x28 convs at batch 8 on a busy 2-core VM took 3-3,000 ms) and 'winograd_p' (its samples, or bands of tile
+rows, shared by such threads, transforms included, each GEMM on one BLAS thread).
 """
 
 from __future__ import annotations
@@ -113,7 +117,8 @@ class ConvAlgorithms:
             if self.fft_pays(channels, out, fft_shape, dtype, FFT_WIDE_MARGIN if prune else None):
                 found.append("fft")
             if self.winograd_able() and (not prune or self.winograd_pays(channels, out, WINOGRAD_WIDE_MARGIN)):
-                found.append("winograd")
+                found.append("winograd")      # in pieces: sample by sample on one thread, or on threads of its own
+                found.append("winograd_p" if blas.threads() > 1 and blas.can_set_threads() else "winograd_b")
         ungrouped, one_by_one = self.groups == 1, all(k == 1 for k in self.kernel_size)
         if ungrouped and not one_by_one and (not prune or channels * self.kernel_size[-1] < TRANSPOSED_PATCHES_WIDE_RUN):
             found.append("im2col_t")

@@ -57,13 +57,17 @@ def conv_memory(layer: Any, in_shapes: Sequence[Sequence[int]], out_shape: Seque
         preparing = cast + 8 * stuffed + 3 * COMPLEX_BYTES * freqs * (channels // groups) * out_channels
         spectra = COMPLEX_BYTES * n * freqs * 3 * (channels + out_channels)      # the input's, products, copies
         workspace = pad + spectra + 2 * 8 * n * prod(shape) * out_channels      # and the inverse transform
-    elif method == "winograd":
+    elif method in ("winograd", "winograd_b", "winograd_p"):
         tiles = [-(-o // 2) for o in out]
         t, span = prod(tiles), prod(2 * size + 2 for size in tiles)
         prepared = item * (4 ** dims * channels * out_channels + weights)
         preparing = cast + 2 * 8 * 4 ** dims * channels * out_channels
-        transformed = 2 * 4 ** dims * n * t * (channels + out_channels)   # the tiles in and out of the GEMMs
-        workspace = item * (n * span * channels + transformed + 2 * 2 ** dims * n * t * out_channels)
+        # in pieces (`kernels.conv_winograd_split`): a sample (or less) per thread at a time, and its output
+        alive = n if method == "winograd" else min(n, blas.threads() if method == "winograd_p" else 1)
+        transformed = 2 * 4 ** dims * alive * t * (channels + out_channels)   # the tiles in and out of the GEMMs
+        workspace = item * (alive * span * channels + transformed + 2 * 2 ** dims * alive * t * out_channels)
+        if method != "winograd":
+            workspace += item * alive * q * out_channels
         if layer.padding_mode != "zeros":
             workspace += pad
     elif method == "im2col_t":
