@@ -46,6 +46,7 @@ class _Builder:
         self.shadows: list[Shadow] = []
         self.budget = Expansion(spec)                 # layer entries and nesting, counted before they are expanded
         self.parts = PartNames(self)                  # layers of several outputs (Chunk, Split) and their parts
+        self._paths: dict[str | None, tuple[str, ...]] = {}   # group -> `group_path` (until a group is added)
 
     # ---------------------------------------------------------------- helpers
     def substitute(self, value: Any, scope: Scope, loc: Location | None, what: str) -> Any:
@@ -82,6 +83,7 @@ class _Builder:
             where = f" (first at line {first.line})" if first else ""
             raise GraphError(f"duplicate layer name '{name}'{where}", None, scope.trace)
         self.full_names.setdefault(name, None)
+        self._paths.clear()         # (a group's path is its parents': kept until a group is added)
         depth = self.groups[scope.group].depth + 1 if scope.group else 1
         self.groups[name] = Group(name, label, scope.group, output, depth)
 
@@ -92,6 +94,12 @@ class _Builder:
         self.references[name] = output
 
     def group_path(self, scope_group: str | None) -> tuple[str, ...]:
+        found = self._paths.get(scope_group)
+        if found is None:
+            found = self._paths[scope_group] = self._group_path(scope_group)
+        return found
+
+    def _group_path(self, scope_group: str | None) -> tuple[str, ...]:
         path = []
         while scope_group:
             path.append(scope_group)
