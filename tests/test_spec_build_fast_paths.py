@@ -10,6 +10,7 @@ the arguments), and fail with the same message where one fails.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -110,3 +111,33 @@ def test_copy_names_has_nothing_to_name_where_the_builder_skips_it(names, local,
         return
     if not called:
         assert found is None
+
+
+def test_lint_refolds_the_gated_fields_once_for_cc301_and_rf_min(tmp_path, monkeypatch):
+    """CC301 and CC103's rf_min share one `gates.output_field` per spec (the memo on the lint Context), with the
+    findings of the unshared path, where each rule folds the fields again."""
+    from convcalc.analysis import gates
+    from convcalc.lint import LintConfig, lint_paths
+    from convcalc.lint import coverage
+
+    import shutil
+    shutil.copytree(Path(__file__).resolve().parent.parent / "specs", tmp_path / "specs")   # (with its includes)
+    spec = tmp_path / "specs" / "efficientnet_b0.yaml"
+    text = spec.read_text()
+    assert "\nexpect: {output_shape:" in text
+    spec.write_text(text.replace("\nexpect: {output_shape:", "\nexpect: {rf_min: 100000, output_shape:", 1))
+    config = LintConfig(rf_min_coverage=1.0)
+    calls = []
+    original = gates.output_field
+    monkeypatch.setattr(gates, "output_field", lambda summary: calls.append(1) or original(summary))
+    shared = lint_paths([str(spec)], config).findings
+    assert len(calls) == 1
+    assert any(f.rule == "CC103" and "rf_min" in f.message for f in shared)
+
+    def unshared(ctx):
+        found = original(ctx.summary)
+        return None if found is None else tuple(found)
+    monkeypatch.setattr(coverage, "output_field", unshared)
+    import convcalc.lint.checks as checks
+    monkeypatch.setattr(checks, "output_field", unshared)
+    assert lint_paths([str(spec)], config).findings == shared
