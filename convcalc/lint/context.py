@@ -31,6 +31,7 @@ class Context:
     consumers: dict[str, list[str]] = field(default_factory=dict)
     rows: dict[str, LayerResult] = field(default_factory=dict)
     _windows: dict[str, tuple[WindowAxis, ...] | None] = field(default_factory=dict)
+    memo: dict[str, object] = field(default_factory=dict)   # what several rules ask for, worked out once (per spec)
 
     def __post_init__(self) -> None:
         graph = self.summary.graph

@@ -32,8 +32,10 @@ def classifier_fields(ctx: Context) -> tuple[dict[str, Field], list[str]]:
 def output_field(ctx: Context) -> tuple[str, Optional[str], Field, list[str]] | None:
     """(layer, gathering layer or None, field, gated merges left out) whose receptive field describes the output
     (`convcalc.analysis.gates.output_field`: the rule `convcalc rf` and the zoo's RF column share)."""
-    found = gates.output_field(ctx.summary)
-    return None if found is None else tuple(found)
+    if "output_field" not in ctx.memo:       # (CC301 and CC103's rf_min ask for it: one refold of the fields)
+        found = gates.output_field(ctx.summary)
+        ctx.memo["output_field"] = None if found is None else tuple(found)
+    return ctx.memo["output_field"]
 
 
 def check_rf_coverage(ctx: Context) -> Iterator[Finding]:

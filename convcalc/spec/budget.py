@@ -30,6 +30,7 @@ class Expansion:
         self.depth = 0
         self.walked = 0                                    # values walked to substitute $references
         self._per_use: dict[str, int] = {}
+        self._per_copy: dict[int, tuple[Any, int]] = {}    # id -> (a block's layers, kept alive; their entries)
         self._refers: dict[int, tuple[Any, bool]] = {}    # id -> (the value, kept alive; whether it refers)
 
     def _refuse(self, loc: Location | None, trace: tuple[str, ...], detail: str = "") -> GraphError:
@@ -45,7 +46,10 @@ class Expansion:
     def check_repeat(self, count: int, layers: Any, loc: Location | None, trace: tuple[str, ...]) -> None:
         """Before ``count`` copies of the entries ``layers`` (a block's) are expanded: refuse when they alone would
         pass the budget."""
-        per_copy = self.entries(layers, frozenset())
+        known = self._per_copy.get(id(layers))
+        if known is None:              # (a block used many times is counted once per build)
+            known = self._per_copy[id(layers)] = (layers, self.entries(layers, frozenset()))
+        per_copy = known[1]
         if self.layers + count * per_copy > limits.MAX_LAYERS:
             raise self._refuse(loc, trace, f": {plural(count, 'repetition')} of at least"
                                            f" {plural(per_copy, 'layer')} here")

@@ -30,6 +30,7 @@ from .scope import Scope
 
 
 _PLAIN = (int, float, bool, type(None))      # values `Builder.substitute` returns unchanged at once
+_RESERVED = frozenset(RESERVED_KEYS)
 
 class _Builder:
     def __init__(self, spec: Spec, input_shape: tuple[int, ...] | None = None):
@@ -45,6 +46,7 @@ class _Builder:
         self.shadows: list[Shadow] = []
         self.budget = Expansion(spec)                 # layer entries and nesting, counted before they are expanded
         self.parts = PartNames(self)                  # layers of several outputs (Chunk, Split) and their parts
+        self._paths: dict[str | None, tuple[str, ...]] = {}   # group -> `group_path` (until a group is added)
 
     # ---------------------------------------------------------------- helpers
     def substitute(self, value: Any, scope: Scope, loc: Location | None, what: str) -> Any:
@@ -81,6 +83,7 @@ class _Builder:
             where = f" (first at line {first.line})" if first else ""
             raise GraphError(f"duplicate layer name '{name}'{where}", None, scope.trace)
         self.full_names.setdefault(name, None)
+        self._paths.clear()         # (a group's path is its parents': kept until a group is added)
         depth = self.groups[scope.group].depth + 1 if scope.group else 1
         self.groups[name] = Group(name, label, scope.group, output, depth)
 
@@ -91,6 +94,12 @@ class _Builder:
         self.references[name] = output
 
     def group_path(self, scope_group: str | None) -> tuple[str, ...]:
+        found = self._paths.get(scope_group)
+        if found is None:
+            found = self._paths[scope_group] = self._group_path(scope_group)
+        return found
+
+    def _group_path(self, scope_group: str | None) -> tuple[str, ...]:
         path = []
         while scope_group:
             path.append(scope_group)
@@ -103,27 +112,35 @@ class _Builder:
         previous = scope.input_ref
         with self.budget.nested(getattr(items, "loc", None), scope.trace):
             for index, item in enumerate(items):
-                self.budget.add(1, items.where(index), scope.trace)
-                previous = self.expand_item(item, items.where(index), previous, scope)
+                where = items.where(index)
+                self.budget.add(1, where, scope.trace)
+                previous = self.expand_item(item, where, previous, scope)
         return previous
 
     def expand_item(self, item: Any, loc: Location | None, previous: str, scope: Scope) -> str:
         if not isinstance(item, dict):
             raise SpecError(f"a layer must be a mapping with a 'type', got {brief(item)}", loc, scope.trace)
         item_loc = getattr(item, "loc", None) or loc
-        where = item.where if isinstance(item, MarkedDict) else (lambda key: item_loc)
-        value_where = (lambda key: item.value_locs.get(key, item_loc)) if isinstance(item, MarkedDict) \
-            else (lambda key: item_loc)
+        if isinstance(item, MarkedDict):
+            where, value_locs = item.where, item.value_locs
+            value_where = (lambda key: value_locs.get(key, item_loc))
+        else:
+            where = value_where = (lambda key: item_loc)
+            value_locs = {}
         if "type" not in item:
             raise SpecError("this layer has no 'type'", item_loc, scope.trace)
-        type_name = self.substitute(item["type"], scope, value_where("type"), "'type'")
+        type_name = item["type"]
+        if type(type_name) is not str or "$" in type_name:    # (a plain name: as `substitute` returns it)
+            type_name = self.substitute(type_name, scope, value_where("type"), "'type'")
         type_error = None if isinstance(type_name, str) else SpecError(     # unless `when` bypasses the entry
             f"'type' must be a layer type or block name, got {brief(type_name)}", value_where("type"), scope.trace)
 
         local = item.get("name")
         if local is not None:
-            local = check_name(self.substitute(local, scope, value_where("name"), "'name'"), value_where("name"),
-                               scope.trace)
+            name_loc = value_locs.get("name", item_loc)
+            if type(local) is not str or "$" in local:       # (a plain name: as `substitute` returns it)
+                local = self.substitute(local, scope, name_loc, "'name'")
+            local = check_name(local, name_loc, scope.trace)
             if local in scope.name_locs:
                 first = scope.name_locs[local]
                 where_first = f" (first at line {first.line})" if first else ""
@@ -131,11 +148,12 @@ class _Builder:
 
         # inputs
         if "from" in item:
-            refs = self.substitute(item["from"], scope, value_where("from"), "'from'")
+            from_loc = value_locs.get("from", item_loc)
+            refs = self.substitute(item["from"], scope, from_loc, "'from'")
             refs = refs if isinstance(refs, list) else [refs]
             if not refs:
-                raise SpecError("'from' is empty", value_where("from"), scope.trace)
-            inputs = tuple(scope.resolve(r, value_where("from")) for r in refs)
+                raise SpecError("'from' is empty", from_loc, scope.trace)
+            inputs = tuple([scope.resolve(r, from_loc) for r in refs])
         else:
             inputs = (previous,)
 
@@ -161,7 +179,8 @@ class _Builder:
                 raise SpecError("'trainable' must be true or false", value_where("trainable"), scope.trace)
             trainable = trainable and trainable_value
 
-        repeat = self.substitute(item.get("repeat"), scope, value_where("repeat"), "'repeat'")
+        repeat = self.substitute(item["repeat"], scope, value_where("repeat"), "'repeat'") if "repeat" in item \
+            else None
         if repeat is not None and (isinstance(repeat, bool) or not isinstance(repeat, int) or
                                    not 1 <= repeat <= limits.MAX_REPEAT):
             raise SpecError(f"'repeat' must be an integer from 1 to {limits.MAX_REPEAT:,}, got {brief(repeat)}",
@@ -177,10 +196,10 @@ class _Builder:
 
         args = {}
         for k, v in item.items():
-            if k not in RESERVED_KEYS:          # (a plain value as `substitute` returns it, without the call)
+            if k not in _RESERVED:              # (a plain value as `substitute` returns it, without the call)
                 kind = type(v)
                 args[k] = v if kind is str and "$" not in v or kind in _PLAIN else \
-                    self.substitute(v, scope, value_where(k), f"'{k}'")
+                    self.substitute(v, scope, value_locs.get(k, item_loc), f"'{k}'")
         args = resolve_likes(args, self.shapes, scope.resolve, value_where)
         if first:
             first = resolve_likes(first, self.shapes, scope.resolve, value_where)
@@ -198,7 +217,9 @@ class _Builder:
             raise SpecError(f"'inline' must be true or false, got {brief(inline)}", value_where("inline"),
                             scope.trace)
         named = copy_names(item, local, repeat, inline, scope, self.substitute, value_where) \
-            if kind != SEQUENTIAL and "layers" not in item else None
+            if kind != SEQUENTIAL and "layers" not in item and (
+                "names" in item or repeat is not None and local is None and scope.sequential and not inline) \
+            else None      # (None without the call: no 'names', and no Sequential's repeat to number)
         if named is not None:     # copies named one by one ('names:', or a Sequential's positions), not grouped
             copies = [scope.prefix + name for name in named]
             if block is not None:
