@@ -47,6 +47,33 @@ class LayerResult:
     # ranges with their own field (`convcalc.analysis.channels`); ``rf`` is the hull over them. None: one field.
     channel_fields: Optional[Runs] = field(default=None, compare=False, repr=False)
 
+    @classmethod
+    def of(cls, name: str, type: str, inputs: tuple[str, ...], output_shape: Shape, params: int,
+           trainable_params: int, buffers: int, macs: int, rf: Field, weights: Mapping[str, Shape],
+           buffer_shapes: Mapping[str, Shape], groups: tuple[str, ...], parts: tuple[Part, ...],
+           baseline: Part | None, tied_to: str | None, channel_fields: Optional[Runs]) -> "LayerResult":
+        """``LayerResult(...)`` with every field given, without the frozen dataclass's ``__init__`` (one
+        ``object.__setattr__`` per field: most of the cost of a row, made once per layer of every analysis)."""
+        row = object.__new__(cls)
+        fields = row.__dict__
+        fields["name"] = name
+        fields["type"] = type
+        fields["inputs"] = inputs
+        fields["output_shape"] = output_shape
+        fields["params"] = params
+        fields["trainable_params"] = trainable_params
+        fields["buffers"] = buffers
+        fields["macs"] = macs
+        fields["rf"] = rf
+        fields["weights"] = weights
+        fields["buffer_shapes"] = buffer_shapes
+        fields["groups"] = groups
+        fields["parts"] = parts
+        fields["baseline"] = baseline
+        fields["tied_to"] = tied_to
+        fields["channel_fields"] = channel_fields
+        return row
+
     @property
     def flops(self) -> int:
         """2 per multiply-accumulate (torch.utils.flop_counter's convention)."""
@@ -194,13 +221,11 @@ def analyze(source: Spec | Graph, input_shape: Sequence[int] | None = None, *, d
         if node.tie is not None:       # counted once, under its owner (torch's parameters() of a module used twice)
             _check_tie(node, inferred, next(row for row in rows if row.name == node.tie))
             weights, buffers = {}, {}
-        params = sum(prod(shape) for shape in weights.values())
-        rows.append(LayerResult(
-            name=node.name, type=node.type_name, inputs=node.inputs, output_shape=inferred.out_shape,
-            params=params, trainable_params=params if node.trainable else 0,
-            buffers=sum(prod(shape) for shape in buffers.values()), macs=inferred.macs, rf=rf, weights=weights,
-            buffer_shapes=buffers, groups=node.groups, parts=inferred.parts, baseline=inferred.baseline,
-            tied_to=node.tie, channel_fields=own_runs))
+        params = sum(prod(shape) for shape in weights.values()) if weights else 0
+        rows.append(LayerResult.of(
+            node.name, node.type_name, node.inputs, inferred.out_shape, params, params if node.trainable else 0,
+            sum(prod(shape) for shape in buffers.values()) if buffers else 0, inferred.macs, rf, weights, buffers,
+            node.groups, inferred.parts, inferred.baseline, node.tie, own_runs))
     sizes = {name: prod(shape) for name, shape in shapes.items()}
     totals = Totals(
         params=sum(r.params for r in rows),

@@ -116,6 +116,16 @@ def shape_text(shape: Sequence[int]) -> str:
 
 # --------------------------------------------------------------------------- the unit contract
 
+_SCALARS = (int, float, str, type(None))
+
+
+def _frozen(value: Any) -> bool:
+    """Whether ``value`` is immutable all the way down (a scalar, or a tuple of such): a parsed default that every
+    layer of a type may share."""
+    kind = type(value)
+    return kind in _SCALARS or kind is bool or kind is tuple and all(_frozen(v) for v in value)
+
+
 class Layer:
     """Base of every layer type. Subclasses set the class attributes and override the rules."""
 
@@ -156,13 +166,24 @@ class Layer:
                 valid = f"{hint}; valid: {', '.join(sorted(cls.arguments, key=str.lower))}"
             raise LayerArgError(f"unknown argument '{name}' for {cls.type_name}; {valid}", name)
         parsed: dict[str, Any] = {}
+        dims = cls.dims or 1
+        defaults = cls.__dict__.get("_parsed_defaults")
+        if defaults is None:                # per class (not inherited): name -> (its Arg, dims, the parsed default)
+            defaults = {}
+            type.__setattr__(cls, "_parsed_defaults", defaults)
         for name, spec in cls.arguments.items():
             if name in raw:
-                parsed[name] = spec.parse(raw[name], cls.dims or 1, name)
+                parsed[name] = spec.parse(raw[name], dims, name)
             elif spec.default is REQUIRED:
                 raise LayerArgError(f"{cls.type_name} needs '{name}'", None)
             else:
-                parsed[name] = spec.parse(spec.default, cls.dims or 1, name)
+                known = defaults.get(name)
+                if known is not None and known[0] is spec and known[1] == dims:
+                    parsed[name] = known[2]
+                else:
+                    value = parsed[name] = spec.parse(spec.default, dims, name)
+                    if _frozen(value):      # (a list or a dict would be shared by every layer: parsed each time)
+                        defaults[name] = (spec, dims, value)
         return cls(**parsed)
 
     def validate(self) -> None:
@@ -217,7 +238,8 @@ class Layer:
         inputs in another order (after a Permute) the rule is not applied (it assumes channels first): along
         dims not mixed (`mixed_dims`) the field is kept, else only what the units reach together is claimed
         (`convcalc.algebra.field.pointwise`). The generic walks (analysis, composites) call this."""
-        if self.layout_aware or all(f.layout is None for f in fields):
+        if self.layout_aware or (fields[0].layout is None if len(fields) == 1 else
+                                 all(f.layout is None for f in fields)):
             return self.receptive_field(fields, in_shapes, out_shape)
         return pointwise(fields, in_shapes, out_shape, self.mixed_dims(in_shapes, out_shape))
 

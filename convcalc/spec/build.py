@@ -426,8 +426,8 @@ class _Builder:
                                        len(names)),)
             if previous[0] is not None:    # several outputs: no node; later layers name its parts NAME.K
                 continue
-            self.nodes.append(Node(name, cls.type_name, layer, node_inputs, group_path, loc, arg_locations,
-                                   scope.trace, trainable, preset, preset_locations, tie))
+            self.nodes.append(Node.of(name, cls.type_name, layer, node_inputs, group_path, loc, arg_locations,
+                                      scope.trace, trainable, preset, preset_locations, tie))
             self.references[name] = name
             previous = (name,)
         if group is not None:

@@ -45,6 +45,29 @@ class Node:
     def where(self, arg: str | None) -> Location | None:
         return self.arg_locations.get(arg, self.location) if arg else self.location
 
+    @classmethod
+    def of(cls, name: str, type_name: str, layer: Layer, inputs: tuple[str, ...], groups: tuple[str, ...],
+           location: Location | None, arg_locations: Mapping[str, Location], trace: tuple[str, ...],
+           trainable: bool, preset: Mapping[str, Any], preset_locations: Mapping[str, Location],
+           tie: str | None) -> "Node":
+        """``Node(...)`` with every field given, without the frozen dataclass's ``__init__`` (one
+        ``object.__setattr__`` per field: a third of the cost of a node, made once per layer of every spec)."""
+        node = object.__new__(cls)
+        fields = node.__dict__
+        fields["name"] = name
+        fields["type_name"] = type_name
+        fields["layer"] = layer
+        fields["inputs"] = inputs
+        fields["groups"] = groups
+        fields["location"] = location
+        fields["arg_locations"] = arg_locations
+        fields["trace"] = trace
+        fields["trainable"] = trainable
+        fields["preset"] = preset
+        fields["preset_locations"] = preset_locations
+        fields["tie"] = tie
+        return node
+
 
 @dataclass(frozen=True)
 class Group:
