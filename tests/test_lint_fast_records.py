@@ -101,24 +101,3 @@ def test_replaced_arguments_are_parsed_again():
     Counted.arguments = {"size": Arg(integer(), default=REQUIRED)}
     with pytest.raises(LayerArgError):
         Counted.from_args({})
-
-
-_PADDINGS = st.one_of(st.integers(0, 3), st.lists(st.integers(0, 3), min_size=2, max_size=2),
-                      st.lists(st.lists(st.integers(0, 3), min_size=2, max_size=2), min_size=2, max_size=2),
-                      st.sampled_from(["same", "valid", "full", "tf_same"]))
-
-
-@settings(max_examples=80, deadline=None)
-@given(st.integers(1, 5), st.integers(1, 3), st.integers(1, 2), _PADDINGS,
-       st.lists(st.tuples(st.integers(1, 40), st.integers(1, 40)), min_size=1, max_size=4))
-def test_conv_pads_asked_again_are_a_fresh_layers(kernel, dilation, stride, padding, lengths):
-    from convcalc.layers.registry import lookup
-
-    args = {"out_channels": 2, "kernel_size": kernel, "dilation": dilation, "padding": padding,
-            "stride": 1 if padding == "same" else stride}
-    try:
-        layer = lookup("Conv2d").from_args(args)
-    except LayerArgError:
-        return
-    for spatial in lengths:                      # one layer asked for several input lengths (tf_same: they differ)
-        assert layer.pads(spatial) == lookup("Conv2d").from_args(args).pads(spatial)

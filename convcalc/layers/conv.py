@@ -154,23 +154,16 @@ class ConvNd(ConvAlgorithms, Layer):
     # ---- shape-dependent rules
     def pads(self, spatial: Sequence[int]) -> Pads:
         """Explicit (before, after) padding per axis."""
-        padding = self.padding
-        known = self.__dict__.get("_pads")      # (padding, its pads): asked by infer, the field and lint's checks
-        if known is not None and known[0] is padding and known[1] == (self.kernel_size, self.dilation):
-            return known[2]
-        if padding == "tf_same":            # (the only rule that depends on the input's length)
+        if self.padding == "same":
+            return tuple(same_pads(k, d) for k, d in zip(self.kernel_size, self.dilation))
+        if self.padding == "full":
+            return tuple(full_pads(k, d) for k, d in zip(self.kernel_size, self.dilation))
+        if self.padding == "tf_same":
             return tuple(tf_same_pads(i, k, s, d)
                          for i, k, s, d in zip(spatial, self.kernel_size, self.stride, self.dilation))
-        if padding == "same":
-            found = tuple(same_pads(k, d) for k, d in zip(self.kernel_size, self.dilation))
-        elif padding == "full":
-            found = tuple(full_pads(k, d) for k, d in zip(self.kernel_size, self.dilation))
-        elif is_explicit(padding):
-            found = padding
-        else:
-            found = tuple((p, p) for p in padding)
-        self.__dict__["_pads"] = (padding, (self.kernel_size, self.dilation), found)
-        return found
+        if is_explicit(self.padding):
+            return self.padding
+        return tuple((p, p) for p in self.padding)
 
     def in_channels_of(self, in_shape: Shape) -> int:
         self.expect_rank(in_shape, (self.dims + 1,), LAYOUTS[self.dims])
