@@ -348,8 +348,22 @@ class FiniteAxis:
                 stack.append((node, True))
                 stack.extend((parent, False) for parent in node.parents)
             for node in order:
-                node._tables = [node._stretch(a, b) for a, b in node.gaps] if node.rule != "broadcast" else []
+                if node.rule == "broadcast":
+                    node._tables = []
+                elif node._copies_parent():                # its units' extents are its parent's: the same tables
+                    node._tables = node.parents[0]._tables
+                else:
+                    node._tables = [node._stretch(a, b) for a, b in node.gaps]
         return self._tables
+
+    def _copies_parent(self) -> bool:
+        """Whether each unit reads the same unit of the layer below and nothing else (a 1x1 conv with stride 1, no
+        padding, the same length) with the same border stretches: then every unit's extent is that unit's below."""
+        reads = self.reads
+        if self.rule != "reads" or reads.period != 1 or reads.advance != 1:
+            return False
+        parent = self.parents[0]
+        return reads.taps.values == ((0, 1, 1),) and parent.length == self.length and self.gaps == parent.gaps
 
     def _stretch(self, a: int, b: int) -> Table:
         """The extents of the units a..b-1 (a gap), as runs: the dead ones None, the live ones by the rule."""
