@@ -74,7 +74,10 @@ def joined(parts: Sequence[Terms]) -> Terms:
     dims = tuple(d[first] for d in dims)
     bits = bits[first]
     terms = index[terms]
-    pairs = np.unique(walks.astype(np.int64) * len(first) + terms)
+    pairs = walks.astype(np.int64) * len(first) + terms
+    pairs.sort()
+    if len(pairs) > 1:                                  # (np.unique's result, without its per-call overhead)
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
     walks, terms = pairs // len(first), pairs % len(first)
     walks, terms = _drop_contained(walks, terms, bits)
     return _compact(walks, terms, dims)
