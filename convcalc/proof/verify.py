@@ -111,7 +111,7 @@ class _Verifier:
         self.whole_hulls: dict[str, Hull] = {}
         self.planned: dict[str, _Plan] = {}
         self.chosen: dict[tuple, tuple] = {}       # (the axis's periodic regions, out, length) -> its run: `_run`
-        self.predictions: dict[int, tuple] = {}    # id(axis) -> (axis, `_predicted(axis)`): `_predicted_of`
+        self.predictions: dict[tuple, tuple] = {}  # an axis's value, or its id -> (axis, `_predicted`): `_predicted_of`
 
     # ---- choosing units
     def units_for(self, name: str) -> tuple[list[tuple[int, ...]], dict[int, list[int]]]:
@@ -132,10 +132,13 @@ class _Verifier:
         return unique, runs
 
     def _predicted_of(self, axis: Any) -> tuple:
-        """`_predicted` once per axis field (the axis kept with it, so its id stays its own)."""
-        found = self.predictions.get(id(axis))
+        """`_predicted` once per axis field: per value of its table and stride, which are all its numbers read
+        (`AxisField._summary_runs`) unless the table is cut (then they read the finite axis: once per axis object,
+        kept with it, so its id stays its own)."""
+        key = (axis.period, axis.advance, axis.table, axis.stride) if not axis.cut else (id(axis),)
+        found = self.predictions.get(key)
         if found is None:
-            found = self.predictions[id(axis)] = (axis, _predicted(axis))
+            found = self.predictions[key] = (axis, _predicted(axis))
         return found[1]
 
     def _run(self, axis: Any, out: int, length: int) -> list[int]:
