@@ -1,4 +1,4 @@
-"""Border tables that one finite axis takes from another (`FiniteAxis._tables_now`): from an equal axis (`_TWINS`:
+"""Border tables that one finite axis takes from another (`FiniteAxis._tables_now`): from an equal axis (`algebra.twins`:
 the two axes of a square input, layer by layer, or an equal axis of another analysis still alive) and from the
 layer below where each unit reads the same unit and nothing else (a 1x1 conv). Oracles: autograd (every unit of
 every layer, test_receptive_exact's `check_all_layers`), and each axis's own run-by-run tables (`_stretch` from

@@ -16,9 +16,7 @@ the taps and the layer below's flags (`live`), without working out the border st
 
 from __future__ import annotations
 
-import weakref
 from bisect import bisect_right
-from itertools import count as _count
 from typing import Any, Iterator, Optional, Sequence
 
 from . import limits
@@ -28,14 +26,11 @@ from .reads import Reads
 from .runs import RangeHull, Region, RunBuilder, Table, hull, union_table
 from .stretches import (INFINITY, Stretches, agreeing, intersect, merge, merge_void, minus, units_meeting,
                          within)
+from .twins import set_tables
 
 SMALL = 16          # taps per unit evaluated one by one; longer contiguous reads go through range hulls
 MEMO, MEMO_RUNS = 1024, 64      # `_KNOWN`: entries kept; the most runs of taps, and of stretches, in a key or entry
 _KNOWN: dict[tuple, tuple] = {}  # FiniteAxis._key -> (gaps, dead, their starts, cost): one layer of a repeated block
-# FiniteAxis._value -> a live axis of that value whose border tables are worked out (the two axes of a square input
-# are equal layer by layer): its tables serve every equal axis. Weak: an entry lasts as long as its axis.
-_TWINS: "weakref.WeakValueDictionary[tuple, FiniteAxis]" = weakref.WeakValueDictionary()
-_TOKENS = _count()               # FiniteAxis._token: one number per value of an axis (never reused)
 
 
 def _runs_over(field: Any, a: int, b: int) -> int:
@@ -56,7 +51,7 @@ class FiniteAxis:
         self.layer: Optional[str] = None               # the layer's name, once the analyzer gives it
         self._tables: Optional[list[Table]] = None
         self._pieces: Optional[tuple[list[int], list[Region], RangeHull]] = None
-        self._token: Optional[int] = None               # set with the tables: equal numbers, equal axes (`_value`)
+        self._token: Optional[int] = None               # set with the tables: equal numbers, equal axes (`twins`)
         key = self._key()
         known = _KNOWN.get(key) if key is not None else None
         if known is None:
@@ -354,40 +349,9 @@ class FiniteAxis:
                 seen.add(id(node))
                 stack.append((node, True))
                 stack.extend((parent, False) for parent in node.parents)
-            for node in order:
-                value = node._value()
-                twin = _TWINS.get(value) if value is not None else None
-                if twin is not None and twin._tables is not None and twin.gaps == node.gaps:   # the same extents
-                    node._tables, node._token = twin._tables, twin._token
-                    continue
-                if node.rule == "broadcast":
-                    node._tables = []
-                elif node._copies_parent():                # its units' extents are its parent's: the same tables
-                    node._tables = node.parents[0]._tables
-                else:
-                    node._tables = [node._stretch(a, b) for a, b in node.gaps]
-                node._token = next(_TOKENS)
-                if value is not None:
-                    _TWINS[value] = node
+            for node in order:                        # (an equal axis's tables, or its parent's, or its own)
+                set_tables(node)
         return self._tables
-
-    def _value(self) -> Optional[tuple]:
-        """All that this axis's extents depend on: its rule, length and reads, its periodic field and its parents'
-        values (by their tokens, set when their tables were worked out); None where a parent has none."""
-        tokens = tuple(parent._token for parent in self.parents)
-        field = self.field
-        if None in tokens or field is None:
-            return None
-        return self.rule, self.length, self.reads, field.period, field.advance, field.table, tokens
-
-    def _copies_parent(self) -> bool:
-        """Whether each unit reads the same unit of the layer below and nothing else (a 1x1 conv with stride 1, no
-        padding, the same length) with the same border stretches: then every unit's extent is that unit's below."""
-        reads = self.reads
-        if self.rule != "reads" or reads.period != 1 or reads.advance != 1:
-            return False
-        parent = self.parents[0]
-        return reads.taps.values == ((0, 1, 1),) and parent.length == self.length and self.gaps == parent.gaps
 
     def _stretch(self, a: int, b: int) -> Table:
         """The extents of the units a..b-1 (a gap), as runs: the dead ones None, the live ones by the rule."""
