@@ -4,7 +4,8 @@ Owns the shape formulas (``shapes``: output lengths of convs, pools and transpos
 into explicit ``(lo, hi)`` pairs) and the receptive-field algebra (``runs``: `Table`, run-length tables of phases;
 ``reads``: `Reads`, the ``Region`` and ``Tap`` types; ``axis_field``: `AxisField`, with ``periods`` for the shortest
 period of a table; ``finite``: `FiniteAxis`, with
-``fills`` for what fills a unit's padding and ``stretches`` for its intervals of border units; ``field``: `Field`,
+``fills`` for what fills a unit's padding, ``stretches`` for its intervals of border units and ``twins`` for the
+border tables one axis takes from an equal one; ``field``: `Field`,
 ``merge``, ``gather``, ``concat``; ``limits``: the budgets): plain ints and ``fractions.Fraction`` (NumPy only
 to speed up long tables), no layers, no graph. May import only ``convcalc.errors``; every later stage may import
 it. The receptive-field names are re-exported here

@@ -26,6 +26,7 @@ from .reads import Reads
 from .runs import RangeHull, Region, RunBuilder, Table, hull, union_table
 from .stretches import (INFINITY, Stretches, agreeing, intersect, merge, merge_void, minus, units_meeting,
                          within)
+from .twins import set_tables
 
 SMALL = 16          # taps per unit evaluated one by one; longer contiguous reads go through range hulls
 MEMO, MEMO_RUNS = 1024, 64      # `_KNOWN`: entries kept; the most runs of taps, and of stretches, in a key or entry
@@ -50,6 +51,7 @@ class FiniteAxis:
         self.layer: Optional[str] = None               # the layer's name, once the analyzer gives it
         self._tables: Optional[list[Table]] = None
         self._pieces: Optional[tuple[list[int], list[Region], RangeHull]] = None
+        self._token: Optional[int] = None               # set with the tables: equal numbers, equal axes (`twins`)
         key = self._key()
         known = _KNOWN.get(key) if key is not None else None
         if known is None:
@@ -347,8 +349,8 @@ class FiniteAxis:
                 seen.add(id(node))
                 stack.append((node, True))
                 stack.extend((parent, False) for parent in node.parents)
-            for node in order:
-                node._tables = [node._stretch(a, b) for a, b in node.gaps] if node.rule != "broadcast" else []
+            for node in order:                        # (an equal axis's tables, or its parent's, or its own)
+                set_tables(node)
         return self._tables
 
     def _stretch(self, a: int, b: int) -> Table:

@@ -25,6 +25,7 @@ from .steps import step
 
 
 SMALL_JOIN = 64          # pairs from which `joined` and `_drop_contained` work with NumPy (fewer: plain Python)
+FEW_TERMS = 3            # terms per walk up to which `_drop_contained` tests pairs k apart (more: every pair at once)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,10 @@ def joined(parts: Sequence[Terms]) -> Terms:
     dims = tuple(d[first] for d in dims)
     bits = bits[first]
     terms = index[terms]
-    pairs = np.unique(walks.astype(np.int64) * len(first) + terms)
+    pairs = walks.astype(np.int64) * len(first) + terms
+    pairs.sort()
+    if len(pairs) > 1:                                  # (np.unique's result, without its per-call overhead)
+        pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
     walks, terms = pairs // len(first), pairs % len(first)
     walks, terms = _drop_contained(walks, terms, bits)
     return _compact(walks, terms, dims)
@@ -128,12 +132,20 @@ def _joined_small(walks: list[int], terms: list[int], dims: tuple[np.ndarray, ..
 def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pairs without those whose term another term of the same walk contains (the union stays the same).
     ``walks`` sorted; the terms distinct (so two terms never contain each other)."""
-    starts = np.flatnonzero(np.concatenate(([True], walks[1:] != walks[:-1])))
-    counts = np.diff(np.append(starts, len(walks)))
-    if counts.max(initial=0) <= 1:
+    n = len(walks)
+    if n <= 1:
         return walks, terms
-    if len(walks) <= SMALL_JOIN:
+    new = np.empty(n, dtype=bool)                       # where a walk's pairs begin
+    new[0] = True
+    np.not_equal(walks[1:], walks[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    if len(starts) == n:                                # one term per walk
+        return walks, terms
+    if n <= SMALL_JOIN:
         return _drop_contained_small(walks, terms, bits)
+    counts = np.append(starts[1:], n) - starts
+    if counts.max() <= FEW_TERMS:
+        return _drop_contained_near(walks, terms, bits, int(counts.max()))
     many = counts > 1
     starts, counts = starts[many], counts[many]
     squares = counts * counts
@@ -147,6 +159,25 @@ def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> t
     within = ~(bits[terms[a]] & ~bits[terms[b]]).any(axis=1)              # a's term inside b's
     keep = np.ones(len(walks), dtype=bool)
     keep[a[within]] = False
+    return walks[keep], terms[keep]
+
+
+def _drop_contained_near(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray, most: int
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """`_drop_contained` where no walk holds more than ``most`` terms (a few): each pair of one walk's terms is k
+    places apart (k < most) in the sorted pairs, so per k one test of every pair k apart in the same walk, both
+    ways, finds the same contained terms without building every ordered pair."""
+    rows = bits[terms]
+    keep = np.ones(len(walks), dtype=bool)
+    for k in range(1, most):
+        same = np.flatnonzero(walks[k:] == walks[:-k])
+        if not len(same):
+            continue
+        first, second = rows[same], rows[same + k]
+        keep[same[~(first & ~second).any(axis=1)]] = False              # the first inside the second
+        keep[same[~(second & ~first).any(axis=1)] + k] = False          # the second inside the first
+    if keep.all():
+        return walks, terms
     return walks[keep], terms[keep]
 
 

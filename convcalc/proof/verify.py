@@ -110,8 +110,8 @@ class _Verifier:
         self.input_spatial = tuple(self.summary.input_shape[1:])
         self.whole_hulls: dict[str, Hull] = {}
         self.planned: dict[str, _Plan] = {}
-        self.chosen: dict[tuple, tuple] = {}       # (id(axis), out, length) -> (axis, its run): `_run`
-        self.predictions: dict[int, tuple] = {}    # id(axis) -> (axis, `_predicted(axis)`): `_predicted_of`
+        self.chosen: dict[tuple, tuple] = {}       # (the axis's periodic regions, out, length) -> its run: `_run`
+        self.predictions: dict[tuple, tuple] = {}  # an axis's value, or its id -> (axis, `_predicted`): `_predicted_of`
 
     # ---- choosing units
     def units_for(self, name: str) -> tuple[list[tuple[int, ...]], dict[int, list[int]]]:
@@ -132,18 +132,25 @@ class _Verifier:
         return unique, runs
 
     def _predicted_of(self, axis: Any) -> tuple:
-        """`_predicted` once per axis field (the axis kept with it, so its id stays its own)."""
-        found = self.predictions.get(id(axis))
+        """`_predicted` once per axis field: per value of its table and stride, which are all its numbers read
+        (`AxisField._summary_runs`) unless the table is cut (then they read the finite axis: once per axis object,
+        kept with it, so its id stays its own)."""
+        key = (axis.period, axis.advance, axis.table, axis.stride) if not axis.cut else (id(axis),)
+        found = self.predictions.get(key)
         if found is None:
-            found = self.predictions[id(axis)] = (axis, _predicted(axis))
+            found = self.predictions[key] = (axis, _predicted(axis))
         return found[1]
 
     def _run(self, axis: Any, out: int, length: int) -> list[int]:
-        """`_choose_run` once per axis field (layers that keep their input's field share its axis objects)."""
-        key = (id(axis), out, length)
-        if key not in self.chosen:
-            self.chosen[key] = (axis, _choose_run(axis, out, length, self.budget))
-        return list(self.chosen[key][1])
+        """`_choose_run` once per periodic field: it reads only the field's regions (`AxisField.region`: its period,
+        advance and table), so axes equal in those (a layer keeping its input's field, the two axes of a square
+        input) share their run."""
+        table = axis.table
+        key = (axis.period, axis.advance, table.size, table.starts, table.values, out, length)
+        found = self.chosen.get(key)
+        if found is None:
+            found = self.chosen[key] = tuple(_choose_run(axis, out, length, self.budget))
+        return list(found)
 
     # ---- one layer: what to walk (plan), then the check from the measured masks (judge)
     def plan(self, name: str) -> _Plan | FieldCheck | None:
