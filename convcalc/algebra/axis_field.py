@@ -395,12 +395,30 @@ class AxisField:
                         break
                     builder.add(min(r1, period - base) - r0, value)
 
+    def _copied(self, length: int) -> Optional["AxisField"]:
+        """`_through` of reads that copy each unit (`_copies`: a 1x1 conv's, an elementwise layer's), without
+        working the regions out again: unit v reads unit v, so the field has this one's period, advance, table and
+        stride, and `_through` would build the same table phase by phase and find the same shortest period. None
+        where that does not hold as plainly: a period longer than the axis (`_through` cuts it), more than
+        `limits.MAX_PHASES` phases, or a table that is not in its canonical runs (equal neighbours). The work
+        `_through` would count against the budget is counted all the same."""
+        period, table = self.period, self.table
+        if period > max(length, 1) or period > limits.MAX_PHASES or table.size != period:
+            return None
+        values = table.values
+        if any(values[i] == values[i + 1] for i in range(len(values) - 1)):
+            return None
+        limits.check_work(period, "the taps of every phase")
+        return _from_table(period, self.advance, table, self.stride, self.cut)
+
     def through(self, reads: Reads, length: int) -> "AxisField":
         """The field of a layer reading this one with ``reads``; ``length``: the layer's output length."""
         reads = shortest_reads(reads)
-        result = self._through(reads, length)
+        copies = _copies(reads)
+        result = (copies and self._copied(length)) or self._through(reads, length)
         finite = None if self.finite is None else FiniteAxis(length, (self.finite,), "reads", reads)
-        paths = [None if path is None else path._through(reads, length) for path in (self.widest, self.narrowest)]
+        paths = [None if path is None else (copies and path._copied(length)) or path._through(reads, length)
+                 for path in (self.widest, self.narrowest)]
         if finite is not None:                           # a cut path's summary leaves out this layer's border units
             paths = [path if path is None or not path.cut else replace(path, borders=finite) for path in paths]
         return AxisField(result.period, result.advance, result.table, result.stride, *paths, finite, result.cut)
@@ -415,6 +433,14 @@ class AxisField:
     def __str__(self) -> str:
         size = str(self.size) if self.size == self.size_min else f"{self.size_min}..{self.size}"
         return f"AxisField(size={size}, stride={self.stride}, padding={self.padding}, period={self.period})"
+
+
+def _copies(reads: Reads) -> bool:
+    """Whether output unit v reads input unit v and nothing else (period 1, advance 1, one tap at 0)."""
+    if reads.period != 1 or reads.advance != 1 or reads.taps.count != 1:
+        return False
+    tap = reads.taps.values[0]
+    return tap is not None and tap[0] == 0 and tap[2] == 1
 
 
 def _from_regions(period: int, advance: int, regions: Sequence[Region], stride: Fraction) -> AxisField:
