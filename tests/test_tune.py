@@ -472,3 +472,20 @@ def test_the_note_counts_conv_candidates_kernel_sets_and_fixed_convs_apart(tmp_p
     assert (f"({len(untimed)} with one candidate worth timing or too few MACs)" in note) == bool(untimed)
     if tuning.kernels_timed:
         assert f"{tuning.kernels_timed} kernel sets timed" in note
+
+
+def test_a_kernel_set_named_in_openblas_coretype_is_kept_and_said(tmp_path, monkeypatch):
+    """OPENBLAS_CORETYPE is the user's choice: no other kernel set is timed or switched to, and the note says why
+    (it used to call the pinned set "OpenBLAS's own pick")."""
+    from convcalc.kernels import blas
+    from convcalc.report.tune import tuning_note
+
+    running = blas.kernels()
+    if running is None or blas._dispatch() is None:
+        pytest.skip("NumPy's BLAS is not the bundled DYNAMIC_ARCH OpenBLAS")
+    monkeypatch.setenv("OPENBLAS_CORETYPE", running)          # what runs now: nothing to switch either way
+    tuning = tuner.tune(summary_of(), 1, cache=TuneCache(tmp_path / "tuning.json"), budget=600)
+    assert tuning.kernels_by == "pinned" and tuning.kernels_timed == 0 and blas.kernels() == running
+    note = tuning_note(tuning)
+    assert f"OpenBLAS's {running} kernels (OPENBLAS_CORETYPE sets them: no other set timed)" in note
+    assert "own pick" not in note

@@ -68,7 +68,8 @@ class Tuning:
     """What `tune` did: how many convs run a measured algorithm (``tuned``, of them ``cached`` read from the cache),
     how many keep the cost model's (``model``; of them ``fixed`` had one candidate worth timing or too few MACs), how
     many conv candidates it timed (``timed``) and OpenBLAS kernel sets (``kernels_timed``), the kernel set and how
-    it was chosen ('timed', 'cached', or '' when there was no choice), and warnings about the cache."""
+    it was chosen ('timed', 'cached', 'pinned' by OPENBLAS_CORETYPE, or '' when there was no choice), and warnings
+    about the cache."""
 
     tuned: int = 0
     cached: int = 0
@@ -308,6 +309,9 @@ def gemm_shapes(convs: Sequence[tuple[Any, Any, tuple[int, ...]]], batch: int) -
 def _choose_kernels(convs, batch: int, item: np.dtype, here: str, cache: TuneCache, result: Tuning, started: float,
                     budget: float, clock: Callable[[], float], timer: Callable[[], float]) -> None:
     """Switch OpenBLAS to the kernel set fastest on the network's GEMM shapes: the cache's, or timed."""
+    if blas.pinned():                 # OPENBLAS_CORETYPE: the user's choice, kept as it is (no other set timed)
+        result.kernels_by = "pinned"
+        return
     choices = blas.kernel_choices()
     shapes = gemm_shapes(convs, batch)
     if len(choices) < 2 or not shapes:

@@ -266,6 +266,13 @@ def _dispatch() -> tuple[object, object] | None:
     return quit_dispatch, init_dispatch
 
 
+def pinned() -> str | None:
+    """The kernel set the user named in OPENBLAS_CORETYPE (OpenBLAS's own override, which convcalc never changes),
+    where NumPy's OpenBLAS can be switched at all; else None."""
+    name = os.environ.get("OPENBLAS_CORETYPE")
+    return name if name and _dispatch() is not None else None
+
+
 def kernel_choices() -> tuple[str, ...]:
     """The kernel sets NumPy's OpenBLAS can be switched to here: the one it runs, then every set of `KERNEL_FLAGS`
     whose instructions the CPU has; () when it cannot switch (not the bundled DYNAMIC_ARCH OpenBLAS) or the user

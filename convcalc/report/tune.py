@@ -21,7 +21,8 @@ def tuning_note(tuning: Tuning) -> str:
     whether the budget ran out or the machine was busy while timing."""
     kernels = ""
     if tuning.kernels:
-        how = {"timed": "measured now", "cached": "measured before"}.get(tuning.kernels_by, "OpenBLAS's own pick")
+        how = {"timed": "measured now", "cached": "measured before",
+               "pinned": "OPENBLAS_CORETYPE sets them: no other set timed"}.get(tuning.kernels_by, "OpenBLAS's own pick")
         if tuning.kernels_timed:
             how += f", {tuning.kernels_timed} kernel sets timed"
         kernels = f"; OpenBLAS's {tuning.kernels} kernels ({how})"
