@@ -3,7 +3,7 @@ unit (`convcalc.proof.verify`), of one mask or of many at once, their union and 
 
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -70,6 +70,24 @@ def _hull_text(hull: Hull) -> str:
     if hull is None:
         return "nothing"
     return " × ".join(f"[{a}, {b}]" for a, b in hull)
+
+
+def _extents(rf: Field, units: Sequence[tuple[int, ...]]) -> tuple[Hull, ...]:
+    """`Field.extent` of each unit of a field without terms (per axis its axis field's extent; None where an axis's
+    is None), each axis's extent read once per coordinate: the units lie on a few lines, so share most of them."""
+    axes = rf.axes
+    known: list[dict[int, Any]] = [{} for _ in axes]
+    found = []
+    for unit in units:
+        hull = []
+        for axis, memo, u in zip(axes, known, unit):
+            extent = memo[u] if u in memo else memo.setdefault(u, axis.extent(u))
+            if extent is None:
+                hull = None
+                break
+            hull.append(extent)
+        found.append(None if hull is None else tuple(hull))
+    return tuple(found)
 
 
 __all__ = ["Hull", "hull_of", "hulls_of"]

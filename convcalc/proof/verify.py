@@ -54,6 +54,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 from .dependency import Dependencies, SweepTooLarge, summary_of
+from .steps import step
 from .terms import stepped
 from ..execution.memory import SWEEP_BYTES
 from ..algebra.shapes import prod
@@ -63,7 +64,8 @@ from ..layers.support import support_step
 from ..algebra import Field  # noqa: F401
 from .measure import (SCAN, Number, _agrees, _choose_run, _interior, _measure_axis, _nearest_first,  # noqa: F401
                       _predicted, _text)
-from .hulls import Hull, _all_units_hull, _hull_text, _spatial, _union_hulls, hull_of, hulls_of  # noqa: F401
+from .hulls import (Hull, _all_units_hull, _extents, _hull_text, _spatial, _union_hulls, hull_of,  # noqa: F401
+                    hulls_of)
 
 BUDGET = 24
 
@@ -131,6 +133,26 @@ class _Verifier:
         unique = list(dict.fromkeys(units))
         return unique, runs
 
+    def _units_of_input(self, name: str, rf: Any, spatial: tuple[int, ...]
+                        ) -> tuple[list[tuple[int, ...]], dict[int, list[int]]] | None:
+        """`units_for`'s answer without choosing: its one input's units and runs where this layer keeps that
+        input's field (the same axis objects and terms) on as many units per axis (an activation, a norm, a shuffle,
+        a split): `units_for` reads only the field's axes, their lengths and the input's, so it would choose the
+        same; None where not."""
+        inputs = self.dependencies.nodes[name].inputs
+        if len(inputs) != 1:
+            return None
+        theirs = self.planned.get(inputs[0])
+        if theirs is None or theirs.whole:
+            return None
+        source = self.rows[inputs[0]]
+        field = source.rf
+        if field.whole or len(field.axes) != len(rf.axes) or field.terms is not rf.terms and field.terms != rf.terms \
+                or not all(a is b for a, b in zip(rf.axes, field.axes)) or \
+                _spatial(field, source.output_shape) != spatial:
+            return None
+        return list(theirs.units), {a: list(run) for a, run in theirs.runs.items()}
+
     def _predicted_of(self, axis: Any) -> tuple:
         """`_predicted` once per axis field: per value of its table and stride, which are all its numbers read
         (`AxisField._summary_runs`) unless the table is cut (then they read the finite axis: once per axis object,
@@ -168,7 +190,7 @@ class _Verifier:
             return plan
         if len(rf.axes) != len(spatial) or len(spatial) != len(self.input_spatial):
             return FieldCheck(name, (), (), False, True, "not a spatial field of the input (not measured)", row.type)
-        units, runs = self.units_for(name)
+        units, runs = self._units_of_input(name, rf, spatial) or self.units_for(name)
         # units along the field's axes, wherever a Permute put them among the dims
         positions = None if rf.standard else tuple(rf.position(unit, row.output_shape) for unit in units)
         plan = _Plan(name, units, runs, False, positions)
@@ -202,9 +224,9 @@ class _Verifier:
         name, units, runs = plan.layer, plan.units, plan.runs
         row = self.rows[name]
         rf = row.rf
-        expected = tuple(rf.extent(unit) for unit in units)
-        axes = []
         separable = not rf.terms
+        expected = _extents(rf, units) if separable else tuple(rf.extent(unit) for unit in units)
+        axes = []
         position = {unit: i for i, unit in reversed(list(enumerate(units)))} if separable else {}  # (first index)
         for a, axis in enumerate(rf.axes):
             predicted = self._predicted_of(axis)
@@ -295,6 +317,8 @@ class _Verifier:
         node = self.dependencies.nodes[name]
         shape = self.dependencies.shapes[name]
         factors = self.dependencies.factors(name)
+        if factors is not None and factors[0].sources is None:
+            return self._dims_map_to_themselves(plan, factors[0], in_shape)
         if factors is not None:
             terms = self.seed_terms(plan)
             found = stepped(terms, factors[0], in_shape)
@@ -303,6 +327,32 @@ class _Verifier:
         seeds = self.seeds(plan)
         found = support_step(node.layer, seeds, [in_shape], shape, self.dependencies.cache)[0]
         return found.shape == seeds.shape and bool(np.array_equal(found, seeds))
+
+    def _dims_map_to_themselves(self, plan: _Plan, rule: Any, in_shape: tuple[int, ...]) -> bool:
+        """`_maps_to_itself` for factors that keep every dim in place: the seed terms (per unit its position, every
+        channel: `seed_terms`) step to themselves exactly when each dim's relation maps each of the units' sets
+        along that dim to itself (a product steps dim by dim, and a term whose sets are all its own is kept
+        whole), so each distinct set is stepped once, and no dim with the identity relation at all."""
+        shape = self.dependencies.shapes[plan.layer]
+        rank = len(shape)
+        if plan.positions is not None:
+            positions = plan.positions
+        elif rank < 2 or (plan.whole and not plan.units):
+            positions = [(None,) * rank]
+        else:
+            positions = [(None, *unit) for unit in plan.units]
+        for d, relation in enumerate(rule.relations):
+            if relation is None:
+                continue
+            if in_shape[d] != shape[d]:
+                return False
+            values = list(dict.fromkeys(position[d] for position in positions))
+            sets = np.zeros((len(values), shape[d]), dtype=bool)
+            for row, value in enumerate(values):
+                sets[row, slice(None) if value is None else int(value)] = True
+            if not np.array_equal(step(relation, sets, in_shape[d]), sets):
+                return False
+        return True
 
     # ---- whole layers
     def whole_hull(self, name: str) -> Hull:
