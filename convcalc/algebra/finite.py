@@ -29,6 +29,7 @@ from .stretches import (INFINITY, Stretches, agreeing, intersect, merge, merge_v
 from .twins import set_tables
 
 SMALL = 16          # taps per unit evaluated one by one; longer contiguous reads go through range hulls
+SHORT_GAP = 8       # border stretches of at most this many units worked out unit by unit (`_unit_by_unit`)
 MEMO, MEMO_RUNS = 1024, 64      # `_KNOWN`: entries kept; the most runs of taps, and of stretches, in a key or entry
 _KNOWN: dict[tuple, tuple] = {}  # FiniteAxis._key -> (gaps, dead, their starts, cost): one layer of a repeated block
 
@@ -357,6 +358,8 @@ class FiniteAxis:
         """The extents of the units a..b-1 (a gap), as runs: the dead ones None, the live ones by the rule."""
         if b - a >= DENSE and (found := dense_table(self, a, b)) is not None:      # a long gap: with NumPy
             return found
+        if b - a <= SHORT_GAP and self.rule in ("reads", "union"):
+            return self._unit_by_unit(a, b)
         builder = RunBuilder(limit=None)
         position = a
         for c, d in within(self.dead, self._dead_starts, a, b) + [(b, b)]:
@@ -364,6 +367,25 @@ class FiniteAxis:
                 self._live_runs(position, c, builder)
             builder.add(d - c, None)
             position = d
+        return builder.table()
+
+    def _unit_by_unit(self, a: int, b: int) -> Table:
+        """`_stretch` of a short gap of a reads or union rule, each unit from its definition: a dead unit None; a
+        read unit the hull of its taps' extents below (its copy's tap, `_tap_value`), a union unit the hull of its
+        parents' extents. (The runs `_live_runs` sweeps give the same values: they stand for these over long gaps.)"""
+        builder = RunBuilder(limit=None)
+        dead = within(self.dead, self._dead_starts, a, b)
+        if self.rule == "union":
+            value = lambda u: hull(parent.region(u) for parent in self.parents)     # noqa: E731
+        else:
+            reads = self.reads
+            period, advance, taps = reads.period, reads.advance, reads.taps
+
+            def value(u: int) -> Region:
+                m, rho = divmod(u, period)
+                return self._tap_value(taps.values[bisect_right(taps.starts, rho) - 1], m * advance)
+        for u in range(a, b):
+            builder.add(1, None if any(c <= u < d for c, d in dead) else value(u))
         return builder.table()
 
     def _live_runs(self, a: int, b: int, builder: RunBuilder) -> None:
