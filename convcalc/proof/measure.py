@@ -134,7 +134,8 @@ def _measure_axis(axis: AxisField, run: Sequence[int], hulls: Sequence[Optional[
     # an end measures the stride only where no border moved it: at a circular (or mirrored, or cropped) border
     # the other end's overflow can land before a region's in-bounds first index
     clean = lambda u, end, test: test(regions[u]) and by_unit[u][end] == regions[u][end]    # noqa: E731
-    if pairs and axis.advance != axis.stride * axis.period:
+    stride_q = axis.stride
+    if pairs and axis.advance * stride_q.denominator != stride_q.numerator * q:     # (advance != stride * q, in ints)
         pairs = []          # the period was cut to the axis's length: no whole period to measure the stride on
     for end, test in ((0, lambda r: r[0] >= 0), (1, lambda r: r[1] <= length - 1)):
         usable = [(u, v) for u, v in pairs if clean(u, end, test) and clean(v, end, test)]
@@ -148,7 +149,7 @@ def _measure_axis(axis: AxisField, run: Sequence[int], hulls: Sequence[Optional[
             # padding = (size - 1)/2 - (ends/2 - stride*units)/k = ((size - 1)k - ends + 2 stride units) / 2k
             ends, units, k = sum(by_unit[u][0] + by_unit[u][1] for u in read), sum(read), len(read)
             padding = _ratio((size - 1) * k - ends + 2 * stride * units, 2 * k)
-    return tuple(_plain(v) for v in (size, size_min, stride, padding))
+    return size, size_min, _plain(stride), _plain(padding)          # (the sizes are ints)
 
 
 def _ratio(numerator: int | Fraction, denominator: int) -> int | Fraction:
