@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
+import axis_chains
 import convcalc.algebra.axis_field as axis_field
-from convcalc.algebra.field import Field, merge
+from convcalc.algebra.field import Field
 from convcalc.algebra.reads import Reads
 
 
@@ -26,14 +27,7 @@ def described(a):
             extents, tuple(a.region(u) for u in range(-3, 40)))
 
 
-step = st.one_of(
-    st.tuples(st.just("window"), st.integers(1, 5), st.integers(1, 3), st.integers(0, 3), st.integers(1, 3)),
-    st.tuples(st.just("transposed"), st.integers(1, 5), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2)),
-    st.tuples(st.just("repeat"), st.integers(2, 3)),
-    st.tuples(st.just("bins"), st.integers(1, 4)),
-    st.tuples(st.just("merge"), st.integers(1, 4), st.integers(1, 3)),
-    st.tuples(st.just("copy")),
-)
+step = axis_chains.steps()
 
 
 def build(steps, length, slow):
@@ -43,33 +37,9 @@ def build(steps, length, slow):
     try:
         field, n = Field.identity(1, [length]), length
         for kind, *args in steps:
-            if kind == "window":
-                k, s, p, d = args
-                p = min(p, (k - 1) * d)
-                out = (n + 2 * p - d * (k - 1) - 1) // s + 1
-                if out < 1:
-                    continue
-                field, n = field.through([Reads.window(k, s, p, d)], [out]), out
-            elif kind == "transposed":
-                k, s, p, d = args
-                p = min(p, (k - 1) * d)
-                out = (n - 1) * s - 2 * p + d * (k - 1) + 1
-                if out < 1 or out > 400:
-                    continue
-                field, n = field.through([Reads.transposed(k, s, p, d)], [out]), out
-            elif kind == "repeat":
-                if n * args[0] > 400:
-                    continue
-                field, n = field.through([Reads.repeat(args[0])], [n * args[0]]), n * args[0]
-            elif kind == "bins":
-                out = max(1, n // args[0])
-                field, n = field.through([Reads.bins(n, out)], [out]), out
-            elif kind == "merge":                  # a residual branch: a window of the same output length
-                k, d = 2 * args[0] - 1, args[1]
-                branch = field.through([Reads.window(k, 1, (k - 1) // 2 * d, d)], [n])
-                field = merge([field, branch], [n])
-            else:
-                field = field.through([Reads.identity()], [n])
+            found = axis_chains.apply(field, n, kind, *args)
+            if found is not None:
+                field, n = found
             field = field.through([Reads.identity()], [n])     # every step followed by a copy
         return field, n
     finally:

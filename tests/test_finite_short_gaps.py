@@ -11,19 +11,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import convcalc
+import axis_chains
 import convcalc.algebra.finite as finite
-from convcalc.algebra.field import Field, merge
-from convcalc.algebra.reads import Reads
+from convcalc.algebra.field import Field
 from convcalc.spec.zoo import zoo_path
 
-step = st.one_of(
-    st.tuples(st.just("window"), st.integers(1, 5), st.integers(1, 3), st.integers(0, 3), st.integers(1, 3),
-              st.sampled_from(["zeros", "reflect", "replicate"])),
-    st.tuples(st.just("transposed"), st.integers(1, 5), st.integers(1, 3), st.integers(0, 2), st.integers(1, 2)),
-    st.tuples(st.just("repeat"), st.integers(2, 3)),
-    st.tuples(st.just("bins"), st.integers(1, 4)),
-    st.tuples(st.just("merge"), st.integers(1, 4), st.integers(1, 3)),
-)
+step = axis_chains.steps(borders=("zeros", "reflect", "replicate"), copies=False)
 
 
 def extents(steps, length, short_gap):
@@ -36,32 +29,10 @@ def extents(steps, length, short_gap):
         field, n = Field.identity(1, [length]), length
         seen = []
         for kind, *args in steps:
-            if kind == "window":
-                k, s, p, d, border = args
-                p = min(p, (k - 1) * d)
-                out = (n + 2 * p - d * (k - 1) - 1) // s + 1
-                if out < 1 or border != "zeros" and p >= n:
-                    continue
-                field, n = field.through([Reads.window(k, s, p, d, border)], [out]), out
-            elif kind == "transposed":
-                k, s, p, d = args
-                p = min(p, (k - 1) * d)
-                out = (n - 1) * s - 2 * p + d * (k - 1) + 1
-                if out < 1 or out > 400:
-                    continue
-                field, n = field.through([Reads.transposed(k, s, p, d)], [out]), out
-            elif kind == "repeat":
-                if n * args[0] > 400:
-                    continue
-                field, n = field.through([Reads.repeat(args[0])], [n * args[0]]), n * args[0]
-            elif kind == "bins":
-                out = max(1, n // args[0])
-                field, n = field.through([Reads.bins(n, out)], [out]), out
-            else:                                  # a residual branch: a window of the same output length
-                k, d = 2 * args[0] - 1, args[1]
-                branch = field.through([Reads.window(k, 1, (k - 1) // 2 * d, d)], [n])
-                field = merge([field, branch], [n])
-            seen.append(field)
+            found = axis_chains.apply(field, n, kind, *args)
+            if found is not None:
+                field, n = found
+                seen.append(field)
         return [tuple(f.axes[0].extent(u) for u in range(f.axes[0].finite.length)) for f in seen]
     finally:
         finite.SHORT_GAP = original

@@ -208,14 +208,16 @@ class _Verifier:
 
     def seed_terms(self, plan: _Plan):
         """The seeds of `seeds` as terms (`Dependencies.seed_terms`): per unit its position, every channel."""
+        return self.dependencies.seed_terms(plan.layer, self._positions(plan))
+
+    def _positions(self, plan: _Plan) -> Sequence[tuple[Optional[int], ...]]:
+        """Per seed, its position per batchless dim of the output (None: every index along it)."""
         rank = len(self.dependencies.shapes[plan.layer])
         if plan.positions is not None:
-            positions = plan.positions
-        elif rank < 2 or (plan.whole and not plan.units):
-            positions = [(None,) * rank]
-        else:
-            positions = [(None, *unit) for unit in plan.units]
-        return self.dependencies.seed_terms(plan.layer, positions)
+            return plan.positions
+        if rank < 2 or (plan.whole and not plan.units):
+            return [(None,) * rank]
+        return [(None, *unit) for unit in plan.units]
 
     def judge(self, plan: _Plan, hulls: tuple[Hull, ...]) -> FieldCheck:
         """The check of a planned layer from its units' measured hulls."""
@@ -334,13 +336,7 @@ class _Verifier:
         along that dim to itself (a product steps dim by dim, and a term whose sets are all its own is kept
         whole), so each distinct set is stepped once, and no dim with the identity relation at all."""
         shape = self.dependencies.shapes[plan.layer]
-        rank = len(shape)
-        if plan.positions is not None:
-            positions = plan.positions
-        elif rank < 2 or (plan.whole and not plan.units):
-            positions = [(None,) * rank]
-        else:
-            positions = [(None, *unit) for unit in plan.units]
+        positions = self._positions(plan)
         for d, relation in enumerate(rule.relations):
             if relation is None:
                 continue
