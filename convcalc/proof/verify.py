@@ -264,26 +264,26 @@ class _Verifier:
         if len(node.inputs) != 1 or node.inputs[0] not in self.planned:
             return None
         source = node.inputs[0]
+        shapes = self.dependencies.shapes
+        theirs_planned = self.planned[source]
+        same_shape = (shapes[name][1:] == shapes[source][1:] if plan.positions is None
+                      else shapes[name] == shapes[source])
+        if not same_shape or theirs_planned.units != plan.units or theirs_planned.positions != plan.positions:
+            return None                                    # (the cheap tests first: `_alike` reads extents)
+        factors = self.dependencies.factors(name)
+        if factors is not None and factors[0].sources is None and shapes[name][0] != shapes[source][0]:
+            return None                  # more or fewer channels: no identity, and the channels' step cannot be one
         mine, theirs = self.rows[name].rf, self.rows[source].rf
         if mine.whole or theirs.whole or len(mine.axes) != len(theirs.axes) or mine.terms != theirs.terms or \
                 not all(a is b or not mine.terms and self._alike(a, b, {unit[i] for unit in plan.units})
                         for i, (a, b) in enumerate(zip(mine.axes, theirs.axes))):
             return None
-        shapes = self.dependencies.shapes
-        theirs_planned = self.planned[source]
-        factors = self.dependencies.factors(name)
         if factors is not None and factors[0].sources is None and all(r is None for r in factors[0].relations) \
-                and shapes[name] == shapes[source] and theirs_planned.units == plan.units and \
-                theirs_planned.positions == plan.positions:
+                and shapes[name] == shapes[source]:
             return theirs_planned.via or source                       # each element reads its own: the identity
-        same_shape = (shapes[name][1:] == shapes[source][1:] if plan.positions is None
-                      else shapes[name] == shapes[source])
-        if not same_shape or theirs_planned.units != plan.units or \
-                theirs_planned.positions != plan.positions:
-            return None
         if not self._maps_to_itself(plan, shapes[source]):
             return None
-        return self.planned[source].via or source
+        return theirs_planned.via or source
 
     def _alike(self, mine: Any, theirs: Any, units: set[int]) -> bool:
         """Whether two axis fields judge alike on these units: equal (period, advance, table, stride), the same
