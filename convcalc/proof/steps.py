@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..layers.factors import SMALL_TAPS, Factors, Taps, step_sets
+from ..layers.factors import EVERY, SMALL_TAPS, Factors, Taps, step_sets
 
 SPARSE = 4        # a matrix with at most SPARSE * (n_out + n_in) reads steps pair by pair (`_Sparse`)
 GATHERED = 1 << 24    # the most marks `_Sparse` gathers at once (rows of sets times reads): 16 MB
@@ -144,6 +144,7 @@ class _Matrix:
     def __init__(self, matrix: np.ndarray):
         self.matrix = matrix
         self.form: Any = None
+        self.traits: tuple[bool, bool] | None = None        # (`traits`, made once)
 
     def step(self, sets: np.ndarray, n_in: int) -> np.ndarray:
         if self.form is None:
@@ -173,6 +174,50 @@ class _Dense:
         return step_sets(self.prepared, sets, self.n_in)
 
 
+def _traits_of(matrix: np.ndarray) -> tuple[bool, bool]:
+    """(total, one-to-one) of a bool relation matrix (see `traits`)."""
+    total = bool(matrix.any(axis=1).all())
+    return total, total and bool((np.count_nonzero(matrix, axis=0) <= 1).all())
+
+
+def _taps_traits(index: np.ndarray, n_in: int) -> tuple[bool, bool]:
+    """(total, one-to-one) of taps (see `traits`): one tap a position (a gather) by counting each input position's
+    readers; more, by the distinct (output, input) cells."""
+    read = index >= 0
+    total = bool(read.any(axis=1).all())
+    if not total or not len(index):
+        return total, total
+    if index.shape[1] == 1:
+        return True, bool(np.bincount(index[:, 0], minlength=1).max() <= 1)
+    rows, taps = np.nonzero(read)
+    cells = np.unique(rows.astype(np.int64) * n_in + index[rows, taps])
+    return True, bool(np.bincount(cells % n_in, minlength=1).max() <= 1)
+
+
+_TRAITS: "weakref.WeakKeyDictionary[Taps, tuple[bool, bool]]" = weakref.WeakKeyDictionary()
+
+
+def traits(relation: Any, n_out: int) -> tuple[bool, bool]:
+    """(total, one-to-one) of a relation over ``n_out`` output positions: total, every output position reads some
+    input position (a non-empty set steps to a non-empty one); one-to-one, total and no input position read by two
+    output positions (then A inside B exactly when A's image is inside B's, so a step keeps `Terms.reduced`).
+    None: both; EVERY: total, one-to-one for one output position; anything else not known: neither."""
+    if relation is None:
+        return True, True
+    if relation is EVERY:
+        return True, n_out == 1
+    if isinstance(relation, Taps):
+        found = _TRAITS.get(relation)
+        if found is None:
+            found = _TRAITS[relation] = _taps_traits(relation.index, relation.n_in)
+        return found
+    if isinstance(relation, _Matrix):
+        if relation.traits is None:
+            relation.traits = _traits_of(np.asarray(relation.matrix, dtype=bool))
+        return relation.traits
+    return False, False
+
+
 def prepared(factors: Factors) -> Factors:
     """The factors with each relation matrix in its stepping form here (`_Matrix`); `step` takes them."""
     return Factors(tuple(_Matrix(r) if isinstance(r, np.ndarray) else r for r in factors.relations), factors.sources)
@@ -190,4 +235,4 @@ def step(relation: Any, sets: np.ndarray, n_in: int) -> np.ndarray:
     return step_sets(relation, sets, n_in)
 
 
-__all__ = ["SPARSE", "prepared", "step"]
+__all__ = ["SPARSE", "prepared", "step", "traits"]

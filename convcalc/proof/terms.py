@@ -10,6 +10,12 @@ their product, and terms equal bit for bit are one (whichever walks hold them).
 `Terms` holds many walks' terms at one layer: ``dims[d]`` (bool, (T, n_d)) the terms' sets, and the pairs
 (``walks[i]``, ``terms[i]``): walk ``walks[i]`` holds term ``terms[i]``. `dense` and `factor` convert to and from
 the whole masks (channels-last, `_Rows` in `convcalc.proof.dependency`) that a layer without factors steps.
+
+``reduced`` says that no walk holds two pairs whose terms are alike or one inside the other (each dim's set inside
+the other's), the state `joined` leaves: what `joined` would drop there is nothing, so where every contribution is
+reduced and no walk is in two of them (a layer's own seeds beside the walks arriving from later layers) it drops
+nothing without testing. A step keeps the state where every relation is one-to-one onto disjoint reads
+(`proof.steps.traits`): then one set lies inside another after the step exactly when it did before.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ import numpy as np
 
 from ..layers.factors import EVERY, Factors
 from ..layers.support import MASK_DTYPE
-from .steps import step
+from .steps import step, traits
 
 
 SMALL_JOIN = 64          # pairs from which `joined` and `_drop_contained` work with NumPy (fewer: plain Python)
 FEW_TERMS = 3            # terms per walk up to which `_drop_contained` tests pairs k apart (more: every pair at once)
+_MARKS = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.int32)       # marks in a packed byte
+_TOP = np.array([1 << (byte.bit_length() - 1) if byte else 0 for byte in range(256)], dtype=np.uint8)  # its first
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class Terms:
     walks: np.ndarray
     terms: np.ndarray
     dims: tuple[np.ndarray, ...]
+    reduced: bool = False          # no walk holds two terms alike or one inside the other (see the module)
 
     @property
     def count(self) -> int:
@@ -64,7 +73,8 @@ def joined(parts: Sequence[Terms]) -> Terms:
             walks += part.walks.tolist()
             terms += [t + offset for t in part.terms.tolist()]
             offset += part.count
-        return _joined_small(walks, terms, dims, np.packbits(np.concatenate(dims, axis=1), axis=1))
+        return _joined_small(walks, terms, dims, np.packbits(np.concatenate(dims, axis=1), axis=1),
+                             not _apart(parts))
     offsets = np.cumsum([0] + [part.count for part in parts[:-1]])
     dims = tuple(np.concatenate([part.dims[d] for part in parts]) if len(parts) > 1 else parts[0].dims[d]
                  for d in range(len(parts[0].dims)))
@@ -80,8 +90,18 @@ def joined(parts: Sequence[Terms]) -> Terms:
     if len(pairs) > 1:                                  # (np.unique's result, without its per-call overhead)
         pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
     walks, terms = pairs // len(first), pairs % len(first)
-    walks, terms = _drop_contained(walks, terms, bits)
+    if not _apart(parts):
+        walks, terms = _drop_contained(walks, terms, bits)
     return _compact(walks, terms, dims)
+
+
+def _apart(parts: Sequence[Terms]) -> bool:
+    """Whether every contribution is reduced and no walk is in two of them (their walk ids in ranges apart, as a
+    layer's seeds and the walks from later layers are): then `_drop_contained` would find nothing to drop."""
+    if not all(part.reduced for part in parts):
+        return False
+    ranges = sorted((int(part.walks.min()), int(part.walks.max())) for part in parts if len(part.walks))
+    return all(high < low for (_, high), (low, _) in zip(ranges, ranges[1:]))
 
 
 def side_by_side(parts: Sequence[Terms]) -> Terms | None:
@@ -100,18 +120,20 @@ def side_by_side(parts: Sequence[Terms]) -> Terms | None:
         terms += [t + offset for t in part.terms.tolist()]
         offset += part.count
     dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
-    return Terms(np.array(walks, dtype=np.intp), np.array(terms, dtype=np.intp), dims)
+    return Terms(np.array(walks, dtype=np.intp), np.array(terms, dtype=np.intp), dims, reduced=True)
 
 
-def _joined_small(walks: list[int], terms: list[int], dims: tuple[np.ndarray, ...], bits: np.ndarray) -> Terms:
+def _joined_small(walks: list[int], terms: list[int], dims: tuple[np.ndarray, ...], bits: np.ndarray,
+                  drop: bool = True) -> Terms:
     """`joined` for a few pairs, in plain Python (NumPy's per-call cost is most of it there): the same terms and
-    pairs, in the same order (distinct terms by their bytes, pairs by walk then term)."""
+    pairs, in the same order (distinct terms by their bytes, pairs by walk then term). ``drop`` False: the
+    contributions are `_apart` (nothing to drop)."""
     keys = [row.tobytes() for row in bits]
     order = sorted(set(keys))
     number = {key: i for i, key in enumerate(order)}
     pairs = sorted({(w, number[keys[t]]) for w, t in zip(walks, terms)})
     starts = [i for i in range(len(pairs)) if i == 0 or pairs[i][0] != pairs[i - 1][0]] + [len(pairs)]
-    if len(starts) - 1 < len(pairs):                     # a walk with two terms or more: drop the contained ones
+    if drop and len(starts) - 1 < len(pairs):            # a walk with two terms or more: drop the contained ones
         rows = {t: int.from_bytes(order[t], "little") for _, t in pairs}
         kept = []
         for start, end in zip(starts, starts[1:]):
@@ -126,12 +148,15 @@ def _joined_small(walks: list[int], terms: list[int], dims: tuple[np.ndarray, ..
         first.setdefault(key, i)
     chosen = np.array([first[order[t]] for t in used], dtype=np.intp)
     return Terms(np.array([w for w, _ in pairs], dtype=np.intp), np.array([renumber[t] for _, t in pairs], dtype=np.intp),
-                 tuple(d[chosen] for d in dims))
+                 tuple(d[chosen] for d in dims), reduced=True)
 
 
 def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The pairs without those whose term another term of the same walk contains (the union stays the same).
-    ``walks`` sorted; the terms distinct (so two terms never contain each other)."""
+    ``walks`` sorted; the terms distinct (so two terms never contain each other). With many terms a walk, each
+    ordered pair is tested bit for bit only where two cheap necessary tests pass: a term inside another distinct
+    one has fewer marks, and its first mark (packbits: a byte's high bit first) is one of the other's (most pairs
+    of terms over disjoint channels or not nested fail there)."""
     n = len(walks)
     if n <= 1:
         return walks, terms
@@ -154,11 +179,16 @@ def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> t
     size = np.repeat(counts, squares)
     first = np.repeat(starts, squares)
     a, b = first + local // size, first + local % size                    # every ordered pair in one walk
-    differ = a != b
-    a, b = a[differ], b[differ]
-    within = ~(bits[terms[a]] & ~bits[terms[b]]).any(axis=1)              # a's term inside b's
+    term_a, term_b = terms[a], terms[b]
+    marks = _MARKS[bits].sum(axis=1)                                      # per term its marks
+    lead = np.argmax(bits != 0, axis=1)                                   # its first non-zero byte
+    top = _TOP[bits[np.arange(len(bits)), lead]]                          # that byte's first mark (0: no mark)
+    # a's term inside b's (distinct terms): fewer marks, and b has a's first mark; then bit for bit
+    maybe = np.flatnonzero((marks[term_a] < marks[term_b]) & (bits[term_b, lead[term_a]] & top[term_a] == top[term_a]))
+    term_a, term_b = term_a[maybe], term_b[maybe]
+    within = ~(bits[term_a] & ~bits[term_b]).any(axis=1)
     keep = np.ones(len(walks), dtype=bool)
-    keep[a[within]] = False
+    keep[a[maybe[within]]] = False
     return walks[keep], terms[keep]
 
 
@@ -203,34 +233,42 @@ def _drop_contained_small(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray
 
 
 def _compact(walks: np.ndarray, terms: np.ndarray, dims: tuple[np.ndarray, ...]) -> Terms:
-    """Only the terms some pair uses (numbered in their order)."""
+    """Only the terms some pair uses (numbered in their order); reduced (what `joined` leaves)."""
     used = np.zeros(len(dims[0]), dtype=bool)
     used[terms] = True
     if used.all():
-        return Terms(walks, terms, dims)
-    return Terms(walks, (np.cumsum(used) - 1)[terms], tuple(d[used] for d in dims))
+        return Terms(walks, terms, dims, reduced=True)
+    return Terms(walks, (np.cumsum(used) - 1)[terms], tuple(d[used] for d in dims), reduced=True)
 
 
 def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | None:
-    """The terms over one input of a layer with these factors (None: no term reaches it)."""
+    """The terms over one input of a layer with these factors (None: no term reaches it). A dim whose relation
+    has every output position read something keeps every term's set non-empty (no test); the result is reduced
+    where the terms were and every relation is one-to-one onto disjoint reads (`proof.steps.traits`)."""
     if factors.sources is None and all(relation is None for relation in factors.relations):
         return terms                                          # each element reads its own: the same terms
-    dims = tuple(step(relation, terms.dims[factors.source(d)], in_shape[d])
-                 for d, relation in enumerate(factors.relations))
-    alive = None     # every term's sets are non-empty (seeds, `factor`, this test): None and EVERY keep them so
-    for d, relation in zip(dims, factors.relations):
-        if (relation is None or relation is EVERY) and d.shape[1]:
+    alive = None     # every term's sets are non-empty (seeds, `factor`, this test): a total relation keeps them so
+    keeps = terms.reduced and (factors.sources is None or sorted(factors.sources) == list(range(len(in_shape))))
+    dims = []
+    for d, relation in enumerate(factors.relations):
+        sets = terms.dims[factors.source(d)]
+        found = step(relation, sets, in_shape[d])
+        dims.append(found)
+        total, one_to_one = traits(relation, sets.shape[1])
+        keeps = keeps and one_to_one
+        if total and found.shape[1]:
             continue
-        alive = d.any(axis=1) if alive is None else alive & d.any(axis=1)
-    if alive is None:
-        alive = np.ones(terms.count, dtype=bool)
-    if not alive.any():
-        return None
-    if not alive.all():
+        alive = found.any(axis=1) if alive is None else alive & found.any(axis=1)
+    if alive is not None and not alive.all():
+        if not alive.any():
+            return None
         renumber = np.cumsum(alive) - 1
         keep = alive[terms.terms]
-        return Terms(terms.walks[keep], renumber[terms.terms[keep]], tuple(np.ascontiguousarray(d[alive]) for d in dims))
-    return Terms(terms.walks, terms.terms, tuple(np.ascontiguousarray(d) for d in dims))
+        return Terms(terms.walks[keep], renumber[terms.terms[keep]], tuple(np.ascontiguousarray(d[alive]) for d in dims),
+                     reduced=keeps)
+    if not terms.count:
+        return None
+    return Terms(terms.walks, terms.terms, tuple(np.ascontiguousarray(d) for d in dims), reduced=keeps)
 
 
 def products(dims: Sequence[np.ndarray], channels: bool = True) -> np.ndarray:
@@ -294,7 +332,7 @@ def factor(masks: np.ndarray, shape: Sequence[int]) -> tuple[np.ndarray, Terms |
     chosen = np.flatnonzero(is_product & nonempty)
     if not len(chosen):
         return is_product, None
-    return is_product, Terms(chosen, np.arange(len(chosen)), tuple(d[chosen] for d in dims))
+    return is_product, Terms(chosen, np.arange(len(chosen)), tuple(d[chosen] for d in dims), reduced=True)
 
 
 __all__ = ["Terms", "by_walk", "dense", "factor", "joined", "products", "side_by_side", "stepped"]

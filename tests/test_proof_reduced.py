@@ -1,0 +1,266 @@
+"""The proof's shortcuts that skip work which provably changes nothing (`proof.terms`, `proof.steps`), each against
+the slow path or the rule written out, on random sets:
+
+* `Terms.reduced` (no walk holds two terms alike or one inside the other): `joined` of reduced contributions whose
+  walks are apart skips `_drop_contained`, and gives the same terms and pairs, array for array, as with every flag
+  cleared (the full test); a flag it sets is true.
+* `stepped` keeps the flag only through one-to-one relations, and then it is true (checked by brute force); it
+  skips the non-empty test of a total relation and gives the same terms as with that test forced.
+* `steps.traits` (total, one-to-one) against the relation's cells; a gather is one read-only object per content.
+* `_drop_contained`'s cheap tests before the bit-for-bit one (fewer marks, the first mark): the same drops as the
+  rule, on sets built so that those tests decide (nested, disjoint, empty terms).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convcalc.layers.factors import (EVERY, Factors, Taps, band_relation, bins_relation, gather_relation,
+                                     window_relation)
+from convcalc.proof import steps as S
+from convcalc.proof import terms as T
+from convcalc.proof.steps import _Matrix, traits
+
+
+def _is_reduced(terms: T.Terms) -> bool:
+    """No walk holds two pairs whose terms are alike or one inside the other (every dim's set inside), by brute
+    force."""
+    rows = [np.concatenate([d[t] for d in terms.dims]) for t in range(terms.count)]
+    pairs = list(zip(terms.walks.tolist(), terms.terms.tolist()))
+    for i, (walk, first) in enumerate(pairs):
+        for j, (other, second) in enumerate(pairs):
+            if i != j and walk == other and not (rows[first] & ~rows[second]).any():
+                return False
+    return True
+
+
+def _unions(terms: T.Terms) -> dict[int, set]:
+    """Per walk the union of its terms' products, as a set of index tuples."""
+    found: dict[int, set] = {}
+    for walk, term in zip(terms.walks.tolist(), terms.terms.tolist()):
+        cells = {()}
+        for d in terms.dims:
+            cells = {c + (i,) for c in cells for i in np.flatnonzero(d[term]).tolist()}
+        found.setdefault(walk, set()).update(cells)
+    return {walk: cells for walk, cells in found.items() if cells}
+
+
+def _same(first: T.Terms, second: T.Terms) -> bool:
+    return (np.array_equal(first.walks, second.walks) and np.array_equal(first.terms, second.terms)
+            and all(np.array_equal(a, b) for a, b in zip(first.dims, second.dims)))
+
+
+def _cleared(part: T.Terms) -> T.Terms:
+    return T.Terms(part.walks, part.terms, part.dims)
+
+
+@st.composite
+def contributions(draw, nested: bool = False):
+    """2-4 contributions over the same dims; walks apart (each its own id range) or shared; each contribution's
+    flag set where it is true (``nested``: its terms grow dim by dim, so that many nest)."""
+    lengths = draw(st.lists(st.integers(1, 9), min_size=1, max_size=3))
+    apart = draw(st.booleans())
+    parts, first = [], 0
+    for _ in range(draw(st.integers(2, 4))):
+        count = draw(st.integers(1, 6))
+        dims = []
+        for n in lengths:
+            rows = np.array(draw(st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=count,
+                                          max_size=count)), dtype=bool).reshape(count, n)
+            rows[:, draw(st.integers(0, n - 1))] = True                    # non-empty sets, as the sweep's
+            if nested:
+                rows = np.logical_or.accumulate(rows, axis=0)
+            dims.append(rows)
+        found = sorted(set(draw(st.lists(st.tuples(st.integers(0, 4), st.integers(0, count - 1)), min_size=1,
+                                         max_size=12))))
+        walks = np.array([w + (first if apart else 0) for w, _ in found])
+        first += 5
+        part = T.Terms(walks, np.array([t for _, t in found]), tuple(dims))
+        if draw(st.booleans()):
+            part = T.Terms(part.walks, part.terms, part.dims, reduced=_is_reduced(part))
+        parts.append(part)
+    return parts
+
+
+@settings(max_examples=300, deadline=None)
+@given(contributions(), st.booleans())
+def test_joined_of_reduced_contributions_apart_is_the_full_join(parts, numpy_path):
+    """The skip gives the same arrays as the full test (flags cleared), on both of `joined`'s paths; the result's
+    flag is true."""
+    saved = T.SMALL_JOIN
+    try:
+        T.SMALL_JOIN = -1 if numpy_path else saved
+        fast = T.joined(parts)
+        full = T.joined([_cleared(part) for part in parts])
+    finally:
+        T.SMALL_JOIN = saved
+    assert _same(fast, full)
+    assert fast.reduced and _is_reduced(fast)
+
+
+def test_joined_tests_walks_that_meet_even_when_each_part_is_reduced():
+    """Two reduced contributions to one walk, one term inside the other: dropped (no skip where walks meet)."""
+    small = T.Terms(np.array([0]), np.array([0]), (np.array([[True, False]]),), reduced=True)
+    large = T.Terms(np.array([0]), np.array([0]), (np.array([[True, True]]),), reduced=True)
+    for numpy_path in (False, True):
+        saved, T.SMALL_JOIN = T.SMALL_JOIN, (-1 if numpy_path else T.SMALL_JOIN)
+        try:
+            found = T.joined([small, large])
+        finally:
+            T.SMALL_JOIN = saved
+        assert found.walks.tolist() == [0] and found.dims[0][found.terms].tolist() == [[True, True]]
+
+
+def _relations(n_out: int):
+    """Relations over ``n_out`` output positions of every kind the layers build (and a few hand-made)."""
+    rng = np.random.default_rng(n_out)
+    found = [None, EVERY, gather_relation(n_out, rng.permutation(n_out)),                  # one-to-one
+             gather_relation(n_out + 2, np.arange(n_out) + 1),                            # one-to-one, into more
+             gather_relation(n_out, np.where(np.arange(n_out) % 2 == 0, np.arange(n_out), -1)),   # not total
+             gather_relation((n_out + 1) // 2, np.arange(n_out) // 2),                  # total, shared reads
+             window_relation(n_out, n_out, 3, 1, 1, 1, 1, "zeros"),
+             window_relation(n_out + 4, n_out, 1, 1, 1, 0, 0, "zeros"),                     # a 1x1 window
+             window_relation(2 * n_out, n_out, 2, 2, 1, 0, 0, "zeros"),                     # disjoint windows
+             window_relation(max(n_out - 4, 1), n_out, 1, 1, 1, 2, 2, "zeros"),             # pads read nothing
+             window_relation(n_out, n_out, 3, 1, 1, 1, 1, "reflect"),
+             bins_relation(3, n_out), band_relation(n_out, 1, 0),
+             _Matrix(rng.random((n_out, 5)) < 0.3), _Matrix(np.eye(n_out, dtype=bool)),
+             _Matrix(np.kron(np.eye(n_out, dtype=bool), np.ones((1, 2), dtype=bool))),    # one-to-one blocks
+             _Matrix(np.eye(3, dtype=bool)[np.arange(n_out) % 3])]                         # blocks of rows
+    return found
+
+
+def _cells(relation, n_out: int, n_in: int) -> set[tuple[int, int]]:
+    if relation is None:
+        return {(q, q) for q in range(n_out)}
+    if relation is EVERY:
+        return {(q, p) for q in range(n_out) for p in range(n_in)}
+    if isinstance(relation, Taps):
+        return {(q, int(p)) for q in range(n_out) for p in relation.index[q] if p >= 0}
+    matrix = np.asarray(relation.matrix)
+    return {(q, p) for q in range(n_out) for p in range(n_in) if matrix[q, p]}
+
+
+def _n_in(relation, n_out: int) -> int:
+    if relation is None:
+        return n_out
+    if relation is EVERY:
+        return 4
+    return relation.n_in if isinstance(relation, Taps) else relation.matrix.shape[1]
+
+
+@pytest.mark.parametrize("n_out", [1, 2, 6, 9])
+def test_traits_are_the_rule(n_out):
+    """total: every output position reads something; one-to-one: total and no input position read twice."""
+    for relation in _relations(n_out):
+        n_in = _n_in(relation, n_out)
+        cells = _cells(relation, n_out, n_in)
+        total = all(any(q == row for q, _ in cells) for row in range(n_out))
+        readers = [sum(1 for _, p in cells if p == column) for column in range(n_in)]
+        assert traits(relation, n_out) == (total, total and max(readers, default=0) <= 1), relation
+
+
+@st.composite
+def steps_cases(draw):
+    lengths = draw(st.lists(st.sampled_from([1, 2, 6, 9]), min_size=1, max_size=3))
+    count = draw(st.integers(1, 6))
+    dims = []
+    for n in lengths:
+        rows = np.array(draw(st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=count,
+                                      max_size=count)), dtype=bool).reshape(count, n)
+        rows[np.arange(count), draw(st.lists(st.integers(0, n - 1), min_size=count, max_size=count))] = True
+        dims.append(rows)
+    found = sorted(set(draw(st.lists(st.tuples(st.integers(0, 3), st.integers(0, count - 1)), min_size=1,
+                                     max_size=10))))
+    terms = T.Terms(np.array([w for w, _ in found]), np.array([t for _, t in found]), tuple(dims))
+    terms = T.Terms(terms.walks, terms.terms, terms.dims, reduced=_is_reduced(terms))
+    relations = tuple(draw(st.sampled_from(_relations(n))) for n in lengths)
+    return terms, relations
+
+
+@settings(max_examples=400, deadline=None)
+@given(steps_cases())
+def test_stepped_keeps_the_flag_only_where_true_and_skips_only_empty_tests_that_cannot_fail(case):
+    terms, relations = case
+    in_shape = [_n_in(relation, len(d[0])) for relation, d in zip(relations, terms.dims)]
+    factors = Factors(relations)
+    found = T.stepped(terms, factors, in_shape)
+    saved = T.traits
+    T.traits = lambda relation, n_out: (False, False)            # the slow path: every dim tested, no flag kept
+    try:
+        slow = T.stepped(terms, factors, in_shape)
+    finally:
+        T.traits = saved
+    assert (found is None) == (slow is None)
+    if found is None:
+        return
+    assert _same(found, slow)
+    assert all(d.any(axis=1).all() for d in found.dims)          # no empty set (what the sweep relies on)
+    if found.reduced:
+        assert _is_reduced(found)
+    expected = {}
+    for walk, cells in _unions(terms).items():                   # the image of each walk's union, cell by cell
+        reads = [_cells(r, len(d[0]), n) for r, d, n in zip(relations, terms.dims, in_shape)]
+        image = set()
+        for cell in cells:
+            options = [{p for q, p in read if q == c} for read, c in zip(reads, cell)]
+            partial = {()}
+            for option in options:
+                partial = {c + (p,) for c in partial for p in option}
+            image |= partial
+        if image:
+            expected[walk] = image
+    assert _unions(found) == expected
+
+
+def test_a_one_to_one_step_keeps_the_flag_and_others_drop_it():
+    """The shortcut is used: a permutation keeps `reduced`, a window (which can nest two sets) does not."""
+    terms = T.Terms(np.array([0, 0]), np.array([0, 1]), (np.array([[True, False, False], [False, True, True]]),),
+                    reduced=True)
+    assert T.stepped(terms, Factors((gather_relation(3, [2, 0, 1]),)), [3]).reduced
+    window = window_relation(3, 3, 3, 1, 1, 1, 1, "zeros")
+    assert not T.stepped(terms, Factors((window,)), [3]).reduced
+
+
+def test_gathers_are_shared_and_read_only():
+    first = gather_relation(6, [3, -1, 0, 3, 5, 2])
+    assert first is gather_relation(6, np.array([3, -1, 0, 3, 5, 2])) and not first.index.flags.writeable
+    assert first is not gather_relation(7, [3, -1, 0, 3, 5, 2])
+    assert first.index[:, 0].tolist() == [3, -1, 0, 3, 5, 2] and first.n_in == 6
+
+
+@st.composite
+def nested_pairs(draw):
+    """Pairs of walks and distinct terms whose sets nest, are disjoint or empty: the cheap tests decide most."""
+    width = draw(st.integers(1, 24))
+    rows = set()
+    for _ in range(draw(st.integers(1, 14))):
+        low = draw(st.integers(0, width))
+        high = draw(st.integers(low, width))
+        step = draw(st.integers(1, 3))
+        row = [low <= i < high and (i - low) % step == 0 for i in range(width)]
+        rows.add(tuple(row))
+    rows = [list(row) for row in rows]
+    bits = np.packbits(np.array(rows, dtype=bool), axis=1)
+    found = sorted(set(draw(st.lists(st.tuples(st.integers(0, 4), st.integers(0, len(rows) - 1)), min_size=1,
+                                     max_size=60))))
+    return np.array([w for w, _ in found]), np.array([t for _, t in found]), bits
+
+
+@settings(max_examples=400, deadline=None)
+@given(nested_pairs())
+def test_cheap_tests_before_the_bit_test_drop_what_the_rule_drops(case):
+    walks, terms, bits = case
+    sets = [set(np.flatnonzero(np.unpackbits(row)).tolist()) for row in bits]
+    expected = [i for i in range(len(walks)) if not any(
+        j != i and walks[j] == walks[i] and sets[terms[i]] <= sets[terms[j]] for j in range(len(walks)))]
+    saved = T.SMALL_JOIN, T.FEW_TERMS
+    try:
+        T.SMALL_JOIN, T.FEW_TERMS = -1, 0                       # every walk through the general path
+        found = T._drop_contained(walks, terms, bits)
+    finally:
+        T.SMALL_JOIN, T.FEW_TERMS = saved
+    assert found[0].tolist() == walks[expected].tolist() and found[1].tolist() == terms[expected].tolist()
