@@ -2,8 +2,8 @@
 the slow path or the rule written out, on random sets:
 
 * `Terms.reduced` (no walk holds two terms alike or one inside the other): `joined` of reduced contributions whose
-  walks are apart skips `_drop_contained`, and gives the same terms and pairs, array for array, as with every flag
-  cleared (the full test); a flag it sets is true.
+  walks are apart, or whose sets along some dim cover disjoint positions, skips `_drop_contained`, and gives the
+  same terms and pairs, array for array, as with every flag cleared (the full test); a flag it sets is true.
 * `stepped` keeps the flag only through one-to-one relations, and then it is true (checked by brute force); it
   skips the non-empty test of a total relation and gives the same terms as with that test forced.
 * `steps.traits` (total, one-to-one) against the relation's cells; a gather is one read-only object per content.
@@ -59,34 +59,47 @@ def _cleared(part: T.Terms) -> T.Terms:
 
 @st.composite
 def contributions(draw, nested: bool = False):
-    """2-4 contributions over the same dims; walks apart (each its own id range) or shared; each contribution's
-    flag set where it is true (``nested``: its terms grow dim by dim, so that many nest)."""
+    """2-4 contributions over the same dims; walks apart (each its own id range) or shared; the first dim's sets
+    of each contribution over its own positions (mostly) or not; each contribution's flag set where it is true
+    (``nested``: its terms grow, so that many nest); sets non-empty, as the sweep's, but now and then not."""
     lengths = draw(st.lists(st.integers(1, 9), min_size=1, max_size=3))
     apart = draw(st.booleans())
+    lengths[0] = max(lengths[0], draw(st.sampled_from([1, 3])))
+    single = draw(st.booleans())             # one term a walk in each contribution (so reduced)
+    split = draw(st.booleans())              # the first dim's positions dealt out to the parts, some shared
     parts, first = [], 0
-    for _ in range(draw(st.integers(2, 4))):
+    for number in range(draw(st.integers(2, 4))):
         count = draw(st.integers(1, 6))
         dims = []
-        for n in lengths:
+        for d, n in enumerate(lengths):
             rows = np.array(draw(st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=count,
                                           max_size=count)), dtype=bool).reshape(count, n)
-            rows[:, draw(st.integers(0, n - 1))] = True                    # non-empty sets, as the sweep's
             if nested:
                 rows = np.logical_or.accumulate(rows, axis=0)
+            own = np.arange(n)
+            if split and d == 0 and n >= 3:
+                mine = np.arange(n) % 3 == number % 3
+                rows &= mine | (np.arange(n) == draw(st.integers(0, 8 * n)))     # now and then a shared one
+                own = np.flatnonzero(mine)
+            if draw(st.integers(0, 9)):
+                rows[np.arange(count), own[draw(st.lists(st.integers(0, len(own) - 1), min_size=count,
+                                                         max_size=count))]] = True
             dims.append(rows)
         found = sorted(set(draw(st.lists(st.tuples(st.integers(0, 4), st.integers(0, count - 1)), min_size=1,
                                          max_size=12))))
+        if single:                                                       # one term a walk: reduced
+            found = [pair for i, pair in enumerate(found) if i == 0 or pair[0] != found[i - 1][0]]
         walks = np.array([w + (first if apart else 0) for w, _ in found])
         first += 5
         part = T.Terms(walks, np.array([t for _, t in found]), tuple(dims))
-        if draw(st.booleans()):
+        if single or draw(st.booleans()):
             part = T.Terms(part.walks, part.terms, part.dims, reduced=_is_reduced(part))
         parts.append(part)
     return parts
 
 
-@settings(max_examples=300, deadline=None)
-@given(contributions(), st.booleans())
+@settings(max_examples=500, deadline=None)
+@given(st.booleans().flatmap(lambda nested: contributions(nested)), st.booleans())
 def test_joined_of_reduced_contributions_apart_is_the_full_join(parts, numpy_path):
     """The skip gives the same arrays as the full test (flags cleared), on both of `joined`'s paths; the result's
     flag is true."""
@@ -234,14 +247,17 @@ def test_gathers_are_shared_and_read_only():
 
 @st.composite
 def nested_pairs(draw):
-    """Pairs of walks and distinct terms whose sets nest, are disjoint or empty: the cheap tests decide most."""
-    width = draw(st.integers(1, 24))
+    """Pairs of walks and distinct terms whose sets nest, are disjoint or empty, over one 64-bit word or several:
+    the cheap tests decide most."""
+    width = draw(st.sampled_from([8, 24, 64, 70, 150]))          # one 64-bit word, or a few
     rows = set()
     for _ in range(draw(st.integers(1, 14))):
         low = draw(st.integers(0, width))
         high = draw(st.integers(low, width))
         step = draw(st.integers(1, 3))
         row = [low <= i < high and (i - low) % step == 0 for i in range(width)]
+        if draw(st.booleans()):                                    # a mark far away (another word)
+            row[draw(st.integers(0, width - 1))] = True
         rows.add(tuple(row))
     rows = [list(row) for row in rows]
     bits = np.packbits(np.array(rows, dtype=bool), axis=1)

@@ -33,7 +33,6 @@ from .steps import step, traits
 SMALL_JOIN = 64          # pairs from which `joined` and `_drop_contained` work with NumPy (fewer: plain Python)
 FEW_TERMS = 3            # terms per walk up to which `_drop_contained` tests pairs k apart (more: every pair at once)
 _MARKS = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.int32)       # marks in a packed byte
-_TOP = np.array([1 << (byte.bit_length() - 1) if byte else 0 for byte in range(256)], dtype=np.uint8)  # its first
 
 
 @dataclass(frozen=True)
@@ -96,12 +95,23 @@ def joined(parts: Sequence[Terms]) -> Terms:
 
 
 def _apart(parts: Sequence[Terms]) -> bool:
-    """Whether every contribution is reduced and no walk is in two of them (their walk ids in ranges apart, as a
-    layer's seeds and the walks from later layers are): then `_drop_contained` would find nothing to drop."""
+    """Whether `_drop_contained` would find nothing to drop: every contribution is reduced, and no term of one
+    can lie inside a term of another in the same walk: their walk ids lie in ranges apart (a layer's own seeds and
+    the walks from later layers), or along some dim their sets are non-empty and cover disjoint positions (the
+    two halves of a channel split)."""
     if not all(part.reduced for part in parts):
         return False
-    ranges = sorted((int(part.walks.min()), int(part.walks.max())) for part in parts if len(part.walks))
-    return all(high < low for (_, high), (low, _) in zip(ranges, ranges[1:]))
+    ranges = [(int(part.walks.min()), int(part.walks.max())) if len(part.walks) else (1, 0) for part in parts]
+    covers: dict[int, list] = {}
+    for i, j in ((i, j) for i in range(len(parts)) for j in range(i + 1, len(parts))):
+        if ranges[i][1] < ranges[j][0] or ranges[j][1] < ranges[i][0]:
+            continue
+        for index in (i, j):
+            if index not in covers:
+                covers[index] = [d.any(axis=0) if d.any(axis=1).all() else None for d in parts[index].dims]
+        if not any(a is not None and b is not None and not (a & b).any() for a, b in zip(covers[i], covers[j])):
+            return False
+    return True
 
 
 def side_by_side(parts: Sequence[Terms]) -> Terms | None:
@@ -155,8 +165,8 @@ def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> t
     """The pairs without those whose term another term of the same walk contains (the union stays the same).
     ``walks`` sorted; the terms distinct (so two terms never contain each other). With many terms a walk, each
     ordered pair is tested bit for bit only where two cheap necessary tests pass: a term inside another distinct
-    one has fewer marks, and its first mark (packbits: a byte's high bit first) is one of the other's (most pairs
-    of terms over disjoint channels or not nested fail there)."""
+    one has fewer marks, and one of its marks (the lowest of its first non-zero 64-bit word) is one of the other's
+    (most pairs of terms over disjoint channels or not nested fail there)."""
     n = len(walks)
     if n <= 1:
         return walks, terms
@@ -180,16 +190,30 @@ def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> t
     first = np.repeat(starts, squares)
     a, b = first + local // size, first + local % size                    # every ordered pair in one walk
     term_a, term_b = terms[a], terms[b]
+    words = _words(bits)                                                  # (T, k) uint64
+    k = words.shape[1]
     marks = _MARKS[bits].sum(axis=1)                                      # per term its marks
-    lead = np.argmax(bits != 0, axis=1)                                   # its first non-zero byte
-    top = _TOP[bits[np.arange(len(bits)), lead]]                          # that byte's first mark (0: no mark)
-    # a's term inside b's (distinct terms): fewer marks, and b has a's first mark; then bit for bit
-    maybe = np.flatnonzero((marks[term_a] < marks[term_b]) & (bits[term_b, lead[term_a]] & top[term_a] == top[term_a]))
+    lead = np.argmax(words != 0, axis=1)                                  # its first non-zero word
+    low = words[np.arange(len(words)), lead]
+    low &= ~low + np.uint64(1)                                            # that word's lowest mark (0: no mark)
+    # a's term inside b's (distinct terms): fewer marks, and b has a's lowest mark; then word by word
+    maybe = np.flatnonzero((marks[term_a] < marks[term_b]) &
+                           (words.ravel()[term_b * k + lead[term_a]] & low[term_a] == low[term_a]))
     term_a, term_b = term_a[maybe], term_b[maybe]
-    within = ~(bits[term_a] & ~bits[term_b]).any(axis=1)
+    outside = np.zeros(len(maybe), dtype=np.uint64)                       # a's marks that b lacks
+    for column in np.ascontiguousarray(words.T):
+        outside |= column[term_a] & ~column[term_b]
     keep = np.ones(len(walks), dtype=bool)
-    keep[a[maybe[within]]] = False
+    keep[a[maybe[outside == 0]]] = False
     return walks[keep], terms[keep]
+
+
+def _words(bits: np.ndarray) -> np.ndarray:
+    """Packed rows (uint8, (T, B)) as 64-bit words (uint64, (T, ceil(B / 8))), zeros after the last byte."""
+    width = -(-bits.shape[1] // 8) * 8
+    padded = np.zeros((len(bits), width), dtype=np.uint8)
+    padded[:, :bits.shape[1]] = bits
+    return padded.view(np.uint64)
 
 
 def _drop_contained_near(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray, most: int
