@@ -21,7 +21,7 @@ nothing without testing. A step keeps the state where every relation is one-to-o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -62,9 +62,14 @@ def _unique_rows(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def joined(parts: Sequence[Terms]) -> Terms:
     """The union of many contributions (per walk the union of its terms), equal terms kept once, terms that
-    another term of the same walk contains dropped (where two or more contributions meet: a merge)."""
+    another term of the same walk contains dropped (where two or more contributions meet: a merge). Reduced
+    contributions in which no term can lie inside another's (`_apart`: a layer's own seeds beside the walks from
+    later layers, the halves of a channel split) are put one after the other instead: the same union per walk,
+    reduced, without looking for equal terms across walks (kept once only on the full path)."""
     if len(parts) == 1:
         return parts[0]      # one contribution: the union is itself (a step never makes more terms than it had)
+    if _apart(parts):
+        return _one_after_another(parts)
     if sum(len(part.walks) for part in parts) <= SMALL_JOIN:
         dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
         walks, terms, offset = [], [], 0
@@ -72,8 +77,7 @@ def joined(parts: Sequence[Terms]) -> Terms:
             walks += part.walks.tolist()
             terms += [t + offset for t in part.terms.tolist()]
             offset += part.count
-        return _joined_small(walks, terms, dims, np.packbits(np.concatenate(dims, axis=1), axis=1),
-                             not _apart(parts))
+        return _joined_small(walks, terms, dims, np.packbits(np.concatenate(dims, axis=1), axis=1))
     offsets = np.cumsum([0] + [part.count for part in parts[:-1]])
     dims = tuple(np.concatenate([part.dims[d] for part in parts]) if len(parts) > 1 else parts[0].dims[d]
                  for d in range(len(parts[0].dims)))
@@ -89,29 +93,46 @@ def joined(parts: Sequence[Terms]) -> Terms:
     if len(pairs) > 1:                                  # (np.unique's result, without its per-call overhead)
         pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]
     walks, terms = pairs // len(first), pairs % len(first)
-    if not _apart(parts):
-        walks, terms = _drop_contained(walks, terms, bits)
+    walks, terms = _drop_contained(walks, terms, bits)
     return _compact(walks, terms, dims)
 
 
 def _apart(parts: Sequence[Terms]) -> bool:
-    """Whether `_drop_contained` would find nothing to drop: every contribution is reduced, and no term of one
-    can lie inside a term of another in the same walk: their walk ids lie in ranges apart (a layer's own seeds and
-    the walks from later layers), or along some dim their sets are non-empty and cover disjoint positions (the
-    two halves of a channel split)."""
+    """Whether no term of a walk can lie inside another term of that walk, or be alike, in the union of the
+    contributions: every contribution is reduced, and any two of them hold their walk ids in ranges apart (a
+    layer's own seeds and the walks from later layers), or along some dim hold non-empty sets over disjoint
+    positions (the two halves of a channel split)."""
     if not all(part.reduced for part in parts):
         return False
     ranges = [(int(part.walks.min()), int(part.walks.max())) if len(part.walks) else (1, 0) for part in parts]
-    covers: dict[int, list] = {}
+    covers: dict[tuple[int, int], Any] = {}
+
+    def cover(index: int, d: int) -> Any:          # the positions dim d's sets cover (None: an empty set)
+        if (index, d) not in covers:
+            sets = parts[index].dims[d]
+            covers[index, d] = sets.any(axis=0) if sets.any(axis=1).all() else None
+        return covers[index, d]
+
     for i, j in ((i, j) for i in range(len(parts)) for j in range(i + 1, len(parts))):
         if ranges[i][1] < ranges[j][0] or ranges[j][1] < ranges[i][0]:
             continue
-        for index in (i, j):
-            if index not in covers:
-                covers[index] = [d.any(axis=0) if d.any(axis=1).all() else None for d in parts[index].dims]
-        if not any(a is not None and b is not None and not (a & b).any() for a, b in zip(covers[i], covers[j])):
+        for d in range(len(parts[i].dims)):
+            first, second = cover(i, d), cover(j, d)
+            if first is not None and second is not None and not (first & second).any():
+                break
+        else:
             return False
     return True
+
+
+def _one_after_another(parts: Sequence[Terms]) -> Terms:
+    """The contributions' pairs and terms one after the other (terms renumbered), reduced (see `_apart`)."""
+    offset, terms = 0, []
+    for part in parts:
+        terms.append(part.terms + offset if offset else part.terms)
+        offset += part.count
+    dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
+    return Terms(np.concatenate([part.walks for part in parts]), np.concatenate(terms), dims, reduced=True)
 
 
 def side_by_side(parts: Sequence[Terms]) -> Terms | None:
@@ -133,17 +154,15 @@ def side_by_side(parts: Sequence[Terms]) -> Terms | None:
     return Terms(np.array(walks, dtype=np.intp), np.array(terms, dtype=np.intp), dims, reduced=True)
 
 
-def _joined_small(walks: list[int], terms: list[int], dims: tuple[np.ndarray, ...], bits: np.ndarray,
-                  drop: bool = True) -> Terms:
+def _joined_small(walks: list[int], terms: list[int], dims: tuple[np.ndarray, ...], bits: np.ndarray) -> Terms:
     """`joined` for a few pairs, in plain Python (NumPy's per-call cost is most of it there): the same terms and
-    pairs, in the same order (distinct terms by their bytes, pairs by walk then term). ``drop`` False: the
-    contributions are `_apart` (nothing to drop)."""
+    pairs, in the same order (distinct terms by their bytes, pairs by walk then term)."""
     keys = [row.tobytes() for row in bits]
     order = sorted(set(keys))
     number = {key: i for i, key in enumerate(order)}
     pairs = sorted({(w, number[keys[t]]) for w, t in zip(walks, terms)})
     starts = [i for i in range(len(pairs)) if i == 0 or pairs[i][0] != pairs[i - 1][0]] + [len(pairs)]
-    if drop and len(starts) - 1 < len(pairs):            # a walk with two terms or more: drop the contained ones
+    if len(starts) - 1 < len(pairs):                     # a walk with two terms or more: drop the contained ones
         rows = {t: int.from_bytes(order[t], "little") for _, t in pairs}
         kept = []
         for start, end in zip(starts, starts[1:]):
