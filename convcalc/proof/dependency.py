@@ -431,12 +431,12 @@ class _Sweep:
                 hi = sets.shape[1] - 1 - sets[:, ::-1].argmax(axis=1)
                 np.minimum.at(first[:, axis], terms.walks, lo[terms.terms])
                 np.maximum.at(last[:, axis], terms.walks, hi[terms.terms])
-        firsts, lasts, reached = first.tolist(), last.tolist(), arrived.tolist()
-        if dims == 2:                        # (the usual case written out: the same tuples, without zip per walk)
-            return [((f0, l0), (f1, l1)) if a else None for (f0, f1), (l0, l1), a in zip(firsts, lasts, reached)]
-        if dims == 1:
-            return [((f0, l0),) if a else None for (f0,), (l0,), a in zip(firsts, lasts, reached)]
-        return [tuple(zip(f, l)) if a else None for f, l, a in zip(firsts, lasts, reached)]
+        # per walk one (first, last) pair per axis, made column by column by zip (no Python loop per walk)
+        found = list(zip(*(zip(f, l) for f, l in zip(first.T.tolist(), last.T.tolist())))) if dims else \
+            [()] * start
+        for walk in np.flatnonzero(~arrived).tolist():
+            found[walk] = None
+        return found
 
     def arrived(self, start: int, offsets: Mapping[str, tuple[int, int]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The distinct input masks reached (any channel; the last row: nothing) and per layer, per seed row, its

@@ -14,8 +14,10 @@ bit: the same bool sets) comes from the relation's structure:
   (n_out + n_in))); found by comparing the matrix with the block matrix its first reads predict, so exact;
 * anything else: `step_sets` as before.
 
-A `Taps` object's sparse form is kept with it (a weak reference: the windows `layers.factors` caches live as long
-as their cache keeps them; a run's gathers go with the run); a matrix's form is made once per `prepared` call
+A gather (one read per output position: a shuffle, a split) takes `_Sparse` at any size, and a relation that
+reads position i alone for every i (a 1x1 window) gives the sets back as they are. A `Taps` object's sparse form
+is kept with it (a weak reference: the windows and gathers `layers.factors` caches live as long as their cache
+keeps them); a matrix's form is made once per `prepared` call
 (per run's `Dependencies.factors`) and kept with its factors.
 """
 
@@ -47,8 +49,11 @@ class _Sparse:
         self.starts = starts
         self.distinct = len(starts) == len(columns)       # each input position read by one output at most
         self.whole = self.distinct and len(columns) == self.n_in    # ... and every input position read once
+        self.same = self.whole and bool((rows == np.arange(len(rows))).all())   # ... by the output position alike
 
     def step(self, sets: np.ndarray) -> np.ndarray:
+        if self.same and sets.shape[1] == self.n_in:
+            return sets                                   # the identity (a 1x1 window): the same sets
         if self.whole:
             return sets[:, self.rows]                     # (columns sorted: 0 .. n_in-1)
         result = np.zeros((len(sets), self.n_in), dtype=bool)
@@ -108,13 +113,14 @@ _TAPS: "weakref.WeakKeyDictionary[Taps, _Sparse | None]" = weakref.WeakKeyDictio
 
 
 def _taps_form(taps: Taps) -> _Sparse | None:
-    """A small `Taps`'s sparse form (kept with it); None for a large one (`Taps.step` scatters it, no product)."""
+    """A small `Taps`'s or a gather's sparse form (kept with it); None for another large one (`Taps.step` scatters
+    it, no product)."""
     try:
         return _TAPS[taps]
     except KeyError:
         pass
     form = None
-    if len(taps.index) * taps.n_in <= SMALL_TAPS:
+    if len(taps.index) * taps.n_in <= SMALL_TAPS or taps.index.shape[1] == 1:     # (a gather: one read a row)
         rows, t = np.nonzero(taps.index >= 0)
         form = _Sparse(rows, taps.index[rows, t], taps.n_in)
     _TAPS[taps] = form
