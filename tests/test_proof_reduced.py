@@ -4,8 +4,9 @@ the slow path or the rule written out, on random sets:
 * `Terms.reduced` (no walk holds two terms alike or one inside the other): `joined` of reduced contributions whose
   walks are apart, or whose sets along some dim cover disjoint positions, puts them one after the other, with
   per walk the same union as the full join (every flag cleared); elsewhere the same arrays; its flag is true.
-* `stepped` keeps the flag only through one-to-one relations, and then it is true (checked by brute force); it
-  skips the non-empty test of a total relation and gives the same terms as with that test forced.
+* `stepped` keeps the flag only through one-to-one relations (or where each walk holds one pair: ``single``, which
+  every step keeps), and then it is true (checked by brute force); it skips the non-empty test of a total relation
+  and gives the same terms as with that test forced.
 * `steps.traits` (total, one-to-one) against the relation's cells; a gather is one read-only object per content.
 * `_drop_contained`'s cheap tests before the bit-for-bit one (fewer marks, the first mark): the same drops as the
   rule, on sets built so that those tests decide (nested, disjoint, empty terms).
@@ -35,6 +36,14 @@ def _is_reduced(terms: T.Terms) -> bool:
             if i != j and walk == other and not (rows[first] & ~rows[second]).any():
                 return False
     return True
+
+
+def _is_single(terms: T.Terms) -> bool:
+    return len(set(terms.walks.tolist())) == len(terms.walks)
+
+
+def _flags_true(terms: T.Terms) -> bool:
+    return (not terms.reduced or _is_reduced(terms)) and (not terms.single or _is_single(terms))
 
 
 def _unions(terms: T.Terms) -> dict[int, set]:
@@ -92,8 +101,9 @@ def contributions(draw, nested: bool = False):
         walks = np.array([w + (first if apart else 0) for w, _ in found])
         first += 5
         part = T.Terms(walks, np.array([t for _, t in found]), tuple(dims))
-        if single or draw(st.booleans()):
-            part = T.Terms(part.walks, part.terms, part.dims, reduced=_is_reduced(part))
+        if single or draw(st.booleans()):         # flags where true: reduced, single (one pair a walk), or both
+            part = T.Terms(part.walks, part.terms, part.dims, reduced=_is_reduced(part) and draw(st.booleans()),
+                           single=_is_single(part))
         parts.append(part)
     return parts
 
@@ -111,7 +121,7 @@ def test_joined_of_contributions_apart_is_the_full_join(parts, numpy_path):
     finally:
         T.SMALL_JOIN = saved
     assert _unions(fast) == _unions(full)
-    assert fast.reduced and _is_reduced(fast)
+    assert fast.reduced and _flags_true(fast) and _flags_true(full)
     if T._apart(parts):
         assert fast.walks.tolist() == [w for part in parts for w in part.walks.tolist()]
     else:
@@ -193,7 +203,8 @@ def steps_cases(draw):
     found = sorted(set(draw(st.lists(st.tuples(st.integers(0, 3), st.integers(0, count - 1)), min_size=1,
                                      max_size=10))))
     terms = T.Terms(np.array([w for w, _ in found]), np.array([t for _, t in found]), tuple(dims))
-    terms = T.Terms(terms.walks, terms.terms, terms.dims, reduced=_is_reduced(terms))
+    terms = T.Terms(terms.walks, terms.terms, terms.dims, reduced=_is_reduced(terms) and draw(st.booleans()),
+                    single=_is_single(terms) and draw(st.booleans()))
     relations = tuple(draw(st.sampled_from(_relations(n))) for n in lengths)
     return terms, relations
 
@@ -216,8 +227,8 @@ def test_stepped_keeps_the_flag_only_where_true_and_skips_only_empty_tests_that_
         return
     assert _same(found, slow)
     assert all(d.any(axis=1).all() for d in found.dims)          # no empty set (what the sweep relies on)
-    if found.reduced:
-        assert _is_reduced(found)
+    assert _flags_true(found)
+    assert found.single == terms.single                          # (a step never adds a pair)
     expected = {}
     for walk, cells in _unions(terms).items():                   # the image of each walk's union, cell by cell
         reads = [_cells(r, len(d[0]), n) for r, d, n in zip(relations, terms.dims, in_shape)]

@@ -15,12 +15,14 @@ the whole masks (channels-last, `_Rows` in `convcalc.proof.dependency`) that a l
 the other's), the state `joined` leaves: what `joined` would drop there is nothing, so where every contribution is
 reduced and no walk is in two of them (a layer's own seeds beside the walks arriving from later layers) it drops
 nothing without testing. A step keeps the state where every relation is one-to-one onto disjoint reads
-(`proof.steps.traits`): then one set lies inside another after the step exactly when it did before.
+(`proof.steps.traits`): then one set lies inside another after the step exactly when it did before. ``single``
+says that each walk holds one pair (so reduced too): every step keeps that.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any, Sequence
 
 import numpy as np
@@ -43,6 +45,7 @@ class Terms:
     terms: np.ndarray
     dims: tuple[np.ndarray, ...]
     reduced: bool = False          # no walk holds two terms alike or one inside the other (see the module)
+    single: bool = False           # each walk holds one pair (reduced, whatever the steps)
 
     @property
     def count(self) -> int:
@@ -68,8 +71,9 @@ def joined(parts: Sequence[Terms]) -> Terms:
     reduced, without looking for equal terms across walks (kept once only on the full path)."""
     if len(parts) == 1:
         return parts[0]      # one contribution: the union is itself (a step never makes more terms than it had)
-    if _apart(parts):
-        return _one_after_another(parts)
+    apart = _apart(parts)
+    if apart:
+        return _one_after_another(parts, apart == "walks")
     if sum(len(part.walks) for part in parts) <= SMALL_JOIN:
         dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
         walks, terms, offset = [], [], 0
@@ -78,11 +82,10 @@ def joined(parts: Sequence[Terms]) -> Terms:
             terms += [t + offset for t in part.terms.tolist()]
             offset += part.count
         return _joined_small(walks, terms, dims, np.packbits(np.concatenate(dims, axis=1), axis=1))
-    offsets = np.cumsum([0] + [part.count for part in parts[:-1]])
-    dims = tuple(np.concatenate([part.dims[d] for part in parts]) if len(parts) > 1 else parts[0].dims[d]
-                 for d in range(len(parts[0].dims)))
+    offsets = list(accumulate([part.count for part in parts[:-1]], initial=0))
+    dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
     walks = np.concatenate([part.walks for part in parts])
-    terms = np.concatenate([part.terms + offset for part, offset in zip(parts, offsets)])
+    terms = np.concatenate([part.terms + offset if offset else part.terms for part, offset in zip(parts, offsets)])
     bits = np.packbits(np.concatenate(dims, axis=1), axis=1)
     first, index = _unique_rows(bits)
     dims = tuple(d[first] for d in dims)
@@ -97,13 +100,14 @@ def joined(parts: Sequence[Terms]) -> Terms:
     return _compact(walks, terms, dims)
 
 
-def _apart(parts: Sequence[Terms]) -> bool:
+def _apart(parts: Sequence[Terms]) -> str | bool:
     """Whether no term of a walk can lie inside another term of that walk, or be alike, in the union of the
-    contributions: every contribution is reduced, and any two of them hold their walk ids in ranges apart (a
-    layer's own seeds and the walks from later layers), or along some dim hold non-empty sets over disjoint
-    positions (the two halves of a channel split)."""
-    if not all(part.reduced for part in parts):
+    contributions: every contribution is reduced (or single), and any two of them hold their walk ids in ranges
+    apart (a layer's own seeds and the walks from later layers), or along some dim hold non-empty sets over
+    disjoint positions (the two halves of a channel split). "walks" where every two are apart by their walks."""
+    if not all(part.reduced or part.single for part in parts):
         return False
+    by_walks = True
     ranges = [(int(part.walks.min()), int(part.walks.max())) if len(part.walks) else (1, 0) for part in parts]
     covers: dict[tuple[int, int], Any] = {}
 
@@ -116,23 +120,26 @@ def _apart(parts: Sequence[Terms]) -> bool:
     for i, j in ((i, j) for i in range(len(parts)) for j in range(i + 1, len(parts))):
         if ranges[i][1] < ranges[j][0] or ranges[j][1] < ranges[i][0]:
             continue
+        by_walks = False
         for d in range(len(parts[i].dims)):
             first, second = cover(i, d), cover(j, d)
             if first is not None and second is not None and not (first & second).any():
                 break
         else:
             return False
-    return True
+    return "walks" if by_walks else True
 
 
-def _one_after_another(parts: Sequence[Terms]) -> Terms:
-    """The contributions' pairs and terms one after the other (terms renumbered), reduced (see `_apart`)."""
+def _one_after_another(parts: Sequence[Terms], by_walks: bool) -> Terms:
+    """The contributions' pairs and terms one after the other (terms renumbered), reduced (see `_apart`); single
+    where every part is and no walk is in two (``by_walks``)."""
     offset, terms = 0, []
     for part in parts:
         terms.append(part.terms + offset if offset else part.terms)
         offset += part.count
     dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
-    return Terms(np.concatenate([part.walks for part in parts]), np.concatenate(terms), dims, reduced=True)
+    return Terms(np.concatenate([part.walks for part in parts]), np.concatenate(terms), dims, reduced=True,
+                 single=by_walks and all(part.single for part in parts))
 
 
 def side_by_side(parts: Sequence[Terms]) -> Terms | None:
@@ -151,7 +158,7 @@ def side_by_side(parts: Sequence[Terms]) -> Terms | None:
         terms += [t + offset for t in part.terms.tolist()]
         offset += part.count
     dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
-    return Terms(np.array(walks, dtype=np.intp), np.array(terms, dtype=np.intp), dims, reduced=True)
+    return Terms(np.array(walks, dtype=np.intp), np.array(terms, dtype=np.intp), dims, reduced=True, single=True)
 
 
 def _joined_small(walks: list[int], terms: list[int], dims: tuple[np.ndarray, ...], bits: np.ndarray) -> Terms:
@@ -177,7 +184,7 @@ def _joined_small(walks: list[int], terms: list[int], dims: tuple[np.ndarray, ..
         first.setdefault(key, i)
     chosen = np.array([first[order[t]] for t in used], dtype=np.intp)
     return Terms(np.array([w for w, _ in pairs], dtype=np.intp), np.array([renumber[t] for _, t in pairs], dtype=np.intp),
-                 tuple(d[chosen] for d in dims), reduced=True)
+                 tuple(d[chosen] for d in dims), reduced=True, single=len({w for w, _ in pairs}) == len(pairs))
 
 
 def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -276,29 +283,32 @@ def _drop_contained_small(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray
 
 
 def _compact(walks: np.ndarray, terms: np.ndarray, dims: tuple[np.ndarray, ...]) -> Terms:
-    """Only the terms some pair uses (numbered in their order); reduced (what `joined` leaves)."""
+    """Only the terms some pair uses (numbered in their order); reduced (what `joined` leaves); ``walks`` sorted."""
     used = np.zeros(len(dims[0]), dtype=bool)
     used[terms] = True
+    single = bool((walks[1:] != walks[:-1]).all())
     if used.all():
-        return Terms(walks, terms, dims, reduced=True)
-    return Terms(walks, (np.cumsum(used) - 1)[terms], tuple(d[used] for d in dims), reduced=True)
+        return Terms(walks, terms, dims, reduced=True, single=single)
+    return Terms(walks, (np.cumsum(used) - 1)[terms], tuple(d[used] for d in dims), reduced=True, single=single)
 
 
 def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | None:
     """The terms over one input of a layer with these factors (None: no term reaches it). A dim whose relation
     has every output position read something keeps every term's set non-empty (no test); the result is reduced
-    where the terms were and every relation is one-to-one onto disjoint reads (`proof.steps.traits`)."""
+    where the terms were and every relation is one-to-one onto disjoint reads (`proof.steps.traits`), or where
+    they were single (as it then is)."""
     if factors.sources is None and all(relation is None for relation in factors.relations):
         return terms                                          # each element reads its own: the same terms
     alive = None     # every term's sets are non-empty (seeds, `factor`, this test): a total relation keeps them so
     keeps = terms.reduced and (factors.sources is None or sorted(factors.sources) == list(range(len(in_shape))))
+    keeps = keeps or terms.single
     dims = []
     for d, relation in enumerate(factors.relations):
         sets = terms.dims[factors.source(d)]
         found = step(relation, sets, in_shape[d])
         dims.append(found)
         total, one_to_one = traits(relation, sets.shape[1])
-        keeps = keeps and one_to_one
+        keeps = keeps and (one_to_one or terms.single)
         if total and found.shape[1]:
             continue
         alive = found.any(axis=1) if alive is None else alive & found.any(axis=1)
@@ -308,10 +318,11 @@ def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | 
         renumber = np.cumsum(alive) - 1
         keep = alive[terms.terms]
         return Terms(terms.walks[keep], renumber[terms.terms[keep]], tuple(np.ascontiguousarray(d[alive]) for d in dims),
-                     reduced=keeps)
+                     reduced=keeps, single=terms.single)
     if not terms.count:
         return None
-    return Terms(terms.walks, terms.terms, tuple(np.ascontiguousarray(d) for d in dims), reduced=keeps)
+    return Terms(terms.walks, terms.terms, tuple(np.ascontiguousarray(d) for d in dims), reduced=keeps,
+                 single=terms.single)
 
 
 def products(dims: Sequence[np.ndarray], channels: bool = True) -> np.ndarray:
@@ -375,7 +386,8 @@ def factor(masks: np.ndarray, shape: Sequence[int]) -> tuple[np.ndarray, Terms |
     chosen = np.flatnonzero(is_product & nonempty)
     if not len(chosen):
         return is_product, None
-    return is_product, Terms(chosen, np.arange(len(chosen)), tuple(d[chosen] for d in dims), reduced=True)
+    return is_product, Terms(chosen, np.arange(len(chosen)), tuple(d[chosen] for d in dims), reduced=True,
+                             single=True)
 
 
 __all__ = ["Terms", "by_walk", "dense", "factor", "joined", "products", "side_by_side", "stepped"]
