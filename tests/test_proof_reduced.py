@@ -8,8 +8,9 @@ the slow path or the rule written out, on random sets:
   every step keeps), and then it is true (checked by brute force); it skips the non-empty test of a total relation
   and gives the same terms as with that test forced.
 * `steps.traits` (total, one-to-one) against the relation's cells; a gather is one read-only object per content.
-* `_drop_contained`'s cheap tests before the bit-for-bit one (fewer marks, the first mark): the same drops as the
-  rule, on sets built so that those tests decide (nested, disjoint, empty terms).
+* `_drop_contained`'s cheap tests before the bit-for-bit one (fewer marks, the first mark) and its first pass
+  against each walk's largest term: the same drops as the rule, on sets built so that those decide (nested,
+  disjoint, empty terms), with and without that pass.
 """
 
 from __future__ import annotations
@@ -139,6 +140,19 @@ def test_joined_tests_walks_that_meet_even_when_each_part_is_reduced():
         finally:
             T.SMALL_JOIN = saved
         assert found.walks.tolist() == [0] and found.dims[0][found.terms].tolist() == [[True, True]]
+
+
+def test_disjoint_covers_count_only_for_non_empty_sets():
+    """Channels over disjoint positions, but one term's channels empty (inside any set): not apart, the full join
+    drops it; with non-empty sets the parts are put one after the other."""
+    spatial = np.array([[True, True]])
+    for empty, apart in ((True, False), (False, True)):
+        first = T.Terms(np.array([0]), np.array([0]), (np.array([[not empty, False, False]]), spatial), single=True)
+        second = T.Terms(np.array([0]), np.array([0]), (np.array([[False, True, True]]), spatial), single=True)
+        for parts in ([first, second], [second, first]):
+            assert bool(T._apart(parts)) == apart
+            found = T.joined(parts)
+            assert len(found.walks) == (2 if apart else 1) and _flags_true(found)
 
 
 def _relations(n_out: int):
@@ -288,10 +302,12 @@ def test_cheap_tests_before_the_bit_test_drop_what_the_rule_drops(case):
     sets = [set(np.flatnonzero(np.unpackbits(row)).tolist()) for row in bits]
     expected = [i for i in range(len(walks)) if not any(
         j != i and walks[j] == walks[i] and sets[terms[i]] <= sets[terms[j]] for j in range(len(walks)))]
-    saved = T.SMALL_JOIN, T.FEW_TERMS
+    saved = T.SMALL_JOIN, T.FEW_TERMS, T.LARGEST_FIRST
     try:
         T.SMALL_JOIN, T.FEW_TERMS = -1, 0                       # every walk through the general path
-        found = T._drop_contained(walks, terms, bits)
+        for largest_first in (True, False):                     # with and without the pass against the largest
+            T.LARGEST_FIRST = largest_first
+            found = T._drop_contained(walks, terms, bits)
+            assert found[0].tolist() == walks[expected].tolist() and found[1].tolist() == terms[expected].tolist()
     finally:
-        T.SMALL_JOIN, T.FEW_TERMS = saved
-    assert found[0].tolist() == walks[expected].tolist() and found[1].tolist() == terms[expected].tolist()
+        T.SMALL_JOIN, T.FEW_TERMS, T.LARGEST_FIRST = saved

@@ -34,6 +34,7 @@ from .steps import step, traits
 
 SMALL_JOIN = 64          # pairs from which `joined` and `_drop_contained` work with NumPy (fewer: plain Python)
 FEW_TERMS = 3            # terms per walk up to which `_drop_contained` tests pairs k apart (more: every pair at once)
+LARGEST_FIRST = True     # `_drop_contained` with more: first each term against its walk's largest (`_inside_largest`)
 _MARKS = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.int32)       # marks in a packed byte
 
 
@@ -111,21 +112,17 @@ def _apart(parts: Sequence[Terms]) -> str | bool:
     ranges = [(int(part.walks.min()), int(part.walks.max())) if len(part.walks) else (1, 0) for part in parts]
     covers: dict[tuple[int, int], Any] = {}
 
-    def cover(index: int, d: int) -> Any:          # the positions dim d's sets cover (None: an empty set)
+    def cover(index: int, d: int) -> Any:          # the positions dim d's sets cover
         if (index, d) not in covers:
-            sets = parts[index].dims[d]
-            covers[index, d] = sets.any(axis=0) if sets.any(axis=1).all() else None
+            covers[index, d] = parts[index].dims[d].any(axis=0)
         return covers[index, d]
 
     for i, j in ((i, j) for i in range(len(parts)) for j in range(i + 1, len(parts))):
         if ranges[i][1] < ranges[j][0] or ranges[j][1] < ranges[i][0]:
             continue
         by_walks = False
-        for d in range(len(parts[i].dims)):
-            first, second = cover(i, d), cover(j, d)
-            if first is not None and second is not None and not (first & second).any():
-                break
-        else:
+        if not any(not (cover(i, d) & cover(j, d)).any() and parts[i].dims[d].any(axis=1).all()
+                   and parts[j].dims[d].any(axis=1).all() for d in range(len(parts[i].dims))):
             return False
     return "walks" if by_walks else True
 
@@ -207,6 +204,18 @@ def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> t
     counts = np.append(starts[1:], n) - starts
     if counts.max() <= FEW_TERMS:
         return _drop_contained_near(walks, terms, bits, int(counts.max()))
+    words = _words(bits)                                                  # (T, k) uint64
+    columns = np.ascontiguousarray(words.T)
+    marks = _MARKS[bits].sum(axis=1)                                      # per term its marks
+    if LARGEST_FIRST:
+        keep = ~_inside_largest(walks, terms, columns, marks, starts, counts)
+        if not keep.all():                                                # (what is left: tested pair by pair)
+            walks, terms = walks[keep], terms[keep]
+            new = np.concatenate(([True], walks[1:] != walks[:-1]))
+            starts = np.flatnonzero(new)
+            if len(starts) == len(walks):
+                return walks, terms
+            counts = np.append(starts[1:], len(walks)) - starts
     many = counts > 1
     starts, counts = starts[many], counts[many]
     squares = counts * counts
@@ -216,9 +225,7 @@ def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> t
     first = np.repeat(starts, squares)
     a, b = first + local // size, first + local % size                    # every ordered pair in one walk
     term_a, term_b = terms[a], terms[b]
-    words = _words(bits)                                                  # (T, k) uint64
     k = words.shape[1]
-    marks = _MARKS[bits].sum(axis=1)                                      # per term its marks
     lead = np.argmax(words != 0, axis=1)                                  # its first non-zero word
     low = words[np.arange(len(words)), lead]
     low &= ~low + np.uint64(1)                                            # that word's lowest mark (0: no mark)
@@ -227,11 +234,32 @@ def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> t
                            (words.ravel()[term_b * k + lead[term_a]] & low[term_a] == low[term_a]))
     term_a, term_b = term_a[maybe], term_b[maybe]
     outside = np.zeros(len(maybe), dtype=np.uint64)                       # a's marks that b lacks
-    for column in np.ascontiguousarray(words.T):
+    for column in columns:
         outside |= column[term_a] & ~column[term_b]
     keep = np.ones(len(walks), dtype=bool)
     keep[a[maybe[outside == 0]]] = False
     return walks[keep], terms[keep]
+
+
+def _inside_largest(walks: np.ndarray, terms: np.ndarray, columns: np.ndarray, marks: np.ndarray,
+                    starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per pair whether its term lies inside its walk's largest term (most marks, the first of equals), another
+    term: one test a pair instead of one a pair of pairs, and where a walk's terms nest (after a dense conv's
+    channels) all it takes. What it leaves needs testing only among itself: a term inside a dropped one is inside
+    the largest too."""
+    per_pair = marks[terms]
+    most = np.maximum.reduceat(per_pair, starts)
+    top = np.flatnonzero(per_pair == np.repeat(most, counts))
+    firsts = top[np.concatenate(([True], walks[top[1:]] != walks[top[:-1]]))]       # one largest a walk
+    largest = np.repeat(terms[firsts], counts)
+    maybe = np.flatnonzero(per_pair < per_pair[np.repeat(firsts, counts)])          # (never the largest itself)
+    mine, theirs = terms[maybe], largest[maybe]
+    outside = np.zeros(len(maybe), dtype=np.uint64)
+    for column in columns:
+        outside |= column[mine] & ~column[theirs]
+    inside = np.zeros(len(walks), dtype=bool)
+    inside[maybe[outside == 0]] = True
+    return inside
 
 
 def _words(bits: np.ndarray) -> np.ndarray:
