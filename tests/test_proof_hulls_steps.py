@@ -3,7 +3,7 @@
 * `_Sweep.hulls` (per walk, per spatial axis, the first and last input position its terms reach; None where
   nothing arrives), built column by column: against the hull of each walk's union of products, cell by cell, for
   inputs of one, two and three spatial axes (and none).
-* `proof.steps`: a gather of any size steps by its sparse form (one read a row), and a relation that reads
+* `proof.steps`: shared gathers, small and large, step as brute force says, and a relation that reads
   position i alone for every i (a 1x1 window) hands the sets back unchanged; a permutation does not.
 """
 
@@ -68,13 +68,15 @@ def brute(relation, sets: np.ndarray, n_in: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("n", [7, 300])
-def test_large_gathers_step_sparse_and_equal_brute_force(n):
+def test_shared_gathers_step_equal_brute_force(n):
+    """Gathers (one read-only object per content, its forms kept with it), small and large, stepped twice."""
     rng = np.random.default_rng(n)
     sets = rng.random((5, n)) < 0.3
     for source in (rng.permutation(n), np.where(rng.random(n) < 0.3, -1, rng.integers(0, n, n)),
                    np.arange(n) // 2, np.arange(n)):
         relation = gather_relation(n, source)
-        assert steps._taps_form(relation) is not None                 # sparse at any size (a gather)
+        assert steps.step(relation, sets, n) is not None
+        assert relation is gather_relation(n, source.tolist())
         got = steps.step(relation, sets, n)
         assert np.array_equal(got, brute(relation, sets, n))
 

@@ -43,8 +43,14 @@ def _is_single(terms: T.Terms) -> bool:
     return len(set(terms.walks.tolist())) == len(terms.walks)
 
 
+def _is_distinct(terms: T.Terms) -> bool:
+    rows = {tuple(np.concatenate([d[t] for d in terms.dims]).tolist()) for t in range(terms.count)}
+    return len(rows) == terms.count
+
+
 def _flags_true(terms: T.Terms) -> bool:
-    return (not terms.reduced or _is_reduced(terms)) and (not terms.single or _is_single(terms))
+    return ((not terms.reduced or _is_reduced(terms)) and (not terms.single or _is_single(terms))
+            and (not terms.distinct or _is_distinct(terms)))
 
 
 def _unions(terms: T.Terms) -> dict[int, set]:
@@ -104,26 +110,29 @@ def contributions(draw, nested: bool = False):
         part = T.Terms(walks, np.array([t for _, t in found]), tuple(dims))
         if single or draw(st.booleans()):         # flags where true: reduced, single (one pair a walk), or both
             part = T.Terms(part.walks, part.terms, part.dims, reduced=_is_reduced(part) and draw(st.booleans()),
-                           single=_is_single(part))
+                           single=_is_single(part), distinct=_is_distinct(part) and draw(st.booleans()))
         parts.append(part)
     return parts
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.booleans().flatmap(lambda nested: contributions(nested)), st.booleans())
-def test_joined_of_contributions_apart_is_the_full_join(parts, numpy_path):
+@given(st.booleans().flatmap(lambda nested: contributions(nested)), st.booleans(), st.booleans())
+def test_joined_of_contributions_apart_is_the_full_join(parts, numpy_path, look_for_equal):
     """Where `_apart` holds, the parts one after the other: per walk the same union as the full join (flags
-    cleared: equal terms kept once, contained ones dropped), its flag true; elsewhere the full join's arrays."""
-    saved = T.SMALL_JOIN
+    cleared: equal terms kept once, contained ones dropped), its flags true (``look_for_equal``: equal terms
+    looked for from 2 terms and in contributions of any size); elsewhere the full join's arrays."""
+    saved = T.SMALL_JOIN, T.DISTINCT_FROM, T.LARGE_PART
     try:
-        T.SMALL_JOIN = -1 if numpy_path else saved
+        T.SMALL_JOIN = -1 if numpy_path else saved[0]
+        if look_for_equal:
+            T.DISTINCT_FROM, T.LARGE_PART = 2, 1
         fast = T.joined(parts)
         full = T.joined([_cleared(part) for part in parts])
     finally:
-        T.SMALL_JOIN = saved
+        T.SMALL_JOIN, T.DISTINCT_FROM, T.LARGE_PART = saved
     assert _unions(fast) == _unions(full)
     assert fast.reduced and _flags_true(fast) and _flags_true(full)
-    if T._apart(parts):
+    if T._apart(parts, by_cover=numpy_path or sum(len(part.walks) for part in parts) > T.SMALL_JOIN):
         assert fast.walks.tolist() == [w for part in parts for w in part.walks.tolist()]
     else:
         assert _same(fast, full)
@@ -218,7 +227,8 @@ def steps_cases(draw):
                                      max_size=10))))
     terms = T.Terms(np.array([w for w, _ in found]), np.array([t for _, t in found]), tuple(dims))
     terms = T.Terms(terms.walks, terms.terms, terms.dims, reduced=_is_reduced(terms) and draw(st.booleans()),
-                    single=_is_single(terms) and draw(st.booleans()))
+                    single=_is_single(terms) and draw(st.booleans()),
+                    distinct=_is_distinct(terms) and draw(st.booleans()))
     relations = tuple(draw(st.sampled_from(_relations(n))) for n in lengths)
     return terms, relations
 
@@ -231,7 +241,7 @@ def test_stepped_keeps_the_flag_only_where_true_and_skips_only_empty_tests_that_
     factors = Factors(relations)
     found = T.stepped(terms, factors, in_shape)
     saved = T.traits
-    T.traits = lambda relation, n_out: (False, False)            # the slow path: every dim tested, no flag kept
+    T.traits = lambda relation, n_out, one_to_one=True: (False, False)            # the slow path: every dim tested, no flag kept
     try:
         slow = T.stepped(terms, factors, in_shape)
     finally:

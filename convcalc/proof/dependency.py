@@ -104,7 +104,9 @@ class Dependencies:
                                     f" [{', '.join(map(str, shape[1:]))}]")
             for d, p in enumerate(position):
                 dims[d][row, slice(None) if p is None else int(p)] = True
-        return Terms(np.arange(len(positions)), np.arange(len(positions)), dims, reduced=True, single=True)
+        distinct = len({tuple(position) for position in positions}) == len(positions)
+        return Terms(np.arange(len(positions)), np.arange(len(positions)), dims, reduced=True, single=True,
+                     distinct=distinct)
 
     def propagate(self, layer: str, seeds: np.ndarray) -> np.ndarray:
         """The walk from ``layer``'s output masks ``seeds`` (channels-last, rows = units) to the network input:
@@ -364,7 +366,8 @@ class _Sweep:
     def seed(self, name: str, seeds: np.ndarray | Terms, first: int) -> None:
         """Walks ``first``, ``first + 1``, ... starting at ``name``'s output (whole masks, or terms)."""
         if isinstance(seeds, Terms):
-            self._add_terms(name, Terms(seeds.walks + first, seeds.terms, seeds.dims, seeds.reduced, seeds.single))
+            self._add_terms(name, Terms(seeds.walks + first, seeds.terms, seeds.dims, seeds.reduced, seeds.single,
+                                        seeds.distinct))
         else:
             self.deliver(name, _seeded(seeds, first))
 

@@ -14,11 +14,10 @@ bit: the same bool sets) comes from the relation's structure:
   (n_out + n_in))); found by comparing the matrix with the block matrix its first reads predict, so exact;
 * anything else: `step_sets` as before.
 
-A gather (one read per output position: a shuffle, a split) takes `_Sparse` at any size, and a relation that
-reads position i alone for every i (a 1x1 window) gives the sets back as they are. A `Taps` object's sparse form
-is kept with it (a weak reference: the windows and gathers `layers.factors` caches live as long as their cache
-keeps them); a matrix's form is made once per `prepared` call
-(per run's `Dependencies.factors`) and kept with its factors.
+A relation that reads position i alone for every i (a 1x1 window) gives the sets back as they are. A `Taps`
+object's sparse form is kept with it (a weak reference: the windows and gathers `layers.factors` caches live as
+long as their cache keeps them); a matrix's form is made once per `prepared` call (per run's
+`Dependencies.factors`) and kept with its factors.
 """
 
 from __future__ import annotations
@@ -113,14 +112,13 @@ _TAPS: "weakref.WeakKeyDictionary[Taps, _Sparse | None]" = weakref.WeakKeyDictio
 
 
 def _taps_form(taps: Taps) -> _Sparse | None:
-    """A small `Taps`'s or a gather's sparse form (kept with it); None for another large one (`Taps.step` scatters
-    it, no product)."""
+    """A small `Taps`'s sparse form (kept with it); None for a large one (`Taps.step` scatters it, no product)."""
     try:
         return _TAPS[taps]
     except KeyError:
         pass
     form = None
-    if len(taps.index) * taps.n_in <= SMALL_TAPS or taps.index.shape[1] == 1:     # (a gather: one read a row)
+    if len(taps.index) * taps.n_in <= SMALL_TAPS:
         rows, t = np.nonzero(taps.index >= 0)
         form = _Sparse(rows, taps.index[rows, t], taps.n_in)
     _TAPS[taps] = form
@@ -150,7 +148,7 @@ class _Matrix:
     def __init__(self, matrix: np.ndarray):
         self.matrix = matrix
         self.form: Any = None
-        self.traits: tuple[bool, bool] | None = None        # (`traits`, made once)
+        self.traits: tuple[bool, bool | None] | None = None     # (`traits`, made once)
 
     def step(self, sets: np.ndarray, n_in: int) -> np.ndarray:
         if self.form is None:
@@ -180,48 +178,60 @@ class _Dense:
         return step_sets(self.prepared, sets, self.n_in)
 
 
-def _traits_of(matrix: np.ndarray) -> tuple[bool, bool]:
-    """(total, one-to-one) of a bool relation matrix (see `traits`)."""
+def _traits_of(matrix: np.ndarray, one_to_one: bool) -> tuple[bool, bool | None]:
+    """(total, one-to-one; None: not asked) of a bool relation matrix (see `traits`)."""
     total = bool(matrix.any(axis=1).all())
-    return total, total and bool((np.count_nonzero(matrix, axis=0) <= 1).all())
+    if not total or not one_to_one:
+        return total, False if not total else None
+    return True, bool((np.count_nonzero(matrix, axis=0) <= 1).all())
 
 
-def _taps_traits(index: np.ndarray, n_in: int) -> tuple[bool, bool]:
-    """(total, one-to-one) of taps (see `traits`): one tap a position (a gather) by counting each input position's
-    readers; more, by the distinct (output, input) cells."""
+def _taps_traits(index: np.ndarray, one_to_one: bool) -> tuple[bool, bool | None]:
+    """(total, one-to-one; None: not asked) of taps (see `traits`), one-to-one where no input position is read by
+    two taps (a row reading a position twice, as a reflecting pad can, counts as not: the shortcut is left out)."""
     read = index >= 0
     total = bool(read.any(axis=1).all())
     if not total or not len(index):
         return total, total
-    if index.shape[1] == 1:
-        return True, bool(np.bincount(index[:, 0], minlength=1).max() <= 1)
-    rows, taps = np.nonzero(read)
-    cells = np.unique(rows.astype(np.int64) * n_in + index[rows, taps])
-    return True, bool(np.bincount(cells % n_in, minlength=1).max() <= 1)
+    return True, bool(np.bincount(index[read], minlength=1).max() <= 1) if one_to_one else None
 
 
-_TRAITS: "weakref.WeakKeyDictionary[Taps, tuple[bool, bool]]" = weakref.WeakKeyDictionary()
+_TRAITS: "weakref.WeakKeyDictionary[Taps, tuple[bool, bool | None]]" = weakref.WeakKeyDictionary()
 
 
-def traits(relation: Any, n_out: int) -> tuple[bool, bool]:
+def traits(relation: Any, n_out: int, one_to_one: bool = True) -> tuple[bool, bool]:
     """(total, one-to-one) of a relation over ``n_out`` output positions: total, every output position reads some
     input position (a non-empty set steps to a non-empty one); one-to-one, total and no input position read by two
     output positions (then A inside B exactly when A's image is inside B's, so a step keeps `Terms.reduced`).
-    None: both; EVERY: total, one-to-one for one output position; anything else not known: neither."""
+    None: both; EVERY: total, one-to-one for one output position; anything else not known: neither.
+    ``one_to_one`` False: not needed (False, unless known; not worked out)."""
     if relation is None:
         return True, True
     if relation is EVERY:
         return True, n_out == 1
     if isinstance(relation, Taps):
         found = _TRAITS.get(relation)
-        if found is None:
-            found = _TRAITS[relation] = _taps_traits(relation.index, relation.n_in)
-        return found
+        if found is None or one_to_one and found[1] is None:
+            found = _TRAITS[relation] = _taps_traits(relation.index, one_to_one)
+        return found[0], bool(found[1])
     if isinstance(relation, _Matrix):
-        if relation.traits is None:
-            relation.traits = _traits_of(np.asarray(relation.matrix, dtype=bool))
-        return relation.traits
+        if relation.traits is None or one_to_one and relation.traits[1] is None:
+            matrix = relation.matrix
+            shared = isinstance(matrix, np.ndarray) and not matrix.flags.writeable
+            kept = _shared_traits.get(id(matrix)) if shared else None
+            if kept is not None and kept[0]() is matrix and (kept[1][1] is not None or not one_to_one):
+                relation.traits = kept[1]
+            else:
+                relation.traits = _traits_of(np.asarray(matrix, dtype=bool), one_to_one)
+                if shared:                     # (a grouped conv's channels: one matrix per geometry, every run)
+                    if len(_shared_traits) >= KEPT_FORMS:
+                        _shared_traits.clear()
+                    _shared_traits[id(matrix)] = (weakref.ref(matrix), relation.traits)
+        return relation.traits[0], bool(relation.traits[1])
     return False, False
+
+
+_shared_traits: dict[int, tuple["weakref.ref", tuple[bool, bool | None]]] = {}     # as `_shared_forms`, for `traits`
 
 
 def prepared(factors: Factors) -> Factors:

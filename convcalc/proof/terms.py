@@ -16,7 +16,9 @@ the other's), the state `joined` leaves: what `joined` would drop there is nothi
 reduced and no walk is in two of them (a layer's own seeds beside the walks arriving from later layers) it drops
 nothing without testing. A step keeps the state where every relation is one-to-one onto disjoint reads
 (`proof.steps.traits`): then one set lies inside another after the step exactly when it did before. ``single``
-says that each walk holds one pair (so reduced too): every step keeps that.
+says that each walk holds one pair (so reduced too): every step keeps that. ``distinct``, that no two terms are
+alike: `_one_after_another` looks for equal terms across walks only where a large contribution may hold some
+(a layer's 7x7 units beside another layer's same units), not beside a layer's few seeds.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from .steps import step, traits
 
 SMALL_JOIN = 64          # pairs from which `joined` and `_drop_contained` work with NumPy (fewer: plain Python)
 FEW_TERMS = 3            # terms per walk up to which `_drop_contained` tests pairs k apart (more: every pair at once)
+DISTINCT_FROM = 96        # terms from which `_one_after_another` keeps equal ones once (where there may be some)
+LARGE_PART = 48           # ... the terms of a contribution that may hold some (fewer: a few at most)
 LARGEST_FIRST = True     # `_drop_contained` with more: first each term against its walk's largest (`_inside_largest`)
 _MARKS = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.int32)       # marks in a packed byte
 
@@ -47,6 +51,7 @@ class Terms:
     dims: tuple[np.ndarray, ...]
     reduced: bool = False          # no walk holds two terms alike or one inside the other (see the module)
     single: bool = False           # each walk holds one pair (reduced, whatever the steps)
+    distinct: bool = False         # no two terms alike (kept by one-to-one steps)
 
     @property
     def count(self) -> int:
@@ -72,10 +77,11 @@ def joined(parts: Sequence[Terms]) -> Terms:
     reduced, without looking for equal terms across walks (kept once only on the full path)."""
     if len(parts) == 1:
         return parts[0]      # one contribution: the union is itself (a step never makes more terms than it had)
-    apart = _apart(parts)
+    small = sum(len(part.walks) for part in parts) <= SMALL_JOIN
+    apart = _apart(parts, by_cover=not small)
     if apart:
         return _one_after_another(parts, apart == "walks")
-    if sum(len(part.walks) for part in parts) <= SMALL_JOIN:
+    if small:
         dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
         walks, terms, offset = [], [], 0
         for part in parts:
@@ -101,11 +107,12 @@ def joined(parts: Sequence[Terms]) -> Terms:
     return _compact(walks, terms, dims)
 
 
-def _apart(parts: Sequence[Terms]) -> str | bool:
+def _apart(parts: Sequence[Terms], by_cover: bool = True) -> str | bool:
     """Whether no term of a walk can lie inside another term of that walk, or be alike, in the union of the
     contributions: every contribution is reduced (or single), and any two of them hold their walk ids in ranges
     apart (a layer's own seeds and the walks from later layers), or along some dim hold non-empty sets over
-    disjoint positions (the two halves of a channel split). "walks" where every two are apart by their walks."""
+    disjoint positions (the two halves of a channel split). "walks" where every two are apart by their walks.
+    ``by_cover`` False: by walks only (a few pairs: the plain-Python join costs less than looking at the covers)."""
     if not all(part.reduced or part.single for part in parts):
         return False
     by_walks = True
@@ -121,7 +128,7 @@ def _apart(parts: Sequence[Terms]) -> str | bool:
         if ranges[i][1] < ranges[j][0] or ranges[j][1] < ranges[i][0]:
             continue
         by_walks = False
-        if not any(not (cover(i, d) & cover(j, d)).any() and parts[i].dims[d].any(axis=1).all()
+        if not by_cover or not any(not (cover(i, d) & cover(j, d)).any() and parts[i].dims[d].any(axis=1).all()
                    and parts[j].dims[d].any(axis=1).all() for d in range(len(parts[i].dims))):
             return False
     return "walks" if by_walks else True
@@ -130,13 +137,26 @@ def _apart(parts: Sequence[Terms]) -> str | bool:
 def _one_after_another(parts: Sequence[Terms], by_walks: bool) -> Terms:
     """The contributions' pairs and terms one after the other (terms renumbered), reduced (see `_apart`); single
     where every part is and no walk is in two (``by_walks``)."""
-    offset, terms = 0, []
+    offset, pieces = 0, []
     for part in parts:
-        terms.append(part.terms + offset if offset else part.terms)
+        pieces.append(part.terms + offset if offset else part.terms)
         offset += part.count
     dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
-    return Terms(np.concatenate([part.walks for part in parts]), np.concatenate(terms), dims, reduced=True,
-                 single=by_walks and all(part.single for part in parts))
+    terms = np.concatenate(pieces)
+    large = [part for part in parts if part.count >= LARGE_PART]
+    ranges = sorted((int(part.walks.min()), int(part.walks.max())) for part in large if len(part.walks))
+    # equal terms only within a contribution not known distinct, or across two large ones whose walks differ
+    # (across a cover apart they cannot be alike; beside a few seeds, a few at most)
+    if offset >= DISTINCT_FROM and (any(not part.distinct for part in large) or
+                                    any(high < low for (_, high), (low, _) in zip(ranges, ranges[1:]))):
+        first, index = _unique_rows(np.packbits(np.concatenate(dims, axis=1), axis=1))
+        if len(first) < offset:
+            dims, terms = tuple(d[first] for d in dims), index[terms]
+        distinct = True
+    else:
+        distinct = False
+    return Terms(np.concatenate([part.walks for part in parts]), terms, dims, reduced=True,
+                 single=by_walks and all(part.single for part in parts), distinct=distinct)
 
 
 def side_by_side(parts: Sequence[Terms]) -> Terms | None:
@@ -181,7 +201,7 @@ def _joined_small(walks: list[int], terms: list[int], dims: tuple[np.ndarray, ..
         first.setdefault(key, i)
     chosen = np.array([first[order[t]] for t in used], dtype=np.intp)
     return Terms(np.array([w for w, _ in pairs], dtype=np.intp), np.array([renumber[t] for _, t in pairs], dtype=np.intp),
-                 tuple(d[chosen] for d in dims), reduced=True, single=len({w for w, _ in pairs}) == len(pairs))
+                 tuple(d[chosen] for d in dims), reduced=True, single=len({w for w, _ in pairs}) == len(pairs), distinct=True)
 
 
 def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -316,8 +336,9 @@ def _compact(walks: np.ndarray, terms: np.ndarray, dims: tuple[np.ndarray, ...])
     used[terms] = True
     single = bool((walks[1:] != walks[:-1]).all())
     if used.all():
-        return Terms(walks, terms, dims, reduced=True, single=single)
-    return Terms(walks, (np.cumsum(used) - 1)[terms], tuple(d[used] for d in dims), reduced=True, single=single)
+        return Terms(walks, terms, dims, reduced=True, single=single, distinct=True)
+    return Terms(walks, (np.cumsum(used) - 1)[terms], tuple(d[used] for d in dims), reduced=True, single=single,
+                 distinct=True)
 
 
 def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | None:
@@ -328,15 +349,17 @@ def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | 
     if factors.sources is None and all(relation is None for relation in factors.relations):
         return terms                                          # each element reads its own: the same terms
     alive = None     # every term's sets are non-empty (seeds, `factor`, this test): a total relation keeps them so
-    keeps = terms.reduced and (factors.sources is None or sorted(factors.sources) == list(range(len(in_shape))))
-    keeps = keeps or terms.single
+    paired = factors.sources is None or sorted(factors.sources) == list(range(len(in_shape)))   # (dims moved only)
+    keeps = terms.single or terms.reduced and paired       # reduced after the step (so far)
+    injective = terms.distinct and paired                  # distinct after the step (so far)
     dims = []
     for d, relation in enumerate(factors.relations):
         sets = terms.dims[factors.source(d)]
         found = step(relation, sets, in_shape[d])
         dims.append(found)
-        total, one_to_one = traits(relation, sets.shape[1])
+        total, one_to_one = traits(relation, sets.shape[1], (keeps and not terms.single) or injective)
         keeps = keeps and (one_to_one or terms.single)
+        injective = injective and one_to_one
         if total and found.shape[1]:
             continue
         alive = found.any(axis=1) if alive is None else alive & found.any(axis=1)
@@ -346,11 +369,11 @@ def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | 
         renumber = np.cumsum(alive) - 1
         keep = alive[terms.terms]
         return Terms(terms.walks[keep], renumber[terms.terms[keep]], tuple(np.ascontiguousarray(d[alive]) for d in dims),
-                     reduced=keeps, single=terms.single)
+                     reduced=keeps, single=terms.single, distinct=injective)
     if not terms.count:
         return None
     return Terms(terms.walks, terms.terms, tuple(np.ascontiguousarray(d) for d in dims), reduced=keeps,
-                 single=terms.single)
+                 single=terms.single, distinct=injective)
 
 
 def products(dims: Sequence[np.ndarray], channels: bool = True) -> np.ndarray:
