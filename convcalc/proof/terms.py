@@ -38,6 +38,7 @@ SMALL_JOIN = 64          # pairs from which `joined` and `_drop_contained` work 
 FEW_TERMS = 3            # terms per walk up to which `_drop_contained` tests pairs k apart (more: every pair at once)
 DISTINCT_FROM = 96        # terms from which `_one_after_another` keeps equal ones once (where there may be some)
 LARGE_PART = 48           # ... the terms of a contribution that may hold some (fewer: a few at most)
+COVER_WIDTH = 1024        # the widest dim `_apart` compares the covers of
 LARGEST_FIRST = True     # `_drop_contained` with more: first each term against its walk's largest (`_inside_largest`)
 _MARKS = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.int32)       # marks in a packed byte
 
@@ -74,14 +75,11 @@ def joined(parts: Sequence[Terms]) -> Terms:
     another term of the same walk contains dropped (where two or more contributions meet: a merge). Reduced
     contributions in which no term can lie inside another's (`_apart`: a layer's own seeds beside the walks from
     later layers, the halves of a channel split) are put one after the other instead: the same union per walk,
-    reduced, without looking for equal terms across walks (kept once only on the full path)."""
+    reduced, equal terms across walks looked for only where some may be (`_one_after_another`); a few pairs
+    (at most `SMALL_JOIN`) take the plain-Python join."""
     if len(parts) == 1:
         return parts[0]      # one contribution: the union is itself (a step never makes more terms than it had)
-    small = sum(len(part.walks) for part in parts) <= SMALL_JOIN
-    apart = _apart(parts, by_cover=not small)
-    if apart:
-        return _one_after_another(parts, apart == "walks")
-    if small:
+    if sum(len(part.walks) for part in parts) <= SMALL_JOIN:     # (a few pairs: plain Python, equal terms once)
         dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
         walks, terms, offset = [], [], 0
         for part in parts:
@@ -89,6 +87,9 @@ def joined(parts: Sequence[Terms]) -> Terms:
             terms += [t + offset for t in part.terms.tolist()]
             offset += part.count
         return _joined_small(walks, terms, dims, np.packbits(np.concatenate(dims, axis=1), axis=1))
+    apart = _apart(parts)
+    if apart:
+        return _one_after_another(parts, apart == "walks")
     offsets = list(accumulate([part.count for part in parts[:-1]], initial=0))
     dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
     walks = np.concatenate([part.walks for part in parts])
@@ -107,12 +108,12 @@ def joined(parts: Sequence[Terms]) -> Terms:
     return _compact(walks, terms, dims)
 
 
-def _apart(parts: Sequence[Terms], by_cover: bool = True) -> str | bool:
+def _apart(parts: Sequence[Terms]) -> str | bool:
     """Whether no term of a walk can lie inside another term of that walk, or be alike, in the union of the
     contributions: every contribution is reduced (or single), and any two of them hold their walk ids in ranges
     apart (a layer's own seeds and the walks from later layers), or along some dim hold non-empty sets over
-    disjoint positions (the two halves of a channel split). "walks" where every two are apart by their walks.
-    ``by_cover`` False: by walks only (a few pairs: the plain-Python join costs less than looking at the covers)."""
+    disjoint positions (the two halves of a channel split; a dim of more than `COVER_WIDTH` positions, as a
+    long 1-D signal, is not looked at). "walks" where every two are apart by their walks."""
     if not all(part.reduced or part.single for part in parts):
         return False
     by_walks = True
@@ -128,8 +129,9 @@ def _apart(parts: Sequence[Terms], by_cover: bool = True) -> str | bool:
         if ranges[i][1] < ranges[j][0] or ranges[j][1] < ranges[i][0]:
             continue
         by_walks = False
-        if not by_cover or not any(not (cover(i, d) & cover(j, d)).any() and parts[i].dims[d].any(axis=1).all()
-                   and parts[j].dims[d].any(axis=1).all() for d in range(len(parts[i].dims))):
+        if not any(parts[i].dims[d].shape[1] <= COVER_WIDTH and not (cover(i, d) & cover(j, d)).any()
+                   and parts[i].dims[d].any(axis=1).all() and parts[j].dims[d].any(axis=1).all()
+                   for d in range(len(parts[i].dims))):
             return False
     return "walks" if by_walks else True
 
