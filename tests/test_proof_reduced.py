@@ -9,8 +9,8 @@ the slow path or the rule written out, on random sets:
   and gives the same terms as with that test forced.
 * `steps.traits` (total, one-to-one) against the relation's cells; a gather is one read-only object per content.
 * `_drop_contained`'s cheap tests before the bit-for-bit one (fewer marks, the first mark) and its first pass
-  against each walk's largest term: the same drops as the rule, on sets built so that those decide (nested,
-  disjoint, empty terms), with and without that pass.
+  against each walk's largest term, and its pairs k apart: the same drops as the rule, on sets built so that
+  those decide (nested, disjoint, empty terms, over one 64-bit word or several), with and without that pass.
 """
 
 from __future__ import annotations
@@ -314,9 +314,9 @@ def test_cheap_tests_before_the_bit_test_drop_what_the_rule_drops(case):
         j != i and walks[j] == walks[i] and sets[terms[i]] <= sets[terms[j]] for j in range(len(walks)))]
     saved = T.SMALL_JOIN, T.FEW_TERMS, T.LARGEST_FIRST
     try:
-        T.SMALL_JOIN, T.FEW_TERMS = -1, 0                       # every walk through the general path
-        for largest_first in (True, False):                     # with and without the pass against the largest
-            T.LARGEST_FIRST = largest_first
+        T.SMALL_JOIN = -1
+        for few, largest_first in ((0, True), (0, False), (10 ** 6, False)):   # every pair (with and without the
+            T.FEW_TERMS, T.LARGEST_FIRST = few, largest_first                 # pass against the largest), k apart
             found = T._drop_contained(walks, terms, bits)
             assert found[0].tolist() == walks[expected].tolist() and found[1].tolist() == terms[expected].tolist()
     finally:

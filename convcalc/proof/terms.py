@@ -129,7 +129,9 @@ def _apart(parts: Sequence[Terms]) -> str | bool:
         if ranges[i][1] < ranges[j][0] or ranges[j][1] < ranges[i][0]:
             continue
         by_walks = False
-        if not any(parts[i].dims[d].shape[1] <= COVER_WIDTH and not (cover(i, d) & cover(j, d)).any()
+        # (first the two first terms' sets along each dim: where they meet, the covers meet too)
+        if not any(parts[i].dims[d].shape[1] <= COVER_WIDTH and not (parts[i].dims[d][0] & parts[j].dims[d][0]).any()
+                   and not (cover(i, d) & cover(j, d)).any()
                    and parts[i].dims[d].any(axis=1).all() and parts[j].dims[d].any(axis=1).all()
                    for d in range(len(parts[i].dims))):
             return False
@@ -296,16 +298,22 @@ def _drop_contained_near(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray,
                          ) -> tuple[np.ndarray, np.ndarray]:
     """`_drop_contained` where no walk holds more than ``most`` terms (a few): each pair of one walk's terms is k
     places apart (k < most) in the sorted pairs, so per k one test of every pair k apart in the same walk, both
-    ways, finds the same contained terms without building every ordered pair."""
-    rows = bits[terms]
+    ways (64-bit words, column by column), finds the same contained terms without building every ordered pair."""
+    columns = np.ascontiguousarray(_words(bits).T)
     keep = np.ones(len(walks), dtype=bool)
     for k in range(1, most):
         same = np.flatnonzero(walks[k:] == walks[:-k])
         if not len(same):
             continue
-        first, second = rows[same], rows[same + k]
-        keep[same[~(first & ~second).any(axis=1)]] = False              # the first inside the second
-        keep[same[~(second & ~first).any(axis=1)] + k] = False          # the second inside the first
+        first, second = terms[same], terms[same + k]
+        first_out = np.zeros(len(same), dtype=np.uint64)          # the first's marks the second lacks
+        second_out = np.zeros(len(same), dtype=np.uint64)         # and the other way round
+        for column in columns:
+            mine, theirs = column[first], column[second]
+            first_out |= mine & ~theirs
+            second_out |= theirs & ~mine
+        keep[same[first_out == 0]] = False                        # the first inside the second
+        keep[same[second_out == 0] + k] = False                   # the second inside the first
     if keep.all():
         return walks, terms
     return walks[keep], terms[keep]
