@@ -348,6 +348,7 @@ class _Sweep:
         self.terms: dict[str, list[Terms]] = {}
         self.rows: dict[str, list[_Rows]] = {}
         self.held = 0
+        self.held_terms: dict[str, int] = {}     # per layer the bytes of the terms waiting for it (counted once)
 
     def deliver(self, name: str, rows: _Rows) -> None:
         """Whole masks reaching ``name``'s output: those that are one product continue as terms."""
@@ -374,7 +375,9 @@ class _Sweep:
     def _add_terms(self, name: str, terms: Terms) -> None:
         self.terms.setdefault(name, []).append(terms)
         if self.most_bytes is not None:                 # (what is held is only counted against a limit)
-            self.held += terms.nbytes
+            size = terms.nbytes
+            self.held += size
+            self.held_terms[name] = self.held_terms.get(name, 0) + size
 
     def step(self, node: Any) -> None:
         """Every walk waiting at ``node``: its terms through the layer's factors, its whole masks (and the terms,
@@ -383,7 +386,7 @@ class _Sweep:
         parts = self.rows.pop(name, [])
         pieces = self.terms.pop(name, [])
         if self.most_bytes is not None:
-            self.held -= sum(part.masks.nbytes for part in parts) + sum(piece.nbytes for piece in pieces)
+            self.held -= sum(part.masks.nbytes for part in parts) + self.held_terms.pop(name, 0)
         if not parts and not pieces:
             return
         in_shapes = [self.shapes[source] for source in node.inputs]
