@@ -5,27 +5,34 @@ as a union of *terms*: products of one set per batchless dim (the channels, then
 whose rule is a product of per-dim relations (`Layer.support_factors`, `convcalc.layers.factors`) steps a term
 by stepping each dim's set alone: exact, since the image of a product under a product relation is the product of
 the images, and the image of a union the union of the images. A term costs the sum of its dims' lengths, not
-their product, and terms equal bit for bit are one (whichever walks hold them).
+their product, and terms equal bit for bit are kept once where a join looks for them (whichever walks hold
+them).
 
 `Terms` holds many walks' terms at one layer: ``dims[d]`` (bool, (T, n_d)) the terms' sets, and the pairs
 (``walks[i]``, ``terms[i]``): walk ``walks[i]`` holds term ``terms[i]``. `dense` and `factor` convert to and from
 the whole masks (channels-last, `_Rows` in `convcalc.proof.dependency`) that a layer without factors steps.
 
-``reduced`` says that no walk holds two pairs whose terms are alike or one inside the other (each dim's set inside
-the other's), the state `joined` leaves: what `joined` would drop there is nothing, so where every contribution is
-reduced and no walk is in two of them (a layer's own seeds beside the walks arriving from later layers) it drops
-nothing without testing. A step keeps the state where every relation is one-to-one onto disjoint reads
-(`proof.steps.traits`): then one set lies inside another after the step exactly when it did before. ``single``
-says that each walk holds one pair (so reduced too): every step keeps that. ``distinct``, that no two terms are
-alike: `_one_after_another` looks for equal terms across walks only where a large contribution may hold some
-(a layer's 7x7 units beside another layer's same units), not beside a layer's few seeds.
+Three flags say what is known of a `Terms`, so that a join skips work that cannot change anything (each set
+only where true, each shortcut tested against the full join in tests/test_proof_reduced.py):
+
+* ``reduced``: no walk holds two pairs whose terms are alike or one inside the other (each dim's set inside the
+  other's), the state `joined` leaves. Where every contribution is reduced and no term of one can lie inside a
+  term of another in the same walk (their walks apart: a layer's own seeds beside the walks arriving from later
+  layers; or their sets along some dim over disjoint positions: the halves of a channel split), `joined` drops
+  nothing and puts them one after the other without testing (`_apart`). A step keeps the flag where every
+  relation is one-to-one onto disjoint reads (`proof.steps.traits`): then one set lies inside another after the
+  step exactly when it did before.
+* ``single``: each walk holds one pair (so reduced too); every step keeps that.
+* ``distinct``: no two terms alike; one-to-one steps keep it. Putting contributions one after the other looks for
+  equal terms across walks only where a large contribution may hold some (a layer's 7x7 units beside another
+  layer's same units), not beside a layer's few seeds.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -36,9 +43,9 @@ from .steps import step, traits
 
 SMALL_JOIN = 64          # pairs from which `joined` and `_drop_contained` work with NumPy (fewer: plain Python)
 FEW_TERMS = 3            # terms per walk up to which `_drop_contained` tests pairs k apart (more: every pair at once)
-DISTINCT_FROM = 96        # terms from which `_one_after_another` keeps equal ones once (where there may be some)
-LARGE_PART = 48           # ... the terms of a contribution that may hold some (fewer: a few at most)
-COVER_WIDTH = 1024        # the widest dim `_apart` compares the covers of
+DISTINCT_FROM = 96       # terms from which `_one_after_another` keeps equal ones once (where there may be some)
+LARGE_PART = 48          # ... the terms of a contribution that may hold some (fewer: a few at most)
+COVER_WIDTH = 1024       # the widest dim `_apart` compares the covers of
 LARGEST_FIRST = True     # `_drop_contained` with more: first each term against its walk's largest (`_inside_largest`)
 _MARKS = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.int32)       # marks in a packed byte
 
@@ -108,14 +115,15 @@ def joined(parts: Sequence[Terms]) -> Terms:
     return _compact(walks, terms, dims)
 
 
-def _apart(parts: Sequence[Terms]) -> str | bool:
+def _apart(parts: Sequence[Terms]) -> Literal["walks", "covers", ""]:
     """Whether no term of a walk can lie inside another term of that walk, or be alike, in the union of the
     contributions: every contribution is reduced (or single), and any two of them hold their walk ids in ranges
     apart (a layer's own seeds and the walks from later layers), or along some dim hold non-empty sets over
     disjoint positions (the two halves of a channel split; a dim of more than `COVER_WIDTH` positions, as a
-    long 1-D signal, is not looked at). "walks" where every two are apart by their walks."""
+    long 1-D signal, is not looked at): "walks" where every two are apart by their walks, "covers" where some only
+    by their covers, "" where not apart."""
     if not all(part.reduced or part.single for part in parts):
-        return False
+        return ""
     by_walks = True
     ranges = [(int(part.walks.min()), int(part.walks.max())) if len(part.walks) else (1, 0) for part in parts]
     covers: dict[tuple[int, int], Any] = {}
@@ -134,8 +142,8 @@ def _apart(parts: Sequence[Terms]) -> str | bool:
                    and not (cover(i, d) & cover(j, d)).any()
                    and parts[i].dims[d].any(axis=1).all() and parts[j].dims[d].any(axis=1).all()
                    for d in range(len(parts[i].dims))):
-            return False
-    return "walks" if by_walks else True
+            return ""
+    return "walks" if by_walks else "covers"
 
 
 def _one_after_another(parts: Sequence[Terms], by_walks: bool) -> Terms:
