@@ -48,9 +48,22 @@ def _is_distinct(terms: T.Terms) -> bool:
     return len(rows) == terms.count
 
 
+def _is_disjoint(terms: T.Terms, d: int) -> bool:
+    """Each walk's terms hold non-empty sets pairwise apart along dim d."""
+    sets = terms.dims[d]
+    by_walk: dict[int, list[int]] = {}
+    for walk, term in zip(terms.walks.tolist(), terms.terms.tolist()):
+        by_walk.setdefault(walk, []).append(term)
+    for held in by_walk.values():
+        if len(held) > 1 and (not sets[held].any(axis=1).all() or (sets[held].sum(axis=0) > 1).any()):
+            return False
+    return True
+
+
 def _flags_true(terms: T.Terms) -> bool:
     return ((not terms.reduced or _is_reduced(terms)) and (not terms.single or _is_single(terms))
-            and (not terms.distinct or _is_distinct(terms)))
+            and (not terms.distinct or _is_distinct(terms))
+            and (terms.disjoint is None or _is_disjoint(terms, terms.disjoint)))
 
 
 def _unions(terms: T.Terms) -> dict[int, set]:
@@ -110,7 +123,10 @@ def contributions(draw, nested: bool = False):
         part = T.Terms(walks, np.array([t for _, t in found]), tuple(dims))
         if single or draw(st.booleans()):         # flags where true: reduced, single (one pair a walk), or both
             part = T.Terms(part.walks, part.terms, part.dims, reduced=_is_reduced(part) and draw(st.booleans()),
-                           single=_is_single(part), distinct=_is_distinct(part) and draw(st.booleans()))
+                           single=_is_single(part), distinct=_is_distinct(part) and draw(st.booleans()),
+                           disjoint=0 if _is_disjoint(part, 0) and draw(st.booleans()) else None)
+            part = T.Terms(part.walks, part.terms, part.dims, part.reduced or part.disjoint is not None, part.single,
+                           part.distinct, part.disjoint)
         parts.append(part)
     return parts
 
@@ -132,7 +148,7 @@ def test_joined_of_contributions_apart_is_the_full_join(parts, numpy_path, look_
         T.SMALL_JOIN, T.DISTINCT_FROM, T.LARGE_PART = saved
     assert _unions(fast) == _unions(full)
     assert fast.reduced and _flags_true(fast) and _flags_true(full)
-    if T._apart(parts) and (numpy_path or sum(len(part.walks) for part in parts) > T.SMALL_JOIN):
+    if T._apart(parts)[0] and (numpy_path or sum(len(part.walks) for part in parts) > T.SMALL_JOIN):
         assert fast.walks.tolist() == [w for part in parts for w in part.walks.tolist()]
     else:
         assert _same(fast, full)
@@ -159,9 +175,46 @@ def test_disjoint_covers_count_only_for_non_empty_sets():
         first = T.Terms(np.array([0]), np.array([0]), (np.array([[not empty, False, False]]), spatial), single=True)
         second = T.Terms(np.array([0]), np.array([0]), (np.array([[False, True, True]]), spatial), single=True)
         for parts in ([first, second], [second, first]):
-            assert bool(T._apart(parts)) == apart
+            assert bool(T._apart(parts)[0]) == apart
             found = T.joined(parts)
             assert len(found.walks) == (2 if apart else 1) and _flags_true(found)
+
+
+def test_first_terms_apart_but_covers_meeting_is_no_reason_to_skip(monkeypatch):
+    """The first terms' sets are apart (the cheap look), a later term's are not: the covers decide, and the full
+    join drops the term the other contribution's contains."""
+    monkeypatch.setattr(T, "SMALL_JOIN", -1)
+    first = T.Terms(np.array([0, 0]), np.array([0, 1]), (_rows([0], [3]), _rows([0], [1])), reduced=True)
+    second = T.Terms(np.array([0]), np.array([0]), (_rows([1, 3]), _rows([0, 1])), reduced=True, single=True)
+    assert T._apart([first, second]) == ("", None)
+    found = T.joined([first, second])
+    assert len(found.walks) == 2 and _flags_true(found) and found.reduced
+
+
+def _rows(*sets: list[int], n: int = 5) -> np.ndarray:
+    return np.array([[i in chosen for i in range(n)] for chosen in sets], dtype=bool)
+
+
+@pytest.mark.parametrize("case", ["overlapping channels in a part", "apart along another dim"])
+def test_disjoint_is_set_only_where_every_walk_holds_sets_apart(case, monkeypatch):
+    """Two contributions to one walk, their channels over disjoint positions (so put one after the other): the
+    result is disjoint along a dim only where every walk's terms are apart along it. Where the first holds two
+    terms whose channels overlap (reduced, not disjoint), or holds them apart along dim 1 but the second's dim 1
+    set meets theirs, the result claims no dim."""
+    monkeypatch.setattr(T, "SMALL_JOIN", -1)
+    if case == "overlapping channels in a part":
+        first = T.Terms(np.array([0, 0]), np.array([0, 1]), (_rows([0, 1], [1, 2]), _rows([0], [1, 2])), reduced=True)
+    else:
+        first = T.Terms(np.array([0, 0]), np.array([0, 1]), (_rows([0, 1], [0, 1]), _rows([0], [1])), reduced=True,
+                        disjoint=1)
+    second = T.Terms(np.array([0]), np.array([0]), (_rows([4]), _rows([0])), reduced=True, single=True)
+    assert _is_reduced(first) and _flags_true(first)
+    apart, disjoint = T._apart([first, second])
+    assert apart == "covers" and disjoint is None
+    found = T.joined([first, second])
+    assert found.disjoint is None and _flags_true(found) and len(found.walks) == 3
+    alone = T.Terms(np.array([0]), np.array([0]), (_rows([0, 1]), _rows([3])), reduced=True, single=True)
+    assert T._apart([alone, second]) == ("covers", 0)               # (one term each: apart along the channels)
 
 
 def _relations(n_out: int):
@@ -226,9 +279,12 @@ def steps_cases(draw):
     found = sorted(set(draw(st.lists(st.tuples(st.integers(0, 3), st.integers(0, count - 1)), min_size=1,
                                      max_size=10))))
     terms = T.Terms(np.array([w for w, _ in found]), np.array([t for _, t in found]), tuple(dims))
-    terms = T.Terms(terms.walks, terms.terms, terms.dims, reduced=_is_reduced(terms) and draw(st.booleans()),
+    apart = [d for d in range(len(lengths)) if _is_disjoint(terms, d)]
+    disjoint = draw(st.sampled_from(apart)) if apart and draw(st.booleans()) else None
+    terms = T.Terms(terms.walks, terms.terms, terms.dims,
+                    reduced=(_is_reduced(terms) and draw(st.booleans())) or disjoint is not None,
                     single=_is_single(terms) and draw(st.booleans()),
-                    distinct=_is_distinct(terms) and draw(st.booleans()))
+                    distinct=_is_distinct(terms) and draw(st.booleans()), disjoint=disjoint)
     relations = tuple(draw(st.sampled_from(_relations(n))) for n in lengths)
     return terms, relations
 
@@ -266,6 +322,45 @@ def test_stepped_keeps_the_flag_only_where_true_and_skips_only_empty_tests_that_
         if image:
             expected[walk] = image
     assert _unions(found) == expected
+
+
+@st.composite
+def disjoint_terms(draw):
+    """Walks of several terms whose channel sets are non-empty and pairwise apart (a channel split's halves,
+    shuffled), other dims at random, flagged `Terms.disjoint` along the channels; and relations per dim."""
+    lengths = [draw(st.sampled_from([6, 9]))] + draw(st.lists(st.sampled_from([1, 2, 6]), max_size=2))
+    walks, dims = [], [[] for _ in lengths]
+    for walk in range(draw(st.integers(1, 4))):
+        owner = np.array(draw(st.lists(st.integers(-1, 3), min_size=lengths[0], max_size=lengths[0])))
+        for term in range(4):
+            if not (owner == term).any():
+                continue
+            walks.append(walk)
+            dims[0].append(owner == term)
+            for d, n in enumerate(lengths[1:], 1):
+                row = np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+                row[draw(st.integers(0, n - 1))] = True
+                dims[d].append(row)
+    terms = T.Terms(np.array(walks), np.arange(len(walks)), tuple(np.array(d, dtype=bool) for d in dims),
+                    reduced=True, disjoint=0)
+    relations = tuple(draw(st.sampled_from(_relations(n))) for n in lengths)
+    return terms, relations
+
+
+@settings(max_examples=300, deadline=None)
+@given(disjoint_terms())
+def test_a_step_keeps_disjoint_sets_apart_only_through_relations_reading_no_position_twice(case):
+    terms, relations = case
+    assert _is_disjoint(terms, 0) and _is_reduced(terms)
+    in_shape = [_n_in(relation, len(d[0])) for relation, d in zip(relations, terms.dims)]
+    found = T.stepped(terms, Factors(relations), in_shape)
+    if found is not None:
+        assert _flags_true(found)
+        reads_once = relations[0] is None or relations[0] is not EVERY and all(
+            n <= 1 for n in np.bincount([p for _, p in _cells(relations[0], len(terms.dims[0][0]), in_shape[0])],
+                                        minlength=1)) or relations[0] is EVERY and len(terms.dims[0][0]) <= 1
+        if reads_once:
+            assert found.disjoint == 0 and found.reduced
 
 
 def test_a_one_to_one_step_keeps_the_flag_and_others_drop_it():

@@ -149,6 +149,7 @@ class _Matrix:
         self.matrix = matrix
         self.form: Any = None
         self.traits: tuple[bool, bool | None] | None = None     # (`traits`, made once)
+        self.injective: bool | None = None                       # (`injective`, made once)
 
     def step(self, sets: np.ndarray, n_in: int) -> np.ndarray:
         if self.form is None:
@@ -232,6 +233,29 @@ def traits(relation: Any, n_out: int, one_to_one: bool = True) -> tuple[bool, bo
 
 
 _shared_traits: dict[int, tuple["weakref.ref", tuple[bool, bool | None]]] = {}     # as `_shared_forms`, for `traits`
+_INJECTIVE: "weakref.WeakKeyDictionary[Taps, bool]" = weakref.WeakKeyDictionary()
+
+
+def injective(relation: Any, n_out: int) -> bool:
+    """Whether no input position is read by two output positions (some may read nothing: a concatenation's part):
+    sets apart stay apart through the step (a Terms.disjoint dim stays one). None: yes; EVERY: for one output
+    position; taps: counted once per taps object (a position read twice by one output counts as not); a matrix: by
+    its columns; anything else: no."""
+    if relation is None:
+        return True
+    if relation is EVERY:
+        return n_out <= 1
+    if isinstance(relation, Taps):
+        found = _INJECTIVE.get(relation)
+        if found is None:
+            read = relation.index[relation.index >= 0]
+            found = _INJECTIVE[relation] = not len(read) or bool(np.bincount(read).max() <= 1)
+        return found
+    if isinstance(relation, _Matrix):
+        if relation.injective is None:
+            relation.injective = bool((np.count_nonzero(np.asarray(relation.matrix, dtype=bool), axis=0) <= 1).all())
+        return relation.injective
+    return False
 
 
 def prepared(factors: Factors) -> Factors:
@@ -251,4 +275,4 @@ def step(relation: Any, sets: np.ndarray, n_in: int) -> np.ndarray:
     return step_sets(relation, sets, n_in)
 
 
-__all__ = ["SPARSE", "prepared", "step", "traits"]
+__all__ = ["SPARSE", "injective", "prepared", "step", "traits"]

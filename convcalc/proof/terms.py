@@ -23,6 +23,10 @@ only where true, each shortcut tested against the full join in tests/test_proof_
   relation is one-to-one onto disjoint reads (`proof.steps.traits`): then one set lies inside another after the
   step exactly when it did before.
 * ``single``: each walk holds one pair (so reduced too); every step keeps that.
+* ``disjoint``: a dim along which each walk's terms hold non-empty, pairwise disjoint sets (so reduced: no set
+  lies inside another apart from it); set where contributions are put one after the other apart along that dim
+  (ShuffleNet's split halves), kept by a step whose relation on that dim reads no input position twice, even
+  where some outputs read nothing (a concatenation's part: the terms left empty are dropped).
 * ``distinct``: no two terms alike; one-to-one steps keep it. Putting contributions one after the other looks for
   equal terms across walks only where a large contribution may hold some (a layer's 7x7 units beside another
   layer's same units), not beside a layer's few seeds.
@@ -38,7 +42,7 @@ import numpy as np
 
 from ..layers.factors import EVERY, Factors
 from ..layers.support import MASK_DTYPE
-from .steps import step, traits
+from .steps import injective, step, traits
 
 
 SMALL_JOIN = 64          # pairs from which `joined` and `_drop_contained` work with NumPy (fewer: plain Python)
@@ -60,6 +64,7 @@ class Terms:
     reduced: bool = False          # no walk holds two terms alike or one inside the other (see the module)
     single: bool = False           # each walk holds one pair (reduced, whatever the steps)
     distinct: bool = False         # no two terms alike (kept by one-to-one steps)
+    disjoint: int | None = None    # a dim along which each walk's terms hold non-empty sets apart (so reduced)
 
     @property
     def count(self) -> int:
@@ -94,9 +99,9 @@ def joined(parts: Sequence[Terms]) -> Terms:
             terms += [t + offset for t in part.terms.tolist()]
             offset += part.count
         return _joined_small(walks, terms, dims, np.packbits(np.concatenate(dims, axis=1), axis=1))
-    apart = _apart(parts)
+    apart, disjoint = _apart(parts)
     if apart:
-        return _one_after_another(parts, apart == "walks")
+        return _one_after_another(parts, apart == "walks", disjoint)
     offsets = list(accumulate([part.count for part in parts[:-1]], initial=0))
     dims = tuple(np.concatenate([part.dims[d] for part in parts]) for d in range(len(parts[0].dims)))
     walks = np.concatenate([part.walks for part in parts])
@@ -115,15 +120,20 @@ def joined(parts: Sequence[Terms]) -> Terms:
     return _compact(walks, terms, dims)
 
 
-def _apart(parts: Sequence[Terms]) -> Literal["walks", "covers", ""]:
+def _apart(parts: Sequence[Terms]) -> tuple[Literal["walks", "covers", ""], int | None]:
     """Whether no term of a walk can lie inside another term of that walk, or be alike, in the union of the
     contributions: every contribution is reduced (or single), and any two of them hold their walk ids in ranges
     apart (a layer's own seeds and the walks from later layers), or along some dim hold non-empty sets over
     disjoint positions (the two halves of a channel split; a dim of more than `COVER_WIDTH` positions, as a
     long 1-D signal, is not looked at): "walks" where every two are apart by their walks, "covers" where some only
-    by their covers, "" where not apart."""
+    by their covers, "" where not apart. Then also a dim along which the union's terms are `Terms.disjoint`, or
+    None: the one every contribution of more than one term a walk has, along which every two that share walks
+    are apart."""
     if not all(part.reduced or part.single for part in parts):
-        return ""
+        return "", None
+    held = {part.disjoint for part in parts if not part.single}
+    dim = held.pop() if len(held) == 1 else None                # (None: none yet, or none at all)
+    keeps_dim = len(held) == 0 and (dim is not None or all(part.single for part in parts))
     by_walks = True
     ranges = [(int(part.walks.min()), int(part.walks.max())) if len(part.walks) else (1, 0) for part in parts]
     covers: dict[tuple[int, int], Any] = {}
@@ -133,22 +143,29 @@ def _apart(parts: Sequence[Terms]) -> Literal["walks", "covers", ""]:
             covers[index, d] = parts[index].dims[d].any(axis=0)
         return covers[index, d]
 
+    def apart_along(i: int, j: int, d: int) -> bool:
+        # (first the two first terms' sets: where they meet, the covers meet too)
+        return parts[i].dims[d].shape[1] <= COVER_WIDTH and not (parts[i].dims[d][0] & parts[j].dims[d][0]).any() \
+            and not (cover(i, d) & cover(j, d)).any() \
+            and bool(parts[i].dims[d].any(axis=1).all()) and bool(parts[j].dims[d].any(axis=1).all())
+
     for i, j in ((i, j) for i in range(len(parts)) for j in range(i + 1, len(parts))):
         if ranges[i][1] < ranges[j][0] or ranges[j][1] < ranges[i][0]:
             continue
         by_walks = False
-        # (first the two first terms' sets along each dim: where they meet, the covers meet too)
-        if not any(parts[i].dims[d].shape[1] <= COVER_WIDTH and not (parts[i].dims[d][0] & parts[j].dims[d][0]).any()
-                   and not (cover(i, d) & cover(j, d)).any()
-                   and parts[i].dims[d].any(axis=1).all() and parts[j].dims[d].any(axis=1).all()
-                   for d in range(len(parts[i].dims))):
-            return ""
-    return "walks" if by_walks else "covers"
+        order = ([dim] if dim is not None else []) + [d for d in range(len(parts[i].dims)) if d != dim]
+        along = next((d for d in order if apart_along(i, j, d)), None)
+        if along is None:
+            return "", None
+        if dim is None and keeps_dim:
+            dim = along
+        keeps_dim = keeps_dim and along == dim
+    return ("walks" if by_walks else "covers"), (dim if keeps_dim else None)
 
 
-def _one_after_another(parts: Sequence[Terms], by_walks: bool) -> Terms:
+def _one_after_another(parts: Sequence[Terms], by_walks: bool, disjoint: int | None = None) -> Terms:
     """The contributions' pairs and terms one after the other (terms renumbered), reduced (see `_apart`); single
-    where every part is and no walk is in two (``by_walks``)."""
+    where every part is and no walk is in two (``by_walks``); ``disjoint``: its `Terms.disjoint` (from `_apart`)."""
     offset, pieces = 0, []
     for part in parts:
         pieces.append(part.terms + offset if offset else part.terms)
@@ -168,7 +185,7 @@ def _one_after_another(parts: Sequence[Terms], by_walks: bool) -> Terms:
     else:
         distinct = False
     return Terms(np.concatenate([part.walks for part in parts]), terms, dims, reduced=True,
-                 single=by_walks and all(part.single for part in parts), distinct=distinct)
+                 single=by_walks and all(part.single for part in parts), distinct=distinct, disjoint=disjoint)
 
 
 def side_by_side(parts: Sequence[Terms]) -> Terms | None:
@@ -368,16 +385,20 @@ def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | 
         return terms                                          # each element reads its own: the same terms
     alive = None     # every term's sets are non-empty (seeds, `factor`, this test): a total relation keeps them so
     paired = factors.sources is None or sorted(factors.sources) == list(range(len(in_shape)))   # (dims moved only)
+    apart = None          # the input dim paired with the terms' disjoint dim, where its relation keeps sets apart
+    if terms.disjoint is not None and paired and not terms.single:
+        d = terms.disjoint if factors.sources is None else factors.sources.index(terms.disjoint)
+        apart = d if injective(factors.relations[d], terms.dims[terms.disjoint].shape[1]) else None
     keeps = terms.single or terms.reduced and paired       # reduced after the step (so far)
-    injective = terms.distinct and paired                  # distinct after the step (so far)
+    distinct = terms.distinct and paired                   # distinct after the step (so far)
     dims = []
     for d, relation in enumerate(factors.relations):
         sets = terms.dims[factors.source(d)]
         found = step(relation, sets, in_shape[d])
         dims.append(found)
-        total, one_to_one = traits(relation, sets.shape[1], (keeps and not terms.single) or injective)
+        total, one_to_one = traits(relation, sets.shape[1], (keeps and not terms.single) or distinct)
         keeps = keeps and (one_to_one or terms.single)
-        injective = injective and one_to_one
+        distinct = distinct and one_to_one
         if total and found.shape[1]:
             continue
         alive = found.any(axis=1) if alive is None else alive & found.any(axis=1)
@@ -387,11 +408,11 @@ def stepped(terms: Terms, factors: Factors, in_shape: Sequence[int]) -> Terms | 
         renumber = np.cumsum(alive) - 1
         keep = alive[terms.terms]
         return Terms(terms.walks[keep], renumber[terms.terms[keep]], tuple(np.ascontiguousarray(d[alive]) for d in dims),
-                     reduced=keeps, single=terms.single, distinct=injective)
+                     reduced=keeps or apart is not None, single=terms.single, distinct=distinct, disjoint=apart)
     if not terms.count:
         return None
-    return Terms(terms.walks, terms.terms, tuple(np.ascontiguousarray(d) for d in dims), reduced=keeps,
-                 single=terms.single, distinct=injective)
+    return Terms(terms.walks, terms.terms, tuple(np.ascontiguousarray(d) for d in dims),
+                 reduced=keeps or apart is not None, single=terms.single, distinct=distinct, disjoint=apart)
 
 
 def products(dims: Sequence[np.ndarray], channels: bool = True) -> np.ndarray:
