@@ -10,7 +10,8 @@ the slow path or the rule written out, on random sets:
 * `steps.traits` (total, one-to-one) against the relation's cells; a gather is one read-only object per content.
 * `_drop_contained`'s cheap tests before the bit-for-bit one (fewer marks, the first mark) and its first pass
   against each walk's largest term, and its pairs k apart: the same drops as the rule, on sets built so that
-  those decide (nested, disjoint, empty terms, over one 64-bit word or several), with and without that pass.
+  those decide (nested, disjoint, empty terms, over one 64-bit word, several, or rows long enough to be tested
+  row by row), with and without that pass.
 """
 
 from __future__ import annotations
@@ -383,7 +384,7 @@ def test_gathers_are_shared_and_read_only():
 def nested_pairs(draw):
     """Pairs of walks and distinct terms whose sets nest, are disjoint or empty, over one 64-bit word or several:
     the cheap tests decide most."""
-    width = draw(st.sampled_from([8, 24, 64, 70, 150]))          # one 64-bit word, or a few
+    width = draw(st.sampled_from([8, 24, 64, 70, 150, 600]))     # one 64-bit word, a few, past NEAR_WORDS
     rows = set()
     for _ in range(draw(st.integers(1, 14))):
         low = draw(st.integers(0, width))

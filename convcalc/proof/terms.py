@@ -50,6 +50,7 @@ FEW_TERMS = 3            # terms per walk up to which `_drop_contained` tests pa
 DISTINCT_FROM = 96       # terms from which `_one_after_another` keeps equal ones once (where there may be some)
 LARGE_PART = 48          # ... the terms of a contribution that may hold some (fewer: a few at most)
 COVER_WIDTH = 1024       # the widest dim `_apart` compares the covers of
+NEAR_WORDS = 8           # 64-bit words a row up to which containment is tested word by word (more: row by row)
 LARGEST_FIRST = True     # `_drop_contained` with more: first each term against its walk's largest (`_inside_largest`)
 _MARKS = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.int32)       # marks in a packed byte
 
@@ -254,10 +255,10 @@ def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> t
     if counts.max() <= FEW_TERMS:
         return _drop_contained_near(walks, terms, bits, int(counts.max()))
     words = _words(bits)                                                  # (T, k) uint64
-    columns = np.ascontiguousarray(words.T)
+    columns = np.ascontiguousarray(words.T) if words.shape[1] <= NEAR_WORDS else None   # (long rows: by rows)
     marks = _MARKS[bits].sum(axis=1)                                      # per term its marks
     if LARGEST_FIRST:
-        keep = ~_inside_largest(walks, terms, columns, marks, starts, counts)
+        keep = ~_inside_largest(walks, terms, columns, bits, marks, starts, counts)
         if not keep.all():                                                # (what is left: tested pair by pair)
             walks, terms = walks[keep], terms[keep]
             new = np.concatenate(([True], walks[1:] != walks[:-1]))
@@ -281,17 +282,13 @@ def _drop_contained(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray) -> t
     # a's term inside b's (distinct terms): fewer marks, and b has a's lowest mark; then word by word
     maybe = np.flatnonzero((marks[term_a] < marks[term_b]) &
                            (words.ravel()[term_b * k + lead[term_a]] & low[term_a] == low[term_a]))
-    term_a, term_b = term_a[maybe], term_b[maybe]
-    outside = np.zeros(len(maybe), dtype=np.uint64)                       # a's marks that b lacks
-    for column in columns:
-        outside |= column[term_a] & ~column[term_b]
     keep = np.ones(len(walks), dtype=bool)
-    keep[a[maybe[outside == 0]]] = False
+    keep[a[maybe[_inside(columns, bits, term_a[maybe], term_b[maybe])]]] = False
     return walks[keep], terms[keep]
 
 
-def _inside_largest(walks: np.ndarray, terms: np.ndarray, columns: np.ndarray, marks: np.ndarray,
-                    starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def _inside_largest(walks: np.ndarray, terms: np.ndarray, columns: np.ndarray | None, bits: np.ndarray,
+                    marks: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Per pair whether its term lies inside its walk's largest term (most marks, the first of equals), another
     term: one test a pair instead of one a pair of pairs, and where a walk's terms nest (after a dense conv's
     channels) all it takes. What it leaves needs testing only among itself: a term inside a dropped one is inside
@@ -302,13 +299,20 @@ def _inside_largest(walks: np.ndarray, terms: np.ndarray, columns: np.ndarray, m
     firsts = top[np.concatenate(([True], walks[top[1:]] != walks[top[:-1]]))]       # one largest a walk
     largest = np.repeat(terms[firsts], counts)
     maybe = np.flatnonzero(per_pair < per_pair[np.repeat(firsts, counts)])          # (never the largest itself)
-    mine, theirs = terms[maybe], largest[maybe]
-    outside = np.zeros(len(maybe), dtype=np.uint64)
+    inside = np.zeros(len(walks), dtype=bool)
+    inside[maybe[_inside(columns, bits, terms[maybe], largest[maybe])]] = True
+    return inside
+
+
+def _inside(columns: np.ndarray | None, bits: np.ndarray, mine: np.ndarray, theirs: np.ndarray) -> np.ndarray:
+    """Per pair whether term ``mine`` lies inside term ``theirs``: word by word (``columns``: the terms' 64-bit
+    words, column by column), or row by row where the rows are long (``columns`` None: `NEAR_WORDS`)."""
+    if columns is None:
+        return ~(bits[mine] & ~bits[theirs]).any(axis=1)
+    outside = np.zeros(len(mine), dtype=np.uint64)                        # mine's marks that theirs lacks
     for column in columns:
         outside |= column[mine] & ~column[theirs]
-    inside = np.zeros(len(walks), dtype=bool)
-    inside[maybe[outside == 0]] = True
-    return inside
+    return outside == 0
 
 
 def _words(bits: np.ndarray) -> np.ndarray:
@@ -323,12 +327,20 @@ def _drop_contained_near(walks: np.ndarray, terms: np.ndarray, bits: np.ndarray,
                          ) -> tuple[np.ndarray, np.ndarray]:
     """`_drop_contained` where no walk holds more than ``most`` terms (a few): each pair of one walk's terms is k
     places apart (k < most) in the sorted pairs, so per k one test of every pair k apart in the same walk, both
-    ways (64-bit words, column by column), finds the same contained terms without building every ordered pair."""
-    columns = np.ascontiguousarray(_words(bits).T)
+    ways, finds the same contained terms without building every ordered pair: in 64-bit words column by column
+    for rows of at most `NEAR_WORDS` words, row by row for longer ones (a long 1-D signal's marks)."""
     keep = np.ones(len(walks), dtype=bool)
+    words = _words(bits)
+    columns = np.ascontiguousarray(words.T) if words.shape[1] <= NEAR_WORDS else None
+    rows = bits[terms] if columns is None else None
     for k in range(1, most):
         same = np.flatnonzero(walks[k:] == walks[:-k])
         if not len(same):
+            continue
+        if columns is None:
+            first, second = rows[same], rows[same + k]
+            keep[same[~(first & ~second).any(axis=1)]] = False          # the first inside the second
+            keep[same[~(second & ~first).any(axis=1)] + k] = False      # the second inside the first
             continue
         first, second = terms[same], terms[same + k]
         first_out = np.zeros(len(same), dtype=np.uint64)          # the first's marks the second lacks
