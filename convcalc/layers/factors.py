@@ -215,8 +215,14 @@ def _groups_matrix(c_out: int, c_in: int, groups: int) -> np.ndarray:
 
 def gather_relation(n_in: int, source: Sequence[int]) -> Taps:
     """Output position i reads input position ``source[i]`` alone, none where it is -1 (a shuffle, a slice, a
-    part of a concatenation, a pad)."""
-    return Taps(np.asarray(source, dtype=np.intp)[:, None], n_in)
+    part of a concatenation, a pad). One read-only object per (n_in, source), as windows are: the layers of a
+    network that repeats a block ask for the same gathers, and their stepping forms are built once."""
+    return _gather_taps(int(n_in), np.asarray(source, dtype=np.intp).reshape(-1).tobytes())
+
+
+@lru_cache(maxsize=256)
+def _gather_taps(n_in: int, source: bytes) -> Taps:
+    return Taps(np.frombuffer(source, dtype=np.intp)[:, None], n_in)     # (frombuffer: read-only)
 
 
 def broadcast_relation(n_out: int, n_in: int) -> Relation:

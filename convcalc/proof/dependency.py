@@ -104,7 +104,9 @@ class Dependencies:
                                     f" [{', '.join(map(str, shape[1:]))}]")
             for d, p in enumerate(position):
                 dims[d][row, slice(None) if p is None else int(p)] = True
-        return Terms(np.arange(len(positions)), np.arange(len(positions)), dims)
+        distinct = len({tuple(position) for position in positions}) == len(positions)
+        return Terms(np.arange(len(positions)), np.arange(len(positions)), dims, reduced=True, single=True,
+                     distinct=distinct)
 
     def propagate(self, layer: str, seeds: np.ndarray) -> np.ndarray:
         """The walk from ``layer``'s output masks ``seeds`` (channels-last, rows = units) to the network input:
@@ -346,6 +348,7 @@ class _Sweep:
         self.terms: dict[str, list[Terms]] = {}
         self.rows: dict[str, list[_Rows]] = {}
         self.held = 0
+        self.held_terms: dict[str, int] = {}     # per layer the bytes of the terms waiting for it (counted once)
 
     def deliver(self, name: str, rows: _Rows) -> None:
         """Whole masks reaching ``name``'s output: those that are one product continue as terms."""
@@ -364,14 +367,17 @@ class _Sweep:
     def seed(self, name: str, seeds: np.ndarray | Terms, first: int) -> None:
         """Walks ``first``, ``first + 1``, ... starting at ``name``'s output (whole masks, or terms)."""
         if isinstance(seeds, Terms):
-            self._add_terms(name, Terms(seeds.walks + first, seeds.terms, seeds.dims))
+            self._add_terms(name, Terms(seeds.walks + first, seeds.terms, seeds.dims, seeds.reduced, seeds.single,
+                                        seeds.distinct))
         else:
             self.deliver(name, _seeded(seeds, first))
 
     def _add_terms(self, name: str, terms: Terms) -> None:
         self.terms.setdefault(name, []).append(terms)
         if self.most_bytes is not None:                 # (what is held is only counted against a limit)
-            self.held += terms.nbytes
+            size = terms.nbytes
+            self.held += size
+            self.held_terms[name] = self.held_terms.get(name, 0) + size
 
     def step(self, node: Any) -> None:
         """Every walk waiting at ``node``: its terms through the layer's factors, its whole masks (and the terms,
@@ -380,7 +386,7 @@ class _Sweep:
         parts = self.rows.pop(name, [])
         pieces = self.terms.pop(name, [])
         if self.most_bytes is not None:
-            self.held -= sum(part.masks.nbytes for part in parts) + sum(piece.nbytes for piece in pieces)
+            self.held -= sum(part.masks.nbytes for part in parts) + self.held_terms.pop(name, 0)
         if not parts and not pieces:
             return
         in_shapes = [self.shapes[source] for source in node.inputs]
@@ -431,12 +437,12 @@ class _Sweep:
                 hi = sets.shape[1] - 1 - sets[:, ::-1].argmax(axis=1)
                 np.minimum.at(first[:, axis], terms.walks, lo[terms.terms])
                 np.maximum.at(last[:, axis], terms.walks, hi[terms.terms])
-        firsts, lasts, reached = first.tolist(), last.tolist(), arrived.tolist()
-        if dims == 2:                        # (the usual case written out: the same tuples, without zip per walk)
-            return [((f0, l0), (f1, l1)) if a else None for (f0, f1), (l0, l1), a in zip(firsts, lasts, reached)]
-        if dims == 1:
-            return [((f0, l0),) if a else None for (f0,), (l0,), a in zip(firsts, lasts, reached)]
-        return [tuple(zip(f, l)) if a else None for f, l, a in zip(firsts, lasts, reached)]
+        # per walk one (first, last) pair per axis, made column by column by zip (no Python loop per walk)
+        found = list(zip(*(zip(f, l) for f, l in zip(first.T.tolist(), last.T.tolist())))) if dims else \
+            [()] * start
+        for walk in np.flatnonzero(~arrived).tolist():
+            found[walk] = None
+        return found
 
     def arrived(self, start: int, offsets: Mapping[str, tuple[int, int]]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The distinct input masks reached (any channel; the last row: nothing) and per layer, per seed row, its

@@ -14,9 +14,10 @@ bit: the same bool sets) comes from the relation's structure:
   (n_out + n_in))); found by comparing the matrix with the block matrix its first reads predict, so exact;
 * anything else: `step_sets` as before.
 
-A `Taps` object's sparse form is kept with it (a weak reference: the windows `layers.factors` caches live as long
-as their cache keeps them; a run's gathers go with the run); a matrix's form is made once per `prepared` call
-(per run's `Dependencies.factors`) and kept with its factors.
+A relation that reads position i alone for every i (a 1x1 window) gives the sets back as they are. A `Taps`
+object's sparse form is kept with it (a weak reference: the windows and gathers `layers.factors` caches live as
+long as their cache keeps them); a matrix's form is made once per `prepared` call (per run's
+`Dependencies.factors`) and kept with its factors.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..layers.factors import SMALL_TAPS, Factors, Taps, step_sets
+from ..layers.factors import EVERY, SMALL_TAPS, Factors, Taps, step_sets
 
 SPARSE = 4        # a matrix with at most SPARSE * (n_out + n_in) reads steps pair by pair (`_Sparse`)
 GATHERED = 1 << 24    # the most marks `_Sparse` gathers at once (rows of sets times reads): 16 MB
@@ -47,8 +48,11 @@ class _Sparse:
         self.starts = starts
         self.distinct = len(starts) == len(columns)       # each input position read by one output at most
         self.whole = self.distinct and len(columns) == self.n_in    # ... and every input position read once
+        self.same = self.whole and bool((rows == np.arange(len(rows))).all())   # ... by the output position alike
 
     def step(self, sets: np.ndarray) -> np.ndarray:
+        if self.same and sets.shape[1] == self.n_in:
+            return sets                                   # the identity (a 1x1 window): the same sets
         if self.whole:
             return sets[:, self.rows]                     # (columns sorted: 0 .. n_in-1)
         result = np.zeros((len(sets), self.n_in), dtype=bool)
@@ -144,6 +148,8 @@ class _Matrix:
     def __init__(self, matrix: np.ndarray):
         self.matrix = matrix
         self.form: Any = None
+        self.traits: tuple[bool, bool | None] | None = None     # (`traits`, made once)
+        self.injective: bool | None = None                       # (`injective`, made once)
 
     def step(self, sets: np.ndarray, n_in: int) -> np.ndarray:
         if self.form is None:
@@ -173,6 +179,85 @@ class _Dense:
         return step_sets(self.prepared, sets, self.n_in)
 
 
+def _traits_of(matrix: np.ndarray, one_to_one: bool) -> tuple[bool, bool | None]:
+    """(total, one-to-one; None: not asked) of a bool relation matrix (see `traits`)."""
+    total = bool(matrix.any(axis=1).all())
+    if not total or not one_to_one:
+        return total, False if not total else None
+    return True, bool((np.count_nonzero(matrix, axis=0) <= 1).all())
+
+
+def _taps_traits(index: np.ndarray, one_to_one: bool) -> tuple[bool, bool | None]:
+    """(total, one-to-one; None: not asked) of taps (see `traits`), one-to-one where no input position is read by
+    two taps (a row reading a position twice, as a reflecting pad can, counts as not: the shortcut is left out)."""
+    read = index >= 0
+    total = bool(read.any(axis=1).all())
+    if not total or not len(index):
+        return total, total
+    return True, bool(np.bincount(index[read], minlength=1).max() <= 1) if one_to_one else None
+
+
+_TRAITS: "weakref.WeakKeyDictionary[Taps, tuple[bool, bool | None]]" = weakref.WeakKeyDictionary()
+
+
+def traits(relation: Any, n_out: int, one_to_one: bool = True) -> tuple[bool, bool]:
+    """(total, one-to-one) of a relation over ``n_out`` output positions: total, every output position reads some
+    input position (a non-empty set steps to a non-empty one); one-to-one, total and no input position read by two
+    output positions (then A inside B exactly when A's image is inside B's, so a step keeps `Terms.reduced`).
+    None: both; EVERY: total, one-to-one for one output position; anything else not known: neither.
+    ``one_to_one`` False: not needed (False, unless known; not worked out)."""
+    if relation is None:
+        return True, True
+    if relation is EVERY:
+        return True, n_out == 1
+    if isinstance(relation, Taps):
+        found = _TRAITS.get(relation)
+        if found is None or one_to_one and found[1] is None:
+            found = _TRAITS[relation] = _taps_traits(relation.index, one_to_one)
+        return found[0], bool(found[1])
+    if isinstance(relation, _Matrix):
+        if relation.traits is None or one_to_one and relation.traits[1] is None:
+            matrix = relation.matrix
+            shared = isinstance(matrix, np.ndarray) and not matrix.flags.writeable
+            kept = _shared_traits.get(id(matrix)) if shared else None
+            if kept is not None and kept[0]() is matrix and (kept[1][1] is not None or not one_to_one):
+                relation.traits = kept[1]
+            else:
+                relation.traits = _traits_of(np.asarray(matrix, dtype=bool), one_to_one)
+                if shared:                     # (a grouped conv's channels: one matrix per geometry, every run)
+                    if len(_shared_traits) >= KEPT_FORMS:
+                        _shared_traits.clear()
+                    _shared_traits[id(matrix)] = (weakref.ref(matrix), relation.traits)
+        return relation.traits[0], bool(relation.traits[1])
+    return False, False
+
+
+_shared_traits: dict[int, tuple["weakref.ref", tuple[bool, bool | None]]] = {}     # as `_shared_forms`, for `traits`
+_INJECTIVE: "weakref.WeakKeyDictionary[Taps, bool]" = weakref.WeakKeyDictionary()
+
+
+def injective(relation: Any, n_out: int) -> bool:
+    """Whether no input position is read by two output positions (some may read nothing: a concatenation's part):
+    sets apart stay apart through the step (a Terms.disjoint dim stays one). None: yes; EVERY: for one output
+    position; taps: counted once per taps object (a position read twice by one output counts as not); a matrix: by
+    its columns; anything else: no."""
+    if relation is None:
+        return True
+    if relation is EVERY:
+        return n_out <= 1
+    if isinstance(relation, Taps):
+        found = _INJECTIVE.get(relation)
+        if found is None:
+            read = relation.index[relation.index >= 0]
+            found = _INJECTIVE[relation] = not len(read) or bool(np.bincount(read).max() <= 1)
+        return found
+    if isinstance(relation, _Matrix):
+        if relation.injective is None:
+            relation.injective = bool((np.count_nonzero(np.asarray(relation.matrix, dtype=bool), axis=0) <= 1).all())
+        return relation.injective
+    return False
+
+
 def prepared(factors: Factors) -> Factors:
     """The factors with each relation matrix in its stepping form here (`_Matrix`); `step` takes them."""
     return Factors(tuple(_Matrix(r) if isinstance(r, np.ndarray) else r for r in factors.relations), factors.sources)
@@ -190,4 +275,4 @@ def step(relation: Any, sets: np.ndarray, n_in: int) -> np.ndarray:
     return step_sets(relation, sets, n_in)
 
 
-__all__ = ["SPARSE", "prepared", "step"]
+__all__ = ["SPARSE", "injective", "prepared", "step", "traits"]
