@@ -16,6 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from term_sets import nonempty_rows
+
 from convcalc.layers.factors import gather_relation, window_relation
 from convcalc.proof import steps
 from convcalc.proof.dependency import _Sweep
@@ -30,10 +32,7 @@ def arrivals(draw):
     count = draw(st.integers(1, 5))
     dims = []
     for n in shape:
-        rows = np.array(draw(st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=count,
-                                      max_size=count)), dtype=bool).reshape(count, n)
-        rows[np.arange(count), draw(st.lists(st.integers(0, n - 1), min_size=count, max_size=count))] = True
-        dims.append(rows)
+        dims.append(nonempty_rows(draw, count, n))
     start = draw(st.integers(1, 7))
     pairs = sorted(set(draw(st.lists(st.tuples(st.integers(0, start - 1), st.integers(0, count - 1)),
                                      min_size=1, max_size=12))))

@@ -21,6 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from term_sets import nonempty_rows
+
 from convcalc.layers.factors import (EVERY, Factors, Taps, band_relation, bins_relation, gather_relation,
                                      window_relation)
 from convcalc.proof import steps as S
@@ -273,10 +275,7 @@ def steps_cases(draw):
     count = draw(st.integers(1, 6))
     dims = []
     for n in lengths:
-        rows = np.array(draw(st.lists(st.lists(st.booleans(), min_size=n, max_size=n), min_size=count,
-                                      max_size=count)), dtype=bool).reshape(count, n)
-        rows[np.arange(count), draw(st.lists(st.integers(0, n - 1), min_size=count, max_size=count))] = True
-        dims.append(rows)
+        dims.append(nonempty_rows(draw, count, n))
     found = sorted(set(draw(st.lists(st.tuples(st.integers(0, 3), st.integers(0, count - 1)), min_size=1,
                                      max_size=10))))
     terms = T.Terms(np.array([w for w, _ in found]), np.array([t for _, t in found]), tuple(dims))
