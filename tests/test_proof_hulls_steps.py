@@ -90,3 +90,16 @@ def test_the_identity_gives_the_sets_back_and_a_permutation_does_not():
     wider = window_relation(12, 9, 1, 1, 1, 0, 0, "zeros")           # reads 0..8 of 12: not the identity
     got = steps.step(wider, sets, 12)
     assert got.shape == (4, 12) and np.array_equal(got, brute(wider, sets, 12))
+
+
+def test_a_long_gather_is_built_anew_not_kept(monkeypatch):
+    """Gathers past GATHER_KEPT positions are not cached (256 of them would outlive the run), and step alike."""
+    from convcalc.layers import factors
+    monkeypatch.setattr(factors, "GATHER_KEPT", 8)
+    rng = np.random.default_rng(3)
+    source, sets = rng.permutation(20), rng.random((4, 20)) < 0.3
+    first, second = gather_relation(20, source), gather_relation(20, source)
+    assert first is not second and not first.index.flags.writeable
+    assert np.array_equal(steps.step(first, sets, 20), brute(first, sets, 20))
+    short = gather_relation(6, np.arange(6))
+    assert short is gather_relation(6, np.arange(6))

@@ -215,9 +215,18 @@ def _groups_matrix(c_out: int, c_in: int, groups: int) -> np.ndarray:
 
 def gather_relation(n_in: int, source: Sequence[int]) -> Taps:
     """Output position i reads input position ``source[i]`` alone, none where it is -1 (a shuffle, a slice, a
-    part of a concatenation, a pad). One read-only object per (n_in, source), as windows are: the layers of a
-    network that repeats a block ask for the same gathers, and their stepping forms are built once."""
-    return _gather_taps(int(n_in), np.asarray(source, dtype=np.intp).reshape(-1).tobytes())
+    part of a concatenation, a pad). One read-only object per (n_in, source) of at most `GATHER_KEPT` positions,
+    as windows are: the layers of a network that repeats a block ask for the same gathers, and their stepping forms
+    are built once (longer ones are built anew: the cache would keep up to 256 of them alive after the run)."""
+    source = np.asarray(source, dtype=np.intp).reshape(-1)
+    if len(source) > GATHER_KEPT:
+        found = Taps(source[:, None], n_in)
+        found.index.flags.writeable = False
+        return found
+    return _gather_taps(int(n_in), source.tobytes())
+
+
+GATHER_KEPT = 1 << 16    # positions of a gather kept by `gather_relation` (256 of them: at most 128 MiB)
 
 
 @lru_cache(maxsize=256)
